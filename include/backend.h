@@ -1,0 +1,185 @@
+/*
+ * backend.h: the table of operations that the model and the training loop are
+ * written against. The CPU backend (src/cpu_backend.c) and the CUDA backend
+ * (kernels/) both fill this table, with the same argument order, so every op
+ * can be run on both and compared.
+ *
+ * Conventions
+ *  - Matrices are row-major float32. "(B, N)" means B rows of N floats.
+ *  - Every pointer passed to an op is backend memory: host memory on the CPU
+ *    backend, device memory on the CUDA backend (from buffer_alloc).
+ *  - Ops are asynchronous on the CUDA backend (one stream, in order);
+ *    download() and synchronize() wait for everything enqueued before them.
+ *  - Parameter gradients accumulate (+=); activation gradients are written (=).
+ *  - Failures of the environment (allocation, a CUDA/cuBLAS/cuRAND call) are
+ *    fatal and report the call, file and line; ops have no error returns.
+ *
+ * Not here: anything model-specific. Layer order, shapes and the flat
+ * parameter layout live in model.h.
+ */
+#ifndef VAE_BACKEND_H
+#define VAE_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    VAE_BACKEND_CPU = 0,
+    VAE_BACKEND_CUDA = 1,
+} vae_backend_kind;
+
+typedef enum {
+    VAE_ACT_NONE = 0, /* identity: y = x                     */
+    VAE_ACT_RELU = 1, /* y = max(x, 0);  dy/dx = [y > 0]     */
+    VAE_ACT_TANH = 2, /* y = tanh(x);    dy/dx = 1 - y^2     */
+} vae_act;
+
+/* Adam with bias correction (Kingma & Ba), written as PyTorch does:
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)           */
+typedef struct {
+    float lr;
+    float beta1;
+    float beta2;
+    float eps;
+} vae_adam_config;
+
+typedef struct vae_rng vae_rng;     /* a seeded cuRAND Philox4x32-10 generator */
+typedef struct vae_graph vae_graph; /* a captured, replayable sequence of ops  */
+typedef struct vae_backend vae_backend;
+
+struct vae_backend {
+    vae_backend_kind kind;
+    const char *name;      /* "cpu" or "cuda" */
+    char device_name[256]; /* e.g. "CPU (OpenBLAS, 2 threads)", "NVIDIA H100 80GB HBM3" */
+    void *ctx;             /* backend-private state */
+
+    /* ---- memory ------------------------------------------------------ */
+    /* Zero-filled allocation of `bytes`; fatal on failure. */
+    void *(*buffer_alloc)(vae_backend *be, size_t bytes);
+    void (*buffer_free)(vae_backend *be, void *p);
+    /* host -> backend; `src` may be reused as soon as the call returns. */
+    void (*upload)(vae_backend *be, void *dst, const void *src, size_t bytes);
+    /* backend -> host; waits for all earlier work. */
+    void (*download)(vae_backend *be, void *dst, const void *src, size_t bytes);
+    void (*memset_zero)(vae_backend *be, void *p, size_t bytes);
+    void (*synchronize)(vae_backend *be);
+
+    /* ---- random numbers (cuRAND Philox4x32-10 on both backends) ---------
+     * The CPU backend uses cuRAND's host generator, the CUDA backend its
+     * device generator: the same seed and the same sequence of calls give
+     * the same numbers on both. `n` must be even (cuRAND's rule for normal
+     * variates on the device); callers round their buffers up. */
+    vae_rng *(*rng_init)(vae_backend *be, uint64_t seed);
+    void (*rng_free)(vae_backend *be, vae_rng *rng);
+    void (*rng_reset)(vae_backend *be, vae_rng *rng); /* back to the seed's first number */
+    void (*rng_normal)(vae_backend *be, vae_rng *rng, float *out /* (n) */, size_t n);
+    void (*rng_uniform)(vae_backend *be, vae_rng *rng, float *out /* (n), in (0,1] */, size_t n);
+
+    /* ---- compute ------------------------------------------------------ */
+    /* C = alpha * op(A) @ op(B) + beta * C, all row-major.
+     * op(A) is (M, K): A is (M, lda>=K) or, transposed, (K, lda>=M).
+     * op(B) is (K, N): B is (K, ldb>=N) or, transposed, (N, ldb>=K).
+     * C is (M, ldc>=N). */
+    void (*gemm)(vae_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                 const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+    /* y = act(y + bias), in place. y (B, N), bias (N). */
+    void (*bias_act_forward)(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act);
+
+    /* dx = dy * act'(y) (from the activation's output y); dbias += sum over rows of dx.
+     * dx, dy, y (B, N); dbias (N). dx may alias dy. */
+    void (*bias_act_backward)(vae_backend *be, float *dx, float *dbias, const float *dy,
+                              const float *y, int B, int N, vae_act act);
+
+    /* z = mu + eps * exp(logvar / 2), where stats (B, 2Z) holds [mu | logvar] per row.
+     * z (B, Z), eps (B, Z). */
+    void (*reparam_forward)(vae_backend *be, float *z, const float *stats, const float *eps, int B, int Z);
+
+    /* dmu += dz;  dlogvar += dz * eps * exp(logvar / 2) / 2.
+     * dstats (B, 2Z) = [dmu | dlogvar], dz (B, Z), stats (B, 2Z), eps (B, Z). */
+    void (*reparam_backward)(vae_backend *be, float *dstats, const float *dz, const float *stats,
+                             const float *eps, int B, int Z);
+
+    /* Fused Bernoulli reconstruction (BCE on logits) + Gaussian KL, with gradients in the same pass.
+     * Per row i:
+     *   recon_i = sum_d max(l,0) - l*x + log1p(exp(-|l|))          (l = logits[i,d], x = x[i,d])
+     *   kl_i    = -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
+     * row_loss (B, 2) = [recon_i, kl_i].
+     * If dlogits is not NULL, also (written, not accumulated):
+     *   dlogits (B, D) = grad_scale * (sigmoid(l) - x)
+     *   dstats  (B, 2Z) = grad_scale * beta * [mu | (exp(logvar) - 1) / 2]
+     * logits, x (B, D); stats (B, 2Z). */
+    void (*loss_bce_kl)(vae_backend *be, float *row_loss, float *dlogits, float *dstats,
+                        const float *logits, const float *x, const float *stats, int B, int D, int Z,
+                        float beta, float grad_scale);
+
+    /* acc[k] += sum_i row_loss[i, k] for k = 0, 1, summed in double. acc (2), row_loss (B, 2). */
+    void (*loss_accumulate)(vae_backend *be, double *acc, const float *row_loss, int B);
+
+    /* One Adam step over a flat buffer: *step += 1, then the update of vae_adam_config with
+     * t = *step. params, grads, m, v (n); step is one int in backend memory, so the op can be
+     * captured in a graph and replayed. */
+    void (*adam_step)(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
+                      const vae_adam_config *cfg, int *step);
+
+    /* x[i, :] = data[idx[i], :] / 255. x (B, D) float, data (N, D) uint8, idx (B) int32. */
+    void (*gather_batch)(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
+
+    /* Gumbel-softmax sample: y = softmax((logits + g) / tau), g = -log(-log(u)), row by row.
+     * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K). */
+    void (*gumbel_softmax_forward)(vae_backend *be, float *y, const float *logits, const float *u,
+                                   int B, int K, float tau);
+
+    /* dlogits = y * (dy - sum_k dy_k y_k) / tau (written). dlogits, dy, y (B, K). */
+    void (*gumbel_softmax_backward)(vae_backend *be, float *dlogits, const float *dy, const float *y,
+                                    int B, int K, float tau);
+
+    /* ---- graphs (optional: NULL where the backend runs ops eagerly) ------
+     * Between capture_begin and capture_end, ops are recorded, not run; the
+     * graph then replays them with the same pointers and arguments. */
+    void (*graph_capture_begin)(vae_backend *be);
+    vae_graph *(*graph_capture_end)(vae_backend *be);
+    void (*graph_launch)(vae_backend *be, vae_graph *g);
+    void (*graph_free)(vae_backend *be, vae_graph *g);
+
+    void (*destroy)(vae_backend *be); /* frees the backend itself */
+};
+
+/* ---- choosing a backend -------------------------------------------------- */
+typedef enum {
+    VAE_DEVICE_AUTO = 0, /* CUDA when a GPU is present, else CPU, and say which */
+    VAE_DEVICE_CPU = 1,
+    VAE_DEVICE_CUDA = 2,
+} vae_device_choice;
+
+/* Parse "auto" | "cpu" | "cuda"; -1 with vae_set_error on anything else. */
+int vae_device_parse(const char *s, vae_device_choice *out);
+
+/* Number of usable CUDA devices (0 without a GPU, a driver, or a CUDA build). */
+int vae_cuda_device_count(void);
+
+/* The CPU backend; never fails. */
+vae_backend *vae_backend_cpu_init(void);
+/* The CUDA backend on device `device`; NULL with vae_set_error when there is
+ * no usable GPU. Other CUDA failures are fatal. */
+vae_backend *vae_backend_cuda_init(int device);
+
+/* Create the backend the user asked for. "auto" falls back to the CPU only when
+ * no GPU is present; "cuda" without a GPU returns NULL with vae_set_error. */
+vae_backend *vae_backend_create(vae_device_choice choice);
+
+static inline void vae_backend_free(vae_backend *be)
+{
+    if (be)
+        be->destroy(be);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VAE_BACKEND_H */

@@ -1,0 +1,28 @@
+/*
+ * checkpoint.h: a model in safetensors: every parameter tensor in PyTorch's
+ * Linear layout (weight (out, in), bias (out)) under the names listed in
+ * model.h, float32, and the configuration as string metadata:
+ *
+ *   format "cuvae", format_version "1", input_dim, image_rows, image_cols,
+ *   latent_dim, hidden ("400" or "512,256"), activation ("relu" | "tanh"),
+ *   beta, likelihood ("bernoulli"), plus whatever the caller adds (training
+ *   settings, data set, final losses).
+ *
+ * A file that is not such a model (wrong shapes, a missing tensor, missing or
+ * bad metadata, corrupt or truncated bytes) is refused with one message.
+ */
+#ifndef VAE_CHECKPOINT_H
+#define VAE_CHECKPOINT_H
+
+#include "model.h"
+#include "safetensors.h"
+
+/* Write the parameters of m (downloaded from its backend) and its config; extra
+ * holds n_extra more metadata pairs. Atomic: a failure leaves no broken file. */
+int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta *extra, int n_extra);
+
+/* Read a model file: the config from its metadata, then a model on `be` for batches
+ * up to batch_cap with the saved parameters. 0, or -1 with vae_set_error. */
+int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_model *m);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * cli.h: the command-line program's subcommands and the value parsers they
+ * share. Each parser checks the whole string and the range and reports the
+ * flag by name, so every bad value gets one clear message.
+ */
+#ifndef VAE_CLI_H
+#define VAE_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+int vae_cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
+int vae_cli_parse_u64(const char *flag, const char *s, uint64_t *out);
+int vae_cli_parse_float(const char *flag, const char *s, double lo, double hi, float *out);
+
+/* Print "cuvae <cmd>: <message>" and a hint to --help; returns 2 (usage error). */
+int vae_cli_usage_error(const char *cmd, const char *fmt, ...);
+/* Print "cuvae: <vae_last_error()>"; returns 1. */
+int vae_cli_fail(void);
+
+int vae_cmd_train(int argc, char **argv);
+int vae_cmd_sample(int argc, char **argv);
+int vae_cmd_reconstruct(int argc, char **argv);
+int vae_cmd_eval(int argc, char **argv);
+int vae_cmd_info(int argc, char **argv);
+int vae_cmd_compare(int argc, char **argv);
+int vae_cmd_bench(int argc, char **argv);
+
+#endif
+
+/* ---- settings shared by train, compare and bench -------------------------- */
+#include "backend.h"
+#include "model.h"
+
+typedef struct {
+    const char *data_dir;      /* --data */
+    int epochs;                /* --epochs */
+    int batch_size;            /* --batch-size */
+    float lr;                  /* --lr */
+    uint64_t seed;             /* --seed */
+    vae_config cfg;            /* --hidden --latent --activation --beta */
+    vae_device_choice device;  /* --device */
+} vae_run_settings;
+
+/* Long-option codes of the shared flags (beyond the range of short options). */
+enum {
+    VAE_OPT_DATA = 1000, VAE_OPT_EPOCHS, VAE_OPT_BATCH, VAE_OPT_LR, VAE_OPT_SEED, VAE_OPT_HIDDEN,
+    VAE_OPT_LATENT, VAE_OPT_ACT, VAE_OPT_BETA, VAE_OPT_DEVICE,
+    VAE_OPT_FIRST_PRIVATE = 1100 /* commands number their own options from here */
+};
+
+void vae_run_settings_default(vae_run_settings *s); /* data/mnist, 10 epochs, batch 128, lr 1e-3, seed 1 */
+/* Apply one shared option: 1 handled, 0 not a shared option, -1 bad value (vae_set_error). */
+int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg);
+
+/* getopt_long over argv with ":h" short options and `opts`; returns the next
+ * option, or -1 at the end, or -2 after printing a usage error for an unknown
+ * option, a missing value, or a stray positional argument. */
+struct option;
+int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts);
+
+/* The help text of the shared flags, for the commands' --help. */
+extern const char vae_cli_help_model[];    /* --hidden --latent --activation --beta */
+extern const char vae_cli_help_training[]; /* --data --epochs --batch-size --lr --seed */
+extern const char vae_cli_help_device[];   /* --device */
+
+/* The backend for --device, announced on `log` ("device: cuda (NVIDIA H100 ...)").
+ * NULL with vae_set_error when the choice cannot be met. */
+vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log);
+
+/* struct option entries of the shared flags, to put in a command's table. */
+#define VAE_CLI_MODEL_OPTIONS                                                          \
+    {"hidden", required_argument, 0, VAE_OPT_HIDDEN}, {"latent", required_argument, 0, VAE_OPT_LATENT}, \
+    {"activation", required_argument, 0, VAE_OPT_ACT}, {"beta", required_argument, 0, VAE_OPT_BETA}
+#define VAE_CLI_TRAINING_OPTIONS                                                       \
+    {"data", required_argument, 0, VAE_OPT_DATA}, {"epochs", required_argument, 0, VAE_OPT_EPOCHS}, \
+    {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"lr", required_argument, 0, VAE_OPT_LR},  \
+    {"seed", required_argument, 0, VAE_OPT_SEED}
+#define VAE_CLI_DEVICE_OPTION {"device", required_argument, 0, VAE_OPT_DEVICE}

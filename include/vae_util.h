@@ -1,0 +1,69 @@
+/*
+ * vae_util.h: error reporting, checked allocation and checked file I/O shared
+ * by every part of cuvae.
+ *
+ * Two kinds of failure:
+ *  - Bad input (a file, a flag, a value): the function that finds it records
+ *    one message with vae_set_error() and returns -1; the caller passes it up
+ *    and the command line prints vae_last_error() once and exits non-zero.
+ *  - Broken environment (out of memory, a failing CUDA/cuBLAS/cuRAND call, a
+ *    write that fails half way): vae_fatal() prints the call, file, line and
+ *    cause and exits. Nothing sensible can continue from there.
+ */
+#ifndef VAE_UTIL_H
+#define VAE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define VAE_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define VAE_NORETURN __attribute__((noreturn))
+#else
+#define VAE_PRINTF(a, b)
+#define VAE_NORETURN
+#endif
+
+/* Record the message of a recoverable error; always returns -1. */
+int vae_set_error(const char *fmt, ...) VAE_PRINTF(1, 2);
+/* The last message recorded by vae_set_error() in this thread ("" if none). */
+const char *vae_last_error(void);
+
+/* Print "cuvae: fatal: <message> (file:line)" to stderr and exit(1). */
+VAE_NORETURN void vae_fatal_at(const char *file, int line, const char *fmt, ...) VAE_PRINTF(3, 4);
+#define vae_fatal(...) vae_fatal_at(__FILE__, __LINE__, __VA_ARGS__)
+
+/* Allocation that never returns NULL: on failure it is fatal and names the
+ * size and the place of the call. Memory comes back zero-filled. */
+void *vae_calloc_at(size_t count, size_t size, const char *file, int line);
+#define vae_calloc(count, size) vae_calloc_at((count), (size), __FILE__, __LINE__)
+void vae_free(void *p);
+
+/* Multiply sizes, returning -1 on overflow (result untouched) and 0 otherwise. */
+int vae_mul_overflow(size_t a, size_t b, size_t *out);
+
+/* Checked stdio for files cuvae writes: failures are fatal with the path and
+ * strerror, so a half-written output never passes silently. */
+FILE *vae_fopen_at(const char *path, const char *mode, const char *file, int line);
+#define vae_fopen(path, mode) vae_fopen_at((path), (mode), __FILE__, __LINE__)
+void vae_fwrite_at(const void *p, size_t size, size_t n, FILE *f, const char *path,
+                   const char *file, int line);
+#define vae_fwrite(p, size, n, f, path) vae_fwrite_at((p), (size), (n), (f), (path), __FILE__, __LINE__)
+void vae_fclose_at(FILE *f, const char *path, const char *file, int line);
+#define vae_fclose(f, path) vae_fclose_at((f), (path), __FILE__, __LINE__)
+
+/* Create a directory and its parents; returns -1 with vae_set_error on failure. */
+int vae_mkdir_p(const char *path);
+
+/* Wall-clock seconds from a monotonic clock. */
+double vae_now_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VAE_UTIL_H */

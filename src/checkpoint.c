@@ -1,0 +1,201 @@
+/*
+ * checkpoint.c: saving and loading a model as safetensors; see checkpoint.h.
+ */
+#include "checkpoint.h"
+
+#include "vae_util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One saved tensor: a slice of the flat parameter buffer. */
+typedef struct {
+    char name[48];
+    int ndim;
+    int64_t shape[2];
+    size_t off;
+} saved_tensor;
+
+/* The tensors of the file, in order: each Linear's weight then bias; the head is saved
+ * as encoder.mu and encoder.logvar, its two halves. Returns the count. */
+static int list_tensors(const vae_model *m, saved_tensor *t)
+{
+    int n = 0;
+    const int Z = m->cfg.latent_dim;
+    for (int l = 0; l < m->n_linear; l++) {
+        const vae_linear *L = &m->lin[l];
+        if (l == m->head) {
+            const char *part[2] = {"encoder.mu", "encoder.logvar"};
+            for (int h = 0; h < 2; h++) {
+                t[n] = (saved_tensor){.ndim = 2, .shape = {Z, L->in}, .off = L->w_off + (size_t)h * Z * L->in};
+                snprintf(t[n].name, sizeof t[n].name, "%s.weight", part[h]);
+                n++;
+                t[n] = (saved_tensor){.ndim = 1, .shape = {Z, 0}, .off = L->b_off + (size_t)h * Z};
+                snprintf(t[n].name, sizeof t[n].name, "%s.bias", part[h]);
+                n++;
+            }
+            continue;
+        }
+        t[n] = (saved_tensor){.ndim = 2, .shape = {L->out, L->in}, .off = L->w_off};
+        snprintf(t[n].name, sizeof t[n].name, "%s.weight", L->name);
+        n++;
+        t[n] = (saved_tensor){.ndim = 1, .shape = {L->out, 0}, .off = L->b_off};
+        snprintf(t[n].name, sizeof t[n].name, "%s.bias", L->name);
+        n++;
+    }
+    return n;
+}
+
+static size_t tensor_count(const saved_tensor *t)
+{
+    return t->ndim == 2 ? (size_t)(t->shape[0] * t->shape[1]) : (size_t)t->shape[0];
+}
+
+int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta *extra, int n_extra)
+{
+    const vae_config *c = &m->cfg;
+    float *host = vae_calloc(m->n_params, sizeof(float));
+    m->be->download(m->be, host, m->params, m->n_params * sizeof(float));
+
+    saved_tensor t[2 * VAE_MAX_LINEAR + 2];
+    int nt = list_tensors(m, t);
+    vae_st_tensor_in in[2 * VAE_MAX_LINEAR + 2];
+    for (int i = 0; i < nt; i++)
+        in[i] = (vae_st_tensor_in){.name = t[i].name, .ndim = t[i].ndim,
+                                   .shape = {t[i].shape[0], t[i].shape[1]}, .data = host + t[i].off};
+
+    char dims[5][32], hidden[VAE_MAX_HIDDEN * 8 + 1] = "", beta[32];
+    snprintf(dims[0], 32, "%d", c->input_dim);
+    snprintf(dims[1], 32, "%d", c->image_rows);
+    snprintf(dims[2], 32, "%d", c->image_cols);
+    snprintf(dims[3], 32, "%d", c->latent_dim);
+    for (int i = 0; i < c->n_hidden; i++) {
+        size_t len = strlen(hidden);
+        snprintf(hidden + len, sizeof hidden - len, "%s%d", i ? "," : "", c->hidden[i]);
+    }
+    snprintf(beta, sizeof beta, "%.9g", (double)c->beta);
+    vae_st_meta meta[32] = {
+        {"format", "cuvae"},          {"format_version", "1"},       {"input_dim", dims[0]},
+        {"image_rows", dims[1]},      {"image_cols", dims[2]},       {"latent_dim", dims[3]},
+        {"hidden", hidden},           {"activation", vae_act_name(c->act)},
+        {"beta", beta},               {"likelihood", "bernoulli"},
+    };
+    int nm = 10;
+    for (int i = 0; i < n_extra && nm < 32; i++)
+        meta[nm++] = extra[i];
+    int rc = vae_safetensors_write(path, in, nt, meta, nm);
+    vae_free(host);
+    return rc;
+}
+
+static int meta_int(const vae_safetensors *st, const char *path, const char *key, int *out)
+{
+    const char *v = vae_safetensors_meta_get(st, key);
+    if (!v)
+        return vae_set_error("%s: not a cuvae model: metadata '%s' is missing", path, key);
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < 0 || x > (1L << 30))
+        return vae_set_error("%s: metadata %s = '%s' is not a valid size", path, key, v);
+    *out = (int)x;
+    return 0;
+}
+
+int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_model *m)
+{
+    vae_safetensors st;
+    memset(m, 0, sizeof *m);
+    if (vae_safetensors_read(path, &st))
+        return -1;
+    int rc = -1;
+    vae_config c;
+    vae_config_default(&c);
+    const char *fmt = vae_safetensors_meta_get(&st, "format");
+    const char *ver = vae_safetensors_meta_get(&st, "format_version");
+    if (!fmt || strcmp(fmt, "cuvae") != 0) {
+        vae_set_error("%s: not a cuvae model (metadata 'format' is %s%s%s)", path, fmt ? "'" : "missing",
+                      fmt ? fmt : "", fmt ? "'" : "");
+        goto out;
+    }
+    if (!ver || strcmp(ver, "1") != 0) {
+        vae_set_error("%s: unsupported cuvae format_version '%s' (this build reads 1)", path, ver ? ver : "");
+        goto out;
+    }
+    if (meta_int(&st, path, "input_dim", &c.input_dim) || meta_int(&st, path, "image_rows", &c.image_rows) ||
+        meta_int(&st, path, "image_cols", &c.image_cols) || meta_int(&st, path, "latent_dim", &c.latent_dim))
+        goto out;
+    const char *hidden = vae_safetensors_meta_get(&st, "hidden");
+    const char *act = vae_safetensors_meta_get(&st, "activation");
+    const char *beta = vae_safetensors_meta_get(&st, "beta");
+    const char *lik = vae_safetensors_meta_get(&st, "likelihood");
+    if (!hidden || !act || !beta || !lik) {
+        vae_set_error("%s: not a cuvae model: metadata hidden/activation/beta/likelihood missing", path);
+        goto out;
+    }
+    if (strcmp(lik, "bernoulli") != 0) {
+        vae_set_error("%s: likelihood '%s' is not supported by this build", path, lik);
+        goto out;
+    }
+    if (hidden[0] == '\0')
+        c.n_hidden = 0;
+    else if (vae_config_parse_hidden(hidden, &c))
+        goto prefix;
+    if (vae_act_parse(act, &c.act))
+        goto prefix;
+    char *end;
+    c.beta = strtof(beta, &end);
+    if (end == beta || *end) {
+        vae_set_error("%s: metadata beta = '%s' is not a number", path, beta);
+        goto out;
+    }
+    if (vae_config_validate(&c) || vae_model_init(m, &c, be, batch_cap))
+        goto prefix;
+
+    saved_tensor t[2 * VAE_MAX_LINEAR + 2];
+    int nt = list_tensors(m, t);
+    if (st.n_tensors != nt) {
+        vae_set_error("%s: holds %d tensors, the model in its metadata has %d", path, st.n_tensors, nt);
+        goto fail_model;
+    }
+    float *host = vae_calloc(m->n_params, sizeof(float));
+    for (int i = 0; i < nt; i++) {
+        const vae_st_tensor *s = vae_safetensors_find(&st, t[i].name);
+        if (!s) {
+            vae_set_error("%s: tensor '%s' is missing", path, t[i].name);
+            vae_free(host);
+            goto fail_model;
+        }
+        int shape_ok = strcmp(s->dtype, "F32") == 0 && s->ndim == t[i].ndim && s->shape[0] == t[i].shape[0] &&
+                       (t[i].ndim == 1 || s->shape[1] == t[i].shape[1]);
+        if (!shape_ok) {
+            char want[48];
+            if (t[i].ndim == 2)
+                snprintf(want, sizeof want, "(%lld, %lld)", (long long)t[i].shape[0], (long long)t[i].shape[1]);
+            else
+                snprintf(want, sizeof want, "(%lld)", (long long)t[i].shape[0]);
+            vae_set_error("%s: tensor '%s' is %s with %d dims, expected F32 %s", path, t[i].name, s->dtype,
+                          s->ndim, want);
+            vae_free(host);
+            goto fail_model;
+        }
+        memcpy(host + t[i].off, s->data, tensor_count(&t[i]) * sizeof(float));
+    }
+    be->upload(be, m->params, host, m->n_params * sizeof(float));
+    vae_free(host);
+    rc = 0;
+    goto out;
+
+prefix: {
+        char why[512];
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        vae_set_error("%s: %s", path, why);
+        goto out;
+    }
+fail_model:
+    vae_model_free(m);
+out:
+    vae_safetensors_free(&st);
+    return rc;
+}

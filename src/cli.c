@@ -1,0 +1,147 @@
+/*
+ * cli.c: value parsers and error printing shared by the subcommands.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include "vae_util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <getopt.h>
+#include <stdlib.h>
+
+int vae_cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno)
+        return vae_set_error("%s: '%s' is not an integer", flag, s);
+    if (v < lo || v > hi)
+        return vae_set_error("%s: %ld is out of range (%ld..%ld)", flag, v, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+int vae_cli_parse_u64(const char *flag, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-')
+        return vae_set_error("%s: '%s' must not be negative", flag, s);
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end != '\0' || errno)
+        return vae_set_error("%s: '%s' is not a non-negative integer", flag, s);
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int vae_cli_parse_float(const char *flag, const char *s, double lo, double hi, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno || !isfinite(v))
+        return vae_set_error("%s: '%s' is not a finite number", flag, s);
+    if (v < lo || v > hi)
+        return vae_set_error("%s: %g is out of range (%g..%g)", flag, v, lo, hi);
+    *out = (float)v;
+    return 0;
+}
+
+int vae_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cuvae %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'cuvae %s --help'.\n", cmd);
+    return 2;
+}
+
+int vae_cli_fail(void)
+{
+    fprintf(stderr, "cuvae: %s\n", vae_last_error());
+    return 1;
+}
+
+void vae_run_settings_default(vae_run_settings *s)
+{
+    s->data_dir = "data/mnist";
+    s->epochs = 10;
+    s->batch_size = 128;
+    s->lr = 1e-3f;
+    s->seed = 1;
+    vae_config_default(&s->cfg);
+    s->device = VAE_DEVICE_AUTO;
+}
+
+int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
+{
+    int rc = 0;
+    switch (opt) {
+    case VAE_OPT_DATA: s->data_dir = arg; break;
+    case VAE_OPT_EPOCHS: rc = vae_cli_parse_int("--epochs", arg, 1, 100000, &s->epochs); break;
+    case VAE_OPT_BATCH: rc = vae_cli_parse_int("--batch-size", arg, 1, 65536, &s->batch_size); break;
+    case VAE_OPT_LR: rc = vae_cli_parse_float("--lr", arg, 1e-12, 10.0, &s->lr); break;
+    case VAE_OPT_SEED: rc = vae_cli_parse_u64("--seed", arg, &s->seed); break;
+    case VAE_OPT_HIDDEN: rc = vae_config_parse_hidden(arg, &s->cfg); break;
+    case VAE_OPT_LATENT: rc = vae_cli_parse_int("--latent", arg, 1, 4096, &s->cfg.latent_dim); break;
+    case VAE_OPT_ACT: rc = vae_act_parse(arg, &s->cfg.act); break;
+    case VAE_OPT_BETA: rc = vae_cli_parse_float("--beta", arg, 0.0, 1e6, &s->cfg.beta); break;
+    case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
+    default: return 0;
+    }
+    return rc ? -1 : 1;
+}
+
+int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts)
+{
+    opterr = 0;
+    int c = getopt_long(argc, argv, ":h", opts, NULL);
+    if (c == '?') {
+        if (optopt)
+            vae_cli_usage_error(cmd, "unknown option '-%c'", optopt);
+        else
+            vae_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        return -2;
+    }
+    if (c == ':') {
+        vae_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        return -2;
+    }
+    if (c == -1 && optind < argc) {
+        vae_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        return -2;
+    }
+    return c;
+}
+
+const char vae_cli_help_model[] =
+    "  --hidden LIST       hidden layer sizes of the encoder, mirrored in the decoder (default 400;\n"
+    "                      e.g. 512,256 gives 784-512-256-Z-256-512-784)\n"
+    "  --latent Z          latent dimensions (default 20)\n"
+    "  --activation ACT    relu or tanh for hidden layers (default relu)\n"
+    "  --beta X            weight of the KL term (default 1: the plain VAE)\n";
+const char vae_cli_help_training[] =
+    "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
+    "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"
+    "  --epochs N          passes over the training set (default 10)\n"
+    "  --batch-size B      images per step (default 128)\n"
+    "  --lr X              Adam learning rate (default 1e-3; betas 0.9, 0.999, eps 1e-8)\n"
+    "  --seed S            seeds initialization, data order and noise (default 1)\n";
+const char vae_cli_help_device[] =
+    "  --device DEV        auto (GPU when present, else CPU; says which), cpu or cuda (default auto)\n";
+
+vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log)
+{
+    vae_backend *be = vae_backend_create(choice);
+    if (be && log)
+        fprintf(log, "device: %s (%s)%s\n", be->name, be->device_name,
+                choice == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "");
+    return be;
+}

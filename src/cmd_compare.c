@@ -1,0 +1,116 @@
+/*
+ * cmd_compare.c: `cuvae compare`: N training steps on the CPU and on the GPU
+ * from the same parameters and noise; per tensor the largest differences;
+ * exit 1 beyond tolerance. This is what a GPU CI job runs.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "compare.h"
+#include "vae_util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { OPT_STEPS = VAE_OPT_FIRST_PRIVATE, OPT_CANDIDATE, OPT_TOL };
+
+static void help(void)
+{
+    vae_compare_options o;
+    vae_compare_options_default(&o);
+    printf("usage: cuvae compare [options]\n\n"
+           "Train the same model from the same initial parameters with the same noise on the\n"
+           "CPU backend (the reference) and on the CUDA backend, then print per tensor (step\n"
+           "losses, every gradient after the first and the last step, every parameter) the\n"
+           "largest absolute difference, the largest difference over the tensor's largest\n"
+           "magnitude, and the relative L2 error. Exit status 1 when any tensor is beyond\n"
+           "tolerance, 2 for bad flags, 1 when there is no GPU.\n\n"
+           "  --steps N           training steps (default %d)\n"
+           "  --batch-size B      images per step (default %d: not a multiple of any block size)\n"
+           "  --lr X              Adam learning rate (default 1e-3)\n"
+           "  --seed S            seed of parameters, data order and noise (default 1)\n"
+           "  --data DIR          train on this data set's training split (default: %d seeded\n"
+           "                      synthetic images, so no download is needed)\n"
+           "%s"
+           "  --tolerance X       scale all tolerances by X (defaults: loss %.0e, gradients %.0e,\n"
+           "                      parameters %.0e relative L2; 10x that for max abs / max magnitude)\n"
+           "  --candidate DEV     backend checked against the CPU: cuda (default) or cpu (a\n"
+           "                      self-check of this command, printed as cpu against cpu)\n"
+           "  -h, --help          this help\n",
+           o.steps, o.batch_size, 512, vae_cli_help_model, o.tol_loss, o.tol_grad, o.tol_param);
+}
+
+int vae_cmd_compare(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"steps", required_argument, 0, OPT_STEPS},
+        {"batch-size", required_argument, 0, VAE_OPT_BATCH},
+        {"lr", required_argument, 0, VAE_OPT_LR},
+        {"seed", required_argument, 0, VAE_OPT_SEED},
+        {"data", required_argument, 0, VAE_OPT_DATA},
+        VAE_CLI_MODEL_OPTIONS,
+        {"tolerance", required_argument, 0, OPT_TOL},
+        {"candidate", required_argument, 0, OPT_CANDIDATE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    vae_compare_options o;
+    vae_compare_options_default(&o);
+    vae_run_settings s;
+    vae_run_settings_default(&s);
+    s.data_dir = NULL;
+    s.batch_size = o.batch_size;
+    vae_device_choice cand = VAE_DEVICE_CUDA;
+    float scale = 1.0f;
+    int c;
+    optind = 0;
+    while ((c = vae_cli_next_option("compare", argc, argv, opts)) != -1) {
+        if (c == -2)
+            return 2;
+        if (c == 'h') {
+            help();
+            return 0;
+        }
+        int r = vae_cli_apply_shared(&s, c, optarg);
+        if (r < 0)
+            return vae_cli_usage_error("compare", "%s", vae_last_error());
+        if (r > 0)
+            continue;
+        int bad = 0;
+        if (c == OPT_STEPS)
+            bad = vae_cli_parse_int("--steps", optarg, 1, 100000, &o.steps);
+        else if (c == OPT_TOL)
+            bad = vae_cli_parse_float("--tolerance", optarg, 1e-3, 1e6, &scale);
+        else if (c == OPT_CANDIDATE) {
+            if (strcmp(optarg, "cuda") == 0)
+                cand = VAE_DEVICE_CUDA;
+            else if (strcmp(optarg, "cpu") == 0)
+                cand = VAE_DEVICE_CPU;
+            else
+                bad = vae_set_error("--candidate '%s': expected cuda or cpu", optarg);
+        }
+        if (bad)
+            return vae_cli_usage_error("compare", "%s", vae_last_error());
+    }
+    o.cfg = s.cfg;
+    o.batch_size = s.batch_size;
+    o.lr = s.lr;
+    o.seed = s.seed;
+    o.data_dir = s.data_dir;
+    o.tol_loss *= scale;
+    o.tol_grad *= scale;
+    o.tol_param *= scale;
+    if (vae_config_validate(&o.cfg))
+        return vae_cli_usage_error("compare", "%s", vae_last_error());
+
+    vae_backend *cand_be = vae_backend_create(cand);
+    if (!cand_be)
+        return vae_cli_fail();
+    vae_backend *ref = vae_backend_cpu_init();
+    int fails = vae_compare_run(&o, ref, cand_be, stdout);
+    vae_backend_free(ref);
+    vae_backend_free(cand_be);
+    if (fails < 0)
+        return vae_cli_fail();
+    return fails ? 1 : 0;
+}

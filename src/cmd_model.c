@@ -1,0 +1,242 @@
+/*
+ * cmd_model.c: the commands that use a saved model: `sample`, `reconstruct`,
+ * `eval`, and `info` (which also describes a model from flags alone).
+ */
+#define _GNU_SOURCE
+#include "checkpoint.h"
+#include "cli.h"
+#include "train.h"
+#include "vae_util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N };
+
+/* What the saved-model commands take. */
+typedef struct {
+    const char *model, *out;
+    int n;
+    vae_run_settings s;
+} model_args;
+
+/* Parse argv for `cmd`; returns -1 to go on, or the exit code. */
+static int parse_model_args(const char *cmd, int argc, char **argv, const struct option *opts, model_args *a,
+                            void (*help)(void))
+{
+    int c;
+    optind = 0;
+    while ((c = vae_cli_next_option(cmd, argc, argv, opts)) != -1) {
+        if (c == -2)
+            return 2;
+        if (c == 'h') {
+            help();
+            return 0;
+        }
+        int r = vae_cli_apply_shared(&a->s, c, optarg);
+        if (r < 0)
+            return vae_cli_usage_error(cmd, "%s", vae_last_error());
+        if (r > 0)
+            continue;
+        if (c == OPT_MODEL)
+            a->model = optarg;
+        else if (c == OPT_OUT)
+            a->out = optarg;
+        else if (c == OPT_N && vae_cli_parse_int("--n", optarg, 1, 4096, &a->n))
+            return vae_cli_usage_error(cmd, "%s", vae_last_error());
+    }
+    if (!a->model && strcmp(cmd, "info") != 0)
+        return vae_cli_usage_error(cmd, "--model PATH is required");
+    return -1;
+}
+
+/* The backend and the model of a->model on it; returns 0, or the exit code. */
+static int open_model(const model_args *a, int batch_cap, vae_backend **be, vae_model *m)
+{
+    *be = vae_cli_backend(a->s.device, stderr);
+    if (!*be)
+        return vae_cli_fail();
+    if (vae_checkpoint_load(a->model, *be, batch_cap, m)) {
+        vae_backend_free(*be);
+        return vae_cli_fail();
+    }
+    return 0;
+}
+
+static void help_sample(void)
+{
+    printf("usage: cuvae sample --model PATH [options]\n\n"
+           "Decode z ~ N(0, I) through a saved model and write the means as a PNG grid.\n\n"
+           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --out PNG           output image (default samples.png)\n"
+           "  --n N               number of samples (default 64)\n"
+           "  --seed S            seed of the latent draws (default 1)\n%s"
+           "  -h, --help          this help\n",
+           vae_cli_help_device);
+}
+
+int vae_cmd_sample(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
+        {"n", required_argument, 0, OPT_N},         {"seed", required_argument, 0, VAE_OPT_SEED},
+        VAE_CLI_DEVICE_OPTION,                      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    model_args a = {.out = "samples.png", .n = 64};
+    vae_run_settings_default(&a.s);
+    int rc = parse_model_args("sample", argc, argv, opts, &a, help_sample);
+    if (rc >= 0)
+        return rc;
+    vae_backend *be;
+    vae_model m;
+    if ((rc = open_model(&a, a.n < 256 ? a.n : 256, &be, &m)))
+        return rc;
+    rc = vae_render_samples(&m, a.out, a.n, a.s.seed) ? vae_cli_fail() : 0;
+    if (!rc)
+        fprintf(stderr, "wrote %d samples to %s\n", a.n, a.out);
+    vae_model_free(&m);
+    vae_backend_free(be);
+    return rc;
+}
+
+static void help_reconstruct(void)
+{
+    printf("usage: cuvae reconstruct --model PATH [options]\n\n"
+           "Encode test images, decode z = mu, and write rows of originals each followed by\n"
+           "a row of their reconstructions as a PNG grid.\n\n"
+           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --data DIR          data set directory; its test split is used (default data/mnist)\n"
+           "  --out PNG           output image (default reconstructions.png)\n"
+           "  --n N               number of test images (default 32)\n%s"
+           "  -h, --help          this help\n",
+           vae_cli_help_device);
+}
+
+int vae_cmd_reconstruct(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
+        {"n", required_argument, 0, OPT_N},         {"data", required_argument, 0, VAE_OPT_DATA},
+        VAE_CLI_DEVICE_OPTION,                      {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    model_args a = {.out = "reconstructions.png", .n = 32};
+    vae_run_settings_default(&a.s);
+    int rc = parse_model_args("reconstruct", argc, argv, opts, &a, help_reconstruct);
+    if (rc >= 0)
+        return rc;
+    vae_dataset test;
+    if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
+        return vae_cli_fail();
+    vae_backend *be;
+    vae_model m;
+    if ((rc = open_model(&a, a.n < 256 ? a.n : 256, &be, &m))) {
+        vae_dataset_free(&test);
+        return rc;
+    }
+    rc = vae_render_reconstructions(&m, &test, a.out, a.n) ? vae_cli_fail() : 0;
+    if (!rc)
+        fprintf(stderr, "wrote %d test images and their reconstructions to %s\n", a.n < test.n ? a.n : test.n,
+                a.out);
+    vae_model_free(&m);
+    vae_backend_free(be);
+    vae_dataset_free(&test);
+    return rc;
+}
+
+static void help_eval(void)
+{
+    printf("usage: cuvae eval --model PATH [options]\n\n"
+           "Test loss of a saved model: reconstruction (Bernoulli NLL) + beta * KL per image in nats,\n"
+           "with one posterior sample per image drawn from a generator seeded with --seed.\n\n"
+           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --data DIR          data set directory; its test split is used (default data/mnist)\n"
+           "  --batch-size B      images per forward pass (default 128)\n"
+           "  --seed S            seed of the posterior samples (default 1)\n%s"
+           "  -h, --help          this help\n",
+           vae_cli_help_device);
+}
+
+int vae_cmd_eval(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},          {"data", required_argument, 0, VAE_OPT_DATA},
+        {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"seed", required_argument, 0, VAE_OPT_SEED},
+        VAE_CLI_DEVICE_OPTION,                               {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    model_args a = {0};
+    vae_run_settings_default(&a.s);
+    int rc = parse_model_args("eval", argc, argv, opts, &a, help_eval);
+    if (rc >= 0)
+        return rc;
+    vae_dataset test;
+    if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
+        return vae_cli_fail();
+    vae_backend *be;
+    vae_model m;
+    if ((rc = open_model(&a, a.s.batch_size, &be, &m))) {
+        vae_dataset_free(&test);
+        return rc;
+    }
+    if (test.dim != m.cfg.input_dim) {
+        vae_set_error("%s: images have %d pixels, the model expects %d", a.s.data_dir, test.dim, m.cfg.input_dim);
+        rc = vae_cli_fail();
+    } else {
+        vae_device_data d;
+        vae_device_data_init(&d, be, &test);
+        vae_losses l = vae_evaluate(&m, &d, a.s.seed);
+        vae_device_data_free(&d, be);
+        printf("test loss %.4f nats/image (recon %.4f, kl %.4f, beta %g) over %d images\n", l.loss, l.recon, l.kl,
+               (double)m.cfg.beta, test.n);
+    }
+    vae_model_free(&m);
+    vae_backend_free(be);
+    vae_dataset_free(&test);
+    return rc;
+}
+
+static void help_info(void)
+{
+    printf("usage: cuvae info [--model PATH | model options]\n\n"
+           "Print the layers, their shapes and parameter counts of a saved model, or of the\n"
+           "model the flags describe.\n\n"
+           "  --model PATH        model.safetensors written by cuvae train (also prints its metadata)\n%s"
+           "  -h, --help          this help\n",
+           vae_cli_help_model);
+}
+
+int vae_cmd_info(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL}, VAE_CLI_MODEL_OPTIONS, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    model_args a = {0};
+    vae_run_settings_default(&a.s);
+    int rc = parse_model_args("info", argc, argv, opts, &a, help_info);
+    if (rc >= 0)
+        return rc;
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model m;
+    if (a.model) {
+        vae_safetensors st;
+        if (vae_checkpoint_load(a.model, be, 1, &m) || vae_safetensors_read(a.model, &st)) {
+            vae_backend_free(be);
+            return vae_cli_fail();
+        }
+        printf("%s\n", a.model);
+        for (int i = 0; i < st.n_meta; i++)
+            printf("  %-24s %s\n", st.meta[i].key, st.meta[i].value);
+        vae_safetensors_free(&st);
+    } else if (vae_model_init(&m, &a.s.cfg, be, 1)) {
+        vae_backend_free(be);
+        return vae_cli_usage_error("info", "%s", vae_last_error());
+    }
+    vae_model_print_summary(&m, stdout);
+    vae_model_free(&m);
+    vae_backend_free(be);
+    return 0;
+}

@@ -1,0 +1,167 @@
+/*
+ * compare.c: the CPU-vs-CUDA comparison of `cuvae compare`; see compare.h.
+ */
+#include "compare.h"
+
+#include "dataset.h"
+#include "hostrng.h"
+#include "train.h"
+#include "vae_util.h"
+
+#include <math.h>
+#include <string.h>
+
+void vae_compare_options_default(vae_compare_options *o)
+{
+    memset(o, 0, sizeof *o);
+    vae_config_default(&o->cfg);
+    o->steps = 10;
+    o->batch_size = 37;
+    o->lr = 1e-3f;
+    o->seed = 1;
+    o->tol_loss = 1e-5;
+    o->tol_grad = 1e-4;
+    o->tol_param = 1e-4;
+}
+
+typedef struct {
+    double max_abs, max_rel, rel_l2;
+} diff_stats;
+
+/* max |a - r|, max |a - r| / max |r|, ||a - r|| / ||r||. */
+static diff_stats diff(const float *a, const float *r, size_t n)
+{
+    double max_abs = 0, max_ref = 0, num = 0, den = 0;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(r[i]))
+            bad = 1;
+        double d = fabs((double)a[i] - r[i]);
+        max_abs = fmax(max_abs, d);
+        max_ref = fmax(max_ref, fabs(r[i]));
+        num += d * d;
+        den += (double)r[i] * r[i];
+    }
+    diff_stats s = {max_abs, max_ref > 0 ? max_abs / max_ref : max_abs, den > 0 ? sqrt(num / den) : sqrt(num)};
+    if (bad)
+        s.max_abs = s.max_rel = s.rel_l2 = INFINITY;
+    return s;
+}
+
+static int report(FILE *out, const char *what, diff_stats d, double tol)
+{
+    int ok = d.rel_l2 <= tol && d.max_rel <= tol * 10 && isfinite(d.max_abs);
+    fprintf(out, "  %-32s %12.3e %12.3e %12.3e %10.1e  %s\n", what, d.max_abs, d.max_rel, d.rel_l2, tol,
+            ok ? "ok" : "FAIL");
+    return ok ? 0 : 1;
+}
+
+/* Compare one flat buffer (gradients or parameters) tensor by tensor. */
+static int compare_buffer(FILE *out, const vae_model *mr, const vae_model *mc, const float *ref_buf,
+                          const float *cand_buf, const char *kind, double tol)
+{
+    size_t n = mr->n_params;
+    float *r = vae_calloc(n, sizeof(float)), *c = vae_calloc(n, sizeof(float));
+    mr->be->download(mr->be, r, ref_buf, n * sizeof(float));
+    mc->be->download(mc->be, c, cand_buf, n * sizeof(float));
+    int fails = 0;
+    char name[64];
+    for (int l = 0; l < mr->n_linear; l++) {
+        const vae_linear *L = &mr->lin[l];
+        snprintf(name, sizeof name, "%s %s.weight", kind, L->name);
+        fails += report(out, name, diff(c + L->w_off, r + L->w_off, (size_t)L->in * L->out), tol);
+        snprintf(name, sizeof name, "%s %s.bias", kind, L->name);
+        fails += report(out, name, diff(c + L->b_off, r + L->b_off, (size_t)L->out), tol);
+    }
+    vae_free(r);
+    vae_free(c);
+    return fails;
+}
+
+static void synthetic_data(vae_dataset *d, const vae_config *cfg, uint64_t seed)
+{
+    d->n = 512;
+    d->rows = cfg->image_rows;
+    d->cols = cfg->image_cols;
+    d->dim = cfg->input_dim;
+    d->pixels = vae_calloc((size_t)d->n * d->dim, 1);
+    d->labels = vae_calloc((size_t)d->n, 1);
+    vae_hostrng r;
+    vae_hostrng_seed(&r, seed);
+    for (size_t i = 0; i < (size_t)d->n * d->dim; i++)
+        d->pixels[i] = (uint8_t)vae_hostrng_below(&r, 256);
+}
+
+static void print_header(FILE *out)
+{
+    fprintf(out, "  %-32s %12s %12s %12s %10s\n", "tensor", "max abs", "max rel", "rel L2", "tolerance");
+}
+
+int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend *cand, FILE *out)
+{
+    vae_dataset data;
+    vae_config cfg = o->cfg;
+    if (o->data_dir) {
+        if (vae_dataset_load(o->data_dir, VAE_SPLIT_TRAIN, &data))
+            return -1;
+        cfg.input_dim = data.dim;
+        cfg.image_rows = data.rows;
+        cfg.image_cols = data.cols;
+    } else {
+        synthetic_data(&data, &cfg, o->seed);
+    }
+    vae_model mr, mc;
+    if (vae_model_init(&mr, &cfg, ref, o->batch_size)) {
+        vae_dataset_free(&data);
+        return -1;
+    }
+    vae_model_init(&mc, &cfg, cand, o->batch_size);
+    vae_model_init_params(&mr, o->seed);
+    vae_model_init_params(&mc, o->seed);
+    vae_device_data dr, dc;
+    vae_device_data_init(&dr, ref, &data);
+    vae_device_data_init(&dc, cand, &data);
+    vae_train_options topt = {
+        .epochs = 1, .batch_size = o->batch_size,
+        .adam = {.lr = o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+        .seed = o->seed, .progress = -1, .log = out,
+    };
+    vae_trainer *tr = vae_trainer_init(&mr, &topt), *tc = vae_trainer_init(&mc, &topt);
+
+    fprintf(out, "compare: %s (%s) against %s (%s)\n", cand->name, cand->device_name, ref->name, ref->device_name);
+    fprintf(out, "model %d-", cfg.input_dim);
+    for (int i = 0; i < cfg.n_hidden; i++)
+        fprintf(out, "%d-", cfg.hidden[i]);
+    fprintf(out, "%d, %s, batch %d, %d steps of Adam (lr %g), seed %llu, %s data (%d images)\n", cfg.latent_dim,
+            vae_act_name(cfg.act), o->batch_size, o->steps, (double)o->lr, (unsigned long long)o->seed,
+            o->data_dir ? o->data_dir : "synthetic", data.n);
+
+    int fails = 0;
+    print_header(out);
+    for (int s = 0; s < o->steps; s++) {
+        vae_losses lr_ = vae_trainer_steps(tr, &dr, s, 1);
+        vae_losses lc_ = vae_trainer_steps(tc, &dc, s, 1);
+        float a[3] = {(float)lc_.loss, (float)lc_.recon, (float)lc_.kl};
+        float r[3] = {(float)lr_.loss, (float)lr_.recon, (float)lr_.kl};
+        char name[64];
+        snprintf(name, sizeof name, "step %d loss [total,recon,kl]", s + 1);
+        fails += report(out, name, diff(a, r, 3), o->tol_loss);
+        if (s == 0 || s == o->steps - 1) {
+            char kind[32];
+            snprintf(kind, sizeof kind, "grad@%d", s + 1);
+            fails += compare_buffer(out, &mr, &mc, mr.grads, mc.grads, kind, o->tol_grad);
+            snprintf(kind, sizeof kind, "param@%d", s + 1);
+            fails += compare_buffer(out, &mr, &mc, mr.params, mc.params, kind, o->tol_param);
+        }
+    }
+    fprintf(out, "%s: %d tensor%s beyond tolerance\n", fails ? "FAIL" : "PASS", fails, fails == 1 ? "" : "s");
+
+    vae_trainer_free(tr);
+    vae_trainer_free(tc);
+    vae_device_data_free(&dr, ref);
+    vae_device_data_free(&dc, cand);
+    vae_model_free(&mr);
+    vae_model_free(&mc);
+    vae_dataset_free(&data);
+    return fails;
+}

@@ -1,0 +1,351 @@
+/*
+ * cpu_backend.c: the CPU implementation of the backend table (backend.h).
+ * GEMMs go to OpenBLAS; random numbers come from cuRAND's host generator, so
+ * the CPU draws the same noise as the CUDA backend's device generator; every
+ * other op is a plain loop written to be the readable reference the CUDA
+ * kernels are checked against.
+ *
+ * Not here: graph capture (the table's graph entries are NULL: ops run as they
+ * are called).
+ */
+#include "backend.h"
+#include "vae_util.h"
+
+#include <cblas.h>
+#include <curand.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vae_rng {
+    curandGenerator_t gen;
+};
+
+#define CURAND_HOST_CHECK(call)                                                       \
+    do {                                                                              \
+        curandStatus_t st_ = (call);                                                  \
+        if (st_ != CURAND_STATUS_SUCCESS)                                             \
+            vae_fatal("%s failed: cuRAND status %d", #call, (int)st_);               \
+    } while (0)
+
+/* ---- memory ---------------------------------------------------------------- */
+
+static void *cpu_buffer_alloc(vae_backend *be, size_t bytes)
+{
+    (void)be;
+    /* 64-byte alignment for vector loads; zero-filled like the CUDA side. */
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p)
+        vae_fatal("aligned_alloc(64, %zu): out of memory", rounded);
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+static void cpu_buffer_free(vae_backend *be, void *p) { (void)be; free(p); }
+
+static void cpu_copy(vae_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes)
+        memcpy(dst, src, bytes);
+}
+
+static void cpu_memset_zero(vae_backend *be, void *p, size_t bytes)
+{
+    (void)be;
+    if (bytes)
+        memset(p, 0, bytes);
+}
+
+static void cpu_synchronize(vae_backend *be) { (void)be; }
+
+/* ---- random numbers --------------------------------------------------------- */
+
+static vae_rng *cpu_rng_init(vae_backend *be, uint64_t seed)
+{
+    (void)be;
+    vae_rng *r = vae_calloc(1, sizeof *r);
+    CURAND_HOST_CHECK(curandCreateGeneratorHost(&r->gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    CURAND_HOST_CHECK(curandSetGeneratorOrdering(r->gen, CURAND_ORDERING_PSEUDO_DEFAULT));
+    CURAND_HOST_CHECK(curandSetPseudoRandomGeneratorSeed(r->gen, seed));
+    CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, 0));
+    return r;
+}
+
+static void cpu_rng_free(vae_backend *be, vae_rng *r)
+{
+    (void)be;
+    if (!r)
+        return;
+    CURAND_HOST_CHECK(curandDestroyGenerator(r->gen));
+    vae_free(r);
+}
+
+static void cpu_rng_reset(vae_backend *be, vae_rng *r)
+{
+    (void)be;
+    CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, 0));
+}
+
+static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
+{
+    (void)be;
+    if (n % 2)
+        vae_fatal("rng_normal: n = %zu must be even", n);
+    if (n)
+        CURAND_HOST_CHECK(curandGenerateNormal(r->gen, out, n, 0.0f, 1.0f));
+}
+
+static void cpu_rng_uniform(vae_backend *be, vae_rng *r, float *out, size_t n)
+{
+    (void)be;
+    if (n)
+        CURAND_HOST_CHECK(curandGenerateUniform(r->gen, out, n));
+}
+
+/* ---- compute ------------------------------------------------------------------ */
+
+static void cpu_gemm(vae_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    (void)be;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        float *row = y + (size_t)i * N;
+        switch (act) {
+        case VAE_ACT_NONE:
+            for (int j = 0; j < N; j++)
+                row[j] = row[j] + bias[j];
+            break;
+        case VAE_ACT_RELU:
+            for (int j = 0; j < N; j++) {
+                float v = row[j] + bias[j];
+                row[j] = v > 0.0f ? v : 0.0f;
+            }
+            break;
+        case VAE_ACT_TANH:
+            for (int j = 0; j < N; j++)
+                row[j] = tanhf(row[j] + bias[j]);
+            break;
+        }
+    }
+}
+
+static void cpu_bias_act_backward(vae_backend *be, float *dx, float *dbias, const float *dy, const float *y,
+                                  int B, int N, vae_act act)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *dyr = dy + (size_t)i * N, *yr = y + (size_t)i * N;
+        float *dxr = dx + (size_t)i * N;
+        switch (act) {
+        case VAE_ACT_NONE:
+            for (int j = 0; j < N; j++)
+                dxr[j] = dyr[j];
+            break;
+        case VAE_ACT_RELU:
+            for (int j = 0; j < N; j++)
+                dxr[j] = yr[j] > 0.0f ? dyr[j] : 0.0f;
+            break;
+        case VAE_ACT_TANH:
+            for (int j = 0; j < N; j++)
+                dxr[j] = dyr[j] * (1.0f - yr[j] * yr[j]);
+            break;
+        }
+    }
+    /* Column sums in row order, the order the CUDA kernel uses too. */
+    for (int j = 0; j < N; j++) {
+        float s = 0.0f;
+        for (int i = 0; i < B; i++)
+            s += dx[(size_t)i * N + j];
+        dbias[j] += s;
+    }
+}
+
+static void cpu_reparam_forward(vae_backend *be, float *z, const float *stats, const float *eps, int B, int Z)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
+        for (int j = 0; j < Z; j++)
+            z[(size_t)i * Z + j] = mu[j] + eps[(size_t)i * Z + j] * expf(0.5f * lv[j]);
+    }
+}
+
+static void cpu_reparam_backward(vae_backend *be, float *dstats, const float *dz, const float *stats,
+                                 const float *eps, int B, int Z)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *lv = stats + (size_t)i * 2 * Z + Z;
+        float *dmu = dstats + (size_t)i * 2 * Z, *dlv = dmu + Z;
+        for (int j = 0; j < Z; j++) {
+            float g = dz[(size_t)i * Z + j];
+            dmu[j] += g;
+            dlv[j] += g * eps[(size_t)i * Z + j] * 0.5f * expf(0.5f * lv[j]);
+        }
+    }
+}
+
+static void cpu_loss_bce_kl(vae_backend *be, float *row_loss, float *dlogits, float *dstats,
+                            const float *logits, const float *x, const float *stats, int B, int D, int Z,
+                            float beta, float grad_scale)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *l = logits + (size_t)i * D, *xr = x + (size_t)i * D;
+        float recon = 0.0f;
+        for (int d = 0; d < D; d++) {
+            float li = l[d];
+            recon += fmaxf(li, 0.0f) - li * xr[d] + log1pf(expf(-fabsf(li)));
+        }
+        const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
+        float kl = 0.0f;
+        for (int j = 0; j < Z; j++)
+            kl += 1.0f + lv[j] - mu[j] * mu[j] - expf(lv[j]);
+        row_loss[2 * i] = recon;
+        row_loss[2 * i + 1] = -0.5f * kl;
+        if (!dlogits)
+            continue;
+        float *dl = dlogits + (size_t)i * D;
+        for (int d = 0; d < D; d++) {
+            float li = l[d];
+            /* sigmoid without overflow for either sign of the logit */
+            float e = expf(-fabsf(li));
+            float s = li >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+            dl[d] = grad_scale * (s - xr[d]);
+        }
+        float *dmu = dstats + (size_t)i * 2 * Z, *dlv = dmu + Z;
+        for (int j = 0; j < Z; j++) {
+            dmu[j] = grad_scale * beta * mu[j];
+            dlv[j] = grad_scale * beta * 0.5f * (expf(lv[j]) - 1.0f);
+        }
+    }
+}
+
+static void cpu_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B)
+{
+    (void)be;
+    double s0 = 0.0, s1 = 0.0;
+    for (int i = 0; i < B; i++) {
+        s0 += row_loss[2 * i];
+        s1 += row_loss[2 * i + 1];
+    }
+    acc[0] += s0;
+    acc[1] += s1;
+}
+
+static void cpu_adam_step(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
+                          const vae_adam_config *cfg, int *step)
+{
+    (void)be;
+    int t = ++*step;
+    float b1 = cfg->beta1, b2 = cfg->beta2;
+    float step_size = cfg->lr / (1.0f - powf(b1, (float)t));
+    float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)t));
+    for (size_t i = 0; i < n; i++) {
+        float g = grads[i];
+        float mi = b1 * m[i] + (1.0f - b1) * g;
+        float vi = b2 * v[i] + (1.0f - b2) * g * g;
+        m[i] = mi;
+        v[i] = vi;
+        params[i] -= step_size * mi / (sqrtf(vi) / bc2_sqrt + cfg->eps);
+    }
+}
+
+static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const uint8_t *src = data + (size_t)idx[i] * D;
+        float *dst = x + (size_t)i * D;
+        for (int d = 0; d < D; d++)
+            dst[d] = (float)src[d] / 255.0f;
+    }
+}
+
+static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u,
+                                       int B, int K, float tau)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *l = logits + (size_t)i * K, *ur = u + (size_t)i * K;
+        float *yr = y + (size_t)i * K;
+        float mx = -INFINITY;
+        for (int k = 0; k < K; k++) {
+            float uk = fminf(fmaxf(ur[k], 1e-20f), 0.99999994f);
+            float g = -logf(-logf(uk));
+            yr[k] = (l[k] + g) / tau;
+            mx = fmaxf(mx, yr[k]);
+        }
+        float s = 0.0f;
+        for (int k = 0; k < K; k++) {
+            yr[k] = expf(yr[k] - mx);
+            s += yr[k];
+        }
+        for (int k = 0; k < K; k++)
+            yr[k] /= s;
+    }
+}
+
+static void cpu_gumbel_softmax_backward(vae_backend *be, float *dlogits, const float *dy, const float *y,
+                                        int B, int K, float tau)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *dyr = dy + (size_t)i * K, *yr = y + (size_t)i * K;
+        float dot = 0.0f;
+        for (int k = 0; k < K; k++)
+            dot += dyr[k] * yr[k];
+        for (int k = 0; k < K; k++)
+            dlogits[(size_t)i * K + k] = yr[k] * (dyr[k] - dot) / tau;
+    }
+}
+
+static void cpu_destroy(vae_backend *be) { vae_free(be); }
+
+vae_backend *vae_backend_cpu_init(void)
+{
+    vae_backend *be = vae_calloc(1, sizeof *be);
+    *be = (vae_backend){
+        .kind = VAE_BACKEND_CPU,
+        .name = "cpu",
+        .buffer_alloc = cpu_buffer_alloc,
+        .buffer_free = cpu_buffer_free,
+        .upload = cpu_copy,
+        .download = cpu_copy,
+        .memset_zero = cpu_memset_zero,
+        .synchronize = cpu_synchronize,
+        .rng_init = cpu_rng_init,
+        .rng_free = cpu_rng_free,
+        .rng_reset = cpu_rng_reset,
+        .rng_normal = cpu_rng_normal,
+        .rng_uniform = cpu_rng_uniform,
+        .gemm = cpu_gemm,
+        .bias_act_forward = cpu_bias_act_forward,
+        .bias_act_backward = cpu_bias_act_backward,
+        .reparam_forward = cpu_reparam_forward,
+        .reparam_backward = cpu_reparam_backward,
+        .loss_bce_kl = cpu_loss_bce_kl,
+        .loss_accumulate = cpu_loss_accumulate,
+        .adam_step = cpu_adam_step,
+        .gather_batch = cpu_gather_batch,
+        .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
+        .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
+        .graph_capture_begin = NULL,
+        .graph_capture_end = NULL,
+        .graph_launch = NULL,
+        .graph_free = NULL,
+        .destroy = cpu_destroy,
+    };
+    snprintf(be->device_name, sizeof be->device_name, "CPU (OpenBLAS, %d threads)", openblas_get_num_threads());
+    return be;
+}

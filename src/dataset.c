@@ -1,0 +1,123 @@
+/*
+ * dataset.c: the data-set loader declared in dataset.h. It finds the images
+ * and labels files of a split (raw preferred over .gz), reads both with the
+ * IDX reader, checks that they fit together and hands their buffers over
+ * without copying.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "dataset.h"
+#include "idx.h"
+#include "vae_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* File names of each split: [split][0] images, [split][1] labels. */
+static const char *const dataset_files[2][2] = {
+    [VAE_SPLIT_TRAIN] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+    [VAE_SPLIT_TEST] = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"},
+};
+static const char *const dataset_split_names[2] = {"train", "test"};
+
+#define DATASET_PATH_MAX 4096
+
+/* The path of `name` in `dir`: the raw file if it exists, else name.gz if
+ * that exists. Returns 1 with the path in buf (DATASET_PATH_MAX bytes), 0 if
+ * neither exists, -1 with an error if the path is too long. */
+static int dataset_find(const char *dir, const char *name, char *buf)
+{
+    static const char *const suffixes[2] = {"", ".gz"};
+    for (int i = 0; i < 2; i++) {
+        int w = snprintf(buf, DATASET_PATH_MAX, "%s/%s%s", dir, name, suffixes[i]);
+        if (w < 0 || w >= DATASET_PATH_MAX)
+            return vae_set_error("%s: directory path too long", dir);
+        struct stat st;
+        if (stat(buf, &st) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The one message for a directory that is missing or lacks files. */
+static int dataset_missing(const char *dir, vae_split split, const char *problem)
+{
+    return vae_set_error("%s: %s; the %s split needs %s and %s there (each raw or .gz); "
+                         "run scripts/fetch_mnist.sh %s to fetch MNIST",
+                         dir, problem, dataset_split_names[split], dataset_files[split][0],
+                         dataset_files[split][1], dir);
+}
+
+int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
+{
+    memset(out, 0, sizeof *out);
+    if (split != VAE_SPLIT_TRAIN && split != VAE_SPLIT_TEST)
+        return vae_set_error("%s: unknown data split %d (expected train or test)", dir, (int)split);
+
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        char problem[256];
+        snprintf(problem, sizeof problem, "cannot open data directory (%s)", strerror(errno));
+        return dataset_missing(dir, split, problem);
+    }
+    if (!S_ISDIR(st.st_mode))
+        return dataset_missing(dir, split, "not a directory");
+
+    char paths[2][DATASET_PATH_MAX];
+    int found[2];
+    for (int i = 0; i < 2; i++) {
+        found[i] = dataset_find(dir, dataset_files[split][i], paths[i]);
+        if (found[i] < 0)
+            return -1;
+    }
+    if (!found[0] || !found[1]) {
+        char problem[256];
+        if (!found[0] && !found[1])
+            snprintf(problem, sizeof problem, "missing %s and %s", dataset_files[split][0],
+                     dataset_files[split][1]);
+        else
+            snprintf(problem, sizeof problem, "missing %s", dataset_files[split][found[0] ? 1 : 0]);
+        return dataset_missing(dir, split, problem);
+    }
+
+    vae_idx images, labels;
+    if (vae_idx_read(paths[0], &images) != 0)
+        return -1;
+    if (vae_idx_read(paths[1], &labels) != 0) {
+        vae_idx_free(&images);
+        return -1;
+    }
+    int rc = 0;
+    if (images.ndim != 3)
+        rc = vae_set_error("%s: images must have rank 3 (count, rows, cols), found rank %d",
+                           paths[0], images.ndim);
+    else if (labels.ndim != 1)
+        rc = vae_set_error("%s: labels must have rank 1 (count), found rank %d", paths[1], labels.ndim);
+    else if (labels.dims[0] != images.dims[0])
+        rc = vae_set_error("%s: %d labels for %d images in %s", paths[1], labels.dims[0],
+                           images.dims[0], paths[0]);
+    if (rc != 0) {
+        vae_idx_free(&images);
+        vae_idx_free(&labels);
+        return -1;
+    }
+
+    /* vae_idx_read caps the data at VAE_IDX_MAX_BYTES, so all of these fit an int. */
+    out->n = images.dims[0];
+    out->rows = images.dims[1];
+    out->cols = images.dims[2];
+    out->dim = images.dims[1] * images.dims[2];
+    out->pixels = images.data;
+    out->labels = labels.data;
+    return 0;
+}
+
+void vae_dataset_free(vae_dataset *d)
+{
+    if (!d)
+        return;
+    vae_free(d->pixels);
+    vae_free(d->labels);
+    memset(d, 0, sizeof *d);
+}

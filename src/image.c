@@ -1,0 +1,304 @@
+/*
+ * image.c: grayscale PNG reading and writing through libpng, and image grids;
+ * see image.h.
+ *
+ * libpng reports errors by longjmp. Each libpng session lives in its own
+ * small function (write_png_stream, read_png_stream) whose locals are all set
+ * before setjmp; anything allocated after setjmp is kept in a png_session
+ * owned by the caller, so the error path can free it. The error callback
+ * copies libpng's message there and the caller turns it into vae_set_error.
+ *
+ * Not here: anything but 8-bit gray output.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "image.h"
+#include "vae_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <png.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Largest width or height written or read (libpng's default read limit). */
+#define PNG_MAX_SIDE 1000000
+/* Largest pixel count read. */
+#define PNG_MAX_PIXELS ((uint64_t)1 << 28)
+
+typedef struct {
+    char msg[256];      /* libpng's last error message */
+    uint8_t *pixels;    /* read: (height, width), allocated after setjmp */
+    png_bytep *rows;    /* read: (height) row pointers into pixels */
+} png_session;
+
+VAE_NORETURN static void on_png_error(png_structp png, png_const_charp msg)
+{
+    png_session *s = png_get_error_ptr(png);
+    snprintf(s->msg, sizeof s->msg, "%s", msg ? msg : "unknown libpng error");
+    png_longjmp(png, 1);
+}
+
+static void on_png_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg; /* warnings (e.g. a bad ancillary chunk CRC) do not stop us */
+}
+
+uint8_t vae_image_to_u8(float x)
+{
+    if (!(x > 0.0f)) /* also NaN */
+        return 0;
+    if (x >= 1.0f)
+        return 255;
+    return (uint8_t)lrintf(255.0f * x);
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static int write_png_stream(FILE *fp, const uint8_t *pixels, int width, int height, png_session *s)
+{
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, s, on_png_error, on_png_warning);
+    if (!png) {
+        snprintf(s->msg, sizeof s->msg, "libpng could not create a write struct");
+        return -1;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        snprintf(s->msg, sizeof s->msg, "libpng could not create an info struct");
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        return -1;
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_GRAY,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < height; y++)
+        png_write_row(png, pixels + (size_t)y * (size_t)width);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    return 0;
+}
+
+/* fsync the directory holding path so that the rename onto it is durable. */
+static int sync_parent_dir(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return 0; /* too long to name here; the file itself is synced and renamed */
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0)
+        return vae_set_error("%s: written, but cannot open its directory \"%s\" to sync it: %s", path,
+                             dir, strerror(errno));
+    /* EINVAL: the file system does not support syncing directories. */
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return vae_set_error("%s: written, but syncing its directory \"%s\" failed: %s", path, dir,
+                             strerror(e));
+    }
+    if (close(fd) != 0)
+        return vae_set_error("%s: written, but closing its directory \"%s\" failed: %s", path, dir,
+                             strerror(errno));
+    return 0;
+}
+
+int vae_png_write_gray(const char *path, const uint8_t *pixels, int width, int height)
+{
+    if (!path || !*path)
+        return vae_set_error("vae_png_write_gray: empty path");
+    if (!pixels)
+        return vae_set_error("%s: no pixels to write (NULL)", path);
+    if (width < 1 || height < 1 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE)
+        return vae_set_error("%s: image size %d x %d is outside 1..%d", path, width, height, PNG_MAX_SIDE);
+
+    size_t plen = strlen(path);
+    char *tmp = vae_calloc(plen + 5, 1);
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    int rc = -1;
+    png_session s = {{0}, NULL, NULL};
+
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) {
+        vae_set_error("%s: cannot create \"%s\": %s", path, tmp, strerror(errno));
+        goto out;
+    }
+    errno = 0; /* so that a libpng "Write Error" can be told apart from other errors */
+    if (write_png_stream(fp, pixels, width, height, &s)) {
+        vae_set_error("%s: writing PNG failed: %s%s%s", path, s.msg, errno ? ": " : "",
+                      errno ? strerror(errno) : "");
+        goto fail;
+    }
+    if (fflush(fp) != 0) {
+        vae_set_error("%s: writing \"%s\" failed: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    if (fsync(fileno(fp)) != 0) {
+        vae_set_error("%s: fsync of \"%s\" failed: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    FILE *closing = fp;
+    fp = NULL;
+    if (fclose(closing) != 0) {
+        vae_set_error("%s: closing \"%s\" failed: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        vae_set_error("%s: cannot rename \"%s\" onto it: %s", path, tmp, strerror(errno));
+        goto fail;
+    }
+    rc = sync_parent_dir(path);
+    goto out;
+fail:
+    if (fp)
+        fclose(fp); /* already failing; the first error is the one reported */
+    remove(tmp);
+out:
+    vae_free(tmp);
+    return rc;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+static int read_png_stream(FILE *fp, png_session *s, int *width, int *height)
+{
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s, on_png_error, on_png_warning);
+    if (!png) {
+        snprintf(s->msg, sizeof s->msg, "libpng could not create a read struct");
+        return -1;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        snprintf(s->msg, sizeof s->msg, "libpng could not create an info struct");
+        return -1;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return -1;
+    }
+    png_init_io(png, fp);
+    png_set_sig_bytes(png, 8);
+    png_set_user_limits(png, PNG_MAX_SIDE, PNG_MAX_SIDE);
+    png_read_info(png, info);
+
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int bit_depth = png_get_bit_depth(png, info);
+    int color_type = png_get_color_type(png, info);
+    if ((uint64_t)w * h > PNG_MAX_PIXELS)
+        png_error(png, "image has more than 2^28 pixels");
+    if (color_type == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(png);
+    if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8)
+        png_set_expand_gray_1_2_4_to_8(png);
+    if (bit_depth == 16)
+        png_set_scale_16(png);
+    if (color_type & PNG_COLOR_MASK_ALPHA)
+        png_set_strip_alpha(png);
+    if (color_type & PNG_COLOR_MASK_COLOR)
+        png_set_rgb_to_gray_fixed(png, PNG_ERROR_ACTION_NONE, -1, -1);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    if (png_get_channels(png, info) != 1 || png_get_bit_depth(png, info) != 8 ||
+        png_get_rowbytes(png, info) != w)
+        png_error(png, "could not convert the image to 8-bit gray");
+
+    s->pixels = vae_calloc((size_t)w * h, 1);
+    s->rows = vae_calloc(h, sizeof *s->rows);
+    for (png_uint_32 y = 0; y < h; y++)
+        s->rows[y] = s->pixels + (size_t)y * w;
+    png_read_image(png, s->rows);
+    png_read_end(png, NULL);
+    png_destroy_read_struct(&png, &info, NULL);
+    *width = (int)w;
+    *height = (int)h;
+    return 0;
+}
+
+int vae_png_read_gray(const char *path, uint8_t **pixels, int *width, int *height)
+{
+    if (!pixels || !width || !height)
+        return vae_set_error("vae_png_read_gray: NULL output pointer");
+    *pixels = NULL;
+    *width = *height = 0;
+    if (!path || !*path)
+        return vae_set_error("vae_png_read_gray: empty path");
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return vae_set_error("%s: cannot open: %s", path, strerror(errno));
+    uint8_t sig[8];
+    size_t got = fread(sig, 1, sizeof sig, fp);
+    if (got != sizeof sig && ferror(fp)) {
+        int e = errno;
+        fclose(fp);
+        return vae_set_error("%s: reading: %s", path, strerror(e));
+    }
+    if (got != sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
+        fclose(fp);
+        return vae_set_error("%s: not a PNG file (bad signature)", path);
+    }
+    png_session s = {{0}, NULL, NULL};
+    int w = 0, h = 0;
+    int rc = read_png_stream(fp, &s, &w, &h);
+    vae_free(s.rows);
+    if (rc) {
+        int truncated = feof(fp);
+        vae_free(s.pixels);
+        fclose(fp);
+        return vae_set_error("%s: invalid PNG: %s%s", path, s.msg, truncated ? " (file truncated)" : "");
+    }
+    if (fclose(fp) != 0) {
+        vae_free(s.pixels);
+        return vae_set_error("%s: closing: %s", path, strerror(errno));
+    }
+    *pixels = s.pixels;
+    *width = w;
+    *height = h;
+    return 0;
+}
+
+/* ---- grids ---------------------------------------------------------------- */
+
+int vae_image_grid_write(const char *path, const float *images, int n, int h, int w, int cols)
+{
+    if (!path || !*path)
+        return vae_set_error("vae_image_grid_write: empty path");
+    if (!images)
+        return vae_set_error("%s: no images to tile (NULL)", path);
+    if (n < 1 || h < 1 || w < 1 || cols < 1)
+        return vae_set_error("%s: grid needs n, h, w and cols >= 1 (got n=%d h=%d w=%d cols=%d)", path,
+                             n, h, w, cols);
+    const int64_t b = VAE_GRID_BORDER;
+    int64_t rows = ((int64_t)n + cols - 1) / cols;
+    int64_t gw = (int64_t)cols * (w + b) + b, gh = rows * (h + b) + b;
+    if (gw > PNG_MAX_SIDE || gh > PNG_MAX_SIDE || (uint64_t)gw * (uint64_t)gh > PNG_MAX_PIXELS)
+        return vae_set_error("%s: grid of %lld x %lld pixels is too large (at most %d a side and "
+                             "2^28 pixels)", path, (long long)gw, (long long)gh, PNG_MAX_SIDE);
+    uint8_t *canvas = vae_calloc((size_t)gw * (size_t)gh, 1);
+    memset(canvas, VAE_GRID_BORDER_VALUE, (size_t)gw * (size_t)gh);
+    for (int k = 0; k < n; k++) {
+        int64_t x0 = b + (int64_t)(k % cols) * (w + b), y0 = b + (int64_t)(k / cols) * (h + b);
+        const float *img = images + (size_t)k * (size_t)h * (size_t)w;
+        for (int y = 0; y < h; y++) {
+            uint8_t *row = canvas + (size_t)(y0 + y) * (size_t)gw + (size_t)x0;
+            for (int x = 0; x < w; x++)
+                row[x] = vae_image_to_u8(img[(size_t)y * (size_t)w + (size_t)x]);
+        }
+    }
+    int rc = vae_png_write_gray(path, canvas, (int)gw, (int)gh);
+    vae_free(canvas);
+    return rc;
+}

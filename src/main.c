@@ -1,0 +1,47 @@
+/*
+ * main.c: the cuvae program: dispatch to a subcommand.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int, char **);
+    const char *help;
+} commands[] = {
+    {"train", vae_cmd_train, "train a VAE on an IDX data set; writes the model, metrics and grids"},
+    {"sample", vae_cmd_sample, "decode samples from the prior of a saved model into a PNG grid"},
+    {"reconstruct", vae_cmd_reconstruct, "test images beside their reconstructions, as a PNG grid"},
+    {"eval", vae_cmd_eval, "test loss (negative ELBO) of a saved model, per image in nats"},
+    {"info", vae_cmd_info, "model summary: layers, shapes, parameter counts"},
+    {"compare", vae_cmd_compare, "run N training steps on the CPU and the GPU and compare every tensor"},
+    {"bench", vae_cmd_bench, "images/s and seconds per epoch of the training loop on each backend"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cuvae <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nRun 'cuvae <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cuvae: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,79 @@
+/*
+ * progress.c: see progress.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "progress.h"
+
+#include "vae_util.h"
+
+#include <unistd.h>
+
+#define BAR_INTERVAL_S 0.1
+#define LINE_INTERVAL_S 10.0
+
+int vae_progress_auto_mode(FILE *f)
+{
+    return isatty(fileno(f)) ? 1 : 0;
+}
+
+void vae_progress_begin(vae_progress *p, FILE *f, int mode, int epoch, int epochs, long total)
+{
+    p->f = f;
+    p->mode = mode;
+    p->epoch = epoch;
+    p->epochs = epochs;
+    p->total = total;
+    p->t_start = p->t_last = vae_now_seconds();
+}
+
+int vae_progress_due(const vae_progress *p)
+{
+    if (p->mode < 0)
+        return 0;
+    double interval = p->mode == 1 ? BAR_INTERVAL_S : LINE_INTERVAL_S;
+    return vae_now_seconds() - p->t_last >= interval;
+}
+
+static void format_time(char *buf, size_t n, double s)
+{
+    if (s < 0 || s > 359999)
+        s = 0;
+    int t = (int)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, n, "%d:%02d", t / 60, t % 60);
+}
+
+void vae_progress_update(vae_progress *p, long done, double running_loss)
+{
+    if (p->mode < 0)
+        return;
+    double now = vae_now_seconds(), el = now - p->t_start;
+    double rate = el > 0 ? done / el : 0;
+    double pct = p->total ? 100.0 * done / p->total : 100.0;
+    char eta[16];
+    format_time(eta, sizeof eta, rate > 0 ? (p->total - done) / rate : 0);
+    if (p->mode == 1) {
+        char bar[31];
+        int fill = (int)(pct * 30 / 100);
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+        bar[30] = '\0';
+        fprintf(p->f, "\r\033[Kepoch %d/%d [%s] %3.0f%%  %8.0f img/s  ETA %s  loss %.3f", p->epoch, p->epochs,
+                bar, pct, rate, eta, running_loss);
+    } else {
+        fprintf(p->f, "epoch %d/%d: %ld/%ld images (%.0f%%), %.0f img/s, ETA %s, loss %.3f\n", p->epoch,
+                p->epochs, done, p->total, pct, rate, eta, running_loss);
+    }
+    fflush(p->f);
+    p->t_last = now;
+}
+
+void vae_progress_end(vae_progress *p)
+{
+    if (p->mode == 1) {
+        fprintf(p->f, "\r\033[K");
+        fflush(p->f);
+    }
+}

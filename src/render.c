@@ -1,0 +1,74 @@
+/*
+ * render.c: the sample and reconstruction grids written after training and by
+ * the `sample` and `reconstruct` commands.
+ */
+#include "image.h"
+#include "train.h"
+#include "vae_util.h"
+
+#include <string.h>
+
+static size_t even(size_t n) { return (n + 1) & ~(size_t)1; }
+
+static int grid_cols(int n)
+{
+    int cols = 1;
+    while (cols * cols < n)
+        cols++;
+    return cols;
+}
+
+int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    float *img = vae_calloc((size_t)n * D, sizeof(float));
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        be->rng_normal(be, rng, m->z, even((size_t)B * Z)); /* z ~ N(0, I) */
+        vae_model_decode(m, B);
+        vae_model_download_probs(m, B, img + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    int rc = vae_image_grid_write(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n));
+    vae_free(img);
+    return rc;
+}
+
+/* Rows of the grid alternate: `cols` test images, then their reconstructions. */
+int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    if (n > data->n)
+        n = data->n;
+    if (data->dim != D)
+        return vae_set_error("data has %d pixels per image, the model expects %d", data->dim, D);
+    int cols = grid_cols(n);
+    if (cols % 2)
+        cols++;
+    int rows = (n + cols - 1) / cols;
+    float *x = vae_calloc((size_t)n * D, sizeof(float));
+    float *rec = vae_calloc((size_t)n * D, sizeof(float));
+    float *grid = vae_calloc((size_t)2 * rows * cols * D, sizeof(float));
+    for (size_t i = 0; i < (size_t)n * D; i++)
+        x[i] = (float)data->pixels[i] / 255.0f;
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        be->memset_zero(be, m->eps, even((size_t)B * Z) * sizeof(float)); /* z = mu */
+        vae_model_forward(m, B, 0);
+        vae_model_download_probs(m, B, rec + (size_t)first * D);
+    }
+    for (int i = 0; i < n; i++) {
+        int r = i / cols, c = i % cols;
+        memcpy(grid + ((size_t)(2 * r) * cols + c) * D, x + (size_t)i * D, D * sizeof(float));
+        memcpy(grid + ((size_t)(2 * r + 1) * cols + c) * D, rec + (size_t)i * D, D * sizeof(float));
+    }
+    int rc = vae_image_grid_write(path, grid, 2 * rows * cols, m->cfg.image_rows, m->cfg.image_cols, cols);
+    vae_free(x);
+    vae_free(rec);
+    vae_free(grid);
+    return rc;
+}

@@ -1,0 +1,120 @@
+/*
+ * util.c: the error channel, checked allocation and checked file output
+ * declared in vae_util.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "vae_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static _Thread_local char vae_error_buf[1024];
+
+int vae_set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vae_error_buf, sizeof vae_error_buf, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *vae_last_error(void)
+{
+    return vae_error_buf;
+}
+
+void vae_fatal_at(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    fprintf(stderr, "cuvae: fatal: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (%s:%d)\n", file, line);
+    exit(1);
+}
+
+void *vae_calloc_at(size_t count, size_t size, const char *file, int line)
+{
+    size_t bytes;
+    if (vae_mul_overflow(count, size, &bytes))
+        vae_fatal_at(file, line, "calloc(%zu, %zu): size overflows", count, size);
+    void *p = calloc(bytes ? count : 1, bytes ? size : 1);
+    if (!p)
+        vae_fatal_at(file, line, "calloc(%zu, %zu): out of memory (%zu bytes)", count, size, bytes);
+    return p;
+}
+
+void vae_free(void *p)
+{
+    free(p);
+}
+
+int vae_mul_overflow(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return -1;
+    *out = a * b;
+    return 0;
+}
+
+FILE *vae_fopen_at(const char *path, const char *mode, const char *file, int line)
+{
+    FILE *f = fopen(path, mode);
+    if (!f)
+        vae_fatal_at(file, line, "fopen(\"%s\", \"%s\"): %s", path, mode, strerror(errno));
+    return f;
+}
+
+void vae_fwrite_at(const void *p, size_t size, size_t n, FILE *f, const char *path,
+                   const char *file, int line)
+{
+    if (n && fwrite(p, size, n, f) != n)
+        vae_fatal_at(file, line, "fwrite to \"%s\": %s", path, strerror(errno));
+}
+
+void vae_fclose_at(FILE *f, const char *path, const char *file, int line)
+{
+    if (fflush(f) != 0 || ferror(f)) {
+        int e = errno;
+        fclose(f);
+        vae_fatal_at(file, line, "writing \"%s\": %s", path, strerror(e));
+    }
+    if (fclose(f) != 0)
+        vae_fatal_at(file, line, "fclose(\"%s\"): %s", path, strerror(errno));
+}
+
+int vae_mkdir_p(const char *path)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof buf)
+        return vae_set_error("invalid directory path '%s'", path);
+    memcpy(buf, path, len + 1);
+    for (size_t i = 1; i <= len; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char c = buf[i];
+        buf[i] = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return vae_set_error("cannot create directory '%s': %s", buf, strerror(errno));
+        struct stat st;
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return vae_set_error("'%s' exists and is not a directory", buf);
+        buf[i] = c;
+    }
+    return 0;
+}
+
+double vae_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

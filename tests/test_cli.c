@@ -1,0 +1,199 @@
+/*
+ * test_cli.c: the cuvae program as a user meets it: every bad flag or value
+ * gets one clear message and a non-zero exit; a tiny end-to-end run leaves the
+ * run directory, and the saved model works with sample, reconstruct, eval and
+ * info.
+ */
+#define _GNU_SOURCE
+#include "backend.h"
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char out[65536];
+
+static int cuvae(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
+    return tu_run(cmd, out, sizeof out);
+}
+
+#define EXPECT_FAIL(code, args, needle)                                                               \
+    do {                                                                                              \
+        int rc_ = cuvae(args);                                                                        \
+        cr_expect_eq(rc_, code, "cuvae %s: exit %d, expected %d; output:\n%s", args, rc_, code, out); \
+        cr_expect(strstr(out, needle) != NULL, "cuvae %s: output lacks '%s':\n%s", args, needle, out); \
+    } while (0)
+
+Test(cli, usage_errors_exit_2_with_one_message)
+{
+    EXPECT_FAIL(2, "", "usage: cuvae <command>");
+    EXPECT_FAIL(2, "bogus", "unknown command 'bogus'");
+    EXPECT_FAIL(2, "train --epochs 0", "--epochs: 0 is out of range");
+    EXPECT_FAIL(2, "train --epochs abc", "--epochs: 'abc' is not an integer");
+    EXPECT_FAIL(2, "train --epochs 3x", "--epochs: '3x' is not an integer");
+    EXPECT_FAIL(2, "train --batch-size 0", "--batch-size: 0 is out of range");
+    EXPECT_FAIL(2, "train --lr -1", "--lr: -1 is out of range");
+    EXPECT_FAIL(2, "train --lr nan", "--lr: 'nan' is not a finite number");
+    EXPECT_FAIL(2, "train --beta -0.5", "--beta: -0.5 is out of range");
+    EXPECT_FAIL(2, "train --seed -3", "--seed: '-3' must not be negative");
+    EXPECT_FAIL(2, "train --hidden 400,", "--hidden '400,'");
+    EXPECT_FAIL(2, "train --hidden 0", "--hidden '0'");
+    EXPECT_FAIL(2, "train --latent 0", "--latent: 0 is out of range");
+    EXPECT_FAIL(2, "train --activation sigmoid", "invalid activation 'sigmoid'");
+    EXPECT_FAIL(2, "train --device gpu", "invalid --device 'gpu'");
+    EXPECT_FAIL(2, "train --bogus", "unknown option '--bogus'");
+    EXPECT_FAIL(2, "train --epochs", "option '--epochs' needs a value");
+    EXPECT_FAIL(2, "train stray", "unexpected argument 'stray'");
+    EXPECT_FAIL(2, "sample", "--model PATH is required");
+    EXPECT_FAIL(2, "sample --model m --n 0", "--n: 0 is out of range");
+    EXPECT_FAIL(2, "compare --steps 0", "--steps: 0 is out of range");
+    EXPECT_FAIL(2, "compare --candidate tpu", "--candidate 'tpu'");
+    EXPECT_FAIL(2, "bench --backends gpu", "--backends 'gpu'");
+}
+
+Test(cli, every_command_has_help)
+{
+    const char *cmds[] = {"train", "sample", "reconstruct", "eval", "info", "compare", "bench"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[64];
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        cr_expect_eq(cuvae(args), 0, "%s", args);
+        cr_expect(strstr(out, "usage: cuvae") != NULL, "%s:\n%s", args, out);
+    }
+    cr_expect_eq(cuvae("--help"), 0);
+}
+
+Test(cli, missing_inputs_are_named)
+{
+    EXPECT_FAIL(1, "train --data /nonexistent/dir --device cpu", "/nonexistent/dir");
+    EXPECT_FAIL(1, "sample --model /nonexistent/model.safetensors --device cpu", "/nonexistent/model.safetensors");
+    EXPECT_FAIL(1, "info --model /nonexistent/model.safetensors", "/nonexistent/model.safetensors");
+}
+
+Test(cli, device_cuda_without_a_gpu_fails_clearly)
+{
+    if (vae_cuda_device_count() > 0)
+        cr_skip_test("a CUDA device is present: this test is for machines without one");
+    EXPECT_FAIL(1, "train --device cuda --data /nonexistent", "/nonexistent"); /* data is checked first */
+    EXPECT_FAIL(1, "compare", "no CUDA device");
+}
+
+Test(cli, info_prints_the_default_model)
+{
+    cr_assert_eq(cuvae("info"), 0, "%s", out);
+    cr_expect(strstr(out, "encoder.fc1") && strstr(out, "(400, 784)"), "%s", out);
+    cr_expect(strstr(out, "total parameters: 652824"), "%s", out);
+}
+
+/* ---- a whole run on a tiny data set in IDX files ------------------------------- */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+static void write_idx(const char *dir, const char *name, int n, int images)
+{
+    size_t hdr = images ? 16 : 8, body = images ? (size_t)n * 64 : (size_t)n;
+    unsigned char *b = calloc(hdr + body, 1);
+    put_be32(b, images ? 0x803 : 0x801);
+    put_be32(b + 4, (uint32_t)n);
+    if (images) {
+        put_be32(b + 8, 8);
+        put_be32(b + 12, 8);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!images) {
+            b[hdr + i] = (unsigned char)(i % 3);
+            continue;
+        }
+        for (int p = 0; p < 64; p++) {
+            int r = p / 8, c = p % 8, k = i % 3;
+            int on = k == 0 ? c == 3 : k == 1 ? r == 4 : r == c;
+            b[hdr + (size_t)i * 64 + p] = on ? 250 : (unsigned char)((i * 7 + p * 13) % 20);
+        }
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tu_write_file(path, b, hdr + body);
+    free(b);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
+Test(cli, train_then_use_the_model)
+{
+    char data[512], run[600], args[2048];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_idx(data, "train-images-idx3-ubyte", 120, 1);
+    write_idx(data, "train-labels-idx1-ubyte", 120, 0);
+    write_idx(data, "t10k-images-idx3-ubyte", 30, 1);
+    write_idx(data, "t10k-labels-idx1-ubyte", 30, 0);
+    snprintf(run, sizeof run, "%s/run", data);
+
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 3 --batch-size 16 --hidden 24 --latent 2 --lr 3e-3 --out %s --device cpu",
+             data, run);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "device: cpu"), "the device used is not announced:\n%s", out);
+    cr_expect(strstr(out, "epoch   3/3"), "%s", out);
+    const char *files[] = {"model.safetensors", "metrics.csv", "samples.png", "reconstructions.png"};
+    for (int i = 0; i < 4; i++)
+        cr_expect(exists(run, files[i]), "%s missing from the run directory", files[i]);
+
+    char path[1024], line[512];
+    snprintf(path, sizeof path, "%s/metrics.csv", run);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    cr_expect(strncmp(line, "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds", 74) == 0,
+              "header: %s", line);
+    int rows = 0;
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    cr_expect_eq(rows, 3, "metrics.csv has %d rows for 3 epochs", rows);
+
+    snprintf(args, sizeof args, "sample --model %s/model.safetensors --out %s/s.png --n 10 --device cpu", run, run);
+    cr_expect_eq(cuvae(args), 0, "%s", out);
+    cr_expect(exists(run, "s.png"));
+    snprintf(args, sizeof args, "reconstruct --model %s/model.safetensors --data %s --out %s/r.png --n 7 --device cpu",
+             run, data, run);
+    cr_expect_eq(cuvae(args), 0, "%s", out);
+    cr_expect(exists(run, "r.png"));
+    snprintf(args, sizeof args, "eval --model %s/model.safetensors --data %s --device cpu", run, data);
+    cr_expect_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "test loss") && strstr(out, "over 30 images"), "%s", out);
+    snprintf(args, sizeof args, "info --model %s/model.safetensors", run);
+    cr_expect_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "train.epochs") && strstr(out, "decoder.out"), "%s", out);
+
+    /* the same run again gives the same final line: same seed, same numbers */
+    char first[65536];
+    snprintf(args, sizeof args, "eval --model %s/model.safetensors --data %s --device cpu", run, data);
+    cuvae(args);
+    snprintf(first, sizeof first, "%s", out);
+    cuvae(args);
+    cr_expect_str_eq(out, first);
+
+    /* a test split with 29 images but 30 labels is refused, naming the counts */
+    write_idx(data, "t10k-images-idx3-ubyte", 29, 1);
+    snprintf(args, sizeof args, "train --data %s --epochs 1 --out %s/run2 --device cpu", data, data);
+    cr_expect_eq(cuvae(args), 1, "%s", out);
+    cr_expect(strstr(out, "29") != NULL, "the count mismatch is not named:\n%s", out);
+}

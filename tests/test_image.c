@@ -1,0 +1,466 @@
+/*
+ * test_image.c: PNG output and input and image grids (src/image.c).
+ *
+ * Files we write are read back with libpng directly (not through our reader)
+ * and compared pixel by pixel; our reader is checked on files libpng writes
+ * here in other formats (RGB, palette, 16-bit, 1-bit, alpha, interlaced);
+ * bad paths and bad files must fail with a message, never crash.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <png.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "testutil.h"
+#include "vae_util.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static void join(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < cap, "path too long: %s/%s", dir, name);
+}
+
+static int file_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Read path with libpng's simplified API as 8-bit gray, no conversion
+ * options: the reference reader. Returns malloc'd (height, width). */
+static uint8_t *ref_read(const char *path, int *width, int *height, png_uint_32 *format)
+{
+    png_image img;
+    memset(&img, 0, sizeof img);
+    img.version = PNG_IMAGE_VERSION;
+    cr_assert(png_image_begin_read_from_file(&img, path), "libpng: %s", img.message);
+    *format = img.format;
+    img.format = PNG_FORMAT_GRAY;
+    uint8_t *buf = malloc(PNG_IMAGE_SIZE(img));
+    cr_assert(buf);
+    cr_assert(png_image_finish_read(&img, NULL, buf, 0, NULL), "libpng: %s", img.message);
+    *width = (int)img.width;
+    *height = (int)img.height;
+    return buf;
+}
+
+/* Write a PNG in any format with libpng's classic API (for reader tests).
+ * rows: height rows of rowbytes bytes. */
+static void ref_write(const char *path, int width, int height, int bit_depth, int color_type,
+                      int interlace, const uint8_t *data, size_t rowbytes, const png_color *palette,
+                      int n_palette)
+{
+    FILE *fp = fopen(path, "wb");
+    cr_assert(fp);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    cr_assert(png && info);
+    if (setjmp(png_jmpbuf(png)))
+        cr_assert_fail("libpng failed writing the reference file");
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, bit_depth, color_type, interlace,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (palette)
+        png_set_PLTE(png, info, palette, n_palette);
+    png_write_info(png, info);
+    png_bytep *rows = malloc((size_t)height * sizeof *rows);
+    for (int y = 0; y < height; y++)
+        rows[y] = (png_bytep)(data + (size_t)y * rowbytes);
+    png_write_image(png, rows);
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    free(rows);
+    cr_assert_eq(fclose(fp), 0);
+}
+
+static void read_ours(const char *path, uint8_t **px, int *w, int *h)
+{
+    cr_assert_eq(vae_png_read_gray(path, px, w, h), 0, "%s", vae_last_error());
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+Test(image, gradient_round_trip)
+{
+    const char *dir = tu_tmpdir();
+    char path[512], tmp[600];
+    join(path, sizeof path, dir, "grad.png");
+    const int w = 37, h = 23;
+    uint8_t px[23 * 37];
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            px[y * w + x] = (uint8_t)((x * 7 + y * 11) & 255);
+    cr_assert_eq(vae_png_write_gray(path, px, w, h), 0, "%s", vae_last_error());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    cr_assert(!file_exists(tmp), "the .tmp file must be gone");
+
+    int rw, rh;
+    png_uint_32 format;
+    uint8_t *ref = ref_read(path, &rw, &rh, &format);
+    cr_assert_eq(rw, w);
+    cr_assert_eq(rh, h);
+    cr_assert_eq(format, PNG_FORMAT_GRAY, "stored as 8-bit gray");
+    for (int k = 0; k < w * h; k++)
+        cr_assert_eq(ref[k], px[k], "pixel (%d, %d)", k % w, k / w);
+    free(ref);
+
+    uint8_t *ours;
+    read_ours(path, &ours, &rw, &rh);
+    cr_assert_eq(rw, w);
+    cr_assert_eq(rh, h);
+    cr_assert_eq(memcmp(ours, px, sizeof px), 0);
+    vae_free(ours);
+}
+
+Test(image, one_pixel_and_overwrite)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "one.png");
+    uint8_t a = 0, b = 255;
+    cr_assert_eq(vae_png_write_gray(path, &a, 1, 1), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_png_write_gray(path, &b, 1, 1), 0, "%s", vae_last_error());
+    uint8_t *px;
+    int w, h;
+    read_ours(path, &px, &w, &h);
+    cr_assert_eq(w, 1);
+    cr_assert_eq(h, 1);
+    cr_assert_eq(px[0], 255);
+    vae_free(px);
+}
+
+Test(image, float_to_pixel)
+{
+    cr_assert_eq(vae_image_to_u8(0.0f), 0);
+    cr_assert_eq(vae_image_to_u8(1.0f), 255);
+    cr_assert_eq(vae_image_to_u8(-3.0f), 0);
+    cr_assert_eq(vae_image_to_u8(7.0f), 255);
+    cr_assert_eq(vae_image_to_u8(NAN), 0);
+    cr_assert_eq(vae_image_to_u8(INFINITY), 255);
+    cr_assert_eq(vae_image_to_u8(-INFINITY), 0);
+    cr_assert_eq(vae_image_to_u8(0.5f), 128); /* 127.5 rounds to even */
+    cr_assert_eq(vae_image_to_u8(1.0f / 255.0f), 1);
+    cr_assert_eq(vae_image_to_u8(0.499f / 255.0f), 0);
+    for (int v = 0; v <= 255; v++)
+        cr_assert_eq(vae_image_to_u8((float)v / 255.0f), v);
+}
+
+Test(image, grid_geometry)
+{
+    const char *dir = tu_tmpdir();
+    char path[512];
+    join(path, sizeof path, dir, "grid.png");
+    const int n = 5, h = 3, w = 4, cols = 3, rows = 2;
+    float imgs[5 * 3 * 4];
+    tu_fill_uniform(imgs, sizeof imgs / sizeof imgs[0], 7, -0.2f, 1.2f); /* some need clamping */
+    imgs[0] = NAN;
+    cr_assert_eq(vae_image_grid_write(path, imgs, n, h, w, cols), 0, "%s", vae_last_error());
+
+    int gw, gh;
+    png_uint_32 format;
+    uint8_t *g = ref_read(path, &gw, &gh, &format);
+    cr_assert_eq(gw, cols * (w + 2) + 2);
+    cr_assert_eq(gh, rows * (h + 2) + 2);
+    cr_assert_eq(format, PNG_FORMAT_GRAY);
+    /* which image covers each pixel: -1 for border and empty cells */
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            int cx = (x - 2) / (w + 2), ox = (x - 2) % (w + 2);
+            int cy = (y - 2) / (h + 2), oy = (y - 2) % (h + 2);
+            int k = -1;
+            if (x >= 2 && y >= 2 && ox < w && oy < h && cx < cols && cy < rows)
+                k = cy * cols + cx;
+            uint8_t got = g[y * gw + x];
+            if (k < 0 || k >= n) {
+                cr_assert_eq(got, 64, "border/empty pixel (%d, %d) is %d", x, y, got);
+            } else {
+                float v = imgs[k * h * w + oy * w + ox];
+                float c = isnan(v) ? 0.0f : v < 0 ? 0.0f : v > 1 ? 1.0f : v;
+                uint8_t want = (uint8_t)lrintf(255.0f * c);
+                cr_assert_eq(got, want, "image %d pixel (%d, %d): got %d want %d (x=%g)", k, ox, oy, got,
+                             want, v);
+            }
+        }
+    free(g);
+}
+
+Test(image, grid_single_and_wide)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "g.png");
+    float one[2 * 2] = {0, 1, 1, 0};
+    cr_assert_eq(vae_image_grid_write(path, one, 1, 2, 2, 1), 0, "%s", vae_last_error());
+    uint8_t *px;
+    int w, h;
+    read_ours(path, &px, &w, &h);
+    cr_assert_eq(w, 6);
+    cr_assert_eq(h, 6);
+    cr_assert_eq(px[2 * 6 + 2], 0);
+    cr_assert_eq(px[2 * 6 + 3], 255);
+    cr_assert_eq(px[3 * 6 + 2], 255);
+    cr_assert_eq(px[3 * 6 + 3], 0);
+    vae_free(px);
+    /* more columns than images: the extra cells are border-coloured */
+    cr_assert_eq(vae_image_grid_write(path, one, 1, 2, 2, 4), 0, "%s", vae_last_error());
+    read_ours(path, &px, &w, &h);
+    cr_assert_eq(w, 4 * 4 + 2);
+    cr_assert_eq(h, 6);
+    cr_assert_eq(px[3 * w + 10], 64);
+    vae_free(px);
+}
+
+Test(image, bad_arguments)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "bad.png");
+    uint8_t px[4] = {0};
+    float f[4] = {0};
+    cr_assert_eq(vae_png_write_gray(path, px, 0, 1), -1);
+    cr_assert(strstr(vae_last_error(), path), "%s", vae_last_error());
+    cr_assert_eq(vae_png_write_gray(path, px, 1, -1), -1);
+    cr_assert_eq(vae_png_write_gray(path, NULL, 1, 1), -1);
+    cr_assert_eq(vae_png_write_gray(NULL, px, 1, 1), -1);
+    cr_assert_eq(vae_png_write_gray(path, px, 2000000, 1), -1);
+    cr_assert_eq(vae_image_grid_write(path, f, 0, 2, 2, 1), -1);
+    cr_assert(strstr(vae_last_error(), "n=0"), "%s", vae_last_error());
+    cr_assert_eq(vae_image_grid_write(path, f, 1, 2, 2, 0), -1);
+    cr_assert_eq(vae_image_grid_write(path, NULL, 1, 2, 2, 1), -1);
+    cr_assert_eq(vae_image_grid_write(path, f, 1, 1, 600000, 2), -1);
+    cr_assert(strstr(vae_last_error(), "too large"), "%s", vae_last_error());
+    cr_assert(!file_exists(path));
+    uint8_t *out = (uint8_t *)1;
+    int w = 5, h = 5;
+    cr_assert_eq(vae_png_read_gray(NULL, &out, &w, &h), -1);
+    cr_assert_null(out);
+    cr_assert_eq(vae_png_read_gray(path, NULL, &w, &h), -1);
+}
+
+Test(image, unwritable_path)
+{
+    const char *dir = tu_tmpdir();
+    char path[512];
+    uint8_t px[4] = {1, 2, 3, 4};
+    join(path, sizeof path, dir, "no/such/dir/x.png");
+    cr_assert_eq(vae_png_write_gray(path, px, 2, 2), -1);
+    cr_assert_eq(strncmp(vae_last_error(), path, strlen(path)), 0, "%s", vae_last_error());
+    cr_assert(strstr(vae_last_error(), "No such file"), "%s", vae_last_error());
+    float f[4] = {0};
+    cr_assert_eq(vae_image_grid_write(path, f, 1, 2, 2, 1), -1);
+    cr_assert(strstr(vae_last_error(), path), "%s", vae_last_error());
+
+    /* the destination is a directory: the rename fails and the .tmp goes */
+    char tmp[600];
+    join(path, sizeof path, dir, "isdir.png");
+    cr_assert_eq(vae_mkdir_p(path), 0);
+    cr_assert_eq(vae_png_write_gray(path, px, 2, 2), -1);
+    cr_assert(strstr(vae_last_error(), "rename"), "%s", vae_last_error());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    cr_assert(!file_exists(tmp));
+}
+
+/* A full disk: "<path>.tmp" is a symlink to /dev/full, so every write fails
+ * with ENOSPC. A large image fails inside libpng ("Write Error"), a small one
+ * when the stdio buffer is flushed; both must come back as messages, and the
+ * .tmp must be removed. */
+Test(image, write_error_full_disk)
+{
+    struct stat sb;
+    if (stat("/dev/full", &sb) != 0)
+        cr_skip_test("/dev/full is not available");
+    char path[512], tmp[600];
+    join(path, sizeof path, tu_tmpdir(), "full.png");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    const int side = 512;
+    uint8_t *px = vae_calloc((size_t)side * side, 1);
+    uint64_t s = 12345;
+    for (int k = 0; k < side * side; k++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        px[k] = (uint8_t)(s >> 56); /* incompressible */
+    }
+    for (int big = 1; big >= 0; big--) {
+        cr_assert_eq(symlink("/dev/full", tmp), 0);
+        int n = big ? side : 2;
+        cr_assert_eq(vae_png_write_gray(path, px, n, n), -1, "writing to a full disk must fail");
+        const char *msg = vae_last_error();
+        cr_assert_eq(strncmp(msg, path, strlen(path)) == 0 || strncmp(msg, tmp, strlen(tmp)) == 0, 1,
+                     "%s", msg);
+        cr_assert(strstr(msg, "No space left"), "%s", msg);
+        if (big)
+            cr_assert(strstr(msg, "Write Error"), "%s", msg);
+        cr_assert_eq(lstat(tmp, &sb), -1, "the .tmp link must be removed");
+        cr_assert(!file_exists(path));
+    }
+    vae_free(px);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+Test(image, read_rejects_non_png)
+{
+    const char *dir = tu_tmpdir();
+    char path[512];
+    join(path, sizeof path, dir, "text.png");
+    const char text[] = "this is not a PNG file at all\n";
+    tu_write_file(path, text, sizeof text - 1);
+    uint8_t *px = (uint8_t *)1;
+    int w = 7, h = 7;
+    cr_assert_eq(vae_png_read_gray(path, &px, &w, &h), -1);
+    cr_assert_eq(strncmp(vae_last_error(), path, strlen(path)), 0, "%s", vae_last_error());
+    cr_assert(strstr(vae_last_error(), "not a PNG"), "%s", vae_last_error());
+    cr_assert_null(px);
+    cr_assert_eq(w, 0);
+    cr_assert_eq(h, 0);
+
+    tu_write_file(path, "", 0);
+    cr_assert_eq(vae_png_read_gray(path, &px, &w, &h), -1);
+    cr_assert(strstr(vae_last_error(), "not a PNG"), "%s", vae_last_error());
+
+    join(path, sizeof path, dir, "missing.png");
+    cr_assert_eq(vae_png_read_gray(path, &px, &w, &h), -1);
+    cr_assert(strstr(vae_last_error(), "cannot open"), "%s", vae_last_error());
+
+    cr_assert_eq(vae_png_read_gray(dir, &px, &w, &h), -1);
+    cr_assert(strstr(vae_last_error(), dir), "%s", vae_last_error());
+}
+
+/* Every prefix of a PNG, and a corrupted byte in the image data, fail cleanly. */
+Test(image, read_rejects_truncated_and_corrupt)
+{
+    const char *dir = tu_tmpdir();
+    char good[512], bad[512];
+    join(good, sizeof good, dir, "good.png");
+    join(bad, sizeof bad, dir, "bad.png");
+    uint8_t px[9 * 5];
+    for (int k = 0; k < 45; k++)
+        px[k] = (uint8_t)(k * 5);
+    cr_assert_eq(vae_png_write_gray(good, px, 9, 5), 0, "%s", vae_last_error());
+    FILE *f = fopen(good, "rb");
+    cr_assert(f);
+    uint8_t buf[4096];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    cr_assert(len > 50 && len < sizeof buf);
+    for (size_t n = 0; n < len; n++) {
+        tu_write_file(bad, buf, n);
+        uint8_t *out = (uint8_t *)1;
+        int w, h;
+        cr_assert_eq(vae_png_read_gray(bad, &out, &w, &h), -1, "prefix of %zu bytes should fail", n);
+        cr_assert_eq(strncmp(vae_last_error(), bad, strlen(bad)), 0, "%s", vae_last_error());
+        cr_assert_null(out);
+    }
+    /* flip a byte inside the IDAT chunk: the CRC check must catch it */
+    uint8_t *idat = NULL;
+    for (size_t k = 8; k + 4 < len; k++)
+        if (memcmp(buf + k, "IDAT", 4) == 0) {
+            idat = buf + k;
+            break;
+        }
+    cr_assert(idat);
+    idat[6] ^= 0x55;
+    tu_write_file(bad, buf, len);
+    uint8_t *out;
+    int w, h;
+    cr_assert_eq(vae_png_read_gray(bad, &out, &w, &h), -1);
+    cr_assert(strstr(vae_last_error(), "invalid PNG"), "%s", vae_last_error());
+}
+
+Test(image, read_converts_other_formats)
+{
+    const char *dir = tu_tmpdir();
+    char path[512];
+    join(path, sizeof path, dir, "fmt.png");
+    const int w = 6, h = 4;
+    uint8_t want[6 * 4];
+    for (int k = 0; k < w * h; k++)
+        want[k] = (uint8_t)(k * 11);
+    uint8_t *px;
+    int rw, rh;
+
+    /* RGB with R = G = B: gray is exactly that value */
+    uint8_t rgb[6 * 4 * 3];
+    for (int k = 0; k < w * h; k++)
+        rgb[3 * k] = rgb[3 * k + 1] = rgb[3 * k + 2] = want[k];
+    ref_write(path, w, h, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, rgb, (size_t)w * 3, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(rw, w);
+    cr_assert_eq(rh, h);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "RGB gray");
+    vae_free(px);
+
+    /* pure red, green, blue: the luma weights */
+    uint8_t prim[3 * 3] = {255, 0, 0, 0, 255, 0, 0, 0, 255};
+    ref_write(path, 3, 1, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, prim, 9, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert(abs(px[0] - 54) <= 1, "red -> %d", px[0]);    /* 0.2126 * 255 */
+    cr_assert(abs(px[1] - 182) <= 1, "green -> %d", px[1]); /* 0.7152 * 255 */
+    cr_assert(abs(px[2] - 18) <= 1, "blue -> %d", px[2]);   /* 0.0722 * 255 */
+    vae_free(px);
+
+    /* RGBA: alpha dropped */
+    uint8_t rgba[6 * 4 * 4];
+    for (int k = 0; k < w * h; k++) {
+        rgba[4 * k] = rgba[4 * k + 1] = rgba[4 * k + 2] = want[k];
+        rgba[4 * k + 3] = (uint8_t)(255 - k);
+    }
+    ref_write(path, w, h, 8, PNG_COLOR_TYPE_RGBA, PNG_INTERLACE_NONE, rgba, (size_t)w * 4, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "RGBA gray");
+    vae_free(px);
+
+    /* gray + alpha */
+    uint8_t ga[6 * 4 * 2];
+    for (int k = 0; k < w * h; k++) {
+        ga[2 * k] = want[k];
+        ga[2 * k + 1] = 17;
+    }
+    ref_write(path, w, h, 8, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_INTERLACE_NONE, ga, (size_t)w * 2, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "gray+alpha");
+    vae_free(px);
+
+    /* 16-bit gray, big-endian samples v * 257: scaled back to v */
+    uint8_t g16[6 * 4 * 2];
+    for (int k = 0; k < w * h; k++)
+        g16[2 * k] = g16[2 * k + 1] = want[k];
+    ref_write(path, w, h, 16, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, g16, (size_t)w * 2, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "16-bit gray");
+    vae_free(px);
+
+    /* palette of grays */
+    png_color pal[256];
+    for (int k = 0; k < 256; k++)
+        pal[k].red = pal[k].green = pal[k].blue = (png_byte)(255 - k);
+    uint8_t idx[6 * 4];
+    for (int k = 0; k < w * h; k++)
+        idx[k] = (uint8_t)(255 - want[k]);
+    ref_write(path, w, h, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, idx, (size_t)w, pal, 256);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "palette");
+    vae_free(px);
+
+    /* 1-bit gray: 0 -> 0, 1 -> 255 */
+    uint8_t bits[4] = {0xA5, 0xF0, 0x0F, 0xFF}; /* rows of 8 pixels, w = 8 */
+    ref_write(path, 8, 4, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, bits, 1, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(rw, 8);
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 8; x++)
+            cr_assert_eq(px[y * 8 + x], (bits[y] >> (7 - x)) & 1 ? 255 : 0, "1-bit (%d, %d)", x, y);
+    vae_free(px);
+
+    /* interlaced 8-bit gray */
+    ref_write(path, w, h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_ADAM7, want, (size_t)w, NULL, 0);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "interlaced");
+    vae_free(px);
+}

@@ -1,0 +1,303 @@
+/*
+ * test_model.c: the whole model on the CPU backend: every parameter gradient
+ * of the full loss against central finite differences of an independent
+ * double-precision forward pass; the flat layout; and checkpoint round trips,
+ * including corrupted and truncated files.
+ */
+#define _GNU_SOURCE
+#include "checkpoint.h"
+#include "model.h"
+#include "testutil.h"
+#include "vae_util.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static vae_config small_config(vae_act act)
+{
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 13;
+    c.image_rows = 1;
+    c.image_cols = 13;
+    c.latent_dim = 3;
+    c.n_hidden = 2;
+    c.hidden[0] = 11;
+    c.hidden[1] = 7;
+    c.act = act;
+    c.beta = 0.8f;
+    return c;
+}
+
+static double act_d(double x, vae_act a)
+{
+    return a == VAE_ACT_RELU ? (x > 0 ? x : 0) : a == VAE_ACT_TANH ? tanh(x) : x;
+}
+
+/* The mean loss over the batch, in double, from parameters p laid out as model.h says. */
+static double reference_loss(const vae_model *m, const double *p, const float *x, const float *eps, int B)
+{
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    double total = 0;
+    double buf_a[64], buf_b[64], stats[16], z[8];
+    for (int i = 0; i < B; i++) {
+        const double *in = NULL;
+        double xin[64];
+        for (int d = 0; d < D; d++)
+            xin[d] = x[i * D + d];
+        in = xin;
+        double *outp = buf_a;
+        for (int l = 0; l < m->n_linear; l++) {
+            const vae_linear *L = &m->lin[l];
+            if (l == m->head + 1) {
+                for (int j = 0; j < Z; j++)
+                    z[j] = stats[j] + eps[i * Z + j] * exp(0.5 * stats[Z + j]);
+                in = z;
+            }
+            double *o = l == m->head ? stats : outp;
+            for (int r = 0; r < L->out; r++) {
+                double s = p[L->b_off + r];
+                for (int c = 0; c < L->in; c++)
+                    s += p[L->w_off + (size_t)r * L->in + c] * in[c];
+                o[r] = act_d(s, L->act);
+            }
+            if (l != m->head) {
+                in = o;
+                outp = o == buf_a ? buf_b : buf_a;
+            }
+        }
+        double recon = 0, kl = 0;
+        for (int d = 0; d < D; d++) {
+            double lg = in[d];
+            recon += fmax(lg, 0) - lg * x[i * D + d] + log1p(exp(-fabs(lg)));
+        }
+        for (int j = 0; j < Z; j++)
+            kl += -0.5 * (1 + stats[Z + j] - stats[j] * stats[j] - exp(stats[Z + j]));
+        total += recon + m->cfg.beta * kl;
+    }
+    return total / B;
+}
+
+static void check_whole_loss_gradient(vae_act act, uint64_t seed)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(act);
+    const int B = 5;
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, B), 0, "%s", vae_last_error());
+    vae_model_init_params(&m, seed);
+    /* the default init is small; widen it so every layer matters */
+    for (size_t k = 0; k < m.n_params; k++)
+        m.params[k] *= 3.0f;
+    float x[5 * 13], eps[5 * 3 + 1];
+    tu_fill_uniform(x, (size_t)B * c.input_dim, seed + 1, 0, 1);
+    tu_fill_uniform(eps, (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
+    memcpy(m.x, x, sizeof x);
+    memcpy(m.eps, eps, (size_t)B * c.latent_dim * 4);
+
+    memset(m.grads, 0, m.n_params * 4);
+    vae_model_forward(&m, B, 1);
+    vae_model_backward(&m, B);
+
+    double *p = malloc(m.n_params * sizeof(double)), *fd = malloc(m.n_params * sizeof(double));
+    double *got = malloc(m.n_params * sizeof(double));
+    for (size_t k = 0; k < m.n_params; k++)
+        p[k] = m.params[k];
+
+    /* the float forward agrees with the double one */
+    double loss_f = 0;
+    for (int i = 0; i < B; i++)
+        loss_f += (m.row_loss[2 * i] + c.beta * m.row_loss[2 * i + 1]) / B;
+    double loss_d = reference_loss(&m, p, x, eps, B);
+    cr_assert(fabs(loss_f - loss_d) < 1e-4 * fabs(loss_d), "loss float %.9g, double %.9g", loss_f, loss_d);
+
+    const double h = 1e-6;
+    for (size_t k = 0; k < m.n_params; k++) {
+        double keep = p[k];
+        p[k] = keep + h;
+        double fp = reference_loss(&m, p, x, eps, B);
+        p[k] = keep - h;
+        double fm = reference_loss(&m, p, x, eps, B);
+        p[k] = keep;
+        fd[k] = (fp - fm) / (2 * h);
+        got[k] = m.grads[k];
+    }
+    for (int l = 0; l < m.n_linear; l++) {
+        const vae_linear *L = &m.lin[l];
+        char what[64];
+        snprintf(what, sizeof what, "%s (%s) weight gradient", L->name, vae_act_name(act));
+        cr_assert(tu_allclose_d(what, got + L->w_off, fd + L->w_off, (size_t)L->in * L->out, 1e-5, 1e-3));
+        snprintf(what, sizeof what, "%s (%s) bias gradient", L->name, vae_act_name(act));
+        cr_assert(tu_allclose_d(what, got + L->b_off, fd + L->b_off, (size_t)L->out, 1e-5, 1e-3));
+    }
+    free(p);
+    free(fd);
+    free(got);
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
+
+Test(model, whole_loss_gradient_tanh) { check_whole_loss_gradient(VAE_ACT_TANH, 3); }
+Test(model, whole_loss_gradient_relu) { check_whole_loss_gradient(VAE_ACT_RELU, 4); }
+
+Test(model, default_layout_matches_the_pytorch_example)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c;
+    vae_config_default(&c);
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 4), 0);
+    /* fc1 784*400+400, fc21+fc22 2*(400*20+20), fc3 20*400+400, fc4 400*784+784 */
+    cr_assert_eq(m.n_params, (size_t)(784 * 400 + 400 + 2 * (400 * 20 + 20) + 20 * 400 + 400 + 400 * 784 + 784));
+    cr_assert_eq(m.n_linear, 4);
+    cr_assert_eq(m.lin[1].out, 40);
+    for (int l = 1; l < m.n_linear; l++)
+        cr_assert_eq(m.lin[l].w_off, m.lin[l - 1].b_off + (size_t)m.lin[l - 1].out, "the buffer must be dense");
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
+
+Test(model, config_parsing_rejects_bad_values)
+{
+    vae_config c;
+    vae_config_default(&c);
+    cr_assert_eq(vae_config_parse_hidden("512,256", &c), 0);
+    cr_assert_eq(c.n_hidden, 2);
+    cr_assert_eq(c.hidden[1], 256);
+    const char *bad[] = {"", "0", "12,", ",12", "a", "400x", "-5", "1,2,3,4,5,6,7,8,9", "99999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(vae_config_parse_hidden(bad[i], &c), -1, "'%s' accepted", bad[i]);
+    vae_act a;
+    cr_assert_eq(vae_act_parse("sigmoid", &a), -1);
+    vae_config_default(&c);
+    c.beta = -1;
+    cr_assert_eq(vae_config_validate(&c), -1);
+    c.beta = NAN;
+    cr_assert_eq(vae_config_validate(&c), -1);
+}
+
+/* ---- checkpoints ------------------------------------------------------------- */
+
+static char ckpt_path[512];
+
+static void save_small(vae_model *m, vae_backend *be)
+{
+    vae_config c = small_config(VAE_ACT_TANH);
+    cr_assert_eq(vae_model_init(m, &c, be, 3), 0);
+    vae_model_init_params(m, 99);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/model.safetensors", tu_tmpdir());
+    vae_st_meta extra[] = {{"train.note", "round \"trip\" \xc3\xa9"}};
+    cr_assert_eq(vae_checkpoint_save(m, ckpt_path, extra, 1), 0, "%s", vae_last_error());
+}
+
+Test(checkpoint, round_trip_is_bit_exact)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model a, b;
+    save_small(&a, be);
+    cr_assert_eq(vae_checkpoint_load(ckpt_path, be, 5, &b), 0, "%s", vae_last_error());
+    cr_assert_eq(b.n_params, a.n_params);
+    cr_assert(memcmp(a.params, b.params, a.n_params * 4) == 0, "parameters changed in the round trip");
+    cr_assert_eq(b.cfg.latent_dim, 3);
+    cr_assert_eq(b.cfg.n_hidden, 2);
+    cr_assert_eq(b.cfg.hidden[1], 7);
+    cr_assert_eq(b.cfg.act, VAE_ACT_TANH);
+    cr_assert_float_eq(b.cfg.beta, 0.8f, 0);
+    /* tensors are in PyTorch Linear layout under their documented names */
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(ckpt_path, &st), 0);
+    const vae_st_tensor *w = vae_safetensors_find(&st, "encoder.logvar.weight");
+    cr_assert_not_null(w);
+    cr_assert_eq(w->ndim, 2);
+    cr_assert_eq(w->shape[0], 3);
+    cr_assert_eq(w->shape[1], 7);
+    cr_assert(memcmp(w->data, a.params + a.lin[a.head].w_off + 3 * 7, 3 * 7 * 4) == 0);
+    cr_assert_not_null(vae_safetensors_find(&st, "decoder.out.bias"));
+    cr_assert_str_eq(vae_safetensors_meta_get(&st, "train.note"), "round \"trip\" \xc3\xa9");
+    vae_safetensors_free(&st);
+    vae_model_free(&a);
+    vae_model_free(&b);
+    vae_backend_free(be);
+}
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc(*n);
+    cr_assert_eq(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+Test(checkpoint, truncated_files_are_refused_with_a_message)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model a, b;
+    save_small(&a, be);
+    size_t n;
+    unsigned char *bytes = slurp(ckpt_path, &n);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s.cut", ckpt_path);
+    size_t cuts[] = {0, 4, 8, 9, 100, n / 2, n - 4, n - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        tu_write_file(bad, bytes, cuts[i]);
+        cr_assert_eq(vae_checkpoint_load(bad, be, 2, &b), -1, "a file cut at %zu bytes loaded", cuts[i]);
+        cr_assert(strstr(vae_last_error(), bad), "message does not name the file: %s", vae_last_error());
+    }
+    free(bytes);
+    vae_model_free(&a);
+    vae_backend_free(be);
+}
+
+Test(checkpoint, corrupted_or_foreign_files_are_refused)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model a, b;
+    save_small(&a, be);
+    size_t n;
+    unsigned char *bytes = slurp(ckpt_path, &n);
+    char bad[600];
+    snprintf(bad, sizeof bad, "%s.bad", ckpt_path);
+
+    /* a flipped byte in the JSON header */
+    unsigned char *c = malloc(n);
+    memcpy(c, bytes, n);
+    c[8 + 1] = '!';
+    tu_write_file(bad, c, n);
+    cr_assert_eq(vae_checkpoint_load(bad, be, 2, &b), -1);
+
+    /* a header length pointing past the end */
+    memcpy(c, bytes, n);
+    c[5] = 0x7f;
+    tu_write_file(bad, c, n);
+    cr_assert_eq(vae_checkpoint_load(bad, be, 2, &b), -1);
+
+    /* the config says latent 4 but the tensors are latent 3 */
+    char *hdr = (char *)c + 8;
+    memcpy(c, bytes, n);
+    char *lat = memmem(hdr, n - 8, "\"latent_dim\":\"3\"", 16);
+    cr_assert_not_null(lat, "latent_dim metadata not found in the header");
+    lat[14] = '4';
+    tu_write_file(bad, c, n);
+    cr_assert_eq(vae_checkpoint_load(bad, be, 2, &b), -1);
+    cr_assert(strstr(vae_last_error(), "tensor"), "%s", vae_last_error());
+
+    /* a safetensors file that is not a cuvae model */
+    vae_st_tensor_in t = {.name = "w", .ndim = 1, .shape = {2}, .data = (const float[]){1, 2}};
+    cr_assert_eq(vae_safetensors_write(bad, &t, 1, NULL, 0), 0);
+    cr_assert_eq(vae_checkpoint_load(bad, be, 2, &b), -1);
+    cr_assert(strstr(vae_last_error(), "not a cuvae model"), "%s", vae_last_error());
+
+    /* a missing file */
+    cr_assert_eq(vae_checkpoint_load("/nonexistent/model.safetensors", be, 2, &b), -1);
+    free(c);
+    free(bytes);
+    vae_model_free(&a);
+    vae_backend_free(be);
+}

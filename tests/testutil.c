@@ -1,0 +1,120 @@
+/*
+ * testutil.c: see testutil.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *tu_tmpdir(void)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/cuvae-test-XXXXXX");
+    if (!mkdtemp(buf)) {
+        perror("mkdtemp");
+        abort();
+    }
+    return buf;
+}
+
+void tu_write_file(const char *path, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f || (n && fwrite(bytes, 1, n, f) != n) || fclose(f) != 0) {
+        perror(path);
+        abort();
+    }
+}
+
+int tu_run(const char *cmd, char *out, size_t outlen)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    if (!p)
+        return -1;
+    size_t len = 0;
+    if (out && outlen)
+        out[0] = '\0';
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0) {
+        if (out && len + 1 < outlen) {
+            size_t take = got < outlen - 1 - len ? got : outlen - 1 - len;
+            memcpy(out + len, chunk, take);
+            len += take;
+            out[len] = '\0';
+        }
+    }
+    int st = pclose(p);
+    if (st == -1)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) {
+        double u = (double)(splitmix64(&s) >> 11) * (1.0 / 9007199254740992.0);
+        x[i] = (float)(lo + (hi - lo) * u);
+    }
+}
+
+static int allclose_impl(const char *what, size_t n, double atol, double rtol,
+                         double (*get)(const void *, size_t), const void *got, const void *ref)
+{
+    size_t worst = 0;
+    double worst_excess = -INFINITY, max_abs = 0.0, num = 0.0, den = 0.0;
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        double g = get(got, i), r = get(ref, i);
+        if (!isfinite(g) || !isfinite(r)) {
+            fprintf(stderr, "%s: non-finite value at [%zu]: got %g, ref %g\n", what, i, g, r);
+            return 0;
+        }
+        double d = fabs(g - r);
+        double excess = d - (atol + rtol * fabs(r));
+        if (d > max_abs)
+            max_abs = d;
+        num += d * d;
+        den += r * r;
+        if (excess > worst_excess) {
+            worst_excess = excess;
+            worst = i;
+        }
+        if (excess > 0)
+            ok = 0;
+    }
+    if (!ok)
+        fprintf(stderr, "%s: %zu elements, worst at [%zu]: got %.9g ref %.9g (atol %g rtol %g), "
+                "max abs diff %.3g, nmse %.3g\n", what, n, worst, get(got, worst), get(ref, worst),
+                atol, rtol, max_abs, den > 0 ? num / den : num);
+    return ok;
+}
+
+static double get_f(const void *p, size_t i) { return ((const float *)p)[i]; }
+static double get_d(const void *p, size_t i) { return ((const double *)p)[i]; }
+
+int tu_allclose(const char *what, const float *got, const float *ref, size_t n, double atol, double rtol)
+{
+    return allclose_impl(what, n, atol, rtol, get_f, got, ref);
+}
+
+int tu_allclose_d(const char *what, const double *got, const double *ref, size_t n, double atol, double rtol)
+{
+    return allclose_impl(what, n, atol, rtol, get_d, got, ref);
+}

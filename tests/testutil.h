@@ -1,0 +1,34 @@
+/*
+ * testutil.h: helpers shared by the Criterion tests: scratch directories,
+ * files with chosen bytes, running the cuvae binary, seeded random inputs and
+ * tolerance comparisons that name the worst element.
+ */
+#ifndef VAE_TESTUTIL_H
+#define VAE_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh directory under /tmp, unique to this process and call; the returned
+ * string is static storage valid until the next call. */
+const char *tu_tmpdir(void);
+
+/* Write `n` bytes to `path` (truncating). */
+void tu_write_file(const char *path, const void *bytes, size_t n);
+
+/* Run a shell command; stdout+stderr are captured into `out` (truncated to
+ * outlen-1 chars, NUL-terminated). Returns the exit status (or -1). */
+int tu_run(const char *cmd, char *out, size_t outlen);
+
+/* Deterministic uniform floats in [lo, hi) from a splitmix64 stream. */
+void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* Compare got against ref elementwise with |got-ref| <= atol + rtol*|ref|;
+ * NaN/Inf in either fails. On failure prints the worst element (index, both
+ * values) under `what` and returns 0; returns 1 when all elements pass. */
+int tu_allclose(const char *what, const float *got, const float *ref, size_t n, double atol, double rtol);
+
+/* Same, for doubles. */
+int tu_allclose_d(const char *what, const double *got, const double *ref, size_t n, double atol, double rtol);
+
+#endif
