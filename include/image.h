@@ -30,9 +30,11 @@ extern "C" {
 int vae_png_write_gray(const char *path, const uint8_t *pixels /* (height, width) */, int width, int height);
 
 /* Read a PNG as 8-bit gray. 8-bit gray is returned as stored; 1/2/4-bit gray
- * is expanded, 16-bit is scaled to 8 bits, RGB and palette images are
- * converted with the sRGB luma weights (0.2126, 0.7152, 0.0722), and alpha is
- * dropped. *pixels is (height, width), row-major; free it with vae_free.
+ * is expanded (1-bit: 0 and 255), 16-bit is scaled to 8 bits, RGB and palette
+ * images are converted by libpng with the BT.709 luma weights
+ * (0.2126, 0.7152, 0.0722; a cHRM chunk in the file may change them), and
+ * alpha and tRNS transparency are dropped (not composited).
+ * *pixels is (height, width), row-major; free it with vae_free.
  * Images over 2^28 pixels are refused. Returns 0, or -1 with vae_set_error
  * (and *pixels NULL). */
 int vae_png_read_gray(const char *path, uint8_t **pixels /* out: (height, width) */, int *width, int *height);

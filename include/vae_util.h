@@ -60,6 +60,10 @@ void vae_fclose_at(FILE *f, const char *path, const char *file, int line);
 /* Create a directory and its parents; returns -1 with vae_set_error on failure. */
 int vae_mkdir_p(const char *path);
 
+/* After renaming a finished file into place: fsync its directory so the rename
+ * survives a crash. -1 with vae_set_error ("<path>: written, but ...") on failure. */
+int vae_sync_parent_dir(const char *path);
+
 /* Wall-clock seconds from a monotonic clock. */
 double vae_now_seconds(void);
 

@@ -164,7 +164,7 @@ int vae_cmd_train(int argc, char **argv)
     char epochs_s[32], batch_s[32], lr_s[32], seed_s[32], train_s[32], test_s[32];
     snprintf(epochs_s, sizeof epochs_s, "%d", s.epochs);
     snprintf(batch_s, sizeof batch_s, "%d", s.batch_size);
-    snprintf(lr_s, sizeof lr_s, "%.9g", (double)s.lr);
+    snprintf(lr_s, sizeof lr_s, "%.6g", (double)s.lr);
     snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)s.seed);
     snprintf(train_s, sizeof train_s, "%.6f", e.train.loss);
     snprintf(test_s, sizeof test_s, "%.6f", e.test.loss);

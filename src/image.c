@@ -85,35 +85,6 @@ static int write_png_stream(FILE *fp, const uint8_t *pixels, int width, int heig
     return 0;
 }
 
-/* fsync the directory holding path so that the rename onto it is durable. */
-static int sync_parent_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return 0; /* too long to name here; the file itself is synced and renamed */
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0)
-        return vae_set_error("%s: written, but cannot open its directory \"%s\" to sync it: %s", path,
-                             dir, strerror(errno));
-    /* EINVAL: the file system does not support syncing directories. */
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        int e = errno;
-        close(fd);
-        return vae_set_error("%s: written, but syncing its directory \"%s\" failed: %s", path, dir,
-                             strerror(e));
-    }
-    if (close(fd) != 0)
-        return vae_set_error("%s: written, but closing its directory \"%s\" failed: %s", path, dir,
-                             strerror(errno));
-    return 0;
-}
 
 int vae_png_write_gray(const char *path, const uint8_t *pixels, int width, int height)
 {
@@ -160,7 +131,7 @@ int vae_png_write_gray(const char *path, const uint8_t *pixels, int width, int h
         vae_set_error("%s: cannot rename \"%s\" onto it: %s", path, tmp, strerror(errno));
         goto fail;
     }
-    rc = sync_parent_dir(path);
+    rc = vae_sync_parent_dir(path);
     goto out;
 fail:
     if (fp)
@@ -206,7 +177,8 @@ static int read_png_stream(FILE *fp, png_session *s, int *width, int *height)
         png_set_expand_gray_1_2_4_to_8(png);
     if (bit_depth == 16)
         png_set_scale_16(png);
-    if (color_type & PNG_COLOR_MASK_ALPHA)
+    /* Alpha is dropped, also the alpha that expanding a tRNS chunk creates. */
+    if ((color_type & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
         png_set_strip_alpha(png);
     if (color_type & PNG_COLOR_MASK_COLOR)
         png_set_rgb_to_gray_fixed(png, PNG_ERROR_ACTION_NONE, -1, -1);

@@ -290,7 +290,7 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
     const vae_config *c = &m->cfg;
     fprintf(f, "VAE: input %d (%dx%d), latent %d, activation %s, beta %g, Bernoulli decoder on logits\n",
             c->input_dim, c->image_rows, c->image_cols, c->latent_dim, vae_act_name(c->act), (double)c->beta);
-    fprintf(f, "  %-16s %-12s %-12s %12s\n", "layer", "weight", "output", "parameters");
+    fprintf(f, "  %-16s %-12s %-22s %12s\n", "layer", "weight", "output", "parameters");
     for (int l = 0; l < m->n_linear; l++) {
         const vae_linear *L = &m->lin[l];
         char w[32], o[48];
@@ -299,7 +299,7 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
             snprintf(o, sizeof o, "mu, logvar (%d each)", L->out / 2);
         else
             snprintf(o, sizeof o, "%d %s", L->out, vae_act_name(L->act));
-        fprintf(f, "  %-16s %-12s %-12s %12zu\n", L->name, w, o, (size_t)L->in * L->out + L->out);
+        fprintf(f, "  %-16s %-12s %-22s %12zu\n", L->name, w, o, (size_t)L->in * L->out + L->out);
     }
     fprintf(f, "  total parameters: %zu (%.2f MB as float32)\n", m->n_params, m->n_params * 4.0 / 1e6);
 }

@@ -1202,35 +1202,6 @@ static int write_f32_le(FILE *f, const float *x, size_t count, const char *path,
     return 0;
 }
 
-/* fsync the directory holding path so the rename itself is durable. */
-static int sync_parent_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else if ((size_t)(slash - path) < sizeof dir)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    else
-        return 0; /* too long to name here; the rename has happened, the data is synced */
-    int fd = open(dir, O_RDONLY);
-    if (fd < 0)
-        return vae_set_error("%s: written, but cannot open its directory \"%s\" to sync it: %s", path,
-                             dir, strerror(errno));
-    /* EINVAL: the file system does not support syncing directories. */
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        int e = errno;
-        close(fd);
-        return vae_set_error("%s: written, but syncing its directory \"%s\" failed: %s", path, dir,
-                             strerror(e));
-    }
-    if (close(fd) != 0)
-        return vae_set_error("%s: written, but closing its directory \"%s\" failed: %s", path, dir,
-                             strerror(errno));
-    return 0;
-}
 
 int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int n_tensors,
                           const vae_st_meta *meta, int n_meta)
@@ -1283,7 +1254,7 @@ int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int
         vae_set_error("%s: cannot rename \"%s\" onto it: %s", path, tmp, strerror(errno));
         goto fail;
     }
-    rc = sync_parent_dir(path);
+    rc = vae_sync_parent_dir(path);
     goto out;
 fail:
     if (f)

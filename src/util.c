@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 static _Thread_local char vae_error_buf[1024];
@@ -117,4 +119,33 @@ double vae_now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int vae_sync_parent_dir(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir)
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else
+        return 0; /* too long to name here; the rename has happened, the data is synced */
+    int fd = open(dir, O_RDONLY);
+    if (fd < 0)
+        return vae_set_error("%s: written, but cannot open its directory \"%s\" to sync it: %s", path,
+                             dir, strerror(errno));
+    /* EINVAL: the file system does not support syncing directories. */
+    if (fsync(fd) != 0 && errno != EINVAL) {
+        int e = errno;
+        close(fd);
+        return vae_set_error("%s: written, but syncing its directory \"%s\" failed: %s", path, dir,
+                             strerror(e));
+    }
+    if (close(fd) != 0)
+        return vae_set_error("%s: written, but closing its directory \"%s\" failed: %s", path, dir,
+                             strerror(errno));
+    return 0;
 }

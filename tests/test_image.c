@@ -56,9 +56,9 @@ static uint8_t *ref_read(const char *path, int *width, int *height, png_uint_32 
 
 /* Write a PNG in any format with libpng's classic API (for reader tests).
  * rows: height rows of rowbytes bytes. */
-static void ref_write(const char *path, int width, int height, int bit_depth, int color_type,
-                      int interlace, const uint8_t *data, size_t rowbytes, const png_color *palette,
-                      int n_palette)
+static void ref_write_trns(const char *path, int width, int height, int bit_depth, int color_type,
+                           int interlace, const uint8_t *data, size_t rowbytes, const png_color *palette,
+                           int n_palette, const png_byte *trans, int n_trans, const png_color_16 *trans_color)
 {
     FILE *fp = fopen(path, "wb");
     cr_assert(fp);
@@ -72,6 +72,8 @@ static void ref_write(const char *path, int width, int height, int bit_depth, in
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (palette)
         png_set_PLTE(png, info, palette, n_palette);
+    if (trans || trans_color)
+        png_set_tRNS(png, info, trans, n_trans, trans_color);
     png_write_info(png, info);
     png_bytep *rows = malloc((size_t)height * sizeof *rows);
     for (int y = 0; y < height; y++)
@@ -81,6 +83,14 @@ static void ref_write(const char *path, int width, int height, int bit_depth, in
     png_destroy_write_struct(&png, &info);
     free(rows);
     cr_assert_eq(fclose(fp), 0);
+}
+
+static void ref_write(const char *path, int width, int height, int bit_depth, int color_type,
+                      int interlace, const uint8_t *data, size_t rowbytes, const png_color *palette,
+                      int n_palette)
+{
+    ref_write_trns(path, width, height, bit_depth, color_type, interlace, data, rowbytes, palette,
+                   n_palette, NULL, 0, NULL);
 }
 
 static void read_ours(const char *path, uint8_t **px, int *w, int *h)
@@ -446,6 +456,21 @@ Test(image, read_converts_other_formats)
     ref_write(path, w, h, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, idx, (size_t)w, pal, 256);
     read_ours(path, &px, &rw, &rh);
     cr_assert_eq(memcmp(px, want, sizeof want), 0, "palette");
+    vae_free(px);
+
+    /* palette and 8-bit gray with a tRNS chunk: the transparency is dropped */
+    png_byte trans[3] = {0, 128, 255};
+    ref_write_trns(path, w, h, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, idx, (size_t)w, pal, 256,
+                   trans, 3, NULL);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "palette + tRNS");
+    vae_free(px);
+    png_color_16 key = {0};
+    key.gray = want[3];
+    ref_write_trns(path, w, h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, want, (size_t)w, NULL, 0, NULL, 0,
+                   &key);
+    read_ours(path, &px, &rw, &rh);
+    cr_assert_eq(memcmp(px, want, sizeof want), 0, "gray + tRNS");
     vae_free(px);
 
     /* 1-bit gray: 0 -> 0, 1 -> 255 */

@@ -322,6 +322,61 @@ Test(safetensors, every_prefix_fails)
     free(raw);
 }
 
+/* Seeded random byte changes in a valid file: each read either fails with a
+ * message naming the path or succeeds with tensors that lie inside the
+ * buffer. Meant to be run under ASan/UBSan and valgrind as well. */
+Test(safetensors, random_corruptions_never_crash)
+{
+    const char *dir = tu_tmpdir();
+    char good[512], bad[512];
+    join(good, sizeof good, dir, "good.safetensors");
+    join(bad, sizeof bad, dir, "bad.safetensors");
+    float x[6] = {1, 2, 3, 4, 5, 6};
+    const vae_st_tensor_in t[] = {{"x", 2, {2, 3}, x}, {"y", 1, {2}, x}, {"z", 0, {0}, x}};
+    const vae_st_meta meta[] = {{"k", "v\xc3\xa9"}, {"n", "12"}};
+    cr_assert_eq(vae_safetensors_write(good, t, 3, meta, 2), 0, "%s", vae_last_error());
+    size_t len;
+    uint8_t *raw = slurp(good, &len);
+    uint8_t *mut = malloc(len);
+    cr_assert(mut);
+    static const uint8_t interesting[] = {'{', '}', '[', ']', '"', ':', ',', '\\', '-', '0', '9', 'e',
+                                          '.', ' ', 0, 0x80, 0xff, 'u'};
+    uint64_t s = 0x5eed;
+    int ok = 0;
+    for (int iter = 0; iter < 3000; iter++) {
+        memcpy(mut, raw, len);
+        float r;
+        tu_fill_uniform(&r, 1, s++, 0, 3);
+        int changes = 1 + (int)r;
+        for (int c = 0; c < changes; c++) {
+            float u[2];
+            tu_fill_uniform(u, 2, s++, 0, 1);
+            size_t at = (size_t)(u[0] * (float)len) % len;
+            size_t pick = (size_t)(u[1] * (float)(sizeof interesting + 1));
+            mut[at] = pick < sizeof interesting ? interesting[pick] : (uint8_t)(mut[at] ^ (1u << (at % 8)));
+        }
+        tu_write_file(bad, mut, len);
+        vae_safetensors st;
+        if (vae_safetensors_read(bad, &st) != 0) {
+            cr_assert_eq(strncmp(vae_last_error(), bad, strlen(bad)), 0, "%s", vae_last_error());
+            continue;
+        }
+        ok++;
+        size_t sum = 0;
+        for (int k = 0; k < st.n_tensors; k++) {
+            const vae_st_tensor *e = &st.tensors[k];
+            cr_assert((const uint8_t *)e->data >= (const uint8_t *)st.blob);
+            cr_assert_eq((uintptr_t)e->data % vae_safetensors_dtype_size(e->dtype), 0);
+            sum += e->nbytes;
+        }
+        cr_assert_eq(sum, st.blob_size, "tensors cover the buffer exactly");
+        vae_safetensors_free(&st);
+    }
+    cr_assert(ok > 0 && ok < 3000, "%d of 3000 changed files were accepted", ok);
+    free(mut);
+    free(raw);
+}
+
 Test(safetensors, file_too_small)
 {
     char path[512];
