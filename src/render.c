@@ -36,7 +36,7 @@ int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed)
     return rc;
 }
 
-/* Rows of the grid alternate: `cols` test images, then their reconstructions. */
+/* Rows of the grid alternate: up to 8 test images, then their reconstructions. */
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n)
 {
     vae_backend *be = m->be;
@@ -45,9 +45,7 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         n = data->n;
     if (data->dim != D)
         return vae_set_error("data has %d pixels per image, the model expects %d", data->dim, D);
-    int cols = grid_cols(n);
-    if (cols % 2)
-        cols++;
+    int cols = n < 8 ? n : 8;
     int rows = (n + cols - 1) / cols;
     float *x = vae_calloc((size_t)n * D, sizeof(float));
     float *rec = vae_calloc((size_t)n * D, sizeof(float));
