@@ -55,7 +55,7 @@ typedef struct vae_backend vae_backend;
 struct vae_backend {
     vae_backend_kind kind;
     const char *name;      /* "cpu" or "cuda" */
-    char device_name[256]; /* e.g. "CPU (OpenBLAS, 2 threads)", "NVIDIA H100 80GB HBM3" */
+    char device_name[256]; /* e.g. "OpenBLAS, 2 threads", "NVIDIA H100 80GB HBM3" */
     void *ctx;             /* backend-private state */
 
     /* ---- memory ------------------------------------------------------ */

@@ -346,6 +346,6 @@ vae_backend *vae_backend_cpu_init(void)
         .graph_free = NULL,
         .destroy = cpu_destroy,
     };
-    snprintf(be->device_name, sizeof be->device_name, "CPU (OpenBLAS, %d threads)", openblas_get_num_threads());
+    snprintf(be->device_name, sizeof be->device_name, "OpenBLAS, %d threads", openblas_get_num_threads());
     return be;
 }

@@ -1,0 +1,266 @@
+/*
+ * cuda_backend.cu: the CUDA backend's construction and destruction, its
+ * memory ops, and graph capture; it fills the vae_backend table (backend.h)
+ * with the ops defined in the other files of kernels/.
+ *
+ * Everything runs on one non-blocking stream, in order. cuBLAS is bound to
+ * that stream with a preallocated workspace and pure FP32 math (no TF32), so
+ * a captured gemm never allocates and the GPU computes what the CPU computes.
+ *
+ * Not here: any kernel, and any fallback to the CPU. Without a GPU,
+ * vae_backend_cuda_init() returns NULL with a message; choosing what to do
+ * then is the caller's business (src/backend.c).
+ */
+#include "cuda_common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A captured sequence of ops, ready to replay. */
+struct vae_graph {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+};
+
+void cuda_check_not_capturing(cuda_ctx *c, const char *what)
+{
+    cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+    CUDA_CHECK(cudaStreamIsCapturing(c->stream, &st));
+    if (st != cudaStreamCaptureStatusNone || c->capturing)
+        vae_fatal("cuda backend: %s during graph capture (between graph_capture_begin and "
+                  "graph_capture_end): it cannot be recorded into a graph; move it outside the capture",
+                  what);
+}
+
+/* ---- memory ------------------------------------------------------------------ */
+
+static void *cuda_buffer_alloc(vae_backend *be, size_t bytes)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    cuda_check_not_capturing(c, "buffer_alloc");
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+    if (err != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        (void)cudaGetLastError(); /* clear the allocation error before asking */
+        (void)cudaMemGetInfo(&free_b, &total_b);
+        vae_fatal("cudaMalloc(%zu bytes) failed: %s: %s (%zu of %zu MiB free on %s)", bytes,
+                  cudaGetErrorName(err), cudaGetErrorString(err), free_b >> 20, total_b >> 20, be->device_name);
+    }
+    if (bytes)
+        CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
+    return p;
+}
+
+static void cuda_buffer_free(vae_backend *be, void *p)
+{
+    if (!p)
+        return;
+    cuda_check_not_capturing(cuda_ctx_of(be), "buffer_free");
+    CUDA_CHECK(cudaFree(p));
+}
+
+static void cuda_upload(vae_backend *be, void *dst, const void *src, size_t bytes)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!bytes)
+        return;
+    /* Synchronous, so the caller may reuse src at once: it also cannot be captured. */
+    cuda_check_not_capturing(c, "upload");
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+static void cuda_download(vae_backend *be, void *dst, const void *src, size_t bytes)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    cuda_check_not_capturing(c, "download");
+    if (bytes)
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
+    CUDA_CHECK(cudaStreamSynchronize(c->stream)); /* waits for all earlier work too */
+}
+
+static void cuda_memset_zero(vae_backend *be, void *p, size_t bytes)
+{
+    if (bytes)
+        CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, cuda_ctx_of(be)->stream));
+}
+
+static void cuda_synchronize(vae_backend *be)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    cuda_check_not_capturing(c, "synchronize");
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+}
+
+/* ---- graphs ---------------------------------------------------------------------- */
+
+static void cuda_graph_capture_begin(vae_backend *be)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    cuda_check_not_capturing(c, "graph_capture_begin (captures do not nest)");
+    /* ThreadLocal: other threads may still use CUDA freely while this one captures. */
+    CUDA_CHECK(cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal));
+    c->capturing = 1;
+}
+
+static vae_graph *cuda_graph_capture_end(vae_backend *be)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (!c->capturing)
+        vae_fatal("cuda backend: graph_capture_end without graph_capture_begin");
+    cudaGraph_t graph = NULL;
+    c->capturing = 0;
+    CUDA_CHECK(cudaStreamEndCapture(c->stream, &graph));
+    vae_graph *g = (vae_graph *)vae_calloc(1, sizeof *g);
+    g->graph = graph;
+    CUDA_CHECK(cudaGraphInstantiate(&g->exec, graph, 0));
+    return g;
+}
+
+static void cuda_graph_launch(vae_backend *be, vae_graph *g)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (c->capturing)
+        vae_fatal("cuda backend: graph_launch during graph capture");
+    CUDA_CHECK(cudaGraphLaunch(g->exec, c->stream));
+}
+
+static void cuda_graph_free(vae_backend *be, vae_graph *g)
+{
+    if (!g)
+        return;
+    cuda_ctx *c = cuda_ctx_of(be);
+    /* A launch still running holds the executable graph: let it finish first. */
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+    CUDA_CHECK(cudaGraphDestroy(g->graph));
+    vae_free(g);
+}
+
+/* ---- construction ---------------------------------------------------------------- */
+
+static void cuda_destroy(vae_backend *be)
+{
+    if (!be)
+        return;
+    cuda_ctx *c = cuda_ctx_of(be);
+    if (c) {
+        if (c->capturing) {
+            cudaGraph_t graph = NULL;
+            (void)cudaStreamEndCapture(c->stream, &graph); /* abandon the capture */
+            if (graph)
+                (void)cudaGraphDestroy(graph);
+            (void)cudaGetLastError();
+        }
+        CUDA_CHECK(cudaStreamSynchronize(c->stream));
+        CUBLAS_CHECK(cublasDestroy(c->cublas));
+        CUDA_CHECK(cudaFree(c->cublas_workspace));
+        CUDA_CHECK(cudaStreamDestroy(c->stream));
+        vae_free(c);
+    }
+    vae_free(be);
+}
+
+extern "C" int vae_cuda_device_count(void)
+{
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError(); /* no driver or no device: not an error of later calls */
+        return 0;
+    }
+    return n;
+}
+
+extern "C" vae_backend *vae_backend_cuda_init(int device)
+{
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError();
+        /* Without an NVIDIA driver the runtime says "driver version is insufficient". */
+        const char *hint = err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice
+                               ? "; no NVIDIA GPU or driver is usable on this machine (use --device cpu)"
+                               : "";
+        vae_set_error("no CUDA device: %s (%s)%s", cudaGetErrorString(err), cudaGetErrorName(err), hint);
+        return NULL;
+    }
+    if (n <= 0) {
+        vae_set_error("no CUDA device: cudaGetDeviceCount found none");
+        return NULL;
+    }
+    if (device < 0 || device >= n) {
+        vae_set_error("no CUDA device %d: %d device(s) present (0..%d)", device, n, n - 1);
+        return NULL;
+    }
+
+    cuda_ctx *c = (cuda_ctx *)vae_calloc(1, sizeof *c);
+    c->device = device;
+    CUDA_CHECK(cudaSetDevice(device));
+    CUDA_CHECK(cudaGetDeviceProperties(&c->prop, device));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
+
+    CUBLAS_CHECK(cublasCreate(&c->cublas));
+    /* cublasSetStream resets the workspace to cuBLAS's own pool, so it goes first. */
+    CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
+    CUDA_CHECK(cudaMalloc(&c->cublas_workspace, CUDA_CUBLAS_WORKSPACE_BYTES));
+    CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_workspace, CUDA_CUBLAS_WORKSPACE_BYTES));
+    /* Pure FP32: no TF32 or other reduced-precision shortcuts, so the CPU and the GPU agree. */
+    CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
+    CUBLAS_CHECK(cublasSetPointerMode(c->cublas, CUBLAS_POINTER_MODE_HOST));
+    /* No atomics inside cuBLAS either (its default, made explicit): run-to-run identical results. */
+    CUBLAS_CHECK(cublasSetAtomicsMode(c->cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
+
+    static const vae_backend table = {
+        .kind = VAE_BACKEND_CUDA,
+        .name = "cuda",
+        .device_name = {0},
+        .ctx = NULL,
+
+        .buffer_alloc = cuda_buffer_alloc,
+        .buffer_free = cuda_buffer_free,
+        .upload = cuda_upload,
+        .download = cuda_download,
+        .memset_zero = cuda_memset_zero,
+        .synchronize = cuda_synchronize,
+
+        .rng_init = cuda_rng_init,
+        .rng_free = cuda_rng_free,
+        .rng_reset = cuda_rng_reset,
+        .rng_normal = cuda_rng_normal,
+        .rng_uniform = cuda_rng_uniform,
+
+        .gemm = cuda_gemm,
+        .bias_act_forward = cuda_bias_act_forward,
+        .bias_act_backward = cuda_bias_act_backward,
+        .reparam_forward = cuda_reparam_forward,
+        .reparam_backward = cuda_reparam_backward,
+        .loss_bce_kl = cuda_loss_bce_kl,
+        .loss_accumulate = cuda_loss_accumulate,
+        .adam_step = cuda_adam_step,
+        .gather_batch = cuda_gather_batch,
+        .gumbel_softmax_forward = cuda_gumbel_softmax_forward,
+        .gumbel_softmax_backward = cuda_gumbel_softmax_backward,
+
+        .graph_capture_begin = cuda_graph_capture_begin,
+        .graph_capture_end = cuda_graph_capture_end,
+        .graph_launch = cuda_graph_launch,
+        .graph_free = cuda_graph_free,
+
+        .destroy = cuda_destroy,
+    };
+    vae_backend *be = (vae_backend *)vae_calloc(1, sizeof *be);
+    *be = table;
+    be->ctx = c;
+    snprintf(be->device_name, sizeof be->device_name, "%s", c->prop.name);
+
+    /* One small gemm of each transpose, run eagerly: cuBLAS finishes its lazy
+     * set-up here rather than inside the first graph capture. */
+    float *warm = (float *)cuda_buffer_alloc(be, 16 * sizeof(float));
+    for (int t = 0; t < 4; t++)
+        cuda_gemm(be, t & 1, t >> 1, 2, 2, 2, 1.0f, warm, 2, warm + 4, 2, 0.0f, warm + 8, 2);
+    CUDA_CHECK(cudaStreamSynchronize(c->stream));
+    cuda_buffer_free(be, warm);
+    return be;
+}

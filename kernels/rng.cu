@@ -1,0 +1,76 @@
+/*
+ * rng.cu: random numbers for the CUDA backend from cuRAND's device generator,
+ * Philox4x32-10 with the default ordering, on the backend's stream.
+ *
+ * The CPU backend makes the same generator with curandCreateGeneratorHost
+ * (same type, seed and ordering), so the same seed and the same sequence of
+ * calls give the same numbers on both backends: uniforms bit for bit,
+ * normals up to the last bits of the transcendental functions.
+ *
+ * Not graph-safe, deliberately fatal under capture: a captured cuRAND call
+ * records the generator's offset at capture time, so every replay would draw
+ * the same numbers while the host-side offset moved on. Draw noise outside
+ * the graph (into a fixed buffer) and let the graph read it.
+ */
+#include "cuda_common.cuh"
+
+/* The backend's vae_rng: a device generator. */
+typedef struct {
+    curandGenerator_t gen;
+} cuda_rng;
+
+static cuda_rng *cuda_rng_of(vae_rng *r)
+{
+    return (cuda_rng *)r;
+}
+
+extern "C" vae_rng *cuda_rng_init(vae_backend *be, uint64_t seed)
+{
+    cuda_ctx *c = cuda_ctx_of(be);
+    cuda_check_not_capturing(c, "rng_init");
+    cuda_rng *r = (cuda_rng *)vae_calloc(1, sizeof *r);
+    CURAND_CHECK(curandCreateGenerator(&r->gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
+    CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(r->gen, (unsigned long long)seed));
+    CURAND_CHECK(curandSetGeneratorOrdering(r->gen, CURAND_ORDERING_PSEUDO_DEFAULT));
+    CURAND_CHECK(curandSetGeneratorOffset(r->gen, 0ULL));
+    CURAND_CHECK(curandSetStream(r->gen, c->stream));
+    return (vae_rng *)r;
+}
+
+extern "C" void cuda_rng_free(vae_backend *be, vae_rng *rng)
+{
+    if (!rng)
+        return;
+    cuda_rng *r = cuda_rng_of(rng);
+    cuda_check_not_capturing(cuda_ctx_of(be), "rng_free");
+    /* Work already enqueued may still write through this generator's kernels. */
+    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx_of(be)->stream));
+    CURAND_CHECK(curandDestroyGenerator(r->gen));
+    vae_free(r);
+}
+
+extern "C" void cuda_rng_reset(vae_backend *be, vae_rng *rng)
+{
+    cuda_check_not_capturing(cuda_ctx_of(be), "rng_reset");
+    /* Back to the first number of the seed's sequence: the next call
+     * regenerates from (seed, offset 0). */
+    CURAND_CHECK(curandSetGeneratorOffset(cuda_rng_of(rng)->gen, 0ULL));
+}
+
+extern "C" void cuda_rng_normal(vae_backend *be, vae_rng *rng, float *out, size_t n)
+{
+    if (n % 2 != 0)
+        vae_fatal("rng_normal: n = %zu is odd; cuRAND draws normals in pairs (round the buffer up)", n);
+    if (n == 0)
+        return;
+    cuda_check_not_capturing(cuda_ctx_of(be), "rng_normal (cuRAND replays the captured offset)");
+    CURAND_CHECK(curandGenerateNormal(cuda_rng_of(rng)->gen, out, n, 0.0f, 1.0f));
+}
+
+extern "C" void cuda_rng_uniform(vae_backend *be, vae_rng *rng, float *out, size_t n)
+{
+    if (n == 0)
+        return;
+    cuda_check_not_capturing(cuda_ctx_of(be), "rng_uniform (cuRAND replays the captured offset)");
+    CURAND_CHECK(curandGenerateUniform(cuda_rng_of(rng)->gen, out, n));
+}
