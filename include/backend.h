@@ -150,6 +150,12 @@ struct vae_backend {
     void (*destroy)(vae_backend *be); /* frees the backend itself */
 };
 
+/* n rounded up to even: the count to pass to rng_normal, and to allocate, for n normals. */
+static inline size_t vae_rng_normal_count(size_t n)
+{
+    return (n + 1) & ~(size_t)1;
+}
+
 /* ---- choosing a backend -------------------------------------------------- */
 typedef enum {
     VAE_DEVICE_AUTO = 0, /* CUDA when a GPU is present, else CPU, and say which */

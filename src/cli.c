@@ -141,7 +141,7 @@ vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log)
 {
     vae_backend *be = vae_backend_create(choice);
     if (be && log)
-        fprintf(log, "device: %s (%s)%s\n", be->kind == VAE_BACKEND_CUDA ? "cuda" : "cpu", be->device_name,
+        fprintf(log, "device: %s (%s)%s\n", be->name, be->device_name,
                 choice == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "");
     return be;
 }

@@ -223,7 +223,12 @@ int vae_cmd_info(int argc, char **argv)
     vae_model m;
     if (a.model) {
         vae_safetensors st;
-        if (vae_checkpoint_load(a.model, be, 1, &m) || vae_safetensors_read(a.model, &st)) {
+        if (vae_checkpoint_load(a.model, be, 1, &m)) {
+            vae_backend_free(be);
+            return vae_cli_fail();
+        }
+        if (vae_safetensors_read(a.model, &st)) { /* the file changed since the line above */
+            vae_model_free(&m);
             vae_backend_free(be);
             return vae_cli_fail();
         }

@@ -15,7 +15,6 @@
 #include "vae_util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <stdlib.h>
@@ -84,7 +83,6 @@ static int write_png_stream(FILE *fp, const uint8_t *pixels, int width, int heig
     png_destroy_write_struct(&png, &info);
     return 0;
 }
-
 
 int vae_png_write_gray(const char *path, const uint8_t *pixels, int width, int height)
 {

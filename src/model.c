@@ -109,8 +109,6 @@ static void add_linear(vae_model *m, size_t *off, const char *name, int in, int 
     *off += (size_t)out;
 }
 
-static size_t even(size_t n) { return (n + 1) & ~(size_t)1; }
-
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
 {
     memset(m, 0, sizeof *m);
@@ -155,8 +153,8 @@ int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int bat
         m->out[l] = be->buffer_alloc(be, Bc * m->lin[l].out * sizeof(float));
         m->dout[l] = be->buffer_alloc(be, Bc * m->lin[l].out * sizeof(float));
     }
-    m->eps = be->buffer_alloc(be, even(Bc * Z) * sizeof(float));
-    m->z = be->buffer_alloc(be, even(Bc * Z) * sizeof(float)); /* even: prior samples are drawn into it */
+    m->eps = be->buffer_alloc(be, vae_rng_normal_count(Bc * Z) * sizeof(float));
+    m->z = be->buffer_alloc(be, vae_rng_normal_count(Bc * Z) * sizeof(float)); /* prior samples are drawn into it */
     m->dz = be->buffer_alloc(be, Bc * Z * sizeof(float));
     m->row_loss = be->buffer_alloc(be, Bc * 2 * sizeof(float));
     return 0;

@@ -8,8 +8,6 @@
 
 #include <string.h>
 
-static size_t even(size_t n) { return (n + 1) & ~(size_t)1; }
-
 static int grid_cols(int n)
 {
     int cols = 1;
@@ -26,7 +24,7 @@ int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed)
     vae_rng *rng = be->rng_init(be, seed);
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
-        be->rng_normal(be, rng, m->z, even((size_t)B * Z)); /* z ~ N(0, I) */
+        be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
         vae_model_decode(m, B);
         vae_model_download_probs(m, B, img + (size_t)first * D);
     }
@@ -55,7 +53,7 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
-        be->memset_zero(be, m->eps, even((size_t)B * Z) * sizeof(float)); /* z = mu */
+        be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu */
         vae_model_forward(m, B, 0);
         vae_model_download_probs(m, B, rec + (size_t)first * D);
     }

@@ -16,7 +16,6 @@
 #include "vae_util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1201,7 +1200,6 @@ static int write_f32_le(FILE *f, const float *x, size_t count, const char *path,
     }
     return 0;
 }
-
 
 int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int n_tensors,
                           const vae_st_meta *meta, int n_meta)

@@ -80,8 +80,6 @@ void vae_trainer_free(vae_trainer *t)
     vae_free(t);
 }
 
-static size_t even(size_t n) { return (n + 1) & ~(size_t)1; }
-
 /* The part of a step that a graph can hold: everything after the inputs are in place. */
 static void step_body(vae_trainer *t, int B)
 {
@@ -96,7 +94,7 @@ static void train_step(vae_trainer *t, vae_device_data *data, int first, int B)
     vae_model *m = t->m;
     vae_backend *be = m->be;
     be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
-    be->rng_normal(be, t->noise, m->eps, even((size_t)B * m->cfg.latent_dim));
+    be->rng_normal(be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
     if (!be->graph_capture_begin) {
         step_body(t, B);
         return;
@@ -192,7 +190,7 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
     for (int first = 0; first < data->n; first += bs) {
         int B = data->n - first < bs ? data->n - first : bs;
         be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
-        be->rng_normal(be, rng, m->eps, even((size_t)B * Z));
+        be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
         vae_model_forward(m, B, 0);
         be->loss_accumulate(be, acc, m->row_loss, B);
     }
