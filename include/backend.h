@@ -172,8 +172,17 @@ int vae_cuda_device_count(void);
 /* The CPU backend; never fails. */
 vae_backend *vae_backend_cpu_init(void);
 /* The CUDA backend on device `device`; NULL with vae_set_error when there is
- * no usable GPU. Other CUDA failures are fatal. */
+ * no usable GPU ("no CUDA device: <why>"). Other CUDA failures are fatal. */
 vae_backend *vae_backend_cuda_init(int device);
+
+/* The message of a CUDA runtime that cannot start, in words: driver_version as
+ * cudaDriverGetVersion reports it (0: no driver installed), runtime_version as
+ * cudaRuntimeGetVersion (e.g. 13000), and the runtime's error. Tells "no
+ * NVIDIA driver" from "a driver older than the runtime", which the runtime
+ * reports alike (cudaErrorInsufficientDriver). Writes "no CUDA device: ..."
+ * into buf (len bytes); returns snprintf's count. */
+int vae_cuda_describe_unavailable(char *buf, size_t len, const char *err_name, const char *err_text,
+                                  int driver_version, int runtime_version);
 
 /* Create the backend the user asked for. "auto" falls back to the CPU only when
  * no GPU is present; "cuda" without a GPU returns NULL with vae_set_error. */

@@ -6,6 +6,9 @@
 #ifndef VAE_CLI_H
 #define VAE_CLI_H
 
+#include "backend.h"
+#include "model.h"
+
 #include <stdint.h>
 #include <stdio.h>
 
@@ -26,11 +29,7 @@ int vae_cmd_info(int argc, char **argv);
 int vae_cmd_compare(int argc, char **argv);
 int vae_cmd_bench(int argc, char **argv);
 
-#endif
-
 /* ---- settings shared by train, compare and bench -------------------------- */
-#include "backend.h"
-#include "model.h"
 
 typedef struct {
     const char *data_dir;      /* --data */
@@ -77,3 +76,5 @@ vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log);
     {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"lr", required_argument, 0, VAE_OPT_LR},  \
     {"seed", required_argument, 0, VAE_OPT_SEED}
 #define VAE_CLI_DEVICE_OPTION {"device", required_argument, 0, VAE_OPT_DEVICE}
+
+#endif /* VAE_CLI_H */

@@ -173,17 +173,38 @@ extern "C" int vae_cuda_device_count(void)
     return n;
 }
 
+extern "C" int vae_cuda_describe_unavailable(char *buf, size_t len, const char *err_name, const char *err_text,
+                                            int driver_version, int runtime_version)
+{
+    if (driver_version == 0)
+        return snprintf(buf, len, "no CUDA device: no NVIDIA driver is installed on this machine (the CUDA runtime "
+                                  "found no libcuda.so.1; %s)", err_name);
+    if (driver_version < runtime_version)
+        return snprintf(buf, len, "no CUDA device: the NVIDIA driver supports CUDA up to %d.%d, older than the "
+                                  "CUDA %d.%d runtime cuvae was built with; install a newer driver (%s)",
+                        driver_version / 1000, driver_version % 1000 / 10, runtime_version / 1000,
+                        runtime_version % 1000 / 10, err_name);
+    return snprintf(buf, len, "no CUDA device: %s (%s)", err_text, err_name);
+}
+
 extern "C" vae_backend *vae_backend_cuda_init(int device)
 {
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
         (void)cudaGetLastError();
-        /* Without an NVIDIA driver the runtime says "driver version is insufficient". */
-        const char *hint = err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice
-                               ? "; no NVIDIA GPU or driver is usable on this machine (use --device cpu)"
-                               : "";
-        vae_set_error("no CUDA device: %s (%s)%s", cudaGetErrorString(err), cudaGetErrorName(err), hint);
+        /* cudaErrorInsufficientDriver comes both from an old driver and from none at all: the
+         * versions tell them apart (cudaDriverGetVersion gives 0 when no driver is installed). */
+        int driver = 0, runtime = 0;
+        if (cudaDriverGetVersion(&driver) != cudaSuccess)
+            driver = 0;
+        if (cudaRuntimeGetVersion(&runtime) != cudaSuccess)
+            runtime = 0;
+        (void)cudaGetLastError();
+        char why[512];
+        vae_cuda_describe_unavailable(why, sizeof why, cudaGetErrorName(err), cudaGetErrorString(err), driver,
+                                      runtime);
+        vae_set_error("%s", why);
         return NULL;
     }
     if (n <= 0) {

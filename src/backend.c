@@ -27,15 +27,8 @@ vae_backend *vae_backend_create(vae_device_choice choice)
     switch (choice) {
     case VAE_DEVICE_CPU:
         return vae_backend_cpu_init();
-    case VAE_DEVICE_CUDA: {
-        vae_backend *be = vae_backend_cuda_init(0);
-        if (!be) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", vae_last_error());
-            vae_set_error("--device cuda: %s", why);
-        }
-        return be;
-    }
+    case VAE_DEVICE_CUDA:
+        return vae_backend_cuda_init(0);
     case VAE_DEVICE_AUTO:
     default:
         if (vae_cuda_device_count() > 0)

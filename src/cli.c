@@ -140,6 +140,11 @@ const char vae_cli_help_device[] =
 vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log)
 {
     vae_backend *be = vae_backend_create(choice);
+    if (!be && choice == VAE_DEVICE_CUDA) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        vae_set_error("--device cuda: %s; --device cpu runs on the CPU", why);
+    }
     if (be && log)
         fprintf(log, "device: %s (%s)%s\n", be->name, be->device_name,
                 choice == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "");

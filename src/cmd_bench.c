@@ -114,6 +114,11 @@ int vae_cmd_bench(int argc, char **argv)
     }
     if (!rc && want_cuda) {
         vae_backend *be = vae_backend_cuda_init(0);
+        if (!be) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            vae_set_error("--backends cuda: %s", why);
+        }
         if (!be || bench_one(be, &s, &train))
             rc = vae_cli_fail();
         vae_backend_free(be);

@@ -23,8 +23,11 @@ static void help(void)
            "CPU backend (the reference) and on the CUDA backend, then print per tensor (step\n"
            "losses, every gradient after the first and the last step, every parameter) the\n"
            "largest absolute difference, the largest difference over the tensor's largest\n"
-           "magnitude, and the relative L2 error. Exit status 1 when any tensor is beyond\n"
-           "tolerance, 2 for bad flags, 1 when there is no GPU.\n\n"
+           "magnitude, and the relative L2 error. Every step starts both backends from the\n"
+           "CPU's state, so each step measures one step's arithmetic. A tensor passes when its\n"
+           "relative L2 error is within tolerance; a parameter must also be within 2 * lr * steps\n"
+           "of the CPU's in every element. Exit status 1 when any tensor is beyond tolerance,\n"
+           "2 for bad flags, 1 when there is no GPU.\n\n"
            "  --steps N           training steps (default %d)\n"
            "  --batch-size B      images per step (default %d: not a multiple of any block size)\n"
            "  --lr X              Adam learning rate (default 1e-3)\n"
@@ -32,8 +35,8 @@ static void help(void)
            "  --data DIR          train on this data set's training split (default: %d seeded\n"
            "                      synthetic images, so no download is needed)\n"
            "%s"
-           "  --tolerance X       scale all tolerances by X (defaults: loss %.0e, gradients %.0e,\n"
-           "                      parameters %.0e relative L2; 10x that for max abs / max magnitude)\n"
+           "  --tolerance X       scale all tolerances by X (defaults, relative L2: loss %.0e,\n"
+           "                      gradients %.0e, parameters %.0e)\n"
            "  --candidate DEV     backend checked against the CPU: cuda (default) or cpu (a\n"
            "                      self-check of this command, printed as cpu against cpu)\n"
            "  -h, --help          this help\n",
@@ -104,8 +107,12 @@ int vae_cmd_compare(int argc, char **argv)
         return vae_cli_usage_error("compare", "%s", vae_last_error());
 
     vae_backend *cand_be = vae_backend_create(cand);
-    if (!cand_be)
+    if (!cand_be) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        vae_set_error("compare needs a GPU: %s (--candidate cpu runs the command's self-check on the CPU)", why);
         return vae_cli_fail();
+    }
     vae_backend *ref = vae_backend_cpu_init();
     int fails = vae_compare_run(&o, ref, cand_be, stdout);
     vae_backend_free(ref);

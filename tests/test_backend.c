@@ -37,6 +37,38 @@ Test(backend, create_cuda_without_gpu_is_an_error_and_auto_is_cpu)
     vae_backend_free(be);
 }
 
+/* The runtime says cudaErrorInsufficientDriver both without a driver and with an old one: the
+ * message tells them apart by the versions. */
+Test(backend, unavailable_reason_names_missing_or_old_driver)
+{
+    char buf[512];
+    vae_cuda_describe_unavailable(buf, sizeof buf, "cudaErrorInsufficientDriver",
+                                  "CUDA driver version is insufficient for CUDA runtime version", 0, 13000);
+    cr_expect(strstr(buf, "no CUDA device: no NVIDIA driver is installed") == buf, "%s", buf);
+    cr_expect(strstr(buf, "insufficient") == NULL, "a missing driver is not an old one: %s", buf);
+    vae_cuda_describe_unavailable(buf, sizeof buf, "cudaErrorInsufficientDriver",
+                                  "CUDA driver version is insufficient for CUDA runtime version", 12040, 13000);
+    cr_expect(strstr(buf, "no CUDA device: the NVIDIA driver supports CUDA up to 12.4, older than the CUDA 13.0 "
+                          "runtime") == buf, "%s", buf);
+    cr_expect(strstr(buf, "newer driver") != NULL, "%s", buf);
+    vae_cuda_describe_unavailable(buf, sizeof buf, "cudaErrorNoDevice", "no CUDA-capable device is detected", 13000,
+                                  13000);
+    cr_expect(strcmp(buf, "no CUDA device: no CUDA-capable device is detected (cudaErrorNoDevice)") == 0, "%s", buf);
+}
+
+/* This machine's own reason, whatever it is, is one of those words and never a hint about a flag. */
+Test(backend, init_reason_on_this_machine_names_the_problem)
+{
+    if (vae_cuda_device_count() > 0)
+        cr_skip_test("a CUDA device is present: the no-GPU path cannot be exercised on this machine");
+    cr_assert_null(vae_backend_cuda_init(0));
+    const char *e = vae_last_error();
+    cr_expect(strstr(e, "no NVIDIA driver is installed") || strstr(e, "older than the CUDA") ||
+                  strstr(e, "cudaErrorNoDevice"),
+              "reason does not name the problem: %s", e);
+    cr_expect(strstr(e, "--device") == NULL, "the backend's reason must not name a flag: %s", e);
+}
+
 /* Runs with or without a GPU. */
 Test(backend, bad_ordinal_returns_null)
 {

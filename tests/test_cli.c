@@ -82,6 +82,15 @@ Test(cli, device_cuda_without_a_gpu_fails_clearly)
         cr_skip_test("a CUDA device is present: this test is for machines without one");
     EXPECT_FAIL(1, "train --device cuda --data /nonexistent", "/nonexistent"); /* data is checked first */
     EXPECT_FAIL(1, "compare", "no CUDA device");
+    /* compare and bench have no --device flag: their messages must not point to one. */
+    cr_expect(strstr(out, "compare needs a GPU") != NULL, "%s", out);
+    cr_expect(strstr(out, "--device") == NULL, "compare's message names a flag it does not have: %s", out);
+    EXPECT_FAIL(1, "bench --backends cuda --epochs 1 --data " CUVAE_SOURCE_DIR "/data/mnist",
+                "--backends cuda: no CUDA device");
+    cr_expect(strstr(out, "--device") == NULL, "bench's message names a flag it does not have: %s", out);
+    EXPECT_FAIL(1, "train --device cuda --data " CUVAE_SOURCE_DIR "/data/mnist --epochs 1 --out /tmp/cuvae-no-gpu",
+                "--device cuda: no CUDA device");
+    cr_expect(strstr(out, "--device cpu") != NULL, "train's message should point to --device cpu: %s", out);
 }
 
 Test(cli, info_prints_the_default_model)
