@@ -72,7 +72,9 @@ struct vae_backend {
     /* ---- random numbers (cuRAND Philox4x32-10 on both backends) ---------
      * The CPU backend uses cuRAND's host generator, the CUDA backend its
      * device generator: the same seed and the same sequence of calls give
-     * the same numbers on both. `n` must be even (cuRAND's rule for normal
+     * the same uniforms bit for bit, and the same normals within about 4e-6
+     * absolute (the device computes Box-Muller's angle with an FMA and its
+     * sin/cos with the approximate __sincosf; the host uses libm). `n` must be even (cuRAND's rule for normal
      * variates on the device); callers round their buffers up. */
     vae_rng *(*rng_init)(vae_backend *be, uint64_t seed);
     void (*rng_free)(vae_backend *be, vae_rng *rng);

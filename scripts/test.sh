@@ -2,7 +2,8 @@
 # test.sh: build cuvae and run every test (Criterion, through ctest), on a
 # fresh Debian machine: installs what is missing, fetches MNIST for the test
 # that trains on it, builds in build/, runs ctest. CUDA tests report as skipped
-# on machines without a GPU.
+# on machines without a GPU. --no-tests=error: a build that made no tests
+# (Criterion missing) fails instead of passing with nothing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,4 +14,4 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 cd build
-ctest --output-on-failure
+ctest --output-on-failure --no-tests=error
