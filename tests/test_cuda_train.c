@@ -18,10 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A visible skip that names the reason ("no CUDA device: no NVIDIA driver is installed ...") without a GPU. */
 static void need_gpu(void)
 {
-    if (vae_cuda_device_count() == 0)
-        cr_skip_test("no CUDA device: this machine has no usable GPU, so the CPU-vs-CUDA case did not run");
+    if (vae_cuda_device_count() == 0) {
+        vae_backend *none = vae_backend_cuda_init(0);
+        cr_assert_null(none, "vae_backend_cuda_init(0) made a backend though vae_cuda_device_count() is 0");
+        cr_skip_test("%s", vae_last_error());
+    }
 }
 
 static int compare_with(vae_compare_options *o, const char *label)
