@@ -8,6 +8,7 @@
 #include "hostrng.h"
 #include "vae_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -60,7 +61,8 @@ int vae_config_parse_hidden(const char *s, vae_config *c)
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 65536 || (*end != ',' && *end != '\0'))
+        /* strtol would skip white space and take a sign: " 400" is refused like "400 " */
+        if (!isdigit((unsigned char)*p) || end == p || errno || v < 1 || v > 65536 || (*end != ',' && *end != '\0'))
             return vae_set_error("--hidden '%s': expected comma-separated sizes in 1..65536, like 400 or 512,256", s);
         if (n == VAE_MAX_HIDDEN)
             return vae_set_error("--hidden '%s': at most %d hidden layers", s, VAE_MAX_HIDDEN);

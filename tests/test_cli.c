@@ -57,6 +57,56 @@ Test(cli, usage_errors_exit_2_with_one_message)
     EXPECT_FAIL(2, "bench --backends gpu", "--backends 'gpu'");
 }
 
+Test(cli, option_errors_name_the_option)
+{
+    /* getopt_long reports these three alike; each gets its own message */
+    EXPECT_FAIL(2, "train --quiet=1", "option '--quiet' takes no value (got '--quiet=1')");
+    EXPECT_FAIL(2, "train --s 3", "option '--s' is ambiguous: it could be --seed, --samples");
+    EXPECT_FAIL(2, "train --bogus=3", "unknown option '--bogus'");
+    EXPECT_FAIL(2, "train -x", "unknown option '-x'");
+    /* an unambiguous abbreviation still works */
+    EXPECT_FAIL(2, "train --epo 0", "--epochs: 0 is out of range");
+}
+
+Test(cli, numbers_must_start_and_end_with_their_digits)
+{
+    EXPECT_FAIL(2, "train --seed ' -1'", "--seed: ' -1' must not be negative");
+    EXPECT_FAIL(2, "train --seed ' 5'", "--seed: ' 5' is not a non-negative integer");
+    EXPECT_FAIL(2, "train --seed +5", "--seed: '+5' is not a non-negative integer");
+    EXPECT_FAIL(2, "train --epochs ' 5'", "--epochs: ' 5' is not an integer");
+    EXPECT_FAIL(2, "train --epochs '5 '", "--epochs: '5 ' is not an integer");
+    EXPECT_FAIL(2, "train --lr ' 0.1'", "--lr: ' 0.1' is not a finite number");
+    EXPECT_FAIL(2, "train --hidden ' 400'", "--hidden ' 400'");
+    EXPECT_FAIL(2, "train --hidden '400, 200'", "--hidden '400, 200'");
+    EXPECT_FAIL(2, "sample --model m --n ' 5'", "--n: ' 5' is not an integer");
+}
+
+Test(cli, empty_values_are_usage_errors)
+{
+    EXPECT_FAIL(2, "train --out ''", "option '--out' needs a value, not an empty string");
+    EXPECT_FAIL(2, "train --data ''", "option '--data' needs a value, not an empty string");
+    EXPECT_FAIL(2, "sample --model m --out ''", "option '--out' needs a value, not an empty string");
+    EXPECT_FAIL(2, "eval --model ''", "option '--model' needs a value, not an empty string");
+}
+
+/* cuvae ARGS with stdout on /dev/full; stderr captured into out. */
+static int cuvae_to_full_disk(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "(%s %s > /dev/full)", CUVAE_BINARY, args);
+    return tu_run(cmd, out, sizeof out);
+}
+
+Test(cli, a_failed_write_to_stdout_is_an_error)
+{
+    const char *cases[] = {"--help", "info", "train --help"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_expect_eq(cuvae_to_full_disk(cases[i]), 1, "cuvae %s > /dev/full:\n%s", cases[i], out);
+        cr_expect(strstr(out, "writing the results to standard output failed: No space left on device"),
+                  "cuvae %s > /dev/full:\n%s", cases[i], out);
+    }
+}
+
 Test(cli, every_command_has_help)
 {
     const char *cmds[] = {"train", "sample", "reconstruct", "eval", "info", "compare", "bench"};
