@@ -148,6 +148,8 @@ int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int bat
     m->adam_m = be->buffer_alloc(be, pbytes);
     m->adam_v = be->buffer_alloc(be, pbytes);
     m->adam_step = be->buffer_alloc(be, sizeof(int));
+    m->diverged = be->buffer_alloc(be, sizeof(int));
+    m->grad_scale = be->buffer_alloc(be, sizeof(float));
 
     size_t Bc = (size_t)batch_cap;
     m->x = be->buffer_alloc(be, Bc * D * sizeof(float));
@@ -167,8 +169,8 @@ void vae_model_free(vae_model *m)
     vae_backend *be = m->be;
     if (!be)
         return;
-    void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->adam_step, m->x,
-                    m->eps, m->z, m->dz, m->row_loss};
+    void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->adam_step, m->diverged, m->grad_scale,
+                    m->x, m->eps, m->z, m->dz, m->row_loss};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             be->buffer_free(be, bufs[i]);
@@ -198,6 +200,7 @@ void vae_model_init_params(vae_model *m, uint64_t seed)
     be->memset_zero(be, m->adam_m, m->n_params * sizeof(float));
     be->memset_zero(be, m->adam_v, m->n_params * sizeof(float));
     be->memset_zero(be, m->adam_step, sizeof(int));
+    be->memset_zero(be, m->diverged, sizeof(int));
 }
 
 const float *vae_model_layer_input(const vae_model *m, int l)
@@ -260,13 +263,45 @@ void vae_model_backward(vae_model *m, int B)
         linear_backward(m, l, B, l > 0 ? m->dout[l - 1] : NULL);
 }
 
-void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam)
+void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, float clip_grad_norm)
 {
     vae_backend *be = m->be;
     be->memset_zero(be, m->grads, m->n_params * sizeof(float));
     vae_model_forward(m, B, 1);
+    be->check_finite(be, m->diverged, m->row_loss, (size_t)B * 2, VAE_DIVERGED_LOSS);
     vae_model_backward(m, B);
-    be->adam_step(be, m->params, m->grads, m->adam_m, m->adam_v, m->n_params, adam, m->adam_step);
+    be->check_finite(be, m->diverged, m->grads, m->n_params, VAE_DIVERGED_GRADIENT);
+    if (clip_grad_norm > 0.0f)
+        be->grad_clip_scale(be, m->grad_scale, m->grads, m->n_params, clip_grad_norm);
+    be->adam_step(be, m->params, m->grads, m->adam_m, m->adam_v, m->n_params, adam, m->adam_step, m->diverged,
+                  clip_grad_norm > 0.0f ? m->grad_scale : NULL);
+}
+
+const char *vae_diverged_quantity_name(vae_diverged_quantity q)
+{
+    switch (q) {
+    case VAE_DIVERGED_LOSS: return "loss";
+    case VAE_DIVERGED_GRADIENT: return "gradient";
+    case VAE_DIVERGED_NONE: return "nothing";
+    }
+    return "?";
+}
+
+int vae_model_read_divergence(vae_model *m, vae_divergence *d)
+{
+    int flag = 0, step = 0;
+    m->be->download(m->be, &flag, m->diverged, sizeof flag);
+    if (!flag)
+        return 0;
+    m->be->download(m->be, &step, m->adam_step, sizeof step);
+    /* Adam has skipped every step since the flag was set: its t is the last good step. */
+    *d = (vae_divergence){.quantity = (vae_diverged_quantity)flag, .step = (long)step + 1};
+    return 1;
+}
+
+void vae_model_clear_divergence(vae_model *m)
+{
+    m->be->memset_zero(m->be, m->diverged, sizeof(int));
 }
 
 void vae_model_decode(vae_model *m, int B)

@@ -571,8 +571,8 @@ static void adam_compare(size_t n, int steps, uint64_t seed)
             g[n / 2] = 0.0f; /* a parameter without gradient */
         p.cpu->upload(p.cpu, G.cpu, g, n * sizeof(float));
         p.gpu->upload(p.gpu, G.gpu, g, n * sizeof(float));
-        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu);
-        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu);
+        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, NULL, NULL);
+        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, NULL, NULL);
         free(g);
     }
     char what[96];
@@ -789,7 +789,7 @@ static results run_all_ops(vae_backend *be)
     float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4);
     int *STEP = be->buffer_alloc(be, sizeof(int));
     for (int s = 0; s < 3; s++)
-        be->adam_step(be, P, G, Mm, V, n, &cfg, STEP);
+        be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, NULL, NULL);
     vae_rng *rng = be->rng_init(be, 42);
     be->rng_normal(be, rng, G, n - 1); /* n - 1 is even */
     results_take(&rs, be, "adam params", P, n * 4);
@@ -868,7 +868,7 @@ static void graph_sequence(vae_backend *be, graph_bufs *g)
     static const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
     be->gemm(be, 0, 0, GM, GN, GK, 1.0f, g->X, GK, g->P, GN, 0.0f, g->C, GN);
     be->bias_act_forward(be, g->C, g->bias, GM, GN, VAE_ACT_TANH);
-    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->step);
+    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->step, NULL, NULL);
 }
 
 static void graph_bufs_get(vae_backend *be, graph_bufs *g, float *p, float *c, float *m, float *v, int *step)

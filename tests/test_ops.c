@@ -296,7 +296,7 @@ Test(ops, adam_matches_hand_computed_steps)
     vae_adam_config cfg = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     float p[2] = {1.0f, -3.0f}, g[2] = {0.5f, 0.0f}, m[2] = {0}, v[2] = {0};
     int step = 0;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
     cr_assert_eq(step, 1);
     /* float rounds (1 - 0.9f) and (1 - 0.999f) by up to 1.3e-5 relative */
     cr_assert_float_eq(m[0], 0.05f, 0.05f * 1e-4);
@@ -304,7 +304,7 @@ Test(ops, adam_matches_hand_computed_steps)
     cr_assert_float_eq(p[0], 0.900000002f, 1e-6);
     cr_assert_float_eq(p[1], -3.0f, 0.0f, "a zero gradient must leave the parameter unchanged");
     g[0] = -1.0f;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
     cr_assert_eq(step, 2);
     cr_assert_float_eq(m[0], -0.055f, 0.055f * 1e-4);
     cr_assert_float_eq(v[0], 0.00124975f, 0.00124975f * 1e-4);
