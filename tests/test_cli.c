@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,4 +247,88 @@ Test(cli, train_then_use_the_model)
     snprintf(args, sizeof args, "train --data %s --epochs 1 --out %s/run2 --device cpu", data, data);
     cr_expect_eq(cuvae(args), 1, "%s", out);
     cr_expect(strstr(out, "29") != NULL, "the count mismatch is not named:\n%s", out);
+}
+
+/* The tiny IDX data set of train_then_use_the_model in a fresh directory. */
+static void write_tiny_data(char *dir, size_t len)
+{
+    snprintf(dir, len, "%s", tu_tmpdir());
+    write_idx(dir, "train-images-idx3-ubyte", 120, 1);
+    write_idx(dir, "train-labels-idx1-ubyte", 120, 0);
+    write_idx(dir, "t10k-images-idx3-ubyte", 30, 1);
+    write_idx(dir, "t10k-labels-idx1-ubyte", 30, 0);
+}
+
+Test(cli, divergence_stops_training_with_exit_3_and_writes_no_model)
+{
+    char data[512], args[2048];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 5 --batch-size 16 --hidden 24 --latent 2 --lr 10 --out %s/run --device cpu",
+             data, data);
+    EXPECT_FAIL(3, args, "training diverged at epoch ");
+    cr_expect(strstr(out, "the loss became NaN or infinite") || strstr(out, "the gradient became NaN or infinite"),
+              "the quantity is not named:\n%s", out);
+    cr_expect(strstr(out, "step ") && strstr(out, "--clip-grad-norm"), "%s", out);
+    cr_expect(strstr(out, "nan") == NULL, "a NaN loss was printed:\n%s", out);
+    char run[600];
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_expect(!exists(run, "model.safetensors"), "a model was saved from a diverged run");
+    cr_expect(!exists(run, "samples.png"));
+}
+
+Test(cli, clip_grad_norm_is_checked_and_used)
+{
+    EXPECT_FAIL(2, "train --clip-grad-norm 0", "--clip-grad-norm: 0 is out of range");
+    EXPECT_FAIL(2, "train --clip-grad-norm inf", "--clip-grad-norm: 'inf' is not a finite number");
+    char data[512], args[2048];
+    write_tiny_data(data, sizeof data);
+    /* clipping changes the run; a threshold no gradient reaches does not */
+    const char *clip[] = {"", "--clip-grad-norm 1e9", "--clip-grad-norm 0.5"};
+    char last[3][256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args,
+                 "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/run%d --device cpu "
+                 "--quiet %s",
+                 data, data, i, clip[i]);
+        cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+        const char *e = strstr(out, "epoch   2/2");
+        cr_assert_not_null(e, "%s", out);
+        snprintf(last[i], sizeof last[i], "%.60s", e);
+    }
+    cr_expect_str_eq(last[1], last[0], "a clipping threshold above every gradient norm changed the run");
+    cr_expect_str_neq(last[2], last[0], "--clip-grad-norm 0.5 changed nothing");
+}
+
+Test(cli, models_with_non_finite_parameters_are_refused)
+{
+    char data[512], args[2048], model[700], bad[700];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 1 --batch-size 16 --hidden 24 --latent 2 --out %s/run --device cpu --quiet",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(model, sizeof model, "%s/run/model.safetensors", data);
+    snprintf(bad, sizeof bad, "%s/run/nan.safetensors", data);
+    FILE *f = fopen(model, "rb");
+    cr_assert_not_null(f);
+    static unsigned char bytes[1 << 20];
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    cr_assert(n > 8 && n < sizeof bytes);
+    const float nan = NAN;
+    memcpy(bytes + n - 4, &nan, 4); /* the last float of the last tensor */
+    tu_write_file(bad, bytes, n);
+
+    const char *cmds[] = {"eval --model %s --data %s --device cpu", "sample --model %s --out %s/s.png --device cpu",
+                          "reconstruct --model %s --data %s --out r.png --device cpu"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, cmds[i], bad, data);
+        EXPECT_FAIL(1, args, "holds NaN at element");
+        cr_expect(strstr(out, bad) && strstr(out, "tensor '"), "%s:\n%s", args, out);
+    }
+    /* and the good model's results go to stdout: lost on a full disk, that is an error */
+    snprintf(args, sizeof args, "eval --model %s --data %s --device cpu", model, data);
+    cr_expect_eq(cuvae_to_full_disk(args), 1, "%s", out);
+    cr_expect(strstr(out, "writing the results to standard output failed"), "%s", out);
 }
