@@ -101,6 +101,13 @@ const char *vae_act_name(vae_act a);
 /* Lay out and allocate everything on `be` for batches up to batch_cap; parameters zero. */
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
 void vae_model_free(vae_model *m);
+
+/* What vae_model_init(cfg, batch_cap) allocates on a backend, without allocating it. */
+typedef struct {
+    size_t bytes; /* sum of the buffers' sizes */
+    int count;    /* number of buffers */
+} vae_buffer_total;
+int vae_model_buffer_total(const vae_config *cfg, int batch_cap, vae_buffer_total *total); /* -1: bad cfg */
 /* PyTorch's default Linear init, U(-1/sqrt(in), 1/sqrt(in)) for weights and biases,
  * from a host generator seeded with `seed`; Adam state reset. */
 void vae_model_init_params(vae_model *m, uint64_t seed);

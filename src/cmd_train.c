@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
+#include "devmem.h"
 #include "progress.h"
 #include "train.h"
 #include "vae_util.h"
@@ -116,7 +117,10 @@ int vae_cmd_train(int argc, char **argv)
         return vae_cli_usage_error("train", "%s", vae_last_error());
     }
     vae_backend *be = vae_cli_backend(s.device, stderr);
-    if (!be) {
+    vae_device_plan plan;
+    if (!be || vae_device_plan_train(&plan, &s.cfg, s.batch_size, train.n, test.n) ||
+        vae_device_plan_check(&plan, be)) {
+        vae_backend_free(be);
         vae_dataset_free(&train);
         vae_dataset_free(&test);
         return vae_cli_fail();

@@ -111,7 +111,8 @@ static void add_linear(vae_model *m, size_t *off, const char *name, int in, int 
     *off += (size_t)out;
 }
 
-int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
+/* The layers and the flat parameter layout of cfg, into m (nothing allocated). */
+static int model_layout(vae_model *m, const vae_config *cfg, int batch_cap)
 {
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
@@ -119,7 +120,6 @@ int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int bat
     if (batch_cap < 1)
         return vae_set_error("batch size %d must be at least 1", batch_cap);
     m->cfg = *cfg;
-    m->be = be;
     m->batch_cap = batch_cap;
 
     const int D = cfg->input_dim, Z = cfg->latent_dim, H = cfg->n_hidden;
@@ -141,26 +141,59 @@ int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int bat
     }
     add_linear(m, &off, "decoder.out", width, D, VAE_ACT_NONE);
     m->n_params = off;
+    return 0;
+}
 
-    size_t pbytes = m->n_params * sizeof(float);
-    m->params = be->buffer_alloc(be, pbytes);
-    m->grads = be->buffer_alloc(be, pbytes);
-    m->adam_m = be->buffer_alloc(be, pbytes);
-    m->adam_v = be->buffer_alloc(be, pbytes);
-    m->adam_step = be->buffer_alloc(be, sizeof(int));
-    m->diverged = be->buffer_alloc(be, sizeof(int));
-    m->grad_scale = be->buffer_alloc(be, sizeof(float));
+/* One buffer of the model: counted into *total, and allocated when m has a backend. */
+static void *model_buffer(vae_model *m, size_t bytes, vae_buffer_total *total)
+{
+    total->bytes += bytes;
+    total->count++;
+    return m->be ? m->be->buffer_alloc(m->be, bytes) : NULL;
+}
 
-    size_t Bc = (size_t)batch_cap;
-    m->x = be->buffer_alloc(be, Bc * D * sizeof(float));
+/* Every buffer of a laid-out model, in one place, so that what is allocated and what
+ * vae_model_device_bytes counts cannot drift apart. */
+static void model_buffers(vae_model *m, vae_buffer_total *total)
+{
+    const size_t pbytes = m->n_params * sizeof(float), Bc = (size_t)m->batch_cap;
+    const size_t D = (size_t)m->cfg.input_dim, Z = (size_t)m->cfg.latent_dim;
+    m->params = model_buffer(m, pbytes, total);
+    m->grads = model_buffer(m, pbytes, total);
+    m->adam_m = model_buffer(m, pbytes, total);
+    m->adam_v = model_buffer(m, pbytes, total);
+    m->adam_step = model_buffer(m, sizeof(int), total);
+    m->diverged = model_buffer(m, sizeof(int), total);
+    m->grad_scale = model_buffer(m, sizeof(float), total);
+
+    m->x = model_buffer(m, Bc * D * sizeof(float), total);
     for (int l = 0; l < m->n_linear; l++) {
-        m->out[l] = be->buffer_alloc(be, Bc * m->lin[l].out * sizeof(float));
-        m->dout[l] = be->buffer_alloc(be, Bc * m->lin[l].out * sizeof(float));
+        m->out[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
+        m->dout[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
     }
-    m->eps = be->buffer_alloc(be, vae_rng_normal_count(Bc * Z) * sizeof(float));
-    m->z = be->buffer_alloc(be, vae_rng_normal_count(Bc * Z) * sizeof(float)); /* prior samples are drawn into it */
-    m->dz = be->buffer_alloc(be, Bc * Z * sizeof(float));
-    m->row_loss = be->buffer_alloc(be, Bc * 2 * sizeof(float));
+    m->eps = model_buffer(m, vae_rng_normal_count(Bc * Z) * sizeof(float), total);
+    m->z = model_buffer(m, vae_rng_normal_count(Bc * Z) * sizeof(float), total); /* prior samples are drawn into it */
+    m->dz = model_buffer(m, Bc * Z * sizeof(float), total);
+    m->row_loss = model_buffer(m, Bc * 2 * sizeof(float), total);
+}
+
+int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
+{
+    if (model_layout(m, cfg, batch_cap))
+        return -1;
+    m->be = be;
+    vae_buffer_total total = {0, 0};
+    model_buffers(m, &total);
+    return 0;
+}
+
+int vae_model_buffer_total(const vae_config *cfg, int batch_cap, vae_buffer_total *total)
+{
+    vae_model m;
+    if (model_layout(&m, cfg, batch_cap))
+        return -1;
+    *total = (vae_buffer_total){0, 0};
+    model_buffers(&m, total);
     return 0;
 }
 

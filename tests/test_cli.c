@@ -269,7 +269,14 @@ Test(cli, divergence_stops_training_with_exit_3_and_writes_no_model)
     EXPECT_FAIL(3, args, "training diverged at epoch ");
     cr_expect(strstr(out, "the loss became NaN or infinite") || strstr(out, "the gradient became NaN or infinite"),
               "the quantity is not named:\n%s", out);
-    cr_expect(strstr(out, "step ") && strstr(out, "--clip-grad-norm"), "%s", out);
+    cr_expect(strstr(out, "--clip-grad-norm"), "%s", out);
+    /* the epoch, the step in it and the step of the run agree: 120 images in batches of 16 is 8 steps */
+    int epoch = 0, step = 0, run_step = 0;
+    const char *at = strstr(out, "training diverged at epoch ");
+    cr_assert(at && sscanf(at, "training diverged at epoch %d, step %d of the epoch (step %d of the run)", &epoch,
+                           &step, &run_step) == 3, "%s", out);
+    cr_expect(epoch >= 1 && step >= 1 && step <= 8, "epoch %d, step %d", epoch, step);
+    cr_expect_eq(run_step, (epoch - 1) * 8 + step, "epoch %d step %d is not step %d of the run", epoch, step, run_step);
     cr_expect(strstr(out, "nan") == NULL, "a NaN loss was printed:\n%s", out);
     char run[600];
     snprintf(run, sizeof run, "%s/run", data);
