@@ -338,4 +338,9 @@ Test(cli, models_with_non_finite_parameters_are_refused)
     snprintf(args, sizeof args, "eval --model %s --data %s --device cpu", model, data);
     cr_expect_eq(cuvae_to_full_disk(args), 1, "%s", out);
     cr_expect(strstr(out, "writing the results to standard output failed"), "%s", out);
+    /* and so is a lost diagnostic: with stderr on a full disk, the exit code says it */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "(%s eval --model %s --data %s --device cpu 2> /dev/full)", CUVAE_BINARY, model, data);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 1, "eval with stderr on /dev/full:\n%s", out);
+    cr_expect(strstr(out, "test loss"), "the result did not reach stdout:\n%s", out);
 }
