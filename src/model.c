@@ -153,7 +153,7 @@ static void *model_buffer(vae_model *m, size_t bytes, vae_buffer_total *total)
 }
 
 /* Every buffer of a laid-out model, in one place, so that what is allocated and what
- * vae_model_device_bytes counts cannot drift apart. */
+ * vae_model_buffer_total counts cannot drift apart. */
 static void model_buffers(vae_model *m, vae_buffer_total *total)
 {
     const size_t pbytes = m->n_params * sizeof(float), Bc = (size_t)m->batch_cap;
