@@ -124,10 +124,14 @@ struct vae_backend {
     void (*loss_accumulate)(vae_backend *be, double *acc, const float *row_loss, int B);
 
     /* One Adam step over a flat buffer: *step += 1, then the update of vae_adam_config with
-     * t = *step. params, grads, m, v (n); step is one int in backend memory, so the op can be
-     * captured in a graph and replayed. */
+     * t = *step and g = grads[i] * *grad_scale. params, grads, m, v (n); step is one int in
+     * backend memory, so the op can be captured in a graph and replayed.
+     * skip (1), backend memory, or NULL: when *skip != 0 the op does nothing at all
+     * (params, m, v and *step untouched); it is read by the op, on the device, so a
+     * divergence flag set by check_finite gates the update without a synchronization.
+     * grad_scale (1), backend memory, or NULL for 1 (see grad_clip_scale). */
     void (*adam_step)(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
-                      const vae_adam_config *cfg, int *step);
+                      const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale);
 
     /* x[i, :] = data[idx[i], :] / 255. x (B, D) float, data (N, D) uint8, idx (B) int32. */
     void (*gather_batch)(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
@@ -140,6 +144,23 @@ struct vae_backend {
     /* dlogits = y * (dy - sum_k dy_k y_k) / tau (written). dlogits, dy, y (B, K). */
     void (*gumbel_softmax_backward)(vae_backend *be, float *dlogits, const float *dy, const float *y,
                                     int B, int K, float tau);
+
+    /* ---- divergence guard and gradient clipping (issue 7) ----------------
+     * Both run on the backend and write backend memory: a training step can
+     * check and gate itself inside a captured graph, with no synchronization.
+     * Deterministic: the flag is set with an integer compare-and-swap (the
+     * same value whoever wins), the norm is summed in double in a fixed order. */
+
+    /* If *flag == 0 and some x[i] is NaN or infinite, *flag = code (code != 0);
+     * otherwise *flag is left as it is, so the first code set stays (latched)
+     * until the host clears it. flag (1) int, x (n). */
+    void (*check_finite)(vae_backend *be, int *flag, const float *x, size_t n, int code);
+
+    /* PyTorch's clip_grad_norm_ factor for a flat buffer:
+     *   norm = sqrt(sum_i x[i]^2) (squares and sum in double),
+     *   *scale = min(1, max_norm / (norm + 1e-6)) (as float).
+     * scale (1) float, x (n); max_norm > 0. Adam multiplies its gradients by *scale. */
+    void (*grad_clip_scale)(vae_backend *be, float *scale, const float *x, size_t n, float max_norm);
 
     /* ---- graphs (optional: NULL where the backend runs ops eagerly) ------
      * Between capture_begin and capture_end, ops are recorded, not run; the
@@ -185,6 +206,12 @@ vae_backend *vae_backend_cuda_init(int device);
  * into buf (len bytes); returns snprintf's count. */
 int vae_cuda_describe_unavailable(char *buf, size_t len, const char *err_name, const char *err_text,
                                   int driver_version, int runtime_version);
+
+/* Free and total memory of the backend's device in bytes (cudaMemGetInfo): 0, or -1 with
+ * vae_set_error on the CPU backend, whose memory is the host's and is not checked here. */
+int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes);
+/* The CUDA backend's answer to the above (kernels/cuda_backend.cu). */
+void vae_cuda_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes);
 
 /* Create the backend the user asked for. "auto" falls back to the CPU only when
  * no GPU is present; "cuda" without a GPU returns NULL with vae_set_error. */

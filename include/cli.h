@@ -12,6 +12,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Exit codes of the program (README "Usage"). */
+enum {
+    VAE_EXIT_OK = 0,
+    VAE_EXIT_FAILURE = 1,  /* a bad input file, a missing backend, a failed write, an internal error */
+    VAE_EXIT_USAGE = 2,    /* a bad flag or value */
+    VAE_EXIT_DIVERGED = 3, /* train: a loss or gradient became NaN or infinite; training stopped */
+};
+
 int vae_cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
 int vae_cli_parse_u64(const char *flag, const char *s, uint64_t *out);
 int vae_cli_parse_float(const char *flag, const char *s, double lo, double hi, float *out);

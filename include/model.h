@@ -59,6 +59,9 @@ typedef struct {
     float *adam_m;  /* (n_params), same layout */
     float *adam_v;  /* (n_params), same layout */
     int *adam_step; /* (1) Adam's t, in backend memory */
+    int *diverged;    /* (1) vae_diverged_quantity of the first non-finite step, 0 while all is finite;
+                       * while set, Adam skips every step (backend memory, read by the ops) */
+    float *grad_scale; /* (1) gradient clipping factor of the current step (backend memory) */
 
     /* Activations for batches of up to batch_cap rows (backend memory). */
     int batch_cap;
@@ -69,6 +72,23 @@ typedef struct {
     float *z, *dz;                  /* (Bc, Z); z rounded up to even like eps */
     float *row_loss;                /* (Bc, 2) per image [recon, kl] */
 } vae_model;
+
+/* What went non-finite in the first bad training step. */
+typedef enum {
+    VAE_DIVERGED_NONE = 0,
+    VAE_DIVERGED_LOSS = 1,     /* the loss of some image in the batch */
+    VAE_DIVERGED_GRADIENT = 2, /* some parameter gradient (with a finite loss) */
+} vae_diverged_quantity;
+
+typedef struct {
+    vae_diverged_quantity quantity;
+    long step;      /* the skipped step, counted from 1 over the whole run (Adam's t + 1) */
+    int epoch;      /* the epoch it fell in, and its place in that epoch (from 1): */
+    int epoch_step; /* filled by the trainer (train.h); 0 from vae_model_read_divergence */
+} vae_divergence;
+
+/* "loss" or "gradient". */
+const char *vae_diverged_quantity_name(vae_diverged_quantity q);
 
 /* ---- configuration ---------------------------------------------------------- */
 void vae_config_default(vae_config *c); /* 784-400-20-400-784, relu, beta 1 */
@@ -81,6 +101,13 @@ const char *vae_act_name(vae_act a);
 /* Lay out and allocate everything on `be` for batches up to batch_cap; parameters zero. */
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
 void vae_model_free(vae_model *m);
+
+/* What vae_model_init(cfg, batch_cap) allocates on a backend, without allocating it. */
+typedef struct {
+    size_t bytes; /* sum of the buffers' sizes */
+    int count;    /* number of buffers */
+} vae_buffer_total;
+int vae_model_buffer_total(const vae_config *cfg, int batch_cap, vae_buffer_total *total); /* -1: bad cfg */
 /* PyTorch's default Linear init, U(-1/sqrt(in), 1/sqrt(in)) for weights and biases,
  * from a host generator seeded with `seed`; Adam state reset. */
 void vae_model_init_params(vae_model *m, uint64_t seed);
@@ -93,8 +120,17 @@ const float *vae_model_layer_input(const vae_model *m, int l);
 void vae_model_forward(vae_model *m, int B, int with_grad);
 /* Backward from the gradients the loss wrote; parameter gradients accumulate into m->grads. */
 void vae_model_backward(vae_model *m, int B);
-/* Zero the gradients, forward, backward, one Adam step. */
-void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam);
+/* Zero the gradients, forward, backward, one Adam step. The step guards itself on
+ * the backend: if a loss or a gradient is not finite it sets m->diverged and Adam
+ * skips the update (this step's and every later one's, until the flag is cleared),
+ * so the parameters stay those of the last good step. clip_grad_norm > 0 scales
+ * the gradients to at most that global L2 norm first (PyTorch's clip_grad_norm_);
+ * 0 leaves them as they are. Nothing here waits for the backend. */
+void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, float clip_grad_norm);
+/* Read the divergence flag (waits for the backend): 1 and *d filled when a step
+ * went non-finite, else 0. Clear it with vae_model_clear_divergence. */
+int vae_model_read_divergence(vae_model *m, vae_divergence *d);
+void vae_model_clear_divergence(vae_model *m);
 /* Decoder only: m->z (B, Z) -> logits in m->out[n_linear - 1]. */
 void vae_model_decode(vae_model *m, int B);
 /* Mean of the Bernoulli decoder, sigmoid(logits), for B rows, downloaded to host. */

@@ -42,6 +42,7 @@ typedef struct {
     int batch_size;
     vae_adam_config adam;
     uint64_t seed;
+    float clip_grad_norm; /* > 0: clip the gradients to this global L2 norm; 0: off */
     int progress;   /* 1: progress bar (terminal), 0: plain periodic log lines, -1: silent */
     FILE *log;      /* where progress and epoch lines go (stderr, usually) */
 } vae_train_options;
@@ -54,6 +55,12 @@ void vae_trainer_free(vae_trainer *t);
 /* One epoch over `train` (its order is reshuffled), then the test losses (NaN when test is NULL). */
 void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
                        vae_epoch_metrics *out);
+/* Whether training has diverged: a step's loss or gradient was not finite, so that
+ * step and every later one left the parameters untouched (see vae_model_train_step).
+ * The trainer reads the flag whenever it reads the losses, and an epoch stops at
+ * the first read that finds it. 1 and *d filled (epoch, step in the epoch, step of
+ * the run, quantity), else 0. */
+int vae_trainer_diverged(vae_trainer *t, vae_divergence *d);
 /* Training steps first_step .. first_step + steps - 1 on `train` in its current order,
  * step s taking the batch that starts at image s * batch_size (wrapping around the
  * data set); returns the mean losses of those steps. Used by `cuvae compare`. */

@@ -57,6 +57,10 @@ void vae_fwrite_at(const void *p, size_t size, size_t n, FILE *f, const char *pa
 void vae_fclose_at(FILE *f, const char *path, const char *file, int line);
 #define vae_fclose(f, path) vae_fclose_at((f), (path), __FILE__, __LINE__)
 
+/* "needs X MiB, Y MiB free on WHERE" into buf (X rounded up, Y down, so the
+ * two never read as equal when need > free). Returns buf. */
+char *vae_format_memory_shortfall(char *buf, size_t len, size_t need_bytes, size_t free_bytes, const char *where);
+
 /* Create a directory and its parents; returns -1 with vae_set_error on failure. */
 int vae_mkdir_p(const char *path);
 

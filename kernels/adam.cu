@@ -10,25 +10,35 @@
  * step count therefore lives on the GPU, and a captured graph advances it on
  * every replay. Plain powf/sqrtf in float, no fast-math intrinsics.
  *
- * Not here: weight decay, gradient clipping, or zeroing the gradients.
+ * Both kernels read the divergence flag `skip` (set by check_finite, guard.cu)
+ * from device memory and do nothing when it is set, and multiply the gradient
+ * by *grad_scale (grad_clip_scale, guard.cu) when it is given: a step gates and
+ * clips itself on the GPU, inside a graph, without a synchronization.
+ *
+ * Not here: weight decay, computing the clipping factor, or zeroing the gradients.
  */
 #include "cuda_common.cuh"
 
-static __global__ void adam_step_increment_kernel(int *step)
+static __global__ void adam_step_increment_kernel(int *step, const int *skip)
 {
-    *step += 1;
+    if (skip == nullptr || *skip == 0)
+        *step += 1;
 }
 
 static __global__ void adam_step_kernel(float *params, const float *grads, float *m, float *v, size_t n, float lr,
-                                        float beta1, float beta2, float eps, const int *step)
+                                        float beta1, float beta2, float eps, const int *step, const int *skip,
+                                        const float *grad_scale)
 {
+    if (skip != nullptr && *skip != 0)
+        return; /* a non-finite loss or gradient: the whole update is skipped */
+    const float gs = grad_scale != nullptr ? *grad_scale : 1.0f; /* g * 1.0f is g exactly */
     const float t = (float)*step;
     const float bias_correction1 = 1.0f - powf(beta1, t);
     const float bias_correction2 = 1.0f - powf(beta2, t);
     const float sqrt_bc2 = sqrtf(bias_correction2);
     const size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const float g = grads[i];
+        const float g = grads[i] * gs;
         const float mi = beta1 * m[i] + (1.0f - beta1) * g;
         const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
         m[i] = mi;
@@ -38,21 +48,23 @@ static __global__ void adam_step_kernel(float *params, const float *grads, float
 }
 
 static void adam_step_cuda(const cuda_ctx *c, float *params, const float *grads, float *m, float *v, size_t n,
-                           const vae_adam_config *cfg, int *step, cudaStream_t stream)
+                           const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale,
+                           cudaStream_t stream)
 {
-    adam_step_increment_kernel<<<1, 1, 0, stream>>>(step);
+    adam_step_increment_kernel<<<1, 1, 0, stream>>>(step, skip);
     CUDA_CHECK_LAUNCH();
     if (n == 0)
         return;
     const int threads = 256;
     adam_step_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(params, grads, m, v, n, cfg->lr,
-                                                                             cfg->beta1, cfg->beta2, cfg->eps, step);
+                                                                             cfg->beta1, cfg->beta2, cfg->eps, step,
+                                                                             skip, grad_scale);
     CUDA_CHECK_LAUNCH();
 }
 
 extern "C" void cuda_adam_step(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
-                               const vae_adam_config *cfg, int *step)
+                               const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale)
 {
     cuda_ctx *c = cuda_ctx_of(be);
-    adam_step_cuda(c, params, grads, m, v, n, cfg, step, c->stream);
+    adam_step_cuda(c, params, grads, m, v, n, cfg, step, skip, grad_scale, c->stream);
 }

@@ -42,10 +42,12 @@ static void *cuda_buffer_alloc(vae_backend *be, size_t bytes)
     cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
     if (err != cudaSuccess) {
         size_t free_b = 0, total_b = 0;
+        char why[256];
         (void)cudaGetLastError(); /* clear the allocation error before asking */
         (void)cudaMemGetInfo(&free_b, &total_b);
-        vae_fatal("cudaMalloc(%zu bytes) failed: %s: %s (%zu of %zu MiB free on %s)", bytes,
-                  cudaGetErrorName(err), cudaGetErrorString(err), free_b >> 20, total_b >> 20, be->device_name);
+        vae_fatal("cannot allocate GPU memory: one buffer of %zu bytes %s (%zu MiB in all; cudaMalloc: %s)",
+                  bytes, vae_format_memory_shortfall(why, sizeof why, bytes, free_b, be->device_name),
+                  total_b >> 20, cudaGetErrorString(err));
     }
     if (bytes)
         CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, c->stream));
@@ -156,10 +158,17 @@ static void cuda_destroy(vae_backend *be)
         CUDA_CHECK(cudaStreamSynchronize(c->stream));
         CUBLAS_CHECK(cublasDestroy(c->cublas));
         CUDA_CHECK(cudaFree(c->cublas_workspace));
+        CUDA_CHECK(cudaFree(c->reduce_partials));
         CUDA_CHECK(cudaStreamDestroy(c->stream));
         vae_free(c);
     }
     vae_free(be);
+}
+
+extern "C" void vae_cuda_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes)
+{
+    CUDA_CHECK(cudaSetDevice(cuda_ctx_of(be)->device));
+    CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
 }
 
 extern "C" int vae_cuda_device_count(void)
@@ -232,6 +241,7 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
     CUBLAS_CHECK(cublasSetPointerMode(c->cublas, CUBLAS_POINTER_MODE_HOST));
     /* No atomics inside cuBLAS either (its default, made explicit): run-to-run identical results. */
     CUBLAS_CHECK(cublasSetAtomicsMode(c->cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
+    CUDA_CHECK(cudaMalloc(&c->reduce_partials, CUDA_REDUCE_MAX_BLOCKS * sizeof(double)));
 
     static const vae_backend table = {
         .kind = VAE_BACKEND_CUDA,
@@ -263,6 +273,8 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
         .gather_batch = cuda_gather_batch,
         .gumbel_softmax_forward = cuda_gumbel_softmax_forward,
         .gumbel_softmax_backward = cuda_gumbel_softmax_backward,
+        .check_finite = cuda_check_finite,
+        .grad_clip_scale = cuda_grad_clip_scale,
 
         .graph_capture_begin = cuda_graph_capture_begin,
         .graph_capture_end = cuda_graph_capture_end,

@@ -6,7 +6,8 @@
  * that kernels/cuda_backend.cu puts into the vae_backend table.
  *
  * Not here: any kernel. Each op family has its own .cu file (gemm.cu,
- * activation.cu, reparam.cu, loss.cu, adam.cu, gather.cu, gumbel.cu, rng.cu).
+ * activation.cu, reparam.cu, loss.cu, adam.cu, gather.cu, gumbel.cu, rng.cu,
+ * guard.cu).
  *
  * Determinism: no kernel of this backend uses floating-point atomics; every
  * reduction runs in an order fixed by the launch configuration, so the same
@@ -88,6 +89,10 @@ static inline const char *curand_status_name(curandStatus_t st)
  * with cublasSetWorkspace so that a gemm captured in a graph never allocates. */
 #define CUDA_CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
 
+/* Blocks of the first pass of a two-pass reduction (guard.cu), and so the
+ * length of cuda_ctx.reduce_partials. */
+#define CUDA_REDUCE_MAX_BLOCKS 1024
+
 typedef struct {
     int device;                  /* CUDA ordinal, current on the thread that made the backend */
     cudaDeviceProp prop;         /* cudaGetDeviceProperties(device) */
@@ -95,6 +100,7 @@ typedef struct {
     cublasHandle_t cublas;       /* bound to `stream`, FP32 math, host pointer mode */
     void *cublas_workspace;      /* (CUDA_CUBLAS_WORKSPACE_BYTES) */
     int capturing;               /* between graph_capture_begin and graph_capture_end */
+    double *reduce_partials;     /* (CUDA_REDUCE_MAX_BLOCKS) per-block sums of a two-pass reduction */
 } cuda_ctx;
 
 static inline cuda_ctx *cuda_ctx_of(vae_backend *be)
@@ -206,7 +212,11 @@ void cuda_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, i
 
 /* adam.cu */
 void cuda_adam_step(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
-                    const vae_adam_config *cfg, int *step);
+                    const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale);
+
+/* guard.cu */
+void cuda_check_finite(vae_backend *be, int *flag, const float *x, size_t n, int code);
+void cuda_grad_clip_scale(vae_backend *be, float *scale, const float *x, size_t n, float max_norm);
 
 /* gather.cu */
 void cuda_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);

@@ -36,3 +36,11 @@ vae_backend *vae_backend_create(vae_device_choice choice)
         return vae_backend_cpu_init();
     }
 }
+
+int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes)
+{
+    if (be->kind != VAE_BACKEND_CUDA)
+        return vae_set_error("backend %s: device memory is the host's, not queried", be->name);
+    vae_cuda_memory_info(be, free_bytes, total_bytes);
+    return 0;
+}

@@ -6,19 +6,31 @@
 
 #include "vae_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <getopt.h>
 #include <stdlib.h>
+#include <string.h>
+
+/* strtol and friends skip leading white space (and strtoull accepts a minus
+ * sign): a value must start with its number, as it must end with it, so " 5"
+ * is refused like "5 " is. */
+static int starts_with_number(const char *s, int allow_sign, int allow_point)
+{
+    if (allow_sign && (*s == '-' || *s == '+'))
+        s++;
+    return isdigit((unsigned char)*s) || (allow_point && *s == '.');
+}
 
 int vae_cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno)
+    if (!starts_with_number(s, 1, 0) || end == s || *end != '\0' || errno)
         return vae_set_error("%s: '%s' is not an integer", flag, s);
     if (v < lo || v > hi)
         return vae_set_error("%s: %ld is out of range (%ld..%ld)", flag, v, lo, hi);
@@ -30,10 +42,10 @@ int vae_cli_parse_u64(const char *flag, const char *s, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (*s == '-')
+    if (s[strspn(s, " \t\n\v\f\r")] == '-')
         return vae_set_error("%s: '%s' must not be negative", flag, s);
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end != '\0' || errno)
+    if (!starts_with_number(s, 0, 0) || end == s || *end != '\0' || errno)
         return vae_set_error("%s: '%s' is not a non-negative integer", flag, s);
     *out = (uint64_t)v;
     return 0;
@@ -44,7 +56,7 @@ int vae_cli_parse_float(const char *flag, const char *s, double lo, double hi, f
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno || !isfinite(v))
+    if (!starts_with_number(s, 1, 1) || end == s || *end != '\0' || errno || !isfinite(v))
         return vae_set_error("%s: '%s' is not a finite number", flag, s);
     if (v < lo || v > hi)
         return vae_set_error("%s: %g is out of range (%g..%g)", flag, v, lo, hi);
@@ -99,15 +111,62 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     return rc ? -1 : 1;
 }
 
+/* The long options whose names start with `name` (len chars); *exact the one
+ * named exactly, if any. */
+static int long_option_matches(const struct option *opts, const char *name, size_t len,
+                               const struct option **first, const struct option **exact)
+{
+    int n = 0;
+    *first = *exact = NULL;
+    for (const struct option *o = opts; o->name; o++) {
+        if (strncmp(o->name, name, len) != 0)
+            continue;
+        if (strlen(o->name) == len)
+            *exact = o;
+        if (!*first)
+            *first = o;
+        n++;
+    }
+    return n;
+}
+
+/* Explain why getopt_long refused the argument `arg` (it reports an unknown,
+ * an ambiguous and a value-taking-no-value long option alike). */
+static void report_bad_option(const char *cmd, const char *arg, int optopt_, const struct option *opts)
+{
+    if (strncmp(arg, "--", 2) != 0) {
+        vae_cli_usage_error(cmd, "unknown option '-%c'", optopt_ ? optopt_ : arg[1]);
+        return;
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct option *first, *exact;
+    int n = long_option_matches(opts, name, len, &first, &exact);
+    const struct option *o = exact ? exact : n == 1 ? first : NULL;
+    if (o && eq && o->has_arg == no_argument) {
+        vae_cli_usage_error(cmd, "option '--%s' takes no value (got '%s')", o->name, arg);
+        return;
+    }
+    if (!o && n > 1) {
+        char list[512] = "";
+        for (const struct option *p = opts; p->name; p++)
+            if (strncmp(p->name, name, len) == 0) {
+                size_t used = strlen(list);
+                snprintf(list + used, sizeof list - used, "%s--%s", used ? ", " : "", p->name);
+            }
+        vae_cli_usage_error(cmd, "option '--%.*s' is ambiguous: it could be %s", (int)len, name, list);
+        return;
+    }
+    vae_cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
+}
+
 int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts)
 {
     opterr = 0;
-    int c = getopt_long(argc, argv, ":h", opts, NULL);
+    int idx = -1;
+    int c = getopt_long(argc, argv, ":h", opts, &idx);
     if (c == '?') {
-        if (optopt)
-            vae_cli_usage_error(cmd, "unknown option '-%c'", optopt);
-        else
-            vae_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+        report_bad_option(cmd, argv[optind - 1], optopt, opts);
         return -2;
     }
     if (c == ':') {
@@ -116,6 +175,10 @@ int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct opt
     }
     if (c == -1 && optind < argc) {
         vae_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        return -2;
+    }
+    if (c != -1 && idx >= 0 && opts[idx].has_arg == required_argument && optarg && optarg[0] == '\0') {
+        vae_cli_usage_error(cmd, "option '--%s' needs a value, not an empty string", opts[idx].name);
         return -2;
     }
     return c;

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
+#include "devmem.h"
 #include "progress.h"
 #include "train.h"
 #include "vae_util.h"
@@ -14,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-enum { OPT_OUT = VAE_OPT_FIRST_PRIVATE, OPT_QUIET, OPT_SAMPLES };
+enum { OPT_OUT = VAE_OPT_FIRST_PRIVATE, OPT_QUIET, OPT_SAMPLES, OPT_CLIP };
 
 static void help(void)
 {
@@ -24,6 +25,8 @@ static void help(void)
            "%s%s%s"
            "  --out DIR           run directory (default models/vae-YYYYmmdd-HHMMSS)\n"
            "  --samples N         images in samples.png (default 64)\n"
+           "  --clip-grad-norm X  scale each step's gradients to a global L2 norm of at most X\n"
+           "                      (default: no clipping)\n"
            "  --quiet             no progress output, only the epoch lines\n"
            "  -h, --help          this help\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_device);
@@ -60,6 +63,7 @@ int vae_cmd_train(int argc, char **argv)
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_DEVICE_OPTION,
         {"out", required_argument, 0, OPT_OUT},
         {"samples", required_argument, 0, OPT_SAMPLES},
+        {"clip-grad-norm", required_argument, 0, OPT_CLIP},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -68,6 +72,7 @@ int vae_cmd_train(int argc, char **argv)
     vae_run_settings_default(&s);
     const char *out_dir = NULL;
     int quiet = 0, n_samples = 64, c;
+    float clip_grad_norm = 0.0f;
     optind = 0;
     while ((c = vae_cli_next_option("train", argc, argv, opts)) != -1) {
         if (c == -2)
@@ -86,6 +91,8 @@ int vae_cmd_train(int argc, char **argv)
         else if (c == OPT_QUIET)
             quiet = 1;
         else if (c == OPT_SAMPLES && vae_cli_parse_int("--samples", optarg, 1, 4096, &n_samples))
+            return vae_cli_usage_error("train", "%s", vae_last_error());
+        else if (c == OPT_CLIP && vae_cli_parse_float("--clip-grad-norm", optarg, 1e-6, 1e12, &clip_grad_norm))
             return vae_cli_usage_error("train", "%s", vae_last_error());
     }
 
@@ -110,7 +117,10 @@ int vae_cmd_train(int argc, char **argv)
         return vae_cli_usage_error("train", "%s", vae_last_error());
     }
     vae_backend *be = vae_cli_backend(s.device, stderr);
-    if (!be) {
+    vae_device_plan plan;
+    if (!be || vae_device_plan_train(&plan, &s.cfg, s.batch_size, train.n, test.n) ||
+        vae_device_plan_check(&plan, be)) {
+        vae_backend_free(be);
         vae_dataset_free(&train);
         vae_dataset_free(&test);
         return vae_cli_fail();
@@ -139,6 +149,7 @@ int vae_cmd_train(int argc, char **argv)
         .batch_size = s.batch_size,
         .adam = {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
         .seed = s.seed,
+        .clip_grad_norm = clip_grad_norm,
         .progress = quiet ? -1 : vae_progress_auto_mode(stderr),
         .log = stderr,
     };
@@ -152,14 +163,34 @@ int vae_cmd_train(int argc, char **argv)
         vae_fatal("writing %s failed", path);
     vae_epoch_metrics e = {0};
     double total_s = 0;
+    vae_divergence div;
+    int diverged = 0;
     for (int ep = 1; ep <= s.epochs; ep++) {
         vae_trainer_epoch(t, &dtrain, &dtest, ep, &e);
+        if ((diverged = vae_trainer_diverged(t, &div)))
+            break;
         total_s += e.seconds;
         write_metrics_row(metrics, path, &e);
         fprintf(stderr, "epoch %3d/%d  train %.4f (recon %.4f, kl %.4f)  test %.4f  %.2f s  %.0f img/s\n", ep,
                 s.epochs, e.train.loss, e.train.recon, e.train.kl, e.test.loss, e.seconds, e.images_per_second);
     }
     vae_fclose(metrics, path);
+    if (diverged) {
+        fprintf(stderr,
+                "cuvae train: training diverged at epoch %d, step %d of the epoch (step %ld of the run): the %s "
+                "became NaN or infinite. That step and later ones were not applied; no model was saved from "
+                "this epoch (metrics.csv holds the epochs before it). Try a lower --lr (now %g) or "
+                "--clip-grad-norm.\n",
+                div.epoch, div.epoch_step, div.step, vae_diverged_quantity_name(div.quantity), (double)s.lr);
+        vae_trainer_free(t);
+        vae_device_data_free(&dtrain, be);
+        vae_device_data_free(&dtest, be);
+        vae_model_free(&m);
+        vae_backend_free(be);
+        vae_dataset_free(&train);
+        vae_dataset_free(&test);
+        return VAE_EXIT_DIVERGED;
+    }
 
     char epochs_s[32], batch_s[32], lr_s[32], seed_s[32], train_s[32], test_s[32];
     snprintf(epochs_s, sizeof epochs_s, "%d", s.epochs);

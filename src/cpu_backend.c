@@ -244,18 +244,22 @@ static void cpu_loss_accumulate(vae_backend *be, double *acc, const float *row_l
 }
 
 static void cpu_adam_step(vae_backend *be, float *params_, const float *grads_, float *m_, float *v_, size_t n,
-                          const vae_adam_config *cfg, int *step)
+                          const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale)
 {
     (void)be;
+    if (skip && *skip)
+        return; /* a non-finite loss or gradient: the whole update is skipped */
     /* Four distinct buffers: restrict lets the compiler vectorize the loop. */
     float *restrict params = params_, *restrict m = m_, *restrict v = v_;
     const float *restrict grads = grads_;
+    /* g * 1.0f is g exactly, so without clipping the update is bit-identical to g alone. */
+    const float gs = grad_scale ? *grad_scale : 1.0f;
     int t = ++*step;
     const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
     const float step_size = cfg->lr / (1.0f - powf(b1, (float)t));
     const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)t));
     for (size_t i = 0; i < n; i++) {
-        float g = grads[i];
+        float g = grads[i] * gs;
         float mi = b1 * m[i] + (1.0f - b1) * g;
         float vi = b2 * v[i] + (1.0f - b2) * g * g;
         m[i] = mi;
@@ -313,6 +317,28 @@ static void cpu_gumbel_softmax_backward(vae_backend *be, float *dlogits, const f
     }
 }
 
+static void cpu_check_finite(vae_backend *be, int *flag, const float *x, size_t n, int code)
+{
+    (void)be;
+    if (*flag != 0)
+        return; /* latched: the first code stays */
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= !isfinite(x[i]);
+    if (bad)
+        *flag = code;
+}
+
+static void cpu_grad_clip_scale(vae_backend *be, float *scale, const float *x, size_t n, float max_norm)
+{
+    (void)be;
+    double s = 0.0; /* a float times a float is exact in double; the sum runs in index order */
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * (double)x[i];
+    double coef = (double)max_norm / (sqrt(s) + 1e-6);
+    *scale = (float)(coef < 1.0 ? coef : 1.0);
+}
+
 static void cpu_destroy(vae_backend *be) { vae_free(be); }
 
 vae_backend *vae_backend_cpu_init(void)
@@ -343,6 +369,8 @@ vae_backend *vae_backend_cpu_init(void)
         .gather_batch = cpu_gather_batch,
         .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
         .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
+        .check_finite = cpu_check_finite,
+        .grad_clip_scale = cpu_grad_clip_scale,
         .graph_capture_begin = NULL,
         .graph_capture_end = NULL,
         .graph_launch = NULL,

@@ -1,8 +1,11 @@
 /*
- * main.c: the cuvae program: dispatch to a subcommand.
+ * main.c: the cuvae program: dispatch to a subcommand, then make sure that
+ * what it printed reached stdout and stderr (a full disk or a closed pipe is
+ * an error, not a silent success).
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,7 +31,7 @@ static void usage(FILE *f)
     fprintf(f, "\nRun 'cuvae <command> --help' for a command's options.\n");
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -44,4 +47,30 @@ int main(int argc, char **argv)
     fprintf(stderr, "cuvae: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+/* Results went to stdout: if any of it was lost, the run failed. Returns the exit code. */
+static int check_output_streams(int rc)
+{
+    errno = 0;
+    int failed = fflush(stdout) != 0 || ferror(stdout);
+    int err = errno;
+    if (fclose(stdout) != 0 && !failed) {
+        failed = 1;
+        err = errno;
+    }
+    if (failed) {
+        fprintf(stderr, "cuvae: writing the results to standard output failed: %s\n",
+                err ? strerror(err) : "write error");
+        rc = rc ? rc : 1;
+    }
+    /* A failing stderr cannot report itself; the exit code says it. */
+    if (fflush(stderr) != 0 || ferror(stderr))
+        rc = rc ? rc : 1;
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    return check_output_streams(run(argc, argv));
 }

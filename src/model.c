@@ -8,6 +8,7 @@
 #include "hostrng.h"
 #include "vae_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -60,7 +61,8 @@ int vae_config_parse_hidden(const char *s, vae_config *c)
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
-        if (end == p || errno || v < 1 || v > 65536 || (*end != ',' && *end != '\0'))
+        /* strtol would skip white space and take a sign: " 400" is refused like "400 " */
+        if (!isdigit((unsigned char)*p) || end == p || errno || v < 1 || v > 65536 || (*end != ',' && *end != '\0'))
             return vae_set_error("--hidden '%s': expected comma-separated sizes in 1..65536, like 400 or 512,256", s);
         if (n == VAE_MAX_HIDDEN)
             return vae_set_error("--hidden '%s': at most %d hidden layers", s, VAE_MAX_HIDDEN);
@@ -109,7 +111,8 @@ static void add_linear(vae_model *m, size_t *off, const char *name, int in, int 
     *off += (size_t)out;
 }
 
-int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
+/* The layers and the flat parameter layout of cfg, into m (nothing allocated). */
+static int model_layout(vae_model *m, const vae_config *cfg, int batch_cap)
 {
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
@@ -117,7 +120,6 @@ int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int bat
     if (batch_cap < 1)
         return vae_set_error("batch size %d must be at least 1", batch_cap);
     m->cfg = *cfg;
-    m->be = be;
     m->batch_cap = batch_cap;
 
     const int D = cfg->input_dim, Z = cfg->latent_dim, H = cfg->n_hidden;
@@ -139,24 +141,59 @@ int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int bat
     }
     add_linear(m, &off, "decoder.out", width, D, VAE_ACT_NONE);
     m->n_params = off;
+    return 0;
+}
 
-    size_t pbytes = m->n_params * sizeof(float);
-    m->params = be->buffer_alloc(be, pbytes);
-    m->grads = be->buffer_alloc(be, pbytes);
-    m->adam_m = be->buffer_alloc(be, pbytes);
-    m->adam_v = be->buffer_alloc(be, pbytes);
-    m->adam_step = be->buffer_alloc(be, sizeof(int));
+/* One buffer of the model: counted into *total, and allocated when m has a backend. */
+static void *model_buffer(vae_model *m, size_t bytes, vae_buffer_total *total)
+{
+    total->bytes += bytes;
+    total->count++;
+    return m->be ? m->be->buffer_alloc(m->be, bytes) : NULL;
+}
 
-    size_t Bc = (size_t)batch_cap;
-    m->x = be->buffer_alloc(be, Bc * D * sizeof(float));
+/* Every buffer of a laid-out model, in one place, so that what is allocated and what
+ * vae_model_buffer_total counts cannot drift apart. */
+static void model_buffers(vae_model *m, vae_buffer_total *total)
+{
+    const size_t pbytes = m->n_params * sizeof(float), Bc = (size_t)m->batch_cap;
+    const size_t D = (size_t)m->cfg.input_dim, Z = (size_t)m->cfg.latent_dim;
+    m->params = model_buffer(m, pbytes, total);
+    m->grads = model_buffer(m, pbytes, total);
+    m->adam_m = model_buffer(m, pbytes, total);
+    m->adam_v = model_buffer(m, pbytes, total);
+    m->adam_step = model_buffer(m, sizeof(int), total);
+    m->diverged = model_buffer(m, sizeof(int), total);
+    m->grad_scale = model_buffer(m, sizeof(float), total);
+
+    m->x = model_buffer(m, Bc * D * sizeof(float), total);
     for (int l = 0; l < m->n_linear; l++) {
-        m->out[l] = be->buffer_alloc(be, Bc * m->lin[l].out * sizeof(float));
-        m->dout[l] = be->buffer_alloc(be, Bc * m->lin[l].out * sizeof(float));
+        m->out[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
+        m->dout[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
     }
-    m->eps = be->buffer_alloc(be, vae_rng_normal_count(Bc * Z) * sizeof(float));
-    m->z = be->buffer_alloc(be, vae_rng_normal_count(Bc * Z) * sizeof(float)); /* prior samples are drawn into it */
-    m->dz = be->buffer_alloc(be, Bc * Z * sizeof(float));
-    m->row_loss = be->buffer_alloc(be, Bc * 2 * sizeof(float));
+    m->eps = model_buffer(m, vae_rng_normal_count(Bc * Z) * sizeof(float), total);
+    m->z = model_buffer(m, vae_rng_normal_count(Bc * Z) * sizeof(float), total); /* prior samples are drawn into it */
+    m->dz = model_buffer(m, Bc * Z * sizeof(float), total);
+    m->row_loss = model_buffer(m, Bc * 2 * sizeof(float), total);
+}
+
+int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
+{
+    if (model_layout(m, cfg, batch_cap))
+        return -1;
+    m->be = be;
+    vae_buffer_total total = {0, 0};
+    model_buffers(m, &total);
+    return 0;
+}
+
+int vae_model_buffer_total(const vae_config *cfg, int batch_cap, vae_buffer_total *total)
+{
+    vae_model m;
+    if (model_layout(&m, cfg, batch_cap))
+        return -1;
+    *total = (vae_buffer_total){0, 0};
+    model_buffers(&m, total);
     return 0;
 }
 
@@ -165,8 +202,8 @@ void vae_model_free(vae_model *m)
     vae_backend *be = m->be;
     if (!be)
         return;
-    void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->adam_step, m->x,
-                    m->eps, m->z, m->dz, m->row_loss};
+    void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->adam_step, m->diverged, m->grad_scale,
+                    m->x, m->eps, m->z, m->dz, m->row_loss};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             be->buffer_free(be, bufs[i]);
@@ -196,6 +233,7 @@ void vae_model_init_params(vae_model *m, uint64_t seed)
     be->memset_zero(be, m->adam_m, m->n_params * sizeof(float));
     be->memset_zero(be, m->adam_v, m->n_params * sizeof(float));
     be->memset_zero(be, m->adam_step, sizeof(int));
+    be->memset_zero(be, m->diverged, sizeof(int));
 }
 
 const float *vae_model_layer_input(const vae_model *m, int l)
@@ -258,13 +296,45 @@ void vae_model_backward(vae_model *m, int B)
         linear_backward(m, l, B, l > 0 ? m->dout[l - 1] : NULL);
 }
 
-void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam)
+void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, float clip_grad_norm)
 {
     vae_backend *be = m->be;
     be->memset_zero(be, m->grads, m->n_params * sizeof(float));
     vae_model_forward(m, B, 1);
+    be->check_finite(be, m->diverged, m->row_loss, (size_t)B * 2, VAE_DIVERGED_LOSS);
     vae_model_backward(m, B);
-    be->adam_step(be, m->params, m->grads, m->adam_m, m->adam_v, m->n_params, adam, m->adam_step);
+    be->check_finite(be, m->diverged, m->grads, m->n_params, VAE_DIVERGED_GRADIENT);
+    if (clip_grad_norm > 0.0f)
+        be->grad_clip_scale(be, m->grad_scale, m->grads, m->n_params, clip_grad_norm);
+    be->adam_step(be, m->params, m->grads, m->adam_m, m->adam_v, m->n_params, adam, m->adam_step, m->diverged,
+                  clip_grad_norm > 0.0f ? m->grad_scale : NULL);
+}
+
+const char *vae_diverged_quantity_name(vae_diverged_quantity q)
+{
+    switch (q) {
+    case VAE_DIVERGED_LOSS: return "loss";
+    case VAE_DIVERGED_GRADIENT: return "gradient";
+    case VAE_DIVERGED_NONE: return "nothing";
+    }
+    return "?";
+}
+
+int vae_model_read_divergence(vae_model *m, vae_divergence *d)
+{
+    int flag = 0, step = 0;
+    m->be->download(m->be, &flag, m->diverged, sizeof flag);
+    if (!flag)
+        return 0;
+    m->be->download(m->be, &step, m->adam_step, sizeof step);
+    /* Adam has skipped every step since the flag was set: its t is the last good step. */
+    *d = (vae_divergence){.quantity = (vae_diverged_quantity)flag, .step = (long)step + 1};
+    return 1;
+}
+
+void vae_model_clear_divergence(vae_model *m)
+{
+    m->be->memset_zero(m->be, m->diverged, sizeof(int));
 }
 
 void vae_model_decode(vae_model *m, int B)

@@ -48,6 +48,10 @@ struct vae_trainer {
     int32_t *host_order;  /* (capacity) scratch for shuffles */
     int host_order_cap;
     double *acc;          /* (2) backend: summed [recon, kl] since the last reset */
+    int epoch;             /* the epoch being trained, and Adam's t when it began */
+    int epoch_first_step;
+    int diverged;          /* the flag has been read set: `divergence` says where */
+    vae_divergence divergence;
     vae_graph *graph_full; /* step captured for B = batch_size */
     vae_graph *graph_tail; /* step captured for the last, smaller batch */
     int tail_batch;
@@ -84,7 +88,7 @@ void vae_trainer_free(vae_trainer *t)
 static void step_body(vae_trainer *t, int B)
 {
     vae_model *m = t->m;
-    vae_model_train_step(m, B, &t->opt.adam);
+    vae_model_train_step(m, B, &t->opt.adam, t->opt.clip_grad_norm);
     m->be->loss_accumulate(m->be, t->acc, m->row_loss, B);
 }
 
@@ -125,6 +129,18 @@ static vae_losses read_losses(vae_backend *be, const double *acc, long images, f
     return l;
 }
 
+int vae_trainer_diverged(vae_trainer *t, vae_divergence *d)
+{
+    if (!t->diverged && vae_model_read_divergence(t->m, &t->divergence)) {
+        t->diverged = 1;
+        t->divergence.epoch = t->epoch;
+        t->divergence.epoch_step = (int)(t->divergence.step - t->epoch_first_step);
+    }
+    if (t->diverged)
+        *d = t->divergence;
+    return t->diverged;
+}
+
 vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_step, int steps)
 {
     vae_backend *be = t->m->be;
@@ -158,6 +174,9 @@ void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *
 
     double t0 = vae_now_seconds();
     be->upload(be, train->order, t->host_order, (size_t)n * sizeof(int32_t));
+    t->epoch = epoch;
+    be->download(be, &t->epoch_first_step, m->adam_step, sizeof(int)); /* the upload waited already */
+    vae_divergence d;
     be->memset_zero(be, t->acc, 2 * sizeof(double));
 
     vae_progress p;
@@ -167,6 +186,8 @@ void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *
         train_step(t, train, first, B);
         if (vae_progress_due(&p)) {
             vae_losses run = read_losses(be, t->acc, first + B, m->cfg.beta);
+            if (vae_trainer_diverged(t, &d))
+                break; /* the steps left would all be skipped */
             vae_progress_update(&p, first + B, run.loss);
         }
     }
@@ -175,7 +196,7 @@ void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *
     vae_progress_end(&p);
     out->epoch = epoch;
     out->images_per_second = out->seconds > 0 ? n / out->seconds : 0;
-    if (test)
+    if (test && !vae_trainer_diverged(t, &d))
         out->test = vae_evaluate(m, test, t->opt.seed);
     else
         out->test = (vae_losses){NAN, NAN, NAN};

@@ -92,6 +92,14 @@ void vae_fclose_at(FILE *f, const char *path, const char *file, int line)
         vae_fatal_at(file, line, "fclose(\"%s\"): %s", path, strerror(errno));
 }
 
+char *vae_format_memory_shortfall(char *buf, size_t len, size_t need_bytes, size_t free_bytes, const char *where)
+{
+    const size_t mib = (size_t)1 << 20;
+    size_t need_mib = need_bytes / mib + (need_bytes % mib != 0);
+    snprintf(buf, len, "needs %zu MiB, %zu MiB free on %s", need_mib, free_bytes / mib, where);
+    return buf;
+}
+
 int vae_mkdir_p(const char *path)
 {
     char buf[4096];

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,56 @@ Test(cli, usage_errors_exit_2_with_one_message)
     EXPECT_FAIL(2, "compare --steps 0", "--steps: 0 is out of range");
     EXPECT_FAIL(2, "compare --candidate tpu", "--candidate 'tpu'");
     EXPECT_FAIL(2, "bench --backends gpu", "--backends 'gpu'");
+}
+
+Test(cli, option_errors_name_the_option)
+{
+    /* getopt_long reports these three alike; each gets its own message */
+    EXPECT_FAIL(2, "train --quiet=1", "option '--quiet' takes no value (got '--quiet=1')");
+    EXPECT_FAIL(2, "train --s 3", "option '--s' is ambiguous: it could be --seed, --samples");
+    EXPECT_FAIL(2, "train --bogus=3", "unknown option '--bogus'");
+    EXPECT_FAIL(2, "train -x", "unknown option '-x'");
+    /* an unambiguous abbreviation still works */
+    EXPECT_FAIL(2, "train --epo 0", "--epochs: 0 is out of range");
+}
+
+Test(cli, numbers_must_start_and_end_with_their_digits)
+{
+    EXPECT_FAIL(2, "train --seed ' -1'", "--seed: ' -1' must not be negative");
+    EXPECT_FAIL(2, "train --seed ' 5'", "--seed: ' 5' is not a non-negative integer");
+    EXPECT_FAIL(2, "train --seed +5", "--seed: '+5' is not a non-negative integer");
+    EXPECT_FAIL(2, "train --epochs ' 5'", "--epochs: ' 5' is not an integer");
+    EXPECT_FAIL(2, "train --epochs '5 '", "--epochs: '5 ' is not an integer");
+    EXPECT_FAIL(2, "train --lr ' 0.1'", "--lr: ' 0.1' is not a finite number");
+    EXPECT_FAIL(2, "train --hidden ' 400'", "--hidden ' 400'");
+    EXPECT_FAIL(2, "train --hidden '400, 200'", "--hidden '400, 200'");
+    EXPECT_FAIL(2, "sample --model m --n ' 5'", "--n: ' 5' is not an integer");
+}
+
+Test(cli, empty_values_are_usage_errors)
+{
+    EXPECT_FAIL(2, "train --out ''", "option '--out' needs a value, not an empty string");
+    EXPECT_FAIL(2, "train --data ''", "option '--data' needs a value, not an empty string");
+    EXPECT_FAIL(2, "sample --model m --out ''", "option '--out' needs a value, not an empty string");
+    EXPECT_FAIL(2, "eval --model ''", "option '--model' needs a value, not an empty string");
+}
+
+/* cuvae ARGS with stdout on /dev/full; stderr captured into out. */
+static int cuvae_to_full_disk(const char *args)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "(%s %s > /dev/full)", CUVAE_BINARY, args);
+    return tu_run(cmd, out, sizeof out);
+}
+
+Test(cli, a_failed_write_to_stdout_is_an_error)
+{
+    const char *cases[] = {"--help", "info", "train --help"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_expect_eq(cuvae_to_full_disk(cases[i]), 1, "cuvae %s > /dev/full:\n%s", cases[i], out);
+        cr_expect(strstr(out, "writing the results to standard output failed: No space left on device"),
+                  "cuvae %s > /dev/full:\n%s", cases[i], out);
+    }
 }
 
 Test(cli, every_command_has_help)
@@ -205,4 +256,100 @@ Test(cli, train_then_use_the_model)
     snprintf(args, sizeof args, "train --data %s --epochs 1 --out %s/run2 --device cpu", data, data);
     cr_expect_eq(cuvae(args), 1, "%s", out);
     cr_expect(strstr(out, "29") != NULL, "the count mismatch is not named:\n%s", out);
+}
+
+/* The tiny IDX data set of train_then_use_the_model in a fresh directory. */
+static void write_tiny_data(char *dir, size_t len)
+{
+    snprintf(dir, len, "%s", tu_tmpdir());
+    write_idx(dir, "train-images-idx3-ubyte", 120, 1);
+    write_idx(dir, "train-labels-idx1-ubyte", 120, 0);
+    write_idx(dir, "t10k-images-idx3-ubyte", 30, 1);
+    write_idx(dir, "t10k-labels-idx1-ubyte", 30, 0);
+}
+
+Test(cli, divergence_stops_training_with_exit_3_and_writes_no_model)
+{
+    char data[512], args[2048];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 5 --batch-size 16 --hidden 24 --latent 2 --lr 10 --out %s/run --device cpu",
+             data, data);
+    EXPECT_FAIL(3, args, "training diverged at epoch ");
+    cr_expect(strstr(out, "the loss became NaN or infinite") || strstr(out, "the gradient became NaN or infinite"),
+              "the quantity is not named:\n%s", out);
+    cr_expect(strstr(out, "--clip-grad-norm"), "%s", out);
+    /* the epoch, the step in it and the step of the run agree: 120 images in batches of 16 is 8 steps */
+    int epoch = 0, step = 0, run_step = 0;
+    const char *at = strstr(out, "training diverged at epoch ");
+    cr_assert(at && sscanf(at, "training diverged at epoch %d, step %d of the epoch (step %d of the run)", &epoch,
+                           &step, &run_step) == 3, "%s", out);
+    cr_expect(epoch >= 1 && step >= 1 && step <= 8, "epoch %d, step %d", epoch, step);
+    cr_expect_eq(run_step, (epoch - 1) * 8 + step, "epoch %d step %d is not step %d of the run", epoch, step, run_step);
+    cr_expect(strstr(out, "nan") == NULL, "a NaN loss was printed:\n%s", out);
+    char run[600];
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_expect(!exists(run, "model.safetensors"), "a model was saved from a diverged run");
+    cr_expect(!exists(run, "samples.png"));
+}
+
+Test(cli, clip_grad_norm_is_checked_and_used)
+{
+    EXPECT_FAIL(2, "train --clip-grad-norm 0", "--clip-grad-norm: 0 is out of range");
+    EXPECT_FAIL(2, "train --clip-grad-norm inf", "--clip-grad-norm: 'inf' is not a finite number");
+    char data[512], args[2048];
+    write_tiny_data(data, sizeof data);
+    /* clipping changes the run; a threshold no gradient reaches does not */
+    const char *clip[] = {"", "--clip-grad-norm 1e9", "--clip-grad-norm 0.5"};
+    char last[3][256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args,
+                 "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/run%d --device cpu "
+                 "--quiet %s",
+                 data, data, i, clip[i]);
+        cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+        const char *e = strstr(out, "epoch   2/2");
+        cr_assert_not_null(e, "%s", out);
+        snprintf(last[i], sizeof last[i], "%.60s", e);
+    }
+    cr_expect_str_eq(last[1], last[0], "a clipping threshold above every gradient norm changed the run");
+    cr_expect_str_neq(last[2], last[0], "--clip-grad-norm 0.5 changed nothing");
+}
+
+Test(cli, models_with_non_finite_parameters_are_refused)
+{
+    char data[512], args[2048], model[700], bad[700];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 1 --batch-size 16 --hidden 24 --latent 2 --out %s/run --device cpu --quiet",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(model, sizeof model, "%s/run/model.safetensors", data);
+    snprintf(bad, sizeof bad, "%s/run/nan.safetensors", data);
+    FILE *f = fopen(model, "rb");
+    cr_assert_not_null(f);
+    static unsigned char bytes[1 << 20];
+    size_t n = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    cr_assert(n > 8 && n < sizeof bytes);
+    const float nan = NAN;
+    memcpy(bytes + n - 4, &nan, 4); /* the last float of the last tensor */
+    tu_write_file(bad, bytes, n);
+
+    const char *cmds[] = {"eval --model %s --data %s --device cpu", "sample --model %s --out %s/s.png --device cpu",
+                          "reconstruct --model %s --data %s --out r.png --device cpu"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(args, sizeof args, cmds[i], bad, data);
+        EXPECT_FAIL(1, args, "holds NaN at element");
+        cr_expect(strstr(out, bad) && strstr(out, "tensor '"), "%s:\n%s", args, out);
+    }
+    /* and the good model's results go to stdout: lost on a full disk, that is an error */
+    snprintf(args, sizeof args, "eval --model %s --data %s --device cpu", model, data);
+    cr_expect_eq(cuvae_to_full_disk(args), 1, "%s", out);
+    cr_expect(strstr(out, "writing the results to standard output failed"), "%s", out);
+    /* and so is a lost diagnostic: with stderr on a full disk, the exit code says it */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "(%s eval --model %s --data %s --device cpu 2> /dev/full)", CUVAE_BINARY, model, data);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 1, "eval with stderr on /dev/full:\n%s", out);
+    cr_expect(strstr(out, "test loss"), "the result did not reach stdout:\n%s", out);
 }

@@ -195,6 +195,7 @@ Test(cuda_init, table_is_complete)
     cr_assert(be->gemm && be->bias_act_forward && be->bias_act_backward && be->reparam_forward &&
               be->reparam_backward && be->loss_bce_kl && be->loss_accumulate && be->adam_step &&
               be->gather_batch && be->gumbel_softmax_forward && be->gumbel_softmax_backward);
+    cr_assert(be->check_finite && be->grad_clip_scale);
     cr_log_info("device: %s", be->device_name);
     vae_backend_free(be);
 }
@@ -576,8 +577,8 @@ static void adam_compare(size_t n, int steps, uint64_t seed)
             g[n / 2] = 0.0f; /* a parameter without gradient */
         p.cpu->upload(p.cpu, G.cpu, g, n * sizeof(float));
         p.gpu->upload(p.gpu, G.gpu, g, n * sizeof(float));
-        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu);
-        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu);
+        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, NULL, NULL);
+        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, NULL, NULL);
         free(g);
     }
     char what[96];
@@ -609,6 +610,104 @@ Test(cuda_ops, adam_step_large_flat_buffer_several_steps)
 Test(cuda_ops, adam_step_small_buffer)
 {
     adam_compare(5, 3, 710);
+}
+
+/* ---- divergence guard and clipping ------------------------------------------------------- */
+
+Test(cuda_ops, check_finite_flags_like_the_cpu)
+{
+    pair p = pair_init();
+    const size_t sizes[] = {1, 5, 257, 1000003};
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    for (int k = 0; k < COUNT(sizes); k++) {
+        const size_t n = sizes[k];
+        float *x = rand_floats(n, 900 + (uint64_t)k, -1.5e38f, 1.5e38f); /* hi - lo stays finite */
+        for (size_t i = 0; i < n; i++)
+            cr_assert(isfinite(x[i]), "test input %zu is not finite", i);
+        const size_t where[] = {0, n / 2, n - 1};
+        for (int b = -1; b < COUNT(bad); b++)
+            for (int w = 0; w < (b < 0 ? 1 : COUNT(where)); w++) {
+                float keep = x[where[w]];
+                if (b >= 0)
+                    x[where[w]] = bad[b];
+                const int zero = 0;
+                twin X = twin_new(&p, x, n * 4), F = twin_new(&p, &zero, sizeof(int));
+                p.cpu->check_finite(p.cpu, F.cpu, X.cpu, n, 2);
+                p.gpu->check_finite(p.gpu, F.gpu, X.gpu, n, 2);
+                p.cpu->check_finite(p.cpu, F.cpu, X.cpu, n, 3); /* latched: stays 2 */
+                p.gpu->check_finite(p.gpu, F.gpu, X.gpu, n, 3);
+                int fc, fg;
+                gbuf_get(p.cpu, &fc, F.cpu, sizeof fc, "flag");
+                gbuf_get(p.gpu, &fg, F.gpu, sizeof fg, "flag");
+                cr_expect_eq(fc, b < 0 ? 0 : 2, "cpu n=%zu bad=%d at %zu: flag %d", n, b, where[w], fc);
+                cr_expect_eq(fg, fc, "cuda n=%zu bad=%d at %zu: flag %d, cpu %d", n, b, where[w], fg, fc);
+                twin_free(&p, &X);
+                twin_free(&p, &F);
+                x[where[w]] = keep;
+            }
+        free(x);
+    }
+    pair_free(&p);
+}
+
+Test(cuda_ops, grad_clip_scale_matches_the_cpu)
+{
+    pair p = pair_init();
+    const size_t sizes[] = {0, 1, 7, 1025, 1000003};
+    const float max_norm[] = {1e-3f, 0.7f, 1e6f};
+    for (int k = 0; k < COUNT(sizes); k++)
+        for (int j = 0; j < COUNT(max_norm); j++) {
+            const size_t n = sizes[k];
+            float *x = rand_floats(n, 950 + (uint64_t)k, -1.0f, 1.0f);
+            const float nan = NAN;
+            twin X = twin_new(&p, x, n * 4), S = twin_new(&p, &nan, sizeof(float));
+            p.cpu->grad_clip_scale(p.cpu, S.cpu, X.cpu, n, max_norm[j]);
+            p.gpu->grad_clip_scale(p.gpu, S.gpu, X.gpu, n, max_norm[j]);
+            char what[96];
+            /* both sum exact squares in double: the float factors agree to the last bit or two */
+            snprintf(what, sizeof what, "grad_clip_scale n=%zu max_norm=%g", n, (double)max_norm[j]);
+            twin_expect_close(&p, &S, what, 0.0, 2e-7);
+            twin_free(&p, &X);
+            twin_free(&p, &S);
+            free(x);
+        }
+    pair_free(&p);
+}
+
+Test(cuda_ops, adam_skip_and_grad_scale_match_the_cpu)
+{
+    pair p = pair_init();
+    const size_t n = 100003;
+    const vae_adam_config cfg = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    float *params = rand_floats(n, 960, -1, 1), *g = rand_floats(n, 961, -1, 1);
+    const int zero = 0, set = 1;
+    const float scale = 0.3f;
+    twin P = twin_new(&p, params, n * 4), G = twin_new(&p, g, n * 4), Mt = twin_new(&p, NULL, n * 4);
+    twin V = twin_new(&p, NULL, n * 4), STEP = twin_new(&p, &zero, sizeof(int));
+    twin SKIP = twin_new(&p, &zero, sizeof(int)), SC = twin_new(&p, &scale, sizeof(float));
+    for (int s = 0; s < 3; s++) {
+        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, SKIP.cpu, SC.cpu);
+        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, SKIP.gpu, SC.gpu);
+    }
+    twin_expect_close(&p, &P, "adam with grad_scale: params", 1e-6, 1e-5);
+    twin_expect_close(&p, &Mt, "adam with grad_scale: m", 1e-7, 1e-5);
+    float *before = xmalloc(n * 4), *after = xmalloc(n * 4);
+    gbuf_get(p.gpu, before, P.gpu, n * 4, "params");
+    p.gpu->upload(p.gpu, SKIP.gpu, &set, sizeof set);
+    p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, SKIP.gpu, SC.gpu);
+    gbuf_get(p.gpu, after, P.gpu, n * 4, "params");
+    int st;
+    gbuf_get(p.gpu, &st, STEP.gpu, sizeof st, "step");
+    cr_expect_eq(st, 3, "the skipped step moved Adam's counter to %d", st);
+    cr_expect(memcmp(before, after, n * 4) == 0, "the skipped step changed the parameters on %s", p.gpu->name);
+    twin *all[] = {&P, &G, &Mt, &V, &STEP, &SKIP, &SC};
+    for (int i = 0; i < COUNT(all); i++)
+        twin_free(&p, all[i]);
+    free(before);
+    free(after);
+    free(params);
+    free(g);
+    pair_free(&p);
 }
 
 /* ---- gather ---------------------------------------------------------------------------- */
@@ -794,10 +893,14 @@ static results run_all_ops(vae_backend *be)
     float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4);
     int *STEP = be->buffer_alloc(be, sizeof(int));
     for (int s = 0; s < 3; s++)
-        be->adam_step(be, P, G, Mm, V, n, &cfg, STEP);
+        be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, NULL, NULL);
     vae_rng *rng = be->rng_init(be, 42);
     be->rng_normal(be, rng, G, n - 1); /* n - 1 is even */
     results_take(&rs, be, "adam params", P, n * 4);
+    float *SC = be->buffer_alloc(be, sizeof(float));
+    be->grad_clip_scale(be, SC, P, n, 1.0f); /* a sum over a million elements in double */
+    results_take(&rs, be, "grad_clip_scale", SC, sizeof(float));
+    be->buffer_free(be, SC);
     results_take(&rs, be, "rng_normal", G, (n - 1) * 4);
     be->rng_free(be, rng);
 
@@ -873,7 +976,7 @@ static void graph_sequence(vae_backend *be, graph_bufs *g)
     static const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
     be->gemm(be, 0, 0, GM, GN, GK, 1.0f, g->X, GK, g->P, GN, 0.0f, g->C, GN);
     be->bias_act_forward(be, g->C, g->bias, GM, GN, VAE_ACT_TANH);
-    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->step);
+    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->step, NULL, NULL);
 }
 
 static void graph_bufs_get(vae_backend *be, graph_bufs *g, float *p, float *c, float *m, float *v, int *step)
@@ -941,6 +1044,52 @@ Test(cuda_graph, replay_matches_eager_and_advances_step)
     for (int i = 0; i < COUNT(hosts); i++)
         free(hosts[i]);
     pair_free(&pr);
+}
+
+Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
+{
+    vae_backend *be = gpu_or_skip();
+    const size_t n = 4099;
+    const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
+    float *params = rand_floats(n, 970, -1, 1), *g = rand_floats(n, 971, -1, 1);
+    float *P = upload_new(be, params, n * 4), *G = upload_new(be, g, n * 4);
+    float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4), *SC = be->buffer_alloc(be, 4);
+    int *STEP = be->buffer_alloc(be, sizeof(int)), *FLAG = be->buffer_alloc(be, sizeof(int));
+    be->graph_capture_begin(be);
+    be->check_finite(be, FLAG, G, n, 2);
+    be->grad_clip_scale(be, SC, G, n, 1.0f);
+    be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, FLAG, SC);
+    vae_graph *graph = be->graph_capture_end(be);
+    be->graph_launch(be, graph);
+    be->graph_launch(be, graph);
+    int step, flag;
+    be->download(be, &step, STEP, sizeof step);
+    be->download(be, &flag, FLAG, sizeof flag);
+    cr_expect_eq(step, 2);
+    cr_expect_eq(flag, 0);
+    float *before = xmalloc(n * 4), *after = xmalloc(n * 4);
+    be->download(be, before, P, n * 4);
+    g[n - 1] = INFINITY;
+    be->upload(be, G, g, n * 4);
+    be->graph_launch(be, graph);
+    g[n - 1] = 0.5f; /* a good gradient again: still skipped, the flag is latched */
+    be->upload(be, G, g, n * 4);
+    be->graph_launch(be, graph);
+    be->download(be, after, P, n * 4);
+    be->download(be, &step, STEP, sizeof step);
+    be->download(be, &flag, FLAG, sizeof flag);
+    cr_expect_eq(flag, 2, "flag %d after an infinite gradient", flag);
+    cr_expect_eq(step, 2, "Adam's counter moved to %d", step);
+    cr_expect(memcmp(before, after, n * 4) == 0, "a replay after the infinite gradient changed the parameters");
+    be->graph_free(be, graph);
+    void *bufs[] = {P, G, Mm, V, SC, STEP, FLAG};
+    for (int i = 0; i < COUNT(bufs); i++)
+        be->buffer_free(be, bufs[i]);
+    free(params);
+    free(g);
+    free(before);
+    free(after);
+    vae_backend_free(be);
 }
 
 /* ---- misuse that must be fatal ------------------------------------------------------------ */

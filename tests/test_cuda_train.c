@@ -3,7 +3,8 @@
  * comparison of `cuvae compare` (losses, every gradient, every parameter) on
  * odd shapes, graph replay against eager steps, bit-identical reruns on the
  * GPU, and, when MNIST is fetched, two epochs on both backends reaching the
- * same test loss within 1%. Every case reports as skipped without a GPU.
+ * same test loss within 1%; the divergence guard and gradient clipping inside
+ * the captured step, on both backends. Every case reports as skipped without a GPU.
  */
 #define _GNU_SOURCE
 #include "compare.h"
@@ -167,4 +168,134 @@ Test(cuda_train, mnist_test_loss_matches_cpu_within_one_percent)
     cr_assert(fabs(loss[1] - loss[0]) <= 0.01 * loss[0], "test loss cpu %.4f, cuda %.4f", loss[0], loss[1]);
     vae_dataset_free(&train);
     vae_dataset_free(&test);
+}
+
+/* ---- divergence guard and clipping inside the captured training step ------------------- */
+
+static vae_dataset random_images(int n, uint64_t seed)
+{
+    vae_dataset d = {.n = n, .rows = 28, .cols = 28, .dim = 784};
+    d.pixels = vae_calloc((size_t)n * 784, 1);
+    d.labels = vae_calloc((size_t)n, 1);
+    float tmp[784];
+    for (int i = 0; i < n; i++) {
+        tu_fill_uniform(tmp, 784, seed + (uint64_t)i, 0, 255);
+        for (int k = 0; k < 784; k++)
+            d.pixels[(size_t)i * 784 + k] = (uint8_t)tmp[k];
+    }
+    return d;
+}
+
+typedef struct {
+    float *params0, *params; /* (n) before and after */
+    size_t n;
+    int diverged, adam_step;
+    vae_divergence d;
+} guarded_run;
+
+/* `steps` training steps (graphs on the GPU) with lr and clipping; poison >= 0 sets that
+ * parameter to NaN first. */
+static guarded_run run_guarded(vae_backend *be, const vae_dataset *data, int steps, float lr, float clip,
+                               long poison)
+{
+    vae_config c;
+    vae_config_default(&c);
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 64), 0);
+    vae_model_init_params(&m, 9);
+    guarded_run r = {.n = m.n_params};
+    r.params0 = malloc(m.n_params * 4);
+    r.params = malloc(m.n_params * 4);
+    be->download(be, r.params0, m.params, m.n_params * 4);
+    if (poison >= 0) {
+        r.params0[poison] = NAN;
+        be->upload(be, m.params, r.params0, m.n_params * 4);
+    }
+    vae_device_data dd;
+    vae_device_data_init(&dd, be, data);
+    vae_train_options o = {.epochs = 1, .batch_size = 64,
+                           .adam = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+                           .seed = 9, .clip_grad_norm = clip, .progress = -1, .log = stderr};
+    vae_trainer *t = vae_trainer_init(&m, &o);
+    vae_trainer_steps(t, &dd, 0, steps);
+    r.diverged = vae_trainer_diverged(t, &r.d);
+    be->download(be, r.params, m.params, m.n_params * 4);
+    be->download(be, &r.adam_step, m.adam_step, sizeof(int));
+    vae_trainer_free(t);
+    vae_device_data_free(&dd, be);
+    vae_model_free(&m);
+    return r;
+}
+
+static void guarded_run_free(guarded_run *r)
+{
+    free(r->params0);
+    free(r->params);
+}
+
+Test(cuda_train, a_nan_parameter_stops_both_backends_at_the_first_step)
+{
+    need_gpu();
+    vae_dataset d = random_images(200, 3000);
+    vae_backend *be[2] = {vae_backend_cpu_init(), vae_backend_cuda_init(0)};
+    for (int k = 0; k < 2; k++) {
+        guarded_run r = run_guarded(be[k], &d, 5, 1e-3f, 0.0f, 1234);
+        cr_expect(r.diverged, "%s: a NaN parameter was not noticed", be[k]->name);
+        cr_expect_eq(r.d.quantity, VAE_DIVERGED_LOSS, "%s: quantity %d", be[k]->name, r.d.quantity);
+        cr_expect_eq(r.d.step, 1, "%s: first bad step read as %ld", be[k]->name, r.d.step);
+        cr_expect_eq(r.adam_step, 0, "%s: Adam counted %d steps", be[k]->name, r.adam_step);
+        cr_expect(memcmp(r.params, r.params0, r.n * 4) == 0, "%s: a skipped step changed the parameters",
+                  be[k]->name);
+        guarded_run_free(&r);
+    }
+    vae_backend_free(be[0]);
+    vae_backend_free(be[1]);
+    vae_dataset_free(&d);
+}
+
+Test(cuda_train, lr_10_diverges_and_the_parameters_stay_finite)
+{
+    need_gpu();
+    vae_dataset d = random_images(300, 4000);
+    vae_backend *gpu = vae_backend_cuda_init(0);
+    guarded_run r = run_guarded(gpu, &d, 40, 10.0f, 0.0f, -1);
+    cr_assert(r.diverged, "lr 10 did not diverge in 40 steps on the GPU");
+    cr_expect(r.d.quantity == VAE_DIVERGED_LOSS || r.d.quantity == VAE_DIVERGED_GRADIENT);
+    cr_expect_eq(r.adam_step, r.d.step - 1, "Adam's step %d, first bad step %ld", r.adam_step, r.d.step);
+    for (size_t i = 0; i < r.n; i++)
+        cr_assert(isfinite(r.params[i]), "parameter %zu is %g after the divergence", i, (double)r.params[i]);
+    guarded_run_free(&r);
+    vae_backend_free(gpu);
+    vae_dataset_free(&d);
+}
+
+Test(cuda_train, clipped_training_matches_the_cpu)
+{
+    need_gpu();
+    vae_dataset d = random_images(300, 5000);
+    vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
+    guarded_run a = run_guarded(cpu, &d, 12, 1e-3f, 5.0f, -1), b = run_guarded(gpu, &d, 12, 1e-3f, 5.0f, -1);
+    guarded_run u = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1);
+    cr_expect(!a.diverged && !b.diverged);
+    cr_expect(memcmp(a.params, u.params, a.n * 4) != 0, "clipping at 5 changed nothing: the test is void");
+    /* the tolerances of `cuvae compare` for parameters: relative L2 error 1e-4, largest
+     * difference 1e-3 of the largest magnitude (Adam's first steps amplify tiny gradients) */
+    double num = 0, den = 0, max_abs = 0, max_ref = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        cr_assert(isfinite(b.params[i]), "cuda parameter %zu is %g", i, (double)b.params[i]);
+        double dd = fabs((double)b.params[i] - a.params[i]);
+        num += dd * dd;
+        den += (double)a.params[i] * a.params[i];
+        max_abs = fmax(max_abs, dd);
+        max_ref = fmax(max_ref, fabs(a.params[i]));
+    }
+    cr_expect(sqrt(num / den) <= 1e-4 && max_abs <= 1e-3 * max_ref,
+              "clipped training: cuda vs cpu parameters: relative L2 %.3e, largest difference %.3e of %.3e",
+              sqrt(num / den), max_abs, max_ref);
+    guarded_run_free(&a);
+    guarded_run_free(&b);
+    guarded_run_free(&u);
+    vae_backend_free(cpu);
+    vae_backend_free(gpu);
+    vae_dataset_free(&d);
 }

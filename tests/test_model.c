@@ -166,7 +166,8 @@ Test(model, config_parsing_rejects_bad_values)
     cr_assert_eq(vae_config_parse_hidden("512,256", &c), 0);
     cr_assert_eq(c.n_hidden, 2);
     cr_assert_eq(c.hidden[1], 256);
-    const char *bad[] = {"", "0", "12,", ",12", "a", "400x", "-5", "1,2,3,4,5,6,7,8,9", "99999999"};
+    const char *bad[] = {"", "0", "12,", ",12", "a", "400x", "-5", "1,2,3,4,5,6,7,8,9", "99999999",
+                         " 400", "400, 2", "+5", "400 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(vae_config_parse_hidden(bad[i], &c), -1, "'%s' accepted", bad[i]);
     vae_act a;
@@ -176,6 +177,131 @@ Test(model, config_parsing_rejects_bad_values)
     cr_assert_eq(vae_config_validate(&c), -1);
     c.beta = NAN;
     cr_assert_eq(vae_config_validate(&c), -1);
+}
+
+/* ---- the divergence guard and gradient clipping ------------------------------- */
+
+typedef struct {
+    float *p, *m, *v;
+    int step;
+} model_state;
+
+static model_state state_of(const vae_model *m)
+{
+    model_state s = {malloc(m->n_params * 4), malloc(m->n_params * 4), malloc(m->n_params * 4), *m->adam_step};
+    memcpy(s.p, m->params, m->n_params * 4);
+    memcpy(s.m, m->adam_m, m->n_params * 4);
+    memcpy(s.v, m->adam_v, m->n_params * 4);
+    return s;
+}
+
+static int state_equal(const vae_model *m, const model_state *s)
+{
+    return memcmp(s->p, m->params, m->n_params * 4) == 0 && memcmp(s->m, m->adam_m, m->n_params * 4) == 0 &&
+           memcmp(s->v, m->adam_v, m->n_params * 4) == 0 && s->step == *m->adam_step;
+}
+
+static void state_free(model_state *s)
+{
+    free(s->p);
+    free(s->m);
+    free(s->v);
+}
+
+/* A small model on the CPU with a batch of B seeded inputs and noise in place. */
+static void small_model_with_batch(vae_model *m, vae_backend *be, int B, uint64_t seed)
+{
+    vae_config c = small_config(VAE_ACT_RELU);
+    cr_assert_eq(vae_model_init(m, &c, be, B), 0);
+    vae_model_init_params(m, seed);
+    tu_fill_uniform(m->x, (size_t)B * c.input_dim, seed + 1, 0.0f, 1.0f);
+    tu_fill_uniform(m->eps, (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
+}
+
+Test(model, a_non_finite_loss_never_reaches_the_parameters)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model m;
+    const int B = 4;
+    small_model_with_batch(&m, be, B, 61);
+    const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    vae_divergence d;
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    cr_assert_eq(vae_model_read_divergence(&m, &d), 0, "two finite steps read as diverged");
+    model_state good = state_of(&m);
+    cr_assert_eq(good.step, 2);
+
+    float keep = m.x[5];
+    m.x[5] = NAN; /* one pixel: its image's loss and every gradient go NaN */
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    cr_assert_eq(vae_model_read_divergence(&m, &d), 1);
+    cr_expect_eq(d.quantity, VAE_DIVERGED_LOSS, "quantity %d", d.quantity);
+    cr_expect_eq(d.step, 3, "the third step went bad, read as step %ld", d.step);
+    cr_expect_str_eq(vae_diverged_quantity_name(d.quantity), "loss");
+    cr_assert(state_equal(&m, &good), "the bad step changed the parameters, the moments or Adam's step");
+
+    /* latched: a finite step after it is skipped as well, and the first step is still reported */
+    m.x[5] = keep;
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    cr_assert_eq(vae_model_read_divergence(&m, &d), 1);
+    cr_expect_eq(d.step, 3);
+    cr_assert(state_equal(&m, &good), "a step after the divergence was applied");
+
+    /* cleared, training goes on from the last good state */
+    vae_model_clear_divergence(&m);
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    cr_assert_eq(vae_model_read_divergence(&m, &d), 0);
+    cr_expect_eq(*m.adam_step, 3);
+    cr_expect(memcmp(good.p, m.params, m.n_params * 4) != 0, "the step after clearing did nothing");
+    for (size_t i = 0; i < m.n_params; i++)
+        cr_assert(isfinite(m.params[i]), "parameter %zu is %g", i, (double)m.params[i]);
+    state_free(&good);
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
+
+Test(model, clipping_matches_a_hand_computed_norm)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    const int B = 5;
+    const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    vae_model a, b, c;
+    small_model_with_batch(&a, be, B, 71);
+    small_model_with_batch(&b, be, B, 71);
+    small_model_with_batch(&c, be, B, 71);
+
+    /* b by hand: gradients, their norm in double, scaled on the host, plain Adam */
+    memset(b.grads, 0, b.n_params * 4);
+    vae_model_forward(&b, B, 1);
+    vae_model_backward(&b, B);
+    double ss = 0;
+    for (size_t i = 0; i < b.n_params; i++)
+        ss += (double)b.grads[i] * b.grads[i];
+    const float max_norm = 0.1f;
+    double coef = max_norm / (sqrt(ss) + 1e-6);
+    cr_assert(coef < 1.0, "the gradient norm %g is below the clipping threshold: nothing is tested", sqrt(ss));
+    const float scale = (float)coef;
+    for (size_t i = 0; i < b.n_params; i++)
+        b.grads[i] *= scale;
+    be->adam_step(be, b.params, b.grads, b.adam_m, b.adam_v, b.n_params, &adam, b.adam_step, NULL, NULL);
+
+    vae_model_train_step(&a, B, &adam, max_norm);
+    cr_expect_eq(*a.grad_scale, scale, "clipping factor %.9g, by hand %.9g", (double)*a.grad_scale, (double)scale);
+    cr_expect(memcmp(a.params, b.params, a.n_params * 4) == 0, "clipped step differs from the hand computation");
+    cr_expect(memcmp(a.adam_v, b.adam_v, a.n_params * 4) == 0);
+
+    /* a threshold above the norm changes nothing, bit for bit */
+    vae_model d;
+    small_model_with_batch(&d, be, B, 71);
+    vae_model_train_step(&c, B, &adam, 1e12f);
+    vae_model_train_step(&d, B, &adam, 0.0f);
+    cr_expect(memcmp(c.params, d.params, c.n_params * 4) == 0, "a clipping threshold above the norm changed the step");
+    vae_model_free(&a);
+    vae_model_free(&b);
+    vae_model_free(&c);
+    vae_model_free(&d);
+    vae_backend_free(be);
 }
 
 /* ---- checkpoints ------------------------------------------------------------- */
@@ -297,6 +423,40 @@ Test(checkpoint, corrupted_or_foreign_files_are_refused)
     /* a missing file */
     cr_assert_eq(vae_checkpoint_load("/nonexistent/model.safetensors", be, 2, &b), -1);
     free(c);
+    free(bytes);
+    vae_model_free(&a);
+    vae_backend_free(be);
+}
+
+Test(checkpoint, non_finite_parameters_are_never_saved_nor_loaded)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model a, b;
+    save_small(&a, be);
+
+    /* save: refused, naming the tensor, and no file appears */
+    char path[600];
+    snprintf(path, sizeof path, "%s.nan", ckpt_path);
+    const vae_linear *out = &a.lin[a.n_linear - 1];
+    a.params[out->b_off + 2] = NAN;
+    cr_assert_eq(vae_checkpoint_save(&a, path, NULL, 0), -1, "a model holding NaN was saved");
+    cr_expect(strstr(vae_last_error(), "decoder.out.bias") && strstr(vae_last_error(), "NaN at element 2"), "%s",
+              vae_last_error());
+    FILE *f = fopen(path, "rb");
+    cr_expect_null(f, "a file was written for a model holding NaN");
+    if (f)
+        fclose(f);
+
+    /* load: a file whose last float is +inf is refused, naming the file and the tensor */
+    size_t n;
+    unsigned char *bytes = slurp(ckpt_path, &n);
+    const float inf = INFINITY;
+    memcpy(bytes + n - 4, &inf, 4);
+    tu_write_file(path, bytes, n);
+    cr_assert_eq(vae_checkpoint_load(path, be, 2, &b), -1, "a model holding inf loaded");
+    cr_expect(strstr(vae_last_error(), path) && strstr(vae_last_error(), "tensor '") &&
+                  strstr(vae_last_error(), "holds inf"),
+              "%s", vae_last_error());
     free(bytes);
     vae_model_free(&a);
     vae_backend_free(be);

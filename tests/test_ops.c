@@ -296,7 +296,7 @@ Test(ops, adam_matches_hand_computed_steps)
     vae_adam_config cfg = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     float p[2] = {1.0f, -3.0f}, g[2] = {0.5f, 0.0f}, m[2] = {0}, v[2] = {0};
     int step = 0;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
     cr_assert_eq(step, 1);
     /* float rounds (1 - 0.9f) and (1 - 0.999f) by up to 1.3e-5 relative */
     cr_assert_float_eq(m[0], 0.05f, 0.05f * 1e-4);
@@ -304,11 +304,119 @@ Test(ops, adam_matches_hand_computed_steps)
     cr_assert_float_eq(p[0], 0.900000002f, 1e-6);
     cr_assert_float_eq(p[1], -3.0f, 0.0f, "a zero gradient must leave the parameter unchanged");
     g[0] = -1.0f;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
     cr_assert_eq(step, 2);
     cr_assert_float_eq(m[0], -0.055f, 0.055f * 1e-4);
     cr_assert_float_eq(v[0], 0.00124975f, 0.00124975f * 1e-4);
     cr_assert_float_eq(p[0], 0.93661035f, 2e-6);
+}
+
+Test(ops, check_finite_sets_and_latches_the_flag)
+{
+    float x[37];
+    tu_fill_uniform(x, 37, 41, -1e30f, 1e30f);
+    x[5] = 3.4e38f; /* near FLT_MAX: finite */
+    int flag = 0;
+    be->check_finite(be, &flag, x, 37, 7);
+    cr_assert_eq(flag, 0, "all finite, yet the flag is %d", flag);
+    be->check_finite(be, &flag, x, 0, 7);
+    cr_assert_eq(flag, 0);
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    const size_t where[] = {0, 18, 36};
+    for (int b = 0; b < 3; b++)
+        for (int w = 0; w < 3; w++) {
+            float y[37];
+            memcpy(y, x, sizeof y);
+            y[where[w]] = bad[b];
+            flag = 0;
+            be->check_finite(be, &flag, y, 37, 2);
+            cr_expect_eq(flag, 2, "%g at %zu: flag %d", (double)bad[b], where[w], flag);
+            /* latched: a later check, bad or good, leaves the first code */
+            be->check_finite(be, &flag, y, 37, 5);
+            be->check_finite(be, &flag, x, 37, 6);
+            cr_expect_eq(flag, 2, "the flag moved from 2 to %d", flag);
+        }
+    /* a bad value past n is not looked at */
+    float y[4] = {1, 2, 3, NAN};
+    flag = 0;
+    be->check_finite(be, &flag, y, 3, 1);
+    cr_expect_eq(flag, 0);
+}
+
+Test(ops, adam_skips_everything_while_the_flag_is_set)
+{
+    vae_adam_config cfg = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    float p[3] = {1.0f, -3.0f, 0.5f}, g[3] = {0.5f, NAN, 2.0f}, m[3] = {0.1f, 0.2f, 0.3f}, v[3] = {1, 2, 3};
+    float p0[3], m0[3], v0[3];
+    memcpy(p0, p, sizeof p);
+    memcpy(m0, m, sizeof m);
+    memcpy(v0, v, sizeof v);
+    int step = 4, flag = 2;
+    be->adam_step(be, p, g, m, v, 3, &cfg, &step, &flag, NULL);
+    cr_assert_eq(step, 4, "the step counter moved to %d", step);
+    cr_assert(memcmp(p, p0, sizeof p) == 0 && memcmp(m, m0, sizeof m) == 0 && memcmp(v, v0, sizeof v) == 0,
+              "parameters or moments changed while the flag was set");
+    /* a clear flag is the same as no flag at all, bit for bit */
+    float q[3], mq[3], vq[3];
+    g[1] = 0.25f;
+    memcpy(q, p, sizeof p);
+    memcpy(mq, m, sizeof m);
+    memcpy(vq, v, sizeof v);
+    int step_q = 4;
+    flag = 0;
+    be->adam_step(be, p, g, m, v, 3, &cfg, &step, &flag, NULL);
+    be->adam_step(be, q, g, mq, vq, 3, &cfg, &step_q, NULL, NULL);
+    cr_assert_eq(step, 5);
+    cr_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, mq, sizeof m) == 0 && memcmp(v, vq, sizeof v) == 0);
+}
+
+Test(ops, adam_multiplies_the_gradient_by_the_clipping_factor)
+{
+    /* Adam with g * 0.25 equals Adam with the pre-scaled gradient (exact: a power of two),
+     * and a factor of 1 equals no factor, bit for bit. */
+    vae_adam_config cfg = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    float g[5], gq[5], p[5], q[5], r[5], m[5] = {0}, v[5] = {0}, mq[5] = {0}, vq[5] = {0}, mr[5] = {0}, vr[5] = {0};
+    tu_fill_uniform(g, 5, 51, -2, 2);
+    tu_fill_uniform(p, 5, 52, -1, 1);
+    memcpy(q, p, sizeof p);
+    memcpy(r, p, sizeof p);
+    for (int i = 0; i < 5; i++)
+        gq[i] = g[i] * 0.25f;
+    int sp = 0, sq = 0, sr = 0;
+    const float quarter = 0.25f, one = 1.0f;
+    for (int k = 0; k < 3; k++) {
+        be->adam_step(be, p, g, m, v, 5, &cfg, &sp, NULL, &quarter);
+        be->adam_step(be, q, gq, mq, vq, 5, &cfg, &sq, NULL, NULL);
+        be->adam_step(be, r, gq, mr, vr, 5, &cfg, &sr, NULL, &one);
+    }
+    cr_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, mq, sizeof m) == 0 && memcmp(v, vq, sizeof v) == 0,
+              "Adam with a factor of 0.25 differs from Adam on g/4");
+    cr_assert(memcmp(r, q, sizeof r) == 0, "a factor of 1 changed the update");
+}
+
+Test(ops, grad_clip_scale_is_pytorchs_factor)
+{
+    /* |(3, 4)| = 5: max_norm 1 gives 1 / (5 + 1e-6); max_norm 10 gives 1 (never above). */
+    const float x[2] = {3.0f, 4.0f};
+    float s = -1;
+    be->grad_clip_scale(be, &s, x, 2, 1.0f);
+    cr_assert_eq(s, (float)(1.0 / (5.0 + 1e-6)), "scale %.9g", (double)s);
+    be->grad_clip_scale(be, &s, x, 2, 10.0f);
+    cr_assert_eq(s, 1.0f);
+    be->grad_clip_scale(be, &s, x, 0, 1.0f); /* an empty buffer has norm 0 */
+    cr_assert_eq(s, 1.0f);
+    /* a long buffer: squares summed in double */
+    enum { N = 100003 };
+    float *y = malloc(N * sizeof *y);
+    tu_fill_uniform(y, N, 53, -1e-2f, 1e-2f);
+    double ss = 0;
+    for (int i = 0; i < N; i++)
+        ss += (double)y[i] * y[i];
+    be->grad_clip_scale(be, &s, y, N, 0.5f);
+    double want = 0.5 / (sqrt(ss) + 1e-6);
+    cr_assert(want < 1.0, "the test buffer's norm %g is too small to clip", sqrt(ss));
+    cr_assert_eq(s, (float)want, "scale %.9g, expected %.9g", (double)s, want);
+    free(y);
 }
 
 Test(ops, gather_batch_scales_bytes)
