@@ -423,9 +423,10 @@ int vae_cmd_train(int argc, char **argv)
         if (!device_given && dev && vae_device_parse(dev, &r.ts.s.device))
             r.ts.s.device = VAE_DEVICE_AUTO;
         if (r.ts.s.epochs < ck.p.trainer.epochs_done) {
+            int done = ck.p.trainer.epochs_done;
             vae_train_checkpoint_free(&ck);
             return vae_cli_usage_error("train", "--epochs %d: the run in %s has already done %d epochs",
-                                       r.ts.s.epochs, r.dir, ck.p.trainer.epochs_done);
+                                       r.ts.s.epochs, r.dir, done);
         }
         if (vae_run_unescape(vae_train_checkpoint_setting(&ck, "train.data"), default_out, sizeof default_out)) {
             vae_train_checkpoint_free(&ck);
@@ -530,6 +531,7 @@ int vae_cmd_train(int argc, char **argv)
         .stop = &stop_signal,
     };
     r.t = vae_trainer_init(&r.m, &topt);
+    catch_signals(); /* from here a signal ends the run with a checkpoint */
 
     /* 4. The run directory's files: the old run's go (--force), provenance, metrics. */
     if (force && vae_run_dir_clear(r.dir)) {
@@ -585,7 +587,6 @@ int vae_cmd_train(int argc, char **argv)
     }
 
     /* 5. Train. */
-    catch_signals();
     vae_epoch_metrics e = {0};
     double total_s = 0;
     int done = resuming ? ck.p.trainer.epochs_done : 0;
