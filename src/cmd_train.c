@@ -549,6 +549,8 @@ int vae_cmd_train(int argc, char **argv)
         size_t old_len = 0;
         if (f) {
             FILE *mem = open_memstream(&old, &old_len);
+            if (!mem)
+                vae_fatal("open_memstream: %s", strerror(errno));
             int ch;
             while ((ch = fgetc(f)) != EOF)
                 fputc(ch, mem);
@@ -641,10 +643,11 @@ int vae_cmd_train(int argc, char **argv)
 
     /* 6. The model and its pictures. */
     rc = 0;
-    if (done == 0 || e.epoch == 0) {
-        /* a resume with nothing left to train: the model of the checkpoint */
+    if (e.epoch == 0) {
+        /* a resume with nothing left to train: the model of the checkpoint, evaluated again */
         e.epoch = done;
-        e.train.loss = e.test.loss = NAN;
+        e.train.loss = NAN;
+        e.test = vae_evaluate(&r.m, &dtest, s->seed);
     }
     if (save_model(&r, "model.safetensors", &e))
         rc = vae_cli_fail();

@@ -277,7 +277,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void check_signal(int sig, int want_rc)
+static void check_signal(int sig, int want_rc, int twice)
 {
     char data[512], ref[600], run[600], args[4096], log[700], a[6000], b[6000];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
@@ -294,6 +294,20 @@ static void check_signal(int sig, int want_rc)
         sleep_s(0.001);
     sleep_s(0.3 * took); /* within the first epoch, most likely: any moment must do */
     kill(pid, sig);
+    if (twice) {
+        /* the second signal ends the run at once; whatever it interrupted, the last
+         * checkpoint stays whole (or there is none yet, and the run starts again) */
+        kill(pid, sig);
+        int rc = wait_status(pid);
+        cr_expect_eq(rc, want_rc, "exit %d after two signals %d:\n%s", rc, sig, slurp(data, "log"));
+        rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
+                                                   : cuvae("train --data %s --out %s --force " LONGER, data, run);
+        cr_assert_eq(rc, 0, "%s", out);
+        metrics_losses(ref, a, sizeof a);
+        metrics_losses(run, b, sizeof b);
+        cr_expect_str_eq(b, a, "metrics after two signals and a resume differ from the uninterrupted run's");
+        return;
+    }
     int rc = wait_status(pid);
     const char *l = slurp(data, "log");
     cr_expect_eq(rc, want_rc, "exit %d after signal %d:\n%s", rc, sig, l);
@@ -307,8 +321,20 @@ static void check_signal(int sig, int want_rc)
     cr_expect_str_eq(b, a, "metrics after a signal and a resume differ from the uninterrupted run's");
 }
 
-Test(runs, sigint_writes_a_checkpoint_and_exits_130) { check_signal(SIGINT, 130); }
-Test(runs, sigterm_writes_a_checkpoint_and_exits_143) { check_signal(SIGTERM, 143); }
+Test(runs, sigint_writes_a_checkpoint_and_exits_130) { check_signal(SIGINT, 130, 0); }
+Test(runs, sigterm_writes_a_checkpoint_and_exits_143) { check_signal(SIGTERM, 143, 0); }
+Test(runs, a_second_signal_exits_at_once_and_leaves_a_resumable_run) { check_signal(SIGINT, 130, 1); }
+
+Test(runs, resume_of_a_finished_run_rewrites_its_model)
+{
+    char data[512], run[600];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s " SMALL, data, run), 0, "%s", out);
+    cr_assert_eq(cuvae("train --resume %s", run), 0, "%s", out);
+    cr_expect(strstr(out, "final test loss nan") == NULL, "%s", out);
+}
 
 Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
 {
