@@ -11,8 +11,8 @@
 
 #include <stdint.h>
 
-/* Split `all` into train and val (new arrays; `all` is untouched). 0, or -1 with vae_set_error
- * when either part would be empty. */
+/* Split `all` into train and val (new arrays; `all` is untouched); val gets floor(fraction * n)
+ * images. 0, or -1 with vae_set_error when either part would be empty. */
 int vae_holdout_split(const vae_dataset *all, double fraction, uint64_t seed, vae_dataset *train,
                       vae_dataset *val);
 

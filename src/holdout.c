@@ -21,7 +21,8 @@ static void holdout_alloc(vae_dataset *d, const vae_dataset *like, int n)
 int vae_holdout_split(const vae_dataset *all, double fraction, uint64_t seed, vae_dataset *train,
                       vae_dataset *val)
 {
-    int n_val = (int)floor(fraction * all->n);
+    /* F arrives as a float (0.7f is 0.69999999): a hair of slack keeps floor(0.7 * 10) at 7 */
+    int n_val = (int)floor(fraction * all->n + 1e-6);
     if (n_val < 1 || n_val >= all->n)
         return vae_set_error("--val-fraction %g of %d training images leaves %d for validation and %d for "
                              "training; both must be at least 1",

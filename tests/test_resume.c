@@ -267,6 +267,12 @@ Test(holdout, seeded_disjoint_and_complete)
         cr_expect_eq(seen[i], 1, "image %d appears %d times", i, seen[i]);
     vae_dataset e1, e2;
     cr_expect_eq(vae_holdout_split(&all, 0.001, 5, &e1, &e2), -1, "an empty validation set is refused");
+    vae_dataset ten = all;
+    ten.n = 10;
+    cr_assert_eq(vae_holdout_split(&ten, 0.7f, 5, &e1, &e2), 0);
+    cr_expect_eq(e2.n, 7, "0.7 of 10 images held out as %d", e2.n);
+    vae_dataset_free(&e1);
+    vae_dataset_free(&e2);
     vae_dataset *ds[] = {&all, &t1, &v1, &t2, &v2, &t3, &v3};
     for (int i = 0; i < 7; i++)
         vae_dataset_free(ds[i]);

@@ -372,6 +372,28 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
     cr_expect(mid >= 3, "only %d of 12 kills fell between the first checkpoint and the end", mid);
 }
 
+Test(runs, a_failed_checkpoint_write_stops_plainly_and_keeps_the_last_one)
+{
+    char data[512], run[600], ref[600], cmd[8192], a[6000], b[6000];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(ref, sizeof ref, "%s/ref", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 3 --out %s " SMALL, data, ref), 0, "%s", out);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s " SMALL, data, run), 0, "%s", out);
+    /* files of at most 8 KiB (a checkpoint is ~28 KB), as on a full disk; SIGXFSZ ignored so the
+     * write fails with EFBIG instead of killing the process */
+    snprintf(cmd, sizeof cmd, "ulimit -f 16; trap '' XFSZ; %s train --resume %s --epochs 3", CUVAE_BINARY, run);
+    int rc = tu_run(cmd, out, sizeof out);
+    cr_expect_eq(rc, 1, "exit %d:\n%s", rc, out);
+    cr_expect(strstr(out, "checkpoint.safetensors") && strstr(out, "File too large"), "%s", out);
+    cr_expect(!strstr(out, "fatal") && !strstr(out, ".c:"), "a developer's message:\n%s", out);
+    cr_assert_eq(cuvae("train --resume %s --epochs 3", run), 0, "the last checkpoint is damaged:\n%s", out);
+    metrics_losses(ref, a, sizeof a);
+    metrics_losses(run, b, sizeof b);
+    cr_expect_str_eq(b, a);
+}
+
 Test(runs, stale_tmp_files_are_removed_on_resume)
 {
     char data[512], run[600], tmp[700];
