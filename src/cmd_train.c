@@ -91,6 +91,16 @@ static const struct {
 
 #define SETTING_MAX (4 * 4096 + 1)
 
+/* The shortest decimal text that reads back as the same float (0.001, not 0.00100000005). */
+static void float_text(float x, char *buf)
+{
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, SETTING_MAX, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x)
+            return;
+    }
+}
+
 /* The canonical text of setting k: what the checkpoint records and a resume compares. */
 static void setting_text(const train_settings *t, int k, char *buf)
 {
@@ -98,7 +108,7 @@ static void setting_text(const train_settings *t, int k, char *buf)
     switch (k) {
     case K_DATA: snprintf(buf, SETTING_MAX, "%s", t->data_abs ? t->data_abs : ""); break;
     case K_BATCH: snprintf(buf, SETTING_MAX, "%d", s->batch_size); break;
-    case K_LR: snprintf(buf, SETTING_MAX, "%.9g", (double)s->lr); break;
+    case K_LR: float_text(s->lr, buf); break;
     case K_SEED: snprintf(buf, SETTING_MAX, "%llu", (unsigned long long)s->seed); break;
     case K_HIDDEN:
         buf[0] = 0;
@@ -107,9 +117,9 @@ static void setting_text(const train_settings *t, int k, char *buf)
         break;
     case K_LATENT: snprintf(buf, SETTING_MAX, "%d", s->cfg.latent_dim); break;
     case K_ACT: snprintf(buf, SETTING_MAX, "%s", vae_act_name(s->cfg.act)); break;
-    case K_BETA: snprintf(buf, SETTING_MAX, "%.9g", (double)s->cfg.beta); break;
+    case K_BETA: float_text(s->cfg.beta, buf); break;
     case K_SAMPLES: snprintf(buf, SETTING_MAX, "%d", t->samples); break;
-    case K_VAL: snprintf(buf, SETTING_MAX, "%.9g", (double)t->val_fraction); break;
+    case K_VAL: float_text(t->val_fraction, buf); break;
     case K_CKPT: snprintf(buf, SETTING_MAX, "%d", t->checkpoint_every); break;
     case K_EPOCHS: snprintf(buf, SETTING_MAX, "%d", s->epochs); break;
     }
@@ -275,7 +285,7 @@ static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *va
 static int resume_check(const vae_train_checkpoint *ck, const train_settings *given_ts, const int *given,
                         const char *dir)
 {
-    char diff[4096] = "", mine[SETTING_MAX];
+    char diff[16384] = "", mine[SETTING_MAX];
     for (int k = 0; k < K_N; k++) {
         if (k == K_EPOCHS || !given[k])
             continue;
@@ -289,9 +299,12 @@ static int resume_check(const vae_train_checkpoint *ck, const train_settings *gi
         }
         if (rec && strcmp(rec, mine) == 0)
             continue;
+        int is_float = k == K_LR || k == K_BETA || k == K_VAL;
+        if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
+            continue;
         size_t len = strlen(diff);
-        snprintf(diff + len, sizeof diff - len, "%s%s %s (the run has %s)", len ? ", " : "", setting_keys[k].flag,
-                 mine, rec ? rec : "nothing recorded");
+        snprintf(diff + len, sizeof diff - len, "%s%s %.1000s (the run has %.1000s)", len ? ", " : "",
+                 setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
     }
     if (diff[0])
         return vae_set_error("--resume %s: %s; only --epochs (and --device, --quiet) may change on resume", dir,
@@ -575,8 +588,12 @@ int vae_cmd_train(int argc, char **argv)
         r.best_val = ck.p.best_val;
         r.best_epoch = ck.p.best_epoch;
         vae_trainer_set_state(r.t, &ck.p.trainer);
-        fprintf(stderr, "resuming %s at epoch %d, step %d, to %d epochs\n", r.dir, ck.p.trainer.epochs_done + 1,
-                ck.p.trainer.step, s->epochs);
+        if (ck.p.trainer.epochs_done >= s->epochs)
+            fprintf(stderr, "resuming %s: its %d epochs are done; writing its model and pictures again\n", r.dir,
+                    s->epochs);
+        else
+            fprintf(stderr, "resuming %s at epoch %d, step %d, to %d epochs\n", r.dir,
+                    ck.p.trainer.epochs_done + 1, ck.p.trainer.step, s->epochs);
     } else {
         metrics_append(&r, val.n ? "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,val_loss,"
                                    "val_recon,val_kl,seconds,images_per_second\n"
