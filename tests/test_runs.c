@@ -336,6 +336,13 @@ Test(runs, resume_of_a_finished_run_rewrites_its_model)
     cr_expect(strstr(out, "final test loss nan") == NULL, "%s", out);
 }
 
+/* Wait (up to 4 s) until dir/name exists. */
+static void wait_for(const char *dir, const char *name)
+{
+    for (int i = 0; i < 4000 && !exists(dir, name); i++)
+        sleep_s(0.001);
+}
+
 Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
 {
     char data[512], ref[600], run[600], args[4096], log[700], a[6000], b[6000];
@@ -343,24 +350,36 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
     write_data(data, 1500, 100, 28);
     snprintf(ref, sizeof ref, "%s/ref", data);
     snprintf(log, sizeof log, "%s/log", data);
-    const char *set = LONGER;
-    double t0 = now_s();
-    cr_assert_eq(cuvae("train --data %s --out %s %s", data, ref, set), 0, "%s", out);
-    double took = now_s() - t0; /* kills fall anywhere from the start to just after the end */
-    metrics_losses(ref, a, sizeof a);
-    int mid = 0;
+    const char *set = "--hidden 32 --latent 4 --batch-size 4 --lr 1e-3 --device cpu --quiet --epochs 4";
 
-    uint64_t x = 2024; /* seeded delays, so a failure can be replayed */
-    for (int k = 0; k < 12; k++) {
+    /* the reference run, timed: start-up (until metrics.csv appears), then training */
+    snprintf(args, sizeof args, "train --data %s --out %s %s", data, ref, set);
+    double t0 = now_s();
+    pid_t pid = spawn(args, log);
+    wait_for(ref, "metrics.csv");
+    double t1 = now_s();
+    cr_assert_eq(wait_status(pid), 0, "%s", slurp(data, "log"));
+    double startup = t1 - t0, training = now_s() - t1;
+    metrics_losses(ref, a, sizeof a);
+
+    int mid = 0;
+    uint64_t x = 2024; /* seeded moments, so a failure can be replayed */
+    for (int k = 0; k < 20; k++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
-        double delay = (double)(x >> 11) / 9007199254740992.0 * 1.1 * took;
+        double u = (double)(x >> 11) / 9007199254740992.0, delay;
         snprintf(run, sizeof run, "%s/run%d", data, k);
         snprintf(args, sizeof args, "train --data %s --out %s %s", data, run, set);
-        pid_t pid = spawn(args, log);
+        pid = spawn(args, log);
+        if (k % 4 == 0) { /* during start-up */
+            delay = u * startup;
+        } else {          /* anywhere in training, saves included, or just after it */
+            wait_for(run, "metrics.csv");
+            delay = u * 1.05 * training;
+        }
         sleep_s(delay);
         kill(pid, SIGKILL);
         wait_status(pid);
-        mid += exists(run, "checkpoint.safetensors") && !strstr(slurp(run, "metrics.csv"), "\n3,");
+        mid += exists(run, "checkpoint.safetensors") && !strstr(slurp(run, "metrics.csv"), "\n4,");
         int rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
                                                         : cuvae("train --data %s --out %s --force %s", data, run, set);
         cr_assert_eq(rc, 0, "kill %d after %.3f s, then resume: exit %d\n%s", k, delay, rc, out);
@@ -369,7 +388,9 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
         cr_expect(!exists(run, "checkpoint.safetensors.tmp") && !exists(run, "metrics.csv.tmp"),
                   "kill %d: a stale .tmp file is left", k);
     }
-    cr_expect(mid >= 3, "only %d of 12 kills fell between the first checkpoint and the end", mid);
+    fprintf(stderr, "kill -9: %d of 20 kills fell between the first checkpoint and the end\n", mid);
+    cr_expect(mid >= 4, "only %d of 20 kills fell between the first checkpoint and the end (training %.3f s)", mid,
+              training);
 }
 
 Test(runs, a_failed_checkpoint_write_stops_plainly_and_keeps_the_last_one)
