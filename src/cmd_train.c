@@ -15,11 +15,11 @@
  */
 #define _GNU_SOURCE
 #include "checkpoint.h"
-#include "cli.h"
 #include "holdout.h"
 #include "progress.h"
 #include "run_dir.h"
 #include "train.h"
+#include "train_settings.h"
 #include "train_state.h"
 #include "vae_util.h"
 
@@ -32,7 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OPT_OUT = VAE_OPT_FIRST_PRIVATE, OPT_QUIET, OPT_SAMPLES, OPT_FORCE, OPT_RESUME, OPT_CKPT_EVERY, OPT_VAL };
+enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME };
 
 #define CHECKPOINT_FILE "checkpoint.safetensors"
 
@@ -57,87 +57,6 @@ static void help(void)
            "Exit status: 0 done, 1 failure, 2 usage error, 130/143 stopped by SIGINT/SIGTERM\n"
            "(a checkpoint was written; resume with --resume DIR).\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_device);
-}
-
-/* ---- settings as recorded in the checkpoint ------------------------------------ */
-
-typedef struct {
-    vae_run_settings s;
-    int samples, checkpoint_every;
-    float val_fraction;
-    const char *data_abs; /* escaped absolute data directory, once known */
-} train_settings;
-
-enum { K_DATA, K_BATCH, K_LR, K_SEED, K_HIDDEN, K_LATENT, K_ACT, K_BETA, K_SAMPLES, K_VAL, K_CKPT, K_EPOCHS, K_N };
-
-/* Recorded key, command-line flag and option code of each setting. */
-static const struct {
-    const char *key, *flag;
-    int opt;
-} setting_keys[K_N] = {
-    [K_DATA] = {"train.data", "--data", VAE_OPT_DATA},
-    [K_BATCH] = {"train.batch_size", "--batch-size", VAE_OPT_BATCH},
-    [K_LR] = {"train.lr", "--lr", VAE_OPT_LR},
-    [K_SEED] = {"train.seed", "--seed", VAE_OPT_SEED},
-    [K_HIDDEN] = {"train.hidden", "--hidden", VAE_OPT_HIDDEN},
-    [K_LATENT] = {"train.latent", "--latent", VAE_OPT_LATENT},
-    [K_ACT] = {"train.activation", "--activation", VAE_OPT_ACT},
-    [K_BETA] = {"train.beta", "--beta", VAE_OPT_BETA},
-    [K_SAMPLES] = {"train.samples", "--samples", OPT_SAMPLES},
-    [K_VAL] = {"train.val_fraction", "--val-fraction", OPT_VAL},
-    [K_CKPT] = {"train.checkpoint_every", "--checkpoint-every", OPT_CKPT_EVERY},
-    [K_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
-};
-
-#define SETTING_MAX (4 * 4096 + 1)
-
-/* The shortest decimal text that reads back as the same float (0.001, not 0.00100000005). */
-static void float_text(float x, char *buf)
-{
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, SETTING_MAX, "%.*g", digits, (double)x);
-        if (strtof(buf, NULL) == x)
-            return;
-    }
-}
-
-/* The canonical text of setting k: what the checkpoint records and a resume compares. */
-static void setting_text(const train_settings *t, int k, char *buf)
-{
-    const vae_run_settings *s = &t->s;
-    switch (k) {
-    case K_DATA: snprintf(buf, SETTING_MAX, "%s", t->data_abs ? t->data_abs : ""); break;
-    case K_BATCH: snprintf(buf, SETTING_MAX, "%d", s->batch_size); break;
-    case K_LR: float_text(s->lr, buf); break;
-    case K_SEED: snprintf(buf, SETTING_MAX, "%llu", (unsigned long long)s->seed); break;
-    case K_HIDDEN:
-        buf[0] = 0;
-        for (int i = 0; i < s->cfg.n_hidden; i++)
-            snprintf(buf + strlen(buf), SETTING_MAX - strlen(buf), "%s%d", i ? "," : "", s->cfg.hidden[i]);
-        break;
-    case K_LATENT: snprintf(buf, SETTING_MAX, "%d", s->cfg.latent_dim); break;
-    case K_ACT: snprintf(buf, SETTING_MAX, "%s", vae_act_name(s->cfg.act)); break;
-    case K_BETA: float_text(s->cfg.beta, buf); break;
-    case K_SAMPLES: snprintf(buf, SETTING_MAX, "%d", t->samples); break;
-    case K_VAL: float_text(t->val_fraction, buf); break;
-    case K_CKPT: snprintf(buf, SETTING_MAX, "%d", t->checkpoint_every); break;
-    case K_EPOCHS: snprintf(buf, SETTING_MAX, "%d", s->epochs); break;
-    }
-}
-
-/* Apply one train-only or shared option; 1 handled, 0 not ours, -1 bad value. */
-static int apply_setting(train_settings *t, int opt, const char *arg)
-{
-    int r = vae_cli_apply_shared(&t->s, opt, arg);
-    if (r)
-        return r;
-    if (opt == OPT_SAMPLES)
-        return vae_cli_parse_int("--samples", arg, 1, 4096, &t->samples) ? -1 : 1;
-    if (opt == OPT_CKPT_EVERY)
-        return vae_cli_parse_int("--checkpoint-every", arg, 1, 100000, &t->checkpoint_every) ? -1 : 1;
-    if (opt == OPT_VAL)
-        return vae_cli_parse_float("--val-fraction", arg, 0.0, 0.9, &t->val_fraction) ? -1 : 1;
-    return 0;
 }
 
 /* ---- signals ------------------------------------------------------------------ */
@@ -186,9 +105,9 @@ static int load_data(const char *dir, vae_dataset *train, vae_dataset *test)
 
 typedef struct {
     const char *dir;
-    train_settings ts;
+    vae_train_settings ts;
     vae_run_data data;
-    char data_esc[SETTING_MAX];
+    char data_esc[VAE_SETTING_MAX];
     vae_backend *be;
     vae_model m;
     vae_trainer *t;
@@ -215,12 +134,12 @@ static void metrics_append(run *r, const char *line)
 }
 
 /* The settings and data digests as checkpoint / model metadata; texts live in vals. */
-static int settings_meta(const run *r, vae_st_meta *meta, char vals[][SETTING_MAX], char keys[4][96])
+static int settings_meta(const run *r, vae_st_meta *meta, char vals[][VAE_SETTING_MAX], char keys[4][96])
 {
     int n = 0;
-    for (int k = 0; k < K_N; k++) {
-        setting_text(&r->ts, k, vals[k]);
-        meta[n++] = (vae_st_meta){setting_keys[k].key, vals[k]};
+    for (int k = 0; k < VAE_TS_N; k++) {
+        vae_train_setting_text(&r->ts, k, vals[k]);
+        meta[n++] = (vae_st_meta){vae_train_setting_keys[k].key, vals[k]};
     }
     for (int i = 0; i < 4; i++) {
         snprintf(keys[i], sizeof keys[i], "train.data.sha256.%s", vae_run_data_name(&r->data, i));
@@ -232,9 +151,9 @@ static int settings_meta(const run *r, vae_st_meta *meta, char vals[][SETTING_MA
 
 static int save_checkpoint(run *r)
 {
-    static char vals[K_N][SETTING_MAX];
+    static char vals[VAE_TS_N][VAE_SETTING_MAX];
     char keys[4][96];
-    vae_st_meta meta[K_N + 5];
+    vae_st_meta meta[VAE_TS_N + 5];
     int n = settings_meta(r, meta, vals, keys);
     vae_train_progress p = {.best_val = r->best_val, .best_epoch = r->best_epoch, .metrics = r->metrics};
     vae_trainer_get_state(r->t, &p.trainer);
@@ -246,9 +165,9 @@ static int save_checkpoint(run *r)
 /* A model file (model.safetensors, best.safetensors) with the run's settings and final losses. */
 static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
 {
-    static char vals[K_N][SETTING_MAX];
+    static char vals[VAE_TS_N][VAE_SETTING_MAX];
     char keys[4][96], train_s[32], test_s[32], epoch_s[32];
-    vae_st_meta meta[K_N + 9];
+    vae_st_meta meta[VAE_TS_N + 9];
     int n = settings_meta(r, meta, vals, keys);
     snprintf(train_s, sizeof train_s, "%.6f", e->train.loss);
     snprintf(test_s, sizeof test_s, "%.6f", e->test.loss);
@@ -281,88 +200,24 @@ static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *va
     metrics_append(r, line);
 }
 
-/* Compare the flags given with the recorded settings; -1 with a message listing what differs. */
-static int resume_check(const vae_train_checkpoint *ck, const train_settings *given_ts, const int *given,
-                        const char *dir)
-{
-    char diff[16384] = "", mine[SETTING_MAX];
-    for (int k = 0; k < K_N; k++) {
-        if (k == K_EPOCHS || !given[k])
-            continue;
-        const char *rec = vae_train_checkpoint_setting(ck, setting_keys[k].key);
-        if (k == K_DATA) {
-            char abs[4096];
-            if (vae_run_abspath(given_ts->s.data_dir, abs, sizeof abs) || vae_run_escape(abs, mine, sizeof mine))
-                snprintf(mine, sizeof mine, "%s", given_ts->s.data_dir);
-        } else {
-            setting_text(given_ts, k, mine);
-        }
-        if (rec && strcmp(rec, mine) == 0)
-            continue;
-        int is_float = k == K_LR || k == K_BETA || k == K_VAL;
-        if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
-            continue;
-        size_t len = strlen(diff);
-        snprintf(diff + len, sizeof diff - len, "%s%s %.1000s (the run has %.1000s)", len ? ", " : "",
-                 setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
-    }
-    if (diff[0])
-        return vae_set_error("--resume %s: %s; only --epochs (and --device, --quiet) may change on resume", dir,
-                             diff);
-    return 0;
-}
-
-/* The settings recorded in ck, applied to t (as if given as flags). */
-static int resume_settings(const vae_train_checkpoint *ck, const char *path, train_settings *t)
-{
-    for (int k = 0; k < K_N; k++) {
-        const char *v = vae_train_checkpoint_setting(ck, setting_keys[k].key);
-        if (!v)
-            return vae_set_error("%s: not a complete cuvae checkpoint: '%s' is missing", path, setting_keys[k].key);
-        if (k == K_DATA)
-            continue;
-        if (apply_setting(t, setting_keys[k].opt, v) != 1) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", vae_last_error());
-            return vae_set_error("%s: recorded %s: %s", path, setting_keys[k].key, why);
-        }
-    }
-    return 0;
-}
-
-/* The recorded data files must still be the same bytes. */
-static int check_data(const vae_train_checkpoint *ck, const char *path, const vae_run_data *d)
-{
-    for (int i = 0; i < 4; i++) {
-        char key[96];
-        snprintf(key, sizeof key, "train.data.sha256.%s", vae_run_data_name(d, i));
-        const char *rec = vae_train_checkpoint_setting(ck, key);
-        if (!rec || strcmp(rec, d->sha256[i]) != 0)
-            return vae_set_error("%s: SHA-256 %s differs from the one the run recorded in %s (%s): the data "
-                                 "changed since the run started",
-                                 d->path[i], d->sha256[i], path, rec ? rec : "none");
-    }
-    return 0;
-}
-
 int vae_cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_DEVICE_OPTION,
         {"out", required_argument, 0, OPT_OUT},
-        {"samples", required_argument, 0, OPT_SAMPLES},
+        {"samples", required_argument, 0, VAE_OPT_SAMPLES},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
         {"resume", required_argument, 0, OPT_RESUME},
-        {"checkpoint-every", required_argument, 0, OPT_CKPT_EVERY},
-        {"val-fraction", required_argument, 0, OPT_VAL},
+        {"checkpoint-every", required_argument, 0, VAE_OPT_CKPT_EVERY},
+        {"val-fraction", required_argument, 0, VAE_OPT_VAL},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
+    vae_train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
     vae_run_settings_default(&given_ts.s);
     const char *out_dir = NULL, *resume_dir = NULL;
-    int quiet = 0, force = 0, given[K_N] = {0}, device_given = 0, c;
+    int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, c;
     optind = 0;
     while ((c = vae_cli_next_option("train", argc, argv, opts)) != -1) {
         if (c == -2)
@@ -371,11 +226,11 @@ int vae_cmd_train(int argc, char **argv)
             help();
             return 0;
         }
-        int r = apply_setting(&given_ts, c, optarg);
+        int r = vae_train_setting_apply(&given_ts, c, optarg);
         if (r < 0)
             return vae_cli_usage_error("train", "%s", vae_last_error());
-        for (int k = 0; k < K_N; k++)
-            if (setting_keys[k].opt == c)
+        for (int k = 0; k < VAE_TS_N; k++)
+            if (vae_train_setting_keys[k].opt == c)
                 given[k] = 1;
         if (c == VAE_OPT_DEVICE)
             device_given = 1;
@@ -419,17 +274,17 @@ int vae_cmd_train(int argc, char **argv)
         vae_run_dir_remove_stale(r.dir);
         if (vae_train_checkpoint_read(ck_path, &ck))
             return vae_cli_fail();
-        if (resume_check(&ck, &given_ts, given, r.dir)) {
+        if (vae_train_settings_check(&ck, &given_ts, given, r.dir)) {
             vae_train_checkpoint_free(&ck);
             return vae_cli_usage_error("train", "%s", vae_last_error());
         }
         /* The recorded settings, then the new total of epochs and device if given. */
         vae_run_settings_default(&r.ts.s);
-        if (resume_settings(&ck, ck_path, &r.ts)) {
+        if (vae_train_settings_recorded(&ck, ck_path, &r.ts)) {
             vae_train_checkpoint_free(&ck);
             return vae_cli_fail();
         }
-        if (given[K_EPOCHS])
+        if (given[VAE_TS_EPOCHS])
             r.ts.s.epochs = given_ts.s.epochs;
         const char *dev = vae_train_checkpoint_setting(&ck, "train.device");
         r.ts.s.device = given_ts.s.device;
@@ -481,7 +336,7 @@ int vae_cmd_train(int argc, char **argv)
     }
     if (vae_run_data_hash(s->data_dir, &r.data) ||
         vae_run_escape(r.data.dir, r.data_esc, sizeof r.data_esc) != 0 ||
-        (resuming && check_data(&ck, ck_path, &r.data))) {
+        (resuming && vae_train_settings_check_data(&ck, ck_path, &r.data))) {
         vae_cli_fail();
         goto free_data;
     }
