@@ -35,6 +35,8 @@
 enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME };
 
 #define CHECKPOINT_FILE "checkpoint.safetensors"
+#define CK_PATH_MAX 4200
+#define DATA_PATH_MAX 4096
 
 static void help(void)
 {
@@ -200,6 +202,112 @@ static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *va
     metrics_append(r, line);
 }
 
+/* provenance.txt: a new run's block, or the run's file with a resume's block appended.
+ * argv is the command's (argv[0] "train"): main's argv[0], the program, is just before it. */
+static int write_provenance(run *r, int resuming, int argc, char **argv)
+{
+    char *prov = vae_run_provenance(resuming ? "resumed" : "started", argc + 1, argv - 1, r->be->name, &r->data);
+    if (resuming) {
+        char path[CK_PATH_MAX];
+        snprintf(path, sizeof path, "%s/provenance.txt", r->dir);
+        FILE *f = fopen(path, "r");
+        char *old = NULL;
+        size_t old_len = 0;
+        if (f) {
+            FILE *mem = open_memstream(&old, &old_len);
+            if (!mem)
+                vae_fatal("open_memstream: %s", strerror(errno));
+            int ch;
+            while ((ch = fgetc(f)) != EOF)
+                fputc(ch, mem);
+            fclose(f);
+            fclose(mem);
+        }
+        size_t n = old_len + strlen(prov) + 2;
+        char *both = vae_calloc(n, 1);
+        snprintf(both, n, "%s%s%s", old ? old : "", old_len ? "\n" : "", prov);
+        free(old);
+        vae_free(prov);
+        prov = both;
+    }
+    int rc = vae_run_write_text(r->dir, "provenance.txt", prov, strlen(prov));
+    vae_free(prov);
+    return rc;
+}
+
+/* Open the run of --resume DIR: its checkpoint, the recorded settings (checked against the flags
+ * given), the new total of epochs and the device. Returns 0, or the exit code with ck freed. */
+static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const vae_train_settings *given_ts,
+                       const int *given, int device_given, char *data_dir)
+{
+    snprintf(ck_path, CK_PATH_MAX, "%s/%s", r->dir, CHECKPOINT_FILE);
+    if (access(ck_path, F_OK) != 0) {
+        vae_set_error("--resume %s: no %s there (%s)%s", r->dir, CHECKPOINT_FILE, strerror(errno),
+                      errno == ENOENT ? "; the run stopped before its first checkpoint: start it again with "
+                                        "--out DIR --force"
+                                      : "");
+        return vae_cli_fail();
+    }
+    if (vae_run_dir_check_writable(r->dir))
+        return vae_cli_fail();
+    vae_run_dir_remove_stale(r->dir);
+    if (vae_train_checkpoint_read(ck_path, ck))
+        return vae_cli_fail();
+    if (vae_train_settings_check(ck, given_ts, given, r->dir)) {
+        vae_train_checkpoint_free(ck);
+        return vae_cli_usage_error("train", "%s", vae_last_error());
+    }
+    /* The recorded settings, then the new total of epochs and device if given. */
+    vae_run_settings_default(&r->ts.s);
+    if (vae_train_settings_recorded(ck, ck_path, &r->ts)) {
+        vae_train_checkpoint_free(ck);
+        return vae_cli_fail();
+    }
+    if (given[VAE_TS_EPOCHS])
+        r->ts.s.epochs = given_ts->s.epochs;
+    const char *dev = vae_train_checkpoint_setting(ck, "train.device");
+    r->ts.s.device = given_ts->s.device;
+    if (!device_given && dev && vae_device_parse(dev, &r->ts.s.device))
+        r->ts.s.device = VAE_DEVICE_AUTO;
+    if (r->ts.s.epochs < ck->p.trainer.epochs_done) {
+        int done = ck->p.trainer.epochs_done;
+        vae_train_checkpoint_free(ck);
+        return vae_cli_usage_error("train", "--epochs %d: the run in %s has already done %d epochs",
+                                   r->ts.s.epochs, r->dir, done);
+    }
+    if (vae_run_unescape(vae_train_checkpoint_setting(ck, "train.data"), data_dir, DATA_PATH_MAX)) {
+        vae_train_checkpoint_free(ck);
+        return vae_cli_fail();
+    }
+    r->ts.s.data_dir = data_dir;
+    return 0;
+}
+
+/* Open a new run's directory: a unique default one, or --out when it holds no run (or --force).
+ * Created and checked for writing before any data is loaded. Returns 0, or the exit code. */
+static int open_new(run *r, const char *out_dir, int force, char *default_out, int *created)
+{
+    if (!out_dir) {
+        if (vae_run_dir_create_unique("models", default_out, DATA_PATH_MAX))
+            return vae_cli_fail();
+        *created = 1;
+        r->dir = default_out;
+        return 0;
+    }
+    int n = vae_run_dir_count_files(out_dir);
+    if (n < 0)
+        return vae_cli_fail();
+    if (n > 0 && !force)
+        return vae_cli_usage_error("train",
+                                   "--out %s holds a previous run; use --resume %s to continue it, --force to "
+                                   "replace it, or another --out",
+                                   out_dir, out_dir);
+    if (vae_run_dir_check_writable(out_dir))
+        return vae_cli_fail();
+    r->dir = out_dir;
+    return 0;
+}
+
 int vae_cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -253,7 +361,7 @@ int vae_cmd_train(int argc, char **argv)
     memset(&r, 0, sizeof r);
     r.ts = given_ts;
     r.best_val = NAN;
-    char default_out[4096], ck_path[4200];
+    char default_out[DATA_PATH_MAX], ck_path[CK_PATH_MAX];
     vae_train_checkpoint ck;
     memset(&ck, 0, sizeof ck);
     int resuming = resume_dir != NULL, created_default = 0;
@@ -261,64 +369,10 @@ int vae_cmd_train(int argc, char **argv)
     /* 1. The run directory, before anything is loaded. */
     if (resuming) {
         r.dir = resume_dir;
-        snprintf(ck_path, sizeof ck_path, "%s/%s", r.dir, CHECKPOINT_FILE);
-        if (access(ck_path, F_OK) != 0) {
-            vae_set_error("--resume %s: no %s there (%s)%s", r.dir, CHECKPOINT_FILE, strerror(errno),
-                          errno == ENOENT ? "; the run stopped before its first checkpoint: start it again with "
-                                            "--out DIR --force"
-                                          : "");
-            return vae_cli_fail();
-        }
-        if (vae_run_dir_check_writable(r.dir))
-            return vae_cli_fail();
-        vae_run_dir_remove_stale(r.dir);
-        if (vae_train_checkpoint_read(ck_path, &ck))
-            return vae_cli_fail();
-        if (vae_train_settings_check(&ck, &given_ts, given, r.dir)) {
-            vae_train_checkpoint_free(&ck);
-            return vae_cli_usage_error("train", "%s", vae_last_error());
-        }
-        /* The recorded settings, then the new total of epochs and device if given. */
-        vae_run_settings_default(&r.ts.s);
-        if (vae_train_settings_recorded(&ck, ck_path, &r.ts)) {
-            vae_train_checkpoint_free(&ck);
-            return vae_cli_fail();
-        }
-        if (given[VAE_TS_EPOCHS])
-            r.ts.s.epochs = given_ts.s.epochs;
-        const char *dev = vae_train_checkpoint_setting(&ck, "train.device");
-        r.ts.s.device = given_ts.s.device;
-        if (!device_given && dev && vae_device_parse(dev, &r.ts.s.device))
-            r.ts.s.device = VAE_DEVICE_AUTO;
-        if (r.ts.s.epochs < ck.p.trainer.epochs_done) {
-            int done = ck.p.trainer.epochs_done;
-            vae_train_checkpoint_free(&ck);
-            return vae_cli_usage_error("train", "--epochs %d: the run in %s has already done %d epochs",
-                                       r.ts.s.epochs, r.dir, done);
-        }
-        if (vae_run_unescape(vae_train_checkpoint_setting(&ck, "train.data"), default_out, sizeof default_out)) {
-            vae_train_checkpoint_free(&ck);
-            return vae_cli_fail();
-        }
-        r.ts.s.data_dir = default_out;
-    } else if (!out_dir) {
-        if (vae_run_dir_create_unique("models", default_out, sizeof default_out))
-            return vae_cli_fail();
-        out_dir = default_out;
-        created_default = 1;
-        r.dir = out_dir;
-    } else {
-        int n = vae_run_dir_count_files(out_dir);
-        if (n < 0)
-            return vae_cli_fail();
-        if (n > 0 && !force)
-            return vae_cli_usage_error("train",
-                                       "--out %s holds a previous run; use --resume %s to continue it, --force to "
-                                       "replace it, or another --out",
-                                       out_dir, out_dir);
-        if (vae_run_dir_check_writable(out_dir))
-            return vae_cli_fail();
-        r.dir = out_dir;
+        if ((c = open_resume(&r, &ck, ck_path, &given_ts, given, device_given, default_out)))
+            return c;
+    } else if ((c = open_new(&r, out_dir, force, default_out, &created_default))) {
+        return c;
     }
     vae_run_settings *s = &r.ts.s;
 
@@ -407,34 +461,7 @@ int vae_cmd_train(int argc, char **argv)
         goto free_trainer;
     }
     vae_run_dir_remove_stale(r.dir);
-    char *prov = vae_run_provenance(resuming ? "resumed" : "started", argc + 1, argv - 1, r.be->name, &r.data);
-    if (resuming) {
-        /* append to the file the run started with */
-        char path[4200];
-        snprintf(path, sizeof path, "%s/provenance.txt", r.dir);
-        FILE *f = fopen(path, "r");
-        char *old = NULL;
-        size_t old_len = 0;
-        if (f) {
-            FILE *mem = open_memstream(&old, &old_len);
-            if (!mem)
-                vae_fatal("open_memstream: %s", strerror(errno));
-            int ch;
-            while ((ch = fgetc(f)) != EOF)
-                fputc(ch, mem);
-            fclose(f);
-            fclose(mem);
-        }
-        size_t n = old_len + strlen(prov) + 2;
-        char *both = vae_calloc(n, 1);
-        snprintf(both, n, "%s%s%s", old ? old : "", old_len ? "\n" : "", prov);
-        free(old);
-        vae_free(prov);
-        prov = both;
-    }
-    int prc = vae_run_write_text(r.dir, "provenance.txt", prov, strlen(prov));
-    vae_free(prov);
-    if (prc) {
+    if (write_provenance(&r, resuming, argc, argv)) {
         vae_cli_fail();
         goto free_trainer;
     }
