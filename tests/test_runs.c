@@ -11,6 +11,8 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "train_state.h"
+#include "vae_util.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -391,6 +393,47 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
     fprintf(stderr, "kill -9: %d of 20 kills fell between the first checkpoint and the end\n", mid);
     cr_expect(mid >= 4, "only %d of 20 kills fell between the first checkpoint and the end (training %.3f s)", mid,
               training);
+}
+
+/* The epochs done in dir's checkpoint, or -1 when there is none. */
+static int checkpoint_epochs(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    vae_train_checkpoint ck;
+    if (!exists(dir, "checkpoint.safetensors"))
+        return -1;
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    int done = ck.p.trainer.epochs_done;
+    vae_train_checkpoint_free(&ck);
+    return done;
+}
+
+Test(runs, checkpoint_every_n_epochs)
+{
+    char data[512], run[600], args[4096], log[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 1500, 100, 28);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(log, sizeof log, "%s/log", data);
+    snprintf(args, sizeof args, "train --data %s --out %s --checkpoint-every 2 " LONGER, data, run);
+    pid_t pid = spawn(args, log);
+    /* freeze the run once epoch 1 is in metrics.csv: no checkpoint may hold epoch 1 */
+    int seen = 0;
+    for (int i = 0; i < 20000 && !seen; i++) {
+        if (strstr(slurp(run, "metrics.csv"), "\n1,")) {
+            kill(pid, SIGSTOP);
+            seen = 1;
+        } else {
+            sleep_s(0.0002);
+        }
+    }
+    cr_assert(seen, "epoch 1 never ended:\n%s", slurp(data, "log"));
+    int done = checkpoint_epochs(run);
+    kill(pid, SIGCONT);
+    cr_expect(done == -1 || done == 2, "a checkpoint after %d epochs with --checkpoint-every 2", done);
+    cr_expect_eq(wait_status(pid), 0, "%s", slurp(data, "log"));
+    cr_expect_eq(checkpoint_epochs(run), 3, "the last epoch is always checkpointed");
 }
 
 Test(runs, a_failed_checkpoint_write_stops_plainly_and_keeps_the_last_one)
