@@ -85,7 +85,7 @@ static int choose_data(model_args *a)
     const char *rec = vae_safetensors_meta_get(&st, "train.data");
     int rc = 0;
     if (!rec || rec[0] != '/') {
-        fprintf(stderr, "data: %s (default; %s records no data set)\n", a->s.data_dir, a->model);
+        fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", a->s.data_dir, a->model);
         goto out;
     }
     rc = -1;
