@@ -269,9 +269,15 @@ static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const va
     r->ts.s.device = given_ts->s.device;
     if (!device_given && dev && vae_device_parse(dev, &r->ts.s.device))
         r->ts.s.device = VAE_DEVICE_AUTO;
-    if (r->ts.s.epochs < ck->p.trainer.epochs_done) {
-        int done = ck->p.trainer.epochs_done;
+    /* an epoch in progress is finished before the run can end */
+    int least = ck->p.trainer.epochs_done + (ck->p.trainer.step > 0);
+    if (r->ts.s.epochs < least) {
+        int done = ck->p.trainer.epochs_done, step = ck->p.trainer.step;
         vae_train_checkpoint_free(ck);
+        if (step)
+            return vae_cli_usage_error("train", "--epochs %d: the run in %s is at epoch %d, step %d; give at least "
+                                                "--epochs %d",
+                                       r->ts.s.epochs, r->dir, done + 1, step, least);
         return vae_cli_usage_error("train", "--epochs %d: the run in %s has already done %d epochs",
                                    r->ts.s.epochs, r->dir, done);
     }
