@@ -79,6 +79,12 @@ struct vae_backend {
     vae_rng *(*rng_init)(vae_backend *be, uint64_t seed);
     void (*rng_free)(vae_backend *be, vae_rng *rng);
     void (*rng_reset)(vae_backend *be, vae_rng *rng); /* back to the seed's first number */
+    /* The generator's position in its sequence, in 32-bit values drawn since the seed's first
+     * number: every rng_normal or rng_uniform call of n advances it by n (cuRAND's Philox offset,
+     * which has no getter: both backends count it). set_offset(get_offset()) on a fresh
+     * generator of the same seed continues the sequence exactly; used by checkpoints. */
+    uint64_t (*rng_get_offset)(vae_backend *be, vae_rng *rng);
+    void (*rng_set_offset)(vae_backend *be, vae_rng *rng, uint64_t offset);
     void (*rng_normal)(vae_backend *be, vae_rng *rng, float *out /* (n) */, size_t n);
     void (*rng_uniform)(vae_backend *be, vae_rng *rng, float *out /* (n), in (0,1] */, size_t n);
 

@@ -35,6 +35,11 @@ typedef enum { VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST = 1 } vae_split;
  * problem; on failure `out` is left zeroed, so vae_dataset_free is safe. */
 int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out);
 
+/* The paths of the images and labels files of a split that vae_dataset_load reads
+ * (raw preferred over .gz): paths[0] images, paths[1] labels, 4096 bytes each.
+ * 0, or -1 with vae_set_error when one is missing. */
+int vae_dataset_file_paths(const char *dir, vae_split split, char paths[2][4096]);
+
 /* Release the arrays of `d` and zero it; a NULL or zeroed `d` is fine. */
 void vae_dataset_free(vae_dataset *d);
 

@@ -11,8 +11,10 @@
 #define VAE_TRAIN_H
 
 #include "dataset.h"
+#include "hostrng.h"
 #include "model.h"
 
+#include <signal.h>
 #include <stdio.h>
 
 /* A data set resident on the backend. */
@@ -45,16 +47,37 @@ typedef struct {
     float clip_grad_norm; /* > 0: clip the gradients to this global L2 norm; 0: off */
     int progress;   /* 1: progress bar (terminal), 0: plain periodic log lines, -1: silent */
     FILE *log;      /* where progress and epoch lines go (stderr, usually) */
+    /* When not NULL and non-zero after a step (a signal handler sets it), the epoch stops
+     * after that step and vae_trainer_epoch returns 1; the state then resumes mid-epoch. */
+    const volatile sig_atomic_t *stop;
 } vae_train_options;
+
+/* Where a trainer stands, beyond the model's parameters, Adam moments and Adam step: what
+ * a checkpoint saves so that a resumed run continues bit for bit. */
+typedef struct {
+    int epochs_done;        /* finished epochs */
+    int step;               /* steps finished in epoch epochs_done + 1 (0 at an epoch boundary) */
+    uint64_t noise_offset;  /* the noise generator's offset (backend rng_get_offset) */
+    vae_hostrng order_rng;  /* the shuffle generator before the shuffle of epoch epochs_done + 1 */
+    double acc[2];          /* summed [recon, kl] of those `step` steps */
+    double seconds;         /* training seconds of those steps */
+} vae_trainer_state;
 
 typedef struct vae_trainer vae_trainer;
 
 /* A trainer owns the noise generators, the batch order and the captured graphs. */
 vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt);
 void vae_trainer_free(vae_trainer *t);
-/* One epoch over `train` (its order is reshuffled), then the test losses (NaN when test is NULL). */
-void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
-                       vae_epoch_metrics *out);
+/* One epoch over `train` (its order is reshuffled), then the test losses (NaN when test is NULL).
+ * A trainer whose state is mid-epoch (after an interruption, or vae_trainer_set_state) finishes
+ * that epoch: same order, same noise. Returns 0 when the epoch finished, 1 when opt.stop ended
+ * it early (`out` is then untouched). */
+int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
+                      vae_epoch_metrics *out);
+/* The trainer's position (reads the loss sums back from the backend). */
+void vae_trainer_get_state(vae_trainer *t, vae_trainer_state *s);
+/* Continue from a saved position (model parameters, moments and Adam step restored apart). */
+void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s);
 /* Whether training has diverged: a step's loss or gradient was not finite, so that
  * step and every later one left the parameters untouched (see vae_model_train_step).
  * The trainer reads the flag whenever it reads the losses, and an epoch stops at

@@ -259,6 +259,8 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
         .rng_init = cuda_rng_init,
         .rng_free = cuda_rng_free,
         .rng_reset = cuda_rng_reset,
+        .rng_get_offset = cuda_rng_get_offset,
+        .rng_set_offset = cuda_rng_set_offset,
         .rng_normal = cuda_rng_normal,
         .rng_uniform = cuda_rng_uniform,
 

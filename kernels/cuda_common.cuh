@@ -188,6 +188,8 @@ extern "C" {
 vae_rng *cuda_rng_init(vae_backend *be, uint64_t seed);
 void cuda_rng_free(vae_backend *be, vae_rng *rng);
 void cuda_rng_reset(vae_backend *be, vae_rng *rng);
+uint64_t cuda_rng_get_offset(vae_backend *be, vae_rng *rng);
+void cuda_rng_set_offset(vae_backend *be, vae_rng *rng, uint64_t offset);
 void cuda_rng_normal(vae_backend *be, vae_rng *rng, float *out, size_t n);
 void cuda_rng_uniform(vae_backend *be, vae_rng *rng, float *out, size_t n);
 

@@ -20,6 +20,7 @@
 /* The backend's vae_rng: a device generator. */
 typedef struct {
     curandGenerator_t gen;
+    uint64_t offset; /* 32-bit values drawn since the seed's first one: cuRAND's offset */
 } cuda_rng;
 
 static cuda_rng *cuda_rng_of(vae_rng *r)
@@ -58,6 +59,22 @@ extern "C" void cuda_rng_reset(vae_backend *be, vae_rng *rng)
     /* Back to the first number of the seed's sequence: the next call
      * regenerates from (seed, offset 0). */
     CURAND_CHECK(curandSetGeneratorOffset(cuda_rng_of(rng)->gen, 0ULL));
+    cuda_rng_of(rng)->offset = 0;
+}
+
+/* cuRAND has no getter for a generator's position: count it as the CPU backend does
+ * (every generate call of n values advances Philox's offset by n). */
+extern "C" uint64_t cuda_rng_get_offset(vae_backend *be, vae_rng *rng)
+{
+    (void)be;
+    return cuda_rng_of(rng)->offset;
+}
+
+extern "C" void cuda_rng_set_offset(vae_backend *be, vae_rng *rng, uint64_t offset)
+{
+    cuda_check_not_capturing(cuda_ctx_of(be), "rng_set_offset");
+    CURAND_CHECK(curandSetGeneratorOffset(cuda_rng_of(rng)->gen, (unsigned long long)offset));
+    cuda_rng_of(rng)->offset = offset;
 }
 
 extern "C" void cuda_rng_normal(vae_backend *be, vae_rng *rng, float *out, size_t n)
@@ -68,6 +85,7 @@ extern "C" void cuda_rng_normal(vae_backend *be, vae_rng *rng, float *out, size_
         return;
     cuda_check_not_capturing(cuda_ctx_of(be), "rng_normal (cuRAND replays the captured offset)");
     CURAND_CHECK(curandGenerateNormal(cuda_rng_of(rng)->gen, out, n, 0.0f, 1.0f));
+    cuda_rng_of(rng)->offset += n;
 }
 
 extern "C" void cuda_rng_uniform(vae_backend *be, vae_rng *rng, float *out, size_t n)
@@ -76,4 +94,5 @@ extern "C" void cuda_rng_uniform(vae_backend *be, vae_rng *rng, float *out, size
         return;
     cuda_check_not_capturing(cuda_ctx_of(be), "rng_uniform (cuRAND replays the captured offset)");
     CURAND_CHECK(curandGenerateUniform(cuda_rng_of(rng)->gen, out, n));
+    cuda_rng_of(rng)->offset += n;
 }

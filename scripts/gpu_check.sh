@@ -29,8 +29,8 @@ step() { # step NAME COMMAND...: run, log, remember failure
   for t in test_cuda_ops test_cuda_train; do
     step "sanitizer-$t" compute-sanitizer --tool memcheck --error-exitcode 1 "./build/$t" -j1
   done
-  step train-cuda ./build/cuvae train --device cuda --data data/mnist --epochs 10 --out models/gpu-check --quiet
-  step train-cpu ./build/cuvae train --device cpu --data data/mnist --epochs 10 --out models/cpu-check --quiet
+  step train-cuda ./build/cuvae train --device cuda --data data/mnist --epochs 10 --out models/gpu-check --force --quiet
+  step train-cpu ./build/cuvae train --device cpu --data data/mnist --epochs 10 --out models/cpu-check --force --quiet
   echo "final test loss: cuda $(tail -n 1 models/gpu-check/metrics.csv | cut -d, -f5), cpu $(tail -n 1 models/cpu-check/metrics.csv | cut -d, -f5)"
   step bench scripts/bench.sh --data data/mnist
   echo "# gpu_check done: $([[ $status -eq 0 ]] && echo all steps passed || echo SOME STEPS FAILED)"

@@ -2,7 +2,8 @@
 # run.sh: the main job on a fresh Debian machine: install what is missing,
 # build, fetch MNIST, train the default model (784-400-20-400-784, 10 epochs,
 # batch 128, Adam 1e-3, seed 1) on the GPU when there is one, else the CPU,
-# and leave the model, metrics and both grids in models/default.
+# and leave the model, metrics and both grids in models/default, replacing the
+# run that is there (--force; it says so first).
 # Extra arguments go to `cuvae train` (e.g. --epochs 20 --device cpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,5 +12,8 @@ scripts/install_deps.sh
 scripts/fetch_mnist.sh data/mnist
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
-./build/cuvae train --data data/mnist --epochs 10 --batch-size 128 --lr 1e-3 --seed 1 \
+if [[ -e models/default ]]; then
+  echo "run.sh: replacing the previous run in models/default (cuvae train --force)" >&2
+fi
+./build/cuvae train --force --data data/mnist --epochs 10 --batch-size 128 --lr 1e-3 --seed 1 \
   --out models/default "$@"

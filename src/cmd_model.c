@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
+#include "run_dir.h"
+#include "sha256.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -18,7 +20,9 @@ enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N };
 typedef struct {
     const char *model, *out;
     int n;
+    int data_given; /* --data was on the command line */
     vae_run_settings s;
+    char recorded_data[4096]; /* the model's recorded data set, when used */
 } model_args;
 
 /* Parse argv for `cmd`; returns -1 to go on, or the exit code. */
@@ -37,6 +41,8 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
         int r = vae_cli_apply_shared(&a->s, c, optarg);
         if (r < 0)
             return vae_cli_usage_error(cmd, "%s", vae_last_error());
+        if (c == VAE_OPT_DATA)
+            a->data_given = 1;
         if (r > 0)
             continue;
         if (c == OPT_MODEL)
@@ -62,6 +68,56 @@ static int open_model(const model_args *a, int batch_cap, vae_backend **be, vae_
         return vae_cli_fail();
     }
     return 0;
+}
+
+/* The data set of eval and reconstruct: --data when given, else the one recorded in the model
+ * (train.data, its test files checked against their recorded SHA-256), else data/mnist for a
+ * model that records none. Says which on stderr. 0, or -1 with vae_set_error. */
+static int choose_data(model_args *a)
+{
+    if (a->data_given) {
+        fprintf(stderr, "data: %s (--data)\n", a->s.data_dir);
+        return 0;
+    }
+    vae_safetensors st;
+    if (vae_safetensors_read(a->model, &st))
+        return -1;
+    const char *rec = vae_safetensors_meta_get(&st, "train.data");
+    int rc = 0;
+    if (!rec || rec[0] != '/') {
+        fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", a->s.data_dir, a->model);
+        goto out;
+    }
+    rc = -1;
+    if (vae_run_unescape(rec, a->recorded_data, sizeof a->recorded_data))
+        goto out;
+    char paths[2][4096];
+    if (vae_dataset_file_paths(a->recorded_data, VAE_SPLIT_TEST, paths)) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        vae_set_error("%s was trained on %s, which cannot be used here (%s); pass --data DIR", a->model, rec, why);
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *slash = strrchr(paths[i], '/');
+        char key[4200], hex[65];
+        snprintf(key, sizeof key, "train.data.sha256.%.200s", slash ? slash + 1 : paths[i]);
+        const char *want = vae_safetensors_meta_get(&st, key);
+        if (vae_sha256_file(paths[i], hex))
+            goto out;
+        if (!want || strcmp(want, hex) != 0) {
+            vae_set_error("%s: SHA-256 %s differs from the %s that %s recorded: the data changed since "
+                          "training; pass --data DIR to use it anyway",
+                          paths[i], hex, want ? want : "none", a->model);
+            goto out;
+        }
+    }
+    a->s.data_dir = a->recorded_data;
+    fprintf(stderr, "data: %s (recorded in the model; SHA-256 checked)\n", rec);
+    rc = 0;
+out:
+    vae_safetensors_free(&st);
+    return rc;
 }
 
 static void help_sample(void)
@@ -107,7 +163,8 @@ static void help_reconstruct(void)
            "Encode test images, decode z = mu, and write rows of originals each followed by\n"
            "a row of their reconstructions as a PNG grid.\n\n"
            "  --model PATH        model.safetensors written by cuvae train\n"
-           "  --data DIR          data set directory; its test split is used (default data/mnist)\n"
+           "  --data DIR          data set directory; its test split is used (default: the data set\n"
+           "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
            "  --out PNG           output image (default reconstructions.png)\n"
            "  --n N               number of test images (default 32)\n%s"
            "  -h, --help          this help\n",
@@ -127,6 +184,8 @@ int vae_cmd_reconstruct(int argc, char **argv)
     int rc = parse_model_args("reconstruct", argc, argv, opts, &a, help_reconstruct);
     if (rc >= 0)
         return rc;
+    if (choose_data(&a))
+        return vae_cli_fail();
     vae_dataset test;
     if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
         return vae_cli_fail();
@@ -152,7 +211,8 @@ static void help_eval(void)
            "Test loss of a saved model: reconstruction (Bernoulli NLL) + beta * KL per image in nats,\n"
            "with one posterior sample per image drawn from a generator seeded with --seed.\n\n"
            "  --model PATH        model.safetensors written by cuvae train\n"
-           "  --data DIR          data set directory; its test split is used (default data/mnist)\n"
+           "  --data DIR          data set directory; its test split is used (default: the data set\n"
+           "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
            "  --batch-size B      images per forward pass (default 128)\n"
            "  --seed S            seed of the posterior samples (default 1)\n%s"
            "  -h, --help          this help\n",
@@ -172,6 +232,8 @@ int vae_cmd_eval(int argc, char **argv)
     int rc = parse_model_args("eval", argc, argv, opts, &a, help_eval);
     if (rc >= 0)
         return rc;
+    if (choose_data(&a))
+        return vae_cli_fail();
     vae_dataset test;
     if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
         return vae_cli_fail();

@@ -1,44 +1,93 @@
 /*
- * cmd_train.c: `cuvae train`: load the data, train, and leave a run directory
- * with model.safetensors, metrics.csv, samples.png and reconstructions.png.
+ * cmd_train.c: `cuvae train`: check the run directory, load the data, train
+ * with a checkpoint every N epochs, and leave a run directory with
+ * model.safetensors, checkpoint.safetensors, metrics.csv, provenance.txt,
+ * samples.png and reconstructions.png (and best.safetensors with a
+ * validation split). `--resume DIR` continues a run from its checkpoint;
+ * SIGINT/SIGTERM stop it after the current step with a checkpoint.
+ *
+ * Exit codes: 0 done; 1 a failure (data, files, devices); 2 a usage error
+ * (a bad flag, an --out holding a previous run, a resume with other
+ * settings); 130 / 143 stopped by SIGINT / SIGTERM after writing a checkpoint.
+ *
+ * Not here: the loop itself (train.c), the checkpoint format (train_state.c),
+ * run-directory rules and provenance (run_dir.c).
  */
 #define _GNU_SOURCE
 #include "checkpoint.h"
-#include "cli.h"
 #include "devmem.h"
+#include "holdout.h"
 #include "progress.h"
+#include "run_dir.h"
 #include "train.h"
+#include "train_settings.h"
+#include "train_state.h"
 #include "vae_util.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <unistd.h>
 
-enum { OPT_OUT = VAE_OPT_FIRST_PRIVATE, OPT_QUIET, OPT_SAMPLES, OPT_CLIP };
+enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME };
+
+#define CHECKPOINT_FILE "checkpoint.safetensors"
+#define CK_PATH_MAX 4200
+#define DATA_PATH_MAX 4096
 
 static void help(void)
 {
-    printf("usage: cuvae train [options]\n\n"
+    printf("usage: cuvae train [options]\n"
+           "       cuvae train --resume DIR [--epochs N]\n\n"
            "Train a VAE with a Bernoulli decoder and a Gaussian posterior; each epoch prints\n"
            "the training loss split into reconstruction and KL, and the test loss, per image in nats.\n\n"
            "%s%s%s"
-           "  --out DIR           run directory (default models/vae-YYYYmmdd-HHMMSS)\n"
+           "  --out DIR           run directory (default models/vae-YYYYmmdd-HHMMSS-PID, always new);\n"
+           "                      one that holds a previous run is refused without --force\n"
+           "  --force             replace the run in --out: its cuvae files are removed once the new\n"
+           "                      run's data has loaded\n"
+           "  --resume DIR        continue the run in DIR from its checkpoint (only --epochs may change)\n"
+           "  --checkpoint-every N  write DIR/checkpoint.safetensors every N epochs (default 1)\n"
+           "  --val-fraction F    hold out this fraction of the training set for validation\n"
+           "                      (default 0); keeps the best model as best.safetensors\n"
            "  --samples N         images in samples.png (default 64)\n"
            "  --clip-grad-norm X  scale each step's gradients to a global L2 norm of at most X\n"
-           "                      (default: no clipping)\n"
+           "                      (default 0: no clipping)\n"
            "  --quiet             no progress output, only the epoch lines\n"
-           "  -h, --help          this help\n",
+           "  -h, --help          this help\n\n"
+           "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
+           "or infinite; nothing of that epoch is saved), 130/143 stopped by SIGINT/SIGTERM\n"
+           "(a checkpoint was written; resume with --resume DIR).\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_device);
 }
 
-static void write_metrics_row(FILE *f, const char *path, const vae_epoch_metrics *e)
+/* ---- signals ------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
 {
-    if (fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.4f,%.1f\n", e->epoch, e->train.loss, e->train.recon,
-                e->train.kl, e->test.loss, e->test.recon, e->test.kl, e->seconds, e->images_per_second) < 0 ||
-        fflush(f) != 0)
-        vae_fatal("writing %s failed", path);
+    if (stop_signal)
+        _exit(128 + sig); /* the second signal: at once; the last checkpoint is a renamed, whole file */
+    stop_signal = sig;
 }
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- data ------------------------------------------------------------------------ */
 
 static int load_data(const char *dir, vae_dataset *train, vae_dataset *test)
 {
@@ -49,11 +98,223 @@ static int load_data(const char *dir, vae_dataset *train, vae_dataset *test)
         return -1;
     }
     if (train->rows != test->rows || train->cols != test->cols) {
+        vae_set_error("%s: training images are %dx%d but test images %dx%d", dir, train->rows, train->cols,
+                      test->rows, test->cols);
         vae_dataset_free(train);
         vae_dataset_free(test);
-        return vae_set_error("%s: training images are %dx%d but test images %dx%d", dir, train->rows,
-                             train->cols, test->rows, test->cols);
+        return -1;
     }
+    return 0;
+}
+
+/* ---- the run ------------------------------------------------------------------- */
+
+typedef struct {
+    const char *dir;
+    vae_train_settings ts;
+    vae_run_data data;
+    char data_esc[VAE_SETTING_MAX];
+    vae_backend *be;
+    vae_model m;
+    vae_trainer *t;
+    char *metrics;  /* metrics.csv text */
+    size_t metrics_len, metrics_cap;
+    double best_val;
+    int best_epoch;
+} run;
+
+static void metrics_append(run *r, const char *line)
+{
+    size_t n = strlen(line);
+    if (r->metrics_len + n + 1 > r->metrics_cap) {
+        size_t cap = (r->metrics_len + n + 1) * 2;
+        char *b = vae_calloc(cap, 1);
+        if (r->metrics)
+            memcpy(b, r->metrics, r->metrics_len);
+        vae_free(r->metrics);
+        r->metrics = b;
+        r->metrics_cap = cap;
+    }
+    memcpy(r->metrics + r->metrics_len, line, n + 1);
+    r->metrics_len += n;
+}
+
+/* The settings and data digests as checkpoint / model metadata; texts live in vals. */
+static int settings_meta(const run *r, vae_st_meta *meta, char vals[][VAE_SETTING_MAX], char keys[4][96])
+{
+    int n = 0;
+    for (int k = 0; k < VAE_TS_N; k++) {
+        vae_train_setting_text(&r->ts, k, vals[k]);
+        meta[n++] = (vae_st_meta){vae_train_setting_keys[k].key, vals[k]};
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(keys[i], sizeof keys[i], "train.data.sha256.%s", vae_run_data_name(&r->data, i));
+        meta[n++] = (vae_st_meta){keys[i], r->data.sha256[i]};
+    }
+    meta[n++] = (vae_st_meta){"train.device", r->be->name};
+    return n;
+}
+
+static int save_checkpoint(run *r)
+{
+    static char vals[VAE_TS_N][VAE_SETTING_MAX];
+    char keys[4][96];
+    vae_st_meta meta[VAE_TS_N + 5];
+    int n = settings_meta(r, meta, vals, keys);
+    vae_train_progress p = {.best_val = r->best_val, .best_epoch = r->best_epoch, .metrics = r->metrics};
+    vae_trainer_get_state(r->t, &p.trainer);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", r->dir, CHECKPOINT_FILE);
+    return vae_train_state_save(path, &r->m, &p, meta, n);
+}
+
+/* A model file (model.safetensors, best.safetensors) with the run's settings and final losses. */
+static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
+{
+    static char vals[VAE_TS_N][VAE_SETTING_MAX];
+    char keys[4][96], train_s[32], test_s[32], epoch_s[32];
+    vae_st_meta meta[VAE_TS_N + 9];
+    int n = settings_meta(r, meta, vals, keys);
+    snprintf(train_s, sizeof train_s, "%.6f", e->train.loss);
+    snprintf(test_s, sizeof test_s, "%.6f", e->test.loss);
+    snprintf(epoch_s, sizeof epoch_s, "%d", e->epoch);
+    meta[n++] = (vae_st_meta){"train.device_name", r->be->device_name};
+    meta[n++] = (vae_st_meta){"train.saved_epoch", epoch_s};
+    meta[n++] = (vae_st_meta){"train.final_train_loss", train_s};
+    meta[n++] = (vae_st_meta){"train.final_test_loss", test_s};
+    /* checkpoint.c keeps 10 of its 32 metadata slots for the configuration */
+    if (n > 22)
+        vae_fatal("model metadata: %d entries exceed the 22 extra slots", n);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", r->dir, name);
+    return vae_checkpoint_save(&r->m, path, meta, n);
+}
+
+static int write_metrics(run *r)
+{
+    return vae_run_write_text(r->dir, "metrics.csv", r->metrics, r->metrics_len);
+}
+
+static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val)
+{
+    char line[512];
+    int w = snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,", e->epoch, e->train.loss, e->train.recon,
+                     e->train.kl, e->test.loss, e->test.recon, e->test.kl);
+    if (val)
+        w += snprintf(line + w, sizeof line - (size_t)w, "%.6f,%.6f,%.6f,", val->loss, val->recon, val->kl);
+    snprintf(line + w, sizeof line - (size_t)w, "%.4f,%.1f\n", e->seconds, e->images_per_second);
+    metrics_append(r, line);
+}
+
+/* provenance.txt: a new run's block, or the run's file with a resume's block appended.
+ * argv is the command's (argv[0] "train"): main's argv[0], the program, is just before it. */
+static int write_provenance(run *r, int resuming, int argc, char **argv)
+{
+    char *prov = vae_run_provenance(resuming ? "resumed" : "started", argc + 1, argv - 1, r->be->name, &r->data);
+    if (resuming) {
+        char path[CK_PATH_MAX];
+        snprintf(path, sizeof path, "%s/provenance.txt", r->dir);
+        FILE *f = fopen(path, "r");
+        char *old = NULL;
+        size_t old_len = 0;
+        if (f) {
+            FILE *mem = open_memstream(&old, &old_len);
+            if (!mem)
+                vae_fatal("open_memstream: %s", strerror(errno));
+            int ch;
+            while ((ch = fgetc(f)) != EOF)
+                fputc(ch, mem);
+            fclose(f);
+            fclose(mem);
+        }
+        size_t n = old_len + strlen(prov) + 2;
+        char *both = vae_calloc(n, 1);
+        snprintf(both, n, "%s%s%s", old ? old : "", old_len ? "\n" : "", prov);
+        free(old);
+        vae_free(prov);
+        prov = both;
+    }
+    int rc = vae_run_write_text(r->dir, "provenance.txt", prov, strlen(prov));
+    vae_free(prov);
+    return rc;
+}
+
+/* Open the run of --resume DIR: its checkpoint, the recorded settings (checked against the flags
+ * given), the new total of epochs and the device. Returns 0, or the exit code with ck freed. */
+static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const vae_train_settings *given_ts,
+                       const int *given, int device_given, char *data_dir)
+{
+    snprintf(ck_path, CK_PATH_MAX, "%s/%s", r->dir, CHECKPOINT_FILE);
+    if (access(ck_path, F_OK) != 0) {
+        vae_set_error("--resume %s: no %s there (%s)%s", r->dir, CHECKPOINT_FILE, strerror(errno),
+                      errno == ENOENT ? "; the run stopped before its first checkpoint: start it again with "
+                                        "--out DIR --force"
+                                      : "");
+        return vae_cli_fail();
+    }
+    if (vae_run_dir_check_writable(r->dir))
+        return vae_cli_fail();
+    vae_run_dir_remove_stale(r->dir);
+    if (vae_train_checkpoint_read(ck_path, ck))
+        return vae_cli_fail();
+    if (vae_train_settings_check(ck, given_ts, given, r->dir)) {
+        vae_train_checkpoint_free(ck);
+        return vae_cli_usage_error("train", "%s", vae_last_error());
+    }
+    /* The recorded settings, then the new total of epochs and device if given. */
+    vae_run_settings_default(&r->ts.s);
+    if (vae_train_settings_recorded(ck, ck_path, &r->ts)) {
+        vae_train_checkpoint_free(ck);
+        return vae_cli_fail();
+    }
+    if (given[VAE_TS_EPOCHS])
+        r->ts.s.epochs = given_ts->s.epochs;
+    const char *dev = vae_train_checkpoint_setting(ck, "train.device");
+    r->ts.s.device = given_ts->s.device;
+    if (!device_given && dev && vae_device_parse(dev, &r->ts.s.device))
+        r->ts.s.device = VAE_DEVICE_AUTO;
+    /* an epoch in progress is finished before the run can end */
+    int least = ck->p.trainer.epochs_done + (ck->p.trainer.step > 0);
+    if (r->ts.s.epochs < least) {
+        int done = ck->p.trainer.epochs_done, step = ck->p.trainer.step;
+        vae_train_checkpoint_free(ck);
+        if (step)
+            return vae_cli_usage_error("train", "--epochs %d: the run in %s is at epoch %d, step %d; give at least "
+                                                "--epochs %d",
+                                       r->ts.s.epochs, r->dir, done + 1, step, least);
+        return vae_cli_usage_error("train", "--epochs %d: the run in %s has already done %d epochs",
+                                   r->ts.s.epochs, r->dir, done);
+    }
+    if (vae_run_unescape(vae_train_checkpoint_setting(ck, "train.data"), data_dir, DATA_PATH_MAX)) {
+        vae_train_checkpoint_free(ck);
+        return vae_cli_fail();
+    }
+    r->ts.s.data_dir = data_dir;
+    return 0;
+}
+
+/* Open a new run's directory: a unique default one, or --out when it holds no run (or --force).
+ * Created and checked for writing before any data is loaded. Returns 0, or the exit code. */
+static int open_new(run *r, const char *out_dir, int force, char *default_out, int *created)
+{
+    if (!out_dir) {
+        if (vae_run_dir_create_unique("models", default_out, DATA_PATH_MAX))
+            return vae_cli_fail();
+        *created = 1;
+        r->dir = default_out;
+        return 0;
+    }
+    int n = vae_run_dir_count_files(out_dir);
+    if (n < 0)
+        return vae_cli_fail();
+    if (n > 0 && !force)
+        return vae_cli_usage_error("train",
+                                   "--out %s holds a previous run; use --resume %s to continue it, --force to "
+                                   "replace it, or another --out",
+                                   out_dir, out_dir);
+    if (vae_run_dir_check_writable(out_dir))
+        return vae_cli_fail();
+    r->dir = out_dir;
     return 0;
 }
 
@@ -62,17 +323,20 @@ int vae_cmd_train(int argc, char **argv)
     static const struct option opts[] = {
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_DEVICE_OPTION,
         {"out", required_argument, 0, OPT_OUT},
-        {"samples", required_argument, 0, OPT_SAMPLES},
-        {"clip-grad-norm", required_argument, 0, OPT_CLIP},
+        {"samples", required_argument, 0, VAE_OPT_SAMPLES},
+        {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"force", no_argument, 0, OPT_FORCE},
+        {"resume", required_argument, 0, OPT_RESUME},
+        {"checkpoint-every", required_argument, 0, VAE_OPT_CKPT_EVERY},
+        {"val-fraction", required_argument, 0, VAE_OPT_VAL},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    vae_run_settings s;
-    vae_run_settings_default(&s);
-    const char *out_dir = NULL;
-    int quiet = 0, n_samples = 64, c;
-    float clip_grad_norm = 0.0f;
+    vae_train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
+    vae_run_settings_default(&given_ts.s);
+    const char *out_dir = NULL, *resume_dir = NULL;
+    int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, c;
     optind = 0;
     while ((c = vae_cli_next_option("train", argc, argv, opts)) != -1) {
         if (c == -2)
@@ -81,150 +345,272 @@ int vae_cmd_train(int argc, char **argv)
             help();
             return 0;
         }
-        int r = vae_cli_apply_shared(&s, c, optarg);
+        int r = vae_train_setting_apply(&given_ts, c, optarg);
         if (r < 0)
             return vae_cli_usage_error("train", "%s", vae_last_error());
+        for (int k = 0; k < VAE_TS_N; k++)
+            if (vae_train_setting_keys[k].opt == c)
+                given[k] = 1;
+        if (c == VAE_OPT_DEVICE)
+            device_given = 1;
         if (r > 0)
             continue;
         if (c == OPT_OUT)
             out_dir = optarg;
         else if (c == OPT_QUIET)
             quiet = 1;
-        else if (c == OPT_SAMPLES && vae_cli_parse_int("--samples", optarg, 1, 4096, &n_samples))
-            return vae_cli_usage_error("train", "%s", vae_last_error());
-        else if (c == OPT_CLIP && vae_cli_parse_float("--clip-grad-norm", optarg, 1e-6, 1e12, &clip_grad_norm))
-            return vae_cli_usage_error("train", "%s", vae_last_error());
+        else if (c == OPT_FORCE)
+            force = 1;
+        else if (c == OPT_RESUME)
+            resume_dir = optarg;
+    }
+    if (resume_dir && (out_dir || force))
+        return vae_cli_usage_error("train", "--resume DIR continues the run in DIR; it takes neither --out nor "
+                                            "--force");
+
+    run r;
+    memset(&r, 0, sizeof r);
+    r.ts = given_ts;
+    r.best_val = NAN;
+    char default_out[DATA_PATH_MAX], ck_path[CK_PATH_MAX];
+    vae_train_checkpoint ck;
+    memset(&ck, 0, sizeof ck);
+    int resuming = resume_dir != NULL, created_default = 0;
+
+    /* 1. The run directory, before anything is loaded. */
+    if (resuming) {
+        r.dir = resume_dir;
+        if ((c = open_resume(&r, &ck, ck_path, &given_ts, given, device_given, default_out)))
+            return c;
+    } else if ((c = open_new(&r, out_dir, force, default_out, &created_default))) {
+        return c;
+    }
+    vae_run_settings *s = &r.ts.s;
+
+    /* 2. The data, its digests, the validation split. */
+    int rc = 1;
+    vae_dataset all, train, test, val;
+    memset(&val, 0, sizeof val);
+    memset(&train, 0, sizeof train);
+    if (load_data(s->data_dir, &all, &test)) {
+        vae_cli_fail();
+        if (created_default)
+            rmdir(r.dir);
+        vae_train_checkpoint_free(&ck);
+        return 1;
+    }
+    if (vae_run_data_hash(s->data_dir, &r.data) ||
+        vae_run_escape(r.data.dir, r.data_esc, sizeof r.data_esc) != 0 ||
+        (resuming && vae_train_settings_check_data(&ck, ck_path, &r.data))) {
+        vae_cli_fail();
+        goto free_data;
+    }
+    r.ts.data_abs = r.data_esc;
+    if (r.ts.val_fraction > 0) {
+        if (vae_holdout_split(&all, r.ts.val_fraction, s->seed, &train, &val)) {
+            rc = vae_cli_usage_error("train", "%s", vae_last_error());
+            goto free_data;
+        }
+        vae_dataset_free(&all);
+    } else {
+        train = all;
+        memset(&all, 0, sizeof all);
+    }
+    s->cfg.input_dim = train.dim;
+    s->cfg.image_rows = train.rows;
+    s->cfg.image_cols = train.cols;
+    if (vae_config_validate(&s->cfg)) {
+        rc = vae_cli_usage_error("train", "%s", vae_last_error());
+        goto free_data;
     }
 
-    char default_out[128];
-    if (!out_dir) {
-        time_t now = time(NULL);
-        struct tm tm;
-        localtime_r(&now, &tm);
-        strftime(default_out, sizeof default_out, "models/vae-%Y%m%d-%H%M%S", &tm);
-        out_dir = default_out;
+    /* 3. Backend, model, trainer. */
+    r.be = vae_cli_backend(s->device, stderr);
+    if (!r.be) {
+        vae_cli_fail();
+        goto free_data;
     }
-
-    vae_dataset train, test;
-    if (load_data(s.data_dir, &train, &test))
-        return vae_cli_fail();
-    s.cfg.input_dim = train.dim;
-    s.cfg.image_rows = train.rows;
-    s.cfg.image_cols = train.cols;
-    if (vae_config_validate(&s.cfg)) {
-        vae_dataset_free(&train);
-        vae_dataset_free(&test);
-        return vae_cli_usage_error("train", "%s", vae_last_error());
+    vae_device_plan plan; /* what the run will allocate, checked against the GPU's free memory first */
+    if (vae_device_plan_train(&plan, &s->cfg, s->batch_size, train.n + val.n, test.n) ||
+        vae_device_plan_check(&plan, r.be)) {
+        vae_cli_fail();
+        vae_backend_free(r.be);
+        goto free_data;
     }
-    vae_backend *be = vae_cli_backend(s.device, stderr);
-    vae_device_plan plan;
-    if (!be || vae_device_plan_train(&plan, &s.cfg, s.batch_size, train.n, test.n) ||
-        vae_device_plan_check(&plan, be)) {
-        vae_backend_free(be);
-        vae_dataset_free(&train);
-        vae_dataset_free(&test);
-        return vae_cli_fail();
-    }
-    if (vae_mkdir_p(out_dir)) {
-        vae_backend_free(be);
-        vae_dataset_free(&train);
-        vae_dataset_free(&test);
-        return vae_cli_fail();
-    }
-
-    vae_model m;
-    if (vae_model_init(&m, &s.cfg, be, s.batch_size))
+    if (vae_model_init(&r.m, &s->cfg, r.be, s->batch_size))
         vae_fatal("model: %s", vae_last_error()); /* the config was validated above */
-    vae_model_init_params(&m, s.seed);
-    fprintf(stderr, "data: %s (%d training, %d test images, %dx%d)\n", s.data_dir, train.n, test.n, train.rows,
+    if (resuming) {
+        if (vae_train_checkpoint_restore(&ck, ck_path, &r.m)) {
+            vae_cli_fail();
+            goto free_model;
+        }
+    } else {
+        vae_model_init_params(&r.m, s->seed);
+    }
+    fprintf(stderr, "data: %s (%d training, %d test images, %dx%d)\n", s->data_dir, train.n, test.n, train.rows,
             train.cols);
-    vae_model_print_summary(&m, stderr);
+    if (val.n)
+        fprintf(stderr, "validation: %d images held out of the training set (--val-fraction %g)\n", val.n,
+                (double)r.ts.val_fraction);
+    vae_model_print_summary(&r.m, stderr);
 
-    vae_device_data dtrain, dtest;
-    vae_device_data_init(&dtrain, be, &train);
-    vae_device_data_init(&dtest, be, &test);
+    vae_device_data dtrain, dtest, dval;
+    memset(&dval, 0, sizeof dval);
+    vae_device_data_init(&dtrain, r.be, &train);
+    vae_device_data_init(&dtest, r.be, &test);
+    if (val.n)
+        vae_device_data_init(&dval, r.be, &val);
 
     vae_train_options topt = {
-        .epochs = s.epochs,
-        .batch_size = s.batch_size,
-        .adam = {.lr = s.lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-        .seed = s.seed,
-        .clip_grad_norm = clip_grad_norm,
+        .epochs = s->epochs,
+        .batch_size = s->batch_size,
+        .adam = {.lr = s->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+        .seed = s->seed,
+        .clip_grad_norm = r.ts.clip_grad_norm,
         .progress = quiet ? -1 : vae_progress_auto_mode(stderr),
         .log = stderr,
+        .stop = &stop_signal,
     };
-    vae_trainer *t = vae_trainer_init(&m, &topt);
+    r.t = vae_trainer_init(&r.m, &topt);
+    catch_signals(); /* from here a signal ends the run with a checkpoint */
 
-    char path[4096];
-    snprintf(path, sizeof path, "%s/metrics.csv", out_dir);
-    FILE *metrics = vae_fopen(path, "w");
-    if (fprintf(metrics, "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,"
-                         "images_per_second\n") < 0)
-        vae_fatal("writing %s failed", path);
+    /* 4. The run directory's files: the old run's go (--force), provenance, metrics. */
+    if (force && vae_run_dir_clear(r.dir)) {
+        vae_cli_fail();
+        goto free_trainer;
+    }
+    vae_run_dir_remove_stale(r.dir);
+    if (write_provenance(&r, resuming, argc, argv)) {
+        vae_cli_fail();
+        goto free_trainer;
+    }
+    if (resuming) {
+        metrics_append(&r, ck.p.metrics);
+        r.best_val = ck.p.best_val;
+        r.best_epoch = ck.p.best_epoch;
+        vae_trainer_set_state(r.t, &ck.p.trainer);
+        if (ck.p.trainer.epochs_done >= s->epochs)
+            fprintf(stderr, "resuming %s: its %d epochs are done; writing its model and pictures again\n", r.dir,
+                    s->epochs);
+        else
+            fprintf(stderr, "resuming %s at epoch %d, step %d, to %d epochs\n", r.dir,
+                    ck.p.trainer.epochs_done + 1, ck.p.trainer.step, s->epochs);
+    } else {
+        metrics_append(&r, val.n ? "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,val_loss,"
+                                   "val_recon,val_kl,seconds,images_per_second\n"
+                                 : "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,"
+                                   "images_per_second\n");
+    }
+    if (write_metrics(&r)) {
+        vae_cli_fail();
+        goto free_trainer;
+    }
+
+    /* 5. Train. */
     vae_epoch_metrics e = {0};
     double total_s = 0;
-    vae_divergence div;
-    int diverged = 0;
-    for (int ep = 1; ep <= s.epochs; ep++) {
-        vae_trainer_epoch(t, &dtrain, &dtest, ep, &e);
-        if ((diverged = vae_trainer_diverged(t, &div)))
-            break;
+    int done = resuming ? ck.p.trainer.epochs_done : 0;
+    vae_train_checkpoint_free(&ck);
+    int saved_at = -1; /* epochs done at the last checkpoint */
+    while (done < s->epochs && !stop_signal) {
+        int stopped = vae_trainer_epoch(r.t, &dtrain, &dtest, done + 1, &e);
+        vae_divergence div;
+        if (vae_trainer_diverged(r.t, &div)) {
+            /* The parameters are the last good ones, but the noise and the data order have moved past the
+             * bad step: nothing of this epoch is saved, and the last checkpoint stays as it is. */
+            fprintf(stderr,
+                    "cuvae train: training diverged at epoch %d, step %d of the epoch (step %ld of the run): the "
+                    "%s became NaN or infinite. That step and later ones were not applied; nothing of this epoch "
+                    "was saved (metrics.csv and the last checkpoint hold the epochs before it). Try a lower --lr "
+                    "(now %g) or --clip-grad-norm.\n",
+                    div.epoch, div.epoch_step, div.step, vae_diverged_quantity_name(div.quantity), (double)s->lr);
+            rc = VAE_EXIT_DIVERGED;
+            goto free_trainer;
+        }
+        if (stopped)
+            break; /* stopped mid-epoch by a signal */
+        done++;
         total_s += e.seconds;
-        write_metrics_row(metrics, path, &e);
-        fprintf(stderr, "epoch %3d/%d  train %.4f (recon %.4f, kl %.4f)  test %.4f  %.2f s  %.0f img/s\n", ep,
-                s.epochs, e.train.loss, e.train.recon, e.train.kl, e.test.loss, e.seconds, e.images_per_second);
+        vae_losses vl;
+        if (val.n)
+            vl = vae_evaluate(&r.m, &dval, s->seed);
+        metrics_row(&r, &e, val.n ? &vl : NULL);
+        if (val.n && !(vl.loss >= r.best_val)) { /* first, or better */
+            r.best_val = vl.loss;
+            r.best_epoch = done;
+            if (save_model(&r, "best.safetensors", &e)) {
+                vae_cli_fail();
+                goto free_trainer;
+            }
+        }
+        if (done % r.ts.checkpoint_every == 0 || done == s->epochs) {
+            if (save_checkpoint(&r)) {
+                vae_cli_fail();
+                goto free_trainer;
+            }
+            saved_at = done;
+        }
+        if (write_metrics(&r)) {
+            vae_cli_fail();
+            goto free_trainer;
+        }
+        fprintf(stderr, "epoch %3d/%d  train %.4f (recon %.4f, kl %.4f)  test %.4f", done, s->epochs, e.train.loss,
+                e.train.recon, e.train.kl, e.test.loss);
+        if (val.n)
+            fprintf(stderr, "  val %.4f", vl.loss);
+        fprintf(stderr, "  %.2f s  %.0f img/s\n", e.seconds, e.images_per_second);
     }
-    vae_fclose(metrics, path);
-    if (diverged) {
-        fprintf(stderr,
-                "cuvae train: training diverged at epoch %d, step %d of the epoch (step %ld of the run): the %s "
-                "became NaN or infinite. That step and later ones were not applied; no model was saved from "
-                "this epoch (metrics.csv holds the epochs before it). Try a lower --lr (now %g) or "
-                "--clip-grad-norm.\n",
-                div.epoch, div.epoch_step, div.step, vae_diverged_quantity_name(div.quantity), (double)s.lr);
-        vae_trainer_free(t);
-        vae_device_data_free(&dtrain, be);
-        vae_device_data_free(&dtest, be);
-        vae_model_free(&m);
-        vae_backend_free(be);
-        vae_dataset_free(&train);
-        vae_dataset_free(&test);
-        return VAE_EXIT_DIVERGED;
+    if (stop_signal) {
+        vae_trainer_state st;
+        vae_trainer_get_state(r.t, &st);
+        if ((st.step || saved_at != done) && save_checkpoint(&r)) {
+            vae_cli_fail();
+            goto free_trainer;
+        }
+        fprintf(stderr, "interrupted at epoch %d, step %d; resume with: cuvae train --resume %s\n",
+                st.epochs_done + 1, st.step, r.dir);
+        rc = 128 + stop_signal;
+        goto free_trainer;
     }
 
-    char epochs_s[32], batch_s[32], lr_s[32], seed_s[32], train_s[32], test_s[32];
-    snprintf(epochs_s, sizeof epochs_s, "%d", s.epochs);
-    snprintf(batch_s, sizeof batch_s, "%d", s.batch_size);
-    snprintf(lr_s, sizeof lr_s, "%.6g", (double)s.lr);
-    snprintf(seed_s, sizeof seed_s, "%llu", (unsigned long long)s.seed);
-    snprintf(train_s, sizeof train_s, "%.6f", e.train.loss);
-    snprintf(test_s, sizeof test_s, "%.6f", e.test.loss);
-    vae_st_meta extra[] = {
-        {"train.data", s.data_dir}, {"train.epochs", epochs_s},     {"train.batch_size", batch_s},
-        {"train.lr", lr_s},         {"train.seed", seed_s},         {"train.device", be->device_name},
-        {"train.final_train_loss", train_s}, {"train.final_test_loss", test_s},
-    };
-    int rc = 0;
-    snprintf(path, sizeof path, "%s/model.safetensors", out_dir);
-    if (vae_checkpoint_save(&m, path, extra, (int)(sizeof extra / sizeof extra[0])))
+    /* 6. The model and its pictures. */
+    rc = 0;
+    if (e.epoch == 0) {
+        /* a resume with nothing left to train: the model of the checkpoint, evaluated again */
+        e.epoch = done;
+        e.train.loss = NAN;
+        e.test = vae_evaluate(&r.m, &dtest, s->seed);
+    }
+    if (save_model(&r, "model.safetensors", &e))
         rc = vae_cli_fail();
-    snprintf(path, sizeof path, "%s/samples.png", out_dir);
-    if (!rc && vae_render_samples(&m, path, n_samples, s.seed))
+    char path[4200];
+    snprintf(path, sizeof path, "%s/samples.png", r.dir);
+    if (!rc && vae_render_samples(&r.m, path, r.ts.samples, s->seed))
         rc = vae_cli_fail();
-    snprintf(path, sizeof path, "%s/reconstructions.png", out_dir);
-    if (!rc && vae_render_reconstructions(&m, &test, path, 32))
+    snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
+    if (!rc && vae_render_reconstructions(&r.m, &test, path, 32))
         rc = vae_cli_fail();
     if (!rc)
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image\n"
-                        "wrote %s/{model.safetensors,metrics.csv,samples.png,reconstructions.png}\n",
-                s.epochs, total_s, e.test.loss, out_dir);
+                        "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,provenance.txt,samples.png,"
+                        "reconstructions.png%s}\n",
+                s->epochs, total_s, e.test.loss, r.dir, val.n ? ",best.safetensors" : "");
 
-    vae_trainer_free(t);
-    vae_device_data_free(&dtrain, be);
-    vae_device_data_free(&dtest, be);
-    vae_model_free(&m);
-    vae_backend_free(be);
+free_trainer:
+    vae_trainer_free(r.t);
+    vae_device_data_free(&dtrain, r.be);
+    vae_device_data_free(&dtest, r.be);
+    if (val.n)
+        vae_device_data_free(&dval, r.be);
+free_model:
+    vae_model_free(&r.m);
+    vae_backend_free(r.be);
+free_data:
+    vae_train_checkpoint_free(&ck);
+    vae_free(r.metrics);
+    vae_dataset_free(&all);
     vae_dataset_free(&train);
+    vae_dataset_free(&val);
     vae_dataset_free(&test);
     return rc;
 }

@@ -21,6 +21,7 @@
 
 struct vae_rng {
     curandGenerator_t gen;
+    uint64_t offset; /* 32-bit values drawn since the seed's first one: cuRAND's offset */
 };
 
 #define CURAND_HOST_CHECK(call)                                                       \
@@ -88,6 +89,20 @@ static void cpu_rng_reset(vae_backend *be, vae_rng *r)
 {
     (void)be;
     CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, 0));
+    r->offset = 0;
+}
+
+static uint64_t cpu_rng_get_offset(vae_backend *be, vae_rng *r)
+{
+    (void)be;
+    return r->offset;
+}
+
+static void cpu_rng_set_offset(vae_backend *be, vae_rng *r, uint64_t offset)
+{
+    (void)be;
+    CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, (unsigned long long)offset));
+    r->offset = offset;
 }
 
 static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
@@ -97,6 +112,7 @@ static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
         vae_fatal("rng_normal: n = %zu must be even", n);
     if (n)
         CURAND_HOST_CHECK(curandGenerateNormal(r->gen, out, n, 0.0f, 1.0f));
+    r->offset += n;
 }
 
 static void cpu_rng_uniform(vae_backend *be, vae_rng *r, float *out, size_t n)
@@ -104,6 +120,7 @@ static void cpu_rng_uniform(vae_backend *be, vae_rng *r, float *out, size_t n)
     (void)be;
     if (n)
         CURAND_HOST_CHECK(curandGenerateUniform(r->gen, out, n));
+    r->offset += n;
 }
 
 /* ---- compute ------------------------------------------------------------------ */
@@ -356,6 +373,8 @@ vae_backend *vae_backend_cpu_init(void)
         .rng_init = cpu_rng_init,
         .rng_free = cpu_rng_free,
         .rng_reset = cpu_rng_reset,
+        .rng_get_offset = cpu_rng_get_offset,
+        .rng_set_offset = cpu_rng_set_offset,
         .rng_normal = cpu_rng_normal,
         .rng_uniform = cpu_rng_uniform,
         .gemm = cpu_gemm,

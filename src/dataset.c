@@ -113,6 +113,20 @@ int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
     return 0;
 }
 
+int vae_dataset_file_paths(const char *dir, vae_split split, char paths[2][4096])
+{
+    if (split != VAE_SPLIT_TRAIN && split != VAE_SPLIT_TEST)
+        return vae_set_error("%s: unknown data split %d (expected train or test)", dir, (int)split);
+    for (int i = 0; i < 2; i++) {
+        int found = dataset_find(dir, dataset_files[split][i], paths[i]);
+        if (found < 0)
+            return -1;
+        if (!found)
+            return dataset_missing(dir, split, "a file is missing");
+    }
+    return 0;
+}
+
 void vae_dataset_free(vae_dataset *d)
 {
     if (!d)

@@ -45,6 +45,10 @@ struct vae_trainer {
     vae_train_options opt;
     vae_rng *noise;       /* per-step reparameterization noise */
     vae_hostrng order;    /* per-epoch shuffles */
+    vae_hostrng order_before; /* `order` before the shuffle of the epoch in progress */
+    int epochs_done;      /* finished epochs */
+    int step;             /* steps finished in the epoch in progress */
+    double seconds;       /* training seconds of those steps */
     int32_t *host_order;  /* (capacity) scratch for shuffles */
     int host_order_cap;
     double *acc;          /* (2) backend: summed [recon, kl] since the last reset */
@@ -65,6 +69,7 @@ vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
     t->opt = *opt;
     t->noise = be->rng_init(be, opt->seed ^ SEED_TRAIN_NOISE);
     vae_hostrng_seed(&t->order, opt->seed ^ SEED_ORDER);
+    t->order_before = t->order;
     t->acc = be->buffer_alloc(be, 2 * sizeof(double));
     return t;
 }
@@ -156,8 +161,8 @@ vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_s
     return read_losses(be, t->acc, images, t->m->cfg.beta);
 }
 
-void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
-                       vae_epoch_metrics *out)
+int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
+                      vae_epoch_metrics *out)
 {
     vae_model *m = t->m;
     vae_backend *be = m->be;
@@ -168,6 +173,12 @@ void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *
         t->host_order = vae_calloc((size_t)n, sizeof *t->host_order);
         t->host_order_cap = n;
     }
+    /* A fresh epoch shuffles from where the generator stands; one in progress reshuffles from
+     * the state before its shuffle, which gives the same order again. */
+    if (t->step == 0)
+        t->order_before = t->order;
+    else
+        t->order = t->order_before;
     for (int i = 0; i < n; i++)
         t->host_order[i] = i;
     vae_hostrng_shuffle(&t->order, t->host_order, (size_t)n);
@@ -175,31 +186,73 @@ void vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *
     double t0 = vae_now_seconds();
     be->upload(be, train->order, t->host_order, (size_t)n * sizeof(int32_t));
     t->epoch = epoch;
-    be->download(be, &t->epoch_first_step, m->adam_step, sizeof(int)); /* the upload waited already */
+    /* Adam's counter at the epoch's first step, also when the epoch resumes after t->step steps
+     * (the upload waited already, so this download costs no extra synchronization). */
+    be->download(be, &t->epoch_first_step, m->adam_step, sizeof(int));
+    t->epoch_first_step -= t->step;
     vae_divergence d;
-    be->memset_zero(be, t->acc, 2 * sizeof(double));
+    if (t->step == 0) {
+        be->memset_zero(be, t->acc, 2 * sizeof(double));
+        t->seconds = 0;
+    }
 
     vae_progress p;
     vae_progress_begin(&p, t->opt.log, t->opt.progress, epoch, t->opt.epochs, n);
-    for (int first = 0; first < n; first += bs) {
+    for (int first = t->step * bs; first < n; first += bs) {
         int B = n - first < bs ? n - first : bs;
         train_step(t, train, first, B);
+        t->step++;
         if (vae_progress_due(&p)) {
             vae_losses run = read_losses(be, t->acc, first + B, m->cfg.beta);
             if (vae_trainer_diverged(t, &d))
                 break; /* the steps left would all be skipped */
             vae_progress_update(&p, first + B, run.loss);
         }
+        if (t->opt.stop && *t->opt.stop && first + B < n) {
+            be->synchronize(be);
+            t->seconds += vae_now_seconds() - t0;
+            vae_progress_end(&p);
+            return 1;
+        }
     }
     out->train = read_losses(be, t->acc, n, m->cfg.beta); /* waits for the epoch's last step */
-    out->seconds = vae_now_seconds() - t0;
+    t->seconds += vae_now_seconds() - t0;
+    out->seconds = t->seconds;
     vae_progress_end(&p);
     out->epoch = epoch;
     out->images_per_second = out->seconds > 0 ? n / out->seconds : 0;
+    t->epochs_done++;
+    t->step = 0;
     if (test && !vae_trainer_diverged(t, &d))
         out->test = vae_evaluate(m, test, t->opt.seed);
     else
         out->test = (vae_losses){NAN, NAN, NAN};
+    return 0;
+}
+
+void vae_trainer_get_state(vae_trainer *t, vae_trainer_state *s)
+{
+    vae_backend *be = t->m->be;
+    memset(s, 0, sizeof *s);
+    s->epochs_done = t->epochs_done;
+    s->step = t->step;
+    s->noise_offset = be->rng_get_offset(be, t->noise);
+    s->order_rng = t->step ? t->order_before : t->order;
+    if (t->step)
+        be->download(be, s->acc, t->acc, sizeof s->acc);
+    s->seconds = t->step ? t->seconds : 0;
+}
+
+void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s)
+{
+    vae_backend *be = t->m->be;
+    t->epochs_done = s->epochs_done;
+    t->step = s->step;
+    be->rng_set_offset(be, t->noise, s->noise_offset);
+    t->order = s->order_rng;
+    t->order_before = s->order_rng;
+    be->upload(be, t->acc, s->acc, sizeof s->acc);
+    t->seconds = s->seconds;
 }
 
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)

@@ -1,0 +1,77 @@
+/*
+ * run_dir.h: the run directory of `cuvae train` and what it records.
+ *
+ * A run directory belongs to one run. Its files (VAE_RUN_FILES): model.safetensors,
+ * best.safetensors, checkpoint.safetensors, metrics.csv, provenance.txt,
+ * samples.png, reconstructions.png, and the ".tmp" file of each while it is
+ * being written. A directory holding any of them holds a previous run: a new
+ * run refuses it unless told to replace it (--force removes exactly those
+ * files, nothing else) or to continue it (--resume). Stale ".tmp" files, left
+ * by a killed save, are removed when a run starts or resumes there.
+ *
+ * provenance.txt records the full command line, cuvae's version and commit,
+ * the host, the start time, the device, and each data file's absolute path
+ * and SHA-256; a resume appends its own command line and time.
+ *
+ * Paths are recorded losslessly as text: vae_run_escape writes a byte that is
+ * not part of well-formed UTF-8, a control character or a backslash as \xNN.
+ *
+ * Not here: the training loop, the checkpoint's contents (train_state.h).
+ */
+#ifndef VAE_RUN_DIR_H
+#define VAE_RUN_DIR_H
+
+#include "dataset.h"
+
+#include <stddef.h>
+
+#define VAE_RUN_N_FILES 7
+extern const char *const vae_run_files[VAE_RUN_N_FILES];
+
+/* Escape `in` into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is too small. */
+int vae_run_escape(const char *in, char *out, size_t cap);
+/* Undo vae_run_escape into out (cap bytes). -1 with vae_set_error on a malformed escape. */
+int vae_run_unescape(const char *in, char *out, size_t cap);
+
+/* Create a new, unique run directory models/vae-YYYYmmdd-HHMMSS-<pid>[-k] (mkdir is atomic,
+ * so two runs never share one) and put its path in out. 0, or -1 with vae_set_error. */
+int vae_run_dir_create_unique(const char *parent, char *out, size_t cap);
+
+/* Count of run files in dir (0 when dir does not exist). -1 with vae_set_error when dir exists
+ * but cannot be listed or is not a directory. */
+int vae_run_dir_count_files(const char *dir);
+
+/* Create dir (and parents) if needed and check that a file can be created in it.
+ * 0, or -1 with vae_set_error ("cannot write to DIR: Permission denied"). */
+int vae_run_dir_check_writable(const char *dir);
+
+/* Remove the ".tmp" files of the run files in dir. */
+void vae_run_dir_remove_stale(const char *dir);
+/* Remove every run file in dir (for --force). 0, or -1 with vae_set_error. */
+int vae_run_dir_clear(const char *dir);
+
+/* Write text to dir/name atomically (temporary file, fsync, rename, directory fsync).
+ * 0, or -1 with vae_set_error naming the file and the cause. */
+int vae_run_write_text(const char *dir, const char *name, const char *text, size_t len);
+
+/* The absolute form of path in out (realpath); -1 with vae_set_error. */
+int vae_run_abspath(const char *path, char *out, size_t cap);
+
+/* The four data files of data set dir (absolute paths) and their SHA-256, in the order
+ * train images, train labels, test images, test labels. */
+typedef struct {
+    char dir[4096];        /* absolute */
+    char path[4][4096];    /* absolute */
+    char sha256[4][65];
+} vae_run_data;
+int vae_run_data_hash(const char *dir, vae_run_data *d);
+/* The basename of d->path[i]. */
+const char *vae_run_data_name(const vae_run_data *d, int i);
+
+/* Text of provenance.txt: header line `what` ("started" or "resumed"), the command line
+ * (argv escaped, shell-quoted), version, commit, host, time, device and the data files.
+ * Returns a vae_calloc'd string. */
+char *vae_run_provenance(const char *what, int argc, char **argv, const char *device,
+                         const vae_run_data *d);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * train_settings.h: the settings of a training run as a checkpoint records
+ * them ("train.data", "train.lr", ...: one canonical text per setting), and
+ * what a resume does with them: apply the recorded ones, compare the flags a
+ * user gave again, and check that the recorded data files are unchanged.
+ * Not here: parsing the command line (cmd_train.c), the checkpoint's format
+ * (train_state.h).
+ */
+#ifndef VAE_TRAIN_SETTINGS_H
+#define VAE_TRAIN_SETTINGS_H
+
+#include "cli.h"
+#include "run_dir.h"
+#include "train_state.h"
+
+/* Option codes of train's own flags that are settings (cli.h numbers private options from here). */
+enum { VAE_OPT_SAMPLES = VAE_OPT_FIRST_PRIVATE, VAE_OPT_CKPT_EVERY, VAE_OPT_VAL, VAE_OPT_CLIP, VAE_OPT_TRAIN_NEXT };
+
+typedef struct {
+    vae_run_settings s;
+    int samples, checkpoint_every;
+    float val_fraction;
+    float clip_grad_norm; /* --clip-grad-norm; 0: no clipping */
+    const char *data_abs; /* escaped absolute data directory, once known */
+} vae_train_settings;
+
+/* The settings a checkpoint records, in order. */
+enum {
+    VAE_TS_DATA, VAE_TS_BATCH, VAE_TS_LR, VAE_TS_SEED, VAE_TS_HIDDEN, VAE_TS_LATENT, VAE_TS_ACT, VAE_TS_BETA,
+    VAE_TS_SAMPLES, VAE_TS_VAL, VAE_TS_CKPT, VAE_TS_CLIP, VAE_TS_EPOCHS, VAE_TS_N
+};
+
+typedef struct {
+    const char *key, *flag; /* "train.lr", "--lr" */
+    int opt;                /* its option code */
+} vae_train_setting_key;
+extern const vae_train_setting_key vae_train_setting_keys[VAE_TS_N];
+
+/* Longest canonical text of a setting (an escaped path). */
+#define VAE_SETTING_MAX (4 * 4096 + 1)
+
+/* The canonical text of setting k into buf (VAE_SETTING_MAX bytes): what is recorded and compared. */
+void vae_train_setting_text(const vae_train_settings *t, int k, char *buf);
+/* Apply one option (shared or train's own) with value arg: 1 applied, 0 not a setting, -1 bad value. */
+int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg);
+/* Compare the settings given on the command line (given[k] set for each flag given) with those
+ * recorded in ck; epochs may differ. -1 with a message naming each flag that differs. */
+int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_settings *given_ts, const int *given,
+                             const char *dir);
+/* Apply every recorded setting of ck (all but the data directory) to t. -1 with vae_set_error. */
+int vae_train_settings_recorded(const vae_train_checkpoint *ck, const char *path, vae_train_settings *t);
+/* The recorded SHA-256 of each data file must match d's. -1 with vae_set_error naming the file. */
+int vae_train_settings_check_data(const vae_train_checkpoint *ck, const char *path, const vae_run_data *d);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * run_dir.c: run directories, their provenance and atomic text files; see run_dir.h.
+ */
+#define _GNU_SOURCE
+#include "run_dir.h"
+
+#include "sha256.h"
+#include "vae_util.h"
+#include "version.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const vae_run_files[VAE_RUN_N_FILES] = {
+    "model.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.csv",
+    "provenance.txt",    "samples.png",      "reconstructions.png",
+};
+
+/* Length of the well-formed UTF-8 sequence at s (1..4), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x3f >> (n - 1));
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+int vae_run_escape(const char *in, char *out, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t o = 0;
+    while (*s) {
+        size_t k = utf8_len(s);
+        int plain = k > 1 || (k == 1 && *s >= 0x20 && *s != 0x7f && *s != '\\');
+        if (plain) {
+            if (o + k >= cap)
+                return -1;
+            memcpy(out + o, s, k);
+            o += k;
+            s += k;
+        } else {
+            if (o + 4 >= cap)
+                return -1;
+            snprintf(out + o, 5, "\\x%02x", *s);
+            o += 4;
+            s++;
+        }
+    }
+    if (o >= cap)
+        return -1;
+    out[o] = 0;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+int vae_run_unescape(const char *in, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (const char *p = in; *p;) {
+        if (o + 1 >= cap)
+            return vae_set_error("recorded path '%.200s' is too long", in);
+        if (*p != '\\') {
+            out[o++] = *p++;
+            continue;
+        }
+        int hi = p[1] == 'x' ? hexval(p[2]) : -1, lo = hi >= 0 ? hexval(p[3]) : -1;
+        if (lo < 0)
+            return vae_set_error("recorded path '%.200s' has a malformed escape", in);
+        out[o++] = (char)(hi * 16 + lo);
+        p += 4;
+    }
+    out[o] = 0;
+    return 0;
+}
+
+int vae_run_dir_create_unique(const char *parent, char *out, size_t cap)
+{
+    if (vae_mkdir_p(parent))
+        return -1;
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    for (int k = 0; k < 1000; k++) {
+        int w = k ? snprintf(out, cap, "%s/vae-%s-%ld-%d", parent, stamp, (long)getpid(), k)
+                  : snprintf(out, cap, "%s/vae-%s-%ld", parent, stamp, (long)getpid());
+        if (w < 0 || (size_t)w >= cap)
+            return vae_set_error("%s: directory path too long", parent);
+        if (mkdir(out, 0755) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return vae_set_error("cannot create run directory %s: %s", out, strerror(errno));
+    }
+    return vae_set_error("cannot create a unique run directory in %s", parent);
+}
+
+int vae_run_dir_count_files(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return errno == ENOENT ? 0 : vae_set_error("cannot use --out %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return vae_set_error("--out %s exists and is not a directory", dir);
+    int n = 0;
+    for (int i = 0; i < VAE_RUN_N_FILES; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, vae_run_files[i]);
+        if (lstat(path, &st) == 0)
+            n++;
+        snprintf(path, sizeof path, "%s/%s.tmp", dir, vae_run_files[i]);
+        if (lstat(path, &st) == 0)
+            n++;
+    }
+    return n;
+}
+
+int vae_run_dir_check_writable(const char *dir)
+{
+    if (vae_mkdir_p(dir)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        return vae_set_error("cannot use --out %s: %s", dir, why);
+    }
+    char probe[PATH_MAX + 64];
+    snprintf(probe, sizeof probe, "%s/.cuvae-write-test-XXXXXX", dir);
+    int fd = mkstemp(probe);
+    if (fd < 0)
+        return vae_set_error("cannot write to --out %s: %s", dir, strerror(errno));
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+void vae_run_dir_remove_stale(const char *dir)
+{
+    for (int i = 0; i < VAE_RUN_N_FILES; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s.tmp", dir, vae_run_files[i]);
+        unlink(path); /* absent is the usual case */
+    }
+}
+
+int vae_run_dir_clear(const char *dir)
+{
+    vae_run_dir_remove_stale(dir);
+    for (int i = 0; i < VAE_RUN_N_FILES; i++) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, vae_run_files[i]);
+        if (unlink(path) != 0 && errno != ENOENT)
+            return vae_set_error("--force: cannot remove %s: %s", path, strerror(errno));
+    }
+    return vae_sync_parent_dir(dir);
+}
+
+int vae_run_write_text(const char *dir, const char *name, const char *text, size_t len)
+{
+    char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0)
+        return vae_set_error("cannot write %s: %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, text + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return vae_set_error("cannot write %s: %s", path, strerror(e));
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return vae_set_error("cannot write %s: %s", path, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return vae_set_error("cannot write %s: %s", path, strerror(e));
+    }
+    return vae_sync_parent_dir(path);
+}
+
+int vae_run_abspath(const char *path, char *out, size_t cap)
+{
+    char buf[PATH_MAX];
+    if (!realpath(path, buf))
+        return vae_set_error("%s: %s", path, strerror(errno));
+    if (strlen(buf) >= cap)
+        return vae_set_error("%s: path too long", path);
+    snprintf(out, cap, "%s", buf);
+    return 0;
+}
+
+int vae_run_data_hash(const char *dir, vae_run_data *d)
+{
+    memset(d, 0, sizeof *d);
+    if (vae_run_abspath(dir, d->dir, sizeof d->dir))
+        return -1;
+    for (int split = 0; split < 2; split++) {
+        char paths[2][4096];
+        if (vae_dataset_file_paths(d->dir, (vae_split)split, paths))
+            return -1;
+        for (int i = 0; i < 2; i++) {
+            memcpy(d->path[2 * split + i], paths[i], sizeof paths[i]);
+            if (vae_sha256_file(paths[i], d->sha256[2 * split + i]))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+const char *vae_run_data_name(const vae_run_data *d, int i)
+{
+    const char *slash = strrchr(d->path[i], '/');
+    return slash ? slash + 1 : d->path[i];
+}
+
+/* Append s to the growing string *buf (length *len, capacity *cap). */
+static void append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        char *b = vae_calloc(c, 1);
+        if (*buf)
+            memcpy(b, *buf, *len);
+        vae_free(*buf);
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, s, n + 1);
+    *len += n;
+}
+
+char *vae_run_provenance(const char *what, int argc, char **argv, const char *device, const vae_run_data *d)
+{
+    char *buf = NULL, line[4 * 4096 + 256];
+    size_t len = 0, cap = 0;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32], host[256] = "unknown";
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = 0;
+    snprintf(line, sizeof line, "%s: %s\ncommand:", what, stamp);
+    append(&buf, &len, &cap, line);
+    for (int i = 0; i < argc; i++) {
+        char *esc = vae_calloc(4 * strlen(argv[i]) + 1, 1);
+        vae_run_escape(argv[i], esc, 4 * strlen(argv[i]) + 1);
+        int quote = esc[0] == 0 || strpbrk(esc, " \t'\"$`*?[]{}()<>|&;#~!") != NULL;
+        append(&buf, &len, &cap, quote ? " '" : " ");
+        append(&buf, &len, &cap, esc);
+        if (quote)
+            append(&buf, &len, &cap, "'");
+        vae_free(esc);
+    }
+    char esc[4 * 4096 + 1];
+    snprintf(line, sizeof line, "\nversion: %s\ncommit: %s\nhost: %s\ndevice: %s\n", CUVAE_VERSION, CUVAE_COMMIT,
+             host, device);
+    append(&buf, &len, &cap, line);
+    vae_run_escape(d->dir, esc, sizeof esc);
+    snprintf(line, sizeof line, "data: %s\n", esc);
+    append(&buf, &len, &cap, line);
+    for (int i = 0; i < 4; i++) {
+        vae_run_escape(d->path[i], esc, sizeof esc);
+        snprintf(line, sizeof line, "sha256: %s  %s\n", d->sha256[i], esc);
+        append(&buf, &len, &cap, line);
+    }
+    return buf;
+}

@@ -1,0 +1,145 @@
+/*
+ * train_settings.c: recording, applying and comparing a run's settings; see train_settings.h.
+ */
+#include "train_settings.h"
+
+#include "vae_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Recorded key, command-line flag and option code of each setting. */
+const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
+    [VAE_TS_DATA] = {"train.data", "--data", VAE_OPT_DATA},
+    [VAE_TS_BATCH] = {"train.batch_size", "--batch-size", VAE_OPT_BATCH},
+    [VAE_TS_LR] = {"train.lr", "--lr", VAE_OPT_LR},
+    [VAE_TS_SEED] = {"train.seed", "--seed", VAE_OPT_SEED},
+    [VAE_TS_HIDDEN] = {"train.hidden", "--hidden", VAE_OPT_HIDDEN},
+    [VAE_TS_LATENT] = {"train.latent", "--latent", VAE_OPT_LATENT},
+    [VAE_TS_ACT] = {"train.activation", "--activation", VAE_OPT_ACT},
+    [VAE_TS_BETA] = {"train.beta", "--beta", VAE_OPT_BETA},
+    [VAE_TS_SAMPLES] = {"train.samples", "--samples", VAE_OPT_SAMPLES},
+    [VAE_TS_VAL] = {"train.val_fraction", "--val-fraction", VAE_OPT_VAL},
+    [VAE_TS_CKPT] = {"train.checkpoint_every", "--checkpoint-every", VAE_OPT_CKPT_EVERY},
+    [VAE_TS_CLIP] = {"train.clip_grad_norm", "--clip-grad-norm", VAE_OPT_CLIP},
+    [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
+};
+
+/* The shortest decimal text that reads back as the same float (0.001, not 0.00100000005). */
+static void float_text(float x, char *buf)
+{
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, VAE_SETTING_MAX, "%.*g", digits, (double)x);
+        if (strtof(buf, NULL) == x)
+            return;
+    }
+}
+
+/* The canonical text of setting k: what the checkpoint records and a resume compares. */
+void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
+{
+    const vae_run_settings *s = &t->s;
+    switch (k) {
+    case VAE_TS_DATA: snprintf(buf, VAE_SETTING_MAX, "%s", t->data_abs ? t->data_abs : ""); break;
+    case VAE_TS_BATCH: snprintf(buf, VAE_SETTING_MAX, "%d", s->batch_size); break;
+    case VAE_TS_LR: float_text(s->lr, buf); break;
+    case VAE_TS_SEED: snprintf(buf, VAE_SETTING_MAX, "%llu", (unsigned long long)s->seed); break;
+    case VAE_TS_HIDDEN:
+        buf[0] = 0;
+        for (int i = 0; i < s->cfg.n_hidden; i++)
+            snprintf(buf + strlen(buf), VAE_SETTING_MAX - strlen(buf), "%s%d", i ? "," : "", s->cfg.hidden[i]);
+        break;
+    case VAE_TS_LATENT: snprintf(buf, VAE_SETTING_MAX, "%d", s->cfg.latent_dim); break;
+    case VAE_TS_ACT: snprintf(buf, VAE_SETTING_MAX, "%s", vae_act_name(s->cfg.act)); break;
+    case VAE_TS_BETA: float_text(s->cfg.beta, buf); break;
+    case VAE_TS_SAMPLES: snprintf(buf, VAE_SETTING_MAX, "%d", t->samples); break;
+    case VAE_TS_VAL: float_text(t->val_fraction, buf); break;
+    case VAE_TS_CKPT: snprintf(buf, VAE_SETTING_MAX, "%d", t->checkpoint_every); break;
+    case VAE_TS_CLIP: float_text(t->clip_grad_norm, buf); break;
+    case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
+    }
+}
+
+/* Apply one train-only or shared option; 1 handled, 0 not ours, -1 bad value. */
+int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
+{
+    int r = vae_cli_apply_shared(&t->s, opt, arg);
+    if (r)
+        return r;
+    if (opt == VAE_OPT_SAMPLES)
+        return vae_cli_parse_int("--samples", arg, 1, 4096, &t->samples) ? -1 : 1;
+    if (opt == VAE_OPT_CKPT_EVERY)
+        return vae_cli_parse_int("--checkpoint-every", arg, 1, 100000, &t->checkpoint_every) ? -1 : 1;
+    if (opt == VAE_OPT_VAL)
+        return vae_cli_parse_float("--val-fraction", arg, 0.0, 0.9, &t->val_fraction) ? -1 : 1;
+    if (opt == VAE_OPT_CLIP)
+        return vae_cli_parse_float("--clip-grad-norm", arg, 0.0, 1e12, &t->clip_grad_norm) ? -1 : 1;
+    return 0;
+}
+
+/* Compare the flags given with the recorded settings; -1 with a message listing what differs. */
+int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_settings *given_ts, const int *given,
+                             const char *dir)
+{
+    char diff[16384] = "", mine[VAE_SETTING_MAX];
+    for (int k = 0; k < VAE_TS_N; k++) {
+        if (k == VAE_TS_EPOCHS || !given[k])
+            continue;
+        const char *rec = vae_train_checkpoint_setting(ck, vae_train_setting_keys[k].key);
+        if (k == VAE_TS_DATA) {
+            char abs[4096];
+            if (vae_run_abspath(given_ts->s.data_dir, abs, sizeof abs) || vae_run_escape(abs, mine, sizeof mine))
+                snprintf(mine, sizeof mine, "%s", given_ts->s.data_dir);
+        } else {
+            vae_train_setting_text(given_ts, k, mine);
+        }
+        if (rec && strcmp(rec, mine) == 0)
+            continue;
+        int is_float = k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP;
+        if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
+            continue;
+        size_t len = strlen(diff);
+        snprintf(diff + len, sizeof diff - len, "%s%s %.1000s (the run has %.1000s)", len ? ", " : "",
+                 vae_train_setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
+    }
+    if (diff[0])
+        return vae_set_error("--resume %s: %s; only --epochs (and --device, --quiet) may change on resume", dir,
+                             diff);
+    return 0;
+}
+
+/* The settings recorded in ck, applied to t (as if given as flags). */
+int vae_train_settings_recorded(const vae_train_checkpoint *ck, const char *path, vae_train_settings *t)
+{
+    for (int k = 0; k < VAE_TS_N; k++) {
+        const char *v = vae_train_checkpoint_setting(ck, vae_train_setting_keys[k].key);
+        if (!v)
+            return vae_set_error("%s: not a complete cuvae checkpoint: '%s' is missing", path,
+                                 vae_train_setting_keys[k].key);
+        if (k == VAE_TS_DATA)
+            continue;
+        if (vae_train_setting_apply(t, vae_train_setting_keys[k].opt, v) != 1) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            return vae_set_error("%s: recorded %s: %s", path, vae_train_setting_keys[k].key, why);
+        }
+    }
+    return 0;
+}
+
+/* The recorded data files must still be the same bytes. */
+int vae_train_settings_check_data(const vae_train_checkpoint *ck, const char *path, const vae_run_data *d)
+{
+    for (int i = 0; i < 4; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "train.data.sha256.%s", vae_run_data_name(d, i));
+        const char *rec = vae_train_checkpoint_setting(ck, key);
+        if (!rec || strcmp(rec, d->sha256[i]) != 0)
+            return vae_set_error("%s: SHA-256 %s differs from the one the run recorded in %s (%s): the data "
+                                 "changed since the run started",
+                                 d->path[i], d->sha256[i], path, rec ? rec : "none");
+    }
+    return 0;
+}
+

@@ -1,0 +1,195 @@
+/*
+ * train_state.c: writing and reading the training checkpoint; see train_state.h.
+ * Numbers that must come back bit for bit (generator states, loss sums) are
+ * stored as hexadecimal bit patterns, not decimal.
+ */
+#include "train_state.h"
+
+#include "vae_util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRAIN_STATE_FORMAT "cuvae-checkpoint"
+#define TRAIN_STATE_MAX_META 64
+
+static uint64_t double_bits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static double bits_double(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+int vae_train_state_save(const char *path, const vae_model *m, const vae_train_progress *p,
+                         const vae_st_meta *settings, int n_settings)
+{
+    if (n_settings > TRAIN_STATE_MAX_META - 12)
+        vae_fatal("train_state: %d settings exceed the metadata table", n_settings);
+    vae_backend *be = m->be;
+    size_t n = m->n_params;
+    float *host = vae_calloc(3 * n, sizeof(float));
+    be->download(be, host, m->params, n * sizeof(float));
+    be->download(be, host + n, m->adam_m, n * sizeof(float));
+    be->download(be, host + 2 * n, m->adam_v, n * sizeof(float));
+    int adam_step;
+    be->download(be, &adam_step, m->adam_step, sizeof adam_step);
+    vae_st_tensor_in t[3] = {
+        {.name = "params", .ndim = 1, .shape = {(int64_t)n}, .data = host},
+        {.name = "adam.m", .ndim = 1, .shape = {(int64_t)n}, .data = host + n},
+        {.name = "adam.v", .ndim = 1, .shape = {(int64_t)n}, .data = host + 2 * n},
+    };
+
+    const vae_trainer_state *s = &p->trainer;
+    char v[9][80];
+    snprintf(v[0], sizeof v[0], "%d", s->epochs_done);
+    snprintf(v[1], sizeof v[1], "%d", s->step);
+    snprintf(v[2], sizeof v[2], "%" PRIu64, s->noise_offset);
+    snprintf(v[3], sizeof v[3], "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, s->order_rng.s[0],
+             s->order_rng.s[1], s->order_rng.s[2], s->order_rng.s[3]);
+    snprintf(v[4], sizeof v[4], "%016" PRIx64 ",%016" PRIx64, double_bits(s->acc[0]), double_bits(s->acc[1]));
+    snprintf(v[5], sizeof v[5], "%.17g", s->seconds);
+    snprintf(v[6], sizeof v[6], "%d", adam_step);
+    snprintf(v[7], sizeof v[7], "%016" PRIx64, double_bits(p->best_val));
+    snprintf(v[8], sizeof v[8], "%d", p->best_epoch);
+    vae_st_meta meta[TRAIN_STATE_MAX_META] = {
+        {"format", TRAIN_STATE_FORMAT}, {"format_version", "1"},   {"state.epochs_done", v[0]},
+        {"state.step", v[1]},           {"state.noise_offset", v[2]}, {"state.order_rng", v[3]},
+        {"state.acc", v[4]},            {"state.seconds", v[5]},   {"state.adam_step", v[6]},
+        {"state.best_val", v[7]},       {"state.best_epoch", v[8]}, {"metrics", p->metrics},
+    };
+    int nm = 12;
+    for (int i = 0; i < n_settings; i++)
+        meta[nm++] = settings[i];
+    int rc = vae_safetensors_write(path, t, 3, meta, nm);
+    vae_free(host);
+    return rc;
+}
+
+static int get_u64(const vae_train_checkpoint *ck, const char *path, const char *key, int hex, uint64_t *out)
+{
+    const char *v = vae_safetensors_meta_get(&ck->st, key);
+    if (!v)
+        return vae_set_error("%s: not a complete cuvae checkpoint: '%s' is missing", path, key);
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, hex ? 16 : 10);
+    if (end == v || *end || errno || v[0] == '-' || v[0] == ' ')
+        return vae_set_error("%s: checkpoint value %s = '%s' is not valid", path, key, v);
+    *out = x;
+    return 0;
+}
+
+static int get_int(const vae_train_checkpoint *ck, const char *path, const char *key, int *out)
+{
+    uint64_t x = 0;
+    if (get_u64(ck, path, key, 0, &x))
+        return -1;
+    if (x > (1u << 30))
+        return vae_set_error("%s: checkpoint value %s = %llu is out of range", path, key, (unsigned long long)x);
+    *out = (int)x;
+    return 0;
+}
+
+/* n comma-separated 16-digit hex words of `key`. */
+static int get_hex_words(const vae_train_checkpoint *ck, const char *path, const char *key, uint64_t *w, int n)
+{
+    const char *v = vae_safetensors_meta_get(&ck->st, key);
+    if (!v)
+        return vae_set_error("%s: not a complete cuvae checkpoint: '%s' is missing", path, key);
+    if (strlen(v) != (size_t)(17 * n - 1))
+        return vae_set_error("%s: checkpoint value %s = '%s' is not valid", path, key, v);
+    for (int i = 0; i < n; i++) {
+        char word[17];
+        memcpy(word, v + 17 * i, 16);
+        word[16] = 0;
+        char *end;
+        w[i] = strtoull(word, &end, 16);
+        if (*end || (i + 1 < n && v[17 * i + 16] != ','))
+            return vae_set_error("%s: checkpoint value %s = '%s' is not valid", path, key, v);
+    }
+    return 0;
+}
+
+int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    if (vae_safetensors_read(path, &ck->st))
+        return -1;
+    const char *fmt = vae_safetensors_meta_get(&ck->st, "format");
+    const char *ver = vae_safetensors_meta_get(&ck->st, "format_version");
+    vae_train_progress *p = &ck->p;
+    uint64_t w[4] = {0};
+    if (!fmt || strcmp(fmt, TRAIN_STATE_FORMAT) != 0) {
+        vae_set_error("%s: not a cuvae training checkpoint (metadata 'format' is not '%s')", path,
+                      TRAIN_STATE_FORMAT);
+        goto fail;
+    }
+    if (!ver || strcmp(ver, "1") != 0) {
+        vae_set_error("%s: unsupported checkpoint format_version '%s' (this build reads 1)", path, ver ? ver : "");
+        goto fail;
+    }
+    if (get_int(ck, path, "state.epochs_done", &p->trainer.epochs_done) ||
+        get_int(ck, path, "state.step", &p->trainer.step) ||
+        get_u64(ck, path, "state.noise_offset", 0, &p->trainer.noise_offset) ||
+        get_int(ck, path, "state.adam_step", &p->adam_step) ||
+        get_int(ck, path, "state.best_epoch", &p->best_epoch))
+        goto fail;
+    if (get_hex_words(ck, path, "state.order_rng", p->trainer.order_rng.s, 4))
+        goto fail;
+    if (get_hex_words(ck, path, "state.acc", w, 2))
+        goto fail;
+    p->trainer.acc[0] = bits_double(w[0]);
+    p->trainer.acc[1] = bits_double(w[1]);
+    if (get_hex_words(ck, path, "state.best_val", w, 1))
+        goto fail;
+    p->best_val = bits_double(w[0]);
+    const char *secs = vae_safetensors_meta_get(&ck->st, "state.seconds");
+    p->trainer.seconds = secs ? strtod(secs, NULL) : 0;
+    p->metrics = vae_safetensors_meta_get(&ck->st, "metrics");
+    if (!p->metrics) {
+        vae_set_error("%s: not a complete cuvae checkpoint: 'metrics' is missing", path);
+        goto fail;
+    }
+    return 0;
+fail:
+    vae_safetensors_free(&ck->st);
+    memset(ck, 0, sizeof *ck);
+    return -1;
+}
+
+const char *vae_train_checkpoint_setting(const vae_train_checkpoint *ck, const char *key)
+{
+    return vae_safetensors_meta_get(&ck->st, key);
+}
+
+int vae_train_checkpoint_restore(const vae_train_checkpoint *ck, const char *path, vae_model *m)
+{
+    static const char *const names[3] = {"params", "adam.m", "adam.v"};
+    float *dst[3] = {m->params, m->adam_m, m->adam_v};
+    for (int i = 0; i < 3; i++) {
+        const vae_st_tensor *t = vae_safetensors_find(&ck->st, names[i]);
+        if (!t || strcmp(t->dtype, "F32") != 0 || t->ndim != 1 || t->shape[0] != (int64_t)m->n_params)
+            return vae_set_error("%s: tensor '%s' is missing or is not F32 (%zu) as the recorded model needs",
+                                 path, names[i], m->n_params);
+    }
+    for (int i = 0; i < 3; i++)
+        m->be->upload(m->be, dst[i], vae_safetensors_find(&ck->st, names[i])->data, m->n_params * sizeof(float));
+    m->be->upload(m->be, m->adam_step, &ck->p.adam_step, sizeof ck->p.adam_step);
+    return 0;
+}
+
+void vae_train_checkpoint_free(vae_train_checkpoint *ck)
+{
+    vae_safetensors_free(&ck->st);
+    memset(ck, 0, sizeof *ck);
+}

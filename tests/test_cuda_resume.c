@@ -1,0 +1,218 @@
+/*
+ * test_cuda_resume.c: checkpoints on the GPU. cuRAND has no getter for a
+ * generator's position, so both backends count the offset: set_offset on a
+ * fresh device generator continues the sequence exactly, and at the same
+ * offset the device and host generators give the same uniforms. A run on the
+ * GPU stopped at an epoch boundary or mid-epoch, checkpointed and resumed
+ * equals the uninterrupted GPU run bit for bit; a CPU checkpoint resumed on
+ * the GPU ends within the CPU-vs-CUDA tolerances. Every case reports as
+ * skipped without a GPU.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include "train.h"
+#include "train_state.h"
+#include "vae_util.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void need_gpu(void)
+{
+    if (vae_cuda_device_count() == 0)
+        cr_skip_test("no CUDA device: this machine has no usable GPU, so the CPU-vs-CUDA case did not run");
+}
+
+static vae_backend *backend(int cuda)
+{
+    vae_backend *be = cuda ? vae_backend_cuda_init(0) : vae_backend_cpu_init();
+    cr_assert_not_null(be, "%s", vae_last_error());
+    return be;
+}
+
+Test(cuda_resume, rng_offset_continues_on_the_device_and_matches_the_host)
+{
+    need_gpu();
+    vae_backend *gpu = backend(1), *cpu = backend(0);
+    const size_t sizes[][2] = {{2, 2}, {6, 10}, {14, 6}, {2560, 800}, {18, 4}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (int uniform = 0; uniform < 2; uniform++) {
+            size_t n1 = sizes[i][0], n2 = sizes[i][1];
+            float *d = gpu->buffer_alloc(gpu, (n1 + n2) * sizeof(float));
+            float *h = calloc(n1 + n2, sizeof *h), *h2 = calloc(n2, sizeof *h2), *c = calloc(n2, sizeof *c);
+            vae_rng *r = gpu->rng_init(gpu, 31), *q = gpu->rng_init(gpu, 31), *rc = cpu->rng_init(cpu, 31);
+            if (uniform) {
+                gpu->rng_uniform(gpu, r, d, n1);
+                gpu->rng_uniform(gpu, r, d + n1, n2);
+            } else {
+                gpu->rng_normal(gpu, r, d, n1);
+                gpu->rng_normal(gpu, r, d + n1, n2);
+            }
+            cr_expect_eq(gpu->rng_get_offset(gpu, r), n1 + n2);
+            gpu->download(gpu, h, d, (n1 + n2) * sizeof(float));
+            gpu->rng_set_offset(gpu, q, n1);
+            cpu->rng_set_offset(cpu, rc, n1);
+            if (uniform) {
+                gpu->rng_uniform(gpu, q, d, n2);
+                cpu->rng_uniform(cpu, rc, c, n2);
+            } else {
+                gpu->rng_normal(gpu, q, d, n2);
+                cpu->rng_normal(cpu, rc, c, n2);
+            }
+            gpu->download(gpu, h2, d, n2 * sizeof(float));
+            cr_expect(memcmp(h + n1, h2, n2 * sizeof *h2) == 0, "device %s %zu then %zu: set_offset(%zu) differs",
+                      uniform ? "uniform" : "normal", n1, n2, n1);
+            if (uniform)
+                cr_expect(memcmp(h2, c, n2 * sizeof *c) == 0, "device and host uniforms differ at offset %zu", n1);
+            else
+                cr_expect(tu_allclose("normals at an offset", h2, c, n2, 1e-6, 1e-5));
+            gpu->rng_free(gpu, r);
+            gpu->rng_free(gpu, q);
+            cpu->rng_free(cpu, rc);
+            gpu->buffer_free(gpu, d);
+            free(h);
+            free(h2);
+            free(c);
+        }
+    }
+    vae_backend_free(gpu);
+    vae_backend_free(cpu);
+}
+
+static void make_patterns(vae_dataset *d, int n, uint64_t seed)
+{
+    d->n = n;
+    d->rows = d->cols = 8;
+    d->dim = 64;
+    d->pixels = vae_calloc((size_t)n * 64, 1);
+    d->labels = vae_calloc((size_t)n, 1);
+    float noise[64];
+    for (int i = 0; i < n; i++) {
+        int k = i % 3;
+        tu_fill_uniform(noise, 64, seed + (uint64_t)i, 0, 60);
+        for (int p = 0; p < 64; p++) {
+            int r = p / 8, c = p % 8;
+            int on = k == 0 ? c == 3 : k == 1 ? r == 4 : r == c;
+            d->pixels[i * 64 + p] = (uint8_t)(on ? 255 - noise[p] : noise[p]);
+        }
+    }
+}
+
+typedef struct {
+    vae_backend *be;
+    vae_model m;
+    vae_trainer *t;
+    vae_device_data dtr, dte;
+    volatile sig_atomic_t stop;
+} session;
+
+static void session_open(session *s, int cuda, const vae_dataset *train, const vae_dataset *test)
+{
+    memset(s, 0, sizeof *s);
+    s->be = backend(cuda);
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.latent_dim = 3;
+    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+    cr_assert_eq(vae_model_init(&s->m, &c, s->be, 16), 0, "%s", vae_last_error());
+    vae_model_init_params(&s->m, 9);
+    vae_device_data_init(&s->dtr, s->be, train);
+    vae_device_data_init(&s->dte, s->be, test);
+    vae_train_options o = {.epochs = 4, .batch_size = 16,
+                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+                           .seed = 9, .progress = -1, .log = stderr, .stop = &s->stop};
+    s->t = vae_trainer_init(&s->m, &o);
+}
+
+static void session_close(session *s)
+{
+    vae_trainer_free(s->t);
+    vae_device_data_free(&s->dtr, s->be);
+    vae_device_data_free(&s->dte, s->be);
+    vae_model_free(&s->m);
+    vae_backend_free(s->be);
+}
+
+static float *params_of(session *s)
+{
+    float *p = calloc(s->m.n_params, sizeof *p);
+    s->be->download(s->be, p, s->m.params, s->m.n_params * sizeof *p);
+    return p;
+}
+
+/* 4 epochs; `stop_epochs` + `stop_steps` on backend `first`, checkpoint, the rest on `second`
+ * (stop_epochs < 0: no checkpoint). Returns the parameters; final test loss in *test_loss. */
+static float *run_split(int first, int second, int stop_epochs, int stop_steps, double *test_loss, size_t *n)
+{
+    vae_dataset train, test;
+    make_patterns(&train, 300, 1);
+    make_patterns(&test, 60, 2);
+    session s;
+    session_open(&s, first, &train, &test);
+    vae_epoch_metrics e;
+    int ep = 0;
+    if (stop_epochs >= 0) {
+        for (; ep < stop_epochs; ep++)
+            cr_assert_eq(vae_trainer_epoch(s.t, &s.dtr, &s.dte, ep + 1, &e), 0);
+        s.stop = 1;
+        for (int k = 0; k < stop_steps; k++)
+            cr_assert_eq(vae_trainer_epoch(s.t, &s.dtr, &s.dte, ep + 1, &e), 1);
+        char path[512];
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", tu_tmpdir());
+        vae_train_progress p = {.best_val = NAN, .metrics = ""};
+        vae_trainer_get_state(s.t, &p.trainer);
+        cr_assert_eq(vae_train_state_save(path, &s.m, &p, NULL, 0), 0, "%s", vae_last_error());
+        session_close(&s);
+        session_open(&s, second, &train, &test);
+        vae_train_checkpoint ck;
+        cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+        cr_assert_eq(vae_train_checkpoint_restore(&ck, path, &s.m), 0, "%s", vae_last_error());
+        vae_trainer_set_state(s.t, &ck.p.trainer);
+        vae_train_checkpoint_free(&ck);
+    }
+    for (; ep < 4; ep++)
+        cr_assert_eq(vae_trainer_epoch(s.t, &s.dtr, &s.dte, ep + 1, &e), 0);
+    *test_loss = e.test.loss;
+    *n = s.m.n_params;
+    float *p = params_of(&s);
+    session_close(&s);
+    vae_dataset_free(&train);
+    vae_dataset_free(&test);
+    return p;
+}
+
+Test(cuda_resume, gpu_resume_is_bit_identical)
+{
+    need_gpu();
+    double ref_loss, loss;
+    size_t n;
+    float *ref = run_split(1, 1, -1, 0, &ref_loss, &n);
+    const int stops[][2] = {{2, 0}, {1, 7}, {0, 1}};
+    for (int i = 0; i < 3; i++) {
+        float *p = run_split(1, 1, stops[i][0], stops[i][1], &loss, &n);
+        cr_expect(loss == ref_loss, "stop after %d epochs + %d steps: test loss %.17g vs %.17g", stops[i][0],
+                  stops[i][1], loss, ref_loss);
+        cr_expect(memcmp(p, ref, n * sizeof *p) == 0, "stop after %d epochs + %d steps: parameters differ",
+                  stops[i][0], stops[i][1]);
+        free(p);
+    }
+    free(ref);
+}
+
+Test(cuda_resume, cpu_checkpoint_resumed_on_the_gpu_stays_within_tolerance)
+{
+    need_gpu();
+    double ref_loss, loss;
+    size_t n;
+    float *ref = run_split(0, 0, -1, 0, &ref_loss, &n);
+    float *p = run_split(0, 1, 1, 5, &loss, &n);
+    cr_expect(fabs(loss - ref_loss) <= 1e-2 * fabs(ref_loss), "test loss %.6f on the GPU vs %.6f on the CPU", loss,
+              ref_loss);
+    free(p);
+    free(ref);
+}

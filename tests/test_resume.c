@@ -1,0 +1,279 @@
+/*
+ * test_resume.c: what a checkpoint must give back, in the library: the noise
+ * generator's offset continues its sequence on the CPU backend; SHA-256 and the
+ * path escaping of provenance; 4 epochs in one go equal 2 epochs, a checkpoint
+ * and 2 more, bit for bit, and so does a checkpoint written mid-epoch; the
+ * validation split is seeded and disjoint. The command-line side (run
+ * directories, --force, --resume, signals, kill -9) is in test_runs.c.
+ */
+#define _GNU_SOURCE
+#include "holdout.h"
+#include "run_dir.h"
+#include "sha256.h"
+#include "testutil.h"
+#include "train.h"
+#include "train_state.h"
+#include "vae_util.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+Test(rng, offset_continues_the_sequence_cpu)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    /* pairs (n1, n2) of even counts, some not multiples of 4; normals then uniforms */
+    const size_t sizes[][2] = {{2, 2}, {6, 10}, {14, 6}, {2560, 800}, {18, 4}};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (int uniform = 0; uniform < 2; uniform++) {
+            size_t n1 = sizes[i][0], n2 = sizes[i][1];
+            float *a = calloc(n1 + n2, sizeof *a), *b = calloc(n2, sizeof *b);
+            vae_rng *r = be->rng_init(be, 77), *q = be->rng_init(be, 77);
+            void (*gen)(vae_backend *, vae_rng *, float *, size_t) = uniform ? be->rng_uniform : be->rng_normal;
+            gen(be, r, a, n1);
+            uint64_t off = be->rng_get_offset(be, r);
+            cr_expect_eq(off, n1, "offset after %zu values is %llu", n1, (unsigned long long)off);
+            gen(be, r, a + n1, n2);
+            be->rng_set_offset(be, q, off);
+            gen(be, q, b, n2);
+            cr_expect(memcmp(a + n1, b, n2 * sizeof *b) == 0, "%s %zu then %zu: set_offset(%llu) does not continue",
+                      uniform ? "uniform" : "normal", n1, n2, (unsigned long long)off);
+            cr_expect_eq(be->rng_get_offset(be, q), n1 + n2);
+            be->rng_reset(be, q);
+            cr_expect_eq(be->rng_get_offset(be, q), 0);
+            be->rng_free(be, r);
+            be->rng_free(be, q);
+            free(a);
+            free(b);
+        }
+    }
+    vae_backend_free(be);
+}
+
+Test(sha256, known_vectors)
+{
+    const char *msgs[] = {"", "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"};
+    const char *want[] = {"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                          "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                          "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"};
+    for (int i = 0; i < 3; i++) {
+        vae_sha256 c;
+        char hex[65];
+        vae_sha256_init(&c);
+        vae_sha256_update(&c, msgs[i], strlen(msgs[i]));
+        vae_sha256_final_hex(&c, hex);
+        cr_expect_str_eq(hex, want[i], "SHA-256(\"%s\")", msgs[i]);
+    }
+    /* a million 'a', written to a file and hashed in chunks */
+    size_t n = 1000000;
+    char *a = malloc(n);
+    memset(a, 'a', n);
+    char path[512], hex[65];
+    snprintf(path, sizeof path, "%s/a", tu_tmpdir());
+    tu_write_file(path, a, n);
+    free(a);
+    cr_assert_eq(vae_sha256_file(path, hex), 0, "%s", vae_last_error());
+    cr_expect_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    cr_expect_eq(vae_sha256_file("/nonexistent/file", hex), -1);
+    cr_expect(strstr(vae_last_error(), "/nonexistent/file"), "%s", vae_last_error());
+}
+
+Test(run_dir, escape_is_lossless_and_utf8)
+{
+    const char *in = "/data/\xff\xfe-caf\xc3\xa9\\x\x01";
+    char esc[256], back[256];
+    cr_assert_eq(vae_run_escape(in, esc, sizeof esc), 0);
+    cr_expect_str_eq(esc, "/data/\\xff\\xfe-caf\xc3\xa9\\x5cx\\x01");
+    cr_assert_eq(vae_run_unescape(esc, back, sizeof back), 0);
+    cr_expect_str_eq(back, in);
+    cr_expect_eq(vae_run_escape(in, esc, 8), -1, "a short buffer is reported");
+    cr_expect_eq(vae_run_unescape("\\xz1", back, sizeof back), -1);
+}
+
+/* ---- training: one run against a run stopped and resumed from a checkpoint ---- */
+
+/* 300 8x8 images: three stroke patterns with seeded pixel noise. */
+static void make_patterns(vae_dataset *d, int n, uint64_t seed)
+{
+    d->n = n;
+    d->rows = d->cols = 8;
+    d->dim = 64;
+    d->pixels = vae_calloc((size_t)n * 64, 1);
+    d->labels = vae_calloc((size_t)n, 1);
+    float noise[64];
+    for (int i = 0; i < n; i++) {
+        int k = i % 3;
+        d->labels[i] = (uint8_t)k;
+        tu_fill_uniform(noise, 64, seed + (uint64_t)i, 0, 60);
+        for (int p = 0; p < 64; p++) {
+            int r = p / 8, c = p % 8;
+            int on = k == 0 ? c == 3 : k == 1 ? r == 4 : r == c;
+            d->pixels[i * 64 + p] = (uint8_t)(on ? 255 - noise[p] : noise[p]);
+        }
+    }
+}
+
+typedef struct {
+    vae_backend *be;
+    vae_model m;
+    vae_trainer *t;
+    vae_device_data dtr, dte;
+    volatile sig_atomic_t stop;
+} session;
+
+#define BATCH 16 /* 300 images: 18 full batches and a tail of 12 */
+
+static void session_open(session *s, const vae_dataset *train, const vae_dataset *test)
+{
+    memset(s, 0, sizeof *s);
+    s->be = vae_backend_cpu_init();
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.latent_dim = 3;
+    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+    cr_assert_eq(vae_model_init(&s->m, &c, s->be, BATCH), 0, "%s", vae_last_error());
+    vae_model_init_params(&s->m, 9);
+    vae_device_data_init(&s->dtr, s->be, train);
+    vae_device_data_init(&s->dte, s->be, test);
+    vae_train_options o = {.epochs = 4, .batch_size = BATCH,
+                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+                           .seed = 9, .progress = -1, .log = stderr, .stop = &s->stop};
+    s->t = vae_trainer_init(&s->m, &o);
+}
+
+static void session_close(session *s)
+{
+    vae_trainer_free(s->t);
+    vae_device_data_free(&s->dtr, s->be);
+    vae_device_data_free(&s->dte, s->be);
+    vae_model_free(&s->m);
+    vae_backend_free(s->be);
+}
+
+/* Checkpoint s to path, close it, and open a new session from the file. */
+static void session_reopen(session *s, const char *path, const vae_dataset *train, const vae_dataset *test)
+{
+    vae_train_progress p = {.best_val = NAN, .metrics = "epoch\n"};
+    vae_trainer_get_state(s->t, &p.trainer);
+    vae_st_meta settings[] = {{"train.note", "test"}};
+    cr_assert_eq(vae_train_state_save(path, &s->m, &p, settings, 1), 0, "%s", vae_last_error());
+    session_close(s);
+    session_open(s, train, test);
+    vae_model_init_params(&s->m, 12345); /* other parameters: the checkpoint must replace them */
+    vae_train_checkpoint ck;
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    cr_expect_str_eq(vae_train_checkpoint_setting(&ck, "train.note"), "test");
+    cr_expect_str_eq(ck.p.metrics, "epoch\n");
+    cr_expect(isnan(ck.p.best_val));
+    cr_assert_eq(vae_train_checkpoint_restore(&ck, path, &s->m), 0, "%s", vae_last_error());
+    vae_trainer_set_state(s->t, &ck.p.trainer);
+    vae_train_checkpoint_free(&ck);
+}
+
+static void expect_same_epoch(const vae_epoch_metrics *a, const vae_epoch_metrics *b)
+{
+    cr_expect(a->epoch == b->epoch, "epoch %d vs %d", a->epoch, b->epoch);
+    cr_expect(a->train.loss == b->train.loss && a->train.recon == b->train.recon && a->train.kl == b->train.kl,
+              "epoch %d: train loss %.17g vs %.17g", a->epoch, a->train.loss, b->train.loss);
+    cr_expect(a->test.loss == b->test.loss, "epoch %d: test loss %.17g vs %.17g", a->epoch, a->test.loss,
+              b->test.loss);
+}
+
+/* Resume after `stop_after_epochs` whole epochs and `extra_steps` steps of the next. */
+static void check_resume(int stop_after_epochs, int extra_steps)
+{
+    vae_dataset train, test;
+    make_patterns(&train, 300, 1);
+    make_patterns(&test, 60, 2);
+    vae_epoch_metrics ref[4], got[4];
+
+    session a;
+    session_open(&a, &train, &test);
+    for (int ep = 0; ep < 4; ep++)
+        cr_assert_eq(vae_trainer_epoch(a.t, &a.dtr, &a.dte, ep + 1, &ref[ep]), 0);
+    float *ref_params = calloc(a.m.n_params, sizeof(float)), *ref_v = calloc(a.m.n_params, sizeof(float));
+    memcpy(ref_params, a.m.params, a.m.n_params * sizeof(float));
+    memcpy(ref_v, a.m.adam_v, a.m.n_params * sizeof(float));
+    session_close(&a);
+
+    session b;
+    session_open(&b, &train, &test);
+    for (int ep = 0; ep < stop_after_epochs; ep++)
+        cr_assert_eq(vae_trainer_epoch(b.t, &b.dtr, &b.dte, ep + 1, &got[ep]), 0);
+    b.stop = 1; /* each call now runs one step and stops */
+    for (int k = 0; k < extra_steps; k++)
+        cr_assert_eq(vae_trainer_epoch(b.t, &b.dtr, &b.dte, stop_after_epochs + 1, &got[stop_after_epochs]), 1);
+    vae_trainer_state st;
+    vae_trainer_get_state(b.t, &st);
+    cr_expect_eq(st.epochs_done, stop_after_epochs);
+    cr_expect_eq(st.step, extra_steps);
+    char path[512];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", tu_tmpdir());
+    session_reopen(&b, path, &train, &test);
+    for (int ep = stop_after_epochs; ep < 4; ep++)
+        cr_assert_eq(vae_trainer_epoch(b.t, &b.dtr, &b.dte, ep + 1, &got[ep]), 0);
+    for (int ep = 0; ep < 4; ep++)
+        expect_same_epoch(&ref[ep], &got[ep]);
+    cr_expect(memcmp(ref_params, b.m.params, b.m.n_params * sizeof(float)) == 0, "parameters differ");
+    cr_expect(memcmp(ref_v, b.m.adam_v, b.m.n_params * sizeof(float)) == 0, "Adam moments differ");
+    int step;
+    memcpy(&step, b.m.adam_step, sizeof step);
+    cr_expect_eq(step, 4 * 19, "Adam step %d after 4 epochs of 19 steps", step);
+    session_close(&b);
+    free(ref_params);
+    free(ref_v);
+    vae_dataset_free(&train);
+    vae_dataset_free(&test);
+}
+
+Test(resume, two_epochs_then_two_more_is_bit_identical) { check_resume(2, 0); }
+Test(resume, from_mid_epoch_is_bit_identical) { check_resume(1, 7); }
+Test(resume, from_the_first_step_is_bit_identical) { check_resume(0, 1); }
+
+Test(resume, truncated_checkpoint_is_refused)
+{
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    tu_write_file(path, "\x10\0\0\0\0\0\0\0{\"a\":", 13);
+    vae_train_checkpoint ck;
+    cr_expect_eq(vae_train_checkpoint_read(path, &ck), -1);
+    cr_expect(strstr(vae_last_error(), path), "%s", vae_last_error());
+}
+
+Test(holdout, seeded_disjoint_and_complete)
+{
+    vae_dataset all, t1, v1, t2, v2, t3, v3;
+    make_patterns(&all, 100, 3);
+    for (int i = 0; i < 100; i++)
+        all.pixels[i * 64] = (uint8_t)i; /* a tag to find each image */
+    cr_assert_eq(vae_holdout_split(&all, 0.25, 5, &t1, &v1), 0);
+    cr_assert_eq(vae_holdout_split(&all, 0.25, 5, &t2, &v2), 0);
+    cr_assert_eq(vae_holdout_split(&all, 0.25, 6, &t3, &v3), 0);
+    cr_expect_eq(v1.n, 25);
+    cr_expect_eq(t1.n, 75);
+    cr_expect(memcmp(v1.pixels, v2.pixels, 25 * 64) == 0, "same seed, other split");
+    cr_expect(memcmp(v1.pixels, v3.pixels, 25 * 64) != 0, "other seed, same split");
+    int seen[100] = {0};
+    for (int i = 0; i < 75; i++)
+        seen[t1.pixels[i * 64]]++;
+    for (int i = 0; i < 25; i++)
+        seen[v1.pixels[i * 64]]++;
+    for (int i = 0; i < 100; i++)
+        cr_expect_eq(seen[i], 1, "image %d appears %d times", i, seen[i]);
+    vae_dataset e1, e2;
+    cr_expect_eq(vae_holdout_split(&all, 0.001, 5, &e1, &e2), -1, "an empty validation set is refused");
+    vae_dataset ten = all;
+    ten.n = 10;
+    cr_assert_eq(vae_holdout_split(&ten, 0.7f, 5, &e1, &e2), 0);
+    cr_expect_eq(e2.n, 7, "0.7 of 10 images held out as %d", e2.n);
+    vae_dataset_free(&e1);
+    vae_dataset_free(&e2);
+    vae_dataset *ds[] = {&all, &t1, &v1, &t2, &v2, &t3, &v3};
+    for (int i = 0; i < 7; i++)
+        vae_dataset_free(ds[i]);
+}

@@ -1,0 +1,558 @@
+/*
+ * test_runs.c: run directories as a user meets them, through the cuvae
+ * program: an --out holding a run is refused (exit 2) unless --force; default
+ * run directories never collide; provenance is recorded; --resume continues a
+ * run bit for bit and refuses changed settings; SIGINT/SIGTERM leave a
+ * checkpoint and exit 130/143; kill -9 at seeded random moments always leaves
+ * a run that resumes to the uninterrupted result; stale .tmp files go; eval and
+ * reconstruct use the model's recorded, checksummed data; a non-UTF-8 --data
+ * path is recorded escaped; an unwritable --out is reported before the data
+ * is loaded; --val-fraction adds validation columns and best.safetensors.
+ */
+#define _GNU_SOURCE
+#include "testutil.h"
+#include "train_state.h"
+#include "vae_util.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char out[65536];
+
+static int cuvae(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cuvae(const char *fmt, ...)
+{
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
+    return tu_run(cmd, out, sizeof out);
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* An IDX file of n images (side x side) or labels; seeded stroke patterns. */
+static void write_idx(const char *dir, const char *name, int n, int side, int images)
+{
+    int dim = side * side;
+    size_t hdr = images ? 16 : 8, body = images ? (size_t)n * dim : (size_t)n;
+    unsigned char *b = calloc(hdr + body, 1);
+    put_be32(b, images ? 0x803 : 0x801);
+    put_be32(b + 4, (uint32_t)n);
+    if (images) {
+        put_be32(b + 8, (uint32_t)side);
+        put_be32(b + 12, (uint32_t)side);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!images) {
+            b[hdr + i] = (unsigned char)(i % 3);
+            continue;
+        }
+        for (int p = 0; p < dim; p++) {
+            int r = p / side, c = p % side, k = i % 3;
+            int on = k == 0 ? c == side / 2 : k == 1 ? r == side / 2 : r == c;
+            b[hdr + (size_t)i * dim + p] = on ? 250 : (unsigned char)((i * 7 + p * 13) % 20);
+        }
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tu_write_file(path, b, hdr + body);
+    free(b);
+}
+
+static void write_data(const char *dir, int n_train, int n_test, int side)
+{
+    mkdir(dir, 0755);
+    write_idx(dir, "train-images-idx3-ubyte", n_train, side, 1);
+    write_idx(dir, "train-labels-idx1-ubyte", n_train, side, 0);
+    write_idx(dir, "t10k-images-idx3-ubyte", n_test, side, 1);
+    write_idx(dir, "t10k-labels-idx1-ubyte", n_test, side, 0);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+/* The whole text of dir/name (static storage), or "" when absent. */
+static const char *slurp(const char *dir, const char *name)
+{
+    static char buf[1 << 16];
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return buf;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* metrics.csv without its timing columns (seconds, images/s): what must be identical. */
+static void metrics_losses(const char *dir, char *dst, size_t cap)
+{
+    const char *m = slurp(dir, "metrics.csv");
+    size_t o = 0;
+    for (const char *line = m; *line;) {
+        const char *end = strchr(line, '\n');
+        if (!end)
+            end = line + strlen(line);
+        int commas = 0;
+        for (const char *p = line; p < end && o + 2 < cap; p++) {
+            if (*p == ',' && ++commas == 7)
+                break;
+            dst[o++] = *p;
+        }
+        dst[o++] = '\n';
+        line = *end ? end + 1 : end;
+    }
+    dst[o] = 0;
+}
+
+#define SMALL "--hidden 16 --latent 3 --batch-size 16 --lr 3e-3 --device cpu --quiet"
+
+Test(runs, out_holding_a_run_is_refused_unless_force)
+{
+    char data[512], run[600];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
+    char first[4096];
+    snprintf(first, sizeof first, "%s", slurp(run, "metrics.csv"));
+
+    int rc = cuvae("train --data %s --epochs 2 --out %s " SMALL, data, run);
+    cr_expect_eq(rc, 2, "a second run into the same --out: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "holds a previous run") && strstr(out, "--force") && strstr(out, "--resume"), "%s", out);
+    cr_expect_str_eq(slurp(run, "metrics.csv"), first, "the refused run touched metrics.csv");
+
+    /* a file of someone else's stays; cuvae's files are replaced */
+    char keep[700];
+    snprintf(keep, sizeof keep, "%s/notes.txt", run);
+    tu_write_file(keep, "mine", 4);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s --force " SMALL, data, run), 0, "%s", out);
+    cr_expect(exists(run, "notes.txt"), "--force removed a file that is not cuvae's");
+    const char *m = slurp(run, "metrics.csv");
+    cr_expect(strstr(m, "\n2,") != NULL && strstr(m, "\n3,") == NULL, "metrics after --force:\n%s", m);
+
+    /* an empty directory is fine */
+    char empty[700];
+    snprintf(empty, sizeof empty, "%s/empty", data);
+    mkdir(empty, 0755);
+    cr_expect_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, empty), 0, "%s", out);
+}
+
+Test(runs, default_out_is_unique_for_runs_started_together)
+{
+    char data[512], cmd[8192];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(cmd, sizeof cmd,
+             "cd %s && for i in 1 2 3; do %s train --data %s --epochs 2 " SMALL " & done; wait", data,
+             CUVAE_BINARY, data);
+    tu_run(cmd, out, sizeof out);
+    char models[600];
+    snprintf(models, sizeof models, "%s/models", data);
+    DIR *d = opendir(models);
+    cr_assert_not_null(d, "no models/ directory:\n%s", out);
+    int runs = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        runs++;
+        char run[1200];
+        snprintf(run, sizeof run, "%s/%s", models, e->d_name);
+        cr_expect(strncmp(e->d_name, "vae-", 4) == 0, "%s", e->d_name);
+        const char *m = slurp(run, "metrics.csv");
+        int rows = 0;
+        for (const char *p = m; (p = strchr(p, '\n')); p++)
+            rows++;
+        cr_expect_eq(rows, 3, "%s: %d lines in metrics.csv (runs mixed?):\n%s", run, rows, m);
+        cr_expect(exists(run, "model.safetensors"), "%s lacks its model", run);
+    }
+    closedir(d);
+    cr_expect_eq(runs, 3, "3 runs started together made %d directories:\n%s", runs, out);
+}
+
+Test(runs, provenance_records_command_version_host_and_data)
+{
+    char data[512], run[600];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
+    const char *p = slurp(run, "provenance.txt");
+    cr_expect(strstr(p, "command: ") && strstr(p, "train --data") && strstr(p, "--epochs 1"), "%s", p);
+    cr_expect(strstr(p, "\nversion: ") && strstr(p, "\ncommit: ") && strstr(p, "\nhost: "), "%s", p);
+    /* SHA-256 of the 8-byte-header label file is checked by recomputing it with sha256sum */
+    char cmd[1024], sum[256];
+    snprintf(cmd, sizeof cmd, "sha256sum %s/t10k-labels-idx1-ubyte | cut -c1-64", data);
+    tu_run(cmd, sum, sizeof sum);
+    sum[64] = 0;
+    cr_expect(strstr(p, sum) != NULL, "provenance lacks the labels' SHA-256 %s:\n%s", sum, p);
+    cr_expect(strstr(p, "/t10k-labels-idx1-ubyte") != NULL, "%s", p);
+}
+
+Test(runs, resume_continues_bit_exactly_and_refuses_changes)
+{
+    char data[512], full[600], half[600], a[6000], b[6000], fa[1400], fb[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 200, 40, 8);
+    snprintf(full, sizeof full, "%s/full", data);
+    snprintf(half, sizeof half, "%s/half", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 4 --out %s " SMALL, data, full), 0, "%s", out);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s " SMALL, data, half), 0, "%s", out);
+
+    cr_expect_eq(cuvae("train --resume %s --epochs 4 --lr 0.01 --hidden 16", half), 2, "%s", out);
+    cr_expect(strstr(out, "--lr 0.01 (the run has 0.003)") && !strstr(out, "--hidden"), "%s", out);
+    cr_expect_eq(cuvae("train --resume %s --out %s", half, full), 2, "%s", out);
+    cr_expect_eq(cuvae("train --resume %s --epochs 1", half), 2, "%s", out);
+    cr_expect(strstr(out, "already done 2 epochs"), "%s", out);
+    cr_expect_eq(cuvae("train --resume %s/nothing", data), 1, "%s", out);
+    cr_expect(strstr(out, "checkpoint.safetensors"), "%s", out);
+
+    cr_assert_eq(cuvae("train --resume %s --epochs 4 --data %s --batch-size 16", half, data), 0, "%s", out);
+    cr_expect(strstr(out, "resuming") && strstr(out, "epoch 3, step 0"), "%s", out);
+    metrics_losses(full, a, sizeof a);
+    metrics_losses(half, b, sizeof b);
+    cr_expect_str_eq(b, a, "resumed metrics differ from the uninterrupted run's");
+    snprintf(fa, sizeof fa, "cmp %s/model.safetensors %s/model.safetensors", full, half);
+    cr_expect_eq(tu_run(fa, fb, sizeof fb), 0, "models differ: %s", fb);
+    cr_expect(strstr(slurp(half, "provenance.txt"), "resumed: "), "a resume is not recorded");
+}
+
+/* Start cuvae with args in the background, output to log; returns its pid. */
+static pid_t spawn(const char *args, const char *log)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "exec %s %s >%s 2>&1", CUVAE_BINARY, args, log);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+#define LONGER "--hidden 32 --latent 4 --batch-size 4 --lr 1e-3 --device cpu --quiet --epochs 3"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void check_signal(int sig, int want_rc, int twice)
+{
+    char data[512], ref[600], run[600], args[4096], log[700], a[6000], b[6000];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 1500, 100, 28);
+    snprintf(ref, sizeof ref, "%s/ref", data);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(log, sizeof log, "%s/log", data);
+    cr_assert_eq(cuvae("train --data %s --out %s " LONGER, data, ref), 0, "%s", out);
+    snprintf(args, sizeof args, "train --data %s --out %s " LONGER, data, run);
+    pid_t pid = spawn(args, log);
+    /* early in the second epoch, whatever the machine's speed: any moment must do */
+    for (int i = 0; i < 50000 && !strstr(slurp(run, "metrics.csv"), "\n1,"); i++)
+        sleep_s(0.0002);
+    sleep_s(0.01);
+    kill(pid, sig);
+    if (twice) {
+        /* the second signal ends the run at once; whatever it interrupted, the last
+         * checkpoint stays whole (or there is none yet, and the run starts again) */
+        kill(pid, sig);
+        int rc = wait_status(pid);
+        cr_expect_eq(rc, want_rc, "exit %d after two signals %d:\n%s", rc, sig, slurp(data, "log"));
+        rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
+                                                   : cuvae("train --data %s --out %s --force " LONGER, data, run);
+        cr_assert_eq(rc, 0, "%s", out);
+        metrics_losses(ref, a, sizeof a);
+        metrics_losses(run, b, sizeof b);
+        cr_expect_str_eq(b, a, "metrics after two signals and a resume differ from the uninterrupted run's");
+        return;
+    }
+    int rc = wait_status(pid);
+    const char *l = slurp(data, "log");
+    cr_expect_eq(rc, want_rc, "exit %d after signal %d:\n%s", rc, sig, l);
+    char want[800];
+    snprintf(want, sizeof want, "; resume with: cuvae train --resume %s\n", run);
+    cr_expect(strstr(l, "interrupted at epoch ") && strstr(l, want), "%s", l);
+    cr_assert(exists(run, "checkpoint.safetensors"));
+    int ep = 0, step = 0;
+    fprintf(stderr, "signal test: %s", strstr(l, "interrupted") ? strstr(l, "interrupted") : "no line\n");
+    const char *at = strstr(l, "interrupted at epoch ");
+    if (at && sscanf(at, "interrupted at epoch %d, step %d", &ep, &step) == 2 && step > 0 && ep > 1) {
+        /* the epoch in progress must be finished: a resume to fewer epochs is refused */
+        cr_expect_eq(cuvae("train --resume %s --epochs %d", run, ep - 1), 2, "%s", out);
+        cr_expect(strstr(out, "give at least --epochs"), "%s", out);
+    }
+    cr_assert_eq(cuvae("train --resume %s", run), 0, "%s", out);
+    metrics_losses(ref, a, sizeof a);
+    metrics_losses(run, b, sizeof b);
+    cr_expect_str_eq(b, a, "metrics after a signal and a resume differ from the uninterrupted run's");
+}
+
+Test(runs, sigint_writes_a_checkpoint_and_exits_130) { check_signal(SIGINT, 130, 0); }
+Test(runs, sigterm_writes_a_checkpoint_and_exits_143) { check_signal(SIGTERM, 143, 0); }
+Test(runs, a_second_signal_exits_at_once_and_leaves_a_resumable_run) { check_signal(SIGINT, 130, 1); }
+
+Test(runs, resume_of_a_finished_run_rewrites_its_model)
+{
+    char data[512], run[600];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s " SMALL, data, run), 0, "%s", out);
+    cr_assert_eq(cuvae("train --resume %s", run), 0, "%s", out);
+    cr_expect(strstr(out, "final test loss nan") == NULL, "%s", out);
+}
+
+/* Wait (up to 4 s) until dir/name exists. */
+static void wait_for(const char *dir, const char *name)
+{
+    for (int i = 0; i < 4000 && !exists(dir, name); i++)
+        sleep_s(0.001);
+}
+
+Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
+{
+    char data[512], ref[600], run[600], args[4096], log[700], a[6000], b[6000];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 1500, 100, 28);
+    snprintf(ref, sizeof ref, "%s/ref", data);
+    snprintf(log, sizeof log, "%s/log", data);
+    const char *set = "--hidden 32 --latent 4 --batch-size 4 --lr 1e-3 --device cpu --quiet --epochs 4";
+
+    /* the reference run, timed: start-up (until metrics.csv appears), then training */
+    snprintf(args, sizeof args, "train --data %s --out %s %s", data, ref, set);
+    double t0 = now_s();
+    pid_t pid = spawn(args, log);
+    wait_for(ref, "metrics.csv");
+    double t1 = now_s();
+    cr_assert_eq(wait_status(pid), 0, "%s", slurp(data, "log"));
+    double startup = t1 - t0, training = now_s() - t1;
+    metrics_losses(ref, a, sizeof a);
+
+    int mid = 0;
+    uint64_t x = 2024; /* seeded moments, so a failure can be replayed */
+    for (int k = 0; k < 20; k++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(x >> 11) / 9007199254740992.0, delay;
+        snprintf(run, sizeof run, "%s/run%d", data, k);
+        snprintf(args, sizeof args, "train --data %s --out %s %s", data, run, set);
+        pid = spawn(args, log);
+        if (k % 4 == 0) { /* during start-up */
+            delay = u * startup;
+        } else {          /* anywhere in training, saves included, or just after it */
+            wait_for(run, "metrics.csv");
+            delay = u * 1.05 * training;
+        }
+        sleep_s(delay);
+        kill(pid, SIGKILL);
+        wait_status(pid);
+        mid += exists(run, "checkpoint.safetensors") && !strstr(slurp(run, "metrics.csv"), "\n4,");
+        int rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
+                                                        : cuvae("train --data %s --out %s --force %s", data, run, set);
+        cr_assert_eq(rc, 0, "kill %d after %.3f s, then resume: exit %d\n%s", k, delay, rc, out);
+        metrics_losses(run, b, sizeof b);
+        cr_expect_str_eq(b, a, "kill %d after %.3f s: resumed metrics differ", k, delay);
+        cr_expect(!exists(run, "checkpoint.safetensors.tmp") && !exists(run, "metrics.csv.tmp"),
+                  "kill %d: a stale .tmp file is left", k);
+    }
+    fprintf(stderr, "kill -9: %d of 20 kills fell between the first checkpoint and the end\n", mid);
+    cr_expect(mid >= 4, "only %d of 20 kills fell between the first checkpoint and the end (training %.3f s)", mid,
+              training);
+}
+
+/* The epochs done in dir's checkpoint, or -1 when there is none. */
+static int checkpoint_epochs(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    vae_train_checkpoint ck;
+    if (!exists(dir, "checkpoint.safetensors"))
+        return -1;
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    int done = ck.p.trainer.epochs_done;
+    vae_train_checkpoint_free(&ck);
+    return done;
+}
+
+Test(runs, checkpoint_every_n_epochs)
+{
+    char data[512], run[600], args[4096], log[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 1500, 100, 28);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(log, sizeof log, "%s/log", data);
+    snprintf(args, sizeof args, "train --data %s --out %s --checkpoint-every 2 " LONGER, data, run);
+    pid_t pid = spawn(args, log);
+    /* freeze the run once epoch 1 is in metrics.csv: no checkpoint may hold epoch 1 */
+    int seen = 0;
+    for (int i = 0; i < 20000 && !seen; i++) {
+        if (strstr(slurp(run, "metrics.csv"), "\n1,")) {
+            kill(pid, SIGSTOP);
+            seen = 1;
+        } else {
+            sleep_s(0.0002);
+        }
+    }
+    cr_assert(seen, "epoch 1 never ended:\n%s", slurp(data, "log"));
+    int done = checkpoint_epochs(run);
+    kill(pid, SIGCONT);
+    cr_expect(done == -1 || done == 2, "a checkpoint after %d epochs with --checkpoint-every 2", done);
+    cr_expect_eq(wait_status(pid), 0, "%s", slurp(data, "log"));
+    cr_expect_eq(checkpoint_epochs(run), 3, "the last epoch is always checkpointed");
+}
+
+Test(runs, a_failed_checkpoint_write_stops_plainly_and_keeps_the_last_one)
+{
+    char data[512], run[600], ref[600], cmd[8192], a[6000], b[6000];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(ref, sizeof ref, "%s/ref", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 3 --out %s " SMALL, data, ref), 0, "%s", out);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s " SMALL, data, run), 0, "%s", out);
+    /* files of at most 8 KiB (a checkpoint is ~28 KB), as on a full disk; SIGXFSZ ignored so the
+     * write fails with EFBIG instead of killing the process */
+    snprintf(cmd, sizeof cmd, "ulimit -f 16; trap '' XFSZ; %s train --resume %s --epochs 3", CUVAE_BINARY, run);
+    int rc = tu_run(cmd, out, sizeof out);
+    cr_expect_eq(rc, 1, "exit %d:\n%s", rc, out);
+    cr_expect(strstr(out, "checkpoint.safetensors") && strstr(out, "File too large"), "%s", out);
+    cr_expect(!strstr(out, "fatal") && !strstr(out, ".c:"), "a developer's message:\n%s", out);
+    cr_assert_eq(cuvae("train --resume %s --epochs 3", run), 0, "the last checkpoint is damaged:\n%s", out);
+    metrics_losses(ref, a, sizeof a);
+    metrics_losses(run, b, sizeof b);
+    cr_expect_str_eq(b, a);
+}
+
+Test(runs, stale_tmp_files_are_removed_on_resume)
+{
+    char data[512], run[600], tmp[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
+    snprintf(tmp, sizeof tmp, "%s/model.safetensors.tmp", run);
+    tu_write_file(tmp, "half a file", 11);
+    cr_assert_eq(cuvae("train --resume %s --epochs 2", run), 0, "%s", out);
+    cr_expect(!exists(run, "model.safetensors.tmp"), "the stale .tmp survived a resume");
+}
+
+Test(runs, eval_and_reconstruct_use_the_recorded_data_and_check_it)
+{
+    char data[512], other[600], run[600];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    snprintf(other, sizeof other, "%s/other", data);
+    write_data(other, 60, 13, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
+    cr_expect_eq(cuvae("eval --model %s/model.safetensors --device cpu", run), 0, "%s", out);
+    cr_expect(strstr(out, "over 20 images") && strstr(out, "recorded in the model"), "%s", out);
+    cr_expect_eq(cuvae("reconstruct --model %s/model.safetensors --out %s/r.png --device cpu", run, run), 0, "%s",
+                 out);
+    cr_expect(strstr(out, "recorded in the model"), "%s", out);
+    cr_expect_eq(cuvae("eval --model %s/model.safetensors --data %s --device cpu", run, other), 0, "%s", out);
+    cr_expect(strstr(out, "over 13 images") && strstr(out, "(--data)"), "%s", out);
+    /* the recorded data changes: refused, naming the file */
+    write_idx(data, "t10k-images-idx3-ubyte", 20, 8, 0 /* now a labels file: other bytes */);
+    cr_expect_eq(cuvae("eval --model %s/model.safetensors --device cpu", run), 1, "%s", out);
+    cr_expect(strstr(out, "t10k-images-idx3-ubyte") && strstr(out, "SHA-256") && strstr(out, "--data"), "%s", out);
+}
+
+Test(runs, non_utf8_data_path_is_recorded_escaped)
+{
+    char base[512], data[600], run[700];
+    snprintf(base, sizeof base, "%s", tu_tmpdir());
+    snprintf(data, sizeof data, "%s/d\xff\xfe", base);
+    write_data(data, 60, 20, 8);
+    snprintf(run, sizeof run, "%s/run", base);
+    cr_assert_eq(cuvae("train --data '%s' --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
+    cr_expect(exists(run, "model.safetensors"), "the model was not saved");
+    cr_expect(strstr(slurp(run, "provenance.txt"), "/d\\xff\\xfe") != NULL, "%s", slurp(run, "provenance.txt"));
+    cr_expect_eq(cuvae("info --model %s/model.safetensors", run), 0, "%s", out);
+    cr_expect(strstr(out, "d\\xff\\xfe") != NULL, "%s", out);
+    cr_expect_eq(cuvae("eval --model %s/model.safetensors --device cpu", run), 0, "the escaped path is not used:\n%s",
+                 out);
+}
+
+Test(runs, unwritable_out_is_reported_plainly_before_the_data)
+{
+    char base[512], file[600];
+    snprintf(base, sizeof base, "%s", tu_tmpdir());
+    snprintf(file, sizeof file, "%s/afile", base);
+    tu_write_file(file, "x", 1);
+    int rc = cuvae("train --data /nonexistent/data --out %s/run --device cpu", file);
+    cr_expect_eq(rc, 1, "%s", out);
+    cr_expect(strstr(out, "--out") && strstr(out, "afile") && strstr(out, "Not a directory"), "%s", out);
+    cr_expect(!strstr(out, "nonexistent/data"), "the data was loaded before --out was checked:\n%s", out);
+    cr_expect(!strstr(out, "fatal") && !strstr(out, ".c:"), "a developer's message:\n%s", out);
+}
+
+Test(runs, val_fraction_adds_columns_and_keeps_the_best)
+{
+    char data[512], run[600];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 100, 20, 8);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 3 --val-fraction 0.2 --out %s " SMALL, data, run), 0, "%s", out);
+    cr_expect(strstr(out, "validation: 20 images"), "%s", out);
+    const char *m = slurp(run, "metrics.csv");
+    const char *header = "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,"
+                         "val_loss,val_recon,val_kl,seconds,images_per_second\n";
+    cr_expect(strncmp(m, header, strlen(header)) == 0, "%s", m);
+    cr_expect(exists(run, "best.safetensors"));
+    cr_expect_eq(cuvae("eval --model %s/best.safetensors --device cpu", run), 0, "%s", out);
+    cr_expect_eq(cuvae("train --data %s --epochs 1 --val-fraction 0.001 --out %s/v2 " SMALL, data, data), 2, "%s",
+                 out);
+}
+
+Test(runs, different_image_sizes_are_named)
+{
+    char data[512];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    write_data(data, 60, 20, 8);
+    write_idx(data, "t10k-images-idx3-ubyte", 20, 4, 1);
+    cr_expect_eq(cuvae("train --data %s --epochs 1 --out %s/run " SMALL, data, data), 1, "%s", out);
+    cr_expect(strstr(out, "8x8") && strstr(out, "4x4"), "%s", out);
+}
