@@ -295,7 +295,7 @@ Test(cli, divergence_stops_training_with_exit_3_and_writes_no_model)
 
 Test(cli, clip_grad_norm_is_checked_and_used)
 {
-    EXPECT_FAIL(2, "train --clip-grad-norm 0", "--clip-grad-norm: 0 is out of range");
+    EXPECT_FAIL(2, "train --clip-grad-norm -1", "--clip-grad-norm: -1 is out of range");
     EXPECT_FAIL(2, "train --clip-grad-norm inf", "--clip-grad-norm: 'inf' is not a finite number");
     char data[512], args[2048];
     write_tiny_data(data, sizeof data);
