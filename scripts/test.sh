@@ -13,4 +13,4 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$(nproc)"
 cd build
-ctest --output-on-failure
+ctest --output-on-failure --no-tests=error
