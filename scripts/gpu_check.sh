@@ -121,7 +121,7 @@ setup() {   # returns 1 when nothing can run; a build that strays from the prefi
   setup_checks=$(gpu_verify_build "$B" "$P")
   local bad=$?
   echo "$setup_checks"
-  echo "RPATH of cuvae: $(readelf -d "$B/cuvae" 2>/dev/null | grep -oE '(RPATH|RUNPATH).*')"
+  echo "cuvae's $(readelf -d "$B/cuvae" 2>/dev/null | grep -oE '(RPATH|RUNPATH).*' | tr -s ' ')"
   if ((bad)); then
     # Run anyway, so that the GPU time is not lost, with the prefix on the library path;
     # every phase then counts the setup as one failed check.
