@@ -24,7 +24,8 @@
 # PASS/FAIL/SKIP line per check and ends with `gpu_check: N passed, M failed, K skipped`.
 # Where nvidia-smi sees a GPU, a CUDA check that skipped counts as failed. Each step runs
 # under a timeout so that the summaries are written before the call's 600 s run out
-# (GPU_CHECK_BUDGET_S, default 560, counted from the start of this script).
+# (GPU_CHECK_BUDGET_S, default 560, counted from the start of this script). The racecheck
+# cases are chosen by GPU_CHECK_RACECHECK_FILTER (a Criterion --filter; empty: all cases).
 # Exit status: 0 when no check failed, 1 otherwise, 2 on a usage error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +73,7 @@ note() { body+="  $*"$'\n'; echo "  $*"; }
 header() {
   local commit
   commit=$(git rev-parse HEAD 2>/dev/null) && commit+=" ($(git status --porcelain 2>/dev/null | grep -vc '^?? ') tracked files changed)" ||
-    commit="no .git here; gpu_prepare ran at $(awk '$1 == "commit" {print $2}' "$G/manifest.txt" 2>/dev/null)"
+    commit="no .git here; gpu_prepare ran at $(awk '$1 == "commit" {print $2}' "$G/manifest.txt" 2>/dev/null || echo "an unknown commit")"
   echo "# gpu_check $1"
   echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
   echo "commit:  $commit"
@@ -121,7 +122,7 @@ setup() {   # returns 1 when nothing can run; a build that strays from the prefi
   setup_checks=$(gpu_verify_build "$B" "$P")
   local bad=$?
   echo "$setup_checks"
-  echo "cuvae's $(readelf -d "$B/cuvae" 2>/dev/null | grep -oE '(RPATH|RUNPATH).*' | tr -s ' ')"
+  echo "cuvae's $(readelf -d "$B/cuvae" 2>/dev/null | sed -nE 's/.*\((RPATH|RUNPATH)\) +Library r(un)?path: /\1 /p')"
   if ((bad)); then
     # Run anyway, so that the GPU time is not lost, with the prefix on the library path;
     # every phase then counts the setup as one failed check.
@@ -136,6 +137,7 @@ run_setup() {
   ((setup_done)) && return $((1 - setup_ok))
   setup_done=1
   setup >> "$logdir/setup.log" 2>&1 && setup_ok=1
+  echo "setup: ${setup_verdict}" >> "$logdir/setup.log"
   echo "gpu_check: setup ${setup_verdict}"
   return $((1 - setup_ok))
 }
@@ -280,7 +282,7 @@ for ph in "${phases[@]}"; do
     [[ "$setup_verdict" == FAIL* ]] && check FAIL "setup" "${setup_verdict#FAIL: }" > /dev/null
     "phase_$ph" > "$logdir/$ph.log" 2>&1
   else
-    check FAIL "setup" "$setup_verdict" > "$logdir/$ph.log"
+    check FAIL "setup" "${setup_verdict#FAIL: }" > "$logdir/$ph.log"
   fi
   {
     header "$ph"

@@ -84,7 +84,7 @@ fi
 source scripts/gpu_common.sh
 echo "rehearse: header dependencies and ldd of the programs built in $tree/build-gpu/build:"
 while read -r status text; do verdict "$status" "$text"; done < <(gpu_verify_build "$tree/build-gpu/build" "$tree/build-gpu/prefix")
-echo "rehearse: cuvae's $(readelf -d "$tree/build-gpu/build/cuvae" | grep -oE '(RPATH|RUNPATH).*' | tr -s ' ')"
+echo "rehearse: cuvae's $(readelf -d "$tree/build-gpu/build/cuvae" | sed -nE 's/.*\((RPATH|RUNPATH)\) +Library r(un)?path: /\1 /p')"
 echo "rehearse: ldd $tree/build-gpu/build/test_image (excerpt):"
 ldd "$tree/build-gpu/build/test_image" | grep -E 'openblas|criterion|png|libz|gfortran|git2' | sed 's/^/  /'
 
