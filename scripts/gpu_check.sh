@@ -24,8 +24,9 @@
 # PASS/FAIL/SKIP line per check and ends with `gpu_check: N passed, M failed, K skipped`.
 # Where nvidia-smi sees a GPU, a CUDA check that skipped counts as failed. Each step runs
 # under a timeout so that the summaries are written before the call's 600 s run out
-# (GPU_CHECK_BUDGET_S, default 560, counted from the start of this script). The racecheck
-# cases are chosen by GPU_CHECK_RACECHECK_FILTER (a Criterion --filter; empty: all cases).
+# (GPU_CHECK_BUDGET_S, default 560, counted from the start of this script; 60 s of it are
+# kept for each phase still to come). The racecheck cases are chosen by
+# GPU_CHECK_RACECHECK_FILTER (a Criterion --filter; empty: all cases).
 # Exit status: 0 when no check failed, 1 otherwise, 2 on a usage error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +54,8 @@ jobs=$(nproc)
 has_gpu=0
 nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && has_gpu=1
 
-left() { echo $((budget - (SECONDS - start))); }    # seconds left of the budget
+reserve=0   # seconds kept for the phases after the current one (60 each)
+left() { echo $((budget - reserve - (SECONDS - start))); }   # seconds this step may take
 # limited SECONDS CMD...: run CMD under a timeout of SECONDS (at least 20).
 limited() { local t=$1; shift; ((t < 20)) && t=20; timeout -k 10 "$t" "$@"; }
 
@@ -275,9 +277,12 @@ phase_bench() {
 # ---- run --------------------------------------------------------------------------------
 : > "$logdir/setup.log"
 status=0
+i=0
 for ph in "${phases[@]}"; do
   n_pass=0 n_fail=0 n_skip=0 body=""
-  echo "gpu_check: phase $ph ($(left) s of the budget left)"
+  i=$((i + 1))
+  reserve=$((60 * (${#phases[@]} - i)))
+  echo "gpu_check: phase $ph ($(left) s of the budget for it)"
   if run_setup; then
     [[ "$setup_verdict" == FAIL* ]] && check FAIL "setup" "${setup_verdict#FAIL: }" > /dev/null
     "phase_$ph" > "$logdir/$ph.log" 2>&1
