@@ -153,7 +153,6 @@ gpu_configure() {
   cmake -S "$src" -B "$b" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DPKG_CONFIG_EXECUTABLE="$pc" \
     -DCMAKE_PREFIX_PATH="$p/usr" \
-    -DCMAKE_INCLUDE_PATH="$p/usr/include" \
     -DCMAKE_LIBRARY_PATH="$p/usr/lib/$gpu_arch" \
     -DZLIB_INCLUDE_DIR="$zinc" -DZLIB_LIBRARY="$zlib" \
     -DPNG_PNG_INCLUDE_DIR="$pinc" -DPNG_LIBRARY="$plib" \

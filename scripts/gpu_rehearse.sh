@@ -4,10 +4,11 @@
 #   1. scripts/gpu_prepare.sh fills .gpu/
 #   2. what travels (tracked and untracked-not-ignored files, plus .gpu) is copied into a
 #      scratch folder, as the device tool copies it; its size is printed
-#   3. scripts/gpu_check.sh runs there, every phase, with a fresh build-gpu/: it unpacks the
-#      .debs into build-gpu/prefix, builds against it and runs the CPU tests (the CUDA
-#      checks skip here, and count as skipped, since nvidia-smi sees no GPU)
-#   4. one phase runs again alone, which must find the setup done
+#   3. scripts/gpu_check.sh runs there as the README's two device calls say
+#      (test,compare,train,bench, then sanitize), with a fresh build-gpu/ for the first:
+#      it unpacks the .debs into build-gpu/prefix, builds against it and runs the CPU
+#      tests (the CUDA checks skip here, and count as skipped: nvidia-smi sees no GPU)
+#   4. then `all`; the later calls must find the setup done
 # and prints PASS/FAIL for what must hold there: the build read the headers of OpenBLAS,
 # Criterion, libpng and zlib from the prefix (the compiler's dependency records) and its
 # programs load those libraries from the prefix (ldd), although /usr has them all here;
@@ -30,8 +31,8 @@ scripts/gpu_prepare.sh || { echo "rehearse: FAIL gpu_prepare.sh"; exit 1; }
 
 scratch=$(mktemp -d /tmp/cuvae-rehearse.XXXXXX)
 ((keep)) || trap 'rm -rf "$scratch"' EXIT
-tree=$scratch/tree out=$scratch/out
-mkdir -p "$tree" "$out"
+tree=$scratch/tree
+mkdir -p "$tree"
 # The device tool's copy: tracked and untracked files git does not ignore, and the carried .gpu.
 git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do [[ -e "$f" || -L "$f" ]] && printf '%s\0' "$f"; done |
   tar --null -T - -cf - | tar -xf - -C "$tree"
@@ -44,41 +45,49 @@ else
 fi
 [[ -e "$tree/data" ]] && verdict FAIL "data/ travelled with the tree (it is ignored, so the device gets none)"
 
-echo "rehearse: scripts/gpu_check.sh all $out   (in $tree)"
-t0=$SECONDS
-"$tree/scripts/gpu_check.sh" all "$out"
-rc=$?
-echo "rehearse: gpu_check.sh all took $((SECONDS - t0)) s, exit status $rc"
-for f in "$out"/*.summary.txt; do
-  last=$(tail -n 1 "$f")
-  if [[ "$last" =~ ^gpu_check:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]] && ((BASH_REMATCH[2] == 0)); then
-    verdict PASS "$(basename "$f"): $last"
+# check_out DIR RC WHAT: the summaries say 0 failed, and DIR fits what the device tool
+# brings back (at most 8 files, 16 MiB each, 2 folders deep, plain names).
+check_out() {
+  local dir=$1 rc=$2 what=$3 f last n odd big
+  for f in "$dir"/*.summary.txt; do
+    last=$(tail -n 1 "$f")
+    if [[ "$last" =~ ^gpu_check:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]] && ((BASH_REMATCH[2] == 0)); then
+      verdict PASS "$what: $(basename "$f"): $last"
+    else
+      verdict FAIL "$what: $(basename "$f"): $last"
+    fi
+  done
+  ((rc == 0)) && verdict PASS "$what: exit status 0" || verdict FAIL "$what: exit status $rc"
+  n=$(find "$dir" -type f | wc -l)
+  odd=$(find "$dir" -mindepth 1 | sed "s#^$dir/##" | grep -vE '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}$')
+  big=$(find "$dir" -type f -size +16M)
+  if ((n <= 8)) && [[ -z "$odd$big" ]]; then
+    verdict PASS "$what: $n files come back ($(ls "$dir" | tr '\n' ' '))"
   else
-    verdict FAIL "$(basename "$f"): $last"
+    verdict FAIL "$what: $n files; odd names: ${odd:-none}; over 16 MiB: ${big:-none}"
+  fi
+}
+
+# The README's two device calls, the first on a fresh build-gpu/, then `all`.
+n=0
+for phases in test,compare,train,bench sanitize all; do
+  n=$((n + 1))
+  echo "rehearse: call $n: scripts/gpu_check.sh $phases \$OUT   (in $tree)"
+  t0=$SECONDS
+  "$tree/scripts/gpu_check.sh" "$phases" "$scratch/out$n" > "$scratch/call$n.txt" 2>&1
+  rc=$?
+  echo "rehearse: call $n took $((SECONDS - t0)) s"
+  check_out "$scratch/out$n" "$rc" "call $n ($phases)"
+  if ((n > 1)); then
+    if [[ -f "$scratch/out$n/setup.log" ]]; then setup_log=$(cat "$scratch/out$n/setup.log")
+    else setup_log=$(tar -xzOf "$scratch/out$n/logs.tar.gz" ./setup.log 2>/dev/null); fi
+    if grep -q 'already unpacked' <<< "$setup_log"; then
+      verdict PASS "call $n ($phases) found the setup done"
+    else
+      verdict FAIL "call $n ($phases) did not reuse the setup"
+    fi
   fi
 done
-((rc == 0)) && verdict PASS "gpu_check.sh all exit status 0" || verdict FAIL "gpu_check.sh all exit status $rc"
-
-# The device tool brings back at most 8 files, 16 MiB each, 2 folders deep, plain names.
-n=$(find "$out" -type f | wc -l)
-odd=$(find "$out" -mindepth 1 | sed "s#^$out/##" | grep -vE '^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+){0,2}$')
-big=$(find "$out" -type f -size +16M)
-if ((n <= 8)) && [[ -z "$odd$big" ]]; then
-  verdict PASS "output folder: $n files ($(ls "$out" | tr '\n' ' '))"
-else
-  verdict FAIL "output folder: $n files; odd names: ${odd:-none}; over 16 MiB: ${big:-none}"
-fi
-
-# A phase alone, again: the setup must be found done, and its files alone written.
-out2=$scratch/out2
-t0=$SECONDS
-"$tree/scripts/gpu_check.sh" compare "$out2" > "$scratch/again.txt" 2>&1
-rc=$?
-if ((rc == 0)) && grep -q 'already unpacked' "$out2/setup.log" && [[ "$(ls "$out2" | tr '\n' ' ')" == "compare.log compare.summary.txt setup.log " ]]; then
-  verdict PASS "gpu_check.sh compare alone reused the setup and took $((SECONDS - t0)) s"
-else
-  verdict FAIL "gpu_check.sh compare alone: exit status $rc, files $(ls "$out2" | tr '\n' ' ')"
-fi
 
 # What the build used: the same checks gpu_check.sh ran in its setup, shown here.
 source scripts/gpu_common.sh
