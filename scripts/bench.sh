@@ -4,24 +4,30 @@
 # on the CPU and, when a GPU is present, on CUDA; the same model in PyTorch on
 # the same devices where PyTorch is importable; then a table of median seconds
 # per epoch, images/s, and cuvae's speed-up over PyTorch on each device.
-#   scripts/bench.sh [--data DIR] [--epochs N] [--batch-size B] [--out FILE]
+#   scripts/bench.sh [--data DIR] [--epochs N] [--batch-size B] [--out FILE] [--cuvae PROGRAM]
+# --cuvae: the cuvae program to time (default build/cuvae, built when missing).
 # A benchmark, not a test: it asserts nothing about speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-data=data/mnist epochs=5 batch=128 out=""
+data=data/mnist epochs=5 batch=128 out="" cuvae=""
 while (($#)); do
   case "$1" in
     --data) data="$2"; shift 2 ;;
     --epochs) epochs="$2"; shift 2 ;;
     --batch-size) batch="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    --cuvae) cuvae="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
-[[ -x build/cuvae ]] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null; }
+if [[ -z "$cuvae" ]]; then
+  cuvae=build/cuvae
+  [[ -x build/cuvae ]] || { cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j"$(nproc)" >/dev/null; }
+fi
+[[ -x "$cuvae" ]] || { echo "bench.sh: $cuvae is not an executable" >&2; exit 2; }
 python=python3
 [[ -x /usr/bin/python3 ]] && ! python3 -c "import torch" 2>/dev/null && python=/usr/bin/python3
 
@@ -31,7 +37,7 @@ trap 'rm -f "$log"' EXIT
   echo "# cuvae bench $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname): data $data, batch $batch, $epochs timed epochs after 1 warm-up"
   echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
   command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | sed 's/^/# gpu: /'
-  ./build/cuvae bench --data "$data" --epochs "$epochs" --batch-size "$batch"
+  "$cuvae" bench --data "$data" --epochs "$epochs" --batch-size "$batch"
   if "$python" -c "import torch" 2>/dev/null; then
     "$python" scripts/pytorch_vae.py bench --data "$data" --epochs "$epochs" --batch-size "$batch" --device cpu
     if "$python" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then

