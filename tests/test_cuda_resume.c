@@ -82,24 +82,6 @@ Test(cuda_resume, rng_offset_continues_on_the_device_and_matches_the_host)
     vae_backend_free(cpu);
 }
 
-static void make_patterns(vae_dataset *d, int n, uint64_t seed)
-{
-    d->n = n;
-    d->rows = d->cols = 8;
-    d->dim = 64;
-    d->pixels = vae_calloc((size_t)n * 64, 1);
-    d->labels = vae_calloc((size_t)n, 1);
-    float noise[64];
-    for (int i = 0; i < n; i++) {
-        int k = i % 3;
-        tu_fill_uniform(noise, 64, seed + (uint64_t)i, 0, 60);
-        for (int p = 0; p < 64; p++) {
-            int r = p / 8, c = p % 8;
-            int on = k == 0 ? c == 3 : k == 1 ? r == 4 : r == c;
-            d->pixels[i * 64 + p] = (uint8_t)(on ? 255 - noise[p] : noise[p]);
-        }
-    }
-}
 
 typedef struct {
     vae_backend *be;
@@ -150,8 +132,8 @@ static float *params_of(session *s)
 static float *run_split(int first, int second, int stop_epochs, int stop_steps, double *test_loss, size_t *n)
 {
     vae_dataset train, test;
-    make_patterns(&train, 300, 1);
-    make_patterns(&test, 60, 2);
+    tu_make_patterns(&train, 300, 1);
+    tu_make_patterns(&test, 60, 2);
     session s;
     session_open(&s, first, &train, &test);
     vae_epoch_metrics e;

@@ -94,26 +94,6 @@ Test(run_dir, escape_is_lossless_and_utf8)
 
 /* ---- training: one run against a run stopped and resumed from a checkpoint ---- */
 
-/* 300 8x8 images: three stroke patterns with seeded pixel noise. */
-static void make_patterns(vae_dataset *d, int n, uint64_t seed)
-{
-    d->n = n;
-    d->rows = d->cols = 8;
-    d->dim = 64;
-    d->pixels = vae_calloc((size_t)n * 64, 1);
-    d->labels = vae_calloc((size_t)n, 1);
-    float noise[64];
-    for (int i = 0; i < n; i++) {
-        int k = i % 3;
-        d->labels[i] = (uint8_t)k;
-        tu_fill_uniform(noise, 64, seed + (uint64_t)i, 0, 60);
-        for (int p = 0; p < 64; p++) {
-            int r = p / 8, c = p % 8;
-            int on = k == 0 ? c == 3 : k == 1 ? r == 4 : r == c;
-            d->pixels[i * 64 + p] = (uint8_t)(on ? 255 - noise[p] : noise[p]);
-        }
-    }
-}
 
 typedef struct {
     vae_backend *be;
@@ -187,8 +167,8 @@ static void expect_same_epoch(const vae_epoch_metrics *a, const vae_epoch_metric
 static void check_resume(int stop_after_epochs, int extra_steps)
 {
     vae_dataset train, test;
-    make_patterns(&train, 300, 1);
-    make_patterns(&test, 60, 2);
+    tu_make_patterns(&train, 300, 1);
+    tu_make_patterns(&test, 60, 2);
     vae_epoch_metrics ref[4], got[4];
 
     session a;
@@ -248,7 +228,7 @@ Test(resume, truncated_checkpoint_is_refused)
 Test(holdout, seeded_disjoint_and_complete)
 {
     vae_dataset all, t1, v1, t2, v2, t3, v3;
-    make_patterns(&all, 100, 3);
+    tu_make_patterns(&all, 100, 3);
     for (int i = 0; i < 100; i++)
         all.pixels[i * 64] = (uint8_t)i; /* a tag to find each image */
     cr_assert_eq(vae_holdout_split(&all, 0.25, 5, &t1, &v1), 0);

@@ -4,6 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
+#include "vae_util.h"
+
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,4 +120,24 @@ int tu_allclose(const char *what, const float *got, const float *ref, size_t n, 
 int tu_allclose_d(const char *what, const double *got, const double *ref, size_t n, double atol, double rtol)
 {
     return allclose_impl(what, n, atol, rtol, get_d, got, ref);
+}
+
+void tu_make_patterns(vae_dataset *d, int n, uint64_t seed)
+{
+    d->n = n;
+    d->rows = d->cols = 8;
+    d->dim = 64;
+    d->pixels = vae_calloc((size_t)n * 64, 1);
+    d->labels = vae_calloc((size_t)n, 1);
+    float noise[64];
+    for (int i = 0; i < n; i++) {
+        int k = i % 3;
+        d->labels[i] = (uint8_t)k;
+        tu_fill_uniform(noise, 64, seed + (uint64_t)i, 0, 60);
+        for (int p = 0; p < 64; p++) {
+            int r = p / 8, c = p % 8;
+            int on = k == 0 ? c == 3 : k == 1 ? r == 4 : r == c;
+            d->pixels[i * 64 + p] = (uint8_t)(on ? 255 - noise[p] : noise[p]);
+        }
+    }
 }

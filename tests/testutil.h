@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dataset.h"
+
 /* A fresh directory under /tmp, unique to this process and call; the returned
  * string is static storage valid until the next call. */
 const char *tu_tmpdir(void);
@@ -30,5 +32,9 @@ int tu_allclose(const char *what, const float *got, const float *ref, size_t n, 
 
 /* Same, for doubles. */
 int tu_allclose_d(const char *what, const double *got, const double *ref, size_t n, double atol, double rtol);
+
+/* n 8x8 images of three stroke patterns (label i % 3) with seeded pixel noise: a data set a small
+ * model learns in a few epochs. Free with vae_dataset_free. */
+void tu_make_patterns(vae_dataset *d, int n, uint64_t seed);
 
 #endif
