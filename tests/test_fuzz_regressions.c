@@ -5,7 +5,7 @@
  *
  *   fuzz/corpus/<target>/      the seeds: each reads or is refused, never crashes
  *   tests/data/fuzz/<target>/  findings: each must be refused with a message
- *                               naming the file
+ *                              naming the file
  *
  * with <target> one of idx, safetensors, checkpoint. A model file, read or
  * refused, must never make the loader ask its backend for more than a small
