@@ -814,8 +814,8 @@ Test(safetensors, parse_memory_is_bounded)
     free(h);
 }
 
-/* A header as large as real files get (20,000 tensors, about 2 MB) stays
- * within the budget. */
+/* Headers as large as real files get (20,000 tensors, about 2 MB; 50,000
+ * one-character names) stay within the budget. */
 Test(safetensors, many_tensors_within_budget)
 {
     char path[512];
@@ -835,6 +835,21 @@ Test(safetensors, many_tensors_within_budget)
     cr_assert_str_eq(st.tensors[N - 1].name, names[N - 1]);
     cr_assert_eq(st.tensors[N - 1].shape[1], 4096 + N - 1);
     vae_safetensors_free(&st);
+    /* short names and empty tensors: the most tree per header byte a real file takes */
+    enum { N2 = 50000 };
+    vae_st_tensor_in *t2 = calloc(N2, sizeof *t2);
+    char (*short_names)[8] = calloc(N2, sizeof *short_names);
+    cr_assert(t2 && short_names);
+    for (int k = 0; k < N2; k++) {
+        snprintf(short_names[k], sizeof short_names[k], "%d", k);
+        t2[k] = (vae_st_tensor_in){short_names[k], 1, {0}, NULL};
+    }
+    cr_assert_eq(vae_safetensors_write(path, t2, N2, NULL, 0), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    cr_assert_eq(st.n_tensors, N2);
+    vae_safetensors_free(&st);
+    free(short_names);
+    free(t2);
     free(names);
     free(t);
 }
