@@ -78,6 +78,11 @@ def main():
     put("idx", "rank4.gz", gz(idx([1, 2, 2, 2], range(8))))
     put("idx", "two-members.gz", gz(images[:9]) + gz(images[9:]))
     put("idx", "truncated", images[:30])
+    # fuzz_idx_gz: a control byte (0x85: two members split at byte 5), then the IDX content
+    put("idx_gz", "images-one-member", b"\x00" + images)
+    put("idx_gz", "images-two-members", b"\x85" + images)
+    put("idx_gz", "labels", b"\x00" + labels)
+    put("idx_gz", "rank4", b"\x00" + idx([1, 2, 2, 2], range(8)))
 
     put("safetensors", "empty", safetensors([]))
     put("safetensors", "meta-only", safetensors([], {"k": "v", "note": "caf\u00e9"}))

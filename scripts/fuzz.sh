@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fuzz cuvae's file readers with libFuzzer (clang, ASan + UBSan):
 #   scripts/fuzz.sh [SECONDS]      each harness runs SECONDS (default 60)
-# Harnesses (fuzz/): fuzz_idx (IDX, raw and gzip), fuzz_safetensors (the
-# safetensors reader), fuzz_checkpoint (a model file -> a model on the CPU).
+# Harnesses (fuzz/): fuzz_idx (IDX files as they lie on disk, raw or gzip),
+# fuzz_idx_gz (IDX content the harness gzips, in one or two members, sometimes
+# with a stray byte after them), fuzz_safetensors (the safetensors reader),
+# fuzz_checkpoint (a model file -> a model on the CPU).
 # Seeds come from fuzz/corpus/<target>/ (checked in; fuzz/make_corpus.py wrote
 # them); what the run learns goes to build-fuzz/corpus/<target>/, findings to
 # build-fuzz/artifacts/<target>/. Exits non-zero when any harness finds a
@@ -21,7 +23,7 @@ if ! command -v "$cc" >/dev/null 2>&1; then
   echo "fuzz.sh: $cc not found (apt-get install clang-14 libclang-rt-14-dev, or set CUVAE_FUZZ_CC)" >&2
   exit 2
 fi
-targets=(fuzz_idx fuzz_safetensors fuzz_checkpoint)
+targets=(fuzz_idx fuzz_idx_gz fuzz_safetensors fuzz_checkpoint)
 CC=$cc cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCUVAE_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j2 --target "${targets[@]}"
 
