@@ -9,7 +9,8 @@
  *
  * Everything in the file is checked: the magic, the rank, every dimension
  * (non-zero, product within VAE_IDX_MAX_BYTES), the data length (no short
- * data, no bytes after it) and the gzip stream itself (CRC, corruption). A
+ * data, no bytes after it) and the gzip stream itself (CRC, corruption, and
+ * nothing after the last gzip member: zlib alone would ignore such bytes). A
  * bad file gives -1 and one message "<path>: <problem>" through
  * vae_set_error(); it never aborts.
  */

@@ -98,6 +98,10 @@ int vae_act_parse(const char *s, vae_act *out);               /* "relu" | "tanh"
 const char *vae_act_name(vae_act a);
 
 /* ---- life cycle -------------------------------------------------------------------------- */
+/* Lay out the Linears of cfg (lin, n_linear, head, n_params) and allocate nothing:
+ * enough to count parameters or check a file's tensors. Buffers stay NULL; such
+ * a model needs no vae_model_free. -1 with vae_set_error when cfg is invalid. */
+int vae_model_layout(vae_model *m, const vae_config *cfg);
 /* Lay out and allocate everything on `be` for batches up to batch_cap; parameters zero. */
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
 void vae_model_free(vae_model *m);

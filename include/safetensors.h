@@ -20,8 +20,12 @@
  *
  * The reader treats the file as hostile. It fails with one message, starting
  * with the path, for: a file shorter than 8 bytes; a header longer than the
- * file or than 100 MB; a header that is not strict JSON (the message gives the
- * byte offset in the header); duplicate keys; an unknown dtype; a shape whose
+ * file or than VAE_ST_MAX_HEADER (checked before the header is read); a header
+ * that is not strict JSON (parsed by jansson; the message gives jansson's byte
+ * position, just past the offending token), including \u0000 escapes,
+ * malformed UTF-8 and integers outside int64; a header whose parse would take
+ * more than VAE_ST_JSON_MEMORY_FACTOR bytes of memory per header byte (plus
+ * 1 MiB); duplicate keys; an unknown dtype; a shape whose
  * element count times element size differs from end - begin; offsets past the
  * end of the buffer; tensors that overlap or leave holes in the buffer; bytes
  * after the last tensor; metadata values that are not strings.
@@ -39,8 +43,16 @@
 extern "C" {
 #endif
 
-/* Largest header the reader accepts (the limit the reference implementation uses). */
-#define VAE_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
+/* Largest header the reader accepts: 16 MiB, room for about 100,000 tensors
+ * (the largest public checkpoints have headers under 2 MB; the reference
+ * implementation's limit is 100 MB). */
+#define VAE_ST_MAX_HEADER ((uint64_t)16 << 20)
+/* Most bytes the parsed header may take in memory, per byte of header (plus
+ * 1 MiB), as jansson 2.14 allocates on x86-64: real headers take 8 to 14 per
+ * byte (20,000 long tensor names: 8; 50,000 one-byte tensors: 14), hostile
+ * ones more ("[[],[],...]" 41, "[{},{},...]" 73). At the header limit the
+ * parse takes at most 512 MiB. */
+#define VAE_ST_JSON_MEMORY_FACTOR 32
 /* Most dimensions the reader accepts for one tensor. */
 #define VAE_ST_MAX_DIMS 8
 
@@ -53,7 +65,7 @@ typedef struct {
     const float *data;
 } vae_st_tensor_in;
 
-/* One "__metadata__" entry: a UTF-8 key and a UTF-8 value. */
+/* One "__metadata__" entry: a UTF-8 key and a value (see vae_safetensors_write). */
 typedef struct {
     const char *key;
     const char *value;
@@ -63,8 +75,11 @@ typedef struct {
  * The file is written to "<path>.tmp", flushed with fsync and renamed onto
  * path, so an interrupted write never leaves a broken file at path (and a
  * failed write removes the .tmp). Tensors are stored in the order given.
- * Names and metadata must be valid UTF-8, tensor names unique and not
- * "__metadata__", metadata keys unique. meta may be NULL when n_meta is 0.
+ * Tensor names and metadata keys must be valid UTF-8, tensor names unique and
+ * not "__metadata__", metadata keys unique. A metadata value that is not
+ * valid UTF-8 (a path of raw bytes, say) never makes the write fail: it is
+ * stored as vae_safetensors_escape(value). meta may be NULL when n_meta is 0.
+ * The header is built with jansson, compact, metadata first, tensors in order.
  * Returns 0, or -1 with vae_set_error. */
 int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int n_tensors,
                           const vae_st_meta *meta, int n_meta);
@@ -106,6 +121,18 @@ const char *vae_safetensors_meta_get(const vae_safetensors *st, const char *key)
 
 /* Free everything *st owns and empty it; safe on an empty struct. */
 void vae_safetensors_free(vae_safetensors *st);
+
+/* A copy of the byte string s that is valid UTF-8 and says exactly what s
+ * held: every well-formed UTF-8 sequence is kept, a backslash becomes two
+ * backslashes and every other byte becomes a backslash, 'x' and two
+ * lower-case hex digits (0xff -> \xff). So a valid string
+ * without backslashes comes back unchanged, and vae_safetensors_unescape
+ * gives back s byte for byte. Free with vae_free. */
+char *vae_safetensors_escape(const char *s);
+
+/* The bytes vae_safetensors_escape(s) was made from; NULL with vae_set_error
+ * when s holds a backslash that escape would not have written. Free with vae_free. */
+char *vae_safetensors_unescape(const char *s);
 
 /* Size in bytes of one element of a safetensors dtype ("F32" -> 4), or 0 if
  * the name is not a dtype this reader knows. */

@@ -6,6 +6,7 @@
 #   scripts/install_deps.sh            build, tool and fetch packages
 #   scripts/install_deps.sh --torch    also the torch ones (the PyTorch reference)
 #   scripts/install_deps.sh --data     also the data ones (Fashion-MNIST, for the GPU benchmark)
+#   scripts/install_deps.sh --fuzz     also the fuzz ones (clang, libFuzzer: scripts/fuzz.sh)
 #   scripts/install_deps.sh --list ROLE...   print the packages of these roles, install nothing
 set -euo pipefail
 
@@ -30,6 +31,7 @@ while (($#)); do
   case "$1" in
     --torch) roles+=(torch); shift ;;
     --data) roles+=(data); shift ;;
+    --fuzz) roles+=(fuzz); shift ;;
     --list) shift; (($#)) || { echo "install_deps: --list needs at least one role" >&2; exit 2; }
             packages_of "$@"; exit 0 ;;
     *) echo "install_deps: unknown argument '$1' (--torch, --data, --list ROLE...)" >&2; exit 2 ;;

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +67,38 @@ static size_t first_non_finite(const float *x, size_t n)
 static const char *non_finite_name(float v)
 {
     return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+}
+
+/* The tensors of st must be exactly t[0..nt), the tensors of the model `want` that
+ * the metadata describes: same names, F32, same shapes, and so as many values in
+ * all as want->n_params. 0, or -1 with one message naming the file and the mismatch. */
+static int check_tensors(const char *path, const vae_safetensors *st, const vae_model *want,
+                         const saved_tensor *t, int nt)
+{
+    uint64_t held = 0;
+    for (int i = 0; i < st->n_tensors; i++)
+        held += st->tensors[i].nbytes / vae_safetensors_dtype_size(st->tensors[i].dtype);
+    if (st->n_tensors != nt || held != (uint64_t)want->n_params)
+        return vae_set_error("%s: its metadata describes a model of %zu parameters in %d tensors, but the file "
+                             "holds %d tensors of %llu values: the file is damaged or not from cuvae",
+                             path, want->n_params, nt, st->n_tensors, (unsigned long long)held);
+    for (int i = 0; i < nt; i++) {
+        const vae_st_tensor *s = vae_safetensors_find(st, t[i].name);
+        if (!s)
+            return vae_set_error("%s: tensor '%s' is missing", path, t[i].name);
+        int shape_ok = strcmp(s->dtype, "F32") == 0 && s->ndim == t[i].ndim && s->shape[0] == t[i].shape[0] &&
+                       (t[i].ndim == 1 || s->shape[1] == t[i].shape[1]);
+        if (!shape_ok) {
+            char want_s[48];
+            if (t[i].ndim == 2)
+                snprintf(want_s, sizeof want_s, "(%lld, %lld)", (long long)t[i].shape[0], (long long)t[i].shape[1]);
+            else
+                snprintf(want_s, sizeof want_s, "(%lld)", (long long)t[i].shape[0]);
+            return vae_set_error("%s: tensor '%s' is %s with %d dims, expected F32 %s", path, t[i].name, s->dtype,
+                                 s->ndim, want_s);
+        }
+    }
+    return 0;
 }
 
 int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta *extra, int n_extra)
@@ -175,44 +208,29 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
         vae_set_error("%s: metadata beta = '%s' is not a number", path, beta);
         goto out;
     }
-    if (vae_config_validate(&c) || vae_model_init(m, &c, be, batch_cap))
+    /* The file is checked against itself before anything is allocated for it: the
+     * metadata's model must be exactly the tensors present, so a small file cannot
+     * ask for a large model. */
+    vae_model want;
+    if (vae_model_layout(&want, &c))
         goto prefix;
-
     saved_tensor t[2 * VAE_MAX_LINEAR + 2];
-    int nt = list_tensors(m, t);
-    if (st.n_tensors != nt) {
-        vae_set_error("%s: holds %d tensors, the model in its metadata has %d", path, st.n_tensors, nt);
-        goto fail_model;
-    }
+    int nt = list_tensors(&want, t);
+    if (check_tensors(path, &st, &want, t, nt))
+        goto out;
+    if (vae_model_init(m, &c, be, batch_cap))
+        goto prefix;
     float *host = vae_calloc(m->n_params, sizeof(float));
     for (int i = 0; i < nt; i++) {
-        const vae_st_tensor *s = vae_safetensors_find(&st, t[i].name);
-        if (!s) {
-            vae_set_error("%s: tensor '%s' is missing", path, t[i].name);
-            vae_free(host);
-            goto fail_model;
-        }
-        int shape_ok = strcmp(s->dtype, "F32") == 0 && s->ndim == t[i].ndim && s->shape[0] == t[i].shape[0] &&
-                       (t[i].ndim == 1 || s->shape[1] == t[i].shape[1]);
-        if (!shape_ok) {
-            char want[48];
-            if (t[i].ndim == 2)
-                snprintf(want, sizeof want, "(%lld, %lld)", (long long)t[i].shape[0], (long long)t[i].shape[1]);
-            else
-                snprintf(want, sizeof want, "(%lld)", (long long)t[i].shape[0]);
-            vae_set_error("%s: tensor '%s' is %s with %d dims, expected F32 %s", path, t[i].name, s->dtype,
-                          s->ndim, want);
-            vae_free(host);
-            goto fail_model;
-        }
-        memcpy(host + t[i].off, s->data, tensor_count(&t[i]) * sizeof(float));
+        memcpy(host + t[i].off, vae_safetensors_find(&st, t[i].name)->data, tensor_count(&t[i]) * sizeof(float));
         size_t n = tensor_count(&t[i]), bad = first_non_finite(host + t[i].off, n);
         if (bad < n) {
             vae_set_error("%s: tensor '%s' holds %s at element %zu: the model diverged in training "
                           "(or the file is damaged) and cannot be used",
                           path, t[i].name, non_finite_name(host[t[i].off + bad]), bad);
             vae_free(host);
-            goto fail_model;
+            vae_model_free(m);
+            goto out;
         }
     }
     be->upload(be, m->params, host, m->n_params * sizeof(float));
@@ -226,8 +244,6 @@ prefix: {
         vae_set_error("%s: %s", path, why);
         goto out;
     }
-fail_model:
-    vae_model_free(m);
 out:
     vae_safetensors_free(&st);
     return rc;

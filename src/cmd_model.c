@@ -281,27 +281,28 @@ int vae_cmd_info(int argc, char **argv)
     int rc = parse_model_args("info", argc, argv, opts, &a, help_info);
     if (rc >= 0)
         return rc;
-    vae_backend *be = vae_backend_cpu_init();
     vae_model m;
-    if (a.model) {
-        vae_safetensors st;
-        if (vae_checkpoint_load(a.model, be, 1, &m)) {
-            vae_backend_free(be);
-            return vae_cli_fail();
-        }
-        if (vae_safetensors_read(a.model, &st)) { /* the file changed since the line above */
-            vae_model_free(&m);
-            vae_backend_free(be);
-            return vae_cli_fail();
-        }
-        printf("%s\n", a.model);
-        for (int i = 0; i < st.n_meta; i++)
-            printf("  %-24s %s\n", st.meta[i].key, st.meta[i].value);
-        vae_safetensors_free(&st);
-    } else if (vae_model_init(&m, &a.s.cfg, be, 1)) {
-        vae_backend_free(be);
-        return vae_cli_usage_error("info", "%s", vae_last_error());
+    if (!a.model) { /* the layout alone: counting parameters allocates nothing */
+        if (vae_model_layout(&m, &a.s.cfg))
+            return vae_cli_usage_error("info", "%s", vae_last_error());
+        vae_model_print_summary(&m, stdout);
+        return 0;
     }
+    vae_backend *be = vae_backend_cpu_init();
+    vae_safetensors st;
+    if (vae_checkpoint_load(a.model, be, 1, &m)) {
+        vae_backend_free(be);
+        return vae_cli_fail();
+    }
+    if (vae_safetensors_read(a.model, &st)) { /* the file changed since the line above */
+        vae_model_free(&m);
+        vae_backend_free(be);
+        return vae_cli_fail();
+    }
+    printf("%s\n", a.model);
+    for (int i = 0; i < st.n_meta; i++)
+        printf("  %-24s %s\n", st.meta[i].key, st.meta[i].value);
+    vae_safetensors_free(&st);
     vae_model_print_summary(&m, stdout);
     vae_model_free(&m);
     vae_backend_free(be);

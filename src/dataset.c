@@ -103,11 +103,12 @@ int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
         return -1;
     }
 
-    /* vae_idx_read caps the data at VAE_IDX_MAX_BYTES, so all of these fit an int. */
+    /* vae_idx_read caps the data at VAE_IDX_MAX_BYTES, so all of these fit an int;
+     * the product is still taken in 64 bits. */
     out->n = images.dims[0];
     out->rows = images.dims[1];
     out->cols = images.dims[2];
-    out->dim = images.dims[1] * images.dims[2];
+    out->dim = (int)((int64_t)images.dims[1] * images.dims[2]);
     out->pixels = images.data;
     out->labels = labels.data;
     return 0;

@@ -246,6 +246,69 @@ static int idx_check_end(const char *path, gzFile gz)
     return 0;
 }
 
+/* gzread() decodes concatenated gzip members but silently drops whatever
+ * follows the last member when it is not another member. Walk the members of
+ * the gzip file open at fd (raw bytes, from offset 0, not moving its offset)
+ * and refuse bytes after the last one. Only run after gzread() read the file
+ * cleanly, so a stream error here means the file changed under us. */
+static int idx_gz_check_members(const char *path, int fd)
+{
+    enum { IN = 1 << 16, OUT = 1 << 16 };
+    uint8_t *in = vae_calloc(IN, 1), *out = vae_calloc(OUT, 1);
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        vae_fatal("%s: inflateInit2 failed (out of memory)", path);
+    off_t at = 0;
+    int rc = 0, ended = 0;
+    for (;;) {
+        if (zs.avail_in == 0) {
+            ssize_t got = pread(fd, in, IN, at);
+            if (got < 0) {
+                rc = vae_set_error("%s: read error: %s", path, strerror(errno));
+                break;
+            }
+            at += got;
+            zs.next_in = in;
+            zs.avail_in = (uInt)got;
+            if (got == 0) {
+                if (!ended)
+                    rc = vae_set_error("%s: the gzip data ends inside a member (truncated, or stray bytes "
+                                       "after the last member)", path);
+                break;
+            }
+        }
+        if (ended) {
+            /* bytes after a member: another member, or trailing garbage */
+            if (zs.next_in[0] != 0x1f || (zs.avail_in > 1 && zs.next_in[1] != 0x8b)) {
+                off_t left = (off_t)zs.avail_in;
+                struct stat sb;
+                if (fstat(fd, &sb) == 0 && sb.st_size > at)
+                    left += sb.st_size - at;
+                rc = vae_set_error("%s: %lld trailing bytes after the end of the gzip stream", path,
+                                   (long long)left);
+                break;
+            }
+            if (inflateReset(&zs) != Z_OK)
+                vae_fatal("%s: inflateReset failed", path);
+            ended = 0;
+        }
+        zs.next_out = out;
+        zs.avail_out = OUT;
+        int z = inflate(&zs, Z_NO_FLUSH);
+        if (z == Z_STREAM_END)
+            ended = 1;
+        else if (z != Z_OK && z != Z_BUF_ERROR) {
+            rc = vae_set_error("%s: corrupt gzip stream: %s", path, zs.msg ? zs.msg : "inflate failed");
+            break;
+        }
+    }
+    inflateEnd(&zs);
+    vae_free(in);
+    vae_free(out);
+    return rc;
+}
+
 int vae_idx_read(const char *path, vae_idx *out)
 {
     memset(out, 0, sizeof *out);
@@ -262,9 +325,16 @@ int vae_idx_read(const char *path, vae_idx *out)
         close(fd);
         return vae_set_error("%s: not a regular file", path);
     }
+    int raw_fd = dup(fd); /* for the check of what follows the gzip members */
+    if (raw_fd < 0) {
+        int e = errno;
+        close(fd);
+        return vae_set_error("%s: cannot open: %s", path, strerror(e));
+    }
     gzFile gz = gzdopen(fd, "rb");
     if (!gz) {
         close(fd);
+        close(raw_fd);
         vae_fatal("%s: gzdopen failed (out of memory)", path);
     }
     gzbuffer(gz, 1 << 17);
@@ -285,7 +355,10 @@ int vae_idx_read(const char *path, vae_idx *out)
         rc = idx_read_data(path, gz, out);
     if (rc == 0)
         rc = idx_check_end(path, gz);
+    if (rc == 0 && !gzdirect(gz))
+        rc = idx_gz_check_members(path, raw_fd);
     gzclose_r(gz);
+    close(raw_fd);
     if (rc != 0) {
         vae_idx_free(out);
         return -1;

@@ -34,7 +34,7 @@ int vae_config_validate(const vae_config *c)
 {
     if (c->input_dim < 1 || c->input_dim > (1 << 20))
         return vae_set_error("input size %d out of range (1..1048576)", c->input_dim);
-    if (c->image_rows * c->image_cols != c->input_dim)
+    if ((int64_t)c->image_rows * c->image_cols != c->input_dim)
         return vae_set_error("image shape %dx%d does not match input size %d", c->image_rows,
                              c->image_cols, c->input_dim);
     if (c->latent_dim < 1 || c->latent_dim > 4096)
@@ -111,16 +111,12 @@ static void add_linear(vae_model *m, size_t *off, const char *name, int in, int 
     *off += (size_t)out;
 }
 
-/* The layers and the flat parameter layout of cfg, into m (nothing allocated). */
-static int model_layout(vae_model *m, const vae_config *cfg, int batch_cap)
+int vae_model_layout(vae_model *m, const vae_config *cfg)
 {
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
         return -1;
-    if (batch_cap < 1)
-        return vae_set_error("batch size %d must be at least 1", batch_cap);
     m->cfg = *cfg;
-    m->batch_cap = batch_cap;
 
     const int D = cfg->input_dim, Z = cfg->latent_dim, H = cfg->n_hidden;
     size_t off = 0;
@@ -141,6 +137,19 @@ static int model_layout(vae_model *m, const vae_config *cfg, int batch_cap)
     }
     add_linear(m, &off, "decoder.out", width, D, VAE_ACT_NONE);
     m->n_params = off;
+    return 0;
+}
+
+/* The layout of cfg for batches of up to batch_cap rows, into m (nothing allocated). */
+static int model_layout(vae_model *m, const vae_config *cfg, int batch_cap)
+{
+    if (vae_model_layout(m, cfg))
+        return -1;
+    if (batch_cap < 1) {
+        memset(m, 0, sizeof *m);
+        return vae_set_error("batch size %d must be at least 1", batch_cap);
+    }
+    m->batch_cap = batch_cap;
     return 0;
 }
 

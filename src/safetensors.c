@@ -1,29 +1,28 @@
 /*
  * safetensors.c: the safetensors reader and writer declared in safetensors.h.
  *
- * Pieces, in order: byte order helpers; a growable byte buffer; strict UTF-8
- * checks; a small strict JSON parser that builds a tree (objects, arrays,
- * strings, integers; fractions, exponents, true, false and null are parsed
- * only so that the schema check can name them in its message); the schema
- * check that turns the tree into tensors and metadata; reading; writing.
+ * Pieces, in order: byte order helpers; strict UTF-8 checks and the lossless
+ * escape of byte strings; the JSON parse (jansson, under a memory budget);
+ * the schema check that turns the parsed header into tensors and metadata;
+ * reading; writing.
  *
- * Not here: a general JSON library. The parser rejects anything a safetensors
- * header does not need (\u0000 in strings, nesting deeper than
- * JSON_MAX_DEPTH, integers outside int64, duplicate keys).
+ * JSON itself is jansson's job: json_loadb with JSON_REJECT_DUPLICATES
+ * rejects duplicate keys, \u0000, malformed UTF-8, integers outside int64
+ * and anything after the top-level object, and reports the byte position.
+ * Not here: a general JSON layer; only what a safetensors header holds.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include "safetensors.h"
 #include "vae_util.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
+#include <jansson.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define JSON_MAX_DEPTH 16
 
 /* ---- byte order ----------------------------------------------------------- */
 
@@ -60,47 +59,6 @@ static void swap_elements(uint8_t *p, size_t nbytes, size_t elem)
             p[off + a] = p[off + b];
             p[off + b] = t;
         }
-}
-
-/* ---- growable byte buffer ------------------------------------------------- */
-
-typedef struct {
-    char *p;      /* (cap), NUL-terminated at len */
-    size_t len;
-    size_t cap;
-} strbuf;
-
-static void sb_reserve(strbuf *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *p = vae_calloc(cap, 1);
-    if (b->len)
-        memcpy(p, b->p, b->len);
-    vae_free(b->p);
-    b->p = p;
-    b->cap = cap;
-}
-
-static void sb_put(strbuf *b, const void *s, size_t n)
-{
-    sb_reserve(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_putc(strbuf *b, char c)
-{
-    sb_put(b, &c, 1);
 }
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
@@ -141,10 +99,10 @@ static size_t utf8_seq_len(const uint8_t *s, size_t n)
     return len;
 }
 
-/* 1 if s[0..n) is well-formed UTF-8, else 0. */
-static int utf8_valid(const char *s, size_t n)
+static int utf8_valid(const char *s)
 {
     const uint8_t *u = (const uint8_t *)s;
+    size_t n = strlen(s);
     for (size_t i = 0; i < n;) {
         size_t k = utf8_seq_len(u + i, n - i);
         if (!k)
@@ -154,498 +112,161 @@ static int utf8_valid(const char *s, size_t n)
     return 1;
 }
 
-static void sb_put_utf8(strbuf *b, uint32_t cp)
+char *vae_safetensors_escape(const char *s)
 {
-    char out[4];
-    size_t n;
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        out[0] = (char)(0xF0 | (cp >> 18));
-        out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
+    const uint8_t *u = (const uint8_t *)s;
+    size_t n = strlen(s);
+    char *out = vae_calloc(4 * n + 1, 1); /* each byte becomes at most "\xNN" */
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_seq_len(u + i, n - i);
+        if (k == 1 && u[i] == '\\') {
+            out[o++] = '\\';
+            out[o++] = '\\';
+        } else if (k) {
+            memcpy(out + o, u + i, k);
+            o += k;
+        } else {
+            snprintf(out + o, 5, "\\x%02x", u[i]);
+            o += 4;
+            k = 1;
+        }
+        i += k;
     }
-    sb_put(b, out, n);
+    out[o] = '\0';
+    return out;
 }
 
-/* ---- JSON tree ------------------------------------------------------------ */
-
-typedef enum {
-    JV_OBJECT,
-    JV_ARRAY,
-    JV_STRING,
-    JV_INT,
-    JV_FLOAT, /* a number with a fraction or exponent: never valid in a header */
-    JV_BOOL,
-    JV_NULL,
-} jv_kind;
-
-typedef struct jv {
-    jv_kind kind;
-    size_t pos;        /* byte offset of the value in the header */
-    char *s;           /* JV_STRING: owned, NUL-terminated (no NUL inside) */
-    size_t slen;
-    int64_t i;         /* JV_INT */
-    int n;             /* JV_OBJECT, JV_ARRAY: number of members */
-    struct jv *keys;   /* JV_OBJECT: (n) JV_STRING keys */
-    struct jv *vals;   /* JV_OBJECT, JV_ARRAY: (n) values */
-} jv;
-
-static const char *jv_kind_name(jv_kind k)
+static int hex_digit(char c)
 {
-    switch (k) {
-    case JV_OBJECT: return "an object";
-    case JV_ARRAY: return "an array";
-    case JV_STRING: return "a string";
-    case JV_INT: return "an integer";
-    case JV_FLOAT: return "a number with a fraction or exponent";
-    case JV_BOOL: return "a boolean";
-    case JV_NULL: return "null";
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1; /* vae_safetensors_escape writes lower-case digits only */
+}
+
+char *vae_safetensors_unescape(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = vae_calloc(n + 1, 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (s[i] != '\\') {
+            out[o++] = s[i++];
+            continue;
+        }
+        if (s[i + 1] == '\\') {
+            out[o++] = '\\';
+            i += 2;
+            continue;
+        }
+        int hi = s[i + 1] == 'x' ? hex_digit(s[i + 2]) : -1;
+        int lo = hi >= 0 ? hex_digit(s[i + 3]) : -1;
+        if (lo < 0 || (hi == 0 && lo == 0)) {
+            vae_free(out);
+            vae_set_error("\"%.200s\" is not a string written by vae_safetensors_escape (a lone '\\' at byte %zu)", s,
+                          i);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 4;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static char *st_strdup(const char *s)
+{
+    size_t n = strlen(s);
+    char *p = vae_calloc(n + 1, 1);
+    memcpy(p, s, n);
+    return p;
+}
+
+/* ---- JSON parse under a memory budget ------------------------------------- */
+
+/* jansson allocates through these. While st_json_budget is non-zero (during
+ * one header parse on this thread) every allocation is counted, and one that
+ * would take the total past the budget fails, which jansson reports as an
+ * out-of-memory error. Outside a parse they are plain malloc and free, so
+ * values built elsewhere in the program are unaffected. */
+static _Thread_local size_t st_json_budget, st_json_used;
+static _Thread_local int st_json_over;
+
+static void *st_json_malloc(size_t n)
+{
+    if (st_json_budget && (n > st_json_budget || st_json_used > st_json_budget - n)) {
+        st_json_over = 1;
+        return NULL;
+    }
+    void *p = malloc(n);
+    if (p && st_json_budget)
+        st_json_used += malloc_usable_size(p);
+    return p;
+}
+
+static void st_json_free(void *p)
+{
+    if (p && st_json_budget) {
+        size_t n = malloc_usable_size(p);
+        st_json_used = st_json_used > n ? st_json_used - n : 0;
+    }
+    free(p);
+}
+
+static void st_json_install(void)
+{
+    json_set_alloc_funcs(st_json_malloc, st_json_free);
+}
+
+/* The memory the parse of an n-byte header may take. */
+static size_t st_json_budget_for(size_t n)
+{
+    return VAE_ST_JSON_MEMORY_FACTOR * n + ((size_t)1 << 20);
+}
+
+/* Parse the header h[0..n): one object, then only whitespace (padding). */
+static json_t *parse_header(const char *path, const uint8_t *h, size_t n)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, st_json_install);
+    if (n == 0 || h[0] != '{') {
+        vae_set_error("%s: invalid JSON in safetensors header at byte 0: the header must be a JSON object "
+                      "starting with '{'", path);
+        return NULL;
+    }
+    json_error_t err;
+    st_json_budget = st_json_budget_for(n);
+    st_json_used = 0;
+    st_json_over = 0;
+    json_t *root = json_loadb((const char *)h, n, JSON_REJECT_DUPLICATES, &err);
+    int over = st_json_over;
+    st_json_budget = 0;
+    if (root)
+        return root;
+    if (over)
+        vae_set_error("%s: the safetensors header (%zu bytes) needs more than %zu bytes of memory to parse "
+                      "(%zu per header byte); refused as hostile", path, n, st_json_budget_for(n),
+                      (size_t)VAE_ST_JSON_MEMORY_FACTOR);
+    else
+        vae_set_error("%s: invalid JSON in safetensors header at byte %d: %s", path, err.position, err.text);
+    return NULL;
+}
+
+static const char *json_kind_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number with a fraction or exponent";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
     }
     return "?";
-}
-
-static void jv_free(jv *v)
-{
-    if (!v)
-        return;
-    vae_free(v->s);
-    for (int k = 0; k < v->n; k++) {
-        if (v->keys)
-            jv_free(&v->keys[k]);
-        if (v->vals)
-            jv_free(&v->vals[k]);
-    }
-    vae_free(v->keys);
-    vae_free(v->vals);
-    memset(v, 0, sizeof *v);
-}
-
-/* Grow a jv array to hold at least need elements. */
-static void jv_grow(jv **arr, int *cap, int need)
-{
-    if (need <= *cap)
-        return;
-    int cap2 = *cap ? *cap : 4;
-    while (cap2 < need) {
-        if (cap2 > INT_MAX / 2)
-            vae_fatal("JSON array too large");
-        cap2 *= 2;
-    }
-    jv *p = vae_calloc((size_t)cap2, sizeof *p);
-    if (*cap)
-        memcpy(p, *arr, (size_t)*cap * sizeof *p);
-    vae_free(*arr);
-    *arr = p;
-    *cap = cap2;
-}
-
-typedef struct {
-    const char *path;   /* for messages */
-    const uint8_t *p;   /* (n) header bytes */
-    size_t n;
-    size_t i;           /* next byte */
-    int depth;
-} jparser;
-
-static int jerr(const jparser *ps, size_t pos, const char *fmt, ...) VAE_PRINTF(3, 4);
-static int jerr(const jparser *ps, size_t pos, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vae_set_error("%s: invalid JSON in safetensors header at byte %zu: %s", ps->path, pos, msg);
-}
-
-/* A printable description of the byte at pos for messages. */
-static void describe_byte(const jparser *ps, size_t pos, char out[16])
-{
-    if (pos >= ps->n)
-        snprintf(out, 16, "end of header");
-    else if (ps->p[pos] >= 0x21 && ps->p[pos] < 0x7F)
-        snprintf(out, 16, "'%c'", ps->p[pos]);
-    else
-        snprintf(out, 16, "byte 0x%02x", ps->p[pos]);
-}
-
-static void skip_ws(jparser *ps)
-{
-    while (ps->i < ps->n) {
-        uint8_t c = ps->p[ps->i];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            break;
-        ps->i++;
-    }
-}
-
-static int hex4(const jparser *ps, size_t at, uint32_t *out)
-{
-    if (at + 4 > ps->n)
-        return jerr(ps, at, "\\u escape needs four hex digits");
-    uint32_t v = 0;
-    for (size_t k = 0; k < 4; k++) {
-        uint8_t c = ps->p[at + k];
-        uint32_t d;
-        if (c >= '0' && c <= '9')
-            d = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            d = c - 'A' + 10;
-        else
-            return jerr(ps, at + k, "\\u escape needs four hex digits");
-        v = v * 16 + d;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Parse the string starting at the '"' at ps->i into out (JV_STRING). */
-static int parse_string(jparser *ps, jv *out)
-{
-    size_t start = ps->i;
-    strbuf b = {0};
-    sb_reserve(&b, 0);
-    ps->i++; /* the opening quote */
-    for (;;) {
-        if (ps->i >= ps->n) {
-            vae_free(b.p);
-            return jerr(ps, start, "string not terminated");
-        }
-        uint8_t c = ps->p[ps->i];
-        if (c == '"') {
-            ps->i++;
-            break;
-        }
-        if (c < 0x20) {
-            vae_free(b.p);
-            return jerr(ps, ps->i, "control character 0x%02x in string (must be escaped)", c);
-        }
-        if (c >= 0x80) {
-            size_t k = utf8_seq_len(ps->p + ps->i, ps->n - ps->i);
-            if (!k) {
-                vae_free(b.p);
-                return jerr(ps, ps->i, "invalid UTF-8 in string");
-            }
-            sb_put(&b, ps->p + ps->i, k);
-            ps->i += k;
-            continue;
-        }
-        if (c != '\\') {
-            sb_putc(&b, (char)c);
-            ps->i++;
-            continue;
-        }
-        size_t esc = ps->i;
-        if (esc + 1 >= ps->n) {
-            vae_free(b.p);
-            return jerr(ps, start, "string not terminated");
-        }
-        uint8_t e = ps->p[esc + 1];
-        ps->i += 2;
-        switch (e) {
-        case '"': sb_putc(&b, '"'); break;
-        case '\\': sb_putc(&b, '\\'); break;
-        case '/': sb_putc(&b, '/'); break;
-        case 'b': sb_putc(&b, '\b'); break;
-        case 'f': sb_putc(&b, '\f'); break;
-        case 'n': sb_putc(&b, '\n'); break;
-        case 'r': sb_putc(&b, '\r'); break;
-        case 't': sb_putc(&b, '\t'); break;
-        case 'u': {
-            uint32_t cp;
-            if (hex4(ps, ps->i, &cp)) {
-                vae_free(b.p);
-                return -1;
-            }
-            ps->i += 4;
-            if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                vae_free(b.p);
-                return jerr(ps, esc, "unpaired low surrogate \\u%04X", (unsigned)cp);
-            }
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (ps->i + 2 > ps->n || ps->p[ps->i] != '\\' || ps->p[ps->i + 1] != 'u') {
-                    vae_free(b.p);
-                    return jerr(ps, esc, "high surrogate \\u%04X not followed by a low surrogate",
-                                (unsigned)cp);
-                }
-                if (hex4(ps, ps->i + 2, &lo)) {
-                    vae_free(b.p);
-                    return -1;
-                }
-                if (lo < 0xDC00 || lo > 0xDFFF) {
-                    vae_free(b.p);
-                    return jerr(ps, esc, "high surrogate \\u%04X not followed by a low surrogate",
-                                (unsigned)cp);
-                }
-                ps->i += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            if (cp == 0) {
-                vae_free(b.p);
-                return jerr(ps, esc, "\\u0000 is not allowed in names or metadata");
-            }
-            sb_put_utf8(&b, cp);
-            break;
-        }
-        default: {
-            char d[16];
-            describe_byte(ps, esc + 1, d);
-            vae_free(b.p);
-            return jerr(ps, esc, "invalid escape \\ followed by %s", d);
-        }
-        }
-    }
-    memset(out, 0, sizeof *out);
-    out->kind = JV_STRING;
-    out->pos = start;
-    out->s = b.p;
-    out->slen = b.len;
-    return 0;
-}
-
-static int is_digit(uint8_t c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int parse_number(jparser *ps, jv *out)
-{
-    size_t start = ps->i;
-    int neg = 0;
-    if (ps->p[ps->i] == '-') {
-        neg = 1;
-        ps->i++;
-    }
-    if (ps->i >= ps->n || !is_digit(ps->p[ps->i]))
-        return jerr(ps, start, "'-' not followed by a digit");
-    uint64_t mag = 0;
-    int overflow = 0;
-    if (ps->p[ps->i] == '0') {
-        ps->i++;
-        if (ps->i < ps->n && is_digit(ps->p[ps->i]))
-            return jerr(ps, start, "number with a leading zero");
-    } else {
-        while (ps->i < ps->n && is_digit(ps->p[ps->i])) {
-            uint64_t d = ps->p[ps->i] - '0';
-            if (mag > (UINT64_MAX - d) / 10)
-                overflow = 1;
-            else
-                mag = mag * 10 + d;
-            ps->i++;
-        }
-    }
-    int is_float = 0;
-    if (ps->i < ps->n && ps->p[ps->i] == '.') {
-        is_float = 1;
-        ps->i++;
-        if (ps->i >= ps->n || !is_digit(ps->p[ps->i]))
-            return jerr(ps, start, "'.' not followed by a digit");
-        while (ps->i < ps->n && is_digit(ps->p[ps->i]))
-            ps->i++;
-    }
-    if (ps->i < ps->n && (ps->p[ps->i] == 'e' || ps->p[ps->i] == 'E')) {
-        is_float = 1;
-        ps->i++;
-        if (ps->i < ps->n && (ps->p[ps->i] == '+' || ps->p[ps->i] == '-'))
-            ps->i++;
-        if (ps->i >= ps->n || !is_digit(ps->p[ps->i]))
-            return jerr(ps, start, "exponent without digits");
-        while (ps->i < ps->n && is_digit(ps->p[ps->i]))
-            ps->i++;
-    }
-    memset(out, 0, sizeof *out);
-    out->pos = start;
-    if (is_float) {
-        out->kind = JV_FLOAT;
-        return 0;
-    }
-    if (overflow || (!neg && mag > (uint64_t)INT64_MAX) || (neg && mag > (uint64_t)INT64_MAX + 1))
-        return jerr(ps, start, "integer out of the 64-bit range");
-    out->kind = JV_INT;
-    out->i = neg ? (mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
-    return 0;
-}
-
-static int parse_value(jparser *ps, jv *out);
-
-/* Order jv string pointers by content, for the duplicate key check. */
-static int cmp_jv_str(const void *a, const void *b)
-{
-    const jv *x = *(const jv *const *)a, *y = *(const jv *const *)b;
-    size_t m = x->slen < y->slen ? x->slen : y->slen;
-    int c = memcmp(x->s, y->s, m);
-    if (c)
-        return c;
-    if (x->slen != y->slen)
-        return x->slen < y->slen ? -1 : 1;
-    return x->pos < y->pos ? -1 : (x->pos > y->pos);
-}
-
-static int check_duplicate_keys(const jparser *ps, const jv *keys, int n)
-{
-    if (n < 2)
-        return 0;
-    const jv **order = vae_calloc((size_t)n, sizeof *order);
-    for (int k = 0; k < n; k++)
-        order[k] = &keys[k];
-    qsort(order, (size_t)n, sizeof *order, cmp_jv_str);
-    for (int k = 1; k < n; k++)
-        if (order[k]->slen == order[k - 1]->slen &&
-            memcmp(order[k]->s, order[k - 1]->s, order[k]->slen) == 0) {
-            const jv *dup = order[k];
-            vae_free(order);
-            return jerr(ps, dup->pos, "duplicate key \"%.200s\"", dup->s);
-        }
-    vae_free(order);
-    return 0;
-}
-
-/* Parse an object (at '{') or an array (at '['). */
-static int parse_container(jparser *ps, jv *out, int is_object)
-{
-    size_t start = ps->i;
-    char close = is_object ? '}' : ']';
-    if (++ps->depth > JSON_MAX_DEPTH)
-        return jerr(ps, start, "nesting deeper than %d levels", JSON_MAX_DEPTH);
-    ps->i++;
-    jv *keys = NULL, *vals = NULL;
-    int n = 0, kcap = 0, vcap = 0;
-    skip_ws(ps);
-    if (ps->i < ps->n && ps->p[ps->i] == (uint8_t)close) {
-        ps->i++;
-        goto done;
-    }
-    for (;;) {
-        skip_ws(ps);
-        if (is_object) {
-            if (ps->i >= ps->n || ps->p[ps->i] != '"') {
-                char d[16];
-                describe_byte(ps, ps->i, d);
-                jerr(ps, ps->i, "expected a string key, found %s", d);
-                goto fail;
-            }
-            jv_grow(&keys, &kcap, n + 1);
-            if (parse_string(ps, &keys[n]))
-                goto fail;
-            skip_ws(ps);
-            if (ps->i >= ps->n || ps->p[ps->i] != ':') {
-                char d[16];
-                describe_byte(ps, ps->i, d);
-                jerr(ps, ps->i, "expected ':' after key, found %s", d);
-                jv_free(&keys[n]);
-                goto fail;
-            }
-            ps->i++;
-        }
-        jv_grow(&vals, &vcap, n + 1);
-        if (parse_value(ps, &vals[n])) {
-            if (is_object)
-                jv_free(&keys[n]);
-            goto fail;
-        }
-        n++;
-        skip_ws(ps);
-        if (ps->i < ps->n && ps->p[ps->i] == ',') {
-            ps->i++;
-            continue;
-        }
-        if (ps->i < ps->n && ps->p[ps->i] == (uint8_t)close) {
-            ps->i++;
-            break;
-        }
-        char d[16];
-        describe_byte(ps, ps->i, d);
-        jerr(ps, ps->i, "expected ',' or '%c', found %s", close, d);
-        goto fail;
-    }
-    if (is_object && check_duplicate_keys(ps, keys, n))
-        goto fail;
-done:
-    ps->depth--;
-    memset(out, 0, sizeof *out);
-    out->kind = is_object ? JV_OBJECT : JV_ARRAY;
-    out->pos = start;
-    out->n = n;
-    out->keys = keys;
-    out->vals = vals;
-    return 0;
-fail:
-    for (int k = 0; k < n; k++) {
-        if (keys)
-            jv_free(&keys[k]);
-        jv_free(&vals[k]);
-    }
-    vae_free(keys);
-    vae_free(vals);
-    return -1;
-}
-
-static int parse_literal(jparser *ps, jv *out, const char *word, jv_kind kind)
-{
-    size_t len = strlen(word);
-    if (ps->n - ps->i < len || memcmp(ps->p + ps->i, word, len) != 0)
-        return jerr(ps, ps->i, "invalid literal (expected %s)", word);
-    memset(out, 0, sizeof *out);
-    out->kind = kind;
-    out->pos = ps->i;
-    ps->i += len;
-    return 0;
-}
-
-static int parse_value(jparser *ps, jv *out)
-{
-    skip_ws(ps);
-    if (ps->i >= ps->n)
-        return jerr(ps, ps->i, "unexpected end of header, expected a value");
-    uint8_t c = ps->p[ps->i];
-    switch (c) {
-    case '{': return parse_container(ps, out, 1);
-    case '[': return parse_container(ps, out, 0);
-    case '"': return parse_string(ps, out);
-    case 't': return parse_literal(ps, out, "true", JV_BOOL);
-    case 'f': return parse_literal(ps, out, "false", JV_BOOL);
-    case 'n': return parse_literal(ps, out, "null", JV_NULL);
-    default:
-        if (c == '-' || is_digit(c))
-            return parse_number(ps, out);
-        char d[16];
-        describe_byte(ps, ps->i, d);
-        return jerr(ps, ps->i, "unexpected %s, expected a value", d);
-    }
-}
-
-/* Parse the whole header: one object, then only whitespace (padding). */
-static int parse_header(const char *path, const uint8_t *p, size_t n, jv *root)
-{
-    jparser ps = {path, p, n, 0, 0};
-    if (n == 0 || p[0] != '{')
-        return jerr(&ps, 0, "the header must be a JSON object starting with '{'");
-    if (parse_value(&ps, root))
-        return -1;
-    skip_ws(&ps);
-    if (ps.i != n) {
-        char d[16];
-        describe_byte(&ps, ps.i, d);
-        jv_free(root);
-        return jerr(&ps, ps.i, "unexpected %s after the header object (only space padding may follow)", d);
-    }
-    return 0;
 }
 
 /* ---- dtypes --------------------------------------------------------------- */
@@ -687,74 +308,72 @@ static void format_shape(char *out, size_t cap, const int64_t *shape, int ndim)
 }
 
 /* Fill one tensor from its header entry; ranges are checked later. */
-static int tensor_from_jv(const char *path, const jv *key, const jv *val, size_t blob_size,
-                          vae_st_tensor *t, tensor_range *r)
+static int tensor_from_json(const char *path, const char *name, const json_t *val, size_t blob_size,
+                            vae_st_tensor *t, tensor_range *r)
 {
-    const char *name = key->s;
-    if (val->kind != JV_OBJECT)
-        return vae_set_error("%s: tensor \"%.200s\" (header byte %zu) must be an object, found %s",
-                             path, name, val->pos, jv_kind_name(val->kind));
-    const jv *dtype = NULL, *shape = NULL, *offs = NULL;
-    for (int k = 0; k < val->n; k++) {
-        const char *f = val->keys[k].s;
+    if (!json_is_object(val))
+        return vae_set_error("%s: tensor \"%.200s\" must be an object, found %s", path, name,
+                             json_kind_name(val));
+    const json_t *dtype = NULL, *shape = NULL, *offs = NULL;
+    const char *f;
+    json_t *fv;
+    json_object_foreach((json_t *)val, f, fv) {
         if (strcmp(f, "dtype") == 0)
-            dtype = &val->vals[k];
+            dtype = fv;
         else if (strcmp(f, "shape") == 0)
-            shape = &val->vals[k];
+            shape = fv;
         else if (strcmp(f, "data_offsets") == 0)
-            offs = &val->vals[k];
+            offs = fv;
         else
-            return vae_set_error("%s: tensor \"%.200s\" has unknown field \"%.100s\" (header byte %zu)",
-                                 path, name, f, val->keys[k].pos);
+            return vae_set_error("%s: tensor \"%.200s\" has unknown field \"%.100s\"", path, name, f);
     }
     if (!dtype || !shape || !offs)
-        return vae_set_error("%s: tensor \"%.200s\" (header byte %zu) lacks \"%s\"", path, name,
-                             val->pos, !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+        return vae_set_error("%s: tensor \"%.200s\" lacks \"%s\"", path, name,
+                             !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
 
-    if (dtype->kind != JV_STRING)
-        return vae_set_error("%s: tensor \"%.200s\": dtype must be a string, found %s (header byte %zu)",
-                             path, name, jv_kind_name(dtype->kind), dtype->pos);
-    size_t elem = vae_safetensors_dtype_size(dtype->s);
+    if (!json_is_string(dtype))
+        return vae_set_error("%s: tensor \"%.200s\": dtype must be a string, found %s", path, name,
+                             json_kind_name(dtype));
+    size_t elem = vae_safetensors_dtype_size(json_string_value(dtype));
     if (!elem)
-        return vae_set_error("%s: tensor \"%.200s\": unknown dtype \"%.40s\" (header byte %zu); known: "
+        return vae_set_error("%s: tensor \"%.200s\": unknown dtype \"%.40s\"; known: "
                              "BOOL U8 I8 F8_E5M2 F8_E4M3 I16 U16 F16 BF16 I32 U32 F32 I64 U64 F64",
-                             path, name, dtype->s, dtype->pos);
-    snprintf(t->dtype, sizeof t->dtype, "%s", dtype->s);
+                             path, name, json_string_value(dtype));
+    snprintf(t->dtype, sizeof t->dtype, "%s", json_string_value(dtype));
 
-    if (shape->kind != JV_ARRAY)
-        return vae_set_error("%s: tensor \"%.200s\": shape must be an array, found %s (header byte %zu)",
-                             path, name, jv_kind_name(shape->kind), shape->pos);
-    if (shape->n > VAE_ST_MAX_DIMS)
-        return vae_set_error("%s: tensor \"%.200s\": %d dimensions, at most %d are supported",
-                             path, name, shape->n, VAE_ST_MAX_DIMS);
+    if (!json_is_array(shape))
+        return vae_set_error("%s: tensor \"%.200s\": shape must be an array, found %s", path, name,
+                             json_kind_name(shape));
+    size_t ndim = json_array_size(shape);
+    if (ndim > VAE_ST_MAX_DIMS)
+        return vae_set_error("%s: tensor \"%.200s\": %zu dimensions, at most %d are supported", path, name, ndim,
+                             VAE_ST_MAX_DIMS);
     size_t count = 1;
     int too_big = 0;
-    for (int d = 0; d < shape->n; d++) {
-        const jv *e = &shape->vals[d];
-        if (e->kind != JV_INT || e->i < 0)
-            return vae_set_error("%s: tensor \"%.200s\": shape entries must be non-negative integers, "
-                                 "found %s (header byte %zu)", path, name,
-                                 e->kind == JV_INT ? "a negative integer" : jv_kind_name(e->kind), e->pos);
-        t->shape[d] = e->i;
-        if ((uint64_t)e->i > SIZE_MAX || vae_mul_overflow(count, (size_t)e->i, &count))
+    for (size_t d = 0; d < ndim; d++) {
+        const json_t *e = json_array_get(shape, d);
+        if (!json_is_integer(e) || json_integer_value(e) < 0)
+            return vae_set_error("%s: tensor \"%.200s\": shape entries must be non-negative integers, found %s",
+                                 path, name, json_is_integer(e) ? "a negative integer" : json_kind_name(e));
+        t->shape[d] = json_integer_value(e);
+        if ((uint64_t)t->shape[d] > SIZE_MAX || vae_mul_overflow(count, (size_t)t->shape[d], &count))
             too_big = 1;
     }
-    t->ndim = shape->n;
+    t->ndim = (int)ndim;
     size_t nbytes = 0;
     if (too_big || vae_mul_overflow(count, elem, &nbytes))
         return vae_set_error("%s: tensor \"%.200s\": shape is too large", path, name);
 
-    if (offs->kind != JV_ARRAY || offs->n != 2)
-        return vae_set_error("%s: tensor \"%.200s\": data_offsets must be an array of two integers "
-                             "(header byte %zu)", path, name, offs->pos);
-    for (int k = 0; k < 2; k++)
-        if (offs->vals[k].kind != JV_INT || offs->vals[k].i < 0)
-            return vae_set_error("%s: tensor \"%.200s\": data_offsets must be non-negative integers, "
-                                 "found %s (header byte %zu)", path, name,
-                                 offs->vals[k].kind == JV_INT ? "a negative integer"
-                                                              : jv_kind_name(offs->vals[k].kind),
-                                 offs->vals[k].pos);
-    uint64_t begin = (uint64_t)offs->vals[0].i, end = (uint64_t)offs->vals[1].i;
+    if (!json_is_array(offs) || json_array_size(offs) != 2)
+        return vae_set_error("%s: tensor \"%.200s\": data_offsets must be an array of two integers", path, name);
+    for (size_t k = 0; k < 2; k++) {
+        const json_t *o = json_array_get(offs, k);
+        if (!json_is_integer(o) || json_integer_value(o) < 0)
+            return vae_set_error("%s: tensor \"%.200s\": data_offsets must be non-negative integers, found %s",
+                                 path, name, json_is_integer(o) ? "a negative integer" : json_kind_name(o));
+    }
+    uint64_t begin = (uint64_t)json_integer_value(json_array_get(offs, 0));
+    uint64_t end = (uint64_t)json_integer_value(json_array_get(offs, 1));
     if (begin > end)
         return vae_set_error("%s: tensor \"%.200s\": data_offsets [%llu, %llu] end before they begin",
                              path, name, (unsigned long long)begin, (unsigned long long)end);
@@ -791,7 +410,6 @@ static int cmp_range(const void *a, const void *b)
         return x->r->end < y->r->end ? -1 : 1;
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
-
 /* The tensors must tile [0, blob_size) exactly: no overlaps, holes or tail. */
 static int check_coverage(const char *path, const vae_safetensors *st, const tensor_range *r,
                           size_t blob_size)
@@ -827,46 +445,38 @@ static int check_coverage(const char *path, const vae_safetensors *st, const ten
 }
 
 /* Turn the parsed header into st's tensors and metadata; ranges go to *ranges. */
-static int header_to_tensors(const char *path, jv *root, size_t blob_size, vae_safetensors *st,
+static int header_to_tensors(const char *path, const json_t *root, size_t blob_size, vae_safetensors *st,
                              tensor_range **ranges)
 {
-    const jv *meta = NULL;
-    int n_tensors = 0;
-    for (int k = 0; k < root->n; k++) {
-        if (strcmp(root->keys[k].s, "__metadata__") == 0)
-            meta = &root->vals[k];
-        else
-            n_tensors++;
-    }
+    const json_t *meta = json_object_get(root, "__metadata__");
+    size_t n_tensors = json_object_size(root) - (meta ? 1 : 0);
+    const char *key;
+    json_t *val;
     if (meta) {
-        if (meta->kind != JV_OBJECT)
-            return vae_set_error("%s: __metadata__ must be an object of strings, found %s "
-                                 "(header byte %zu)", path, jv_kind_name(meta->kind), meta->pos);
-        for (int k = 0; k < meta->n; k++)
-            if (meta->vals[k].kind != JV_STRING)
-                return vae_set_error("%s: __metadata__ value for \"%.200s\" must be a string, found %s "
-                                     "(header byte %zu)", path, meta->keys[k].s,
-                                     jv_kind_name(meta->vals[k].kind), meta->vals[k].pos);
-        st->meta = vae_calloc((size_t)meta->n + 1, sizeof *st->meta);
-        for (int k = 0; k < meta->n; k++) {
-            st->meta[k].key = meta->keys[k].s;
-            st->meta[k].value = meta->vals[k].s;
-            meta->keys[k].s = NULL;   /* ownership moves to st */
-            meta->vals[k].s = NULL;
+        if (!json_is_object(meta))
+            return vae_set_error("%s: __metadata__ must be an object of strings, found %s", path,
+                                 json_kind_name(meta));
+        json_object_foreach((json_t *)meta, key, val)
+            if (!json_is_string(val))
+                return vae_set_error("%s: __metadata__ value for \"%.200s\" must be a string, found %s", path,
+                                     key, json_kind_name(val));
+        st->meta = vae_calloc(json_object_size(meta) + 1, sizeof *st->meta);
+        json_object_foreach((json_t *)meta, key, val) {
+            st->meta[st->n_meta].key = st_strdup(key);
+            st->meta[st->n_meta].value = st_strdup(json_string_value(val));
             st->n_meta++;
         }
     }
-    st->tensors = vae_calloc((size_t)n_tensors + 1, sizeof *st->tensors);
-    tensor_range *r = vae_calloc((size_t)n_tensors + 1, sizeof *r);
+    st->tensors = vae_calloc(n_tensors + 1, sizeof *st->tensors);
+    tensor_range *r = vae_calloc(n_tensors + 1, sizeof *r);
     *ranges = r;
-    for (int k = 0; k < root->n; k++) {
-        if (strcmp(root->keys[k].s, "__metadata__") == 0)
+    json_object_foreach((json_t *)root, key, val) {
+        if (strcmp(key, "__metadata__") == 0)
             continue;
         vae_st_tensor *t = &st->tensors[st->n_tensors];
-        if (tensor_from_jv(path, &root->keys[k], &root->vals[k], blob_size, t, &r[st->n_tensors]))
+        if (tensor_from_json(path, key, val, blob_size, t, &r[st->n_tensors]))
             return -1;
-        t->name = root->keys[k].s;
-        root->keys[k].s = NULL;
+        t->name = st_strdup(key);
         st->n_tensors++;
     }
     return check_coverage(path, st, r, blob_size);
@@ -905,7 +515,7 @@ int vae_safetensors_read(const char *path, vae_safetensors *out)
         return vae_set_error("%s: cannot open: %s", path, strerror(errno));
     uint8_t *header = NULL;
     tensor_range *ranges = NULL;
-    jv root = {0};
+    json_t *root = NULL;
     int rc = -1;
 
     struct stat sb;
@@ -945,10 +555,11 @@ int vae_safetensors_read(const char *path, vae_safetensors *out)
     header = vae_calloc((size_t)hlen + 1, 1);
     if (read_exact(f, header, (size_t)hlen, path, "header"))
         goto out;
-    if (parse_header(path, header, (size_t)hlen, &root))
+    root = parse_header(path, header, (size_t)hlen);
+    if (!root)
         goto out;
     size_t blob_size = (size_t)(file_size - 8 - hlen);
-    if (header_to_tensors(path, &root, blob_size, out, &ranges))
+    if (header_to_tensors(path, root, blob_size, out, &ranges))
         goto out;
 
     /* One allocation: the buffer, then aligned copies of unaligned tensors. */
@@ -987,7 +598,7 @@ int vae_safetensors_read(const char *path, vae_safetensors *out)
 out:
     if (fclose(f) != 0 && rc == 0)
         rc = vae_set_error("%s: closing: %s", path, strerror(errno));
-    jv_free(&root);
+    json_decref(root);
     vae_free(header);
     vae_free(ranges);
     if (rc)
@@ -1033,30 +644,6 @@ void vae_safetensors_free(vae_safetensors *st)
 
 /* ---- writing -------------------------------------------------------------- */
 
-static void json_put_string(strbuf *b, const char *s)
-{
-    sb_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': sb_puts(b, "\\\""); break;
-        case '\\': sb_puts(b, "\\\\"); break;
-        case '\b': sb_puts(b, "\\b"); break;
-        case '\f': sb_puts(b, "\\f"); break;
-        case '\n': sb_puts(b, "\\n"); break;
-        case '\r': sb_puts(b, "\\r"); break;
-        case '\t': sb_puts(b, "\\t"); break;
-        default:
-            if (*p < 0x20) {
-                char u[8];
-                snprintf(u, sizeof u, "\\u%04x", *p);
-                sb_puts(b, u);
-            } else
-                sb_putc(b, (char)*p);
-        }
-    }
-    sb_putc(b, '"');
-}
-
 static int cmp_cstr_ptr(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -1093,7 +680,7 @@ static int check_write_args(const char *path, const vae_st_tensor_in *tensors, i
         const vae_st_tensor_in *t = &tensors[k];
         if (!t->name)
             return vae_set_error("%s: tensor %d has no name", path, k);
-        if (!utf8_valid(t->name, strlen(t->name)))
+        if (!utf8_valid(t->name))
             return vae_set_error("%s: tensor %d: name is not valid UTF-8", path, k);
         if (strcmp(t->name, "__metadata__") == 0)
             return vae_set_error("%s: tensor %d: \"__metadata__\" is reserved and cannot name a tensor",
@@ -1117,9 +704,8 @@ static int check_write_args(const char *path, const vae_st_tensor_in *tensors, i
     for (int k = 0; k < n_meta; k++) {
         if (!meta[k].key || !meta[k].value)
             return vae_set_error("%s: metadata entry %d has a NULL key or value", path, k);
-        if (!utf8_valid(meta[k].key, strlen(meta[k].key)) ||
-            !utf8_valid(meta[k].value, strlen(meta[k].value)))
-            return vae_set_error("%s: metadata entry \"%.200s\" is not valid UTF-8", path, meta[k].key);
+        if (!utf8_valid(meta[k].key))
+            return vae_set_error("%s: metadata key \"%.200s\" is not valid UTF-8", path, meta[k].key);
     }
     const char **names = vae_calloc((size_t)(n_tensors > n_meta ? n_tensors : n_meta) + 1, sizeof *names);
     for (int k = 0; k < n_tensors; k++)
@@ -1138,45 +724,69 @@ static int check_write_args(const char *path, const vae_st_tensor_in *tensors, i
     return 0;
 }
 
-/* Build the header, padded with spaces to a multiple of 8 bytes. */
-static void build_header(strbuf *b, const vae_st_tensor_in *tensors, int n_tensors,
-                         const vae_st_meta *meta, int n_meta, const size_t *nbytes)
+/* jansson's value, or a fatal error: it fails only when out of memory. */
+static json_t *json_checked(json_t *v)
 {
-    char num[64];
-    sb_putc(b, '{');
-    int first = 1;
+    if (!v)
+        vae_fatal("jansson: out of memory building a safetensors header");
+    return v;
+}
+
+static void json_set_checked(json_t *obj, const char *key, json_t *v)
+{
+    if (json_object_set_new(obj, key, json_checked(v)) != 0)
+        vae_fatal("jansson: cannot set \"%.200s\" in a safetensors header", key);
+}
+
+/* The header as compact JSON in the order given (metadata first), padded with
+ * spaces so that 8 + its length is a multiple of 8; *len is that length. A
+ * metadata value that is not valid UTF-8 is stored as vae_safetensors_escape
+ * writes it. */
+static char *build_header(const vae_st_tensor_in *tensors, int n_tensors, const vae_st_meta *meta, int n_meta,
+                          const size_t *nbytes, size_t *len)
+{
+    json_t *root = json_checked(json_object());
     if (n_meta > 0) {
-        sb_puts(b, "\"__metadata__\":{");
+        json_t *m = json_checked(json_object());
         for (int k = 0; k < n_meta; k++) {
-            if (k)
-                sb_putc(b, ',');
-            json_put_string(b, meta[k].key);
-            sb_putc(b, ':');
-            json_put_string(b, meta[k].value);
+            if (utf8_valid(meta[k].value)) {
+                json_set_checked(m, meta[k].key, json_string(meta[k].value));
+            } else {
+                char *esc = vae_safetensors_escape(meta[k].value);
+                json_set_checked(m, meta[k].key, json_string(esc));
+                vae_free(esc);
+            }
         }
-        sb_putc(b, '}');
-        first = 0;
+        json_set_checked(root, "__metadata__", m);
     }
     uint64_t offset = 0;
     for (int k = 0; k < n_tensors; k++) {
         const vae_st_tensor_in *t = &tensors[k];
-        if (!first)
-            sb_putc(b, ',');
-        first = 0;
-        json_put_string(b, t->name);
-        sb_puts(b, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            sb_puts(b, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset,
-                 (unsigned long long)(offset + nbytes[k]));
-        sb_puts(b, num);
+        json_t *e = json_checked(json_object()), *shape = json_checked(json_array());
+        json_t *offs = json_checked(json_array());
+        for (int d = 0; d < t->ndim; d++)
+            if (json_array_append_new(shape, json_checked(json_integer(t->shape[d]))))
+                vae_fatal("jansson: cannot append to an array");
+        if (json_array_append_new(offs, json_checked(json_integer((json_int_t)offset))) ||
+            json_array_append_new(offs, json_checked(json_integer((json_int_t)(offset + nbytes[k])))))
+            vae_fatal("jansson: cannot append to an array");
+        json_set_checked(e, "dtype", json_string("F32"));
+        json_set_checked(e, "shape", shape);
+        json_set_checked(e, "data_offsets", offs);
+        json_set_checked(root, t->name, e);
         offset += nbytes[k];
     }
-    sb_putc(b, '}');
-    while (b->len % 8 != 0)
-        sb_putc(b, ' ');
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!text)
+        vae_fatal("jansson: out of memory writing a safetensors header");
+    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
+    char *out = vae_calloc(padded + 1, 1);
+    memcpy(out, text, n);
+    memset(out + n, ' ', padded - n);
+    free(text);
+    *len = padded;
+    return out;
 }
 
 /* Write count floats little-endian. */
@@ -1211,8 +821,8 @@ int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int
         vae_free(nbytes);
         return -1;
     }
-    strbuf header = {0};
-    build_header(&header, tensors, n_tensors, meta, n_meta, nbytes);
+    size_t header_len;
+    char *header = build_header(tensors, n_tensors, meta, n_meta, nbytes, &header_len);
 
     size_t plen = strlen(path);
     char *tmp = vae_calloc(plen + 5, 1);
@@ -1226,8 +836,8 @@ int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int
         goto out;
     }
     uint8_t len8[8];
-    put_u64_le(len8, header.len);
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(header.p, 1, header.len, f) != header.len) {
+    put_u64_le(len8, header_len);
+    if (fwrite(len8, 1, 8, f) != 8 || fwrite(header, 1, header_len, f) != header_len) {
         vae_set_error("%s: writing \"%s\" failed: %s", path, tmp, strerror(errno));
         goto fail;
     }
@@ -1260,7 +870,7 @@ fail:
     remove(tmp);
 out:
     vae_free(tmp);
-    vae_free(header.p);
+    vae_free(header);
     vae_free(nbytes);
     return rc;
 }

@@ -704,3 +704,43 @@ Test(real_data, mnist_from_fetch_script)
     check_real(&d, "mnist test");
     vae_dataset_free(&d);
 }
+
+/* zlib's gzread ignores whatever follows the last gzip member when it is not
+ * another member; the reader refuses it. Concatenated members are one file. */
+Test(idx, bytes_after_the_gzip_member)
+{
+    size_t n, gz_len;
+    uint8_t *b = good_idx(&n);
+    write_gz(in_scratch("one.gz"), b, n);
+    uint8_t *gz = slurp(in_scratch("one.gz"), &gz_len);
+    uint8_t *longer = malloc(gz_len + 2 * n + 8192);
+    cr_assert_not_null(longer);
+
+    memcpy(longer, gz, gz_len);
+    memcpy(longer + gz_len, "hello", 5);
+    tu_write_file(in_scratch("garbage.gz"), longer, gz_len + 5);
+    expect_idx_error(in_scratch("garbage.gz"), "5 trailing bytes after the end of the gzip stream");
+
+    longer[gz_len] = 0x1f; /* a lone first byte of a gzip magic */
+    tu_write_file(in_scratch("half-magic.gz"), longer, gz_len + 1);
+    expect_idx_error(in_scratch("half-magic.gz"), "ends inside a member");
+
+    memset(longer + gz_len, 0, 4096); /* zero padding, as some tools leave */
+    tu_write_file(in_scratch("zeros.gz"), longer, gz_len + 4096);
+    expect_idx_error(in_scratch("zeros.gz"), "4096 trailing bytes after the end of the gzip stream");
+
+    /* The same bytes split over two members read back whole. */
+    write_gz(in_scratch("part1.gz"), b, 7);
+    write_gz(in_scratch("part2.gz"), b + 7, n - 7);
+    size_t l1, l2;
+    uint8_t *p1 = slurp(in_scratch("part1.gz"), &l1), *p2 = slurp(in_scratch("part2.gz"), &l2);
+    memcpy(longer, p1, l1);
+    memcpy(longer + l1, p2, l2);
+    tu_write_file(in_scratch("two-members.gz"), longer, l1 + l2);
+    check_good(in_scratch("two-members.gz"));
+    free(p1);
+    free(p2);
+    free(longer);
+    free(gz);
+    free(b);
+}

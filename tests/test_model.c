@@ -461,3 +461,131 @@ Test(checkpoint, non_finite_parameters_are_never_saved_nor_loaded)
     vae_model_free(&a);
     vae_backend_free(be);
 }
+
+/* ---- a file is checked against itself before anything is allocated -------------- */
+
+/* The CPU backend with buffer_alloc counted: how many bytes a load asked for. */
+static size_t counted_bytes;
+static void *(*cpu_alloc)(vae_backend *, size_t);
+
+static void *counting_alloc(vae_backend *be, size_t bytes)
+{
+    counted_bytes += bytes;
+    return cpu_alloc(be, bytes);
+}
+
+static vae_backend counting_backend(vae_backend *cpu)
+{
+    vae_backend b = *cpu;
+    cpu_alloc = cpu->buffer_alloc;
+    b.buffer_alloc = counting_alloc;
+    counted_bytes = 0;
+    return b;
+}
+
+/* Metadata of a cuvae model with the given sizes, as vae_checkpoint_save writes it. */
+static void write_meta_only(const char *path, const char *hidden, const char *latent,
+                            const vae_st_tensor_in *t, int nt)
+{
+    const vae_st_meta meta[] = {
+        {"format", "cuvae"},  {"format_version", "1"}, {"input_dim", "784"}, {"image_rows", "28"},
+        {"image_cols", "28"}, {"latent_dim", latent},  {"hidden", hidden},   {"activation", "relu"},
+        {"beta", "1"},        {"likelihood", "bernoulli"},
+    };
+    cr_assert_eq(vae_safetensors_write(path, t, nt, meta, 10), 0, "%s", vae_last_error());
+}
+
+/* The fuzz finding: a ~200-byte file with only metadata (hidden 65536, latent 4096)
+ * made the loader allocate and zero about 14 GB before it looked at a tensor. */
+Test(checkpoint, metadata_only_file_allocates_nothing)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend be = counting_backend(cpu);
+    char path[512];
+    snprintf(path, sizeof path, "%s/meta-only.safetensors", tu_tmpdir());
+    write_meta_only(path, "65536", "4096", NULL, 0);
+    size_t n;
+    free(slurp(path, &n));
+    cr_assert_lt(n, 400, "the crafted file should be tiny, is %zu bytes", n);
+    vae_model m;
+    cr_assert_eq(vae_checkpoint_load(path, &be, 128, &m), -1);
+    const char *msg = vae_last_error();
+    cr_assert(strstr(msg, path), "message does not name the file: %s", msg);
+    cr_assert(strstr(msg, "describes a model of 908206864 parameters in 10 tensors, but the file holds 0 tensors"),
+              "%s", msg);
+    cr_assert_eq(counted_bytes, 0, "the load allocated %zu bytes of model buffers", counted_bytes);
+    vae_backend_free(cpu);
+}
+
+/* Tensors of a small model under metadata that describes a larger one; and a file
+ * with one tensor too many. Refused, naming the mismatch, with nothing allocated. */
+Test(checkpoint, tensors_must_match_the_metadata_before_allocation)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend be = counting_backend(cpu);
+    vae_model small;
+    save_small(&small, cpu);
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(ckpt_path, &st), 0, "%s", vae_last_error());
+    vae_st_tensor_in t[2 * VAE_MAX_LINEAR + 3];
+    for (int i = 0; i < st.n_tensors; i++)
+        t[i] = (vae_st_tensor_in){st.tensors[i].name, st.tensors[i].ndim,
+                                  {st.tensors[i].shape[0], st.tensors[i].shape[1]}, st.tensors[i].data};
+    char path[600];
+    snprintf(path, sizeof path, "%s.big", ckpt_path);
+    write_meta_only(path, "65536,65536", "4096", t, st.n_tensors);
+    vae_model m;
+    cr_assert_eq(vae_checkpoint_load(path, &be, 128, &m), -1);
+    cr_assert(strstr(vae_last_error(), "describes a model of 9498272528 parameters in 14 tensors, but the file "
+                                       "holds 14 tensors of 558 values"), "%s", vae_last_error());
+    cr_assert_eq(counted_bytes, 0);
+
+    /* the right tensors plus one more */
+    float extra[2] = {0};
+    t[st.n_tensors] = (vae_st_tensor_in){"extra", 1, {2}, extra};
+    vae_st_meta meta[16];
+    for (int i = 0; i < st.n_meta; i++)
+        meta[i] = st.meta[i];
+    snprintf(path, sizeof path, "%s.extra", ckpt_path);
+    cr_assert_eq(vae_safetensors_write(path, t, st.n_tensors + 1, meta, st.n_meta), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_checkpoint_load(path, &be, 128, &m), -1);
+    cr_assert(strstr(vae_last_error(), "but the file holds 15 tensors"), "%s", vae_last_error());
+    cr_assert_eq(counted_bytes, 0);
+
+    /* the right file loads through the counting backend */
+    cr_assert_eq(vae_checkpoint_load(ckpt_path, &be, 2, &m), 0, "%s", vae_last_error());
+    cr_assert_gt(counted_bytes, 4 * small.n_params * sizeof(float) - 1);
+    vae_model_free(&m);
+    vae_safetensors_free(&st);
+    vae_model_free(&small);
+    vae_backend_free(cpu);
+}
+
+/* image_rows * image_cols is computed in 64 bits: 65536 x 65537 wraps to 65536 in int. */
+Test(model, image_shape_product_does_not_wrap)
+{
+    vae_config c;
+    vae_config_default(&c);
+    c.image_rows = 65536;
+    c.image_cols = 65537;
+    c.input_dim = 65536;
+    cr_assert_eq(vae_config_validate(&c), -1, "a wrapped image shape was accepted");
+    cr_assert(strstr(vae_last_error(), "65536x65537"), "%s", vae_last_error());
+}
+
+/* `info` with flags only counts from the layout: a 9.5-billion-parameter model is
+ * described at once and within 4 GB of address space (it used to allocate 152 GB;
+ * under 1 GB, OpenBLAS hangs at exit). */
+Test(model, info_from_flags_allocates_nothing)
+{
+    char cmd[1024], out[8192];
+#if defined(__SANITIZE_ADDRESS__)
+    const char *limit = ""; /* AddressSanitizer reserves terabytes of address space */
+#else
+    const char *limit = "ulimit -v 4000000; ";
+#endif
+    snprintf(cmd, sizeof cmd, "%s%s info --hidden 65536,65536 --latent 4096", limit, CUVAE_BINARY);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_assert(strstr(out, "total parameters: 9498272528 "), "%s", out);
+    cr_assert(strstr(out, "encoder.fc2      (65536, 65536)"), "%s", out);
+}

@@ -412,40 +412,40 @@ Test(safetensors, invalid_json)
         {"", "must be a JSON object"},
         {"[1,2]", "must be a JSON object"},
         {" {}", "must be a JSON object"},
-        {"{", "expected a string key"},
-        {"{\"a\"", "expected ':'"},
-        {"{\"a\" 1}", "expected ':'"},
-        {"{\"a\":}", "expected a value"},
-        {"{\"a\":{\"dtype\":\"F32\"", "expected ',' or '}'"},
-        {"{\"a\":[1 2]}", "expected ',' or ']'"},
-        {"{\"a\":[1,]}", "expected a value"},
-        {"{,}", "expected a string key"},
-        {"{a:1}", "expected a string key"},
-        {"{\"a\":01}", "leading zero"},
-        {"{\"a\":-}", "'-' not followed by a digit"},
-        {"{\"a\":1.}", "'.' not followed by a digit"},
-        {"{\"a\":1e}", "exponent without digits"},
-        {"{\"a\":99999999999999999999}", "out of the 64-bit range"},
-        {"{\"a\":tru}", "invalid literal"},
-        {"{\"a\":nul}", "invalid literal"},
-        {"{\"a\":'x'}", "unexpected"},
-        {"{\"a\":\"x}", "not terminated"},
+        {"{", "string or '}' expected"},
+        {"{\"a\"", "':' expected"},
+        {"{\"a\" 1}", "':' expected"},
+        {"{\"a\":}", "unexpected token"},
+        {"{\"a\":{\"dtype\":\"F32\"", "'}' expected"},
+        {"{\"a\":[1 2]}", "']' expected"},
+        {"{\"a\":[1,]}", "unexpected token"},
+        {"{,}", "string or '}' expected"},
+        {"{a:1}", "string or '}' expected"},
+        {"{\"a\":01}", "invalid token near '0'"},
+        {"{\"a\":-}", "invalid token"},
+        {"{\"a\":1.}", "invalid token"},
+        {"{\"a\":1e}", "invalid token"},
+        {"{\"a\":99999999999999999999}", "too big integer"},
+        {"{\"a\":tru}", "invalid token"},
+        {"{\"a\":nul}", "invalid token"},
+        {"{\"a\":'x'}", "invalid token"},
+        {"{\"a\":\"x}", "premature end of input"},
         {"{\"a\":\"\\x\"}", "invalid escape"},
-        {"{\"a\":\"\\u12\"}", "four hex digits"},
-        {"{\"a\":\"\\u12G4\"}", "four hex digits"},
-        {"{\"a\":\"\\ud800\"}", "not followed by a low surrogate"},
-        {"{\"a\":\"\\ud800\\u0041\"}", "not followed by a low surrogate"},
-        {"{\"a\":\"\\udc00\"}", "unpaired low surrogate"},
-        {"{\"a\":\"\\u0000\"}", "\\u0000"},
+        {"{\"a\":\"\\u12\"}", "invalid escape"},
+        {"{\"a\":\"\\u12G4\"}", "invalid escape"},
+        {"{\"a\":\"\\ud800\"}", "invalid Unicode '\\uD800"},
+        {"{\"a\":\"\\ud800\\u0041\"}", "invalid Unicode '\\uD800"},
+        {"{\"a\":\"\\udc00\"}", "invalid Unicode '\\uDC00'"},
+        {"{\"a\":\"\\u0000\"}", "\\u0000 is not allowed"},
         {"{\"a\":\"tab\there\"}", "control character"},
-        {"{\"a\":\"\xc3\"}", "invalid UTF-8"},
-        {"{\"a\":\"\xc0\xaf\"}", "invalid UTF-8"},         /* overlong '/' */
-        {"{\"a\":\"\xed\xa0\x80\"}", "invalid UTF-8"},     /* encoded surrogate */
-        {"{\"a\":\"\xf4\x90\x80\x80\"}", "invalid UTF-8"}, /* above U+10FFFF */
-        {"{\"a\":\"\xff\"}", "invalid UTF-8"},
-        {"{} x", "after the header object"},
-        {"{}{}", "after the header object"},
-        {"{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}", "nesting deeper"},
+        {"{\"a\":\"\xc3\"}", "unable to decode byte"},
+        {"{\"a\":\"\xc0\xaf\"}", "unable to decode byte"},         /* overlong '/' */
+        {"{\"a\":\"\xed\xa0\x80\"}", "unable to decode byte"},     /* encoded surrogate */
+        {"{\"a\":\"\xf4\x90\x80\x80\"}", "unable to decode byte"}, /* above U+10FFFF */
+        {"{\"a\":\"\xff\"}", "unable to decode byte"},
+        {"{} x", "end of file expected"},
+        {"{}{}", "end of file expected"},
+        {"{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}", "']' expected"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char path[512];
@@ -466,7 +466,8 @@ Test(safetensors, invalid_json_byte_offset)
     char path[512];
     join(path, sizeof path, tu_tmpdir(), "off.safetensors");
     write_raw(path, "{\"a\":  @}", 1, NULL, 0);
-    expect_read_fails(path, "at byte 7:");
+    /* jansson's position: the byte just past the offending token '@' (at 7) */
+    expect_read_fails(path, "at byte 8:");
 }
 
 Test(safetensors, unknown_dtype)
@@ -546,15 +547,15 @@ Test(safetensors, duplicate_keys)
 {
     expect_raw_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                      "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data16, 8,
-                     "duplicate key \"a\"");
+                     "duplicate object key near '\"a\"'");
     /* \u escapes decode before the comparison */
     expect_raw_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                      "\"\\u0061\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data16, 8,
-                     "duplicate key");
-    expect_raw_fails("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", NULL, 0, "duplicate key \"k\"");
-    expect_raw_fails("{\"__metadata__\":{},\"__metadata__\":{}}", NULL, 0, "duplicate key");
+                     "duplicate object key");
+    expect_raw_fails("{\"__metadata__\":{\"k\":\"1\",\"k\":\"2\"}}", NULL, 0, "duplicate object key near '\"k\"'");
+    expect_raw_fails("{\"__metadata__\":{},\"__metadata__\":{}}", NULL, 0, "duplicate object key");
     expect_raw_fails("{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                     data16, 4, "duplicate key \"dtype\"");
+                     data16, 4, "duplicate object key near '\"dtype\"'");
 }
 
 Test(safetensors, bad_tensor_entries)
@@ -769,4 +770,136 @@ Test(safetensors, python_stdlib_reads_our_file)
     cr_assert_eq(rc, 0, "python failed: %s", out);
     cr_assert_str_eq(out, "w F32 [2, 3] [1.5, -2.0, 0.25, 1.0000000116860974e-07, -300000000.0, 0.0]\n"
                           "b\\xe9 F32 [2] [7.0, -7.0]\n");
+}
+
+/* ---- limits and escapes ----------------------------------------------------- */
+
+/* A header just over VAE_ST_MAX_HEADER is refused before it is read, even
+ * when the file is long enough to hold it. */
+Test(safetensors, header_over_the_limit)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "limit.safetensors");
+    size_t n = (size_t)VAE_ST_MAX_HEADER + 8;
+    char *h = malloc(n + 1);
+    cr_assert(h);
+    memset(h, ' ', n);
+    memcpy(h, "{}", 2);
+    h[n] = '\0';
+    write_raw(path, h, 1, NULL, 0);
+    expect_read_fails(path, "limit");
+    h[n - 16] = '\0'; /* under the limit: spaces after the object are padding */
+    write_raw(path, h, 1, NULL, 0);
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    vae_safetensors_free(&st);
+    free(h);
+}
+
+/* A header of a million empty arrays would take over 100 MB as a jansson
+ * tree; the parse stops at its budget with a message. */
+Test(safetensors, parse_memory_is_bounded)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "arrays.safetensors");
+    size_t n_arr = 1000000;
+    char *h = malloc(3 * n_arr + 16);
+    cr_assert(h);
+    size_t len = (size_t)sprintf(h, "{\"a\":[");
+    for (size_t k = 0; k < n_arr; k++)
+        len += (size_t)sprintf(h + len, "%s[]", k ? "," : "");
+    sprintf(h + len, "]}");
+    write_raw(path, h, 1, NULL, 0);
+    expect_read_fails(path, "memory");
+    free(h);
+}
+
+/* Headers as large as real files get (20,000 tensors, about 2 MB; 50,000
+ * one-character names) stay within the budget. */
+Test(safetensors, many_tensors_within_budget)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "many.safetensors");
+    enum { N = 20000 };
+    vae_st_tensor_in *t = calloc(N, sizeof *t);
+    char (*names)[48] = calloc(N, sizeof *names);
+    cr_assert(t && names);
+    for (int k = 0; k < N; k++) {
+        snprintf(names[k], sizeof names[k], "model.layers.%d.self_attn.q_proj.weight", k);
+        t[k] = (vae_st_tensor_in){names[k], 3, {0, 4096 + k, 11008}, NULL};
+    }
+    cr_assert_eq(vae_safetensors_write(path, t, N, NULL, 0), 0, "%s", vae_last_error());
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    cr_assert_eq(st.n_tensors, N);
+    cr_assert_str_eq(st.tensors[N - 1].name, names[N - 1]);
+    cr_assert_eq(st.tensors[N - 1].shape[1], 4096 + N - 1);
+    vae_safetensors_free(&st);
+    /* short names and empty tensors: the most tree per header byte a real file takes */
+    enum { N2 = 50000 };
+    vae_st_tensor_in *t2 = calloc(N2, sizeof *t2);
+    char (*short_names)[8] = calloc(N2, sizeof *short_names);
+    cr_assert(t2 && short_names);
+    for (int k = 0; k < N2; k++) {
+        snprintf(short_names[k], sizeof short_names[k], "%d", k);
+        t2[k] = (vae_st_tensor_in){short_names[k], 1, {0}, NULL};
+    }
+    cr_assert_eq(vae_safetensors_write(path, t2, N2, NULL, 0), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    cr_assert_eq(st.n_tensors, N2);
+    vae_safetensors_free(&st);
+    free(short_names);
+    free(t2);
+    free(names);
+    free(t);
+}
+
+Test(safetensors, escape_round_trip)
+{
+    static const char *cases[][2] = {
+        {"plain/path", "plain/path"},
+        {"caf\xc3\xa9", "caf\xc3\xa9"},
+        {"a\\b", "a\\\\b"},
+        {"raw\xff\xfe/x", "raw\\xff\\xfe/x"},
+        {"\xc3", "\\xc3"},                 /* a cut sequence */
+        {"\xed\xa0\x80", "\\xed\\xa0\\x80"}, /* an encoded surrogate */
+        {"lit\\xff", "lit\\\\xff"},        /* the text \xff is not the byte */
+        {"", ""},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *e = vae_safetensors_escape(cases[k][0]);
+        cr_assert_str_eq(e, cases[k][1], "case %zu", k);
+        char *u = vae_safetensors_unescape(e);
+        cr_assert(u, "case %zu: %s", k, vae_last_error());
+        cr_assert_str_eq(u, cases[k][0], "case %zu", k);
+        vae_free(u);
+        vae_free(e);
+    }
+    cr_assert_null(vae_safetensors_unescape("a\\qb"));
+    cr_assert_null(vae_safetensors_unescape("a\\x0"));
+    cr_assert_null(vae_safetensors_unescape("a\\x00b"));
+    cr_assert_null(vae_safetensors_unescape("end\\"));
+}
+
+/* A metadata value that is not UTF-8 (a raw-byte path) is written escaped
+ * instead of failing the save, and reads back losslessly. */
+Test(safetensors, non_utf8_metadata_is_escaped)
+{
+    char path[512];
+    join(path, sizeof path, tu_tmpdir(), "meta.safetensors");
+    float x[1] = {1.0f};
+    const vae_st_tensor_in t = {"x", 1, {1}, x};
+    const vae_st_meta meta[] = {{"data", "/tmp/d\xff\xfe"}, {"ok", "fine"}};
+    cr_assert_eq(vae_safetensors_write(path, &t, 1, meta, 2), 0, "%s", vae_last_error());
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    cr_assert_str_eq(vae_safetensors_meta_get(&st, "data"), "/tmp/d\\xff\\xfe");
+    cr_assert_str_eq(vae_safetensors_meta_get(&st, "ok"), "fine");
+    char *u = vae_safetensors_unescape(vae_safetensors_meta_get(&st, "data"));
+    cr_assert_str_eq(u, meta[0].value);
+    vae_free(u);
+    vae_safetensors_free(&st);
+    const vae_st_meta bad_key[] = {{"k\xff", "v"}};
+    cr_assert_eq(vae_safetensors_write(path, &t, 1, bad_key, 1), -1);
+    cr_assert(strstr(vae_last_error(), "not valid UTF-8"), "%s", vae_last_error());
 }
