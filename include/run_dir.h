@@ -13,8 +13,9 @@
  * the host, the start time, the device, and each data file's absolute path
  * and SHA-256; a resume appends its own command line and time.
  *
- * Paths are recorded losslessly as text: vae_run_escape writes a byte that is
- * not part of well-formed UTF-8, a control character or a backslash as \xNN.
+ * Paths are recorded losslessly as text, in the escape of safetensors.h
+ * (vae_safetensors_escape): a byte that is not part of well-formed UTF-8, or a
+ * control character, as \xNN, and a backslash doubled.
  *
  * Not here: the training loop, the checkpoint's contents (train_state.h).
  */
@@ -28,7 +29,8 @@
 #define VAE_RUN_N_FILES 7
 extern const char *const vae_run_files[VAE_RUN_N_FILES];
 
-/* Escape `in` into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is too small. */
+/* vae_safetensors_escape(in) into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is
+ * too small. */
 int vae_run_escape(const char *in, char *out, size_t cap);
 /* Undo vae_run_escape into out (cap bytes). -1 with vae_set_error on a malformed escape. */
 int vae_run_unescape(const char *in, char *out, size_t cap);

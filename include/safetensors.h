@@ -122,12 +122,14 @@ const char *vae_safetensors_meta_get(const vae_safetensors *st, const char *key)
 /* Free everything *st owns and empty it; safe on an empty struct. */
 void vae_safetensors_free(vae_safetensors *st);
 
-/* A copy of the byte string s that is valid UTF-8 and says exactly what s
- * held: every well-formed UTF-8 sequence is kept, a backslash becomes two
- * backslashes and every other byte becomes a backslash, 'x' and two
- * lower-case hex digits (0xff -> \xff). So a valid string
- * without backslashes comes back unchanged, and vae_safetensors_unescape
- * gives back s byte for byte. Free with vae_free. */
+/* A copy of the byte string s that is valid UTF-8 without control characters
+ * and says exactly what s held: every well-formed UTF-8 sequence other than a
+ * control character is kept, a backslash becomes two backslashes, and every
+ * other byte (not well-formed UTF-8, or a control character such as a newline)
+ * becomes a backslash, 'x' and two lower-case hex digits (0xff -> \xff). So
+ * printable text without backslashes comes back unchanged, and
+ * vae_safetensors_unescape gives back s byte for byte. The one escape cuvae
+ * records paths and metadata in. Free with vae_free. */
 char *vae_safetensors_escape(const char *s);
 
 /* The bytes vae_safetensors_escape(s) was made from; NULL with vae_set_error

@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "run_dir.h"
 
+#include "safetensors.h"
+
 #include "sha256.h"
 #include "vae_util.h"
 #include "version.h"
@@ -24,87 +26,28 @@ const char *const vae_run_files[VAE_RUN_N_FILES] = {
     "provenance.txt",    "samples.png",      "reconstructions.png",
 };
 
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    unsigned cp = c & (0x3f >> (n - 1));
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 int vae_run_escape(const char *in, char *out, size_t cap)
 {
-    const unsigned char *s = (const unsigned char *)in;
-    size_t o = 0;
-    while (*s) {
-        size_t k = utf8_len(s);
-        int plain = k > 1 || (k == 1 && *s >= 0x20 && *s != 0x7f && *s != '\\');
-        if (plain) {
-            if (o + k >= cap)
-                return -1;
-            memcpy(out + o, s, k);
-            o += k;
-            s += k;
-        } else {
-            if (o + 4 >= cap)
-                return -1;
-            snprintf(out + o, 5, "\\x%02x", *s);
-            o += 4;
-            s++;
-        }
-    }
-    if (o >= cap)
-        return -1;
-    out[o] = 0;
-    return 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    char *esc = vae_safetensors_escape(in);
+    size_t n = strlen(esc);
+    int rc = n < cap ? 0 : -1;
+    if (!rc)
+        memcpy(out, esc, n + 1);
+    vae_free(esc);
+    return rc;
 }
 
 int vae_run_unescape(const char *in, char *out, size_t cap)
 {
-    size_t o = 0;
-    for (const char *p = in; *p;) {
-        if (o + 1 >= cap)
-            return vae_set_error("recorded path '%.200s' is too long", in);
-        if (*p != '\\') {
-            out[o++] = *p++;
-            continue;
-        }
-        int hi = p[1] == 'x' ? hexval(p[2]) : -1, lo = hi >= 0 ? hexval(p[3]) : -1;
-        if (lo < 0)
-            return vae_set_error("recorded path '%.200s' has a malformed escape", in);
-        out[o++] = (char)(hi * 16 + lo);
-        p += 4;
-    }
-    out[o] = 0;
-    return 0;
+    char *raw = vae_safetensors_unescape(in);
+    if (!raw)
+        return vae_set_error("recorded path '%.200s' has a malformed escape", in);
+    size_t n = strlen(raw);
+    int rc = n < cap ? 0 : vae_set_error("recorded path '%.200s' is too long", in);
+    if (!rc)
+        memcpy(out, raw, n + 1);
+    vae_free(raw);
+    return rc;
 }
 
 int vae_run_dir_create_unique(const char *parent, char *out, size_t cap)

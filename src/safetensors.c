@@ -123,6 +123,9 @@ char *vae_safetensors_escape(const char *s)
         if (k == 1 && u[i] == '\\') {
             out[o++] = '\\';
             out[o++] = '\\';
+        } else if (k == 1 && (u[i] < 0x20 || u[i] == 0x7f)) {
+            snprintf(out + o, 5, "\\x%02x", u[i]); /* a control character: one line stays one line */
+            o += 4;
         } else if (k) {
             memcpy(out + o, u + i, k);
             o += k;

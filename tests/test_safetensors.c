@@ -864,6 +864,7 @@ Test(safetensors, escape_round_trip)
         {"\xc3", "\\xc3"},                 /* a cut sequence */
         {"\xed\xa0\x80", "\\xed\\xa0\\x80"}, /* an encoded surrogate */
         {"lit\\xff", "lit\\\\xff"},        /* the text \xff is not the byte */
+        {"two\nlines\x7f", "two\\x0alines\\x7f"}, /* control characters */
         {"", ""},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
