@@ -68,6 +68,11 @@ int vae_mkdir_p(const char *path);
  * survives a crash. -1 with vae_set_error ("<path>: written, but ...") on failure. */
 int vae_sync_parent_dir(const char *path);
 
+/* Index of the first NaN or infinity in x (n), or n when all are finite. */
+size_t vae_first_non_finite(const float *x, size_t n);
+/* "NaN", "inf" or "-inf": the name of a non-finite v, for messages. */
+const char *vae_non_finite_name(float v);
+
 /* Wall-clock seconds from a monotonic clock. */
 double vae_now_seconds(void);
 

@@ -54,21 +54,6 @@ static size_t tensor_count(const saved_tensor *t)
     return t->ndim == 2 ? (size_t)(t->shape[0] * t->shape[1]) : (size_t)t->shape[0];
 }
 
-/* Index of the first NaN or infinity in x (n), or n when all are finite. */
-static size_t first_non_finite(const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(x[i]))
-            return i;
-    return n;
-}
-
-/* "NaN" or "inf" or "-inf". */
-static const char *non_finite_name(float v)
-{
-    return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
-}
-
 /* The tensors of st must be exactly t[0..nt), the tensors of the model `want` that
  * the metadata describes: same names, F32, same shapes, and so as many values in
  * all as want->n_params. 0, or -1 with one message naming the file and the mismatch. */
@@ -110,10 +95,10 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
     saved_tensor t[2 * VAE_MAX_LINEAR + 2];
     int nt = list_tensors(m, t);
     for (int i = 0; i < nt; i++) {
-        size_t n = tensor_count(&t[i]), bad = first_non_finite(host + t[i].off, n);
+        size_t n = tensor_count(&t[i]), bad = vae_first_non_finite(host + t[i].off, n);
         if (bad < n) { /* the training loop stops before this; the last line of defence */
             vae_set_error("%s: not saved: tensor '%s' holds %s at element %zu (a diverged model is never written)",
-                          path, t[i].name, non_finite_name(host[t[i].off + bad]), bad);
+                          path, t[i].name, vae_non_finite_name(host[t[i].off + bad]), bad);
             vae_free(host);
             return -1;
         }
@@ -223,11 +208,11 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
     float *host = vae_calloc(m->n_params, sizeof(float));
     for (int i = 0; i < nt; i++) {
         memcpy(host + t[i].off, vae_safetensors_find(&st, t[i].name)->data, tensor_count(&t[i]) * sizeof(float));
-        size_t n = tensor_count(&t[i]), bad = first_non_finite(host + t[i].off, n);
+        size_t n = tensor_count(&t[i]), bad = vae_first_non_finite(host + t[i].off, n);
         if (bad < n) {
             vae_set_error("%s: tensor '%s' holds %s at element %zu: the model diverged in training "
                           "(or the file is damaged) and cannot be used",
-                          path, t[i].name, non_finite_name(host[t[i].off + bad]), bad);
+                          path, t[i].name, vae_non_finite_name(host[t[i].off + bad]), bad);
             vae_free(host);
             vae_model_free(m);
             goto out;

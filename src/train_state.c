@@ -43,6 +43,16 @@ int vae_train_state_save(const char *path, const vae_model *m, const vae_train_p
     be->download(be, host + 2 * n, m->adam_v, n * sizeof(float));
     int adam_step;
     be->download(be, &adam_step, m->adam_step, sizeof adam_step);
+    static const char *const names[3] = {"params", "adam.m", "adam.v"};
+    for (int i = 0; i < 3; i++) {
+        size_t bad = vae_first_non_finite(host + i * n, n);
+        if (bad < n) { /* the training loop stops before this; the last line of defence */
+            vae_set_error("%s: not saved: '%s' holds %s at element %zu (a diverged state is never written)", path,
+                          names[i], vae_non_finite_name(host[i * n + bad]), bad);
+            vae_free(host);
+            return -1;
+        }
+    }
     vae_st_tensor_in t[3] = {
         {.name = "params", .ndim = 1, .shape = {(int64_t)n}, .data = host},
         {.name = "adam.m", .ndim = 1, .shape = {(int64_t)n}, .data = host + n},
@@ -182,8 +192,21 @@ int vae_train_checkpoint_restore(const vae_train_checkpoint *ck, const char *pat
             return vae_set_error("%s: tensor '%s' is missing or is not F32 (%zu) as the recorded model needs",
                                  path, names[i], m->n_params);
     }
-    for (int i = 0; i < 3; i++)
-        m->be->upload(m->be, dst[i], vae_safetensors_find(&ck->st, names[i])->data, m->n_params * sizeof(float));
+    /* Each buffer through the host (the file's bytes need not be aligned for floats), checked finite first. */
+    float *host = vae_calloc(m->n_params, sizeof(float));
+    for (int i = 0; i < 3; i++) {
+        memcpy(host, vae_safetensors_find(&ck->st, names[i])->data, m->n_params * sizeof(float));
+        size_t bad = vae_first_non_finite(host, m->n_params);
+        if (bad < m->n_params) {
+            vae_set_error("%s: '%s' holds %s at element %zu: the run diverged (or the file is damaged) and cannot "
+                          "be resumed",
+                          path, names[i], vae_non_finite_name(host[bad]), bad);
+            vae_free(host);
+            return -1;
+        }
+        m->be->upload(m->be, dst[i], host, m->n_params * sizeof(float));
+    }
+    vae_free(host);
     m->be->upload(m->be, m->adam_step, &ck->p.adam_step, sizeof ck->p.adam_step);
     return 0;
 }

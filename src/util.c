@@ -6,6 +6,7 @@
 #include "vae_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,4 +157,17 @@ int vae_sync_parent_dir(const char *path)
         return vae_set_error("%s: written, but closing its directory \"%s\" failed: %s", path, dir,
                              strerror(errno));
     return 0;
+}
+
+size_t vae_first_non_finite(const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return i;
+    return n;
+}
+
+const char *vae_non_finite_name(float v)
+{
+    return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
 }

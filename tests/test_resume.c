@@ -225,6 +225,56 @@ Test(resume, truncated_checkpoint_is_refused)
     cr_expect(strstr(vae_last_error(), path), "%s", vae_last_error());
 }
 
+/* A state with a NaN is never written, and a file holding one (damaged, or written by hand) is not resumed. */
+Test(resume, non_finite_state_is_neither_saved_nor_resumed)
+{
+    vae_dataset train, test;
+    tu_make_patterns(&train, 300, 1);
+    tu_make_patterns(&test, 60, 2);
+    session s;
+    session_open(&s, &train, &test);
+    char path[600];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", tu_tmpdir());
+    vae_train_progress p = {.best_val = NAN, .metrics = "epoch\n"};
+    vae_trainer_get_state(s.t, &p.trainer);
+    vae_st_meta settings[] = {{"train.note", "test"}};
+
+    s.m.adam_v[5] = NAN; /* CPU backend: host memory */
+    cr_assert_eq(vae_train_state_save(path, &s.m, &p, settings, 1), -1, "a NaN state was saved");
+    cr_expect(strstr(vae_last_error(), "'adam.v' holds NaN at element 5"), "%s", vae_last_error());
+    cr_expect(access(path, F_OK) != 0, "a file was left at %s", path);
+
+    /* A good file whose first parameter is then overwritten with an infinity. */
+    s.m.adam_v[5] = 0.0f;
+    cr_assert_eq(vae_train_state_save(path, &s.m, &p, settings, 1), 0, "%s", vae_last_error());
+    vae_train_checkpoint ck;
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    const vae_st_tensor *t = vae_safetensors_find(&ck.st, "params");
+    cr_assert_not_null(t);
+    size_t in_blob = (size_t)((const uint8_t *)t->data - (const uint8_t *)ck.st.blob);
+    vae_train_checkpoint_free(&ck);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    uint8_t len_le[8]; /* the data starts after the 8-byte header length and the header */
+    cr_assert_eq(fread(len_le, 1, 8, f), 8);
+    uint64_t header = 0;
+    for (int k = 7; k >= 0; k--)
+        header = header << 8 | len_le[k];
+    size_t off = 8 + (size_t)header + in_blob;
+    const float inf = INFINITY;
+    cr_assert_eq(fseek(f, (long)off, SEEK_SET), 0);
+    cr_assert_eq(fwrite(&inf, sizeof inf, 1, f), 1);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    cr_expect_eq(vae_train_checkpoint_restore(&ck, path, &s.m), -1, "a checkpoint holding inf was resumed");
+    cr_expect(strstr(vae_last_error(), "'params' holds inf at element 0") && strstr(vae_last_error(), path),
+              "%s", vae_last_error());
+    vae_train_checkpoint_free(&ck);
+    session_close(&s);
+    vae_dataset_free(&train);
+    vae_dataset_free(&test);
+}
+
 Test(holdout, seeded_disjoint_and_complete)
 {
     vae_dataset all, t1, v1, t2, v2, t3, v3;
