@@ -36,6 +36,7 @@ int vae_cmd_eval(int argc, char **argv);
 int vae_cmd_info(int argc, char **argv);
 int vae_cmd_compare(int argc, char **argv);
 int vae_cmd_bench(int argc, char **argv);
+int vae_cmd_report(int argc, char **argv);
 
 /* ---- settings shared by train, compare and bench -------------------------- */
 

@@ -1,9 +1,9 @@
 /*
  * cmd_train.c: `cuvae train`: check the run directory, load the data, train
  * with a checkpoint every N epochs, and leave a run directory with
- * model.safetensors, checkpoint.safetensors, metrics.csv, provenance.txt,
- * samples.png and reconstructions.png (and best.safetensors with a
- * validation split). `--resume DIR` continues a run from its checkpoint;
+ * model.safetensors, checkpoint.safetensors, metrics.csv, metrics.jsonl,
+ * provenance.txt, samples.png, reconstructions.png and report.html (and
+ * best.safetensors with a validation split). `--resume DIR` continues a run from its checkpoint;
  * SIGINT/SIGTERM stop it after the current step with a checkpoint.
  *
  * Exit codes: 0 done; 1 a failure (data, files, devices); 2 a usage error
@@ -17,7 +17,9 @@
 #include "checkpoint.h"
 #include "devmem.h"
 #include "holdout.h"
+#include "metrics.h"
 #include "progress.h"
+#include "report.h"
 #include "run_dir.h"
 #include "train.h"
 #include "train_settings.h"
@@ -190,9 +192,20 @@ static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
     return vae_checkpoint_save(&r->m, path, meta, n);
 }
 
+/* metrics.csv, then metrics.jsonl made from its text (metrics.h): the two never disagree. */
 static int write_metrics(run *r)
 {
-    return vae_run_write_text(r->dir, "metrics.csv", r->metrics, r->metrics_len);
+    if (vae_run_write_text(r->dir, "metrics.csv", r->metrics, r->metrics_len))
+        return -1;
+    vae_metrics_table t;
+    if (vae_metrics_parse(r->metrics, r->metrics_len, "metrics.csv (from the checkpoint)", &t))
+        return -1; /* only a resumed checkpoint's text can be malformed */
+    size_t len;
+    char *jsonl = vae_metrics_jsonl(&t, &len);
+    vae_metrics_table_free(&t);
+    int rc = vae_run_write_text(r->dir, "metrics.jsonl", jsonl, len);
+    vae_free(jsonl);
+    return rc;
 }
 
 static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val)
@@ -590,10 +603,12 @@ int vae_cmd_train(int argc, char **argv)
     snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
     if (!rc && vae_render_reconstructions(&r.m, &test, path, 32))
         rc = vae_cli_fail();
+    if (!rc && vae_report_write(r.dir))
+        rc = vae_cli_fail();
     if (!rc)
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image\n"
-                        "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,provenance.txt,samples.png,"
-                        "reconstructions.png%s}\n",
+                        "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
+                        "samples.png,reconstructions.png,report.html%s}\n",
                 s->epochs, total_s, e.test.loss, r.dir, val.n ? ",best.safetensors" : "");
 
 free_trainer:

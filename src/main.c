@@ -20,6 +20,7 @@ static const struct {
     {"eval", vae_cmd_eval, "test loss (negative ELBO) of a saved model, per image in nats"},
     {"info", vae_cmd_info, "model summary: layers, shapes, parameter counts"},
     {"compare", vae_cmd_compare, "run N training steps on the CPU and the GPU and compare every tensor"},
+    {"report", vae_cmd_report, "write a run directory's report.html: settings, metrics, curves, pictures"},
     {"bench", vae_cmd_bench, "images/s and seconds per epoch of the training loop on each backend"},
 };
 

@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 const char *const vae_run_files[VAE_RUN_N_FILES] = {
-    "model.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.csv",
-    "provenance.txt",    "samples.png",      "reconstructions.png",
+    "model.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.csv", "metrics.jsonl",
+    "provenance.txt",    "samples.png",      "reconstructions.png",    "report.html",
 };
 
 int vae_run_escape(const char *in, char *out, size_t cap)
