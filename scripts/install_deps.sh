@@ -3,7 +3,8 @@
 # present, installing the missing ones when run as root (apt-get), and that the
 # CUDA toolkit (nvcc, cuBLAS, cuRAND) is in /usr/local/cuda or on the PATH.
 # The packages are listed, with their roles, in scripts/deps/debian.txt.
-#   scripts/install_deps.sh            build, tool and fetch packages
+#   scripts/install_deps.sh            build, tool, fetch and browser packages
+#   scripts/install_deps.sh --no-browser   without the browser (chromium, for tests/test_report.c)
 #   scripts/install_deps.sh --torch    also the torch ones (the PyTorch reference)
 #   scripts/install_deps.sh --data     also the data ones (Fashion-MNIST, for the GPU benchmark)
 #   scripts/install_deps.sh --fuzz     also the fuzz ones (clang, libFuzzer: scripts/fuzz.sh)
@@ -27,16 +28,20 @@ packages_of() {
 }
 
 roles=(build tool fetch)
+browser=1
 while (($#)); do
   case "$1" in
+    --no-browser) browser=0; shift ;;
     --torch) roles+=(torch); shift ;;
     --data) roles+=(data); shift ;;
     --fuzz) roles+=(fuzz); shift ;;
     --list) shift; (($#)) || { echo "install_deps: --list needs at least one role" >&2; exit 2; }
             packages_of "$@"; exit 0 ;;
-    *) echo "install_deps: unknown argument '$1' (--torch, --data, --list ROLE...)" >&2; exit 2 ;;
+    *) echo "install_deps: unknown argument '$1' (--torch, --data, --fuzz, --no-browser, --list ROLE...)" >&2
+       exit 2 ;;
   esac
 done
+((browser)) && roles+=(browser)
 
 mapfile -t packages < <(packages_of "${roles[@]}")
 
