@@ -492,7 +492,8 @@ int vae_report_write(const char *dir)
           "files in its run directory (regenerate it with <code>cuvae report DIR</code>).</p>\n",
           f);
     section_final(f, &t);
-    section_pictures(f, dir, &t) == 0 ? (void)0 : (void)(r = -1);
+    if (section_pictures(f, dir, &t))
+        r = -1;
     section_provenance(f, prov);
     section_model(f, have_model ? &st : NULL, why);
     section_epochs(f, &t);
