@@ -38,9 +38,12 @@ static int parse_backends(const char *arg, int *want_cpu, int *want_cuda, vae_de
         char item[64];
         vae_device_choice c;
         snprintf(item, sizeof item, "%.*s", (int)(len < 60 ? len : 60), p);
-        if (len >= 60 || vae_device_parse(item, &c) || c == VAE_DEVICE_AUTO ||
-            (c == VAE_DEVICE_CPU ? (*want_cpu)++ : (*want_cuda)++))
+        int *count = NULL; /* of this item's kind: each may come once */
+        if (len < 60 && vae_device_parse(item, &c) == 0 && c != VAE_DEVICE_AUTO)
+            count = c == VAE_DEVICE_CPU ? want_cpu : want_cuda;
+        if (!count || *count)
             return vae_set_error("--backends '%s': expected cpu, cuda, cuda:N or cpu with one of those", arg);
+        *count = 1;
         if (vae_device_is_cuda(c))
             *gpu = c;
         if (p[len] == '\0')

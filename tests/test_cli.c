@@ -376,7 +376,9 @@ Test(cli, version_names_the_commit_cuda_cublas_architectures_and_blas)
     snprintf(cmd, sizeof cmd, "git -C %s rev-parse HEAD", CUVAE_SOURCE_DIR);
     if (tu_run(cmd, head, sizeof head) == 0 && strlen(head) >= 40) {
         head[40] = '\0';
-        cr_expect(strstr(out, head) != NULL, "commit %s missing:\n%s", head, out);
+        cr_expect(strstr(out, head) != NULL,
+                  "the source tree's commit %s missing (a binary built before the last commit? build, then test):\n%s",
+                  head, out);
     }
     if (vae_cuda_device_count() == 0) {
         char why[512];
