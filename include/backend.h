@@ -186,20 +186,48 @@ static inline size_t vae_rng_normal_count(size_t n)
 }
 
 /* ---- choosing a backend -------------------------------------------------- */
+/* A choice carries the GPU's ordinal: VAE_DEVICE_CUDA + N is cuda:N, so
+ * VAE_DEVICE_CUDA itself ("cuda") is cuda:0. Use the helpers below. */
 typedef enum {
-    VAE_DEVICE_AUTO = 0, /* CUDA when a GPU is present, else CPU, and say which */
+    VAE_DEVICE_AUTO = 0, /* CUDA device 0 when a GPU is present, else CPU, and say which */
     VAE_DEVICE_CPU = 1,
-    VAE_DEVICE_CUDA = 2,
+    VAE_DEVICE_CUDA = 2, /* cuda:0; cuda:N is VAE_DEVICE_CUDA + N, N <= VAE_DEVICE_MAX_ORDINAL */
 } vae_device_choice;
 
-/* Parse "auto" | "cpu" | "cuda"; -1 with vae_set_error on anything else. */
+#define VAE_DEVICE_MAX_ORDINAL 1023
+
+static inline vae_device_choice vae_device_cuda(int ordinal) /* 0 <= ordinal <= VAE_DEVICE_MAX_ORDINAL */
+{
+    return (vae_device_choice)(VAE_DEVICE_CUDA + ordinal);
+}
+static inline int vae_device_is_cuda(vae_device_choice c)
+{
+    return c >= VAE_DEVICE_CUDA;
+}
+/* The GPU ordinal of a CUDA choice (0 for "cuda"). */
+static inline int vae_device_ordinal(vae_device_choice c)
+{
+    return c >= VAE_DEVICE_CUDA ? (int)c - VAE_DEVICE_CUDA : 0;
+}
+
+/* Parse "auto" | "cpu" | "cuda" | "cuda:N" (N a non-negative decimal integer, no
+ * sign or spaces, at most VAE_DEVICE_MAX_ORDINAL); -1 with vae_set_error on anything
+ * else. Whether device N exists is checked when the backend is created. */
 int vae_device_parse(const char *s, vae_device_choice *out);
+/* The choice as a user writes it: "auto", "cpu", "cuda" (GPU 0) or "cuda:N"; into buf. */
+const char *vae_device_text(vae_device_choice c, char buf[16]);
 
 /* Number of usable CUDA devices (0 without a GPU, a driver, or a CUDA build). */
 int vae_cuda_device_count(void);
 
 /* The CPU backend; never fails. */
 vae_backend *vae_backend_cpu_init(void);
+/* The number of threads OpenBLAS uses from now on, for every CPU backend of the
+ * process (openblas_set_num_threads; n >= 1). Results are bit-identical run to
+ * run only for the same count. */
+void vae_cpu_set_threads(int n);
+/* "OpenBLAS <version and build config> (core <name>, <parallel>), N threads" into buf. */
+void vae_cpu_describe(char *buf, size_t len);
 /* The CUDA backend on device `device`; NULL with vae_set_error when there is
  * no usable GPU ("no CUDA device: <why>"). Other CUDA failures are fatal. */
 vae_backend *vae_backend_cuda_init(int device);
@@ -213,6 +241,16 @@ vae_backend *vae_backend_cuda_init(int device);
 int vae_cuda_describe_unavailable(char *buf, size_t len, const char *err_name, const char *err_text,
                                   int driver_version, int runtime_version);
 
+/* The CUDA side of `cuvae --version`, one "name: value" per line into buf (len
+ * bytes): the CUDA runtime cuvae was built with, the driver's CUDA version ("no
+ * NVIDIA driver" when cudaDriverGetVersion gives 0) and the cuBLAS version. Never
+ * fails, with or without a GPU. */
+void vae_cuda_describe_versions(char *buf, size_t len);
+/* One line per GPU into buf: "cuda:N  NAME  memory T MiB (F MiB free)  compute
+ * capability X.Y  M multiprocessors". Returns the number of GPUs; 0 with the reason
+ * of vae_backend_cuda_init ("no CUDA device: ...") in buf when there is none. */
+int vae_cuda_describe_devices(char *buf, size_t len);
+
 /* Free and total memory of the backend's device in bytes (cudaMemGetInfo): 0, or -1 with
  * vae_set_error on the CPU backend, whose memory is the host's and is not checked here. */
 int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes);
@@ -220,7 +258,8 @@ int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_b
 void vae_cuda_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes);
 
 /* Create the backend the user asked for. "auto" falls back to the CPU only when
- * no GPU is present; "cuda" without a GPU returns NULL with vae_set_error. */
+ * no GPU is present; "cuda" or "cuda:N" without that GPU returns NULL with
+ * vae_set_error ("no CUDA device N: M device(s) present"). */
 vae_backend *vae_backend_create(vae_device_choice choice);
 
 static inline void vae_backend_free(vae_backend *be)

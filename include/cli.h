@@ -7,6 +7,7 @@
 #define VAE_CLI_H
 
 #include "backend.h"
+#include "dataset.h"
 #include "model.h"
 
 #include <stdint.h>
@@ -37,6 +38,9 @@ int vae_cmd_info(int argc, char **argv);
 int vae_cmd_compare(int argc, char **argv);
 int vae_cmd_bench(int argc, char **argv);
 int vae_cmd_report(int argc, char **argv);
+int vae_cmd_encode(int argc, char **argv);
+int vae_cmd_devices(int argc, char **argv);
+int vae_cmd_version(int argc, char **argv);
 
 /* ---- settings shared by train, compare and bench -------------------------- */
 
@@ -48,12 +52,14 @@ typedef struct {
     uint64_t seed;             /* --seed */
     vae_config cfg;            /* --hidden --latent --activation --beta */
     vae_device_choice device;  /* --device */
+    int threads;               /* --threads: OpenBLAS threads of the CPU backend; 0 leaves OpenBLAS's own
+                                * default. Not a recorded setting: a run may resume with another count */
 } vae_run_settings;
 
 /* Long-option codes of the shared flags (beyond the range of short options). */
 enum {
     VAE_OPT_DATA = 1000, VAE_OPT_EPOCHS, VAE_OPT_BATCH, VAE_OPT_LR, VAE_OPT_SEED, VAE_OPT_HIDDEN,
-    VAE_OPT_LATENT, VAE_OPT_ACT, VAE_OPT_BETA, VAE_OPT_DEVICE,
+    VAE_OPT_LATENT, VAE_OPT_ACT, VAE_OPT_BETA, VAE_OPT_DEVICE, VAE_OPT_THREADS,
     VAE_OPT_FIRST_PRIVATE = 1100 /* commands number their own options from here */
 };
 
@@ -70,11 +76,28 @@ int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct opt
 /* The help text of the shared flags, for the commands' --help. */
 extern const char vae_cli_help_model[];    /* --hidden --latent --activation --beta */
 extern const char vae_cli_help_training[]; /* --data --epochs --batch-size --lr --seed */
-extern const char vae_cli_help_device[];   /* --device */
+extern const char vae_cli_help_device[];   /* --device --threads */
+extern const char vae_cli_help_threads[];  /* --threads alone (commands without --device) */
 
-/* The backend for --device, announced on `log` ("device: cuda (NVIDIA H100 ...)").
+/* The backend for s->device, announced on `log` ("device: cuda:0 (NVIDIA H100 ...)"),
+ * with s->threads OpenBLAS threads when given (it applies to the CPU backend).
  * NULL with vae_set_error when the choice cannot be met. */
-vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log);
+vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log);
+
+/* The data set of a command that uses a saved model: s->data_dir as given when data_given
+ * (--data), else the absolute train.data the model records, its `split` files checked
+ * against their recorded SHA-256 (unescaped into recorded, cap bytes, and pointed to by
+ * s->data_dir), else s->data_dir's default for a model that records none. Says which on
+ * stderr. 0, or -1 with vae_set_error. */
+int vae_cli_model_data(const char *model, vae_split split, int data_given, vae_run_settings *s, char *recorded,
+                       size_t cap);
+
+/* Parse a list of image indices such as "0,5,17" or "0-7,12" against a set of
+ * n_max images: *out (vae_calloc'd, caller frees) gets them in the order given,
+ * *n their count. -1 with vae_set_error naming `flag`, the bad item and, for an
+ * index past the end, the set's size. */
+#define VAE_CLI_MAX_INDICES 4096 /* --indices gives at most this many */
+int vae_cli_parse_indices(const char *flag, const char *s, int n_max, int **out, int *n);
 
 /* struct option entries of the shared flags, to put in a command's table. */
 #define VAE_CLI_MODEL_OPTIONS                                                          \
@@ -84,6 +107,8 @@ vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log);
     {"data", required_argument, 0, VAE_OPT_DATA}, {"epochs", required_argument, 0, VAE_OPT_EPOCHS}, \
     {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"lr", required_argument, 0, VAE_OPT_LR},  \
     {"seed", required_argument, 0, VAE_OPT_SEED}
-#define VAE_CLI_DEVICE_OPTION {"device", required_argument, 0, VAE_OPT_DEVICE}
+#define VAE_CLI_THREADS_OPTION {"threads", required_argument, 0, VAE_OPT_THREADS}
+/* --device and --threads: every command that picks a backend takes both. */
+#define VAE_CLI_DEVICE_OPTION {"device", required_argument, 0, VAE_OPT_DEVICE}, VAE_CLI_THREADS_OPTION
 
 #endif /* VAE_CLI_H */

@@ -196,7 +196,19 @@ extern "C" int vae_cuda_describe_unavailable(char *buf, size_t len, const char *
     return snprintf(buf, len, "no CUDA device: %s (%s)", err_text, err_name);
 }
 
-extern "C" vae_backend *vae_backend_cuda_init(int device)
+/* The driver's and the runtime's CUDA versions (0 where the call fails: for the
+ * driver, cudaDriverGetVersion itself gives 0 when none is installed). */
+static void cuda_versions(int *driver, int *runtime)
+{
+    if (cudaDriverGetVersion(driver) != cudaSuccess)
+        *driver = 0;
+    if (cudaRuntimeGetVersion(runtime) != cudaSuccess)
+        *runtime = 0;
+    (void)cudaGetLastError();
+}
+
+/* The number of GPUs, or 0 with "no CUDA device: <why>" in why (len bytes). */
+static int cuda_count_or_reason(char *why, size_t len)
 {
     int n = 0;
     cudaError_t err = cudaGetDeviceCount(&n);
@@ -205,19 +217,72 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
         /* cudaErrorInsufficientDriver comes both from an old driver and from none at all: the
          * versions tell them apart (cudaDriverGetVersion gives 0 when no driver is installed). */
         int driver = 0, runtime = 0;
-        if (cudaDriverGetVersion(&driver) != cudaSuccess)
-            driver = 0;
-        if (cudaRuntimeGetVersion(&runtime) != cudaSuccess)
-            runtime = 0;
-        (void)cudaGetLastError();
-        char why[512];
-        vae_cuda_describe_unavailable(why, sizeof why, cudaGetErrorName(err), cudaGetErrorString(err), driver,
-                                      runtime);
-        vae_set_error("%s", why);
-        return NULL;
+        cuda_versions(&driver, &runtime);
+        vae_cuda_describe_unavailable(why, len, cudaGetErrorName(err), cudaGetErrorString(err), driver, runtime);
+        return 0;
     }
     if (n <= 0) {
-        vae_set_error("no CUDA device: cudaGetDeviceCount found none");
+        snprintf(why, len, "no CUDA device: cudaGetDeviceCount found none");
+        return 0;
+    }
+    return n;
+}
+
+static void cuda_version_text(char *buf, size_t len, int v)
+{
+    snprintf(buf, len, "%d.%d", v / 1000, v % 1000 / 10);
+}
+
+extern "C" void vae_cuda_describe_versions(char *buf, size_t len)
+{
+    int driver = 0, runtime = 0, major = 0, minor = 0, patch = 0;
+    cuda_versions(&driver, &runtime);
+    char rt[32], drv[64], blas[64];
+    cuda_version_text(rt, sizeof rt, runtime);
+    if (driver == 0)
+        snprintf(drv, sizeof drv, "no NVIDIA driver");
+    else
+        cuda_version_text(drv, sizeof drv, driver);
+    /* A library property: no handle, no device and no driver needed. */
+    if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
+        cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
+        cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS)
+        snprintf(blas, sizeof blas, "%d.%d.%d", major, minor, patch);
+    else
+        snprintf(blas, sizeof blas, "unknown (cublasGetProperty failed)");
+    snprintf(buf, len,
+             "CUDA runtime: %s\n"
+             "CUDA driver: %s\n"
+             "cuBLAS: %s\n",
+             rt, drv, blas);
+}
+
+extern "C" int vae_cuda_describe_devices(char *buf, size_t len)
+{
+    int n = cuda_count_or_reason(buf, len);
+    if (n == 0)
+        return 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        cudaDeviceProp prop;
+        size_t free_b = 0, total_b = 0;
+        CUDA_CHECK(cudaGetDeviceProperties(&prop, i));
+        CUDA_CHECK(cudaSetDevice(i));
+        CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used,
+                 "cuda:%d  %s  memory %zu MiB (%zu MiB free)  compute capability %d.%d  %d multiprocessors\n", i,
+                 prop.name, total_b >> 20, free_b >> 20, prop.major, prop.minor, prop.multiProcessorCount);
+    }
+    return n;
+}
+
+extern "C" vae_backend *vae_backend_cuda_init(int device)
+{
+    char why[512];
+    int n = cuda_count_or_reason(why, sizeof why);
+    if (n == 0) {
+        vae_set_error("%s", why);
         return NULL;
     }
     if (device < 0 || device >= n) {

@@ -1,5 +1,5 @@
 /*
- * backend.c: choosing a backend from --device (auto | cpu | cuda). "auto" takes
+ * backend.c: choosing a backend from --device (auto | cpu | cuda | cuda:N). "auto" takes
  * the GPU when one is usable and says which device it used; "cuda" on a machine
  * without one is an error, never a silent fall-back to the CPU.
  */
@@ -11,30 +11,52 @@
 
 int vae_device_parse(const char *s, vae_device_choice *out)
 {
-    if (strcmp(s, "auto") == 0)
+    if (strcmp(s, "auto") == 0) {
         *out = VAE_DEVICE_AUTO;
-    else if (strcmp(s, "cpu") == 0)
+        return 0;
+    }
+    if (strcmp(s, "cpu") == 0) {
         *out = VAE_DEVICE_CPU;
-    else if (strcmp(s, "cuda") == 0)
+        return 0;
+    }
+    if (strcmp(s, "cuda") == 0) {
         *out = VAE_DEVICE_CUDA;
+        return 0;
+    }
+    if (strncmp(s, "cuda:", 5) == 0) {
+        const char *n = s + 5;
+        size_t digits = strspn(n, "0123456789");
+        if (digits == 0 || n[digits] != '\0')
+            return vae_set_error("invalid --device '%s' (cuda:N needs N, a GPU number 0, 1, ...)", s);
+        long v = 0;
+        for (size_t i = 0; i < digits && v <= VAE_DEVICE_MAX_ORDINAL; i++)
+            v = v * 10 + (n[i] - '0');
+        if (v > VAE_DEVICE_MAX_ORDINAL)
+            return vae_set_error("invalid --device '%s' (GPU number above %d)", s, VAE_DEVICE_MAX_ORDINAL);
+        *out = vae_device_cuda((int)v);
+        return 0;
+    }
+    return vae_set_error("invalid --device '%s' (expected auto, cpu, cuda or cuda:N)", s);
+}
+
+const char *vae_device_text(vae_device_choice c, char buf[16])
+{
+    if (vae_device_is_cuda(c) && vae_device_ordinal(c) > 0)
+        snprintf(buf, 16, "cuda:%d", vae_device_ordinal(c));
     else
-        return vae_set_error("invalid --device '%s' (expected auto, cpu or cuda)", s);
-    return 0;
+        snprintf(buf, 16, "%s", c == VAE_DEVICE_AUTO ? "auto" : c == VAE_DEVICE_CPU ? "cpu" : "cuda");
+    return buf;
 }
 
 vae_backend *vae_backend_create(vae_device_choice choice)
 {
-    switch (choice) {
-    case VAE_DEVICE_CPU:
+    if (vae_device_is_cuda(choice))
+        return vae_backend_cuda_init(vae_device_ordinal(choice));
+    if (choice == VAE_DEVICE_CPU)
         return vae_backend_cpu_init();
-    case VAE_DEVICE_CUDA:
+    if (vae_cuda_device_count() > 0)
         return vae_backend_cuda_init(0);
-    case VAE_DEVICE_AUTO:
-    default:
-        if (vae_cuda_device_count() > 0)
-            return vae_backend_cuda_init(0);
-        return vae_backend_cpu_init();
-    }
+    return vae_backend_cpu_init();
 }
 
 int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes)

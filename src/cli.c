@@ -4,6 +4,9 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "run_dir.h"
+#include "safetensors.h"
+#include "sha256.h"
 #include "vae_util.h"
 
 #include <ctype.h>
@@ -90,6 +93,7 @@ void vae_run_settings_default(vae_run_settings *s)
     s->seed = 1;
     vae_config_default(&s->cfg);
     s->device = VAE_DEVICE_AUTO;
+    s->threads = 0;
 }
 
 int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
@@ -106,6 +110,7 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_ACT: rc = vae_act_parse(arg, &s->cfg.act); break;
     case VAE_OPT_BETA: rc = vae_cli_parse_float("--beta", arg, 0.0, 1e6, &s->cfg.beta); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
+    case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
     default: return 0;
     }
     return rc ? -1 : 1;
@@ -197,19 +202,138 @@ const char vae_cli_help_training[] =
     "  --batch-size B      images per step (default 128)\n"
     "  --lr X              Adam learning rate (default 1e-3; betas 0.9, 0.999, eps 1e-8)\n"
     "  --seed S            seeds initialization, data order and noise (default 1)\n";
+#define HELP_THREADS                                                                                  \
+    "  --threads N         OpenBLAS threads of the CPU backend (default: OpenBLAS's own, usually one\n" \
+    "                      per core); results are bit-identical only for the same N\n"
 const char vae_cli_help_device[] =
-    "  --device DEV        auto (GPU when present, else CPU; says which), cpu or cuda (default auto)\n";
+    "  --device DEV        auto (GPU 0 when present, else CPU; says which), cpu, cuda (GPU 0) or\n"
+    "                      cuda:N (GPU N; 'cuvae devices' lists them) (default auto)\n" HELP_THREADS;
+const char vae_cli_help_threads[] = HELP_THREADS;
 
-vae_backend *vae_cli_backend(vae_device_choice choice, FILE *log)
+vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log)
 {
-    vae_backend *be = vae_backend_create(choice);
-    if (!be && choice == VAE_DEVICE_CUDA) {
+    if (s->threads > 0)
+        vae_cpu_set_threads(s->threads);
+    vae_backend *be = vae_backend_create(s->device);
+    char dev[16];
+    if (!be && vae_device_is_cuda(s->device)) {
         char why[512];
         snprintf(why, sizeof why, "%s", vae_last_error());
-        vae_set_error("--device cuda: %s; --device cpu runs on the CPU", why);
+        vae_set_error("--device %s: %s; --device cpu runs on the CPU", vae_device_text(s->device, dev), why);
     }
     if (be && log)
-        fprintf(log, "device: %s (%s)%s\n", be->name, be->device_name,
-                choice == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "");
+        fprintf(log, "device: %s (%s)%s\n", s->device == VAE_DEVICE_AUTO ? be->name : vae_device_text(s->device, dev),
+                be->device_name,
+                s->device == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "");
     return be;
+}
+
+/* One index of an --indices item: digits only, below n_max. */
+static int parse_index(const char *flag, const char *item, const char *s, size_t len, int n_max, int *out)
+{
+    if (len == 0 || strspn(s, "0123456789") < len)
+        return vae_set_error("%s: '%s' is not an index or a range A-B of indices", flag, item);
+    long v = 0;
+    for (size_t i = 0; i < len && v < n_max; i++)
+        v = v * 10 + (s[i] - '0');
+    if (v >= n_max)
+        return vae_set_error("%s: index %.*s is out of range: the test set has %d images (0..%d)", flag, (int)len,
+                             s, n_max, n_max - 1);
+    *out = (int)v;
+    return 0;
+}
+
+int vae_cli_parse_indices(const char *flag, const char *s, int n_max, int **out, int *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    const char *p = s;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        snprintf(item, sizeof item, "%.*s", (int)(len < 60 ? len : 60), p);
+        const char *dash = memchr(p, '-', len);
+        int a = 0, b = 0;
+        if (parse_index(flag, item, p, dash ? (size_t)(dash - p) : len, n_max, &a) ||
+            parse_index(flag, item, dash ? dash + 1 : p, dash ? len - (size_t)(dash - p) - 1 : len, n_max, &b))
+            goto fail;
+        if (b < a) {
+            vae_set_error("%s: range '%s' runs backwards", flag, item);
+            goto fail;
+        }
+        if ((size_t)*n + (size_t)(b - a + 1) > VAE_CLI_MAX_INDICES) {
+            vae_set_error("%s: more than %d indices", flag, VAE_CLI_MAX_INDICES);
+            goto fail;
+        }
+        if ((size_t)*n + (size_t)(b - a + 1) > cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            while (ncap < (size_t)*n + (size_t)(b - a + 1))
+                ncap *= 2;
+            int *grown = vae_calloc(ncap, sizeof *grown);
+            if (*n)
+                memcpy(grown, *out, (size_t)*n * sizeof *grown);
+            vae_free(*out);
+            *out = grown;
+            cap = ncap;
+        }
+        for (int i = a; i <= b; i++)
+            (*out)[(*n)++] = i;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
+fail:
+    vae_free(*out);
+    *out = NULL;
+    *n = 0;
+    return -1;
+}
+
+int vae_cli_model_data(const char *model, vae_split split, int data_given, vae_run_settings *s, char *recorded,
+                       size_t cap)
+{
+    if (data_given) {
+        fprintf(stderr, "data: %s (--data)\n", s->data_dir);
+        return 0;
+    }
+    vae_safetensors st;
+    if (vae_safetensors_read(model, &st))
+        return -1;
+    const char *rec = vae_safetensors_meta_get(&st, "train.data");
+    int rc = 0;
+    if (!rec || rec[0] != '/') {
+        fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", s->data_dir, model);
+        goto out;
+    }
+    rc = -1;
+    if (vae_run_unescape(rec, recorded, cap))
+        goto out;
+    char paths[2][4096];
+    if (vae_dataset_file_paths(recorded, split, paths)) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", vae_last_error());
+        vae_set_error("%s was trained on %s, which cannot be used here (%s); pass --data DIR", model, rec, why);
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *slash = strrchr(paths[i], '/');
+        char key[4200], hex[65];
+        snprintf(key, sizeof key, "train.data.sha256.%.200s", slash ? slash + 1 : paths[i]);
+        const char *want = vae_safetensors_meta_get(&st, key);
+        if (vae_sha256_file(paths[i], hex))
+            goto out;
+        if (!want || strcmp(want, hex) != 0) {
+            vae_set_error("%s: SHA-256 %s differs from the %s that %s recorded: the data changed since "
+                          "training; pass --data DIR to use it anyway",
+                          paths[i], hex, want ? want : "none", model);
+            goto out;
+        }
+    }
+    s->data_dir = recorded;
+    fprintf(stderr, "data: %s (recorded in the model; SHA-256 checked)\n", rec);
+    rc = 0;
+out:
+    vae_safetensors_free(&st);
+    return rc;
 }

@@ -22,9 +22,34 @@ static void help(void)
            "Time training epochs (no evaluation) after one warm-up epoch; print one line per\n"
            "backend: images/s and the median seconds per epoch.\n\n"
            "%s%s"
-           "  --backends LIST     cpu, cuda, or cpu,cuda (default: cpu, plus cuda when a GPU is present)\n"
+           "  --backends LIST     cpu, cuda, cuda:N (GPU N), or cpu with one of those, comma-separated\n"
+           "                      (default: cpu, plus cuda:0 when a GPU is present)\n%s"
            "  -h, --help          this help\n",
-           vae_cli_help_training, vae_cli_help_model);
+           vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads);
+}
+
+/* --backends: "cpu", a CUDA device ("cuda", "cuda:N"), or one of each, comma-separated. */
+static int parse_backends(const char *arg, int *want_cpu, int *want_cuda, vae_device_choice *gpu)
+{
+    *want_cpu = *want_cuda = 0;
+    const char *p = arg;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        char item[64];
+        vae_device_choice c;
+        snprintf(item, sizeof item, "%.*s", (int)(len < 60 ? len : 60), p);
+        int *count = NULL; /* of this item's kind: each may come once */
+        if (len < 60 && vae_device_parse(item, &c) == 0 && c != VAE_DEVICE_AUTO)
+            count = c == VAE_DEVICE_CPU ? want_cpu : want_cuda;
+        if (!count || *count)
+            return vae_set_error("--backends '%s': expected cpu, cuda, cuda:N or cpu with one of those", arg);
+        *count = 1;
+        if (vae_device_is_cuda(c))
+            *gpu = c;
+        if (p[len] == '\0')
+            return 0;
+        p += len + 1;
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -70,7 +95,7 @@ static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_datas
 int vae_cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
-        VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS,
+        VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_THREADS_OPTION,
         {"backends", required_argument, 0, OPT_BACKENDS},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -79,6 +104,7 @@ int vae_cmd_bench(int argc, char **argv)
     vae_run_settings_default(&s);
     s.epochs = 3;
     int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, c;
+    vae_device_choice gpu = VAE_DEVICE_CUDA;
     optind = 0;
     while ((c = vae_cli_next_option("bench", argc, argv, opts)) != -1) {
         if (c == -2)
@@ -90,15 +116,11 @@ int vae_cmd_bench(int argc, char **argv)
         int r = vae_cli_apply_shared(&s, c, optarg);
         if (r < 0)
             return vae_cli_usage_error("bench", "%s", vae_last_error());
-        if (r == 0 && c == OPT_BACKENDS) {
-            want_cpu = strcmp(optarg, "cpu") == 0 || strcmp(optarg, "cpu,cuda") == 0 ||
-                       strcmp(optarg, "cuda,cpu") == 0;
-            want_cuda = strcmp(optarg, "cuda") == 0 || strcmp(optarg, "cpu,cuda") == 0 ||
-                        strcmp(optarg, "cuda,cpu") == 0;
-            if (!want_cpu && !want_cuda)
-                return vae_cli_usage_error("bench", "--backends '%s': expected cpu, cuda or cpu,cuda", optarg);
-        }
+        if (r == 0 && c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
+            return vae_cli_usage_error("bench", "%s", vae_last_error());
     }
+    if (s.threads > 0)
+        vae_cpu_set_threads(s.threads);
     vae_dataset train;
     if (vae_dataset_load(s.data_dir, VAE_SPLIT_TRAIN, &train))
         return vae_cli_fail();
@@ -113,11 +135,12 @@ int vae_cmd_bench(int argc, char **argv)
         vae_backend_free(be);
     }
     if (!rc && want_cuda) {
-        vae_backend *be = vae_backend_cuda_init(0);
+        vae_backend *be = vae_backend_cuda_init(vae_device_ordinal(gpu));
         if (!be) {
             char why[512];
             snprintf(why, sizeof why, "%s", vae_last_error());
-            vae_set_error("--backends cuda: %s", why);
+            char dev[16];
+            vae_set_error("--backends %s: %s", vae_device_text(gpu, dev), why);
         }
         if (!be || bench_one(be, &s, &train))
             rc = vae_cli_fail();

@@ -37,10 +37,12 @@ static void help(void)
            "%s"
            "  --tolerance X       scale all tolerances by X (defaults, relative L2: loss %.0e,\n"
            "                      gradients %.0e, parameters %.0e)\n"
-           "  --candidate DEV     backend checked against the CPU: cuda (default) or cpu (a\n"
-           "                      self-check of this command, printed as cpu against cpu)\n"
+           "  --candidate DEV     backend checked against the CPU: cuda (default), cuda:N (GPU N) or\n"
+           "                      cpu (a self-check of this command, printed as cpu against cpu)\n"
+           "%s"
            "  -h, --help          this help\n",
-           o.steps, o.batch_size, 512, vae_cli_help_model, o.tol_loss, o.tol_grad, o.tol_param);
+           o.steps, o.batch_size, 512, vae_cli_help_model, o.tol_loss, o.tol_grad, o.tol_param,
+           vae_cli_help_threads);
 }
 
 int vae_cmd_compare(int argc, char **argv)
@@ -54,6 +56,7 @@ int vae_cmd_compare(int argc, char **argv)
         VAE_CLI_MODEL_OPTIONS,
         {"tolerance", required_argument, 0, OPT_TOL},
         {"candidate", required_argument, 0, OPT_CANDIDATE},
+        VAE_CLI_THREADS_OPTION,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -85,12 +88,8 @@ int vae_cmd_compare(int argc, char **argv)
         else if (c == OPT_TOL)
             bad = vae_cli_parse_float("--tolerance", optarg, 1e-3, 1e6, &scale);
         else if (c == OPT_CANDIDATE) {
-            if (strcmp(optarg, "cuda") == 0)
-                cand = VAE_DEVICE_CUDA;
-            else if (strcmp(optarg, "cpu") == 0)
-                cand = VAE_DEVICE_CPU;
-            else
-                bad = vae_set_error("--candidate '%s': expected cuda or cpu", optarg);
+            if (vae_device_parse(optarg, &cand) || cand == VAE_DEVICE_AUTO)
+                bad = vae_set_error("--candidate '%s': expected cuda, cuda:N or cpu", optarg);
         }
         if (bad)
             return vae_cli_usage_error("compare", "%s", vae_last_error());
@@ -106,6 +105,8 @@ int vae_cmd_compare(int argc, char **argv)
     if (vae_config_validate(&o.cfg))
         return vae_cli_usage_error("compare", "%s", vae_last_error());
 
+    if (s.threads > 0)
+        vae_cpu_set_threads(s.threads);
     vae_backend *cand_be = vae_backend_create(cand);
     if (!cand_be) {
         char why[512];

@@ -5,8 +5,6 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
-#include "run_dir.h"
-#include "sha256.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -14,12 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES };
 
 /* What the saved-model commands take. */
 typedef struct {
     const char *model, *out;
     int n;
+    int n_given;         /* --n was on the command line */
+    const char *indices; /* reconstruct --indices */
     int data_given; /* --data was on the command line */
     vae_run_settings s;
     char recorded_data[4096]; /* the model's recorded data set, when used */
@@ -49,8 +49,12 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
             a->model = optarg;
         else if (c == OPT_OUT)
             a->out = optarg;
-        else if (c == OPT_N && vae_cli_parse_int("--n", optarg, 1, 4096, &a->n))
-            return vae_cli_usage_error(cmd, "%s", vae_last_error());
+        else if (c == OPT_N) {
+            a->n_given = 1;
+            if (vae_cli_parse_int("--n", optarg, 1, 4096, &a->n))
+                return vae_cli_usage_error(cmd, "%s", vae_last_error());
+        } else if (c == OPT_INDICES)
+            a->indices = optarg;
     }
     if (!a->model && strcmp(cmd, "info") != 0)
         return vae_cli_usage_error(cmd, "--model PATH is required");
@@ -60,7 +64,7 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
 /* The backend and the model of a->model on it; returns 0, or the exit code. */
 static int open_model(const model_args *a, int batch_cap, vae_backend **be, vae_model *m)
 {
-    *be = vae_cli_backend(a->s.device, stderr);
+    *be = vae_cli_backend(&a->s, stderr);
     if (!*be)
         return vae_cli_fail();
     if (vae_checkpoint_load(a->model, *be, batch_cap, m)) {
@@ -70,54 +74,11 @@ static int open_model(const model_args *a, int batch_cap, vae_backend **be, vae_
     return 0;
 }
 
-/* The data set of eval and reconstruct: --data when given, else the one recorded in the model
- * (train.data, its test files checked against their recorded SHA-256), else data/mnist for a
- * model that records none. Says which on stderr. 0, or -1 with vae_set_error. */
+/* The data set of eval and reconstruct (vae_cli_model_data): --data, else the model's own. */
 static int choose_data(model_args *a)
 {
-    if (a->data_given) {
-        fprintf(stderr, "data: %s (--data)\n", a->s.data_dir);
-        return 0;
-    }
-    vae_safetensors st;
-    if (vae_safetensors_read(a->model, &st))
-        return -1;
-    const char *rec = vae_safetensors_meta_get(&st, "train.data");
-    int rc = 0;
-    if (!rec || rec[0] != '/') {
-        fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", a->s.data_dir, a->model);
-        goto out;
-    }
-    rc = -1;
-    if (vae_run_unescape(rec, a->recorded_data, sizeof a->recorded_data))
-        goto out;
-    char paths[2][4096];
-    if (vae_dataset_file_paths(a->recorded_data, VAE_SPLIT_TEST, paths)) {
-        char why[1024];
-        snprintf(why, sizeof why, "%s", vae_last_error());
-        vae_set_error("%s was trained on %s, which cannot be used here (%s); pass --data DIR", a->model, rec, why);
-        goto out;
-    }
-    for (int i = 0; i < 2; i++) {
-        const char *slash = strrchr(paths[i], '/');
-        char key[4200], hex[65];
-        snprintf(key, sizeof key, "train.data.sha256.%.200s", slash ? slash + 1 : paths[i]);
-        const char *want = vae_safetensors_meta_get(&st, key);
-        if (vae_sha256_file(paths[i], hex))
-            goto out;
-        if (!want || strcmp(want, hex) != 0) {
-            vae_set_error("%s: SHA-256 %s differs from the %s that %s recorded: the data changed since "
-                          "training; pass --data DIR to use it anyway",
-                          paths[i], hex, want ? want : "none", a->model);
-            goto out;
-        }
-    }
-    a->s.data_dir = a->recorded_data;
-    fprintf(stderr, "data: %s (recorded in the model; SHA-256 checked)\n", rec);
-    rc = 0;
-out:
-    vae_safetensors_free(&st);
-    return rc;
+    return vae_cli_model_data(a->model, VAE_SPLIT_TEST, a->data_given, &a->s, a->recorded_data,
+                              sizeof a->recorded_data);
 }
 
 static void help_sample(void)
@@ -166,9 +127,30 @@ static void help_reconstruct(void)
            "  --data DIR          data set directory; its test split is used (default: the data set\n"
            "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
            "  --out PNG           output image (default reconstructions.png)\n"
-           "  --n N               number of test images (default 32)\n%s"
+           "  --n N               number of test images, the first N (default 32)\n"
+           "  --indices LIST      these test images instead, in this order: indices from 0 and\n"
+           "                      ranges, e.g. 0,5,17 or 0-7,100-107\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
+}
+
+/* The test images of --indices LIST, in its order, as a data set of their own (*sub). 0, or the
+ * exit code of a usage error. */
+static int pick_indices(const char *list, const vae_dataset *test, vae_dataset *sub)
+{
+    int *idx, n;
+    if (vae_cli_parse_indices("--indices", list, test->n, &idx, &n))
+        return vae_cli_usage_error("reconstruct", "%s", vae_last_error());
+    *sub = *test;
+    sub->n = n;
+    sub->pixels = vae_calloc((size_t)n * test->dim, 1);
+    sub->labels = vae_calloc((size_t)n, 1);
+    for (int i = 0; i < n; i++) {
+        memcpy(sub->pixels + (size_t)i * test->dim, test->pixels + (size_t)idx[i] * test->dim, test->dim);
+        sub->labels[i] = test->labels[idx[i]];
+    }
+    vae_free(idx);
+    return 0;
 }
 
 int vae_cmd_reconstruct(int argc, char **argv)
@@ -176,19 +158,31 @@ int vae_cmd_reconstruct(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
         {"n", required_argument, 0, OPT_N},         {"data", required_argument, 0, VAE_OPT_DATA},
-        VAE_CLI_DEVICE_OPTION,                      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"indices", required_argument, 0, OPT_INDICES}, VAE_CLI_DEVICE_OPTION,
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     model_args a = {.out = "reconstructions.png", .n = 32};
     vae_run_settings_default(&a.s);
     int rc = parse_model_args("reconstruct", argc, argv, opts, &a, help_reconstruct);
     if (rc >= 0)
         return rc;
+    if (a.indices && a.n_given)
+        return vae_cli_usage_error("reconstruct", "--n and --indices both choose the images: give one");
     if (choose_data(&a))
         return vae_cli_fail();
     vae_dataset test;
     if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
         return vae_cli_fail();
+    if (a.indices) {
+        vae_dataset chosen;
+        if ((rc = pick_indices(a.indices, &test, &chosen))) {
+            vae_dataset_free(&test);
+            return rc;
+        }
+        vae_dataset_free(&test);
+        test = chosen;
+        a.n = test.n;
+    }
     vae_backend *be;
     vae_model m;
     if ((rc = open_model(&a, a.n < 256 ? a.n : 256, &be, &m))) {

@@ -284,6 +284,7 @@ static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const va
         r->ts.s.epochs = given_ts->s.epochs;
     const char *dev = vae_train_checkpoint_setting(ck, "train.device");
     r->ts.s.device = given_ts->s.device;
+    r->ts.s.threads = given_ts->s.threads; /* not recorded: any count may resume */
     if (!device_given && dev && vae_device_parse(dev, &r->ts.s.device))
         r->ts.s.device = VAE_DEVICE_AUTO;
     /* an epoch in progress is finished before the run can end */
@@ -438,7 +439,7 @@ int vae_cmd_train(int argc, char **argv)
     }
 
     /* 3. Backend, model, trainer. */
-    r.be = vae_cli_backend(s->device, stderr);
+    r.be = vae_cli_backend(s, stderr);
     if (!r.be) {
         vae_cli_fail();
         goto free_data;

@@ -399,3 +399,18 @@ vae_backend *vae_backend_cpu_init(void)
     snprintf(be->device_name, sizeof be->device_name, "OpenBLAS, %d threads", openblas_get_num_threads());
     return be;
 }
+
+void vae_cpu_set_threads(int n)
+{
+    if (n < 1)
+        vae_fatal("vae_cpu_set_threads(%d): the thread count must be at least 1", n);
+    openblas_set_num_threads(n);
+}
+
+void vae_cpu_describe(char *buf, size_t len)
+{
+    static const char *const parallel[] = {"sequential", "pthreads", "OpenMP"};
+    int p = openblas_get_parallel();
+    snprintf(buf, len, "%s (core %s, %s), %d threads", openblas_get_config(), openblas_get_corename(),
+             p >= 0 && p <= 2 ? parallel[p] : "unknown threading", openblas_get_num_threads());
+}

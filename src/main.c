@@ -22,6 +22,9 @@ static const struct {
     {"compare", vae_cmd_compare, "run N training steps on the CPU and the GPU and compare every tensor"},
     {"report", vae_cmd_report, "write a run directory's report.html: settings, metrics, curves, pictures"},
     {"bench", vae_cmd_bench, "images/s and seconds per epoch of the training loop on each backend"},
+    {"encode", vae_cmd_encode, "each image's posterior mean and log-variance, with its label, to safetensors"},
+    {"devices", vae_cmd_devices, "the GPUs (memory, compute capability) and the CPU backend"},
+    {"version", vae_cmd_version, "version, commit, CUDA, cuBLAS, GPU architectures and BLAS (also --version)"},
 };
 
 static void usage(FILE *f)
@@ -29,7 +32,28 @@ static void usage(FILE *f)
     fprintf(f, "usage: cuvae <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\nRun 'cuvae <command> --help' for a command's options.\n");
+    fprintf(f, "\nRun 'cuvae <command> --help' or 'cuvae help <command>' for a command's options.\n");
+}
+
+/* `cuvae help [COMMAND]`: the usage, or COMMAND --help. */
+static int help(int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 3) {
+        fprintf(stderr, "cuvae help: one command at a time (got '%s' after '%s')\n", argv[3], argv[2]);
+        return 2;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[2], commands[i].name) == 0) {
+            char *args[] = {argv[2], "--help", NULL};
+            return commands[i].run(2, args);
+        }
+    fprintf(stderr, "cuvae help: unknown command '%s'\n", argv[2]);
+    usage(stderr);
+    return 2;
 }
 
 static int run(int argc, char **argv)
@@ -38,10 +62,14 @@ static int run(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
         return 0;
     }
+    if (strcmp(argv[1], "help") == 0)
+        return help(argc, argv);
+    if (strcmp(argv[1], "--version") == 0)
+        return vae_cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);

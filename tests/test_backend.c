@@ -104,3 +104,83 @@ Test(backend, auto_takes_the_gpu_when_there_is_one)
     cr_assert_eq(be->kind, VAE_BACKEND_CUDA);
     vae_backend_free(be);
 }
+
+/* ---- --device cuda:N and the descriptions of `cuvae version` and `cuvae devices` ---- */
+
+Test(backend, cuda_ordinals_parse)
+{
+    vae_device_choice c;
+    char text[16];
+    cr_assert_eq(vae_device_parse("cuda:0", &c), 0, "%s", vae_last_error());
+    cr_expect(vae_device_is_cuda(c) && vae_device_ordinal(c) == 0);
+    cr_expect_eq(c, VAE_DEVICE_CUDA, "cuda:0 is the same choice as cuda");
+    cr_assert_eq(vae_device_parse("cuda:12", &c), 0, "%s", vae_last_error());
+    cr_expect(vae_device_is_cuda(c) && vae_device_ordinal(c) == 12);
+    cr_expect_str_eq(vae_device_text(c, text), "cuda:12");
+    cr_assert_eq(vae_device_parse("cuda:1023", &c), 0, "%s", vae_last_error());
+    cr_expect_eq(vae_device_ordinal(c), 1023);
+    cr_expect(!vae_device_is_cuda(VAE_DEVICE_CPU) && !vae_device_is_cuda(VAE_DEVICE_AUTO));
+    cr_expect_str_eq(vae_device_text(VAE_DEVICE_CUDA, text), "cuda");
+    cr_expect_str_eq(vae_device_text(VAE_DEVICE_CPU, text), "cpu");
+    const char *bad[] = {"cuda:", "cuda:-1", "cuda:x", "cuda:+1", "cuda: 1", "cuda:1 ", "cuda:1x", "cuda:0:1",
+                         "cuda:1024", "cuda:99999999999999999999", "CUDA:0", "cpu:0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        c = VAE_DEVICE_CPU;
+        cr_expect_eq(vae_device_parse(bad[i], &c), -1, "'%s' accepted", bad[i]);
+        cr_expect_eq(c, VAE_DEVICE_CPU, "'%s' changed the choice though refused", bad[i]);
+        cr_expect(strstr(vae_last_error(), bad[i]) != NULL, "'%s': message '%s' does not quote it", bad[i],
+                  vae_last_error());
+    }
+}
+
+/* Runs with or without a GPU: a GPU past the last one is refused with the count. */
+Test(backend, create_names_a_missing_gpu_and_the_count)
+{
+    int n = vae_cuda_device_count();
+    vae_backend *be = vae_backend_create(vae_device_cuda(n + 3));
+    cr_assert_null(be, "cuda:%d accepted with %d device(s)", n + 3, n);
+    char want[64];
+    if (n > 0)
+        snprintf(want, sizeof want, "no CUDA device %d: %d device(s) present", n + 3, n);
+    else
+        snprintf(want, sizeof want, "no CUDA device: ");
+    cr_expect(strstr(vae_last_error(), want) != NULL, "message '%s' lacks '%s'", vae_last_error(), want);
+}
+
+Test(backend, versions_and_devices_are_described_without_a_gpu_too)
+{
+    char v[512], d[8192];
+    vae_cuda_describe_versions(v, sizeof v);
+    cr_expect(strstr(v, "CUDA runtime: 1") != NULL, "%s", v);
+    cr_expect(strstr(v, "cuBLAS: 1") != NULL, "cuBLAS's version is missing: %s", v);
+    int n = vae_cuda_describe_devices(d, sizeof d);
+    cr_assert_eq(n, vae_cuda_device_count());
+    if (n == 0) {
+        cr_expect(strncmp(d, "no CUDA device: ", 16) == 0, "no reason given for the empty list: %s", d);
+        /* without a driver both say so, in their own words */
+        cr_expect_eq(strstr(d, "no NVIDIA driver") != NULL, strstr(v, "CUDA driver: no NVIDIA driver") != NULL,
+                     "devices says '%s' but versions say '%s'", d, v);
+        return;
+    }
+    cr_expect(strstr(v, "CUDA driver: no NVIDIA driver") == NULL, "%s", v);
+    for (int i = 0; i < n; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "cuda:%d  ", i);
+        cr_expect(strstr(d, want) != NULL, "%s missing from:\n%s", want, d);
+    }
+    cr_expect(strstr(d, "compute capability ") && strstr(d, " MiB free)") && strstr(d, " multiprocessors"), "%s", d);
+}
+
+Test(backend, cpu_threads_are_set_and_described)
+{
+    char buf[512];
+    vae_cpu_set_threads(1);
+    vae_cpu_describe(buf, sizeof buf);
+    cr_expect(strstr(buf, "OpenBLAS") && strstr(buf, ", 1 threads"), "%s", buf);
+    vae_backend *be = vae_backend_cpu_init();
+    cr_expect(strstr(be->device_name, "1 threads") != NULL, "%s", be->device_name);
+    vae_backend_free(be);
+    vae_cpu_set_threads(2);
+    vae_cpu_describe(buf, sizeof buf);
+    cr_expect(strstr(buf, ", 2 threads") != NULL, "%s", buf);
+}

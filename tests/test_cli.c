@@ -6,7 +6,10 @@
  */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "cli.h"
+#include "safetensors.h"
 #include "testutil.h"
+#include "vae_util.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -352,4 +355,320 @@ Test(cli, models_with_non_finite_parameters_are_refused)
     snprintf(cmd, sizeof cmd, "(%s eval --model %s --data %s --device cpu 2> /dev/full)", CUVAE_BINARY, model, data);
     cr_expect_eq(tu_run(cmd, out, sizeof out), 1, "eval with stderr on /dev/full:\n%s", out);
     cr_expect(strstr(out, "test loss"), "the result did not reach stdout:\n%s", out);
+}
+
+/* ---- conveniences: version, devices, help COMMAND, --device cuda:N, --threads, --indices, encode ---- */
+
+Test(cli, version_names_the_commit_cuda_cublas_architectures_and_blas)
+{
+    char second[65536];
+    cr_assert_eq(cuvae("--version"), 0, "%s", out);
+    snprintf(second, sizeof second, "%s", out);
+    cr_assert_eq(cuvae("version"), 0, "%s", out);
+    cr_expect_str_eq(out, second, "cuvae version and cuvae --version differ");
+    const char *lines[] = {"cuvae ", "\ncommit: ", "\nCUDA runtime: ", "\nCUDA driver: ", "\ncuBLAS: ",
+                           "\nGPU architectures: ", "\nBLAS: OpenBLAS"};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        cr_expect(strstr(out, lines[i]) != NULL, "'%s' missing:\n%s", lines[i] + (lines[i][0] == '\n'), out);
+    cr_expect(strstr(out, " threads\n") != NULL, "the BLAS threads are missing:\n%s", out);
+    /* the commit is the source tree's, 40 hex digits, as git reports it */
+    char cmd[1024], head[128];
+    snprintf(cmd, sizeof cmd, "git -C %s rev-parse HEAD", CUVAE_SOURCE_DIR);
+    if (tu_run(cmd, head, sizeof head) == 0 && strlen(head) >= 40) {
+        head[40] = '\0';
+        cr_expect(strstr(out, head) != NULL,
+                  "the source tree's commit %s missing (a binary built before the last commit? build, then test):\n%s",
+                  head, out);
+    }
+    if (vae_cuda_device_count() == 0) {
+        char why[512];
+        vae_cuda_describe_devices(why, sizeof why);
+        if (strstr(why, "no NVIDIA driver"))
+            cr_expect(strstr(out, "CUDA driver: no NVIDIA driver\n") != NULL, "%s", out);
+    }
+    EXPECT_FAIL(2, "version --bogus", "unknown option '--bogus'");
+    EXPECT_FAIL(2, "--version extra", "unexpected argument 'extra'");
+}
+
+Test(cli, devices_lists_the_gpus_or_why_none_and_the_cpu)
+{
+    cr_assert_eq(cuvae("devices"), 0, "%s", out);
+    cr_expect(strstr(out, "CPU backend (--device cpu):\n  cpu  OpenBLAS") != NULL, "%s", out);
+    cr_expect(strstr(out, "processor: ") != NULL, "%s", out);
+    if (vae_cuda_device_count() == 0)
+        cr_expect(strstr(out, "GPUs (--device cuda:N):\n  none listed: no CUDA device: ") != NULL, "%s", out);
+    else
+        cr_expect(strstr(out, "\n  cuda:0  ") && strstr(out, "compute capability"), "%s", out);
+    EXPECT_FAIL(2, "devices stray", "unexpected argument 'stray'");
+}
+
+Test(cli, help_command_is_the_commands_help)
+{
+    const char *cmds[] = {"train", "sample", "reconstruct", "eval", "info", "compare",
+                          "bench", "encode", "devices", "version", "report"};
+    static char direct[65536];
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        char args[64];
+        snprintf(args, sizeof args, "%s --help", cmds[i]);
+        cr_assert_eq(cuvae(args), 0, "%s: %s", args, out);
+        snprintf(direct, sizeof direct, "%s", out);
+        cr_expect(strstr(direct, "usage: cuvae ") == direct, "%s", direct);
+        snprintf(args, sizeof args, "help %s", cmds[i]);
+        cr_assert_eq(cuvae(args), 0, "%s: %s", args, out);
+        cr_expect_str_eq(out, direct, "'cuvae help %s' differs from 'cuvae %s --help'", cmds[i], cmds[i]);
+    }
+    cr_assert_eq(cuvae("--help"), 0);
+    snprintf(direct, sizeof direct, "%s", out);
+    cr_assert_eq(cuvae("help"), 0);
+    cr_expect_str_eq(out, direct, "'cuvae help' differs from 'cuvae --help'");
+    cr_expect(strstr(out, "  encode ") && strstr(out, "  devices ") && strstr(out, "  version "), "%s", out);
+    EXPECT_FAIL(2, "help bogus", "cuvae help: unknown command 'bogus'");
+    EXPECT_FAIL(2, "help train eval", "one command at a time");
+}
+
+Test(cli, device_ordinals_and_threads_are_checked)
+{
+    EXPECT_FAIL(2, "train --device cuda:", "invalid --device 'cuda:'");
+    EXPECT_FAIL(2, "train --device cuda:-1", "invalid --device 'cuda:-1'");
+    EXPECT_FAIL(2, "train --device cuda:x", "invalid --device 'cuda:x'");
+    EXPECT_FAIL(2, "eval --model m --device cuda:1x", "invalid --device 'cuda:1x'");
+    EXPECT_FAIL(2, "train --threads 0", "--threads: 0 is out of range");
+    EXPECT_FAIL(2, "train --threads x", "--threads: 'x' is not an integer");
+    EXPECT_FAIL(2, "bench --threads 0", "--threads: 0 is out of range");
+    EXPECT_FAIL(2, "compare --threads -2", "--threads: -2 is out of range");
+    EXPECT_FAIL(2, "encode --model m --threads 0", "--threads: 0 is out of range");
+    EXPECT_FAIL(2, "compare --candidate cuda:x", "--candidate 'cuda:x'");
+    EXPECT_FAIL(2, "bench --backends cuda:x", "--backends 'cuda:x'");
+    EXPECT_FAIL(2, "bench --backends cpu,cpu", "--backends 'cpu,cpu'");
+    EXPECT_FAIL(2, "bench --backends cuda,cuda:1", "--backends 'cuda,cuda:1'");
+}
+
+Test(cli, threads_one_and_two_both_train_and_are_announced)
+{
+    char data[512], args[2048];
+    write_tiny_data(data, sizeof data);
+    for (int t = 1; t <= 2; t++) {
+        snprintf(args, sizeof args,
+                 "train --data %s --epochs 1 --batch-size 16 --hidden 24 --latent 2 --out %s/run%d --device cpu "
+                 "--quiet --threads %d",
+                 data, data, t, t);
+        cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+        char want[64];
+        snprintf(want, sizeof want, "device: cpu (OpenBLAS, %d threads)", t);
+        cr_expect(strstr(out, want) != NULL, "'%s' missing:\n%s", want, out);
+    }
+    /* a run resumes with another count: threads are not a recorded setting */
+    snprintf(args, sizeof args, "train --resume %s/run1 --epochs 2 --device cpu --quiet --threads 2", data);
+    cr_expect_eq(cuvae(args), 0, "%s\n%s", args, out);
+    cr_expect(strstr(out, "device: cpu (OpenBLAS, 2 threads)") != NULL, "%s", out);
+}
+
+Test(cli, indices_parse)
+{
+    int *idx, n;
+    cr_assert_eq(vae_cli_parse_indices("--indices", "0,5,17", 30, &idx, &n), 0, "%s", vae_last_error());
+    cr_assert_eq(n, 3);
+    cr_expect(idx[0] == 0 && idx[1] == 5 && idx[2] == 17);
+    vae_free(idx);
+    cr_assert_eq(vae_cli_parse_indices("--indices", "3-6,1,29-29", 30, &idx, &n), 0, "%s", vae_last_error());
+    int want[] = {3, 4, 5, 6, 1, 29};
+    cr_assert_eq(n, 6);
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(idx[i], want[i], "element %d", i);
+    vae_free(idx);
+    struct {
+        const char *s, *msg;
+    } bad[] = {
+        {"30", "--indices: index 30 is out of range: the test set has 30 images (0..29)"},
+        {"0,99999999999999999999", "index 99999999999999999999 is out of range"},
+        {"5-2", "range '5-2' runs backwards"},
+        {"a", "'a' is not an index"},
+        {"1,", "'' is not an index"},
+        {",1", "'' is not an index"},
+        {"-3", "'-3' is not an index"},
+        {"1-", "'1-' is not an index"},
+        {"1-2-3", "'1-2-3' is not an index"},
+        {" 1", "' 1' is not an index"},
+        {"0-29,0-29", NULL}, /* 60 indices: fine */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = vae_cli_parse_indices("--indices", bad[i].s, 30, &idx, &n);
+        if (!bad[i].msg) {
+            cr_expect_eq(rc, 0, "'%s': %s", bad[i].s, vae_last_error());
+            cr_expect_eq(n, 60);
+            vae_free(idx);
+            continue;
+        }
+        cr_expect_eq(rc, -1, "'%s' accepted", bad[i].s);
+        cr_expect_null(idx);
+        cr_expect(strstr(vae_last_error(), bad[i].msg) != NULL, "'%s': '%s' lacks '%s'", bad[i].s, vae_last_error(),
+                  bad[i].msg);
+    }
+    char many[64];
+    snprintf(many, sizeof many, "0-%d,0-%d", 2999, 2999);
+    cr_expect_eq(vae_cli_parse_indices("--indices", many, 3000, &idx, &n), -1, "6000 indices accepted");
+    cr_expect(strstr(vae_last_error(), "more than 4096 indices") != NULL, "%s", vae_last_error());
+}
+
+static long file_bytes(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (long)n;
+}
+
+/* A trained tiny model in data/run; data gets the tiny data set. */
+static void train_tiny(char *data, size_t len)
+{
+    char args[2048];
+    write_tiny_data(data, len);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/run --device cpu --quiet",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+}
+
+Test(cli, reconstruct_indices_choose_the_images)
+{
+    char data[512], args[2048], a[700], b[700];
+    train_tiny(data, sizeof data);
+    snprintf(args, sizeof args, "reconstruct --model %s/run/model.safetensors --data %s --out %s/n.png --n 7", data,
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args,
+             "reconstruct --model %s/run/model.safetensors --data %s --out %s/i.png --indices 0-2,3,4-6", data, data,
+             data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 7 test images"), "%s", out);
+    static unsigned char x[1 << 20], y[1 << 20];
+    snprintf(a, sizeof a, "%s/n.png", data);
+    snprintf(b, sizeof b, "%s/i.png", data);
+    long nx = file_bytes(a, x, sizeof x), ny = file_bytes(b, y, sizeof y);
+    cr_assert(nx > 0 && nx == ny && memcmp(x, y, (size_t)nx) == 0, "--indices 0-6 and --n 7 differ");
+    /* other images, another picture */
+    snprintf(args, sizeof args,
+             "reconstruct --model %s/run/model.safetensors --data %s --out %s/i.png --indices 1,2,3,4,5,6,0", data,
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    ny = file_bytes(b, y, sizeof y);
+    cr_expect(ny > 0 && (nx != ny || memcmp(x, y, (size_t)nx) != 0), "--indices did not change the images");
+
+    snprintf(args, sizeof args, "reconstruct --model %s/run/model.safetensors --data %s --out %s/i.png --indices 30",
+             data, data, data);
+    EXPECT_FAIL(2, args, "--indices: index 30 is out of range: the test set has 30 images (0..29)");
+    snprintf(args, sizeof args, "reconstruct --model %s/run/model.safetensors --data %s --indices 4-1", data, data);
+    EXPECT_FAIL(2, args, "range '4-1' runs backwards");
+    snprintf(args, sizeof args, "reconstruct --model %s/run/model.safetensors --data %s --indices 1 --n 3", data,
+             data);
+    EXPECT_FAIL(2, args, "--n and --indices both choose the images");
+}
+
+/* The float32 tensor `name` of st, checked for its shape. */
+static const float *st_f32(const vae_safetensors *st, const char *name, int64_t d0, int64_t d1)
+{
+    for (int i = 0; i < st->n_tensors; i++) {
+        const vae_st_tensor *t = &st->tensors[i];
+        if (strcmp(t->name, name) != 0)
+            continue;
+        cr_assert_str_eq(t->dtype, "F32", "%s", name);
+        cr_assert_eq(t->ndim, d1 ? 2 : 1, "%s", name);
+        cr_assert_eq(t->shape[0], d0, "%s", name);
+        if (d1)
+            cr_assert_eq(t->shape[1], d1, "%s", name);
+        return t->data;
+    }
+    cr_assert_fail("tensor %s missing", name);
+    return NULL;
+}
+
+Test(cli, encode_writes_mu_logvar_and_labels)
+{
+    char data[512], args[2048], path[700];
+    train_tiny(data, sizeof data);
+    for (int pass = 0; pass < 2; pass++) {
+        /* batches of 7 and of 128 (all 30 at once) must give the same numbers */
+        snprintf(args, sizeof args,
+                 "encode --model %s/run/model.safetensors --data %s --out %s/z%d.safetensors --batch-size %d "
+                 "--device cpu",
+                 data, data, data, pass, pass ? 128 : 7);
+        cr_assert_eq(cuvae(args), 0, "%s", out);
+        cr_expect(strstr(out, "wrote mu and logvar (30 x 2) and labels of the 30 test images"), "%s", out);
+    }
+    vae_safetensors st[2];
+    for (int pass = 0; pass < 2; pass++) {
+        snprintf(path, sizeof path, "%s/z%d.safetensors", data, pass);
+        cr_assert_eq(vae_safetensors_read(path, &st[pass]), 0, "%s", vae_last_error());
+    }
+    const float *mu = st_f32(&st[0], "mu", 30, 2), *lv = st_f32(&st[0], "logvar", 30, 2);
+    const float *lab = st_f32(&st[0], "labels", 30, 0);
+    /* the GEMMs' blocking depends on the batch, so the last bits may differ; a row out of place would not */
+    cr_expect(tu_allclose("mu, batches of 128 vs 7", st_f32(&st[1], "mu", 30, 2), mu, 60, 1e-5, 1e-5));
+    cr_expect(tu_allclose("logvar, batches of 128 vs 7", st_f32(&st[1], "logvar", 30, 2), lv, 60, 1e-5, 1e-5));
+    int distinct = 0;
+    for (int i = 0; i < 30; i++) {
+        cr_expect_eq(lab[i], (float)(i % 3), "label %d", i);
+        cr_expect(isfinite(mu[2 * i]) && isfinite(lv[2 * i]), "image %d", i);
+        distinct += i > 0 && mu[2 * i] != mu[0];
+    }
+    cr_expect_gt(distinct, 0, "every image got the same mean");
+    cr_expect_str_eq(vae_safetensors_meta_get(&st[0], "encode.split"), "test");
+    for (int pass = 0; pass < 2; pass++)
+        vae_safetensors_free(&st[pass]);
+
+    snprintf(args, sizeof args,
+             "encode --model %s/run/model.safetensors --data %s --out %s/train.safetensors --split train", data, data,
+             data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "labels of the 120 train images"), "%s", out);
+    /* without --data: the data set the model records, as eval does */
+    snprintf(args, sizeof args, "encode --model %s/run/model.safetensors --out %s/rec.safetensors", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "(recorded in the model; SHA-256 checked)"), "%s", out);
+
+    EXPECT_FAIL(2, "encode --out x", "--model PATH is required");
+    EXPECT_FAIL(2, "encode --model m", "--out FILE is required");
+    EXPECT_FAIL(2, "encode --model m --out x --split val", "--split 'val': expected test or train");
+}
+
+/* NumPy reads the file with nothing but the safetensors layout: an 8-byte header length,
+ * the JSON header, the raw little-endian floats. */
+Test(cli, encode_output_reads_in_numpy)
+{
+    /* the python3 on PATH (a pyenv, say) may lack numpy where Debian's has it */
+    const char *pythons[] = {"python3", "/usr/bin/python3"}, *py = NULL;
+    char probe[512];
+    for (int i = 0; i < 2 && !py; i++) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "%s -c 'import numpy'", pythons[i]);
+        if (tu_run(cmd, probe, sizeof probe) == 0)
+            py = pythons[i];
+    }
+    if (!py)
+        cr_skip_test("neither python3 nor /usr/bin/python3 has numpy (apt-get install python3-numpy): %s", probe);
+    char data[512], args[2048], cmd[4096];
+    train_tiny(data, sizeof data);
+    snprintf(args, sizeof args,
+             "encode --model %s/run/model.safetensors --data %s --out %s/z.safetensors --device cpu", data, data,
+             data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    vae_safetensors st;
+    snprintf(cmd, sizeof cmd, "%s/z.safetensors", data);
+    cr_assert_eq(vae_safetensors_read(cmd, &st), 0, "%s", vae_last_error());
+    const float *mu = st_f32(&st, "mu", 30, 2);
+    snprintf(cmd, sizeof cmd,
+             "%s -c 'import json, struct, numpy as np, sys\n"
+             "b = open(sys.argv[1], \"rb\").read(); n = struct.unpack(\"<Q\", b[:8])[0]; h = json.loads(b[8:8 + n])\n"
+             "t = {k: np.frombuffer(b[8 + n + v[\"data_offsets\"][0]:8 + n + v[\"data_offsets\"][1]], \"<f4\")"
+             ".reshape(v[\"shape\"]) for k, v in h.items() if k != \"__metadata__\"}\n"
+             "print(t[\"mu\"].shape, t[\"logvar\"].shape, t[\"labels\"].shape, t[\"labels\"].astype(int).tolist()[:6],"
+             " \"%%.9g\" %% t[\"mu\"][29, 1])' %s/z.safetensors",
+             py, data);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    char want[256];
+    snprintf(want, sizeof want, "(30, 2) (30, 2) (30,) [0, 1, 2, 0, 1, 2] %.9g\n", (double)mu[59]);
+    cr_expect_str_eq(out, want);
+    vae_safetensors_free(&st);
 }

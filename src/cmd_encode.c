@@ -1,0 +1,171 @@
+/*
+ * cmd_encode.c: `cuvae encode`: run every image of a data split through a saved
+ * model's encoder, in batches on the chosen backend, and write each image's
+ * posterior mean and log-variance with its label to a safetensors file that
+ * PyTorch (safetensors.torch.load_file) and NumPy (safetensors.numpy, or the
+ * 8-byte header length, the JSON header and np.frombuffer) read:
+ *   mu (N, Z) F32, logvar (N, Z) F32, labels (N) F32 holding the class 0..9
+ * (the writer stores F32 only; small integers are exact in F32).
+ *
+ * Not here: sampling z (the file holds the posterior's parameters), plots of
+ * the latent space.
+ */
+#define _GNU_SOURCE
+#include "checkpoint.h"
+#include "cli.h"
+#include "safetensors.h"
+#include "vae_util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_SPLIT };
+
+static void help(void)
+{
+    printf("usage: cuvae encode --model PATH --out FILE [options]\n\n"
+           "Encode every image of a data split and write its posterior mean and log-variance,\n"
+           "with its label, to a safetensors file: mu (N, Z) F32, logvar (N, Z) F32 and\n"
+           "labels (N) F32 (the class 0..9 as a float). Read it in Python with\n"
+           "safetensors.torch.load_file(FILE) or safetensors.numpy.load_file(FILE).\n\n"
+           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --out FILE          output file (.safetensors)\n"
+           "  --data DIR          data set directory (default: the data set recorded in the model,\n"
+           "                      checked by SHA-256; data/mnist if none)\n"
+           "  --split SPLIT       test (default) or train\n"
+           "  --batch-size B      images per forward pass (default 128)\n%s"
+           "  -h, --help          this help\n",
+           vae_cli_help_device);
+}
+
+/* mu and logvar of every image of d: (n, Z) each, in batches of the model's batch_cap. */
+static void encode_all(vae_model *m, const vae_dataset *d, float *mu, float *logvar)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
+    float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
+    for (int first = 0; first < d->n; first += m->batch_cap) {
+        int B = d->n - first < m->batch_cap ? d->n - first : m->batch_cap;
+        for (size_t i = 0; i < (size_t)B * D; i++)
+            x[i] = (float)d->pixels[(size_t)first * D + i] / 255.0f;
+        be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
+        be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu; the decoder's output is unused */
+        vae_model_forward(m, B, 0);
+        be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float)); /* rows [mu | logvar] */
+        for (int r = 0; r < B; r++) {
+            memcpy(mu + (size_t)(first + r) * Z, stats + (size_t)r * 2 * Z, Z * sizeof(float));
+            memcpy(logvar + (size_t)(first + r) * Z, stats + (size_t)r * 2 * Z + Z, Z * sizeof(float));
+        }
+    }
+    vae_free(x);
+    vae_free(stats);
+}
+
+int vae_cmd_encode(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL},
+        {"out", required_argument, 0, OPT_OUT},
+        {"data", required_argument, 0, VAE_OPT_DATA},
+        {"split", required_argument, 0, OPT_SPLIT},
+        {"batch-size", required_argument, 0, VAE_OPT_BATCH},
+        VAE_CLI_DEVICE_OPTION,
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    vae_run_settings s;
+    vae_run_settings_default(&s);
+    const char *model = NULL, *out = NULL;
+    vae_split split = VAE_SPLIT_TEST;
+    int data_given = 0, c;
+    optind = 0;
+    while ((c = vae_cli_next_option("encode", argc, argv, opts)) != -1) {
+        if (c == -2)
+            return 2;
+        if (c == 'h') {
+            help();
+            return 0;
+        }
+        int r = vae_cli_apply_shared(&s, c, optarg);
+        if (r < 0)
+            return vae_cli_usage_error("encode", "%s", vae_last_error());
+        if (c == VAE_OPT_DATA)
+            data_given = 1;
+        if (r > 0)
+            continue;
+        if (c == OPT_MODEL)
+            model = optarg;
+        else if (c == OPT_OUT)
+            out = optarg;
+        else if (c == OPT_SPLIT) {
+            if (strcmp(optarg, "test") == 0)
+                split = VAE_SPLIT_TEST;
+            else if (strcmp(optarg, "train") == 0)
+                split = VAE_SPLIT_TRAIN;
+            else
+                return vae_cli_usage_error("encode", "--split '%s': expected test or train", optarg);
+        }
+    }
+    if (!model)
+        return vae_cli_usage_error("encode", "--model PATH is required");
+    if (!out)
+        return vae_cli_usage_error("encode", "--out FILE is required");
+
+    char recorded[4096];
+    if (vae_cli_model_data(model, split, data_given, &s, recorded, sizeof recorded))
+        return vae_cli_fail();
+    vae_dataset d;
+    if (vae_dataset_load(s.data_dir, split, &d))
+        return vae_cli_fail();
+    vae_backend *be = vae_cli_backend(&s, stderr);
+    if (!be) {
+        vae_dataset_free(&d);
+        return vae_cli_fail();
+    }
+    vae_model m;
+    int rc = 0;
+    if (vae_checkpoint_load(model, be, s.batch_size, &m)) {
+        rc = vae_cli_fail();
+        goto free_backend;
+    }
+    if (d.dim != m.cfg.input_dim) {
+        vae_set_error("%s: images have %d pixels, the model expects %d", s.data_dir, d.dim, m.cfg.input_dim);
+        rc = vae_cli_fail();
+        goto free_model;
+    }
+    const int Z = m.cfg.latent_dim;
+    float *mu = vae_calloc((size_t)d.n * Z, sizeof(float));
+    float *logvar = vae_calloc((size_t)d.n * Z, sizeof(float));
+    float *labels = vae_calloc((size_t)d.n, sizeof(float));
+    encode_all(&m, &d, mu, logvar);
+    for (int i = 0; i < d.n; i++)
+        labels[i] = (float)d.labels[i];
+    const vae_st_tensor_in t[] = {
+        {"mu", 2, {d.n, Z}, mu},
+        {"logvar", 2, {d.n, Z}, logvar},
+        {"labels", 1, {d.n}, labels},
+    };
+    const char *split_name = split == VAE_SPLIT_TEST ? "test" : "train";
+    const vae_st_meta meta[] = {
+        {"encode.model", model},
+        {"encode.data", s.data_dir},
+        {"encode.split", split_name},
+        {"encode.labels", "F32 holding the integer class of each image"},
+    };
+    if (vae_safetensors_write(out, t, 3, meta, 4))
+        rc = vae_cli_fail();
+    else
+        fprintf(stderr, "wrote mu and logvar (%d x %d) and labels of the %d %s images to %s\n", d.n, Z, d.n,
+                split_name, out);
+    vae_free(mu);
+    vae_free(logvar);
+    vae_free(labels);
+free_model:
+    vae_model_free(&m);
+free_backend:
+    vae_backend_free(be);
+    vae_dataset_free(&d);
+    return rc;
+}
