@@ -2,7 +2,7 @@
  * plot.h: a small SVG plot writer for the run's charts (loss curves, latent
  * scatter; later the toy's densities and histograms, NMI and capacity curves).
  *
- * A plot is one panel: a title, an x and a y axis with "nice" ticks (steps of
+ * A plot is a panel: a title, an x and a y axis with "nice" ticks (steps of
  * 1, 2 or 5 times a power of ten) and tick labels, axis labels, a legend, and
  * any number of series of three kinds: lines (several per plot), scatter
  * points with a colour class each (10 distinguishable colours, one per digit),
@@ -14,7 +14,9 @@
  * snprintf in the C locale, which the program never changes, and text is
  * escaped for XML (& < > " ').
  *
- * Not here: bitmaps (image.h), several panels per file, log axes.
+ * Several plots can be stacked as panels of one file (vae_plot_svg_stack).
+ *
+ * Not here: bitmaps (image.h), log axes.
  */
 #ifndef VAE_PLOT_H
 #define VAE_PLOT_H
@@ -41,10 +43,16 @@ void vae_plot_scatter(vae_plot *p, const double *x /* (n) */, const double *y /*
 void vae_plot_histogram(vae_plot *p, const char *name, const double *values /* (n) */, int n, int bins, double lo,
                         double hi, int color);
 
+/* Ticks of the x axis at whole numbers only (epochs, steps). */
+void vae_plot_x_integer(vae_plot *p);
+
 /* The SVG text of the plot (NUL-terminated, *len bytes); free with vae_free. */
 char *vae_plot_svg(const vae_plot *p, size_t *len);
-/* Write the SVG to dir/name atomically. 0, or -1 with vae_set_error. */
+/* n plots stacked top to bottom in one SVG (the document's <title> is the first plot's). */
+char *vae_plot_svg_stack(const vae_plot *const *p /* (n) */, int n, size_t *len);
+/* Write the SVG of one plot, or of a stack, to dir/name atomically. 0, or -1 with vae_set_error. */
 int vae_plot_write(const vae_plot *p, const char *dir, const char *name);
+int vae_plot_write_stack(const vae_plot *const *p /* (n) */, int n, const char *dir, const char *name);
 
 /* The "#rrggbb" of colour class k (taken modulo VAE_PLOT_N_COLORS): Tableau's 10. */
 const char *vae_plot_color(int k);

@@ -468,8 +468,12 @@ static int write_loss_curves(const char *csv, const char *dir)
     for (int r = 0; r < nrow; r++)
         x[r] = epoch_col >= 0 ? v[(size_t)r * MAX_COLS + epoch_col] : r + 1;
     static const char *const terms[3] = {"loss", "recon", "kl"}, *const splits[3] = {"train", "test", "val"};
-    vae_plot *p = vae_plot_new("Loss per epoch (nats per image)", "epoch", "nats per image");
-    for (int t = 0; t < 3; t++)
+    static const char *const titles[3] = {"Loss (negative ELBO) per epoch", "Reconstruction term per epoch",
+                                          "KL term per epoch"};
+    vae_plot *p[3];
+    for (int t = 0; t < 3; t++) {
+        p[t] = vae_plot_new(titles[t], "epoch", "nats per image");
+        vae_plot_x_integer(p[t]);
         for (int sp = 0; sp < 3; sp++) {
             char want[32];
             snprintf(want, sizeof want, "%s_%s", splits[sp], terms[t]);
@@ -477,13 +481,13 @@ static int write_loss_curves(const char *csv, const char *dir)
                 if (strcmp(names[c], want) == 0) {
                     for (int r = 0; r < nrow; r++)
                         y[r] = v[(size_t)r * MAX_COLS + c];
-                    char label[48];
-                    snprintf(label, sizeof label, "%s %s", splits[sp], terms[t]);
-                    vae_plot_line(p, label, x, y, nrow, t * 3 + sp);
+                    vae_plot_line(p[t], splits[sp], x, y, nrow, sp);
                 }
         }
-    int rc = vae_plot_write(p, dir, vae_pictures[VAE_PICTURE_LOSS_CURVES].file);
-    vae_plot_free(p);
+    }
+    int rc = vae_plot_write_stack((const vae_plot *const *)p, 3, dir, vae_pictures[VAE_PICTURE_LOSS_CURVES].file);
+    for (int t = 0; t < 3; t++)
+        vae_plot_free(p[t]);
     vae_free(v);
     vae_free(x);
     vae_free(y);

@@ -40,6 +40,7 @@ typedef struct {
 
 struct vae_plot {
     char *title, *xlabel, *ylabel;
+    int x_integer; /* x ticks at whole numbers only */
     int n_series, cap;
     series *s;
 };
@@ -319,6 +320,14 @@ static void draw_axes(const vae_plot *p, canvas *c)
     double xlo, xhi, ylo, yhi, xt[MAX_TICKS], yt[MAX_TICKS], xs, ys;
     data_range(p, &xlo, &xhi, &ylo, &yhi);
     int nx = vae_plot_nice_ticks(xlo, xhi, 6, xt, MAX_TICKS, &xs);
+    if (p->x_integer && nx > 0 && xs < 1) {
+        xs = 1;
+        nx = 0;
+        for (double k = floor(xlo); k <= ceil(xhi) && nx < MAX_TICKS; k++)
+            xt[nx++] = k + 0.0;
+        if (nx == 1)
+            xt[nx++] = xt[0] + 1;
+    }
     int ny = vae_plot_nice_ticks(ylo, yhi, 6, yt, MAX_TICKS, &ys);
     if (nx < 2 || !(xt[0] < xt[nx - 1]) || ny < 2 || !(yt[0] < yt[ny - 1])) {
         /* a range too wide for doubles' ticks (near DBL_MAX): plain unit axes, no ticks */
@@ -452,20 +461,15 @@ static void draw_legend(const vae_plot *p, FILE *f)
     }
 }
 
-char *vae_plot_svg(const vae_plot *p, size_t *len)
+void vae_plot_x_integer(vae_plot *p)
 {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    if (!f)
-        vae_fatal("open_memstream: %s", strerror(errno));
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
-            W, H, W, H);
-    char *t = vae_plot_escape(p->title);
-    fprintf(f, "<title>%s</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", t);
-    vae_free(t);
+    p->x_integer = 1;
+}
+
+/* One panel's elements, shifted down by dy. */
+static void panel(const vae_plot *p, FILE *f, int dy)
+{
+    fprintf(f, "<g transform=\"translate(0 %d)\">\n<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>\n", dy, W, H);
     canvas c = {.f = f};
     draw_axes(p, &c);
     for (int i = 0; i < p->n_series; i++) {
@@ -481,22 +485,51 @@ char *vae_plot_svg(const vae_plot *p, size_t *len)
             draw_line(&c, s);
     }
     draw_legend(p, f);
+    fprintf(f, "</g>\n");
+}
+
+char *vae_plot_svg_stack(const vae_plot *const *p, int n, size_t *len)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f)
+        vae_fatal("open_memstream: %s", strerror(errno));
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+               "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
+            W, H * n, W, H * n);
+    char *t = vae_plot_escape(n > 0 ? p[0]->title : "");
+    fprintf(f, "<title>%s</title>\n", t);
+    vae_free(t);
+    for (int k = 0; k < n; k++)
+        panel(p[k], f, k * H);
     fprintf(f, "</svg>\n");
     if (fclose(f) != 0)
         vae_fatal("open_memstream: %s", strerror(errno));
-    char *out = vae_calloc(n + 1, 1);
-    memcpy(out, buf, n);
+    char *out = vae_calloc(size + 1, 1);
+    memcpy(out, buf, size);
     free(buf);
     if (len)
-        *len = n;
+        *len = size;
     return out;
+}
+
+char *vae_plot_svg(const vae_plot *p, size_t *len)
+{
+    return vae_plot_svg_stack(&p, 1, len);
+}
+
+int vae_plot_write_stack(const vae_plot *const *p, int n, const char *dir, const char *name)
+{
+    size_t len;
+    char *svg = vae_plot_svg_stack(p, n, &len);
+    int rc = vae_run_write_text(dir, name, svg, len);
+    vae_free(svg);
+    return rc;
 }
 
 int vae_plot_write(const vae_plot *p, const char *dir, const char *name)
 {
-    size_t n;
-    char *svg = vae_plot_svg(p, &n);
-    int rc = vae_run_write_text(dir, name, svg, n);
-    vae_free(svg);
-    return rc;
+    return vae_plot_write_stack(&p, 1, dir, name);
 }
