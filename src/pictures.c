@@ -258,7 +258,7 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
         }
         snprintf(xl, sizeof xl, "z1 (posterior mean)");
         snprintf(yl, sizeof yl, Z == 2 ? "z2 (posterior mean)" : "label");
-        snprintf(title, sizeof title, "Latent space: %d test images", n);
+        snprintf(title, sizeof title, "Latent means (%d test images)", n);
     } else {
         double *md = vae_calloc((size_t)n * Z, sizeof(double)), var[2], total = 0;
         for (size_t i = 0; i < (size_t)n * Z; i++)
@@ -278,8 +278,7 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
         }
         snprintf(xl, sizeof xl, "PC1 (%.0f%% of variance)", total > 0 ? 100 * var[0] / total : 0.0);
         snprintf(yl, sizeof yl, "PC2 (%.0f%% of variance)", total > 0 ? 100 * var[1] / total : 0.0);
-        snprintf(title, sizeof title, "Latent space (%d-D, first two principal components): %d test images", Z,
-                 n);
+        snprintf(title, sizeof title, "%d-D latent means on their first two PCs (%d test images)", Z, n);
         vae_free(md);
     }
     int n_names = max_label + 1 < VAE_PLOT_N_COLORS ? max_label + 1 : VAE_PLOT_N_COLORS;

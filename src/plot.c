@@ -367,7 +367,7 @@ static void draw_axes(const vae_plot *p, canvas *c)
     }
     fprintf(f, "</g>\n");
     if (p->title)
-        text(f, (LEFT + W - RIGHT) / 2.0, TOP - 16, "middle", " font-size=\"16\" font-weight=\"bold\"", p->title);
+        text(f, W / 2.0, TOP - 16, "middle", " font-size=\"16\" font-weight=\"bold\"", p->title);
     if (p->xlabel)
         text(f, (LEFT + W - RIGHT) / 2.0, H - 18, "middle", " font-size=\"13\"", p->xlabel);
     if (p->ylabel) {
