@@ -257,7 +257,9 @@ static void expect_all(const char *dir, int latent)
     expect_well_formed_svg(dir, "loss_curves.svg");
     size_t n;
     char *svg = slurp(dir, "latent_scatter.svg", &n);
-    cr_expect(strstr(svg, latent == 2 ? "z1 (posterior mean)" : "PC1 ("), "axis label of a %d-D latent", latent);
+    cr_expect(strstr(svg, latent <= 2 ? "z1 (posterior mean)" : "PC1 ("), "axis label of a %d-D latent", latent);
+    if (latent == 1)
+        cr_expect(strstr(svg, ">label</text>"), "a 1-D latent is drawn against the label");
     cr_expect(strstr(svg, ">0</text>") && strstr(svg, ">2</text>") && !strstr(svg, ">3</text>"),
               "legend of labels 0..2");
     size_t points = 0;
@@ -283,6 +285,14 @@ Test(pictures, three_d_latent_no_manifold_pca_scatter)
     tiny t;
     tiny_train(&t, 3);
     expect_all(write_pictures(&t, 1), 3);
+    tiny_free(&t);
+}
+
+Test(pictures, one_d_latent_against_the_label)
+{
+    tiny t;
+    tiny_train(&t, 1);
+    expect_all(write_pictures(&t, 1), 1);
     tiny_free(&t);
 }
 
