@@ -2,8 +2,8 @@
  * cmd_train.c: `cuvae train`: check the run directory, load the data, train
  * with a checkpoint every N epochs, and leave a run directory with
  * model.safetensors, checkpoint.safetensors, metrics.csv, provenance.txt,
- * samples.png and reconstructions.png (and best.safetensors with a
- * validation split). `--resume DIR` continues a run from its checkpoint;
+ * samples.png, reconstructions.png and the pictures of pictures.h (and
+ * best.safetensors with a validation split). `--resume DIR` continues a run from its checkpoint;
  * SIGINT/SIGTERM stop it after the current step with a checkpoint.
  *
  * Exit codes: 0 done; 1 a failure (data, files, devices); 2 a usage error
