@@ -35,6 +35,7 @@ int vae_cmd_sample(int argc, char **argv);
 int vae_cmd_reconstruct(int argc, char **argv);
 int vae_cmd_eval(int argc, char **argv);
 int vae_cmd_info(int argc, char **argv);
+int vae_cmd_plot(int argc, char **argv);
 int vae_cmd_compare(int argc, char **argv);
 int vae_cmd_bench(int argc, char **argv);
 int vae_cmd_report(int argc, char **argv);

@@ -47,6 +47,11 @@ int vae_png_read_gray(const char *path, uint8_t **pixels /* out: (height, width)
  * are VAE_GRID_BORDER_VALUE. Returns 0, or -1 with vae_set_error. */
 int vae_image_grid_write(const char *path, const float *images /* (n, h*w) */, int n, int h, int w, int cols);
 
+/* The same grid with every pixel drawn as a scale x scale block (1 <= scale <= 64): the PNG is
+ * scale times as wide and as high. scale 1 is vae_image_grid_write. */
+int vae_image_grid_write_scaled(const char *path, const float *images /* (n, h*w) */, int n, int h, int w, int cols,
+                                int scale);
+
 /* The pixel value of one float: lrintf(255 * clamp(x, 0, 1)), NaN -> 0. */
 uint8_t vae_image_to_u8(float x);
 

@@ -3,7 +3,9 @@
  *
  * A run directory belongs to one run. Its files (VAE_RUN_FILES): model.safetensors,
  * best.safetensors, checkpoint.safetensors, metrics.csv, metrics.jsonl,
- * provenance.txt, samples.png, reconstructions.png, report.html, and the ".tmp" file of each while it is
+ * provenance.txt, samples.png, reconstructions.png, report.html, the pictures of
+ * pictures.h (latent_scatter.svg, manifold.png, traversals.png, interpolation.png,
+ * per_digit.png, loss_curves.svg), and the ".tmp" file of each while it is
  * being written. A directory holding any of them holds a previous run: a new
  * run refuses it unless told to replace it (--force removes exactly those
  * files, nothing else) or to continue it (--resume). Stale ".tmp" files, left
@@ -26,7 +28,7 @@
 
 #include <stddef.h>
 
-#define VAE_RUN_N_FILES 9
+#define VAE_RUN_N_FILES 15
 extern const char *const vae_run_files[VAE_RUN_N_FILES];
 
 /* vae_safetensors_escape(in) into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
+#include "pictures.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -110,7 +111,7 @@ int vae_cmd_sample(int argc, char **argv)
     vae_model m;
     if ((rc = open_model(&a, a.n < 256 ? a.n : 256, &be, &m)))
         return rc;
-    rc = vae_render_samples(&m, a.out, a.n, a.s.seed) ? vae_cli_fail() : 0;
+    rc = vae_render_samples(&m, a.out, a.n, a.s.seed, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
     if (!rc)
         fprintf(stderr, "wrote %d samples to %s\n", a.n, a.out);
     vae_model_free(&m);
@@ -189,7 +190,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
         vae_dataset_free(&test);
         return rc;
     }
-    rc = vae_render_reconstructions(&m, &test, a.out, a.n) ? vae_cli_fail() : 0;
+    rc = vae_render_reconstructions(&m, &test, a.out, a.n, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
     if (!rc)
         fprintf(stderr, "wrote %d test images and their reconstructions to %s\n", a.n < test.n ? a.n : test.n,
                 a.out);

@@ -2,7 +2,8 @@
  * cmd_train.c: `cuvae train`: check the run directory, load the data, train
  * with a checkpoint every N epochs, and leave a run directory with
  * model.safetensors, checkpoint.safetensors, metrics.csv, metrics.jsonl,
- * provenance.txt, samples.png, reconstructions.png and report.html (and
+ * provenance.txt, samples.png, reconstructions.png, the pictures of pictures.h
+ * and report.html (and
  * best.safetensors with a validation split). `--resume DIR` continues a run from its checkpoint;
  * SIGINT/SIGTERM stop it after the current step with a checkpoint.
  *
@@ -18,6 +19,7 @@
 #include "devmem.h"
 #include "holdout.h"
 #include "metrics.h"
+#include "pictures.h"
 #include "progress.h"
 #include "report.h"
 #include "run_dir.h"
@@ -35,7 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME };
+enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME, OPT_SCALE };
 
 #define CHECKPOINT_FILE "checkpoint.safetensors"
 #define CK_PATH_MAX 4200
@@ -57,6 +59,7 @@ static void help(void)
            "  --val-fraction F    hold out this fraction of the training set for validation\n"
            "                      (default 0); keeps the best model as best.safetensors\n"
            "  --samples N         images in samples.png (default 64)\n"
+           "  --scale S           each pixel of the PNG grids as an S x S block, 1 to 64 (default 3)\n"
            "  --clip-grad-norm X  scale each step's gradients to a global L2 norm of at most X\n"
            "                      (default 0: no clipping)\n"
            "  --quiet             no progress output, only the epoch lines\n"
@@ -339,6 +342,7 @@ int vae_cmd_train(int argc, char **argv)
         {"out", required_argument, 0, OPT_OUT},
         {"samples", required_argument, 0, VAE_OPT_SAMPLES},
         {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},
+        {"scale", required_argument, 0, OPT_SCALE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
         {"resume", required_argument, 0, OPT_RESUME},
@@ -350,7 +354,7 @@ int vae_cmd_train(int argc, char **argv)
     vae_train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
     vae_run_settings_default(&given_ts.s);
     const char *out_dir = NULL, *resume_dir = NULL;
-    int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, c;
+    int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, scale = VAE_PICTURES_SCALE_DEFAULT, c;
     optind = 0;
     while ((c = vae_cli_next_option("train", argc, argv, opts)) != -1) {
         if (c == -2)
@@ -377,6 +381,8 @@ int vae_cmd_train(int argc, char **argv)
             force = 1;
         else if (c == OPT_RESUME)
             resume_dir = optarg;
+        else if (c == OPT_SCALE && vae_cli_parse_int("--scale", optarg, 1, 64, &scale))
+            return vae_cli_usage_error("train", "%s", vae_last_error());
     }
     if (resume_dir && (out_dir || force))
         return vae_cli_usage_error("train", "--resume DIR continues the run in DIR; it takes neither --out nor "
@@ -599,17 +605,21 @@ int vae_cmd_train(int argc, char **argv)
         rc = vae_cli_fail();
     char path[4200];
     snprintf(path, sizeof path, "%s/samples.png", r.dir);
-    if (!rc && vae_render_samples(&r.m, path, r.ts.samples, s->seed))
+    if (!rc && vae_render_samples(&r.m, path, r.ts.samples, s->seed, scale))
         rc = vae_cli_fail();
     snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
-    if (!rc && vae_render_reconstructions(&r.m, &test, path, 32))
+    if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
+        rc = vae_cli_fail();
+    snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
+    vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
+    if (!rc && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
         rc = vae_cli_fail();
     if (!rc && vae_report_write(r.dir))
         rc = vae_cli_fail();
     if (!rc)
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image\n"
                         "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
-                        "samples.png,reconstructions.png,report.html%s}\n",
+                        "samples.png,reconstructions.png,report.html%s} and the pictures (cuvae plot --help)\n",
                 s->epochs, total_s, e.test.loss, r.dir, val.n ? ",best.safetensors" : "");
 
 free_trainer:

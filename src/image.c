@@ -244,6 +244,11 @@ int vae_png_read_gray(const char *path, uint8_t **pixels, int *width, int *heigh
 
 int vae_image_grid_write(const char *path, const float *images, int n, int h, int w, int cols)
 {
+    return vae_image_grid_write_scaled(path, images, n, h, w, cols, 1);
+}
+
+int vae_image_grid_write_scaled(const char *path, const float *images, int n, int h, int w, int cols, int scale)
+{
     if (!path || !*path)
         return vae_set_error("vae_image_grid_write: empty path");
     if (!images)
@@ -253,10 +258,13 @@ int vae_image_grid_write(const char *path, const float *images, int n, int h, in
                              n, h, w, cols);
     const int64_t b = VAE_GRID_BORDER;
     int64_t rows = ((int64_t)n + cols - 1) / cols;
+    if (scale < 1 || scale > 64)
+        return vae_set_error("%s: grid scale %d is out of range (1 to 64)", path, scale);
     int64_t gw = (int64_t)cols * (w + b) + b, gh = rows * (h + b) + b;
-    if (gw > PNG_MAX_SIDE || gh > PNG_MAX_SIDE || (uint64_t)gw * (uint64_t)gh > PNG_MAX_PIXELS)
+    int64_t sw = gw * scale, sh = gh * scale;
+    if (sw > PNG_MAX_SIDE || sh > PNG_MAX_SIDE || (uint64_t)sw * (uint64_t)sh > PNG_MAX_PIXELS)
         return vae_set_error("%s: grid of %lld x %lld pixels is too large (at most %d a side and "
-                             "2^28 pixels)", path, (long long)gw, (long long)gh, PNG_MAX_SIDE);
+                             "2^28 pixels)", path, (long long)sw, (long long)sh, PNG_MAX_SIDE);
     uint8_t *canvas = vae_calloc((size_t)gw * (size_t)gh, 1);
     memset(canvas, VAE_GRID_BORDER_VALUE, (size_t)gw * (size_t)gh);
     for (int k = 0; k < n; k++) {
@@ -268,7 +276,15 @@ int vae_image_grid_write(const char *path, const float *images, int n, int h, in
                 row[x] = vae_image_to_u8(img[(size_t)y * (size_t)w + (size_t)x]);
         }
     }
-    int rc = vae_png_write_gray(path, canvas, (int)gw, (int)gh);
+    if (scale > 1) { /* each pixel becomes a scale x scale block */
+        uint8_t *big = vae_calloc((size_t)sw * (size_t)sh, 1);
+        for (int64_t y = 0; y < sh; y++)
+            for (int64_t x = 0; x < sw; x++)
+                big[(size_t)y * (size_t)sw + (size_t)x] = canvas[(size_t)(y / scale) * (size_t)gw + (size_t)(x / scale)];
+        vae_free(canvas);
+        canvas = big;
+    }
+    int rc = vae_png_write_gray(path, canvas, (int)sw, (int)sh);
     vae_free(canvas);
     return rc;
 }

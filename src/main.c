@@ -18,6 +18,7 @@ static const struct {
     {"sample", vae_cmd_sample, "decode samples from the prior of a saved model into a PNG grid"},
     {"reconstruct", vae_cmd_reconstruct, "test images beside their reconstructions, as a PNG grid"},
     {"eval", vae_cmd_eval, "test loss (negative ELBO) of a saved model, per image in nats"},
+    {"plot", vae_cmd_plot, "pictures of a saved model: latent scatter, manifold, traversals, curves"},
     {"info", vae_cmd_info, "model summary: layers, shapes, parameter counts"},
     {"compare", vae_cmd_compare, "run N training steps on the CPU and the GPU and compare every tensor"},
     {"report", vae_cmd_report, "write a run directory's report.html: settings, metrics, curves, pictures"},

@@ -16,7 +16,7 @@ static int grid_cols(int n)
     return cols;
 }
 
-int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed)
+int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
@@ -29,13 +29,13 @@ int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed)
         vae_model_download_probs(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
-    int rc = vae_image_grid_write(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n));
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n), scale);
     vae_free(img);
     return rc;
 }
 
 /* Rows of the grid alternate: up to 8 test images, then their reconstructions. */
-int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n)
+int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale)
 {
     vae_backend *be = m->be;
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
@@ -62,7 +62,8 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         memcpy(grid + ((size_t)(2 * r) * cols + c) * D, x + (size_t)i * D, D * sizeof(float));
         memcpy(grid + ((size_t)(2 * r + 1) * cols + c) * D, rec + (size_t)i * D, D * sizeof(float));
     }
-    int rc = vae_image_grid_write(path, grid, 2 * rows * cols, m->cfg.image_rows, m->cfg.image_cols, cols);
+    int rc = vae_image_grid_write_scaled(path, grid, 2 * rows * cols, m->cfg.image_rows, m->cfg.image_cols, cols,
+                                        scale);
     vae_free(x);
     vae_free(rec);
     vae_free(grid);

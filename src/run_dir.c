@@ -24,6 +24,8 @@
 const char *const vae_run_files[VAE_RUN_N_FILES] = {
     "model.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.csv", "metrics.jsonl",
     "provenance.txt",    "samples.png",      "reconstructions.png",    "report.html",
+    /* the pictures (pictures.h vae_pictures[]) */
+    "latent_scatter.svg", "manifold.png", "traversals.png", "interpolation.png", "per_digit.png", "loss_curves.svg",
 };
 
 int vae_run_escape(const char *in, char *out, size_t cap)

@@ -215,7 +215,10 @@ Test(report, train_writes_it_and_report_writes_the_same_page_again)
     cr_expect(strstr(first, "latent_dim"), "the model metadata is missing");
     cr_expect(strstr(first, "<img src=\"samples.png\""), "samples.png is missing");
     cr_expect(strstr(first, "<img src=\"reconstructions.png\""), "reconstructions.png is missing");
-    cr_expect(strstr(first, "<polyline"), "no curve: the fallback chart is missing");
+    /* train writes the pictures, loss_curves.svg among them, and the report shows every one */
+    cr_expect(strstr(first, "<img src=\"loss_curves.svg\""), "loss_curves.svg is missing");
+    cr_expect(strstr(first, "<img src=\"latent_scatter.svg\""), "latent_scatter.svg is missing");
+    cr_expect(strstr(first, "<img src=\"manifold.png\""), "manifold.png (a 2-D latent) is missing");
     /* nothing from elsewhere: no script, no external reference */
     cr_expect(!strstr(first, "<script"), "the report holds a script");
     cr_expect(!strstr(first, "src=\"http") && !strstr(first, "href=") && !strstr(first, "url(") &&

@@ -141,3 +141,38 @@ void tu_make_patterns(vae_dataset *d, int n, uint64_t seed)
         }
     }
 }
+
+static void put_be32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static void write_split(const char *dir, const char *images, const char *labels, int n, uint64_t seed)
+{
+    vae_dataset d;
+    tu_make_patterns(&d, n, seed);
+    unsigned char *b = vae_calloc(16 + (size_t)n * 64, 1);
+    put_be32(b, 0x803);
+    put_be32(b + 4, (uint32_t)n);
+    put_be32(b + 8, 8);
+    put_be32(b + 12, 8);
+    memcpy(b + 16, d.pixels, (size_t)n * 64);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, images);
+    tu_write_file(path, b, 16 + (size_t)n * 64);
+    put_be32(b, 0x801);
+    memcpy(b + 8, d.labels, (size_t)n);
+    snprintf(path, sizeof path, "%s/%s", dir, labels);
+    tu_write_file(path, b, 8 + (size_t)n);
+    vae_free(b);
+    vae_dataset_free(&d);
+}
+
+void tu_write_patterns_idx(const char *dir, int n_train, int n_test, uint64_t seed)
+{
+    write_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", n_train, seed);
+    write_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", n_test, seed + 1000000);
+}

@@ -37,4 +37,8 @@ int tu_allclose_d(const char *what, const double *got, const double *ref, size_t
  * model learns in a few epochs. Free with vae_dataset_free. */
 void tu_make_patterns(vae_dataset *d, int n, uint64_t seed);
 
+/* The tu_make_patterns data set as the four IDX files of a data set directory (uncompressed):
+ * n_train training images from seed, n_test test images from seed + 1000000. */
+void tu_write_patterns_idx(const char *dir, int n_train, int n_test, uint64_t seed);
+
 #endif

@@ -1,0 +1,90 @@
+/*
+ * pictures.h: the pictures of a trained model, written into the run directory
+ * at the end of `cuvae train` and on demand by `cuvae plot`.
+ *
+ * Every image goes through the model's own backend ops (vae_model_forward,
+ * vae_model_decode), in batches of up to the model's batch_cap rows: one
+ * upload, one forward or decode and one download per batch, on either backend.
+ * Grids are PNGs (image.h) with each pixel drawn as a scale x scale block;
+ * charts are SVG (plot.h). The files and their captions are vae_pictures[].
+ *
+ * Not here: the sample and reconstruction grids (render.c), the report that
+ * shows the pictures.
+ */
+#ifndef VAE_PICTURES_H
+#define VAE_PICTURES_H
+
+#include "dataset.h"
+#include "model.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Pixel scale of grids when none is given: each pixel a 3 x 3 block. */
+#define VAE_PICTURES_SCALE_DEFAULT 3
+
+/* Traversals: at most this many latent dimensions (rows), and this many values from -3 to 3. */
+#define VAE_PICTURES_TRAVERSAL_ROWS 20
+#define VAE_PICTURES_TRAVERSAL_STEPS 13
+/* Manifold: a side x side grid (2-D latents only). */
+#define VAE_PICTURES_MANIFOLD_SIDE 20
+/* Interpolation: decoded steps between (and including) the two codes, originals at both ends. */
+#define VAE_PICTURES_INTERP_STEPS 10
+/* Per-digit generation: samples z = mu + sigma * eps beside each original. */
+#define VAE_PICTURES_PER_DIGIT 8
+/* Latent scatter: at most this many test images. */
+#define VAE_PICTURES_SCATTER_MAX 5000
+
+typedef enum {
+    VAE_PICTURE_LATENT_SCATTER,
+    VAE_PICTURE_MANIFOLD,
+    VAE_PICTURE_TRAVERSALS,
+    VAE_PICTURE_INTERPOLATION,
+    VAE_PICTURE_PER_DIGIT,
+    VAE_PICTURE_LOSS_CURVES,
+    VAE_PICTURES_N
+} vae_picture_kind;
+
+typedef struct {
+    const char *file;    /* name in the run directory: "latent_scatter.svg", ... */
+    const char *caption; /* one line saying what it shows */
+} vae_picture;
+
+/* The pictures in the order written, indexed by vae_picture_kind. */
+extern const vae_picture vae_pictures[VAE_PICTURES_N];
+
+typedef struct {
+    int scale;               /* pixel scale of the PNG grids (1..64) */
+    uint64_t seed;           /* the per-digit samples' noise */
+    const char *metrics_csv; /* the run's metrics.csv for the loss curves; NULL or missing: none drawn */
+    FILE *log;               /* "wrote ..." and "skipped ..." lines; NULL: silent */
+} vae_pictures_options;
+
+/* Write every picture that applies into dir (the manifold only for a 2-D latent, the loss curves
+ * only with a metrics.csv). Returns how many were written, or -1 with vae_set_error. */
+int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o);
+
+/* Whether picture k applies to this model (the manifold: a 2-D latent). */
+int vae_picture_applies(const vae_model *m, vae_picture_kind k);
+
+/* ---- the pieces, for the tests ----------------------------------------------------------- */
+
+/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches. */
+void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n,
+                         float *mu /* (n, Z) */, float *logvar /* (n, Z) */);
+/* Decode n latent codes to Bernoulli means, in batches. */
+void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, float *probs /* (n, D) */);
+
+/* The first two principal components of the n rows of x (n, d), in double: the rows projected on
+ * them (centred) into proj (n, 2), the unit components into comp (2, d) if not NULL, and their
+ * variances into var (2) if not NULL. Each component's sign is chosen so that its entry of the
+ * largest magnitude (the first such) is positive. d == 1: the second projection is 0. */
+void vae_pca2(const double *x /* (n, d) */, int n, int d, double *proj /* (n, 2) */, double *comp /* (2, d) */,
+              double *var /* (2) */);
+
+/* The standard normal quantile Phi^{-1}(p) for 0 < p < 1 (Acklam's rational approximation
+ * refined by one Halley step with erfc: relative error near 1e-15); -inf at 0, +inf at 1, NaN
+ * outside [0, 1]. */
+double vae_inv_normal_cdf(double p);
+
+#endif /* VAE_PICTURES_H */

@@ -1,0 +1,121 @@
+/*
+ * cmd_plot.c: `cuvae plot`: the pictures of a saved model (pictures.h) written
+ * again, or into another directory, with another scale or seed.
+ *
+ * Exit codes: 0 done; 1 a failure (model, data, files, devices); 2 a usage error.
+ *
+ * Not here: the pictures themselves (pictures.c).
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "checkpoint.h"
+#include "pictures.h"
+#include "run_dir.h"
+#include "vae_util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_SCALE };
+
+static void help(void)
+{
+    printf("usage: cuvae plot --model PATH [options]\n\n"
+           "Write the pictures of a saved model: latent_scatter.svg, manifold.png (2-D latents),\n"
+           "traversals.png, interpolation.png, per_digit.png, and loss_curves.svg from the\n"
+           "metrics.csv beside the model (when there is one).\n\n"
+           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --data DIR          data set directory; its test split is used (default: the data set\n"
+           "                      recorded in the model, SHA-256 checked; else data/mnist)\n"
+           "  --out DIR           where to write (default: the model's directory)\n"
+           "  --scale S           each pixel of the PNG grids as an S x S block, 1 to 64 (default %d)\n"
+           "  --seed S            seed of the per-digit samples (default 1)\n%s"
+           "  -h, --help          this help\n",
+           VAE_PICTURES_SCALE_DEFAULT, vae_cli_help_device);
+}
+
+/* The model's directory (dirname of path) into out. */
+static void model_dir(const char *path, char *out, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else if (slash == path)
+        snprintf(out, cap, "/");
+    else
+        snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+int vae_cmd_plot(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
+        {"scale", required_argument, 0, OPT_SCALE}, {"data", required_argument, 0, VAE_OPT_DATA},
+        {"seed", required_argument, 0, VAE_OPT_SEED}, VAE_CLI_DEVICE_OPTION,
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
+    };
+    vae_run_settings s;
+    vae_run_settings_default(&s);
+    const char *model = NULL, *out = NULL;
+    int scale = VAE_PICTURES_SCALE_DEFAULT, data_given = 0, c;
+    optind = 0;
+    while ((c = vae_cli_next_option("plot", argc, argv, opts)) != -1) {
+        if (c == -2)
+            return VAE_EXIT_USAGE;
+        if (c == 'h') {
+            help();
+            return 0;
+        }
+        int r = vae_cli_apply_shared(&s, c, optarg);
+        if (r < 0)
+            return vae_cli_usage_error("plot", "%s", vae_last_error());
+        if (c == VAE_OPT_DATA)
+            data_given = 1;
+        if (r > 0)
+            continue;
+        if (c == OPT_MODEL)
+            model = optarg;
+        else if (c == OPT_OUT)
+            out = optarg;
+        else if (c == OPT_SCALE && vae_cli_parse_int("--scale", optarg, 1, 64, &scale))
+            return vae_cli_usage_error("plot", "%s", vae_last_error());
+    }
+    if (!model)
+        return vae_cli_usage_error("plot", "--model PATH is required");
+
+    char dir[4096], out_dir[4096], metrics[4200], recorded[4096];
+    model_dir(model, dir, sizeof dir);
+    snprintf(out_dir, sizeof out_dir, "%s", out ? out : dir);
+    snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
+    if (vae_run_dir_check_writable(out_dir))
+        return vae_cli_fail();
+    vae_backend *be = vae_cli_backend(&s, stderr);
+    if (!be)
+        return vae_cli_fail();
+    vae_model m;
+    if (vae_checkpoint_load(model, be, 256, &m)) {
+        vae_backend_free(be);
+        return vae_cli_fail();
+    }
+    int rc = VAE_EXIT_FAILURE;
+    vae_dataset test;
+    if (vae_cli_model_data(model, VAE_SPLIT_TEST, data_given, &s, recorded, sizeof recorded) ||
+        vae_dataset_load(s.data_dir, VAE_SPLIT_TEST, &test)) {
+        vae_cli_fail();
+        goto free_model;
+    }
+    vae_pictures_options o = {.scale = scale, .seed = s.seed, .metrics_csv = metrics, .log = stderr};
+    int n = vae_pictures_write_all(&m, &test, out_dir, &o);
+    if (n < 0) {
+        vae_cli_fail();
+    } else {
+        fprintf(stderr, "wrote %d pictures to %s\n", n, out_dir);
+        rc = 0;
+    }
+    vae_dataset_free(&test);
+free_model:
+    vae_model_free(&m);
+    vae_backend_free(be);
+    return rc;
+}

@@ -1,0 +1,537 @@
+/*
+ * pictures.c: the pictures of a trained model (latent scatter, manifold,
+ * traversals, interpolation, per-digit generation, loss curves); see
+ * pictures.h. Images go through the backend in batches; the host only lays
+ * out grids and does the PCA. Not here: the plot writer (plot.c), the PNG
+ * writer (image.c), the sample and reconstruction grids (render.c).
+ */
+#define _GNU_SOURCE
+#include "pictures.h"
+
+#include "image.h"
+#include "plot.h"
+#include "vae_util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const vae_picture vae_pictures[VAE_PICTURES_N] = {
+    [VAE_PICTURE_LATENT_SCATTER] = {"latent_scatter.svg",
+                                    "posterior means of test images coloured by label (2-D latents directly, "
+                                    "larger ones on their first two principal components)"},
+    [VAE_PICTURE_MANIFOLD] = {"manifold.png", "decoded 20x20 grid of the 2-D latent plane, evenly spaced in "
+                                              "the prior's quantiles"},
+    [VAE_PICTURE_TRAVERSALS] = {"traversals.png", "one row per latent dimension: that dimension moved from -3 to "
+                                                  "+3 around a test image's posterior mean, decoded"},
+    [VAE_PICTURE_INTERPOLATION] = {"interpolation.png", "two test images (at the ends) and the decoded straight "
+                                                        "line between their posterior means"},
+    [VAE_PICTURE_PER_DIGIT] = {"per_digit.png", "one test image per label (left) and decoded samples "
+                                                "z = mu + sigma * eps from its posterior"},
+    [VAE_PICTURE_LOSS_CURVES] = {"loss_curves.svg", "loss, reconstruction and KL per epoch, train and test "
+                                                    "(and validation), in nats per image"},
+};
+
+/* ---- numerics -------------------------------------------------------------------------- */
+
+double vae_inv_normal_cdf(double p)
+{
+    static const double a[6] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                                1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+    static const double b[5] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                                6.680131188771972e+01,  -1.328068155288572e+01};
+    static const double c[6] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                                -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+    static const double d[4] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                                3.754408661907416e+00};
+    const double p_low = 0.02425;
+    if (!(p >= 0 && p <= 1))
+        return NAN;
+    if (p == 0)
+        return -INFINITY;
+    if (p == 1)
+        return INFINITY;
+    double x;
+    if (p < p_low) {
+        double q = sqrt(-2 * log(p));
+        x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    } else if (p <= 1 - p_low) {
+        double q = p - 0.5, r = q * q;
+        x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+            (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+    } else {
+        double q = sqrt(-2 * log1p(-p));
+        x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+            ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+    }
+    /* One Halley step on Phi(x) - p, Phi through erfc (accurate in both tails). */
+    double e = 0.5 * erfc(-x / sqrt(2.0)) - p;
+    double u = e * sqrt(2 * M_PI) * exp(x * x / 2);
+    return x - u / (1 + x * u / 2);
+}
+
+/* Eigen-decomposition of the symmetric a (d, d) by cyclic Jacobi rotations: eigenvalues on a's
+ * diagonal, eigenvectors in the columns of v (d, d). */
+static void jacobi_eigen(double *a, double *v, int d)
+{
+    for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++)
+            v[i * d + j] = i == j;
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0, total = 0;
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j < d; j++) {
+                total += a[i * d + j] * a[i * d + j];
+                if (i != j)
+                    off += a[i * d + j] * a[i * d + j];
+            }
+        if (off <= 1e-30 * total || off == 0)
+            return;
+        for (int p = 0; p < d - 1; p++)
+            for (int q = p + 1; q < d; q++) {
+                double apq = a[p * d + q];
+                if (apq == 0)
+                    continue;
+                double theta = (a[q * d + q] - a[p * d + p]) / (2 * apq);
+                double t = (theta >= 0 ? 1 : -1) / (fabs(theta) + sqrt(theta * theta + 1));
+                double c = 1 / sqrt(t * t + 1), s = t * c;
+                for (int k = 0; k < d; k++) { /* columns p, q */
+                    double akp = a[k * d + p], akq = a[k * d + q];
+                    a[k * d + p] = c * akp - s * akq;
+                    a[k * d + q] = s * akp + c * akq;
+                }
+                for (int k = 0; k < d; k++) { /* rows p, q */
+                    double apk = a[p * d + k], aqk = a[q * d + k];
+                    a[p * d + k] = c * apk - s * aqk;
+                    a[q * d + k] = s * apk + c * aqk;
+                }
+                for (int k = 0; k < d; k++) {
+                    double vkp = v[k * d + p], vkq = v[k * d + q];
+                    v[k * d + p] = c * vkp - s * vkq;
+                    v[k * d + q] = s * vkp + c * vkq;
+                }
+            }
+    }
+}
+
+void vae_pca2(const double *x, int n, int d, double *proj, double *comp, double *var)
+{
+    double *mean = vae_calloc((size_t)d, sizeof(double));
+    double *cov = vae_calloc((size_t)d * d, sizeof(double));
+    double *vec = vae_calloc((size_t)d * d, sizeof(double));
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++)
+            mean[j] += x[(size_t)i * d + j];
+    for (int j = 0; j < d; j++)
+        mean[j] /= n > 0 ? n : 1;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++)
+            for (int k = 0; k < d; k++)
+                cov[j * d + k] += (x[(size_t)i * d + j] - mean[j]) * (x[(size_t)i * d + k] - mean[k]);
+    for (int j = 0; j < d * d; j++)
+        cov[j] /= n > 1 ? n - 1 : 1;
+    jacobi_eigen(cov, vec, d);
+    /* the two largest eigenvalues (first index on ties) */
+    int best[2] = {-1, -1};
+    for (int r = 0; r < 2 && r < d; r++)
+        for (int j = 0; j < d; j++)
+            if (j != best[0] && (best[r] < 0 || cov[j * d + j] > cov[best[r] * d + best[r]]))
+                best[r] = j;
+    double c2[2][64], *cbuf = d > 64 ? vae_calloc((size_t)2 * d, sizeof(double)) : NULL;
+    double *cc[2] = {cbuf ? cbuf : c2[0], cbuf ? cbuf + d : c2[1]};
+    for (int r = 0; r < 2; r++) {
+        if (best[r] < 0) {
+            for (int j = 0; j < d; j++)
+                cc[r][j] = 0;
+            if (var)
+                var[r] = 0;
+            continue;
+        }
+        int big = 0;
+        for (int j = 0; j < d; j++) {
+            cc[r][j] = vec[j * d + best[r]];
+            if (fabs(cc[r][j]) > fabs(cc[r][big]))
+                big = j;
+        }
+        double sign = cc[r][big] < 0 ? -1 : 1;
+        for (int j = 0; j < d; j++)
+            cc[r][j] = sign * cc[r][j] + 0.0;
+        if (var)
+            var[r] = cov[best[r] * d + best[r]];
+    }
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < 2; r++) {
+            double s = 0;
+            for (int j = 0; j < d; j++)
+                s += (x[(size_t)i * d + j] - mean[j]) * cc[r][j];
+            proj[(size_t)i * 2 + r] = s;
+        }
+    if (comp)
+        for (int r = 0; r < 2; r++)
+            memcpy(comp + (size_t)r * d, cc[r], (size_t)d * sizeof(double));
+    vae_free(cbuf);
+    vae_free(mean);
+    vae_free(cov);
+    vae_free(vec);
+}
+
+/* ---- the model, in batches ------------------------------------------------------------------ */
+
+void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, int n, float *mu, float *logvar)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
+    float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        for (int i = 0; i < B; i++) {
+            const uint8_t *px = data->pixels + (size_t)idx[first + i] * D;
+            for (int j = 0; j < D; j++)
+                x[(size_t)i * D + j] = (float)px[j] / 255.0f;
+        }
+        be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
+        be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float));
+        vae_model_forward(m, B, 0);
+        be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float));
+        for (int i = 0; i < B; i++) {
+            memcpy(mu + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z, Z * sizeof(float));
+            memcpy(logvar + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z + Z, Z * sizeof(float));
+        }
+    }
+    vae_free(x);
+    vae_free(stats);
+}
+
+void vae_pictures_decode(vae_model *m, const float *z, int n, float *probs)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        be->upload(be, m->z, z + (size_t)first * Z, (size_t)B * Z * sizeof(float));
+        vae_model_decode(m, B);
+        vae_model_download_probs(m, B, probs + (size_t)first * D);
+    }
+}
+
+/* Copy test image i as floats in [0, 1] into out (D). */
+static void image_floats(const vae_dataset *data, int i, float *out)
+{
+    for (int j = 0; j < data->dim; j++)
+        out[j] = (float)data->pixels[(size_t)i * data->dim + j] / 255.0f;
+}
+
+static int grid(const vae_model *m, const char *dir, vae_picture_kind k, const float *tiles, int n, int cols,
+                int scale)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, vae_pictures[k].file);
+    return vae_image_grid_write_scaled(path, tiles, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
+}
+
+/* ---- the pictures ---------------------------------------------------------------------------- */
+
+static int write_latent_scatter(vae_model *m, const vae_dataset *test, const char *dir)
+{
+    const int Z = m->cfg.latent_dim;
+    int n = test->n < VAE_PICTURES_SCATTER_MAX ? test->n : VAE_PICTURES_SCATTER_MAX;
+    int *idx = vae_calloc((size_t)n, sizeof(int)), *cls = vae_calloc((size_t)n, sizeof(int));
+    float *mu = vae_calloc((size_t)n * Z, sizeof(float)), *lv = vae_calloc((size_t)n * Z, sizeof(float));
+    double *xy = vae_calloc((size_t)n * 2, sizeof(double)), *px = vae_calloc((size_t)n, sizeof(double)),
+           *py = vae_calloc((size_t)n, sizeof(double));
+    int max_label = 0;
+    for (int i = 0; i < n; i++) {
+        idx[i] = i;
+        cls[i] = test->labels[i];
+        if (cls[i] > max_label)
+            max_label = cls[i];
+    }
+    vae_pictures_encode(m, test, idx, n, mu, lv);
+    char xl[96], yl[96], title[128];
+    if (Z <= 2) {
+        for (int i = 0; i < n; i++) {
+            px[i] = mu[(size_t)i * Z];
+            py[i] = Z == 2 ? mu[(size_t)i * Z + 1] : cls[i];
+        }
+        snprintf(xl, sizeof xl, "z1 (posterior mean)");
+        snprintf(yl, sizeof yl, Z == 2 ? "z2 (posterior mean)" : "label");
+        snprintf(title, sizeof title, "Latent means (%d test images)", n);
+    } else {
+        double *md = vae_calloc((size_t)n * Z, sizeof(double)), var[2], total = 0;
+        for (size_t i = 0; i < (size_t)n * Z; i++)
+            md[i] = mu[i];
+        vae_pca2(md, n, Z, xy, NULL, var);
+        for (int j = 0; j < Z; j++) { /* total variance: the trace of the covariance */
+            double s = 0, s2 = 0;
+            for (int i = 0; i < n; i++) {
+                s += md[(size_t)i * Z + j];
+                s2 += md[(size_t)i * Z + j] * md[(size_t)i * Z + j];
+            }
+            total += n > 1 ? (s2 - s * s / n) / (n - 1) : 0;
+        }
+        for (int i = 0; i < n; i++) {
+            px[i] = xy[2 * i];
+            py[i] = xy[2 * i + 1];
+        }
+        snprintf(xl, sizeof xl, "PC1 (%.0f%% of variance)", total > 0 ? 100 * var[0] / total : 0.0);
+        snprintf(yl, sizeof yl, "PC2 (%.0f%% of variance)", total > 0 ? 100 * var[1] / total : 0.0);
+        snprintf(title, sizeof title, "%d-D latent means on their first two PCs (%d test images)", Z, n);
+        vae_free(md);
+    }
+    int n_names = max_label + 1 < VAE_PLOT_N_COLORS ? max_label + 1 : VAE_PLOT_N_COLORS;
+    char names[VAE_PLOT_N_COLORS][16];
+    const char *name_ptr[VAE_PLOT_N_COLORS];
+    for (int k = 0; k < n_names; k++) {
+        snprintf(names[k], sizeof names[k], "%d", k);
+        name_ptr[k] = names[k];
+    }
+    vae_plot *p = vae_plot_new(title, xl, yl);
+    vae_plot_scatter(p, px, py, cls, n, name_ptr, n_names);
+    int rc = vae_plot_write(p, dir, vae_pictures[VAE_PICTURE_LATENT_SCATTER].file);
+    vae_plot_free(p);
+    vae_free(idx);
+    vae_free(cls);
+    vae_free(mu);
+    vae_free(lv);
+    vae_free(xy);
+    vae_free(px);
+    vae_free(py);
+    return rc;
+}
+
+/* Rows from top to bottom: z2 from high to low; columns: z1 from low to high. */
+static int write_manifold(vae_model *m, const char *dir, int scale)
+{
+    const int S = VAE_PICTURES_MANIFOLD_SIDE, D = m->cfg.input_dim;
+    float *z = vae_calloc((size_t)S * S * 2, sizeof(float)), *img = vae_calloc((size_t)S * S * D, sizeof(float));
+    for (int r = 0; r < S; r++)
+        for (int c = 0; c < S; c++) {
+            z[((size_t)r * S + c) * 2] = (float)vae_inv_normal_cdf((c + 0.5) / S);
+            z[((size_t)r * S + c) * 2 + 1] = (float)vae_inv_normal_cdf((S - r - 0.5) / S);
+        }
+    vae_pictures_decode(m, z, S * S, img);
+    int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, scale);
+    vae_free(z);
+    vae_free(img);
+    return rc;
+}
+
+static int write_traversals(vae_model *m, const vae_dataset *test, const char *dir, int scale)
+{
+    const int Z = m->cfg.latent_dim, D = m->cfg.input_dim, C = VAE_PICTURES_TRAVERSAL_STEPS;
+    int rows = Z < VAE_PICTURES_TRAVERSAL_ROWS ? Z : VAE_PICTURES_TRAVERSAL_ROWS, first = 0;
+    float *mu = vae_calloc((size_t)Z, sizeof(float)), *lv = vae_calloc((size_t)Z, sizeof(float));
+    float *z = vae_calloc((size_t)rows * C * Z, sizeof(float)), *img = vae_calloc((size_t)rows * C * D, sizeof(float));
+    vae_pictures_encode(m, test, &first, 1, mu, lv);
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < C; c++) {
+            float *zz = z + ((size_t)r * C + c) * Z;
+            memcpy(zz, mu, Z * sizeof(float));
+            zz[r] += (float)(-3.0 + 6.0 * c / (C - 1));
+        }
+    vae_pictures_decode(m, z, rows * C, img);
+    int rc = grid(m, dir, VAE_PICTURE_TRAVERSALS, img, rows * C, C, scale);
+    vae_free(mu);
+    vae_free(lv);
+    vae_free(z);
+    vae_free(img);
+    return rc;
+}
+
+static int write_interpolation(vae_model *m, const vae_dataset *test, const char *dir, int scale)
+{
+    const int Z = m->cfg.latent_dim, D = m->cfg.input_dim, S = VAE_PICTURES_INTERP_STEPS;
+    int ends[2] = {0, 0}; /* the first test image and the first with another label */
+    for (int i = 1; i < test->n && !ends[1]; i++)
+        if (test->labels[i] != test->labels[0])
+            ends[1] = i;
+    if (!ends[1] && test->n > 1)
+        ends[1] = 1;
+    float *mu = vae_calloc((size_t)2 * Z, sizeof(float)), *lv = vae_calloc((size_t)2 * Z, sizeof(float));
+    float *z = vae_calloc((size_t)S * Z, sizeof(float)), *tiles = vae_calloc((size_t)(S + 2) * D, sizeof(float));
+    vae_pictures_encode(m, test, ends, 2, mu, lv);
+    for (int s = 0; s < S; s++) {
+        float t = (float)s / (float)(S - 1);
+        for (int j = 0; j < Z; j++)
+            z[(size_t)s * Z + j] = (1 - t) * mu[j] + t * mu[Z + j];
+    }
+    vae_pictures_decode(m, z, S, tiles + D);
+    image_floats(test, ends[0], tiles);
+    image_floats(test, ends[1], tiles + (size_t)(S + 1) * D);
+    int rc = grid(m, dir, VAE_PICTURE_INTERPOLATION, tiles, S + 2, S + 2, scale);
+    vae_free(mu);
+    vae_free(lv);
+    vae_free(z);
+    vae_free(tiles);
+    return rc;
+}
+
+/* One row per label present among 0..9: the first test image of that label, then samples of its
+ * posterior, drawn by the model's own forward pass (z = mu + sigma * eps, eps from the backend's
+ * generator seeded with seed). */
+static int write_per_digit(vae_model *m, const vae_dataset *test, const char *dir, int scale, uint64_t seed)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, K = VAE_PICTURES_PER_DIGIT;
+    int first_of[10], n_digits = 0;
+    for (int d = 0; d < 10; d++) {
+        first_of[n_digits] = -1;
+        for (int i = 0; i < test->n; i++)
+            if (test->labels[i] == d) {
+                first_of[n_digits++] = i;
+                break;
+            }
+    }
+    if (!n_digits)
+        first_of[n_digits++] = 0; /* no label 0..9: the first image */
+    int n = n_digits * K;
+    float *x = vae_calloc((size_t)n * D, sizeof(float)), *probs = vae_calloc((size_t)n * D, sizeof(float));
+    float *tiles = vae_calloc((size_t)n_digits * (K + 1) * D, sizeof(float));
+    for (int r = 0; r < n_digits; r++)
+        for (int k = 0; k < K; k++)
+            image_floats(test, first_of[r], x + ((size_t)r * K + k) * D);
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
+        vae_model_forward(m, B, 0);
+        vae_model_download_probs(m, B, probs + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    for (int r = 0; r < n_digits; r++) {
+        image_floats(test, first_of[r], tiles + (size_t)r * (K + 1) * D);
+        memcpy(tiles + ((size_t)r * (K + 1) + 1) * D, probs + (size_t)r * K * D, (size_t)K * D * sizeof(float));
+    }
+    int rc = grid(m, dir, VAE_PICTURE_PER_DIGIT, tiles, n_digits * (K + 1), K + 1, scale);
+    vae_free(x);
+    vae_free(probs);
+    vae_free(tiles);
+    return rc;
+}
+
+/* The loss curves of metrics.csv: every column named {train,test,val}_{loss,recon,kl} against
+ * epoch. Returns 1 written, 0 no such file, -1 with vae_set_error. */
+static int write_loss_curves(const char *csv, const char *dir)
+{
+    enum { MAX_COLS = 32, MAX_ROWS = 100000 };
+    FILE *f = fopen(csv, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return 0;
+        return vae_set_error("cannot read %s: %s", csv, strerror(errno));
+    }
+    char *line = NULL, names[MAX_COLS][32];
+    size_t cap = 0;
+    int ncol = 0, nrow = 0, rows_cap = 64;
+    double *v = vae_calloc((size_t)rows_cap * MAX_COLS, sizeof(double));
+    if (getline(&line, &cap, f) > 0) {
+        for (char *tok = strtok(line, ",\r\n"); tok && ncol < MAX_COLS; tok = strtok(NULL, ",\r\n"))
+            snprintf(names[ncol++], sizeof names[0], "%s", tok);
+    }
+    while (getline(&line, &cap, f) > 0 && nrow < MAX_ROWS) {
+        if (line[0] == '\n' || line[0] == 0)
+            continue;
+        if (nrow == rows_cap) {
+            double *w = vae_calloc((size_t)rows_cap * 2 * MAX_COLS, sizeof(double));
+            memcpy(w, v, (size_t)rows_cap * MAX_COLS * sizeof(double));
+            vae_free(v);
+            v = w;
+            rows_cap *= 2;
+        }
+        char *s = line;
+        for (int c = 0; c < ncol; c++) {
+            char *end;
+            double x = strtod(s, &end);
+            v[(size_t)nrow * MAX_COLS + c] = end == s ? NAN : x;
+            s = strchr(end, ',');
+            if (!s) {
+                for (int k = c + 1; k < ncol; k++)
+                    v[(size_t)nrow * MAX_COLS + k] = NAN;
+                break;
+            }
+            s++;
+        }
+        nrow++;
+    }
+    free(line);
+    fclose(f);
+    int epoch_col = -1;
+    for (int c = 0; c < ncol; c++)
+        if (strcmp(names[c], "epoch") == 0)
+            epoch_col = c;
+    double *x = vae_calloc((size_t)nrow + 1, sizeof(double)), *y = vae_calloc((size_t)nrow + 1, sizeof(double));
+    for (int r = 0; r < nrow; r++)
+        x[r] = epoch_col >= 0 ? v[(size_t)r * MAX_COLS + epoch_col] : r + 1;
+    static const char *const terms[3] = {"loss", "recon", "kl"}, *const splits[3] = {"train", "test", "val"};
+    static const char *const titles[3] = {"Loss (negative ELBO) per epoch", "Reconstruction term per epoch",
+                                          "KL term per epoch"};
+    vae_plot *p[3];
+    for (int t = 0; t < 3; t++) {
+        p[t] = vae_plot_new(titles[t], "epoch", "nats per image");
+        vae_plot_x_integer(p[t]);
+        for (int sp = 0; sp < 3; sp++) {
+            char want[32];
+            snprintf(want, sizeof want, "%s_%s", splits[sp], terms[t]);
+            for (int c = 0; c < ncol; c++)
+                if (strcmp(names[c], want) == 0) {
+                    for (int r = 0; r < nrow; r++)
+                        y[r] = v[(size_t)r * MAX_COLS + c];
+                    vae_plot_line(p[t], splits[sp], x, y, nrow, sp);
+                }
+        }
+    }
+    int rc = vae_plot_write_stack((const vae_plot *const *)p, 3, dir, vae_pictures[VAE_PICTURE_LOSS_CURVES].file);
+    for (int t = 0; t < 3; t++)
+        vae_plot_free(p[t]);
+    vae_free(v);
+    vae_free(x);
+    vae_free(y);
+    return rc ? -1 : 1;
+}
+
+int vae_picture_applies(const vae_model *m, vae_picture_kind k)
+{
+    return k != VAE_PICTURE_MANIFOLD || m->cfg.latent_dim == 2;
+}
+
+int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o)
+{
+    if (test->dim != m->cfg.input_dim)
+        return vae_set_error("data has %d pixels per image, the model expects %d", test->dim, m->cfg.input_dim);
+    if (test->n < 1)
+        return vae_set_error("no test images to draw pictures from");
+    int written = 0;
+    for (int k = 0; k < VAE_PICTURES_N; k++) {
+        if (!vae_picture_applies(m, (vae_picture_kind)k))
+            continue;
+        int rc = 0;
+        switch ((vae_picture_kind)k) {
+        case VAE_PICTURE_LATENT_SCATTER: rc = write_latent_scatter(m, test, dir); break;
+        case VAE_PICTURE_MANIFOLD: rc = write_manifold(m, dir, o->scale); break;
+        case VAE_PICTURE_TRAVERSALS: rc = write_traversals(m, test, dir, o->scale); break;
+        case VAE_PICTURE_INTERPOLATION: rc = write_interpolation(m, test, dir, o->scale); break;
+        case VAE_PICTURE_PER_DIGIT: rc = write_per_digit(m, test, dir, o->scale, o->seed); break;
+        case VAE_PICTURE_LOSS_CURVES:
+            rc = o->metrics_csv ? write_loss_curves(o->metrics_csv, dir) : 0;
+            if (rc == 0) {
+                if (o->log)
+                    fprintf(o->log, "no metrics.csv%s%s: no %s\n", o->metrics_csv ? " at " : "",
+                            o->metrics_csv ? o->metrics_csv : "", vae_pictures[k].file);
+                continue;
+            }
+            rc = rc < 0 ? -1 : 0;
+            break;
+        default: vae_fatal("picture %d has no writer", k);
+        }
+        if (rc)
+            return -1;
+        if (o->log)
+            fprintf(o->log, "wrote %s/%s\n", dir, vae_pictures[k].file);
+        written++;
+    }
+    return written;
+}
