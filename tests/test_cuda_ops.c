@@ -194,7 +194,8 @@ Test(cuda_init, table_is_complete)
     cr_assert(be->rng_init && be->rng_free && be->rng_reset && be->rng_normal && be->rng_uniform);
     cr_assert(be->gemm && be->bias_act_forward && be->bias_act_backward && be->reparam_forward &&
               be->reparam_backward && be->loss_bce_kl && be->loss_accumulate && be->adam_step &&
-              be->gather_batch && be->gumbel_softmax_forward && be->gumbel_softmax_backward);
+              be->gather_batch && be->gumbel_softmax_forward && be->gumbel_softmax_backward &&
+              be->gauss_log_ratio);
     cr_assert(be->check_finite && be->grad_clip_scale);
     cr_log_info("device: %s", be->device_name);
     vae_backend_free(be);
@@ -465,6 +466,37 @@ Test(cuda_ops, reparam_forward_backward_match_cpu)
             free(eps);
             free(dz);
             free(dstats);
+            free(poison);
+        }
+    pair_free(&p);
+}
+
+/* log p(z) - log q(z|x) per row (eval's importance weights): a sum over Z columns per row */
+Test(cuda_ops, gauss_log_ratio_matches_cpu)
+{
+    pair p = pair_init();
+    uint64_t seed = 450;
+    const int zs[] = {1, 7, 13, 257};
+    for (int r = 0; r < COUNT(ROWS); r++)
+        for (int k = 0; k < COUNT(zs); k++) {
+            const int R = ROWS[r], Z = zs[k];
+            const size_t n = (size_t)R * Z;
+            float *stats = rand_floats(2 * n, seed++, -3.0f, 3.0f), *eps = rand_floats(n, seed++, -3.0f, 3.0f);
+            float *z = rand_floats(n, seed++, -4.0f, 4.0f), *poison = nan_floats((size_t)R);
+            twin S = twin_new(&p, stats, 2 * n * sizeof(float)), E = twin_new(&p, eps, n * sizeof(float));
+            twin Zt = twin_new(&p, z, n * sizeof(float)), O = twin_new(&p, poison, (size_t)R * sizeof(float));
+            p.cpu->gauss_log_ratio(p.cpu, O.cpu, Zt.cpu, S.cpu, E.cpu, R, Z);
+            p.gpu->gauss_log_ratio(p.gpu, O.gpu, Zt.gpu, S.gpu, E.gpu, R, Z);
+            char what[96];
+            snprintf(what, sizeof what, "gauss_log_ratio R=%d Z=%d", R, Z);
+            twin_expect_close(&p, &O, what, TOL_LOSS_ROW);
+            twin_free(&p, &S);
+            twin_free(&p, &E);
+            twin_free(&p, &Zt);
+            twin_free(&p, &O);
+            free(stats);
+            free(eps);
+            free(z);
             free(poison);
         }
     pair_free(&p);
