@@ -299,6 +299,7 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "loss", json_real(r->loss));
     json_put(o, "recon", json_real(r->recon));
     json_put(o, "kl", json_real(r->kl));
+    json_put(o, "objective", json_real(r->recon + (double)m->cfg.beta * r->kl));
     json_put(o, "loss_mc", json_real(r->loss_mc));
     if (r->iw_samples > 0) {
         json_put(o, "iw_nll", json_real(r->iw_nll));

@@ -123,6 +123,7 @@ Test(eval, json_has_the_fields_and_labels)
     cr_expect_eq(num(o, "images"), 100);
     cr_expect_eq(num(o, "iw_samples"), 10);
     cr_expect_float_eq(num(o, "loss"), num(o, "recon") + num(o, "kl"), 1e-9);
+    cr_expect_float_eq(num(o, "objective"), num(o, "loss"), 1e-9, "beta 1: the objective is the loss");
     cr_expect(num(o, "kl") > 0.1, "a trained model has a KL term: %g", num(o, "kl"));
     const json_t *kl = json_object_get(o, "kl_per_dim"), *act = json_object_get(o, "active_per_dim");
     cr_assert(json_array_size(kl) == 4 && json_array_size(act) == 4, "per-dimension arrays of 4");
@@ -233,6 +234,22 @@ Test(eval, text_report_names_data_binarization_likelihood_and_dimensions)
     cr_expect(strstr(out, "--binarize 'sometimes'"), "%s", out);
     cr_expect_eq(cuvae("eval --model %s --data %s --device cpu --iw-samples 0", model, data), 2, "%s", out);
     cr_expect(strstr(out, "--iw-samples"), "%s", out);
+}
+
+/* beta != 1: the loss stays the negative ELBO (recon + kl), the training objective is shown apart */
+Test(eval, a_beta_model_reports_the_elbo_and_its_objective_apart)
+{
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s/beta --hidden 16 --latent 3 --beta 4 --device cpu --quiet",
+                       data, data),
+                 0, "%s", out);
+    snprintf(model, sizeof model, "%s/beta/model.safetensors", data);
+    json_t *o = eval_json("%s", "");
+    cr_expect_float_eq(num(o, "beta"), 4.0, 1e-12);
+    cr_expect_float_eq(num(o, "loss"), num(o, "recon") + num(o, "kl"), 1e-9);
+    cr_expect_float_eq(num(o, "objective"), num(o, "recon") + 4.0 * num(o, "kl"), 1e-9);
+    json_decref(o);
+    cr_assert_eq(cuvae("eval --model %s --data %s --device cpu", model, data), 0, "%s", out);
+    cr_expect(strstr(out, "beta 4)") && strstr(out, "the training objective recon + beta * kl is"), "%s", out);
 }
 
 /* A dimension whose posterior is the prior for every image: KL 0, mean constant, inactive. */
