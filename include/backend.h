@@ -151,6 +151,14 @@ struct vae_backend {
     void (*gumbel_softmax_backward)(vae_backend *be, float *dlogits, const float *dy, const float *y,
                                     int B, int K, float tau);
 
+    /* log N(z; 0, I) - log N(z; mu, diag(exp(logvar))) per row, for the importance weights of
+     * `cuvae eval` (log p(z) - log q(z|x) with z = mu + eps * exp(logvar / 2)); the 2 pi
+     * constants cancel and (z - mu)^2 / exp(logvar) = eps^2, so
+     *   out_i = sum_j (eps_ij^2 - z_ij^2 + logvar_ij) / 2     (summed in float, j in order).
+     * out (R), z (R, Z), stats (R, 2Z) = [mu | logvar], eps (R, Z). */
+    void (*gauss_log_ratio)(vae_backend *be, float *out, const float *z, const float *stats, const float *eps,
+                            int R, int Z);
+
     /* ---- divergence guard and gradient clipping (issue 7) ----------------
      * Both run on the backend and write backend memory: a training step can
      * check and gate itself inside a captured graph, with no synchronization.

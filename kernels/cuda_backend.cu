@@ -340,6 +340,7 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
         .gather_batch = cuda_gather_batch,
         .gumbel_softmax_forward = cuda_gumbel_softmax_forward,
         .gumbel_softmax_backward = cuda_gumbel_softmax_backward,
+        .gauss_log_ratio = cuda_gauss_log_ratio,
         .check_finite = cuda_check_finite,
         .grad_clip_scale = cuda_grad_clip_scale,
 

@@ -206,6 +206,8 @@ void cuda_bias_act_backward(vae_backend *be, float *dx, float *dbias, const floa
 void cuda_reparam_forward(vae_backend *be, float *z, const float *stats, const float *eps, int B, int Z);
 void cuda_reparam_backward(vae_backend *be, float *dstats, const float *dz, const float *stats,
                            const float *eps, int B, int Z);
+void cuda_gauss_log_ratio(vae_backend *be, float *out, const float *z, const float *stats, const float *eps,
+                          int R, int Z);
 
 /* loss.cu */
 void cuda_loss_bce_kl(vae_backend *be, float *row_loss, float *dlogits, float *dstats, const float *logits,

@@ -3,6 +3,9 @@
  *
  *   forward   z = mu + eps * exp(logvar / 2)
  *   backward  dmu += dz;  dlogvar += dz * eps * exp(logvar / 2) / 2
+ *   gauss_log_ratio  out_i = sum_j (eps_ij^2 - z_ij^2 + logvar_ij) / 2
+ *             = log N(z; 0, I) - log N(z; mu, exp(logvar)) per row (eval's importance weights;
+ *             one thread per row, j summed in order as on the CPU)
  *
  * stats (B, 2Z) holds [mu | logvar] per row, dstats (B, 2Z) [dmu | dlogvar];
  * z, dz, eps (B, Z). Elementwise, one thread per (i, j), grid-stride with
@@ -31,6 +34,19 @@ static __global__ void reparam_backward_kernel(float *dstats, const float *dz, c
         const float g = dz[k];
         dstats[mu_at] += g;
         dstats[logvar_at] += g * eps[k] * 0.5f * expf(0.5f * stats[logvar_at]);
+    }
+}
+
+static __global__ void gauss_log_ratio_kernel(float *out, const float *z, const float *stats, const float *eps,
+                                              int R, int Z)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)R; i += stride) {
+        const float *zr = z + i * (size_t)Z, *er = eps + i * (size_t)Z, *lv = stats + i * 2 * (size_t)Z + (size_t)Z;
+        float s = 0.0f;
+        for (int j = 0; j < Z; j++)
+            s += 0.5f * (er[j] * er[j] - zr[j] * zr[j] + lv[j]);
+        out[i] = s;
     }
 }
 
@@ -67,4 +83,21 @@ extern "C" void cuda_reparam_backward(vae_backend *be, float *dstats, const floa
         return;
     cuda_ctx *c = cuda_ctx_of(be);
     reparam_backward_cuda(c, dstats, dz, stats, eps, B, Z, c->stream);
+}
+
+static void gauss_log_ratio_cuda(const cuda_ctx *c, float *out, const float *z, const float *stats, const float *eps,
+                                 int R, int Z, cudaStream_t stream)
+{
+    const int threads = 256;
+    gauss_log_ratio_kernel<<<cuda_grid_size(c, (size_t)R, threads), threads, 0, stream>>>(out, z, stats, eps, R, Z);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void cuda_gauss_log_ratio(vae_backend *be, float *out, const float *z, const float *stats,
+                                     const float *eps, int R, int Z)
+{
+    if (R <= 0 || Z <= 0)
+        return;
+    cuda_ctx *c = cuda_ctx_of(be);
+    gauss_log_ratio_cuda(c, out, z, stats, eps, R, Z, c->stream);
 }

@@ -213,6 +213,19 @@ static void cpu_reparam_backward(vae_backend *be, float *dstats, const float *dz
     }
 }
 
+static void cpu_gauss_log_ratio(vae_backend *be, float *out, const float *z, const float *stats, const float *eps,
+                                int R, int Z)
+{
+    (void)be;
+    for (int i = 0; i < R; i++) {
+        const float *zr = z + (size_t)i * Z, *er = eps + (size_t)i * Z, *lv = stats + (size_t)i * 2 * Z + Z;
+        float s = 0.0f;
+        for (int j = 0; j < Z; j++)
+            s += 0.5f * (er[j] * er[j] - zr[j] * zr[j] + lv[j]);
+        out[i] = s;
+    }
+}
+
 static void cpu_loss_bce_kl(vae_backend *be, float *row_loss, float *dlogits, float *dstats,
                             const float *logits, const float *x, const float *stats, int B, int D, int Z,
                             float beta, float grad_scale)
@@ -388,6 +401,7 @@ vae_backend *vae_backend_cpu_init(void)
         .gather_batch = cpu_gather_batch,
         .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
         .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
+        .gauss_log_ratio = cpu_gauss_log_ratio,
         .check_finite = cpu_check_finite,
         .grad_clip_scale = cpu_grad_clip_scale,
         .graph_capture_begin = NULL,

@@ -187,6 +187,32 @@ Test(ops, reparam_forward_backward)
     free(sd);
 }
 
+/* log N(z; 0, I) - log N(z; mu, exp(logvar)) from the densities themselves, in double, with
+ * their 2 pi constants and (z - mu)^2 / exp(logvar): the op's eps^2 form must agree. */
+Test(ops, gauss_log_ratio_is_the_log_density_ratio)
+{
+    const int R = 7, Z = 5;
+    float stats[70], eps[35], z[35], out[8];
+    tu_fill_uniform(stats, (size_t)R * 2 * Z, 61, -2.0f, 2.0f);
+    tu_fill_uniform(eps, (size_t)R * Z, 62, -3.0f, 3.0f);
+    be->reparam_forward(be, z, stats, eps, R, Z);
+    out[R] = 12345.0f; /* a guard after the rows: untouched */
+    be->gauss_log_ratio(be, out, z, stats, eps, R, Z);
+    float ref[7];
+    const double log2pi = 1.8378770664093454836; /* log(2 pi) */
+    for (int i = 0; i < R; i++) {
+        double lp = 0, lq = 0;
+        for (int j = 0; j < Z; j++) {
+            double zj = z[i * Z + j], mu = stats[i * 2 * Z + j], lv = stats[i * 2 * Z + Z + j];
+            lp += -0.5 * (log2pi + zj * zj);
+            lq += -0.5 * (log2pi + lv + (zj - mu) * (zj - mu) / exp(lv));
+        }
+        ref[i] = (float)(lp - lq);
+    }
+    cr_assert(tu_allclose("gauss_log_ratio", out, ref, (size_t)R, 1e-4, 1e-5));
+    cr_assert_eq(out[R], 12345.0f, "wrote past its R rows");
+}
+
 /* grad_scale * sum_i (recon_i + beta * kl_i), recon and kl in double */
 static double loss_objective(const double *logits, const float *x, const double *stats, int B, int D, int Z,
                              double beta, double scale, double *rows)

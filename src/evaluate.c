@@ -1,0 +1,235 @@
+/*
+ * evaluate.c: `cuvae eval`'s numbers (see evaluate.h): the negative ELBO and its terms, the
+ * per-dimension KL and active units, and the importance-weighted estimate of -log p(x), run
+ * in row batches through the backend table so that both backends compute them.
+ *
+ * The importance weight is assembled on the host from named log-density terms (iw_terms);
+ * a conditional model would read log p(x|z,y) into the first, a joint model with a discrete
+ * latent would add log p(c) - log q(c|x) as a term of its own.
+ *
+ * Not here: printing (cmd_model.c), the per-epoch test loss of training (train.c).
+ */
+#include "evaluate.h"
+
+#include "hostrng.h"
+#include "vae_util.h"
+
+#include <math.h>
+#include <string.h>
+
+int vae_binarize_parse(const char *s, vae_binarize *out)
+{
+    if (strcmp(s, "none") == 0)
+        *out = VAE_BINARIZE_NONE;
+    else if (strcmp(s, "static") == 0)
+        *out = VAE_BINARIZE_STATIC;
+    else
+        return vae_set_error("--binarize '%s': expected none or static", s);
+    return 0;
+}
+
+const char *vae_binarize_name(vae_binarize b)
+{
+    return b == VAE_BINARIZE_STATIC ? "static" : "none";
+}
+
+void vae_binarize_static(vae_dataset *d, uint64_t seed)
+{
+    vae_hostrng r;
+    vae_hostrng_seed(&r, seed);
+    const size_t n = (size_t)d->n * (size_t)d->dim;
+    for (size_t i = 0; i < n; i++)
+        d->pixels[i] = vae_hostrng_uniform(&r) < d->pixels[i] / 255.0 ? 255 : 0;
+}
+
+/* The log-density terms of one row's importance weight, in nats. */
+typedef struct {
+    double log_px_given_z;      /* log p(x|z): minus the Bernoulli loss op's recon */
+    double log_pz_minus_log_qz; /* log p(z) - log q(z|x): the gauss_log_ratio op */
+} iw_terms;
+
+static double iw_log_weight(const iw_terms *t)
+{
+    return t->log_px_given_z + t->log_pz_minus_log_qz;
+}
+
+/* A running log(sum_k exp(a_k)) in double: max and the sum scaled by exp(-max). */
+typedef struct {
+    double max, sum;
+} logsumexp;
+
+static void logsumexp_add(logsumexp *s, double a)
+{
+    if (a > s->max) {
+        s->sum = s->sum * exp(s->max - a) + 1.0;
+        s->max = a;
+    } else {
+        s->sum += exp(a - s->max);
+    }
+}
+
+/* Buffers of one evaluation: host copies of a chunk's per-row results and the backend's
+ * per-row log ratio and gather indices. */
+typedef struct {
+    float *row_loss;  /* (cap, 2) host */
+    float *log_ratio; /* (cap) host */
+    float *stats;     /* (cap, 2Z) host */
+    int32_t *idx;     /* (cap) host */
+    float *d_log_ratio; /* (cap) backend */
+    int32_t *d_idx;     /* (cap) backend */
+} eval_bufs;
+
+/* One launch of rows already gathered into m->x: noise, forward, the log ratio, and one
+ * download of the per-row losses and ratios (and the posterior statistics when asked). */
+static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int want_stats)
+{
+    vae_backend *be = m->be;
+    const int Z = m->cfg.latent_dim;
+    be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)rows * Z));
+    vae_model_forward(m, rows, 0);
+    be->gauss_log_ratio(be, b->d_log_ratio, m->z, m->out[m->head], m->eps, rows, Z);
+    be->download(be, b->row_loss, m->row_loss, (size_t)rows * 2 * sizeof(float));
+    be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
+    if (want_stats)
+        be->download(be, b->stats, m->out[m->head], (size_t)rows * 2 * Z * sizeof(float));
+}
+
+/* The ELBO pass: one sample per image, per-dimension KL and the posterior means' variance
+ * (Welford's update, in double). */
+static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, eval_bufs *b, vae_eval_result *r)
+{
+    vae_backend *be = m->be;
+    const int Z = m->cfg.latent_dim, cap = m->batch_cap;
+    double recon = 0, kl = 0, mc = 0;
+    double *mean = vae_calloc((size_t)Z, sizeof(double)), *m2 = vae_calloc((size_t)Z, sizeof(double));
+    long seen = 0;
+    for (int first = 0; first < data->n; first += cap) {
+        const int B = data->n - first < cap ? data->n - first : cap;
+        be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
+        eval_chunk(m, rng, b, B, 1);
+        for (int i = 0; i < B; i++) {
+            recon += b->row_loss[2 * i];
+            kl += b->row_loss[2 * i + 1];
+            mc += (double)b->row_loss[2 * i] - b->log_ratio[i];
+            const float *mu = b->stats + (size_t)i * 2 * Z, *lv = mu + Z;
+            seen++;
+            for (int j = 0; j < Z; j++) {
+                const double u = mu[j], v = lv[j];
+                r->kl_dim[j] += -0.5 * (1.0 + v - u * u - exp(v));
+                const double delta = u - mean[j];
+                mean[j] += delta / (double)seen;
+                m2[j] += delta * (u - mean[j]);
+            }
+        }
+    }
+    const double n = data->n;
+    r->recon = recon / n;
+    r->kl = kl / n;
+    r->loss = r->recon + r->kl;
+    r->loss_mc = mc / n;
+    r->active_units = 0;
+    for (int j = 0; j < Z; j++) {
+        r->kl_dim[j] /= n;
+        r->mu_var[j] = m2[j] / n;
+        r->active[j] = r->mu_var[j] > VAE_ACTIVE_UNIT_VAR;
+        r->active_units += r->active[j];
+    }
+    vae_free(mean);
+    vae_free(m2);
+}
+
+/* The IW pass. Samples per image per launch s = min(K, cap); images per launch
+ * G = cap / s; rows are image-major (row r: image r / sc, sample r % sc). */
+static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rng, eval_bufs *b,
+                   vae_eval_result *r)
+{
+    vae_backend *be = m->be;
+    const int cap = m->batch_cap;
+    const int s = K < cap ? K : cap, G = cap / s;
+    logsumexp *acc = vae_calloc((size_t)G, sizeof *acc);
+    double total = 0;
+    int rc = 0;
+    for (int first = 0; first < data->n && !rc; first += G) {
+        const int nimg = data->n - first < G ? data->n - first : G;
+        for (int i = 0; i < nimg; i++)
+            acc[i] = (logsumexp){-INFINITY, 0.0};
+        int idx_for = 0; /* samples per image the uploaded indices were built for (0: none) */
+        for (int done = 0; done < K && !rc; done += s) {
+            const int sc = K - done < s ? K - done : s, rows = nimg * sc;
+            if (sc != idx_for) {
+                for (int row = 0; row < rows; row++)
+                    b->idx[row] = first + row / sc;
+                be->upload(be, b->d_idx, b->idx, (size_t)rows * sizeof(int32_t));
+                idx_for = sc;
+            }
+            be->gather_batch(be, m->x, data->pixels, b->d_idx, rows, data->dim);
+            eval_chunk(m, rng, b, rows, 0);
+            for (int row = 0; row < rows; row++) {
+                const iw_terms t = {.log_px_given_z = -(double)b->row_loss[2 * row],
+                                    .log_pz_minus_log_qz = b->log_ratio[row]};
+                const double lw = iw_log_weight(&t);
+                if (!isfinite(lw)) {
+                    rc = vae_set_error("test image %d: a log importance weight is not finite (%g): the model or "
+                                       "the data holds extreme values",
+                                       first + row / sc, lw);
+                    break;
+                }
+                logsumexp_add(&acc[row / sc], lw);
+            }
+        }
+        for (int i = 0; i < nimg && !rc; i++)
+            total += -(acc[i].max + log(acc[i].sum) - log((double)K));
+    }
+    vae_free(acc);
+    r->iw_nll = total / data->n;
+    return rc;
+}
+
+int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out)
+{
+    vae_backend *be = m->be;
+    const int Z = m->cfg.latent_dim, cap = m->batch_cap;
+    memset(out, 0, sizeof *out);
+    out->images = data->n;
+    out->latent_dim = Z;
+    out->kl_dim = vae_calloc((size_t)Z, sizeof(double));
+    out->mu_var = vae_calloc((size_t)Z, sizeof(double));
+    out->active = vae_calloc((size_t)Z, sizeof(int));
+    out->iw_samples = opt->iw_samples;
+    out->iw_nll = NAN;
+
+    eval_bufs b = {
+        .row_loss = vae_calloc((size_t)cap * 2, sizeof(float)),
+        .log_ratio = vae_calloc((size_t)cap, sizeof(float)),
+        .stats = vae_calloc((size_t)cap * 2 * Z, sizeof(float)),
+        .idx = vae_calloc((size_t)cap, sizeof(int32_t)),
+        .d_log_ratio = be->buffer_alloc(be, (size_t)cap * sizeof(float)),
+        .d_idx = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t)),
+    };
+    vae_rng *rng = be->rng_init(be, opt->seed);
+    eval_elbo(m, data, rng, &b, out);
+    int rc = 0;
+    if (opt->iw_samples > 0) {
+        be->rng_reset(be, rng); /* K = 1 then draws the ELBO pass's noise again */
+        rc = eval_iw(m, data, opt->iw_samples, rng, &b, out);
+    }
+    be->rng_free(be, rng);
+    be->buffer_free(be, b.d_log_ratio);
+    be->buffer_free(be, b.d_idx);
+    vae_free(b.row_loss);
+    vae_free(b.log_ratio);
+    vae_free(b.stats);
+    vae_free(b.idx);
+    if (rc)
+        vae_eval_result_free(out);
+    return rc;
+}
+
+void vae_eval_result_free(vae_eval_result *r)
+{
+    vae_free(r->kl_dim);
+    vae_free(r->mu_var);
+    vae_free(r->active);
+    r->kl_dim = r->mu_var = NULL;
+    r->active = NULL;
+}
