@@ -17,7 +17,7 @@ static const struct {
     {"train", vae_cmd_train, "train a VAE on an IDX data set; writes the model, metrics and grids"},
     {"sample", vae_cmd_sample, "decode samples from the prior of a saved model into a PNG grid"},
     {"reconstruct", vae_cmd_reconstruct, "test images beside their reconstructions, as a PNG grid"},
-    {"eval", vae_cmd_eval, "test loss (negative ELBO) of a saved model, per image in nats"},
+    {"eval", vae_cmd_eval, "negative ELBO and its terms, active units, importance-weighted -log p(x)"},
     {"plot", vae_cmd_plot, "pictures of a saved model: latent scatter, manifold, traversals, curves"},
     {"info", vae_cmd_info, "model summary: layers, shapes, parameter counts"},
     {"compare", vae_cmd_compare, "run N training steps on the CPU and the GPU and compare every tensor"},
