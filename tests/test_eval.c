@@ -22,51 +22,10 @@
 #include <sys/stat.h>
 
 static char out[1 << 17];
+#define cuvae(...) tu_cuvae(out, sizeof out, __VA_ARGS__)
 
-static int cuvae(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cuvae(const char *fmt, ...)
-{
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
-    return tu_run(cmd, out, sizeof out);
-}
 
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
 
-/* One split of tu_make_patterns written as IDX files into dir. */
-static void write_split(const char *dir, const char *prefix, int n, uint64_t seed)
-{
-    vae_dataset d;
-    tu_make_patterns(&d, n, seed);
-    size_t npix = (size_t)d.n * d.dim;
-    unsigned char *img = calloc(16 + npix, 1), lab[8 + 4096];
-    cr_assert(img && n <= 4096);
-    put_be32(img, 0x803);
-    put_be32(img + 4, (uint32_t)d.n);
-    put_be32(img + 8, (uint32_t)d.rows);
-    put_be32(img + 12, (uint32_t)d.cols);
-    memcpy(img + 16, d.pixels, npix);
-    put_be32(lab, 0x801);
-    put_be32(lab + 4, (uint32_t)d.n);
-    memcpy(lab + 8, d.labels, (size_t)d.n);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
-    tu_write_file(path, img, 16 + npix);
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    tu_write_file(path, lab, 8 + (size_t)d.n);
-    free(img);
-    vae_dataset_free(&d);
-}
 
 static char data[512], model[700];
 
@@ -74,8 +33,7 @@ static char data[512], model[700];
 static void setup(void)
 {
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_split(data, "train", 600, 71);
-    write_split(data, "t10k", 100, 72);
+    tu_write_patterns_idx(data, 600, 100, 71);
     cr_assert_eq(cuvae("train --data %s --epochs 15 --out %s/run --hidden 32 --latent 4 --batch-size 32 "
                        "--lr 3e-3 --device cpu --quiet",
                        data, data),

@@ -29,65 +29,16 @@
 #include <unistd.h>
 
 static char out[65536];
+#define cuvae(...) tu_cuvae(out, sizeof out, __VA_ARGS__)
 
-static int cuvae(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cuvae(const char *fmt, ...)
-{
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
-    return tu_run(cmd, out, sizeof out);
-}
 
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
 
-/* An IDX file of n images (side x side) or their labels: three stroke patterns with fixed noise. */
-static void write_idx(const char *dir, const char *name, int n, int side, int images)
-{
-    int dim = side * side;
-    size_t hdr = images ? 16 : 8, body = images ? (size_t)n * dim : (size_t)n;
-    unsigned char *b = calloc(hdr + body, 1);
-    put_be32(b, images ? 0x803 : 0x801);
-    put_be32(b + 4, (uint32_t)n);
-    if (images) {
-        put_be32(b + 8, (uint32_t)side);
-        put_be32(b + 12, (uint32_t)side);
-    }
-    for (int i = 0; i < n; i++) {
-        if (!images) {
-            b[hdr + i] = (unsigned char)(i % 3);
-            continue;
-        }
-        for (int p = 0; p < dim; p++) {
-            int r = p / side, c = p % side, k = i % 3;
-            int on = k == 0 ? c == side / 2 : k == 1 ? r == side / 2 : r == c;
-            b[hdr + (size_t)i * dim + p] = on ? 250 : (unsigned char)((i * 7 + p * 13) % 20);
-        }
-    }
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    tu_write_file(path, b, hdr + body);
-    free(b);
-}
 
 /* A small data set in dir/data; its path in data. */
 static void write_data(const char *dir, char *data, size_t cap)
 {
     snprintf(data, cap, "%s/data", dir);
-    mkdir(data, 0755);
-    write_idx(data, "train-images-idx3-ubyte", 240, 12, 1);
-    write_idx(data, "train-labels-idx1-ubyte", 240, 12, 0);
-    write_idx(data, "t10k-images-idx3-ubyte", 60, 12, 1);
-    write_idx(data, "t10k-labels-idx1-ubyte", 60, 12, 0);
+    tu_write_stroke_idx(data, 240, 60, 12);
 }
 
 /* A tiny run trained through the program into dir/run (path in run). */

@@ -26,64 +26,11 @@
 #include <unistd.h>
 
 static char out[65536];
+#define cuvae(...) tu_cuvae(out, sizeof out, __VA_ARGS__)
 
-static int cuvae(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int cuvae(const char *fmt, ...)
-{
-    char args[8192], cmd[9000];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
-    return tu_run(cmd, out, sizeof out);
-}
 
-static void put_be32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
 
-/* An IDX file of n images (side x side) or labels; seeded stroke patterns. */
-static void write_idx(const char *dir, const char *name, int n, int side, int images)
-{
-    int dim = side * side;
-    size_t hdr = images ? 16 : 8, body = images ? (size_t)n * dim : (size_t)n;
-    unsigned char *b = calloc(hdr + body, 1);
-    put_be32(b, images ? 0x803 : 0x801);
-    put_be32(b + 4, (uint32_t)n);
-    if (images) {
-        put_be32(b + 8, (uint32_t)side);
-        put_be32(b + 12, (uint32_t)side);
-    }
-    for (int i = 0; i < n; i++) {
-        if (!images) {
-            b[hdr + i] = (unsigned char)(i % 3);
-            continue;
-        }
-        for (int p = 0; p < dim; p++) {
-            int r = p / side, c = p % side, k = i % 3;
-            int on = k == 0 ? c == side / 2 : k == 1 ? r == side / 2 : r == c;
-            b[hdr + (size_t)i * dim + p] = on ? 250 : (unsigned char)((i * 7 + p * 13) % 20);
-        }
-    }
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    tu_write_file(path, b, hdr + body);
-    free(b);
-}
 
-static void write_data(const char *dir, int n_train, int n_test, int side)
-{
-    mkdir(dir, 0755);
-    write_idx(dir, "train-images-idx3-ubyte", n_train, side, 1);
-    write_idx(dir, "train-labels-idx1-ubyte", n_train, side, 0);
-    write_idx(dir, "t10k-images-idx3-ubyte", n_test, side, 1);
-    write_idx(dir, "t10k-labels-idx1-ubyte", n_test, side, 0);
-}
 
 static int exists(const char *dir, const char *name)
 {
@@ -136,7 +83,7 @@ Test(runs, out_holding_a_run_is_refused_unless_force)
 {
     char data[512], run[600];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", data);
     cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
     char first[4096];
@@ -167,7 +114,7 @@ Test(runs, default_out_is_unique_for_runs_started_together)
 {
     char data[512], cmd[8192];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(cmd, sizeof cmd,
              "cd %s && for i in 1 2 3; do %s train --data %s --epochs 2 " SMALL " & done; wait", data,
              CUVAE_BINARY, data);
@@ -200,7 +147,7 @@ Test(runs, provenance_records_command_version_host_and_data)
 {
     char data[512], run[600];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", data);
     cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
     const char *p = slurp(run, "provenance.txt");
@@ -219,7 +166,7 @@ Test(runs, resume_continues_bit_exactly_and_refuses_changes)
 {
     char data[512], full[600], half[600], a[6000], b[6000], fa[1400], fb[700];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 200, 40, 8);
+    tu_write_stroke_idx(data, 200, 40, 8);
     snprintf(full, sizeof full, "%s/full", data);
     snprintf(half, sizeof half, "%s/half", data);
     cr_assert_eq(cuvae("train --data %s --epochs 4 --out %s " SMALL, data, full), 0, "%s", out);
@@ -283,7 +230,7 @@ static void check_signal(int sig, int want_rc, int twice)
 {
     char data[512], ref[600], run[600], args[4096], log[700], a[6000], b[6000];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 1500, 100, 28);
+    tu_write_stroke_idx(data, 1500, 100, 28);
     snprintf(ref, sizeof ref, "%s/ref", data);
     snprintf(run, sizeof run, "%s/run", data);
     snprintf(log, sizeof log, "%s/log", data);
@@ -338,7 +285,7 @@ Test(runs, resume_of_a_finished_run_rewrites_its_model)
 {
     char data[512], run[600];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", data);
     cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s " SMALL, data, run), 0, "%s", out);
     cr_assert_eq(cuvae("train --resume %s", run), 0, "%s", out);
@@ -356,7 +303,7 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
 {
     char data[512], ref[600], run[600], args[4096], log[700], a[6000], b[6000];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 1500, 100, 28);
+    tu_write_stroke_idx(data, 1500, 100, 28);
     snprintf(ref, sizeof ref, "%s/ref", data);
     snprintf(log, sizeof log, "%s/log", data);
     const char *set = "--hidden 32 --latent 4 --batch-size 4 --lr 1e-3 --device cpu --quiet --epochs 4";
@@ -420,7 +367,7 @@ Test(runs, checkpoint_every_n_epochs)
 {
     char data[512], run[600], args[4096], log[700];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 1500, 100, 28);
+    tu_write_stroke_idx(data, 1500, 100, 28);
     snprintf(run, sizeof run, "%s/run", data);
     snprintf(log, sizeof log, "%s/log", data);
     snprintf(args, sizeof args, "train --data %s --out %s --checkpoint-every 2 " LONGER, data, run);
@@ -447,7 +394,7 @@ Test(runs, a_failed_checkpoint_write_stops_plainly_and_keeps_the_last_one)
 {
     char data[512], run[600], ref[600], cmd[8192], a[6000], b[6000];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", data);
     snprintf(ref, sizeof ref, "%s/ref", data);
     cr_assert_eq(cuvae("train --data %s --epochs 3 --out %s " SMALL, data, ref), 0, "%s", out);
@@ -469,7 +416,7 @@ Test(runs, stale_tmp_files_are_removed_on_resume)
 {
     char data[512], run[600], tmp[700];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", data);
     cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
     snprintf(tmp, sizeof tmp, "%s/model.safetensors.tmp", run);
@@ -482,9 +429,9 @@ Test(runs, eval_and_reconstruct_use_the_recorded_data_and_check_it)
 {
     char data[512], other[600], run[600];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(other, sizeof other, "%s/other", data);
-    write_data(other, 60, 13, 8);
+    tu_write_stroke_idx(other, 60, 13, 8);
     snprintf(run, sizeof run, "%s/run", data);
     cr_assert_eq(cuvae("train --data %s --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
     cr_expect_eq(cuvae("eval --model %s/model.safetensors --device cpu", run), 0, "%s", out);
@@ -495,7 +442,9 @@ Test(runs, eval_and_reconstruct_use_the_recorded_data_and_check_it)
     cr_expect_eq(cuvae("eval --model %s/model.safetensors --data %s --device cpu", run, other), 0, "%s", out);
     cr_expect(strstr(out, "over 13 images") && strstr(out, "(--data)"), "%s", out);
     /* the recorded data changes: refused, naming the file */
-    write_idx(data, "t10k-images-idx3-ubyte", 20, 8, 0 /* now a labels file: other bytes */);
+    char changed[700];
+    snprintf(changed, sizeof changed, "%s/t10k-images-idx3-ubyte", data);
+    tu_write_file(changed, "other bytes", 11);
     cr_expect_eq(cuvae("eval --model %s/model.safetensors --device cpu", run), 1, "%s", out);
     cr_expect(strstr(out, "t10k-images-idx3-ubyte") && strstr(out, "SHA-256") && strstr(out, "--data"), "%s", out);
 }
@@ -505,7 +454,7 @@ Test(runs, non_utf8_data_path_is_recorded_escaped)
     char base[512], data[600], run[700];
     snprintf(base, sizeof base, "%s", tu_tmpdir());
     snprintf(data, sizeof data, "%s/d\xff\xfe", base);
-    write_data(data, 60, 20, 8);
+    tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", base);
     cr_assert_eq(cuvae("train --data '%s' --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
     cr_expect(exists(run, "model.safetensors"), "the model was not saved");
@@ -533,7 +482,7 @@ Test(runs, val_fraction_adds_columns_and_keeps_the_best)
 {
     char data[512], run[600];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 100, 20, 8);
+    tu_write_stroke_idx(data, 100, 20, 8);
     snprintf(run, sizeof run, "%s/run", data);
     cr_assert_eq(cuvae("train --data %s --epochs 3 --val-fraction 0.2 --out %s " SMALL, data, run), 0, "%s", out);
     cr_expect(strstr(out, "validation: 20 images"), "%s", out);
@@ -551,8 +500,13 @@ Test(runs, different_image_sizes_are_named)
 {
     char data[512];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
-    write_data(data, 60, 20, 8);
-    write_idx(data, "t10k-images-idx3-ubyte", 20, 4, 1);
+    tu_write_stroke_idx(data, 60, 20, 8);
+    char small[600], from[700], to[700]; /* test images of 4x4 from another set */
+    snprintf(small, sizeof small, "%s/small", data);
+    tu_write_stroke_idx(small, 60, 20, 4);
+    snprintf(from, sizeof from, "%s/t10k-images-idx3-ubyte", small);
+    snprintf(to, sizeof to, "%s/t10k-images-idx3-ubyte", data);
+    cr_assert_eq(rename(from, to), 0);
     cr_expect_eq(cuvae("train --data %s --epochs 1 --out %s/run " SMALL, data, data), 1, "%s", out);
     cr_expect(strstr(out, "8x8") && strstr(out, "4x4"), "%s", out);
 }

@@ -8,9 +8,11 @@
 
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -175,4 +177,53 @@ void tu_write_patterns_idx(const char *dir, int n_train, int n_test, uint64_t se
 {
     write_split(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", n_train, seed);
     write_split(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", n_test, seed + 1000000);
+}
+
+/* An IDX file of n images (side x side) or labels; seeded stroke patterns. */
+static void write_stroke_file(const char *dir, const char *name, int n, int side, int images)
+{
+    int dim = side * side;
+    size_t hdr = images ? 16 : 8, body = images ? (size_t)n * dim : (size_t)n;
+    unsigned char *b = calloc(hdr + body, 1);
+    put_be32(b, images ? 0x803 : 0x801);
+    put_be32(b + 4, (uint32_t)n);
+    if (images) {
+        put_be32(b + 8, (uint32_t)side);
+        put_be32(b + 12, (uint32_t)side);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!images) {
+            b[hdr + i] = (unsigned char)(i % 3);
+            continue;
+        }
+        for (int p = 0; p < dim; p++) {
+            int r = p / side, c = p % side, k = i % 3;
+            int on = k == 0 ? c == side / 2 : k == 1 ? r == side / 2 : r == c;
+            b[hdr + (size_t)i * dim + p] = on ? 250 : (unsigned char)((i * 7 + p * 13) % 20);
+        }
+    }
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tu_write_file(path, b, hdr + body);
+    free(b);
+}
+
+void tu_write_stroke_idx(const char *dir, int n_train, int n_test, int side)
+{
+    mkdir(dir, 0755);
+    write_stroke_file(dir, "train-images-idx3-ubyte", n_train, side, 1);
+    write_stroke_file(dir, "train-labels-idx1-ubyte", n_train, side, 0);
+    write_stroke_file(dir, "t10k-images-idx3-ubyte", n_test, side, 1);
+    write_stroke_file(dir, "t10k-labels-idx1-ubyte", n_test, side, 0);
+}
+
+int tu_cuvae(char *out, size_t outlen, const char *fmt, ...)
+{
+    char args[8192], cmd[9000];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
+    return tu_run(cmd, out, outlen);
 }

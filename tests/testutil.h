@@ -41,4 +41,12 @@ void tu_make_patterns(vae_dataset *d, int n, uint64_t seed);
  * n_train training images from seed, n_test test images from seed + 1000000. */
 void tu_write_patterns_idx(const char *dir, int n_train, int n_test, uint64_t seed);
 
+/* An MNIST-format data set in dir (created if missing): n_train and n_test images of side x side
+ * pixels, three stroke patterns (label i % 3) with fixed noise. */
+void tu_write_stroke_idx(const char *dir, int n_train, int n_test, int side);
+
+/* Run the cuvae binary (CUVAE_BINARY) with printf-style arguments; stdout and stderr go to out
+ * (outlen bytes, NUL-terminated). Returns the exit status, as tu_run. */
+int tu_cuvae(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
