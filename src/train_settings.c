@@ -104,7 +104,7 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
                  vae_train_setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
     }
     if (diff[0])
-        return vae_set_error("--resume %s: %s; only --epochs (and --device, --quiet) may change on resume", dir,
+        return vae_set_error("--resume %s: %s; only --epochs (and --device, --threads, --quiet) may change on resume", dir,
                              diff);
     return 0;
 }
