@@ -58,20 +58,6 @@ static const int COLS[] = {7, 13, 257, 785};
 
 /* ---- backends ---------------------------------------------------------------- */
 
-/* The CUDA backend, or a visible skip with the reason when there is no GPU. */
-static vae_backend *gpu_or_skip(void)
-{
-    if (vae_cuda_device_count() == 0) {
-        vae_backend *none = vae_backend_cuda_init(0);
-        cr_assert_null(none, "vae_backend_cuda_init(0) made a backend though vae_cuda_device_count() is 0");
-        cr_skip_test("%s", vae_last_error()); /* "no CUDA device: <why>"; does not return */
-    }
-    vae_backend *be = vae_backend_cuda_init(0);
-    cr_assert_not_null(be, "vae_backend_cuda_init(0) failed with a device present: %s", vae_last_error());
-    cr_assert_eq(be->kind, VAE_BACKEND_CUDA);
-    return be;
-}
-
 typedef struct {
     vae_backend *cpu; /* the reference */
     vae_backend *gpu; /* under test */
@@ -80,7 +66,7 @@ typedef struct {
 static pair pair_init(void)
 {
     pair p;
-    p.gpu = gpu_or_skip();
+    p.gpu = tu_cuda_backend();
     p.cpu = vae_backend_cpu_init();
     return p;
 }
@@ -186,7 +172,7 @@ static int twin_expect_close(const pair *p, const twin *t, const char *what, dou
 
 Test(cuda_init, table_is_complete)
 {
-    vae_backend *be = gpu_or_skip();
+    vae_backend *be = tu_cuda_backend();
     cr_assert_str_eq(be->name, "cuda");
     cr_assert(be->graph_capture_begin && be->graph_capture_end && be->graph_launch && be->graph_free);
     cr_assert(be->device_name[0] != '\0', "empty device name");
@@ -206,7 +192,7 @@ Test(cuda_init, table_is_complete)
 
 Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
 {
-    vae_backend *be = gpu_or_skip();
+    vae_backend *be = tu_cuda_backend();
     const size_t n = 1000003;
     unsigned char *host = xmalloc(n);
     float *p = be->buffer_alloc(be, n);
@@ -987,7 +973,7 @@ static results run_all_ops(vae_backend *be)
 
 Test(cuda_determinism, same_inputs_give_bit_identical_outputs)
 {
-    vae_backend *be = gpu_or_skip();
+    vae_backend *be = tu_cuda_backend();
     results r1 = run_all_ops(be), r2 = run_all_ops(be);
     cr_assert_eq(r1.n, r2.n);
     for (int i = 0; i < r1.n; i++) {
@@ -1120,7 +1106,7 @@ Test(cuda_graph, replay_matches_eager_and_advances_step)
 
 Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
 {
-    vae_backend *be = gpu_or_skip();
+    vae_backend *be = tu_cuda_backend();
     const size_t n = 4099;
     const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
     float *params = rand_floats(n, 970, -1, 1), *g = rand_floats(n, 971, -1, 1);

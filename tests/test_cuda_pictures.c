@@ -16,15 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void need_gpu(void)
-{
-    if (vae_cuda_device_count() == 0) {
-        vae_backend *none = vae_backend_cuda_init(0);
-        cr_assert_null(none, "vae_backend_cuda_init(0) made a backend though vae_cuda_device_count() is 0");
-        cr_skip_test("%s", vae_last_error());
-    }
-}
-
 typedef struct {
     vae_backend *cpu, *gpu;
     vae_model mc, mg;
@@ -62,7 +53,7 @@ static void pair_close(pair *p)
 
 Test(cuda_pictures, encode_decode_match_the_cpu)
 {
-    need_gpu();
+    tu_need_gpu();
     pair p;
     pair_open(&p, 3);
     enum { N = 37 };
@@ -82,7 +73,7 @@ Test(cuda_pictures, encode_decode_match_the_cpu)
 
 Test(cuda_pictures, every_png_matches_the_cpu)
 {
-    need_gpu();
+    tu_need_gpu();
     pair p;
     pair_open(&p, 2);
     char dc[1024], dg[1024];

@@ -20,12 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void need_gpu(void)
-{
-    if (vae_cuda_device_count() == 0)
-        cr_skip_test("no CUDA device: this machine has no usable GPU, so the CPU-vs-CUDA case did not run");
-}
-
 static vae_backend *backend(int cuda)
 {
     vae_backend *be = cuda ? vae_backend_cuda_init(0) : vae_backend_cpu_init();
@@ -35,7 +29,7 @@ static vae_backend *backend(int cuda)
 
 Test(cuda_resume, rng_offset_continues_on_the_device_and_matches_the_host)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_backend *gpu = backend(1), *cpu = backend(0);
     const size_t sizes[][2] = {{2, 2}, {6, 10}, {14, 6}, {2560, 800}, {18, 4}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -170,7 +164,7 @@ static float *run_split(int first, int second, int stop_epochs, int stop_steps, 
 
 Test(cuda_resume, gpu_resume_is_bit_identical)
 {
-    need_gpu();
+    tu_need_gpu();
     double ref_loss, loss;
     size_t n;
     float *ref = run_split(1, 1, -1, 0, &ref_loss, &n);
@@ -188,7 +182,7 @@ Test(cuda_resume, gpu_resume_is_bit_identical)
 
 Test(cuda_resume, cpu_checkpoint_resumed_on_the_gpu_stays_within_tolerance)
 {
-    need_gpu();
+    tu_need_gpu();
     double ref_loss, loss;
     size_t n;
     float *ref = run_split(0, 0, -1, 0, &ref_loss, &n);

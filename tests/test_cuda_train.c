@@ -19,16 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A visible skip that names the reason ("no CUDA device: no NVIDIA driver is installed ...") without a GPU. */
-static void need_gpu(void)
-{
-    if (vae_cuda_device_count() == 0) {
-        vae_backend *none = vae_backend_cuda_init(0);
-        cr_assert_null(none, "vae_backend_cuda_init(0) made a backend though vae_cuda_device_count() is 0");
-        cr_skip_test("%s", vae_last_error());
-    }
-}
-
 static int compare_with(vae_compare_options *o, const char *label)
 {
     vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
@@ -48,7 +38,7 @@ static int compare_with(vae_compare_options *o, const char *label)
 
 Test(cuda_train, ten_steps_default_model_odd_batch)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_compare_options o;
     vae_compare_options_default(&o); /* 784-400-20, batch 37, 10 steps */
     cr_assert_eq(compare_with(&o, "default model"), 0);
@@ -56,7 +46,7 @@ Test(cuda_train, ten_steps_default_model_odd_batch)
 
 Test(cuda_train, ten_steps_odd_shapes_tanh_two_layers)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_compare_options o;
     vae_compare_options_default(&o);
     o.cfg.input_dim = 13 * 11;
@@ -74,7 +64,7 @@ Test(cuda_train, ten_steps_odd_shapes_tanh_two_layers)
 
 Test(cuda_train, batch_of_one)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_compare_options o;
     vae_compare_options_default(&o);
     o.batch_size = 1;
@@ -111,7 +101,7 @@ static float *train_params(vae_backend *be, const vae_dataset *d, int steps, siz
 
 Test(cuda_train, reruns_are_bit_identical)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_dataset d = {.n = 300, .rows = 28, .cols = 28, .dim = 784};
     d.pixels = vae_calloc(300 * 784, 1);
     d.labels = vae_calloc(300, 1);
@@ -133,7 +123,7 @@ Test(cuda_train, reruns_are_bit_identical)
 
 Test(cuda_train, mnist_test_loss_matches_cpu_within_one_percent)
 {
-    need_gpu();
+    tu_need_gpu();
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/data/mnist", CUVAE_SOURCE_DIR);
     vae_dataset train, test;
@@ -235,7 +225,7 @@ static void guarded_run_free(guarded_run *r)
 
 Test(cuda_train, a_nan_parameter_stops_both_backends_at_the_first_step)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_dataset d = random_images(200, 3000);
     vae_backend *be[2] = {vae_backend_cpu_init(), vae_backend_cuda_init(0)};
     for (int k = 0; k < 2; k++) {
@@ -255,7 +245,7 @@ Test(cuda_train, a_nan_parameter_stops_both_backends_at_the_first_step)
 
 Test(cuda_train, lr_10_diverges_and_the_parameters_stay_finite)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_dataset d = random_images(300, 4000);
     vae_backend *gpu = vae_backend_cuda_init(0);
     guarded_run r = run_guarded(gpu, &d, 40, 10.0f, 0.0f, -1);
@@ -271,7 +261,7 @@ Test(cuda_train, lr_10_diverges_and_the_parameters_stay_finite)
 
 Test(cuda_train, clipped_training_matches_the_cpu)
 {
-    need_gpu();
+    tu_need_gpu();
     vae_dataset d = random_images(300, 5000);
     vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
     guarded_run a = run_guarded(cpu, &d, 12, 1e-3f, 5.0f, -1), b = run_guarded(gpu, &d, 12, 1e-3f, 5.0f, -1);

@@ -4,6 +4,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
+#include <criterion/criterion.h>
+
 #include "vae_util.h"
 
 
@@ -226,4 +228,22 @@ int tu_cuvae(char *out, size_t outlen, const char *fmt, ...)
     va_end(ap);
     snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
     return tu_run(cmd, out, outlen);
+}
+
+void tu_need_gpu(void)
+{
+    if (vae_cuda_device_count() == 0) {
+        vae_backend *none = vae_backend_cuda_init(0);
+        cr_assert_null(none, "vae_backend_cuda_init(0) made a backend though vae_cuda_device_count() is 0");
+        cr_skip_test("%s", vae_last_error()); /* "no CUDA device: <why>"; does not return */
+    }
+}
+
+vae_backend *tu_cuda_backend(void)
+{
+    tu_need_gpu();
+    vae_backend *be = vae_backend_cuda_init(0);
+    cr_assert_not_null(be, "vae_backend_cuda_init(0) failed with a device present: %s", vae_last_error());
+    cr_assert_eq(be->kind, VAE_BACKEND_CUDA);
+    return be;
 }

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend.h"
 #include "dataset.h"
 
 /* A fresh directory under /tmp, unique to this process and call; the returned
@@ -48,5 +49,11 @@ void tu_write_stroke_idx(const char *dir, int n_train, int n_test, int side);
 /* Run the cuvae binary (CUVAE_BINARY) with printf-style arguments; stdout and stderr go to out
  * (outlen bytes, NUL-terminated). Returns the exit status, as tu_run. */
 int tu_cuvae(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Without a usable GPU: a visible Criterion skip whose reason is the CUDA backend's own ("no CUDA
+ * device: no NVIDIA driver is installed ..."), never a pass. Does nothing where a GPU is present. */
+void tu_need_gpu(void);
+/* The CUDA backend on device 0, or that skip. */
+vae_backend *tu_cuda_backend(void);
 
 #endif
