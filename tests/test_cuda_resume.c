@@ -77,44 +77,7 @@ Test(cuda_resume, rng_offset_continues_on_the_device_and_matches_the_host)
 }
 
 
-typedef struct {
-    vae_backend *be;
-    vae_model m;
-    vae_trainer *t;
-    vae_device_data dtr, dte;
-    volatile sig_atomic_t stop;
-} session;
-
-static void session_open(session *s, int cuda, const vae_dataset *train, const vae_dataset *test)
-{
-    memset(s, 0, sizeof *s);
-    s->be = backend(cuda);
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 3;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
-    cr_assert_eq(vae_model_init(&s->m, &c, s->be, 16), 0, "%s", vae_last_error());
-    vae_model_init_params(&s->m, 9);
-    vae_device_data_init(&s->dtr, s->be, train);
-    vae_device_data_init(&s->dte, s->be, test);
-    vae_train_options o = {.epochs = 4, .batch_size = 16,
-                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-                           .seed = 9, .progress = -1, .log = stderr, .stop = &s->stop};
-    s->t = vae_trainer_init(&s->m, &o);
-}
-
-static void session_close(session *s)
-{
-    vae_trainer_free(s->t);
-    vae_device_data_free(&s->dtr, s->be);
-    vae_device_data_free(&s->dte, s->be);
-    vae_model_free(&s->m);
-    vae_backend_free(s->be);
-}
-
-static float *params_of(session *s)
+static float *params_of(tu_session *s)
 {
     float *p = calloc(s->m.n_params, sizeof *p);
     s->be->download(s->be, p, s->m.params, s->m.n_params * sizeof *p);
@@ -128,8 +91,8 @@ static float *run_split(int first, int second, int stop_epochs, int stop_steps, 
     vae_dataset train, test;
     tu_make_patterns(&train, 300, 1);
     tu_make_patterns(&test, 60, 2);
-    session s;
-    session_open(&s, first, &train, &test);
+    tu_session s;
+    tu_session_open(&s, backend(first), &train, &test);
     vae_epoch_metrics e;
     int ep = 0;
     if (stop_epochs >= 0) {
@@ -143,8 +106,8 @@ static float *run_split(int first, int second, int stop_epochs, int stop_steps, 
         vae_train_progress p = {.best_val = NAN, .metrics = ""};
         vae_trainer_get_state(s.t, &p.trainer);
         cr_assert_eq(vae_train_state_save(path, &s.m, &p, NULL, 0), 0, "%s", vae_last_error());
-        session_close(&s);
-        session_open(&s, second, &train, &test);
+        tu_session_close(&s);
+        tu_session_open(&s, backend(second), &train, &test);
         vae_train_checkpoint ck;
         cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
         cr_assert_eq(vae_train_checkpoint_restore(&ck, path, &s.m), 0, "%s", vae_last_error());
@@ -156,7 +119,7 @@ static float *run_split(int first, int second, int stop_epochs, int stop_steps, 
     *test_loss = e.test.loss;
     *n = s.m.n_params;
     float *p = params_of(&s);
-    session_close(&s);
+    tu_session_close(&s);
     vae_dataset_free(&train);
     vae_dataset_free(&test);
     return p;

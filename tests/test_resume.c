@@ -93,56 +93,17 @@ Test(run_dir, escape_is_lossless_and_utf8)
 }
 
 /* ---- training: one run against a run stopped and resumed from a checkpoint ---- */
-
-
-typedef struct {
-    vae_backend *be;
-    vae_model m;
-    vae_trainer *t;
-    vae_device_data dtr, dte;
-    volatile sig_atomic_t stop;
-} session;
-
-#define BATCH 16 /* 300 images: 18 full batches and a tail of 12 */
-
-static void session_open(session *s, const vae_dataset *train, const vae_dataset *test)
-{
-    memset(s, 0, sizeof *s);
-    s->be = vae_backend_cpu_init();
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 3;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
-    cr_assert_eq(vae_model_init(&s->m, &c, s->be, BATCH), 0, "%s", vae_last_error());
-    vae_model_init_params(&s->m, 9);
-    vae_device_data_init(&s->dtr, s->be, train);
-    vae_device_data_init(&s->dte, s->be, test);
-    vae_train_options o = {.epochs = 4, .batch_size = BATCH,
-                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-                           .seed = 9, .progress = -1, .log = stderr, .stop = &s->stop};
-    s->t = vae_trainer_init(&s->m, &o);
-}
-
-static void session_close(session *s)
-{
-    vae_trainer_free(s->t);
-    vae_device_data_free(&s->dtr, s->be);
-    vae_device_data_free(&s->dte, s->be);
-    vae_model_free(&s->m);
-    vae_backend_free(s->be);
-}
+/* (tu_session: batch 16 over 300 images, 18 full batches and a tail of 12) */
 
 /* Checkpoint s to path, close it, and open a new session from the file. */
-static void session_reopen(session *s, const char *path, const vae_dataset *train, const vae_dataset *test)
+static void session_reopen(tu_session *s, const char *path, const vae_dataset *train, const vae_dataset *test)
 {
     vae_train_progress p = {.best_val = NAN, .metrics = "epoch\n"};
     vae_trainer_get_state(s->t, &p.trainer);
     vae_st_meta settings[] = {{"train.note", "test"}};
     cr_assert_eq(vae_train_state_save(path, &s->m, &p, settings, 1), 0, "%s", vae_last_error());
-    session_close(s);
-    session_open(s, train, test);
+    tu_session_close(s);
+    tu_session_open(s, vae_backend_cpu_init(), train, test);
     vae_model_init_params(&s->m, 12345); /* other parameters: the checkpoint must replace them */
     vae_train_checkpoint ck;
     cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
@@ -171,17 +132,17 @@ static void check_resume(int stop_after_epochs, int extra_steps)
     tu_make_patterns(&test, 60, 2);
     vae_epoch_metrics ref[4], got[4];
 
-    session a;
-    session_open(&a, &train, &test);
+    tu_session a;
+    tu_session_open(&a, vae_backend_cpu_init(), &train, &test);
     for (int ep = 0; ep < 4; ep++)
         cr_assert_eq(vae_trainer_epoch(a.t, &a.dtr, &a.dte, ep + 1, &ref[ep]), 0);
     float *ref_params = calloc(a.m.n_params, sizeof(float)), *ref_v = calloc(a.m.n_params, sizeof(float));
     memcpy(ref_params, a.m.params, a.m.n_params * sizeof(float));
     memcpy(ref_v, a.m.adam_v, a.m.n_params * sizeof(float));
-    session_close(&a);
+    tu_session_close(&a);
 
-    session b;
-    session_open(&b, &train, &test);
+    tu_session b;
+    tu_session_open(&b, vae_backend_cpu_init(), &train, &test);
     for (int ep = 0; ep < stop_after_epochs; ep++)
         cr_assert_eq(vae_trainer_epoch(b.t, &b.dtr, &b.dte, ep + 1, &got[ep]), 0);
     b.stop = 1; /* each call now runs one step and stops */
@@ -203,7 +164,7 @@ static void check_resume(int stop_after_epochs, int extra_steps)
     int step;
     memcpy(&step, b.m.adam_step, sizeof step);
     cr_expect_eq(step, 4 * 19, "Adam step %d after 4 epochs of 19 steps", step);
-    session_close(&b);
+    tu_session_close(&b);
     free(ref_params);
     free(ref_v);
     vae_dataset_free(&train);
@@ -231,8 +192,8 @@ Test(resume, non_finite_state_is_neither_saved_nor_resumed)
     vae_dataset train, test;
     tu_make_patterns(&train, 300, 1);
     tu_make_patterns(&test, 60, 2);
-    session s;
-    session_open(&s, &train, &test);
+    tu_session s;
+    tu_session_open(&s, vae_backend_cpu_init(), &train, &test);
     char path[600];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", tu_tmpdir());
     vae_train_progress p = {.best_val = NAN, .metrics = "epoch\n"};
@@ -270,7 +231,7 @@ Test(resume, non_finite_state_is_neither_saved_nor_resumed)
     cr_expect(strstr(vae_last_error(), "'params' holds inf at element 0") && strstr(vae_last_error(), path),
               "%s", vae_last_error());
     vae_train_checkpoint_free(&ck);
-    session_close(&s);
+    tu_session_close(&s);
     vae_dataset_free(&train);
     vae_dataset_free(&test);
 }

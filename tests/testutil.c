@@ -247,3 +247,32 @@ vae_backend *tu_cuda_backend(void)
     cr_assert_eq(be->kind, VAE_BACKEND_CUDA);
     return be;
 }
+
+void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test)
+{
+    memset(s, 0, sizeof *s);
+    s->be = be;
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.latent_dim = 3;
+    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+    cr_assert_eq(vae_model_init(&s->m, &c, s->be, 16), 0, "%s", vae_last_error());
+    vae_model_init_params(&s->m, 9);
+    vae_device_data_init(&s->dtr, s->be, train);
+    vae_device_data_init(&s->dte, s->be, test);
+    vae_train_options o = {.epochs = 4, .batch_size = 16,
+                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+                           .seed = 9, .progress = -1, .log = stderr, .stop = &s->stop};
+    s->t = vae_trainer_init(&s->m, &o);
+}
+
+void tu_session_close(tu_session *s)
+{
+    vae_trainer_free(s->t);
+    vae_device_data_free(&s->dtr, s->be);
+    vae_device_data_free(&s->dte, s->be);
+    vae_model_free(&s->m);
+    vae_backend_free(s->be);
+}

@@ -11,6 +11,9 @@
 
 #include "backend.h"
 #include "dataset.h"
+#include "train.h"
+
+#include <signal.h>
 
 /* A fresh directory under /tmp, unique to this process and call; the returned
  * string is static storage valid until the next call. */
@@ -55,5 +58,18 @@ int tu_cuvae(char *out, size_t outlen, const char *fmt, ...) __attribute__((form
 void tu_need_gpu(void);
 /* The CUDA backend on device 0, or that skip. */
 vae_backend *tu_cuda_backend(void);
+
+/* A small training run for the resume tests of both backends: a 64-24-3 relu model with seeded
+ * parameters on the 8x8 patterns, and its trainer (4 epochs, batch 16, Adam 3e-3, seed 9), whose
+ * epoch stops after the current step once `stop` is set. The session owns be. */
+typedef struct {
+    vae_backend *be;
+    vae_model m;
+    vae_trainer *t;
+    vae_device_data dtr, dte;
+    volatile sig_atomic_t stop;
+} tu_session;
+void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test);
+void tu_session_close(tu_session *s);
 
 #endif
