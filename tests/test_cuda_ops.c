@@ -1,18 +1,18 @@
 /*
  * test_cuda_ops.c: every op of the CUDA backend (kernels/) against the CPU
- * backend (src/cpu_backend.c), the reference, on identical seeded inputs with
- * odd shapes that are not multiples of any block size; then bit-identical
- * reruns on the GPU, graph capture and replay against eager runs, and the
- * misuse that must be fatal.
- *
- * Every buffer is followed by a guard region that must come back untouched
- * (a write past the end), and every output that an op writes (rather than
- * accumulates into) starts as NaN, so an element never written fails the
- * comparison. Tolerances are stated per op, as atol + rtol * |cpu|.
+ * backend (src/cpu_backend.c), the reference, through the table of op
+ * descriptors (op_table.c) and its generic drivers (op_drivers.c): identical
+ * seeded inputs with odd shapes that are not multiples of any block size,
+ * guard regions after every buffer, written outputs poisoned with NaN,
+ * per-op tolerances; every op twice on the GPU, bit for bit; every op
+ * captured once and replayed on new inputs and backend scalars, against
+ * eager runs. Then what is not one op: the memory calls, `cuvae eval`'s
+ * whole computation, a captured training-like sequence, the divergence gate
+ * in a replayed graph, and the misuse that must be fatal.
  *
  * Without a GPU (this project's CI), every test that needs one is skipped
  * through Criterion with the reason ("no CUDA device: ..."), never passed;
- * the tests of the no-GPU path itself run and must pass.
+ * test_ops runs the same drivers with the CPU as the candidate.
  *
  * The no-GPU path itself (init failing with a reason, --device auto taking the
  * CPU) is tested in test_backend.c, which runs everywhere.
@@ -30,6 +30,7 @@
 
 #include "backend.h"
 #include "evaluate.h"
+#include "op_drivers.h"
 #include "testutil.h"
 #include "vae_util.h"
 
@@ -38,22 +39,6 @@ TestSuite(cuda_ops);
 TestSuite(cuda_determinism);
 TestSuite(cuda_graph);
 
-/* Tolerances, |gpu - cpu| <= atol + rtol |cpu|. */
-#define TOL_ELEMENTWISE 1e-5, 1e-5 /* one rounding or one libm ulp apart */
-#define TOL_GEMM 1e-4, 1e-4        /* summation order differs (OpenBLAS vs cuBLAS) */
-#define TOL_COLSUM 1e-4, 1e-5      /* dbias: sums over up to 129 rows, other order */
-#define TOL_LOSS_ROW 1e-4, 1e-4    /* sums over D = 785 columns, other order */
-/* Box-Muller, z = sqrt(-2 log u) * sin(v): cuRAND's device code computes the angle v = y * 2pi/2^32 + pi/2^32
- * with an FMA (one rounding, the host two: up to half an ulp of 2pi, 2.4e-7, apart) and sin/cos with the
- * approximate __sincosf (absolute error up to 2^-21.41 = 3.6e-7, CUDA's math documentation); the host
- * generator uses libm. Both errors are scaled by the radius, at most sqrt(-2 log 2^-33) = 6.8, so normals
- * can differ by about 4e-6, not in the last bit. Uniforms are the same integers scaled: equal. */
-#define TOL_NORMAL 1e-5, 1e-6
-#define TOL_UNIFORM 6e-8, 0.0      /* an integer scaled by 2^-32: equal, one ulp of slack */
-#define TOL_ACC_D 1e-9, 1e-9       /* double sums of the same floats */
-
-static const int ROWS[] = {1, 5, 37, 129};
-static const int COLS[] = {7, 13, 257, 785};
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 /* ---- backends ---------------------------------------------------------------- */
@@ -93,83 +78,6 @@ static float *rand_floats(size_t n, uint64_t seed, float lo, float hi)
     return x;
 }
 
-static float *nan_floats(size_t n)
-{
-    float *x = xmalloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = NAN;
-    return x;
-}
-
-/* ---- guarded backend buffers --------------------------------------------------- */
-
-#define GUARD_BYTES 256
-#define GUARD_BYTE 0xA5
-
-/* A backend buffer of `bytes` holding `init` (zeros when NULL), followed by
- * GUARD_BYTES bytes of GUARD_BYTE. */
-static void *gbuf_new(vae_backend *be, const void *init, size_t bytes)
-{
-    unsigned char *stage = xmalloc(bytes + GUARD_BYTES);
-    if (init)
-        memcpy(stage, init, bytes);
-    else
-        memset(stage, 0, bytes);
-    memset(stage + bytes, GUARD_BYTE, GUARD_BYTES);
-    void *p = be->buffer_alloc(be, bytes + GUARD_BYTES);
-    be->upload(be, p, stage, bytes + GUARD_BYTES);
-    free(stage);
-    return p;
-}
-
-/* Download the `bytes` of p into out; fail if any guard byte after them changed. */
-static void gbuf_get(vae_backend *be, void *out, const void *p, size_t bytes, const char *what)
-{
-    unsigned char *stage = xmalloc(bytes + GUARD_BYTES);
-    be->download(be, stage, p, bytes + GUARD_BYTES);
-    for (size_t i = 0; i < GUARD_BYTES; i++)
-        cr_assert(stage[bytes + i] == GUARD_BYTE, "%s on %s: written past the end (guard byte %zu is 0x%02x)",
-                  what, be->name, i, stage[bytes + i]);
-    memcpy(out, stage, bytes);
-    free(stage);
-}
-
-/* The same data on both backends. */
-typedef struct {
-    void *cpu, *gpu;
-    size_t bytes;
-} twin;
-
-static twin twin_new(const pair *p, const void *init, size_t bytes)
-{
-    twin t;
-    t.cpu = gbuf_new(p->cpu, init, bytes);
-    t.gpu = gbuf_new(p->gpu, init, bytes);
-    t.bytes = bytes;
-    return t;
-}
-
-static void twin_free(const pair *p, twin *t)
-{
-    p->cpu->buffer_free(p->cpu, t->cpu);
-    p->gpu->buffer_free(p->gpu, t->gpu);
-}
-
-/* Both sides' floats, GPU against the CPU reference. */
-static int twin_expect_close(const pair *p, const twin *t, const char *what, double atol, double rtol)
-{
-    size_t n = t->bytes / sizeof(float);
-    float *ref = xmalloc(t->bytes), *got = xmalloc(t->bytes);
-    gbuf_get(p->cpu, ref, t->cpu, t->bytes, what);
-    gbuf_get(p->gpu, got, t->gpu, t->bytes, what);
-    int ok = tu_allclose(what, got, ref, n, atol, rtol);
-    cr_expect(ok, "%s: %s differs from cpu beyond atol %g + rtol %g |ref| (worst element printed above)", what,
-              p->gpu->name, atol, rtol);
-    free(ref);
-    free(got);
-    return ok;
-}
-
 Test(cuda_init, table_is_complete)
 {
     vae_backend *be = tu_cuda_backend();
@@ -185,6 +93,66 @@ Test(cuda_init, table_is_complete)
               be->gauss_log_ratio);
     cr_assert(be->check_finite && be->grad_clip_scale);
     cr_log_info("device: %s", be->device_name);
+    vae_backend_free(be);
+}
+
+/* ---- every op of the table --------------------------------------------------------------
+ * OP_TABLE_OPS=name,name,... restricts these three to some ops (the sanitizer's racecheck). */
+
+#define SEED 4321
+
+Test(cuda_ops, every_op_against_the_cpu)
+{
+    pair p = pair_init();
+    int cases = 0;
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        if (!op_selected(d))
+            continue;
+        for (int k = 0; k < d->ncases; k++, cases++) {
+            op_case c;
+            op_case_make(d, &c, k, SEED + (uint64_t)k);
+            cr_expect(op_drive_compare(d, &c, p.cpu, p.gpu, NULL), "%s %s: cuda against cpu (printed above)",
+                      d->name, c.shape);
+            op_case_free(&c);
+        }
+    }
+    cr_log_info("%d cases", cases);
+    pair_free(&p);
+}
+
+Test(cuda_determinism, every_op_twice_is_bit_identical)
+{
+    vae_backend *be = tu_cuda_backend();
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        if (!op_selected(d))
+            continue;
+        for (int k = 0; k < d->ncases; k++) {
+            op_case c;
+            op_case_make(d, &c, k, SEED + (uint64_t)k);
+            cr_expect(op_drive_determinism(d, &c, be, NULL), "%s %s: two runs differ", d->name, c.shape);
+            op_case_free(&c);
+        }
+    }
+    vae_backend_free(be);
+}
+
+Test(cuda_graph, every_op_replays_like_eager)
+{
+    vae_backend *be = tu_cuda_backend();
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        if (!op_selected(d))
+            continue;
+        if (d->no_graph) {
+            cr_log_info("%s: not captured: %s", d->name, d->no_graph);
+            continue;
+        }
+        for (int k = 0; k < d->ncases; k++)
+            cr_expect(op_drive_graph(d, k, SEED + (uint64_t)k, 3, be, NULL), "%s case %d: replay (printed above)",
+                      d->name, k);
+    }
     vae_backend_free(be);
 }
 
@@ -216,277 +184,6 @@ Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
     free(host);
     free(back);
     vae_backend_free(be);
-}
-
-/* ---- random numbers ------------------------------------------------------------- */
-
-Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
-{
-    pair p = pair_init();
-    const uint64_t seed = 20240611u;
-    vae_rng *rc = p.cpu->rng_init(p.cpu, seed), *rg = p.gpu->rng_init(p.gpu, seed);
-    /* Sizes that leave Philox's blocks of four part-used between calls. */
-    const struct {
-        int normal;
-        size_t n;
-    } calls[] = {{1, 4096}, {0, 7}, {1, 2}, {0, 1000003}, {1, 130}, {0, 1}, {1, 1000002}};
-    float *first = NULL;
-    for (int k = 0; k < COUNT(calls); k++) {
-        size_t n = calls[k].n;
-        float *poison = nan_floats(n);
-        twin t = twin_new(&p, poison, n * sizeof(float));
-        char what[96];
-        snprintf(what, sizeof what, "rng call %d: %s n=%zu", k, calls[k].normal ? "normal" : "uniform", n);
-        if (calls[k].normal) {
-            p.cpu->rng_normal(p.cpu, rc, t.cpu, n);
-            p.gpu->rng_normal(p.gpu, rg, t.gpu, n);
-            twin_expect_close(&p, &t, what, TOL_NORMAL);
-        } else {
-            p.cpu->rng_uniform(p.cpu, rc, t.cpu, n);
-            p.gpu->rng_uniform(p.gpu, rg, t.gpu, n);
-            twin_expect_close(&p, &t, what, TOL_UNIFORM);
-            float *u = xmalloc(n * sizeof *u);
-            gbuf_get(p.gpu, u, t.gpu, n * sizeof *u, what);
-            for (size_t i = 0; i < n; i++)
-                cr_assert(u[i] > 0.0f && u[i] <= 1.0f, "%s: u[%zu] = %g outside (0, 1]", what, i, u[i]);
-            free(u);
-        }
-        if (k == 0) {
-            first = xmalloc(n * sizeof *first);
-            gbuf_get(p.gpu, first, t.gpu, n * sizeof *first, what);
-        }
-        twin_free(&p, &t);
-        free(poison);
-    }
-
-    /* Back to the seed's first number: the first draw again, bit for bit. */
-    p.cpu->rng_reset(p.cpu, rc);
-    p.gpu->rng_reset(p.gpu, rg);
-    size_t n0 = calls[0].n;
-    float *poison = nan_floats(n0);
-    twin t = twin_new(&p, poison, n0 * sizeof(float));
-    p.cpu->rng_normal(p.cpu, rc, t.cpu, n0);
-    p.gpu->rng_normal(p.gpu, rg, t.gpu, n0);
-    twin_expect_close(&p, &t, "rng normal after reset", TOL_NORMAL);
-    float *again = xmalloc(n0 * sizeof *again);
-    gbuf_get(p.gpu, again, t.gpu, n0 * sizeof *again, "rng after reset");
-    cr_expect(memcmp(again, first, n0 * sizeof *again) == 0, "rng_reset did not reproduce the first draw on %s",
-              p.gpu->name);
-
-    /* A different seed gives different numbers. */
-    vae_rng *other = p.gpu->rng_init(p.gpu, seed + 1);
-    p.gpu->rng_normal(p.gpu, other, t.gpu, n0);
-    gbuf_get(p.gpu, again, t.gpu, n0 * sizeof *again, "rng other seed");
-    cr_expect(memcmp(again, first, n0 * sizeof *again) != 0, "seeds %llu and %llu gave the same numbers",
-              (unsigned long long)seed, (unsigned long long)seed + 1);
-    p.gpu->rng_free(p.gpu, other);
-
-    twin_free(&p, &t);
-    free(poison);
-    free(again);
-    free(first);
-    p.cpu->rng_free(p.cpu, rc);
-    p.gpu->rng_free(p.gpu, rg);
-    pair_free(&p);
-}
-
-/* ---- gemm ------------------------------------------------------------------------ */
-
-Test(cuda_ops, gemm_all_transposes_odd_shapes_and_strides)
-{
-    pair p = pair_init();
-    const int shapes[][3] = {{1, 7, 13},    {5, 13, 7},     {37, 257, 129}, {129, 785, 37},
-                             {128, 784, 400}, {5, 1, 785}, {257, 129, 1}};
-    uint64_t seed = 100;
-    for (int s = 0; s < COUNT(shapes); s++)
-        for (int ta = 0; ta < 2; ta++)
-            for (int tb = 0; tb < 2; tb++)
-                for (int with_beta = 0; with_beta < 2; with_beta++) {
-                    const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                    /* Leading dimensions above the minimum, so padding must be skipped and kept. */
-                    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
-                    const size_t a_n = (size_t)(ta ? K : M) * lda, b_n = (size_t)(tb ? N : K) * ldb;
-                    const size_t c_n = (size_t)M * ldc;
-                    const float alpha = 0.7f, beta = with_beta ? 0.3f : 0.0f;
-                    float *a = rand_floats(a_n, seed++, -1.0f, 1.0f);
-                    float *b = rand_floats(b_n, seed++, -1.0f, 1.0f);
-                    float *c = rand_floats(c_n, seed++, -1.0f, 1.0f);
-                    if (!with_beta) /* beta = 0: C is not read; its padding must survive */
-                        for (int i = 0; i < M; i++)
-                            for (int j = 0; j < N; j++)
-                                c[(size_t)i * ldc + j] = NAN;
-                    twin A = twin_new(&p, a, a_n * sizeof(float)), B = twin_new(&p, b, b_n * sizeof(float));
-                    twin C = twin_new(&p, c, c_n * sizeof(float));
-                    p.cpu->gemm(p.cpu, ta, tb, M, N, K, alpha, A.cpu, lda, B.cpu, ldb, beta, C.cpu, ldc);
-                    p.gpu->gemm(p.gpu, ta, tb, M, N, K, alpha, A.gpu, lda, B.gpu, ldb, beta, C.gpu, ldc);
-                    char what[128];
-                    snprintf(what, sizeof what, "gemm ta=%d tb=%d M=%d N=%d K=%d lda=%d ldb=%d ldc=%d beta=%g",
-                             ta, tb, M, N, K, lda, ldb, ldc, beta);
-                    twin_expect_close(&p, &C, what, TOL_GEMM);
-                    /* The padding columns of C are untouched on the GPU. */
-                    float *got = xmalloc(c_n * sizeof *got);
-                    gbuf_get(p.gpu, got, C.gpu, c_n * sizeof *got, what);
-                    for (int i = 0; i < M; i++)
-                        for (int j = N; j < ldc; j++)
-                            cr_assert(memcmp(&got[(size_t)i * ldc + j], &c[(size_t)i * ldc + j], sizeof(float)) == 0,
-                                      "%s: padding C[%d][%d] written", what, i, j);
-                    free(got);
-                    twin_free(&p, &A);
-                    twin_free(&p, &B);
-                    twin_free(&p, &C);
-                    free(a);
-                    free(b);
-                    free(c);
-                }
-    pair_free(&p);
-}
-
-/* ---- bias + activation -------------------------------------------------------------- */
-
-static const char *act_name(vae_act act)
-{
-    return act == VAE_ACT_RELU ? "relu" : act == VAE_ACT_TANH ? "tanh" : "none";
-}
-
-Test(cuda_ops, bias_act_forward_matches_cpu)
-{
-    pair p = pair_init();
-    uint64_t seed = 200;
-    for (int a = 0; a < 3; a++)
-        for (int r = 0; r < COUNT(ROWS); r++)
-            for (int c = 0; c < COUNT(COLS); c++) {
-                const vae_act act = (vae_act)a;
-                const int B = ROWS[r], N = COLS[c];
-                const size_t n = (size_t)B * N;
-                float *y = rand_floats(n, seed++, -2.0f, 2.0f), *bias = rand_floats((size_t)N, seed++, -1.0f, 1.0f);
-                twin Y = twin_new(&p, y, n * sizeof(float)), Bias = twin_new(&p, bias, (size_t)N * sizeof(float));
-                p.cpu->bias_act_forward(p.cpu, Y.cpu, Bias.cpu, B, N, act);
-                p.gpu->bias_act_forward(p.gpu, Y.gpu, Bias.gpu, B, N, act);
-                char what[96];
-                snprintf(what, sizeof what, "bias_act_forward %s B=%d N=%d", act_name(act), B, N);
-                twin_expect_close(&p, &Y, what, TOL_ELEMENTWISE);
-                twin_expect_close(&p, &Bias, "bias (input, unchanged)", 0.0, 0.0);
-                twin_free(&p, &Y);
-                twin_free(&p, &Bias);
-                free(y);
-                free(bias);
-            }
-    pair_free(&p);
-}
-
-Test(cuda_ops, bias_act_backward_matches_cpu_separate_and_in_place)
-{
-    pair p = pair_init();
-    uint64_t seed = 300;
-    const int rows[] = {1, 5, 37, 129, 1000};
-    for (int in_place = 0; in_place < 2; in_place++)
-        for (int a = 0; a < 3; a++)
-            for (int r = 0; r < COUNT(rows); r++)
-                for (int c = 0; c < COUNT(COLS); c++) {
-                    const vae_act act = (vae_act)a;
-                    const int B = rows[r], N = COLS[c];
-                    const size_t n = (size_t)B * N;
-                    float *dy = rand_floats(n, seed++, -1.0f, 1.0f);
-                    float *y = rand_floats(n, seed++, -0.99f, 0.99f); /* a tanh output */
-                    if (act == VAE_ACT_RELU)                        /* a relu output: exact zeros */
-                        for (size_t i = 0; i < n; i++)
-                            y[i] = y[i] > 0.0f ? y[i] : 0.0f;
-                    float *dbias = rand_floats((size_t)N, seed++, -1.0f, 1.0f); /* accumulated into */
-                    float *poison = nan_floats(n);
-                    twin DY = twin_new(&p, dy, n * sizeof(float)), Y = twin_new(&p, y, n * sizeof(float));
-                    twin DB = twin_new(&p, dbias, (size_t)N * sizeof(float));
-                    twin DX = twin_new(&p, poison, n * sizeof(float));
-                    twin *out = in_place ? &DY : &DX;
-                    p.cpu->bias_act_backward(p.cpu, out->cpu, DB.cpu, DY.cpu, Y.cpu, B, N, act);
-                    p.gpu->bias_act_backward(p.gpu, out->gpu, DB.gpu, DY.gpu, Y.gpu, B, N, act);
-                    char what[112];
-                    snprintf(what, sizeof what, "bias_act_backward %s B=%d N=%d%s: dx", act_name(act), B, N,
-                             in_place ? " (dx aliases dy)" : "");
-                    twin_expect_close(&p, out, what, TOL_ELEMENTWISE);
-                    snprintf(what, sizeof what, "bias_act_backward %s B=%d N=%d%s: dbias", act_name(act), B, N,
-                             in_place ? " (dx aliases dy)" : "");
-                    twin_expect_close(&p, &DB, what, TOL_COLSUM);
-                    twin_free(&p, &DY);
-                    twin_free(&p, &Y);
-                    twin_free(&p, &DB);
-                    twin_free(&p, &DX);
-                    free(dy);
-                    free(y);
-                    free(dbias);
-                    free(poison);
-                }
-    pair_free(&p);
-}
-
-/* ---- reparameterisation ------------------------------------------------------------ */
-
-Test(cuda_ops, reparam_forward_backward_match_cpu)
-{
-    pair p = pair_init();
-    uint64_t seed = 400;
-    const int zs[] = {1, 7, 13, 257};
-    for (int r = 0; r < COUNT(ROWS); r++)
-        for (int k = 0; k < COUNT(zs); k++) {
-            const int B = ROWS[r], Z = zs[k];
-            const size_t n = (size_t)B * Z;
-            float *stats = rand_floats(2 * n, seed++, -3.0f, 3.0f), *eps = rand_floats(n, seed++, -3.0f, 3.0f);
-            float *dz = rand_floats(n, seed++, -1.0f, 1.0f), *dstats = rand_floats(2 * n, seed++, -1.0f, 1.0f);
-            float *poison = nan_floats(n);
-            twin S = twin_new(&p, stats, 2 * n * sizeof(float)), E = twin_new(&p, eps, n * sizeof(float));
-            twin Zt = twin_new(&p, poison, n * sizeof(float)), DZ = twin_new(&p, dz, n * sizeof(float));
-            twin DS = twin_new(&p, dstats, 2 * n * sizeof(float));
-            p.cpu->reparam_forward(p.cpu, Zt.cpu, S.cpu, E.cpu, B, Z);
-            p.gpu->reparam_forward(p.gpu, Zt.gpu, S.gpu, E.gpu, B, Z);
-            p.cpu->reparam_backward(p.cpu, DS.cpu, DZ.cpu, S.cpu, E.cpu, B, Z);
-            p.gpu->reparam_backward(p.gpu, DS.gpu, DZ.gpu, S.gpu, E.gpu, B, Z);
-            char what[96];
-            snprintf(what, sizeof what, "reparam_forward B=%d Z=%d: z", B, Z);
-            twin_expect_close(&p, &Zt, what, TOL_ELEMENTWISE);
-            snprintf(what, sizeof what, "reparam_backward B=%d Z=%d: dstats (+=)", B, Z);
-            twin_expect_close(&p, &DS, what, TOL_ELEMENTWISE);
-            twin_free(&p, &S);
-            twin_free(&p, &E);
-            twin_free(&p, &Zt);
-            twin_free(&p, &DZ);
-            twin_free(&p, &DS);
-            free(stats);
-            free(eps);
-            free(dz);
-            free(dstats);
-            free(poison);
-        }
-    pair_free(&p);
-}
-
-/* log p(z) - log q(z|x) per row (eval's importance weights): a sum over Z columns per row */
-Test(cuda_ops, gauss_log_ratio_matches_cpu)
-{
-    pair p = pair_init();
-    uint64_t seed = 450;
-    const int zs[] = {1, 7, 13, 257};
-    for (int r = 0; r < COUNT(ROWS); r++)
-        for (int k = 0; k < COUNT(zs); k++) {
-            const int R = ROWS[r], Z = zs[k];
-            const size_t n = (size_t)R * Z;
-            float *stats = rand_floats(2 * n, seed++, -3.0f, 3.0f), *eps = rand_floats(n, seed++, -3.0f, 3.0f);
-            float *z = rand_floats(n, seed++, -4.0f, 4.0f), *poison = nan_floats((size_t)R);
-            twin S = twin_new(&p, stats, 2 * n * sizeof(float)), E = twin_new(&p, eps, n * sizeof(float));
-            twin Zt = twin_new(&p, z, n * sizeof(float)), O = twin_new(&p, poison, (size_t)R * sizeof(float));
-            p.cpu->gauss_log_ratio(p.cpu, O.cpu, Zt.cpu, S.cpu, E.cpu, R, Z);
-            p.gpu->gauss_log_ratio(p.gpu, O.gpu, Zt.gpu, S.gpu, E.gpu, R, Z);
-            char what[96];
-            snprintf(what, sizeof what, "gauss_log_ratio R=%d Z=%d", R, Z);
-            twin_expect_close(&p, &O, what, TOL_LOSS_ROW);
-            twin_free(&p, &S);
-            twin_free(&p, &E);
-            twin_free(&p, &Zt);
-            twin_free(&p, &O);
-            free(stats);
-            free(eps);
-            free(z);
-            free(poison);
-        }
-    pair_free(&p);
 }
 
 /* `cuvae eval`'s whole computation (evaluate.c) on both backends: the same initial parameters,
@@ -528,470 +225,6 @@ Test(cuda_ops, eval_matches_cpu)
     pair_free(&p);
 }
 
-/* ---- loss ------------------------------------------------------------------------------ */
-
-Test(cuda_ops, loss_bce_kl_matches_cpu_with_and_without_gradients)
-{
-    pair p = pair_init();
-    uint64_t seed = 500;
-    const int dz[][2] = {{784, 20}, {13, 3}, {785, 33}, {1, 1}};
-    for (int with_grad = 0; with_grad < 2; with_grad++)
-        for (int r = 0; r < COUNT(ROWS); r++)
-            for (int k = 0; k < COUNT(dz); k++) {
-                const int B = ROWS[r], D = dz[k][0], Z = dz[k][1];
-                const size_t nd = (size_t)B * D, ns = (size_t)B * 2 * Z;
-                float *logits = rand_floats(nd, seed++, -8.0f, 8.0f), *x = rand_floats(nd, seed++, 0.0f, 1.0f);
-                float *stats = rand_floats(ns, seed++, -3.0f, 3.0f);
-                /* Extremes: the stable forms must stay finite. */
-                logits[0] = 100.0f;
-                x[0] = 0.0f;
-                if (nd > 1) {
-                    logits[nd - 1] = -100.0f;
-                    x[nd - 1] = 1.0f;
-                }
-                float *poison_rows = nan_floats((size_t)B * 2), *poison_d = nan_floats(nd),
-                      *poison_s = nan_floats(ns);
-                twin L = twin_new(&p, logits, nd * sizeof(float)), X = twin_new(&p, x, nd * sizeof(float));
-                twin S = twin_new(&p, stats, ns * sizeof(float));
-                twin RL = twin_new(&p, poison_rows, (size_t)B * 2 * sizeof(float));
-                twin DL = twin_new(&p, poison_d, nd * sizeof(float)), DS = twin_new(&p, poison_s, ns * sizeof(float));
-                const float beta = 0.7f, grad_scale = 1.0f / (float)B;
-                p.cpu->loss_bce_kl(p.cpu, RL.cpu, with_grad ? DL.cpu : NULL, with_grad ? DS.cpu : NULL, L.cpu,
-                                   X.cpu, S.cpu, B, D, Z, beta, grad_scale);
-                p.gpu->loss_bce_kl(p.gpu, RL.gpu, with_grad ? DL.gpu : NULL, with_grad ? DS.gpu : NULL, L.gpu,
-                                   X.gpu, S.gpu, B, D, Z, beta, grad_scale);
-                char what[112];
-                snprintf(what, sizeof what, "loss_bce_kl B=%d D=%d Z=%d grad=%d: row_loss", B, D, Z, with_grad);
-                twin_expect_close(&p, &RL, what, TOL_LOSS_ROW);
-                if (with_grad) {
-                    snprintf(what, sizeof what, "loss_bce_kl B=%d D=%d Z=%d: dlogits", B, D, Z);
-                    twin_expect_close(&p, &DL, what, TOL_ELEMENTWISE);
-                    snprintf(what, sizeof what, "loss_bce_kl B=%d D=%d Z=%d: dstats", B, D, Z);
-                    twin_expect_close(&p, &DS, what, TOL_ELEMENTWISE);
-                } else { /* nothing but row_loss is written */
-                    float *got = xmalloc(nd * sizeof *got);
-                    gbuf_get(p.gpu, got, DL.gpu, nd * sizeof *got, "dlogits (NULL passed)");
-                    for (size_t i = 0; i < nd; i++)
-                        cr_assert(isnan(got[i]), "loss_bce_kl without gradients wrote dlogits[%zu]", i);
-                    free(got);
-                }
-                twin_free(&p, &L);
-                twin_free(&p, &X);
-                twin_free(&p, &S);
-                twin_free(&p, &RL);
-                twin_free(&p, &DL);
-                twin_free(&p, &DS);
-                free(logits);
-                free(x);
-                free(stats);
-                free(poison_rows);
-                free(poison_d);
-                free(poison_s);
-            }
-    pair_free(&p);
-}
-
-Test(cuda_ops, loss_accumulate_in_double_matches_cpu)
-{
-    pair p = pair_init();
-    const int rows[] = {1, 5, 37, 129, 1000, 4097};
-    for (int r = 0; r < COUNT(rows); r++) {
-        const int B = rows[r];
-        float *row_loss = rand_floats((size_t)B * 2, 600 + (uint64_t)r, 0.0f, 600.0f);
-        const double acc0[2] = {12.5, -3.25};
-        twin RL = twin_new(&p, row_loss, (size_t)B * 2 * sizeof(float)), ACC = twin_new(&p, acc0, sizeof acc0);
-        for (int rep = 0; rep < 2; rep++) { /* accumulates */
-            p.cpu->loss_accumulate(p.cpu, ACC.cpu, RL.cpu, B);
-            p.gpu->loss_accumulate(p.gpu, ACC.gpu, RL.gpu, B);
-        }
-        double ref[2], got[2];
-        gbuf_get(p.cpu, ref, ACC.cpu, sizeof ref, "acc");
-        gbuf_get(p.gpu, got, ACC.gpu, sizeof got, "acc");
-        char what[64];
-        snprintf(what, sizeof what, "loss_accumulate B=%d", B);
-        cr_expect(tu_allclose_d(what, got, ref, 2, TOL_ACC_D), "%s: %.17g %.17g vs cpu %.17g %.17g", what, got[0],
-                  got[1], ref[0], ref[1]);
-        twin_free(&p, &RL);
-        twin_free(&p, &ACC);
-        free(row_loss);
-    }
-    pair_free(&p);
-}
-
-/* ---- Adam ----------------------------------------------------------------------------- */
-
-static void adam_compare(size_t n, int steps, uint64_t seed)
-{
-    pair p = pair_init();
-    const vae_adam_config cfg = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
-    float *params = rand_floats(n, seed, -1.0f, 1.0f);
-    twin P = twin_new(&p, params, n * sizeof(float)), G = twin_new(&p, NULL, n * sizeof(float));
-    twin Mt = twin_new(&p, NULL, n * sizeof(float)), V = twin_new(&p, NULL, n * sizeof(float));
-    const int step0 = 0;
-    twin STEP = twin_new(&p, &step0, sizeof(int));
-    for (int s = 0; s < steps; s++) {
-        float *g = rand_floats(n, seed + 1 + (uint64_t)s, -1.0f, 1.0f);
-        if (n > 2)
-            g[n / 2] = 0.0f; /* a parameter without gradient */
-        p.cpu->upload(p.cpu, G.cpu, g, n * sizeof(float));
-        p.gpu->upload(p.gpu, G.gpu, g, n * sizeof(float));
-        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, NULL, NULL);
-        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, NULL, NULL);
-        free(g);
-    }
-    char what[96];
-    snprintf(what, sizeof what, "adam n=%zu after %d steps: params", n, steps);
-    twin_expect_close(&p, &P, what, 1e-6, 1e-5);
-    snprintf(what, sizeof what, "adam n=%zu after %d steps: m", n, steps);
-    twin_expect_close(&p, &Mt, what, 1e-7, 1e-5);
-    snprintf(what, sizeof what, "adam n=%zu after %d steps: v", n, steps);
-    twin_expect_close(&p, &V, what, 1e-9, 1e-5);
-    int sc, sg;
-    gbuf_get(p.cpu, &sc, STEP.cpu, sizeof sc, "step");
-    gbuf_get(p.gpu, &sg, STEP.gpu, sizeof sg, "step");
-    cr_expect_eq(sc, steps);
-    cr_expect_eq(sg, steps, "step counter on %s is %d after %d steps", p.gpu->name, sg, steps);
-    twin_free(&p, &P);
-    twin_free(&p, &G);
-    twin_free(&p, &Mt);
-    twin_free(&p, &V);
-    twin_free(&p, &STEP);
-    free(params);
-    pair_free(&p);
-}
-
-Test(cuda_ops, adam_step_large_flat_buffer_several_steps)
-{
-    adam_compare(1000003, 5, 700);
-}
-
-Test(cuda_ops, adam_step_small_buffer)
-{
-    adam_compare(5, 3, 710);
-}
-
-/* ---- divergence guard and clipping ------------------------------------------------------- */
-
-Test(cuda_ops, check_finite_flags_like_the_cpu)
-{
-    pair p = pair_init();
-    const size_t sizes[] = {1, 5, 257, 1000003};
-    const float bad[] = {NAN, INFINITY, -INFINITY};
-    for (int k = 0; k < COUNT(sizes); k++) {
-        const size_t n = sizes[k];
-        float *x = rand_floats(n, 900 + (uint64_t)k, -1.5e38f, 1.5e38f); /* hi - lo stays finite */
-        for (size_t i = 0; i < n; i++)
-            cr_assert(isfinite(x[i]), "test input %zu is not finite", i);
-        const size_t where[] = {0, n / 2, n - 1};
-        for (int b = -1; b < COUNT(bad); b++)
-            for (int w = 0; w < (b < 0 ? 1 : COUNT(where)); w++) {
-                float keep = x[where[w]];
-                if (b >= 0)
-                    x[where[w]] = bad[b];
-                const int zero = 0;
-                twin X = twin_new(&p, x, n * 4), F = twin_new(&p, &zero, sizeof(int));
-                p.cpu->check_finite(p.cpu, F.cpu, X.cpu, n, 2);
-                p.gpu->check_finite(p.gpu, F.gpu, X.gpu, n, 2);
-                p.cpu->check_finite(p.cpu, F.cpu, X.cpu, n, 3); /* latched: stays 2 */
-                p.gpu->check_finite(p.gpu, F.gpu, X.gpu, n, 3);
-                int fc, fg;
-                gbuf_get(p.cpu, &fc, F.cpu, sizeof fc, "flag");
-                gbuf_get(p.gpu, &fg, F.gpu, sizeof fg, "flag");
-                cr_expect_eq(fc, b < 0 ? 0 : 2, "cpu n=%zu bad=%d at %zu: flag %d", n, b, where[w], fc);
-                cr_expect_eq(fg, fc, "cuda n=%zu bad=%d at %zu: flag %d, cpu %d", n, b, where[w], fg, fc);
-                twin_free(&p, &X);
-                twin_free(&p, &F);
-                x[where[w]] = keep;
-            }
-        free(x);
-    }
-    pair_free(&p);
-}
-
-Test(cuda_ops, grad_clip_scale_matches_the_cpu)
-{
-    pair p = pair_init();
-    const size_t sizes[] = {0, 1, 7, 1025, 1000003};
-    const float max_norm[] = {1e-3f, 0.7f, 1e6f};
-    for (int k = 0; k < COUNT(sizes); k++)
-        for (int j = 0; j < COUNT(max_norm); j++) {
-            const size_t n = sizes[k];
-            float *x = rand_floats(n, 950 + (uint64_t)k, -1.0f, 1.0f);
-            const float nan = NAN;
-            twin X = twin_new(&p, x, n * 4), S = twin_new(&p, &nan, sizeof(float));
-            p.cpu->grad_clip_scale(p.cpu, S.cpu, X.cpu, n, max_norm[j]);
-            p.gpu->grad_clip_scale(p.gpu, S.gpu, X.gpu, n, max_norm[j]);
-            char what[96];
-            /* both sum exact squares in double: the float factors agree to the last bit or two */
-            snprintf(what, sizeof what, "grad_clip_scale n=%zu max_norm=%g", n, (double)max_norm[j]);
-            twin_expect_close(&p, &S, what, 0.0, 2e-7);
-            twin_free(&p, &X);
-            twin_free(&p, &S);
-            free(x);
-        }
-    pair_free(&p);
-}
-
-Test(cuda_ops, adam_skip_and_grad_scale_match_the_cpu)
-{
-    pair p = pair_init();
-    const size_t n = 100003;
-    const vae_adam_config cfg = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
-    float *params = rand_floats(n, 960, -1, 1), *g = rand_floats(n, 961, -1, 1);
-    const int zero = 0, set = 1;
-    const float scale = 0.3f;
-    twin P = twin_new(&p, params, n * 4), G = twin_new(&p, g, n * 4), Mt = twin_new(&p, NULL, n * 4);
-    twin V = twin_new(&p, NULL, n * 4), STEP = twin_new(&p, &zero, sizeof(int));
-    twin SKIP = twin_new(&p, &zero, sizeof(int)), SC = twin_new(&p, &scale, sizeof(float));
-    for (int s = 0; s < 3; s++) {
-        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, SKIP.cpu, SC.cpu);
-        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, SKIP.gpu, SC.gpu);
-    }
-    twin_expect_close(&p, &P, "adam with grad_scale: params", 1e-6, 1e-5);
-    twin_expect_close(&p, &Mt, "adam with grad_scale: m", 1e-7, 1e-5);
-    float *before = xmalloc(n * 4), *after = xmalloc(n * 4);
-    gbuf_get(p.gpu, before, P.gpu, n * 4, "params");
-    p.gpu->upload(p.gpu, SKIP.gpu, &set, sizeof set);
-    p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, SKIP.gpu, SC.gpu);
-    gbuf_get(p.gpu, after, P.gpu, n * 4, "params");
-    int st;
-    gbuf_get(p.gpu, &st, STEP.gpu, sizeof st, "step");
-    cr_expect_eq(st, 3, "the skipped step moved Adam's counter to %d", st);
-    cr_expect(memcmp(before, after, n * 4) == 0, "the skipped step changed the parameters on %s", p.gpu->name);
-    twin *all[] = {&P, &G, &Mt, &V, &STEP, &SKIP, &SC};
-    for (int i = 0; i < COUNT(all); i++)
-        twin_free(&p, all[i]);
-    free(before);
-    free(after);
-    free(params);
-    free(g);
-    pair_free(&p);
-}
-
-/* ---- gather ---------------------------------------------------------------------------- */
-
-Test(cuda_ops, gather_batch_exact)
-{
-    pair p = pair_init();
-    const int n_images = 300, dims[] = {784, 13, 1};
-    uint64_t seed = 800;
-    for (int k = 0; k < COUNT(dims); k++)
-        for (int r = 0; r < COUNT(ROWS); r++) {
-            const int D = dims[k], B = ROWS[r];
-            const size_t nd = (size_t)n_images * D, nx = (size_t)B * D;
-            float *u = rand_floats(nd, seed++, 0.0f, 256.0f);
-            uint8_t *data = xmalloc(nd);
-            for (size_t i = 0; i < nd; i++)
-                data[i] = (uint8_t)(u[i] >= 255.0f ? 255 : (int)u[i]);
-            data[0] = 255; /* both ends of the byte range */
-            data[nd - 1] = 0;
-            float *fi = rand_floats((size_t)B, seed++, 0.0f, (float)n_images);
-            int32_t *idx = xmalloc((size_t)B * sizeof *idx);
-            for (int i = 0; i < B; i++)
-                idx[i] = (int32_t)fi[i] >= n_images ? n_images - 1 : (int32_t)fi[i];
-            idx[0] = n_images - 1; /* the last image */
-            if (B > 1)
-                idx[B - 1] = 0;
-            float *poison = nan_floats(nx);
-            twin DATA = twin_new(&p, data, nd), IDX = twin_new(&p, idx, (size_t)B * sizeof *idx);
-            twin X = twin_new(&p, poison, nx * sizeof(float));
-            p.cpu->gather_batch(p.cpu, X.cpu, DATA.cpu, IDX.cpu, B, D);
-            p.gpu->gather_batch(p.gpu, X.gpu, DATA.gpu, IDX.gpu, B, D);
-            char what[64];
-            snprintf(what, sizeof what, "gather_batch B=%d D=%d", B, D);
-            twin_expect_close(&p, &X, what, 0.0, 0.0); /* (float)byte / 255.0f on both: exact */
-            twin_free(&p, &DATA);
-            twin_free(&p, &IDX);
-            twin_free(&p, &X);
-            free(u);
-            free(data);
-            free(fi);
-            free(idx);
-            free(poison);
-        }
-    pair_free(&p);
-}
-
-/* ---- Gumbel-softmax ---------------------------------------------------------------------- */
-
-Test(cuda_ops, gumbel_softmax_forward_backward_match_cpu)
-{
-    pair p = pair_init();
-    uint64_t seed = 900;
-    const float taus[] = {1.0f, 0.5f};
-    for (int t = 0; t < COUNT(taus); t++)
-        for (int r = 0; r < COUNT(ROWS); r++)
-            for (int c = 0; c < COUNT(COLS); c++)
-                for (int in_place = 0; in_place < 2; in_place++) {
-                    const int B = ROWS[r], K = COLS[c];
-                    const float tau = taus[t];
-                    const size_t n = (size_t)B * K;
-                    float *logits = rand_floats(n, seed++, -3.0f, 3.0f), *u = rand_floats(n, seed++, 0.0f, 1.0f);
-                    float *dy = rand_floats(n, seed++, -1.0f, 1.0f);
-                    u[0] = 1.0f; /* both clamps */
-                    u[n - 1] = 1e-30f;
-                    float *poison = nan_floats(n);
-                    twin L = twin_new(&p, logits, n * sizeof(float)), U = twin_new(&p, u, n * sizeof(float));
-                    twin Y = twin_new(&p, poison, n * sizeof(float));
-                    p.cpu->gumbel_softmax_forward(p.cpu, Y.cpu, L.cpu, U.cpu, B, K, tau);
-                    p.gpu->gumbel_softmax_forward(p.gpu, Y.gpu, L.gpu, U.gpu, B, K, tau);
-                    char what[112];
-                    snprintf(what, sizeof what, "gumbel_softmax_forward B=%d K=%d tau=%g: y", B, K, tau);
-                    twin_expect_close(&p, &Y, what, TOL_ELEMENTWISE);
-                    float *y = xmalloc(n * sizeof *y);
-                    gbuf_get(p.gpu, y, Y.gpu, n * sizeof *y, what);
-                    for (int i = 0; i < B; i++) {
-                        double s = 0.0;
-                        for (int k = 0; k < K; k++)
-                            s += y[(size_t)i * K + k];
-                        cr_expect(fabs(s - 1.0) < 1e-5, "%s: row %d sums to %.9g", what, i, s);
-                    }
-                    /* Backward from the CPU's y, so both sides see the same input. */
-                    float *y_ref = xmalloc(n * sizeof *y_ref);
-                    gbuf_get(p.cpu, y_ref, Y.cpu, n * sizeof *y_ref, what);
-                    twin YIN = twin_new(&p, y_ref, n * sizeof(float)), DY = twin_new(&p, dy, n * sizeof(float));
-                    twin DL = twin_new(&p, poison, n * sizeof(float));
-                    twin *out = in_place ? &DY : &DL;
-                    p.cpu->gumbel_softmax_backward(p.cpu, out->cpu, DY.cpu, YIN.cpu, B, K, tau);
-                    p.gpu->gumbel_softmax_backward(p.gpu, out->gpu, DY.gpu, YIN.gpu, B, K, tau);
-                    snprintf(what, sizeof what, "gumbel_softmax_backward B=%d K=%d tau=%g%s: dlogits", B, K, tau,
-                             in_place ? " (aliases dy)" : "");
-                    twin_expect_close(&p, out, what, TOL_ELEMENTWISE);
-                    twin_free(&p, &L);
-                    twin_free(&p, &U);
-                    twin_free(&p, &Y);
-                    twin_free(&p, &YIN);
-                    twin_free(&p, &DY);
-                    twin_free(&p, &DL);
-                    free(logits);
-                    free(u);
-                    free(dy);
-                    free(poison);
-                    free(y);
-                    free(y_ref);
-                }
-    pair_free(&p);
-}
-
-/* ---- determinism: the same ops twice on the GPU, bit-identical ----------------------------- */
-
-#define MAX_RESULTS 16
-
-typedef struct {
-    int n;
-    const char *name[MAX_RESULTS];
-    size_t bytes[MAX_RESULTS];
-    void *host[MAX_RESULTS];
-} results;
-
-static void results_take(results *rs, vae_backend *be, const char *name, const void *dev, size_t bytes)
-{
-    cr_assert_lt(rs->n, MAX_RESULTS);
-    rs->name[rs->n] = name;
-    rs->bytes[rs->n] = bytes;
-    rs->host[rs->n] = xmalloc(bytes);
-    be->download(be, rs->host[rs->n], dev, bytes);
-    rs->n++;
-}
-
-static void *upload_new(vae_backend *be, const void *host, size_t bytes)
-{
-    void *p = be->buffer_alloc(be, bytes);
-    be->upload(be, p, host, bytes);
-    return p;
-}
-
-/* One run of every reducing op (and the rest), from the same inputs every time. */
-static results run_all_ops(vae_backend *be)
-{
-    results rs = {0};
-    /* gemm, then bias + tanh, then its backward over many rows. */
-    const int M = 1000, N = 785, K = 257;
-    float *a = rand_floats((size_t)M * K, 1, -1, 1), *w = rand_floats((size_t)K * N, 2, -1, 1);
-    float *bias = rand_floats((size_t)N, 3, -1, 1), *dy = rand_floats((size_t)M * N, 4, -1, 1);
-    float *A = upload_new(be, a, (size_t)M * K * 4), *W = upload_new(be, w, (size_t)K * N * 4);
-    float *Bias = upload_new(be, bias, (size_t)N * 4), *DY = upload_new(be, dy, (size_t)M * N * 4);
-    float *C = be->buffer_alloc(be, (size_t)M * N * 4), *DB = be->buffer_alloc(be, (size_t)N * 4);
-    float *DW = be->buffer_alloc(be, (size_t)K * N * 4);
-    be->gemm(be, 0, 0, M, N, K, 1.0f, A, K, W, N, 0.0f, C, N);
-    be->bias_act_forward(be, C, Bias, M, N, VAE_ACT_TANH);
-    be->bias_act_backward(be, DY, DB, DY, C, M, N, VAE_ACT_TANH);
-    be->gemm(be, 1, 0, K, N, M, 1.0f, A, K, DY, N, 1.0f, DW, N); /* a long K = 1000 reduction */
-    results_take(&rs, be, "gemm + bias_act_forward", C, (size_t)M * N * 4);
-    results_take(&rs, be, "bias_act_backward dx", DY, (size_t)M * N * 4);
-    results_take(&rs, be, "bias_act_backward dbias", DB, (size_t)N * 4);
-    results_take(&rs, be, "gemm transposed (dW)", DW, (size_t)K * N * 4);
-
-    /* loss + accumulate, reparam, gumbel */
-    const int B = 129, D = 784, Z = 32;
-    float *logits = rand_floats((size_t)B * D, 5, -8, 8), *x = rand_floats((size_t)B * D, 6, 0, 1);
-    float *stats = rand_floats((size_t)B * 2 * Z, 7, -3, 3), *eps = rand_floats((size_t)B * Z, 8, -3, 3);
-    float *L = upload_new(be, logits, (size_t)B * D * 4), *X = upload_new(be, x, (size_t)B * D * 4);
-    float *S = upload_new(be, stats, (size_t)B * 2 * Z * 4), *E = upload_new(be, eps, (size_t)B * Z * 4);
-    float *RL = be->buffer_alloc(be, (size_t)B * 2 * 4), *DL = be->buffer_alloc(be, (size_t)B * D * 4);
-    float *DS = be->buffer_alloc(be, (size_t)B * 2 * Z * 4), *Zb = be->buffer_alloc(be, (size_t)B * Z * 4);
-    double *ACC = be->buffer_alloc(be, 2 * sizeof(double));
-    be->loss_bce_kl(be, RL, DL, DS, L, X, S, B, D, Z, 0.5f, 1.0f / B);
-    be->loss_accumulate(be, ACC, RL, B);
-    be->reparam_forward(be, Zb, S, E, B, Z);
-    be->reparam_backward(be, DS, Zb, S, E, B, Z);
-    be->gumbel_softmax_forward(be, DL, L, X, B, D, 0.5f); /* x doubles as u */
-    be->gumbel_softmax_backward(be, L, X, DL, B, D, 0.5f);
-    results_take(&rs, be, "loss_bce_kl row_loss", RL, (size_t)B * 2 * 4);
-    results_take(&rs, be, "loss_accumulate", ACC, 2 * sizeof(double));
-    results_take(&rs, be, "loss dstats + reparam", DS, (size_t)B * 2 * Z * 4);
-    results_take(&rs, be, "gumbel forward", DL, (size_t)B * D * 4);
-    results_take(&rs, be, "gumbel backward", L, (size_t)B * D * 4);
-
-    /* Adam over a large flat buffer, and the noise generators. */
-    const size_t n = 1000003;
-    const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
-    float *g = rand_floats(n, 9, -1, 1), *pp = rand_floats(n, 10, -1, 1);
-    float *P = upload_new(be, pp, n * 4), *G = upload_new(be, g, n * 4);
-    float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4);
-    int *STEP = be->buffer_alloc(be, sizeof(int));
-    for (int s = 0; s < 3; s++)
-        be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, NULL, NULL);
-    vae_rng *rng = be->rng_init(be, 42);
-    be->rng_normal(be, rng, G, n - 1); /* n - 1 is even */
-    results_take(&rs, be, "adam params", P, n * 4);
-    float *SC = be->buffer_alloc(be, sizeof(float));
-    be->grad_clip_scale(be, SC, P, n, 1.0f); /* a sum over a million elements in double */
-    results_take(&rs, be, "grad_clip_scale", SC, sizeof(float));
-    be->buffer_free(be, SC);
-    results_take(&rs, be, "rng_normal", G, (n - 1) * 4);
-    be->rng_free(be, rng);
-
-    void *bufs[] = {A, W, Bias, DY, C, DB, DW, L, X, S, E, RL, DL, DS, Zb, ACC, P, G, Mm, V, STEP};
-    for (int i = 0; i < COUNT(bufs); i++)
-        be->buffer_free(be, bufs[i]);
-    void *hosts[] = {a, w, bias, dy, logits, x, stats, eps, g, pp};
-    for (int i = 0; i < COUNT(hosts); i++)
-        free(hosts[i]);
-    return rs;
-}
-
-Test(cuda_determinism, same_inputs_give_bit_identical_outputs)
-{
-    vae_backend *be = tu_cuda_backend();
-    results r1 = run_all_ops(be), r2 = run_all_ops(be);
-    cr_assert_eq(r1.n, r2.n);
-    for (int i = 0; i < r1.n; i++) {
-        const unsigned char *x = r1.host[i], *y = r2.host[i];
-        size_t first = r1.bytes[i];
-        for (size_t k = 0; k < r1.bytes[i]; k++)
-            if (x[k] != y[k]) {
-                first = k;
-                break;
-            }
-        cr_expect(first == r1.bytes[i], "%s: two runs differ, first at byte %zu of %zu", r1.name[i], first,
-                  r1.bytes[i]);
-        free(r1.host[i]);
-        free(r2.host[i]);
-    }
-    vae_backend_free(be);
-}
-
 /* ---- graphs ------------------------------------------------------------------------------ */
 
 /* The buffers of a short training-like sequence: C = X P, C = tanh(C + bias),
@@ -1003,6 +236,13 @@ typedef struct {
 } graph_bufs;
 
 enum { GM = 37, GK = 37, GN = 129 };
+
+static void *upload_new(vae_backend *be, const void *host, size_t bytes)
+{
+    void *p = be->buffer_alloc(be, bytes);
+    be->upload(be, p, host, bytes);
+    return p;
+}
 
 static graph_bufs graph_bufs_new(vae_backend *be)
 {

@@ -1,10 +1,15 @@
 /*
- * test_ops.c: every CPU backend op against its closed form in double
- * precision, and every op's backward against central finite differences
- * computed in double precision. The CPU backend is the reference the CUDA
- * backend is checked against (test_cuda_ops.c), so it is checked first, here.
+ * test_ops.c: the CPU backend, the reference the CUDA backend is checked
+ * against (test_cuda_ops.c), so it is checked first, here. Every op of the
+ * table (op_table.c) against its closed form in double and its gradients
+ * against central finite differences in double; every op twice, bit for bit;
+ * the drivers that test_cuda_ops runs on the GPU, run here with the CPU as
+ * the candidate (they must pass) and with deliberately broken ops (they must
+ * fail); then the single-op checks computed by hand (Adam's steps, the
+ * divergence flag, the clipping factor, extreme logits, the generator).
  */
 #include "backend.h"
+#include "op_drivers.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -18,274 +23,218 @@ static void setup(void) { be = vae_backend_cpu_init(); }
 static void teardown(void) { vae_backend_free(be); }
 TestSuite(ops, .init = setup, .fini = teardown);
 
-#define FD_H 1e-6
+/* ---- the table's drivers on the CPU -------------------------------------------------- */
 
-/* ---- double-precision closed forms ------------------------------------------- */
+TestSuite(op_table, .init = setup, .fini = teardown);
 
-static double act_d(double x, vae_act a)
+#define SEED 1234
+
+Test(op_table, closed_forms_on_the_cpu)
 {
-    switch (a) {
-    case VAE_ACT_RELU: return x > 0 ? x : 0;
-    case VAE_ACT_TANH: return tanh(x);
-    default: return x;
-    }
-}
-
-static double softplus_d(double l) { return fmax(l, 0) + log1p(exp(-fabs(l))); }
-
-/* sum_ij w_ij * act(x_ij + b_j) */
-static double bias_act_objective(const double *x, const double *b, const float *w, int B, int N, vae_act a)
-{
-    double s = 0;
-    for (int i = 0; i < B; i++)
-        for (int j = 0; j < N; j++)
-            s += w[i * N + j] * act_d(x[i * N + j] + b[j], a);
-    return s;
-}
-
-static double *to_double(const float *x, size_t n)
-{
-    double *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++)
-        d[i] = x[i];
-    return d;
-}
-
-/* Keep pre-activations away from relu's kink so differences are smooth. */
-static void push_from_zero(float *x, const float *b, int B, int N)
-{
-    for (int i = 0; i < B; i++)
-        for (int j = 0; j < N; j++) {
-            float v = x[i * N + j] + b[j];
-            if (fabsf(v) < 0.05f)
-                x[i * N + j] += v >= 0 ? 0.1f : -0.1f;
+    int cases = 0;
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        for (int k = 0; k < d->ncases; k++) {
+            op_case c;
+            op_case_make(d, &c, k, SEED + (uint64_t)k);
+            if (!c.big && (d->reference || d->check)) {
+                cr_expect(op_drive_reference(d, &c, be), "%s %s: closed form (printed above)", d->name, c.shape);
+                cases++;
+            }
+            op_case_free(&c);
         }
+    }
+    cr_log_info("closed forms and output checks: %d cases", cases);
 }
 
-static void check_bias_act(vae_act a, int B, int N, uint64_t seed)
+Test(op_table, finite_differences_on_the_cpu)
 {
-    size_t n = (size_t)B * N;
-    float *x = malloc(n * 4), *y = malloc(n * 4), *w = malloc(n * 4), *dx = malloc(n * 4);
-    float *b = malloc(N * 4), *db = calloc(N, 4);
-    tu_fill_uniform(x, n, seed, -2, 2);
-    tu_fill_uniform(b, N, seed + 1, -1, 1);
-    tu_fill_uniform(w, n, seed + 2, -1, 1);
-    push_from_zero(x, b, B, N);
-    memcpy(y, x, n * 4);
-    be->bias_act_forward(be, y, b, B, N, a);
-    double *xd = to_double(x, n), *bd = to_double(b, N);
-    float *ref = malloc(n * 4);
-    for (int i = 0; i < B; i++)
-        for (int j = 0; j < N; j++)
-            ref[i * N + j] = (float)act_d(xd[i * N + j] + bd[j], a);
-    cr_assert(tu_allclose("bias_act_forward", y, ref, n, 1e-6, 1e-6));
-
-    for (int j = 0; j < N; j++)
-        db[j] = 0.25f; /* parameter gradients accumulate: start from a known value */
-    be->bias_act_backward(be, dx, db, w, y, B, N, a);
-    double *fdx = malloc(n * sizeof *fdx), *fdb = malloc(N * sizeof *fdb);
-    for (size_t k = 0; k < n; k++) {
-        double keep = xd[k];
-        xd[k] = keep + FD_H;
-        double fp = bias_act_objective(xd, bd, w, B, N, a);
-        xd[k] = keep - FD_H;
-        double fm = bias_act_objective(xd, bd, w, B, N, a);
-        xd[k] = keep;
-        fdx[k] = (fp - fm) / (2 * FD_H);
-    }
-    for (int j = 0; j < N; j++) {
-        double keep = bd[j];
-        bd[j] = keep + FD_H;
-        double fp = bias_act_objective(xd, bd, w, B, N, a);
-        bd[j] = keep - FD_H;
-        double fm = bias_act_objective(xd, bd, w, B, N, a);
-        bd[j] = keep;
-        fdb[j] = 0.25 + (fp - fm) / (2 * FD_H);
-    }
-    double *dxd = to_double(dx, n), *dbd = to_double(db, N);
-    cr_assert(tu_allclose_d("bias_act_backward dx vs finite differences", dxd, fdx, n, 1e-5, 1e-4));
-    cr_assert(tu_allclose_d("bias_act_backward dbias vs finite differences", dbd, fdb, N, 1e-4, 1e-4));
-    free(x); free(y); free(w); free(dx); free(b); free(db); free(xd); free(bd); free(ref);
-    free(fdx); free(fdb); free(dxd); free(dbd);
-}
-
-Test(ops, bias_act_relu) { check_bias_act(VAE_ACT_RELU, 5, 13, 11); }
-Test(ops, bias_act_tanh) { check_bias_act(VAE_ACT_TANH, 7, 11, 12); }
-Test(ops, bias_act_none) { check_bias_act(VAE_ACT_NONE, 3, 17, 13); }
-
-Test(ops, gemm_all_transposes)
-{
-    const int M = 7, N = 5, K = 13, lda_pad = 3, ldb_pad = 2, ldc_pad = 4;
-    for (int ta = 0; ta < 2; ta++)
-        for (int tb = 0; tb < 2; tb++) {
-            int lda = (ta ? M : K) + lda_pad, ldb = (tb ? K : N) + ldb_pad, ldc = N + ldc_pad;
-            int arows = ta ? K : M, brows = tb ? N : K;
-            float *A = malloc((size_t)arows * lda * 4), *Bm = malloc((size_t)brows * ldb * 4);
-            float *C = malloc((size_t)M * ldc * 4), *ref = malloc((size_t)M * ldc * 4);
-            tu_fill_uniform(A, (size_t)arows * lda, 100 + ta, -1, 1);
-            tu_fill_uniform(Bm, (size_t)brows * ldb, 200 + tb, -1, 1);
-            tu_fill_uniform(C, (size_t)M * ldc, 300, -1, 1);
-            memcpy(ref, C, (size_t)M * ldc * 4);
-            const float alpha = 0.75f, beta = 0.5f;
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) {
-                    double s = 0;
-                    for (int k = 0; k < K; k++) {
-                        double a = ta ? A[k * lda + i] : A[i * lda + k];
-                        double b = tb ? Bm[j * ldb + k] : Bm[k * ldb + j];
-                        s += a * b;
-                    }
-                    ref[i * ldc + j] = (float)(alpha * s + beta * (double)C[i * ldc + j]);
-                }
-            be->gemm(be, ta, tb, M, N, K, alpha, A, lda, Bm, ldb, beta, C, ldc);
-            char what[64];
-            snprintf(what, sizeof what, "gemm trans_a=%d trans_b=%d", ta, tb);
-            cr_assert(tu_allclose(what, C, ref, (size_t)M * ldc, 1e-5, 1e-5));
-            free(A); free(Bm); free(C); free(ref);
+    int cases = 0;
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        int op_cases = 0;
+        for (int k = 0; k < d->ncases; k++) {
+            op_case c;
+            op_case_make(d, &c, k, SEED + (uint64_t)k);
+            if (op_drive_fd_applies(d, &c)) {
+                cr_expect(op_drive_fd(d, &c, be, NULL), "%s %s: finite differences (printed above)", d->name, c.shape);
+                op_cases++;
+            }
+            op_case_free(&c);
         }
-}
-
-/* sum w * z, z = mu + eps * exp(lv / 2) */
-static double reparam_objective(const double *stats, const float *eps, const float *w, int B, int Z)
-{
-    double s = 0;
-    for (int i = 0; i < B; i++)
-        for (int j = 0; j < Z; j++)
-            s += w[i * Z + j] * (stats[i * 2 * Z + j] + eps[i * Z + j] * exp(0.5 * stats[i * 2 * Z + Z + j]));
-    return s;
-}
-
-Test(ops, reparam_forward_backward)
-{
-    const int B = 5, Z = 3;
-    size_t ns = (size_t)B * 2 * Z, nz = (size_t)B * Z;
-    float stats[30], eps[15], w[15], z[15], dstats[30], zref[15];
-    tu_fill_uniform(stats, ns, 21, -1.5f, 1.5f);
-    tu_fill_uniform(eps, nz, 22, -2, 2);
-    tu_fill_uniform(w, nz, 23, -1, 1);
-    be->reparam_forward(be, z, stats, eps, B, Z);
-    for (int i = 0; i < B; i++)
-        for (int j = 0; j < Z; j++)
-            zref[i * Z + j] = (float)(stats[i * 2 * Z + j] + (double)eps[i * Z + j] * exp(0.5 * stats[i * 2 * Z + Z + j]));
-    cr_assert(tu_allclose("reparam_forward", z, zref, nz, 1e-6, 1e-6));
-
-    for (size_t k = 0; k < ns; k++)
-        dstats[k] = 0.5f; /* backward adds to what the loss wrote */
-    be->reparam_backward(be, dstats, w, stats, eps, B, Z);
-    double *sd = to_double(stats, ns), fd[30], got[30];
-    for (size_t k = 0; k < ns; k++) {
-        double keep = sd[k];
-        sd[k] = keep + FD_H;
-        double fp = reparam_objective(sd, eps, w, B, Z);
-        sd[k] = keep - FD_H;
-        double fm = reparam_objective(sd, eps, w, B, Z);
-        sd[k] = keep;
-        fd[k] = 0.5 + (fp - fm) / (2 * FD_H);
-        got[k] = dstats[k];
+        /* every op with an objective is checked on some case */
+        cr_expect(!d->objective || op_cases > 0, "%s has an objective but no case small enough", d->name);
+        cases += op_cases;
     }
-    cr_assert(tu_allclose_d("reparam_backward vs finite differences", got, fd, ns, 1e-5, 1e-4));
-    free(sd);
+    cr_log_info("finite differences: %d cases", cases);
 }
 
-/* log N(z; 0, I) - log N(z; mu, exp(logvar)) from the densities themselves, in double, with
- * their 2 pi constants and (z - mu)^2 / exp(logvar): the op's eps^2 form must agree. */
-Test(ops, gauss_log_ratio_is_the_log_density_ratio)
+Test(op_table, twice_on_the_cpu_is_bit_identical)
 {
-    const int R = 7, Z = 5;
-    float stats[70], eps[35], z[35], out[8];
-    tu_fill_uniform(stats, (size_t)R * 2 * Z, 61, -2.0f, 2.0f);
-    tu_fill_uniform(eps, (size_t)R * Z, 62, -3.0f, 3.0f);
-    be->reparam_forward(be, z, stats, eps, R, Z);
-    out[R] = 12345.0f; /* a guard after the rows: untouched */
-    be->gauss_log_ratio(be, out, z, stats, eps, R, Z);
-    float ref[7];
-    const double log2pi = 1.8378770664093454836; /* log(2 pi) */
-    for (int i = 0; i < R; i++) {
-        double lp = 0, lq = 0;
-        for (int j = 0; j < Z; j++) {
-            double zj = z[i * Z + j], mu = stats[i * 2 * Z + j], lv = stats[i * 2 * Z + Z + j];
-            lp += -0.5 * (log2pi + zj * zj);
-            lq += -0.5 * (log2pi + lv + (zj - mu) * (zj - mu) / exp(lv));
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        for (int k = 0; k < d->ncases; k++) {
+            op_case c;
+            op_case_make(d, &c, k, SEED + (uint64_t)k);
+            cr_expect(op_drive_determinism(d, &c, be, NULL), "%s %s: two runs differ", d->name, c.shape);
+            op_case_free(&c);
         }
-        ref[i] = (float)(lp - lq);
     }
-    cr_assert(tu_allclose("gauss_log_ratio", out, ref, (size_t)R, 1e-4, 1e-5));
-    cr_assert_eq(out[R], 12345.0f, "wrote past its R rows");
 }
 
-/* grad_scale * sum_i (recon_i + beta * kl_i), recon and kl in double */
-static double loss_objective(const double *logits, const float *x, const double *stats, int B, int D, int Z,
-                             double beta, double scale, double *rows)
+/* The driver test_cuda_ops runs against the GPU, with a second CPU backend as the candidate:
+ * it must pass, and this proves it runs here. */
+Test(op_table, cpu_against_cpu)
 {
-    double total = 0;
-    for (int i = 0; i < B; i++) {
-        double recon = 0, kl = 0;
-        for (int d = 0; d < D; d++) {
-            double l = logits[i * D + d];
-            recon += softplus_d(l) - l * x[i * D + d];
+    vae_backend *cand = vae_backend_cpu_init();
+    int cases = 0;
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        for (int k = 0; k < d->ncases; k++, cases++) {
+            op_case c;
+            op_case_make(d, &c, k, SEED + (uint64_t)k);
+            cr_expect(op_drive_compare(d, &c, be, cand, NULL), "%s %s: cpu against cpu", d->name, c.shape);
+            op_case_free(&c);
         }
-        for (int j = 0; j < Z; j++) {
-            double mu = stats[i * 2 * Z + j], lv = stats[i * 2 * Z + Z + j];
-            kl += -0.5 * (1 + lv - mu * mu - exp(lv));
-        }
-        if (rows) {
-            rows[2 * i] = recon;
-            rows[2 * i + 1] = kl;
-        }
-        total += recon + beta * kl;
     }
-    return scale * total;
+    cr_log_info("%d ops, %d cases", op_table_count, cases);
+    vae_backend_free(cand);
 }
 
-static void check_loss(int B, int D, int Z, float lmax, uint64_t seed)
+/* The graph driver; the CPU backend has no graphs, so its "replays" are eager runs. */
+Test(op_table, graph_replay_on_the_cpu)
 {
-    size_t nl = (size_t)B * D, ns = (size_t)B * 2 * Z;
-    float *logits = malloc(nl * 4), *x = malloc(nl * 4), *stats = malloc(ns * 4);
-    float *dlogits = malloc(nl * 4), *dstats = malloc(ns * 4), *rows = malloc((size_t)B * 2 * 4);
-    tu_fill_uniform(logits, nl, seed, -lmax, lmax);
-    tu_fill_uniform(x, nl, seed + 1, 0, 1);
-    tu_fill_uniform(stats, ns, seed + 2, -2, 2);
-    const float beta = 0.7f, scale = 1.0f / B;
-    be->loss_bce_kl(be, rows, dlogits, dstats, logits, x, stats, B, D, Z, beta, scale);
-
-    double *ld = to_double(logits, nl), *sd = to_double(stats, ns);
-    double *rref = malloc((size_t)B * 2 * sizeof(double)), *rgot = to_double(rows, (size_t)B * 2);
-    loss_objective(ld, x, sd, B, D, Z, beta, scale, rref);
-    cr_assert(tu_allclose_d("loss_bce_kl rows [recon, kl]", rgot, rref, (size_t)B * 2, 1e-4, 1e-5));
-
-    double *fdl = malloc(nl * sizeof(double)), *fds = malloc(ns * sizeof(double));
-    for (size_t k = 0; k < nl; k++) {
-        double keep = ld[k];
-        ld[k] = keep + FD_H;
-        double fp = loss_objective(ld, x, sd, B, D, Z, beta, scale, NULL);
-        ld[k] = keep - FD_H;
-        double fm = loss_objective(ld, x, sd, B, D, Z, beta, scale, NULL);
-        ld[k] = keep;
-        fdl[k] = (fp - fm) / (2 * FD_H);
+    cr_assert_null(be->graph_capture_begin, "the CPU backend captures graphs now: this test's premise is gone");
+    for (int t = 0; t < op_table_count; t++) {
+        const op_desc *d = op_table[t];
+        for (int k = 0; k < d->ncases; k++)
+            cr_expect(op_drive_graph(d, k, SEED + (uint64_t)k, 3, be, NULL), "%s case %d: replay", d->name, k);
     }
-    for (size_t k = 0; k < ns; k++) {
-        double keep = sd[k];
-        sd[k] = keep + FD_H;
-        double fp = loss_objective(ld, x, sd, B, D, Z, beta, scale, NULL);
-        sd[k] = keep - FD_H;
-        double fm = loss_objective(ld, x, sd, B, D, Z, beta, scale, NULL);
-        sd[k] = keep;
-        fds[k] = (fp - fm) / (2 * FD_H);
-    }
-    double *gl = to_double(dlogits, nl), *gs = to_double(dstats, ns);
-    cr_assert(tu_allclose_d("loss_bce_kl dlogits vs finite differences", gl, fdl, nl, 1e-6, 1e-4));
-    cr_assert(tu_allclose_d("loss_bce_kl dstats vs finite differences", gs, fds, ns, 1e-6, 1e-4));
-
-    /* forward only: same rows, gradients untouched */
-    float *rows2 = malloc((size_t)B * 2 * 4);
-    be->loss_bce_kl(be, rows2, NULL, NULL, logits, x, stats, B, D, Z, beta, scale);
-    cr_assert(memcmp(rows, rows2, (size_t)B * 2 * 4) == 0, "forward-only loss differs from the fused pass");
-    free(logits); free(x); free(stats); free(dlogits); free(dstats); free(rows); free(rows2);
-    free(ld); free(sd); free(rref); free(rgot); free(fdl); free(fds); free(gl); free(gs);
 }
 
-Test(ops, loss_bce_kl_small) { check_loss(5, 13, 3, 4.0f, 31); }
-Test(ops, loss_bce_kl_mnist_width) { check_loss(3, 784, 20, 6.0f, 32); }
+/* ---- the drivers fail on broken ops ------------------------------------------------------- */
+
+static const op_desc *find_op(const char *name)
+{
+    for (int t = 0; t < op_table_count; t++)
+        if (strcmp(op_table[t]->name, name) == 0)
+            return op_table[t];
+    cr_assert_fail("no op %s in the table", name);
+    return NULL;
+}
+
+/* reparam_forward that forgets the last row: the poison shows */
+static void broken_reparam_last_row(vae_backend *b, const op_case *c, void *const *d)
+{
+    b->reparam_forward(b, d[3], d[0], d[1], c->i[0] - 1, c->i[1]);
+    b->reparam_backward(b, d[4], d[2], d[0], d[1], c->i[0], c->i[1]);
+}
+
+/* reparam_backward applied twice: a wrong gradient */
+static void broken_reparam_twice(vae_backend *b, const op_case *c, void *const *d)
+{
+    b->reparam_forward(b, d[3], d[0], d[1], c->i[0], c->i[1]);
+    b->reparam_backward(b, d[4], d[2], d[0], d[1], c->i[0], c->i[1]);
+    b->reparam_backward(b, d[4], d[2], d[0], d[1], c->i[0], c->i[1]);
+}
+
+/* bias_act_backward that writes dbias instead of accumulating */
+static void broken_bias_act_writes(vae_backend *b, const op_case *c, void *const *d)
+{
+    const int B = c->i[0], N = c->i[1];
+    b->bias_act_forward(b, d[0], d[1], B, N, (vae_act)c->i[2]);
+    b->memset_zero(b, d[4], (size_t)N * sizeof(float));
+    b->bias_act_backward(b, d[3], d[4], d[2], d[0], B, N, (vae_act)c->i[2]);
+}
+
+/* gemm with one row too many: a write past the end of C */
+static void broken_gemm_extra_row(vae_backend *b, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    b->gemm(b, a[0], a[1], a[2] + 1, a[3], a[4], c->f[0], d[0], a[5], d[1], a[6], c->f[1], d[2], a[7]);
+}
+
+/* the loss without gradients, writing them all the same */
+static void broken_loss_writes_gradients(vae_backend *b, const op_case *c, void *const *d)
+{
+    b->loss_bce_kl(b, d[3], d[4], d[5], d[0], d[1], d[2], c->i[0], c->i[1], c->i[2], c->f[0], c->f[1]);
+}
+
+/* gather_batch that scales its input bytes in place: an input changed */
+static void broken_gather_changes_input(vae_backend *b, const op_case *c, void *const *d)
+{
+    b->gather_batch(b, d[0], d[1], d[2], c->i[0], c->i[1]);
+    b->memset_zero(b, d[1], 1);
+}
+
+/* gather_batch whose result depends on how often it ran */
+static void broken_gather_counts(vae_backend *b, const op_case *c, void *const *d)
+{
+    static int calls;
+    b->gather_batch(b, d[0], d[1], d[2], c->i[0], c->i[1]);
+    if (calls++ % 2)
+        b->memset_zero(b, d[0], (size_t)c->i[0] * (size_t)c->i[1] * sizeof(float));
+}
+
+static op_case case_where(const op_desc *d, const char *shape)
+{
+    op_case c;
+    for (int k = 0; k < d->ncases; k++) {
+        op_case_make(d, &c, k, SEED);
+        if (strcmp(c.shape, shape) == 0)
+            return c;
+        op_case_free(&c);
+    }
+    cr_assert_fail("%s has no case %s", d->name, shape);
+    return c;
+}
+
+Test(op_table, drivers_catch_broken_ops)
+{
+    vae_backend *cand = vae_backend_cpu_init();
+    cr_log_info("the failures printed below are expected: each comes from a deliberately broken op");
+
+    const op_desc *rp = find_op("reparam");
+    op_case c = case_where(rp, "B=5 Z=7");
+    cr_assert(op_drive_compare(rp, &c, be, cand, NULL), "the unbroken reparam fails");
+    cr_assert(op_drive_fd(rp, &c, be, NULL), "the unbroken reparam fails");
+    cr_expect_not(op_drive_compare(rp, &c, be, cand, broken_reparam_last_row), "a row never written passed");
+    cr_expect_not(op_drive_fd(rp, &c, be, broken_reparam_twice), "a doubled gradient passed finite differences");
+    cr_expect_not(op_drive_compare(rp, &c, be, cand, broken_reparam_twice), "a doubled gradient passed");
+    op_case_free(&c);
+
+    const op_desc *ba = find_op("bias_act");
+    c = case_where(ba, "tanh B=5 N=13");
+    cr_assert(op_drive_compare(ba, &c, be, cand, NULL), "the unbroken bias_act fails");
+    cr_expect_not(op_drive_compare(ba, &c, be, cand, broken_bias_act_writes), "dbias written, not accumulated, passed");
+    cr_expect_not(op_drive_fd(ba, &c, be, broken_bias_act_writes), "dbias written passed finite differences");
+    op_case_free(&c);
+
+    const op_desc *gm = find_op("gemm");
+    c = case_where(gm, "ta=0 tb=0 M=7 N=5 K=13 lda=16 ldb=10 ldc=7 beta=0");
+    cr_assert(op_drive_compare(gm, &c, be, cand, NULL), "the unbroken gemm fails");
+    cr_expect_not(op_drive_compare(gm, &c, be, cand, broken_gemm_extra_row), "a write past the end passed");
+    op_case_free(&c);
+
+    const op_desc *ls = find_op("loss_bce_kl");
+    c = case_where(ls, "B=5 D=13 Z=3 forward only");
+    cr_assert(op_drive_compare(ls, &c, be, cand, NULL), "the unbroken loss fails");
+    cr_expect_not(op_drive_compare(ls, &c, be, cand, broken_loss_writes_gradients),
+                  "gradients written through NULL pointers' buffers passed");
+    op_case_free(&c);
+
+    const op_desc *gb = find_op("gather_batch");
+    c = case_where(gb, "B=5 D=13 images=300");
+    cr_assert(op_drive_compare(gb, &c, be, cand, NULL), "the unbroken gather fails");
+    cr_expect_not(op_drive_compare(gb, &c, be, cand, broken_gather_changes_input), "a changed input passed");
+    cr_expect_not(op_drive_determinism(gb, &c, be, broken_gather_counts), "a run-count-dependent op passed");
+    op_case_free(&c);
+    cr_expect_not(op_drive_graph(gb, 0, SEED, 3, be, broken_gather_counts),
+                  "a replay unlike the eager run passed");
+    vae_backend_free(cand);
+}
+
+/* ---- single ops, by hand ------------------------------------------------------------------ */
 
 Test(ops, loss_bce_kl_extreme_logits_stay_finite)
 {
@@ -299,18 +248,17 @@ Test(ops, loss_bce_kl_extreme_logits_stay_finite)
     cr_assert_float_eq(dl[1], 1.0f, 1e-6);
 }
 
-Test(ops, loss_accumulate_sums_in_double)
+/* Without gradients the rows are the same as with them, bit for bit. */
+Test(ops, loss_bce_kl_forward_only_equals_the_fused_pass)
 {
-    const int B = 7;
-    float rows[14];
-    tu_fill_uniform(rows, 14, 41, 0, 300);
-    double acc[2] = {1.5, -2.5}, r0 = 1.5, r1 = -2.5;
-    for (int i = 0; i < B; i++) {
-        r0 += rows[2 * i];
-        r1 += rows[2 * i + 1];
-    }
-    be->loss_accumulate(be, acc, rows, B);
-    cr_assert(fabs(acc[0] - r0) < 1e-9 && fabs(acc[1] - r1) < 1e-9, "acc %g %g, expected %g %g", acc[0], acc[1], r0, r1);
+    const int B = 5, D = 13, Z = 3;
+    float logits[65], x[65], stats[30], dl[65], ds[30], rows[10], rows2[10];
+    tu_fill_uniform(logits, 65, 31, -4, 4);
+    tu_fill_uniform(x, 65, 32, 0, 1);
+    tu_fill_uniform(stats, 30, 33, -2, 2);
+    be->loss_bce_kl(be, rows, dl, ds, logits, x, stats, B, D, Z, 0.7f, 1.0f / B);
+    be->loss_bce_kl(be, rows2, NULL, NULL, logits, x, stats, B, D, Z, 0.7f, 1.0f / B);
+    cr_assert(memcmp(rows, rows2, sizeof rows) == 0, "forward-only loss differs from the fused pass");
 }
 
 Test(ops, adam_matches_hand_computed_steps)
@@ -443,74 +391,6 @@ Test(ops, grad_clip_scale_is_pytorchs_factor)
     cr_assert(want < 1.0, "the test buffer's norm %g is too small to clip", sqrt(ss));
     cr_assert_eq(s, (float)want, "scale %.9g, expected %.9g", (double)s, want);
     free(y);
-}
-
-Test(ops, gather_batch_scales_bytes)
-{
-    const int N = 6, D = 5, B = 4;
-    uint8_t data[30];
-    for (int i = 0; i < N * D; i++)
-        data[i] = (uint8_t)(i * 37 % 256);
-    int32_t idx[4] = {5, 0, 3, 3};
-    float x[20];
-    be->gather_batch(be, x, data, idx, B, D);
-    for (int i = 0; i < B; i++)
-        for (int d = 0; d < D; d++)
-            cr_assert_eq(x[i * D + d], (float)data[idx[i] * D + d] / 255.0f);
-}
-
-/* sum w * softmax((logits + g) / tau) */
-static double gumbel_objective(const double *logits, const float *u, const float *w, int B, int K, double tau)
-{
-    double s = 0;
-    for (int i = 0; i < B; i++) {
-        double mx = -INFINITY, z[64], sum = 0;
-        for (int k = 0; k < K; k++) {
-            double uk = fmin(fmax(u[i * K + k], 1e-20), 0.99999994);
-            z[k] = (logits[i * K + k] - log(-log(uk))) / tau;
-            mx = fmax(mx, z[k]);
-        }
-        for (int k = 0; k < K; k++)
-            sum += exp(z[k] - mx);
-        for (int k = 0; k < K; k++)
-            s += w[i * K + k] * exp(z[k] - mx) / sum;
-    }
-    return s;
-}
-
-Test(ops, gumbel_softmax_forward_backward)
-{
-    const int B = 5, K = 7;
-    const float tau = 0.67f;
-    size_t n = (size_t)B * K;
-    float logits[35], u[35], w[35], y[35], dl[35];
-    tu_fill_uniform(logits, n, 51, -2, 2);
-    tu_fill_uniform(u, n, 52, 0.001f, 0.999f);
-    tu_fill_uniform(w, n, 53, -1, 1);
-    u[0] = 1.0f; /* cuRAND's uniform includes 1: must not give inf */
-    be->gumbel_softmax_forward(be, y, logits, u, B, K, tau);
-    for (int i = 0; i < B; i++) {
-        double s = 0;
-        for (int k = 0; k < K; k++) {
-            cr_assert(isfinite(y[i * K + k]) && y[i * K + k] >= 0);
-            s += y[i * K + k];
-        }
-        cr_assert(fabs(s - 1) < 1e-5, "row %d sums to %g", i, s);
-    }
-    be->gumbel_softmax_backward(be, dl, w, y, B, K, tau);
-    double *ld = to_double(logits, n), fd[35], got[35];
-    for (size_t k = 0; k < n; k++) {
-        double keep = ld[k];
-        ld[k] = keep + FD_H;
-        double fp = gumbel_objective(ld, u, w, B, K, tau);
-        ld[k] = keep - FD_H;
-        double fm = gumbel_objective(ld, u, w, B, K, tau);
-        ld[k] = keep;
-        fd[k] = (fp - fm) / (2 * FD_H);
-        got[k] = dl[k];
-    }
-    cr_assert(tu_allclose_d("gumbel_softmax_backward vs finite differences", got, fd, n, 1e-5, 1e-4));
-    free(ld);
 }
 
 Test(ops, rng_is_seeded_and_resettable)

@@ -1,0 +1,955 @@
+/*
+ * op_table.c: the descriptors of every backend op (see op_table.h): each
+ * op's cases (odd shapes: 1, 5, 7, 13, 37, 129, 257, 785 rows or columns;
+ * input ranges the model produces), its buffers' roles, tolerances, the
+ * function that runs it (the only place that names its signature), and
+ * where it has them a closed form in double, an objective for finite
+ * differences and a check of its outputs' properties.
+ *
+ * Not here: the drivers (op_drivers.c) and hand-computed single-op checks
+ * (test_ops.c).
+ */
+#include "op_table.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "vae_util.h"
+
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static const int ROWS[] = {1, 5, 37, 129};
+static const int COLS[] = {7, 13, 257, 785};
+
+/* Tolerances of a candidate backend against the reference, |cand - ref| <= atol + rtol |ref|. */
+#define TOL_ELEMENTWISE 1e-5, 1e-5 /* one rounding or one libm ulp apart */
+#define TOL_GEMM 1e-4, 1e-4        /* summation order differs (OpenBLAS vs cuBLAS) */
+#define NMSE_ALL 1e-8              /* whole-buffer normalised error, for every op */
+
+size_t op_type_size(op_type t)
+{
+    switch (t) {
+    case OP_F32: return sizeof(float);
+    case OP_F64: return sizeof(double);
+    case OP_I32: return sizeof(int32_t);
+    default: return 1;
+    }
+}
+
+void op_case_make(const op_desc *d, op_case *c, int k, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    c->ref_scale = 1.0;
+    d->make(c, k, seed);
+}
+
+void op_case_free(op_case *c)
+{
+    for (int b = 0; b < c->nbuf; b++)
+        vae_free(c->buf[b].host);
+    c->nbuf = 0;
+}
+
+/* ---- building cases ------------------------------------------------------------ */
+
+static void *add_buf(op_case *c, const char *name, op_type t, op_role role, size_t n)
+{
+    if (c->nbuf >= OP_MAX_BUFS)
+        vae_fatal("op_table: more than %d buffers in one case", OP_MAX_BUFS);
+    op_buf *b = &c->buf[c->nbuf++];
+    b->name = name;
+    b->type = t;
+    b->role = role;
+    b->n = n;
+    b->host = vae_calloc(n ? n : 1, op_type_size(t));
+    return b->host;
+}
+
+/* Buffer contents from the case's seed and the buffer's index: every buffer its own stream. */
+static uint64_t buf_seed(const op_case *c, uint64_t seed)
+{
+    return seed * 1000003u + (uint64_t)c->nbuf * 7919u;
+}
+
+static float *add_f32(op_case *c, const char *name, op_role role, size_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t s = buf_seed(c, seed);
+    float *x = add_buf(c, name, OP_F32, role, n);
+    tu_fill_uniform(x, n, s, lo, hi);
+    return x;
+}
+
+static void set_tol(op_case *c, int b, double atol, double rtol)
+{
+    c->buf[b].own_tol = 1;
+    c->buf[b].atol = atol;
+    c->buf[b].rtol = rtol;
+}
+
+static void add_fd(op_case *c, int grad, int wrt, int acc)
+{
+    if (c->nfd >= OP_MAX_FD)
+        vae_fatal("op_table: more than %d finite-difference pairs", OP_MAX_FD);
+    c->fd[c->nfd].grad = grad;
+    c->fd[c->nfd].wrt = wrt;
+    c->fd[c->nfd].acc = acc;
+    c->nfd++;
+}
+
+static const char *act_name(vae_act a)
+{
+    return a == VAE_ACT_RELU ? "relu" : a == VAE_ACT_TANH ? "tanh" : "none";
+}
+
+static double act_d(double x, vae_act a)
+{
+    switch (a) {
+    case VAE_ACT_RELU: return x > 0 ? x : 0;
+    case VAE_ACT_TANH: return tanh(x);
+    default: return x;
+    }
+}
+
+static double softplus_d(double l) { return fmax(l, 0) + log1p(exp(-fabs(l))); }
+
+/* ---- gemm ------------------------------------------------------------------------ */
+
+enum { GEMM_A, GEMM_B, GEMM_C };
+enum { GEMM_TA, GEMM_TB, GEMM_M, GEMM_N, GEMM_K, GEMM_LDA, GEMM_LDB, GEMM_LDC };
+static const int gemm_shapes[][3] = {{7, 5, 13},    {1, 7, 13},      {5, 13, 7},  {37, 257, 129},
+                                     {129, 785, 37}, {128, 784, 400}, {5, 1, 785}, {257, 129, 1}};
+#define GEMM_GRID (COUNT(gemm_shapes) * 8)
+
+/* Cases: every shape x trans_a x trans_b x (beta 0 | beta 0.3), then two large ones for the
+ * determinism and CUDA drivers: a forward-sized product and a transposed K = 1000 reduction. */
+static void gemm_make(op_case *c, int k, uint64_t seed)
+{
+    int M, N, K, ta, tb, with_beta;
+    if (k < GEMM_GRID) {
+        M = gemm_shapes[k / 8][0], N = gemm_shapes[k / 8][1], K = gemm_shapes[k / 8][2];
+        ta = (k >> 2) & 1, tb = (k >> 1) & 1, with_beta = k & 1;
+    } else if (k == GEMM_GRID) {
+        M = 1000, N = 785, K = 257, ta = 0, tb = 0, with_beta = 0;
+        c->big = 1;
+    } else {
+        M = 257, N = 785, K = 1000, ta = 1, tb = 0, with_beta = 1;
+        c->big = 1;
+    }
+    /* Leading dimensions above the minimum, so padding must be skipped and kept. */
+    const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 2;
+    int *a = c->i;
+    a[GEMM_TA] = ta, a[GEMM_TB] = tb, a[GEMM_M] = M, a[GEMM_N] = N, a[GEMM_K] = K;
+    a[GEMM_LDA] = lda, a[GEMM_LDB] = ldb, a[GEMM_LDC] = ldc;
+    c->f[0] = 0.7f;                     /* alpha */
+    c->f[1] = with_beta ? 0.3f : 0.0f; /* beta 0: C is not read; its padding must survive */
+    add_f32(c, "A", OP_IN, (size_t)(ta ? K : M) * lda, seed, -1, 1);
+    add_f32(c, "B", OP_IN, (size_t)(tb ? N : K) * ldb, seed, -1, 1);
+    add_f32(c, "C", with_beta ? OP_ACC : OP_WRITE, (size_t)M * ldc, seed, -1, 1);
+    c->ref_scale = K > 13 ? K / 13.0 : 1.0; /* float sums of K products against double */
+    snprintf(c->shape, sizeof c->shape, "ta=%d tb=%d M=%d N=%d K=%d lda=%d ldb=%d ldc=%d beta=%g", ta, tb, M, N,
+             K, lda, ldb, ldc, (double)c->f[1]);
+}
+
+static void gemm_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    be->gemm(be, a[GEMM_TA], a[GEMM_TB], a[GEMM_M], a[GEMM_N], a[GEMM_K], c->f[0], d[GEMM_A], a[GEMM_LDA],
+             d[GEMM_B], a[GEMM_LDB], c->f[1], d[GEMM_C], a[GEMM_LDC]);
+}
+
+static unsigned gemm_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int *a = c->i;
+    const int ta = a[GEMM_TA], tb = a[GEMM_TB], lda = a[GEMM_LDA], ldb = a[GEMM_LDB], ldc = a[GEMM_LDC];
+    const double alpha = c->f[0], beta = c->f[1];
+    for (int i = 0; i < a[GEMM_M]; i++)
+        for (int j = 0; j < a[GEMM_N]; j++) {
+            double s = 0;
+            for (int k = 0; k < a[GEMM_K]; k++) {
+                double x = ta ? in[GEMM_A][(size_t)k * lda + i] : in[GEMM_A][(size_t)i * lda + k];
+                double y = tb ? in[GEMM_B][(size_t)j * ldb + k] : in[GEMM_B][(size_t)k * ldb + j];
+                s += x * y;
+            }
+            double *o = &out[GEMM_C][(size_t)i * ldc + j];
+            *o = alpha * s + (beta != 0 ? beta * in[GEMM_C][(size_t)i * ldc + j] : 0.0);
+        }
+    return 1u << GEMM_C;
+}
+
+static const op_desc desc_gemm = {
+    .name = "gemm",
+    .ncases = GEMM_GRID + 2,
+    .make = gemm_make,
+    .run = gemm_run,
+    .atol = 1e-4, .rtol = 1e-4, .nmse = NMSE_ALL,
+    .reference = gemm_reference,
+    .ref_atol = 1e-5, .ref_rtol = 1e-5,
+};
+
+/* ---- bias + activation, forward then backward --------------------------------------------
+ * y starts as the pre-activation x and becomes act(x + bias); the backward then reads that y,
+ * so the objective sum dy * act(x + bias) is a function of the op's inputs. */
+
+enum { BA_Y, BA_BIAS, BA_DY, BA_DX, BA_DBIAS };
+enum { BA_B, BA_N, BA_ACT, BA_IN_PLACE };
+static const int ba_rows[] = {1, 5, 37, 129, 1000};
+#define BA_GRID (3 * COUNT(ba_rows) * COUNT(COLS) * 2)
+
+static void bias_act_make(op_case *c, int k, uint64_t seed)
+{
+    int B, N, a, in_place;
+    if (k < BA_GRID) {
+        in_place = k % 2;
+        N = COLS[(k / 2) % COUNT(COLS)];
+        B = ba_rows[(k / 2 / COUNT(COLS)) % COUNT(ba_rows)];
+        a = k / (BA_GRID / 3);
+    } else { /* the shapes of the earlier hand-written checks */
+        B = k == BA_GRID ? 7 : 3, N = k == BA_GRID ? 11 : 17;
+        a = k == BA_GRID ? VAE_ACT_TANH : VAE_ACT_NONE;
+        in_place = 0;
+    }
+    c->i[BA_B] = B, c->i[BA_N] = N, c->i[BA_ACT] = a, c->i[BA_IN_PLACE] = in_place;
+    const size_t n = (size_t)B * N;
+    float *x = add_f32(c, "y", OP_ACC, n, seed, -2, 2);
+    float *bias = add_f32(c, "bias", OP_IN, (size_t)N, seed, -1, 1);
+    /* Keep pre-activations away from relu's kink, so finite differences are smooth. */
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < N; j++) {
+            float v = x[(size_t)i * N + j] + bias[j];
+            if (fabsf(v) < 0.05f)
+                x[(size_t)i * N + j] += v >= 0 ? 0.1f : -0.1f;
+        }
+    add_f32(c, "dy", in_place ? OP_ACC : OP_IN, n, seed, -1, 1);
+    add_f32(c, "dx", in_place ? OP_UNTOUCHED : OP_WRITE, n, seed, -1, 1);
+    add_f32(c, "dbias", OP_ACC, (size_t)N, seed, -1, 1); /* a parameter gradient: accumulated into */
+    set_tol(c, BA_DBIAS, 1e-4, 1e-5);                   /* sums over up to 1000 rows, other order */
+    add_fd(c, in_place ? BA_DY : BA_DX, BA_Y, 0);
+    add_fd(c, BA_DBIAS, BA_BIAS, 1);
+    snprintf(c->shape, sizeof c->shape, "%s B=%d N=%d%s", act_name((vae_act)a), B, N,
+             in_place ? " (dx aliases dy)" : "");
+}
+
+static void bias_act_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int B = c->i[BA_B], N = c->i[BA_N];
+    const vae_act act = (vae_act)c->i[BA_ACT];
+    be->bias_act_forward(be, d[BA_Y], d[BA_BIAS], B, N, act);
+    be->bias_act_backward(be, c->i[BA_IN_PLACE] ? d[BA_DY] : d[BA_DX], d[BA_DBIAS], d[BA_DY], d[BA_Y], B, N, act);
+}
+
+static unsigned bias_act_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int B = c->i[BA_B], N = c->i[BA_N];
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < N; j++)
+            out[BA_Y][(size_t)i * N + j] = act_d(in[BA_Y][(size_t)i * N + j] + in[BA_BIAS][j], (vae_act)c->i[BA_ACT]);
+    return 1u << BA_Y;
+}
+
+static double bias_act_objective(const op_case *c, double *const *x)
+{
+    const int B = c->i[BA_B], N = c->i[BA_N];
+    double s = 0;
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < N; j++)
+            s += x[BA_DY][(size_t)i * N + j] * act_d(x[BA_Y][(size_t)i * N + j] + x[BA_BIAS][j], (vae_act)c->i[BA_ACT]);
+    return s;
+}
+
+static const op_desc desc_bias_act = {
+    .name = "bias_act",
+    .ncases = BA_GRID + 2,
+    .make = bias_act_make,
+    .run = bias_act_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .reference = bias_act_reference,
+    .ref_atol = 1e-6, .ref_rtol = 1e-6,
+    .objective = bias_act_objective,
+    .fd_atol = 1e-5, .fd_rtol = 1e-4,
+};
+
+/* ---- reparameterisation, forward then backward ------------------------------------------ */
+
+enum { RP_STATS, RP_EPS, RP_DZ, RP_Z, RP_DSTATS };
+static const int reparam_z[] = {1, 7, 13, 257};
+#define RP_GRID (COUNT(ROWS) * COUNT(reparam_z))
+
+static void reparam_make(op_case *c, int k, uint64_t seed)
+{
+    const int B = k < RP_GRID ? ROWS[k / COUNT(reparam_z)] : 5;
+    const int Z = k < RP_GRID ? reparam_z[k % COUNT(reparam_z)] : 3;
+    c->i[0] = B, c->i[1] = Z;
+    const size_t n = (size_t)B * Z;
+    add_f32(c, "stats", OP_IN, 2 * n, seed, -3, 3);
+    add_f32(c, "eps", OP_IN, n, seed, -3, 3);
+    add_f32(c, "dz", OP_IN, n, seed, -1, 1);
+    add_f32(c, "z", OP_WRITE, n, seed, 0, 0);
+    add_f32(c, "dstats", OP_ACC, 2 * n, seed, -1, 1); /* the loss wrote it; backward adds */
+    add_fd(c, RP_DSTATS, RP_STATS, 1);
+    snprintf(c->shape, sizeof c->shape, "B=%d Z=%d", B, Z);
+}
+
+static void reparam_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->reparam_forward(be, d[RP_Z], d[RP_STATS], d[RP_EPS], c->i[0], c->i[1]);
+    be->reparam_backward(be, d[RP_DSTATS], d[RP_DZ], d[RP_STATS], d[RP_EPS], c->i[0], c->i[1]);
+}
+
+static double reparam_z_d(double *const *x, int Z, int i, int j)
+{
+    return x[RP_STATS][(size_t)i * 2 * Z + j] +
+           x[RP_EPS][(size_t)i * Z + j] * exp(0.5 * x[RP_STATS][(size_t)i * 2 * Z + Z + j]);
+}
+
+static unsigned reparam_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int B = c->i[0], Z = c->i[1];
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < Z; j++)
+            out[RP_Z][(size_t)i * Z + j] = reparam_z_d(in, Z, i, j);
+    return 1u << RP_Z;
+}
+
+static double reparam_objective(const op_case *c, double *const *x)
+{
+    const int B = c->i[0], Z = c->i[1];
+    double s = 0;
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < Z; j++)
+            s += x[RP_DZ][(size_t)i * Z + j] * reparam_z_d(x, Z, i, j);
+    return s;
+}
+
+static const op_desc desc_reparam = {
+    .name = "reparam",
+    .ncases = RP_GRID + 1,
+    .make = reparam_make,
+    .run = reparam_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .reference = reparam_reference,
+    .ref_atol = 1e-6, .ref_rtol = 1e-6,
+    .objective = reparam_objective,
+    .fd_atol = 1e-5, .fd_rtol = 1e-4,
+};
+
+/* ---- gauss_log_ratio ---------------------------------------------------------------------- */
+
+enum { GL_Z, GL_STATS, GL_EPS, GL_OUT };
+
+static void gauss_log_ratio_make(op_case *c, int k, uint64_t seed)
+{
+    const int R = k < RP_GRID ? ROWS[k / COUNT(reparam_z)] : 7;
+    const int Z = k < RP_GRID ? reparam_z[k % COUNT(reparam_z)] : 5;
+    c->i[0] = R, c->i[1] = Z;
+    const size_t n = (size_t)R * Z;
+    float *z = add_f32(c, "z", OP_IN, n, seed, 0, 0);
+    float *stats = add_f32(c, "stats", OP_IN, 2 * n, seed, -3, 3);
+    float *eps = add_f32(c, "eps", OP_IN, n, seed, -3, 3);
+    add_f32(c, "out", OP_WRITE, (size_t)R, seed, 0, 0);
+    /* z = mu + eps * exp(logvar / 2), as the op's eps^2 form assumes (and eval passes) */
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < Z; j++)
+            z[(size_t)i * Z + j] = (float)(stats[(size_t)i * 2 * Z + j] +
+                                           (double)eps[(size_t)i * Z + j] * exp(0.5 * stats[(size_t)i * 2 * Z + Z + j]));
+    c->ref_scale = Z > 5 ? Z / 5.0 : 1.0; /* z rounded to float, summed over Z columns */
+    snprintf(c->shape, sizeof c->shape, "R=%d Z=%d", R, Z);
+}
+
+static void gauss_log_ratio_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->gauss_log_ratio(be, d[GL_OUT], d[GL_Z], d[GL_STATS], d[GL_EPS], c->i[0], c->i[1]);
+}
+
+/* log N(z; 0, I) - log N(z; mu, exp(logvar)) from the densities themselves, with their 2 pi
+ * constants and (z - mu)^2 / exp(logvar): the op's eps^2 form must agree. */
+static unsigned gauss_log_ratio_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int R = c->i[0], Z = c->i[1];
+    const double log2pi = 1.8378770664093454836;
+    for (int i = 0; i < R; i++) {
+        double lp = 0, lq = 0;
+        for (int j = 0; j < Z; j++) {
+            double z = in[GL_Z][(size_t)i * Z + j], mu = in[GL_STATS][(size_t)i * 2 * Z + j];
+            double lv = in[GL_STATS][(size_t)i * 2 * Z + Z + j];
+            lp += -0.5 * (log2pi + z * z);
+            lq += -0.5 * (log2pi + lv + (z - mu) * (z - mu) / exp(lv));
+        }
+        out[GL_OUT][i] = lp - lq;
+    }
+    return 1u << GL_OUT;
+}
+
+static const op_desc desc_gauss_log_ratio = {
+    .name = "gauss_log_ratio",
+    .ncases = RP_GRID + 1,
+    .make = gauss_log_ratio_make,
+    .run = gauss_log_ratio_run,
+    .atol = 1e-4, .rtol = 1e-4, .nmse = NMSE_ALL, /* a sum over Z columns per row, other order */
+    .reference = gauss_log_ratio_reference,
+    .ref_atol = 1e-4, .ref_rtol = 1e-5,
+};
+
+/* ---- loss_bce_kl -------------------------------------------------------------------------- */
+
+enum { LS_LOGITS, LS_X, LS_STATS, LS_ROWS, LS_DLOGITS, LS_DSTATS };
+enum { LS_B, LS_D, LS_Z, LS_GRAD };
+static const int loss_dz[][2] = {{784, 20}, {13, 3}, {785, 33}, {1, 1}};
+#define LS_GRID (COUNT(ROWS) * COUNT(loss_dz) * 2)
+
+static void loss_make(op_case *c, int k, uint64_t seed)
+{
+    int B, D, Z, with_grad;
+    float lmax = 8;
+    if (k < LS_GRID) {
+        with_grad = k % 2;
+        D = loss_dz[(k / 2) % COUNT(loss_dz)][0], Z = loss_dz[(k / 2) % COUNT(loss_dz)][1];
+        B = ROWS[k / 2 / COUNT(loss_dz)];
+    } else { /* MNIST's width, few rows: small enough for finite differences */
+        B = 3, D = 784, Z = 20, with_grad = 1, lmax = 6;
+    }
+    c->i[LS_B] = B, c->i[LS_D] = D, c->i[LS_Z] = Z, c->i[LS_GRAD] = with_grad;
+    c->f[0] = 0.7f;         /* beta */
+    c->f[1] = 1.0f / (float)B; /* grad_scale */
+    const size_t nd = (size_t)B * D, ns = (size_t)B * 2 * Z;
+    float *logits = add_f32(c, "logits", OP_IN, nd, seed, -lmax, lmax);
+    float *x = add_f32(c, "x", OP_IN, nd, seed, 0, 1);
+    add_f32(c, "stats", OP_IN, ns, seed, -3, 3);
+    /* Extremes: the stable forms must stay finite. */
+    logits[0] = 100.0f;
+    x[0] = 0.0f;
+    if (nd > 1) {
+        logits[nd - 1] = -100.0f;
+        x[nd - 1] = 1.0f;
+    }
+    add_f32(c, "row_loss", OP_WRITE, (size_t)B * 2, seed, 0, 0);
+    set_tol(c, LS_ROWS, 1e-4, 1e-4); /* sums over D = 785 columns, other order */
+    /* Without gradients (NULL pointers) nothing but row_loss may be written. */
+    add_f32(c, "dlogits", with_grad ? OP_WRITE : OP_UNTOUCHED, nd, seed, 0, 0);
+    add_f32(c, "dstats", with_grad ? OP_WRITE : OP_UNTOUCHED, ns, seed, 0, 0);
+    if (with_grad) {
+        add_fd(c, LS_DLOGITS, LS_LOGITS, 0);
+        add_fd(c, LS_DSTATS, LS_STATS, 0);
+    }
+    snprintf(c->shape, sizeof c->shape, "B=%d D=%d Z=%d %s", B, D, Z, with_grad ? "with gradients" : "forward only");
+}
+
+static void loss_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int g = c->i[LS_GRAD];
+    be->loss_bce_kl(be, d[LS_ROWS], g ? d[LS_DLOGITS] : NULL, g ? d[LS_DSTATS] : NULL, d[LS_LOGITS], d[LS_X],
+                    d[LS_STATS], c->i[LS_B], c->i[LS_D], c->i[LS_Z], c->f[0], c->f[1]);
+}
+
+/* grad_scale * sum_i (recon_i + beta * kl_i); the rows [recon_i, kl_i] into rows when not NULL */
+static double loss_terms(const op_case *c, double *const *x, double *rows)
+{
+    const int B = c->i[LS_B], D = c->i[LS_D], Z = c->i[LS_Z];
+    double total = 0;
+    for (int i = 0; i < B; i++) {
+        double recon = 0, kl = 0;
+        for (int d = 0; d < D; d++) {
+            double l = x[LS_LOGITS][(size_t)i * D + d];
+            recon += softplus_d(l) - l * x[LS_X][(size_t)i * D + d];
+        }
+        for (int j = 0; j < Z; j++) {
+            double mu = x[LS_STATS][(size_t)i * 2 * Z + j], lv = x[LS_STATS][(size_t)i * 2 * Z + Z + j];
+            kl += -0.5 * (1 + lv - mu * mu - exp(lv));
+        }
+        if (rows) {
+            rows[2 * i] = recon;
+            rows[2 * i + 1] = kl;
+        }
+        total += recon + (double)c->f[0] * kl;
+    }
+    return (double)c->f[1] * total;
+}
+
+static unsigned loss_reference(const op_case *c, double *const *in, double *const *out)
+{
+    loss_terms(c, in, out[LS_ROWS]);
+    return 1u << LS_ROWS;
+}
+
+static double loss_objective(const op_case *c, double *const *x) { return loss_terms(c, x, NULL); }
+
+static const op_desc desc_loss_bce_kl = {
+    .name = "loss_bce_kl",
+    .ncases = LS_GRID + 1,
+    .make = loss_make,
+    .run = loss_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .reference = loss_reference,
+    .ref_atol = 1e-4, .ref_rtol = 1e-5,
+    .objective = loss_objective,
+    .fd_atol = 1e-6, .fd_rtol = 1e-4,
+};
+
+/* ---- loss_accumulate ------------------------------------------------------------------------ */
+
+enum { LA_ROWS, LA_ACC };
+static const int la_rows[] = {1, 5, 7, 37, 129, 1000, 4097};
+
+static void loss_accumulate_make(op_case *c, int k, uint64_t seed)
+{
+    const int B = la_rows[k];
+    c->i[0] = B;
+    add_f32(c, "row_loss", OP_IN, (size_t)B * 2, seed, 0, 600);
+    double *acc = add_buf(c, "acc", OP_F64, OP_ACC, 2); /* accumulated into: starts nonzero */
+    acc[0] = 12.5 + (double)(seed % 7);
+    acc[1] = -3.25;
+    snprintf(c->shape, sizeof c->shape, "B=%d", B);
+}
+
+static void loss_accumulate_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->loss_accumulate(be, d[LA_ACC], d[LA_ROWS], c->i[0]);
+}
+
+static unsigned loss_accumulate_reference(const op_case *c, double *const *in, double *const *out)
+{
+    for (int i = 0; i < c->i[0]; i++) { /* in double, in row order */
+        out[LA_ACC][0] += in[LA_ROWS][2 * i];
+        out[LA_ACC][1] += in[LA_ROWS][2 * i + 1];
+    }
+    return 1u << LA_ACC;
+}
+
+static const op_desc desc_loss_accumulate = {
+    .name = "loss_accumulate",
+    .ncases = COUNT(la_rows),
+    .make = loss_accumulate_make,
+    .run = loss_accumulate_run,
+    .atol = 1e-9, .rtol = 1e-9, .nmse = NMSE_ALL, /* double sums of the same floats */
+    .reference = loss_accumulate_reference,
+    .ref_atol = 1e-9, .ref_rtol = 1e-9,
+};
+
+/* ---- adam_step ------------------------------------------------------------------------------ *
+ * Several steps in one run, each with its own gradient; the skip flag and the clipping factor
+ * are backend scalars read by pointer: their values come from the seed, so graph replays see
+ * them change. */
+
+enum { AD_P, AD_G, AD_M, AD_V, AD_STEP, AD_SKIP, AD_SCALE };
+enum { AD_N, AD_STEPS, AD_SKIP_MODE, AD_SCALE_MODE };
+/* skip mode: 0 NULL, 1 a flag that is 0 or 1 by seed, 2 always set; scale mode: 0 NULL, 1 by seed */
+static const int adam_cases[][4] = {
+    {1000003, 5, 0, 0}, {5, 3, 0, 0}, {100003, 3, 1, 1}, {100003, 1, 2, 1}, {4099, 2, 1, 1}, {7, 4, 0, 1},
+};
+
+static void adam_make(op_case *c, int k, uint64_t seed)
+{
+    const int n = adam_cases[k][0], steps = adam_cases[k][1];
+    const int skip_mode = adam_cases[k][2], scale_mode = adam_cases[k][3];
+    c->i[AD_N] = n, c->i[AD_STEPS] = steps, c->i[AD_SKIP_MODE] = skip_mode, c->i[AD_SCALE_MODE] = scale_mode;
+    c->f[0] = 1e-3f, c->f[1] = 0.9f, c->f[2] = 0.999f, c->f[3] = 1e-8f; /* lr, beta1, beta2, eps */
+    add_f32(c, "params", OP_ACC, (size_t)n, seed, -1, 1);
+    float *g = add_f32(c, "grads", OP_IN, (size_t)n * steps, seed, -1, 1); /* one gradient per step */
+    if (n > 2)
+        for (int s = 0; s < steps; s++)
+            g[(size_t)s * n + n / 2] = 0.0f; /* a parameter without gradient */
+    add_f32(c, "m", OP_ACC, (size_t)n, seed, -0.1f, 0.1f);
+    add_f32(c, "v", OP_ACC, (size_t)n, seed, 0, 0.01f);
+    int32_t *step = add_buf(c, "step", OP_I32, OP_ACC, 1);
+    *step = (int32_t)(seed % 4);
+    int32_t *skip = add_buf(c, "skip", OP_I32, skip_mode ? OP_IN : OP_UNTOUCHED, 1);
+    *skip = skip_mode == 2 ? 1 : (int32_t)(seed & 1);
+    float *scale = add_buf(c, "grad_scale", OP_F32, scale_mode ? OP_IN : OP_UNTOUCHED, 1);
+    *scale = 0.25f * (float)(1 + seed % 4);
+    set_tol(c, AD_P, 1e-6, 1e-5);
+    set_tol(c, AD_M, 1e-7, 1e-5);
+    set_tol(c, AD_V, 1e-9, 1e-5);
+    snprintf(c->shape, sizeof c->shape, "n=%d steps=%d skip=%s grad_scale=%s", n, steps,
+             skip_mode == 0 ? "NULL" : skip_mode == 1 ? "by seed" : "set", scale_mode ? "by seed" : "NULL");
+}
+
+static void adam_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const vae_adam_config cfg = {.lr = c->f[0], .beta1 = c->f[1], .beta2 = c->f[2], .eps = c->f[3]};
+    const size_t n = (size_t)c->i[AD_N];
+    for (int s = 0; s < c->i[AD_STEPS]; s++)
+        be->adam_step(be, d[AD_P], (const float *)d[AD_G] + (size_t)s * n, d[AD_M], d[AD_V], n, &cfg, d[AD_STEP],
+                      c->i[AD_SKIP_MODE] ? d[AD_SKIP] : NULL, c->i[AD_SCALE_MODE] ? d[AD_SCALE] : NULL);
+}
+
+/* The counter moves by the number of steps; a set skip flag leaves everything as it was. */
+static int adam_check(const op_case *c, void *const *out, const char *where)
+{
+    const int skipped = c->i[AD_SKIP_MODE] && *(const int32_t *)c->buf[AD_SKIP].host != 0;
+    const int32_t step0 = *(const int32_t *)c->buf[AD_STEP].host, step = *(const int32_t *)out[AD_STEP];
+    const int32_t want = skipped ? step0 : step0 + c->i[AD_STEPS];
+    if (step != want) {
+        fprintf(stderr, "%s: step counter %d, expected %d\n", where, step, want);
+        return 0;
+    }
+    if (skipped)
+        for (int b = AD_P; b <= AD_V; b++)
+            if (b != AD_G && memcmp(out[b], c->buf[b].host, c->buf[b].n * sizeof(float)) != 0) {
+                fprintf(stderr, "%s: %s changed while the skip flag was set\n", where, c->buf[b].name);
+                return 0;
+            }
+    return 1;
+}
+
+static const op_desc desc_adam_step = {
+    .name = "adam_step",
+    .ncases = COUNT(adam_cases),
+    .make = adam_make,
+    .run = adam_run,
+    .atol = 1e-6, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .check = adam_check,
+};
+
+/* ---- gather_batch ------------------------------------------------------------------------------ */
+
+enum { GB_X, GB_DATA, GB_IDX };
+static const int gather_d[] = {784, 13, 1};
+#define GB_GRID (COUNT(gather_d) * COUNT(ROWS))
+
+static void gather_make(op_case *c, int k, uint64_t seed)
+{
+    const int D = k < GB_GRID ? gather_d[k / COUNT(ROWS)] : 5, B = k < GB_GRID ? ROWS[k % COUNT(ROWS)] : 4;
+    const int n_images = k < GB_GRID ? 300 : 6;
+    c->i[0] = B, c->i[1] = D;
+    const size_t nd = (size_t)n_images * D;
+    add_f32(c, "x", OP_WRITE, (size_t)B * D, seed, 0, 0);
+    uint64_t s = buf_seed(c, seed);
+    uint8_t *data = add_buf(c, "data", OP_U8, OP_IN, nd);
+    float *u = vae_calloc(nd > (size_t)B ? nd : (size_t)B, sizeof *u);
+    tu_fill_uniform(u, nd, s, 0, 256);
+    for (size_t i = 0; i < nd; i++)
+        data[i] = (uint8_t)(u[i] >= 255.0f ? 255 : (int)u[i]);
+    data[0] = 255; /* both ends of the byte range */
+    data[nd - 1] = 0;
+    s = buf_seed(c, seed);
+    int32_t *idx = add_buf(c, "idx", OP_I32, OP_IN, (size_t)B); /* valid indices, repeats allowed */
+    tu_fill_uniform(u, (size_t)B, s, 0, (float)n_images);
+    for (int i = 0; i < B; i++)
+        idx[i] = (int32_t)u[i] >= n_images ? n_images - 1 : (int32_t)u[i];
+    idx[0] = n_images - 1; /* the last image */
+    if (B > 1)
+        idx[B - 1] = 0;
+    vae_free(u);
+    snprintf(c->shape, sizeof c->shape, "B=%d D=%d images=%d", B, D, n_images);
+}
+
+static void gather_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->gather_batch(be, d[GB_X], d[GB_DATA], d[GB_IDX], c->i[0], c->i[1]);
+}
+
+static unsigned gather_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int B = c->i[0], D = c->i[1];
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < D; j++)
+            out[GB_X][(size_t)i * D + j] = (float)in[GB_DATA][(size_t)in[GB_IDX][i] * D + j] / 255.0f;
+    return 1u << GB_X;
+}
+
+static const op_desc desc_gather_batch = {
+    .name = "gather_batch",
+    .ncases = GB_GRID + 1,
+    .make = gather_make,
+    .run = gather_run,
+    .atol = 0, .rtol = 0, .nmse = 0, /* (float)byte / 255.0f on both: exact */
+    .reference = gather_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+};
+
+/* ---- Gumbel-softmax, forward then backward ------------------------------------------------------ */
+
+enum { GS_LOGITS, GS_U, GS_DY, GS_Y, GS_DL };
+enum { GS_B, GS_K, GS_IN_PLACE };
+static const float gumbel_tau[] = {1.0f, 0.5f};
+#define GS_GRID (COUNT(gumbel_tau) * COUNT(ROWS) * COUNT(COLS) * 2)
+
+static void gumbel_make(op_case *c, int k, uint64_t seed)
+{
+    int B, K, in_place;
+    float tau;
+    if (k < GS_GRID) {
+        in_place = k % 2;
+        K = COLS[(k / 2) % COUNT(COLS)];
+        B = ROWS[(k / 2 / COUNT(COLS)) % COUNT(ROWS)];
+        tau = gumbel_tau[k / (GS_GRID / 2)];
+    } else {
+        B = 5, K = 7, in_place = 0, tau = 0.67f;
+    }
+    c->i[GS_B] = B, c->i[GS_K] = K, c->i[GS_IN_PLACE] = in_place;
+    c->f[0] = tau;
+    const size_t n = (size_t)B * K;
+    add_f32(c, "logits", OP_IN, n, seed, -3, 3);
+    float *u = add_f32(c, "u", OP_IN, n, seed, 1e-3f, 1);
+    u[0] = 1.0f; /* both clamps: cuRAND's uniform includes 1 */
+    if (n > 1)
+        u[n - 1] = 1e-30f;
+    add_f32(c, "dy", in_place ? OP_ACC : OP_IN, n, seed, -1, 1);
+    add_f32(c, "y", OP_WRITE, n, seed, 0, 0);
+    add_f32(c, "dlogits", in_place ? OP_UNTOUCHED : OP_WRITE, n, seed, 0, 0);
+    add_fd(c, in_place ? GS_DY : GS_DL, GS_LOGITS, 0);
+    snprintf(c->shape, sizeof c->shape, "B=%d K=%d tau=%g%s", B, K, (double)tau, in_place ? " (dlogits aliases dy)" : "");
+}
+
+static void gumbel_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int B = c->i[GS_B], K = c->i[GS_K];
+    be->gumbel_softmax_forward(be, d[GS_Y], d[GS_LOGITS], d[GS_U], B, K, c->f[0]);
+    be->gumbel_softmax_backward(be, c->i[GS_IN_PLACE] ? d[GS_DY] : d[GS_DL], d[GS_DY], d[GS_Y], B, K, c->f[0]);
+}
+
+/* sum dy * softmax((logits + g) / tau), g = -log(-log(u)) with u clamped as the op does */
+static double gumbel_objective(const op_case *c, double *const *x)
+{
+    const int B = c->i[GS_B], K = c->i[GS_K];
+    const double tau = c->f[0];
+    double s = 0, *z = vae_calloc((size_t)K, sizeof *z);
+    for (int i = 0; i < B; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int k = 0; k < K; k++) {
+            double uk = fminf(fmaxf((float)x[GS_U][(size_t)i * K + k], 1e-20f), 0.99999994f);
+            z[k] = (x[GS_LOGITS][(size_t)i * K + k] - log(-log(uk))) / tau;
+            mx = fmax(mx, z[k]);
+        }
+        for (int k = 0; k < K; k++)
+            sum += exp(z[k] - mx);
+        for (int k = 0; k < K; k++)
+            s += x[GS_DY][(size_t)i * K + k] * exp(z[k] - mx) / sum;
+    }
+    vae_free(z);
+    return s;
+}
+
+/* y is a distribution per row: finite, non-negative, summing to 1. */
+static int gumbel_check(const op_case *c, void *const *out, const char *where)
+{
+    const int B = c->i[GS_B], K = c->i[GS_K];
+    const float *y = out[GS_Y];
+    for (int i = 0; i < B; i++) {
+        double s = 0;
+        for (int k = 0; k < K; k++) {
+            float v = y[(size_t)i * K + k];
+            if (!isfinite(v) || v < 0) {
+                fprintf(stderr, "%s: y[%d][%d] = %g\n", where, i, k, (double)v);
+                return 0;
+            }
+            s += v;
+        }
+        if (fabs(s - 1) >= 1e-5) {
+            fprintf(stderr, "%s: row %d of y sums to %.9g\n", where, i, s);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const op_desc desc_gumbel_softmax = {
+    .name = "gumbel_softmax",
+    .ncases = GS_GRID + 1,
+    .make = gumbel_make,
+    .run = gumbel_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .objective = gumbel_objective,
+    .fd_atol = 1e-5, .fd_rtol = 1e-4,
+    .check = gumbel_check,
+};
+
+/* ---- check_finite -------------------------------------------------------------------------------- */
+
+enum { CF_X, CF_FLAG };
+enum { CF_N, CF_BAD, CF_WHERE, CF_FLAG_MODE };
+static const int cf_sizes[] = {1, 5, 257, 1000003};
+#define CF_PER_SIZE 10 /* all finite, then NaN, +inf, -inf at the first, middle and last element */
+#define CF_GRID (COUNT(cf_sizes) * CF_PER_SIZE)
+
+static void check_finite_make(op_case *c, int k, uint64_t seed)
+{
+    int n, bad, where, flag_mode = 0;
+    if (k < CF_GRID) {
+        n = cf_sizes[k / CF_PER_SIZE];
+        int v = k % CF_PER_SIZE;
+        bad = v == 0 ? -1 : (v - 1) / 3;
+        where = v == 0 ? 0 : (v - 1) % 3;
+    } else { /* a flag already set by an earlier check (or not, by seed): latched */
+        n = 37, bad = k == CF_GRID ? 0 : -1, where = 1, flag_mode = 1;
+    }
+    c->i[CF_N] = n, c->i[CF_BAD] = bad, c->i[CF_WHERE] = where, c->i[CF_FLAG_MODE] = flag_mode;
+    float *x = add_f32(c, "x", OP_IN, (size_t)n, seed, -1.5e38f, 1.5e38f); /* hi - lo stays finite */
+    const size_t at[] = {0, (size_t)n / 2, (size_t)n - 1};
+    static const float bads[] = {NAN, INFINITY, -INFINITY};
+    static const char *bad_names[] = {"nan", "+inf", "-inf"};
+    if (bad >= 0)
+        x[at[where]] = bads[bad];
+    int32_t *flag = add_buf(c, "flag", OP_I32, OP_ACC, 1);
+    *flag = flag_mode && (seed & 1) ? 4 : 0;
+    snprintf(c->shape, sizeof c->shape, "n=%d %s%s", n, bad < 0 ? "all finite" : bad_names[bad],
+             flag_mode ? " flag set by seed" : "");
+    if (bad >= 0)
+        snprintf(c->shape + strlen(c->shape), sizeof c->shape - strlen(c->shape), " at %zu", at[where]);
+}
+
+static void check_finite_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->check_finite(be, d[CF_FLAG], d[CF_X], (size_t)c->i[CF_N], 2);
+    be->check_finite(be, d[CF_FLAG], d[CF_X], (size_t)c->i[CF_N], 3); /* latched: the first code stays */
+}
+
+static unsigned check_finite_reference(const op_case *c, double *const *in, double *const *out)
+{
+    int bad = 0;
+    for (int i = 0; i < c->i[CF_N]; i++)
+        bad |= !isfinite(in[CF_X][i]);
+    out[CF_FLAG][0] = in[CF_FLAG][0] != 0 ? in[CF_FLAG][0] : bad ? 2 : 0;
+    return 1u << CF_FLAG;
+}
+
+static const op_desc desc_check_finite = {
+    .name = "check_finite",
+    .ncases = CF_GRID + 2,
+    .make = check_finite_make,
+    .run = check_finite_run,
+    .atol = 0, .rtol = 0, .nmse = 0,
+    .reference = check_finite_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+};
+
+/* ---- grad_clip_scale ------------------------------------------------------------------------------ */
+
+enum { GC_X, GC_SCALE };
+static const int gc_sizes[] = {0, 1, 7, 1025, 1000003};
+static const float gc_max_norm[] = {1e-3f, 0.7f, 1e6f};
+#define GC_GRID (COUNT(gc_sizes) * COUNT(gc_max_norm))
+
+static void grad_clip_make(op_case *c, int k, uint64_t seed)
+{
+    const int n = k < GC_GRID ? gc_sizes[k / COUNT(gc_max_norm)] : 2;
+    c->f[0] = k < GC_GRID ? gc_max_norm[k % COUNT(gc_max_norm)] : k == GC_GRID ? 1.0f : 10.0f;
+    c->i[0] = n;
+    float *x = add_f32(c, "x", OP_IN, (size_t)n, seed, -1, 1);
+    if (k >= GC_GRID) /* |(3, 4)| = 5 */
+        x[0] = 3.0f, x[1] = 4.0f;
+    add_f32(c, "scale", OP_WRITE, 1, seed, 0, 0);
+    snprintf(c->shape, sizeof c->shape, "n=%d max_norm=%g", n, (double)c->f[0]);
+}
+
+static void grad_clip_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->grad_clip_scale(be, d[GC_SCALE], d[GC_X], (size_t)c->i[0], c->f[0]);
+}
+
+/* PyTorch's clip_grad_norm_ factor: min(1, max_norm / (norm + 1e-6)), squares summed in double */
+static unsigned grad_clip_reference(const op_case *c, double *const *in, double *const *out)
+{
+    double ss = 0;
+    for (int i = 0; i < c->i[0]; i++)
+        ss += in[GC_X][i] * in[GC_X][i];
+    double want = (double)c->f[0] / (sqrt(ss) + 1e-6);
+    out[GC_SCALE][0] = (float)(want < 1.0 ? want : 1.0);
+    return 1u << GC_SCALE;
+}
+
+static const op_desc desc_grad_clip_scale = {
+    .name = "grad_clip_scale",
+    .ncases = GC_GRID + 2,
+    .make = grad_clip_make,
+    .run = grad_clip_run,
+    /* both sum exact squares in double: the float factors agree to the last bit or two */
+    .atol = 0, .rtol = 2e-7, .nmse = NMSE_ALL,
+    .reference = grad_clip_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+};
+
+/* ---- random numbers --------------------------------------------------------------------------------
+ * A sequence of rng_normal and rng_uniform calls from one seed, sizes that leave Philox's blocks
+ * of four part-used between calls, then rng_reset and the first call again. Distributions are
+ * checked in test_ops.c. */
+
+enum { RNG_NORMAL, RNG_UNIFORM, RNG_AGAIN };
+typedef struct {
+    int ncalls;
+    struct {
+        int normal;
+        int n;
+    } call[8];
+} rng_sequence;
+static const rng_sequence rng_sequences[] = {
+    {7, {{1, 4096}, {0, 7}, {1, 2}, {0, 1000003}, {1, 130}, {0, 1}, {1, 1000002}}},
+    {4, {{1, 2}, {0, 5}, {1, 6}, {0, 1}}},
+};
+
+static void rng_make(op_case *c, int k, uint64_t seed)
+{
+    (void)seed; /* the generator's seed is a plain argument: the same for every seed of the case */
+    const rng_sequence *q = &rng_sequences[k];
+    size_t nn = 0, nu = 0;
+    for (int i = 0; i < q->ncalls; i++)
+        *(q->call[i].normal ? &nn : &nu) += (size_t)q->call[i].n;
+    c->i[0] = k;
+    add_f32(c, "normals", OP_WRITE, nn, 0, 0, 0);
+    add_f32(c, "uniforms", OP_WRITE, nu, 0, 0, 0);
+    add_f32(c, "first call after reset", OP_WRITE, (size_t)q->call[0].n, 0, 0, 0);
+    /* Box-Muller on the device computes its angle with an FMA and sin/cos with __sincosf; the
+     * host generator uses libm: normals differ by about 4e-6. Uniforms are the same integers
+     * scaled by 2^-32: equal, one ulp of slack. */
+    set_tol(c, RNG_NORMAL, 1e-5, 1e-6);
+    set_tol(c, RNG_UNIFORM, 6e-8, 0);
+    set_tol(c, RNG_AGAIN, 1e-5, 1e-6);
+    snprintf(c->shape, sizeof c->shape, "%d calls, %zu normals, %zu uniforms", q->ncalls, nn, nu);
+}
+
+static void rng_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const rng_sequence *q = &rng_sequences[c->i[0]];
+    vae_rng *r = be->rng_init(be, 20240611u);
+    float *normals = d[RNG_NORMAL], *uniforms = d[RNG_UNIFORM];
+    for (int i = 0; i < q->ncalls; i++) {
+        const size_t n = (size_t)q->call[i].n;
+        if (q->call[i].normal) {
+            be->rng_normal(be, r, normals, n);
+            normals += n;
+        } else {
+            be->rng_uniform(be, r, uniforms, n);
+            uniforms += n;
+        }
+    }
+    be->rng_reset(be, r);
+    be->rng_normal(be, r, d[RNG_AGAIN], (size_t)q->call[0].n);
+    be->rng_free(be, r);
+}
+
+/* Uniforms in (0, 1]; after a reset, the first draw again, bit for bit. */
+static int rng_check(const op_case *c, void *const *out, const char *where)
+{
+    const float *u = out[RNG_UNIFORM];
+    for (size_t i = 0; i < c->buf[RNG_UNIFORM].n; i++)
+        if (!(u[i] > 0.0f && u[i] <= 1.0f)) {
+            fprintf(stderr, "%s: u[%zu] = %g outside (0, 1]\n", where, i, (double)u[i]);
+            return 0;
+        }
+    if (memcmp(out[RNG_AGAIN], out[RNG_NORMAL], c->buf[RNG_AGAIN].n * sizeof(float)) != 0) {
+        fprintf(stderr, "%s: rng_reset did not reproduce the first draw\n", where);
+        return 0;
+    }
+    return 1;
+}
+
+static const op_desc desc_rng = {
+    .name = "rng",
+    .ncases = COUNT(rng_sequences),
+    .make = rng_make,
+    .run = rng_run,
+    .atol = 0, .rtol = 0, .nmse = NMSE_ALL, /* every buffer has its own tolerance */
+    .check = rng_check,
+    .no_graph = "the generator runs outside the graph (cuRAND's generator API); drawing during a "
+                "capture is fatal (test_cuda_ops: cuda_graph::rng_during_capture_is_fatal)",
+};
+
+/* ---- the table ---------------------------------------------------------------------------------- */
+
+const op_desc *const op_table[] = {
+    &desc_gemm,           &desc_bias_act,      &desc_reparam,         &desc_gauss_log_ratio,
+    &desc_loss_bce_kl,    &desc_loss_accumulate, &desc_adam_step,     &desc_gather_batch,
+    &desc_gumbel_softmax, &desc_check_finite,  &desc_grad_clip_scale, &desc_rng,
+};
+const int op_table_count = COUNT(op_table);
