@@ -13,8 +13,9 @@
 #   test      every ctest test, the CUDA ones included; one check per Criterion case
 #   compare   `cuvae compare` on synthetic data and on MNIST (20 steps, batch 128)
 #   sanitize  compute-sanitizer memcheck over test_cuda_ops and test_cuda_train, racecheck
-#             over the test_cuda_ops cases of the kernels with shared memory (bias_act_*,
-#             loss_*); UNAVAILABLE (skipped) where the tool refuses the device
+#             over test_cuda_ops's comparison with the CPU of the ops whose kernels use shared
+#             memory (bias_act, loss_bce_kl, loss_accumulate); UNAVAILABLE (skipped) where the
+#             tool refuses the device
 #   train     the default model, 10 epochs, on cuda and on cpu; both final test losses
 #   bench     scripts/bench.sh on the full Fashion-MNIST: cuvae on cuda and cpu, PyTorch
 #
@@ -26,7 +27,9 @@
 # under a timeout so that the summaries are written before the call's 600 s run out
 # (GPU_CHECK_BUDGET_S, default 560, counted from the start of this script; 60 s of it are
 # kept for each phase still to come). The racecheck cases are chosen by
-# GPU_CHECK_RACECHECK_FILTER (a Criterion --filter; empty: all cases).
+# GPU_CHECK_RACECHECK_FILTER (a Criterion --filter; empty: all cases) and the ops of the
+# table-driven tests by GPU_CHECK_RACECHECK_OPS (OP_TABLE_OPS, names from tests/op_table.c;
+# empty: every op).
 # Exit status: 0 when no check failed, 1 otherwise, 2 on a usage error.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -184,9 +187,10 @@ phase_compare() {
 phase_sanitize() {
   local san runs=3 i=0 tool prog filter name out rc t verdicts errors
   san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
-  for spec in "memcheck test_cuda_ops" "memcheck test_cuda_train" "racecheck test_cuda_ops ${GPU_CHECK_RACECHECK_FILTER-cuda_ops/@(bias_act|loss)_*}"; do
+  for spec in "memcheck test_cuda_ops" "memcheck test_cuda_train" "racecheck test_cuda_ops ${GPU_CHECK_RACECHECK_FILTER-cuda_ops/every_op_against_the_cpu}"; do
     read -r tool prog filter <<< "$spec"
     name="$tool $prog${filter:+ (--filter $filter)}"
+    [[ "$tool" == racecheck ]] && name+=" (ops ${GPU_CHECK_RACECHECK_OPS-bias_act,loss_bce_kl,loss_accumulate})"
     i=$((i + 1))
     if [[ -z "$san" ]]; then
       check SKIP "$name" "UNAVAILABLE: compute-sanitizer is not installed here"
@@ -197,7 +201,9 @@ phase_sanitize() {
     [[ "$tool" == memcheck ]] && opts+=(--report-api-errors no)   # the tests provoke API errors on purpose
     t=$(($(left) / (runs - i + 1)))
     echo "== $san ${opts[*]} $prog --verbose=1 -j1 ${filter:+--filter $filter} (timeout ${t}s)"
-    limited "$t" "$san" "${opts[@]}" "$B/$prog" --verbose=1 -j1 ${filter:+--filter "$filter"} > "$out" 2>&1
+    local ops=${GPU_CHECK_RACECHECK_OPS-bias_act,loss_bce_kl,loss_accumulate}
+    [[ "$tool" == racecheck ]] || ops=""
+    OP_TABLE_OPS=$ops limited "$t" "$san" "${opts[@]}" "$B/$prog" --verbose=1 -j1 ${filter:+--filter "$filter"} > "$out" 2>&1
     rc=$?
     cat "$out"
     local gpu_flag=()

@@ -8,6 +8,7 @@
  * fail); then the single-op checks computed by hand (Adam's steps, the
  * divergence flag, the clipping factor, extreme logits, the generator).
  */
+#define _POSIX_C_SOURCE 200809L
 #include "backend.h"
 #include "op_drivers.h"
 #include "testutil.h"
@@ -112,6 +113,23 @@ Test(op_table, graph_replay_on_the_cpu)
     }
 }
 
+/* OP_TABLE_OPS, which the sanitizer's racecheck uses to pick ops: whole names, comma-separated. */
+Test(op_table, op_table_ops_selects_by_name)
+{
+    const op_desc *gemm = op_table[0], *bias_act = op_table[1];
+    cr_assert_str_eq(gemm->name, "gemm");
+    cr_assert_str_eq(bias_act->name, "bias_act");
+    cr_assert_eq(unsetenv("OP_TABLE_OPS"), 0);
+    cr_expect(op_selected(gemm) && op_selected(bias_act), "unset: every op");
+    cr_assert_eq(setenv("OP_TABLE_OPS", "rng,bias_act", 1), 0);
+    cr_expect(!op_selected(gemm) && op_selected(bias_act));
+    cr_assert_eq(setenv("OP_TABLE_OPS", "gem,bias_act_x", 1), 0);
+    cr_expect(!op_selected(gemm) && !op_selected(bias_act), "a prefix is not a name");
+    cr_assert_eq(setenv("OP_TABLE_OPS", "", 1), 0);
+    cr_expect(op_selected(gemm), "empty: every op");
+    cr_assert_eq(unsetenv("OP_TABLE_OPS"), 0);
+}
+
 /* ---- the drivers fail on broken ops ------------------------------------------------------- */
 
 static const op_desc *find_op(const char *name)
@@ -152,6 +170,13 @@ static void broken_gemm_extra_row(vae_backend *b, const op_case *c, void *const 
 {
     const int *a = c->i;
     b->gemm(b, a[0], a[1], a[2] + 1, a[3], a[4], c->f[0], d[0], a[5], d[1], a[6], c->f[1], d[2], a[7]);
+}
+
+/* gemm with alpha off by 5e-5 relative: every element within gemm's rtol, the whole buffer not */
+static void broken_gemm_alpha(vae_backend *b, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    b->gemm(b, a[0], a[1], a[2], a[3], a[4], c->f[0] * (1 + 5e-5f), d[0], a[5], d[1], a[6], c->f[1], d[2], a[7]);
 }
 
 /* the loss without gradients, writing them all the same */
@@ -214,6 +239,10 @@ Test(op_table, drivers_catch_broken_ops)
     c = case_where(gm, "ta=0 tb=0 M=7 N=5 K=13 lda=16 ldb=10 ldc=7 beta=0");
     cr_assert(op_drive_compare(gm, &c, be, cand, NULL), "the unbroken gemm fails");
     cr_expect_not(op_drive_compare(gm, &c, be, cand, broken_gemm_extra_row), "a write past the end passed");
+    op_case_free(&c);
+    c = case_where(gm, "ta=0 tb=0 M=128 N=784 K=400 lda=403 ldb=789 ldc=786 beta=0");
+    cr_assert(op_drive_compare(gm, &c, be, cand, NULL), "the unbroken gemm fails");
+    cr_expect_not(op_drive_compare(gm, &c, be, cand, broken_gemm_alpha), "a small error everywhere passed");
     op_case_free(&c);
 
     const op_desc *ls = find_op("loss_bce_kl");
