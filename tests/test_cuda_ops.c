@@ -180,7 +180,8 @@ Test(cuda_init, table_is_complete)
               be->synchronize && be->destroy);
     cr_assert(be->rng_init && be->rng_free && be->rng_reset && be->rng_normal && be->rng_uniform);
     cr_assert(be->gemm && be->bias_act_forward && be->bias_act_backward && be->reparam_forward &&
-              be->reparam_backward && be->loss_bce_kl && be->loss_accumulate && be->adam_step &&
+              be->reparam_backward && be->lik_bernoulli && be->lik_gaussian && be->kl_gaussian &&
+              be->loss_accumulate && be->adam_step &&
               be->gather_batch && be->gumbel_softmax_forward && be->gumbel_softmax_backward &&
               be->gauss_log_ratio);
     cr_assert(be->check_finite && be->grad_clip_scale);
@@ -530,6 +531,15 @@ Test(cuda_ops, eval_matches_cpu)
 
 /* ---- loss ------------------------------------------------------------------------------ */
 
+/* The Bernoulli term and the Gaussian KL into the two columns of rows (B, 2), the KL's
+ * gradient weighted by *beta (backend memory). */
+static void loss_bce_kl(vae_backend *b, float *rows, float *dlogits, float *dstats, const float *logits,
+                        const float *x, const float *stats, int B, int D, int Z, const float *beta, float scale)
+{
+    b->lik_bernoulli(b, rows, 2, dlogits, logits, x, B, D, NULL, scale);
+    b->kl_gaussian(b, rows + 1, 2, dstats, stats, B, Z, beta, scale);
+}
+
 Test(cuda_ops, loss_bce_kl_matches_cpu_with_and_without_gradients)
 {
     pair p = pair_init();
@@ -556,10 +566,12 @@ Test(cuda_ops, loss_bce_kl_matches_cpu_with_and_without_gradients)
                 twin RL = twin_new(&p, poison_rows, (size_t)B * 2 * sizeof(float));
                 twin DL = twin_new(&p, poison_d, nd * sizeof(float)), DS = twin_new(&p, poison_s, ns * sizeof(float));
                 const float beta = 0.7f, grad_scale = 1.0f / (float)B;
-                p.cpu->loss_bce_kl(p.cpu, RL.cpu, with_grad ? DL.cpu : NULL, with_grad ? DS.cpu : NULL, L.cpu,
-                                   X.cpu, S.cpu, B, D, Z, beta, grad_scale);
-                p.gpu->loss_bce_kl(p.gpu, RL.gpu, with_grad ? DL.gpu : NULL, with_grad ? DS.gpu : NULL, L.gpu,
-                                   X.gpu, S.gpu, B, D, Z, beta, grad_scale);
+                twin BETA = twin_new(&p, &beta, sizeof beta);
+                loss_bce_kl(p.cpu, RL.cpu, with_grad ? DL.cpu : NULL, with_grad ? DS.cpu : NULL, L.cpu, X.cpu, S.cpu,
+                            B, D, Z, BETA.cpu, grad_scale);
+                loss_bce_kl(p.gpu, RL.gpu, with_grad ? DL.gpu : NULL, with_grad ? DS.gpu : NULL, L.gpu, X.gpu, S.gpu,
+                            B, D, Z, BETA.gpu, grad_scale);
+                twin_free(&p, &BETA);
                 char what[112];
                 snprintf(what, sizeof what, "loss_bce_kl B=%d D=%d Z=%d grad=%d: row_loss", B, D, Z, with_grad);
                 twin_expect_close(&p, &RL, what, TOL_LOSS_ROW);
@@ -601,8 +613,8 @@ Test(cuda_ops, loss_accumulate_in_double_matches_cpu)
         const double acc0[2] = {12.5, -3.25};
         twin RL = twin_new(&p, row_loss, (size_t)B * 2 * sizeof(float)), ACC = twin_new(&p, acc0, sizeof acc0);
         for (int rep = 0; rep < 2; rep++) { /* accumulates */
-            p.cpu->loss_accumulate(p.cpu, ACC.cpu, RL.cpu, B);
-            p.gpu->loss_accumulate(p.gpu, ACC.gpu, RL.gpu, B);
+            p.cpu->loss_accumulate(p.cpu, ACC.cpu, RL.cpu, B, 2);
+            p.gpu->loss_accumulate(p.gpu, ACC.gpu, RL.gpu, B, 2);
         }
         double ref[2], got[2];
         gbuf_get(p.cpu, ref, ACC.cpu, sizeof ref, "acc");
@@ -628,15 +640,15 @@ static void adam_compare(size_t n, int steps, uint64_t seed)
     twin P = twin_new(&p, params, n * sizeof(float)), G = twin_new(&p, NULL, n * sizeof(float));
     twin Mt = twin_new(&p, NULL, n * sizeof(float)), V = twin_new(&p, NULL, n * sizeof(float));
     const int step0 = 0;
-    twin STEP = twin_new(&p, &step0, sizeof(int));
+    twin STEP = twin_new(&p, &step0, sizeof(int)), LR = twin_new(&p, &cfg.lr, sizeof(float));
     for (int s = 0; s < steps; s++) {
         float *g = rand_floats(n, seed + 1 + (uint64_t)s, -1.0f, 1.0f);
         if (n > 2)
             g[n / 2] = 0.0f; /* a parameter without gradient */
         p.cpu->upload(p.cpu, G.cpu, g, n * sizeof(float));
         p.gpu->upload(p.gpu, G.gpu, g, n * sizeof(float));
-        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, NULL, NULL);
-        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, NULL, NULL);
+        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, LR.cpu, STEP.cpu, NULL, NULL);
+        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, LR.gpu, STEP.gpu, NULL, NULL);
         free(g);
     }
     char what[96];
@@ -656,6 +668,7 @@ static void adam_compare(size_t n, int steps, uint64_t seed)
     twin_free(&p, &Mt);
     twin_free(&p, &V);
     twin_free(&p, &STEP);
+    twin_free(&p, &LR);
     free(params);
     pair_free(&p);
 }
@@ -743,22 +756,23 @@ Test(cuda_ops, adam_skip_and_grad_scale_match_the_cpu)
     twin P = twin_new(&p, params, n * 4), G = twin_new(&p, g, n * 4), Mt = twin_new(&p, NULL, n * 4);
     twin V = twin_new(&p, NULL, n * 4), STEP = twin_new(&p, &zero, sizeof(int));
     twin SKIP = twin_new(&p, &zero, sizeof(int)), SC = twin_new(&p, &scale, sizeof(float));
+    twin LR = twin_new(&p, &cfg.lr, sizeof(float));
     for (int s = 0; s < 3; s++) {
-        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, STEP.cpu, SKIP.cpu, SC.cpu);
-        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, SKIP.gpu, SC.gpu);
+        p.cpu->adam_step(p.cpu, P.cpu, G.cpu, Mt.cpu, V.cpu, n, &cfg, LR.cpu, STEP.cpu, SKIP.cpu, SC.cpu);
+        p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, LR.gpu, STEP.gpu, SKIP.gpu, SC.gpu);
     }
     twin_expect_close(&p, &P, "adam with grad_scale: params", 1e-6, 1e-5);
     twin_expect_close(&p, &Mt, "adam with grad_scale: m", 1e-7, 1e-5);
     float *before = xmalloc(n * 4), *after = xmalloc(n * 4);
     gbuf_get(p.gpu, before, P.gpu, n * 4, "params");
     p.gpu->upload(p.gpu, SKIP.gpu, &set, sizeof set);
-    p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, STEP.gpu, SKIP.gpu, SC.gpu);
+    p.gpu->adam_step(p.gpu, P.gpu, G.gpu, Mt.gpu, V.gpu, n, &cfg, LR.gpu, STEP.gpu, SKIP.gpu, SC.gpu);
     gbuf_get(p.gpu, after, P.gpu, n * 4, "params");
     int st;
     gbuf_get(p.gpu, &st, STEP.gpu, sizeof st, "step");
     cr_expect_eq(st, 3, "the skipped step moved Adam's counter to %d", st);
     cr_expect(memcmp(before, after, n * 4) == 0, "the skipped step changed the parameters on %s", p.gpu->name);
-    twin *all[] = {&P, &G, &Mt, &V, &STEP, &SKIP, &SC};
+    twin *all[] = {&P, &G, &Mt, &V, &STEP, &SKIP, &SC, &LR};
     for (int i = 0; i < COUNT(all); i++)
         twin_free(&p, all[i]);
     free(before);
@@ -931,8 +945,10 @@ static results run_all_ops(vae_backend *be)
     float *RL = be->buffer_alloc(be, (size_t)B * 2 * 4), *DL = be->buffer_alloc(be, (size_t)B * D * 4);
     float *DS = be->buffer_alloc(be, (size_t)B * 2 * Z * 4), *Zb = be->buffer_alloc(be, (size_t)B * Z * 4);
     double *ACC = be->buffer_alloc(be, 2 * sizeof(double));
-    be->loss_bce_kl(be, RL, DL, DS, L, X, S, B, D, Z, 0.5f, 1.0f / B);
-    be->loss_accumulate(be, ACC, RL, B);
+    const float half = 0.5f;
+    float *BETA = upload_new(be, &half, sizeof half);
+    loss_bce_kl(be, RL, DL, DS, L, X, S, B, D, Z, BETA, 1.0f / B);
+    be->loss_accumulate(be, ACC, RL, B, 2);
     be->reparam_forward(be, Zb, S, E, B, Z);
     be->reparam_backward(be, DS, Zb, S, E, B, Z);
     be->gumbel_softmax_forward(be, DL, L, X, B, D, 0.5f); /* x doubles as u */
@@ -950,8 +966,9 @@ static results run_all_ops(vae_backend *be)
     float *P = upload_new(be, pp, n * 4), *G = upload_new(be, g, n * 4);
     float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4);
     int *STEP = be->buffer_alloc(be, sizeof(int));
+    float *LR = upload_new(be, &cfg.lr, sizeof cfg.lr);
     for (int s = 0; s < 3; s++)
-        be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, NULL, NULL);
+        be->adam_step(be, P, G, Mm, V, n, &cfg, LR, STEP, NULL, NULL);
     vae_rng *rng = be->rng_init(be, 42);
     be->rng_normal(be, rng, G, n - 1); /* n - 1 is even */
     results_take(&rs, be, "adam params", P, n * 4);
@@ -962,7 +979,7 @@ static results run_all_ops(vae_backend *be)
     results_take(&rs, be, "rng_normal", G, (n - 1) * 4);
     be->rng_free(be, rng);
 
-    void *bufs[] = {A, W, Bias, DY, C, DB, DW, L, X, S, E, RL, DL, DS, Zb, ACC, P, G, Mm, V, STEP};
+    void *bufs[] = {A, W, Bias, DY, C, DB, DW, L, X, S, E, RL, DL, DS, Zb, ACC, P, G, Mm, V, STEP, BETA, LR};
     for (int i = 0; i < COUNT(bufs); i++)
         be->buffer_free(be, bufs[i]);
     void *hosts[] = {a, w, bias, dy, logits, x, stats, eps, g, pp};
@@ -1000,6 +1017,7 @@ Test(cuda_determinism, same_inputs_give_bit_identical_outputs)
 typedef struct {
     float *X, *P, *bias, *C, *m, *v;
     int *step;
+    float *lr; /* (1) Adam's learning rate, read by the op */
 } graph_bufs;
 
 enum { GM = 37, GK = 37, GN = 129 };
@@ -1016,6 +1034,8 @@ static graph_bufs graph_bufs_new(vae_backend *be)
     g.m = be->buffer_alloc(be, (size_t)GK * GN * 4);
     g.v = be->buffer_alloc(be, (size_t)GK * GN * 4);
     g.step = be->buffer_alloc(be, sizeof(int));
+    const float lr = 1e-3f;
+    g.lr = upload_new(be, &lr, sizeof lr);
     free(x);
     free(p);
     free(bias);
@@ -1024,7 +1044,7 @@ static graph_bufs graph_bufs_new(vae_backend *be)
 
 static void graph_bufs_free(vae_backend *be, graph_bufs *g)
 {
-    void *bufs[] = {g->X, g->P, g->bias, g->C, g->m, g->v, g->step};
+    void *bufs[] = {g->X, g->P, g->bias, g->C, g->m, g->v, g->step, g->lr};
     for (int i = 0; i < COUNT(bufs); i++)
         be->buffer_free(be, bufs[i]);
 }
@@ -1034,7 +1054,7 @@ static void graph_sequence(vae_backend *be, graph_bufs *g)
     static const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
     be->gemm(be, 0, 0, GM, GN, GK, 1.0f, g->X, GK, g->P, GN, 0.0f, g->C, GN);
     be->bias_act_forward(be, g->C, g->bias, GM, GN, VAE_ACT_TANH);
-    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->step, NULL, NULL);
+    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->lr, g->step, NULL, NULL);
 }
 
 static void graph_bufs_get(vae_backend *be, graph_bufs *g, float *p, float *c, float *m, float *v, int *step)
@@ -1113,10 +1133,11 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     float *P = upload_new(be, params, n * 4), *G = upload_new(be, g, n * 4);
     float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4), *SC = be->buffer_alloc(be, 4);
     int *STEP = be->buffer_alloc(be, sizeof(int)), *FLAG = be->buffer_alloc(be, sizeof(int));
+    float *LR = upload_new(be, &cfg.lr, sizeof cfg.lr);
     be->graph_capture_begin(be);
     be->check_finite(be, FLAG, G, n, 2);
     be->grad_clip_scale(be, SC, G, n, 1.0f);
-    be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, FLAG, SC);
+    be->adam_step(be, P, G, Mm, V, n, &cfg, LR, STEP, FLAG, SC);
     vae_graph *graph = be->graph_capture_end(be);
     be->graph_launch(be, graph);
     be->graph_launch(be, graph);
@@ -1140,7 +1161,7 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     cr_expect_eq(step, 2, "Adam's counter moved to %d", step);
     cr_expect(memcmp(before, after, n * 4) == 0, "a replay after the infinite gradient changed the parameters");
     be->graph_free(be, graph);
-    void *bufs[] = {P, G, Mm, V, SC, STEP, FLAG};
+    void *bufs[] = {P, G, Mm, V, SC, STEP, FLAG, LR};
     for (int i = 0; i < COUNT(bufs); i++)
         be->buffer_free(be, bufs[i]);
     free(params);

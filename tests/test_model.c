@@ -208,11 +208,13 @@ static void state_free(model_state *s)
     free(s->v);
 }
 
-/* A small model on the CPU with a batch of B seeded inputs and noise in place. */
-static void small_model_with_batch(vae_model *m, vae_backend *be, int B, uint64_t seed)
+/* A small model on the CPU with a batch of B seeded inputs and noise in place, trained at
+ * learning rate lr by vae_model_train_step (the model's backend scalar). */
+static void small_model_with_batch(vae_model *m, vae_backend *be, int B, uint64_t seed, float lr)
 {
     vae_config c = small_config(VAE_ACT_RELU);
     cr_assert_eq(vae_model_init(m, &c, be, B), 0);
+    vae_model_set_scalar(m, VAE_SCALAR_LR, lr);
     vae_model_init_params(m, seed);
     tu_fill_uniform(m->x, (size_t)B * c.input_dim, seed + 1, 0.0f, 1.0f);
     tu_fill_uniform(m->eps, (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
@@ -223,8 +225,8 @@ Test(model, a_non_finite_loss_never_reaches_the_parameters)
     vae_backend *be = vae_backend_cpu_init();
     vae_model m;
     const int B = 4;
-    small_model_with_batch(&m, be, B, 61);
     const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    small_model_with_batch(&m, be, B, 61, adam.lr);
     vae_divergence d;
     vae_model_train_step(&m, B, &adam, 0.0f);
     vae_model_train_step(&m, B, &adam, 0.0f);
@@ -267,9 +269,9 @@ Test(model, clipping_matches_a_hand_computed_norm)
     const int B = 5;
     const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     vae_model a, b, c;
-    small_model_with_batch(&a, be, B, 71);
-    small_model_with_batch(&b, be, B, 71);
-    small_model_with_batch(&c, be, B, 71);
+    small_model_with_batch(&a, be, B, 71, adam.lr);
+    small_model_with_batch(&b, be, B, 71, adam.lr);
+    small_model_with_batch(&c, be, B, 71, adam.lr);
 
     /* b by hand: gradients, their norm in double, scaled on the host, plain Adam */
     memset(b.grads, 0, b.n_params * 4);
@@ -284,7 +286,7 @@ Test(model, clipping_matches_a_hand_computed_norm)
     const float scale = (float)coef;
     for (size_t i = 0; i < b.n_params; i++)
         b.grads[i] *= scale;
-    be->adam_step(be, b.params, b.grads, b.adam_m, b.adam_v, b.n_params, &adam, b.adam_step, NULL, NULL);
+    be->adam_step(be, b.params, b.grads, b.adam_m, b.adam_v, b.n_params, &adam, &adam.lr, b.adam_step, NULL, NULL);
 
     vae_model_train_step(&a, B, &adam, max_norm);
     cr_expect_eq(*a.grad_scale, scale, "clipping factor %.9g, by hand %.9g", (double)*a.grad_scale, (double)scale);
@@ -293,7 +295,7 @@ Test(model, clipping_matches_a_hand_computed_norm)
 
     /* a threshold above the norm changes nothing, bit for bit */
     vae_model d;
-    small_model_with_batch(&d, be, B, 71);
+    small_model_with_batch(&d, be, B, 71, adam.lr);
     vae_model_train_step(&c, B, &adam, 1e12f);
     vae_model_train_step(&d, B, &adam, 0.0f);
     cr_expect(memcmp(c.params, d.params, c.n_params * 4) == 0, "a clipping threshold above the norm changed the step");

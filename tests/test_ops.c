@@ -237,6 +237,15 @@ static double loss_objective(const double *logits, const float *x, const double 
     return scale * total;
 }
 
+/* The Bernoulli term and the Gaussian KL into the two columns of rows (B, 2), with the
+ * KL's gradient weighted by beta (a host scalar here: the CPU backend's memory). */
+static void loss_bce_kl(vae_backend *b, float *rows, float *dlogits, float *dstats, const float *logits,
+                        const float *x, const float *stats, int B, int D, int Z, float beta, float scale)
+{
+    b->lik_bernoulli(b, rows, 2, dlogits, logits, x, B, D, NULL, scale);
+    b->kl_gaussian(b, rows + 1, 2, dstats, stats, B, Z, &beta, scale);
+}
+
 static void check_loss(int B, int D, int Z, float lmax, uint64_t seed)
 {
     size_t nl = (size_t)B * D, ns = (size_t)B * 2 * Z;
@@ -246,7 +255,7 @@ static void check_loss(int B, int D, int Z, float lmax, uint64_t seed)
     tu_fill_uniform(x, nl, seed + 1, 0, 1);
     tu_fill_uniform(stats, ns, seed + 2, -2, 2);
     const float beta = 0.7f, scale = 1.0f / B;
-    be->loss_bce_kl(be, rows, dlogits, dstats, logits, x, stats, B, D, Z, beta, scale);
+    loss_bce_kl(be, rows, dlogits, dstats, logits, x, stats, B, D, Z, beta, scale);
 
     double *ld = to_double(logits, nl), *sd = to_double(stats, ns);
     double *rref = malloc((size_t)B * 2 * sizeof(double)), *rgot = to_double(rows, (size_t)B * 2);
@@ -278,7 +287,7 @@ static void check_loss(int B, int D, int Z, float lmax, uint64_t seed)
 
     /* forward only: same rows, gradients untouched */
     float *rows2 = malloc((size_t)B * 2 * 4);
-    be->loss_bce_kl(be, rows2, NULL, NULL, logits, x, stats, B, D, Z, beta, scale);
+    loss_bce_kl(be, rows2, NULL, NULL, logits, x, stats, B, D, Z, beta, scale);
     cr_assert(memcmp(rows, rows2, (size_t)B * 2 * 4) == 0, "forward-only loss differs from the fused pass");
     free(logits); free(x); free(stats); free(dlogits); free(dstats); free(rows); free(rows2);
     free(ld); free(sd); free(rref); free(rgot); free(fdl); free(fds); free(gl); free(gs);
@@ -291,7 +300,7 @@ Test(ops, loss_bce_kl_extreme_logits_stay_finite)
 {
     float logits[4] = {-200.0f, 200.0f, -90.0f, 90.0f}, x[4] = {1, 0, 0, 1}, stats[2] = {0, 0};
     float rows[2], dl[4], ds[2];
-    be->loss_bce_kl(be, rows, dl, ds, logits, x, stats, 1, 4, 1, 1.0f, 1.0f);
+    loss_bce_kl(be, rows, dl, ds, logits, x, stats, 1, 4, 1, 1.0f, 1.0f);
     cr_assert(isfinite(rows[0]) && fabsf(rows[0] - 400.0f) < 1e-2f, "recon %g, expected 400", rows[0]);
     for (int i = 0; i < 4; i++)
         cr_assert(isfinite(dl[i]) && fabsf(dl[i]) <= 1.0f, "dlogits[%d] = %g", i, dl[i]);
@@ -309,7 +318,7 @@ Test(ops, loss_accumulate_sums_in_double)
         r0 += rows[2 * i];
         r1 += rows[2 * i + 1];
     }
-    be->loss_accumulate(be, acc, rows, B);
+    be->loss_accumulate(be, acc, rows, B, 2);
     cr_assert(fabs(acc[0] - r0) < 1e-9 && fabs(acc[1] - r1) < 1e-9, "acc %g %g, expected %g %g", acc[0], acc[1], r0, r1);
 }
 
@@ -322,7 +331,7 @@ Test(ops, adam_matches_hand_computed_steps)
     vae_adam_config cfg = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     float p[2] = {1.0f, -3.0f}, g[2] = {0.5f, 0.0f}, m[2] = {0}, v[2] = {0};
     int step = 0;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &cfg.lr, &step, NULL, NULL);
     cr_assert_eq(step, 1);
     /* float rounds (1 - 0.9f) and (1 - 0.999f) by up to 1.3e-5 relative */
     cr_assert_float_eq(m[0], 0.05f, 0.05f * 1e-4);
@@ -330,7 +339,7 @@ Test(ops, adam_matches_hand_computed_steps)
     cr_assert_float_eq(p[0], 0.900000002f, 1e-6);
     cr_assert_float_eq(p[1], -3.0f, 0.0f, "a zero gradient must leave the parameter unchanged");
     g[0] = -1.0f;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &cfg.lr, &step, NULL, NULL);
     cr_assert_eq(step, 2);
     cr_assert_float_eq(m[0], -0.055f, 0.055f * 1e-4);
     cr_assert_float_eq(v[0], 0.00124975f, 0.00124975f * 1e-4);
@@ -378,7 +387,7 @@ Test(ops, adam_skips_everything_while_the_flag_is_set)
     memcpy(m0, m, sizeof m);
     memcpy(v0, v, sizeof v);
     int step = 4, flag = 2;
-    be->adam_step(be, p, g, m, v, 3, &cfg, &step, &flag, NULL);
+    be->adam_step(be, p, g, m, v, 3, &cfg, &cfg.lr, &step, &flag, NULL);
     cr_assert_eq(step, 4, "the step counter moved to %d", step);
     cr_assert(memcmp(p, p0, sizeof p) == 0 && memcmp(m, m0, sizeof m) == 0 && memcmp(v, v0, sizeof v) == 0,
               "parameters or moments changed while the flag was set");
@@ -390,8 +399,8 @@ Test(ops, adam_skips_everything_while_the_flag_is_set)
     memcpy(vq, v, sizeof v);
     int step_q = 4;
     flag = 0;
-    be->adam_step(be, p, g, m, v, 3, &cfg, &step, &flag, NULL);
-    be->adam_step(be, q, g, mq, vq, 3, &cfg, &step_q, NULL, NULL);
+    be->adam_step(be, p, g, m, v, 3, &cfg, &cfg.lr, &step, &flag, NULL);
+    be->adam_step(be, q, g, mq, vq, 3, &cfg, &cfg.lr, &step_q, NULL, NULL);
     cr_assert_eq(step, 5);
     cr_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, mq, sizeof m) == 0 && memcmp(v, vq, sizeof v) == 0);
 }
@@ -411,9 +420,9 @@ Test(ops, adam_multiplies_the_gradient_by_the_clipping_factor)
     int sp = 0, sq = 0, sr = 0;
     const float quarter = 0.25f, one = 1.0f;
     for (int k = 0; k < 3; k++) {
-        be->adam_step(be, p, g, m, v, 5, &cfg, &sp, NULL, &quarter);
-        be->adam_step(be, q, gq, mq, vq, 5, &cfg, &sq, NULL, NULL);
-        be->adam_step(be, r, gq, mr, vr, 5, &cfg, &sr, NULL, &one);
+        be->adam_step(be, p, g, m, v, 5, &cfg, &cfg.lr, &sp, NULL, &quarter);
+        be->adam_step(be, q, gq, mq, vq, 5, &cfg, &cfg.lr, &sq, NULL, NULL);
+        be->adam_step(be, r, gq, mr, vr, 5, &cfg, &cfg.lr, &sr, NULL, &one);
     }
     cr_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, mq, sizeof m) == 0 && memcmp(v, vq, sizeof v) == 0,
               "Adam with a factor of 0.25 differs from Adam on g/4");
