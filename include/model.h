@@ -87,6 +87,11 @@ typedef struct {
     int width; /* columns of the block = width of the source */
 } vae_block;
 
+static inline vae_block vae_block_of(vae_source_kind kind, int index, int width)
+{
+    return (vae_block){.kind = kind, .index = index, .col = 0, .width = width};
+}
+
 typedef struct {
     char name[32];   /* "encoder.fc1", "encoder.head", "decoder.out", ... */
     int in, out;     /* in = sum of the blocks' widths */
@@ -212,6 +217,26 @@ const char *vae_likelihood_name(vae_likelihood l);
 int vae_model_layout(vae_model *m, const vae_config *cfg);
 /* Lay out and allocate everything on `be` for batches up to batch_cap; parameters zero. */
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
+
+/* ---- composing a model -----------------------------------------------------------------
+ * vae_model_layout composes the model of a configuration from these calls, and a variant
+ * composes its own the same way: layers in running order (a latent's stats layer before
+ * the latent, a layer after every source it reads), the first latent closing the encoder,
+ * then the terms (the first likelihood term names the output layer). A composition that
+ * breaks these rules is a programming error (vae_fatal). vae_model_alloc then allocates it. */
+void vae_model_compose_begin(vae_model *m, const vae_config *cfg);
+/* A Linear reading `blocks` in column order (their col is assigned here); its index. */
+int vae_model_add_linear(vae_model *m, const char *name, const vae_block *blocks, int n_blocks, int out, vae_act act);
+/* Save layer l as row blocks named names[k], rows[k] rows each (summing to its outputs). */
+void vae_model_save_in_parts(vae_model *m, int l, const char *const *names, const int *rows, int n_parts);
+/* A latent of `dim` whose statistics are layer stats_layer's output; its index. */
+int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, int dim, int stats_layer);
+/* A loss term on `target` (a layer for likelihood ops, a latent for KL ops), its gradient
+ * weighted by backend scalar `scalar` (-1: 1), reported with weight `weight`. */
+void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int target, int scalar, float weight);
+/* Allocate a composed model on `be` for batches up to batch_cap (what vae_model_init does
+ * after vae_model_layout). 0, or -1 with vae_set_error for a bad batch_cap. */
+int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap);
 void vae_model_free(vae_model *m);
 
 /* What vae_model_init(cfg, batch_cap) allocates on a backend, without allocating it. */

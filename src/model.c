@@ -120,15 +120,18 @@ const char *vae_act_name(vae_act a)
 
 /* ---- life cycle -------------------------------------------------------------- */
 
-static vae_block block_of(vae_source_kind kind, int index, int width)
+void vae_model_compose_begin(vae_model *m, const vae_config *cfg)
 {
-    return (vae_block){.kind = kind, .index = index, .width = width};
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->head = m->output = -1;
 }
 
-/* Append a Linear reading `blocks` (in column order) to the layout; returns its index. */
-static int add_linear(vae_model *m, size_t *off, const char *name, const vae_block *blocks, int n_blocks, int out,
-                      vae_act act)
+int vae_model_add_linear(vae_model *m, const char *name, const vae_block *blocks, int n_blocks, int out, vae_act act)
 {
+    if (m->n_linear == VAE_MAX_LINEAR || n_blocks < 1 || n_blocks > VAE_MAX_BLOCKS)
+        vae_fatal("model composition: layer %s: %d layers so far (at most %d), %d input blocks (1..%d)", name,
+                  m->n_linear, VAE_MAX_LINEAR, n_blocks, VAE_MAX_BLOCKS);
     int l = m->n_linear++;
     vae_linear *L = &m->lin[l];
     snprintf(L->name, sizeof L->name, "%s", name);
@@ -141,35 +144,69 @@ static int add_linear(vae_model *m, size_t *off, const char *name, const vae_blo
     }
     L->out = out;
     L->act = act;
-    L->w_off = *off;
-    *off += (size_t)L->in * out;
-    L->b_off = *off;
-    *off += (size_t)out;
+    L->w_off = m->n_params;
+    L->b_off = L->w_off + (size_t)L->in * out;
+    m->n_params = L->b_off + (size_t)out;
     return l;
 }
 
-static void add_term(vae_model *m, const char *name, vae_term_op op, int layer, int latent, int scalar, float weight)
+void vae_model_save_in_parts(vae_model *m, int l, const char *const *names, const int *rows, int n_parts)
 {
+    vae_linear *L = &m->lin[l];
+    int total = 0;
+    if (n_parts < 1 || n_parts > VAE_MAX_PARTS)
+        vae_fatal("model composition: layer %s in %d parts (1..%d)", L->name, n_parts, VAE_MAX_PARTS);
+    L->n_parts = n_parts;
+    for (int k = 0; k < n_parts; k++) {
+        snprintf(L->part[k].name, sizeof L->part[k].name, "%s", names[k]);
+        L->part[k].rows = rows[k];
+        total += rows[k];
+    }
+    if (total != L->out)
+        vae_fatal("model composition: layer %s: parts of %d rows for %d outputs", L->name, total, L->out);
+}
+
+int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, int dim, int stats_layer)
+{
+    if (m->n_latents == VAE_MAX_LATENTS || stats_layer < 0 || stats_layer >= m->n_linear)
+        vae_fatal("model composition: latent %s: %d latents so far (at most %d), stats layer %d of %d", name,
+                  m->n_latents, VAE_MAX_LATENTS, stats_layer, m->n_linear);
+    if (m->n_latents == 0)
+        m->n_encoder = m->n_linear; /* the layers so far run before the latents */
+    int k = m->n_latents++;
+    m->latent[k] = (vae_latent){.kind = kind, .dim = dim, .stats_layer = stats_layer};
+    snprintf(m->latent[k].name, sizeof m->latent[k].name, "%s", name);
+    if (k == 0)
+        m->head = stats_layer;
+    return k;
+}
+
+void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int target, int scalar, float weight)
+{
+    if (m->n_terms == VAE_MAX_TERMS)
+        vae_fatal("model composition: term %s: at most %d terms", name, VAE_MAX_TERMS);
     vae_loss_term *t = &m->term[m->n_terms++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->op = op;
-    t->layer = layer;
-    t->latent = latent;
+    t->layer = vae_term_is_likelihood(op) ? target : -1;
+    t->latent = vae_term_is_likelihood(op) ? -1 : target;
     t->scalar = scalar;
     t->weight = weight;
+    if (vae_term_is_likelihood(op) && m->output < 0)
+        m->output = target;
 }
 
 /* The hidden layers of cfg (widths mirrored when `reverse`), the first reading *src;
  * *src becomes the last one's output (left as it is without hidden layers). */
-static void add_mlp(vae_model *m, size_t *off, const char *prefix, const vae_config *cfg, vae_block *src, int reverse)
+static void add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *src, int reverse)
 {
     const int H = cfg->n_hidden;
     char name[32];
     for (int i = 0; i < H; i++) {
         snprintf(name, sizeof name, "%s.fc%d", prefix, i + 1);
         int width = cfg->hidden[reverse ? H - 1 - i : i];
-        int l = add_linear(m, off, name, src, 1, width, cfg->act);
-        *src = block_of(VAE_SOURCE_LAYER, l, width);
+        int l = vae_model_add_linear(m, name, src, 1, width, cfg->act);
+        *src = vae_block_of(VAE_SOURCE_LAYER, l, width);
     }
 }
 
@@ -178,31 +215,23 @@ int vae_model_layout(vae_model *m, const vae_config *cfg)
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
         return -1;
-    m->cfg = *cfg;
-
+    vae_model_compose_begin(m, cfg);
     const int D = cfg->input_dim, Z = cfg->latent_dim;
-    size_t off = 0;
-    /* encoder: x -> hidden layers -> the Gaussian latent's [mu | logvar] */
-    vae_block src = block_of(VAE_SOURCE_INPUT, 0, D);
-    add_mlp(m, &off, "encoder", cfg, &src, 0);
-    m->head = add_linear(m, &off, "encoder.head", &src, 1, 2 * Z, VAE_ACT_NONE);
-    vae_linear *head = &m->lin[m->head];
-    head->n_parts = 2;
-    snprintf(head->part[0].name, sizeof head->part[0].name, "encoder.mu");
-    snprintf(head->part[1].name, sizeof head->part[1].name, "encoder.logvar");
-    head->part[0].rows = head->part[1].rows = Z;
-    m->n_encoder = m->n_linear;
-    m->n_latents = 1;
-    m->latent[0] = (vae_latent){.name = "z", .kind = VAE_LATENT_GAUSSIAN, .dim = Z, .stats_layer = m->head};
+    /* encoder: x -> hidden layers -> the Gaussian latent's [mu | logvar], saved as encoder.mu, encoder.logvar */
+    vae_block src = vae_block_of(VAE_SOURCE_INPUT, 0, D);
+    add_mlp(m, "encoder", cfg, &src, 0);
+    int head = vae_model_add_linear(m, "encoder.head", &src, 1, 2 * Z, VAE_ACT_NONE);
+    static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
+    vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
+    int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
     /* decoder: z -> mirrored hidden layers -> logits or mean */
-    src = block_of(VAE_SOURCE_LATENT, 0, Z);
-    add_mlp(m, &off, "decoder", cfg, &src, 1);
-    m->output = add_linear(m, &off, "decoder.out", &src, 1, D, VAE_ACT_NONE);
-    m->n_params = off;
-
-    add_term(m, "recon", cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
-             m->output, -1, -1, 1.0f);
-    add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, -1, 0, VAE_SCALAR_KL_WEIGHT, cfg->beta);
+    src = vae_block_of(VAE_SOURCE_LATENT, z, Z);
+    add_mlp(m, "decoder", cfg, &src, 1);
+    int out = vae_model_add_linear(m, "decoder.out", &src, 1, D, VAE_ACT_NONE);
+    vae_model_add_term(m, "recon",
+                       cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
+                       out, -1, 1.0f);
+    vae_model_add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, cfg->beta);
     return 0;
 }
 
@@ -259,15 +288,29 @@ static void model_buffers(vae_model *m, vae_buffer_total *total)
     m->row_loss = model_buffer(m, Bc * (size_t)m->n_terms * sizeof(float), total);
 }
 
-int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
+int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap)
 {
-    if (model_layout(m, cfg, batch_cap))
-        return -1;
+    if (batch_cap < 1)
+        return vae_set_error("batch size %d must be at least 1", batch_cap);
+    if (m->n_latents < 1 || m->output < 0 || m->n_terms < 1)
+        vae_fatal("model composition: %d latents, output layer %d, %d terms", m->n_latents, m->output, m->n_terms);
+    m->batch_cap = batch_cap;
     m->be = be;
     vae_buffer_total total = {0, 0};
     model_buffers(m, &total);
     vae_model_set_scalar(m, VAE_SCALAR_LR, 0.0f);
-    vae_model_set_scalar(m, VAE_SCALAR_KL_WEIGHT, cfg->beta);
+    vae_model_set_scalar(m, VAE_SCALAR_KL_WEIGHT, m->cfg.beta);
+    return 0;
+}
+
+int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
+{
+    if (vae_model_layout(m, cfg))
+        return -1;
+    if (vae_model_alloc(m, be, batch_cap)) {
+        memset(m, 0, sizeof *m);
+        return -1;
+    }
     return 0;
 }
 
