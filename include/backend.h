@@ -42,7 +42,7 @@ typedef enum {
  *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
  *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)           */
 typedef struct {
-    float lr;
+    float lr;    /* the run's base rate; the op reads the step's rate by pointer (adam_step) */
     float beta1;
     float beta2;
     float eps;
@@ -113,31 +113,52 @@ struct vae_backend {
     void (*reparam_backward)(vae_backend *be, float *dstats, const float *dz, const float *stats,
                              const float *eps, int B, int Z);
 
-    /* Fused Bernoulli reconstruction (BCE on logits) + Gaussian KL, with gradients in the same pass.
-     * Per row i:
-     *   recon_i = sum_d max(l,0) - l*x + log1p(exp(-|l|))          (l = logits[i,d], x = x[i,d])
-     *   kl_i    = -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
-     * row_loss (B, 2) = [recon_i, kl_i].
-     * If dlogits is not NULL, also (written, not accumulated):
-     *   dlogits (B, D) = grad_scale * (sigmoid(l) - x)
-     *   dstats  (B, 2Z) = grad_scale * beta * [mu | (exp(logvar) - 1) / 2]
-     * logits, x (B, D); stats (B, 2Z). */
-    void (*loss_bce_kl)(vae_backend *be, float *row_loss, float *dlogits, float *dstats,
-                        const float *logits, const float *x, const float *stats, int B, int D, int Z,
-                        float beta, float grad_scale);
+    /* ---- loss terms ----------------------------------------------------------
+     * A model's per-image losses are one (B, T) matrix, column t = loss term t
+     * (model.h names them). Each op below writes its term into column t: `loss`
+     * points at element (0, t) and rows are T apart. When its gradient pointer
+     * is not NULL it also WRITES (=) the gradient of the weighted term,
+     *     grad_scale * (*weight) * d(term)/d(input),
+     * where weight is one float in backend memory (read by the op, so a captured
+     * graph sees a schedule change it; NULL means 1) and grad_scale a plain float
+     * (1/B for a batch mean). Sums over a row run in float, in index order. */
 
-    /* acc[k] += sum_i row_loss[i, k] for k = 0, 1, summed in double. acc (2), row_loss (B, 2). */
-    void (*loss_accumulate)(vae_backend *be, double *acc, const float *row_loss, int B);
+    /* Bernoulli likelihood on logits, fused with its gradient (the heavy part):
+     *   loss[i*T] = sum_d max(l,0) - l*x + log1p(exp(-|l|))        (= -log p(x|z) in nats)
+     *   dlogits   = grad_scale * w * (sigmoid(l) - x)
+     * logits, x, dlogits (B, D). */
+    void (*lik_bernoulli)(vae_backend *be, float *loss, int T, float *dlogits, const float *logits, const float *x,
+                          int B, int D, const float *weight, float grad_scale);
+
+    /* Gaussian likelihood with a fixed standard deviation sigma, constants included:
+     *   loss[i*T] = sum_d ((x - mean)^2 / (2 sigma^2) + log(sigma) + log(2 pi) / 2)
+     *   dmean     = grad_scale * w * (mean - x) / sigma^2
+     * mean, x, dmean (B, D); sigma > 0. */
+    void (*lik_gaussian)(vae_backend *be, float *loss, int T, float *dmean, const float *mean, const float *x,
+                         int B, int D, float sigma, const float *weight, float grad_scale);
+
+    /* KL(N(mu, diag(exp(logvar))) || N(0, I)) per row, in closed form:
+     *   loss[i*T] = -1/2 sum_j (1 + lv_j - mu_j^2 - exp(lv_j))
+     *   dstats    = grad_scale * w * [mu | (exp(lv) - 1) / 2]
+     * stats, dstats (B, 2Z) = [mu | logvar]. */
+    void (*kl_gaussian)(vae_backend *be, float *loss, int T, float *dstats, const float *stats, int B, int Z,
+                        const float *weight, float grad_scale);
+
+    /* acc[t] += sum_i row_loss[i, t] for t < T, each summed in double in row order.
+     * acc (T) double, row_loss (B, T). */
+    void (*loss_accumulate)(vae_backend *be, double *acc, const float *row_loss, int B, int T);
 
     /* One Adam step over a flat buffer: *step += 1, then the update of vae_adam_config with
-     * t = *step and g = grads[i] * *grad_scale. params, grads, m, v (n); step is one int in
-     * backend memory, so the op can be captured in a graph and replayed.
+     * t = *step, the learning rate *lr and g = grads[i] * *grad_scale. params, grads, m, v (n);
+     * lr (1) float and step (1) int in backend memory, read by the op, so it can be captured
+     * in a graph and replayed while a schedule changes *lr (cfg->lr is not read).
      * skip (1), backend memory, or NULL: when *skip != 0 the op does nothing at all
      * (params, m, v and *step untouched); it is read by the op, on the device, so a
      * divergence flag set by check_finite gates the update without a synchronization.
      * grad_scale (1), backend memory, or NULL for 1 (see grad_clip_scale). */
     void (*adam_step)(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
-                      const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale);
+                      const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
+                      const float *grad_scale);
 
     /* x[i, :] = data[idx[i], :] / 255. x (B, D) float, data (N, D) uint8, idx (B) int32. */
     void (*gather_batch)(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
@@ -178,7 +199,9 @@ struct vae_backend {
 
     /* ---- graphs (optional: NULL where the backend runs ops eagerly) ------
      * Between capture_begin and capture_end, ops are recorded, not run; the
-     * graph then replays them with the same pointers and arguments. */
+     * graph then replays them with the same pointers and plain arguments: a
+     * value that changes between replays (a learning rate, a KL weight) must
+     * reach the ops through backend memory, as the pointer arguments above do. */
     void (*graph_capture_begin)(vae_backend *be);
     vae_graph *(*graph_capture_end)(vae_backend *be);
     void (*graph_launch)(vae_backend *be, vae_graph *g);

@@ -5,8 +5,12 @@
  *
  *   format "cuvae", format_version "1", input_dim, image_rows, image_cols,
  *   latent_dim, hidden ("400" or "512,256"), activation ("relu" | "tanh"),
- *   beta, likelihood ("bernoulli"), plus whatever the caller adds (training
- *   settings, data set, final losses).
+ *   beta, likelihood ("bernoulli" | "gaussian"), sigma (Gaussian only),
+ *   architecture (the JSON of architecture.h: layers with their input blocks,
+ *   latents, likelihood and loss terms, so another tool can rebuild the
+ *   network), plus whatever the caller adds (training settings, data set,
+ *   final losses). cuvae itself rebuilds a model from the configuration keys;
+ *   files from before `architecture` existed load the same way.
  *
  * A file that is not such a model (wrong shapes, a missing tensor, missing or
  * bad metadata, corrupt or truncated bytes) is refused with one message.
@@ -16,6 +20,9 @@
 
 #include "model.h"
 #include "safetensors.h"
+
+/* Metadata entries of a model file at most: 12 for the configuration, the rest the caller's. */
+#define VAE_CHECKPOINT_META_MAX 40
 
 /* Write the parameters of m (downloaded from its backend) and its config; extra
  * holds n_extra more metadata pairs. Atomic: a failure leaves no broken file. */

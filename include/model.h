@@ -1,17 +1,34 @@
 /*
- * model.h: the VAE, written once against the backend table (backend.h).
+ * model.h: the VAE, written once against the backend table (backend.h), as a
+ * composition of parts chosen by configuration:
  *
- *   encoder  x (B, D) -> [Linear + act] x n_hidden -> Linear "head" -> stats (B, 2Z) = [mu | logvar]
+ *   layers   Linears, each reading a list of input blocks (column blocks of its one
+ *            weight): out = act(sum_k in_k @ W[:, block k]^T + b). A block's source
+ *            is the input x, a latent's sample, or an earlier layer's output.
+ *   latents  ops between the encoder's stats layer and the decoder; today the
+ *            Gaussian one: z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar].
+ *   terms    named per-image loss terms, one column each of row_loss (B, T): a
+ *            likelihood term (Bernoulli on logits, or Gaussian with fixed sigma) on
+ *            the output layer, a KL term per latent. The objective is the batch mean
+ *            of sum_t weight_t * term_t; the reported loss uses each term's
+ *            configured weight (beta for the KL), the ELBO weight 1 everywhere.
+ *   scalars  values that change during training (learning rate, KL weight), one float
+ *            each in backend memory, read by the ops through pointers, so a captured
+ *            graph follows a schedule (vae_model_set_scalar).
+ *
+ * The plain VAE of vae_config_default:
+ *   encoder  x (B, D) -> [Linear + act] x n_hidden -> Linear "head" -> stats (B, 2Z)
  *   sample   z = mu + eps * exp(logvar / 2),  eps ~ N(0, I)               z (B, Z)
  *   decoder  z -> [Linear + act] x n_hidden (mirrored sizes) -> Linear -> logits (B, D)
- *   loss     per image: recon + beta * KL, recon = BCE(sigmoid(logits), x) summed over pixels,
- *            KL(q(z|x) || N(0, I)) in closed form; the objective is the mean over the batch.
+ *   terms    recon = -log p(x|z) summed over pixels, kl = KL(q(z|x) || N(0, I)).
  *
  * Parameters, gradients and both Adam moments each live in ONE backend buffer
  * of n_params floats with the same layout: for every Linear in order, its
- * weight (out, in) in PyTorch's Linear layout, then its bias (out). The head's
- * weight is [W_mu ; W_logvar] (2Z, in) and its bias [b_mu ; b_logvar], so mu
- * and logvar come out of one GEMM and are saved as two tensors.
+ * weight (out, in) in PyTorch's Linear layout (a layer with several input
+ * blocks is PyTorch's Linear applied to torch.cat of the blocks in order),
+ * then its bias (out). The head's weight is [W_mu ; W_logvar] (2Z, in) and its
+ * bias [b_mu ; b_logvar], so mu and logvar come out of one GEMM and are saved
+ * as two tensors.
  *
  * Tensor names in model.safetensors:
  *   encoder.fc{1..n}.{weight,bias}, encoder.mu.{weight,bias}, encoder.logvar.{weight,bias},
@@ -26,32 +43,118 @@
 
 #define VAE_MAX_HIDDEN 8
 #define VAE_MAX_LINEAR (2 * VAE_MAX_HIDDEN + 2)
+#define VAE_MAX_BLOCKS 4  /* input blocks of one Linear */
+#define VAE_MAX_PARTS 4   /* named row blocks of one Linear in the file */
+#define VAE_MAX_LATENTS 2
+#define VAE_MAX_TERMS 8
+#define VAE_TERM_NAME_MAX 16
+
+typedef enum {
+    VAE_LIKELIHOOD_BERNOULLI = 0, /* p(x|z) = Bernoulli(sigmoid(logits)), x in [0, 1] */
+    VAE_LIKELIHOOD_GAUSSIAN = 1,  /* p(x|z) = N(mean, sigma^2 I), sigma fixed */
+} vae_likelihood;
 
 typedef struct {
-    int input_dim;              /* D: pixels per image (784 for MNIST) */
-    int image_rows, image_cols; /* how D is drawn in grids (28 x 28) */
+    int input_dim;              /* D: values per example (784 for MNIST) */
+    int image_rows, image_cols; /* how D is drawn in grids (28 x 28); both 0 for data that are not images */
     int latent_dim;             /* Z */
     int n_hidden;               /* hidden layers in the encoder; the decoder mirrors them */
     int hidden[VAE_MAX_HIDDEN]; /* encoder widths from the input side */
     vae_act act;                /* activation of every hidden layer */
     float beta;                 /* weight of the KL term (1 = the plain VAE) */
+    vae_likelihood likelihood;  /* the decoder's distribution */
+    float sigma;                /* its standard deviation, for the Gaussian likelihood */
 } vae_config;
+
+/* Backend scalars read by the ops through pointers (vae_model.scalars). */
+typedef enum {
+    VAE_SCALAR_LR = 0,        /* Adam's learning rate of the step */
+    VAE_SCALAR_KL_WEIGHT = 1, /* the KL terms' weight in the gradient: beta x warm-up factor */
+    VAE_SCALAR_COUNT
+} vae_scalar;
+
+/* Where an input block of a Linear comes from. */
+typedef enum {
+    VAE_SOURCE_INPUT = 0,  /* the data batch x (B, D) */
+    VAE_SOURCE_LATENT = 1, /* latent `index`'s sample */
+    VAE_SOURCE_LAYER = 2,  /* Linear `index`'s output (after its activation) */
+} vae_source_kind;
+
+typedef struct {
+    vae_source_kind kind;
+    int index; /* latent or layer index; 0 for the input */
+    int col;   /* first column of the block in the weight (out, in) */
+    int width; /* columns of the block = width of the source */
+} vae_block;
+
+static inline vae_block vae_block_of(vae_source_kind kind, int index, int width)
+{
+    return (vae_block){.kind = kind, .index = index, .col = 0, .width = width};
+}
 
 typedef struct {
     char name[32];   /* "encoder.fc1", "encoder.head", "decoder.out", ... */
-    int in, out;
+    int in, out;     /* in = sum of the blocks' widths */
     size_t w_off;    /* weight (out, in) at params + w_off */
     size_t b_off;    /* bias (out) at params + b_off */
     vae_act act;
+    int n_blocks;
+    vae_block block[VAE_MAX_BLOCKS]; /* in column order */
+    /* n_parts > 0: the layer is saved as row blocks of its weight and bias, part k's
+     * rows following part k-1's, as tensors <part[k].name>.{weight,bias} (the head's
+     * encoder.mu and encoder.logvar); 0: as <name>.{weight,bias}. */
+    int n_parts;
+    struct {
+        char name[32];
+        int rows;
+    } part[VAE_MAX_PARTS];
 } vae_linear;
+
+typedef enum {
+    VAE_LATENT_GAUSSIAN = 0, /* z = mu + eps * exp(logvar / 2), stats (B, 2Z) = [mu | logvar] */
+} vae_latent_kind;
+
+typedef struct {
+    char name[8];        /* "z": the source name in the architecture metadata */
+    vae_latent_kind kind;
+    int dim;             /* Z */
+    int stats_layer;     /* the Linear whose output holds the latent's statistics */
+} vae_latent;
+
+typedef enum {
+    VAE_TERM_LIK_BERNOULLI = 0, /* backend lik_bernoulli on `layer`'s logits */
+    VAE_TERM_LIK_GAUSSIAN = 1,  /* backend lik_gaussian on `layer`'s mean */
+    VAE_TERM_KL_GAUSSIAN = 2,   /* backend kl_gaussian on `latent`'s statistics */
+} vae_term_op;
+
+/* A likelihood term (-log p(x|z)), as opposed to a latent's KL term. */
+static inline int vae_term_is_likelihood(vae_term_op op)
+{
+    return op == VAE_TERM_LIK_BERNOULLI || op == VAE_TERM_LIK_GAUSSIAN;
+}
+
+typedef struct {
+    char name[VAE_TERM_NAME_MAX]; /* "recon", "kl": metrics columns are <split>_<name> */
+    vae_term_op op;
+    int layer;          /* likelihood terms: the Linear giving logits or the mean */
+    int latent;         /* latent terms: the latent */
+    int scalar;         /* the vae_scalar weighting its gradient, or -1 for weight 1 */
+    float weight;       /* its weight in the reported objective (beta for the KL) */
+} vae_loss_term;
 
 typedef struct {
     vae_config cfg;
     vae_backend *be;
 
-    int n_linear;                   /* 2 * n_hidden + 2 */
-    vae_linear lin[VAE_MAX_LINEAR]; /* encoder hidden..., head, decoder hidden..., output */
-    int head;                       /* index of the encoder head in lin[] */
+    int n_linear;                   /* 2 * n_hidden + 2 for the plain VAE */
+    vae_linear lin[VAE_MAX_LINEAR]; /* encoder layers, then decoder layers, in the order they run */
+    int n_encoder;                  /* lin[0 .. n_encoder) run before the latents are sampled */
+    int head;                       /* the stats layer of latent 0 */
+    int output;                     /* the layer the likelihood reads (logits or mean) */
+    int n_latents;
+    vae_latent latent[VAE_MAX_LATENTS];
+    int n_terms;                    /* T */
+    vae_loss_term term[VAE_MAX_TERMS];
 
     size_t n_params;
     float *params;  /* (n_params) */
@@ -62,15 +165,23 @@ typedef struct {
     int *diverged;    /* (1) vae_diverged_quantity of the first non-finite step, 0 while all is finite;
                        * while set, Adam skips every step (backend memory, read by the ops) */
     float *grad_scale; /* (1) gradient clipping factor of the current step (backend memory) */
+    float *scalars;    /* (VAE_SCALAR_COUNT) backend memory, indexed by vae_scalar */
 
     /* Activations for batches of up to batch_cap rows (backend memory). */
     int batch_cap;
-    float *x;                       /* (Bc, D) input batch in [0, 1] */
+    float *x;                       /* (Bc, D) input batch */
     float *out[VAE_MAX_LINEAR];     /* (Bc, lin[l].out) each Linear's output after its activation */
     float *dout[VAE_MAX_LINEAR];    /* (Bc, lin[l].out) loss gradient w.r.t. out[l] */
-    float *eps;                     /* (Bc * Z, rounded up to even) reparameterization noise */
-    float *z, *dz;                  /* (Bc, Z); z rounded up to even like eps */
-    float *row_loss;                /* (Bc, 2) per image [recon, kl] */
+    float *sample[VAE_MAX_LATENTS]; /* (Bc, dim, rounded up to even) each latent's sample */
+    float *dsample[VAE_MAX_LATENTS];/* (Bc, dim) loss gradient w.r.t. the sample */
+    float *noise[VAE_MAX_LATENTS];  /* (Bc * dim, rounded up to even) each latent's noise */
+    float *eps, *z, *dz;            /* latent 0's noise, sample and its gradient (aliases) */
+    float *row_loss;                /* (Bc, T) per example, one column per term */
+
+    /* Which gradients the current backward pass has written (the first writer of a
+     * tensor's gradient writes, later ones accumulate); host bookkeeping only. */
+    unsigned char grad_written_layer[VAE_MAX_LINEAR];
+    unsigned char grad_written_latent[VAE_MAX_LATENTS];
 } vae_model;
 
 /* What went non-finite in the first bad training step. */
@@ -91,19 +202,41 @@ typedef struct {
 const char *vae_diverged_quantity_name(vae_diverged_quantity q);
 
 /* ---- configuration ---------------------------------------------------------- */
-void vae_config_default(vae_config *c); /* 784-400-20-400-784, relu, beta 1 */
+void vae_config_default(vae_config *c); /* 784-400-20-400-784, relu, beta 1, Bernoulli (sigma 1) */
 int vae_config_validate(const vae_config *c);                /* -1 with vae_set_error */
 int vae_config_parse_hidden(const char *s, vae_config *c);   /* "400" or "512,256" */
 int vae_act_parse(const char *s, vae_act *out);               /* "relu" | "tanh" */
 const char *vae_act_name(vae_act a);
+int vae_likelihood_parse(const char *s, vae_likelihood *out); /* "bernoulli" | "gaussian" */
+const char *vae_likelihood_name(vae_likelihood l);
 
 /* ---- life cycle -------------------------------------------------------------------------- */
-/* Lay out the Linears of cfg (lin, n_linear, head, n_params) and allocate nothing:
+/* Lay out the parts of cfg (layers, latents, terms, n_params) and allocate nothing:
  * enough to count parameters or check a file's tensors. Buffers stay NULL; such
  * a model needs no vae_model_free. -1 with vae_set_error when cfg is invalid. */
 int vae_model_layout(vae_model *m, const vae_config *cfg);
 /* Lay out and allocate everything on `be` for batches up to batch_cap; parameters zero. */
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
+
+/* ---- composing a model -----------------------------------------------------------------
+ * vae_model_layout composes the model of a configuration from these calls, and a variant
+ * composes its own the same way: layers in running order (a latent's stats layer before
+ * the latent, a layer after every source it reads), the first latent closing the encoder,
+ * then the terms (the first likelihood term names the output layer). A composition that
+ * breaks these rules is a programming error (vae_fatal). vae_model_alloc then allocates it. */
+void vae_model_compose_begin(vae_model *m, const vae_config *cfg);
+/* A Linear reading `blocks` in column order (their col is assigned here); its index. */
+int vae_model_add_linear(vae_model *m, const char *name, const vae_block *blocks, int n_blocks, int out, vae_act act);
+/* Save layer l as row blocks named names[k], rows[k] rows each (summing to its outputs). */
+void vae_model_save_in_parts(vae_model *m, int l, const char *const *names, const int *rows, int n_parts);
+/* A latent of `dim` whose statistics are layer stats_layer's output; its index. */
+int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, int dim, int stats_layer);
+/* A loss term on `target` (a layer for likelihood ops, a latent for KL ops), its gradient
+ * weighted by backend scalar `scalar` (-1: 1), reported with weight `weight`. */
+void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int target, int scalar, float weight);
+/* Allocate a composed model on `be` for batches up to batch_cap (what vae_model_init does
+ * after vae_model_layout). 0, or -1 with vae_set_error for a bad batch_cap. */
+int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap);
 void vae_model_free(vae_model *m);
 
 /* What vae_model_init(cfg, batch_cap) allocates on a backend, without allocating it. */
@@ -115,16 +248,25 @@ int vae_model_buffer_total(const vae_config *cfg, int batch_cap, vae_buffer_tota
 /* PyTorch's default Linear init, U(-1/sqrt(in), 1/sqrt(in)) for weights and biases,
  * from a host generator seeded with `seed`; Adam state reset. */
 void vae_model_init_params(vae_model *m, uint64_t seed);
-/* Input of Linear l: x, the previous output, or z for the decoder's first layer. */
-const float *vae_model_layer_input(const vae_model *m, int l);
+
+/* Write one backend scalar (an upload, in stream order: a graph launched after it
+ * reads the new value). vae_model_init sets the learning rate to 0 and the KL
+ * weight to cfg.beta. */
+void vae_model_set_scalar(vae_model *m, vae_scalar which, float value);
+
+/* Index of the term called `name`, or -1. */
+int vae_model_term_index(const vae_model *m, const char *name);
 
 /* ---- compute (B <= batch_cap; all asynchronous on the CUDA backend) ---------- */
-/* m->x and m->eps filled -> every out[], z, and row_loss; with grad, also dout of the
- * logits and the head (loss gradient scaled by 1/B). */
+/* m->x and each latent's noise filled -> every out[], every sample, and row_loss (B, T);
+ * with grad, also the gradient of the batch-mean objective that each term writes
+ * (the likelihood's into dout[output], the KL's into dout[head], weighted by the
+ * backend scalars). */
 void vae_model_forward(vae_model *m, int B, int with_grad);
-/* Backward from the gradients the loss wrote; parameter gradients accumulate into m->grads. */
+/* Backward from the gradients the terms wrote; parameter gradients accumulate into m->grads. */
 void vae_model_backward(vae_model *m, int B);
-/* Zero the gradients, forward, backward, one Adam step. The step guards itself on
+/* Zero the gradients, forward, backward, one Adam step at the learning rate of the
+ * scalar VAE_SCALAR_LR (adam->lr is not read). The step guards itself on
  * the backend: if a loss or a gradient is not finite it sets m->diverged and Adam
  * skips the update (this step's and every later one's, until the flag is cleared),
  * so the parameters stay those of the last good step. clip_grad_norm > 0 scales
@@ -135,10 +277,11 @@ void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, floa
  * went non-finite, else 0. Clear it with vae_model_clear_divergence. */
 int vae_model_read_divergence(vae_model *m, vae_divergence *d);
 void vae_model_clear_divergence(vae_model *m);
-/* Decoder only: m->z (B, Z) -> logits in m->out[n_linear - 1]. */
+/* Decoder only: m->z (B, Z) -> the output layer's values in m->out[output]. */
 void vae_model_decode(vae_model *m, int B);
-/* Mean of the Bernoulli decoder, sigmoid(logits), for B rows, downloaded to host. */
-void vae_model_download_probs(vae_model *m, int B, float *host_probs /* (B, D) */);
+/* The decoder's mean for B rows, downloaded to host: sigmoid(logits) for the
+ * Bernoulli likelihood, the output itself for the Gaussian. */
+void vae_model_download_mean(vae_model *m, int B, float *host_mean /* (B, D) */);
 
 /* ---- description ------------------------------------------------------------- */
 void vae_model_print_summary(const vae_model *m, FILE *f);

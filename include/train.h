@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "hostrng.h"
 #include "model.h"
+#include "schedule.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -27,10 +28,20 @@ typedef struct {
 void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset *ds);
 void vae_device_data_free(vae_device_data *d, vae_backend *be);
 
-/* Losses per image in nats. loss = recon + beta * kl. */
+/* Losses per example in nats: each of the model's terms (model.h, in its order), and
+ * loss = sum_t weight_t * term_t with the terms' configured weights (recon + beta * kl). */
 typedef struct {
-    double loss, recon, kl;
+    int n_terms;
+    double term[VAE_MAX_TERMS];
+    double loss;
 } vae_losses;
+
+/* Every value NaN (no test set). */
+vae_losses vae_losses_nan(const vae_model *m);
+/* The value of m's term `name` in l (NaN when the model has no such term). */
+double vae_losses_term(const vae_losses *l, const vae_model *m, const char *name);
+/* " (recon 97.8234, kl 22.3590)": every term, as the epoch line prints them, into buf. */
+void vae_losses_describe(const vae_losses *l, const vae_model *m, char *buf, size_t len);
 
 typedef struct {
     int epoch;
@@ -42,7 +53,8 @@ typedef struct {
 typedef struct {
     int epochs;
     int batch_size;
-    vae_adam_config adam;
+    vae_adam_config adam;  /* adam.lr is the base rate of the schedule */
+    vae_schedule schedule; /* learning rate and KL weight per step */
     uint64_t seed;
     float clip_grad_norm; /* > 0: clip the gradients to this global L2 norm; 0: off */
     int progress;   /* 1: progress bar (terminal), 0: plain periodic log lines, -1: silent */
@@ -59,7 +71,8 @@ typedef struct {
     int step;               /* steps finished in epoch epochs_done + 1 (0 at an epoch boundary) */
     uint64_t noise_offset;  /* the noise generator's offset (backend rng_get_offset) */
     vae_hostrng order_rng;  /* the shuffle generator before the shuffle of epoch epochs_done + 1 */
-    double acc[2];          /* summed [recon, kl] of those `step` steps */
+    int n_terms;            /* the model's terms */
+    double acc[VAE_MAX_TERMS]; /* summed terms of those `step` steps */
     double seconds;         /* training seconds of those steps */
 } vae_trainer_state;
 

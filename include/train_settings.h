@@ -11,28 +11,35 @@
 
 #include "cli.h"
 #include "run_dir.h"
+#include "schedule.h"
 #include "train_state.h"
 
 /* Option codes of train's own flags that are settings (cli.h numbers private options from here). */
-enum { VAE_OPT_SAMPLES = VAE_OPT_FIRST_PRIVATE, VAE_OPT_CKPT_EVERY, VAE_OPT_VAL, VAE_OPT_CLIP, VAE_OPT_TRAIN_NEXT };
+enum {
+    VAE_OPT_SAMPLES = VAE_OPT_FIRST_PRIVATE, VAE_OPT_CKPT_EVERY, VAE_OPT_VAL, VAE_OPT_CLIP, VAE_OPT_LR_SCHEDULE,
+    VAE_OPT_KL_WARMUP, VAE_OPT_TRAIN_NEXT
+};
 
 typedef struct {
     vae_run_settings s;
     int samples, checkpoint_every;
     float val_fraction;
     float clip_grad_norm; /* --clip-grad-norm; 0: no clipping */
+    vae_schedule schedule; /* --lr-schedule, --kl-warmup */
     const char *data_abs; /* escaped absolute data directory, once known */
 } vae_train_settings;
 
 /* The settings a checkpoint records, in order. */
 enum {
     VAE_TS_DATA, VAE_TS_BATCH, VAE_TS_LR, VAE_TS_SEED, VAE_TS_HIDDEN, VAE_TS_LATENT, VAE_TS_ACT, VAE_TS_BETA,
-    VAE_TS_SAMPLES, VAE_TS_VAL, VAE_TS_CKPT, VAE_TS_CLIP, VAE_TS_EPOCHS, VAE_TS_N
+    VAE_TS_SAMPLES, VAE_TS_VAL, VAE_TS_CKPT, VAE_TS_CLIP, VAE_TS_LR_SCHEDULE, VAE_TS_KL_WARMUP, VAE_TS_EPOCHS,
+    VAE_TS_N
 };
 
 typedef struct {
     const char *key, *flag; /* "train.lr", "--lr" */
     int opt;                /* its option code */
+    const char *absent;     /* its value in a checkpoint written before the setting existed; NULL: required */
 } vae_train_setting_key;
 extern const vae_train_setting_key vae_train_setting_keys[VAE_TS_N];
 

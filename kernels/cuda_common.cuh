@@ -210,13 +210,18 @@ void cuda_gauss_log_ratio(vae_backend *be, float *out, const float *z, const flo
                           int R, int Z);
 
 /* loss.cu */
-void cuda_loss_bce_kl(vae_backend *be, float *row_loss, float *dlogits, float *dstats, const float *logits,
-                      const float *x, const float *stats, int B, int D, int Z, float beta, float grad_scale);
-void cuda_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B);
+void cuda_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogits, const float *logits, const float *x,
+                        int B, int D, const float *weight, float grad_scale);
+void cuda_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, const float *mean, const float *x, int B,
+                       int D, float sigma, const float *weight, float grad_scale);
+void cuda_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, const float *stats, int B, int Z,
+                      const float *weight, float grad_scale);
+void cuda_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B, int T);
 
 /* adam.cu */
 void cuda_adam_step(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
-                    const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale);
+                    const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
+                    const float *grad_scale);
 
 /* guard.cu */
 void cuda_check_finite(vae_backend *be, int *flag, const float *x, size_t n, int code);

@@ -3,6 +3,7 @@
  */
 #include "checkpoint.h"
 
+#include "architecture.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -19,32 +20,26 @@ typedef struct {
     size_t off;
 } saved_tensor;
 
-/* The tensors of the file, in order: each Linear's weight then bias; the head is saved
- * as encoder.mu and encoder.logvar, its two halves. Returns the count. */
+/* The tensors of the file, in order: each Linear's weight then bias, or, for a layer saved
+ * in parts (the head: encoder.mu, encoder.logvar), each part's rows of both. Returns the count. */
 static int list_tensors(const vae_model *m, saved_tensor *t)
 {
     int n = 0;
-    const int Z = m->cfg.latent_dim;
     for (int l = 0; l < m->n_linear; l++) {
         const vae_linear *L = &m->lin[l];
-        if (l == m->head) {
-            const char *part[2] = {"encoder.mu", "encoder.logvar"};
-            for (int h = 0; h < 2; h++) {
-                t[n] = (saved_tensor){.ndim = 2, .shape = {Z, L->in}, .off = L->w_off + (size_t)h * Z * L->in};
-                snprintf(t[n].name, sizeof t[n].name, "%s.weight", part[h]);
-                n++;
-                t[n] = (saved_tensor){.ndim = 1, .shape = {Z, 0}, .off = L->b_off + (size_t)h * Z};
-                snprintf(t[n].name, sizeof t[n].name, "%s.bias", part[h]);
-                n++;
-            }
-            continue;
+        const int parts = L->n_parts ? L->n_parts : 1;
+        int row = 0;
+        for (int p = 0; p < parts; p++) {
+            const char *name = L->n_parts ? L->part[p].name : L->name;
+            const int rows = L->n_parts ? L->part[p].rows : L->out;
+            t[n] = (saved_tensor){.ndim = 2, .shape = {rows, L->in}, .off = L->w_off + (size_t)row * L->in};
+            snprintf(t[n].name, sizeof t[n].name, "%s.weight", name);
+            n++;
+            t[n] = (saved_tensor){.ndim = 1, .shape = {rows, 0}, .off = L->b_off + (size_t)row};
+            snprintf(t[n].name, sizeof t[n].name, "%s.bias", name);
+            n++;
+            row += rows;
         }
-        t[n] = (saved_tensor){.ndim = 2, .shape = {L->out, L->in}, .off = L->w_off};
-        snprintf(t[n].name, sizeof t[n].name, "%s.weight", L->name);
-        n++;
-        t[n] = (saved_tensor){.ndim = 1, .shape = {L->out, 0}, .off = L->b_off};
-        snprintf(t[n].name, sizeof t[n].name, "%s.bias", L->name);
-        n++;
     }
     return n;
 }
@@ -92,7 +87,7 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
     float *host = vae_calloc(m->n_params, sizeof(float));
     m->be->download(m->be, host, m->params, m->n_params * sizeof(float));
 
-    saved_tensor t[2 * VAE_MAX_LINEAR + 2];
+    saved_tensor t[2 * VAE_MAX_LINEAR * VAE_MAX_PARTS];
     int nt = list_tensors(m, t);
     for (int i = 0; i < nt; i++) {
         size_t n = tensor_count(&t[i]), bad = vae_first_non_finite(host + t[i].off, n);
@@ -103,7 +98,7 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
             return -1;
         }
     }
-    vae_st_tensor_in in[2 * VAE_MAX_LINEAR + 2];
+    vae_st_tensor_in in[2 * VAE_MAX_LINEAR * VAE_MAX_PARTS];
     for (int i = 0; i < nt; i++)
         in[i] = (vae_st_tensor_in){.name = t[i].name, .ndim = t[i].ndim,
                                    .shape = {t[i].shape[0], t[i].shape[1]}, .data = host + t[i].off};
@@ -118,16 +113,27 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
         snprintf(hidden + len, sizeof hidden - len, "%s%d", i ? "," : "", c->hidden[i]);
     }
     snprintf(beta, sizeof beta, "%.9g", (double)c->beta);
-    vae_st_meta meta[32] = {
+    char *arch = vae_architecture_json(m);
+    vae_st_meta meta[VAE_CHECKPOINT_META_MAX] = {
         {"format", "cuvae"},          {"format_version", "1"},       {"input_dim", dims[0]},
         {"image_rows", dims[1]},      {"image_cols", dims[2]},       {"latent_dim", dims[3]},
         {"hidden", hidden},           {"activation", vae_act_name(c->act)},
-        {"beta", beta},               {"likelihood", "bernoulli"},
+        {"beta", beta},               {"likelihood", vae_likelihood_name(c->likelihood)},
+        {"architecture", arch},
     };
-    int nm = 10;
-    for (int i = 0; i < n_extra && nm < 32; i++)
+    int nm = 11;
+    char sigma[32];
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        snprintf(sigma, sizeof sigma, "%.9g", (double)c->sigma);
+        meta[nm++] = (vae_st_meta){"sigma", sigma};
+    }
+    if (nm + n_extra > VAE_CHECKPOINT_META_MAX)
+        vae_fatal("model metadata: %d configuration and %d extra entries exceed %d", nm, n_extra,
+                  VAE_CHECKPOINT_META_MAX);
+    for (int i = 0; i < n_extra; i++)
         meta[nm++] = extra[i];
     int rc = vae_safetensors_write(path, in, nt, meta, nm);
+    vae_free(arch);
     vae_free(host);
     return rc;
 }
@@ -177,9 +183,19 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
         vae_set_error("%s: not a cuvae model: metadata hidden/activation/beta/likelihood missing", path);
         goto out;
     }
-    if (strcmp(lik, "bernoulli") != 0) {
+    if (vae_likelihood_parse(lik, &c.likelihood)) {
         vae_set_error("%s: likelihood '%s' is not supported by this build", path, lik);
         goto out;
+    }
+    if (c.likelihood == VAE_LIKELIHOOD_GAUSSIAN) {
+        const char *sigma = vae_safetensors_meta_get(&st, "sigma");
+        char *send;
+        c.sigma = sigma ? strtof(sigma, &send) : 0.0f;
+        if (!sigma || send == sigma || *send) {
+            vae_set_error("%s: a Gaussian likelihood needs metadata sigma (a number), found '%s'", path,
+                          sigma ? sigma : "nothing");
+            goto out;
+        }
     }
     if (hidden[0] == '\0')
         c.n_hidden = 0;
@@ -199,7 +215,7 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
     vae_model want;
     if (vae_model_layout(&want, &c))
         goto prefix;
-    saved_tensor t[2 * VAE_MAX_LINEAR + 2];
+    saved_tensor t[2 * VAE_MAX_LINEAR * VAE_MAX_PARTS];
     int nt = list_tensors(&want, t);
     if (check_tensors(path, &st, &want, t, nt))
         goto out;

@@ -287,7 +287,7 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "data", json_string(a->s.data_dir));
     json_put(o, "images", json_integer(r->images));
     json_put(o, "binarization", json_string(vae_binarize_name(a->binarize)));
-    json_put(o, "likelihood", json_string("bernoulli"));
+    json_put(o, "likelihood", json_string(vae_likelihood_name(m->cfg.likelihood)));
     json_put(o, "likelihood_note", json_string(eval_likelihood_note(a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
     json_put(o, "beta", json_real(m->cfg.beta));

@@ -62,6 +62,10 @@ static void help(void)
            "  --scale S           each pixel of the PNG grids as an S x S block, 1 to 64 (default 3)\n"
            "  --clip-grad-norm X  scale each step's gradients to a global L2 norm of at most X\n"
            "                      (default 0: no clipping)\n"
+           "  --lr-schedule S     constant (default); cosine: from --lr down to 0 over the run, step\n"
+           "                      by step; step:E[:G]: multiply the rate by G (default 0.1) every E epochs\n"
+           "  --kl-warmup W       raise the KL weight linearly from 0 to --beta over the first W\n"
+           "                      epochs (default 0: no warm-up)\n"
            "  --quiet             no progress output, only the epoch lines\n"
            "  -h, --help          this help\n\n"
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
@@ -187,9 +191,9 @@ static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
     meta[n++] = (vae_st_meta){"train.saved_epoch", epoch_s};
     meta[n++] = (vae_st_meta){"train.final_train_loss", train_s};
     meta[n++] = (vae_st_meta){"train.final_test_loss", test_s};
-    /* checkpoint.c keeps 10 of its 32 metadata slots for the configuration */
-    if (n > 22)
-        vae_fatal("model metadata: %d entries exceed the 22 extra slots", n);
+    /* checkpoint.c keeps 12 of its metadata slots for the configuration */
+    if (n > VAE_CHECKPOINT_META_MAX - 12)
+        vae_fatal("model metadata: %d entries exceed the %d extra slots", n, VAE_CHECKPOINT_META_MAX - 12);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", r->dir, name);
     return vae_checkpoint_save(&r->m, path, meta, n);
@@ -211,14 +215,40 @@ static int write_metrics(run *r)
     return rc;
 }
 
+/* metrics.csv's header: epoch, then per split the loss and each of the model's terms
+ * (train_loss,train_recon,train_kl,test_loss,...), then the timing columns. */
+static void metrics_header(run *r, int with_val)
+{
+    static const char *const splits[3] = {"train", "test", "val"};
+    char line[1024];
+    int w = snprintf(line, sizeof line, "epoch");
+    for (int sp = 0; sp < 2 + with_val; sp++) {
+        w += snprintf(line + w, sizeof line - (size_t)w, ",%s_loss", splits[sp]);
+        for (int k = 0; k < r->m.n_terms; k++)
+            w += snprintf(line + w, sizeof line - (size_t)w, ",%s_%s", splits[sp], r->m.term[k].name);
+    }
+    snprintf(line + w, sizeof line - (size_t)w, ",seconds,images_per_second\n");
+    metrics_append(r, line);
+}
+
+/* ",loss,term,term..." of one split, in the header's order. */
+static int metrics_cells(char *buf, size_t len, const vae_losses *l)
+{
+    int w = snprintf(buf, len, ",%.6f", l->loss);
+    for (int k = 0; k < l->n_terms; k++)
+        w += snprintf(buf + w, len - (size_t)w, ",%.6f", l->term[k]);
+    return w;
+}
+
 static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val)
 {
-    char line[512];
-    int w = snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,", e->epoch, e->train.loss, e->train.recon,
-                     e->train.kl, e->test.loss, e->test.recon, e->test.kl);
+    char line[1024];
+    int w = snprintf(line, sizeof line, "%d", e->epoch);
+    w += metrics_cells(line + w, sizeof line - (size_t)w, &e->train);
+    w += metrics_cells(line + w, sizeof line - (size_t)w, &e->test);
     if (val)
-        w += snprintf(line + w, sizeof line - (size_t)w, "%.6f,%.6f,%.6f,", val->loss, val->recon, val->kl);
-    snprintf(line + w, sizeof line - (size_t)w, "%.4f,%.1f\n", e->seconds, e->images_per_second);
+        w += metrics_cells(line + w, sizeof line - (size_t)w, val);
+    snprintf(line + w, sizeof line - (size_t)w, ",%.4f,%.1f\n", e->seconds, e->images_per_second);
     metrics_append(r, line);
 }
 
@@ -342,6 +372,8 @@ int vae_cmd_train(int argc, char **argv)
         {"out", required_argument, 0, OPT_OUT},
         {"samples", required_argument, 0, VAE_OPT_SAMPLES},
         {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},
+        {"lr-schedule", required_argument, 0, VAE_OPT_LR_SCHEDULE},
+        {"kl-warmup", required_argument, 0, VAE_OPT_KL_WARMUP},
         {"scale", required_argument, 0, OPT_SCALE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
@@ -353,6 +385,7 @@ int vae_cmd_train(int argc, char **argv)
     };
     vae_train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
     vae_run_settings_default(&given_ts.s);
+    vae_schedule_default(&given_ts.schedule);
     const char *out_dir = NULL, *resume_dir = NULL;
     int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, scale = VAE_PICTURES_SCALE_DEFAULT, c;
     optind = 0;
@@ -487,6 +520,7 @@ int vae_cmd_train(int argc, char **argv)
         .adam = {.lr = s->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
         .seed = s->seed,
         .clip_grad_norm = r.ts.clip_grad_norm,
+        .schedule = r.ts.schedule,
         .progress = quiet ? -1 : vae_progress_auto_mode(stderr),
         .log = stderr,
         .stop = &stop_signal,
@@ -516,10 +550,7 @@ int vae_cmd_train(int argc, char **argv)
             fprintf(stderr, "resuming %s at epoch %d, step %d, to %d epochs\n", r.dir,
                     ck.p.trainer.epochs_done + 1, ck.p.trainer.step, s->epochs);
     } else {
-        metrics_append(&r, val.n ? "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,val_loss,"
-                                   "val_recon,val_kl,seconds,images_per_second\n"
-                                 : "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,"
-                                   "images_per_second\n");
+        metrics_header(&r, val.n > 0);
     }
     if (write_metrics(&r)) {
         vae_cli_fail();
@@ -574,8 +605,9 @@ int vae_cmd_train(int argc, char **argv)
             vae_cli_fail();
             goto free_trainer;
         }
-        fprintf(stderr, "epoch %3d/%d  train %.4f (recon %.4f, kl %.4f)  test %.4f", done, s->epochs, e.train.loss,
-                e.train.recon, e.train.kl, e.test.loss);
+        char terms[256];
+        vae_losses_describe(&e.train, &r.m, terms, sizeof terms);
+        fprintf(stderr, "epoch %3d/%d  train %.4f%s  test %.4f", done, s->epochs, e.train.loss, terms, e.test.loss);
         if (val.n)
             fprintf(stderr, "  val %.4f", vl.loss);
         fprintf(stderr, "  %.2f s  %.0f img/s\n", e.seconds, e.images_per_second);

@@ -173,11 +173,17 @@ int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend 
             copy_state(&mc, &mr);
         vae_losses lr_ = vae_trainer_steps(tr, &dr, s, 1);
         vae_losses lc_ = vae_trainer_steps(tc, &dc, s, 1);
-        float a[3] = {(float)lc_.loss, (float)lc_.recon, (float)lc_.kl};
-        float r[3] = {(float)lr_.loss, (float)lr_.recon, (float)lr_.kl};
-        char name[64];
-        snprintf(name, sizeof name, "step %d loss [total,recon,kl]", s + 1);
-        fails += report(out, name, diff(a, r, 3), o->tol_loss, 0);
+        /* the loss and each term, as one vector */
+        float a[1 + VAE_MAX_TERMS] = {(float)lc_.loss}, r[1 + VAE_MAX_TERMS] = {(float)lr_.loss};
+        char name[64 + VAE_MAX_TERMS * VAE_TERM_NAME_MAX];
+        int w = snprintf(name, sizeof name, "step %d loss [total", s + 1);
+        for (int k = 0; k < mr.n_terms; k++) {
+            a[1 + k] = (float)lc_.term[k];
+            r[1 + k] = (float)lr_.term[k];
+            w += snprintf(name + w, sizeof name - (size_t)w, ",%s", mr.term[k].name);
+        }
+        snprintf(name + w, sizeof name - (size_t)w, "]");
+        fails += report(out, name, diff(a, r, 1 + mr.n_terms), o->tol_loss, 0);
         if (s == 0 || last) {
             char kind[32];
             snprintf(kind, sizeof kind, "grad@%d", s + 1);

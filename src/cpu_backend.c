@@ -226,11 +226,11 @@ static void cpu_gauss_log_ratio(vae_backend *be, float *out, const float *z, con
     }
 }
 
-static void cpu_loss_bce_kl(vae_backend *be, float *row_loss, float *dlogits, float *dstats,
-                            const float *logits, const float *x, const float *stats, int B, int D, int Z,
-                            float beta, float grad_scale)
+static void cpu_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogits, const float *logits,
+                              const float *x, int B, int D, const float *weight, float grad_scale)
 {
     (void)be;
+    const float gs = weight ? grad_scale * *weight : grad_scale;
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * D, *xr = x + (size_t)i * D;
         float *dl = dlogits ? dlogits + (size_t)i * D : NULL;
@@ -242,39 +242,67 @@ static void cpu_loss_bce_kl(vae_backend *be, float *row_loss, float *dlogits, fl
             if (dl) {
                 /* sigmoid without overflow for either sign of the logit */
                 float s = li >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-                dl[d] = grad_scale * (s - xr[d]);
+                dl[d] = gs * (s - xr[d]);
             }
         }
+        loss[(size_t)i * T] = recon;
+    }
+}
+
+static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, const float *mean, const float *x,
+                             int B, int D, float sigma, const float *weight, float grad_scale)
+{
+    (void)be;
+    const float gs = weight ? grad_scale * *weight : grad_scale;
+    const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + 0.91893853320467274178f; /* log sqrt(2 pi) */
+    for (int i = 0; i < B; i++) {
+        const float *mr = mean + (size_t)i * D, *xr = x + (size_t)i * D;
+        float nll = 0.0f;
+        for (int d = 0; d < D; d++) {
+            float r = mr[d] - xr[d];
+            nll += 0.5f * r * r * inv_var + log_norm;
+            if (dmean)
+                dmean[(size_t)i * D + d] = gs * r * inv_var;
+        }
+        loss[(size_t)i * T] = nll;
+    }
+}
+
+static void cpu_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, const float *stats, int B, int Z,
+                            const float *weight, float grad_scale)
+{
+    (void)be;
+    const float gs = weight ? grad_scale * *weight : grad_scale;
+    for (int i = 0; i < B; i++) {
         const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
         float kl = 0.0f;
         for (int j = 0; j < Z; j++)
             kl += 1.0f + lv[j] - mu[j] * mu[j] - expf(lv[j]);
-        row_loss[2 * i] = recon;
-        row_loss[2 * i + 1] = -0.5f * kl;
-        if (!dlogits)
+        loss[(size_t)i * T] = -0.5f * kl;
+        if (!dstats)
             continue;
         float *dmu = dstats + (size_t)i * 2 * Z, *dlv = dmu + Z;
         for (int j = 0; j < Z; j++) {
-            dmu[j] = grad_scale * beta * mu[j];
-            dlv[j] = grad_scale * beta * 0.5f * (expf(lv[j]) - 1.0f);
+            dmu[j] = gs * mu[j];
+            dlv[j] = gs * 0.5f * (expf(lv[j]) - 1.0f);
         }
     }
 }
 
-static void cpu_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B)
+static void cpu_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B, int T)
 {
     (void)be;
-    double s0 = 0.0, s1 = 0.0;
-    for (int i = 0; i < B; i++) {
-        s0 += row_loss[2 * i];
-        s1 += row_loss[2 * i + 1];
+    for (int t = 0; t < T; t++) {
+        double s = 0.0;
+        for (int i = 0; i < B; i++)
+            s += row_loss[(size_t)i * T + t];
+        acc[t] += s;
     }
-    acc[0] += s0;
-    acc[1] += s1;
 }
 
 static void cpu_adam_step(vae_backend *be, float *params_, const float *grads_, float *m_, float *v_, size_t n,
-                          const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale)
+                          const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
+                          const float *grad_scale)
 {
     (void)be;
     if (skip && *skip)
@@ -286,7 +314,7 @@ static void cpu_adam_step(vae_backend *be, float *params_, const float *grads_, 
     const float gs = grad_scale ? *grad_scale : 1.0f;
     int t = ++*step;
     const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
-    const float step_size = cfg->lr / (1.0f - powf(b1, (float)t));
+    const float step_size = *lr / (1.0f - powf(b1, (float)t));
     const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)t));
     for (size_t i = 0; i < n; i++) {
         float g = grads[i] * gs;
@@ -395,7 +423,9 @@ vae_backend *vae_backend_cpu_init(void)
         .bias_act_backward = cpu_bias_act_backward,
         .reparam_forward = cpu_reparam_forward,
         .reparam_backward = cpu_reparam_backward,
-        .loss_bce_kl = cpu_loss_bce_kl,
+        .lik_bernoulli = cpu_lik_bernoulli,
+        .lik_gaussian = cpu_lik_gaussian,
+        .kl_gaussian = cpu_kl_gaussian,
         .loss_accumulate = cpu_loss_accumulate,
         .adam_step = cpu_adam_step,
         .gather_batch = cpu_gather_batch,

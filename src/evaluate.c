@@ -71,7 +71,7 @@ static void logsumexp_add(logsumexp *s, double a)
 /* Buffers of one evaluation: host copies of a chunk's per-row results and the backend's
  * per-row log ratio and gather indices. */
 typedef struct {
-    float *row_loss;  /* (cap, 2) host */
+    float *row_loss;  /* (cap, T) host */
     float *log_ratio; /* (cap) host */
     float *stats;     /* (cap, 2Z) host */
     int32_t *idx;     /* (cap) host */
@@ -88,10 +88,29 @@ static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int w
     be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)rows * Z));
     vae_model_forward(m, rows, 0);
     be->gauss_log_ratio(be, b->d_log_ratio, m->z, m->out[m->head], m->eps, rows, Z);
-    be->download(be, b->row_loss, m->row_loss, (size_t)rows * 2 * sizeof(float));
+    be->download(be, b->row_loss, m->row_loss, (size_t)rows * m->n_terms * sizeof(float));
     be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
     if (want_stats)
         be->download(be, b->stats, m->out[m->head], (size_t)rows * 2 * Z * sizeof(float));
+}
+
+/* Row i's likelihood terms (-log p(x|z)) and latent terms (KL), summed in double. */
+static double row_likelihood(const vae_model *m, const float *row_loss, int i)
+{
+    double s = 0;
+    for (int t = 0; t < m->n_terms; t++)
+        if (vae_term_is_likelihood(m->term[t].op))
+            s += row_loss[(size_t)i * m->n_terms + t];
+    return s;
+}
+
+static double row_kl(const vae_model *m, const float *row_loss, int i)
+{
+    double s = 0;
+    for (int t = 0; t < m->n_terms; t++)
+        if (!vae_term_is_likelihood(m->term[t].op))
+            s += row_loss[(size_t)i * m->n_terms + t];
+    return s;
 }
 
 /* The ELBO pass: one sample per image, per-dimension KL and the posterior means' variance
@@ -108,9 +127,10 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
         be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
         eval_chunk(m, rng, b, B, 1);
         for (int i = 0; i < B; i++) {
-            recon += b->row_loss[2 * i];
-            kl += b->row_loss[2 * i + 1];
-            mc += (double)b->row_loss[2 * i] - b->log_ratio[i];
+            const double rec = row_likelihood(m, b->row_loss, i);
+            recon += rec;
+            kl += row_kl(m, b->row_loss, i);
+            mc += rec - b->log_ratio[i];
             const float *mu = b->stats + (size_t)i * 2 * Z, *lv = mu + Z;
             seen++;
             for (int j = 0; j < Z; j++) {
@@ -165,7 +185,7 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
             be->gather_batch(be, m->x, data->pixels, b->d_idx, rows, data->dim);
             eval_chunk(m, rng, b, rows, 0);
             for (int row = 0; row < rows; row++) {
-                const iw_terms t = {.log_px_given_z = -(double)b->row_loss[2 * row],
+                const iw_terms t = {.log_px_given_z = -row_likelihood(m, b->row_loss, row),
                                     .log_pz_minus_log_qz = b->log_ratio[row]};
                 const double lw = iw_log_weight(&t);
                 if (!isfinite(lw)) {
@@ -199,7 +219,7 @@ int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_optio
     out->iw_nll = NAN;
 
     eval_bufs b = {
-        .row_loss = vae_calloc((size_t)cap * 2, sizeof(float)),
+        .row_loss = vae_calloc((size_t)cap * m->n_terms, sizeof(float)),
         .log_ratio = vae_calloc((size_t)cap, sizeof(float)),
         .stats = vae_calloc((size_t)cap * 2 * Z, sizeof(float)),
         .idx = vae_calloc((size_t)cap, sizeof(int32_t)),

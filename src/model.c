@@ -28,6 +28,8 @@ void vae_config_default(vae_config *c)
     c->hidden[0] = 400;
     c->act = VAE_ACT_RELU;
     c->beta = 1.0f;
+    c->likelihood = VAE_LIKELIHOOD_BERNOULLI;
+    c->sigma = 1.0f;
 }
 
 int vae_config_validate(const vae_config *c)
@@ -48,6 +50,10 @@ int vae_config_validate(const vae_config *c)
         return vae_set_error("activation must be relu or tanh");
     if (!(c->beta >= 0.0f) || !isfinite(c->beta))
         return vae_set_error("--beta %g must be a finite number >= 0", (double)c->beta);
+    if (c->likelihood != VAE_LIKELIHOOD_BERNOULLI && c->likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+        return vae_set_error("likelihood must be bernoulli or gaussian");
+    if (!(c->sigma > 0.0f) || !isfinite(c->sigma))
+        return vae_set_error("--sigma %g must be a finite number > 0", (double)c->sigma);
     return 0;
 }
 
@@ -86,6 +92,22 @@ int vae_act_parse(const char *s, vae_act *out)
     return 0;
 }
 
+int vae_likelihood_parse(const char *s, vae_likelihood *out)
+{
+    if (strcmp(s, "bernoulli") == 0)
+        *out = VAE_LIKELIHOOD_BERNOULLI;
+    else if (strcmp(s, "gaussian") == 0)
+        *out = VAE_LIKELIHOOD_GAUSSIAN;
+    else
+        return vae_set_error("invalid likelihood '%s' (expected bernoulli or gaussian)", s);
+    return 0;
+}
+
+const char *vae_likelihood_name(vae_likelihood l)
+{
+    return l == VAE_LIKELIHOOD_GAUSSIAN ? "gaussian" : "bernoulli";
+}
+
 const char *vae_act_name(vae_act a)
 {
     switch (a) {
@@ -98,17 +120,94 @@ const char *vae_act_name(vae_act a)
 
 /* ---- life cycle -------------------------------------------------------------- */
 
-static void add_linear(vae_model *m, size_t *off, const char *name, int in, int out, vae_act act)
+void vae_model_compose_begin(vae_model *m, const vae_config *cfg)
 {
-    vae_linear *L = &m->lin[m->n_linear++];
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    m->head = m->output = -1;
+}
+
+int vae_model_add_linear(vae_model *m, const char *name, const vae_block *blocks, int n_blocks, int out, vae_act act)
+{
+    if (m->n_linear == VAE_MAX_LINEAR || n_blocks < 1 || n_blocks > VAE_MAX_BLOCKS)
+        vae_fatal("model composition: layer %s: %d layers so far (at most %d), %d input blocks (1..%d)", name,
+                  m->n_linear, VAE_MAX_LINEAR, n_blocks, VAE_MAX_BLOCKS);
+    int l = m->n_linear++;
+    vae_linear *L = &m->lin[l];
     snprintf(L->name, sizeof L->name, "%s", name);
-    L->in = in;
+    L->n_blocks = n_blocks;
+    L->in = 0;
+    for (int k = 0; k < n_blocks; k++) {
+        L->block[k] = blocks[k];
+        L->block[k].col = L->in;
+        L->in += blocks[k].width;
+    }
     L->out = out;
     L->act = act;
-    L->w_off = *off;
-    *off += (size_t)in * out;
-    L->b_off = *off;
-    *off += (size_t)out;
+    L->w_off = m->n_params;
+    L->b_off = L->w_off + (size_t)L->in * out;
+    m->n_params = L->b_off + (size_t)out;
+    return l;
+}
+
+void vae_model_save_in_parts(vae_model *m, int l, const char *const *names, const int *rows, int n_parts)
+{
+    vae_linear *L = &m->lin[l];
+    int total = 0;
+    if (n_parts < 1 || n_parts > VAE_MAX_PARTS)
+        vae_fatal("model composition: layer %s in %d parts (1..%d)", L->name, n_parts, VAE_MAX_PARTS);
+    L->n_parts = n_parts;
+    for (int k = 0; k < n_parts; k++) {
+        snprintf(L->part[k].name, sizeof L->part[k].name, "%s", names[k]);
+        L->part[k].rows = rows[k];
+        total += rows[k];
+    }
+    if (total != L->out)
+        vae_fatal("model composition: layer %s: parts of %d rows for %d outputs", L->name, total, L->out);
+}
+
+int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, int dim, int stats_layer)
+{
+    if (m->n_latents == VAE_MAX_LATENTS || stats_layer < 0 || stats_layer >= m->n_linear)
+        vae_fatal("model composition: latent %s: %d latents so far (at most %d), stats layer %d of %d", name,
+                  m->n_latents, VAE_MAX_LATENTS, stats_layer, m->n_linear);
+    if (m->n_latents == 0)
+        m->n_encoder = m->n_linear; /* the layers so far run before the latents */
+    int k = m->n_latents++;
+    m->latent[k] = (vae_latent){.kind = kind, .dim = dim, .stats_layer = stats_layer};
+    snprintf(m->latent[k].name, sizeof m->latent[k].name, "%s", name);
+    if (k == 0)
+        m->head = stats_layer;
+    return k;
+}
+
+void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int target, int scalar, float weight)
+{
+    if (m->n_terms == VAE_MAX_TERMS)
+        vae_fatal("model composition: term %s: at most %d terms", name, VAE_MAX_TERMS);
+    vae_loss_term *t = &m->term[m->n_terms++];
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->op = op;
+    t->layer = vae_term_is_likelihood(op) ? target : -1;
+    t->latent = vae_term_is_likelihood(op) ? -1 : target;
+    t->scalar = scalar;
+    t->weight = weight;
+    if (vae_term_is_likelihood(op) && m->output < 0)
+        m->output = target;
+}
+
+/* The hidden layers of cfg (widths mirrored when `reverse`), the first reading *src;
+ * *src becomes the last one's output (left as it is without hidden layers). */
+static void add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *src, int reverse)
+{
+    const int H = cfg->n_hidden;
+    char name[32];
+    for (int i = 0; i < H; i++) {
+        snprintf(name, sizeof name, "%s.fc%d", prefix, i + 1);
+        int width = cfg->hidden[reverse ? H - 1 - i : i];
+        int l = vae_model_add_linear(m, name, src, 1, width, cfg->act);
+        *src = vae_block_of(VAE_SOURCE_LAYER, l, width);
+    }
 }
 
 int vae_model_layout(vae_model *m, const vae_config *cfg)
@@ -116,27 +215,23 @@ int vae_model_layout(vae_model *m, const vae_config *cfg)
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
         return -1;
-    m->cfg = *cfg;
-
-    const int D = cfg->input_dim, Z = cfg->latent_dim, H = cfg->n_hidden;
-    size_t off = 0;
-    char name[32];
-    int width = D;
-    for (int i = 0; i < H; i++) {
-        snprintf(name, sizeof name, "encoder.fc%d", i + 1);
-        add_linear(m, &off, name, width, cfg->hidden[i], cfg->act);
-        width = cfg->hidden[i];
-    }
-    m->head = m->n_linear;
-    add_linear(m, &off, "encoder.head", width, 2 * Z, VAE_ACT_NONE);
-    width = Z;
-    for (int i = 0; i < H; i++) {
-        snprintf(name, sizeof name, "decoder.fc%d", i + 1);
-        add_linear(m, &off, name, width, cfg->hidden[H - 1 - i], cfg->act);
-        width = cfg->hidden[H - 1 - i];
-    }
-    add_linear(m, &off, "decoder.out", width, D, VAE_ACT_NONE);
-    m->n_params = off;
+    vae_model_compose_begin(m, cfg);
+    const int D = cfg->input_dim, Z = cfg->latent_dim;
+    /* encoder: x -> hidden layers -> the Gaussian latent's [mu | logvar], saved as encoder.mu, encoder.logvar */
+    vae_block src = vae_block_of(VAE_SOURCE_INPUT, 0, D);
+    add_mlp(m, "encoder", cfg, &src, 0);
+    int head = vae_model_add_linear(m, "encoder.head", &src, 1, 2 * Z, VAE_ACT_NONE);
+    static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
+    vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
+    int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
+    /* decoder: z -> mirrored hidden layers -> logits or mean */
+    src = vae_block_of(VAE_SOURCE_LATENT, z, Z);
+    add_mlp(m, "decoder", cfg, &src, 1);
+    int out = vae_model_add_linear(m, "decoder.out", &src, 1, D, VAE_ACT_NONE);
+    vae_model_add_term(m, "recon",
+                       cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
+                       out, -1, 1.0f);
+    vae_model_add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, cfg->beta);
     return 0;
 }
 
@@ -166,7 +261,7 @@ static void *model_buffer(vae_model *m, size_t bytes, vae_buffer_total *total)
 static void model_buffers(vae_model *m, vae_buffer_total *total)
 {
     const size_t pbytes = m->n_params * sizeof(float), Bc = (size_t)m->batch_cap;
-    const size_t D = (size_t)m->cfg.input_dim, Z = (size_t)m->cfg.latent_dim;
+    const size_t D = (size_t)m->cfg.input_dim;
     m->params = model_buffer(m, pbytes, total);
     m->grads = model_buffer(m, pbytes, total);
     m->adam_m = model_buffer(m, pbytes, total);
@@ -174,25 +269,48 @@ static void model_buffers(vae_model *m, vae_buffer_total *total)
     m->adam_step = model_buffer(m, sizeof(int), total);
     m->diverged = model_buffer(m, sizeof(int), total);
     m->grad_scale = model_buffer(m, sizeof(float), total);
+    m->scalars = model_buffer(m, VAE_SCALAR_COUNT * sizeof(float), total);
 
     m->x = model_buffer(m, Bc * D * sizeof(float), total);
     for (int l = 0; l < m->n_linear; l++) {
         m->out[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
         m->dout[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
     }
-    m->eps = model_buffer(m, vae_rng_normal_count(Bc * Z) * sizeof(float), total);
-    m->z = model_buffer(m, vae_rng_normal_count(Bc * Z) * sizeof(float), total); /* prior samples are drawn into it */
-    m->dz = model_buffer(m, Bc * Z * sizeof(float), total);
-    m->row_loss = model_buffer(m, Bc * 2 * sizeof(float), total);
+    for (int k = 0; k < m->n_latents; k++) {
+        const size_t n = Bc * (size_t)m->latent[k].dim;
+        m->noise[k] = model_buffer(m, vae_rng_normal_count(n) * sizeof(float), total);
+        m->sample[k] = model_buffer(m, vae_rng_normal_count(n) * sizeof(float), total); /* prior draws land here */
+        m->dsample[k] = model_buffer(m, n * sizeof(float), total);
+    }
+    m->eps = m->noise[0];
+    m->z = m->sample[0];
+    m->dz = m->dsample[0];
+    m->row_loss = model_buffer(m, Bc * (size_t)m->n_terms * sizeof(float), total);
+}
+
+int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap)
+{
+    if (batch_cap < 1)
+        return vae_set_error("batch size %d must be at least 1", batch_cap);
+    if (m->n_latents < 1 || m->output < 0 || m->n_terms < 1)
+        vae_fatal("model composition: %d latents, output layer %d, %d terms", m->n_latents, m->output, m->n_terms);
+    m->batch_cap = batch_cap;
+    m->be = be;
+    vae_buffer_total total = {0, 0};
+    model_buffers(m, &total);
+    vae_model_set_scalar(m, VAE_SCALAR_LR, 0.0f);
+    vae_model_set_scalar(m, VAE_SCALAR_KL_WEIGHT, m->cfg.beta);
+    return 0;
 }
 
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap)
 {
-    if (model_layout(m, cfg, batch_cap))
+    if (vae_model_layout(m, cfg))
         return -1;
-    m->be = be;
-    vae_buffer_total total = {0, 0};
-    model_buffers(m, &total);
+    if (vae_model_alloc(m, be, batch_cap)) {
+        memset(m, 0, sizeof *m);
+        return -1;
+    }
     return 0;
 }
 
@@ -212,10 +330,15 @@ void vae_model_free(vae_model *m)
     if (!be)
         return;
     void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->adam_step, m->diverged, m->grad_scale,
-                    m->x, m->eps, m->z, m->dz, m->row_loss};
+                    m->scalars, m->x, m->row_loss};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             be->buffer_free(be, bufs[i]);
+    for (int k = 0; k < m->n_latents; k++) {
+        be->buffer_free(be, m->noise[k]);
+        be->buffer_free(be, m->sample[k]);
+        be->buffer_free(be, m->dsample[k]);
+    }
     for (int l = 0; l < m->n_linear; l++) {
         be->buffer_free(be, m->out[l]);
         be->buffer_free(be, m->dout[l]);
@@ -245,64 +368,165 @@ void vae_model_init_params(vae_model *m, uint64_t seed)
     be->memset_zero(be, m->diverged, sizeof(int));
 }
 
-const float *vae_model_layer_input(const vae_model *m, int l)
+void vae_model_set_scalar(vae_model *m, vae_scalar which, float value)
 {
-    if (l == 0)
-        return m->x;
-    if (l == m->head + 1)
-        return m->z;
-    return m->out[l - 1];
+    m->be->upload(m->be, m->scalars + which, &value, sizeof value);
+}
+
+int vae_model_term_index(const vae_model *m, const char *name)
+{
+    for (int t = 0; t < m->n_terms; t++)
+        if (strcmp(m->term[t].name, name) == 0)
+            return t;
+    return -1;
 }
 
 /* ---- compute ------------------------------------------------------------------ */
 
-/* out = act(in @ W^T + b): in (B, L->in), out (B, L->out). */
+/* The value of a block's source (B, width). */
+static float *source_value(const vae_model *m, const vae_block *b)
+{
+    switch (b->kind) {
+    case VAE_SOURCE_INPUT: return m->x;
+    case VAE_SOURCE_LATENT: return m->sample[b->index];
+    case VAE_SOURCE_LAYER: return m->out[b->index];
+    }
+    return NULL;
+}
+
+/* The gradient buffer of a block's source, or NULL for data (no gradient), and its
+ * "written" flag: the first backward writer of a tensor writes, later ones accumulate. */
+static float *source_grad(vae_model *m, const vae_block *b, unsigned char **written)
+{
+    switch (b->kind) {
+    case VAE_SOURCE_INPUT: return NULL;
+    case VAE_SOURCE_LATENT: *written = &m->grad_written_latent[b->index]; return m->dsample[b->index];
+    case VAE_SOURCE_LAYER: *written = &m->grad_written_layer[b->index]; return m->dout[b->index];
+    }
+    return NULL;
+}
+
+/* out = act(sum_k in_k @ W[:, block k]^T + b): in_k (B, width_k), out (B, L->out). */
 static void linear_forward(vae_model *m, int l, int B)
 {
     vae_backend *be = m->be;
     const vae_linear *L = &m->lin[l];
-    be->gemm(be, 0, 1, B, L->out, L->in, 1.0f, vae_model_layer_input(m, l), L->in,
-             m->params + L->w_off, L->in, 0.0f, m->out[l], L->out);
+    for (int k = 0; k < L->n_blocks; k++) {
+        const vae_block *b = &L->block[k];
+        be->gemm(be, 0, 1, B, L->out, b->width, 1.0f, source_value(m, b), b->width, m->params + L->w_off + b->col,
+                 L->in, k ? 1.0f : 0.0f, m->out[l], L->out);
+    }
     be->bias_act_forward(be, m->out[l], m->params + L->b_off, B, L->out, L->act);
 }
 
-/* From dout[l] (gradient w.r.t. the layer's output): dW += dpre^T @ in, db += sum dpre,
- * and, when din is not NULL, din = dpre @ W. dout[l] is overwritten with dpre. */
-static void linear_backward(vae_model *m, int l, int B, float *din)
+/* From dout[l] (gradient w.r.t. the layer's output): per block, dW_k += dpre^T @ in_k and,
+ * for a source with a gradient, din_k (=, or += after another writer) dpre @ W_k;
+ * db += sum dpre. dout[l] is overwritten with dpre. */
+static void linear_backward(vae_model *m, int l, int B)
 {
     vae_backend *be = m->be;
     const vae_linear *L = &m->lin[l];
     float *dpre = m->dout[l];
+    if (!m->grad_written_layer[l]) /* nothing downstream read this layer: its gradient is zero */
+        be->memset_zero(be, dpre, (size_t)B * L->out * sizeof(float));
     be->bias_act_backward(be, dpre, m->grads + L->b_off, m->dout[l], m->out[l], B, L->out, L->act);
-    be->gemm(be, 1, 0, L->out, L->in, B, 1.0f, dpre, L->out, vae_model_layer_input(m, l), L->in, 1.0f,
-             m->grads + L->w_off, L->in);
-    if (din)
-        be->gemm(be, 0, 0, B, L->in, L->out, 1.0f, dpre, L->out, m->params + L->w_off, L->in, 0.0f, din,
-                 L->in);
+    for (int k = 0; k < L->n_blocks; k++) {
+        const vae_block *b = &L->block[k];
+        be->gemm(be, 1, 0, L->out, b->width, B, 1.0f, dpre, L->out, source_value(m, b), b->width, 1.0f,
+                 m->grads + L->w_off + b->col, L->in);
+        unsigned char *written = NULL;
+        float *din = source_grad(m, b, &written);
+        if (!din)
+            continue;
+        be->gemm(be, 0, 0, B, b->width, L->out, 1.0f, dpre, L->out, m->params + L->w_off + b->col, L->in,
+                 *written ? 1.0f : 0.0f, din, b->width);
+        *written = 1;
+    }
+}
+
+static void latent_forward(vae_model *m, int k, int B)
+{
+    const vae_latent *lt = &m->latent[k];
+    switch (lt->kind) {
+    case VAE_LATENT_GAUSSIAN:
+        m->be->reparam_forward(m->be, m->sample[k], m->out[lt->stats_layer], m->noise[k], B, lt->dim);
+        break;
+    }
+}
+
+/* From the sample's gradient into the stats layer's (accumulated onto what the KL wrote). */
+static void latent_backward(vae_model *m, int k, int B)
+{
+    vae_backend *be = m->be;
+    const vae_latent *lt = &m->latent[k];
+    const int s = lt->stats_layer;
+    if (!m->grad_written_latent[k])
+        return; /* nothing read the sample */
+    if (!m->grad_written_layer[s])
+        be->memset_zero(be, m->dout[s], (size_t)B * m->lin[s].out * sizeof(float));
+    switch (lt->kind) {
+    case VAE_LATENT_GAUSSIAN:
+        be->reparam_backward(be, m->dout[s], m->dsample[k], m->out[s], m->noise[k], B, lt->dim);
+        break;
+    }
+    m->grad_written_layer[s] = 1;
+}
+
+/* Term t's column of row_loss and, with grad, the gradient of its weighted batch mean. */
+static void term_forward(vae_model *m, int t, int B, int with_grad)
+{
+    vae_backend *be = m->be;
+    const vae_loss_term *term = &m->term[t];
+    const int T = m->n_terms;
+    float *loss = m->row_loss + t;
+    const float *weight = term->scalar >= 0 ? m->scalars + term->scalar : NULL;
+    const float gs = 1.0f / (float)B;
+    switch (term->op) {
+    case VAE_TERM_LIK_BERNOULLI:
+    case VAE_TERM_LIK_GAUSSIAN: {
+        const int l = term->layer;
+        float *grad = with_grad ? m->dout[l] : NULL;
+        if (term->op == VAE_TERM_LIK_BERNOULLI)
+            be->lik_bernoulli(be, loss, T, grad, m->out[l], m->x, B, m->lin[l].out, weight, gs);
+        else
+            be->lik_gaussian(be, loss, T, grad, m->out[l], m->x, B, m->lin[l].out, m->cfg.sigma, weight, gs);
+        if (with_grad)
+            m->grad_written_layer[l] = 1;
+        break;
+    }
+    case VAE_TERM_KL_GAUSSIAN: {
+        const int s = m->latent[term->latent].stats_layer;
+        be->kl_gaussian(be, loss, T, with_grad ? m->dout[s] : NULL, m->out[s], B, m->latent[term->latent].dim, weight,
+                        gs);
+        if (with_grad)
+            m->grad_written_layer[s] = 1;
+        break;
+    }
+    }
 }
 
 void vae_model_forward(vae_model *m, int B, int with_grad)
 {
-    vae_backend *be = m->be;
-    const int Z = m->cfg.latent_dim, last = m->n_linear - 1;
-    for (int l = 0; l <= m->head; l++)
+    memset(m->grad_written_layer, 0, sizeof m->grad_written_layer);
+    memset(m->grad_written_latent, 0, sizeof m->grad_written_latent);
+    for (int l = 0; l < m->n_encoder; l++)
         linear_forward(m, l, B);
-    be->reparam_forward(be, m->z, m->out[m->head], m->eps, B, Z);
-    for (int l = m->head + 1; l <= last; l++)
+    for (int k = 0; k < m->n_latents; k++)
+        latent_forward(m, k, B);
+    for (int l = m->n_encoder; l < m->n_linear; l++)
         linear_forward(m, l, B);
-    be->loss_bce_kl(be, m->row_loss, with_grad ? m->dout[last] : NULL, with_grad ? m->dout[m->head] : NULL,
-                    m->out[last], m->x, m->out[m->head], B, m->cfg.input_dim, Z, m->cfg.beta, 1.0f / (float)B);
+    for (int t = 0; t < m->n_terms; t++)
+        term_forward(m, t, B, with_grad);
 }
 
 void vae_model_backward(vae_model *m, int B)
 {
-    vae_backend *be = m->be;
-    const int last = m->n_linear - 1;
-    for (int l = last; l > m->head; l--)
-        linear_backward(m, l, B, l == m->head + 1 ? m->dz : m->dout[l - 1]);
-    be->reparam_backward(be, m->dout[m->head], m->dz, m->out[m->head], m->eps, B, m->cfg.latent_dim);
-    for (int l = m->head; l >= 0; l--)
-        linear_backward(m, l, B, l > 0 ? m->dout[l - 1] : NULL);
+    for (int l = m->n_linear - 1; l >= m->n_encoder; l--)
+        linear_backward(m, l, B);
+    for (int k = m->n_latents - 1; k >= 0; k--)
+        latent_backward(m, k, B);
+    for (int l = m->n_encoder - 1; l >= 0; l--)
+        linear_backward(m, l, B);
 }
 
 void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, float clip_grad_norm)
@@ -310,13 +534,13 @@ void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, floa
     vae_backend *be = m->be;
     be->memset_zero(be, m->grads, m->n_params * sizeof(float));
     vae_model_forward(m, B, 1);
-    be->check_finite(be, m->diverged, m->row_loss, (size_t)B * 2, VAE_DIVERGED_LOSS);
+    be->check_finite(be, m->diverged, m->row_loss, (size_t)B * m->n_terms, VAE_DIVERGED_LOSS);
     vae_model_backward(m, B);
     be->check_finite(be, m->diverged, m->grads, m->n_params, VAE_DIVERGED_GRADIENT);
     if (clip_grad_norm > 0.0f)
         be->grad_clip_scale(be, m->grad_scale, m->grads, m->n_params, clip_grad_norm);
-    be->adam_step(be, m->params, m->grads, m->adam_m, m->adam_v, m->n_params, adam, m->adam_step, m->diverged,
-                  clip_grad_norm > 0.0f ? m->grad_scale : NULL);
+    be->adam_step(be, m->params, m->grads, m->adam_m, m->adam_v, m->n_params, adam, m->scalars + VAE_SCALAR_LR,
+                  m->adam_step, m->diverged, clip_grad_norm > 0.0f ? m->grad_scale : NULL);
 }
 
 const char *vae_diverged_quantity_name(vae_diverged_quantity q)
@@ -348,16 +572,17 @@ void vae_model_clear_divergence(vae_model *m)
 
 void vae_model_decode(vae_model *m, int B)
 {
-    for (int l = m->head + 1; l < m->n_linear; l++)
+    for (int l = m->n_encoder; l < m->n_linear; l++)
         linear_forward(m, l, B);
 }
 
-void vae_model_download_probs(vae_model *m, int B, float *host_probs)
+void vae_model_download_mean(vae_model *m, int B, float *host_mean)
 {
     const int D = m->cfg.input_dim;
-    m->be->download(m->be, host_probs, m->out[m->n_linear - 1], (size_t)B * D * sizeof(float));
-    for (size_t i = 0; i < (size_t)B * D; i++)
-        host_probs[i] = 1.0f / (1.0f + expf(-host_probs[i]));
+    m->be->download(m->be, host_mean, m->out[m->output], (size_t)B * D * sizeof(float));
+    if (m->cfg.likelihood == VAE_LIKELIHOOD_BERNOULLI)
+        for (size_t i = 0; i < (size_t)B * D; i++)
+            host_mean[i] = 1.0f / (1.0f + expf(-host_mean[i]));
 }
 
 /* ---- description --------------------------------------------------------------- */
@@ -365,8 +590,16 @@ void vae_model_download_probs(vae_model *m, int B, float *host_probs)
 void vae_model_print_summary(const vae_model *m, FILE *f)
 {
     const vae_config *c = &m->cfg;
-    fprintf(f, "VAE: input %d (%dx%d), latent %d, activation %s, beta %g, Bernoulli decoder on logits\n",
-            c->input_dim, c->image_rows, c->image_cols, c->latent_dim, vae_act_name(c->act), (double)c->beta);
+    char shape[48] = "";
+    if (c->image_rows)
+        snprintf(shape, sizeof shape, " (%dx%d)", c->image_rows, c->image_cols);
+    char lik[64];
+    if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
+        snprintf(lik, sizeof lik, "Gaussian decoder (sigma %g)", (double)c->sigma);
+    else
+        snprintf(lik, sizeof lik, "Bernoulli decoder on logits");
+    fprintf(f, "VAE: input %d%s, latent %d, activation %s, beta %g, %s\n", c->input_dim, shape, c->latent_dim,
+            vae_act_name(c->act), (double)c->beta, lik);
     fprintf(f, "  %-16s %-12s %-22s %12s\n", "layer", "weight", "output", "parameters");
     for (int l = 0; l < m->n_linear; l++) {
         const vae_linear *L = &m->lin[l];

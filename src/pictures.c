@@ -213,7 +213,7 @@ void vae_pictures_decode(vae_model *m, const float *z, int n, float *probs)
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->z, z + (size_t)first * Z, (size_t)B * Z * sizeof(float));
         vae_model_decode(m, B);
-        vae_model_download_probs(m, B, probs + (size_t)first * D);
+        vae_model_download_mean(m, B, probs + (size_t)first * D);
     }
 }
 
@@ -399,7 +399,7 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
         be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
         vae_model_forward(m, B, 0);
-        vae_model_download_probs(m, B, probs + (size_t)first * D);
+        vae_model_download_mean(m, B, probs + (size_t)first * D);
     }
     be->rng_free(be, rng);
     for (int r = 0; r < n_digits; r++) {
@@ -413,8 +413,8 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     return rc;
 }
 
-/* The loss curves of metrics.csv: every column named {train,test,val}_{loss,recon,kl} against
- * epoch. Returns 1 written, 0 no such file, -1 with vae_set_error. */
+/* The loss curves of metrics.csv: a panel for the loss and one per loss term (the columns
+ * train_<term>), each with its train, test and val columns against epoch. Returns 1 written, 0 no such file, -1 with vae_set_error. */
 static int write_loss_curves(const char *csv, const char *dir)
 {
     enum { MAX_COLS = 32, MAX_ROWS = 100000 };
@@ -466,15 +466,28 @@ static int write_loss_curves(const char *csv, const char *dir)
     double *x = vae_calloc((size_t)nrow + 1, sizeof(double)), *y = vae_calloc((size_t)nrow + 1, sizeof(double));
     for (int r = 0; r < nrow; r++)
         x[r] = epoch_col >= 0 ? v[(size_t)r * MAX_COLS + epoch_col] : r + 1;
-    static const char *const terms[3] = {"loss", "recon", "kl"}, *const splits[3] = {"train", "test", "val"};
-    static const char *const titles[3] = {"Loss (negative ELBO) per epoch", "Reconstruction term per epoch",
-                                          "KL term per epoch"};
-    vae_plot *p[3];
-    for (int t = 0; t < 3; t++) {
-        p[t] = vae_plot_new(titles[t], "epoch", "nats per image");
+    /* one panel for the loss, then one per term: the columns train_<term> name them */
+    enum { MAX_PANELS = 1 + 8 };
+    const char *terms[MAX_PANELS] = {"loss"}, *const splits[3] = {"train", "test", "val"};
+    int n_panels = 1;
+    for (int c = 0; c < ncol && n_panels < MAX_PANELS; c++)
+        if (strncmp(names[c], "train_", 6) == 0 && strcmp(names[c], "train_loss") != 0)
+            terms[n_panels++] = names[c] + 6;
+    vae_plot *p[MAX_PANELS];
+    for (int t = 0; t < n_panels; t++) {
+        char title[96];
+        if (t == 0)
+            snprintf(title, sizeof title, "Loss (negative ELBO) per epoch");
+        else if (strcmp(terms[t], "recon") == 0)
+            snprintf(title, sizeof title, "Reconstruction term per epoch");
+        else if (strcmp(terms[t], "kl") == 0)
+            snprintf(title, sizeof title, "KL term per epoch");
+        else
+            snprintf(title, sizeof title, "Term %s per epoch", terms[t]);
+        p[t] = vae_plot_new(title, "epoch", "nats per image");
         vae_plot_x_integer(p[t]);
         for (int sp = 0; sp < 3; sp++) {
-            char want[32];
+            char want[48];
             snprintf(want, sizeof want, "%s_%s", splits[sp], terms[t]);
             for (int c = 0; c < ncol; c++)
                 if (strcmp(names[c], want) == 0) {
@@ -484,8 +497,8 @@ static int write_loss_curves(const char *csv, const char *dir)
                 }
         }
     }
-    int rc = vae_plot_write_stack((const vae_plot *const *)p, 3, dir, vae_pictures[VAE_PICTURE_LOSS_CURVES].file);
-    for (int t = 0; t < 3; t++)
+    int rc = vae_plot_write_stack((const vae_plot *const *)p, n_panels, dir, vae_pictures[VAE_PICTURE_LOSS_CURVES].file);
+    for (int t = 0; t < n_panels; t++)
         vae_plot_free(p[t]);
     vae_free(v);
     vae_free(x);

@@ -26,7 +26,7 @@ int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
         vae_model_decode(m, B);
-        vae_model_download_probs(m, B, img + (size_t)first * D);
+        vae_model_download_mean(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
     int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n), scale);
@@ -55,7 +55,7 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
         be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu */
         vae_model_forward(m, B, 0);
-        vae_model_download_probs(m, B, rec + (size_t)first * D);
+        vae_model_download_mean(m, B, rec + (size_t)first * D);
     }
     for (int i = 0; i < n; i++) {
         int r = i / cols, c = i % cols;

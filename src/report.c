@@ -207,18 +207,30 @@ static void section_final(FILE *f, const vae_metrics_table *t)
     const char *last = t->cells[(size_t)(t->n_rows - 1) * (size_t)t->n_cols]; /* the epoch column */
     fputs("<p>After epoch ", f);
     put_esc(f, last);
-    fputs(", per image in nats (negative ELBO = reconstruction + KL):</p>\n<table class=\"final\">\n"
-          "<tr><th></th><th class=\"n\">loss</th><th class=\"n\">reconstruction</th><th class=\"n\">KL</th></tr>\n",
+    /* the loss, then every term the header names (train_<term>) */
+    enum { MAX_TERMS = 1 + 8 };
+    const char *terms[MAX_TERMS] = {"loss"};
+    int n_terms = 1;
+    for (int c = 0; c < t->n_cols && n_terms < MAX_TERMS; c++)
+        if (strncmp(t->names[c], "train_", 6) == 0 && strcmp(t->names[c], "train_loss") != 0)
+            terms[n_terms++] = t->names[c] + 6;
+    fputs(", per image in nats (the loss is the sum of the terms, each with its weight):</p>\n"
+          "<table class=\"final\">\n<tr><th></th>",
           f);
+    for (int k = 0; k < n_terms; k++) {
+        fputs("<th class=\"n\">", f);
+        put_esc(f, strcmp(terms[k], "recon") == 0 ? "reconstruction" : strcmp(terms[k], "kl") == 0 ? "KL" : terms[k]);
+        fputs("</th>", f);
+    }
+    fputs("</tr>\n", f);
     static const char *splits[] = {"train", "val", "test"};
-    static const char *terms[] = {"loss", "recon", "kl"};
     for (int s = 0; s < 3; s++) {
-        char name[32];
+        char name[64];
         snprintf(name, sizeof name, "%s_loss", splits[s]);
         if (vae_metrics_column(t, name) < 0)
             continue;
         fprintf(f, "<tr><th>%s</th>", splits[s]);
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < n_terms; k++) {
             snprintf(name, sizeof name, "%s_%s", splits[s], terms[k]);
             int j = vae_metrics_column(t, name);
             fputs("<td class=\"n\">", f);

@@ -51,7 +51,7 @@ struct vae_trainer {
     double seconds;       /* training seconds of those steps */
     int32_t *host_order;  /* (capacity) scratch for shuffles */
     int host_order_cap;
-    double *acc;          /* (2) backend: summed [recon, kl] since the last reset */
+    double *acc;          /* (T) backend: summed loss terms since the last reset */
     int epoch;             /* the epoch being trained, and Adam's t when it began */
     int epoch_first_step;
     int diverged;          /* the flag has been read set: `divergence` says where */
@@ -59,6 +59,8 @@ struct vae_trainer {
     vae_graph *graph_full; /* step captured for B = batch_size */
     vae_graph *graph_tail; /* step captured for the last, smaller batch */
     int tail_batch;
+    int scalars_set;       /* lr_now and kl_weight_now are in the model's backend scalars */
+    float lr_now, kl_weight_now;
 };
 
 vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
@@ -70,7 +72,7 @@ vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
     t->noise = be->rng_init(be, opt->seed ^ SEED_TRAIN_NOISE);
     vae_hostrng_seed(&t->order, opt->seed ^ SEED_ORDER);
     t->order_before = t->order;
-    t->acc = be->buffer_alloc(be, 2 * sizeof(double));
+    t->acc = be->buffer_alloc(be, (size_t)m->n_terms * sizeof(double));
     return t;
 }
 
@@ -94,14 +96,31 @@ static void step_body(vae_trainer *t, int B)
 {
     vae_model *m = t->m;
     vae_model_train_step(m, B, &t->opt.adam, t->opt.clip_grad_norm);
-    m->be->loss_accumulate(m->be, t->acc, m->row_loss, B);
+    m->be->loss_accumulate(m->be, t->acc, m->row_loss, B, m->n_terms);
 }
 
-/* One training step on rows [first, first + B) of data->order. */
-static void train_step(vae_trainer *t, vae_device_data *data, int first, int B)
+/* The schedules' values for step s of the run (0-based over all epochs of opt.epochs),
+ * written to the model's backend scalars when they change. */
+static void set_step_scalars(vae_trainer *t, long s, int n_images)
+{
+    const long spe = ((long)n_images + t->opt.batch_size - 1) / t->opt.batch_size;
+    const float lr = vae_schedule_lr(&t->opt.schedule, t->opt.adam.lr, s, spe * t->opt.epochs, spe);
+    const float kl = vae_schedule_kl_weight(&t->opt.schedule, t->m->cfg.beta, s, spe);
+    if (!t->scalars_set || lr != t->lr_now)
+        vae_model_set_scalar(t->m, VAE_SCALAR_LR, lr);
+    if (!t->scalars_set || kl != t->kl_weight_now)
+        vae_model_set_scalar(t->m, VAE_SCALAR_KL_WEIGHT, kl);
+    t->lr_now = lr;
+    t->kl_weight_now = kl;
+    t->scalars_set = 1;
+}
+
+/* One training step on rows [first, first + B) of data->order; s is its index in the run. */
+static void train_step(vae_trainer *t, vae_device_data *data, long s, int first, int B)
 {
     vae_model *m = t->m;
     vae_backend *be = m->be;
+    set_step_scalars(t, s, data->n);
     be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
     be->rng_normal(be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
     if (!be->graph_capture_begin) {
@@ -123,15 +142,39 @@ static void train_step(vae_trainer *t, vae_device_data *data, int first, int B)
     be->graph_launch(be, *g);
 }
 
-static vae_losses read_losses(vae_backend *be, const double *acc, long images, float beta)
+static vae_losses read_losses(const vae_model *m, const double *acc, long images)
 {
-    double h[2];
-    be->download(be, h, acc, sizeof h);
-    vae_losses l;
-    l.recon = images ? h[0] / images : 0;
-    l.kl = images ? h[1] / images : 0;
-    l.loss = l.recon + beta * l.kl;
+    double h[VAE_MAX_TERMS];
+    m->be->download(m->be, h, acc, (size_t)m->n_terms * sizeof(double));
+    vae_losses l = {.n_terms = m->n_terms};
+    for (int k = 0; k < m->n_terms; k++) {
+        l.term[k] = images ? h[k] / images : 0;
+        l.loss += m->term[k].weight * l.term[k];
+    }
     return l;
+}
+
+vae_losses vae_losses_nan(const vae_model *m)
+{
+    vae_losses l = {.n_terms = m->n_terms, .loss = NAN};
+    for (int k = 0; k < m->n_terms; k++)
+        l.term[k] = NAN;
+    return l;
+}
+
+double vae_losses_term(const vae_losses *l, const vae_model *m, const char *name)
+{
+    int k = vae_model_term_index(m, name);
+    return k >= 0 && k < l->n_terms ? l->term[k] : NAN;
+}
+
+void vae_losses_describe(const vae_losses *l, const vae_model *m, char *buf, size_t len)
+{
+    size_t w = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < l->n_terms && w < len; k++)
+        w += (size_t)snprintf(buf + w, len - w, "%s%s %.4f%s", k ? ", " : " (", m->term[k].name, l->term[k],
+                              k + 1 == l->n_terms ? ")" : "");
 }
 
 int vae_trainer_diverged(vae_trainer *t, vae_divergence *d)
@@ -150,15 +193,15 @@ vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_s
 {
     vae_backend *be = t->m->be;
     int bs = t->opt.batch_size;
-    be->memset_zero(be, t->acc, 2 * sizeof(double));
+    be->memset_zero(be, t->acc, (size_t)t->m->n_terms * sizeof(double));
     long images = 0;
     for (int s = first_step; s < first_step + steps; s++) {
         int first = (int)((long)s * bs % train->n);
         int B = train->n - first < bs ? train->n - first : bs;
-        train_step(t, train, first, B);
+        train_step(t, train, s, first, B);
         images += B;
     }
-    return read_losses(be, t->acc, images, t->m->cfg.beta);
+    return read_losses(t->m, t->acc, images);
 }
 
 int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
@@ -192,18 +235,19 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
     t->epoch_first_step -= t->step;
     vae_divergence d;
     if (t->step == 0) {
-        be->memset_zero(be, t->acc, 2 * sizeof(double));
+        be->memset_zero(be, t->acc, (size_t)m->n_terms * sizeof(double));
         t->seconds = 0;
     }
+    const long steps_per_epoch = ((long)n + bs - 1) / bs, first_of_epoch = (long)(epoch - 1) * steps_per_epoch;
 
     vae_progress p;
     vae_progress_begin(&p, t->opt.log, t->opt.progress, epoch, t->opt.epochs, n);
     for (int first = t->step * bs; first < n; first += bs) {
         int B = n - first < bs ? n - first : bs;
-        train_step(t, train, first, B);
+        train_step(t, train, first_of_epoch + t->step, first, B);
         t->step++;
         if (vae_progress_due(&p)) {
-            vae_losses run = read_losses(be, t->acc, first + B, m->cfg.beta);
+            vae_losses run = read_losses(m, t->acc, first + B);
             if (vae_trainer_diverged(t, &d))
                 break; /* the steps left would all be skipped */
             vae_progress_update(&p, first + B, run.loss);
@@ -215,7 +259,7 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
             return 1;
         }
     }
-    out->train = read_losses(be, t->acc, n, m->cfg.beta); /* waits for the epoch's last step */
+    out->train = read_losses(m, t->acc, n); /* waits for the epoch's last step */
     t->seconds += vae_now_seconds() - t0;
     out->seconds = t->seconds;
     vae_progress_end(&p);
@@ -226,7 +270,7 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
     if (test && !vae_trainer_diverged(t, &d))
         out->test = vae_evaluate(m, test, t->opt.seed);
     else
-        out->test = (vae_losses){NAN, NAN, NAN};
+        out->test = vae_losses_nan(m);
     return 0;
 }
 
@@ -238,8 +282,9 @@ void vae_trainer_get_state(vae_trainer *t, vae_trainer_state *s)
     s->step = t->step;
     s->noise_offset = be->rng_get_offset(be, t->noise);
     s->order_rng = t->step ? t->order_before : t->order;
+    s->n_terms = t->m->n_terms;
     if (t->step)
-        be->download(be, s->acc, t->acc, sizeof s->acc);
+        be->download(be, s->acc, t->acc, (size_t)s->n_terms * sizeof(double));
     s->seconds = t->step ? t->seconds : 0;
 }
 
@@ -251,7 +296,7 @@ void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s)
     be->rng_set_offset(be, t->noise, s->noise_offset);
     t->order = s->order_rng;
     t->order_before = s->order_rng;
-    be->upload(be, t->acc, s->acc, sizeof s->acc);
+    be->upload(be, t->acc, s->acc, (size_t)t->m->n_terms * sizeof(double));
     t->seconds = s->seconds;
 }
 
@@ -260,15 +305,15 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
     vae_backend *be = m->be;
     const int bs = m->batch_cap, Z = m->cfg.latent_dim;
     vae_rng *rng = be->rng_init(be, seed);
-    double *acc = be->buffer_alloc(be, 2 * sizeof(double));
+    double *acc = be->buffer_alloc(be, (size_t)m->n_terms * sizeof(double));
     for (int first = 0; first < data->n; first += bs) {
         int B = data->n - first < bs ? data->n - first : bs;
         be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
         be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
         vae_model_forward(m, B, 0);
-        be->loss_accumulate(be, acc, m->row_loss, B);
+        be->loss_accumulate(be, acc, m->row_loss, B, m->n_terms);
     }
-    vae_losses l = read_losses(be, acc, data->n, m->cfg.beta);
+    vae_losses l = read_losses(m, acc, data->n);
     be->buffer_free(be, acc);
     be->rng_free(be, rng);
     return l;

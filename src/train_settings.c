@@ -23,6 +23,8 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
     [VAE_TS_VAL] = {"train.val_fraction", "--val-fraction", VAE_OPT_VAL},
     [VAE_TS_CKPT] = {"train.checkpoint_every", "--checkpoint-every", VAE_OPT_CKPT_EVERY},
     [VAE_TS_CLIP] = {"train.clip_grad_norm", "--clip-grad-norm", VAE_OPT_CLIP},
+    [VAE_TS_LR_SCHEDULE] = {"train.lr_schedule", "--lr-schedule", VAE_OPT_LR_SCHEDULE, "constant"},
+    [VAE_TS_KL_WARMUP] = {"train.kl_warmup", "--kl-warmup", VAE_OPT_KL_WARMUP, "0"},
     [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
 };
 
@@ -57,6 +59,8 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_VAL: float_text(t->val_fraction, buf); break;
     case VAE_TS_CKPT: snprintf(buf, VAE_SETTING_MAX, "%d", t->checkpoint_every); break;
     case VAE_TS_CLIP: float_text(t->clip_grad_norm, buf); break;
+    case VAE_TS_LR_SCHEDULE: vae_schedule_lr_text(&t->schedule, buf, VAE_SETTING_MAX); break;
+    case VAE_TS_KL_WARMUP: float_text(t->schedule.kl_warmup_epochs, buf); break;
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
     }
 }
@@ -75,6 +79,10 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
         return vae_cli_parse_float("--val-fraction", arg, 0.0, 0.9, &t->val_fraction) ? -1 : 1;
     if (opt == VAE_OPT_CLIP)
         return vae_cli_parse_float("--clip-grad-norm", arg, 0.0, 1e12, &t->clip_grad_norm) ? -1 : 1;
+    if (opt == VAE_OPT_LR_SCHEDULE)
+        return vae_schedule_parse_lr(arg, &t->schedule) ? -1 : 1;
+    if (opt == VAE_OPT_KL_WARMUP)
+        return vae_cli_parse_float("--kl-warmup", arg, 0.0, 1e6, &t->schedule.kl_warmup_epochs) ? -1 : 1;
     return 0;
 }
 
@@ -94,9 +102,12 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
         } else {
             vae_train_setting_text(given_ts, k, mine);
         }
+        if (!rec)
+            rec = vae_train_setting_keys[k].absent;
         if (rec && strcmp(rec, mine) == 0)
             continue;
-        int is_float = k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP;
+        int is_float =
+            k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP || k == VAE_TS_KL_WARMUP;
         if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
             continue;
         size_t len = strlen(diff);
@@ -114,6 +125,8 @@ int vae_train_settings_recorded(const vae_train_checkpoint *ck, const char *path
 {
     for (int k = 0; k < VAE_TS_N; k++) {
         const char *v = vae_train_checkpoint_setting(ck, vae_train_setting_keys[k].key);
+        if (!v)
+            v = vae_train_setting_keys[k].absent;
         if (!v)
             return vae_set_error("%s: not a complete cuvae checkpoint: '%s' is missing", path,
                                  vae_train_setting_keys[k].key);

@@ -60,13 +60,16 @@ int vae_train_state_save(const char *path, const vae_model *m, const vae_train_p
     };
 
     const vae_trainer_state *s = &p->trainer;
-    char v[9][80];
+    char v[9][VAE_MAX_TERMS * 17 + 1];
     snprintf(v[0], sizeof v[0], "%d", s->epochs_done);
     snprintf(v[1], sizeof v[1], "%d", s->step);
     snprintf(v[2], sizeof v[2], "%" PRIu64, s->noise_offset);
     snprintf(v[3], sizeof v[3], "%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64 ",%016" PRIx64, s->order_rng.s[0],
              s->order_rng.s[1], s->order_rng.s[2], s->order_rng.s[3]);
-    snprintf(v[4], sizeof v[4], "%016" PRIx64 ",%016" PRIx64, double_bits(s->acc[0]), double_bits(s->acc[1]));
+    v[4][0] = '\0';
+    for (int k = 0; k < s->n_terms; k++)
+        snprintf(v[4] + strlen(v[4]), sizeof v[4] - strlen(v[4]), "%s%016" PRIx64, k ? "," : "",
+                 double_bits(s->acc[k]));
     snprintf(v[5], sizeof v[5], "%.17g", s->seconds);
     snprintf(v[6], sizeof v[6], "%d", adam_step);
     snprintf(v[7], sizeof v[7], "%016" PRIx64, double_bits(p->best_val));
@@ -156,10 +159,18 @@ int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck)
         goto fail;
     if (get_hex_words(ck, path, "state.order_rng", p->trainer.order_rng.s, 4))
         goto fail;
-    if (get_hex_words(ck, path, "state.acc", w, 2))
+    /* one word per loss term of the model */
+    const char *acc = vae_safetensors_meta_get(&ck->st, "state.acc");
+    p->trainer.n_terms = acc ? (int)((strlen(acc) + 1) / 17) : 0;
+    if (p->trainer.n_terms < 1 || p->trainer.n_terms > VAE_MAX_TERMS) {
+        vae_set_error("%s: checkpoint value state.acc is missing or not valid", path);
         goto fail;
-    p->trainer.acc[0] = bits_double(w[0]);
-    p->trainer.acc[1] = bits_double(w[1]);
+    }
+    uint64_t acc_words[VAE_MAX_TERMS];
+    if (get_hex_words(ck, path, "state.acc", acc_words, p->trainer.n_terms))
+        goto fail;
+    for (int k = 0; k < p->trainer.n_terms; k++)
+        p->trainer.acc[k] = bits_double(acc_words[k]);
     if (get_hex_words(ck, path, "state.best_val", w, 1))
         goto fail;
     p->best_val = bits_double(w[0]);
@@ -184,6 +195,9 @@ const char *vae_train_checkpoint_setting(const vae_train_checkpoint *ck, const c
 
 int vae_train_checkpoint_restore(const vae_train_checkpoint *ck, const char *path, vae_model *m)
 {
+    if (ck->p.trainer.n_terms != m->n_terms)
+        return vae_set_error("%s: the checkpoint sums %d loss terms, the recorded model has %d", path,
+                             ck->p.trainer.n_terms, m->n_terms);
     static const char *const names[3] = {"params", "adam.m", "adam.v"};
     float *dst[3] = {m->params, m->adam_m, m->adam_v};
     for (int i = 0; i < 3; i++) {

@@ -394,31 +394,80 @@ static const op_desc desc_gauss_log_ratio = {
     .ref_atol = 1e-4, .ref_rtol = 1e-5,
 };
 
-/* ---- loss_bce_kl -------------------------------------------------------------------------- */
+/* ---- loss terms: lik_bernoulli, lik_gaussian, kl_gaussian ---------------------------------------
+ * Each writes its term into column t of a (B, T) matrix: the other columns keep their poison,
+ * so a write there fails. With a gradient pointer it also writes the gradient of
+ * grad_scale * w * term, w one float in backend memory (a backend scalar: by seed, so a graph
+ * replay sees it change) or NULL for 1. Without one, the gradient's buffer must stay untouched. */
 
-enum { LS_LOGITS, LS_X, LS_STATS, LS_ROWS, LS_DLOGITS, LS_DSTATS };
-enum { LS_B, LS_D, LS_Z, LS_GRAD };
-static const int loss_dz[][2] = {{784, 20}, {13, 3}, {785, 33}, {1, 1}};
-#define LS_GRID (COUNT(ROWS) * COUNT(loss_dz) * 2)
+enum { LT_B, LT_D, LT_T, LT_COL, LT_GRAD, LT_WEIGHT, LT_BASE /* index of the weight; loss, gradient follow */ };
+static const int loss_widths[] = {784, 13, 785, 1};
+static const int kl_widths[] = {20, 3, 33, 1};
+#define LT_GRID (COUNT(ROWS) * COUNT(loss_widths) * 2)
 
-static void loss_make(op_case *c, int k, uint64_t seed)
+/* Case k's rows, width, T, column, gradient and weight (case LT_GRID: MNIST's width, few rows,
+ * with gradients: small enough for finite differences). */
+static void loss_term_shape(op_case *c, int k, const int *widths, int fd_width)
 {
-    int B, D, Z, with_grad;
-    float lmax = 8;
-    if (k < LS_GRID) {
-        with_grad = k % 2;
-        D = loss_dz[(k / 2) % COUNT(loss_dz)][0], Z = loss_dz[(k / 2) % COUNT(loss_dz)][1];
-        B = ROWS[k / 2 / COUNT(loss_dz)];
-    } else { /* MNIST's width, few rows: small enough for finite differences */
-        B = 3, D = 784, Z = 20, with_grad = 1, lmax = 6;
+    int *a = c->i;
+    if (k < LT_GRID) {
+        a[LT_GRAD] = k % 2;
+        a[LT_D] = widths[(k / 2) % COUNT(loss_widths)];
+        a[LT_B] = ROWS[k / 2 / COUNT(loss_widths)];
+    } else {
+        a[LT_GRAD] = 1, a[LT_D] = fd_width, a[LT_B] = 3;
     }
-    c->i[LS_B] = B, c->i[LS_D] = D, c->i[LS_Z] = Z, c->i[LS_GRAD] = with_grad;
-    c->f[0] = 0.7f;         /* beta */
-    c->f[1] = 1.0f / (float)B; /* grad_scale */
-    const size_t nd = (size_t)B * D, ns = (size_t)B * 2 * Z;
+    a[LT_T] = 1 + k % 3;
+    a[LT_COL] = (k / 3) % a[LT_T];
+    a[LT_WEIGHT] = (k / 2 + k / 8) % 2;
+    c->f[0] = 1.0f / (float)a[LT_B]; /* grad_scale */
+}
+
+/* The weight, loss and gradient buffers, after the op's inputs (the first of which the
+ * gradient is of). */
+static void loss_term_outputs(op_case *c, uint64_t seed, size_t grad_n, const char *grad_name)
+{
+    int *a = c->i;
+    const int base = a[LT_BASE] = c->nbuf;
+    float *w = add_buf(c, "weight", OP_F32, a[LT_WEIGHT] ? OP_IN : OP_UNTOUCHED, 1);
+    *w = 0.25f * (float)(seed % 5); /* 0 included: a KL warm-up starts there */
+    add_f32(c, "loss", OP_WRITE, (size_t)a[LT_B] * a[LT_T], seed, 0, 0);
+    set_tol(c, base + 1, 1e-4, 1e-4); /* sums over up to 785 columns, other order */
+    add_f32(c, grad_name, a[LT_GRAD] ? OP_WRITE : OP_UNTOUCHED, grad_n, seed, 0, 0);
+    if (a[LT_GRAD])
+        add_fd(c, base + 2, 0, 0);
+}
+
+static void loss_term_shape_text(op_case *c, const char *width_name)
+{
+    const int *a = c->i;
+    snprintf(c->shape, sizeof c->shape, "B=%d %s=%d T=%d t=%d %s, weight %s", a[LT_B], width_name, a[LT_D], a[LT_T],
+             a[LT_COL], a[LT_GRAD] ? "with gradient" : "forward only", a[LT_WEIGHT] ? "by seed" : "NULL");
+}
+
+/* The op's arguments: the loss column, the gradient (or NULL) and the weight (or NULL). */
+static float *loss_term_column(const op_case *c, void *const *d)
+{
+    return (float *)d[c->i[LT_BASE] + 1] + c->i[LT_COL];
+}
+static float *loss_term_grad(const op_case *c, void *const *d)
+{
+    return c->i[LT_GRAD] ? d[c->i[LT_BASE] + 2] : NULL;
+}
+static const float *loss_term_weight(const op_case *c, void *const *d)
+{
+    return c->i[LT_WEIGHT] ? d[c->i[LT_BASE]] : NULL;
+}
+
+enum { LB_LOGITS, LB_X };
+
+static void lik_bernoulli_make(op_case *c, int k, uint64_t seed)
+{
+    loss_term_shape(c, k, loss_widths, 784);
+    const size_t nd = (size_t)c->i[LT_B] * c->i[LT_D];
+    const float lmax = k < LT_GRID ? 8 : 6;
     float *logits = add_f32(c, "logits", OP_IN, nd, seed, -lmax, lmax);
-    float *x = add_f32(c, "x", OP_IN, nd, seed, 0, 1);
-    add_f32(c, "stats", OP_IN, ns, seed, -3, 3);
+    float *x = add_f32(c, "x", OP_IN, nd, seed, 0, 1); /* targets in [0, 1] */
     /* Extremes: the stable forms must stay finite. */
     logits[0] = 100.0f;
     x[0] = 0.0f;
@@ -426,66 +475,181 @@ static void loss_make(op_case *c, int k, uint64_t seed)
         logits[nd - 1] = -100.0f;
         x[nd - 1] = 1.0f;
     }
-    add_f32(c, "row_loss", OP_WRITE, (size_t)B * 2, seed, 0, 0);
-    set_tol(c, LS_ROWS, 1e-4, 1e-4); /* sums over D = 785 columns, other order */
-    /* Without gradients (NULL pointers) nothing but row_loss may be written. */
-    add_f32(c, "dlogits", with_grad ? OP_WRITE : OP_UNTOUCHED, nd, seed, 0, 0);
-    add_f32(c, "dstats", with_grad ? OP_WRITE : OP_UNTOUCHED, ns, seed, 0, 0);
-    if (with_grad) {
-        add_fd(c, LS_DLOGITS, LS_LOGITS, 0);
-        add_fd(c, LS_DSTATS, LS_STATS, 0);
+    loss_term_outputs(c, seed, nd, "dlogits");
+    loss_term_shape_text(c, "D");
+}
+
+static void lik_bernoulli_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    be->lik_bernoulli(be, loss_term_column(c, d), a[LT_T], loss_term_grad(c, d), d[LB_LOGITS], d[LB_X], a[LT_B],
+                      a[LT_D], loss_term_weight(c, d), c->f[0]);
+}
+
+/* -log p(x|z) of row i: sum_d softplus(l) - l x */
+static double lik_bernoulli_row(const op_case *c, double *const *x, int i)
+{
+    const int D = c->i[LT_D];
+    double s = 0;
+    for (int d = 0; d < D; d++) {
+        double l = x[LB_LOGITS][(size_t)i * D + d];
+        s += softplus_d(l) - l * x[LB_X][(size_t)i * D + d];
     }
-    snprintf(c->shape, sizeof c->shape, "B=%d D=%d Z=%d %s", B, D, Z, with_grad ? "with gradients" : "forward only");
+    return s;
 }
 
-static void loss_run(vae_backend *be, const op_case *c, void *const *d)
+typedef double (*loss_row_fn)(const op_case *c, double *const *x, int i);
+
+/* The loss ops' closed form (column t of each row) and objective (grad_scale * w * the rows' sum). */
+static unsigned loss_term_reference(const op_case *c, double *const *in, double *const *out, loss_row_fn row)
 {
-    const int g = c->i[LS_GRAD];
-    be->loss_bce_kl(be, d[LS_ROWS], g ? d[LS_DLOGITS] : NULL, g ? d[LS_DSTATS] : NULL, d[LS_LOGITS], d[LS_X],
-                    d[LS_STATS], c->i[LS_B], c->i[LS_D], c->i[LS_Z], c->f[0], c->f[1]);
+    const int base = c->i[LT_BASE];
+    for (int i = 0; i < c->i[LT_B]; i++)
+        out[base + 1][(size_t)i * c->i[LT_T] + c->i[LT_COL]] = row(c, in, i);
+    return 1u << (base + 1);
 }
 
-/* grad_scale * sum_i (recon_i + beta * kl_i); the rows [recon_i, kl_i] into rows when not NULL */
-static double loss_terms(const op_case *c, double *const *x, double *rows)
+static double loss_term_objective(const op_case *c, double *const *x, loss_row_fn row)
 {
-    const int B = c->i[LS_B], D = c->i[LS_D], Z = c->i[LS_Z];
-    double total = 0;
-    for (int i = 0; i < B; i++) {
-        double recon = 0, kl = 0;
-        for (int d = 0; d < D; d++) {
-            double l = x[LS_LOGITS][(size_t)i * D + d];
-            recon += softplus_d(l) - l * x[LS_X][(size_t)i * D + d];
-        }
-        for (int j = 0; j < Z; j++) {
-            double mu = x[LS_STATS][(size_t)i * 2 * Z + j], lv = x[LS_STATS][(size_t)i * 2 * Z + Z + j];
-            kl += -0.5 * (1 + lv - mu * mu - exp(lv));
-        }
-        if (rows) {
-            rows[2 * i] = recon;
-            rows[2 * i + 1] = kl;
-        }
-        total += recon + (double)c->f[0] * kl;
-    }
-    return (double)c->f[1] * total;
+    double s = 0;
+    for (int i = 0; i < c->i[LT_B]; i++)
+        s += row(c, x, i);
+    const double w = c->i[LT_WEIGHT] ? x[c->i[LT_BASE]][0] : 1.0;
+    return (double)c->f[0] * w * s;
 }
 
-static unsigned loss_reference(const op_case *c, double *const *in, double *const *out)
+static unsigned lik_bernoulli_reference(const op_case *c, double *const *in, double *const *out)
 {
-    loss_terms(c, in, out[LS_ROWS]);
-    return 1u << LS_ROWS;
+    return loss_term_reference(c, in, out, lik_bernoulli_row);
 }
 
-static double loss_objective(const op_case *c, double *const *x) { return loss_terms(c, x, NULL); }
+static double lik_bernoulli_objective(const op_case *c, double *const *x)
+{
+    return loss_term_objective(c, x, lik_bernoulli_row);
+}
 
-static const op_desc desc_loss_bce_kl = {
-    .name = "loss_bce_kl",
-    .ncases = LS_GRID + 1,
-    .make = loss_make,
-    .run = loss_run,
+static const op_desc desc_lik_bernoulli = {
+    .name = "lik_bernoulli",
+    .ncases = LT_GRID + 1,
+    .make = lik_bernoulli_make,
+    .run = lik_bernoulli_run,
     .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
-    .reference = loss_reference,
+    .reference = lik_bernoulli_reference,
     .ref_atol = 1e-4, .ref_rtol = 1e-5,
-    .objective = loss_objective,
+    .objective = lik_bernoulli_objective,
+    .fd_atol = 1e-6, .fd_rtol = 1e-4,
+};
+
+enum { LG_MEAN, LG_X };
+
+static void lik_gaussian_make(op_case *c, int k, uint64_t seed)
+{
+    loss_term_shape(c, k, loss_widths, 784);
+    c->f[1] = (k / 4) % 2 ? 0.3f : 1.0f; /* sigma */
+    const size_t nd = (size_t)c->i[LT_B] * c->i[LT_D];
+    add_f32(c, "mean", OP_IN, nd, seed, -3, 3);
+    add_f32(c, "x", OP_IN, nd, seed, -1, 1);
+    loss_term_outputs(c, seed, nd, "dmean");
+    loss_term_shape_text(c, "D");
+    snprintf(c->shape + strlen(c->shape), sizeof c->shape - strlen(c->shape), ", sigma %g", (double)c->f[1]);
+}
+
+static void lik_gaussian_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    be->lik_gaussian(be, loss_term_column(c, d), a[LT_T], loss_term_grad(c, d), d[LG_MEAN], d[LG_X], a[LT_B],
+                     a[LT_D], c->f[1], loss_term_weight(c, d), c->f[0]);
+}
+
+/* -log N(x; mean, sigma^2) of row i, constants included */
+static double lik_gaussian_row(const op_case *c, double *const *x, int i)
+{
+    const int D = c->i[LT_D];
+    const double sigma = c->f[1], log_norm = log(sigma) + 0.91893853320467274178; /* log sqrt(2 pi) */
+    double s = 0;
+    for (int d = 0; d < D; d++) {
+        double r = x[LG_MEAN][(size_t)i * D + d] - x[LG_X][(size_t)i * D + d];
+        s += r * r / (2 * sigma * sigma) + log_norm;
+    }
+    return s;
+}
+
+static unsigned lik_gaussian_reference(const op_case *c, double *const *in, double *const *out)
+{
+    return loss_term_reference(c, in, out, lik_gaussian_row);
+}
+
+static double lik_gaussian_objective(const op_case *c, double *const *x)
+{
+    return loss_term_objective(c, x, lik_gaussian_row);
+}
+
+static const op_desc desc_lik_gaussian = {
+    .name = "lik_gaussian",
+    .ncases = LT_GRID + 1,
+    .make = lik_gaussian_make,
+    .run = lik_gaussian_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .reference = lik_gaussian_reference,
+    .ref_atol = 1e-4, .ref_rtol = 1e-5,
+    .objective = lik_gaussian_objective,
+    .fd_atol = 1e-5, .fd_rtol = 1e-4, /* the objective reaches 1e4 at sigma 0.3: its rounding over h */
+};
+
+enum { KL_STATS };
+
+static void kl_gaussian_make(op_case *c, int k, uint64_t seed)
+{
+    loss_term_shape(c, k, kl_widths, 20);
+    const int B = c->i[LT_B], Z = c->i[LT_D];
+    float *stats = add_f32(c, "stats", OP_IN, (size_t)B * 2 * Z, seed, -3, 3); /* mu in [-3, 3] */
+    float *lv = vae_calloc((size_t)B * Z, sizeof *lv);
+    tu_fill_uniform(lv, (size_t)B * Z, seed + 17, -3, 2); /* logvar in [-3, 2] */
+    for (int i = 0; i < B; i++)
+        memcpy(stats + (size_t)i * 2 * Z + Z, lv + (size_t)i * Z, (size_t)Z * sizeof *lv);
+    vae_free(lv);
+    loss_term_outputs(c, seed, (size_t)B * 2 * Z, "dstats");
+    loss_term_shape_text(c, "Z");
+}
+
+static void kl_gaussian_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    be->kl_gaussian(be, loss_term_column(c, d), a[LT_T], loss_term_grad(c, d), d[KL_STATS], a[LT_B], a[LT_D],
+                    loss_term_weight(c, d), c->f[0]);
+}
+
+/* KL(N(mu, exp(lv)) || N(0, I)) of row i */
+static double kl_gaussian_row(const op_case *c, double *const *x, int i)
+{
+    const int Z = c->i[LT_D];
+    double s = 0;
+    for (int j = 0; j < Z; j++) {
+        double mu = x[KL_STATS][(size_t)i * 2 * Z + j], lv = x[KL_STATS][(size_t)i * 2 * Z + Z + j];
+        s += -0.5 * (1 + lv - mu * mu - exp(lv));
+    }
+    return s;
+}
+
+static unsigned kl_gaussian_reference(const op_case *c, double *const *in, double *const *out)
+{
+    return loss_term_reference(c, in, out, kl_gaussian_row);
+}
+
+static double kl_gaussian_objective(const op_case *c, double *const *x)
+{
+    return loss_term_objective(c, x, kl_gaussian_row);
+}
+
+static const op_desc desc_kl_gaussian = {
+    .name = "kl_gaussian",
+    .ncases = LT_GRID + 1,
+    .make = kl_gaussian_make,
+    .run = kl_gaussian_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .reference = kl_gaussian_reference,
+    .ref_atol = 1e-4, .ref_rtol = 1e-5,
+    .objective = kl_gaussian_objective,
     .fd_atol = 1e-6, .fd_rtol = 1e-4,
 };
 
@@ -493,35 +657,39 @@ static const op_desc desc_loss_bce_kl = {
 
 enum { LA_ROWS, LA_ACC };
 static const int la_rows[] = {1, 5, 7, 37, 129, 1000, 4097};
+static const int la_terms[] = {2, 1, 3, 5};
 
 static void loss_accumulate_make(op_case *c, int k, uint64_t seed)
 {
-    const int B = la_rows[k];
-    c->i[0] = B;
-    add_f32(c, "row_loss", OP_IN, (size_t)B * 2, seed, 0, 600);
-    double *acc = add_buf(c, "acc", OP_F64, OP_ACC, 2); /* accumulated into: starts nonzero */
-    acc[0] = 12.5 + (double)(seed % 7);
-    acc[1] = -3.25;
-    snprintf(c->shape, sizeof c->shape, "B=%d", B);
+    const int B = la_rows[k % COUNT(la_rows)], T = la_terms[k / COUNT(la_rows)];
+    c->i[0] = B, c->i[1] = T;
+    add_f32(c, "row_loss", OP_IN, (size_t)B * T, seed, 0, 600);
+    double *acc = add_buf(c, "acc", OP_F64, OP_ACC, (size_t)T); /* accumulated into: starts nonzero */
+    for (int t = 0; t < T; t++)
+        acc[t] = 12.5 * (t + 1) - 3.25 * (double)(seed % 7);
+    snprintf(c->shape, sizeof c->shape, "B=%d T=%d", B, T);
 }
 
 static void loss_accumulate_run(vae_backend *be, const op_case *c, void *const *d)
 {
-    be->loss_accumulate(be, d[LA_ACC], d[LA_ROWS], c->i[0]);
+    be->loss_accumulate(be, d[LA_ACC], d[LA_ROWS], c->i[0], c->i[1]);
 }
 
 static unsigned loss_accumulate_reference(const op_case *c, double *const *in, double *const *out)
 {
-    for (int i = 0; i < c->i[0]; i++) { /* in double, in row order */
-        out[LA_ACC][0] += in[LA_ROWS][2 * i];
-        out[LA_ACC][1] += in[LA_ROWS][2 * i + 1];
+    const int B = c->i[0], T = c->i[1];
+    for (int t = 0; t < T; t++) {
+        double s = 0; /* in double, in row order */
+        for (int i = 0; i < B; i++)
+            s += in[LA_ROWS][(size_t)i * T + t];
+        out[LA_ACC][t] += s;
     }
     return 1u << LA_ACC;
 }
 
 static const op_desc desc_loss_accumulate = {
     .name = "loss_accumulate",
-    .ncases = COUNT(la_rows),
+    .ncases = COUNT(la_rows) * COUNT(la_terms),
     .make = loss_accumulate_make,
     .run = loss_accumulate_run,
     .atol = 1e-9, .rtol = 1e-9, .nmse = NMSE_ALL, /* double sums of the same floats */
@@ -530,11 +698,11 @@ static const op_desc desc_loss_accumulate = {
 };
 
 /* ---- adam_step ------------------------------------------------------------------------------ *
- * Several steps in one run, each with its own gradient; the skip flag and the clipping factor
- * are backend scalars read by pointer: their values come from the seed, so graph replays see
- * them change. */
+ * Several steps in one run, each with its own gradient; the learning rate, the skip flag and
+ * the clipping factor are backend scalars read by pointer: their values come from the seed, so
+ * graph replays see them change. cfg->lr is NaN: the op must not read it. */
 
-enum { AD_P, AD_G, AD_M, AD_V, AD_STEP, AD_SKIP, AD_SCALE };
+enum { AD_P, AD_G, AD_M, AD_V, AD_STEP, AD_LR, AD_SKIP, AD_SCALE };
 enum { AD_N, AD_STEPS, AD_SKIP_MODE, AD_SCALE_MODE };
 /* skip mode: 0 NULL, 1 a flag that is 0 or 1 by seed, 2 always set; scale mode: 0 NULL, 1 by seed */
 static const int adam_cases[][4] = {
@@ -546,7 +714,7 @@ static void adam_make(op_case *c, int k, uint64_t seed)
     const int n = adam_cases[k][0], steps = adam_cases[k][1];
     const int skip_mode = adam_cases[k][2], scale_mode = adam_cases[k][3];
     c->i[AD_N] = n, c->i[AD_STEPS] = steps, c->i[AD_SKIP_MODE] = skip_mode, c->i[AD_SCALE_MODE] = scale_mode;
-    c->f[0] = 1e-3f, c->f[1] = 0.9f, c->f[2] = 0.999f, c->f[3] = 1e-8f; /* lr, beta1, beta2, eps */
+    c->f[0] = NAN, c->f[1] = 0.9f, c->f[2] = 0.999f, c->f[3] = 1e-8f; /* cfg: lr (not read), beta1, beta2, eps */
     add_f32(c, "params", OP_ACC, (size_t)n, seed, -1, 1);
     float *g = add_f32(c, "grads", OP_IN, (size_t)n * steps, seed, -1, 1); /* one gradient per step */
     if (n > 2)
@@ -556,6 +724,8 @@ static void adam_make(op_case *c, int k, uint64_t seed)
     add_f32(c, "v", OP_ACC, (size_t)n, seed, 0, 0.01f);
     int32_t *step = add_buf(c, "step", OP_I32, OP_ACC, 1);
     *step = (int32_t)(seed % 4);
+    float *lr = add_buf(c, "lr", OP_F32, OP_IN, 1);
+    *lr = 1e-3f * (float)(1 + seed % 3);
     int32_t *skip = add_buf(c, "skip", OP_I32, skip_mode ? OP_IN : OP_UNTOUCHED, 1);
     *skip = skip_mode == 2 ? 1 : (int32_t)(seed & 1);
     float *scale = add_buf(c, "grad_scale", OP_F32, scale_mode ? OP_IN : OP_UNTOUCHED, 1);
@@ -572,13 +742,20 @@ static void adam_run(vae_backend *be, const op_case *c, void *const *d)
     const vae_adam_config cfg = {.lr = c->f[0], .beta1 = c->f[1], .beta2 = c->f[2], .eps = c->f[3]};
     const size_t n = (size_t)c->i[AD_N];
     for (int s = 0; s < c->i[AD_STEPS]; s++)
-        be->adam_step(be, d[AD_P], (const float *)d[AD_G] + (size_t)s * n, d[AD_M], d[AD_V], n, &cfg, d[AD_STEP],
+        be->adam_step(be, d[AD_P], (const float *)d[AD_G] + (size_t)s * n, d[AD_M], d[AD_V], n, &cfg, d[AD_LR], d[AD_STEP],
                       c->i[AD_SKIP_MODE] ? d[AD_SKIP] : NULL, c->i[AD_SCALE_MODE] ? d[AD_SCALE] : NULL);
 }
 
-/* The counter moves by the number of steps; a set skip flag leaves everything as it was. */
+/* The counter moves by the number of steps; a set skip flag leaves everything as it was; the
+ * parameters stay finite (cfg->lr, NaN, unread). */
 static int adam_check(const op_case *c, void *const *out, const char *where)
 {
+    const float *p = out[AD_P];
+    for (size_t i = 0; i < c->buf[AD_P].n; i++)
+        if (!isfinite(p[i])) {
+            fprintf(stderr, "%s: params[%zu] = %g\n", where, i, (double)p[i]);
+            return 0;
+        }
     const int skipped = c->i[AD_SKIP_MODE] && *(const int32_t *)c->buf[AD_SKIP].host != 0;
     const int32_t step0 = *(const int32_t *)c->buf[AD_STEP].host, step = *(const int32_t *)out[AD_STEP];
     const int32_t want = skipped ? step0 : step0 + c->i[AD_STEPS];
@@ -952,7 +1129,7 @@ static const op_desc desc_rng = {
 
 const op_desc *const op_table[] = {
     &desc_gemm,           &desc_bias_act,      &desc_reparam,         &desc_gauss_log_ratio,
-    &desc_loss_bce_kl,    &desc_loss_accumulate, &desc_adam_step,     &desc_gather_batch,
+    &desc_lik_bernoulli, &desc_lik_gaussian, &desc_kl_gaussian, &desc_loss_accumulate, &desc_adam_step,     &desc_gather_batch,
     &desc_gumbel_softmax, &desc_check_finite,  &desc_grad_clip_scale, &desc_rng,
 };
 const int op_table_count = COUNT(op_table);

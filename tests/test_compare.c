@@ -22,7 +22,7 @@
 static void (*cpu_gemm)(vae_backend *, int, int, int, int, int, float, const float *, int, const float *, int,
                         float, float *, int);
 static void (*cpu_adam)(vae_backend *, float *, const float *, float *, float *, size_t, const vae_adam_config *,
-                        int *, const int *, const float *);
+                        const float *, int *, const int *, const float *);
 static double gemm_rel_error; /* 0: one ulp of noise; > 0: a systematic relative error */
 static uint64_t gemm_calls;
 
@@ -57,11 +57,11 @@ static void noisy_gemm(vae_backend *be, int ta, int tb, int M, int N, int K, flo
 }
 
 static void adam_lr_too_large(vae_backend *be, float *p, const float *g, float *m, float *v, size_t n,
-                              const vae_adam_config *cfg, int *step, const int *skip, const float *grad_scale)
+                              const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
+                              const float *grad_scale)
 {
-    vae_adam_config wrong = *cfg;
-    wrong.lr *= 1.01f;
-    cpu_adam(be, p, g, m, v, n, &wrong, step, skip, grad_scale);
+    const float wrong = *lr * 1.01f; /* the CPU backend's scalars are host memory */
+    cpu_adam(be, p, g, m, v, n, cfg, &wrong, step, skip, grad_scale);
 }
 
 typedef enum { CAND_ULP_NOISE, CAND_GEMM_OFF, CAND_ADAM_OFF } candidate_kind;

@@ -88,7 +88,8 @@ Test(cuda_init, table_is_complete)
               be->synchronize && be->destroy);
     cr_assert(be->rng_init && be->rng_free && be->rng_reset && be->rng_normal && be->rng_uniform);
     cr_assert(be->gemm && be->bias_act_forward && be->bias_act_backward && be->reparam_forward &&
-              be->reparam_backward && be->loss_bce_kl && be->loss_accumulate && be->adam_step &&
+              be->reparam_backward && be->lik_bernoulli && be->lik_gaussian && be->kl_gaussian &&
+              be->loss_accumulate && be->adam_step &&
               be->gather_batch && be->gumbel_softmax_forward && be->gumbel_softmax_backward &&
               be->gauss_log_ratio);
     cr_assert(be->check_finite && be->grad_clip_scale);
@@ -233,6 +234,7 @@ Test(cuda_ops, eval_matches_cpu)
 typedef struct {
     float *X, *P, *bias, *C, *m, *v;
     int *step;
+    float *lr; /* (1) Adam's learning rate, read by the op */
 } graph_bufs;
 
 enum { GM = 37, GK = 37, GN = 129 };
@@ -256,6 +258,8 @@ static graph_bufs graph_bufs_new(vae_backend *be)
     g.m = be->buffer_alloc(be, (size_t)GK * GN * 4);
     g.v = be->buffer_alloc(be, (size_t)GK * GN * 4);
     g.step = be->buffer_alloc(be, sizeof(int));
+    const float lr = 1e-3f;
+    g.lr = upload_new(be, &lr, sizeof lr);
     free(x);
     free(p);
     free(bias);
@@ -264,7 +268,7 @@ static graph_bufs graph_bufs_new(vae_backend *be)
 
 static void graph_bufs_free(vae_backend *be, graph_bufs *g)
 {
-    void *bufs[] = {g->X, g->P, g->bias, g->C, g->m, g->v, g->step};
+    void *bufs[] = {g->X, g->P, g->bias, g->C, g->m, g->v, g->step, g->lr};
     for (int i = 0; i < COUNT(bufs); i++)
         be->buffer_free(be, bufs[i]);
 }
@@ -274,7 +278,7 @@ static void graph_sequence(vae_backend *be, graph_bufs *g)
     static const vae_adam_config cfg = {1e-3f, 0.9f, 0.999f, 1e-8f};
     be->gemm(be, 0, 0, GM, GN, GK, 1.0f, g->X, GK, g->P, GN, 0.0f, g->C, GN);
     be->bias_act_forward(be, g->C, g->bias, GM, GN, VAE_ACT_TANH);
-    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->step, NULL, NULL);
+    be->adam_step(be, g->P, g->C, g->m, g->v, (size_t)GK * GN, &cfg, g->lr, g->step, NULL, NULL);
 }
 
 static void graph_bufs_get(vae_backend *be, graph_bufs *g, float *p, float *c, float *m, float *v, int *step)
@@ -353,10 +357,11 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     float *P = upload_new(be, params, n * 4), *G = upload_new(be, g, n * 4);
     float *Mm = be->buffer_alloc(be, n * 4), *V = be->buffer_alloc(be, n * 4), *SC = be->buffer_alloc(be, 4);
     int *STEP = be->buffer_alloc(be, sizeof(int)), *FLAG = be->buffer_alloc(be, sizeof(int));
+    float *LR = upload_new(be, &cfg.lr, sizeof cfg.lr);
     be->graph_capture_begin(be);
     be->check_finite(be, FLAG, G, n, 2);
     be->grad_clip_scale(be, SC, G, n, 1.0f);
-    be->adam_step(be, P, G, Mm, V, n, &cfg, STEP, FLAG, SC);
+    be->adam_step(be, P, G, Mm, V, n, &cfg, LR, STEP, FLAG, SC);
     vae_graph *graph = be->graph_capture_end(be);
     be->graph_launch(be, graph);
     be->graph_launch(be, graph);
@@ -380,7 +385,7 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     cr_expect_eq(step, 2, "Adam's counter moved to %d", step);
     cr_expect(memcmp(before, after, n * 4) == 0, "a replay after the infinite gradient changed the parameters");
     be->graph_free(be, graph);
-    void *bufs[] = {P, G, Mm, V, SC, STEP, FLAG};
+    void *bufs[] = {P, G, Mm, V, SC, STEP, FLAG, LR};
     for (int i = 0; i < COUNT(bufs); i++)
         be->buffer_free(be, bufs[i]);
     free(params);

@@ -289,3 +289,27 @@ Test(cuda_train, clipped_training_matches_the_cpu)
     vae_backend_free(gpu);
     vae_dataset_free(&d);
 }
+
+/* The learning rate and the KL weight change between replays of one captured step: the CUDA
+ * graph reads them from device memory at every replay. Each step is compared with the CPU backend
+ * running the same steps eagerly; a step at learning rate 0 leaves the parameters bit for bit. */
+Test(cuda_train, scalars_change_between_graph_replays)
+{
+    tu_need_gpu();
+    vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
+    const float lr[5] = {1e-2f, 0.0f, 2e-2f, 1e-2f, 5e-3f}, kl[5] = {1.0f, 1.0f, 0.0f, 0.5f, 1.0f};
+    float *pc, *pg;
+    size_t n = tu_scalar_steps(cpu, lr, kl, 5, &pc);
+    tu_scalar_steps(gpu, lr, kl, 5, &pg);
+    cr_expect(memcmp(pg + n, pg + 2 * n, n * 4) == 0, "a replay at lr 0 changed the parameters");
+    for (int s = 1; s <= 5; s++) {
+        char what[64];
+        snprintf(what, sizeof what, "parameters after replay %d", s);
+        /* one step of Adam moves each parameter by at most lr; the sides differ by rounding only */
+        cr_expect(tu_allclose(what, pg + (size_t)s * n, pc + (size_t)s * n, n, 1e-5, 1e-4));
+    }
+    free(pc);
+    free(pg);
+    vae_backend_free(gpu);
+    vae_backend_free(cpu);
+}

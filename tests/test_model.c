@@ -36,111 +36,186 @@ static double act_d(double x, vae_act a)
     return a == VAE_ACT_RELU ? (x > 0 ? x : 0) : a == VAE_ACT_TANH ? tanh(x) : x;
 }
 
-/* The mean loss over the batch, in double, from parameters p laid out as model.h says. */
+/* The mean objective over the batch, in double, from parameters p laid out as model.h says,
+ * following m's composition with its own arithmetic: a layer's output is act(W @ cat(blocks) + b),
+ * the Gaussian latent z = mu + eps * exp(logvar / 2), the terms summed with the weights the
+ * gradient uses (the KL's is the model's KL weight scalar, beta after vae_model_init). */
 static double reference_loss(const vae_model *m, const double *p, const float *x, const float *eps, int B)
 {
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    enum { W = 64 };
+    const int D = m->cfg.input_dim;
     double total = 0;
-    double buf_a[64], buf_b[64], stats[16], z[8];
     for (int i = 0; i < B; i++) {
-        const double *in = NULL;
-        double xin[64];
+        double out[VAE_MAX_LINEAR][W], z[VAE_MAX_LATENTS][W], xin[W], cat[2 * W];
         for (int d = 0; d < D; d++)
             xin[d] = x[i * D + d];
-        in = xin;
-        double *outp = buf_a;
         for (int l = 0; l < m->n_linear; l++) {
+            if (l == m->n_encoder)
+                for (int k = 0; k < m->n_latents; k++) {
+                    const vae_latent *lt = &m->latent[k];
+                    const double *st = out[lt->stats_layer];
+                    for (int j = 0; j < lt->dim; j++)
+                        z[k][j] = st[j] + eps[i * lt->dim + j] * exp(0.5 * st[lt->dim + j]);
+                }
             const vae_linear *L = &m->lin[l];
-            if (l == m->head + 1) {
-                for (int j = 0; j < Z; j++)
-                    z[j] = stats[j] + eps[i * Z + j] * exp(0.5 * stats[Z + j]);
-                in = z;
+            int c = 0;
+            for (int k = 0; k < L->n_blocks; k++) {
+                const vae_block *b = &L->block[k];
+                const double *src = b->kind == VAE_SOURCE_INPUT ? xin : b->kind == VAE_SOURCE_LATENT ? z[b->index]
+                                                                                                   : out[b->index];
+                for (int j = 0; j < b->width; j++)
+                    cat[c++] = src[j];
             }
-            double *o = l == m->head ? stats : outp;
             for (int r = 0; r < L->out; r++) {
                 double s = p[L->b_off + r];
-                for (int c = 0; c < L->in; c++)
-                    s += p[L->w_off + (size_t)r * L->in + c] * in[c];
-                o[r] = act_d(s, L->act);
-            }
-            if (l != m->head) {
-                in = o;
-                outp = o == buf_a ? buf_b : buf_a;
+                for (int j = 0; j < L->in; j++)
+                    s += p[L->w_off + (size_t)r * L->in + j] * cat[j];
+                out[l][r] = act_d(s, L->act);
             }
         }
-        double recon = 0, kl = 0;
-        for (int d = 0; d < D; d++) {
-            double lg = in[d];
-            recon += fmax(lg, 0) - lg * x[i * D + d] + log1p(exp(-fabs(lg)));
+        for (int t = 0; t < m->n_terms; t++) {
+            const vae_loss_term *term = &m->term[t];
+            double v = 0, w = term->scalar == VAE_SCALAR_KL_WEIGHT ? m->cfg.beta : 1.0;
+            if (term->op == VAE_TERM_LIK_BERNOULLI) {
+                for (int d = 0; d < D; d++) {
+                    double lg = out[term->layer][d];
+                    v += fmax(lg, 0) - lg * x[i * D + d] + log1p(exp(-fabs(lg)));
+                }
+            } else if (term->op == VAE_TERM_LIK_GAUSSIAN) {
+                const double sg = m->cfg.sigma;
+                for (int d = 0; d < D; d++) {
+                    double r = out[term->layer][d] - x[i * D + d];
+                    v += r * r / (2 * sg * sg) + log(sg) + 0.5 * log(2 * M_PI);
+                }
+            } else {
+                const vae_latent *lt = &m->latent[term->latent];
+                const double *st = out[lt->stats_layer];
+                for (int j = 0; j < lt->dim; j++)
+                    v += -0.5 * (1 + st[lt->dim + j] - st[j] * st[j] - exp(st[lt->dim + j]));
+            }
+            total += w * v;
         }
-        for (int j = 0; j < Z; j++)
-            kl += -0.5 * (1 + stats[Z + j] - stats[j] * stats[j] - exp(stats[Z + j]));
-        total += recon + m->cfg.beta * kl;
     }
     return total / B;
 }
 
-static void check_whole_loss_gradient(vae_act act, uint64_t seed)
+/* Every parameter gradient of m (composed, allocated on the CPU backend, parameters set)
+ * against central differences of reference_loss; also the float loss against the double one. */
+static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
 {
-    vae_backend *be = vae_backend_cpu_init();
-    vae_config c = small_config(act);
-    const int B = 5;
-    vae_model m;
-    cr_assert_eq(vae_model_init(&m, &c, be, B), 0, "%s", vae_last_error());
-    vae_model_init_params(&m, seed);
-    /* the default init is small; widen it so every layer matters */
-    for (size_t k = 0; k < m.n_params; k++)
-        m.params[k] *= 3.0f;
-    float x[5 * 13], eps[5 * 3 + 1];
-    tu_fill_uniform(x, (size_t)B * c.input_dim, seed + 1, 0, 1);
-    tu_fill_uniform(eps, (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
-    memcpy(m.x, x, sizeof x);
-    memcpy(m.eps, eps, (size_t)B * c.latent_dim * 4);
+    const int B = m->batch_cap, D = m->cfg.input_dim, Z = m->latent[0].dim;
+    float x[8 * 64], eps[8 * 64];
+    cr_assert(B <= 8 && D <= 64 && Z <= 32);
+    tu_fill_uniform(x, (size_t)B * D, seed + 1, 0, 1);
+    tu_fill_uniform(eps, (size_t)B * Z, seed + 2, -1.5f, 1.5f);
+    memcpy(m->x, x, (size_t)B * D * 4);
+    memcpy(m->eps, eps, (size_t)B * Z * 4);
 
-    memset(m.grads, 0, m.n_params * 4);
-    vae_model_forward(&m, B, 1);
-    vae_model_backward(&m, B);
+    memset(m->grads, 0, m->n_params * 4);
+    vae_model_forward(m, B, 1);
+    vae_model_backward(m, B);
 
-    double *p = malloc(m.n_params * sizeof(double)), *fd = malloc(m.n_params * sizeof(double));
-    double *got = malloc(m.n_params * sizeof(double));
-    for (size_t k = 0; k < m.n_params; k++)
-        p[k] = m.params[k];
+    double *p = malloc(m->n_params * sizeof(double)), *fd = malloc(m->n_params * sizeof(double));
+    double *got = malloc(m->n_params * sizeof(double));
+    for (size_t k = 0; k < m->n_params; k++)
+        p[k] = m->params[k];
 
     /* the float forward agrees with the double one */
     double loss_f = 0;
     for (int i = 0; i < B; i++)
-        loss_f += (m.row_loss[2 * i] + c.beta * m.row_loss[2 * i + 1]) / B;
-    double loss_d = reference_loss(&m, p, x, eps, B);
-    cr_assert(fabs(loss_f - loss_d) < 1e-4 * fabs(loss_d), "loss float %.9g, double %.9g", loss_f, loss_d);
+        for (int t = 0; t < m->n_terms; t++)
+            loss_f += (m->term[t].scalar == VAE_SCALAR_KL_WEIGHT ? m->cfg.beta : 1.0) *
+                      m->row_loss[i * m->n_terms + t] / B;
+    double loss_d = reference_loss(m, p, x, eps, B);
+    cr_assert(fabs(loss_f - loss_d) < 1e-4 * fabs(loss_d), "%s: loss float %.9g, double %.9g", label, loss_f,
+              loss_d);
 
     const double h = 1e-6;
-    for (size_t k = 0; k < m.n_params; k++) {
+    for (size_t k = 0; k < m->n_params; k++) {
         double keep = p[k];
         p[k] = keep + h;
-        double fp = reference_loss(&m, p, x, eps, B);
+        double fp = reference_loss(m, p, x, eps, B);
         p[k] = keep - h;
-        double fm = reference_loss(&m, p, x, eps, B);
+        double fm = reference_loss(m, p, x, eps, B);
         p[k] = keep;
         fd[k] = (fp - fm) / (2 * h);
-        got[k] = m.grads[k];
+        got[k] = m->grads[k];
     }
-    for (int l = 0; l < m.n_linear; l++) {
-        const vae_linear *L = &m.lin[l];
-        char what[64];
-        snprintf(what, sizeof what, "%s (%s) weight gradient", L->name, vae_act_name(act));
+    for (int l = 0; l < m->n_linear; l++) {
+        const vae_linear *L = &m->lin[l];
+        char what[96];
+        snprintf(what, sizeof what, "%s: %s weight gradient", label, L->name);
         cr_assert(tu_allclose_d(what, got + L->w_off, fd + L->w_off, (size_t)L->in * L->out, 1e-5, 1e-3));
-        snprintf(what, sizeof what, "%s (%s) bias gradient", L->name, vae_act_name(act));
+        snprintf(what, sizeof what, "%s: %s bias gradient", label, L->name);
         cr_assert(tu_allclose_d(what, got + L->b_off, fd + L->b_off, (size_t)L->out, 1e-5, 1e-3));
     }
     free(p);
     free(fd);
     free(got);
+}
+
+/* Parameters from the default init, widened so every layer matters. */
+static void wide_params(vae_model *m, uint64_t seed)
+{
+    vae_model_init_params(m, seed);
+    for (size_t k = 0; k < m->n_params; k++)
+        m->params[k] *= 3.0f;
+}
+
+static void check_whole_loss_gradient(vae_act act, vae_likelihood lik, uint64_t seed)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(act);
+    c.likelihood = lik;
+    c.sigma = 0.7f;
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 5), 0, "%s", vae_last_error());
+    wide_params(&m, seed);
+    check_model_gradient(&m, vae_act_name(act), seed);
     vae_model_free(&m);
     vae_backend_free(be);
 }
 
-Test(model, whole_loss_gradient_tanh) { check_whole_loss_gradient(VAE_ACT_TANH, 3); }
-Test(model, whole_loss_gradient_relu) { check_whole_loss_gradient(VAE_ACT_RELU, 4); }
+Test(model, whole_loss_gradient_tanh) { check_whole_loss_gradient(VAE_ACT_TANH, VAE_LIKELIHOOD_BERNOULLI, 3); }
+Test(model, whole_loss_gradient_relu) { check_whole_loss_gradient(VAE_ACT_RELU, VAE_LIKELIHOOD_BERNOULLI, 4); }
+Test(model, whole_loss_gradient_gaussian_likelihood)
+{
+    check_whole_loss_gradient(VAE_ACT_TANH, VAE_LIKELIHOOD_GAUSSIAN, 5);
+}
+
+/* A composition the configurations do not make: the decoder's first layer reads [z | x] and
+ * the output layer [decoder.fc1 | z], so layers have two input blocks, z has two readers
+ * (its gradient is written by the first and accumulated by the second) and x feeds both
+ * halves of the model. Its gradients are exactly those of PyTorch's Linear on torch.cat. */
+Test(model, layers_with_several_input_blocks_match_finite_differences)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.likelihood = VAE_LIKELIHOOD_GAUSSIAN;
+    c.sigma = 0.5f;
+    const int D = c.input_dim, Z = c.latent_dim;
+    vae_model m;
+    vae_model_compose_begin(&m, &c);
+    vae_block x = vae_block_of(VAE_SOURCE_INPUT, 0, D);
+    int h = vae_model_add_linear(&m, "encoder.fc1", &x, 1, 9, VAE_ACT_TANH);
+    vae_block hb = vae_block_of(VAE_SOURCE_LAYER, h, 9);
+    int head = vae_model_add_linear(&m, "encoder.head", &hb, 1, 2 * Z, VAE_ACT_NONE);
+    int z = vae_model_add_latent(&m, "z", VAE_LATENT_GAUSSIAN, Z, head);
+    vae_block zx[2] = {vae_block_of(VAE_SOURCE_LATENT, z, Z), x};
+    int d1 = vae_model_add_linear(&m, "decoder.fc1", zx, 2, 6, VAE_ACT_TANH);
+    vae_block dz[2] = {vae_block_of(VAE_SOURCE_LAYER, d1, 6), vae_block_of(VAE_SOURCE_LATENT, z, Z)};
+    int out = vae_model_add_linear(&m, "decoder.out", dz, 2, D, VAE_ACT_NONE);
+    vae_model_add_term(&m, "recon", VAE_TERM_LIK_GAUSSIAN, out, -1, 1.0f);
+    vae_model_add_term(&m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, c.beta);
+    cr_assert_eq(vae_model_alloc(&m, be, 4), 0, "%s", vae_last_error());
+    cr_assert_eq(m.lin[d1].in, Z + D);
+    cr_assert_eq(m.lin[d1].block[1].col, Z, "x's block starts after z's columns");
+    cr_assert_eq(m.lin[out].in, 6 + Z);
+    wide_params(&m, 8);
+    check_model_gradient(&m, "[z | x] and [fc1 | z] blocks", 8);
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
 
 Test(model, default_layout_matches_the_pytorch_example)
 {
@@ -208,11 +283,13 @@ static void state_free(model_state *s)
     free(s->v);
 }
 
-/* A small model on the CPU with a batch of B seeded inputs and noise in place. */
-static void small_model_with_batch(vae_model *m, vae_backend *be, int B, uint64_t seed)
+/* A small model on the CPU with a batch of B seeded inputs and noise in place, trained at
+ * learning rate lr by vae_model_train_step (the model's backend scalar). */
+static void small_model_with_batch(vae_model *m, vae_backend *be, int B, uint64_t seed, float lr)
 {
     vae_config c = small_config(VAE_ACT_RELU);
     cr_assert_eq(vae_model_init(m, &c, be, B), 0);
+    vae_model_set_scalar(m, VAE_SCALAR_LR, lr);
     vae_model_init_params(m, seed);
     tu_fill_uniform(m->x, (size_t)B * c.input_dim, seed + 1, 0.0f, 1.0f);
     tu_fill_uniform(m->eps, (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
@@ -223,8 +300,8 @@ Test(model, a_non_finite_loss_never_reaches_the_parameters)
     vae_backend *be = vae_backend_cpu_init();
     vae_model m;
     const int B = 4;
-    small_model_with_batch(&m, be, B, 61);
     const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    small_model_with_batch(&m, be, B, 61, adam.lr);
     vae_divergence d;
     vae_model_train_step(&m, B, &adam, 0.0f);
     vae_model_train_step(&m, B, &adam, 0.0f);
@@ -267,9 +344,9 @@ Test(model, clipping_matches_a_hand_computed_norm)
     const int B = 5;
     const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     vae_model a, b, c;
-    small_model_with_batch(&a, be, B, 71);
-    small_model_with_batch(&b, be, B, 71);
-    small_model_with_batch(&c, be, B, 71);
+    small_model_with_batch(&a, be, B, 71, adam.lr);
+    small_model_with_batch(&b, be, B, 71, adam.lr);
+    small_model_with_batch(&c, be, B, 71, adam.lr);
 
     /* b by hand: gradients, their norm in double, scaled on the host, plain Adam */
     memset(b.grads, 0, b.n_params * 4);
@@ -284,7 +361,7 @@ Test(model, clipping_matches_a_hand_computed_norm)
     const float scale = (float)coef;
     for (size_t i = 0; i < b.n_params; i++)
         b.grads[i] *= scale;
-    be->adam_step(be, b.params, b.grads, b.adam_m, b.adam_v, b.n_params, &adam, b.adam_step, NULL, NULL);
+    be->adam_step(be, b.params, b.grads, b.adam_m, b.adam_v, b.n_params, &adam, &adam.lr, b.adam_step, NULL, NULL);
 
     vae_model_train_step(&a, B, &adam, max_norm);
     cr_expect_eq(*a.grad_scale, scale, "clipping factor %.9g, by hand %.9g", (double)*a.grad_scale, (double)scale);
@@ -293,7 +370,7 @@ Test(model, clipping_matches_a_hand_computed_norm)
 
     /* a threshold above the norm changes nothing, bit for bit */
     vae_model d;
-    small_model_with_batch(&d, be, B, 71);
+    small_model_with_batch(&d, be, B, 71, adam.lr);
     vae_model_train_step(&c, B, &adam, 1e12f);
     vae_model_train_step(&d, B, &adam, 0.0f);
     cr_expect(memcmp(c.params, d.params, c.n_params * 4) == 0, "a clipping threshold above the norm changed the step");

@@ -179,10 +179,20 @@ static void broken_gemm_alpha(vae_backend *b, const op_case *c, void *const *d)
     b->gemm(b, a[0], a[1], a[2], a[3], a[4], c->f[0] * (1 + 5e-5f), d[0], a[5], d[1], a[6], c->f[1], d[2], a[7]);
 }
 
-/* the loss without gradients, writing them all the same */
-static void broken_loss_writes_gradients(vae_backend *b, const op_case *c, void *const *d)
+/* the KL term without a gradient, writing it all the same */
+static void broken_kl_writes_gradient(vae_backend *b, const op_case *c, void *const *d)
 {
-    b->loss_bce_kl(b, d[3], d[4], d[5], d[0], d[1], d[2], c->i[0], c->i[1], c->i[2], c->f[0], c->f[1]);
+    const int base = c->i[6];
+    b->kl_gaussian(b, (float *)d[base + 1] + c->i[3], c->i[2], d[base + 2], d[0], c->i[0], c->i[1],
+                   c->i[5] ? d[base] : NULL, c->f[0]);
+}
+
+/* the KL term written into column 0 whatever its column */
+static void broken_kl_column(vae_backend *b, const op_case *c, void *const *d)
+{
+    const int base = c->i[6];
+    b->kl_gaussian(b, d[base + 1], c->i[2], c->i[4] ? d[base + 2] : NULL, d[0], c->i[0], c->i[1],
+                   c->i[5] ? d[base] : NULL, c->f[0]);
 }
 
 /* gather_batch that scales its input bytes in place: an input changed */
@@ -245,11 +255,12 @@ Test(op_table, drivers_catch_broken_ops)
     cr_expect_not(op_drive_compare(gm, &c, be, cand, broken_gemm_alpha), "a small error everywhere passed");
     op_case_free(&c);
 
-    const op_desc *ls = find_op("loss_bce_kl");
-    c = case_where(ls, "B=5 D=13 Z=3 forward only");
-    cr_assert(op_drive_compare(ls, &c, be, cand, NULL), "the unbroken loss fails");
-    cr_expect_not(op_drive_compare(ls, &c, be, cand, broken_loss_writes_gradients),
-                  "gradients written through NULL pointers' buffers passed");
+    const op_desc *kl = find_op("kl_gaussian");
+    c = case_where(kl, "B=5 Z=3 T=2 t=1 forward only, weight NULL");
+    cr_assert(op_drive_compare(kl, &c, be, cand, NULL), "the unbroken KL fails");
+    cr_expect_not(op_drive_compare(kl, &c, be, cand, broken_kl_writes_gradient),
+                  "a gradient written through a NULL pointer's buffer passed");
+    cr_expect_not(op_drive_compare(kl, &c, be, cand, broken_kl_column), "the wrong column passed");
     op_case_free(&c);
 
     const op_desc *gb = find_op("gather_batch");
@@ -265,11 +276,11 @@ Test(op_table, drivers_catch_broken_ops)
 
 /* ---- single ops, by hand ------------------------------------------------------------------ */
 
-Test(ops, loss_bce_kl_extreme_logits_stay_finite)
+Test(ops, lik_bernoulli_extreme_logits_stay_finite)
 {
-    float logits[4] = {-200.0f, 200.0f, -90.0f, 90.0f}, x[4] = {1, 0, 0, 1}, stats[2] = {0, 0};
-    float rows[2], dl[4], ds[2];
-    be->loss_bce_kl(be, rows, dl, ds, logits, x, stats, 1, 4, 1, 1.0f, 1.0f);
+    float logits[4] = {-200.0f, 200.0f, -90.0f, 90.0f}, x[4] = {1, 0, 0, 1};
+    float rows[1], dl[4];
+    be->lik_bernoulli(be, rows, 1, dl, logits, x, 1, 4, NULL, 1.0f);
     cr_assert(isfinite(rows[0]) && fabsf(rows[0] - 400.0f) < 1e-2f, "recon %g, expected 400", rows[0]);
     for (int i = 0; i < 4; i++)
         cr_assert(isfinite(dl[i]) && fabsf(dl[i]) <= 1.0f, "dlogits[%d] = %g", i, dl[i]);
@@ -277,17 +288,22 @@ Test(ops, loss_bce_kl_extreme_logits_stay_finite)
     cr_assert_float_eq(dl[1], 1.0f, 1e-6);
 }
 
-/* Without gradients the rows are the same as with them, bit for bit. */
-Test(ops, loss_bce_kl_forward_only_equals_the_fused_pass)
+/* Without gradients each loss term is the same as with them, bit for bit. */
+Test(ops, loss_terms_forward_only_equal_the_fused_pass)
 {
-    const int B = 5, D = 13, Z = 3;
-    float logits[65], x[65], stats[30], dl[65], ds[30], rows[10], rows2[10];
+    const int B = 5, D = 13, Z = 3, T = 3;
+    float logits[65], x[65], stats[30], dl[65], ds[30], rows[15], rows2[15];
+    const float w = 0.7f;
     tu_fill_uniform(logits, 65, 31, -4, 4);
     tu_fill_uniform(x, 65, 32, 0, 1);
     tu_fill_uniform(stats, 30, 33, -2, 2);
-    be->loss_bce_kl(be, rows, dl, ds, logits, x, stats, B, D, Z, 0.7f, 1.0f / B);
-    be->loss_bce_kl(be, rows2, NULL, NULL, logits, x, stats, B, D, Z, 0.7f, 1.0f / B);
-    cr_assert(memcmp(rows, rows2, sizeof rows) == 0, "forward-only loss differs from the fused pass");
+    be->lik_bernoulli(be, rows, T, dl, logits, x, B, D, NULL, 1.0f / B);
+    be->lik_gaussian(be, rows + 1, T, dl, logits, x, B, D, 0.3f, &w, 1.0f / B);
+    be->kl_gaussian(be, rows + 2, T, ds, stats, B, Z, &w, 1.0f / B);
+    be->lik_bernoulli(be, rows2, T, NULL, logits, x, B, D, NULL, 1.0f / B);
+    be->lik_gaussian(be, rows2 + 1, T, NULL, logits, x, B, D, 0.3f, &w, 1.0f / B);
+    be->kl_gaussian(be, rows2 + 2, T, NULL, stats, B, Z, &w, 1.0f / B);
+    cr_assert(memcmp(rows, rows2, sizeof rows) == 0, "a forward-only loss term differs from the fused pass");
 }
 
 Test(ops, adam_matches_hand_computed_steps)
@@ -299,7 +315,7 @@ Test(ops, adam_matches_hand_computed_steps)
     vae_adam_config cfg = {.lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     float p[2] = {1.0f, -3.0f}, g[2] = {0.5f, 0.0f}, m[2] = {0}, v[2] = {0};
     int step = 0;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &cfg.lr, &step, NULL, NULL);
     cr_assert_eq(step, 1);
     /* float rounds (1 - 0.9f) and (1 - 0.999f) by up to 1.3e-5 relative */
     cr_assert_float_eq(m[0], 0.05f, 0.05f * 1e-4);
@@ -307,7 +323,7 @@ Test(ops, adam_matches_hand_computed_steps)
     cr_assert_float_eq(p[0], 0.900000002f, 1e-6);
     cr_assert_float_eq(p[1], -3.0f, 0.0f, "a zero gradient must leave the parameter unchanged");
     g[0] = -1.0f;
-    be->adam_step(be, p, g, m, v, 2, &cfg, &step, NULL, NULL);
+    be->adam_step(be, p, g, m, v, 2, &cfg, &cfg.lr, &step, NULL, NULL);
     cr_assert_eq(step, 2);
     cr_assert_float_eq(m[0], -0.055f, 0.055f * 1e-4);
     cr_assert_float_eq(v[0], 0.00124975f, 0.00124975f * 1e-4);
@@ -355,7 +371,7 @@ Test(ops, adam_skips_everything_while_the_flag_is_set)
     memcpy(m0, m, sizeof m);
     memcpy(v0, v, sizeof v);
     int step = 4, flag = 2;
-    be->adam_step(be, p, g, m, v, 3, &cfg, &step, &flag, NULL);
+    be->adam_step(be, p, g, m, v, 3, &cfg, &cfg.lr, &step, &flag, NULL);
     cr_assert_eq(step, 4, "the step counter moved to %d", step);
     cr_assert(memcmp(p, p0, sizeof p) == 0 && memcmp(m, m0, sizeof m) == 0 && memcmp(v, v0, sizeof v) == 0,
               "parameters or moments changed while the flag was set");
@@ -367,8 +383,8 @@ Test(ops, adam_skips_everything_while_the_flag_is_set)
     memcpy(vq, v, sizeof v);
     int step_q = 4;
     flag = 0;
-    be->adam_step(be, p, g, m, v, 3, &cfg, &step, &flag, NULL);
-    be->adam_step(be, q, g, mq, vq, 3, &cfg, &step_q, NULL, NULL);
+    be->adam_step(be, p, g, m, v, 3, &cfg, &cfg.lr, &step, &flag, NULL);
+    be->adam_step(be, q, g, mq, vq, 3, &cfg, &cfg.lr, &step_q, NULL, NULL);
     cr_assert_eq(step, 5);
     cr_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, mq, sizeof m) == 0 && memcmp(v, vq, sizeof v) == 0);
 }
@@ -388,9 +404,9 @@ Test(ops, adam_multiplies_the_gradient_by_the_clipping_factor)
     int sp = 0, sq = 0, sr = 0;
     const float quarter = 0.25f, one = 1.0f;
     for (int k = 0; k < 3; k++) {
-        be->adam_step(be, p, g, m, v, 5, &cfg, &sp, NULL, &quarter);
-        be->adam_step(be, q, gq, mq, vq, 5, &cfg, &sq, NULL, NULL);
-        be->adam_step(be, r, gq, mr, vr, 5, &cfg, &sr, NULL, &one);
+        be->adam_step(be, p, g, m, v, 5, &cfg, &cfg.lr, &sp, NULL, &quarter);
+        be->adam_step(be, q, gq, mq, vq, 5, &cfg, &cfg.lr, &sq, NULL, NULL);
+        be->adam_step(be, r, gq, mr, vr, 5, &cfg, &cfg.lr, &sr, NULL, &one);
     }
     cr_assert(memcmp(p, q, sizeof p) == 0 && memcmp(m, mq, sizeof m) == 0 && memcmp(v, vq, sizeof v) == 0,
               "Adam with a factor of 0.25 differs from Adam on g/4");

@@ -190,6 +190,42 @@ Test(runs, resume_continues_bit_exactly_and_refuses_changes)
     cr_expect(strstr(slurp(half, "provenance.txt"), "resumed: "), "a resume is not recorded");
 }
 
+/* The schedules are recorded settings: a resume continues them bit for bit (a step schedule
+ * and the KL warm-up do not depend on the run's length, so --epochs may grow), and refuses
+ * other values; a bad schedule is a usage error naming the flag. */
+Test(runs, schedules_are_recorded_and_resume_bit_exactly)
+{
+    char data[512], full[600], half[600], a[6000], b[6000], fa[1400], fb[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_stroke_idx(data, 200, 40, 8);
+    snprintf(full, sizeof full, "%s/full", data);
+    snprintf(half, sizeof half, "%s/half", data);
+    const char *sched = "--lr-schedule step:1:0.5 --kl-warmup 1.5";
+    cr_assert_eq(cuvae("train --data %s --epochs 4 --out %s %s " SMALL, data, full, sched), 0, "%s", out);
+    cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s %s " SMALL, data, half, sched), 0, "%s", out);
+    cr_expect_eq(cuvae("train --resume %s --epochs 4 --kl-warmup 2", half), 2, "%s", out);
+    cr_expect(strstr(out, "--kl-warmup 2 (the run has 1.5)"), "%s", out);
+    cr_expect_eq(cuvae("train --resume %s --epochs 4 --lr-schedule cosine", half), 2, "%s", out);
+    cr_expect(strstr(out, "--lr-schedule cosine (the run has step:1:0.5)"), "%s", out);
+    cr_assert_eq(cuvae("train --resume %s --epochs 4 --lr-schedule step:1:0.5", half), 0, "%s", out);
+    metrics_losses(full, a, sizeof a);
+    metrics_losses(half, b, sizeof b);
+    cr_expect_str_eq(b, a, "resumed metrics differ from the uninterrupted run's");
+    snprintf(fa, sizeof fa, "cmp %s/model.safetensors %s/model.safetensors", full, half);
+    cr_expect_eq(tu_run(fa, fb, sizeof fb), 0, "models differ: %s", fb);
+
+    /* the schedules change the run */
+    char plain[600], c[6000];
+    snprintf(plain, sizeof plain, "%s/plain", data);
+    cr_assert_eq(cuvae("train --data %s --epochs 4 --out %s " SMALL, data, plain), 0, "%s", out);
+    metrics_losses(plain, c, sizeof c);
+    cr_expect_str_neq(c, a, "--lr-schedule and --kl-warmup changed nothing");
+    cr_expect_eq(cuvae("train --data %s --lr-schedule step:0 --out %s/bad", data, data), 2, "%s", out);
+    cr_expect(strstr(out, "--lr-schedule 'step:0'"), "%s", out);
+    cr_expect_eq(cuvae("train --data %s --kl-warmup -1 --out %s/bad", data, data), 2, "%s", out);
+    cr_expect(strstr(out, "--kl-warmup"), "%s", out);
+}
+
 /* Start cuvae with args in the background, output to log; returns its pid. */
 static pid_t spawn(const char *args, const char *log)
 {

@@ -276,3 +276,51 @@ void tu_session_close(tu_session *s)
     vae_model_free(&s->m);
     vae_backend_free(s->be);
 }
+
+size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int steps, float **params)
+{
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.hidden[0] = 24;
+    c.latent_dim = 3;
+    const int B = 12;
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, B), 0, "%s", vae_last_error());
+    vae_model_init_params(&m, 17);
+    vae_dataset d;
+    tu_make_patterns(&d, B, 5);
+    float *x = vae_calloc((size_t)B * 64, sizeof(float)), eps[12 * 3];
+    for (int i = 0; i < B * 64; i++)
+        x[i] = d.pixels[i] / 255.0f;
+    tu_fill_uniform(eps, (size_t)B * 3, 6, -1.5f, 1.5f);
+    be->upload(be, m.x, x, (size_t)B * 64 * sizeof(float));
+    be->upload(be, m.eps, eps, sizeof eps);
+    const vae_adam_config adam = {.lr = 0.0f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    *params = malloc((size_t)(steps + 1) * m.n_params * sizeof(float));
+    be->download(be, *params, m.params, m.n_params * sizeof(float));
+    vae_graph *g = NULL;
+    for (int s = 0; s < steps; s++) {
+        vae_model_set_scalar(&m, VAE_SCALAR_LR, lr[s]);
+        vae_model_set_scalar(&m, VAE_SCALAR_KL_WEIGHT, kl[s]);
+        if (!be->graph_capture_begin) {
+            vae_model_train_step(&m, B, &adam, 0.0f);
+        } else {
+            if (!g) {
+                be->graph_capture_begin(be);
+                vae_model_train_step(&m, B, &adam, 0.0f);
+                g = be->graph_capture_end(be);
+            }
+            be->graph_launch(be, g);
+        }
+        be->download(be, *params + (size_t)(s + 1) * m.n_params, m.params, m.n_params * sizeof(float));
+    }
+    if (g)
+        be->graph_free(be, g);
+    size_t n = m.n_params;
+    vae_free(x);
+    vae_dataset_free(&d);
+    vae_model_free(&m);
+    return n;
+}

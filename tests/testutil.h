@@ -72,4 +72,11 @@ typedef struct {
 void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test);
 void tu_session_close(tu_session *s);
 
+/* Training steps of a small 64-24-3 model on one fixed batch of the 8x8 patterns, on backend be:
+ * before step s the model's backend scalars are set to learning rate lr[s] and KL weight kl[s],
+ * and the step runs from a graph captured once at the first step where the backend has graphs
+ * (replayed after), eagerly elsewhere. *params gets (steps + 1, n_params) floats (malloc'd): the
+ * parameters before the first step, then after each. Returns n_params. */
+size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int steps, float **params);
+
 #endif

@@ -1,0 +1,29 @@
+/*
+ * architecture.h: a model's composition as JSON, the `architecture` metadata
+ * of model.safetensors, from which another tool (scripts/cuvae_torch.py)
+ * rebuilds the network without knowing cuvae's configurations:
+ *
+ *   {"inputs": {"x": D},
+ *    "layers": [{"name": ..., "in": [[source, width], ...], "out": N, "act": "relu" | "tanh" | "none",
+ *                "tensors": [[part name, rows], ...]   (only for a layer saved in parts)}, ...],
+ *    "latents": [{"name": "z", "kind": "gaussian", "dim": Z, "stats": layer name}],
+ *    "likelihood": {"kind": "bernoulli" | "gaussian", "layer": layer name},
+ *    "terms": [{"name": ..., "op": "bernoulli" | "gaussian" | "kl_gaussian",
+ *               "latent": name (latent terms), "weight": w}, ...]}
+ *
+ * A layer's input blocks are listed in column order; a source is an input
+ * ("x"), a latent's name, or an earlier layer's name. The per-example objective
+ * is sum_t weight_t * term_t; the ELBO takes every weight as 1.
+ *
+ * Not here: reading it back (cuvae rebuilds a model from its configuration
+ * keys; checkpoint.c) or the tensors themselves.
+ */
+#ifndef VAE_ARCHITECTURE_H
+#define VAE_ARCHITECTURE_H
+
+#include "model.h"
+
+/* The JSON text of m's composition (compact, one line); vae_calloc'd, free with vae_free. */
+char *vae_architecture_json(const vae_model *m);
+
+#endif
