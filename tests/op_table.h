@@ -61,7 +61,8 @@ typedef struct {
     struct {
         int grad, wrt, acc;
     } fd[OP_MAX_FD];
-    int big;          /* too large for the double-precision drivers (closed form, finite differences) */
+    int big;          /* large: left out of the double-precision drivers (closed form, finite differences)
+                         and of graph replay; for determinism and backend against backend */
     double ref_scale; /* multiplies the closed form's tolerance (long sums); 1 unless make says */
 } op_case;
 
