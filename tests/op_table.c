@@ -353,9 +353,10 @@ static void gauss_log_ratio_make(op_case *c, int k, uint64_t seed)
     add_f32(c, "out", OP_WRITE, (size_t)R, seed, 0, 0);
     /* z = mu + eps * exp(logvar / 2), as the op's eps^2 form assumes (and eval passes) */
     for (int i = 0; i < R; i++)
-        for (int j = 0; j < Z; j++)
-            z[(size_t)i * Z + j] = (float)(stats[(size_t)i * 2 * Z + j] +
-                                           (double)eps[(size_t)i * Z + j] * exp(0.5 * stats[(size_t)i * 2 * Z + Z + j]));
+        for (int j = 0; j < Z; j++) {
+            const float *s = stats + (size_t)i * 2 * Z;
+            z[(size_t)i * Z + j] = (float)(s[j] + (double)eps[(size_t)i * Z + j] * exp(0.5 * s[Z + j]));
+        }
     c->ref_scale = Z > 5 ? Z / 5.0 : 1.0; /* z rounded to float, summed over Z columns */
     snprintf(c->shape, sizeof c->shape, "R=%d Z=%d", R, Z);
 }
@@ -742,8 +743,8 @@ static void adam_run(vae_backend *be, const op_case *c, void *const *d)
     const vae_adam_config cfg = {.lr = c->f[0], .beta1 = c->f[1], .beta2 = c->f[2], .eps = c->f[3]};
     const size_t n = (size_t)c->i[AD_N];
     for (int s = 0; s < c->i[AD_STEPS]; s++)
-        be->adam_step(be, d[AD_P], (const float *)d[AD_G] + (size_t)s * n, d[AD_M], d[AD_V], n, &cfg, d[AD_LR], d[AD_STEP],
-                      c->i[AD_SKIP_MODE] ? d[AD_SKIP] : NULL, c->i[AD_SCALE_MODE] ? d[AD_SCALE] : NULL);
+        be->adam_step(be, d[AD_P], (const float *)d[AD_G] + (size_t)s * n, d[AD_M], d[AD_V], n, &cfg, d[AD_LR],
+                      d[AD_STEP], c->i[AD_SKIP_MODE] ? d[AD_SKIP] : NULL, c->i[AD_SCALE_MODE] ? d[AD_SCALE] : NULL);
 }
 
 /* The counter moves by the number of steps; a set skip flag leaves everything as it was; the
@@ -869,7 +870,8 @@ static void gumbel_make(op_case *c, int k, uint64_t seed)
     add_f32(c, "y", OP_WRITE, n, seed, 0, 0);
     add_f32(c, "dlogits", in_place ? OP_UNTOUCHED : OP_WRITE, n, seed, 0, 0);
     add_fd(c, in_place ? GS_DY : GS_DL, GS_LOGITS, 0);
-    snprintf(c->shape, sizeof c->shape, "B=%d K=%d tau=%g%s", B, K, (double)tau, in_place ? " (dlogits aliases dy)" : "");
+    snprintf(c->shape, sizeof c->shape, "B=%d K=%d tau=%g%s", B, K, (double)tau,
+             in_place ? " (dlogits aliases dy)" : "");
 }
 
 static void gumbel_run(vae_backend *be, const op_case *c, void *const *d)
@@ -1128,8 +1130,9 @@ static const op_desc desc_rng = {
 /* ---- the table ---------------------------------------------------------------------------------- */
 
 const op_desc *const op_table[] = {
-    &desc_gemm,           &desc_bias_act,      &desc_reparam,         &desc_gauss_log_ratio,
-    &desc_lik_bernoulli, &desc_lik_gaussian, &desc_kl_gaussian, &desc_loss_accumulate, &desc_adam_step,     &desc_gather_batch,
-    &desc_gumbel_softmax, &desc_check_finite,  &desc_grad_clip_scale, &desc_rng,
+    &desc_gemm,           &desc_bias_act,        &desc_reparam,      &desc_gauss_log_ratio,
+    &desc_lik_bernoulli,  &desc_lik_gaussian,    &desc_kl_gaussian,  &desc_loss_accumulate,
+    &desc_adam_step,      &desc_gather_batch,    &desc_gumbel_softmax, &desc_check_finite,
+    &desc_grad_clip_scale, &desc_rng,
 };
 const int op_table_count = COUNT(op_table);
