@@ -21,10 +21,14 @@ anything else is refused with a message naming it.
 
 A mistake in a file raises ModelFileError with one plain message naming the file and the
 problem; scripts print it and exit 1, never a traceback.
+
+  python3 scripts/cuvae_torch.py MODEL   prints, as one JSON object, where the architecture came
+  from ("metadata" or "plain keys"), the architecture, and the rebuilt module's parameter count.
 """
 import json
 import math
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -414,3 +418,18 @@ def load(path):
     sigma = _meta_float(path, meta, "sigma") if "sigma" in meta else None
     params = check_architecture(path, arch, tensors, sigma)
     return CuvaeModel(arch, params, sigma), meta
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
+        sys.exit("usage: cuvae_torch.py MODEL (prints the architecture PyTorch rebuilt from MODEL's metadata)")
+    try:
+        model, meta = load(sys.argv[1])
+    except ModelFileError as e:
+        sys.exit(f"cuvae_torch: {e}")
+    print(json.dumps({"model": sys.argv[1], "source": "metadata" if "architecture" in meta else "plain keys",
+                      "architecture": model.arch, "parameters": sum(p.numel() for p in model.parameters())}))
+
+
+if __name__ == "__main__":
+    main()

@@ -136,6 +136,19 @@ Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
     cr_expect(json_equal(a, t), "the architecture JSON and the plain keys give other numbers:\n%s",
               json_dumps(a, JSON_COMPACT));
     json_decref(a);
+
+    /* cuvae_torch.py MODEL says where the architecture came from and counts the rebuilt module's
+     * parameters: 64-24-12-(4+4) | 4-12-24-64 is 1560 + 300 + 104 + 60 + 312 + 1600 = 3936. */
+    const char *files[] = {model, with_arch}, *sources[] = {"plain keys", "metadata"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, files[i]);
+        json_t *d = run_json(cmd);
+        cr_expect_str_eq(json_string_value(json_object_get(d, "source")), sources[i], "%s", files[i]);
+        cr_expect_eq(num(d, "parameters"), 3936, "%s", files[i]);
+        json_t *layers = json_object_get(json_object_get(d, "architecture"), "layers");
+        cr_expect_eq(json_array_size(layers), 6, "%s: 2 + head + 2 + out layers", files[i]);
+        json_decref(d);
+    }
     json_decref(c);
     json_decref(t);
 }
