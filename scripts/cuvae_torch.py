@@ -27,6 +27,7 @@ problem; scripts print it and exit 1, never a traceback.
 """
 import json
 import math
+import re
 import struct
 import sys
 
@@ -89,7 +90,7 @@ def _meta_int(path, meta, key):
     v = meta.get(key)
     if v is None:
         raise ModelFileError(f"{path}: not a cuvae model: metadata '{key}' is missing")
-    if not v.isdigit() or int(v) > 1 << 30:
+    if not re.fullmatch(r"[0-9]{1,10}", v) or int(v) > 1 << 30:
         raise ModelFileError(f"{path}: metadata {key} = '{v}' is not a valid size")
     return int(v)
 
@@ -223,13 +224,20 @@ def _is_number(v):
 def check_architecture(path, arch, tensors, sigma):
     """Every name, width, kind and tensor of arch checked; the file's tensors must be exactly
     those it describes. Returns the list of (layer, weight, bias) tensors in layer order."""
+    try:
+        return _check_architecture(path, arch, tensors, sigma)
+    except (TypeError, KeyError, AttributeError, IndexError) as e:  # a value of the wrong JSON type
+        raise ModelFileError(f"{path}: architecture is malformed ({type(e).__name__}: {e})") from None
+
+
+def _check_architecture(path, arch, tensors, sigma):
     if not isinstance(arch, dict):
         _fail(path, "architecture is not a JSON object")
     for key in ("inputs", "layers", "latents", "likelihood", "terms"):
         if key not in arch:
             _fail(path, f"architecture has no '{key}'")
-    if not isinstance(arch["inputs"], dict) or not arch["inputs"]:
-        _fail(path, "architecture 'inputs' is not an object of input widths")
+    if not isinstance(arch["inputs"], dict) or "x" not in arch["inputs"]:
+        _fail(path, "architecture 'inputs' is not an object of input widths with the data 'x'")
     width = {}
     for name, w in arch["inputs"].items():
         if name not in INPUTS:

@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import os
+import struct
 import sys
 
 import numpy as np
@@ -91,7 +92,9 @@ def main():
     except ModelFileError as e:
         sys.exit(f"pytorch_eval: {e}")
     except OSError as e:
-        sys.exit(f"pytorch_eval: {e.filename}: cannot be read ({e.strerror})")
+        sys.exit(f"pytorch_eval: {e.filename or args.data}: cannot be read ({e.strerror or e})")
+    except (ValueError, struct.error) as e:
+        sys.exit(f"pytorch_eval: {args.data}: the test split is not a valid IDX data set ({e})")
     width = model.arch["inputs"]["x"]
     if images.shape[1] != width:
         sys.exit(f"pytorch_eval: {args.data}: test images have {images.shape[1]} pixels, "
