@@ -217,6 +217,11 @@ def _is_size(v):
     return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1 << 30
 
 
+def _known(v, table):
+    """v names an entry of table (a string: a list or object from the JSON is not a name)."""
+    return isinstance(v, str) and v in table
+
+
 def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -250,9 +255,10 @@ def _check_architecture(path, arch, tensors, sigma):
         _fail(path, "architecture 'latents' is not a list")
     by_stats = {}
     for lat in latents:
-        if not isinstance(lat, dict) or not all(k in lat for k in ("name", "kind", "dim", "stats")):
-            _fail(path, f"architecture latent {lat!r} needs name, kind, dim and stats")
-        if lat["kind"] not in LATENT_KINDS:
+        if (not isinstance(lat, dict) or not all(k in lat for k in ("name", "kind", "dim", "stats"))
+                or not isinstance(lat["name"], str) or not isinstance(lat["stats"], str)):
+            _fail(path, f"architecture latent {lat!r} needs a name, a kind, a dim and the name of its stats layer")
+        if not _known(lat["kind"], LATENT_KINDS):
             _fail(path, f"latent '{lat['name']}' has kind '{lat['kind']}', not one this loader knows "
                         f"({', '.join(LATENT_KINDS)})")
         if not _is_size(lat["dim"]):
@@ -267,7 +273,7 @@ def _check_architecture(path, arch, tensors, sigma):
         name = L["name"]
         if not isinstance(name, str) or name in width:
             _fail(path, f"layer name {name!r} is not a new name")
-        if L["act"] not in ACTS:
+        if not _known(L["act"], ACTS):
             _fail(path, f"layer '{name}' has activation '{L['act']}', not one this loader knows ({', '.join(ACTS)})")
         if not _is_size(L["out"]):
             _fail(path, f"layer '{name}' has out {L['out']!r}, not a size")
@@ -315,9 +321,9 @@ def _check_architecture(path, arch, tensors, sigma):
     if extra:
         _fail(path, f"tensor '{extra[0]}' is not part of the model its metadata describes")
     lik = arch["likelihood"]
-    if not isinstance(lik, dict) or lik.get("kind") not in LIKELIHOODS:
+    if not isinstance(lik, dict) or not _known(lik.get("kind"), LIKELIHOODS):
         _fail(path, f"likelihood {lik!r} is not one this loader knows ({', '.join(LIKELIHOODS)})")
-    if lik.get("layer") not in {L["name"] for L in arch["layers"]}:
+    if not _known(lik.get("layer"), {L["name"] for L in arch["layers"]}):
         _fail(path, f"likelihood reads layer {lik.get('layer')!r}, which is not a layer")
     if width[lik["layer"]] != width.get("x"):
         _fail(path, f"likelihood layer '{lik['layer']}' gives {width[lik['layer']]} values, the input x is "
@@ -331,7 +337,7 @@ def _check_architecture(path, arch, tensors, sigma):
         if not isinstance(t, dict) or not isinstance(t.get("name"), str) or t["name"] in names:
             _fail(path, f"term {t!r} has no name of its own")
         names.add(t["name"])
-        if t.get("op") not in TERM_OPS:
+        if not _known(t.get("op"), TERM_OPS):
             _fail(path, f"term '{t['name']}' has op {t.get('op')!r}, not one this loader knows ({', '.join(TERM_OPS)})")
         if not _is_number(t.get("weight")):
             _fail(path, f"term '{t['name']}' has weight {t.get('weight')!r}, not a finite number")

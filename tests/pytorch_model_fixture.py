@@ -15,6 +15,9 @@ Python. Not a tool for users.
                    keys give the architecture of README's example. Exit 0 when all agree.
   add-arch SRC DST the cuvae file SRC with its plain architecture written into the metadata as
                    JSON: today's files read through the `architecture` path.
+  mutate DIR N     N seeded mutations of the Bernoulli file's architecture (a value replaced by
+                   one of another type, name or size): each must load and evaluate, or be refused
+                   with ModelFileError; anything else (a traceback) fails. Prints the two counts.
 """
 import json
 import math
@@ -226,6 +229,47 @@ def check(d):
         sys.exit("mismatch: " + "; ".join(failures))
 
 
+def mutate(d, n):
+    import copy
+    import random
+
+    import torch
+    base, tensors = architecture("bernoulli", 1), tensors_of(weights(11))
+    values = [None, [], {}, "x", "z", "q", "relu", "gaussian", "encoder.fc1", -1, 0, 1.5, 3, 7, True, 1e300,
+              [["x", D]], ["a", 1], {"a": 1}]
+
+    def paths(o, p=()):
+        yield p
+        items = o.items() if isinstance(o, dict) else enumerate(o) if isinstance(o, list) else []
+        for k, v in items:
+            yield from paths(v, p + (k,))
+
+    where, rng, loaded, refused = list(paths(base))[1:], random.Random(7), 0, 0
+    batch = {"x": torch.rand(3, D, dtype=torch.float64), "labels": torch.zeros(3, dtype=torch.int64)}
+    draw = lambda shape: torch.randn(shape, dtype=torch.float64)  # noqa: E731
+    path = os.path.join(d, "mutated.safetensors")
+    for _ in range(int(n)):
+        a = copy.deepcopy(base)
+        for _ in range(rng.randint(1, 3)):
+            o, p = a, rng.choice(where)
+            try:
+                for k in p[:-1]:
+                    o = o[k]
+                o[p[-1]] = rng.choice(values)
+            except (KeyError, IndexError, TypeError):
+                pass  # an earlier mutation removed the path
+        write_safetensors(path, tensors, meta_of(a, "bernoulli"))
+        try:
+            model, _ = cuvae_torch.load(path)
+            with torch.no_grad():
+                model.terms(batch, draw)
+                model.log_weights(batch, 2, draw)
+            loaded += 1
+        except cuvae_torch.ModelFileError:
+            refused += 1
+    print(f"{loaded} mutated architectures loaded and evaluated, {refused} refused with a message")
+
+
 def add_arch(src, dst):
     tensors, meta = cuvae_torch.read_safetensors(src)
     meta["architecture"] = json.dumps(cuvae_torch.plain_architecture(src, meta))
@@ -234,6 +278,6 @@ def add_arch(src, dst):
 
 if __name__ == "__main__":
     try:
-        {"write": write, "check": check, "add-arch": add_arch}[sys.argv[1]](*sys.argv[2:])
+        {"write": write, "check": check, "add-arch": add_arch, "mutate": mutate}[sys.argv[1]](*sys.argv[2:])
     except cuvae_torch.ModelFileError as e:
         sys.exit(f"pytorch_model_fixture: {e}")

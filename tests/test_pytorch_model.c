@@ -195,7 +195,7 @@ Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
 /* Each bad file of the fixture (missing tensor, wrong shape, unknown source, a source used before
  * it exists, unknown op, a block of the wrong width, a tensor the architecture does not name,
  * broken JSON, a Gaussian without sigma, a truncated file), and a missing data set: one line
- * naming the file and the cause, exit 1, no traceback. */
+ * naming the file and the cause, exit 1, no traceback; and mutated architectures. */
 Test(pytorch_model, bad_files_get_a_plain_message)
 {
     const char *py = need_torch();
@@ -226,6 +226,13 @@ Test(pytorch_model, bad_files_get_a_plain_message)
     }
     fclose(f);
     cr_expect_eq(n, 10, "the fixture's ten bad files");
+
+    /* 2000 seeded mutations of the architecture (values of other types, names, sizes): each loads
+     * and evaluates or is refused with the loader's message, never a traceback */
+    snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py mutate %s 2000", py, CUVAE_SOURCE_DIR, dir);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    cr_expect(strstr(out, "refused with a message") && !strstr(out, "Traceback"), "%s", out);
+    cr_log_info("%s", out);
 
     snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s/blocks_bernoulli.safetensors --data %s/none",
              py, CUVAE_SOURCE_DIR, dir, dir);
