@@ -11,21 +11,12 @@
 #define VAE_TRAIN_H
 
 #include "dataset.h"
+#include "device_data.h"
 #include "hostrng.h"
 #include "model.h"
 
 #include <signal.h>
 #include <stdio.h>
-
-/* A data set resident on the backend. */
-typedef struct {
-    int n, dim;
-    uint8_t *pixels; /* (n, dim) backend memory */
-    int32_t *order;  /* (n) backend memory: the order batches are drawn in */
-} vae_device_data;
-
-void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset *ds);
-void vae_device_data_free(vae_device_data *d, vae_backend *be);
 
 /* Losses per image in nats. loss = recon + beta * kl. */
 typedef struct {
