@@ -15,9 +15,10 @@
  *
  * each either raw or gzip-compressed with a ".gz" suffix; when both exist the
  * raw file is used. Images must be rank 3 (n, rows, cols), labels rank 1 (n),
- * with the same n. Pixels stay bytes 0..255; scaling them to floats is the
- * caller's business. This module does not shuffle, batch or download: the
- * script scripts/fetch_mnist.sh fetches MNIST.
+ * with the same n. Pixels stay bytes 0..255; vae_dataset_row (on the host)
+ * and the gather ops (on the backend, device_data.h) scale them. This module
+ * does not shuffle, batch or download: the script scripts/fetch_mnist.sh
+ * fetches MNIST.
  */
 #ifndef VAE_DATASET_H
 #define VAE_DATASET_H
