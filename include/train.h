@@ -86,7 +86,8 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
 /* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
- * scale x scale block (vae_image_grid_write_scaled). */
+ * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image
+ * is refused: -1 with vae_pictures_need_image's message. */
 int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
 
