@@ -1246,3 +1246,53 @@ Test(cuda_graph, rng_during_capture_is_fatal)
 {
     expect_fatal_child(rng_during_capture, "rng_normal during capture");
 }
+
+/* ---- gather_rows (float data) ------------------------------------------------------------ */
+
+Test(cuda_ops, gather_rows_exact)
+{
+    pair p = pair_init();
+    cr_assert(p.cpu->gather_rows && p.gpu->gather_rows, "gather_rows missing from a backend table");
+    const int n_rows = 300, dims[] = {1, 3, 13, 785};
+    uint64_t seed = 1300;
+    for (int k = 0; k < COUNT(dims); k++)
+        for (int r = 0; r < COUNT(ROWS); r++) {
+            const int D = dims[k], B = ROWS[r];
+            const size_t nd = (size_t)n_rows * D, nx = (size_t)B * D;
+            float *data = rand_floats(nd, seed++, -40.0f, 40.0f);
+            data[0] = -0.0f; /* copied as they are: the sign of zero and tiny values too */
+            data[nd - 1] = 1e-38f;
+            float *fi = rand_floats((size_t)B, seed++, 0.0f, (float)n_rows);
+            int32_t *idx = xmalloc((size_t)B * sizeof *idx);
+            for (int i = 0; i < B; i++)
+                idx[i] = (int32_t)fi[i] >= n_rows ? n_rows - 1 : (int32_t)fi[i];
+            idx[0] = n_rows - 1; /* the last row */
+            if (B > 1)
+                idx[B - 1] = 0;
+            float *poison = nan_floats(nx);
+            twin DATA = twin_new(&p, data, nd * sizeof(float)), IDX = twin_new(&p, idx, (size_t)B * sizeof *idx);
+            twin X = twin_new(&p, poison, nx * sizeof(float));
+            p.cpu->gather_rows(p.cpu, X.cpu, DATA.cpu, IDX.cpu, B, D);
+            p.gpu->gather_rows(p.gpu, X.gpu, DATA.gpu, IDX.gpu, B, D);
+            char what[64];
+            snprintf(what, sizeof what, "gather_rows B=%d D=%d", B, D);
+            float *ref = xmalloc(nx * sizeof(float)), *got = xmalloc(nx * sizeof(float));
+            gbuf_get(p.cpu, ref, X.cpu, nx * sizeof(float), what);
+            gbuf_get(p.gpu, got, X.gpu, nx * sizeof(float), what);
+            cr_expect(memcmp(ref, got, nx * sizeof(float)) == 0, "%s: %s differs from cpu (a copy: bit for bit)", what,
+                      p.gpu->name);
+            for (int i = 0; i < B; i++)
+                cr_expect(memcmp(ref + (size_t)i * D, data + (size_t)idx[i] * D, (size_t)D * sizeof(float)) == 0,
+                          "%s: cpu row %d is not data row %d", what, i, idx[i]);
+            twin_free(&p, &DATA);
+            twin_free(&p, &IDX);
+            twin_free(&p, &X);
+            free(data);
+            free(fi);
+            free(idx);
+            free(poison);
+            free(ref);
+            free(got);
+        }
+    pair_free(&p);
+}
