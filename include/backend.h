@@ -162,6 +162,8 @@ struct vae_backend {
 
     /* x[i, :] = data[idx[i], :] / 255. x (B, D) float, data (N, D) uint8, idx (B) int32. */
     void (*gather_batch)(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
+    /* x[i, :] = data[idx[i], :]. x (B, D) float, data (N, D) float, idx (B) int32. */
+    void (*gather_rows)(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D);
 
     /* Gumbel-softmax sample: y = softmax((logits + g) / tau), g = -log(-log(u)), row by row.
      * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K). */

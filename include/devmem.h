@@ -13,6 +13,7 @@
 #define VAE_DEVMEM_H
 
 #include "backend.h"
+#include "dataset.h"
 #include "model.h"
 
 #include <stddef.h>
@@ -26,15 +27,17 @@
 
 typedef struct {
     size_t model;    /* parameters, gradients, Adam moments and the activations of one batch */
-    size_t data;     /* training and test images (1 byte a pixel) and their order (int32) */
+    size_t data;     /* training and test rows (1 byte a pixel, 4 a float value) and their order (int32) */
     size_t trainer;  /* loss accumulators of training and evaluation */
     size_t headroom; /* rounding of every buffer plus VAE_DEVICE_HEADROOM_BYTES */
     size_t total;
 } vae_device_plan;
 
 /* The plan of `cuvae train` for cfg, batches of batch_size, and data sets of n_train and
- * n_test images of cfg->input_dim pixels. 0, or -1 with vae_set_error for a bad cfg. */
-int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_size, int n_train, int n_test);
+ * n_test rows of cfg->input_dim values of the given kind (bytes or floats, dataset.h).
+ * 0, or -1 with vae_set_error for a bad cfg. */
+int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_size, int n_train, int n_test,
+                          vae_data_kind kind);
 
 /* Whether the plan fits in free_bytes on `device` (a name, for the message): 0, or -1
  * with vae_set_error: "not enough GPU memory: this run needs X MiB, Y MiB free on

@@ -34,7 +34,8 @@ typedef enum {
 /* "none" | "static"; -1 with vae_set_error on anything else. */
 int vae_binarize_parse(const char *s, vae_binarize *out);
 const char *vae_binarize_name(vae_binarize b);
-/* Static binarization in place: pixel = 255 if u < pixel / 255 else 0, with one u per pixel,
+/* Static binarization in place of a byte data set (a float one is a caller bug, fatal):
+ * pixel = 255 if u < pixel / 255 else 0, with one u per pixel,
  * in order, from vae_hostrng seeded with `seed` (deterministic for a seed). */
 void vae_binarize_static(vae_dataset *d, uint64_t seed);
 

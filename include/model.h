@@ -56,7 +56,7 @@ typedef enum {
 
 typedef struct {
     int input_dim;              /* D: values per example (784 for MNIST) */
-    int image_rows, image_cols; /* how D is drawn in grids (28 x 28); both 0 for data that are not images */
+    int image_rows, image_cols; /* how D is drawn in grids (28 x 28); both 0: not an image, no pictures */
     int latent_dim;             /* Z */
     int n_hidden;               /* hidden layers in the encoder; the decoder mirrors them */
     int hidden[VAE_MAX_HIDDEN]; /* encoder widths from the input side */

@@ -8,6 +8,10 @@
  * Grids are PNGs (image.h) with each pixel drawn as a scale x scale block;
  * charts are SVG (plot.h). The files and their captions are vae_pictures[].
  *
+ * Unlabelled test data (labels NULL) gets a scatter in one colour, an
+ * interpolation between its first two rows and one row of per-digit samples.
+ * A model whose input is not an image is refused (vae_pictures_need_image).
+ *
  * Not here: the sample and reconstruction grids (render.c), the report that
  * shows the pictures.
  */
@@ -63,6 +67,13 @@ typedef struct {
 /* Write every picture that applies into dir (the manifold only for a 2-D latent, the loss curves
  * only with a metrics.csv). Returns how many were written, or -1 with vae_set_error. */
 int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o);
+
+/* 0 when c's input is an image (image_rows x image_cols); else -1 with vae_set_error naming
+ * model_path (NULL: "the model") and why there is nothing to draw. Every function that draws
+ * images (these, vae_render_samples, vae_render_reconstructions) checks it first, and the
+ * commands that draw (sample, reconstruct, plot) check it with the model's path before they
+ * load anything else. */
+int vae_pictures_need_image(const vae_config *c, const char *model_path);
 
 /* Whether picture k applies to this model (the manifold: a 2-D latent). */
 int vae_picture_applies(const vae_model *m, vae_picture_kind k);

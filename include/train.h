@@ -11,22 +11,13 @@
 #define VAE_TRAIN_H
 
 #include "dataset.h"
+#include "device_data.h"
 #include "hostrng.h"
 #include "model.h"
 #include "schedule.h"
 
 #include <signal.h>
 #include <stdio.h>
-
-/* A data set resident on the backend. */
-typedef struct {
-    int n, dim;
-    uint8_t *pixels; /* (n, dim) backend memory */
-    int32_t *order;  /* (n) backend memory: the order batches are drawn in */
-} vae_device_data;
-
-void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset *ds);
-void vae_device_data_free(vae_device_data *d, vae_backend *be);
 
 /* Losses per example in nats: each of the model's terms (model.h, in its order), and
  * loss = sum_t weight_t * term_t with the terms' configured weights (recon + beta * kl). */
@@ -108,7 +99,8 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
 /* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
- * scale x scale block (vae_image_grid_write_scaled). */
+ * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image
+ * is refused: -1 with vae_pictures_need_image's message. */
 int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
 

@@ -1,11 +1,13 @@
 /*
  * gather.cu: build a batch on the GPU from a data set already resident there.
- *   x[i, d] = data[idx[i], d] / 255        x (B, D) float, data (N, D) uint8, idx (B) int32
- * Written as (float)byte / 255.0f, exactly as the CPU backend does, so both
- * give the same floats bit for bit.
+ *   gather_batch: x[i, d] = data[idx[i], d] / 255   x (B, D) float, data (N, D) uint8, idx (B) int32
+ *   gather_rows:  x[i, d] = data[idx[i], d]         x (B, D) float, data (N, D) float, idx (B) int32
+ * The bytes are scaled as (float)byte / 255.0f, exactly as the CPU backend does,
+ * and the floats copied, so both backends give the same floats bit for bit.
  *
- * Not here: shuffling (idx is made on the host) or any bounds check on idx:
- * an index outside the data set is the caller's bug.
+ * Not here: shuffling (idx is made on the host), the choice between the two
+ * (vae_device_data_gather, src/device_data.c) or any bounds check on idx: an
+ * index outside the data set is the caller's bug.
  */
 #include "cuda_common.cuh"
 
@@ -34,4 +36,30 @@ extern "C" void cuda_gather_batch(vae_backend *be, float *x, const uint8_t *data
         return;
     cuda_ctx *c = cuda_ctx_of(be);
     gather_batch_cuda(c, x, data, idx, B, D, c->stream);
+}
+
+static __global__ void gather_rows_kernel(float *x, const float *data, const int32_t *idx, size_t n, int D)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += stride) {
+        const size_t i = k / (size_t)D, d = k % (size_t)D;
+        x[k] = data[(size_t)idx[i] * (size_t)D + d];
+    }
+}
+
+static void gather_rows_cuda(const cuda_ctx *c, float *x, const float *data, const int32_t *idx, int B, int D,
+                             cudaStream_t stream)
+{
+    const size_t n = (size_t)B * (size_t)D;
+    const int threads = 256;
+    gather_rows_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(x, data, idx, n, D);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void cuda_gather_rows(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D)
+{
+    if (B <= 0 || D <= 0)
+        return;
+    cuda_ctx *c = cuda_ctx_of(be);
+    gather_rows_cuda(c, x, data, idx, B, D, c->stream);
 }

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""pytorch_eval.py: an independent evaluation of a cuvae model.safetensors in PyTorch, the
-check of `cuvae eval`: the negative ELBO (recon with one posterior sample, KL in closed form)
-and the importance-weighted estimate of -log p(x) (Burda et al. 2015) on the test split.
+"""pytorch_eval.py: an independent evaluation of any cuvae model.safetensors in PyTorch, the
+check of `cuvae eval`: each named loss term with one posterior sample per image (KL terms in
+closed form), the negative ELBO (every term with weight 1), the training objective (each term
+with its weight), and the importance-weighted estimate of -log p(x) (Burda et al. 2015) on the
+test split.
 
-Independent of cuvae's code: it reads the safetensors file itself (header, then raw
-little-endian float32 tensors), builds the MLP from the tensor names (encoder.fc*, encoder.mu,
-encoder.logvar, decoder.fc*, decoder.out; activation from the metadata), computes in float64,
-and writes the weights from the densities themselves:
-  log w = log p(x|z) + log N(z; 0, I) - log N(z; mu, exp(logvar)),  z ~ q(z|x) from torch's RNG.
-Its noise is not cuvae's, so the two agree within sampling noise; to state that noise it runs
-the IW estimate twice with independent samples and reports the standard error of one run's
-mean over the images (iw_nll_se), from the per-image differences of the two runs.
+Independent of cuvae's code: scripts/cuvae_torch.py reads the file itself and rebuilds the
+network from its metadata alone (the `architecture` JSON, or the plain VAE's keys in files
+written before it), computes in float64, and the weights come from the densities themselves:
+  log w = log p(x|z) + sum over latents of log p(z) - log q(z|x),  z ~ q(z|x) from torch's RNG.
+Its noise is not cuvae's, so the two agree within sampling noise; to state that noise it draws
+every estimate twice with independent samples and reports the standard error of one draw's mean
+over the images (iw_nll_se, loss_se, terms_se), from the per-image differences of the two.
 
   python3 scripts/pytorch_eval.py --model M --data data/mnist --iw-samples 100
-prints one JSON object: loss, recon, kl, iw_nll, iw_nll_se, iw_samples, images.
-Grey levels x/255 only (cuvae eval --binarize none).
+prints one JSON object: images, loss (negative ELBO), loss_se, objective (weighted terms),
+each term by name (recon, kl for the plain VAE) and all of them under terms, weights and
+terms_se, iw_nll, iw_nll_se, iw_samples. Grey levels x/255 only (cuvae eval --binarize none).
+A file or data set it cannot use: one message on stderr, exit 1.
 """
 import argparse
 import json
@@ -25,103 +28,80 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cuvae_torch import ModelFileError, load  # noqa: E402
 from pytorch_vae import load_split  # noqa: E402  (the same IDX reader as the reference trainer)
 
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    base = 8 + n
-    tensors = {}
-    for name, t in header.items():
-        if t["dtype"] != "F32":
-            sys.exit(f"{path}: tensor {name} is {t['dtype']}, expected F32")
-        a, b = t["data_offsets"]
-        arr = np.frombuffer(data[base + a:base + b], dtype="<f4").reshape(t["shape"])
-        tensors[name] = torch.from_numpy(arr.astype(np.float64))
-    return tensors, meta
+RESERVED = {"images", "loss", "loss_se", "objective", "terms", "weights", "terms_se", "iw_nll", "iw_nll_se",
+            "iw_samples"}
 
 
-class Model:
-    def __init__(self, tensors, meta):
-        self.t = tensors
-        self.act = {"relu": F.relu, "tanh": torch.tanh}[meta.get("activation", "relu")]
-        self.n_hidden = sum(1 for k in tensors if k.startswith("encoder.fc") and k.endswith(".weight"))
-
-    def lin(self, name, x):
-        return x @ self.t[name + ".weight"].T + self.t[name + ".bias"]
-
-    def encode(self, x):
-        h = x
-        for i in range(1, self.n_hidden + 1):
-            h = self.act(self.lin(f"encoder.fc{i}", h))
-        return self.lin("encoder.mu", h), self.lin("encoder.logvar", h)
-
-    def decode(self, z):
-        h = z
-        for i in range(1, self.n_hidden + 1):
-            h = self.act(self.lin(f"decoder.fc{i}", h))
-        return self.lin("decoder.out", h)
-
-
-def log_normal(z, mu, logvar):
-    return (-0.5 * (math.log(2 * math.pi) + logvar + (z - mu) ** 2 / logvar.exp())).sum(-1)
-
-
-def iw_per_image(model, x, mu, logvar, k, gen, chunk):
-    """-log (1/K sum_k w_k) for each image of x (B, D), samples in chunks of `chunk`."""
-    lws = []
-    std = (0.5 * logvar).exp()
-    for done in range(0, k, chunk):
-        kc = min(chunk, k - done)
-        eps = torch.randn((x.shape[0], kc, mu.shape[1]), generator=gen, dtype=torch.float64)
-        z = mu[:, None, :] + eps * std[:, None, :]
-        logits = model.decode(z)
-        log_px_z = -F.binary_cross_entropy_with_logits(logits, x[:, None, :].expand_as(logits),
-                                                       reduction="none").sum(-1)
-        log_pz = log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
-        log_qz = log_normal(z, mu[:, None, :], logvar[:, None, :])
-        lws.append(log_px_z + log_pz - log_qz)
-    lw = torch.cat(lws, dim=1)
+def iw_per_image(model, batch, k, draw, chunk):
+    """-log (1/K sum_k w_k) for each image of the batch, samples in chunks of `chunk`."""
+    lw = torch.cat([model.log_weights(batch, min(chunk, k - done), draw) for done in range(0, k, chunk)], dim=1)
     return -(torch.logsumexp(lw, dim=1) - math.log(k))
+
+
+def evaluate(model, x_all, labels, iw_samples, seed, batch_size):
+    gen = torch.Generator().manual_seed(seed)
+    draw = lambda shape: torch.randn(shape, generator=gen, dtype=torch.float64)  # noqa: E731
+    n = x_all.shape[0]
+    terms = [t["name"] for t in model.arch["terms"]]
+    weights = {t["name"]: float(t["weight"]) for t in model.arch["terms"]}
+    sums = dict.fromkeys(terms, 0.0)
+    sq = dict.fromkeys(terms + ["loss"], 0.0)  # sums of squared differences of two independent draws
+    iw_a, iw_b = [], []
+    chunk = max(1, 4096 // batch_size)
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            batch = {"x": x_all[i:i + batch_size], "labels": labels[i:i + batch_size]}
+            a, b = model.terms(batch, draw), model.terms(batch, draw)
+            for name in terms:
+                sums[name] += a[name].sum().item()
+                sq[name] += ((a[name] - b[name]) ** 2).sum().item()
+            sq["loss"] += ((sum(a.values()) - sum(b.values())) ** 2).sum().item()
+            if iw_samples:
+                iw_a.append(iw_per_image(model, batch, iw_samples, draw, chunk))
+                iw_b.append(iw_per_image(model, batch, iw_samples, draw, chunk))
+    se = {name: math.sqrt(v / 2) / n for name, v in sq.items()}
+    res = {"images": n, "loss": sum(sums.values()) / n, "loss_se": se.pop("loss"),
+           "objective": sum(weights[t] * sums[t] for t in terms) / n}
+    res.update({t: sums[t] / n for t in terms if t not in RESERVED})
+    res.update({"terms": {t: sums[t] / n for t in terms}, "weights": weights, "terms_se": se})
+    if iw_samples:
+        a, b = torch.cat(iw_a), torch.cat(iw_b)
+        res.update({"iw_nll": a.mean().item(), "iw_nll_se": math.sqrt(((a - b) ** 2 / 2).sum().item()) / n,
+                    "iw_samples": iw_samples})
+    return res
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--iw-samples", type=int, default=100)
+    ap.add_argument("--iw-samples", type=int, default=100, help="K per image (0: no importance-weighted bound)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--batch", type=int, default=100, help="images per pass")
     args = ap.parse_args()
-
-    tensors, meta = read_safetensors(args.model)
-    model = Model(tensors, meta)
-    x_all = torch.from_numpy(load_split(args.data, "t10k").astype(np.float64) / 255.0)
-    gen = torch.Generator().manual_seed(args.seed)
-    n = x_all.shape[0]
-    recon = kl = 0.0
-    iw_a, iw_b = [], []
-    chunk = max(1, 4096 // args.batch)
-    with torch.no_grad():
-        for i in range(0, n, args.batch):
-            x = x_all[i:i + args.batch]
-            mu, logvar = model.encode(x)
-            z = mu + torch.randn(mu.shape, generator=gen, dtype=torch.float64) * (0.5 * logvar).exp()
-            recon += F.binary_cross_entropy_with_logits(model.decode(z), x, reduction="sum").item()
-            kl += (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum()).item()
-            iw_a.append(iw_per_image(model, x, mu, logvar, args.iw_samples, gen, chunk))
-            iw_b.append(iw_per_image(model, x, mu, logvar, args.iw_samples, gen, chunk))
-    a, b = torch.cat(iw_a), torch.cat(iw_b)
-    se = math.sqrt(((a - b) ** 2 / 2).sum().item()) / n
-    print(json.dumps({"images": n, "loss": (recon + kl) / n, "recon": recon / n, "kl": kl / n,
-                      "iw_nll": a.mean().item(), "iw_nll_se": se, "iw_samples": args.iw_samples}))
+    if args.iw_samples < 0 or args.batch < 1:
+        ap.error("--iw-samples must be 0 or more and --batch at least 1")
+    try:
+        model, _meta = load(args.model)
+        images, labels = load_split(args.data, "t10k", with_labels=True)
+    except ModelFileError as e:
+        sys.exit(f"pytorch_eval: {e}")
+    except OSError as e:
+        sys.exit(f"pytorch_eval: {e.filename or args.data}: cannot be read ({e.strerror or e})")
+    except (ValueError, struct.error) as e:
+        sys.exit(f"pytorch_eval: {args.data}: the test split is not a valid IDX data set ({e})")
+    width = model.arch["inputs"]["x"]
+    if images.shape[1] != width:
+        sys.exit(f"pytorch_eval: {args.data}: test images have {images.shape[1]} pixels, "
+                 f"the model {args.model} reads {width}")
+    x_all = torch.from_numpy(images.astype(np.float64) / 255.0)
+    res = evaluate(model, x_all, torch.from_numpy(labels.astype(np.int64)), args.iw_samples, args.seed, args.batch)
+    print(json.dumps(res))
 
 
 if __name__ == "__main__":

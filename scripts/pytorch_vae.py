@@ -40,14 +40,18 @@ def read_idx(path):
     return arr.reshape(dims)
 
 
-def load_split(data_dir, prefix):
+def load_split(data_dir, prefix, with_labels=False):
+    """The split's images (N, rows*cols) uint8, and with with_labels its labels (N) too."""
     out = []
     for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"):
         base = os.path.join(data_dir, f"{prefix}-{kind}")
         path = base if os.path.exists(base) else base + ".gz"
         out.append(read_idx(path))
-    images, _labels = out
-    return images.reshape(images.shape[0], -1)
+    images, labels = out
+    if labels.shape[0] != images.shape[0]:
+        sys.exit(f"{data_dir}: {prefix} has {images.shape[0]} images but {labels.shape[0]} labels")
+    images = images.reshape(images.shape[0], -1)
+    return (images, labels) if with_labels else images
 
 
 class VAE(nn.Module):

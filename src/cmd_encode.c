@@ -48,8 +48,8 @@ static void encode_all(vae_model *m, const vae_dataset *d, float *mu, float *log
     float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
     for (int first = 0; first < d->n; first += m->batch_cap) {
         int B = d->n - first < m->batch_cap ? d->n - first : m->batch_cap;
-        for (size_t i = 0; i < (size_t)B * D; i++)
-            x[i] = (float)d->pixels[(size_t)first * D + i] / 255.0f;
+        for (int i = 0; i < B; i++)
+            vae_dataset_row(d, first + i, x + (size_t)i * D);
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
         be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu; the decoder's output is unused */
         vae_model_forward(m, B, 0);

@@ -74,13 +74,19 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
     return -1;
 }
 
-/* The backend and the model of a->model on it; returns 0, or the exit code. */
-static int open_model(const model_args *a, int batch_cap, vae_backend **be, vae_model *m)
+/* The backend and the model of a->model on it; with need_image, a model whose input is not an
+ * image is refused (vae_pictures_need_image). Returns 0, or the exit code. */
+static int open_model(const model_args *a, int batch_cap, int need_image, vae_backend **be, vae_model *m)
 {
     *be = vae_cli_backend(&a->s, stderr);
     if (!*be)
         return vae_cli_fail();
     if (vae_checkpoint_load(a->model, *be, batch_cap, m)) {
+        vae_backend_free(*be);
+        return vae_cli_fail();
+    }
+    if (need_image && vae_pictures_need_image(&m->cfg, a->model)) {
+        vae_model_free(m);
         vae_backend_free(*be);
         return vae_cli_fail();
     }
@@ -121,7 +127,7 @@ int vae_cmd_sample(int argc, char **argv)
         return rc;
     vae_backend *be;
     vae_model m;
-    if ((rc = open_model(&a, a.n < 256 ? a.n : 256, &be, &m)))
+    if ((rc = open_model(&a, a.n < 256 ? a.n : 256, 1, &be, &m)))
         return rc;
     rc = vae_render_samples(&m, a.out, a.n, a.s.seed, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
     if (!rc)
@@ -154,14 +160,7 @@ static int pick_indices(const char *list, const vae_dataset *test, vae_dataset *
     int *idx, n;
     if (vae_cli_parse_indices("--indices", list, test->n, &idx, &n))
         return vae_cli_usage_error("reconstruct", "%s", vae_last_error());
-    *sub = *test;
-    sub->n = n;
-    sub->pixels = vae_calloc((size_t)n * test->dim, 1);
-    sub->labels = vae_calloc((size_t)n, 1);
-    for (int i = 0; i < n; i++) {
-        memcpy(sub->pixels + (size_t)i * test->dim, test->pixels + (size_t)idx[i] * test->dim, test->dim);
-        sub->labels[i] = test->labels[idx[i]];
-    }
+    vae_dataset_subset(test, idx, n, sub);
     vae_free(idx);
     return 0;
 }
@@ -181,31 +180,30 @@ int vae_cmd_reconstruct(int argc, char **argv)
         return rc;
     if (a.indices && a.n_given)
         return vae_cli_usage_error("reconstruct", "--n and --indices both choose the images: give one");
-    if (choose_data(&a))
-        return vae_cli_fail();
-    vae_dataset test;
-    if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
-        return vae_cli_fail();
+    /* the model first, so that one without pictures is refused before any data is looked for; with
+     * --indices the batches hold up to 256 rows, as with --n */
+    vae_backend *be;
+    vae_model m;
+    if ((rc = open_model(&a, a.indices || a.n > 256 ? 256 : a.n, 1, &be, &m)))
+        return rc;
+    vae_dataset test = {0};
+    if (choose_data(&a) || vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test)) {
+        rc = vae_cli_fail();
+        goto out;
+    }
     if (a.indices) {
         vae_dataset chosen;
-        if ((rc = pick_indices(a.indices, &test, &chosen))) {
-            vae_dataset_free(&test);
-            return rc;
-        }
+        if ((rc = pick_indices(a.indices, &test, &chosen)))
+            goto out;
         vae_dataset_free(&test);
         test = chosen;
         a.n = test.n;
-    }
-    vae_backend *be;
-    vae_model m;
-    if ((rc = open_model(&a, a.n < 256 ? a.n : 256, &be, &m))) {
-        vae_dataset_free(&test);
-        return rc;
     }
     rc = vae_render_reconstructions(&m, &test, a.out, a.n, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
     if (!rc)
         fprintf(stderr, "wrote %d test images and their reconstructions to %s\n", a.n < test.n ? a.n : test.n,
                 a.out);
+out:
     vae_model_free(&m);
     vae_backend_free(be);
     vae_dataset_free(&test);
@@ -348,7 +346,7 @@ int vae_cmd_eval(int argc, char **argv)
         vae_binarize_static(&test, a.s.seed);
     vae_backend *be;
     vae_model m;
-    if ((rc = open_model(&a, a.s.batch_size, &be, &m))) {
+    if ((rc = open_model(&a, a.s.batch_size, 0, &be, &m))) {
         vae_dataset_free(&test);
         return rc;
     }

@@ -99,6 +99,10 @@ int vae_cmd_plot(int argc, char **argv)
         return vae_cli_fail();
     }
     int rc = VAE_EXIT_FAILURE;
+    if (vae_pictures_need_image(&m.cfg, model)) { /* before any data is looked for */
+        vae_cli_fail();
+        goto free_model;
+    }
     vae_dataset test;
     if (vae_cli_model_data(model, VAE_SPLIT_TEST, data_given, &s, recorded, sizeof recorded) ||
         vae_dataset_load(s.data_dir, VAE_SPLIT_TEST, &test)) {

@@ -484,7 +484,7 @@ int vae_cmd_train(int argc, char **argv)
         goto free_data;
     }
     vae_device_plan plan; /* what the run will allocate, checked against the GPU's free memory first */
-    if (vae_device_plan_train(&plan, &s->cfg, s->batch_size, train.n + val.n, test.n) ||
+    if (vae_device_plan_train(&plan, &s->cfg, s->batch_size, train.n + val.n, test.n, train.kind) ||
         vae_device_plan_check(&plan, r.be)) {
         vae_cli_fail();
         vae_backend_free(r.be);

@@ -107,10 +107,8 @@ static void copy_state(vae_model *dst, const vae_model *src)
 
 static void synthetic_data(vae_dataset *d, const vae_config *cfg, uint64_t seed)
 {
-    d->n = 512;
-    d->rows = cfg->image_rows;
-    d->cols = cfg->image_cols;
-    d->dim = cfg->input_dim;
+    *d = (vae_dataset){.n = 512, .rows = cfg->image_rows, .cols = cfg->image_cols, .dim = cfg->input_dim,
+                       .kind = VAE_DATA_BYTES, .classes = 1};
     d->pixels = vae_calloc((size_t)d->n * d->dim, 1);
     d->labels = vae_calloc((size_t)d->n, 1);
     vae_hostrng r;

@@ -337,6 +337,13 @@ static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, con
     }
 }
 
+static void cpu_gather_rows(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D)
+{
+    (void)be;
+    for (int i = 0; i < B; i++)
+        memcpy(x + (size_t)i * D, data + (size_t)idx[i] * D, (size_t)D * sizeof(float));
+}
+
 static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u,
                                        int B, int K, float tau)
 {
@@ -429,6 +436,7 @@ vae_backend *vae_backend_cpu_init(void)
         .loss_accumulate = cpu_loss_accumulate,
         .adam_step = cpu_adam_step,
         .gather_batch = cpu_gather_batch,
+        .gather_rows = cpu_gather_rows,
         .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
         .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
         .gauss_log_ratio = cpu_gauss_log_ratio,

@@ -1,8 +1,9 @@
 /*
- * dataset.c: the data-set loader declared in dataset.h. It finds the images
+ * dataset.c: the data sets declared in dataset.h. The loader finds the images
  * and labels files of a split (raw preferred over .gz), reads both with the
  * IDX reader, checks that they fit together and hands their buffers over
- * without copying.
+ * without copying; vae_dataset_from_floats copies rows of floats held in
+ * memory; the rest reads and copies rows of either kind.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
@@ -10,6 +11,7 @@
 #include "vae_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +40,16 @@ static int dataset_find(const char *dir, const char *name, char *buf)
             return 1;
     }
     return 0;
+}
+
+/* 1 + the largest of labels[0..n): the number of classes of a labelled data set. */
+static int dataset_classes(const uint8_t *labels, int n)
+{
+    int max = 0;
+    for (int i = 0; i < n; i++)
+        if (labels[i] > max)
+            max = labels[i];
+    return max + 1;
 }
 
 /* The one message for a directory that is missing or lacks files. */
@@ -111,7 +123,70 @@ int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
     out->dim = (int)((int64_t)images.dims[1] * images.dims[2]);
     out->pixels = images.data;
     out->labels = labels.data;
+    out->classes = dataset_classes(out->labels, out->n);
     return 0;
+}
+
+int vae_dataset_from_floats(vae_dataset *out, int n, int dim, const float *values, const uint8_t *labels)
+{
+    memset(out, 0, sizeof *out);
+    if (n < 1 || dim < 1)
+        return vae_set_error("float data set of %d rows of %d values: both must be at least 1", n, dim);
+    if ((int64_t)n * dim > INT32_MAX)
+        return vae_set_error("float data set of %d rows of %d values: more than 2^31 - 1 values", n, dim);
+    const size_t count = (size_t)n * (size_t)dim;
+    for (size_t k = 0; k < count; k++)
+        if (!isfinite(values[k]))
+            return vae_set_error("float data set: row %zu, value %zu is %g, not a finite number", k / (size_t)dim,
+                                 k % (size_t)dim, (double)values[k]);
+    *out = (vae_dataset){.n = n, .dim = dim, .kind = VAE_DATA_FLOATS};
+    out->values = vae_calloc(count, sizeof(float));
+    memcpy(out->values, values, count * sizeof(float));
+    if (labels) {
+        out->labels = vae_calloc((size_t)n, 1);
+        memcpy(out->labels, labels, (size_t)n);
+        out->classes = dataset_classes(out->labels, n);
+    }
+    return 0;
+}
+
+size_t vae_data_value_size(vae_data_kind kind)
+{
+    return kind == VAE_DATA_FLOATS ? sizeof(float) : 1;
+}
+
+void vae_dataset_row(const vae_dataset *d, int i, float *out)
+{
+    const size_t at = (size_t)i * (size_t)d->dim;
+    if (d->kind == VAE_DATA_FLOATS) {
+        memcpy(out, d->values + at, (size_t)d->dim * sizeof(float));
+        return;
+    }
+    for (int j = 0; j < d->dim; j++)
+        out[j] = (float)d->pixels[at + j] / 255.0f;
+}
+
+void vae_dataset_subset(const vae_dataset *d, const int32_t *idx, int n, vae_dataset *out)
+{
+    *out = *d;
+    out->n = n;
+    out->pixels = NULL;
+    out->values = NULL;
+    out->labels = NULL;
+    const size_t row = (size_t)d->dim * vae_data_value_size(d->kind);
+    unsigned char *dst = vae_calloc((size_t)n, row);
+    const unsigned char *src = d->kind == VAE_DATA_FLOATS ? (const unsigned char *)d->values : d->pixels;
+    for (int i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * row, src + (size_t)idx[i] * row, row);
+    if (d->kind == VAE_DATA_FLOATS)
+        out->values = (float *)dst;
+    else
+        out->pixels = dst;
+    if (d->labels) {
+        out->labels = vae_calloc((size_t)n, 1);
+        for (int i = 0; i < n; i++)
+            out->labels[i] = d->labels[idx[i]];
+    }
 }
 
 int vae_dataset_file_paths(const char *dir, vae_split split, char paths[2][4096])
@@ -133,6 +208,7 @@ void vae_dataset_free(vae_dataset *d)
     if (!d)
         return;
     vae_free(d->pixels);
+    vae_free(d->values);
     vae_free(d->labels);
     memset(d, 0, sizeof *d);
 }

@@ -8,7 +8,8 @@
 
 #include <stdio.h>
 
-int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_size, int n_train, int n_test)
+int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_size, int n_train, int n_test,
+                          vae_data_kind kind)
 {
     vae_buffer_total model;
     if (vae_model_buffer_total(cfg, batch_size, &model))
@@ -16,8 +17,8 @@ int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_s
     const size_t dim = (size_t)cfg->input_dim;
     const int data_buffers = 4, trainer_buffers = 2;
     p->model = model.bytes;
-    /* vae_device_data_init: pixels (n, dim) uint8 and order (n) int32, for each split */
-    p->data = ((size_t)n_train + (size_t)n_test) * (dim + sizeof(int32_t));
+    /* vae_device_data_init: values (n, dim) of the kind and order (n) int32, for each split */
+    p->data = ((size_t)n_train + (size_t)n_test) * (dim * vae_data_value_size(kind) + sizeof(int32_t));
     /* vae_trainer_init's and vae_evaluate's (2) double accumulators */
     p->trainer = (size_t)trainer_buffers * 2 * sizeof(double);
     p->headroom = (size_t)(model.count + data_buffers + trainer_buffers) * VAE_DEVICE_ALLOC_GRANULARITY +

@@ -35,6 +35,8 @@ const char *vae_binarize_name(vae_binarize b)
 
 void vae_binarize_static(vae_dataset *d, uint64_t seed)
 {
+    if (d->kind != VAE_DATA_BYTES)
+        vae_fatal("vae_binarize_static: the data set holds floats; only byte images are binarized");
     vae_hostrng r;
     vae_hostrng_seed(&r, seed);
     const size_t n = (size_t)d->n * (size_t)d->dim;
@@ -124,7 +126,7 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
     long seen = 0;
     for (int first = 0; first < data->n; first += cap) {
         const int B = data->n - first < cap ? data->n - first : cap;
-        be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
+        vae_device_data_gather(be, data, m->x, data->order + first, B);
         eval_chunk(m, rng, b, B, 1);
         for (int i = 0; i < B; i++) {
             const double rec = row_likelihood(m, b->row_loss, i);
@@ -182,7 +184,7 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
                 be->upload(be, b->d_idx, b->idx, (size_t)rows * sizeof(int32_t));
                 idx_for = sc;
             }
-            be->gather_batch(be, m->x, data->pixels, b->d_idx, rows, data->dim);
+            vae_device_data_gather(be, data, m->x, b->d_idx, rows);
             eval_chunk(m, rng, b, rows, 0);
             for (int row = 0; row < rows; row++) {
                 const iw_terms t = {.log_px_given_z = -row_likelihood(m, b->row_loss, row),

@@ -7,16 +7,8 @@
 #include "vae_util.h"
 
 #include <math.h>
-#include <string.h>
 
 #define SEED_HOLDOUT 0x686f6c646f7574ull /* "holdout" */
-
-static void holdout_alloc(vae_dataset *d, const vae_dataset *like, int n)
-{
-    *d = (vae_dataset){.n = n, .rows = like->rows, .cols = like->cols, .dim = like->dim};
-    d->pixels = vae_calloc((size_t)n * like->dim, 1);
-    d->labels = vae_calloc((size_t)n, 1);
-}
 
 int vae_holdout_split(const vae_dataset *all, double fraction, uint64_t seed, vae_dataset *train,
                       vae_dataset *val)
@@ -36,15 +28,12 @@ int vae_holdout_split(const vae_dataset *all, double fraction, uint64_t seed, va
     vae_hostrng_shuffle(&r, idx, (size_t)all->n);
     for (int i = 0; i < n_val; i++)
         held[idx[i]] = 1;
-    holdout_alloc(train, all, all->n - n_val);
-    holdout_alloc(val, all, n_val);
-    int it = 0, iv = 0;
-    for (int i = 0; i < all->n; i++) {
-        vae_dataset *d = held[i] ? val : train;
-        int k = held[i] ? iv++ : it++;
-        memcpy(d->pixels + (size_t)k * all->dim, all->pixels + (size_t)i * all->dim, (size_t)all->dim);
-        d->labels[k] = all->labels[i];
-    }
+    /* each part's rows in their original order: the kept ones first, then the held-out ones */
+    int it = 0, iv = all->n - n_val;
+    for (int i = 0; i < all->n; i++)
+        idx[held[i] ? iv++ : it++] = i;
+    vae_dataset_subset(all, idx, all->n - n_val, train);
+    vae_dataset_subset(all, idx + (all->n - n_val), n_val, val);
     vae_free(idx);
     vae_free(held);
     return 0;

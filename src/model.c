@@ -36,7 +36,11 @@ int vae_config_validate(const vae_config *c)
 {
     if (c->input_dim < 1 || c->input_dim > (1 << 20))
         return vae_set_error("input size %d out of range (1..1048576)", c->input_dim);
-    if ((int64_t)c->image_rows * c->image_cols != c->input_dim)
+    /* 0x0: the input is not an image (no pictures); otherwise rows x cols pixels make the input */
+    if (c->image_rows < 0 || c->image_cols < 0 || (c->image_rows == 0) != (c->image_cols == 0))
+        return vae_set_error("image shape %dx%d: both sides must be at least 1, or both 0 for an input that "
+                             "is not an image", c->image_rows, c->image_cols);
+    if (c->image_rows && (int64_t)c->image_rows * c->image_cols != c->input_dim)
         return vae_set_error("image shape %dx%d does not match input size %d", c->image_rows,
                              c->image_cols, c->input_dim);
     if (c->latent_dim < 1 || c->latent_dim > 4096)
@@ -590,15 +594,15 @@ void vae_model_download_mean(vae_model *m, int B, float *host_mean)
 void vae_model_print_summary(const vae_model *m, FILE *f)
 {
     const vae_config *c = &m->cfg;
-    char shape[48] = "";
+    char shape[48] = "not an image";
     if (c->image_rows)
-        snprintf(shape, sizeof shape, " (%dx%d)", c->image_rows, c->image_cols);
+        snprintf(shape, sizeof shape, "%dx%d", c->image_rows, c->image_cols);
     char lik[64];
     if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         snprintf(lik, sizeof lik, "Gaussian decoder (sigma %g)", (double)c->sigma);
     else
         snprintf(lik, sizeof lik, "Bernoulli decoder on logits");
-    fprintf(f, "VAE: input %d%s, latent %d, activation %s, beta %g, %s\n", c->input_dim, shape, c->latent_dim,
+    fprintf(f, "VAE: input %d (%s), latent %d, activation %s, beta %g, %s\n", c->input_dim, shape, c->latent_dim,
             vae_act_name(c->act), (double)c->beta, lik);
     fprintf(f, "  %-16s %-12s %-22s %12s\n", "layer", "weight", "output", "parameters");
     for (int l = 0; l < m->n_linear; l++) {

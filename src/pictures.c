@@ -187,11 +187,8 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
     float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
-        for (int i = 0; i < B; i++) {
-            const uint8_t *px = data->pixels + (size_t)idx[first + i] * D;
-            for (int j = 0; j < D; j++)
-                x[(size_t)i * D + j] = (float)px[j] / 255.0f;
-        }
+        for (int i = 0; i < B; i++)
+            vae_dataset_row(data, idx[first + i], x + (size_t)i * D);
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
         be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float));
         vae_model_forward(m, B, 0);
@@ -217,13 +214,6 @@ void vae_pictures_decode(vae_model *m, const float *z, int n, float *probs)
     }
 }
 
-/* Copy test image i as floats in [0, 1] into out (D). */
-static void image_floats(const vae_dataset *data, int i, float *out)
-{
-    for (int j = 0; j < data->dim; j++)
-        out[j] = (float)data->pixels[(size_t)i * data->dim + j] / 255.0f;
-}
-
 static int grid(const vae_model *m, const char *dir, vae_picture_kind k, const float *tiles, int n, int cols,
                 int scale)
 {
@@ -242,11 +232,11 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
     float *mu = vae_calloc((size_t)n * Z, sizeof(float)), *lv = vae_calloc((size_t)n * Z, sizeof(float));
     double *xy = vae_calloc((size_t)n * 2, sizeof(double)), *px = vae_calloc((size_t)n, sizeof(double)),
            *py = vae_calloc((size_t)n, sizeof(double));
-    int max_label = 0;
+    int max_label = -1; /* unlabelled: one colour and no legend */
     for (int i = 0; i < n; i++) {
         idx[i] = i;
-        cls[i] = test->labels[i];
-        if (cls[i] > max_label)
+        cls[i] = test->labels ? test->labels[i] : 0;
+        if (test->labels && cls[i] > max_label)
             max_label = cls[i];
     }
     vae_pictures_encode(m, test, idx, n, mu, lv);
@@ -257,7 +247,7 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
             py[i] = Z == 2 ? mu[(size_t)i * Z + 1] : cls[i];
         }
         snprintf(xl, sizeof xl, "z1 (posterior mean)");
-        snprintf(yl, sizeof yl, Z == 2 ? "z2 (posterior mean)" : "label");
+        snprintf(yl, sizeof yl, Z == 2 ? "z2 (posterior mean)" : test->labels ? "label" : "(no labels)");
         snprintf(title, sizeof title, "Latent means (%d test images)", n);
     } else {
         double *md = vae_calloc((size_t)n * Z, sizeof(double)), var[2], total = 0;
@@ -344,8 +334,8 @@ static int write_traversals(vae_model *m, const vae_dataset *test, const char *d
 static int write_interpolation(vae_model *m, const vae_dataset *test, const char *dir, int scale)
 {
     const int Z = m->cfg.latent_dim, D = m->cfg.input_dim, S = VAE_PICTURES_INTERP_STEPS;
-    int ends[2] = {0, 0}; /* the first test image and the first with another label */
-    for (int i = 1; i < test->n && !ends[1]; i++)
+    int ends[2] = {0, 0}; /* the first test image and the first with another label (unlabelled: the second) */
+    for (int i = 1; test->labels && i < test->n && !ends[1]; i++)
         if (test->labels[i] != test->labels[0])
             ends[1] = i;
     if (!ends[1] && test->n > 1)
@@ -359,8 +349,8 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
             z[(size_t)s * Z + j] = (1 - t) * mu[j] + t * mu[Z + j];
     }
     vae_pictures_decode(m, z, S, tiles + D);
-    image_floats(test, ends[0], tiles);
-    image_floats(test, ends[1], tiles + (size_t)(S + 1) * D);
+    vae_dataset_row(test, ends[0], tiles);
+    vae_dataset_row(test, ends[1], tiles + (size_t)(S + 1) * D);
     int rc = grid(m, dir, VAE_PICTURE_INTERPOLATION, tiles, S + 2, S + 2, scale);
     vae_free(mu);
     vae_free(lv);
@@ -377,7 +367,7 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     vae_backend *be = m->be;
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, K = VAE_PICTURES_PER_DIGIT;
     int first_of[10], n_digits = 0;
-    for (int d = 0; d < 10; d++) {
+    for (int d = 0; test->labels && d < 10; d++) {
         first_of[n_digits] = -1;
         for (int i = 0; i < test->n; i++)
             if (test->labels[i] == d) {
@@ -386,13 +376,13 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
             }
     }
     if (!n_digits)
-        first_of[n_digits++] = 0; /* no label 0..9: the first image */
+        first_of[n_digits++] = 0; /* no label 0..9, or no labels: the first image */
     int n = n_digits * K;
     float *x = vae_calloc((size_t)n * D, sizeof(float)), *probs = vae_calloc((size_t)n * D, sizeof(float));
     float *tiles = vae_calloc((size_t)n_digits * (K + 1) * D, sizeof(float));
     for (int r = 0; r < n_digits; r++)
         for (int k = 0; k < K; k++)
-            image_floats(test, first_of[r], x + ((size_t)r * K + k) * D);
+            vae_dataset_row(test, first_of[r], x + ((size_t)r * K + k) * D);
     vae_rng *rng = be->rng_init(be, seed);
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
@@ -403,7 +393,7 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     }
     be->rng_free(be, rng);
     for (int r = 0; r < n_digits; r++) {
-        image_floats(test, first_of[r], tiles + (size_t)r * (K + 1) * D);
+        vae_dataset_row(test, first_of[r], tiles + (size_t)r * (K + 1) * D);
         memcpy(tiles + ((size_t)r * (K + 1) + 1) * D, probs + (size_t)r * K * D, (size_t)K * D * sizeof(float));
     }
     int rc = grid(m, dir, VAE_PICTURE_PER_DIGIT, tiles, n_digits * (K + 1), K + 1, scale);
@@ -511,8 +501,19 @@ int vae_picture_applies(const vae_model *m, vae_picture_kind k)
     return k != VAE_PICTURE_MANIFOLD || m->cfg.latent_dim == 2;
 }
 
+int vae_pictures_need_image(const vae_config *c, const char *model_path)
+{
+    if (c->image_rows > 0 && c->image_cols > 0)
+        return 0;
+    return vae_set_error("%s%sis not an image model (image_rows and image_cols are 0; its input is %d values "
+                         "per row): it has no pictures to draw",
+                         model_path ? model_path : "the model", model_path ? ": " : " ", c->input_dim);
+}
+
 int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o)
 {
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
     if (test->dim != m->cfg.input_dim)
         return vae_set_error("data has %d pixels per image, the model expects %d", test->dim, m->cfg.input_dim);
     if (test->n < 1)

@@ -3,6 +3,7 @@
  * the `sample` and `reconstruct` commands.
  */
 #include "image.h"
+#include "pictures.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -20,6 +21,8 @@ int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int
 {
     vae_backend *be = m->be;
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
     float *img = vae_calloc((size_t)n * D, sizeof(float));
     vae_rng *rng = be->rng_init(be, seed);
     for (int first = 0; first < n; first += m->batch_cap) {
@@ -39,6 +42,8 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
 {
     vae_backend *be = m->be;
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
     if (n > data->n)
         n = data->n;
     if (data->dim != D)
@@ -48,8 +53,8 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
     float *x = vae_calloc((size_t)n * D, sizeof(float));
     float *rec = vae_calloc((size_t)n * D, sizeof(float));
     float *grid = vae_calloc((size_t)2 * rows * cols * D, sizeof(float));
-    for (size_t i = 0; i < (size_t)n * D; i++)
-        x[i] = (float)data->pixels[i] / 255.0f;
+    for (int i = 0; i < n; i++)
+        vae_dataset_row(data, i, x + (size_t)i * D);
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));

@@ -17,29 +17,6 @@
 #define SEED_TRAIN_NOISE 0x6e6f697365ull  /* "noise" */
 #define SEED_ORDER 0x6f72646572ull        /* "order" */
 
-void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset *ds)
-{
-    d->n = ds->n;
-    d->dim = ds->dim;
-    d->pixels = be->buffer_alloc(be, (size_t)ds->n * ds->dim);
-    be->upload(be, d->pixels, ds->pixels, (size_t)ds->n * ds->dim);
-    int32_t *order = vae_calloc((size_t)ds->n, sizeof *order);
-    for (int i = 0; i < ds->n; i++)
-        order[i] = i;
-    d->order = be->buffer_alloc(be, (size_t)ds->n * sizeof *order);
-    be->upload(be, d->order, order, (size_t)ds->n * sizeof *order);
-    vae_free(order);
-}
-
-void vae_device_data_free(vae_device_data *d, vae_backend *be)
-{
-    if (d->pixels)
-        be->buffer_free(be, d->pixels);
-    if (d->order)
-        be->buffer_free(be, d->order);
-    memset(d, 0, sizeof *d);
-}
-
 struct vae_trainer {
     vae_model *m;
     vae_train_options opt;
@@ -121,7 +98,7 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
     vae_model *m = t->m;
     vae_backend *be = m->be;
     set_step_scalars(t, s, data->n);
-    be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
+    vae_device_data_gather(be, data, m->x, data->order + first, B);
     be->rng_normal(be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
     if (!be->graph_capture_begin) {
         step_body(t, B);
@@ -308,7 +285,7 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
     double *acc = be->buffer_alloc(be, (size_t)m->n_terms * sizeof(double));
     for (int first = 0; first < data->n; first += bs) {
         int B = data->n - first < bs ? data->n - first : bs;
-        be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
+        vae_device_data_gather(be, data, m->x, data->order + first, B);
         be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
         vae_model_forward(m, B, 0);
         be->loss_accumulate(be, acc, m->row_loss, B, m->n_terms);

@@ -181,10 +181,12 @@ static int compare(const char *where, const char *name, size_t n, const double *
     double worst_excess = -INFINITY, max_abs = 0, num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
         double g = got[i], r = ref[i];
-        if ((isnan(g) && isnan(r)) || g == r)
+        /* with no tolerance at all, -0 against +0 fails too: exact means bit for bit */
+        const int zero_sign_differs = atol == 0 && rtol == 0 && g == 0 && signbit(g) != signbit(r);
+        if (((isnan(g) && isnan(r)) || g == r) && !zero_sign_differs)
             continue;
         double excess = INFINITY;
-        if (isfinite(g) && isfinite(r)) {
+        if (isfinite(g) && isfinite(r) && !zero_sign_differs) {
             double d = fabs(g - r);
             excess = d - (atol + rtol * fabs(r));
             max_abs = fmax(max_abs, d);

@@ -839,6 +839,58 @@ static const op_desc desc_gather_batch = {
     .ref_atol = 0, .ref_rtol = 0,
 };
 
+/* ---- gather_rows -------------------------------------------------------------------------------- */
+
+enum { GR_X, GR_DATA, GR_IDX };
+static const int gather_rows_d[] = {1, 3, 13, 785};
+#define GR_GRID (COUNT(gather_rows_d) * COUNT(ROWS))
+
+static void gather_rows_make(op_case *c, int k, uint64_t seed)
+{
+    const int D = gather_rows_d[k / COUNT(ROWS)], B = ROWS[k % COUNT(ROWS)], n_rows = 300;
+    c->i[0] = B, c->i[1] = D;
+    const size_t nd = (size_t)n_rows * D;
+    add_f32(c, "x", OP_WRITE, (size_t)B * D, seed, 0, 0);
+    float *data = add_f32(c, "data", OP_IN, nd, seed, -40, 40);
+    data[0] = -0.0f; /* copied as they are: the sign of zero and tiny values too */
+    data[nd - 1] = 1e-38f;
+    uint64_t s = buf_seed(c, seed);
+    int32_t *idx = add_buf(c, "idx", OP_I32, OP_IN, (size_t)B); /* valid indices, repeats allowed */
+    float *u = vae_calloc((size_t)B, sizeof *u);
+    tu_fill_uniform(u, (size_t)B, s, 0, (float)n_rows);
+    for (int i = 0; i < B; i++)
+        idx[i] = (int32_t)u[i] >= n_rows ? n_rows - 1 : (int32_t)u[i];
+    idx[0] = n_rows - 1; /* the last row */
+    if (B > 1)
+        idx[B - 1] = 0;
+    vae_free(u);
+    snprintf(c->shape, sizeof c->shape, "B=%d D=%d rows=%d", B, D, n_rows);
+}
+
+static void gather_rows_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->gather_rows(be, d[GR_X], d[GR_DATA], d[GR_IDX], c->i[0], c->i[1]);
+}
+
+static unsigned gather_rows_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int B = c->i[0], D = c->i[1];
+    for (int i = 0; i < B; i++)
+        for (int j = 0; j < D; j++)
+            out[GR_X][(size_t)i * D + j] = in[GR_DATA][(size_t)in[GR_IDX][i] * D + j];
+    return 1u << GR_X;
+}
+
+static const op_desc desc_gather_rows = {
+    .name = "gather_rows",
+    .ncases = GR_GRID,
+    .make = gather_rows_make,
+    .run = gather_rows_run,
+    .atol = 0, .rtol = 0, .nmse = 0, /* a copy: bit for bit */
+    .reference = gather_rows_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+};
+
 /* ---- Gumbel-softmax, forward then backward ------------------------------------------------------ */
 
 enum { GS_LOGITS, GS_U, GS_DY, GS_Y, GS_DL };
@@ -1132,7 +1184,7 @@ static const op_desc desc_rng = {
 const op_desc *const op_table[] = {
     &desc_gemm,           &desc_bias_act,        &desc_reparam,      &desc_gauss_log_ratio,
     &desc_lik_bernoulli,  &desc_lik_gaussian,    &desc_kl_gaussian,  &desc_loss_accumulate,
-    &desc_adam_step,      &desc_gather_batch,    &desc_gumbel_softmax, &desc_check_finite,
-    &desc_grad_clip_scale, &desc_rng,
+    &desc_adam_step,      &desc_gather_batch,    &desc_gather_rows,  &desc_gumbel_softmax,
+    &desc_check_finite,   &desc_grad_clip_scale, &desc_rng,
 };
 const int op_table_count = COUNT(op_table);

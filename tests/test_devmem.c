@@ -61,7 +61,7 @@ Test(devmem, the_plan_of_the_default_mnist_run_adds_up)
     vae_config c;
     vae_config_default(&c);
     vae_device_plan p;
-    cr_assert_eq(vae_device_plan_train(&p, &c, 128, 9000, 1000), 0);
+    cr_assert_eq(vae_device_plan_train(&p, &c, 128, 9000, 1000, VAE_DATA_BYTES), 0);
     /* parameters, gradients and two moments of 652,824 floats, plus three ints and the two
      * backend scalars (learning rate, KL weight) */
     const size_t params = 4 * 652824 * sizeof(float) + 3 * sizeof(int) + 2 * sizeof(float);
@@ -89,7 +89,7 @@ Test(devmem, a_run_too_large_is_refused_with_the_numbers)
     c.n_hidden = 8;
     for (int i = 0; i < 8; i++)
         c.hidden[i] = 65536;
-    cr_assert_eq(vae_device_plan_train(&p, &c, 65536, 60000, 10000), 0);
+    cr_assert_eq(vae_device_plan_train(&p, &c, 65536, 60000, 10000, VAE_DATA_BYTES), 0);
     cr_expect_eq(vae_device_plan_fits(&p, (size_t)141 << 30, "NVIDIA H200"), -1, "a %zu MiB run fits in 141 GiB",
                  p.total >> 20);
 

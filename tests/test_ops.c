@@ -209,6 +209,14 @@ static void broken_gather_changes_input(vae_backend *b, const op_case *c, void *
     b->memset_zero(b, d[1], 1);
 }
 
+/* gather_rows that copies the last row's -0 as +0 */
+static void broken_gather_rows_zero_sign(vae_backend *b, const op_case *c, void *const *d)
+{
+    const int B = c->i[0], D = c->i[1];
+    b->gather_rows(b, d[0], d[1], d[2], B, D);
+    b->memset_zero(b, (float *)d[0] + (size_t)(B - 1) * D, sizeof(float));
+}
+
 /* gather_batch whose result depends on how often it ran */
 static void broken_gather_counts(vae_backend *b, const op_case *c, void *const *d)
 {
@@ -275,6 +283,11 @@ Test(op_table, drivers_catch_broken_ops)
     cr_assert(op_drive_compare(gb, &c, be, cand, NULL), "the unbroken gather fails");
     cr_expect_not(op_drive_compare(gb, &c, be, cand, broken_gather_changes_input), "a changed input passed");
     cr_expect_not(op_drive_determinism(gb, &c, be, broken_gather_counts), "a run-count-dependent op passed");
+    op_case_free(&c);
+    const op_desc *gr = find_op("gather_rows");
+    c = case_where(gr, "B=5 D=13 rows=300");
+    cr_assert(op_drive_compare(gr, &c, be, cand, NULL), "the unbroken gather_rows fails");
+    cr_expect_not(op_drive_compare(gr, &c, be, cand, broken_gather_rows_zero_sign), "+0 for -0 passed an exact op");
     op_case_free(&c);
     cr_expect_not(op_drive_graph(gb, 0, SEED, 3, be, broken_gather_counts),
                   "a replay unlike the eager run passed");

@@ -20,9 +20,7 @@
 /* 600 8x8 images: three stroke patterns with seeded pixel noise. */
 static void make_patterns(vae_dataset *d, uint64_t seed)
 {
-    d->n = 600;
-    d->rows = d->cols = 8;
-    d->dim = 64;
+    *d = (vae_dataset){.n = 600, .rows = 8, .cols = 8, .dim = 64, .kind = VAE_DATA_BYTES, .classes = 3};
     d->pixels = vae_calloc((size_t)d->n * 64, 1);
     d->labels = vae_calloc((size_t)d->n, 1);
     float noise[64];

@@ -128,9 +128,7 @@ int tu_allclose_d(const char *what, const double *got, const double *ref, size_t
 
 void tu_make_patterns(vae_dataset *d, int n, uint64_t seed)
 {
-    d->n = n;
-    d->rows = d->cols = 8;
-    d->dim = 64;
+    *d = (vae_dataset){.n = n, .rows = 8, .cols = 8, .dim = 64, .kind = VAE_DATA_BYTES, .classes = 3};
     d->pixels = vae_calloc((size_t)n * 64, 1);
     d->labels = vae_calloc((size_t)n, 1);
     float noise[64];

@@ -1,0 +1,42 @@
+/*
+ * device_data.c: a data set on the backend and its batches; see device_data.h.
+ */
+#include "device_data.h"
+
+#include "vae_util.h"
+
+#include <string.h>
+
+void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset *ds)
+{
+    const size_t bytes = (size_t)ds->n * (size_t)ds->dim * vae_data_value_size(ds->kind);
+    const void *src = ds->kind == VAE_DATA_FLOATS ? (const void *)ds->values : (const void *)ds->pixels;
+    d->n = ds->n;
+    d->dim = ds->dim;
+    d->kind = ds->kind;
+    d->values = be->buffer_alloc(be, bytes);
+    be->upload(be, d->values, src, bytes);
+    int32_t *order = vae_calloc((size_t)ds->n, sizeof *order);
+    for (int i = 0; i < ds->n; i++)
+        order[i] = i;
+    d->order = be->buffer_alloc(be, (size_t)ds->n * sizeof *order);
+    be->upload(be, d->order, order, (size_t)ds->n * sizeof *order);
+    vae_free(order);
+}
+
+void vae_device_data_free(vae_device_data *d, vae_backend *be)
+{
+    if (d->values)
+        be->buffer_free(be, d->values);
+    if (d->order)
+        be->buffer_free(be, d->order);
+    memset(d, 0, sizeof *d);
+}
+
+void vae_device_data_gather(vae_backend *be, const vae_device_data *d, float *x, const int32_t *idx, int B)
+{
+    if (d->kind == VAE_DATA_FLOATS)
+        be->gather_rows(be, x, (const float *)d->values, idx, B, d->dim);
+    else
+        be->gather_batch(be, x, (const uint8_t *)d->values, idx, B, d->dim);
+}

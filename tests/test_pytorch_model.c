@@ -1,0 +1,243 @@
+/*
+ * test_pytorch_model.c: PyTorch rebuilds any model cuvae writes from the file's metadata alone
+ * (scripts/cuvae_torch.py, through scripts/pytorch_eval.py): a model trained by the cuvae binary
+ * evaluates in PyTorch as in `cuvae eval`, read through the plain VAE's keys and, the same file
+ * with its architecture written into the metadata, through the `architecture` JSON; hand-made
+ * files whose layers read several input blocks (tests/pytorch_model_fixture.py) evaluate as a
+ * forward pass written directly in NumPy; bad files give one plain message and a non-zero exit.
+ * Not a test of cuvae's evaluation itself (test_eval.c). Skipped, saying so, where neither
+ * python3 nor /usr/bin/python3 imports torch and numpy (scripts/install_deps.sh --torch).
+ */
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static char out[1 << 17];
+
+/* The Python with torch and numpy; skips the test without one. */
+static const char *need_torch(void)
+{
+    static const char *const cands[] = {"python3", "/usr/bin/python3"};
+    char cmd[256], buf[256];
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch, numpy'", cands[i]);
+        if (tu_run(cmd, buf, sizeof buf) == 0)
+            return cands[i];
+    }
+    cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
+    return NULL;
+}
+
+/* Run cmd (stdout only) and parse its one JSON object; the caller owns it. */
+static json_t *run_json(const char *cmd)
+{
+    char full[8192];
+    snprintf(full, sizeof full, "(%s 2>/dev/null)", cmd);
+    cr_assert_eq(tu_run(full, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    json_error_t err;
+    json_t *o = json_loads(out, 0, &err);
+    cr_assert(o && json_is_object(o), "%s: not one JSON object (%s):\n%s", cmd, err.text, out);
+    return o;
+}
+
+static double num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    cr_assert(v && json_is_number(v), "no number '%s' in the JSON", key);
+    return json_number_value(v);
+}
+
+/* o[obj][key], a number */
+static double num2(const json_t *o, const char *obj, const char *key)
+{
+    const json_t *v = json_object_get(o, obj);
+    cr_assert(v && json_is_object(v), "no object '%s' in the JSON", obj);
+    return num(v, key);
+}
+
+static json_t *pytorch_eval(const char *py, const char *model, const char *data, int k)
+{
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples %d", py,
+             CUVAE_SOURCE_DIR, model, data, k);
+    return run_json(cmd);
+}
+
+/* Tolerances, cuvae (float32, its noise) against PyTorch (float64, its own noise), K = 100:
+ * - kl has no noise (closed form from the encoder's output). cuvae's encoder is three layers of
+ *   float32 dot products of at most 65 terms (64 pixels and the bias), each within
+ *   gamma_65 = 65u / (1 - 65u) = 3.9e-6 (u = 2^-24) of the sum of |w_i h_i| whatever the order
+ *   of summation (Higham, Accuracy and Stability of Numerical Algorithms, Thm 3.1); with the KL's
+ *   own few roundings that is about 1.2e-5 of the scale of the sums. We allow 1e-4 relative, a
+ *   factor of 8 for sums of |w h| larger than |sum w h|; per-image sums are in double on both sides.
+ * - recon, loss and the objective hold one posterior sample per image, drawn independently on
+ *   each side: PyTorch draws twice and reports the standard error se of one draw's mean over the
+ *   images, so the difference of the two sides has standard deviation sqrt(2) se; we allow 4 of
+ *   those (a false failure about once in 16,000) plus the 1e-4 relative of float32.
+ * - iw_nll: the same expectation (the K-sample bound's bias is the same for the same K) and
+ *   independent noise: 4 sqrt(2) iw_nll_se plus 1e-4 relative. */
+static void expect_agree(const json_t *c, const json_t *t)
+{
+    const double s = 4.0 * sqrt(2.0), r = 1e-4;
+    const double se_recon = num2(t, "terms_se", "recon"), se_loss = num(t, "loss_se"), se_iw = num(t, "iw_nll_se");
+    cr_log_info("kl %.9f vs %.9f (tolerance %.2g); recon %.4f vs %.4f (%.4f); loss %.4f vs %.4f (%.4f); "
+                "objective %.4f vs %.4f; iw_nll %.4f vs %.4f (%.4f)",
+                num(c, "kl"), num(t, "kl"), r * num(t, "kl"), num(c, "recon"), num(t, "recon"),
+                s * se_recon + r * num(t, "recon"), num(c, "loss"), num(t, "loss"), s * se_loss + r * num(t, "loss"),
+                num(c, "objective"), num(t, "objective"), num(c, "iw_nll"), num(t, "iw_nll"),
+                s * se_iw + r * num(t, "iw_nll"));
+    cr_expect_eq(num(c, "images"), num(t, "images"));
+    cr_expect(fabs(num(c, "kl") - num(t, "kl")) <= r * num(t, "kl"), "kl %.8f vs PyTorch %.8f", num(c, "kl"),
+              num(t, "kl"));
+    cr_expect(fabs(num(c, "recon") - num(t, "recon")) <= s * se_recon + r * num(t, "recon"),
+              "recon %.4f vs PyTorch %.4f (se %.4f)", num(c, "recon"), num(t, "recon"), se_recon);
+    cr_expect(fabs(num(c, "loss") - num(t, "loss")) <= s * se_loss + r * num(t, "loss"),
+              "loss %.4f vs PyTorch %.4f (se %.4f)", num(c, "loss"), num(t, "loss"), se_loss);
+    cr_expect(fabs(num(c, "objective") - num(t, "objective")) <= s * se_recon + r * num(t, "objective"),
+              "objective %.4f vs PyTorch %.4f (se %.4f)", num(c, "objective"), num(t, "objective"), se_recon);
+    cr_expect(fabs(num(c, "iw_nll") - num(t, "iw_nll")) <= s * se_iw + r * num(t, "iw_nll"),
+              "iw_nll %.4f vs PyTorch %.4f (se %.4f)", num(c, "iw_nll"), num(t, "iw_nll"), se_iw);
+}
+
+/* A model with two hidden layers (mirrored in the decoder) and beta 0.5 trained by the binary;
+ * `cuvae eval` and PyTorch on the same file and data, PyTorch rebuilding it from the architecture
+ * cuvae wrote. Then the same file with its architecture replaced by the one the loader derives
+ * from the plain keys: PyTorch's numbers are the same to the last digit. */
+Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
+{
+    const char *py = need_torch();
+    char dir[512], model[700], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    tu_write_patterns_idx(dir, 600, 100, 73);
+    cr_assert_eq(tu_cuvae(out, sizeof out,
+                          "train --data %s --epochs 15 --out %s/run --hidden 24,12 --latent 4 --beta 0.5 "
+                          "--batch-size 32 --lr 3e-3 --device cpu --quiet",
+                          dir, dir),
+                 0, "%s", out);
+    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --iw-samples 100", CUVAE_BINARY, model,
+             dir);
+    json_t *c = run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
+    cr_expect_float_eq(num2(t, "weights", "kl"), 0.5, 1e-12, "the KL's weight is the file's beta");
+    cr_expect_float_eq(num(c, "beta"), 0.5, 1e-12);
+    cr_expect_float_eq(num(t, "objective"), num(t, "recon") + 0.5 * num(t, "kl"), 1e-9 * num(t, "objective"));
+    cr_expect_float_eq(num(t, "loss"), num(t, "recon") + num(t, "kl"), 1e-9 * num(t, "loss"));
+    expect_agree(c, t);
+
+    char with_arch[800];
+    snprintf(with_arch, sizeof with_arch, "%s/with_architecture.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py add-arch %s %s", py, CUVAE_SOURCE_DIR, model,
+             with_arch);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    json_t *a = pytorch_eval(py, with_arch, dir, 100);
+    cr_expect(json_equal(a, t), "the architecture JSON and the plain keys give other numbers:\n%s",
+              json_dumps(a, JSON_COMPACT));
+    json_decref(a);
+
+    /* cuvae_torch.py MODEL says where the architecture came from and counts the rebuilt module's
+     * parameters: 64-24-12-(4+4) | 4-12-24-64 is 1560 + 300 + 104 + 60 + 312 + 1600 = 3936. */
+    const char *files[] = {model, with_arch}, *sources[] = {"metadata", "metadata"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, files[i]);
+        json_t *d = run_json(cmd);
+        cr_expect_str_eq(json_string_value(json_object_get(d, "source")), sources[i], "%s", files[i]);
+        cr_expect_eq(num(d, "parameters"), 3936, "%s", files[i]);
+        json_t *layers = json_object_get(json_object_get(d, "architecture"), "layers");
+        cr_expect_eq(json_array_size(layers), 6, "%s: 2 + head + 2 + out layers", files[i]);
+        json_decref(d);
+    }
+    json_decref(c);
+    json_decref(t);
+}
+
+/* Hand-made files whose layers read several blocks ([x | encoder.fc1], [encoder.fc2 | encoder.fc1],
+ * [z | decoder.fc1]), Bernoulli and Gaussian (sigma 0.5, KL weight 0.5): the loader's terms and
+ * importance weights equal a direct NumPy forward pass at the same noise (the fixture's check,
+ * float64 both: 1e-10 relative), and pytorch_eval.py's kl (no noise) equals NumPy's. */
+Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
+{
+    const char *py = need_torch();
+    char dir[512], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py write %s && %s %s/tests/pytorch_model_fixture.py "
+             "check %s", py, CUVAE_SOURCE_DIR, dir, py, CUVAE_SOURCE_DIR, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    cr_log_info("%s", out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    json_error_t err;
+    json_t *want = json_load_file(path, 0, &err);
+    cr_assert(want, "%s: %s", path, err.text);
+    const char *name;
+    json_t *w;
+    int n = 0;
+    json_object_foreach(want, name, w) {
+        char model[800];
+        snprintf(model, sizeof model, "%s/%s", dir, name);
+        json_t *t = pytorch_eval(py, model, dir, 10);
+        cr_expect_eq(num(t, "images"), 20);
+        cr_expect_float_eq(num(t, "kl"), num(w, "kl"), 1e-10 * num(w, "kl"), "%s: kl %.12f vs NumPy %.12f", name,
+                           num(t, "kl"), num(w, "kl"));
+        cr_expect_float_eq(num2(t, "weights", "kl"), num(w, "kl_weight"), 1e-12, "%s", name);
+        cr_expect_float_eq(num(t, "objective"), num(t, "recon") + num(w, "kl_weight") * num(t, "kl"),
+                           1e-9 * fabs(num(t, "objective")), "%s", name);
+        cr_expect(isfinite(num(t, "iw_nll")), "%s", name);
+        json_decref(t);
+        n++;
+    }
+    cr_expect_eq(n, 2, "the fixture writes a Bernoulli and a Gaussian model");
+    json_decref(want);
+}
+
+/* Each bad file of the fixture (missing tensor, wrong shape, unknown source, a source used before
+ * it exists, unknown op, a block of the wrong width, a tensor the architecture does not name,
+ * broken JSON, a Gaussian without sigma, a truncated file), and a missing data set: one line
+ * naming the file and the cause, exit 1, no traceback; and mutated architectures. */
+Test(pytorch_model, bad_files_get_a_plain_message)
+{
+    const char *py = need_torch();
+    char dir[512], cmd[4096], path[700];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py write %s", py, CUVAE_SOURCE_DIR, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    snprintf(path, sizeof path, "%s/bad.txt", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s", path);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *tab = strchr(line, '\t');
+        cr_assert(tab, "%s: '%s' has no tab", path, line);
+        *tab = '\0';
+        char model[1600], want[2400];
+        snprintf(model, sizeof model, "%s/%s", dir, line);
+        snprintf(want, sizeof want, "pytorch_eval: %s: %s", model, tab + 1);
+        snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 5", py,
+                 CUVAE_SOURCE_DIR, model, dir);
+        int rc = tu_run(cmd, out, sizeof out);
+        cr_expect_eq(rc, 1, "%s: exit %d:\n%s", line, rc, out);
+        cr_expect(strstr(out, want), "%s: the message should say '%s':\n%s", line, want, out);
+        cr_expect(!strstr(out, "Traceback"), "%s: a traceback:\n%s", line, out);
+        n++;
+    }
+    fclose(f);
+    cr_expect_eq(n, 10, "the fixture's ten bad files");
+
+    /* 2000 seeded mutations of the architecture (values of other types, names, sizes): each loads
+     * and evaluates or is refused with the loader's message, never a traceback */
+    snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py mutate %s 2000", py, CUVAE_SOURCE_DIR, dir);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    cr_expect(strstr(out, "refused with a message") && !strstr(out, "Traceback"), "%s", out);
+    cr_log_info("%s", out);
+
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s/blocks_bernoulli.safetensors --data %s/none",
+             py, CUVAE_SOURCE_DIR, dir, dir);
+    int rc = tu_run(cmd, out, sizeof out);
+    cr_expect_eq(rc, 1, "a missing data set: exit %d:\n%s", rc, out);
+    cr_expect(strstr(out, "/none/t10k-images-idx3-ubyte.gz: cannot be read") && !strstr(out, "Traceback"), "%s", out);
+}
