@@ -1099,7 +1099,8 @@ static const op_desc desc_grad_clip_scale = {
  * of four part-used between calls, then rng_reset and the first call again. Distributions are
  * checked in test_ops.c. */
 
-enum { RNG_NORMAL, RNG_UNIFORM, RNG_AGAIN };
+enum { RNG_NORMAL, RNG_UNIFORM, RNG_AGAIN, RNG_OTHER };
+#define RNG_SEED 20240611u
 typedef struct {
     int ncalls;
     struct {
@@ -1123,19 +1124,21 @@ static void rng_make(op_case *c, int k, uint64_t seed)
     add_f32(c, "normals", OP_WRITE, nn, 0, 0, 0);
     add_f32(c, "uniforms", OP_WRITE, nu, 0, 0, 0);
     add_f32(c, "first call after reset", OP_WRITE, (size_t)q->call[0].n, 0, 0, 0);
+    add_f32(c, "first call of the next seed", OP_WRITE, (size_t)q->call[0].n, 0, 0, 0);
     /* Box-Muller on the device computes its angle with an FMA and sin/cos with __sincosf; the
      * host generator uses libm: normals differ by about 4e-6. Uniforms are the same integers
      * scaled by 2^-32: equal, one ulp of slack. */
     set_tol(c, RNG_NORMAL, 1e-5, 1e-6);
     set_tol(c, RNG_UNIFORM, 6e-8, 0);
     set_tol(c, RNG_AGAIN, 1e-5, 1e-6);
+    set_tol(c, RNG_OTHER, 1e-5, 1e-6);
     snprintf(c->shape, sizeof c->shape, "%d calls, %zu normals, %zu uniforms", q->ncalls, nn, nu);
 }
 
 static void rng_run(vae_backend *be, const op_case *c, void *const *d)
 {
     const rng_sequence *q = &rng_sequences[c->i[0]];
-    vae_rng *r = be->rng_init(be, 20240611u);
+    vae_rng *r = be->rng_init(be, RNG_SEED);
     float *normals = d[RNG_NORMAL], *uniforms = d[RNG_UNIFORM];
     for (int i = 0; i < q->ncalls; i++) {
         const size_t n = (size_t)q->call[i].n;
@@ -1150,9 +1153,12 @@ static void rng_run(vae_backend *be, const op_case *c, void *const *d)
     be->rng_reset(be, r);
     be->rng_normal(be, r, d[RNG_AGAIN], (size_t)q->call[0].n);
     be->rng_free(be, r);
+    r = be->rng_init(be, RNG_SEED + 1);
+    be->rng_normal(be, r, d[RNG_OTHER], (size_t)q->call[0].n);
+    be->rng_free(be, r);
 }
 
-/* Uniforms in (0, 1]; after a reset, the first draw again, bit for bit. */
+/* Uniforms in (0, 1]; after a reset, the first draw again, bit for bit; another seed, other numbers. */
 static int rng_check(const op_case *c, void *const *out, const char *where)
 {
     const float *u = out[RNG_UNIFORM];
@@ -1163,6 +1169,10 @@ static int rng_check(const op_case *c, void *const *out, const char *where)
         }
     if (memcmp(out[RNG_AGAIN], out[RNG_NORMAL], c->buf[RNG_AGAIN].n * sizeof(float)) != 0) {
         fprintf(stderr, "%s: rng_reset did not reproduce the first draw\n", where);
+        return 0;
+    }
+    if (memcmp(out[RNG_OTHER], out[RNG_NORMAL], c->buf[RNG_OTHER].n * sizeof(float)) == 0) {
+        fprintf(stderr, "%s: seeds %u and %u gave the same numbers\n", where, RNG_SEED, RNG_SEED + 1);
         return 0;
     }
     return 1;
