@@ -14,8 +14,8 @@
 #   compare   `cuvae compare` on synthetic data and on MNIST (20 steps, batch 128)
 #   sanitize  compute-sanitizer memcheck over test_cuda_ops and test_cuda_train, racecheck
 #             over test_cuda_ops's comparison with the CPU of the ops whose kernels use shared
-#             memory (bias_act, loss_bce_kl, loss_accumulate); UNAVAILABLE (skipped) where the
-#             tool refuses the device
+#             memory (bias_act, the loss terms, loss_accumulate, grad_clip_scale); UNAVAILABLE
+#             (skipped) where the tool refuses the device
 #   train     the default model, 10 epochs, on cuda and on cpu; both final test losses
 #   bench     scripts/bench.sh on the full Fashion-MNIST: cuvae on cuda and cpu, PyTorch
 #
@@ -186,11 +186,12 @@ phase_compare() {
 
 phase_sanitize() {
   local san runs=3 i=0 tool prog filter name out rc t verdicts errors
+  local racecheck_ops=${GPU_CHECK_RACECHECK_OPS-bias_act,lik_bernoulli,lik_gaussian,kl_gaussian,loss_accumulate,grad_clip_scale}
   san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer 2>/dev/null | head -n 1)
   for spec in "memcheck test_cuda_ops" "memcheck test_cuda_train" "racecheck test_cuda_ops ${GPU_CHECK_RACECHECK_FILTER-cuda_ops/every_op_against_the_cpu}"; do
     read -r tool prog filter <<< "$spec"
     name="$tool $prog${filter:+ (--filter $filter)}"
-    [[ "$tool" == racecheck ]] && name+=" (ops ${GPU_CHECK_RACECHECK_OPS-bias_act,loss_bce_kl,loss_accumulate})"
+    [[ "$tool" == racecheck ]] && name+=" (ops $racecheck_ops)"
     i=$((i + 1))
     if [[ -z "$san" ]]; then
       check SKIP "$name" "UNAVAILABLE: compute-sanitizer is not installed here"
@@ -201,8 +202,8 @@ phase_sanitize() {
     [[ "$tool" == memcheck ]] && opts+=(--report-api-errors no)   # the tests provoke API errors on purpose
     t=$(($(left) / (runs - i + 1)))
     echo "== $san ${opts[*]} $prog --verbose=1 -j1 ${filter:+--filter $filter} (timeout ${t}s)"
-    local ops=${GPU_CHECK_RACECHECK_OPS-bias_act,loss_bce_kl,loss_accumulate}
-    [[ "$tool" == racecheck ]] || ops=""
+    local ops=""
+    [[ "$tool" == racecheck ]] && ops=$racecheck_ops
     OP_TABLE_OPS=$ops limited "$t" "$san" "${opts[@]}" "$B/$prog" --verbose=1 -j1 ${filter:+--filter "$filter"} > "$out" 2>&1
     rc=$?
     cat "$out"

@@ -463,3 +463,23 @@ int op_selected(const op_desc *d)
     }
     return 0;
 }
+
+const char *op_selection_unknown(char *buf, size_t len)
+{
+    const char *list = getenv("OP_TABLE_OPS");
+    for (const char *p = list ? list : ""; *p;) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        int known = 0;
+        for (int t = 0; t < op_table_count; t++)
+            known |= strlen(op_table[t]->name) == n && strncmp(p, op_table[t]->name, n) == 0;
+        if (!known) {
+            snprintf(buf, len, "%.*s", (int)n, p);
+            return buf;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}

@@ -45,5 +45,8 @@ int op_drive_graph(const op_desc *d, int k, uint64_t seed, int replays, vae_back
 /* Whether op d is selected by the environment variable OP_TABLE_OPS (a comma-separated list
  * of op names; unset or empty: every op). */
 int op_selected(const op_desc *d);
+/* The first name in OP_TABLE_OPS that is no op of the table, copied into buf (len bytes), or
+ * NULL when every name is one: a misspelt name must fail, not select nothing. */
+const char *op_selection_unknown(char *buf, size_t len);
 
 #endif

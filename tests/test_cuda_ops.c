@@ -102,9 +102,17 @@ Test(cuda_init, table_is_complete)
 
 #define SEED 4321
 
+/* A name in OP_TABLE_OPS that is no op fails the test rather than select nothing. */
+static void assert_selection_known(void)
+{
+    char name[64];
+    cr_assert_null(op_selection_unknown(name, sizeof name), "OP_TABLE_OPS names no op \"%s\"", name);
+}
+
 Test(cuda_ops, every_op_against_the_cpu)
 {
     pair p = pair_init();
+    assert_selection_known();
     int cases = 0;
     for (int t = 0; t < op_table_count; t++) {
         const op_desc *d = op_table[t];
@@ -125,6 +133,7 @@ Test(cuda_ops, every_op_against_the_cpu)
 Test(cuda_determinism, every_op_twice_is_bit_identical)
 {
     vae_backend *be = tu_cuda_backend();
+    assert_selection_known();
     for (int t = 0; t < op_table_count; t++) {
         const op_desc *d = op_table[t];
         if (!op_selected(d))
@@ -142,6 +151,7 @@ Test(cuda_determinism, every_op_twice_is_bit_identical)
 Test(cuda_graph, every_op_replays_like_eager)
 {
     vae_backend *be = tu_cuda_backend();
+    assert_selection_known();
     for (int t = 0; t < op_table_count; t++) {
         const op_desc *d = op_table[t];
         if (!op_selected(d))

@@ -132,8 +132,13 @@ Test(op_table, op_table_ops_selects_by_name)
     cr_expect(!op_selected(gemm) && op_selected(bias_act));
     cr_assert_eq(setenv("OP_TABLE_OPS", "gem,bias_act_x", 1), 0);
     cr_expect(!op_selected(gemm) && !op_selected(bias_act), "a prefix is not a name");
+    char name[64];
+    cr_expect_str_eq(op_selection_unknown(name, sizeof name), "gem", "a misspelt name is not reported");
+    cr_assert_eq(setenv("OP_TABLE_OPS", "lik_bernoulli,loss_accumulate", 1), 0);
+    cr_expect_null(op_selection_unknown(name, sizeof name), "known names reported: %s", name);
     cr_assert_eq(setenv("OP_TABLE_OPS", "", 1), 0);
     cr_expect(op_selected(gemm), "empty: every op");
+    cr_expect_null(op_selection_unknown(name, sizeof name));
     cr_assert_eq(unsetenv("OP_TABLE_OPS"), 0);
 }
 
