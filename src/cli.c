@@ -109,6 +109,8 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_LATENT: rc = vae_cli_parse_int("--latent", arg, 1, 4096, &s->cfg.latent_dim); break;
     case VAE_OPT_ACT: rc = vae_act_parse(arg, &s->cfg.act); break;
     case VAE_OPT_BETA: rc = vae_cli_parse_float("--beta", arg, 0.0, 1e6, &s->cfg.beta); break;
+    case VAE_OPT_LIKELIHOOD: rc = vae_likelihood_parse(arg, &s->cfg.likelihood); break;
+    case VAE_OPT_SIGMA: rc = vae_cli_parse_float("--sigma", arg, 1e-6, 1e6, &s->cfg.sigma); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
     case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
     default: return 0;
@@ -194,7 +196,11 @@ const char vae_cli_help_model[] =
     "                      e.g. 512,256 gives 784-512-256-Z-256-512-784)\n"
     "  --latent Z          latent dimensions (default 20)\n"
     "  --activation ACT    relu or tanh for hidden layers (default relu)\n"
-    "  --beta X            weight of the KL term (default 1: the plain VAE)\n";
+    "  --beta X            weight of the KL term (default 1: the plain VAE)\n"
+    "  --likelihood L      the decoder's distribution: bernoulli (on logits, default) or gaussian\n"
+    "                      (mean, fixed standard deviation --sigma; its -log p(x|z) in nats with\n"
+    "                      the constants included)\n"
+    "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
     "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"

@@ -236,8 +236,13 @@ static void help_eval(void)
 }
 
 /* What the numbers are: the model's likelihood applied to the test data as binarized. */
-static const char *eval_likelihood_note(vae_binarize b)
+static const char *eval_likelihood_note(const vae_model *m, vae_binarize b)
 {
+    if (m->cfg.likelihood == VAE_LIKELIHOOD_GAUSSIAN)
+        return b == VAE_BINARIZE_STATIC
+                   ? "Gaussian likelihood (fixed sigma, constants included) of a static binarization of the test images"
+                   : "Gaussian likelihood (fixed sigma, constants included) of the values in [0,1]: a density, so "
+                     "not comparable with Bernoulli (binarized) figures";
     return b == VAE_BINARIZE_STATIC
                ? "Bernoulli likelihood of a static binarization of the test images (one seeded draw per pixel): "
                  "comparable with binarized-MNIST figures"
@@ -252,7 +257,7 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
            vae_binarize_name(a->binarize));
     if (a->binarize == VAE_BINARIZE_STATIC)
         printf(" (seed %llu)", (unsigned long long)a->s.seed);
-    printf("\nlikelihood: %s\n", eval_likelihood_note(a->binarize));
+    printf("\nlikelihood: %s\n", eval_likelihood_note(m, a->binarize));
     printf("test loss %.4f nats/image (recon %.4f, kl %.4f, beta %g) over %d images\n", r->loss, r->recon, r->kl,
            (double)m->cfg.beta, r->images);
     if (m->cfg.beta != 1.0f)
@@ -286,7 +291,7 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "images", json_integer(r->images));
     json_put(o, "binarization", json_string(vae_binarize_name(a->binarize)));
     json_put(o, "likelihood", json_string(vae_likelihood_name(m->cfg.likelihood)));
-    json_put(o, "likelihood_note", json_string(eval_likelihood_note(a->binarize)));
+    json_put(o, "likelihood_note", json_string(eval_likelihood_note(m, a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
     json_put(o, "beta", json_real(m->cfg.beta));
     json_put(o, "loss", json_real(r->loss));

@@ -25,6 +25,8 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
     [VAE_TS_CLIP] = {"train.clip_grad_norm", "--clip-grad-norm", VAE_OPT_CLIP},
     [VAE_TS_LR_SCHEDULE] = {"train.lr_schedule", "--lr-schedule", VAE_OPT_LR_SCHEDULE, "constant"},
     [VAE_TS_KL_WARMUP] = {"train.kl_warmup", "--kl-warmup", VAE_OPT_KL_WARMUP, "0"},
+    [VAE_TS_LIKELIHOOD] = {"train.likelihood", "--likelihood", VAE_OPT_LIKELIHOOD, "bernoulli"},
+    [VAE_TS_SIGMA] = {"train.sigma", "--sigma", VAE_OPT_SIGMA, "1"},
     [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
 };
 
@@ -61,6 +63,8 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_CLIP: float_text(t->clip_grad_norm, buf); break;
     case VAE_TS_LR_SCHEDULE: vae_schedule_lr_text(&t->schedule, buf, VAE_SETTING_MAX); break;
     case VAE_TS_KL_WARMUP: float_text(t->schedule.kl_warmup_epochs, buf); break;
+    case VAE_TS_LIKELIHOOD: snprintf(buf, VAE_SETTING_MAX, "%s", vae_likelihood_name(s->cfg.likelihood)); break;
+    case VAE_TS_SIGMA: float_text(s->cfg.sigma, buf); break;
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
     }
 }
@@ -107,7 +111,8 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
         if (rec && strcmp(rec, mine) == 0)
             continue;
         int is_float =
-            k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP || k == VAE_TS_KL_WARMUP;
+            k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP || k == VAE_TS_KL_WARMUP ||
+            k == VAE_TS_SIGMA;
         if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
             continue;
         size_t len = strlen(diff);

@@ -319,6 +319,32 @@ Test(cli, clip_grad_norm_is_checked_and_used)
     cr_expect_str_neq(last[2], last[0], "--clip-grad-norm 0.5 changed nothing");
 }
 
+/* --likelihood gaussian --sigma S trains a Gaussian decoder, records it in the model and the
+ * checkpoint, and eval names it; bad values are usage errors naming the flag. */
+Test(cli, the_gaussian_likelihood_trains_and_is_recorded)
+{
+    EXPECT_FAIL(2, "train --likelihood poisson", "invalid likelihood 'poisson' (expected bernoulli or gaussian)");
+    EXPECT_FAIL(2, "train --sigma 0", "--sigma: 0 is out of range");
+    char data[512], args[2048];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/gauss --device cpu --quiet "
+             "--likelihood gaussian --sigma 0.25",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+    cr_expect(strstr(out, "Gaussian decoder (sigma 0.25)"), "%s", out);
+    snprintf(args, sizeof args, "info --model %s/gauss/model.safetensors", data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "likelihood") && strstr(out, "gaussian") && strstr(out, "sigma"), "%s", out);
+    snprintf(args, sizeof args, "eval --model %s/gauss/model.safetensors --data %s --device cpu --json", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "\"likelihood\": \"gaussian\""), "%s", out);
+    /* a resume keeps the likelihood: asking for another is refused */
+    snprintf(args, sizeof args, "train --resume %s/gauss --epochs 3 --sigma 0.5", data);
+    cr_expect_eq(cuvae(args), 2, "%s", out);
+    cr_expect(strstr(out, "--sigma 0.5 (the run has 0.25)"), "%s", out);
+}
+
 Test(cli, models_with_non_finite_parameters_are_refused)
 {
     char data[512], args[2048], model[700], bad[700];
