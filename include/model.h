@@ -281,6 +281,9 @@ int vae_model_reads_label(const vae_model *m);
  * vae_fatal otherwise). Nothing for a model that does not read the label (labels may be NULL). */
 void vae_model_set_labels(vae_model *m, const uint8_t *labels, int B);
 
+/* What the negative ELBO bounds: "-log p(x|y)" for a model that reads the label, else "-log p(x)". */
+const char *vae_model_nll_name(const vae_model *m);
+
 /* Index of the term called `name`, or -1. */
 int vae_model_term_index(const vae_model *m, const char *name);
 

@@ -432,6 +432,11 @@ void vae_model_set_labels(vae_model *m, const uint8_t *labels, int B)
     vae_free(y);
 }
 
+const char *vae_model_nll_name(const vae_model *m)
+{
+    return vae_model_reads_label(m) ? "-log p(x|y)" : "-log p(x)";
+}
+
 int vae_model_term_index(const vae_model *m, const char *name)
 {
     for (int t = 0; t < m->n_terms; t++)
