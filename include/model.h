@@ -4,7 +4,8 @@
  *
  *   layers   Linears, each reading a list of input blocks (column blocks of its one
  *            weight): out = act(sum_k in_k @ W[:, block k]^T + b). A block's source
- *            is the input x, a latent's sample, or an earlier layer's output.
+ *            is the input x, the one-hot label y (a conditional model's), a latent's
+ *            sample, or an earlier layer's output.
  *   latents  ops between the encoder's stats layer and the decoder; today the
  *            Gaussian one: z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar].
  *   terms    named per-image loss terms, one column each of row_loss (B, T): a
@@ -21,6 +22,9 @@
  *   sample   z = mu + eps * exp(logvar / 2),  eps ~ N(0, I)               z (B, Z)
  *   decoder  z -> [Linear + act] x n_hidden (mirrored sizes) -> Linear -> logits (B, D)
  *   terms    recon = -log p(x|z) summed over pixels, kl = KL(q(z|x) || N(0, I)).
+ *
+ * The family's other members (vae_model_kind) are compositions of their own, one file
+ * each (compose.h): the conditional VAE reads [x | y] in the encoder, [z | y] in the decoder.
  *
  * Parameters, gradients and both Adam moments each live in ONE backend buffer
  * of n_params floats with the same layout: for every Linear in order, its
