@@ -3,7 +3,7 @@
  * of model.safetensors, from which another tool (scripts/cuvae_torch.py)
  * rebuilds the network without knowing cuvae's configurations:
  *
- *   {"inputs": {"x": D},
+ *   {"inputs": {"x": D} or, for a model that reads the one-hot label, {"x": D, "y": classes},
  *    "layers": [{"name": ..., "in": [[source, width], ...], "out": N, "act": "relu" | "tanh" | "none",
  *                "tensors": [[part name, rows], ...]   (only for a layer saved in parts)}, ...],
  *    "latents": [{"name": "z", "kind": "gaussian", "dim": Z, "stats": layer name}],
@@ -12,7 +12,7 @@
  *               "latent": name (latent terms), "weight": w}, ...]}
  *
  * A layer's input blocks are listed in column order; a source is an input
- * ("x"), a latent's name, or an earlier layer's name. The per-example objective
+ * ("x", or "y" for the one-hot label), a latent's name, or an earlier layer's name. The per-example objective
  * is sum_t weight_t * term_t; the ELBO takes every weight as 1.
  *
  * Not here: reading it back (cuvae rebuilds a model from its configuration

@@ -164,6 +164,9 @@ struct vae_backend {
     void (*gather_batch)(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
     /* x[i, :] = data[idx[i], :]. x (B, D) float, data (N, D) float, idx (B) int32. */
     void (*gather_rows)(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D);
+    /* y[i, k] = 1 if labels[idx[i]] == k else 0 (the one-hot label of a conditional model's batch).
+     * y (B, K) float, labels (N) uint8, each < K (checked when the data is loaded), idx (B) int32. */
+    void (*gather_one_hot)(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K);
 
     /* Gumbel-softmax sample: y = softmax((logits + g) / tau), g = -log(-log(u)), row by row.
      * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K). */

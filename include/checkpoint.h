@@ -6,6 +6,7 @@
  *   format "cuvae", format_version "1", input_dim, image_rows, image_cols,
  *   latent_dim, hidden ("400" or "512,256"), activation ("relu" | "tanh"),
  *   beta, likelihood ("bernoulli" | "gaussian"), sigma (Gaussian only),
+ *   model ("cvae"; absent for the plain VAE) and classes (the cvae's label classes),
  *   architecture (the JSON of architecture.h: layers with their input blocks,
  *   latents, likelihood and loss terms, so another tool can rebuild the
  *   network), plus whatever the caller adds (training settings, data set,
@@ -21,8 +22,8 @@
 #include "model.h"
 #include "safetensors.h"
 
-/* Metadata entries of a model file at most: 12 for the configuration, the rest the caller's. */
-#define VAE_CHECKPOINT_META_MAX 40
+/* Metadata entries of a model file at most: 14 for the configuration, the rest the caller's. */
+#define VAE_CHECKPOINT_META_MAX 48
 
 /* Write the parameters of m (downloaded from its backend) and its config; extra
  * holds n_extra more metadata pairs. Atomic: a failure leaves no broken file. */

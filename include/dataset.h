@@ -74,6 +74,11 @@ void vae_dataset_row(const vae_dataset *d, int i, float *out);
  * d is untouched). Indices must be in [0, d->n). */
 void vae_dataset_subset(const vae_dataset *d, const int32_t *idx /* (n) */, int n, vae_dataset *out);
 
+/* The labels of d for a model of `classes` label classes (a conditional one): 0 when every row
+ * has a label below classes; -1 with vae_set_error naming `source` (the labels file, or whatever
+ * the data came from) when d has no labels or one is out of range. */
+int vae_dataset_check_labels(const vae_dataset *d, int classes, const char *source);
+
 /* Bytes per value of a kind: 1 for bytes, 4 for floats. */
 size_t vae_data_value_size(vae_data_kind kind);
 

@@ -4,7 +4,8 @@
  *
  *   layers   Linears, each reading a list of input blocks (column blocks of its one
  *            weight): out = act(sum_k in_k @ W[:, block k]^T + b). A block's source
- *            is the input x, a latent's sample, or an earlier layer's output.
+ *            is the input x, the one-hot label y (a conditional model's), a latent's
+ *            sample, or an earlier layer's output.
  *   latents  ops between the encoder's stats layer and the decoder; today the
  *            Gaussian one: z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar].
  *   terms    named per-image loss terms, one column each of row_loss (B, T): a
@@ -21,6 +22,9 @@
  *   sample   z = mu + eps * exp(logvar / 2),  eps ~ N(0, I)               z (B, Z)
  *   decoder  z -> [Linear + act] x n_hidden (mirrored sizes) -> Linear -> logits (B, D)
  *   terms    recon = -log p(x|z) summed over pixels, kl = KL(q(z|x) || N(0, I)).
+ *
+ * The family's other members (vae_model_kind) are compositions of their own, one file
+ * each (compose.h): the conditional VAE reads [x | y] in the encoder, [z | y] in the decoder.
  *
  * Parameters, gradients and both Adam moments each live in ONE backend buffer
  * of n_params floats with the same layout: for every Linear in order, its
@@ -54,7 +58,17 @@ typedef enum {
     VAE_LIKELIHOOD_GAUSSIAN = 1,  /* p(x|z) = N(mean, sigma^2 I), sigma fixed */
 } vae_likelihood;
 
+/* Which member of the model family a configuration composes (vae_model_layout dispatches on it). */
+typedef enum {
+    VAE_MODEL_VAE = 0,  /* "vae": the plain VAE below */
+    VAE_MODEL_CVAE = 1, /* "cvae": conditional on a one-hot label y, read by the encoder ([x | y]) and
+                         * the decoder ([z | y]); src/compose_cvae.c */
+} vae_model_kind;
+
 typedef struct {
+    vae_model_kind kind;        /* the composition (the plain VAE by default) */
+    int classes;                /* K: label classes of a model that reads a label (cvae; 2..256, labels are
+                                 * bytes), 0 for one that does not */
     int input_dim;              /* D: values per example (784 for MNIST) */
     int image_rows, image_cols; /* how D is drawn in grids (28 x 28); both 0: not an image, no pictures */
     int latent_dim;             /* Z */
@@ -78,6 +92,7 @@ typedef enum {
     VAE_SOURCE_INPUT = 0,  /* the data batch x (B, D) */
     VAE_SOURCE_LATENT = 1, /* latent `index`'s sample */
     VAE_SOURCE_LAYER = 2,  /* Linear `index`'s output (after its activation) */
+    VAE_SOURCE_LABEL = 3,  /* the one-hot label y (B, classes) of the batch; 0 for the index */
 } vae_source_kind;
 
 typedef struct {
@@ -170,6 +185,8 @@ typedef struct {
     /* Activations for batches of up to batch_cap rows (backend memory). */
     int batch_cap;
     float *x;                       /* (Bc, D) input batch */
+    float *y;                       /* (Bc, classes) one-hot labels of the batch, when a layer reads the
+                                     * label (vae_model_reads_label), else NULL */
     float *out[VAE_MAX_LINEAR];     /* (Bc, lin[l].out) each Linear's output after its activation */
     float *dout[VAE_MAX_LINEAR];    /* (Bc, lin[l].out) loss gradient w.r.t. out[l] */
     float *sample[VAE_MAX_LATENTS]; /* (Bc, dim, rounded up to even) each latent's sample */
@@ -208,6 +225,8 @@ int vae_config_parse_hidden(const char *s, vae_config *c);   /* "400" or "512,25
 int vae_act_parse(const char *s, vae_act *out);               /* "relu" | "tanh" */
 const char *vae_act_name(vae_act a);
 int vae_likelihood_parse(const char *s, vae_likelihood *out); /* "bernoulli" | "gaussian" */
+int vae_model_kind_parse(const char *s, vae_model_kind *out); /* "vae" | "cvae" */
+const char *vae_model_kind_name(vae_model_kind k);
 const char *vae_likelihood_name(vae_likelihood l);
 
 /* ---- life cycle -------------------------------------------------------------------------- */
@@ -229,6 +248,11 @@ void vae_model_compose_begin(vae_model *m, const vae_config *cfg);
 int vae_model_add_linear(vae_model *m, const char *name, const vae_block *blocks, int n_blocks, int out, vae_act act);
 /* Save layer l as row blocks named names[k], rows[k] rows each (summing to its outputs). */
 void vae_model_save_in_parts(vae_model *m, int l, const char *const *names, const int *rows, int n_parts);
+/* The hidden layers of cfg named <prefix>.fc1.. (widths mirrored when `reverse`), the first
+ * reading blocks[0 .. *n_blocks); the blocks become the last layer's output (*n_blocks = 1),
+ * or stay as they are when cfg has no hidden layers. */
+void vae_model_add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *blocks, int *n_blocks,
+                       int reverse);
 /* A latent of `dim` whose statistics are layer stats_layer's output; its index. */
 int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, int dim, int stats_layer);
 /* A loss term on `target` (a layer for likelihood ops, a latent for KL ops), its gradient
@@ -254,6 +278,16 @@ void vae_model_init_params(vae_model *m, uint64_t seed);
  * weight to cfg.beta. */
 void vae_model_set_scalar(vae_model *m, vae_scalar which, float value);
 
+/* Whether some layer reads the label (a VAE_SOURCE_LABEL block): the model then has m->y and
+ * every batch needs its labels (vae_model_set_labels, or vae_device_data_gather_model). */
+int vae_model_reads_label(const vae_model *m);
+/* y = one_hot(labels[i]) for the B rows, from host labels (B), each < cfg.classes (checked:
+ * vae_fatal otherwise). Nothing for a model that does not read the label (labels may be NULL). */
+void vae_model_set_labels(vae_model *m, const uint8_t *labels, int B);
+
+/* What the negative ELBO bounds: "-log p(x|y)" for a model that reads the label, else "-log p(x)". */
+const char *vae_model_nll_name(const vae_model *m);
+
 /* Index of the term called `name`, or -1. */
 int vae_model_term_index(const vae_model *m, const char *name);
 
@@ -277,7 +311,8 @@ void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, floa
  * went non-finite, else 0. Clear it with vae_model_clear_divergence. */
 int vae_model_read_divergence(vae_model *m, vae_divergence *d);
 void vae_model_clear_divergence(vae_model *m);
-/* Decoder only: m->z (B, Z) -> the output layer's values in m->out[output]. */
+/* Decoder only: m->z (B, Z) (and m->y for a model that reads the label) -> the output layer's
+ * values in m->out[output]. */
 void vae_model_decode(vae_model *m, int B);
 /* The decoder's mean for B rows, downloaded to host: sigmoid(logits) for the
  * Bernoulli likelihood, the output itself for the Gaussian. */

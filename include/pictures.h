@@ -75,16 +75,19 @@ int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *di
  * load anything else. */
 int vae_pictures_need_image(const vae_config *c, const char *model_path);
 
-/* Whether picture k applies to this model (the manifold: a 2-D latent). */
+/* Whether picture k applies to this model (the manifold: a 2-D latent of a model that reads no
+ * label; a conditional model's latent plane is another picture for every class). */
 int vae_picture_applies(const vae_model *m, vae_picture_kind k);
 
 /* ---- the pieces, for the tests ----------------------------------------------------------- */
 
-/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches. */
+/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches (a
+ * conditional model reads the images' labels with them). */
 void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n,
                          float *mu /* (n, Z) */, float *logvar /* (n, Z) */);
-/* Decode n latent codes to Bernoulli means, in batches. */
-void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, float *probs /* (n, D) */);
+/* Decode n latent codes to Bernoulli means, in batches; a conditional model decodes them all
+ * with the label `label` (a test image's), which a plain one ignores (pass -1). */
+void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int label, float *probs /* (n, D) */);
 
 /* The first two principal components of the n rows of x (n, d), in double: the rows projected on
  * them (centred) into proj (n, 2), the unit components into comp (2, d) if not NULL, and their

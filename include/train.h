@@ -100,8 +100,12 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 /* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
  * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image
- * is refused: -1 with vae_pictures_need_image's message. */
-int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);
+ * is refused: -1 with vae_pictures_need_image's message. A model that reads the label
+ * (a cvae) draws digit `label` (y = one-hot label) in all n samples or, with label -1, a
+ * class grid: one row of ceil(sqrt(n)) samples per class; its reconstructions use the
+ * data's true labels. A label out of range, or one given to a plain VAE, is -1 with
+ * vae_set_error naming --label. */
+int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
 
 #endif

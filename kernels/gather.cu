@@ -2,6 +2,7 @@
  * gather.cu: build a batch on the GPU from a data set already resident there.
  *   gather_batch: x[i, d] = data[idx[i], d] / 255   x (B, D) float, data (N, D) uint8, idx (B) int32
  *   gather_rows:  x[i, d] = data[idx[i], d]         x (B, D) float, data (N, D) float, idx (B) int32
+ *   gather_one_hot: y[i, k] = (labels[idx[i]] == k)  y (B, K) float, labels (N) uint8, idx (B) int32
  * The bytes are scaled as (float)byte / 255.0f, exactly as the CPU backend does,
  * and the floats copied, so both backends give the same floats bit for bit.
  *
@@ -62,4 +63,30 @@ extern "C" void cuda_gather_rows(vae_backend *be, float *x, const float *data, c
         return;
     cuda_ctx *c = cuda_ctx_of(be);
     gather_rows_cuda(c, x, data, idx, B, D, c->stream);
+}
+
+static __global__ void gather_one_hot_kernel(float *y, const uint8_t *labels, const int32_t *idx, size_t n, int K)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += stride) {
+        const size_t i = k / (size_t)K, j = k % (size_t)K;
+        y[k] = (size_t)labels[idx[i]] == j ? 1.0f : 0.0f;
+    }
+}
+
+static void gather_one_hot_cuda(const cuda_ctx *c, float *y, const uint8_t *labels, const int32_t *idx, int B, int K,
+                                cudaStream_t stream)
+{
+    const size_t n = (size_t)B * (size_t)K;
+    const int threads = 256;
+    gather_one_hot_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(y, labels, idx, n, K);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void cuda_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K)
+{
+    if (B <= 0 || K <= 0)
+        return;
+    cuda_ctx *c = cuda_ctx_of(be);
+    gather_one_hot_cuda(c, y, labels, idx, B, K, c->stream);
 }

@@ -144,11 +144,25 @@ def plain_architecture(path, meta):
 # The tables. A new input, activation, latent kind, likelihood or term op is an entry here.
 
 # name -> the input's values for a batch of data (a dict: "x" (B, D) float64 in [0, 1],
-# "labels" (B) int64). The one-hot label joins as "y": lambda batch, width: F.one_hot(...)
-# once cuvae writes models that read it.
+# "labels" (B) int64). "y" is the one-hot label of a conditional model (cuvae --model cvae), its
+# width the model's classes; every label must be below it (check_labels).
 INPUTS = {
     "x": lambda batch, width: batch["x"],
+    "y": lambda batch, width: F.one_hot(batch["labels"], width).to(torch.float64),
 }
+
+
+def check_labels(path, arch, labels, source):
+    """A model that reads the one-hot label "y" needs every label in 0 .. width - 1."""
+    width = arch["inputs"].get("y")
+    if width is None:
+        return
+    if labels is None:
+        raise ModelFileError(f"{source}: the data has no labels, and the model {path} reads them (input 'y')")
+    bad = [(i, int(v)) for i, v in enumerate(labels) if not 0 <= int(v) < width]
+    if bad:
+        raise ModelFileError(f"{source}: label {bad[0][1]} of row {bad[0][0]} is out of range for the model {path} "
+                             f"of {width} classes (0..{width - 1})")
 
 ACTS = {"relu": F.relu, "tanh": torch.tanh, "none": lambda h: h}
 

@@ -15,7 +15,8 @@ over the images (iw_nll_se, loss_se, terms_se), from the per-image differences o
 
   python3 scripts/pytorch_eval.py --model M --data data/mnist --iw-samples 100
 prints one JSON object: images, loss (negative ELBO), loss_se, objective (weighted terms),
-each term by name (recon, kl for the plain VAE) and all of them under terms, weights and
+each term by name (recon, kl for the plain VAE and the cvae, whose "y" input is the one-hot
+test label: its loss then bounds -log p(x|y)) and all of them under terms, weights and
 terms_se, iw_nll, iw_nll_se, iw_samples. Grey levels x/255 only (cuvae eval --binarize none).
 A file or data set it cannot use: one message on stderr, exit 1.
 """
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cuvae_torch import ModelFileError, load  # noqa: E402
+from cuvae_torch import ModelFileError, check_labels, load  # noqa: E402
 from pytorch_vae import load_split  # noqa: E402  (the same IDX reader as the reference trainer)
 
 RESERVED = {"images", "loss", "loss_se", "objective", "terms", "weights", "terms_se", "iw_nll", "iw_nll_se",
@@ -99,6 +100,10 @@ def main():
     if images.shape[1] != width:
         sys.exit(f"pytorch_eval: {args.data}: test images have {images.shape[1]} pixels, "
                  f"the model {args.model} reads {width}")
+    try:
+        check_labels(args.model, model.arch, labels, os.path.join(args.data, "t10k-labels"))
+    except ModelFileError as e:
+        sys.exit(f"pytorch_eval: {e}")
     x_all = torch.from_numpy(images.astype(np.float64) / 255.0)
     res = evaluate(model, x_all, torch.from_numpy(labels.astype(np.int64)), args.iw_samples, args.seed, args.batch)
     print(json.dumps(res))

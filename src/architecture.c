@@ -35,6 +35,7 @@ static const char *source_name(const vae_model *m, const vae_block *b)
     case VAE_SOURCE_INPUT: return "x";
     case VAE_SOURCE_LATENT: return m->latent[b->index].name;
     case VAE_SOURCE_LAYER: return m->lin[b->index].name;
+    case VAE_SOURCE_LABEL: return "y";
     }
     return "?";
 }
@@ -79,6 +80,8 @@ char *vae_architecture_json(const vae_model *m)
 {
     json_t *root = checked(json_object()), *inputs = checked(json_object());
     put(inputs, "x", json_integer(m->cfg.input_dim));
+    if (vae_model_reads_label(m))
+        put(inputs, "y", json_integer(m->cfg.classes)); /* the one-hot label */
     put(root, "inputs", inputs);
 
     json_t *layers = checked(json_array());

@@ -111,6 +111,7 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_BETA: rc = vae_cli_parse_float("--beta", arg, 0.0, 1e6, &s->cfg.beta); break;
     case VAE_OPT_LIKELIHOOD: rc = vae_likelihood_parse(arg, &s->cfg.likelihood); break;
     case VAE_OPT_SIGMA: rc = vae_cli_parse_float("--sigma", arg, 1e-6, 1e6, &s->cfg.sigma); break;
+    case VAE_OPT_MODEL_KIND: rc = vae_model_kind_parse(arg, &s->cfg.kind); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
     case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
     default: return 0;
@@ -191,6 +192,19 @@ int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct opt
     return c;
 }
 
+int vae_cli_check_labels(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir,
+                         vae_split split)
+{
+    if (!vae_model_reads_label(m))
+        return 0;
+    char paths[2][4096], src[8400];
+    if (vae_dataset_file_paths(dir, split, paths))
+        snprintf(src, sizeof src, "%s (for %s)", dir, model_path);
+    else
+        snprintf(src, sizeof src, "%s (for %s)", paths[1], model_path);
+    return vae_dataset_check_labels(d, m->cfg.classes, src);
+}
+
 const char vae_cli_help_model[] =
     "  --hidden LIST       hidden layer sizes of the encoder, mirrored in the decoder (default 400;\n"
     "                      e.g. 512,256 gives 784-512-256-Z-256-512-784)\n"
@@ -201,6 +215,10 @@ const char vae_cli_help_model[] =
     "                      (mean, fixed standard deviation --sigma; its -log p(x|z) in nats with\n"
     "                      the constants included)\n"
     "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n";
+const char vae_cli_help_model_kind[] =
+    "  --model KIND        vae (default) or cvae: the conditional VAE, whose encoder and decoder\n"
+    "                      also read the one-hot label; its classes are 1 + the largest training\n"
+    "                      label, and its test loss bounds -log p(x|y)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
     "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"

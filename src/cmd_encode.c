@@ -51,6 +51,7 @@ static void encode_all(vae_model *m, const vae_dataset *d, float *mu, float *log
         for (int i = 0; i < B; i++)
             vae_dataset_row(d, first + i, x + (size_t)i * D);
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, d->labels ? d->labels + first : NULL, B); /* a cvae's: the true labels */
         be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu; the decoder's output is unused */
         vae_model_forward(m, B, 0);
         be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float)); /* rows [mu | logvar] */
@@ -132,6 +133,10 @@ int vae_cmd_encode(int argc, char **argv)
     }
     if (d.dim != m.cfg.input_dim) {
         vae_set_error("%s: images have %d pixels, the model expects %d", s.data_dir, d.dim, m.cfg.input_dim);
+        rc = vae_cli_fail();
+        goto free_model;
+    }
+    if (vae_cli_check_labels(&m, model, &d, s.data_dir, split)) {
         rc = vae_cli_fail();
         goto free_model;
     }

@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -28,6 +28,7 @@ typedef struct {
     int iw_samples; /* eval --iw-samples (0: none) */
     int json;       /* eval --json */
     vae_binarize binarize; /* eval --binarize */
+    int label;             /* sample --label (-1: none) */
     vae_run_settings s;
     char recorded_data[4096]; /* the model's recorded data set, when used */
 } model_args;
@@ -68,6 +69,8 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
             a->json = 1;
         else if (c == OPT_BINARIZE && vae_binarize_parse(optarg, &a->binarize))
             return vae_cli_usage_error(cmd, "%s", vae_last_error());
+        else if (c == OPT_LABEL && vae_cli_parse_int("--label", optarg, 0, 255, &a->label))
+            return vae_cli_usage_error(cmd, "%s", vae_last_error());
     }
     if (!a->model && strcmp(cmd, "info") != 0)
         return vae_cli_usage_error(cmd, "--model PATH is required");
@@ -103,10 +106,13 @@ static int choose_data(model_args *a)
 static void help_sample(void)
 {
     printf("usage: cuvae sample --model PATH [options]\n\n"
-           "Decode z ~ N(0, I) through a saved model and write the means as a PNG grid.\n\n"
+           "Decode z ~ N(0, I) through a saved model and write the means as a PNG grid. A\n"
+           "conditional model (cvae) draws the digit --label asks for or, without it, one row per\n"
+           "class.\n\n"
            "  --model PATH        model.safetensors written by cuvae train\n"
            "  --out PNG           output image (default samples.png)\n"
            "  --n N               number of samples (default 64)\n"
+           "  --label K           the class to draw, 0 .. classes - 1 (a cvae only)\n"
            "  --seed S            seed of the latent draws (default 1)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
@@ -117,10 +123,10 @@ int vae_cmd_sample(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
         {"n", required_argument, 0, OPT_N},         {"seed", required_argument, 0, VAE_OPT_SEED},
-        VAE_CLI_DEVICE_OPTION,                      {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"label", required_argument, 0, OPT_LABEL}, VAE_CLI_DEVICE_OPTION,
+        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
-    model_args a = {.out = "samples.png", .n = 64};
+    model_args a = {.out = "samples.png", .n = 64, .label = -1};
     vae_run_settings_default(&a.s);
     int rc = parse_model_args("sample", argc, argv, opts, &a, help_sample);
     if (rc >= 0)
@@ -129,8 +135,13 @@ int vae_cmd_sample(int argc, char **argv)
     vae_model m;
     if ((rc = open_model(&a, a.n < 256 ? a.n : 256, 1, &be, &m)))
         return rc;
-    rc = vae_render_samples(&m, a.out, a.n, a.s.seed, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
-    if (!rc)
+    rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
+    if (!rc && m.y && a.label < 0)
+        fprintf(stderr, "wrote %d samples of each of the %d classes (one row per class) to %s\n",
+                (int)ceil(sqrt((double)a.n)), m.cfg.classes, a.out);
+    else if (!rc && m.y)
+        fprintf(stderr, "wrote %d samples of class %d to %s\n", a.n, a.label, a.out);
+    else if (!rc)
         fprintf(stderr, "wrote %d samples to %s\n", a.n, a.out);
     vae_model_free(&m);
     vae_backend_free(be);
@@ -187,7 +198,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
     if ((rc = open_model(&a, a.indices || a.n > 256 ? 256 : a.n, 1, &be, &m)))
         return rc;
     vae_dataset test = {0};
-    if (choose_data(&a) || vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test)) {
+    if (choose_data(&a) || vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test) || vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
         rc = vae_cli_fail();
         goto out;
     }
@@ -258,15 +269,19 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
     if (a->binarize == VAE_BINARIZE_STATIC)
         printf(" (seed %llu)", (unsigned long long)a->s.seed);
     printf("\nlikelihood: %s\n", eval_likelihood_note(m, a->binarize));
+    if (vae_model_reads_label(m))
+        printf("conditional model (%d classes): every number is conditional on the test labels y; the test loss "
+               "bounds -log p(x|y)\n",
+               m->cfg.classes);
     printf("test loss %.4f nats/image (recon %.4f, kl %.4f, beta %g) over %d images\n", r->loss, r->recon, r->kl,
            (double)m->cfg.beta, r->images);
     if (m->cfg.beta != 1.0f)
         printf("  (the loss is the negative ELBO, recon + kl; the training objective recon + beta * kl is %.4f)\n",
                r->recon + (double)m->cfg.beta * r->kl);
     if (r->iw_samples > 0)
-        printf("importance-weighted -log p(x) %.4f nats/image (K = %d samples per image; a bound at or below "
+        printf("importance-weighted %s %.4f nats/image (K = %d samples per image; a bound at or below "
                "the negative ELBO, up to sampling noise)\n",
-               r->iw_nll, r->iw_samples);
+               vae_model_nll_name(m), r->iw_nll, r->iw_samples);
     printf("active latent units: %d of %d (variance of the posterior mean over the test set > %g)\n",
            r->active_units, r->latent_dim, VAE_ACTIVE_UNIT_VAR);
     printf("  %5s %10s %10s  %s\n", "dim", "kl", "var(mu)", "active");
@@ -293,6 +308,8 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "likelihood", json_string(vae_likelihood_name(m->cfg.likelihood)));
     json_put(o, "likelihood_note", json_string(eval_likelihood_note(m, a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
+    json_put(o, "model_kind", json_string(vae_model_kind_name(m->cfg.kind)));
+    json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
     json_put(o, "beta", json_real(m->cfg.beta));
     json_put(o, "loss", json_real(r->loss));
     json_put(o, "recon", json_real(r->recon));
@@ -357,6 +374,8 @@ int vae_cmd_eval(int argc, char **argv)
     }
     if (test.dim != m.cfg.input_dim) {
         vae_set_error("%s: images have %d pixels, the model expects %d", a.s.data_dir, test.dim, m.cfg.input_dim);
+        rc = vae_cli_fail();
+    } else if (vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
         rc = vae_cli_fail();
     } else {
         vae_device_data d;

@@ -109,6 +109,11 @@ int vae_cmd_plot(int argc, char **argv)
         vae_cli_fail();
         goto free_model;
     }
+    if (vae_cli_check_labels(&m, model, &test, s.data_dir, VAE_SPLIT_TEST)) {
+        vae_cli_fail();
+        vae_dataset_free(&test);
+        goto free_model;
+    }
     vae_pictures_options o = {.scale = scale, .seed = s.seed, .metrics_csv = metrics, .log = stderr};
     int n = vae_pictures_write_all(&m, &test, out_dir, &o);
     if (n < 0) {

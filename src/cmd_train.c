@@ -49,7 +49,7 @@ static void help(void)
            "       cuvae train --resume DIR [--epochs N]\n\n"
            "Train a VAE with a Bernoulli decoder and a Gaussian posterior; each epoch prints\n"
            "the training loss split into reconstruction and KL, and the test loss, per image in nats.\n\n"
-           "%s%s%s"
+           "%s%s%s%s"
            "  --out DIR           run directory (default models/vae-YYYYmmdd-HHMMSS-PID, always new);\n"
            "                      one that holds a previous run is refused without --force\n"
            "  --force             replace the run in --out: its cuvae files are removed once the new\n"
@@ -71,7 +71,7 @@ static void help(void)
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
            "or infinite; nothing of that epoch is saved), 130/143 stopped by SIGINT/SIGTERM\n"
            "(a checkpoint was written; resume with --resume DIR).\n",
-           vae_cli_help_training, vae_cli_help_model, vae_cli_help_device);
+           vae_cli_help_training, vae_cli_help_model, vae_cli_help_model_kind, vae_cli_help_device);
 }
 
 /* ---- signals ------------------------------------------------------------------ */
@@ -97,6 +97,34 @@ static void catch_signals(void)
 }
 
 /* ---- data ------------------------------------------------------------------------ */
+
+/* The labels file of a split of dir, to name it in messages (dir itself when none is found). */
+static void labels_source(const char *dir, vae_split split, char out[4096])
+{
+    char paths[2][4096];
+    if (vae_dataset_file_paths(dir, split, paths))
+        snprintf(out, 4096, "%s", dir);
+    else
+        snprintf(out, 4096, "%s", paths[1]);
+}
+
+/* A conditional model's classes: 1 + the largest training label, every test label below it.
+ * 0, or -1 with vae_set_error naming the labels file. */
+static int set_classes(vae_config *cfg, const char *dir, const vae_dataset *train, const vae_dataset *test)
+{
+    char src[4096];
+    if (cfg->kind != VAE_MODEL_CVAE)
+        return 0;
+    labels_source(dir, VAE_SPLIT_TRAIN, src);
+    if (!train->labels)
+        return vae_set_error("%s: the data has no labels; --model cvae needs one per image", src);
+    cfg->classes = train->classes;
+    if (cfg->classes < 2)
+        return vae_set_error("%s: --model cvae needs at least 2 label classes; the training labels hold %d", src,
+                             cfg->classes);
+    labels_source(dir, VAE_SPLIT_TEST, src);
+    return vae_dataset_check_labels(test, cfg->classes, src);
+}
 
 static int load_data(const char *dir, vae_dataset *train, vae_dataset *test)
 {
@@ -191,9 +219,9 @@ static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
     meta[n++] = (vae_st_meta){"train.saved_epoch", epoch_s};
     meta[n++] = (vae_st_meta){"train.final_train_loss", train_s};
     meta[n++] = (vae_st_meta){"train.final_test_loss", test_s};
-    /* checkpoint.c keeps 12 of its metadata slots for the configuration */
-    if (n > VAE_CHECKPOINT_META_MAX - 12)
-        vae_fatal("model metadata: %d entries exceed the %d extra slots", n, VAE_CHECKPOINT_META_MAX - 12);
+    /* checkpoint.c keeps 14 of its metadata slots for the configuration */
+    if (n > VAE_CHECKPOINT_META_MAX - 14)
+        vae_fatal("model metadata: %d entries exceed the %d extra slots", n, VAE_CHECKPOINT_META_MAX - 14);
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", r->dir, name);
     return vae_checkpoint_save(&r->m, path, meta, n);
@@ -368,7 +396,7 @@ static int open_new(run *r, const char *out_dir, int force, char *default_out, i
 int vae_cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
-        VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_DEVICE_OPTION,
+        VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_MODEL_KIND_OPTION, VAE_CLI_DEVICE_OPTION,
         {"out", required_argument, 0, OPT_OUT},
         {"samples", required_argument, 0, VAE_OPT_SAMPLES},
         {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},
@@ -472,6 +500,10 @@ int vae_cmd_train(int argc, char **argv)
     s->cfg.input_dim = train.dim;
     s->cfg.image_rows = train.rows;
     s->cfg.image_cols = train.cols;
+    if (set_classes(&s->cfg, s->data_dir, &train, &test)) {
+        vae_cli_fail();
+        goto free_data;
+    }
     if (vae_config_validate(&s->cfg)) {
         rc = vae_cli_usage_error("train", "%s", vae_last_error());
         goto free_data;
@@ -608,6 +640,8 @@ int vae_cmd_train(int argc, char **argv)
         char terms[256];
         vae_losses_describe(&e.train, &r.m, terms, sizeof terms);
         fprintf(stderr, "epoch %3d/%d  train %.4f%s  test %.4f", done, s->epochs, e.train.loss, terms, e.test.loss);
+        if (vae_model_reads_label(&r.m))
+            fprintf(stderr, " (%s bound)", vae_model_nll_name(&r.m));
         if (val.n)
             fprintf(stderr, "  val %.4f", vl.loss);
         fprintf(stderr, "  %.2f s  %.0f img/s\n", e.seconds, e.images_per_second);
@@ -637,7 +671,7 @@ int vae_cmd_train(int argc, char **argv)
         rc = vae_cli_fail();
     char path[4200];
     snprintf(path, sizeof path, "%s/samples.png", r.dir);
-    if (!rc && vae_render_samples(&r.m, path, r.ts.samples, s->seed, scale))
+    if (!rc && vae_render_samples(&r.m, path, r.ts.samples, -1, s->seed, scale))
         rc = vae_cli_fail();
     snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
     if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
@@ -649,10 +683,10 @@ int vae_cmd_train(int argc, char **argv)
     if (!rc && vae_report_write(r.dir))
         rc = vae_cli_fail();
     if (!rc)
-        fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image\n"
+        fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image%s\n"
                         "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
                         "samples.png,reconstructions.png,report.html%s} and the pictures (cuvae plot --help)\n",
-                s->epochs, total_s, e.test.loss, r.dir, val.n ? ",best.safetensors" : "");
+                s->epochs, total_s, e.test.loss, vae_model_reads_label(&r.m) ? " (a bound on -log p(x|y))" : "", r.dir, val.n ? ",best.safetensors" : "");
 
 free_trainer:
     vae_trainer_free(r.t);

@@ -115,6 +115,11 @@ static void synthetic_data(vae_dataset *d, const vae_config *cfg, uint64_t seed)
     vae_hostrng_seed(&r, seed);
     for (size_t i = 0; i < (size_t)d->n * d->dim; i++)
         d->pixels[i] = (uint8_t)vae_hostrng_below(&r, 256);
+    if (cfg->classes > 0) { /* a model that reads the label: every class, drawn after the pixels */
+        d->classes = cfg->classes;
+        for (int i = 0; i < d->n; i++)
+            d->labels[i] = (uint8_t)vae_hostrng_below(&r, (uint64_t)cfg->classes);
+    }
 }
 
 static void print_header(FILE *out)

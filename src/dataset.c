@@ -212,3 +212,14 @@ void vae_dataset_free(vae_dataset *d)
     vae_free(d->labels);
     memset(d, 0, sizeof *d);
 }
+
+int vae_dataset_check_labels(const vae_dataset *d, int classes, const char *source)
+{
+    if (!d->labels)
+        return vae_set_error("%s: the data has no labels, and a conditional model needs one per row", source);
+    for (int i = 0; i < d->n; i++)
+        if (d->labels[i] >= classes)
+            return vae_set_error("%s: label %d of row %d is out of range for a model of %d classes (0..%d)", source,
+                                 d->labels[i], i, classes, classes - 1);
+    return 0;
+}

@@ -22,6 +22,13 @@ void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset
     d->order = be->buffer_alloc(be, (size_t)ds->n * sizeof *order);
     be->upload(be, d->order, order, (size_t)ds->n * sizeof *order);
     vae_free(order);
+    d->labels = NULL;
+    d->classes = 0;
+    if (ds->labels) {
+        d->labels = be->buffer_alloc(be, (size_t)ds->n);
+        be->upload(be, d->labels, ds->labels, (size_t)ds->n);
+        d->classes = ds->classes;
+    }
 }
 
 void vae_device_data_free(vae_device_data *d, vae_backend *be)
@@ -30,6 +37,8 @@ void vae_device_data_free(vae_device_data *d, vae_backend *be)
         be->buffer_free(be, d->values);
     if (d->order)
         be->buffer_free(be, d->order);
+    if (d->labels)
+        be->buffer_free(be, d->labels);
     memset(d, 0, sizeof *d);
 }
 
@@ -39,4 +48,15 @@ void vae_device_data_gather(vae_backend *be, const vae_device_data *d, float *x,
         be->gather_rows(be, x, (const float *)d->values, idx, B, d->dim);
     else
         be->gather_batch(be, x, (const uint8_t *)d->values, idx, B, d->dim);
+}
+
+void vae_device_data_gather_model(vae_model *m, const vae_device_data *d, const int32_t *idx, int B)
+{
+    vae_device_data_gather(m->be, d, m->x, idx, B);
+    if (!m->y)
+        return;
+    if (!d->labels || d->classes > m->cfg.classes)
+        vae_fatal("a model of %d classes given data with %s (labels are checked when loaded)", m->cfg.classes,
+                  d->labels ? "labels beyond them" : "no labels");
+    m->be->gather_one_hot(m->be, m->y, d->labels, idx, B, m->cfg.classes);
 }

@@ -15,10 +15,13 @@ int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_s
     if (vae_model_buffer_total(cfg, batch_size, &model))
         return -1;
     const size_t dim = (size_t)cfg->input_dim;
-    const int data_buffers = 4, trainer_buffers = 2;
+    const size_t label_bytes = cfg->classes > 0 ? 1 : 0;
+    const int data_buffers = label_bytes ? 6 : 4, trainer_buffers = 2;
     p->model = model.bytes;
-    /* vae_device_data_init: values (n, dim) of the kind and order (n) int32, for each split */
-    p->data = ((size_t)n_train + (size_t)n_test) * (dim * vae_data_value_size(kind) + sizeof(int32_t));
+    /* vae_device_data_init: values (n, dim) of the kind and order (n) int32, for each split, and the
+     * labels (n) uint8 that a model reading them gathers (a plain VAE's data carries them too when
+     * labelled, one byte per row, within the headroom) */
+    p->data = ((size_t)n_train + (size_t)n_test) * (dim * vae_data_value_size(kind) + sizeof(int32_t) + label_bytes);
     /* vae_trainer_init's and vae_evaluate's (2) double accumulators */
     p->trainer = (size_t)trainer_buffers * 2 * sizeof(double);
     p->headroom = (size_t)(model.count + data_buffers + trainer_buffers) * VAE_DEVICE_ALLOC_GRANULARITY +

@@ -119,14 +119,13 @@ static double row_kl(const vae_model *m, const float *row_loss, int i)
  * (Welford's update, in double). */
 static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, eval_bufs *b, vae_eval_result *r)
 {
-    vae_backend *be = m->be;
     const int Z = m->cfg.latent_dim, cap = m->batch_cap;
     double recon = 0, kl = 0, mc = 0;
     double *mean = vae_calloc((size_t)Z, sizeof(double)), *m2 = vae_calloc((size_t)Z, sizeof(double));
     long seen = 0;
     for (int first = 0; first < data->n; first += cap) {
         const int B = data->n - first < cap ? data->n - first : cap;
-        vae_device_data_gather(be, data, m->x, data->order + first, B);
+        vae_device_data_gather_model(m, data, data->order + first, B);
         eval_chunk(m, rng, b, B, 1);
         for (int i = 0; i < B; i++) {
             const double rec = row_likelihood(m, b->row_loss, i);
@@ -184,7 +183,7 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
                 be->upload(be, b->d_idx, b->idx, (size_t)rows * sizeof(int32_t));
                 idx_for = sc;
             }
-            vae_device_data_gather(be, data, m->x, b->d_idx, rows);
+            vae_device_data_gather_model(m, data, b->d_idx, rows);
             eval_chunk(m, rng, b, rows, 0);
             for (int row = 0; row < rows; row++) {
                 const iw_terms t = {.log_px_given_z = -row_likelihood(m, b->row_loss, row),

@@ -5,6 +5,7 @@
  */
 #include "model.h"
 
+#include "compose.h"
 #include "hostrng.h"
 #include "vae_util.h"
 
@@ -34,6 +35,12 @@ void vae_config_default(vae_config *c)
 
 int vae_config_validate(const vae_config *c)
 {
+    if (c->kind != VAE_MODEL_VAE && c->kind != VAE_MODEL_CVAE)
+        return vae_set_error("model must be vae or cvae");
+    if (c->kind == VAE_MODEL_CVAE && (c->classes < 2 || c->classes > 256))
+        return vae_set_error("a cvae needs 2..256 label classes, not %d", c->classes);
+    if (c->kind == VAE_MODEL_VAE && c->classes != 0)
+        return vae_set_error("a plain vae reads no label: classes must be 0, not %d", c->classes);
     if (c->input_dim < 1 || c->input_dim > (1 << 20))
         return vae_set_error("input size %d out of range (1..1048576)", c->input_dim);
     /* 0x0: the input is not an image (no pictures); otherwise rows x cols pixels make the input */
@@ -110,6 +117,22 @@ int vae_likelihood_parse(const char *s, vae_likelihood *out)
 const char *vae_likelihood_name(vae_likelihood l)
 {
     return l == VAE_LIKELIHOOD_GAUSSIAN ? "gaussian" : "bernoulli";
+}
+
+int vae_model_kind_parse(const char *s, vae_model_kind *out)
+{
+    if (strcmp(s, "vae") == 0)
+        *out = VAE_MODEL_VAE;
+    else if (strcmp(s, "cvae") == 0)
+        *out = VAE_MODEL_CVAE;
+    else
+        return vae_set_error("invalid model '%s' (expected vae or cvae)", s);
+    return 0;
+}
+
+const char *vae_model_kind_name(vae_model_kind k)
+{
+    return k == VAE_MODEL_CVAE ? "cvae" : "vae";
 }
 
 const char *vae_act_name(vae_act a)
@@ -200,17 +223,17 @@ void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int targ
         m->output = target;
 }
 
-/* The hidden layers of cfg (widths mirrored when `reverse`), the first reading *src;
- * *src becomes the last one's output (left as it is without hidden layers). */
-static void add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *src, int reverse)
+void vae_model_add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *blocks, int *n_blocks,
+                       int reverse)
 {
     const int H = cfg->n_hidden;
     char name[32];
     for (int i = 0; i < H; i++) {
         snprintf(name, sizeof name, "%s.fc%d", prefix, i + 1);
         int width = cfg->hidden[reverse ? H - 1 - i : i];
-        int l = vae_model_add_linear(m, name, src, 1, width, cfg->act);
-        *src = vae_block_of(VAE_SOURCE_LAYER, l, width);
+        int l = vae_model_add_linear(m, name, blocks, *n_blocks, width, cfg->act);
+        blocks[0] = vae_block_of(VAE_SOURCE_LAYER, l, width);
+        *n_blocks = 1;
     }
 }
 
@@ -220,17 +243,20 @@ int vae_model_layout(vae_model *m, const vae_config *cfg)
     if (vae_config_validate(cfg))
         return -1;
     vae_model_compose_begin(m, cfg);
+    if (cfg->kind == VAE_MODEL_CVAE)
+        return vae_compose_cvae(m, cfg);
     const int D = cfg->input_dim, Z = cfg->latent_dim;
     /* encoder: x -> hidden layers -> the Gaussian latent's [mu | logvar], saved as encoder.mu, encoder.logvar */
     vae_block src = vae_block_of(VAE_SOURCE_INPUT, 0, D);
-    add_mlp(m, "encoder", cfg, &src, 0);
+    int n_src = 1;
+    vae_model_add_mlp(m, "encoder", cfg, &src, &n_src, 0);
     int head = vae_model_add_linear(m, "encoder.head", &src, 1, 2 * Z, VAE_ACT_NONE);
     static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
     vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
     int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
     /* decoder: z -> mirrored hidden layers -> logits or mean */
     src = vae_block_of(VAE_SOURCE_LATENT, z, Z);
-    add_mlp(m, "decoder", cfg, &src, 1);
+    vae_model_add_mlp(m, "decoder", cfg, &src, &n_src, 1);
     int out = vae_model_add_linear(m, "decoder.out", &src, 1, D, VAE_ACT_NONE);
     vae_model_add_term(m, "recon",
                        cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
@@ -276,6 +302,8 @@ static void model_buffers(vae_model *m, vae_buffer_total *total)
     m->scalars = model_buffer(m, VAE_SCALAR_COUNT * sizeof(float), total);
 
     m->x = model_buffer(m, Bc * D * sizeof(float), total);
+    if (vae_model_reads_label(m))
+        m->y = model_buffer(m, Bc * (size_t)m->cfg.classes * sizeof(float), total);
     for (int l = 0; l < m->n_linear; l++) {
         m->out[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
         m->dout[l] = model_buffer(m, Bc * m->lin[l].out * sizeof(float), total);
@@ -334,7 +362,7 @@ void vae_model_free(vae_model *m)
     if (!be)
         return;
     void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->adam_step, m->diverged, m->grad_scale,
-                    m->scalars, m->x, m->row_loss};
+                    m->scalars, m->x, m->y, m->row_loss};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i])
             be->buffer_free(be, bufs[i]);
@@ -377,6 +405,38 @@ void vae_model_set_scalar(vae_model *m, vae_scalar which, float value)
     m->be->upload(m->be, m->scalars + which, &value, sizeof value);
 }
 
+int vae_model_reads_label(const vae_model *m)
+{
+    for (int l = 0; l < m->n_linear; l++)
+        for (int k = 0; k < m->lin[l].n_blocks; k++)
+            if (m->lin[l].block[k].kind == VAE_SOURCE_LABEL)
+                return 1;
+    return 0;
+}
+
+void vae_model_set_labels(vae_model *m, const uint8_t *labels, int B)
+{
+    if (!m->y)
+        return;
+    const int K = m->cfg.classes;
+    if (!labels)
+        vae_fatal("model reads a label: no labels given for its batch");
+    float *y = vae_calloc((size_t)B * K, sizeof(float));
+    for (int i = 0; i < B; i++) {
+        if (labels[i] >= K)
+            vae_fatal("label %d of row %d out of range for %d classes (labels are checked when loaded)", labels[i],
+                      i, K);
+        y[(size_t)i * K + labels[i]] = 1.0f;
+    }
+    m->be->upload(m->be, m->y, y, (size_t)B * K * sizeof(float));
+    vae_free(y);
+}
+
+const char *vae_model_nll_name(const vae_model *m)
+{
+    return vae_model_reads_label(m) ? "-log p(x|y)" : "-log p(x)";
+}
+
 int vae_model_term_index(const vae_model *m, const char *name)
 {
     for (int t = 0; t < m->n_terms; t++)
@@ -394,6 +454,7 @@ static float *source_value(const vae_model *m, const vae_block *b)
     case VAE_SOURCE_INPUT: return m->x;
     case VAE_SOURCE_LATENT: return m->sample[b->index];
     case VAE_SOURCE_LAYER: return m->out[b->index];
+    case VAE_SOURCE_LABEL: return m->y;
     }
     return NULL;
 }
@@ -403,7 +464,8 @@ static float *source_value(const vae_model *m, const vae_block *b)
 static float *source_grad(vae_model *m, const vae_block *b, unsigned char **written)
 {
     switch (b->kind) {
-    case VAE_SOURCE_INPUT: return NULL;
+    case VAE_SOURCE_INPUT:
+    case VAE_SOURCE_LABEL: return NULL;
     case VAE_SOURCE_LATENT: *written = &m->grad_written_latent[b->index]; return m->dsample[b->index];
     case VAE_SOURCE_LAYER: *written = &m->grad_written_layer[b->index]; return m->dout[b->index];
     }
@@ -602,8 +664,11 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
         snprintf(lik, sizeof lik, "Gaussian decoder (sigma %g)", (double)c->sigma);
     else
         snprintf(lik, sizeof lik, "Bernoulli decoder on logits");
-    fprintf(f, "VAE: input %d (%s), latent %d, activation %s, beta %g, %s\n", c->input_dim, shape, c->latent_dim,
-            vae_act_name(c->act), (double)c->beta, lik);
+    char label[48] = "";
+    if (c->kind == VAE_MODEL_CVAE)
+        snprintf(label, sizeof label, " + one-hot label (%d classes)", c->classes);
+    fprintf(f, "%s: input %d (%s)%s, latent %d, activation %s, beta %g, %s\n", c->kind == VAE_MODEL_CVAE ? "CVAE" : "VAE",
+            c->input_dim, shape, label, c->latent_dim, vae_act_name(c->act), (double)c->beta, lik);
     fprintf(f, "  %-16s %-12s %-22s %12s\n", "layer", "weight", "output", "parameters");
     for (int l = 0; l < m->n_linear; l++) {
         const vae_linear *L = &m->lin[l];

@@ -185,11 +185,16 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
     float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
     float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
+    uint8_t *labels = m->y && data->labels ? vae_calloc((size_t)m->batch_cap, 1) : NULL;
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
-        for (int i = 0; i < B; i++)
+        for (int i = 0; i < B; i++) {
             vae_dataset_row(data, idx[first + i], x + (size_t)i * D);
+            if (labels)
+                labels[i] = data->labels[idx[first + i]];
+        }
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, labels, B);
         be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float));
         vae_model_forward(m, B, 0);
         be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float));
@@ -200,18 +205,26 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
     }
     vae_free(x);
     vae_free(stats);
+    vae_free(labels);
 }
 
-void vae_pictures_decode(vae_model *m, const float *z, int n, float *probs)
+void vae_pictures_decode(vae_model *m, const float *z, int n, int label, float *probs)
 {
     vae_backend *be = m->be;
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    uint8_t *labels = NULL;
+    if (m->y) {
+        labels = vae_calloc((size_t)m->batch_cap, 1);
+        memset(labels, label, (size_t)m->batch_cap);
+    }
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        vae_model_set_labels(m, labels, B);
         be->upload(be, m->z, z + (size_t)first * Z, (size_t)B * Z * sizeof(float));
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, probs + (size_t)first * D);
     }
+    vae_free(labels);
 }
 
 static int grid(const vae_model *m, const char *dir, vae_picture_kind k, const float *tiles, int n, int cols,
@@ -302,7 +315,7 @@ static int write_manifold(vae_model *m, const char *dir, int scale)
             z[((size_t)r * S + c) * 2] = (float)vae_inv_normal_cdf((c + 0.5) / S);
             z[((size_t)r * S + c) * 2 + 1] = (float)vae_inv_normal_cdf((S - r - 0.5) / S);
         }
-    vae_pictures_decode(m, z, S * S, img);
+    vae_pictures_decode(m, z, S * S, -1, img);
     int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, scale);
     vae_free(z);
     vae_free(img);
@@ -322,7 +335,7 @@ static int write_traversals(vae_model *m, const vae_dataset *test, const char *d
             memcpy(zz, mu, Z * sizeof(float));
             zz[r] += (float)(-3.0 + 6.0 * c / (C - 1));
         }
-    vae_pictures_decode(m, z, rows * C, img);
+    vae_pictures_decode(m, z, rows * C, test->labels ? test->labels[first] : -1, img);
     int rc = grid(m, dir, VAE_PICTURE_TRAVERSALS, img, rows * C, C, scale);
     vae_free(mu);
     vae_free(lv);
@@ -348,7 +361,7 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
         for (int j = 0; j < Z; j++)
             z[(size_t)s * Z + j] = (1 - t) * mu[j] + t * mu[Z + j];
     }
-    vae_pictures_decode(m, z, S, tiles + D);
+    vae_pictures_decode(m, z, S, test->labels ? test->labels[ends[0]] : -1, tiles + D); /* a cvae: the first's label */
     vae_dataset_row(test, ends[0], tiles);
     vae_dataset_row(test, ends[1], tiles + (size_t)(S + 1) * D);
     int rc = grid(m, dir, VAE_PICTURE_INTERPOLATION, tiles, S + 2, S + 2, scale);
@@ -380,13 +393,17 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     int n = n_digits * K;
     float *x = vae_calloc((size_t)n * D, sizeof(float)), *probs = vae_calloc((size_t)n * D, sizeof(float));
     float *tiles = vae_calloc((size_t)n_digits * (K + 1) * D, sizeof(float));
+    uint8_t *labels = vae_calloc((size_t)n, 1); /* a conditional model's: each image's own */
     for (int r = 0; r < n_digits; r++)
-        for (int k = 0; k < K; k++)
+        for (int k = 0; k < K; k++) {
             vae_dataset_row(test, first_of[r], x + ((size_t)r * K + k) * D);
+            labels[(size_t)r * K + k] = test->labels ? test->labels[first_of[r]] : 0;
+        }
     vae_rng *rng = be->rng_init(be, seed);
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, labels + first, B);
         be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
         vae_model_forward(m, B, 0);
         vae_model_download_mean(m, B, probs + (size_t)first * D);
@@ -397,6 +414,7 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
         memcpy(tiles + ((size_t)r * (K + 1) + 1) * D, probs + (size_t)r * K * D, (size_t)K * D * sizeof(float));
     }
     int rc = grid(m, dir, VAE_PICTURE_PER_DIGIT, tiles, n_digits * (K + 1), K + 1, scale);
+    vae_free(labels);
     vae_free(x);
     vae_free(probs);
     vae_free(tiles);
@@ -498,7 +516,7 @@ static int write_loss_curves(const char *csv, const char *dir)
 
 int vae_picture_applies(const vae_model *m, vae_picture_kind k)
 {
-    return k != VAE_PICTURE_MANIFOLD || m->cfg.latent_dim == 2;
+    return k != VAE_PICTURE_MANIFOLD || (m->cfg.latent_dim == 2 && !vae_model_reads_label(m));
 }
 
 int vae_pictures_need_image(const vae_config *c, const char *model_path)

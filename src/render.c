@@ -17,23 +17,38 @@ static int grid_cols(int n)
     return cols;
 }
 
-int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale)
+int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, cols = grid_cols(n);
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
+    uint8_t *labels = NULL; /* (n) each sample's label, for a model that reads one */
+    if (!m->y && label >= 0)
+        return vae_set_error("--label %d: the model is not conditional (it reads no label)", label);
+    if (m->y) {
+        if (label >= m->cfg.classes)
+            return vae_set_error("--label %d is out of range: the model has %d classes (0..%d)", label,
+                                 m->cfg.classes, m->cfg.classes - 1);
+        if (label < 0)
+            n = m->cfg.classes * cols; /* one row of cols samples per class */
+        labels = vae_calloc((size_t)n, 1);
+        for (int i = 0; i < n; i++)
+            labels[i] = (uint8_t)(label >= 0 ? label : i / cols);
+    }
     float *img = vae_calloc((size_t)n * D, sizeof(float));
     vae_rng *rng = be->rng_init(be, seed);
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        vae_model_set_labels(m, labels ? labels + first : NULL, B);
         be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
-    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n), scale);
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
     vae_free(img);
+    vae_free(labels);
     return rc;
 }
 
@@ -58,6 +73,7 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, data->labels ? data->labels + first : NULL, B); /* a cvae's: the true labels */
         be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu */
         vae_model_forward(m, B, 0);
         vae_model_download_mean(m, B, rec + (size_t)first * D);

@@ -98,7 +98,7 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
     vae_model *m = t->m;
     vae_backend *be = m->be;
     set_step_scalars(t, s, data->n);
-    vae_device_data_gather(be, data, m->x, data->order + first, B);
+    vae_device_data_gather_model(m, data, data->order + first, B);
     be->rng_normal(be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
     if (!be->graph_capture_begin) {
         step_body(t, B);
@@ -285,7 +285,7 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
     double *acc = be->buffer_alloc(be, (size_t)m->n_terms * sizeof(double));
     for (int first = 0; first < data->n; first += bs) {
         int B = data->n - first < bs ? data->n - first : bs;
-        vae_device_data_gather(be, data, m->x, data->order + first, B);
+        vae_device_data_gather_model(m, data, data->order + first, B);
         be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
         vae_model_forward(m, B, 0);
         be->loss_accumulate(be, acc, m->row_loss, B, m->n_terms);

@@ -28,6 +28,7 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
     [VAE_TS_LIKELIHOOD] = {"train.likelihood", "--likelihood", VAE_OPT_LIKELIHOOD, "bernoulli"},
     [VAE_TS_SIGMA] = {"train.sigma", "--sigma", VAE_OPT_SIGMA, "1"},
     [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
+    [VAE_TS_MODEL] = {"train.model", "--model", VAE_OPT_MODEL_KIND, "vae"},
 };
 
 /* The shortest decimal text that reads back as the same float (0.001, not 0.00100000005). */
@@ -66,6 +67,7 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_LIKELIHOOD: snprintf(buf, VAE_SETTING_MAX, "%s", vae_likelihood_name(s->cfg.likelihood)); break;
     case VAE_TS_SIGMA: float_text(s->cfg.sigma, buf); break;
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
+    case VAE_TS_MODEL: snprintf(buf, VAE_SETTING_MAX, "%s", vae_model_kind_name(s->cfg.kind)); break;
     }
 }
 

@@ -891,6 +891,61 @@ static const op_desc desc_gather_rows = {
     .ref_atol = 0, .ref_rtol = 0,
 };
 
+/* ---- gather_one_hot ---------------------------------------------------------------------------- */
+
+enum { GO_Y, GO_LABELS, GO_IDX };
+static const int one_hot_k[] = {1, 2, 10, 256};
+#define GO_GRID (COUNT(one_hot_k) * COUNT(ROWS))
+
+static void gather_one_hot_make(op_case *c, int k, uint64_t seed)
+{
+    const int K = one_hot_k[k / COUNT(ROWS)], B = ROWS[k % COUNT(ROWS)], n_rows = 300;
+    c->i[0] = B, c->i[1] = K;
+    add_f32(c, "y", OP_WRITE, (size_t)B * K, seed, -1, 1); /* stale values: every element is written */
+    uint64_t s = buf_seed(c, seed);
+    uint8_t *labels = add_buf(c, "labels", OP_U8, OP_IN, (size_t)n_rows);
+    float *u = vae_calloc((size_t)n_rows, sizeof *u);
+    tu_fill_uniform(u, (size_t)n_rows, s, 0, (float)K);
+    for (int i = 0; i < n_rows; i++)
+        labels[i] = (uint8_t)((int)u[i] >= K ? K - 1 : (int)u[i]);
+    labels[n_rows - 1] = (uint8_t)(K - 1); /* both ends of the class range */
+    labels[0] = 0;
+    s = buf_seed(c, seed);
+    int32_t *idx = add_buf(c, "idx", OP_I32, OP_IN, (size_t)B); /* valid indices, repeats allowed */
+    tu_fill_uniform(u, (size_t)B, s, 0, (float)n_rows);
+    for (int i = 0; i < B; i++)
+        idx[i] = (int32_t)u[i] >= n_rows ? n_rows - 1 : (int32_t)u[i];
+    idx[0] = n_rows - 1; /* the last row */
+    if (B > 1)
+        idx[B - 1] = 0;
+    vae_free(u);
+    snprintf(c->shape, sizeof c->shape, "B=%d K=%d rows=%d", B, K, n_rows);
+}
+
+static void gather_one_hot_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->gather_one_hot(be, d[GO_Y], d[GO_LABELS], d[GO_IDX], c->i[0], c->i[1]);
+}
+
+static unsigned gather_one_hot_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int B = c->i[0], K = c->i[1];
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < K; k++)
+            out[GO_Y][(size_t)i * K + k] = in[GO_LABELS][(size_t)in[GO_IDX][i]] == k ? 1.0 : 0.0;
+    return 1u << GO_Y;
+}
+
+static const op_desc desc_gather_one_hot = {
+    .name = "gather_one_hot",
+    .ncases = GO_GRID,
+    .make = gather_one_hot_make,
+    .run = gather_one_hot_run,
+    .atol = 0, .rtol = 0, .nmse = 0, /* zeros and ones: exact */
+    .reference = gather_one_hot_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+};
+
 /* ---- Gumbel-softmax, forward then backward ------------------------------------------------------ */
 
 enum { GS_LOGITS, GS_U, GS_DY, GS_Y, GS_DL };
@@ -1194,7 +1249,7 @@ static const op_desc desc_rng = {
 const op_desc *const op_table[] = {
     &desc_gemm,           &desc_bias_act,        &desc_reparam,      &desc_gauss_log_ratio,
     &desc_lik_bernoulli,  &desc_lik_gaussian,    &desc_kl_gaussian,  &desc_loss_accumulate,
-    &desc_adam_step,      &desc_gather_batch,    &desc_gather_rows,  &desc_gumbel_softmax,
+    &desc_adam_step,      &desc_gather_batch,    &desc_gather_rows,  &desc_gather_one_hot, &desc_gumbel_softmax,
     &desc_check_finite,   &desc_grad_clip_scale, &desc_rng,
 };
 const int op_table_count = COUNT(op_table);

@@ -64,7 +64,21 @@ static void adam_lr_too_large(vae_backend *be, float *p, const float *g, float *
     cpu_adam(be, p, g, m, v, n, cfg, &wrong, step, skip, grad_scale);
 }
 
-typedef enum { CAND_ULP_NOISE, CAND_GEMM_OFF, CAND_ADAM_OFF } candidate_kind;
+static void (*cpu_one_hot)(vae_backend *, float *, const uint8_t *, const int32_t *, int, int);
+
+/* The one-hot of the next class: each row's y rolled by one column. */
+static void one_hot_of_the_next_class(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B,
+                                      int K)
+{
+    cpu_one_hot(be, y, labels, idx, B, K);
+    for (int i = 0; i < B; i++) {
+        float *r = y + (size_t)i * K, last = r[K - 1];
+        memmove(r + 1, r, (size_t)(K - 1) * sizeof *r);
+        r[0] = last;
+    }
+}
+
+typedef enum { CAND_ULP_NOISE, CAND_GEMM_OFF, CAND_ADAM_OFF, CAND_ONE_HOT_OFF } candidate_kind;
 
 /* A CPU backend that computes like a GPU would (one ulp of noise per GEMM element), or with a real bug. */
 static vae_backend *candidate(candidate_kind kind)
@@ -72,11 +86,14 @@ static vae_backend *candidate(candidate_kind kind)
     vae_backend *be = vae_backend_cpu_init();
     cpu_gemm = be->gemm;
     cpu_adam = be->adam_step;
+    cpu_one_hot = be->gather_one_hot;
     gemm_calls = 0;
     gemm_rel_error = kind == CAND_GEMM_OFF ? 1e-3 : 0;
     be->gemm = noisy_gemm;
     if (kind == CAND_ADAM_OFF)
         be->adam_step = adam_lr_too_large;
+    if (kind == CAND_ONE_HOT_OFF)
+        be->gather_one_hot = one_hot_of_the_next_class;
     snprintf(be->device_name, sizeof be->device_name, "%s", "CPU with perturbed arithmetic");
     return be;
 }
@@ -134,6 +151,20 @@ Test(compare_verdicts, adam_error_fails)
     vae_compare_options o;
     vae_compare_options_default(&o);
     cr_assert_gt(run(&o, CAND_ADAM_OFF, 0), 0, "Adam with a 1%% larger learning rate must fail");
+}
+
+/* A cvae: its synthetic data carries labels of every class, gathered into y on each backend;
+ * one ulp of noise passes and a backend that gathers the wrong class fails. */
+Test(compare_verdicts, cvae_labels_are_compared)
+{
+    vae_compare_options o;
+    vae_compare_options_default(&o);
+    o.cfg.kind = VAE_MODEL_CVAE;
+    o.cfg.classes = 7;
+    o.cfg.hidden[0] = 65;
+    o.cfg.latent_dim = 5;
+    cr_assert_eq(run(&o, CAND_ULP_NOISE, 0), 0, "one ulp of GEMM noise must pass a cvae's comparison");
+    cr_assert_gt(run(&o, CAND_ONE_HOT_OFF, 0), 0, "a one-hot of the wrong class must fail");
 }
 
 Test(compare_verdicts, identical_backends_pass_at_zero_difference)

@@ -65,8 +65,8 @@ Test(cuda_pictures, encode_decode_match_the_cpu)
     vae_pictures_encode(&p.mg, &p.test, idx, N, mu_g, lv_g);
     cr_expect(tu_allclose("mu", mu_g, mu_c, N * 3, 1e-5, 1e-4));
     cr_expect(tu_allclose("logvar", lv_g, lv_c, N * 3, 1e-5, 1e-4));
-    vae_pictures_decode(&p.mc, mu_c, N, pc);
-    vae_pictures_decode(&p.mg, mu_c, N, pg);
+    vae_pictures_decode(&p.mc, mu_c, N, -1, pc);
+    vae_pictures_decode(&p.mg, mu_c, N, -1, pg);
     cr_expect(tu_allclose("probs", pg, pc, N * 64, 1e-5, 1e-4));
     pair_close(&p);
 }

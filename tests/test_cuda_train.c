@@ -62,6 +62,21 @@ Test(cuda_train, ten_steps_odd_shapes_tanh_two_layers)
     cr_assert_eq(compare_with(&o, "odd shapes"), 0);
 }
 
+/* The conditional VAE: its one-hot labels gathered on each backend by gather_one_hot, [x | y]
+ * and [z | y] blocks, odd shapes; losses, gradients and parameters as for the plain VAE. */
+Test(cuda_train, ten_steps_cvae_odd_shapes)
+{
+    tu_need_gpu();
+    vae_compare_options o;
+    vae_compare_options_default(&o);
+    o.cfg.kind = VAE_MODEL_CVAE;
+    o.cfg.classes = 7;
+    o.cfg.latent_dim = 5;
+    o.cfg.hidden[0] = 129;
+    o.batch_size = 37;
+    cr_assert_eq(compare_with(&o, "cvae"), 0);
+}
+
 Test(cuda_train, batch_of_one)
 {
     tu_need_gpu();

@@ -40,7 +40,8 @@ static double act_d(double x, vae_act a)
  * following m's composition with its own arithmetic: a layer's output is act(W @ cat(blocks) + b),
  * the Gaussian latent z = mu + eps * exp(logvar / 2), the terms summed with the weights the
  * gradient uses (the KL's is the model's KL weight scalar, beta after vae_model_init). */
-static double reference_loss(const vae_model *m, const double *p, const float *x, const float *eps, int B)
+static double reference_loss(const vae_model *m, const double *p, const float *x, const float *y, const float *eps,
+                             int B)
 {
     enum { W = 64 };
     const int D = m->cfg.input_dim;
@@ -61,6 +62,11 @@ static double reference_loss(const vae_model *m, const double *p, const float *x
             int c = 0;
             for (int k = 0; k < L->n_blocks; k++) {
                 const vae_block *b = &L->block[k];
+                if (b->kind == VAE_SOURCE_LABEL) { /* the one-hot label y (B, width) */
+                    for (int j = 0; j < b->width; j++)
+                        cat[c++] = y[i * b->width + j];
+                    continue;
+                }
                 const double *src = b->kind == VAE_SOURCE_INPUT ? xin : b->kind == VAE_SOURCE_LATENT ? z[b->index]
                                                                                                    : out[b->index];
                 for (int j = 0; j < b->width; j++)
@@ -103,13 +109,22 @@ static double reference_loss(const vae_model *m, const double *p, const float *x
  * against central differences of reference_loss; also the float loss against the double one. */
 static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
 {
-    const int B = m->batch_cap, D = m->cfg.input_dim, Z = m->latent[0].dim;
-    float x[8 * 64], eps[8 * 64];
-    cr_assert(B <= 8 && D <= 64 && Z <= 32);
+    const int B = m->batch_cap, D = m->cfg.input_dim, Z = m->latent[0].dim, K = m->cfg.classes;
+    float x[8 * 64], eps[8 * 64], y[8 * 64] = {0};
+    cr_assert(B <= 8 && D <= 64 && Z <= 32 && K <= 64);
     tu_fill_uniform(x, (size_t)B * D, seed + 1, 0, 1);
     tu_fill_uniform(eps, (size_t)B * Z, seed + 2, -1.5f, 1.5f);
     memcpy(m->x, x, (size_t)B * D * 4);
     memcpy(m->eps, eps, (size_t)B * Z * 4);
+    if (m->y) { /* a conditional model: labels cycling through the classes, from the seed on */
+        uint8_t labels[8];
+        for (int i = 0; i < B; i++)
+            labels[i] = (uint8_t)((seed + (uint64_t)i) % (uint64_t)K);
+        vae_model_set_labels(m, labels, B);
+        memcpy(y, m->y, (size_t)B * K * 4);
+        for (int i = 0; i < B; i++)
+            cr_assert(y[i * K + labels[i]] == 1.0f, "row %d: y is not the one-hot of label %d", i, labels[i]);
+    }
 
     memset(m->grads, 0, m->n_params * 4);
     vae_model_forward(m, B, 1);
@@ -126,7 +141,7 @@ static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
         for (int t = 0; t < m->n_terms; t++)
             loss_f += (m->term[t].scalar == VAE_SCALAR_KL_WEIGHT ? m->cfg.beta : 1.0) *
                       m->row_loss[i * m->n_terms + t] / B;
-    double loss_d = reference_loss(m, p, x, eps, B);
+    double loss_d = reference_loss(m, p, x, y, eps, B);
     cr_assert(fabs(loss_f - loss_d) < 1e-4 * fabs(loss_d), "%s: loss float %.9g, double %.9g", label, loss_f,
               loss_d);
 
@@ -134,9 +149,9 @@ static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
     for (size_t k = 0; k < m->n_params; k++) {
         double keep = p[k];
         p[k] = keep + h;
-        double fp = reference_loss(m, p, x, eps, B);
+        double fp = reference_loss(m, p, x, y, eps, B);
         p[k] = keep - h;
-        double fm = reference_loss(m, p, x, eps, B);
+        double fm = reference_loss(m, p, x, y, eps, B);
         p[k] = keep;
         fd[k] = (fp - fm) / (2 * h);
         got[k] = m->grads[k];
@@ -181,6 +196,47 @@ Test(model, whole_loss_gradient_relu) { check_whole_loss_gradient(VAE_ACT_RELU, 
 Test(model, whole_loss_gradient_gaussian_likelihood)
 {
     check_whole_loss_gradient(VAE_ACT_TANH, VAE_LIKELIHOOD_GAUSSIAN, 5);
+}
+
+/* The conditional VAE: [x | y] into the encoder, [z | y] into the decoder (compose_cvae.c); the
+ * weight columns of y get the gradient of PyTorch's Linear on torch.cat, and the reference reads
+ * the one-hot labels the model was given. Both with hidden layers and without (the head and the
+ * output then read the two blocks directly). */
+Test(model, cvae_whole_loss_gradient)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    for (int n_hidden = 2; n_hidden >= 0; n_hidden -= 2) {
+        vae_config c = small_config(VAE_ACT_TANH);
+        c.kind = VAE_MODEL_CVAE;
+        c.classes = 4;
+        c.n_hidden = n_hidden;
+        vae_model m;
+        cr_assert_eq(vae_model_init(&m, &c, be, 5), 0, "%s", vae_last_error());
+        cr_assert(vae_model_reads_label(&m));
+        cr_assert_not_null(m.y);
+        cr_assert_eq(m.lin[0].in, c.input_dim + 4, "the encoder's first layer reads [x | y]");
+        cr_assert_eq(m.lin[m.n_encoder].in, c.latent_dim + 4, "the decoder's first layer reads [z | y]");
+        wide_params(&m, 11);
+        check_model_gradient(&m, n_hidden ? "cvae" : "cvae without hidden layers", 11 + (uint64_t)n_hidden);
+        vae_model_free(&m);
+    }
+    vae_backend_free(be);
+}
+
+Test(model, cvae_config_needs_classes)
+{
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.kind = VAE_MODEL_CVAE;
+    c.classes = 1;
+    cr_expect_eq(vae_config_validate(&c), -1);
+    cr_expect(strstr(vae_last_error(), "2..256 label classes"), "%s", vae_last_error());
+    c.classes = 10;
+    cr_expect_eq(vae_config_validate(&c), 0, "%s", vae_last_error());
+    vae_model_kind k;
+    cr_expect_eq(vae_model_kind_parse("cvae", &k), 0);
+    cr_expect_eq(k, VAE_MODEL_CVAE);
+    cr_expect_eq(vae_model_kind_parse("cave", &k), -1);
+    cr_expect(strstr(vae_last_error(), "invalid model 'cave'"), "%s", vae_last_error());
 }
 
 /* A composition the configurations do not make: the decoder's first layer reads [z | x] and
@@ -422,6 +478,45 @@ Test(checkpoint, round_trip_is_bit_exact)
     vae_safetensors_free(&st);
     vae_model_free(&a);
     vae_model_free(&b);
+    vae_backend_free(be);
+}
+
+/* A cvae's file says what it is (model, classes) and loads back as the same composition. */
+Test(checkpoint, cvae_round_trip_keeps_the_kind_and_classes)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.kind = VAE_MODEL_CVAE;
+    c.classes = 7;
+    vae_model a, b;
+    cr_assert_eq(vae_model_init(&a, &c, be, 3), 0, "%s", vae_last_error());
+    vae_model_init_params(&a, 5);
+    char path[600];
+    snprintf(path, sizeof path, "%s/cvae.safetensors", tu_tmpdir());
+    cr_assert_eq(vae_checkpoint_save(&a, path, NULL, 0), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_checkpoint_load(path, be, 4, &b), 0, "%s", vae_last_error());
+    cr_expect_eq(b.cfg.kind, VAE_MODEL_CVAE);
+    cr_expect_eq(b.cfg.classes, 7);
+    cr_assert_eq(b.n_params, a.n_params);
+    cr_expect(memcmp(a.params, b.params, a.n_params * 4) == 0);
+    cr_expect_not_null(b.y);
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0);
+    cr_expect_str_eq(vae_safetensors_meta_get(&st, "model"), "cvae");
+    cr_expect_str_eq(vae_safetensors_meta_get(&st, "classes"), "7");
+    cr_expect(strstr(vae_safetensors_meta_get(&st, "architecture"), "\"y\": 7") ||
+                  strstr(vae_safetensors_meta_get(&st, "architecture"), "\"y\":7"),
+              "%s", vae_safetensors_meta_get(&st, "architecture"));
+    vae_safetensors_free(&st);
+    /* a plain VAE's file has neither key (absent means vae) */
+    vae_model_free(&a);
+    vae_model_free(&b);
+    save_small(&a, be);
+    cr_assert_eq(vae_safetensors_read(ckpt_path, &st), 0);
+    cr_expect_null(vae_safetensors_meta_get(&st, "model"));
+    cr_expect_null(vae_safetensors_meta_get(&st, "classes"));
+    vae_safetensors_free(&st);
+    vae_model_free(&a);
     vae_backend_free(be);
 }
 

@@ -333,13 +333,13 @@ Test(pictures, encode_decode_batched_like_one_by_one)
         idx[i] = (i * 7) % 60;
     float mu[37 * 3], lv[37 * 3], mu1[3], lv1[3], probs[37 * 64], p1[64];
     vae_pictures_encode(&t.m, &t.test, idx, 37, mu, lv);
-    vae_pictures_decode(&t.m, mu, 37, probs);
+    vae_pictures_decode(&t.m, mu, 37, -1, probs);
     /* Alone, each row gives the same numbers up to the GEMM's rounding for another batch size. */
     for (int i = 0; i < 37; i += 9) {
         vae_pictures_encode(&t.m, &t.test, &idx[i], 1, mu1, lv1);
         cr_expect(tu_allclose("mu alone", mu1, mu + 3 * i, 3, 1e-5, 1e-5), "image %d encodes differently alone", i);
         cr_expect(tu_allclose("logvar alone", lv1, lv + 3 * i, 3, 1e-5, 1e-5), "image %d", i);
-        vae_pictures_decode(&t.m, mu + 3 * i, 1, p1);
+        vae_pictures_decode(&t.m, mu + 3 * i, 1, -1, p1);
         cr_expect(tu_allclose("probs alone", p1, probs + 64 * i, 64, 1e-5, 1e-5), "code %d decodes differently", i);
     }
     /* and the rows are in order: image 0 and image 1 differ */

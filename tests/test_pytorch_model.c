@@ -154,6 +154,53 @@ Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
     json_decref(t);
 }
 
+/* A conditional VAE (--model cvae) trained by the binary: PyTorch rebuilds it from the architecture
+ * (inputs x and the one-hot label y, [x | y] into the encoder, [z | y] into the decoder) and its
+ * evaluation on the test labels agrees with `cuvae eval` within the tolerances of expect_agree
+ * (the encoder's first dot products have 64 + 3 + 1 terms: gamma_68 is still within the 1e-4
+ * relative allowed for the kl). Beta 0.2, so that the latent holds something beyond the label
+ * (with beta 1 this easy data's KL is near 0 and the kl check would check little). A test set
+ * with a label beyond the model's classes is refused. */
+Test(pytorch_model, a_cvae_evaluates_as_in_cuvae_eval)
+{
+    const char *py = need_torch();
+    char dir[512], model[700], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    tu_write_patterns_idx(dir, 600, 100, 74);
+    cr_assert_eq(tu_cuvae(out, sizeof out,
+                          "train --model cvae --data %s --epochs 15 --out %s/run --hidden 24 --latent 3 --beta 0.2 "
+                          "--batch-size 32 --lr 3e-3 --device cpu --quiet",
+                          dir, dir),
+                 0, "%s", out);
+    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --iw-samples 100", CUVAE_BINARY, model,
+             dir);
+    json_t *c = run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
+    cr_expect_str_eq(json_string_value(json_object_get(c, "bound_of")), "-log p(x|y)");
+    expect_agree(c, t);
+    /* 64+3-24-(3+3) | 3+3-24-64: 1632 + 150 + 168 + 1600 = 3550 parameters, inputs x and y */
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, model);
+    json_t *d = run_json(cmd);
+    cr_expect_eq(num(d, "parameters"), 3550);
+    cr_expect_eq(num2(json_object_get(d, "architecture"), "inputs", "y"), 3, "the one-hot label of 3 classes");
+    json_decref(d);
+    json_decref(c);
+    json_decref(t);
+
+    /* a label beyond the model's 3 classes: one plain message naming the labels, exit 1 */
+    char lab[800];
+    snprintf(lab, sizeof lab, "%s/t10k-labels-idx1-ubyte", dir);
+    FILE *f = fopen(lab, "r+b");
+    cr_assert_not_null(f);
+    cr_assert_eq(fseek(f, 8 + 5, SEEK_SET), 0);
+    cr_assert_eq(fputc(9, f), 9);
+    cr_assert_eq(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 0", py,
+             CUVAE_SOURCE_DIR, model, dir);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, "label 9 of row 5 is out of range") && !strstr(out, "Traceback"), "%s", out);
+}
+
 /* Hand-made files whose layers read several blocks ([x | encoder.fc1], [encoder.fc2 | encoder.fc1],
  * [z | decoder.fc1]), Bernoulli and Gaussian (sigma 0.5, KL weight 0.5): the loader's terms and
  * importance weights equal a direct NumPy forward pass at the same noise (the fixture's check,
