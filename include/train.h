@@ -88,13 +88,18 @@ void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s);
  * the first read that finds it. 1 and *d filled (epoch, step in the epoch, step of
  * the run, quantity), else 0. */
 int vae_trainer_diverged(vae_trainer *t, vae_divergence *d);
+/* The value the trainer last wrote to backend scalar `which` (the schedules' value of the
+ * latest step): the learning rate, KL weight, and for a joint model the temperature and
+ * the capacities (0 before the first step); NAN for another scalar. */
+float vae_trainer_scalar_now(const vae_trainer *t, vae_scalar which);
 /* Training steps first_step .. first_step + steps - 1 on `train` in its current order,
  * step s taking the batch that starts at image s * batch_size (wrapping around the
  * data set); returns the mean losses of those steps. Used by `cuvae compare`. */
 vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_step, int steps);
 
 /* Mean losses over a whole data set with one noise draw per image, from a
- * generator reset to `seed` first: the same number for the same model every time. */
+ * generator reset to `seed` first: the same number for the same model every time.
+ * A categorical latent is summed out exactly (vae_model_forward_eval). */
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
 /* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
