@@ -51,7 +51,7 @@ typedef struct {
     int batch_size;            /* --batch-size */
     float lr;                  /* --lr */
     uint64_t seed;             /* --seed */
-    vae_config cfg;            /* --hidden --latent --activation --beta --likelihood --sigma */
+    vae_config cfg;            /* --hidden --latent --activation --beta --likelihood --sigma --model --disc */
     vae_device_choice device;  /* --device */
     int threads;               /* --threads: OpenBLAS threads of the CPU backend; 0 leaves OpenBLAS's own
                                 * default. Not a recorded setting: a run may resume with another count */
@@ -61,6 +61,7 @@ typedef struct {
 enum {
     VAE_OPT_DATA = 1000, VAE_OPT_EPOCHS, VAE_OPT_BATCH, VAE_OPT_LR, VAE_OPT_SEED, VAE_OPT_HIDDEN,
     VAE_OPT_LATENT, VAE_OPT_ACT, VAE_OPT_BETA, VAE_OPT_DEVICE, VAE_OPT_THREADS, VAE_OPT_LIKELIHOOD, VAE_OPT_SIGMA,
+    VAE_OPT_MODEL, VAE_OPT_DISC,
     VAE_OPT_FIRST_PRIVATE = 1100 /* commands number their own options from here */
 };
 
@@ -75,7 +76,7 @@ struct option;
 int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts);
 
 /* The help text of the shared flags, for the commands' --help. */
-extern const char vae_cli_help_model[];    /* --hidden --latent --activation --beta --likelihood --sigma */
+extern const char vae_cli_help_model[];    /* --hidden --latent --activation --beta --likelihood --sigma --model --disc */
 extern const char vae_cli_help_training[]; /* --data --epochs --batch-size --lr --seed */
 extern const char vae_cli_help_device[];   /* --device --threads */
 extern const char vae_cli_help_threads[];  /* --threads alone (commands without --device) */
@@ -104,7 +105,8 @@ int vae_cli_parse_indices(const char *flag, const char *s, int n_max, int **out,
 #define VAE_CLI_MODEL_OPTIONS                                                          \
     {"hidden", required_argument, 0, VAE_OPT_HIDDEN}, {"latent", required_argument, 0, VAE_OPT_LATENT}, \
     {"activation", required_argument, 0, VAE_OPT_ACT}, {"beta", required_argument, 0, VAE_OPT_BETA},   \
-    {"likelihood", required_argument, 0, VAE_OPT_LIKELIHOOD}, {"sigma", required_argument, 0, VAE_OPT_SIGMA}
+    {"likelihood", required_argument, 0, VAE_OPT_LIKELIHOOD}, {"sigma", required_argument, 0, VAE_OPT_SIGMA}, \
+    {"model", required_argument, 0, VAE_OPT_MODEL}, {"disc", required_argument, 0, VAE_OPT_DISC}
 #define VAE_CLI_TRAINING_OPTIONS                                                       \
     {"data", required_argument, 0, VAE_OPT_DATA}, {"epochs", required_argument, 0, VAE_OPT_EPOCHS}, \
     {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"lr", required_argument, 0, VAE_OPT_LR},  \

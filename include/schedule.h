@@ -9,7 +9,7 @@
  *                  step:E:G   lr_s = lr * G^floor(epoch_s / E)             (PyTorch's StepLR)
  *   KL weight      warm-up over W epochs: beta * min(1, s / (W * steps per epoch)),
  *                  rising linearly from 0; W = 0 is beta throughout.
- *   temperature    tau_s = T + (T_end - T) * s / S    (Gumbel-softmax; T_end = T: constant)
+ *   temperature    tau_s = T + (T_end - T) * s / S    (Gumbel-softmax; no T_end: T throughout)
  *   capacity       C_s = max * min(1, s / iters), and for a categorical latent of K classes at
  *                  most log K (Burgess 2018's linearly increasing capacity).
  *
@@ -30,7 +30,7 @@ typedef struct {
     float lr_step_gamma;     /* ... multiply by G */
     float kl_warmup_epochs;  /* W; 0: no warm-up */
     float temperature;       /* T: the Gumbel-softmax temperature at the first step */
-    float temperature_end;   /* T_end: at the end of the run (linear in between) */
+    float temperature_end;   /* T_end: at the end of the run (linear in between); < 0: no annealing */
 } vae_schedule;
 
 /* Constant learning rate, no warm-up, temperature VAE_TEMPERATURE_DEFAULT (model.h) throughout. */

@@ -127,6 +127,12 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
         snprintf(sigma, sizeof sigma, "%.9g", (double)c->sigma);
         meta[nm++] = (vae_st_meta){"sigma", sigma};
     }
+    char disc[32];
+    if (c->kind == VAE_MODEL_JOINT) { /* absent: the plain VAE */
+        snprintf(disc, sizeof disc, "%d", c->disc);
+        meta[nm++] = (vae_st_meta){"model", vae_model_kind_name(c->kind)};
+        meta[nm++] = (vae_st_meta){"disc", disc};
+    }
     if (nm + n_extra > VAE_CHECKPOINT_META_MAX)
         vae_fatal("model metadata: %d configuration and %d extra entries exceed %d", nm, n_extra,
                   VAE_CHECKPOINT_META_MAX);
@@ -197,6 +203,13 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
             goto out;
         }
     }
+    const char *kind = vae_safetensors_meta_get(&st, "model");
+    if (kind && vae_model_kind_parse(kind, &c.kind)) {
+        vae_set_error("%s: model '%s' is not supported by this build", path, kind);
+        goto out;
+    }
+    if (c.kind == VAE_MODEL_JOINT && meta_int(&st, path, "disc", &c.disc))
+        goto out;
     if (hidden[0] == '\0')
         c.n_hidden = 0;
     else if (vae_config_parse_hidden(hidden, &c))

@@ -111,6 +111,8 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_BETA: rc = vae_cli_parse_float("--beta", arg, 0.0, 1e6, &s->cfg.beta); break;
     case VAE_OPT_LIKELIHOOD: rc = vae_likelihood_parse(arg, &s->cfg.likelihood); break;
     case VAE_OPT_SIGMA: rc = vae_cli_parse_float("--sigma", arg, 1e-6, 1e6, &s->cfg.sigma); break;
+    case VAE_OPT_MODEL: rc = vae_model_kind_parse(arg, &s->cfg.kind); break;
+    case VAE_OPT_DISC: rc = vae_cli_parse_int("--disc", arg, 2, 1024, &s->cfg.disc); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
     case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
     default: return 0;
@@ -200,7 +202,11 @@ const char vae_cli_help_model[] =
     "  --likelihood L      the decoder's distribution: bernoulli (on logits, default) or gaussian\n"
     "                      (mean, fixed standard deviation --sigma; its -log p(x|z) in nats with\n"
     "                      the constants included)\n"
-    "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n";
+    "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n"
+    "  --model M           vae (default) or joint: a Gaussian latent and a categorical latent of\n"
+    "                      --disc classes (Gumbel-softmax), Dupont 2018; for joint the defaults\n"
+    "                      become --hidden 512,256 --latent 10 --batch-size 64 --lr 5e-4\n"
+    "  --disc K            classes of the joint model's categorical latent (default 10)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
     "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"

@@ -19,7 +19,8 @@ void vae_schedule_default(vae_schedule *s)
     s->lr_step_epochs = 0;
     s->lr_step_gamma = 0.1f;
     s->kl_warmup_epochs = 0.0f;
-    s->temperature = s->temperature_end = VAE_TEMPERATURE_DEFAULT;
+    s->temperature = VAE_TEMPERATURE_DEFAULT;
+    s->temperature_end = -1.0f; /* no annealing */
 }
 
 int vae_schedule_parse_lr(const char *text, vae_schedule *s)
@@ -93,7 +94,7 @@ float vae_schedule_kl_weight(const vae_schedule *sch, float beta, long s, long s
 
 float vae_schedule_temperature(const vae_schedule *sch, long s, long total_steps)
 {
-    if (sch->temperature_end == sch->temperature || total_steps < 1)
+    if (sch->temperature_end < 0 || total_steps < 1)
         return sch->temperature;
     double f = (double)s / (double)total_steps;
     return (float)(sch->temperature + (sch->temperature_end - sch->temperature) * (f < 1.0 ? f : 1.0));
