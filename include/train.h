@@ -108,5 +108,9 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
  * is refused: -1 with vae_pictures_need_image's message. */
 int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
+/* A model with a categorical latent (joint): one row per class k, `cols` columns (at most the
+ * batch size), column j decoded from one z_j ~ N(0, I) (seeded) with c = one-hot k, so each
+ * column shows what the class changes. -1 with vae_set_error for a model without one. */
+int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale);
 
 #endif

@@ -708,6 +708,9 @@ int vae_cmd_train(int argc, char **argv)
     snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
     if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
         rc = vae_cli_fail();
+    snprintf(path, sizeof path, "%s/categories.png", r.dir);
+    if (!rc && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
+        rc = vae_cli_fail();
     snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
     vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
     if (!rc && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
@@ -717,8 +720,9 @@ int vae_cmd_train(int argc, char **argv)
     if (!rc)
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image\n"
                         "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
-                        "samples.png,reconstructions.png,report.html%s} and the pictures (cuvae plot --help)\n",
-                s->epochs, total_s, e.test.loss, r.dir, val.n ? ",best.safetensors" : "");
+                        "samples.png,reconstructions.png,report.html%s%s} and the pictures (cuvae plot --help)\n",
+                s->epochs, total_s, e.test.loss, r.dir, val.n ? ",best.safetensors" : "",
+                vae_model_categorical(&r.m) >= 0 ? ",categories.png" : "");
 
 free_trainer:
     vae_trainer_free(r.t);
