@@ -88,10 +88,7 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
             snprintf(buf, VAE_SETTING_MAX, "off");
             break;
         }
-        char a[VAE_SETTING_MAX], g[VAE_SETTING_MAX];
-        float_text(cap->max, a);
-        float_text(cap->gamma, g);
-        snprintf(buf, VAE_SETTING_MAX, "%.64s,%d,%.64s", a, cap->iters, g);
+        snprintf(buf, VAE_SETTING_MAX, "%g,%d,%g", (double)cap->max, cap->iters, (double)cap->gamma);
         break;
     }
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
