@@ -99,6 +99,9 @@ def main():
     if images.shape[1] != width:
         sys.exit(f"pytorch_eval: {args.data}: test images have {images.shape[1]} pixels, "
                  f"the model {args.model} reads {width}")
+    if args.iw_samples and model.enumerated():
+        sys.exit(f"pytorch_eval: {args.model}: a categorical latent (--model joint): its terms sum it out exactly; "
+                 "importance weights over it are not supported: use --iw-samples 0")
     x_all = torch.from_numpy(images.astype(np.float64) / 255.0)
     res = evaluate(model, x_all, torch.from_numpy(labels.astype(np.int64)), args.iw_samples, args.seed, args.batch)
     print(json.dumps(res))

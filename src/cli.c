@@ -203,10 +203,9 @@ const char vae_cli_help_model[] =
     "                      (mean, fixed standard deviation --sigma; its -log p(x|z) in nats with\n"
     "                      the constants included)\n"
     "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n"
-    "  --model M           vae (default) or joint: a Gaussian latent and a categorical latent of\n"
-    "                      --disc classes (Gumbel-softmax), Dupont 2018; for joint the defaults\n"
-    "                      become --hidden 512,256 --latent 10 --batch-size 64 --lr 5e-4\n"
-    "  --disc K            classes of the joint model's categorical latent (default 10)\n";
+    "  --model M           vae (default) or joint: also a categorical latent (Dupont 2018); joint's\n"
+    "                      defaults: --hidden 512,256 --latent 10 --batch-size 64 --lr 5e-4\n"
+    "  --disc K            joint: classes of the categorical latent (default 10)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
     "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"
