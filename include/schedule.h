@@ -29,8 +29,9 @@ typedef struct {
     int lr_step_epochs;      /* step: every E epochs ... */
     float lr_step_gamma;     /* ... multiply by G */
     float kl_warmup_epochs;  /* W; 0: no warm-up */
-    float temperature;       /* T: the Gumbel-softmax temperature at the first step */
-    float temperature_end;   /* T_end: at the end of the run (linear in between); < 0: no annealing */
+    float temperature;       /* T: the Gumbel-softmax temperature at the first step; 0 (a zeroed
+                              * schedule): VAE_TEMPERATURE_DEFAULT (model.h) */
+    float temperature_end;   /* T_end: at the end of the run (linear in between); 0: no annealing */
 } vae_schedule;
 
 /* Constant learning rate, no warm-up, temperature VAE_TEMPERATURE_DEFAULT (model.h) throughout. */

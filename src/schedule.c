@@ -20,7 +20,7 @@ void vae_schedule_default(vae_schedule *s)
     s->lr_step_gamma = 0.1f;
     s->kl_warmup_epochs = 0.0f;
     s->temperature = VAE_TEMPERATURE_DEFAULT;
-    s->temperature_end = -1.0f; /* no annealing */
+    s->temperature_end = 0.0f; /* no annealing */
 }
 
 int vae_schedule_parse_lr(const char *text, vae_schedule *s)
@@ -94,10 +94,11 @@ float vae_schedule_kl_weight(const vae_schedule *sch, float beta, long s, long s
 
 float vae_schedule_temperature(const vae_schedule *sch, long s, long total_steps)
 {
-    if (sch->temperature_end < 0 || total_steps < 1)
-        return sch->temperature;
+    const float t0 = sch->temperature > 0.0f ? sch->temperature : VAE_TEMPERATURE_DEFAULT;
+    if (!(sch->temperature_end > 0.0f) || total_steps < 1)
+        return t0;
     double f = (double)s / (double)total_steps;
-    return (float)(sch->temperature + (sch->temperature_end - sch->temperature) * (f < 1.0 ? f : 1.0));
+    return (float)(t0 + (sch->temperature_end - t0) * (f < 1.0 ? f : 1.0));
 }
 
 float vae_schedule_capacity(float max, int iters, float cap, long s)

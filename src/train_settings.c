@@ -74,9 +74,11 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_SIGMA: float_text(s->cfg.sigma, buf); break;
     case VAE_TS_MODEL: snprintf(buf, VAE_SETTING_MAX, "%s", vae_model_kind_name(s->cfg.kind)); break;
     case VAE_TS_DISC: snprintf(buf, VAE_SETTING_MAX, "%d", s->cfg.disc); break;
-    case VAE_TS_TEMPERATURE: float_text(t->schedule.temperature, buf); break;
+    case VAE_TS_TEMPERATURE:
+        float_text(t->schedule.temperature > 0.0f ? t->schedule.temperature : VAE_TEMPERATURE_DEFAULT, buf);
+        break;
     case VAE_TS_TEMPERATURE_ANNEAL:
-        if (t->schedule.temperature_end < 0)
+        if (!(t->schedule.temperature_end > 0.0f))
             snprintf(buf, VAE_SETTING_MAX, "off");
         else
             float_text(t->schedule.temperature_end, buf);
@@ -134,7 +136,7 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
         return vae_cli_parse_float("--temperature", arg, 1e-3, 100.0, &t->schedule.temperature) ? -1 : 1;
     if (opt == VAE_OPT_TEMPERATURE_ANNEAL) {
         if (strcmp(arg, "off") == 0) {
-            t->schedule.temperature_end = -1.0f;
+            t->schedule.temperature_end = 0.0f;
             return 1;
         }
         return vae_cli_parse_float("--temperature-anneal", arg, 1e-3, 100.0, &t->schedule.temperature_end) ? -1 : 1;

@@ -138,6 +138,8 @@ Test(schedule, temperature_anneals_and_capacities_rise_linearly)
     cr_expect_eq(vae_schedule_temperature(&s, 0, 100), 1.0f);
     cr_expect_float_eq(vae_schedule_temperature(&s, 50, 100), 0.75f, 1e-7);
     cr_expect_eq(vae_schedule_temperature(&s, 100, 100), 0.5f);
+    vae_schedule zeroed = {0}; /* how callers that set no schedule build one */
+    cr_expect_eq(vae_schedule_temperature(&zeroed, 7, 100), 0.67f, "a zeroed schedule: the default, constant");
     cr_expect_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 0), 0.0f, "C starts at 0");
     cr_expect_float_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 30), 1.5f, 1e-7);
     cr_expect_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 100), 5.0f);
