@@ -25,6 +25,7 @@ cuvae=${CUVAE:-$repo_root/build/cuvae}
 data=${DATA:-$repo_root/data/mnist}
 device=${DEVICE:-auto}
 out=${OUT:-$(mktemp -d)}
+mkdir -p "$out"
 
 run() { # name, extra flags...
     local name=$1
