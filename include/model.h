@@ -5,14 +5,18 @@
  *   layers   Linears, each reading a list of input blocks (column blocks of its one
  *            weight): out = act(sum_k in_k @ W[:, block k]^T + b). A block's source
  *            is the input x, a latent's sample, or an earlier layer's output.
- *   latents  ops between the encoder's stats layer and the decoder; today the
- *            Gaussian one: z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar].
+ *   latents  ops between the encoder's stats layer and the decoder: the Gaussian one,
+ *            z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar], and the
+ *            categorical one of the joint model (compose_joint.c), a Gumbel-softmax sample
+ *            of its logits in training, their one-hot argmax otherwise.
  *   terms    named per-image loss terms, one column each of row_loss (B, T): a
  *            likelihood term (Bernoulli on logits, or Gaussian with fixed sigma) on
  *            the output layer, a KL term per latent. The objective is the batch mean
- *            of sum_t weight_t * term_t; the reported loss uses each term's
+ *            of sum_t weight_t * term_t, or for a controlled-capacity term
+ *            gamma |batch mean - C|; the reported loss uses each term's
  *            configured weight (beta for the KL), the ELBO weight 1 everywhere.
- *   scalars  values that change during training (learning rate, KL weight), one float
+ *   scalars  values that change during training (learning rate, KL weight, temperature,
+ *            capacities and the capacity terms' weights), one float
  *            each in backend memory, read by the ops through pointers, so a captured
  *            graph follows a schedule (vae_model_set_scalar).
  *
