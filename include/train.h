@@ -102,7 +102,8 @@ vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_s
  * A categorical latent is summed out exactly (vae_model_forward_eval). */
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
-/* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
+/* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded; a categorical latent,
+ * if any, cycles through its classes: image i has class i mod K), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
  * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image
  * is refused: -1 with vae_pictures_need_image's message. */
