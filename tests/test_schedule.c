@@ -177,8 +177,14 @@ Test(schedule, the_trainer_writes_the_joint_models_temperature_and_capacities)
     o.schedule.temperature_end = 0.5f;
     vae_trainer *t = vae_trainer_init(&m, &o);
     const long total = 14; /* 7 steps per epoch */
+    float prev_u[16 * 4];
     for (int s = 0; s < (int)total; s++) {
         vae_trainer_steps(t, &dd, s, 1);
+        /* fresh uniforms for the Gumbel draws at every step, in (0, 1] */
+        cr_expect(s == 0 || memcmp(prev_u, m.noise[1], sizeof prev_u) != 0, "step %d reused the uniforms", s);
+        memcpy(prev_u, m.noise[1], sizeof prev_u);
+        for (int i = 0; i < 16 * 4; i++)
+            cr_expect(prev_u[i] > 0.0f && prev_u[i] <= 1.0f, "u[%d] = %g at step %d", i, prev_u[i], s);
         cr_expect_eq(m.scalars[VAE_SCALAR_TEMPERATURE], vae_schedule_temperature(&o.schedule, s, total),
                      "temperature at step %d", s);
         cr_expect_eq(m.scalars[VAE_SCALAR_CAPACITY_Z], vae_schedule_capacity(3, 10, INFINITY, s), "C_z at %d", s);
