@@ -254,10 +254,10 @@ void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int targ
 
 void vae_model_term_capacity(vae_model *m, int capacity, float gamma)
 {
-    vae_loss_term *t = &m->term[m->n_terms - 1];
-    if (m->n_terms < 1 || vae_term_is_likelihood(t->op) || t->scalar < 0 || capacity < 0 ||
-        capacity >= VAE_SCALAR_COUNT)
+    if (m->n_terms < 1 || vae_term_is_likelihood(m->term[m->n_terms - 1].op) || m->term[m->n_terms - 1].scalar < 0 ||
+        capacity < 0 || capacity >= VAE_SCALAR_COUNT)
         vae_fatal("model composition: capacity %d for a term that is no weighted KL term", capacity);
+    vae_loss_term *t = &m->term[m->n_terms - 1];
     t->capacity = capacity;
     t->gamma = gamma;
 }
