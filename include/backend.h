@@ -169,13 +169,33 @@ struct vae_backend {
     void (*gather_one_hot)(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K);
 
     /* Gumbel-softmax sample: y = softmax((logits + g) / tau), g = -log(-log(u)), row by row.
-     * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K). */
+     * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K).
+     * tau (1) in backend memory (a backend scalar: an annealed temperature under graph replay). */
     void (*gumbel_softmax_forward)(vae_backend *be, float *y, const float *logits, const float *u,
-                                   int B, int K, float tau);
+                                   int B, int K, const float *tau);
 
-    /* dlogits = y * (dy - sum_k dy_k y_k) / tau (written). dlogits, dy, y (B, K). */
+    /* dlogits += y * (dy - sum_k dy_k y_k) / tau (accumulated onto what a KL term wrote).
+     * dlogits, dy, y (B, K), distinct; tau (1) in backend memory. */
     void (*gumbel_softmax_backward)(vae_backend *be, float *dlogits, const float *dy, const float *y,
-                                    int B, int K, float tau);
+                                    int B, int K, const float *tau);
+
+    /* y[i, k] = 1 where k is the first index of row i's largest logit, else 0: the one-hot
+     * argmax q(c|x) that pictures and clustering use. y, logits (B, K). */
+    void (*onehot_argmax)(vae_backend *be, float *y, const float *logits, int B, int K);
+
+    /* KL(softmax(logits) || uniform over K) per row, a loss term like those above:
+     *   q = softmax(l),  loss[i*T] = sum_k q_k log q_k + log K     (= log K - H(q))
+     *   dlogits_j = grad_scale * w * q_j * (log q_j + log K - loss_i)
+     * logits, dlogits (B, K); log q_k = l_k - max - log(sum exp(l - max)). */
+    void (*kl_categorical)(vae_backend *be, float *loss, int T, float *dlogits, const float *logits, int B, int K,
+                           const float *weight, float grad_scale);
+
+    /* The gradient weight of a controlled-capacity term gamma * |mean_i loss_i - C| (Burgess 2018):
+     *   *weight = gamma * sign(sum_i loss[i*T] / B - *capacity)       (0 when equal)
+     * the sum in double in row order; loss points at column t of a (B, T) matrix; weight and
+     * capacity (1) in backend memory, so a captured step follows the capacity's schedule. */
+    void (*capacity_weight)(vae_backend *be, float *weight, const float *loss, int T, int B, const float *capacity,
+                            float gamma);
 
     /* log N(z; 0, I) - log N(z; mu, diag(exp(logvar))) per row, for the importance weights of
      * `cuvae eval` (log p(z) - log q(z|x) with z = mu + eps * exp(logvar / 2)); the 2 pi

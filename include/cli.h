@@ -51,7 +51,7 @@ typedef struct {
     int batch_size;            /* --batch-size */
     float lr;                  /* --lr */
     uint64_t seed;             /* --seed */
-    vae_config cfg;            /* --hidden --latent --activation --beta --likelihood --sigma --model */
+    vae_config cfg;            /* --hidden --latent --activation --beta --likelihood --sigma --model --disc */
     vae_device_choice device;  /* --device */
     int threads;               /* --threads: OpenBLAS threads of the CPU backend; 0 leaves OpenBLAS's own
                                 * default. Not a recorded setting: a run may resume with another count */
@@ -61,7 +61,7 @@ typedef struct {
 enum {
     VAE_OPT_DATA = 1000, VAE_OPT_EPOCHS, VAE_OPT_BATCH, VAE_OPT_LR, VAE_OPT_SEED, VAE_OPT_HIDDEN,
     VAE_OPT_LATENT, VAE_OPT_ACT, VAE_OPT_BETA, VAE_OPT_DEVICE, VAE_OPT_THREADS, VAE_OPT_LIKELIHOOD, VAE_OPT_SIGMA,
-    VAE_OPT_MODEL_KIND,
+    VAE_OPT_MODEL_KIND, VAE_OPT_DISC,
     VAE_OPT_FIRST_PRIVATE = 1100 /* commands number their own options from here */
 };
 
@@ -80,7 +80,7 @@ extern const char vae_cli_help_model[];    /* --hidden --latent --activation --b
 extern const char vae_cli_help_training[]; /* --data --epochs --batch-size --lr --seed */
 extern const char vae_cli_help_device[];   /* --device --threads */
 extern const char vae_cli_help_threads[];  /* --threads alone (commands without --device) */
-extern const char vae_cli_help_model_kind[]; /* --model vae|cvae (train) */
+extern const char vae_cli_help_model_kind[]; /* --model vae|cvae|joint, --disc (train) */
 
 /* The backend for s->device, announced on `log` ("device: cuda:0 (NVIDIA H100 ...)"),
  * with s->threads OpenBLAS threads when given (it applies to the CPU backend).
@@ -118,9 +118,10 @@ int vae_cli_parse_indices(const char *flag, const char *s, int n_max, int **out,
     {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"lr", required_argument, 0, VAE_OPT_LR},  \
     {"seed", required_argument, 0, VAE_OPT_SEED}
 #define VAE_CLI_THREADS_OPTION {"threads", required_argument, 0, VAE_OPT_THREADS}
-/* --model vae|cvae: the member of the model family (train; the commands that read a saved model
- * take --model PATH instead, and the file says which it is). */
-#define VAE_CLI_MODEL_KIND_OPTION {"model", required_argument, 0, VAE_OPT_MODEL_KIND}
+/* --model vae|cvae|joint and --disc K: the member of the model family (train; the commands that
+ * read a saved model take --model PATH instead, and the file says which it is). */
+#define VAE_CLI_MODEL_KIND_OPTION                                                                     \
+    {"model", required_argument, 0, VAE_OPT_MODEL_KIND}, {"disc", required_argument, 0, VAE_OPT_DISC}
 /* --device and --threads: every command that picks a backend takes both. */
 #define VAE_CLI_DEVICE_OPTION {"device", required_argument, 0, VAE_OPT_DEVICE}, VAE_CLI_THREADS_OPTION
 

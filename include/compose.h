@@ -12,5 +12,7 @@
 
 /* The conditional VAE (src/compose_cvae.c); 0. */
 int vae_compose_cvae(vae_model *m, const vae_config *cfg);
+/* The joint continuous + discrete VAE (src/compose_joint.c); 0. */
+int vae_compose_joint(vae_model *m, const vae_config *cfg);
 
 #endif /* VAE_COMPOSE_H */

@@ -6,14 +6,18 @@
  *            weight): out = act(sum_k in_k @ W[:, block k]^T + b). A block's source
  *            is the input x, the one-hot label y (a conditional model's), a latent's
  *            sample, or an earlier layer's output.
- *   latents  ops between the encoder's stats layer and the decoder; today the
- *            Gaussian one: z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar].
+ *   latents  ops between the encoder's stats layer and the decoder: the Gaussian one,
+ *            z = mu + eps * exp(logvar / 2) from stats (B, 2Z) = [mu | logvar], and the
+ *            categorical one of the joint model (compose_joint.c), a Gumbel-softmax sample
+ *            of its logits in training, their one-hot argmax otherwise.
  *   terms    named per-image loss terms, one column each of row_loss (B, T): a
  *            likelihood term (Bernoulli on logits, or Gaussian with fixed sigma) on
  *            the output layer, a KL term per latent. The objective is the batch mean
- *            of sum_t weight_t * term_t; the reported loss uses each term's
+ *            of sum_t weight_t * term_t, or for a controlled-capacity term
+ *            gamma |batch mean - C|; the reported loss uses each term's
  *            configured weight (beta for the KL), the ELBO weight 1 everywhere.
- *   scalars  values that change during training (learning rate, KL weight), one float
+ *   scalars  values that change during training (learning rate, KL weight, temperature,
+ *            capacities and the capacity terms' weights), one float
  *            each in backend memory, read by the ops through pointers, so a captured
  *            graph follows a schedule (vae_model_set_scalar).
  *
@@ -60,10 +64,22 @@ typedef enum {
 
 /* Which member of the model family a configuration composes (vae_model_layout dispatches on it). */
 typedef enum {
-    VAE_MODEL_VAE = 0,  /* "vae": the plain VAE below */
-    VAE_MODEL_CVAE = 1, /* "cvae": conditional on a one-hot label y, read by the encoder ([x | y]) and
-                         * the decoder ([z | y]); src/compose_cvae.c */
+    VAE_MODEL_VAE = 0,   /* "vae": the plain VAE below */
+    VAE_MODEL_CVAE = 1,  /* "cvae": conditional on a one-hot label y, read by the encoder ([x | y]) and
+                          * the decoder ([z | y]); src/compose_cvae.c */
+    VAE_MODEL_JOINT = 2, /* "joint": a Gaussian and a categorical latent; src/compose_joint.c */
 } vae_model_kind;
+
+/* A controlled-capacity objective gamma * |KL - C| for one KL term (Burgess 2018), C rising
+ * linearly from 0 to max over `iters` training steps; gamma 0: the plain KL term. */
+typedef struct {
+    float max;   /* C's final value in nats */
+    int iters;   /* steps over which C rises */
+    float gamma; /* the term's weight; 0: off */
+} vae_capacity;
+
+/* The Gumbel-softmax temperature of the joint model's training, unless --temperature says otherwise. */
+#define VAE_TEMPERATURE_DEFAULT 0.67f
 
 typedef struct {
     vae_model_kind kind;        /* the composition (the plain VAE by default) */
@@ -78,12 +94,19 @@ typedef struct {
     float beta;                 /* weight of the KL term (1 = the plain VAE) */
     vae_likelihood likelihood;  /* the decoder's distribution */
     float sigma;                /* its standard deviation, for the Gaussian likelihood */
+    int disc;                   /* joint: K, classes of the categorical latent */
+    vae_capacity cap_z, cap_c;  /* joint: capacities of the Gaussian and the categorical KL (training only) */
 } vae_config;
 
 /* Backend scalars read by the ops through pointers (vae_model.scalars). */
 typedef enum {
     VAE_SCALAR_LR = 0,        /* Adam's learning rate of the step */
     VAE_SCALAR_KL_WEIGHT = 1, /* the KL terms' weight in the gradient: beta x warm-up factor */
+    VAE_SCALAR_TEMPERATURE = 2, /* the Gumbel-softmax temperature tau */
+    VAE_SCALAR_CAPACITY_Z = 3,  /* the capacities C of the joint model's KL terms, nats */
+    VAE_SCALAR_CAPACITY_C = 4,
+    VAE_SCALAR_CAP_WEIGHT_Z = 5, /* gamma * sign(KL - C) of the step, written by capacity_weight */
+    VAE_SCALAR_CAP_WEIGHT_C = 6,
     VAE_SCALAR_COUNT
 } vae_scalar;
 
@@ -127,6 +150,9 @@ typedef struct {
 
 typedef enum {
     VAE_LATENT_GAUSSIAN = 0, /* z = mu + eps * exp(logvar / 2), stats (B, 2Z) = [mu | logvar] */
+    VAE_LATENT_CATEGORICAL = 1, /* c = gumbel_softmax(alpha, u, tau) in training, one-hot argmax alpha
+                                 * without gradients; stats (B, K) = the logits alpha of q(c|x), noise
+                                 * (B, K) uniforms */
 } vae_latent_kind;
 
 typedef struct {
@@ -140,6 +166,7 @@ typedef enum {
     VAE_TERM_LIK_BERNOULLI = 0, /* backend lik_bernoulli on `layer`'s logits */
     VAE_TERM_LIK_GAUSSIAN = 1,  /* backend lik_gaussian on `layer`'s mean */
     VAE_TERM_KL_GAUSSIAN = 2,   /* backend kl_gaussian on `latent`'s statistics */
+    VAE_TERM_KL_CATEGORICAL = 3, /* backend kl_categorical on `latent`'s logits */
 } vae_term_op;
 
 /* A likelihood term (-log p(x|z)), as opposed to a latent's KL term. */
@@ -155,6 +182,10 @@ typedef struct {
     int latent;         /* latent terms: the latent */
     int scalar;         /* the vae_scalar weighting its gradient, or -1 for weight 1 */
     float weight;       /* its weight in the reported objective (beta for the KL) */
+    int capacity;       /* >= 0: a controlled-capacity term gamma |mean KL - C|, C the backend scalar
+                         * `capacity`; capacity_weight writes gamma sign(mean KL - C) into `scalar`
+                         * each step before the gradient. -1: a plain term */
+    float gamma;
 } vae_loss_term;
 
 typedef struct {
@@ -225,8 +256,10 @@ int vae_config_parse_hidden(const char *s, vae_config *c);   /* "400" or "512,25
 int vae_act_parse(const char *s, vae_act *out);               /* "relu" | "tanh" */
 const char *vae_act_name(vae_act a);
 int vae_likelihood_parse(const char *s, vae_likelihood *out); /* "bernoulli" | "gaussian" */
-int vae_model_kind_parse(const char *s, vae_model_kind *out); /* "vae" | "cvae" */
+int vae_model_kind_parse(const char *s, vae_model_kind *out); /* "vae" | "cvae" | "joint" */
 const char *vae_model_kind_name(vae_model_kind k);
+/* "MAX,ITERS,GAMMA" (MAX >= 0 nats, ITERS >= 1, GAMMA > 0) for `flag`; -1 with vae_set_error. */
+int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out);
 const char *vae_likelihood_name(vae_likelihood l);
 
 /* ---- life cycle -------------------------------------------------------------------------- */
@@ -258,6 +291,9 @@ int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, i
 /* A loss term on `target` (a layer for likelihood ops, a latent for KL ops), its gradient
  * weighted by backend scalar `scalar` (-1: 1), reported with weight `weight`. */
 void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int target, int scalar, float weight);
+/* Make the last term added a controlled-capacity term gamma * |mean KL - C| with C the backend
+ * scalar `capacity`; its gradient weight scalar gets gamma * sign(mean KL - C) each step. */
+void vae_model_term_capacity(vae_model *m, int capacity, float gamma);
 /* Allocate a composed model on `be` for batches up to batch_cap (what vae_model_init does
  * after vae_model_layout). 0, or -1 with vae_set_error for a bad batch_cap. */
 int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap);
@@ -311,8 +347,21 @@ void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, floa
  * went non-finite, else 0. Clear it with vae_model_clear_divergence. */
 int vae_model_read_divergence(vae_model *m, vae_divergence *d);
 void vae_model_clear_divergence(vae_model *m);
-/* Decoder only: m->z (B, Z) (and m->y for a model that reads the label) -> the output layer's
- * values in m->out[output]. */
+/* Forward for evaluation: vae_model_forward(m, B, 0), then, for a model with a categorical
+ * latent, each likelihood term replaced by its exact expectation over c,
+ *     sum_k q(c = k|x) * term(x | z, c = one-hot k),
+ * (K decoder passes; q from the logits, in double on the host), so the objective is a true
+ * bound. Synchronizes on the CUDA backend: not for captured steps. */
+void vae_model_forward_eval(vae_model *m, int B);
+/* The index of the model's categorical latent, or -1. */
+int vae_model_categorical(const vae_model *m);
+/* Set the categorical latent's sample to one-hot rows: row i of class cats[i] (host, B), or
+ * class i % K when cats is NULL. Nothing for a model without one. */
+void vae_model_set_categories(vae_model *m, int B, const int *cats);
+/* argmax q(c|x) of B rows whose encoder has run (m->out filled) into host cats (B). */
+void vae_model_download_categories(vae_model *m, int B, int *cats);
+/* Decoder only: m->z (B, Z) (and m->y for a model that reads the label, the categorical sample
+ * for one with a categorical latent) -> the output layer's values in m->out[output]. */
 void vae_model_decode(vae_model *m, int B);
 /* The decoder's mean for B rows, downloaded to host: sigmoid(logits) for the
  * Bernoulli likelihood, the output itself for the Gaussian. */

@@ -9,6 +9,9 @@
  *                  step:E:G   lr_s = lr * G^floor(epoch_s / E)             (PyTorch's StepLR)
  *   KL weight      warm-up over W epochs: beta * min(1, s / (W * steps per epoch)),
  *                  rising linearly from 0; W = 0 is beta throughout.
+ *   temperature    tau_s = T + (T_end - T) * s / S    (Gumbel-softmax; no T_end: T throughout)
+ *   capacity       C_s = max * min(1, s / iters), and for a categorical latent of K classes at
+ *                  most log K (Burgess 2018's linearly increasing capacity).
  *
  * Not here: the trainer's step counting (train.c) or the recorded settings (train_settings.c).
  */
@@ -26,9 +29,12 @@ typedef struct {
     int lr_step_epochs;      /* step: every E epochs ... */
     float lr_step_gamma;     /* ... multiply by G */
     float kl_warmup_epochs;  /* W; 0: no warm-up */
+    float temperature;       /* T: the Gumbel-softmax temperature at the first step; 0 (a zeroed
+                              * schedule): VAE_TEMPERATURE_DEFAULT (model.h) */
+    float temperature_end;   /* T_end: at the end of the run (linear in between); 0: no annealing */
 } vae_schedule;
 
-/* Constant learning rate, no warm-up. */
+/* Constant learning rate, no warm-up, temperature VAE_TEMPERATURE_DEFAULT (model.h) throughout. */
 void vae_schedule_default(vae_schedule *s);
 /* Parse --lr-schedule "constant" | "cosine" | "step:E" | "step:E:G" (E >= 1 epochs, 0 < G <= 1;
  * G defaults to 0.1) into s. -1 with vae_set_error naming the flag. */
@@ -40,5 +46,11 @@ void vae_schedule_lr_text(const vae_schedule *s, char *buf, int len);
 float vae_schedule_lr(const vae_schedule *sch, float base_lr, long s, long total_steps, long steps_per_epoch);
 /* The KL weight of step s: beta times the warm-up factor. */
 float vae_schedule_kl_weight(const vae_schedule *sch, float beta, long s, long steps_per_epoch);
+
+/* The Gumbel-softmax temperature of step s of a run of total_steps steps. */
+float vae_schedule_temperature(const vae_schedule *sch, long s, long total_steps);
+/* The capacity C of step s for a capacity rising to max over iters steps, capped at cap
+ * (log K for a categorical latent; INFINITY for none). */
+float vae_schedule_capacity(float max, int iters, float cap, long s);
 
 #endif

@@ -88,16 +88,22 @@ void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s);
  * the first read that finds it. 1 and *d filled (epoch, step in the epoch, step of
  * the run, quantity), else 0. */
 int vae_trainer_diverged(vae_trainer *t, vae_divergence *d);
+/* The value the trainer last wrote to backend scalar `which` (the schedules' value of the
+ * latest step): the learning rate, KL weight, and for a joint model the temperature and
+ * the capacities (0 before the first step); NAN for another scalar. */
+float vae_trainer_scalar_now(const vae_trainer *t, vae_scalar which);
 /* Training steps first_step .. first_step + steps - 1 on `train` in its current order,
  * step s taking the batch that starts at image s * batch_size (wrapping around the
  * data set); returns the mean losses of those steps. Used by `cuvae compare`. */
 vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_step, int steps);
 
 /* Mean losses over a whole data set with one noise draw per image, from a
- * generator reset to `seed` first: the same number for the same model every time. */
+ * generator reset to `seed` first: the same number for the same model every time.
+ * A categorical latent is summed out exactly (vae_model_forward_eval). */
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
-/* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
+/* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded; a categorical latent,
+ * if any, cycles through its classes: image i has class i mod K), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
  * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image
  * is refused: -1 with vae_pictures_need_image's message. A model that reads the label
@@ -107,5 +113,9 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
  * vae_set_error naming --label. */
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
+/* A model with a categorical latent (joint): one row per class k, `cols` columns (at most the
+ * batch size), column j decoded from one z_j ~ N(0, I) (seeded) with c = one-hot k, so each
+ * column shows what the class changes. -1 with vae_set_error for a model without one. */
+int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale);
 
 #endif

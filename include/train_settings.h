@@ -17,7 +17,8 @@
 /* Option codes of train's own flags that are settings (cli.h numbers private options from here). */
 enum {
     VAE_OPT_SAMPLES = VAE_OPT_FIRST_PRIVATE, VAE_OPT_CKPT_EVERY, VAE_OPT_VAL, VAE_OPT_CLIP, VAE_OPT_LR_SCHEDULE,
-    VAE_OPT_KL_WARMUP, VAE_OPT_TRAIN_NEXT
+    VAE_OPT_KL_WARMUP, VAE_OPT_TEMPERATURE, VAE_OPT_TEMPERATURE_ANNEAL, VAE_OPT_CAPACITY_Z, VAE_OPT_CAPACITY_C,
+    VAE_OPT_TRAIN_NEXT
 };
 
 typedef struct {
@@ -25,7 +26,7 @@ typedef struct {
     int samples, checkpoint_every;
     float val_fraction;
     float clip_grad_norm; /* --clip-grad-norm; 0: no clipping */
-    vae_schedule schedule; /* --lr-schedule, --kl-warmup */
+    vae_schedule schedule; /* --lr-schedule, --kl-warmup, --temperature, --temperature-anneal */
     const char *data_abs; /* escaped absolute data directory, once known */
 } vae_train_settings;
 
@@ -33,7 +34,8 @@ typedef struct {
 enum {
     VAE_TS_DATA, VAE_TS_BATCH, VAE_TS_LR, VAE_TS_SEED, VAE_TS_HIDDEN, VAE_TS_LATENT, VAE_TS_ACT, VAE_TS_BETA,
     VAE_TS_SAMPLES, VAE_TS_VAL, VAE_TS_CKPT, VAE_TS_CLIP, VAE_TS_LR_SCHEDULE, VAE_TS_KL_WARMUP, VAE_TS_LIKELIHOOD,
-    VAE_TS_SIGMA, VAE_TS_EPOCHS, VAE_TS_MODEL, VAE_TS_N
+    VAE_TS_SIGMA, VAE_TS_MODEL, VAE_TS_DISC, VAE_TS_TEMPERATURE, VAE_TS_TEMPERATURE_ANNEAL, VAE_TS_CAPACITY_Z,
+    VAE_TS_CAPACITY_C, VAE_TS_EPOCHS, VAE_TS_N
 };
 
 typedef struct {
@@ -50,6 +52,10 @@ extern const vae_train_setting_key vae_train_setting_keys[VAE_TS_N];
 void vae_train_setting_text(const vae_train_settings *t, int k, char *buf);
 /* Apply one option (shared or train's own) with value arg: 1 applied, 0 not a setting, -1 bad value. */
 int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg);
+/* The joint model's defaults (the paper's MNIST specification: --hidden 512,256 --latent 10
+ * --batch-size 64 --lr 5e-4) for each of those flags not given (given[k] set for each flag given);
+ * nothing for another model. */
+void vae_train_settings_model_defaults(vae_train_settings *t, const int *given);
 /* Compare the settings given on the command line (given[k] set for each flag given) with those
  * recorded in ck; epochs may differ. -1 with a message naming each flag that differs. */
 int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_settings *given_ts, const int *given,

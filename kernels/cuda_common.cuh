@@ -6,7 +6,7 @@
  * that kernels/cuda_backend.cu puts into the vae_backend table.
  *
  * Not here: any kernel. Each op family has its own .cu file (gemm.cu,
- * activation.cu, reparam.cu, loss.cu, adam.cu, gather.cu, gumbel.cu, rng.cu,
+ * activation.cu, reparam.cu, loss.cu, adam.cu, gather.cu, gumbel.cu, categorical.cu, rng.cu,
  * guard.cu).
  *
  * Determinism: no kernel of this backend uses floating-point atomics; every
@@ -217,6 +217,8 @@ void cuda_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, const 
 void cuda_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, const float *stats, int B, int Z,
                       const float *weight, float grad_scale);
 void cuda_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B, int T);
+void cuda_capacity_weight(vae_backend *be, float *weight, const float *loss, int T, int B, const float *capacity,
+                          float gamma);
 
 /* adam.cu */
 void cuda_adam_step(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
@@ -234,9 +236,14 @@ void cuda_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels, const
 
 /* gumbel.cu */
 void cuda_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u, int B, int K,
-                                 float tau);
+                                 const float *tau);
 void cuda_gumbel_softmax_backward(vae_backend *be, float *dlogits, const float *dy, const float *y, int B,
-                                  int K, float tau);
+                                  int K, const float *tau);
+
+/* categorical.cu */
+void cuda_onehot_argmax(vae_backend *be, float *y, const float *logits, int B, int K);
+void cuda_kl_categorical(vae_backend *be, float *loss, int T, float *dlogits, const float *logits, int B, int K,
+                         const float *weight, float grad_scale);
 
 #ifdef __cplusplus
 }

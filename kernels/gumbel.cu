@@ -3,14 +3,13 @@
  *
  *   forward   u' = min(max(u, 1e-20), 1 - 2^-24);  g = -log(-log(u'))
  *             y = softmax((logits + g) / tau)         (max-subtracted)
- *   backward  dlogits = y * (dy - sum_k dy_k y_k) / tau   (written)
- * y, logits, u, dy, dlogits (B, K).
+ *   backward  dlogits += y * (dy - sum_k dy_k y_k) / tau   (accumulated)
+ * y, logits, u, dy, dlogits (B, K); tau (1) read from device memory by the kernel.
  *
  * One warp per row, 8 rows per block, rows strided over the grid; a lane
  * handles columns lane, lane + 32, ... The row max and sums are warp
  * butterflies, fixed in order: bit-identical from run to run. The forward
- * pass uses y as its scratch (each lane rereads only what it wrote); the
- * backward pass finishes its sum before any write, so dlogits may alias dy.
+ * pass uses y as its scratch (each lane rereads only what it wrote).
  */
 #include "cuda_common.cuh"
 
@@ -18,8 +17,9 @@
 #define GUMBEL_ROWS_PER_BLOCK (GUMBEL_THREADS / 32)
 
 static __global__ void gumbel_softmax_forward_kernel(float *y, const float *logits, const float *u, int B, int K,
-                                                     float tau)
+                                                     const float *tau_p)
 {
+    const float tau = *tau_p;
     const int lane = threadIdx.x & 31;
     const long long first = (long long)blockIdx.x * GUMBEL_ROWS_PER_BLOCK + (threadIdx.x >> 5);
     const long long stride = (long long)gridDim.x * GUMBEL_ROWS_PER_BLOCK;
@@ -49,8 +49,9 @@ static __global__ void gumbel_softmax_forward_kernel(float *y, const float *logi
 }
 
 static __global__ void gumbel_softmax_backward_kernel(float *dlogits, const float *dy, const float *y, int B, int K,
-                                                      float tau)
+                                                      const float *tau_p)
 {
+    const float tau = *tau_p;
     const int lane = threadIdx.x & 31;
     const long long first = (long long)blockIdx.x * GUMBEL_ROWS_PER_BLOCK + (threadIdx.x >> 5);
     const long long stride = (long long)gridDim.x * GUMBEL_ROWS_PER_BLOCK;
@@ -59,10 +60,10 @@ static __global__ void gumbel_softmax_backward_kernel(float *dlogits, const floa
         float dot = 0.0f;
         for (int k = lane; k < K; k += 32)
             dot += dy[off + k] * y[off + k];
-        dot = warp_sum(dot); /* all of dy is read before any dlogits is written */
+        dot = warp_sum(dot);
         for (int k = lane; k < K; k += 32) {
             const float yk = y[off + k];
-            dlogits[off + k] = yk * (dy[off + k] - dot) / tau;
+            dlogits[off + k] += yk * (dy[off + k] - dot) / tau;
         }
     }
 }
@@ -72,14 +73,14 @@ static unsigned int gumbel_grid(int B)
     return cuda_grid_rows((int)(((long long)B + GUMBEL_ROWS_PER_BLOCK - 1) / GUMBEL_ROWS_PER_BLOCK));
 }
 
-static void gumbel_softmax_forward_cuda(float *y, const float *logits, const float *u, int B, int K, float tau,
+static void gumbel_softmax_forward_cuda(float *y, const float *logits, const float *u, int B, int K, const float *tau,
                                         cudaStream_t stream)
 {
     gumbel_softmax_forward_kernel<<<gumbel_grid(B), GUMBEL_THREADS, 0, stream>>>(y, logits, u, B, K, tau);
     CUDA_CHECK_LAUNCH();
 }
 
-static void gumbel_softmax_backward_cuda(float *dlogits, const float *dy, const float *y, int B, int K, float tau,
+static void gumbel_softmax_backward_cuda(float *dlogits, const float *dy, const float *y, int B, int K, const float *tau,
                                          cudaStream_t stream)
 {
     gumbel_softmax_backward_kernel<<<gumbel_grid(B), GUMBEL_THREADS, 0, stream>>>(dlogits, dy, y, B, K, tau);
@@ -87,7 +88,7 @@ static void gumbel_softmax_backward_cuda(float *dlogits, const float *dy, const 
 }
 
 extern "C" void cuda_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u, int B,
-                                            int K, float tau)
+                                            int K, const float *tau)
 {
     if (B <= 0 || K <= 0)
         return;
@@ -95,7 +96,7 @@ extern "C" void cuda_gumbel_softmax_forward(vae_backend *be, float *y, const flo
 }
 
 extern "C" void cuda_gumbel_softmax_backward(vae_backend *be, float *dlogits, const float *dy, const float *y, int B,
-                                             int K, float tau)
+                                             int K, const float *tau)
 {
     if (B <= 0 || K <= 0)
         return;

@@ -10,6 +10,7 @@
  *                  dmean = gs (mean - x) / sigma^2
  *   kl_gaussian    loss_i = -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
  *                  dstats = gs [mu | (exp(logvar) - 1) / 2]
+ *   capacity_weight  *weight = gamma * sign(mean_i loss_i - *capacity)   (one thread, double, row order)
  *
  * with gs = grad_scale * (*weight), the weight read from device memory by the
  * kernel (NULL: 1), so a captured graph follows a schedule.
@@ -181,4 +182,31 @@ extern "C" void cuda_loss_accumulate(vae_backend *be, double *acc, const float *
     if (B <= 0 || T <= 0)
         return;
     loss_accumulate_cuda(acc, row_loss, B, T, cuda_ctx_of(be)->stream);
+}
+
+/* A single thread sums the column in double in row order, as the CPU does: B is a batch
+ * (hundreds of rows), and the same order gives the same sign at the boundary. */
+static __global__ void capacity_weight_kernel(float *weight, const float *loss, int T, int B, const float *capacity,
+                                              float gamma)
+{
+    double s = 0.0;
+    for (int i = 0; i < B; i++)
+        s += (double)loss[(size_t)i * (size_t)T];
+    const double d = s / B - (double)*capacity;
+    *weight = d > 0 ? gamma : d < 0 ? -gamma : 0.0f;
+}
+
+static void capacity_weight_cuda(float *weight, const float *loss, int T, int B, const float *capacity, float gamma,
+                                 cudaStream_t stream)
+{
+    capacity_weight_kernel<<<1, 1, 0, stream>>>(weight, loss, T, B, capacity, gamma);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void cuda_capacity_weight(vae_backend *be, float *weight, const float *loss, int T, int B,
+                                     const float *capacity, float gamma)
+{
+    if (B < 1 || T < 1)
+        vae_fatal("capacity_weight: bad shape B=%d T=%d", B, T);
+    capacity_weight_cuda(weight, loss, T, B, capacity, gamma, cuda_ctx_of(be)->stream);
 }

@@ -16,7 +16,7 @@ with PyTorch's own noise, from the densities themselves, so it checks cuvae inde
 
 Extending it is a table entry: INPUTS (how a named input comes from a batch of data), ACTS,
 LATENT_KINDS (a latent's parameters from its stats layer, its sample, its KL and log-density
-ratio), LIKELIHOODS and TERM_OPS. Only what cuvae writes today is in the tables; a file naming
+ratio, or `enumerated`: summed out exactly in the terms), LIKELIHOODS and TERM_OPS. Only what cuvae writes today is in the tables; a file naming
 anything else is refused with a message naming it.
 
 A mistake in a file raises ModelFileError with one plain message naming the file and the
@@ -197,7 +197,29 @@ class GaussianLatent:
         return _log_normal(value, torch.zeros_like(value), torch.zeros_like(value)) - _log_normal(value, mu, logvar)
 
 
-LATENT_KINDS = {"gaussian": GaussianLatent}
+class CategoricalLatent:
+    """c ~ Cat(softmax(alpha)) with stats alpha, the logits (width dim); prior uniform over the dim
+    classes. `enumerated`: the terms sum it out exactly, sum_k q(k|x) term(c = one-hot k), as cuvae's
+    evaluation does (a true bound); its sample, where one is taken, is the one-hot argmax."""
+    stats_width = staticmethod(lambda dim: dim)
+    enumerated = True
+
+    @staticmethod
+    def params(stats, dim):
+        return stats.log_softmax(-1)
+
+    @staticmethod
+    def sample(params, k, draw):
+        onehot = F.one_hot(params.argmax(-1), params.shape[-1]).to(params.dtype)
+        return onehot.expand(-1, k, -1)
+
+    @staticmethod
+    def kl(params):
+        """KL(q || uniform) = log K - H(q)."""
+        return (params.exp() * params).sum(-1) + math.log(params.shape[-1])
+
+
+LATENT_KINDS = {"gaussian": GaussianLatent, "categorical": CategoricalLatent}
 
 
 def _nll_bernoulli(out, x, meta_sigma):
@@ -217,7 +239,7 @@ LIKELIHOODS = {"bernoulli": (_nll_bernoulli, False), "gaussian": (_nll_gaussian,
 # op -> (what the term reads, the kind it requires): "likelihood" terms are -log p(x|z) of the
 # model's likelihood, "latent" terms the KL of the latent they name, in closed form.
 TERM_OPS = {"bernoulli": ("likelihood", "bernoulli"), "gaussian": ("likelihood", "gaussian"),
-            "kl_gaussian": ("latent", "gaussian")}
+            "kl_gaussian": ("latent", "gaussian"), "kl_categorical": ("latent", "categorical")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,10 +409,11 @@ class CuvaeModel(nn.Module):
         for lat in arch["latents"]:
             self.latents_at.setdefault(lat["stats"], []).append(lat)
 
-    def forward(self, batch, k, draw):
+    def forward(self, batch, k, draw, fixed=None):
         """Every value of the graph for a batch, with k latent samples per row: values[name] is
         (B, 1, w) until it depends on a sample, then (B, k, w); blocks are broadcast to a common
-        k before torch.cat. Returns (values, latents: name -> (kind, params, sample))."""
+        k before torch.cat. fixed: latent name -> its value, instead of a sample (an enumerated
+        latent's class). Returns (values, latents: name -> (kind, params, sample))."""
         vals = {name: INPUTS[name](batch, w)[:, None, :] for name, w in self.arch["inputs"].items()}
         lats = {}
         for lin, L in zip(self.linears, self.arch["layers"]):
@@ -401,19 +424,53 @@ class CuvaeModel(nn.Module):
             for lat in self.latents_at.get(L["name"], []):
                 kind = LATENT_KINDS[lat["kind"]]
                 p = kind.params(out, lat["dim"])
-                vals[lat["name"]] = s = kind.sample(p, k, draw)
+                if fixed and lat["name"] in fixed:
+                    vals[lat["name"]] = s = fixed[lat["name"]]
+                else:
+                    vals[lat["name"]] = s = kind.sample(p, k, draw)
                 lats[lat["name"]] = (kind, p, s)
         return vals, lats
 
-    def terms(self, batch, draw):
-        """Each term per row (B), one latent sample per row: name -> tensor."""
-        vals, lats = self.forward(batch, 1, draw)
+    def enumerated(self):
+        """The latents the terms sum out exactly (their kind's `enumerated`)."""
+        return [lat for lat in self.arch["latents"] if getattr(LATENT_KINDS[lat["kind"]], "enumerated", False)]
+
+    def _likelihood_term(self, batch, draw):
+        """-log p(x|z) per row with one sample per row of the sampled latents; an enumerated latent
+        summed out: sum_k q(k|x) (-log p(x|z, c = one-hot k)), the other latents' noise drawn once."""
         nll, _ = LIKELIHOODS[self.arch["likelihood"]["kind"]]
+        layer, x = self.arch["likelihood"]["layer"], batch["x"][:, None, :]
+        enum = self.enumerated()
+        if not enum:
+            vals, lats = self.forward(batch, 1, draw)
+            return nll(vals[layer], x, self.sigma)[:, 0], lats
+        if len(enum) > 1:
+            raise ModelFileError("more than one categorical latent: the loader sums out one")
+        drawn = []
+
+        def record(shape):
+            drawn.append(draw(shape))
+            return drawn[-1]
+        vals, lats = self.forward(batch, 1, record)
+        name, dim = enum[0]["name"], enum[0]["dim"]
+        _, logq, _ = lats[name]
+        total = 0
+        for c in range(dim):
+            replay = iter(drawn)
+            onehot = torch.zeros(x.shape[0], 1, dim, dtype=torch.float64)
+            onehot[..., c] = 1
+            vals_c, _ = self.forward(batch, 1, lambda shape: next(replay), fixed={name: onehot})
+            total = total + logq[:, 0, c].exp() * nll(vals_c[layer], x, self.sigma)[:, 0]
+        return total, lats
+
+    def terms(self, batch, draw):
+        """Each term per row (B), one latent sample per row (an enumerated latent summed out): name -> tensor."""
+        lik, lats = self._likelihood_term(batch, draw)
         out = {}
         for t in self.arch["terms"]:
             reads, _ = TERM_OPS[t["op"]]
             if reads == "likelihood":
-                out[t["name"]] = nll(vals[self.arch["likelihood"]["layer"]], batch["x"][:, None, :], self.sigma)[:, 0]
+                out[t["name"]] = lik
             else:
                 kind, p, _ = lats[t["latent"]]
                 out[t["name"]] = kind.kl(p)[:, 0]
@@ -421,6 +478,9 @@ class CuvaeModel(nn.Module):
 
     def log_weights(self, batch, k, draw):
         """(B, k) importance weights log p(x|z) + sum over latents of log p(z) - log q(z|x)."""
+        if self.enumerated():
+            raise ModelFileError("importance weights over a categorical latent are not supported (cuvae eval "
+                                 "refuses --iw-samples for it too): use --iw-samples 0")
         vals, lats = self.forward(batch, k, draw)
         nll, _ = LIKELIHOODS[self.arch["likelihood"]["kind"]]
         lw = -nll(vals[self.arch["likelihood"]["layer"]], batch["x"][:, None, :], self.sigma)

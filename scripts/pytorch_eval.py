@@ -104,6 +104,9 @@ def main():
         check_labels(args.model, model.arch, labels, os.path.join(args.data, "t10k-labels"))
     except ModelFileError as e:
         sys.exit(f"pytorch_eval: {e}")
+    if args.iw_samples and model.enumerated():
+        sys.exit(f"pytorch_eval: {args.model}: a categorical latent (--model joint): its terms sum it out exactly; "
+                 "importance weights over it are not supported: use --iw-samples 0")
     x_all = torch.from_numpy(images.astype(np.float64) / 255.0)
     res = evaluate(model, x_all, torch.from_numpy(labels.astype(np.int64)), args.iw_samples, args.seed, args.batch)
     print(json.dumps(res))

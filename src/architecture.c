@@ -46,6 +46,7 @@ static const char *term_op_name(vae_term_op op)
     case VAE_TERM_LIK_BERNOULLI: return "bernoulli";
     case VAE_TERM_LIK_GAUSSIAN: return "gaussian";
     case VAE_TERM_KL_GAUSSIAN: return "kl_gaussian";
+    case VAE_TERM_KL_CATEGORICAL: return "kl_categorical";
     }
     return "?";
 }
@@ -94,7 +95,7 @@ char *vae_architecture_json(const vae_model *m)
         const vae_latent *lt = &m->latent[k];
         json_t *o = checked(json_object());
         put(o, "name", json_string(lt->name));
-        put(o, "kind", json_string("gaussian"));
+        put(o, "kind", json_string(lt->kind == VAE_LATENT_CATEGORICAL ? "categorical" : "gaussian"));
         put(o, "dim", json_integer(lt->dim));
         put(o, "stats", json_string(m->lin[lt->stats_layer].name));
         append(latents, o);

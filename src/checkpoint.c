@@ -127,11 +127,16 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
         snprintf(sigma, sizeof sigma, "%.9g", (double)c->sigma);
         meta[nm++] = (vae_st_meta){"sigma", sigma};
     }
-    char classes[32];
-    if (c->kind != VAE_MODEL_VAE) { /* absent: the plain VAE, as in files written before the family */
+    char classes[32], disc[32];
+    if (c->kind != VAE_MODEL_VAE) /* absent: the plain VAE, as in files written before the family */
         meta[nm++] = (vae_st_meta){"model", vae_model_kind_name(c->kind)};
+    if (c->kind == VAE_MODEL_CVAE) {
         snprintf(classes, sizeof classes, "%d", c->classes);
         meta[nm++] = (vae_st_meta){"classes", classes};
+    }
+    if (c->kind == VAE_MODEL_JOINT) {
+        snprintf(disc, sizeof disc, "%d", c->disc);
+        meta[nm++] = (vae_st_meta){"disc", disc};
     }
     if (nm + n_extra > VAE_CHECKPOINT_META_MAX)
         vae_fatal("model metadata: %d configuration and %d extra entries exceed %d", nm, n_extra,
@@ -205,10 +210,12 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
     }
     const char *kind = vae_safetensors_meta_get(&st, "model");
     if (kind && vae_model_kind_parse(kind, &c.kind)) {
-        vae_set_error("%s: model '%s' is not supported by this build (it knows vae and cvae)", path, kind);
+        vae_set_error("%s: model '%s' is not supported by this build (it knows vae, cvae and joint)", path, kind);
         goto out;
     }
     if (c.kind == VAE_MODEL_CVAE && meta_int(&st, path, "classes", &c.classes))
+        goto out;
+    if (c.kind == VAE_MODEL_JOINT && meta_int(&st, path, "disc", &c.disc))
         goto out;
     if (hidden[0] == '\0')
         c.n_hidden = 0;

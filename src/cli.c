@@ -112,6 +112,7 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_LIKELIHOOD: rc = vae_likelihood_parse(arg, &s->cfg.likelihood); break;
     case VAE_OPT_SIGMA: rc = vae_cli_parse_float("--sigma", arg, 1e-6, 1e6, &s->cfg.sigma); break;
     case VAE_OPT_MODEL_KIND: rc = vae_model_kind_parse(arg, &s->cfg.kind); break;
+    case VAE_OPT_DISC: rc = vae_cli_parse_int("--disc", arg, 2, 1024, &s->cfg.disc); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
     case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
     default: return 0;
@@ -216,9 +217,11 @@ const char vae_cli_help_model[] =
     "                      the constants included)\n"
     "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n";
 const char vae_cli_help_model_kind[] =
-    "  --model KIND        vae (default) or cvae: the conditional VAE, whose encoder and decoder\n"
-    "                      also read the one-hot label; its classes are 1 + the largest training\n"
-    "                      label, and its test loss bounds -log p(x|y)\n";
+    "  --model KIND        vae (default); cvae: the conditional VAE, whose encoder and decoder also\n"
+    "                      read the one-hot label (classes: 1 + the largest training label; its\n"
+    "                      test loss bounds -log p(x|y)); joint: also a categorical latent (Dupont\n"
+    "                      2018), defaults --hidden 512,256 --latent 10 --batch-size 64 --lr 5e-4\n"
+    "  --disc K            joint: classes of the categorical latent (default 10)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
     "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"

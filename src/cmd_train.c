@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "checkpoint.h"
+#include "cluster.h"
 #include "devmem.h"
 #include "holdout.h"
 #include "metrics.h"
@@ -66,6 +67,11 @@ static void help(void)
            "                      by step; step:E[:G]: multiply the rate by G (default 0.1) every E epochs\n"
            "  --kl-warmup W       raise the KL weight linearly from 0 to --beta over the first W\n"
            "                      epochs (default 0: no warm-up)\n"
+           "  --temperature T     joint: Gumbel-softmax temperature (default 0.67)\n"
+           "  --temperature-anneal T_END  joint: to T_END linearly over the run\n"
+           "  --capacity-z MAX,ITERS,GAMMA  joint: gamma |KL_z - C_z|, C_z rising from 0 to MAX\n"
+           "                      nats over ITERS steps (paper: 5,25000,30); default: plain KL\n"
+           "  --capacity-c MAX,ITERS,GAMMA  joint: the same for KL_c, C_c at most log K\n"
            "  --quiet             no progress output, only the epoch lines\n"
            "  -h, --help          this help\n\n"
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
@@ -243,8 +249,51 @@ static int write_metrics(run *r)
     return rc;
 }
 
+/* Columns of metrics.csv beyond the losses and terms, after them: one list for the header
+ * and the rows, filled by metrics_extras. */
+#define METRICS_EXTRA_MAX 8
+typedef struct {
+    int n;
+    const char *name[METRICS_EXTRA_MAX];
+    double value[METRICS_EXTRA_MAX];
+} metrics_extra;
+
+static void extra_add(metrics_extra *x, const char *name, double value)
+{
+    if (x->n == METRICS_EXTRA_MAX)
+        vae_fatal("metrics: more than %d extra columns", METRICS_EXTRA_MAX);
+    x->name[x->n] = name;
+    x->value[x->n++] = value;
+}
+
+/* The extra columns of the model: for one with a categorical latent, the step's capacities and
+ * the test set's clustering by argmax q(c|x) (nmi, cluster_acc; NAN for an unlabelled set). With
+ * test NULL only the names are wanted (the header). */
+static void metrics_extras(run *r, vae_device_data *dtest, const vae_dataset *test, metrics_extra *x)
+{
+    x->n = 0;
+    if (vae_model_categorical(&r->m) < 0)
+        return;
+    extra_add(x, "capacity_z", r->t ? vae_trainer_scalar_now(r->t, VAE_SCALAR_CAPACITY_Z) : NAN);
+    extra_add(x, "capacity_c", r->t ? vae_trainer_scalar_now(r->t, VAE_SCALAR_CAPACITY_C) : NAN);
+    double nmi = NAN, acc = NAN;
+    if (test && test->labels) {
+        int *cats = vae_calloc((size_t)test->n, sizeof *cats), *labels = vae_calloc((size_t)test->n, sizeof *labels);
+        vae_cluster_assign(&r->m, dtest, cats);
+        for (int i = 0; i < test->n; i++)
+            labels[i] = test->labels[i];
+        const int K = r->m.cfg.disc;
+        nmi = vae_cluster_nmi(cats, K, labels, test->classes, test->n);
+        acc = vae_cluster_accuracy(cats, K, labels, test->classes, test->n);
+        vae_free(cats);
+        vae_free(labels);
+    }
+    extra_add(x, "nmi", nmi);
+    extra_add(x, "cluster_acc", acc);
+}
+
 /* metrics.csv's header: epoch, then per split the loss and each of the model's terms
- * (train_loss,train_recon,train_kl,test_loss,...), then the timing columns. */
+ * (train_loss,train_recon,train_kl,test_loss,...), the model's extra columns, then the timing columns. */
 static void metrics_header(run *r, int with_val)
 {
     static const char *const splits[3] = {"train", "test", "val"};
@@ -255,6 +304,10 @@ static void metrics_header(run *r, int with_val)
         for (int k = 0; k < r->m.n_terms; k++)
             w += snprintf(line + w, sizeof line - (size_t)w, ",%s_%s", splits[sp], r->m.term[k].name);
     }
+    metrics_extra x;
+    metrics_extras(r, NULL, NULL, &x);
+    for (int k = 0; k < x.n; k++)
+        w += snprintf(line + w, sizeof line - (size_t)w, ",%s", x.name[k]);
     snprintf(line + w, sizeof line - (size_t)w, ",seconds,images_per_second\n");
     metrics_append(r, line);
 }
@@ -268,7 +321,7 @@ static int metrics_cells(char *buf, size_t len, const vae_losses *l)
     return w;
 }
 
-static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val)
+static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val, const metrics_extra *x)
 {
     char line[1024];
     int w = snprintf(line, sizeof line, "%d", e->epoch);
@@ -276,6 +329,8 @@ static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *va
     w += metrics_cells(line + w, sizeof line - (size_t)w, &e->test);
     if (val)
         w += metrics_cells(line + w, sizeof line - (size_t)w, val);
+    for (int k = 0; k < x->n; k++)
+        w += snprintf(line + w, sizeof line - (size_t)w, ",%.6f", x->value[k]);
     snprintf(line + w, sizeof line - (size_t)w, ",%.4f,%.1f\n", e->seconds, e->images_per_second);
     metrics_append(r, line);
 }
@@ -402,6 +457,10 @@ int vae_cmd_train(int argc, char **argv)
         {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},
         {"lr-schedule", required_argument, 0, VAE_OPT_LR_SCHEDULE},
         {"kl-warmup", required_argument, 0, VAE_OPT_KL_WARMUP},
+        {"temperature", required_argument, 0, VAE_OPT_TEMPERATURE},
+        {"temperature-anneal", required_argument, 0, VAE_OPT_TEMPERATURE_ANNEAL},
+        {"capacity-z", required_argument, 0, VAE_OPT_CAPACITY_Z},
+        {"capacity-c", required_argument, 0, VAE_OPT_CAPACITY_C},
         {"scale", required_argument, 0, OPT_SCALE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
@@ -449,6 +508,8 @@ int vae_cmd_train(int argc, char **argv)
         return vae_cli_usage_error("train", "--resume DIR continues the run in DIR; it takes neither --out nor "
                                             "--force");
 
+    if (!resume_dir)
+        vae_train_settings_model_defaults(&given_ts, given);
     run r;
     memset(&r, 0, sizeof r);
     r.ts = given_ts;
@@ -617,7 +678,9 @@ int vae_cmd_train(int argc, char **argv)
         vae_losses vl;
         if (val.n)
             vl = vae_evaluate(&r.m, &dval, s->seed);
-        metrics_row(&r, &e, val.n ? &vl : NULL);
+        metrics_extra extra;
+        metrics_extras(&r, &dtest, &test, &extra);
+        metrics_row(&r, &e, val.n ? &vl : NULL, &extra);
         if (val.n && !(vl.loss >= r.best_val)) { /* first, or better */
             r.best_val = vl.loss;
             r.best_epoch = done;
@@ -644,6 +707,8 @@ int vae_cmd_train(int argc, char **argv)
             fprintf(stderr, " (%s bound)", vae_model_nll_name(&r.m));
         if (val.n)
             fprintf(stderr, "  val %.4f", vl.loss);
+        for (int k = 0; k < extra.n; k++)
+            fprintf(stderr, "  %s %.4f", extra.name[k], extra.value[k]);
         fprintf(stderr, "  %.2f s  %.0f img/s\n", e.seconds, e.images_per_second);
     }
     if (stop_signal) {
@@ -676,6 +741,9 @@ int vae_cmd_train(int argc, char **argv)
     snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
     if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
         rc = vae_cli_fail();
+    snprintf(path, sizeof path, "%s/categories.png", r.dir);
+    if (!rc && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
+        rc = vae_cli_fail();
     snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
     vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
     if (!rc && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
@@ -685,8 +753,9 @@ int vae_cmd_train(int argc, char **argv)
     if (!rc)
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image%s\n"
                         "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
-                        "samples.png,reconstructions.png,report.html%s} and the pictures (cuvae plot --help)\n",
-                s->epochs, total_s, e.test.loss, vae_model_reads_label(&r.m) ? " (a bound on -log p(x|y))" : "", r.dir, val.n ? ",best.safetensors" : "");
+                        "samples.png,reconstructions.png,report.html%s%s} and the pictures (cuvae plot --help)\n",
+                s->epochs, total_s, e.test.loss, vae_model_reads_label(&r.m) ? " (a bound on -log p(x|y))" : "", r.dir,
+                val.n ? ",best.safetensors" : "", vae_model_categorical(&r.m) >= 0 ? ",categories.png" : "");
 
 free_trainer:
     vae_trainer_free(r.t);

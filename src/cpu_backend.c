@@ -353,9 +353,10 @@ static void cpu_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels,
 }
 
 static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u,
-                                       int B, int K, float tau)
+                                       int B, int K, const float *tau_p)
 {
     (void)be;
+    const float tau = *tau_p;
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * K, *ur = u + (size_t)i * K;
         float *yr = y + (size_t)i * K;
@@ -377,17 +378,72 @@ static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *l
 }
 
 static void cpu_gumbel_softmax_backward(vae_backend *be, float *dlogits, const float *dy, const float *y,
-                                        int B, int K, float tau)
+                                        int B, int K, const float *tau_p)
 {
     (void)be;
+    const float tau = *tau_p;
     for (int i = 0; i < B; i++) {
         const float *dyr = dy + (size_t)i * K, *yr = y + (size_t)i * K;
         float dot = 0.0f;
         for (int k = 0; k < K; k++)
             dot += dyr[k] * yr[k];
         for (int k = 0; k < K; k++)
-            dlogits[(size_t)i * K + k] = yr[k] * (dyr[k] - dot) / tau;
+            dlogits[(size_t)i * K + k] += yr[k] * (dyr[k] - dot) / tau;
     }
+}
+
+static void cpu_onehot_argmax(vae_backend *be, float *y, const float *logits, int B, int K)
+{
+    (void)be;
+    for (int i = 0; i < B; i++) {
+        const float *l = logits + (size_t)i * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (l[k] > l[best])
+                best = k;
+        for (int k = 0; k < K; k++)
+            y[(size_t)i * K + k] = k == best ? 1.0f : 0.0f;
+    }
+}
+
+static void cpu_kl_categorical(vae_backend *be, float *loss, int T, float *dlogits, const float *logits, int B, int K,
+                               const float *weight, float grad_scale)
+{
+    (void)be;
+    const float gs = weight ? grad_scale * *weight : grad_scale, log_k = logf((float)K);
+    for (int i = 0; i < B; i++) {
+        const float *l = logits + (size_t)i * K;
+        float mx = -INFINITY, s = 0.0f;
+        for (int k = 0; k < K; k++)
+            mx = fmaxf(mx, l[k]);
+        for (int k = 0; k < K; k++)
+            s += expf(l[k] - mx);
+        const float lse = mx + logf(s);
+        float kl = 0.0f;
+        for (int k = 0; k < K; k++) {
+            const float lq = l[k] - lse;
+            kl += expf(lq) * lq;
+        }
+        kl += log_k;
+        loss[(size_t)i * T] = kl;
+        if (!dlogits)
+            continue;
+        for (int k = 0; k < K; k++) {
+            const float lq = l[k] - lse;
+            dlogits[(size_t)i * K + k] = gs * expf(lq) * (lq + log_k - kl);
+        }
+    }
+}
+
+static void cpu_capacity_weight(vae_backend *be, float *weight, const float *loss, int T, int B, const float *capacity,
+                                float gamma)
+{
+    (void)be;
+    double s = 0.0;
+    for (int i = 0; i < B; i++)
+        s += loss[(size_t)i * T];
+    const double d = s / B - (double)*capacity;
+    *weight = d > 0 ? gamma : d < 0 ? -gamma : 0.0f;
 }
 
 static void cpu_check_finite(vae_backend *be, int *flag, const float *x, size_t n, int code)
@@ -448,6 +504,9 @@ vae_backend *vae_backend_cpu_init(void)
         .gather_one_hot = cpu_gather_one_hot,
         .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
         .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
+        .onehot_argmax = cpu_onehot_argmax,
+        .kl_categorical = cpu_kl_categorical,
+        .capacity_weight = cpu_capacity_weight,
         .gauss_log_ratio = cpu_gauss_log_ratio,
         .check_finite = cpu_check_finite,
         .grad_clip_scale = cpu_grad_clip_scale,

@@ -88,7 +88,7 @@ static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int w
     vae_backend *be = m->be;
     const int Z = m->cfg.latent_dim;
     be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)rows * Z));
-    vae_model_forward(m, rows, 0);
+    vae_model_forward_eval(m, rows); /* a categorical latent summed out exactly */
     be->gauss_log_ratio(be, b->d_log_ratio, m->z, m->out[m->head], m->eps, rows, Z);
     be->download(be, b->row_loss, m->row_loss, (size_t)rows * m->n_terms * sizeof(float));
     be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
@@ -211,6 +211,9 @@ int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_optio
     vae_backend *be = m->be;
     const int Z = m->cfg.latent_dim, cap = m->batch_cap;
     memset(out, 0, sizeof *out);
+    if (opt->iw_samples > 0 && vae_model_categorical(m) >= 0)
+        return vae_set_error("--iw-samples: the importance-weighted estimate does not cover a categorical latent "
+                             "(a --model joint file); its ELBO, without --iw-samples, sums c out exactly");
     out->images = data->n;
     out->latent_dim = Z;
     out->kl_dim = vae_calloc((size_t)Z, sizeof(double));

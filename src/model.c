@@ -31,16 +31,19 @@ void vae_config_default(vae_config *c)
     c->beta = 1.0f;
     c->likelihood = VAE_LIKELIHOOD_BERNOULLI;
     c->sigma = 1.0f;
+    c->kind = VAE_MODEL_VAE;
+    c->disc = 10;
 }
 
 int vae_config_validate(const vae_config *c)
 {
-    if (c->kind != VAE_MODEL_VAE && c->kind != VAE_MODEL_CVAE)
-        return vae_set_error("model must be vae or cvae");
+    if (c->kind != VAE_MODEL_VAE && c->kind != VAE_MODEL_CVAE && c->kind != VAE_MODEL_JOINT)
+        return vae_set_error("model must be vae, cvae or joint");
     if (c->kind == VAE_MODEL_CVAE && (c->classes < 2 || c->classes > 256))
         return vae_set_error("a cvae needs 2..256 label classes, not %d", c->classes);
-    if (c->kind == VAE_MODEL_VAE && c->classes != 0)
-        return vae_set_error("a plain vae reads no label: classes must be 0, not %d", c->classes);
+    if (c->kind != VAE_MODEL_CVAE && c->classes != 0)
+        return vae_set_error("a %s model reads no label: classes must be 0, not %d", vae_model_kind_name(c->kind),
+                             c->classes);
     if (c->input_dim < 1 || c->input_dim > (1 << 20))
         return vae_set_error("input size %d out of range (1..1048576)", c->input_dim);
     /* 0x0: the input is not an image (no pictures); otherwise rows x cols pixels make the input */
@@ -65,6 +68,14 @@ int vae_config_validate(const vae_config *c)
         return vae_set_error("likelihood must be bernoulli or gaussian");
     if (!(c->sigma > 0.0f) || !isfinite(c->sigma))
         return vae_set_error("--sigma %g must be a finite number > 0", (double)c->sigma);
+    if (c->kind == VAE_MODEL_JOINT && (c->disc < 2 || c->disc > 1024))
+        return vae_set_error("--disc %d out of range (2..1024 classes)", c->disc);
+    const vae_capacity *caps[2] = {&c->cap_z, &c->cap_c};
+    for (int i = 0; i < 2; i++)
+        if (caps[i]->gamma != 0.0f && (c->kind != VAE_MODEL_JOINT || !(caps[i]->gamma > 0.0f) ||
+                                       !(caps[i]->max >= 0.0f) || caps[i]->iters < 1))
+            return vae_set_error("--capacity-%s: only for --model joint, as MAX,ITERS,GAMMA with MAX >= 0, "
+                                 "ITERS >= 1, GAMMA > 0", i ? "c" : "z");
     return 0;
 }
 
@@ -125,14 +136,38 @@ int vae_model_kind_parse(const char *s, vae_model_kind *out)
         *out = VAE_MODEL_VAE;
     else if (strcmp(s, "cvae") == 0)
         *out = VAE_MODEL_CVAE;
+    else if (strcmp(s, "joint") == 0)
+        *out = VAE_MODEL_JOINT;
     else
-        return vae_set_error("invalid model '%s' (expected vae or cvae)", s);
+        return vae_set_error("invalid --model '%s' (expected vae, cvae or joint)", s);
     return 0;
 }
 
 const char *vae_model_kind_name(vae_model_kind k)
 {
-    return k == VAE_MODEL_CVAE ? "cvae" : "vae";
+    return k == VAE_MODEL_JOINT ? "joint" : k == VAE_MODEL_CVAE ? "cvae" : "vae";
+}
+
+int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out)
+{
+    char *end;
+    errno = 0;
+    double mx = strtod(s, &end);
+    if (end == s || *end != ',' || errno || !(mx >= 0) || mx > 1e6)
+        goto bad;
+    const char *p = end + 1;
+    long it = strtol(p, &end, 10);
+    if (end == p || *end != ',' || errno || it < 1 || it > 100000000 || !isdigit((unsigned char)*p))
+        goto bad;
+    p = end + 1;
+    double g = strtod(p, &end);
+    if (end == p || *end != '\0' || errno || !(g > 0) || g > 1e6)
+        goto bad;
+    *out = (vae_capacity){.max = (float)mx, .iters = (int)it, .gamma = (float)g};
+    return 0;
+bad:
+    return vae_set_error("%s '%s': expected MAX,ITERS,GAMMA (MAX >= 0 nats, ITERS >= 1 steps, GAMMA > 0), "
+                         "like 5,25000,30", flag, s);
 }
 
 const char *vae_act_name(vae_act a)
@@ -219,8 +254,19 @@ void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int targ
     t->latent = vae_term_is_likelihood(op) ? -1 : target;
     t->scalar = scalar;
     t->weight = weight;
+    t->capacity = -1;
     if (vae_term_is_likelihood(op) && m->output < 0)
         m->output = target;
+}
+
+void vae_model_term_capacity(vae_model *m, int capacity, float gamma)
+{
+    if (m->n_terms < 1 || vae_term_is_likelihood(m->term[m->n_terms - 1].op) || m->term[m->n_terms - 1].scalar < 0 ||
+        capacity < 0 || capacity >= VAE_SCALAR_COUNT)
+        vae_fatal("model composition: capacity %d for a term that is no weighted KL term", capacity);
+    vae_loss_term *t = &m->term[m->n_terms - 1];
+    t->capacity = capacity;
+    t->gamma = gamma;
 }
 
 void vae_model_add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *blocks, int *n_blocks,
@@ -242,6 +288,8 @@ int vae_model_layout(vae_model *m, const vae_config *cfg)
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
         return -1;
+    if (cfg->kind == VAE_MODEL_JOINT)
+        return vae_compose_joint(m, cfg);
     vae_model_compose_begin(m, cfg);
     if (cfg->kind == VAE_MODEL_CVAE)
         return vae_compose_cvae(m, cfg);
@@ -332,6 +380,11 @@ int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap)
     model_buffers(m, &total);
     vae_model_set_scalar(m, VAE_SCALAR_LR, 0.0f);
     vae_model_set_scalar(m, VAE_SCALAR_KL_WEIGHT, m->cfg.beta);
+    vae_model_set_scalar(m, VAE_SCALAR_TEMPERATURE, VAE_TEMPERATURE_DEFAULT);
+    vae_model_set_scalar(m, VAE_SCALAR_CAPACITY_Z, 0.0f);
+    vae_model_set_scalar(m, VAE_SCALAR_CAPACITY_C, 0.0f);
+    vae_model_set_scalar(m, VAE_SCALAR_CAP_WEIGHT_Z, m->cfg.cap_z.gamma);
+    vae_model_set_scalar(m, VAE_SCALAR_CAP_WEIGHT_C, m->cfg.cap_c.gamma);
     return 0;
 }
 
@@ -510,12 +563,19 @@ static void linear_backward(vae_model *m, int l, int B)
     }
 }
 
-static void latent_forward(vae_model *m, int k, int B)
+static void latent_forward(vae_model *m, int k, int B, int with_grad)
 {
     const vae_latent *lt = &m->latent[k];
     switch (lt->kind) {
     case VAE_LATENT_GAUSSIAN:
         m->be->reparam_forward(m->be, m->sample[k], m->out[lt->stats_layer], m->noise[k], B, lt->dim);
+        break;
+    case VAE_LATENT_CATEGORICAL:
+        if (with_grad)
+            m->be->gumbel_softmax_forward(m->be, m->sample[k], m->out[lt->stats_layer], m->noise[k], B, lt->dim,
+                                          m->scalars + VAE_SCALAR_TEMPERATURE);
+        else
+            m->be->onehot_argmax(m->be, m->sample[k], m->out[lt->stats_layer], B, lt->dim);
         break;
     }
 }
@@ -533,6 +593,10 @@ static void latent_backward(vae_model *m, int k, int B)
     switch (lt->kind) {
     case VAE_LATENT_GAUSSIAN:
         be->reparam_backward(be, m->dout[s], m->dsample[k], m->out[s], m->noise[k], B, lt->dim);
+        break;
+    case VAE_LATENT_CATEGORICAL:
+        be->gumbel_softmax_backward(be, m->dout[s], m->dsample[k], m->sample[k], B, lt->dim,
+                                    m->scalars + VAE_SCALAR_TEMPERATURE);
         break;
     }
     m->grad_written_layer[s] = 1;
@@ -560,10 +624,21 @@ static void term_forward(vae_model *m, int t, int B, int with_grad)
             m->grad_written_layer[l] = 1;
         break;
     }
-    case VAE_TERM_KL_GAUSSIAN: {
-        const int s = m->latent[term->latent].stats_layer;
-        be->kl_gaussian(be, loss, T, with_grad ? m->dout[s] : NULL, m->out[s], B, m->latent[term->latent].dim, weight,
-                        gs);
+    case VAE_TERM_KL_GAUSSIAN:
+    case VAE_TERM_KL_CATEGORICAL: {
+        const int s = m->latent[term->latent].stats_layer, dim = m->latent[term->latent].dim;
+        /* A capacity term's weight depends on the batch's mean KL: the loss column first. */
+        const int two_pass = with_grad && term->capacity >= 0;
+        for (int pass = two_pass ? 0 : 1; pass < 2; pass++) {
+            float *grad = with_grad && pass == 1 ? m->dout[s] : NULL;
+            if (term->op == VAE_TERM_KL_GAUSSIAN)
+                be->kl_gaussian(be, loss, T, grad, m->out[s], B, dim, weight, gs);
+            else
+                be->kl_categorical(be, loss, T, grad, m->out[s], B, dim, weight, gs);
+            if (pass == 0)
+                be->capacity_weight(be, m->scalars + term->scalar, loss, T, B, m->scalars + term->capacity,
+                                    term->gamma);
+        }
         if (with_grad)
             m->grad_written_layer[s] = 1;
         break;
@@ -578,7 +653,7 @@ void vae_model_forward(vae_model *m, int B, int with_grad)
     for (int l = 0; l < m->n_encoder; l++)
         linear_forward(m, l, B);
     for (int k = 0; k < m->n_latents; k++)
-        latent_forward(m, k, B);
+        latent_forward(m, k, B, with_grad);
     for (int l = m->n_encoder; l < m->n_linear; l++)
         linear_forward(m, l, B);
     for (int t = 0; t < m->n_terms; t++)
@@ -636,6 +711,95 @@ void vae_model_clear_divergence(vae_model *m)
     m->be->memset_zero(m->be, m->diverged, sizeof(int));
 }
 
+int vae_model_categorical(const vae_model *m)
+{
+    for (int k = 0; k < m->n_latents; k++)
+        if (m->latent[k].kind == VAE_LATENT_CATEGORICAL)
+            return k;
+    return -1;
+}
+
+void vae_model_set_categories(vae_model *m, int B, const int *cats)
+{
+    const int c = vae_model_categorical(m);
+    if (c < 0)
+        return;
+    const int K = m->latent[c].dim;
+    float *h = vae_calloc((size_t)B * K, sizeof *h);
+    for (int i = 0; i < B; i++)
+        h[(size_t)i * K + (cats ? cats[i] : i % K)] = 1.0f;
+    m->be->upload(m->be, m->sample[c], h, (size_t)B * K * sizeof *h);
+    vae_free(h);
+}
+
+void vae_model_download_categories(vae_model *m, int B, int *cats)
+{
+    const int c = vae_model_categorical(m);
+    if (c < 0)
+        vae_fatal("model: no categorical latent to read categories from");
+    const int K = m->latent[c].dim;
+    float *h = vae_calloc((size_t)B * K, sizeof *h);
+    m->be->download(m->be, h, m->out[m->latent[c].stats_layer], (size_t)B * K * sizeof *h);
+    for (int i = 0; i < B; i++) {
+        const float *l = h + (size_t)i * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (l[k] > l[best])
+                best = k;
+        cats[i] = best;
+    }
+    vae_free(h);
+}
+
+void vae_model_forward_eval(vae_model *m, int B)
+{
+    vae_model_forward(m, B, 0);
+    const int c = vae_model_categorical(m);
+    if (c < 0)
+        return;
+    vae_backend *be = m->be;
+    const int K = m->latent[c].dim, T = m->n_terms;
+    float *logits = vae_calloc((size_t)B * K, sizeof *logits), *rows = vae_calloc((size_t)B * T, sizeof *rows);
+    double *q = vae_calloc((size_t)B * K, sizeof *q), *expect = vae_calloc((size_t)B * T, sizeof *expect);
+    int *cats = vae_calloc((size_t)B, sizeof *cats);
+    be->download(be, logits, m->out[m->latent[c].stats_layer], (size_t)B * K * sizeof *logits);
+    for (int i = 0; i < B; i++) { /* q(c|x) = softmax(logits), in double */
+        const float *l = logits + (size_t)i * K;
+        double mx = l[0], sum = 0;
+        for (int k = 1; k < K; k++)
+            mx = fmax(mx, l[k]);
+        for (int k = 0; k < K; k++)
+            sum += q[(size_t)i * K + k] = exp(l[k] - mx);
+        for (int k = 0; k < K; k++)
+            q[(size_t)i * K + k] /= sum;
+    }
+    for (int k = 0; k < K; k++) {
+        for (int i = 0; i < B; i++)
+            cats[i] = k;
+        vae_model_set_categories(m, B, cats);
+        vae_model_decode(m, B);
+        for (int t = 0; t < T; t++)
+            if (vae_term_is_likelihood(m->term[t].op))
+                term_forward(m, t, B, 0);
+        be->download(be, rows, m->row_loss, (size_t)B * T * sizeof *rows);
+        for (int i = 0; i < B; i++)
+            for (int t = 0; t < T; t++)
+                expect[(size_t)i * T + t] += q[(size_t)i * K + k] * rows[(size_t)i * T + t];
+    }
+    for (int i = 0; i < B; i++) /* the likelihood columns become their expectations; the KL columns stay */
+        for (int t = 0; t < T; t++)
+            if (vae_term_is_likelihood(m->term[t].op))
+                rows[(size_t)i * T + t] = (float)expect[(size_t)i * T + t];
+    be->upload(be, m->row_loss, rows, (size_t)B * T * sizeof *rows);
+    be->onehot_argmax(be, m->sample[c], m->out[m->latent[c].stats_layer], B, K);
+    vae_model_decode(m, B); /* leave the decoder's output at argmax q(c|x), as vae_model_forward does */
+    vae_free(logits);
+    vae_free(rows);
+    vae_free(q);
+    vae_free(expect);
+    vae_free(cats);
+}
+
 void vae_model_decode(vae_model *m, int B)
 {
     for (int l = m->n_encoder; l < m->n_linear; l++)
@@ -669,6 +833,10 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
         snprintf(label, sizeof label, " + one-hot label (%d classes)", c->classes);
     fprintf(f, "%s: input %d (%s)%s, latent %d, activation %s, beta %g, %s\n", c->kind == VAE_MODEL_CVAE ? "CVAE" : "VAE",
             c->input_dim, shape, label, c->latent_dim, vae_act_name(c->act), (double)c->beta, lik);
+    if (c->kind == VAE_MODEL_JOINT)
+        fprintf(f, "  joint model: categorical latent of %d classes (Gumbel-softmax); objective %s\n", c->disc,
+                c->cap_z.gamma > 0 || c->cap_c.gamma > 0 ? "recon + gamma |KL - C| per latent (controlled capacity)"
+                                                         : "recon + KL_z + KL_c");
     fprintf(f, "  %-16s %-12s %-22s %12s\n", "layer", "weight", "output", "parameters");
     for (int l = 0; l < m->n_linear; l++) {
         const vae_linear *L = &m->lin[l];
@@ -676,6 +844,8 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
         snprintf(w, sizeof w, "(%d, %d)", L->out, L->in);
         if (l == m->head)
             snprintf(o, sizeof o, "mu, logvar (%d each)", L->out / 2);
+        else if (vae_model_categorical(m) >= 0 && l == m->latent[vae_model_categorical(m)].stats_layer)
+            snprintf(o, sizeof o, "logits of q(c|x)");
         else
             snprintf(o, sizeof o, "%d %s", L->out, vae_act_name(L->act));
         fprintf(f, "  %-16s %-12s %-22s %12zu\n", L->name, w, o, (size_t)L->in * L->out + L->out);

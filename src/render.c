@@ -42,6 +42,7 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         vae_model_set_labels(m, labels ? labels + first : NULL, B);
         be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
+        vae_model_set_categories(m, B, NULL); /* a categorical latent, if any: class i % K, uniform */
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, img + (size_t)first * D);
     }
@@ -49,6 +50,43 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
     int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
     vae_free(img);
     vae_free(labels);
+    return rc;
+}
+
+int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
+{
+    vae_backend *be = m->be;
+    const int c = vae_model_categorical(m), D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    if (c < 0)
+        return vae_set_error("the model has no categorical latent (--model joint)");
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
+    if (cols > m->batch_cap)
+        cols = m->batch_cap;
+    const int K = m->latent[c].dim, n = K * cols;
+    float *img = vae_calloc((size_t)n * D, sizeof(float)), *zs = vae_calloc((size_t)cols * Z, sizeof(float));
+    float *zb = vae_calloc((size_t)m->batch_cap * Z, sizeof(float));
+    int *cats = vae_calloc((size_t)m->batch_cap, sizeof(int));
+    vae_rng *rng = be->rng_init(be, seed);
+    be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
+    be->download(be, zs, m->z, (size_t)cols * Z * sizeof(float));
+    be->rng_free(be, rng);
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        for (int r = 0; r < B; r++) { /* grid cell first + r: row = class, column = z */
+            cats[r] = (first + r) / cols;
+            memcpy(zb + (size_t)r * Z, zs + (size_t)((first + r) % cols) * Z, (size_t)Z * sizeof(float));
+        }
+        be->upload(be, m->z, zb, (size_t)B * Z * sizeof(float));
+        vae_model_set_categories(m, B, cats);
+        vae_model_decode(m, B);
+        vae_model_download_mean(m, B, img + (size_t)first * D);
+    }
+    vae_free(zs);
+    vae_free(zb);
+    vae_free(cats);
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
+    vae_free(img);
     return rc;
 }
 

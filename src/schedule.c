@@ -1,7 +1,9 @@
 /*
- * schedule.c: learning-rate schedules and the KL warm-up; see schedule.h.
+ * schedule.c: learning-rate schedules, the KL warm-up, the temperature and capacities; see schedule.h.
  */
 #include "schedule.h"
+
+#include "model.h"
 
 #include "vae_util.h"
 
@@ -17,6 +19,8 @@ void vae_schedule_default(vae_schedule *s)
     s->lr_step_epochs = 0;
     s->lr_step_gamma = 0.1f;
     s->kl_warmup_epochs = 0.0f;
+    s->temperature = VAE_TEMPERATURE_DEFAULT;
+    s->temperature_end = 0.0f; /* no annealing */
 }
 
 int vae_schedule_parse_lr(const char *text, vae_schedule *s)
@@ -86,4 +90,20 @@ float vae_schedule_kl_weight(const vae_schedule *sch, float beta, long s, long s
     double ramp = (double)sch->kl_warmup_epochs * (double)steps_per_epoch;
     double f = (double)s / ramp;
     return f >= 1.0 ? beta : (float)(beta * f);
+}
+
+float vae_schedule_temperature(const vae_schedule *sch, long s, long total_steps)
+{
+    const float t0 = sch->temperature > 0.0f ? sch->temperature : VAE_TEMPERATURE_DEFAULT;
+    if (!(sch->temperature_end > 0.0f) || total_steps < 1)
+        return t0;
+    double f = (double)s / (double)total_steps;
+    return (float)(t0 + (sch->temperature_end - t0) * (f < 1.0 ? f : 1.0));
+}
+
+float vae_schedule_capacity(float max, int iters, float cap, long s)
+{
+    double f = iters > 0 ? (double)s / (double)iters : 1.0;
+    float c = f >= 1.0 ? max : (float)(max * f);
+    return c < cap ? c : cap;
 }

@@ -36,8 +36,9 @@ struct vae_trainer {
     vae_graph *graph_full; /* step captured for B = batch_size */
     vae_graph *graph_tail; /* step captured for the last, smaller batch */
     int tail_batch;
-    int scalars_set;       /* lr_now and kl_weight_now are in the model's backend scalars */
+    int scalars_set;       /* lr_now, kl_weight_now, extra_now are in the model's backend scalars */
     float lr_now, kl_weight_now;
+    float extra_now[3];    /* temperature, C_z, C_c (a model with a categorical latent) */
 };
 
 vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
@@ -87,9 +88,45 @@ static void set_step_scalars(vae_trainer *t, long s, int n_images)
         vae_model_set_scalar(t->m, VAE_SCALAR_LR, lr);
     if (!t->scalars_set || kl != t->kl_weight_now)
         vae_model_set_scalar(t->m, VAE_SCALAR_KL_WEIGHT, kl);
+    const int c = vae_model_categorical(t->m);
+    if (c >= 0) { /* the joint model's temperature and capacities */
+        const vae_config *cfg = &t->m->cfg;
+        const float v[3] = {
+            vae_schedule_temperature(&t->opt.schedule, s, spe * t->opt.epochs),
+            vae_schedule_capacity(cfg->cap_z.max, cfg->cap_z.iters, INFINITY, s),
+            vae_schedule_capacity(cfg->cap_c.max, cfg->cap_c.iters, logf((float)t->m->latent[c].dim), s),
+        };
+        static const vae_scalar which[3] = {VAE_SCALAR_TEMPERATURE, VAE_SCALAR_CAPACITY_Z, VAE_SCALAR_CAPACITY_C};
+        for (int k = 0; k < 3; k++) {
+            if (!t->scalars_set || v[k] != t->extra_now[k])
+                vae_model_set_scalar(t->m, which[k], v[k]);
+            t->extra_now[k] = v[k];
+        }
+    }
     t->lr_now = lr;
     t->kl_weight_now = kl;
     t->scalars_set = 1;
+}
+
+float vae_trainer_scalar_now(const vae_trainer *t, vae_scalar which)
+{
+    switch (which) {
+    case VAE_SCALAR_TEMPERATURE: return t->extra_now[0];
+    case VAE_SCALAR_CAPACITY_Z: return t->extra_now[1];
+    case VAE_SCALAR_CAPACITY_C: return t->extra_now[2];
+    case VAE_SCALAR_LR: return t->lr_now;
+    case VAE_SCALAR_KL_WEIGHT: return t->kl_weight_now;
+    default: return NAN;
+    }
+}
+
+/* A step's noise: normals for the Gaussian latent, uniforms for a categorical one's Gumbel draws. */
+static void draw_noise(vae_backend *be, vae_rng *rng, vae_model *m, int B)
+{
+    be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
+    const int c = vae_model_categorical(m);
+    if (c >= 0)
+        be->rng_uniform(be, rng, m->noise[c], (size_t)B * m->latent[c].dim);
 }
 
 /* One training step on rows [first, first + B) of data->order; s is its index in the run. */
@@ -99,7 +136,7 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
     vae_backend *be = m->be;
     set_step_scalars(t, s, data->n);
     vae_device_data_gather_model(m, data, data->order + first, B);
-    be->rng_normal(be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
+    draw_noise(be, t->noise, m, B);
     if (!be->graph_capture_begin) {
         step_body(t, B);
         return;
@@ -287,7 +324,7 @@ vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
         int B = data->n - first < bs ? data->n - first : bs;
         vae_device_data_gather_model(m, data, data->order + first, B);
         be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
-        vae_model_forward(m, B, 0);
+        vae_model_forward_eval(m, B); /* a categorical latent summed out exactly: a true bound */
         be->loss_accumulate(be, acc, m->row_loss, B, m->n_terms);
     }
     vae_losses l = read_losses(m, acc, data->n);

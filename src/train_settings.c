@@ -27,8 +27,14 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
     [VAE_TS_KL_WARMUP] = {"train.kl_warmup", "--kl-warmup", VAE_OPT_KL_WARMUP, "0"},
     [VAE_TS_LIKELIHOOD] = {"train.likelihood", "--likelihood", VAE_OPT_LIKELIHOOD, "bernoulli"},
     [VAE_TS_SIGMA] = {"train.sigma", "--sigma", VAE_OPT_SIGMA, "1"},
-    [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
     [VAE_TS_MODEL] = {"train.model", "--model", VAE_OPT_MODEL_KIND, "vae"},
+    [VAE_TS_DISC] = {"train.disc", "--disc", VAE_OPT_DISC, "10"},
+    [VAE_TS_TEMPERATURE] = {"train.temperature", "--temperature", VAE_OPT_TEMPERATURE, "0.67"},
+    [VAE_TS_TEMPERATURE_ANNEAL] = {"train.temperature_anneal", "--temperature-anneal", VAE_OPT_TEMPERATURE_ANNEAL,
+                                   "off"},
+    [VAE_TS_CAPACITY_Z] = {"train.capacity_z", "--capacity-z", VAE_OPT_CAPACITY_Z, "off"},
+    [VAE_TS_CAPACITY_C] = {"train.capacity_c", "--capacity-c", VAE_OPT_CAPACITY_C, "off"},
+    [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
 };
 
 /* The shortest decimal text that reads back as the same float (0.001, not 0.00100000005). */
@@ -66,9 +72,46 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_KL_WARMUP: float_text(t->schedule.kl_warmup_epochs, buf); break;
     case VAE_TS_LIKELIHOOD: snprintf(buf, VAE_SETTING_MAX, "%s", vae_likelihood_name(s->cfg.likelihood)); break;
     case VAE_TS_SIGMA: float_text(s->cfg.sigma, buf); break;
-    case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
     case VAE_TS_MODEL: snprintf(buf, VAE_SETTING_MAX, "%s", vae_model_kind_name(s->cfg.kind)); break;
+    case VAE_TS_DISC: snprintf(buf, VAE_SETTING_MAX, "%d", s->cfg.disc); break;
+    case VAE_TS_TEMPERATURE:
+        float_text(t->schedule.temperature > 0.0f ? t->schedule.temperature : VAE_TEMPERATURE_DEFAULT, buf);
+        break;
+    case VAE_TS_TEMPERATURE_ANNEAL:
+        if (!(t->schedule.temperature_end > 0.0f))
+            snprintf(buf, VAE_SETTING_MAX, "off");
+        else
+            float_text(t->schedule.temperature_end, buf);
+        break;
+    case VAE_TS_CAPACITY_Z:
+    case VAE_TS_CAPACITY_C: {
+        const vae_capacity *cap = k == VAE_TS_CAPACITY_Z ? &s->cfg.cap_z : &s->cfg.cap_c;
+        if (!(cap->gamma > 0)) {
+            snprintf(buf, VAE_SETTING_MAX, "off");
+            break;
+        }
+        snprintf(buf, VAE_SETTING_MAX, "%g,%d,%g", (double)cap->max, cap->iters, (double)cap->gamma);
+        break;
     }
+    case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
+    }
+}
+
+void vae_train_settings_model_defaults(vae_train_settings *t, const int *given)
+{
+    if (t->s.cfg.kind != VAE_MODEL_JOINT)
+        return;
+    if (!given[VAE_TS_HIDDEN]) {
+        t->s.cfg.n_hidden = 2;
+        t->s.cfg.hidden[0] = 512;
+        t->s.cfg.hidden[1] = 256;
+    }
+    if (!given[VAE_TS_LATENT])
+        t->s.cfg.latent_dim = 10;
+    if (!given[VAE_TS_BATCH])
+        t->s.batch_size = 64;
+    if (!given[VAE_TS_LR])
+        t->s.lr = 5e-4f;
 }
 
 /* Apply one train-only or shared option; 1 handled, 0 not ours, -1 bad value. */
@@ -89,6 +132,23 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
         return vae_schedule_parse_lr(arg, &t->schedule) ? -1 : 1;
     if (opt == VAE_OPT_KL_WARMUP)
         return vae_cli_parse_float("--kl-warmup", arg, 0.0, 1e6, &t->schedule.kl_warmup_epochs) ? -1 : 1;
+    if (opt == VAE_OPT_TEMPERATURE)
+        return vae_cli_parse_float("--temperature", arg, 1e-3, 100.0, &t->schedule.temperature) ? -1 : 1;
+    if (opt == VAE_OPT_TEMPERATURE_ANNEAL) {
+        if (strcmp(arg, "off") == 0) {
+            t->schedule.temperature_end = 0.0f;
+            return 1;
+        }
+        return vae_cli_parse_float("--temperature-anneal", arg, 1e-3, 100.0, &t->schedule.temperature_end) ? -1 : 1;
+    }
+    if (opt == VAE_OPT_CAPACITY_Z || opt == VAE_OPT_CAPACITY_C) {
+        vae_capacity *cap = opt == VAE_OPT_CAPACITY_Z ? &t->s.cfg.cap_z : &t->s.cfg.cap_c;
+        if (strcmp(arg, "off") == 0) {
+            *cap = (vae_capacity){0};
+            return 1;
+        }
+        return vae_capacity_parse(opt == VAE_OPT_CAPACITY_Z ? "--capacity-z" : "--capacity-c", arg, cap) ? -1 : 1;
+    }
     return 0;
 }
 
@@ -114,7 +174,7 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
             continue;
         int is_float =
             k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP || k == VAE_TS_KL_WARMUP ||
-            k == VAE_TS_SIGMA;
+            k == VAE_TS_SIGMA || k == VAE_TS_TEMPERATURE;
         if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
             continue;
         size_t len = strlen(diff);

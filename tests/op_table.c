@@ -948,51 +948,49 @@ static const op_desc desc_gather_one_hot = {
 
 /* ---- Gumbel-softmax, forward then backward ------------------------------------------------------ */
 
-enum { GS_LOGITS, GS_U, GS_DY, GS_Y, GS_DL };
-enum { GS_B, GS_K, GS_IN_PLACE };
-static const float gumbel_tau[] = {1.0f, 0.5f};
-#define GS_GRID (COUNT(gumbel_tau) * COUNT(ROWS) * COUNT(COLS) * 2)
+enum { GS_LOGITS, GS_U, GS_DY, GS_Y, GS_DL, GS_TAU };
+enum { GS_B, GS_K };
+#define GS_GRID (COUNT(ROWS) * COUNT(COLS))
 
+/* tau is a backend scalar (by seed: an annealed temperature under graph replay); the backward
+ * pass accumulates onto dlogits' start (what a KL term wrote there). */
 static void gumbel_make(op_case *c, int k, uint64_t seed)
 {
-    int B, K, in_place;
-    float tau;
+    int B, K;
     if (k < GS_GRID) {
-        in_place = k % 2;
-        K = COLS[(k / 2) % COUNT(COLS)];
-        B = ROWS[(k / 2 / COUNT(COLS)) % COUNT(ROWS)];
-        tau = gumbel_tau[k / (GS_GRID / 2)];
+        K = COLS[k % COUNT(COLS)];
+        B = ROWS[(k / COUNT(COLS)) % COUNT(ROWS)];
     } else {
-        B = 5, K = 7, in_place = 0, tau = 0.67f;
+        B = 5, K = 7;
     }
-    c->i[GS_B] = B, c->i[GS_K] = K, c->i[GS_IN_PLACE] = in_place;
-    c->f[0] = tau;
+    c->i[GS_B] = B, c->i[GS_K] = K;
     const size_t n = (size_t)B * K;
     add_f32(c, "logits", OP_IN, n, seed, -3, 3);
     float *u = add_f32(c, "u", OP_IN, n, seed, 1e-3f, 1);
     u[0] = 1.0f; /* both clamps: cuRAND's uniform includes 1 */
     if (n > 1)
         u[n - 1] = 1e-30f;
-    add_f32(c, "dy", in_place ? OP_ACC : OP_IN, n, seed, -1, 1);
+    add_f32(c, "dy", OP_IN, n, seed, -1, 1);
     add_f32(c, "y", OP_WRITE, n, seed, 0, 0);
-    add_f32(c, "dlogits", in_place ? OP_UNTOUCHED : OP_WRITE, n, seed, 0, 0);
-    add_fd(c, in_place ? GS_DY : GS_DL, GS_LOGITS, 0);
-    snprintf(c->shape, sizeof c->shape, "B=%d K=%d tau=%g%s", B, K, (double)tau,
-             in_place ? " (dlogits aliases dy)" : "");
+    add_f32(c, "dlogits", OP_ACC, n, seed, -1, 1);
+    float *tau = add_buf(c, "tau", OP_F32, OP_IN, 1);
+    *tau = k == GS_GRID ? 0.67f : 0.5f + 0.25f * (float)(seed % 3); /* 0.5, 0.75, 1 */
+    add_fd(c, GS_DL, GS_LOGITS, 1);
+    snprintf(c->shape, sizeof c->shape, "B=%d K=%d tau by seed", B, K);
 }
 
 static void gumbel_run(vae_backend *be, const op_case *c, void *const *d)
 {
     const int B = c->i[GS_B], K = c->i[GS_K];
-    be->gumbel_softmax_forward(be, d[GS_Y], d[GS_LOGITS], d[GS_U], B, K, c->f[0]);
-    be->gumbel_softmax_backward(be, c->i[GS_IN_PLACE] ? d[GS_DY] : d[GS_DL], d[GS_DY], d[GS_Y], B, K, c->f[0]);
+    be->gumbel_softmax_forward(be, d[GS_Y], d[GS_LOGITS], d[GS_U], B, K, d[GS_TAU]);
+    be->gumbel_softmax_backward(be, d[GS_DL], d[GS_DY], d[GS_Y], B, K, d[GS_TAU]);
 }
 
 /* sum dy * softmax((logits + g) / tau), g = -log(-log(u)) with u clamped as the op does */
 static double gumbel_objective(const op_case *c, double *const *x)
 {
     const int B = c->i[GS_B], K = c->i[GS_K];
-    const double tau = c->f[0];
+    const double tau = x[GS_TAU][0];
     double s = 0, *z = vae_calloc((size_t)K, sizeof *z);
     for (int i = 0; i < B; i++) {
         double mx = -INFINITY, sum = 0;
@@ -1244,12 +1242,188 @@ static const op_desc desc_rng = {
                 "capture is fatal (test_cuda_ops: cuda_graph::rng_during_capture_is_fatal)",
 };
 
+/* ---- onehot_argmax ------------------------------------------------------------------------------- */
+
+enum { OA_LOGITS, OA_Y };
+enum { OA_B, OA_K };
+static const int oa_cols[] = {1, 2, 10, 33, 257};
+#define OA_GRID (COUNT(ROWS) * COUNT(oa_cols))
+
+static void onehot_argmax_make(op_case *c, int k, uint64_t seed)
+{
+    const int B = ROWS[k / COUNT(oa_cols)], K = oa_cols[k % COUNT(oa_cols)];
+    c->i[OA_B] = B, c->i[OA_K] = K;
+    float *l = add_f32(c, "logits", OP_IN, (size_t)B * K, seed, -5, 5);
+    l[0] = 9.0f; /* a tie in row 0: the first index wins */
+    l[K - 1] = 9.0f;
+    if (B > 1 && K > 2)
+        l[(size_t)K + K - 1] = 9.5f; /* row 1's maximum at its last column, across lanes for K > 32 */
+    add_f32(c, "y", OP_WRITE, (size_t)B * K, seed, 0, 0);
+    snprintf(c->shape, sizeof c->shape, "B=%d K=%d", B, K);
+}
+
+static void onehot_argmax_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->onehot_argmax(be, d[OA_Y], d[OA_LOGITS], c->i[OA_B], c->i[OA_K]);
+}
+
+static unsigned onehot_argmax_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const int B = c->i[OA_B], K = c->i[OA_K];
+    for (int i = 0; i < B; i++) {
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (in[OA_LOGITS][(size_t)i * K + k] > in[OA_LOGITS][(size_t)i * K + best])
+                best = k;
+        for (int k = 0; k < K; k++)
+            out[OA_Y][(size_t)i * K + k] = k == best;
+    }
+    return 1u << OA_Y;
+}
+
+static const op_desc desc_onehot_argmax = {
+    .name = "onehot_argmax",
+    .ncases = OA_GRID,
+    .make = onehot_argmax_make,
+    .run = onehot_argmax_run,
+    .atol = 0, .rtol = 0, .nmse = 0, /* zeros and ones: bit for bit */
+    .reference = onehot_argmax_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+};
+
+/* ---- kl_categorical (a loss term, as those above) ------------------------------------------------ */
+
+enum { KC_LOGITS };
+static const int cat_widths[] = {10, 3, 33, 2}; /* K; as many as loss_widths */
+
+static void kl_categorical_make(op_case *c, int k, uint64_t seed)
+{
+    loss_term_shape(c, k, cat_widths, 10);
+    const int B = c->i[LT_B], K = c->i[LT_D];
+    float *l = add_f32(c, "logits", OP_IN, (size_t)B * K, seed, -4, 4);
+    if (k < LT_GRID)
+        l[0] = 30.0f; /* a nearly one-hot row: q's logs stay finite */
+    loss_term_outputs(c, seed, (size_t)B * K, "dlogits");
+    loss_term_shape_text(c, "K");
+}
+
+static void kl_categorical_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    const int *a = c->i;
+    be->kl_categorical(be, loss_term_column(c, d), a[LT_T], loss_term_grad(c, d), d[KC_LOGITS], a[LT_B], a[LT_D],
+                       loss_term_weight(c, d), c->f[0]);
+}
+
+/* sum_k q_k log q_k + log K, q = softmax(logits of row i) */
+static double kl_categorical_row(const op_case *c, double *const *x, int i)
+{
+    const int K = c->i[LT_D];
+    const double *l = x[KC_LOGITS] + (size_t)i * K;
+    double mx = l[0], sum = 0, kl = log((double)K);
+    for (int k = 1; k < K; k++)
+        mx = fmax(mx, l[k]);
+    for (int k = 0; k < K; k++)
+        sum += exp(l[k] - mx);
+    for (int k = 0; k < K; k++) {
+        double lq = l[k] - mx - log(sum);
+        kl += exp(lq) * lq;
+    }
+    return kl;
+}
+
+static unsigned kl_categorical_reference(const op_case *c, double *const *in, double *const *out)
+{
+    return loss_term_reference(c, in, out, kl_categorical_row);
+}
+
+static double kl_categorical_objective(const op_case *c, double *const *x)
+{
+    return loss_term_objective(c, x, kl_categorical_row);
+}
+
+static const op_desc desc_kl_categorical = {
+    .name = "kl_categorical",
+    .ncases = LT_GRID + 1,
+    .make = kl_categorical_make,
+    .run = kl_categorical_run,
+    .atol = 1e-5, .rtol = 1e-5, .nmse = NMSE_ALL,
+    .reference = kl_categorical_reference,
+    .ref_atol = 1e-5, .ref_rtol = 1e-5,
+    .objective = kl_categorical_objective,
+    .fd_atol = 1e-6, .fd_rtol = 1e-4,
+};
+
+/* ---- capacity_weight ------------------------------------------------------------------------------
+ * weight = gamma * sign(mean_i loss[i, t] - C): the derivative of -gamma |mean - C| with respect to
+ * C, which the finite differences check (C kept away from the mean, where it is smooth). */
+
+enum { CW_LOSS, CW_CAP, CW_WEIGHT };
+enum { CW_B, CW_T, CW_COL };
+#define CW_GRID (COUNT(ROWS) * 3 * 2)
+
+static void capacity_weight_make(op_case *c, int k, uint64_t seed)
+{
+    const int B = ROWS[k / 6], T = 1 + (k / 2) % 3, col = (k / 2) % 3 == 0 ? 0 : T - 1;
+    c->i[CW_B] = B, c->i[CW_T] = T, c->i[CW_COL] = col;
+    c->f[0] = k % 2 ? 30.0f : 1.5f; /* gamma */
+    float *loss = add_f32(c, "loss", OP_IN, (size_t)B * T, seed, 2, 4);
+    double mean = 0;
+    for (int i = 0; i < B; i++)
+        mean += loss[(size_t)i * T + col];
+    mean /= B;
+    float *cap = add_buf(c, "capacity", OP_F32, OP_IN, 1);
+    *cap = (float)(mean + (seed % 2 ? 0.5 : -0.5) * (1 + (double)(seed % 5))); /* above or below, by seed */
+    add_f32(c, "weight", OP_WRITE, 1, seed, 0, 0);
+    add_fd(c, CW_WEIGHT, CW_CAP, 0);
+    snprintf(c->shape, sizeof c->shape, "B=%d T=%d t=%d gamma=%g", B, T, col, (double)c->f[0]);
+}
+
+static void capacity_weight_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->capacity_weight(be, d[CW_WEIGHT], (const float *)d[CW_LOSS] + c->i[CW_COL], c->i[CW_T], c->i[CW_B],
+                        d[CW_CAP], c->f[0]);
+}
+
+static double capacity_mean_gap(const op_case *c, double *const *x)
+{
+    const int B = c->i[CW_B], T = c->i[CW_T];
+    double s = 0;
+    for (int i = 0; i < B; i++)
+        s += x[CW_LOSS][(size_t)i * T + c->i[CW_COL]];
+    return s / B - x[CW_CAP][0];
+}
+
+static unsigned capacity_weight_reference(const op_case *c, double *const *in, double *const *out)
+{
+    const double d = capacity_mean_gap(c, in);
+    out[CW_WEIGHT][0] = d > 0 ? c->f[0] : d < 0 ? -c->f[0] : 0;
+    return 1u << CW_WEIGHT;
+}
+
+static double capacity_weight_objective(const op_case *c, double *const *x)
+{
+    return -(double)c->f[0] * fabs(capacity_mean_gap(c, x));
+}
+
+static const op_desc desc_capacity_weight = {
+    .name = "capacity_weight",
+    .ncases = CW_GRID,
+    .make = capacity_weight_make,
+    .run = capacity_weight_run,
+    .atol = 0, .rtol = 0, .nmse = 0, /* +-gamma: bit for bit */
+    .reference = capacity_weight_reference,
+    .ref_atol = 0, .ref_rtol = 0,
+    .objective = capacity_weight_objective,
+    .fd_atol = 1e-4, .fd_rtol = 1e-4,
+};
+
 /* ---- the table ---------------------------------------------------------------------------------- */
 
 const op_desc *const op_table[] = {
     &desc_gemm,           &desc_bias_act,        &desc_reparam,      &desc_gauss_log_ratio,
     &desc_lik_bernoulli,  &desc_lik_gaussian,    &desc_kl_gaussian,  &desc_loss_accumulate,
     &desc_adam_step,      &desc_gather_batch,    &desc_gather_rows,  &desc_gather_one_hot, &desc_gumbel_softmax,
-    &desc_check_finite,   &desc_grad_clip_scale, &desc_rng,
+    &desc_check_finite,   &desc_grad_clip_scale, &desc_rng,          &desc_onehot_argmax,
+    &desc_kl_categorical, &desc_capacity_weight,
 };
 const int op_table_count = COUNT(op_table);

@@ -90,7 +90,8 @@ Test(cuda_init, table_is_complete)
     cr_assert(be->gemm && be->bias_act_forward && be->bias_act_backward && be->reparam_forward &&
               be->reparam_backward && be->lik_bernoulli && be->lik_gaussian && be->kl_gaussian &&
               be->loss_accumulate && be->adam_step &&
-              be->gather_batch && be->gather_rows && be->gumbel_softmax_forward && be->gumbel_softmax_backward &&
+              be->gather_batch && be->gather_rows && be->gumbel_softmax_forward && be->gumbel_softmax_backward && be->onehot_argmax &&
+              be->kl_categorical && be->capacity_weight &&
               be->gauss_log_ratio);
     cr_assert(be->check_finite && be->grad_clip_scale);
     cr_log_info("device: %s", be->device_name);

@@ -87,6 +87,31 @@ Test(cuda_train, batch_of_one)
     cr_assert_eq(compare_with(&o, "batch of one"), 0);
 }
 
+/* The joint model (--model joint): the Gumbel-softmax sample from the same uniforms, kl_categorical,
+ * the capacity weights computed on the device inside the captured step, and a temperature and
+ * capacities that change between graph replays (they ramp over the 10 steps), against the CPU's
+ * eager steps. Plain objective and controlled capacity. */
+Test(cuda_train, joint_model_ten_steps_with_and_without_capacity)
+{
+    tu_need_gpu();
+    for (int cap = 0; cap < 2; cap++) {
+        vae_compare_options o;
+        vae_compare_options_default(&o);
+        o.cfg.kind = VAE_MODEL_JOINT;
+        o.cfg.disc = 10;
+        o.cfg.n_hidden = 2;
+        o.cfg.hidden[0] = 129;
+        o.cfg.hidden[1] = 33;
+        o.cfg.latent_dim = 5;
+        if (cap) {
+            o.cfg.cap_z = (vae_capacity){.max = 5, .iters = 8, .gamma = 30};
+            o.cfg.cap_c = (vae_capacity){.max = 5, .iters = 8, .gamma = 30};
+        }
+        o.batch_size = 37;
+        cr_assert_eq(compare_with(&o, cap ? "joint, controlled capacity" : "joint, plain"), 0);
+    }
+}
+
 /* Train `steps` steps on `be` and return the parameters (host copy). */
 static float *train_params(vae_backend *be, const vae_dataset *d, int steps, size_t *n)
 {

@@ -62,9 +62,10 @@ Test(devmem, the_plan_of_the_default_mnist_run_adds_up)
     vae_config_default(&c);
     vae_device_plan p;
     cr_assert_eq(vae_device_plan_train(&p, &c, 128, 9000, 1000, VAE_DATA_BYTES), 0);
-    /* parameters, gradients and two moments of 652,824 floats, plus three ints and the two
-     * backend scalars (learning rate, KL weight) */
-    const size_t params = 4 * 652824 * sizeof(float) + 3 * sizeof(int) + 2 * sizeof(float);
+    /* parameters, gradients and two moments of 652,824 floats, plus three ints and the seven
+     * backend scalars (learning rate, KL weight, and the joint model's temperature, two
+     * capacities and their two weights) */
+    const size_t params = 4 * 652824 * sizeof(float) + 3 * sizeof(int) + 7 * sizeof(float);
     /* activations of 128 rows: x 784; out and dout of 400, 40, 400, 784; eps and z 20 each; dz 20; loss 2 */
     const size_t acts = 128 * sizeof(float) * (784 + 2 * (400 + 40 + 400 + 784) + 20 + 20 + 20 + 2);
     cr_expect_eq(p.model, params + acts, "model %zu, by hand %zu", p.model, params + acts);

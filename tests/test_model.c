@@ -36,16 +36,29 @@ static double act_d(double x, vae_act a)
     return a == VAE_ACT_RELU ? (x > 0 ? x : 0) : a == VAE_ACT_TANH ? tanh(x) : x;
 }
 
-/* The mean objective over the batch, in double, from parameters p laid out as model.h says,
+/* The objective of a term from its batch sum: a controlled-capacity term gamma |sum / B - C|,
+ * another weight * sum / B with the weight its gradient uses (the KL's is the model's KL weight
+ * scalar, beta after vae_model_init). Scalars read from the CPU backend's memory. */
+static double term_objective(const vae_model *m, int t, double sum, int B)
+{
+    const vae_loss_term *term = &m->term[t];
+    if (term->capacity >= 0)
+        return term->gamma * fabs(sum / B - m->scalars[term->capacity]);
+    return (term->scalar == VAE_SCALAR_KL_WEIGHT ? m->cfg.beta : 1.0) * sum / B;
+}
+
+/* The objective over the batch, in double, from parameters p laid out as model.h says,
  * following m's composition with its own arithmetic: a layer's output is act(W @ cat(blocks) + b),
- * the Gaussian latent z = mu + eps * exp(logvar / 2), the terms summed with the weights the
- * gradient uses (the KL's is the model's KL weight scalar, beta after vae_model_init). */
-static double reference_loss(const vae_model *m, const double *p, const float *x, const float *y, const float *eps,
-                             int B)
+ * the Gaussian latent z = mu + eps * exp(logvar / 2), the categorical one the Gumbel-softmax
+ * softmax((alpha + g) / tau) with g = -log(-log(u)) from its fixed uniforms u, the terms
+ * combined by term_objective. y: the one-hot labels (B, classes) of a conditional model;
+ * noise[k]: latent k's noise (B, dim). */
+static double reference_loss(const vae_model *m, const double *p, const float *x, const float *y,
+                             float *const *noise, int B)
 {
     enum { W = 64 };
     const int D = m->cfg.input_dim;
-    double total = 0;
+    double sums[VAE_MAX_TERMS] = {0};
     for (int i = 0; i < B; i++) {
         double out[VAE_MAX_LINEAR][W], z[VAE_MAX_LATENTS][W], xin[W], cat[2 * W];
         for (int d = 0; d < D; d++)
@@ -55,8 +68,22 @@ static double reference_loss(const vae_model *m, const double *p, const float *x
                 for (int k = 0; k < m->n_latents; k++) {
                     const vae_latent *lt = &m->latent[k];
                     const double *st = out[lt->stats_layer];
+                    const float *nz = noise[k] + (size_t)i * lt->dim;
+                    if (lt->kind == VAE_LATENT_GAUSSIAN) {
+                        for (int j = 0; j < lt->dim; j++)
+                            z[k][j] = st[j] + nz[j] * exp(0.5 * st[lt->dim + j]);
+                        continue;
+                    }
+                    const double tau = m->scalars[VAE_SCALAR_TEMPERATURE];
+                    double mx = -INFINITY, sum = 0;
+                    for (int j = 0; j < lt->dim; j++) {
+                        z[k][j] = (st[j] - log(-log(nz[j]))) / tau;
+                        mx = fmax(mx, z[k][j]);
+                    }
                     for (int j = 0; j < lt->dim; j++)
-                        z[k][j] = st[j] + eps[i * lt->dim + j] * exp(0.5 * st[lt->dim + j]);
+                        sum += z[k][j] = exp(z[k][j] - mx);
+                    for (int j = 0; j < lt->dim; j++)
+                        z[k][j] /= sum;
                 }
             const vae_linear *L = &m->lin[l];
             int c = 0;
@@ -81,7 +108,7 @@ static double reference_loss(const vae_model *m, const double *p, const float *x
         }
         for (int t = 0; t < m->n_terms; t++) {
             const vae_loss_term *term = &m->term[t];
-            double v = 0, w = term->scalar == VAE_SCALAR_KL_WEIGHT ? m->cfg.beta : 1.0;
+            double v = 0;
             if (term->op == VAE_TERM_LIK_BERNOULLI) {
                 for (int d = 0; d < D; d++) {
                     double lg = out[term->layer][d];
@@ -93,29 +120,54 @@ static double reference_loss(const vae_model *m, const double *p, const float *x
                     double r = out[term->layer][d] - x[i * D + d];
                     v += r * r / (2 * sg * sg) + log(sg) + 0.5 * log(2 * M_PI);
                 }
+            } else if (term->op == VAE_TERM_KL_CATEGORICAL) {
+                const vae_latent *lt = &m->latent[term->latent];
+                const double *al = out[lt->stats_layer];
+                double mx = -INFINITY, sum = 0;
+                for (int j = 0; j < lt->dim; j++)
+                    mx = fmax(mx, al[j]);
+                for (int j = 0; j < lt->dim; j++)
+                    sum += exp(al[j] - mx);
+                v = log((double)lt->dim);
+                for (int j = 0; j < lt->dim; j++) {
+                    double lq = al[j] - mx - log(sum);
+                    v += exp(lq) * lq;
+                }
             } else {
                 const vae_latent *lt = &m->latent[term->latent];
                 const double *st = out[lt->stats_layer];
                 for (int j = 0; j < lt->dim; j++)
                     v += -0.5 * (1 + st[lt->dim + j] - st[j] * st[j] - exp(st[lt->dim + j]));
             }
-            total += w * v;
+            sums[t] += v;
         }
     }
-    return total / B;
+    double total = 0;
+    for (int t = 0; t < m->n_terms; t++)
+        total += term_objective(m, t, sums[t], B);
+    return total;
 }
 
 /* Every parameter gradient of m (composed, allocated on the CPU backend, parameters set)
- * against central differences of reference_loss; also the float loss against the double one. */
+ * against central differences of reference_loss; also the float loss against the double one.
+ * Each latent's noise is fixed: normals for a Gaussian one, uniforms for a categorical one. */
 static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
 {
-    const int B = m->batch_cap, D = m->cfg.input_dim, Z = m->latent[0].dim, K = m->cfg.classes;
-    float x[8 * 64], eps[8 * 64], y[8 * 64] = {0};
-    cr_assert(B <= 8 && D <= 64 && Z <= 32 && K <= 64);
+    const int B = m->batch_cap, D = m->cfg.input_dim, K = m->cfg.classes;
+    float x[8 * 64], noise[VAE_MAX_LATENTS][8 * 64], y[8 * 64] = {0};
+    float *np[VAE_MAX_LATENTS];
+    cr_assert(B <= 8 && D <= 64 && K <= 64);
     tu_fill_uniform(x, (size_t)B * D, seed + 1, 0, 1);
-    tu_fill_uniform(eps, (size_t)B * Z, seed + 2, -1.5f, 1.5f);
+    for (int k = 0; k < m->n_latents; k++) {
+        cr_assert(m->latent[k].dim <= 32);
+        if (m->latent[k].kind == VAE_LATENT_GAUSSIAN)
+            tu_fill_uniform(noise[k], (size_t)B * m->latent[k].dim, seed + 2 + k, -1.5f, 1.5f);
+        else
+            tu_fill_uniform(noise[k], (size_t)B * m->latent[k].dim, seed + 2 + k, 0.01f, 0.99f);
+        memcpy(m->noise[k], noise[k], (size_t)B * m->latent[k].dim * 4);
+        np[k] = noise[k];
+    }
     memcpy(m->x, x, (size_t)B * D * 4);
-    memcpy(m->eps, eps, (size_t)B * Z * 4);
     if (m->y) { /* a conditional model: labels cycling through the classes, from the seed on */
         uint8_t labels[8];
         for (int i = 0; i < B; i++)
@@ -137,11 +189,13 @@ static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
 
     /* the float forward agrees with the double one */
     double loss_f = 0;
-    for (int i = 0; i < B; i++)
-        for (int t = 0; t < m->n_terms; t++)
-            loss_f += (m->term[t].scalar == VAE_SCALAR_KL_WEIGHT ? m->cfg.beta : 1.0) *
-                      m->row_loss[i * m->n_terms + t] / B;
-    double loss_d = reference_loss(m, p, x, y, eps, B);
+    for (int t = 0; t < m->n_terms; t++) {
+        double sum = 0;
+        for (int i = 0; i < B; i++)
+            sum += m->row_loss[i * m->n_terms + t];
+        loss_f += term_objective(m, t, sum, B);
+    }
+    double loss_d = reference_loss(m, p, x, y, np, B);
     cr_assert(fabs(loss_f - loss_d) < 1e-4 * fabs(loss_d), "%s: loss float %.9g, double %.9g", label, loss_f,
               loss_d);
 
@@ -149,9 +203,9 @@ static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
     for (size_t k = 0; k < m->n_params; k++) {
         double keep = p[k];
         p[k] = keep + h;
-        double fp = reference_loss(m, p, x, y, eps, B);
+        double fp = reference_loss(m, p, x, y, np, B);
         p[k] = keep - h;
-        double fm = reference_loss(m, p, x, y, eps, B);
+        double fm = reference_loss(m, p, x, y, np, B);
         p[k] = keep;
         fd[k] = (fp - fm) / (2 * h);
         got[k] = m->grads[k];
@@ -236,7 +290,7 @@ Test(model, cvae_config_needs_classes)
     cr_expect_eq(vae_model_kind_parse("cvae", &k), 0);
     cr_expect_eq(k, VAE_MODEL_CVAE);
     cr_expect_eq(vae_model_kind_parse("cave", &k), -1);
-    cr_expect(strstr(vae_last_error(), "invalid model 'cave'"), "%s", vae_last_error());
+    cr_expect(strstr(vae_last_error(), "invalid --model 'cave'"), "%s", vae_last_error());
 }
 
 /* A composition the configurations do not make: the decoder's first layer reads [z | x] and
@@ -269,6 +323,88 @@ Test(model, layers_with_several_input_blocks_match_finite_differences)
     cr_assert_eq(m.lin[out].in, 6 + Z);
     wide_params(&m, 8);
     check_model_gradient(&m, "[z | x] and [fc1 | z] blocks", 8);
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
+
+/* The joint model (compose_joint.c): [z | c] into the decoder, the Gumbel-softmax sample of c with
+ * fixed uniforms at a temperature read from its scalar, both KL terms; plain (beta) and with
+ * controlled capacities, where the objective is gamma |mean KL - C| per latent (one C below the
+ * batch's KL, one above, so both signs of the weight are checked). */
+static void check_joint_gradient(int capacity, uint64_t seed)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.kind = VAE_MODEL_JOINT;
+    c.disc = 4;
+    if (capacity) {
+        c.cap_z = (vae_capacity){.max = 5, .iters = 100, .gamma = 3};
+        c.cap_c = (vae_capacity){.max = 5, .iters = 100, .gamma = 2};
+    }
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 5), 0, "%s", vae_last_error());
+    cr_assert_eq(m.n_latents, 2);
+    cr_assert_eq(m.latent[1].kind, VAE_LATENT_CATEGORICAL);
+    cr_assert_eq(m.lin[m.n_encoder].in, c.latent_dim + c.disc, "the decoder reads [z | c]");
+    cr_assert_eq(m.term[2].op, VAE_TERM_KL_CATEGORICAL);
+    vae_model_set_scalar(&m, VAE_SCALAR_TEMPERATURE, 0.8f);
+    vae_model_set_scalar(&m, VAE_SCALAR_CAPACITY_Z, 40.0f); /* far above KL_z: weight -gamma */
+    vae_model_set_scalar(&m, VAE_SCALAR_CAPACITY_C, 0.0f);  /* below KL_c: weight +gamma */
+    wide_params(&m, seed);
+    check_model_gradient(&m, capacity ? "joint, controlled capacity" : "joint, plain", seed);
+    if (capacity) {
+        cr_assert_eq(m.scalars[VAE_SCALAR_CAP_WEIGHT_Z], -3.0f, "gamma * sign(KL_z - C_z)");
+        cr_assert_eq(m.scalars[VAE_SCALAR_CAP_WEIGHT_C], 2.0f, "gamma * sign(KL_c - C_c)");
+    }
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
+
+Test(model, joint_model_gradient_plain) { check_joint_gradient(0, 11); }
+Test(model, joint_model_gradient_with_controlled_capacity) { check_joint_gradient(1, 12); }
+
+/* The test bound sums c out exactly: each likelihood term becomes sum_k q_k term(c = k), and
+ * the KL terms stay; checked against K separate decodes by hand. */
+Test(model, joint_evaluation_takes_the_exact_expectation_over_c)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.kind = VAE_MODEL_JOINT;
+    c.disc = 3;
+    vae_model m;
+    const int B = 4, K = 3, D = c.input_dim, T = 3;
+    cr_assert_eq(vae_model_init(&m, &c, be, B), 0, "%s", vae_last_error());
+    wide_params(&m, 21);
+    tu_fill_uniform(m.x, (size_t)B * D, 22, 0, 1);
+    tu_fill_uniform(m.eps, (size_t)B * c.latent_dim, 23, -1, 1);
+    vae_model_forward_eval(&m, B);
+    float got[4 * 3];
+    memcpy(got, m.row_loss, sizeof got);
+    /* by hand: q from the logits, then recon with each one-hot c */
+    const float *al = m.out[m.latent[1].stats_layer];
+    double want[4] = {0};
+    for (int k = 0; k < K; k++) {
+        int cats[4] = {k, k, k, k};
+        vae_model_set_categories(&m, B, cats);
+        vae_model_decode(&m, B);
+        const float *lg = m.out[m.output];
+        for (int i = 0; i < B; i++) {
+            double mx = fmax(fmax(al[i * K], al[i * K + 1]), al[i * K + 2]), s = 0;
+            for (int j = 0; j < K; j++)
+                s += exp(al[i * K + j] - mx);
+            double q = exp(al[i * K + k] - mx) / s, r = 0;
+            for (int d = 0; d < D; d++) {
+                double l = lg[i * D + d], xv = m.x[i * D + d];
+                r += fmax(l, 0) - l * xv + log1p(exp(-fabs(l)));
+            }
+            want[i] += q * r;
+        }
+    }
+    for (int i = 0; i < B; i++) {
+        cr_assert(fabs(got[i * T] - want[i]) < 1e-4 * want[i], "row %d: recon %.9g, expected %.9g", i,
+                  (double)got[i * T], want[i]);
+        cr_assert(got[i * T + 2] >= 0 && got[i * T + 2] <= log(3.0) + 1e-6, "KL_c within [0, log K]");
+    }
     vae_model_free(&m);
     vae_backend_free(be);
 }

@@ -240,6 +240,44 @@ Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
     json_decref(want);
 }
 
+/* A joint model (--model joint, 3 classes, controlled capacity) trained by the binary: PyTorch
+ * rebuilds the categorical latent from the architecture and sums it out exactly, as `cuvae eval`
+ * does, so the ELBO's terms agree within the Gaussian latent's sampling noise (tolerances as in
+ * expect_agree); KL_c has no noise. Importance weights over c are refused by both, by name. */
+Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
+{
+    const char *py = need_torch();
+    char dir[512], model[700], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    tu_write_patterns_idx(dir, 600, 100, 73);
+    cr_assert_eq(tu_cuvae(out, sizeof out,
+                          "train --model joint --disc 3 --data %s --epochs 15 --out %s/run --hidden 24,12 --latent 4 "
+                          "--batch-size 32 --lr 3e-3 --capacity-z 2,200,30 --capacity-c 1,200,30 --device cpu --quiet",
+                          dir, dir),
+                 0, "%s", out);
+    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json", CUVAE_BINARY, model, dir);
+    json_t *c = run_json(cmd), *t = pytorch_eval(py, model, dir, 0);
+    const double s = 4.0 * sqrt(2.0), r = 1e-4;
+    const double kl_t = num(t, "kl_z") + num(t, "kl_c"), se_recon = num2(t, "terms_se", "recon");
+    cr_expect(num2(t, "terms_se", "kl_c") == 0, "KL_c is noiseless");
+    cr_expect(fabs(num(c, "kl") - kl_t) <= r * kl_t, "kl %.8f vs PyTorch %.8f", num(c, "kl"), kl_t);
+    cr_expect(fabs(num(c, "recon") - num(t, "recon")) <= s * se_recon + r * num(t, "recon"),
+              "recon %.4f vs PyTorch %.4f (se %.4f)", num(c, "recon"), num(t, "recon"), se_recon);
+    cr_expect(fabs(num(c, "loss") - num(t, "loss")) <= s * num(t, "loss_se") + r * num(t, "loss"),
+              "loss %.4f vs PyTorch %.4f (se %.4f)", num(c, "loss"), num(t, "loss"), num(t, "loss_se"));
+    json_decref(c);
+    json_decref(t);
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 5", py,
+             CUVAE_SOURCE_DIR, model, dir);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, "a categorical latent (--model joint)") && !strstr(out, "Traceback"), "%s", out);
+    cr_expect_eq(tu_cuvae(out, sizeof out, "eval --model %s --data %s --device cpu --iw-samples 5", model, dir), 1,
+                 "%s", out);
+    cr_expect(strstr(out, "--iw-samples: the importance-weighted estimate does not cover a categorical latent"), "%s",
+              out);
+}
+
 /* Each bad file of the fixture (missing tensor, wrong shape, unknown source, a source used before
  * it exists, unknown op, a block of the wrong width, a tensor the architecture does not name,
  * broken JSON, a Gaussian without sigma, a truncated file), and a missing data set: one line

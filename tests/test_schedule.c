@@ -126,3 +126,77 @@ Test(schedule, the_trainer_writes_each_steps_values)
     vae_dataset_free(&d);
     vae_backend_free(be);
 }
+
+Test(schedule, temperature_anneals_and_capacities_rise_linearly)
+{
+    vae_schedule s;
+    vae_schedule_default(&s);
+    cr_expect_eq(vae_schedule_temperature(&s, 0, 100), 0.67f, "the paper's default, constant");
+    cr_expect_eq(vae_schedule_temperature(&s, 99, 100), 0.67f);
+    s.temperature = 1.0f;
+    s.temperature_end = 0.5f;
+    cr_expect_eq(vae_schedule_temperature(&s, 0, 100), 1.0f);
+    cr_expect_float_eq(vae_schedule_temperature(&s, 50, 100), 0.75f, 1e-7);
+    cr_expect_eq(vae_schedule_temperature(&s, 100, 100), 0.5f);
+    vae_schedule zeroed = {0}; /* how callers that set no schedule build one */
+    cr_expect_eq(vae_schedule_temperature(&zeroed, 7, 100), 0.67f, "a zeroed schedule: the default, constant");
+    cr_expect_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 0), 0.0f, "C starts at 0");
+    cr_expect_float_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 30), 1.5f, 1e-7);
+    cr_expect_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 100), 5.0f);
+    cr_expect_eq(vae_schedule_capacity(5.0f, 100, INFINITY, 5000), 5.0f, "and stays at its maximum");
+    cr_expect_eq(vae_schedule_capacity(5.0f, 100, logf(10.0f), 90), logf(10.0f), "C_c at most log K");
+}
+
+/* A joint model's trainer writes the temperature and both capacities of each step, and the
+ * capacity_weight op then holds +-gamma in the weight scalars. */
+Test(schedule, the_trainer_writes_the_joint_models_temperature_and_capacities)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_dataset d;
+    tu_make_patterns(&d, 100, 3);
+    vae_config c;
+    vae_config_default(&c);
+    c.kind = VAE_MODEL_JOINT;
+    c.disc = 4;
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.hidden[0] = 16;
+    c.latent_dim = 2;
+    c.cap_z = (vae_capacity){.max = 3, .iters = 10, .gamma = 30};
+    c.cap_c = (vae_capacity){.max = 5, .iters = 10, .gamma = 20};
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 16), 0, "%s", vae_last_error());
+    vae_model_init_params(&m, 4);
+    vae_device_data dd;
+    vae_device_data_init(&dd, be, &d);
+    vae_train_options o = {.epochs = 2, .batch_size = 16,
+                           .adam = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+                           .seed = 2, .progress = -1, .log = stderr};
+    vae_schedule_default(&o.schedule);
+    o.schedule.temperature = 2.0f;
+    o.schedule.temperature_end = 0.5f;
+    vae_trainer *t = vae_trainer_init(&m, &o);
+    const long total = 14; /* 7 steps per epoch */
+    float prev_u[16 * 4];
+    for (int s = 0; s < (int)total; s++) {
+        vae_trainer_steps(t, &dd, s, 1);
+        /* fresh uniforms for the Gumbel draws at every step, in (0, 1] */
+        cr_expect(s == 0 || memcmp(prev_u, m.noise[1], sizeof prev_u) != 0, "step %d reused the uniforms", s);
+        memcpy(prev_u, m.noise[1], sizeof prev_u);
+        for (int i = 0; i < 16 * 4; i++)
+            cr_expect(prev_u[i] > 0.0f && prev_u[i] <= 1.0f, "u[%d] = %g at step %d", i, prev_u[i], s);
+        cr_expect_eq(m.scalars[VAE_SCALAR_TEMPERATURE], vae_schedule_temperature(&o.schedule, s, total),
+                     "temperature at step %d", s);
+        cr_expect_eq(m.scalars[VAE_SCALAR_CAPACITY_Z], vae_schedule_capacity(3, 10, INFINITY, s), "C_z at %d", s);
+        cr_expect_eq(m.scalars[VAE_SCALAR_CAPACITY_C], vae_schedule_capacity(5, 10, logf(4.0f), s), "C_c at %d", s);
+        cr_expect_eq(vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_C), m.scalars[VAE_SCALAR_CAPACITY_C]);
+        cr_expect(fabsf(m.scalars[VAE_SCALAR_CAP_WEIGHT_Z]) == 30.0f, "weight_z %g", m.scalars[VAE_SCALAR_CAP_WEIGHT_Z]);
+        cr_expect(fabsf(m.scalars[VAE_SCALAR_CAP_WEIGHT_C]) == 20.0f, "weight_c %g", m.scalars[VAE_SCALAR_CAP_WEIGHT_C]);
+    }
+    cr_expect_eq(m.scalars[VAE_SCALAR_CAPACITY_C], logf(4.0f), "C_c capped at log K");
+    vae_trainer_free(t);
+    vae_device_data_free(&dd, be);
+    vae_model_free(&m);
+    vae_dataset_free(&d);
+    vae_backend_free(be);
+}
