@@ -164,6 +164,9 @@ struct vae_backend {
     void (*gather_batch)(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
     /* x[i, :] = data[idx[i], :]. x (B, D) float, data (N, D) float, idx (B) int32. */
     void (*gather_rows)(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D);
+    /* A Bernoulli draw of each value, in place: x[i] = u[i] < x[i] ? 1 : 0 (dynamic binarization).
+     * x (n) float in [0, 1], u (n) uniform (rng_uniform). */
+    void (*binarize)(vae_backend *be, float *x, const float *u, size_t n);
 
     /* Gumbel-softmax sample: y = softmax((logits + g) / tau), g = -log(-log(u)), row by row.
      * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K). */

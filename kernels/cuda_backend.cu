@@ -341,6 +341,7 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
         .adam_step = cuda_adam_step,
         .gather_batch = cuda_gather_batch,
         .gather_rows = cuda_gather_rows,
+        .binarize = cuda_binarize,
         .gumbel_softmax_forward = cuda_gumbel_softmax_forward,
         .gumbel_softmax_backward = cuda_gumbel_softmax_backward,
         .gauss_log_ratio = cuda_gauss_log_ratio,
