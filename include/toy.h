@@ -72,6 +72,11 @@ void vae_toy_sample(const vae_toy *t, int n, uint64_t seed, double *x /* (n) */,
  * its own seed derived from seed. 0, or -1 with vae_set_error. */
 int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_dataset *test);
 
+/* The test set of the toy run that wrote model file `model`, drawn again from its recorded
+ * settings (train.toy_*, train.seed; a setting not recorded takes its default). 0, or -1 with
+ * vae_set_error naming the file. */
+int vae_toy_test_of_model(const char *model, vae_dataset *test);
+
 /* The fixed range of the histograms: [lo, hi], whole bins of VAE_TOY_TV_BIN_WIDTH. */
 void vae_toy_range(const vae_toy *t, double *lo, double *hi);
 /* Total variation distance between the n samples' histogram and the mixture (see the top). */

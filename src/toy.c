@@ -6,6 +6,7 @@
 #include "toy.h"
 
 #include "hostrng.h"
+#include "safetensors.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -198,6 +199,44 @@ int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_da
         return -1;
     }
     return 0;
+}
+
+int vae_toy_test_of_model(const char *model, vae_dataset *test)
+{
+    static const char *const keys[4][2] = {{"train.toy_weights", "--toy-weights"}, {"train.toy_means", "--toy-means"},
+                                           {"train.toy_stds", "--toy-stds"}, {"train.toy_n", "--toy-n"}};
+    vae_safetensors st;
+    if (vae_safetensors_read(model, &st))
+        return -1;
+    vae_toy t;
+    vae_toy_default(&t);
+    uint64_t seed = 1;
+    int rc = -1;
+    for (int i = 0; i < 4; i++) {
+        const char *v = vae_safetensors_meta_get(&st, keys[i][0]);
+        if (v && vae_toy_set(&t, keys[i][1], v)) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            vae_set_error("%s: recorded %s: %s", model, keys[i][0], why);
+            goto out;
+        }
+    }
+    const char *s = vae_safetensors_meta_get(&st, "train.seed");
+    char *end;
+    if (s)
+        seed = strtoull(s, &end, 10);
+    if (s && (*s == '\0' || *end != '\0')) {
+        vae_set_error("%s: recorded train.seed '%s' is not a number", model, s);
+        goto out;
+    }
+    vae_dataset train;
+    if (vae_toy_datasets(&t, seed, &train, test))
+        goto out;
+    vae_dataset_free(&train);
+    rc = 0;
+out:
+    vae_safetensors_free(&st);
+    return rc;
 }
 
 void vae_toy_range(const vae_toy *t, double *lo, double *hi)

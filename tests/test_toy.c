@@ -3,8 +3,8 @@
  * frequencies against the mixture's, its seeded determinism, the density and CDF, the
  * total-variation distance on cases known exactly, the flags' validation, and `cuvae train
  * --data toy` end to end: its three pictures, a generated histogram within a measured
- * distance of the true density, the distance recorded in the model file, and a resume that
- * regenerates the same data.
+ * distance of the true density, the distance recorded in the model file, and a resume and an
+ * eval that draw the same data again.
  */
 #include "toy.h"
 
@@ -272,6 +272,21 @@ Test(toy, cli_run_draws_the_pictures_and_the_generated_data_follows_the_density,
     cr_expect(file_has(path, needle), "the model file records the distance (%s)", needle);
     cr_expect(file_has(path, "\"train.toy_weights\":\"0.2,0.45,0.35,0.1\""));
     cr_expect(file_has(path, "\"train.data\":\"toy\""));
+
+    /* eval draws the same test set again from the model's recorded settings: the same test loss */
+    const char *p = strstr(out, "final test loss ");
+    cr_assert(p, "%s", out);
+    double trained = strtod(p + strlen("final test loss "), NULL);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s eval --model %s/run/model.safetensors --device cpu --json 2>&1", CUVAE_BINARY, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "data: toy (recorded in the model"), "%s", out);
+    p = strstr(out, "\"loss\": ");
+    cr_assert(p, "%s", out);
+    double ev = strtod(p + strlen("\"loss\": "), NULL);
+    cr_expect(fabs(ev - trained) < 1e-3, "training's test loss %.4f, eval's %.4f", trained, ev);
+    cr_expect_eq(cuvae("eval --model %s/run/model.safetensors --device cpu --binarize static", dir), 2, "%s", out);
+    cr_expect(strstr(out, "--binarize: toy holds value"), "%s", out);
 
     /* one epoch: far from the density */
     cr_assert_eq(cuvae("train --data toy --epochs 1 --out %s/one --device cpu --threads 2 --quiet", dir), 0, "%s",
