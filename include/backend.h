@@ -167,6 +167,9 @@ struct vae_backend {
     /* y[i, k] = 1 if labels[idx[i]] == k else 0 (the one-hot label of a conditional model's batch).
      * y (B, K) float, labels (N) uint8, each < K (checked when the data is loaded), idx (B) int32. */
     void (*gather_one_hot)(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K);
+    /* A Bernoulli draw of each value, in place: x[i] = u[i] < x[i] ? 1 : 0 (dynamic binarization).
+     * x (n) float in [0, 1], u (n) uniform (rng_uniform). */
+    void (*binarize)(vae_backend *be, float *x, const float *u, size_t n);
 
     /* Gumbel-softmax sample: y = softmax((logits + g) / tau), g = -log(-log(u)), row by row.
      * u (B, K) uniform in (0,1] (clamped away from 0 and 1 inside); y, logits (B, K).

@@ -23,7 +23,7 @@
 #include "safetensors.h"
 
 /* Metadata entries of a model file at most: 14 for the configuration, the rest the caller's. */
-#define VAE_CHECKPOINT_META_MAX 48
+#define VAE_CHECKPOINT_META_MAX 64
 
 /* Write the parameters of m (downloaded from its backend) and its config; extra
  * holds n_extra more metadata pairs. Atomic: a failure leaves no broken file. */

@@ -29,15 +29,21 @@
 typedef enum {
     VAE_BINARIZE_NONE = 0,   /* x = pixel / 255 in [0, 1]: not a normalized likelihood of grey images */
     VAE_BINARIZE_STATIC = 1, /* one fixed draw per pixel: x = [u < pixel / 255], u seeded */
+    VAE_BINARIZE_DYNAMIC = 2, /* training only: a fresh draw of every image at every step (binarize op) */
 } vae_binarize;
 
 /* "none" | "static"; -1 with vae_set_error on anything else. */
 int vae_binarize_parse(const char *s, vae_binarize *out);
+/* train --binarize: "none" | "dynamic" | "static"; -1 with vae_set_error on anything else. */
+int vae_binarize_parse_train(const char *s, vae_binarize *out);
 const char *vae_binarize_name(vae_binarize b);
-/* Static binarization in place of a byte data set (a float one is a caller bug, fatal):
- * pixel = 255 if u < pixel / 255 else 0, with one u per pixel,
- * in order, from vae_hostrng seeded with `seed` (deterministic for a seed). */
+/* Static binarization in place: pixel = 255 if u < pixel / 255 else 0 for bytes, value = 1 if
+ * u < value else 0 for floats (which must lie in [0, 1]: vae_binarize_check), with one u per
+ * value, in order, from vae_hostrng seeded with `seed` (deterministic for a seed). */
 void vae_binarize_static(vae_dataset *d, uint64_t seed);
+/* Whether d can be binarized: bytes always; floats only when every value is in [0, 1].
+ * 0, or -1 with vae_set_error naming `what` (the data) and the first value outside. */
+int vae_binarize_check(const vae_dataset *d, const char *what);
 
 typedef struct {
     int iw_samples; /* K samples per image for the IW estimate; 0: none */

@@ -5,7 +5,8 @@
  * best.safetensors, checkpoint.safetensors, metrics.csv, metrics.jsonl,
  * provenance.txt, samples.png, reconstructions.png, report.html, the pictures of
  * pictures.h (latent_scatter.svg, manifold.png, traversals.png, interpolation.png,
- * per_digit.png, loss_curves.svg), and the ".tmp" file of each while it is
+ * per_digit.png, loss_curves.svg), the toy's (toy_density.svg, toy_latent.svg,
+ * toy_generated.svg), and the ".tmp" file of each while it is
  * being written. A directory holding any of them holds a previous run: a new
  * run refuses it unless told to replace it (--force removes exactly those
  * files, nothing else) or to continue it (--resume). Stale ".tmp" files, left
@@ -28,7 +29,7 @@
 
 #include <stddef.h>
 
-#define VAE_RUN_N_FILES 15
+#define VAE_RUN_N_FILES 18
 extern const char *const vae_run_files[VAE_RUN_N_FILES];
 
 /* vae_safetensors_escape(in) into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is
@@ -64,7 +65,8 @@ int vae_run_abspath(const char *path, char *out, size_t cap);
 /* The four data files of data set dir (absolute paths) and their SHA-256, in the order
  * train images, train labels, test images, test labels. */
 typedef struct {
-    char dir[4096];        /* absolute */
+    int n_files;           /* 4 for a data directory; 0 for data made in memory (the toy) */
+    char dir[4096];        /* absolute; or the in-memory data's name ("toy") */
     char path[4][4096];    /* absolute */
     char sha256[4][65];
 } vae_run_data;

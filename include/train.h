@@ -48,6 +48,8 @@ typedef struct {
     vae_schedule schedule; /* learning rate and KL weight per step */
     uint64_t seed;
     float clip_grad_norm; /* > 0: clip the gradients to this global L2 norm; 0: off */
+    int binarize_dynamic; /* 1: each step's batch becomes a fresh Bernoulli draw of itself (binarize op,
+                           * uniforms from the noise generator after the step's normals); data in [0, 1] */
     int progress;   /* 1: progress bar (terminal), 0: plain periodic log lines, -1: silent */
     FILE *log;      /* where progress and epoch lines go (stderr, usually) */
     /* When not NULL and non-zero after a step (a signal handler sets it), the epoch stops

@@ -10,14 +10,17 @@
 #define VAE_TRAIN_SETTINGS_H
 
 #include "cli.h"
+#include "evaluate.h"
 #include "run_dir.h"
 #include "schedule.h"
+#include "toy.h"
 #include "train_state.h"
 
 /* Option codes of train's own flags that are settings (cli.h numbers private options from here). */
 enum {
     VAE_OPT_SAMPLES = VAE_OPT_FIRST_PRIVATE, VAE_OPT_CKPT_EVERY, VAE_OPT_VAL, VAE_OPT_CLIP, VAE_OPT_LR_SCHEDULE,
     VAE_OPT_KL_WARMUP, VAE_OPT_TEMPERATURE, VAE_OPT_TEMPERATURE_ANNEAL, VAE_OPT_CAPACITY_Z, VAE_OPT_CAPACITY_C,
+    VAE_OPT_BINARIZE, VAE_OPT_TOY_WEIGHTS, VAE_OPT_TOY_MEANS, VAE_OPT_TOY_STDS, VAE_OPT_TOY_N,
     VAE_OPT_TRAIN_NEXT
 };
 
@@ -27,7 +30,9 @@ typedef struct {
     float val_fraction;
     float clip_grad_norm; /* --clip-grad-norm; 0: no clipping */
     vae_schedule schedule; /* --lr-schedule, --kl-warmup, --temperature, --temperature-anneal */
-    const char *data_abs; /* escaped absolute data directory, once known */
+    const char *data_abs; /* escaped absolute data directory, once known ("toy" for the toy) */
+    vae_binarize binarize; /* --binarize */
+    vae_toy toy;           /* --toy-weights, --toy-means, --toy-stds, --toy-n (used with --data toy) */
 } vae_train_settings;
 
 /* The settings a checkpoint records, in order. */
@@ -35,7 +40,8 @@ enum {
     VAE_TS_DATA, VAE_TS_BATCH, VAE_TS_LR, VAE_TS_SEED, VAE_TS_HIDDEN, VAE_TS_LATENT, VAE_TS_ACT, VAE_TS_BETA,
     VAE_TS_SAMPLES, VAE_TS_VAL, VAE_TS_CKPT, VAE_TS_CLIP, VAE_TS_LR_SCHEDULE, VAE_TS_KL_WARMUP, VAE_TS_LIKELIHOOD,
     VAE_TS_SIGMA, VAE_TS_MODEL, VAE_TS_DISC, VAE_TS_TEMPERATURE, VAE_TS_TEMPERATURE_ANNEAL, VAE_TS_CAPACITY_Z,
-    VAE_TS_CAPACITY_C, VAE_TS_EPOCHS, VAE_TS_N
+    VAE_TS_CAPACITY_C, VAE_TS_BINARIZE, VAE_TS_TOY_WEIGHTS, VAE_TS_TOY_MEANS, VAE_TS_TOY_STDS, VAE_TS_TOY_N,
+    VAE_TS_EPOCHS, VAE_TS_N
 };
 
 typedef struct {

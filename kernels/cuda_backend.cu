@@ -342,6 +342,7 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
         .gather_batch = cuda_gather_batch,
         .gather_rows = cuda_gather_rows,
         .gather_one_hot = cuda_gather_one_hot,
+        .binarize = cuda_binarize,
         .gumbel_softmax_forward = cuda_gumbel_softmax_forward,
         .gumbel_softmax_backward = cuda_gumbel_softmax_backward,
         .onehot_argmax = cuda_onehot_argmax,

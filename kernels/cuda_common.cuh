@@ -233,6 +233,7 @@ void cuda_grad_clip_scale(vae_backend *be, float *scale, const float *x, size_t 
 void cuda_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D);
 void cuda_gather_rows(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D);
 void cuda_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K);
+void cuda_binarize(vae_backend *be, float *x, const float *u, size_t n);
 
 /* gumbel.cu */
 void cuda_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u, int B, int K,

@@ -3,6 +3,8 @@
  *   gather_batch: x[i, d] = data[idx[i], d] / 255   x (B, D) float, data (N, D) uint8, idx (B) int32
  *   gather_rows:  x[i, d] = data[idx[i], d]         x (B, D) float, data (N, D) float, idx (B) int32
  *   gather_one_hot: y[i, k] = (labels[idx[i]] == k)  y (B, K) float, labels (N) uint8, idx (B) int32
+ *   binarize:     x[k] = u[k] < x[k] ? 1 : 0         x (n) float in place, u (n) uniform: dynamic
+ *                 binarization of a gathered batch, one comparison as on the CPU
  * The bytes are scaled as (float)byte / 255.0f, exactly as the CPU backend does,
  * and the floats copied, so both backends give the same floats bit for bit.
  *
@@ -89,4 +91,26 @@ extern "C" void cuda_gather_one_hot(vae_backend *be, float *y, const uint8_t *la
         return;
     cuda_ctx *c = cuda_ctx_of(be);
     gather_one_hot_cuda(c, y, labels, idx, B, K, c->stream);
+}
+
+static __global__ void binarize_kernel(float *x, const float *u, size_t n)
+{
+    const size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += stride)
+        x[k] = u[k] < x[k] ? 1.0f : 0.0f;
+}
+
+static void binarize_cuda(const cuda_ctx *c, float *x, const float *u, size_t n, cudaStream_t stream)
+{
+    const int threads = 256;
+    binarize_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(x, u, n);
+    CUDA_CHECK_LAUNCH();
+}
+
+extern "C" void cuda_binarize(vae_backend *be, float *x, const float *u, size_t n)
+{
+    if (n == 0)
+        return;
+    cuda_ctx *c = cuda_ctx_of(be);
+    binarize_cuda(c, x, u, n, c->stream);
 }

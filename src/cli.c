@@ -7,6 +7,7 @@
 #include "run_dir.h"
 #include "safetensors.h"
 #include "sha256.h"
+#include "toy.h"
 #include "vae_util.h"
 
 #include <ctype.h>
@@ -329,6 +330,12 @@ int vae_cli_model_data(const char *model, vae_split split, int data_given, vae_r
         return -1;
     const char *rec = vae_safetensors_meta_get(&st, "train.data");
     int rc = 0;
+    if (rec && vae_toy_selected(rec)) {
+        s->data_dir = VAE_TOY_DATA;
+        fprintf(stderr, "data: toy (recorded in the model: its test set drawn again from the recorded train.toy_* "
+                        "settings and train.seed)\n");
+        goto out;
+    }
     if (!rec || rec[0] != '/') {
         fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", s->data_dir, model);
         goto out;

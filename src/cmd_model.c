@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "evaluate.h"
 #include "pictures.h"
+#include "toy.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -252,7 +253,7 @@ static const char *eval_likelihood_note(const vae_model *m, vae_binarize b)
     if (m->cfg.likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         return b == VAE_BINARIZE_STATIC
                    ? "Gaussian likelihood (fixed sigma, constants included) of a static binarization of the test images"
-                   : "Gaussian likelihood (fixed sigma, constants included) of the values in [0,1]: a density, so "
+                   : "Gaussian likelihood (fixed sigma, constants included) of the values as they are: a density, so "
                      "not comparable with Bernoulli (binarized) figures";
     return b == VAE_BINARIZE_STATIC
                ? "Bernoulli likelihood of a static binarization of the test images (one seeded draw per pixel): "
@@ -362,8 +363,13 @@ int vae_cmd_eval(int argc, char **argv)
     if (choose_data(&a))
         return vae_cli_fail();
     vae_dataset test;
-    if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
+    if (vae_toy_selected(a.s.data_dir) ? vae_toy_test_of_model(a.model, &test)
+                                       : vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
         return vae_cli_fail();
+    if (a.binarize == VAE_BINARIZE_STATIC && vae_binarize_check(&test, a.s.data_dir)) {
+        vae_dataset_free(&test);
+        return vae_cli_usage_error("eval", "%s", vae_last_error());
+    }
     if (a.binarize == VAE_BINARIZE_STATIC)
         vae_binarize_static(&test, a.s.seed);
     vae_backend *be;

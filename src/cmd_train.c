@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cluster.h"
+#include "evaluate.h"
 #include "devmem.h"
 #include "holdout.h"
 #include "metrics.h"
@@ -24,6 +25,8 @@
 #include "progress.h"
 #include "report.h"
 #include "run_dir.h"
+#include "toy.h"
+#include "toy_pictures.h"
 #include "train.h"
 #include "train_settings.h"
 #include "train_state.h"
@@ -72,6 +75,17 @@ static void help(void)
            "  --capacity-z MAX,ITERS,GAMMA  joint: gamma |KL_z - C_z|, C_z rising from 0 to MAX\n"
            "                      nats over ITERS steps (paper: 5,25000,30); default: plain KL\n"
            "  --capacity-c MAX,ITERS,GAMMA  joint: the same for KL_c, C_c at most log K\n"
+           "  --binarize MODE     none (default): values as they are; dynamic: every image a fresh\n"
+           "                      Bernoulli draw of its pixels at every step (seeded), tested on a static\n"
+           "                      draw of the test set; static: one fixed draw of the training and test sets\n"
+           "                      (data in [0, 1] only)\n"
+           "  --data toy          the 1-D Gaussian-mixture toy, drawn in memory (seeded by --seed); its model\n"
+           "                      defaults to a 1-D latent, --hidden 100,100, tanh, --likelihood gaussian,\n"
+           "                      --sigma 0.1; writes toy_density.svg, toy_latent.svg, toy_generated.svg\n"
+           "  --toy-weights W,..  component weights, each > 0, normalized to sum 1 (default 0.2,0.45,0.35,0.1)\n"
+           "  --toy-means M,..    component means (default -3,2.5,1.5,-2.5)\n"
+           "  --toy-stds S,..     component standard deviations, each > 0 (default 0.3,1.2,0.3,0.2)\n"
+           "  --toy-n TRAIN,TEST  rows drawn for the training and test sets (default 20000,5000)\n"
            "  --quiet             no progress output, only the epoch lines\n"
            "  -h, --help          this help\n\n"
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
@@ -150,6 +164,71 @@ static int load_data(const char *dir, vae_dataset *train, vae_dataset *test)
     return 0;
 }
 
+/* The toy's data record: no files, its name as the data directory. */
+static void toy_run_data(vae_run_data *d)
+{
+    memset(d, 0, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "%s", VAE_TOY_DATA);
+}
+
+/* A new run's toy flags: only with --data toy, where the model flags not given take the toy's
+ * defaults and the likelihood must be Gaussian. 0, or the exit code. */
+static int toy_settings(vae_train_settings *ts, const int *given)
+{
+    int toy = vae_toy_selected(ts->s.data_dir);
+    for (int k = VAE_TS_TOY_WEIGHTS; k <= VAE_TS_TOY_N; k++)
+        if (given[k] && !toy)
+            return vae_cli_usage_error("train", "%s: only with --data toy", vae_train_setting_keys[k].flag);
+    if (!toy)
+        return 0;
+    if (vae_toy_validate(&ts->toy))
+        return vae_cli_usage_error("train", "%s", vae_last_error());
+    vae_toy_config_defaults(&ts->s.cfg, given[VAE_TS_HIDDEN], given[VAE_TS_LATENT], given[VAE_TS_ACT],
+                            given[VAE_TS_LIKELIHOOD], given[VAE_TS_SIGMA]);
+    if (ts->s.cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+        return vae_cli_usage_error("train", "--data toy --likelihood %s: the toy's values are real numbers, not in "
+                                            "[0, 1]; it takes --likelihood gaussian (its default)",
+                                   vae_likelihood_name(ts->s.cfg.likelihood));
+    return 0;
+}
+
+/* Seeds of the binarizations, from --seed: the test set's is --seed itself, as `cuvae eval
+ * --binarize static --seed S` draws it. */
+#define SEED_BINARIZE_TRAIN 0x62696e747261ull /* "bintra" */
+#define SEED_BINARIZE_VAL 0x62696e76616cull   /* "binval" */
+
+/* --binarize before the validation split: static draws the training set once; both static and
+ * dynamic test on one static draw of the test set. 0, or the exit code. */
+static int binarize_data(const vae_train_settings *ts, vae_dataset *all, vae_dataset *test)
+{
+    if (ts->binarize == VAE_BINARIZE_NONE)
+        return 0;
+    const char *what = vae_toy_selected(ts->s.data_dir) ? "--data toy" : ts->s.data_dir;
+    if (vae_binarize_check(all, what) || vae_binarize_check(test, what))
+        return vae_cli_usage_error("train", "%s", vae_last_error());
+    if (ts->binarize == VAE_BINARIZE_STATIC)
+        vae_binarize_static(all, ts->s.seed ^ SEED_BINARIZE_TRAIN);
+    vae_binarize_static(test, ts->s.seed);
+    return 0;
+}
+
+/* The run header's line on the binarization every loss of the run uses. */
+static void print_binarization(const vae_train_settings *ts, int val)
+{
+    const unsigned long long seed = (unsigned long long)ts->s.seed;
+    if (ts->binarize == VAE_BINARIZE_NONE)
+        fprintf(stderr, "binarization: none (the training and test losses are of the values as they are)\n");
+    else if (ts->binarize == VAE_BINARIZE_STATIC)
+        fprintf(stderr, "binarization: static (training%s and test losses on one fixed Bernoulli draw of each "
+                        "set; the test set's is `cuvae eval --binarize static --seed %llu`)\n",
+                val ? ", validation" : "", seed);
+    else
+        fprintf(stderr, "binarization: dynamic (the training loss on a fresh Bernoulli draw of every image at "
+                        "every step; the %stest loss on one fixed draw, as `cuvae eval --binarize static --seed "
+                        "%llu`)\n",
+                val ? "validation and " : "", seed);
+}
+
 /* ---- the run ------------------------------------------------------------------- */
 
 typedef struct {
@@ -164,6 +243,7 @@ typedef struct {
     size_t metrics_len, metrics_cap;
     double best_val;
     int best_epoch;
+    char toy_tv[32]; /* the toy's total-variation distance as model metadata; "" for other data */
 } run;
 
 static void metrics_append(run *r, const char *line)
@@ -190,7 +270,7 @@ static int settings_meta(const run *r, vae_st_meta *meta, char vals[][VAE_SETTIN
         vae_train_setting_text(&r->ts, k, vals[k]);
         meta[n++] = (vae_st_meta){vae_train_setting_keys[k].key, vals[k]};
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < r->data.n_files; i++) {
         snprintf(keys[i], sizeof keys[i], "train.data.sha256.%s", vae_run_data_name(&r->data, i));
         meta[n++] = (vae_st_meta){keys[i], r->data.sha256[i]};
     }
@@ -216,7 +296,7 @@ static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
 {
     static char vals[VAE_TS_N][VAE_SETTING_MAX];
     char keys[4][96], train_s[32], test_s[32], epoch_s[32];
-    vae_st_meta meta[VAE_TS_N + 9];
+    vae_st_meta meta[VAE_TS_N + 10];
     int n = settings_meta(r, meta, vals, keys);
     snprintf(train_s, sizeof train_s, "%.6f", e->train.loss);
     snprintf(test_s, sizeof test_s, "%.6f", e->test.loss);
@@ -225,6 +305,8 @@ static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
     meta[n++] = (vae_st_meta){"train.saved_epoch", epoch_s};
     meta[n++] = (vae_st_meta){"train.final_train_loss", train_s};
     meta[n++] = (vae_st_meta){"train.final_test_loss", test_s};
+    if (r->toy_tv[0])
+        meta[n++] = (vae_st_meta){"train.toy_tv", r->toy_tv};
     /* checkpoint.c keeps 14 of its metadata slots for the configuration */
     if (n > VAE_CHECKPOINT_META_MAX - 14)
         vae_fatal("model metadata: %d entries exceed the %d extra slots", n, VAE_CHECKPOINT_META_MAX - 14);
@@ -461,6 +543,11 @@ int vae_cmd_train(int argc, char **argv)
         {"temperature-anneal", required_argument, 0, VAE_OPT_TEMPERATURE_ANNEAL},
         {"capacity-z", required_argument, 0, VAE_OPT_CAPACITY_Z},
         {"capacity-c", required_argument, 0, VAE_OPT_CAPACITY_C},
+        {"binarize", required_argument, 0, VAE_OPT_BINARIZE},
+        {"toy-weights", required_argument, 0, VAE_OPT_TOY_WEIGHTS},
+        {"toy-means", required_argument, 0, VAE_OPT_TOY_MEANS},
+        {"toy-stds", required_argument, 0, VAE_OPT_TOY_STDS},
+        {"toy-n", required_argument, 0, VAE_OPT_TOY_N},
         {"scale", required_argument, 0, OPT_SCALE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
@@ -473,6 +560,7 @@ int vae_cmd_train(int argc, char **argv)
     vae_train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
     vae_run_settings_default(&given_ts.s);
     vae_schedule_default(&given_ts.schedule);
+    vae_toy_default(&given_ts.toy);
     const char *out_dir = NULL, *resume_dir = NULL;
     int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, scale = VAE_PICTURES_SCALE_DEFAULT, c;
     optind = 0;
@@ -507,6 +595,8 @@ int vae_cmd_train(int argc, char **argv)
     if (resume_dir && (out_dir || force))
         return vae_cli_usage_error("train", "--resume DIR continues the run in DIR; it takes neither --out nor "
                                             "--force");
+    if (!resume_dir && (c = toy_settings(&given_ts, given)))
+        return c;
 
     if (!resume_dir)
         vae_train_settings_model_defaults(&given_ts, given);
@@ -534,26 +624,34 @@ int vae_cmd_train(int argc, char **argv)
     vae_dataset all, train, test, val;
     memset(&val, 0, sizeof val);
     memset(&train, 0, sizeof train);
-    if (load_data(s->data_dir, &all, &test)) {
+    const int toy = vae_toy_selected(s->data_dir);
+    if (toy ? vae_toy_datasets(&r.ts.toy, s->seed, &all, &test) : load_data(s->data_dir, &all, &test)) {
         vae_cli_fail();
         if (created_default)
             rmdir(r.dir);
         vae_train_checkpoint_free(&ck);
         return 1;
     }
-    if (vae_run_data_hash(s->data_dir, &r.data) ||
+    if (toy)
+        toy_run_data(&r.data);
+    if ((!toy && vae_run_data_hash(s->data_dir, &r.data)) ||
         vae_run_escape(r.data.dir, r.data_esc, sizeof r.data_esc) != 0 ||
         (resuming && vae_train_settings_check_data(&ck, ck_path, &r.data))) {
         vae_cli_fail();
         goto free_data;
     }
     r.ts.data_abs = r.data_esc;
+    if ((rc = binarize_data(&r.ts, &all, &test)))
+        goto free_data;
+    rc = 1;
     if (r.ts.val_fraction > 0) {
         if (vae_holdout_split(&all, r.ts.val_fraction, s->seed, &train, &val)) {
             rc = vae_cli_usage_error("train", "%s", vae_last_error());
             goto free_data;
         }
         vae_dataset_free(&all);
+        if (r.ts.binarize == VAE_BINARIZE_DYNAMIC)
+            vae_binarize_static(&val, s->seed ^ SEED_BINARIZE_VAL);
     } else {
         train = all;
         memset(&all, 0, sizeof all);
@@ -593,8 +691,13 @@ int vae_cmd_train(int argc, char **argv)
     } else {
         vae_model_init_params(&r.m, s->seed);
     }
-    fprintf(stderr, "data: %s (%d training, %d test images, %dx%d)\n", s->data_dir, train.n, test.n, train.rows,
-            train.cols);
+    if (toy)
+        fprintf(stderr, "data: toy, a mixture of %d Gaussians drawn with --seed %llu (%d training, %d test values)\n",
+                r.ts.toy.k, (unsigned long long)s->seed, train.n + val.n, test.n);
+    else
+        fprintf(stderr, "data: %s (%d training, %d test images, %dx%d)\n", s->data_dir, train.n, test.n,
+                train.rows, train.cols);
+    print_binarization(&r.ts, val.n > 0);
     if (val.n)
         fprintf(stderr, "validation: %d images held out of the training set (--val-fraction %g)\n", val.n,
                 (double)r.ts.val_fraction);
@@ -613,6 +716,7 @@ int vae_cmd_train(int argc, char **argv)
         .adam = {.lr = s->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
         .seed = s->seed,
         .clip_grad_norm = r.ts.clip_grad_norm,
+        .binarize_dynamic = r.ts.binarize == VAE_BINARIZE_DYNAMIC,
         .schedule = r.ts.schedule,
         .progress = quiet ? -1 : vae_progress_auto_mode(stderr),
         .log = stderr,
@@ -732,25 +836,44 @@ int vae_cmd_train(int argc, char **argv)
         e.train.loss = NAN;
         e.test = vae_evaluate(&r.m, &dtest, s->seed);
     }
-    if (save_model(&r, "model.safetensors", &e))
+    double tv = NAN;
+    if (toy) { /* its pictures first: the distance they compute goes into the model's metadata */
+        if (vae_toy_pictures_write(&r.m, &r.ts.toy, &train, &test, r.dir, s->seed, &tv))
+            rc = vae_cli_fail();
+        snprintf(r.toy_tv, sizeof r.toy_tv, "%.6f", tv);
+    }
+    if (!rc && save_model(&r, "model.safetensors", &e))
         rc = vae_cli_fail();
     char path[4200];
-    snprintf(path, sizeof path, "%s/samples.png", r.dir);
-    if (!rc && vae_render_samples(&r.m, path, r.ts.samples, -1, s->seed, scale))
-        rc = vae_cli_fail();
-    snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
-    if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
-        rc = vae_cli_fail();
-    snprintf(path, sizeof path, "%s/categories.png", r.dir);
-    if (!rc && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
-        rc = vae_cli_fail();
-    snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
-    vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
-    if (!rc && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
-        rc = vae_cli_fail();
+    if (!toy) {
+        snprintf(path, sizeof path, "%s/samples.png", r.dir);
+        if (!rc && vae_render_samples(&r.m, path, r.ts.samples, -1, s->seed, scale))
+            rc = vae_cli_fail();
+        snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
+        if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
+            rc = vae_cli_fail();
+        snprintf(path, sizeof path, "%s/categories.png", r.dir);
+        if (!rc && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
+            rc = vae_cli_fail();
+        snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
+        vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
+        if (!rc && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
+            rc = vae_cli_fail();
+    }
     if (!rc && vae_report_write(r.dir))
         rc = vae_cli_fail();
-    if (!rc)
+    if (!rc && toy) {
+        double lo, hi;
+        vae_toy_range(&r.ts.toy, &lo, &hi);
+        fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/value\n"
+                        "toy: total variation distance %.4f between %d generated values x ~ p(x|z), z ~ N(0, 1), "
+                        "and the true mixture (histogram bins of %g on [%g, %g] and one bin beyond each end)\n"
+                        "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
+                        "toy_density.svg,toy_latent.svg,toy_generated.svg,report.html%s} (no image pictures: the "
+                        "toy's rows are not images)\n",
+                s->epochs, total_s, e.test.loss, tv, VAE_TOY_TV_SAMPLES, VAE_TOY_TV_BIN_WIDTH, lo, hi, r.dir,
+                val.n ? ",best.safetensors" : "");
+    } else if (!rc)
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image%s\n"
                         "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
                         "samples.png,reconstructions.png,report.html%s%s} and the pictures (cuvae plot --help)\n",

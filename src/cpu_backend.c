@@ -344,6 +344,13 @@ static void cpu_gather_rows(vae_backend *be, float *x, const float *data, const 
         memcpy(x + (size_t)i * D, data + (size_t)idx[i] * D, (size_t)D * sizeof(float));
 }
 
+static void cpu_binarize(vae_backend *be, float *x, const float *u, size_t n)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++)
+        x[i] = u[i] < x[i] ? 1.0f : 0.0f;
+}
+
 static void cpu_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K)
 {
     (void)be;
@@ -502,6 +509,7 @@ vae_backend *vae_backend_cpu_init(void)
         .gather_batch = cpu_gather_batch,
         .gather_rows = cpu_gather_rows,
         .gather_one_hot = cpu_gather_one_hot,
+        .binarize = cpu_binarize,
         .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
         .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
         .onehot_argmax = cpu_onehot_argmax,

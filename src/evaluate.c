@@ -28,18 +28,47 @@ int vae_binarize_parse(const char *s, vae_binarize *out)
     return 0;
 }
 
+int vae_binarize_parse_train(const char *s, vae_binarize *out)
+{
+    if (strcmp(s, "dynamic") == 0) {
+        *out = VAE_BINARIZE_DYNAMIC;
+        return 0;
+    }
+    if (vae_binarize_parse(s, out))
+        return vae_set_error("--binarize '%s': expected none, dynamic or static", s);
+    return 0;
+}
+
 const char *vae_binarize_name(vae_binarize b)
 {
-    return b == VAE_BINARIZE_STATIC ? "static" : "none";
+    return b == VAE_BINARIZE_STATIC ? "static" : b == VAE_BINARIZE_DYNAMIC ? "dynamic" : "none";
+}
+
+int vae_binarize_check(const vae_dataset *d, const char *what)
+{
+    if (d->kind == VAE_DATA_BYTES)
+        return 0;
+    const size_t n = (size_t)d->n * (size_t)d->dim;
+    for (size_t i = 0; i < n; i++)
+        if (!(d->values[i] >= 0.0f && d->values[i] <= 1.0f))
+            return vae_set_error("--binarize: %s holds value %g (row %zu), outside [0, 1]; only data in [0, 1] "
+                                 "can be binarized (use --binarize none)",
+                                 what, (double)d->values[i], i / (size_t)d->dim);
+    return 0;
 }
 
 void vae_binarize_static(vae_dataset *d, uint64_t seed)
 {
-    if (d->kind != VAE_DATA_BYTES)
-        vae_fatal("vae_binarize_static: the data set holds floats; only byte images are binarized");
+    if (vae_binarize_check(d, "the data set"))
+        vae_fatal("vae_binarize_static: %s", vae_last_error());
     vae_hostrng r;
     vae_hostrng_seed(&r, seed);
     const size_t n = (size_t)d->n * (size_t)d->dim;
+    if (d->kind == VAE_DATA_FLOATS) {
+        for (size_t i = 0; i < n; i++)
+            d->values[i] = vae_hostrng_uniform(&r) < d->values[i] ? 1.0f : 0.0f;
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         d->pixels[i] = vae_hostrng_uniform(&r) < d->pixels[i] / 255.0 ? 255 : 0;
 }

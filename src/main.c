@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
     const char *name;
@@ -102,5 +103,11 @@ static int check_output_streams(int rc)
 
 int main(int argc, char **argv)
 {
+    /* Results to a file or pipe (help texts, tables) are written at the end, in one flush that
+     * check_output_streams checks: stdio's default buffer (4 KiB there) would flush mid-way on a
+     * long text and lose the cause (errno) of a failed write. A terminal keeps its line buffer. */
+    static char out_buf[1 << 16];
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
     return check_output_streams(run(argc, argv));
 }

@@ -32,6 +32,11 @@ static const struct {
     {"traversals.png", "Traversals: each latent dimension varied alone, the others held"},
     {"interpolation.png", "Interpolation: decoded points on the line between two test images' latents"},
     {"per_digit.png", "Per digit: samples around one encoded example of each digit"},
+    /* the 1-D mixture toy's (toy_pictures.h) */
+    {"toy_density.svg", "Toy data: the training values' histogram under the true mixture density"},
+    {"toy_latent.svg", "Toy encoder: samples (x, z ~ q(z|x)) of test values, with the histograms of x and z"},
+    {"toy_generated.svg", "Toy generation: x ~ p(x|z), z ~ N(0, 1), under the true density, with their total "
+                          "variation distance"},
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
 

@@ -26,6 +26,8 @@ const char *const vae_run_files[VAE_RUN_N_FILES] = {
     "provenance.txt",    "samples.png",      "reconstructions.png",    "report.html",
     /* the pictures (pictures.h vae_pictures[]) */
     "latent_scatter.svg", "manifold.png", "traversals.png", "interpolation.png", "per_digit.png", "loss_curves.svg",
+    /* the toy's pictures (toy_pictures.h vae_toy_pictures[]) */
+    "toy_density.svg", "toy_latent.svg", "toy_generated.svg",
 };
 
 int vae_run_escape(const char *in, char *out, size_t cap)
@@ -182,6 +184,7 @@ int vae_run_data_hash(const char *dir, vae_run_data *d)
     memset(d, 0, sizeof *d);
     if (vae_run_abspath(dir, d->dir, sizeof d->dir))
         return -1;
+    d->n_files = 4;
     for (int split = 0; split < 2; split++) {
         char paths[2][4096];
         if (vae_dataset_file_paths(d->dir, (vae_split)split, paths))
@@ -249,7 +252,7 @@ char *vae_run_provenance(const char *what, int argc, char **argv, const char *de
     vae_run_escape(d->dir, esc, sizeof esc);
     snprintf(line, sizeof line, "data: %s\n", esc);
     append(&buf, &len, &cap, line);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < d->n_files; i++) {
         vae_run_escape(d->path[i], esc, sizeof esc);
         snprintf(line, sizeof line, "sha256: %s  %s\n", d->sha256[i], esc);
         append(&buf, &len, &cap, line);

@@ -29,6 +29,7 @@ struct vae_trainer {
     int32_t *host_order;  /* (capacity) scratch for shuffles */
     int host_order_cap;
     double *acc;          /* (T) backend: summed loss terms since the last reset */
+    float *uniform;       /* (batch_size, D) backend: dynamic binarization's uniforms; NULL without */
     int epoch;             /* the epoch being trained, and Adam's t when it began */
     int epoch_first_step;
     int diverged;          /* the flag has been read set: `divergence` says where */
@@ -51,6 +52,8 @@ vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
     vae_hostrng_seed(&t->order, opt->seed ^ SEED_ORDER);
     t->order_before = t->order;
     t->acc = be->buffer_alloc(be, (size_t)m->n_terms * sizeof(double));
+    if (opt->binarize_dynamic)
+        t->uniform = be->buffer_alloc(be, (size_t)opt->batch_size * m->cfg.input_dim * sizeof(float));
     return t;
 }
 
@@ -65,6 +68,8 @@ void vae_trainer_free(vae_trainer *t)
         be->graph_free(be, t->graph_tail);
     be->rng_free(be, t->noise);
     be->buffer_free(be, t->acc);
+    if (t->uniform)
+        be->buffer_free(be, t->uniform);
     vae_free(t->host_order);
     vae_free(t);
 }
@@ -137,6 +142,11 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
     set_step_scalars(t, s, data->n);
     vae_device_data_gather_model(m, data, data->order + first, B);
     draw_noise(be, t->noise, m, B);
+    if (t->uniform) { /* dynamic binarization: a fresh draw of the batch, after the step's other noise */
+        const size_t n = (size_t)B * m->cfg.input_dim;
+        be->rng_uniform(be, t->noise, t->uniform, n);
+        be->binarize(be, m->x, t->uniform, n);
+    }
     if (!be->graph_capture_begin) {
         step_body(t, B);
         return;

@@ -34,6 +34,11 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
                                    "off"},
     [VAE_TS_CAPACITY_Z] = {"train.capacity_z", "--capacity-z", VAE_OPT_CAPACITY_Z, "off"},
     [VAE_TS_CAPACITY_C] = {"train.capacity_c", "--capacity-c", VAE_OPT_CAPACITY_C, "off"},
+    [VAE_TS_BINARIZE] = {"train.binarize", "--binarize", VAE_OPT_BINARIZE, "none"},
+    [VAE_TS_TOY_WEIGHTS] = {"train.toy_weights", "--toy-weights", VAE_OPT_TOY_WEIGHTS, "0.2,0.45,0.35,0.1"},
+    [VAE_TS_TOY_MEANS] = {"train.toy_means", "--toy-means", VAE_OPT_TOY_MEANS, "-3,2.5,1.5,-2.5"},
+    [VAE_TS_TOY_STDS] = {"train.toy_stds", "--toy-stds", VAE_OPT_TOY_STDS, "0.3,1.2,0.3,0.2"},
+    [VAE_TS_TOY_N] = {"train.toy_n", "--toy-n", VAE_OPT_TOY_N, "20000,5000"},
     [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
 };
 
@@ -93,6 +98,11 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
         snprintf(buf, VAE_SETTING_MAX, "%g,%d,%g", (double)cap->max, cap->iters, (double)cap->gamma);
         break;
     }
+    case VAE_TS_BINARIZE: snprintf(buf, VAE_SETTING_MAX, "%s", vae_binarize_name(t->binarize)); break;
+    case VAE_TS_TOY_WEIGHTS:
+    case VAE_TS_TOY_MEANS:
+    case VAE_TS_TOY_STDS:
+    case VAE_TS_TOY_N: vae_toy_text(&t->toy, vae_train_setting_keys[k].flag, buf, VAE_SETTING_MAX); break;
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
     }
 }
@@ -149,6 +159,11 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
         }
         return vae_capacity_parse(opt == VAE_OPT_CAPACITY_Z ? "--capacity-z" : "--capacity-c", arg, cap) ? -1 : 1;
     }
+    if (opt == VAE_OPT_BINARIZE)
+        return vae_binarize_parse_train(arg, &t->binarize) ? -1 : 1;
+    for (int k = VAE_TS_TOY_WEIGHTS; k <= VAE_TS_TOY_N; k++)
+        if (opt == vae_train_setting_keys[k].opt)
+            return vae_toy_set(&t->toy, vae_train_setting_keys[k].flag, arg) ? -1 : 1;
     return 0;
 }
 
@@ -163,7 +178,9 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
         const char *rec = vae_train_checkpoint_setting(ck, vae_train_setting_keys[k].key);
         if (k == VAE_TS_DATA) {
             char abs[4096];
-            if (vae_run_abspath(given_ts->s.data_dir, abs, sizeof abs) || vae_run_escape(abs, mine, sizeof mine))
+            if (vae_toy_selected(given_ts->s.data_dir))
+                snprintf(mine, sizeof mine, "%s", VAE_TOY_DATA);
+            else if (vae_run_abspath(given_ts->s.data_dir, abs, sizeof abs) || vae_run_escape(abs, mine, sizeof mine))
                 snprintf(mine, sizeof mine, "%s", given_ts->s.data_dir);
         } else {
             vae_train_setting_text(given_ts, k, mine);
@@ -211,7 +228,7 @@ int vae_train_settings_recorded(const vae_train_checkpoint *ck, const char *path
 /* The recorded data files must still be the same bytes. */
 int vae_train_settings_check_data(const vae_train_checkpoint *ck, const char *path, const vae_run_data *d)
 {
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < d->n_files; i++) {
         char key[96];
         snprintf(key, sizeof key, "train.data.sha256.%s", vae_run_data_name(d, i));
         const char *rec = vae_train_checkpoint_setting(ck, key);

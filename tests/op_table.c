@@ -943,6 +943,48 @@ static const op_desc desc_gather_one_hot = {
     .run = gather_one_hot_run,
     .atol = 0, .rtol = 0, .nmse = 0, /* zeros and ones: exact */
     .reference = gather_one_hot_reference,
+};
+
+/* ---- binarize ------------------------------------------------------------------------------------- */
+
+enum { BZ_X, BZ_U };
+static const int binarize_n[] = {1, 7, 13, 785, 4099};
+
+static void binarize_make(op_case *c, int k, uint64_t seed)
+{
+    const int n = binarize_n[k];
+    c->i[0] = n;
+    float *x = add_f32(c, "x", OP_ACC, (size_t)n, seed, 0, 1);
+    float *u = add_f32(c, "u", OP_IN, (size_t)n, seed, 0, 1);
+    x[0] = 1.0f; /* both ends of [0, 1], and a tie u == x (not below: 0) */
+    u[0] = 1.0f;
+    if (n > 2) {
+        x[1] = 0.0f;
+        u[1] = 1e-30f;
+        u[2] = x[2];
+    }
+    snprintf(c->shape, sizeof c->shape, "n=%d", n);
+}
+
+static void binarize_run(vae_backend *be, const op_case *c, void *const *d)
+{
+    be->binarize(be, d[BZ_X], d[BZ_U], (size_t)c->i[0]);
+}
+
+static unsigned binarize_reference(const op_case *c, double *const *in, double *const *out)
+{
+    for (int i = 0; i < c->i[0]; i++)
+        out[BZ_X][i] = in[BZ_U][i] < in[BZ_X][i] ? 1.0 : 0.0;
+    return 1u << BZ_X;
+}
+
+static const op_desc desc_binarize = {
+    .name = "binarize",
+    .ncases = COUNT(binarize_n),
+    .make = binarize_make,
+    .run = binarize_run,
+    .atol = 0, .rtol = 0, .nmse = 0, /* one comparison: bit for bit */
+    .reference = binarize_reference,
     .ref_atol = 0, .ref_rtol = 0,
 };
 
@@ -1422,8 +1464,8 @@ static const op_desc desc_capacity_weight = {
 const op_desc *const op_table[] = {
     &desc_gemm,           &desc_bias_act,        &desc_reparam,      &desc_gauss_log_ratio,
     &desc_lik_bernoulli,  &desc_lik_gaussian,    &desc_kl_gaussian,  &desc_loss_accumulate,
-    &desc_adam_step,      &desc_gather_batch,    &desc_gather_rows,  &desc_gather_one_hot, &desc_gumbel_softmax,
-    &desc_check_finite,   &desc_grad_clip_scale, &desc_rng,          &desc_onehot_argmax,
+    &desc_adam_step,      &desc_gather_batch,    &desc_gather_rows,  &desc_gather_one_hot, &desc_binarize,
+    &desc_gumbel_softmax, &desc_check_finite,    &desc_grad_clip_scale, &desc_rng,         &desc_onehot_argmax,
     &desc_kl_categorical, &desc_capacity_weight,
 };
 const int op_table_count = COUNT(op_table);

@@ -3,8 +3,9 @@
  * comparison of `cuvae compare` (losses, every gradient, every parameter) on
  * odd shapes, graph replay against eager steps, bit-identical reruns on the
  * GPU, and, when MNIST is fetched, two epochs on both backends reaching the
- * same test loss within 1%; the divergence guard and gradient clipping inside
- * the captured step, on both backends. Every case reports as skipped without a GPU.
+ * same test loss within 1%; the divergence guard, gradient clipping and dynamic
+ * binarization inside the captured step, on both backends. Every case reports as
+ * skipped without a GPU.
  */
 #define _GNU_SOURCE
 #include "compare.h"
@@ -223,10 +224,10 @@ typedef struct {
     vae_divergence d;
 } guarded_run;
 
-/* `steps` training steps (graphs on the GPU) with lr and clipping; poison >= 0 sets that
- * parameter to NaN first. */
+/* `steps` training steps (graphs on the GPU) with lr and clipping, and dynamic binarization when
+ * `binarize`; poison >= 0 sets that parameter to NaN first. */
 static guarded_run run_guarded(vae_backend *be, const vae_dataset *data, int steps, float lr, float clip,
-                               long poison)
+                               long poison, int binarize)
 {
     vae_config c;
     vae_config_default(&c);
@@ -245,7 +246,8 @@ static guarded_run run_guarded(vae_backend *be, const vae_dataset *data, int ste
     vae_device_data_init(&dd, be, data);
     vae_train_options o = {.epochs = 1, .batch_size = 64,
                            .adam = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-                           .seed = 9, .clip_grad_norm = clip, .progress = -1, .log = stderr};
+                           .seed = 9, .clip_grad_norm = clip, .binarize_dynamic = binarize, .progress = -1,
+                           .log = stderr};
     vae_trainer *t = vae_trainer_init(&m, &o);
     vae_trainer_steps(t, &dd, 0, steps);
     r.diverged = vae_trainer_diverged(t, &r.d);
@@ -269,7 +271,7 @@ Test(cuda_train, a_nan_parameter_stops_both_backends_at_the_first_step)
     vae_dataset d = random_images(200, 3000);
     vae_backend *be[2] = {vae_backend_cpu_init(), vae_backend_cuda_init(0)};
     for (int k = 0; k < 2; k++) {
-        guarded_run r = run_guarded(be[k], &d, 5, 1e-3f, 0.0f, 1234);
+        guarded_run r = run_guarded(be[k], &d, 5, 1e-3f, 0.0f, 1234, 0);
         cr_expect(r.diverged, "%s: a NaN parameter was not noticed", be[k]->name);
         cr_expect_eq(r.d.quantity, VAE_DIVERGED_LOSS, "%s: quantity %d", be[k]->name, r.d.quantity);
         cr_expect_eq(r.d.step, 1, "%s: first bad step read as %ld", be[k]->name, r.d.step);
@@ -288,7 +290,7 @@ Test(cuda_train, lr_10_diverges_and_the_parameters_stay_finite)
     tu_need_gpu();
     vae_dataset d = random_images(300, 4000);
     vae_backend *gpu = vae_backend_cuda_init(0);
-    guarded_run r = run_guarded(gpu, &d, 40, 10.0f, 0.0f, -1);
+    guarded_run r = run_guarded(gpu, &d, 40, 10.0f, 0.0f, -1, 0);
     cr_assert(r.diverged, "lr 10 did not diverge in 40 steps on the GPU");
     cr_expect(r.d.quantity == VAE_DIVERGED_LOSS || r.d.quantity == VAE_DIVERGED_GRADIENT);
     cr_expect_eq(r.adam_step, r.d.step - 1, "Adam's step %d, first bad step %ld", r.adam_step, r.d.step);
@@ -304,8 +306,8 @@ Test(cuda_train, clipped_training_matches_the_cpu)
     tu_need_gpu();
     vae_dataset d = random_images(300, 5000);
     vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
-    guarded_run a = run_guarded(cpu, &d, 12, 1e-3f, 5.0f, -1), b = run_guarded(gpu, &d, 12, 1e-3f, 5.0f, -1);
-    guarded_run u = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1);
+    guarded_run a = run_guarded(cpu, &d, 12, 1e-3f, 5.0f, -1, 0), b = run_guarded(gpu, &d, 12, 1e-3f, 5.0f, -1, 0);
+    guarded_run u = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1, 0);
     cr_expect(!a.diverged && !b.diverged);
     cr_expect(memcmp(a.params, u.params, a.n * 4) != 0, "clipping at 5 changed nothing: the test is void");
     /* the tolerances of `cuvae compare` for parameters: relative L2 error 1e-4, largest
@@ -352,4 +354,37 @@ Test(cuda_train, scalars_change_between_graph_replays)
     free(pg);
     vae_backend_free(gpu);
     vae_backend_free(cpu);
+}
+
+/* Dynamic binarization inside the captured step: the uniforms come from the noise generator
+ * (identical on both backends) and the binarize op compares them with the gathered pixels, so
+ * both backends train on the same binary batches; the parameters agree as clipped training's do,
+ * and differ from training on the grey pixels. */
+Test(cuda_train, dynamic_binarization_matches_the_cpu)
+{
+    tu_need_gpu();
+    vae_dataset d = random_images(300, 6000);
+    vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
+    guarded_run a = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1, 1), b = run_guarded(gpu, &d, 12, 1e-3f, 0.0f, -1, 1);
+    guarded_run u = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1, 0);
+    cr_expect(!a.diverged && !b.diverged);
+    cr_expect(memcmp(a.params, u.params, a.n * 4) != 0, "binarization changed nothing: the test is void");
+    double num = 0, den = 0, max_abs = 0, max_ref = 0;
+    for (size_t i = 0; i < a.n; i++) {
+        cr_assert(isfinite(b.params[i]), "cuda parameter %zu is %g", i, (double)b.params[i]);
+        double dd = fabs((double)b.params[i] - a.params[i]);
+        num += dd * dd;
+        den += (double)a.params[i] * a.params[i];
+        max_abs = fmax(max_abs, dd);
+        max_ref = fmax(max_ref, fabs(a.params[i]));
+    }
+    cr_expect(sqrt(num / den) <= 1e-4 && max_abs <= 1e-3 * max_ref,
+              "dynamic binarization: cuda vs cpu parameters: relative L2 %.3e, largest difference %.3e of %.3e",
+              sqrt(num / den), max_abs, max_ref);
+    guarded_run_free(&a);
+    guarded_run_free(&b);
+    guarded_run_free(&u);
+    vae_backend_free(cpu);
+    vae_backend_free(gpu);
+    vae_dataset_free(&d);
 }
