@@ -52,20 +52,9 @@ static json_t *eval_json(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "(%s eval --model %s --data %s --device cpu --json %s 2>/dev/null)", CUVAE_BINARY,
-             model, data, args);
-    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
-    json_error_t err;
-    json_t *o = json_loads(out, 0, &err);
-    cr_assert(o && json_is_object(o), "%s: not one JSON object (%s):\n%s", cmd, err.text, out);
-    return o;
-}
-
-static double num(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    cr_assert(v && json_is_number(v), "no number '%s' in the JSON", key);
-    return json_number_value(v);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json %s", CUVAE_BINARY, model, data,
+             args);
+    return tu_run_json(cmd);
 }
 
 Test(eval, json_has_the_fields_and_labels)
@@ -78,11 +67,11 @@ Test(eval, json_has_the_fields_and_labels)
     cr_expect_str_eq(json_string_value(json_object_get(o, "likelihood")), "bernoulli");
     cr_expect_str_eq(json_string_value(json_object_get(o, "model")), model);
     cr_expect(strstr(json_string_value(json_object_get(o, "likelihood_note")), "not a normalized likelihood"));
-    cr_expect_eq(num(o, "images"), 100);
-    cr_expect_eq(num(o, "iw_samples"), 10);
-    cr_expect_float_eq(num(o, "loss"), num(o, "recon") + num(o, "kl"), 1e-9);
-    cr_expect_float_eq(num(o, "objective"), num(o, "loss"), 1e-9, "beta 1: the objective is the loss");
-    cr_expect(num(o, "kl") > 0.1, "a trained model has a KL term: %g", num(o, "kl"));
+    cr_expect_eq(tu_json_num(o, "images"), 100);
+    cr_expect_eq(tu_json_num(o, "iw_samples"), 10);
+    cr_expect_float_eq(tu_json_num(o, "loss"), tu_json_num(o, "recon") + tu_json_num(o, "kl"), 1e-9);
+    cr_expect_float_eq(tu_json_num(o, "objective"), tu_json_num(o, "loss"), 1e-9, "beta 1: the objective is the loss");
+    cr_expect(tu_json_num(o, "kl") > 0.1, "a trained model has a KL term: %g", tu_json_num(o, "kl"));
     const json_t *kl = json_object_get(o, "kl_per_dim"), *act = json_object_get(o, "active_per_dim");
     cr_assert(json_array_size(kl) == 4 && json_array_size(act) == 4, "per-dimension arrays of 4");
     double sum = 0;
@@ -91,8 +80,8 @@ Test(eval, json_has_the_fields_and_labels)
         sum += json_number_value(json_array_get(kl, j));
         active += json_is_true(json_array_get(act, j));
     }
-    cr_expect_float_eq(sum, num(o, "kl"), 1e-4, "the dimensions' KL add up to the KL: %g vs %g", sum, num(o, "kl"));
-    cr_expect_eq(num(o, "active_units"), active);
+    cr_expect_float_eq(sum, tu_json_num(o, "kl"), 1e-4, "the dimensions' KL add up to the KL: %g vs %g", sum, tu_json_num(o, "kl"));
+    cr_expect_eq(tu_json_num(o, "active_units"), active);
     json_decref(o);
     /* without --iw-samples, no IW fields */
     o = eval_json("%s", "");
@@ -104,11 +93,11 @@ Test(eval, iw_with_one_sample_is_the_single_sample_elbo)
 {
     json_t *o = eval_json("--iw-samples 1 --seed 5");
     /* same noise: log w = log p(x|z) + log p(z) - log q(z|x) at the ELBO pass's z */
-    cr_expect_float_eq(num(o, "iw_nll"), num(o, "loss_mc"), 1e-9 * num(o, "loss"), "iw %.9f vs elbo %.9f",
-                       num(o, "iw_nll"), num(o, "loss_mc"));
+    cr_expect_float_eq(tu_json_num(o, "iw_nll"), tu_json_num(o, "loss_mc"), 1e-9 * tu_json_num(o, "loss"), "iw %.9f vs elbo %.9f",
+                       tu_json_num(o, "iw_nll"), tu_json_num(o, "loss_mc"));
     /* and the sampled KL estimates the closed-form one: within a few nats per image */
-    cr_expect(fabs(num(o, "loss_mc") - num(o, "loss")) < 0.1 * num(o, "loss"), "%g vs %g", num(o, "loss_mc"),
-              num(o, "loss"));
+    cr_expect(fabs(tu_json_num(o, "loss_mc") - tu_json_num(o, "loss")) < 0.1 * tu_json_num(o, "loss"), "%g vs %g", tu_json_num(o, "loss_mc"),
+              tu_json_num(o, "loss"));
     json_decref(o);
 }
 
@@ -118,8 +107,8 @@ Test(eval, iw_bound_is_below_the_elbo_and_falls_with_k)
     double iw[4], loss = 0;
     for (int i = 0; i < 4; i++) {
         json_t *o = eval_json("--iw-samples %d", ks[i]);
-        iw[i] = num(o, "iw_nll");
-        loss = num(o, "loss");
+        iw[i] = tu_json_num(o, "iw_nll");
+        loss = tu_json_num(o, "loss");
         json_decref(o);
     }
     cr_log_info("negative ELBO %.4f, IW K=1 %.4f, 10 %.4f, 100 %.4f, 1000 %.4f", loss, iw[0], iw[1], iw[2], iw[3]);
@@ -137,13 +126,13 @@ Test(eval, deterministic_for_a_seed_and_independent_of_the_row_budget)
     json_t *c = eval_json("--iw-samples 30 --seed 4");
     /* 7 rows per launch: 1 image per launch, its 30 samples in chunks of 7,7,7,7,2 */
     json_t *d = eval_json("--iw-samples 30 --seed 3 --batch-size 7");
-    cr_expect_eq(num(a, "iw_nll"), num(b, "iw_nll"));
-    cr_expect_eq(num(a, "loss"), num(b, "loss"));
-    cr_expect_neq(num(a, "iw_nll"), num(c, "iw_nll"), "another seed, the same samples");
+    cr_expect_eq(tu_json_num(a, "iw_nll"), tu_json_num(b, "iw_nll"));
+    cr_expect_eq(tu_json_num(a, "loss"), tu_json_num(b, "loss"));
+    cr_expect_neq(tu_json_num(a, "iw_nll"), tu_json_num(c, "iw_nll"), "another seed, the same samples");
     /* latent 4 is even, so the noise stream is the same; only GEMM blocking may differ */
-    cr_expect_float_eq(num(a, "iw_nll"), num(d, "iw_nll"), 1e-4, "row budget 4096: %.6f, 7: %.6f",
-                       num(a, "iw_nll"), num(d, "iw_nll"));
-    cr_expect_float_eq(num(a, "loss"), num(d, "loss"), 1e-4);
+    cr_expect_float_eq(tu_json_num(a, "iw_nll"), tu_json_num(d, "iw_nll"), 1e-4, "row budget 4096: %.6f, 7: %.6f",
+                       tu_json_num(a, "iw_nll"), tu_json_num(d, "iw_nll"));
+    cr_expect_float_eq(tu_json_num(a, "loss"), tu_json_num(d, "loss"), 1e-4);
     json_decref(a);
     json_decref(b);
     json_decref(c);
@@ -155,8 +144,8 @@ Test(eval, static_binarization_is_seeded_and_labelled)
     json_t *a = eval_json("--binarize static"), *b = eval_json("--binarize static"), *n = eval_json("%s", "");
     cr_expect_str_eq(json_string_value(json_object_get(a, "binarization")), "static");
     cr_expect(strstr(json_string_value(json_object_get(a, "likelihood_note")), "binarized"));
-    cr_expect_eq(num(a, "loss"), num(b, "loss"));
-    cr_expect_neq(num(a, "loss"), num(n, "loss"));
+    cr_expect_eq(tu_json_num(a, "loss"), tu_json_num(b, "loss"));
+    cr_expect_neq(tu_json_num(a, "loss"), tu_json_num(n, "loss"));
     json_decref(a);
     json_decref(b);
     json_decref(n);
@@ -202,9 +191,9 @@ Test(eval, a_beta_model_reports_the_elbo_and_its_objective_apart)
                  0, "%s", out);
     snprintf(model, sizeof model, "%s/beta/model.safetensors", data);
     json_t *o = eval_json("%s", "");
-    cr_expect_float_eq(num(o, "beta"), 4.0, 1e-12);
-    cr_expect_float_eq(num(o, "loss"), num(o, "recon") + num(o, "kl"), 1e-9);
-    cr_expect_float_eq(num(o, "objective"), num(o, "recon") + 4.0 * num(o, "kl"), 1e-9);
+    cr_expect_float_eq(tu_json_num(o, "beta"), 4.0, 1e-12);
+    cr_expect_float_eq(tu_json_num(o, "loss"), tu_json_num(o, "recon") + tu_json_num(o, "kl"), 1e-9);
+    cr_expect_float_eq(tu_json_num(o, "objective"), tu_json_num(o, "recon") + 4.0 * tu_json_num(o, "kl"), 1e-9);
     json_decref(o);
     cr_assert_eq(cuvae("eval --model %s --data %s --device cpu", model, data), 0, "%s", out);
     cr_expect(strstr(out, "beta 4)") && strstr(out, "the training objective recon + beta * kl is"), "%s", out);
@@ -280,16 +269,16 @@ Test(eval, agrees_with_an_independent_pytorch_evaluation)
     json_error_t err;
     json_t *t = json_loads(out, 0, &err);
     cr_assert(t, "pytorch_eval.py printed no JSON (%s):\n%s", err.text, out);
-    const double se = num(t, "iw_nll_se"), tol = 4.0 * sqrt(2.0) * se + 1e-3;
-    cr_log_info("cuvae iw_nll %.4f, PyTorch %.4f (se %.4f, tolerance %.4f); kl %.6f vs %.6f", num(o, "iw_nll"),
-                num(t, "iw_nll"), se, tol, num(o, "kl"), num(t, "kl"));
-    cr_expect_eq(num(t, "images"), num(o, "images"));
-    cr_expect_float_eq(num(o, "kl"), num(t, "kl"), 1e-4 * num(t, "kl"), "kl %.6f vs PyTorch %.6f", num(o, "kl"),
-                       num(t, "kl"));
-    cr_expect(fabs(num(o, "iw_nll") - num(t, "iw_nll")) <= tol, "iw_nll %.4f vs PyTorch %.4f: beyond %.4f",
-              num(o, "iw_nll"), num(t, "iw_nll"), tol);
-    cr_expect(fabs(num(o, "recon") - num(t, "recon")) <= 0.03 * num(t, "recon"), "recon %.4f vs PyTorch %.4f",
-              num(o, "recon"), num(t, "recon"));
+    const double se = tu_json_num(t, "iw_nll_se"), tol = 4.0 * sqrt(2.0) * se + 1e-3;
+    cr_log_info("cuvae iw_nll %.4f, PyTorch %.4f (se %.4f, tolerance %.4f); kl %.6f vs %.6f", tu_json_num(o, "iw_nll"),
+                tu_json_num(t, "iw_nll"), se, tol, tu_json_num(o, "kl"), tu_json_num(t, "kl"));
+    cr_expect_eq(tu_json_num(t, "images"), tu_json_num(o, "images"));
+    cr_expect_float_eq(tu_json_num(o, "kl"), tu_json_num(t, "kl"), 1e-4 * tu_json_num(t, "kl"), "kl %.6f vs PyTorch %.6f", tu_json_num(o, "kl"),
+                       tu_json_num(t, "kl"));
+    cr_expect(fabs(tu_json_num(o, "iw_nll") - tu_json_num(t, "iw_nll")) <= tol, "iw_nll %.4f vs PyTorch %.4f: beyond %.4f",
+              tu_json_num(o, "iw_nll"), tu_json_num(t, "iw_nll"), tol);
+    cr_expect(fabs(tu_json_num(o, "recon") - tu_json_num(t, "recon")) <= 0.03 * tu_json_num(t, "recon"), "recon %.4f vs PyTorch %.4f",
+              tu_json_num(o, "recon"), tu_json_num(t, "recon"));
     json_decref(o);
     json_decref(t);
 }

@@ -33,30 +33,12 @@ static const char *need_torch(void)
 }
 
 /* Run cmd (stdout only) and parse its one JSON object; the caller owns it. */
-static json_t *run_json(const char *cmd)
-{
-    char full[8192];
-    snprintf(full, sizeof full, "(%s 2>/dev/null)", cmd);
-    cr_assert_eq(tu_run(full, out, sizeof out), 0, "%s:\n%s", cmd, out);
-    json_error_t err;
-    json_t *o = json_loads(out, 0, &err);
-    cr_assert(o && json_is_object(o), "%s: not one JSON object (%s):\n%s", cmd, err.text, out);
-    return o;
-}
-
-static double num(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    cr_assert(v && json_is_number(v), "no number '%s' in the JSON", key);
-    return json_number_value(v);
-}
-
 /* o[obj][key], a number */
 static double num2(const json_t *o, const char *obj, const char *key)
 {
     const json_t *v = json_object_get(o, obj);
     cr_assert(v && json_is_object(v), "no object '%s' in the JSON", obj);
-    return num(v, key);
+    return tu_json_num(v, key);
 }
 
 static json_t *pytorch_eval(const char *py, const char *model, const char *data, int k)
@@ -64,7 +46,7 @@ static json_t *pytorch_eval(const char *py, const char *model, const char *data,
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples %d", py,
              CUVAE_SOURCE_DIR, model, data, k);
-    return run_json(cmd);
+    return tu_run_json(cmd);
 }
 
 /* Tolerances, cuvae (float32, its noise) against PyTorch (float64, its own noise), K = 100:
@@ -83,24 +65,24 @@ static json_t *pytorch_eval(const char *py, const char *model, const char *data,
 static void expect_agree(const json_t *c, const json_t *t)
 {
     const double s = 4.0 * sqrt(2.0), r = 1e-4;
-    const double se_recon = num2(t, "terms_se", "recon"), se_loss = num(t, "loss_se"), se_iw = num(t, "iw_nll_se");
+    const double se_recon = num2(t, "terms_se", "recon"), se_loss = tu_json_num(t, "loss_se"), se_iw = tu_json_num(t, "iw_nll_se");
     cr_log_info("kl %.9f vs %.9f (tolerance %.2g); recon %.4f vs %.4f (%.4f); loss %.4f vs %.4f (%.4f); "
                 "objective %.4f vs %.4f; iw_nll %.4f vs %.4f (%.4f)",
-                num(c, "kl"), num(t, "kl"), r * num(t, "kl"), num(c, "recon"), num(t, "recon"),
-                s * se_recon + r * num(t, "recon"), num(c, "loss"), num(t, "loss"), s * se_loss + r * num(t, "loss"),
-                num(c, "objective"), num(t, "objective"), num(c, "iw_nll"), num(t, "iw_nll"),
-                s * se_iw + r * num(t, "iw_nll"));
-    cr_expect_eq(num(c, "images"), num(t, "images"));
-    cr_expect(fabs(num(c, "kl") - num(t, "kl")) <= r * num(t, "kl"), "kl %.8f vs PyTorch %.8f", num(c, "kl"),
-              num(t, "kl"));
-    cr_expect(fabs(num(c, "recon") - num(t, "recon")) <= s * se_recon + r * num(t, "recon"),
-              "recon %.4f vs PyTorch %.4f (se %.4f)", num(c, "recon"), num(t, "recon"), se_recon);
-    cr_expect(fabs(num(c, "loss") - num(t, "loss")) <= s * se_loss + r * num(t, "loss"),
-              "loss %.4f vs PyTorch %.4f (se %.4f)", num(c, "loss"), num(t, "loss"), se_loss);
-    cr_expect(fabs(num(c, "objective") - num(t, "objective")) <= s * se_recon + r * num(t, "objective"),
-              "objective %.4f vs PyTorch %.4f (se %.4f)", num(c, "objective"), num(t, "objective"), se_recon);
-    cr_expect(fabs(num(c, "iw_nll") - num(t, "iw_nll")) <= s * se_iw + r * num(t, "iw_nll"),
-              "iw_nll %.4f vs PyTorch %.4f (se %.4f)", num(c, "iw_nll"), num(t, "iw_nll"), se_iw);
+                tu_json_num(c, "kl"), tu_json_num(t, "kl"), r * tu_json_num(t, "kl"), tu_json_num(c, "recon"), tu_json_num(t, "recon"),
+                s * se_recon + r * tu_json_num(t, "recon"), tu_json_num(c, "loss"), tu_json_num(t, "loss"), s * se_loss + r * tu_json_num(t, "loss"),
+                tu_json_num(c, "objective"), tu_json_num(t, "objective"), tu_json_num(c, "iw_nll"), tu_json_num(t, "iw_nll"),
+                s * se_iw + r * tu_json_num(t, "iw_nll"));
+    cr_expect_eq(tu_json_num(c, "images"), tu_json_num(t, "images"));
+    cr_expect(fabs(tu_json_num(c, "kl") - tu_json_num(t, "kl")) <= r * tu_json_num(t, "kl"), "kl %.8f vs PyTorch %.8f", tu_json_num(c, "kl"),
+              tu_json_num(t, "kl"));
+    cr_expect(fabs(tu_json_num(c, "recon") - tu_json_num(t, "recon")) <= s * se_recon + r * tu_json_num(t, "recon"),
+              "recon %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "recon"), tu_json_num(t, "recon"), se_recon);
+    cr_expect(fabs(tu_json_num(c, "loss") - tu_json_num(t, "loss")) <= s * se_loss + r * tu_json_num(t, "loss"),
+              "loss %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "loss"), tu_json_num(t, "loss"), se_loss);
+    cr_expect(fabs(tu_json_num(c, "objective") - tu_json_num(t, "objective")) <= s * se_recon + r * tu_json_num(t, "objective"),
+              "objective %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "objective"), tu_json_num(t, "objective"), se_recon);
+    cr_expect(fabs(tu_json_num(c, "iw_nll") - tu_json_num(t, "iw_nll")) <= s * se_iw + r * tu_json_num(t, "iw_nll"),
+              "iw_nll %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "iw_nll"), tu_json_num(t, "iw_nll"), se_iw);
 }
 
 /* A model with two hidden layers (mirrored in the decoder) and beta 0.5 trained by the binary;
@@ -121,11 +103,11 @@ Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
     snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
     snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --iw-samples 100", CUVAE_BINARY, model,
              dir);
-    json_t *c = run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
+    json_t *c = tu_run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
     cr_expect_float_eq(num2(t, "weights", "kl"), 0.5, 1e-12, "the KL's weight is the file's beta");
-    cr_expect_float_eq(num(c, "beta"), 0.5, 1e-12);
-    cr_expect_float_eq(num(t, "objective"), num(t, "recon") + 0.5 * num(t, "kl"), 1e-9 * num(t, "objective"));
-    cr_expect_float_eq(num(t, "loss"), num(t, "recon") + num(t, "kl"), 1e-9 * num(t, "loss"));
+    cr_expect_float_eq(tu_json_num(c, "beta"), 0.5, 1e-12);
+    cr_expect_float_eq(tu_json_num(t, "objective"), tu_json_num(t, "recon") + 0.5 * tu_json_num(t, "kl"), 1e-9 * tu_json_num(t, "objective"));
+    cr_expect_float_eq(tu_json_num(t, "loss"), tu_json_num(t, "recon") + tu_json_num(t, "kl"), 1e-9 * tu_json_num(t, "loss"));
     expect_agree(c, t);
 
     char with_arch[800];
@@ -143,9 +125,9 @@ Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
     const char *files[] = {model, with_arch}, *sources[] = {"metadata", "metadata"};
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, files[i]);
-        json_t *d = run_json(cmd);
+        json_t *d = tu_run_json(cmd);
         cr_expect_str_eq(json_string_value(json_object_get(d, "source")), sources[i], "%s", files[i]);
-        cr_expect_eq(num(d, "parameters"), 3936, "%s", files[i]);
+        cr_expect_eq(tu_json_num(d, "parameters"), 3936, "%s", files[i]);
         json_t *layers = json_object_get(json_object_get(d, "architecture"), "layers");
         cr_expect_eq(json_array_size(layers), 6, "%s: 2 + head + 2 + out layers", files[i]);
         json_decref(d);
@@ -175,13 +157,13 @@ Test(pytorch_model, a_cvae_evaluates_as_in_cuvae_eval)
     snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
     snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --iw-samples 100", CUVAE_BINARY, model,
              dir);
-    json_t *c = run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
+    json_t *c = tu_run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
     cr_expect_str_eq(json_string_value(json_object_get(c, "bound_of")), "-log p(x|y)");
     expect_agree(c, t);
     /* 64+3-24-(3+3) | 3+3-24-64: 1632 + 150 + 168 + 1600 = 3550 parameters, inputs x and y */
     snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, model);
-    json_t *d = run_json(cmd);
-    cr_expect_eq(num(d, "parameters"), 3550);
+    json_t *d = tu_run_json(cmd);
+    cr_expect_eq(tu_json_num(d, "parameters"), 3550);
     cr_expect_eq(num2(json_object_get(d, "architecture"), "inputs", "y"), 3, "the one-hot label of 3 classes");
     json_decref(d);
     json_decref(c);
@@ -226,13 +208,13 @@ Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
         char model[800];
         snprintf(model, sizeof model, "%s/%s", dir, name);
         json_t *t = pytorch_eval(py, model, dir, 10);
-        cr_expect_eq(num(t, "images"), 20);
-        cr_expect_float_eq(num(t, "kl"), num(w, "kl"), 1e-10 * num(w, "kl"), "%s: kl %.12f vs NumPy %.12f", name,
-                           num(t, "kl"), num(w, "kl"));
-        cr_expect_float_eq(num2(t, "weights", "kl"), num(w, "kl_weight"), 1e-12, "%s", name);
-        cr_expect_float_eq(num(t, "objective"), num(t, "recon") + num(w, "kl_weight") * num(t, "kl"),
-                           1e-9 * fabs(num(t, "objective")), "%s", name);
-        cr_expect(isfinite(num(t, "iw_nll")), "%s", name);
+        cr_expect_eq(tu_json_num(t, "images"), 20);
+        cr_expect_float_eq(tu_json_num(t, "kl"), tu_json_num(w, "kl"), 1e-10 * tu_json_num(w, "kl"), "%s: kl %.12f vs NumPy %.12f", name,
+                           tu_json_num(t, "kl"), tu_json_num(w, "kl"));
+        cr_expect_float_eq(num2(t, "weights", "kl"), tu_json_num(w, "kl_weight"), 1e-12, "%s", name);
+        cr_expect_float_eq(tu_json_num(t, "objective"), tu_json_num(t, "recon") + tu_json_num(w, "kl_weight") * tu_json_num(t, "kl"),
+                           1e-9 * fabs(tu_json_num(t, "objective")), "%s", name);
+        cr_expect(isfinite(tu_json_num(t, "iw_nll")), "%s", name);
         json_decref(t);
         n++;
     }
@@ -257,15 +239,15 @@ Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
                  0, "%s", out);
     snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
     snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json", CUVAE_BINARY, model, dir);
-    json_t *c = run_json(cmd), *t = pytorch_eval(py, model, dir, 0);
+    json_t *c = tu_run_json(cmd), *t = pytorch_eval(py, model, dir, 0);
     const double s = 4.0 * sqrt(2.0), r = 1e-4;
-    const double kl_t = num(t, "kl_z") + num(t, "kl_c"), se_recon = num2(t, "terms_se", "recon");
+    const double kl_t = tu_json_num(t, "kl_z") + tu_json_num(t, "kl_c"), se_recon = num2(t, "terms_se", "recon");
     cr_expect(num2(t, "terms_se", "kl_c") == 0, "KL_c is noiseless");
-    cr_expect(fabs(num(c, "kl") - kl_t) <= r * kl_t, "kl %.8f vs PyTorch %.8f", num(c, "kl"), kl_t);
-    cr_expect(fabs(num(c, "recon") - num(t, "recon")) <= s * se_recon + r * num(t, "recon"),
-              "recon %.4f vs PyTorch %.4f (se %.4f)", num(c, "recon"), num(t, "recon"), se_recon);
-    cr_expect(fabs(num(c, "loss") - num(t, "loss")) <= s * num(t, "loss_se") + r * num(t, "loss"),
-              "loss %.4f vs PyTorch %.4f (se %.4f)", num(c, "loss"), num(t, "loss"), num(t, "loss_se"));
+    cr_expect(fabs(tu_json_num(c, "kl") - kl_t) <= r * kl_t, "kl %.8f vs PyTorch %.8f", tu_json_num(c, "kl"), kl_t);
+    cr_expect(fabs(tu_json_num(c, "recon") - tu_json_num(t, "recon")) <= s * se_recon + r * tu_json_num(t, "recon"),
+              "recon %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "recon"), tu_json_num(t, "recon"), se_recon);
+    cr_expect(fabs(tu_json_num(c, "loss") - tu_json_num(t, "loss")) <= s * tu_json_num(t, "loss_se") + r * tu_json_num(t, "loss"),
+              "loss %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "loss"), tu_json_num(t, "loss"), tu_json_num(t, "loss_se"));
     json_decref(c);
     json_decref(t);
     snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 5", py,

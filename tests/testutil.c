@@ -322,3 +322,22 @@ size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int st
     vae_model_free(&m);
     return n;
 }
+
+json_t *tu_run_json(const char *cmd)
+{
+    static char out[1 << 16];
+    char full[9000];
+    snprintf(full, sizeof full, "(%s 2>/dev/null)", cmd);
+    cr_assert_eq(tu_run(full, out, sizeof out), 0, "%s:\n%s", cmd, out);
+    json_error_t err;
+    json_t *o = json_loads(out, 0, &err);
+    cr_assert(o && json_is_object(o), "%s: not one JSON object (%s):\n%s", cmd, err.text, out);
+    return o;
+}
+
+double tu_json_num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    cr_assert(v && json_is_number(v), "no number '%s' in the JSON", key);
+    return json_number_value(v);
+}

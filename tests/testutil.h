@@ -13,6 +13,8 @@
 #include "dataset.h"
 #include "train.h"
 
+#include <jansson.h>
+
 #include <signal.h>
 
 /* A fresh directory under /tmp, unique to this process and call; the returned
@@ -77,6 +79,12 @@ void tu_session_close(tu_session *s);
  * and the step runs from a graph captured once at the first step where the backend has graphs
  * (replayed after), eagerly elsewhere. *params gets (steps + 1, n_params) floats (malloc'd): the
  * parameters before the first step, then after each. Returns n_params. */
+/* Run the shell command cmd (its stderr dropped) and parse its stdout as one JSON object (a
+ * Criterion failure otherwise); the object is the caller's (json_decref). */
+json_t *tu_run_json(const char *cmd);
+/* o[key], which must be a number (a Criterion failure otherwise). */
+double tu_json_num(const json_t *o, const char *key);
+
 size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int steps, float **params);
 
 #endif
