@@ -286,6 +286,11 @@ void vae_model_save_in_parts(vae_model *m, int l, const char *const *names, cons
  * or stay as they are when cfg has no hidden layers. */
 void vae_model_add_mlp(vae_model *m, const char *prefix, const vae_config *cfg, vae_block *blocks, int *n_blocks,
                        int reverse);
+/* The Gaussian latent's statistics layer "encoder.head" reading src[0 .. n_src), (B, 2Z) = [mu | logvar],
+ * saved as encoder.mu and encoder.logvar; its index. */
+int vae_model_add_gaussian_head(vae_model *m, const vae_block *src, int n_src, int Z);
+/* The likelihood term "recon" of the configuration's likelihood on layer `out`. */
+void vae_model_add_recon_term(vae_model *m, int out);
 /* A latent of `dim` whose statistics are layer stats_layer's output; its index. */
 int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, int dim, int stats_layer);
 /* A loss term on `target` (a layer for likelihood ops, a latent for KL ops), its gradient

@@ -21,18 +21,13 @@ int vae_compose_cvae(vae_model *m, const vae_config *cfg)
     vae_block src[2] = {vae_block_of(VAE_SOURCE_INPUT, 0, D), y};
     int n_src = 2;
     vae_model_add_mlp(m, "encoder", cfg, src, &n_src, 0);
-    int head = vae_model_add_linear(m, "encoder.head", src, n_src, 2 * Z, VAE_ACT_NONE);
-    static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
-    vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
+    int head = vae_model_add_gaussian_head(m, src, n_src, Z);
     int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
     src[0] = vae_block_of(VAE_SOURCE_LATENT, z, Z);
     src[1] = y;
     n_src = 2;
     vae_model_add_mlp(m, "decoder", cfg, src, &n_src, 1);
-    int out = vae_model_add_linear(m, "decoder.out", src, n_src, D, VAE_ACT_NONE);
-    vae_model_add_term(m, "recon",
-                       cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
-                       out, -1, 1.0f);
+    vae_model_add_recon_term(m, vae_model_add_linear(m, "decoder.out", src, n_src, D, VAE_ACT_NONE));
     vae_model_add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, cfg->beta);
     return 0;
 }

@@ -22,34 +22,19 @@
 
 int vae_compose_joint(vae_model *m, const vae_config *cfg)
 {
-    vae_model_compose_begin(m, cfg);
     const int D = cfg->input_dim, Z = cfg->latent_dim, K = cfg->disc;
     vae_block src = vae_block_of(VAE_SOURCE_INPUT, 0, D);
     int n_src = 1;
     vae_model_add_mlp(m, "encoder", cfg, &src, &n_src, 0);
-    int head = vae_model_add_linear(m, "encoder.head", &src, 1, 2 * Z, VAE_ACT_NONE);
-    static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
-    vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
+    int head = vae_model_add_gaussian_head(m, &src, 1, Z);
     int alpha = vae_model_add_linear(m, "encoder.alpha", &src, 1, K, VAE_ACT_NONE);
     int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
     int c = vae_model_add_latent(m, "c", VAE_LATENT_CATEGORICAL, K, alpha);
+    /* the first decoder layer reads both latents: two input blocks of one weight */
     vae_block dec[2] = {vae_block_of(VAE_SOURCE_LATENT, z, Z), vae_block_of(VAE_SOURCE_LATENT, c, K)};
-    if (cfg->n_hidden > 0) {
-        /* the first decoder layer reads both latents: two input blocks of one weight */
-        int l = vae_model_add_linear(m, "decoder.fc1", dec, 2, cfg->hidden[cfg->n_hidden - 1], cfg->act);
-        src = vae_block_of(VAE_SOURCE_LAYER, l, cfg->hidden[cfg->n_hidden - 1]);
-        for (int i = cfg->n_hidden - 2; i >= 0; i--) { /* the rest mirrored, named from fc2 */
-            char name[32];
-            snprintf(name, sizeof name, "decoder.fc%d", cfg->n_hidden - i);
-            l = vae_model_add_linear(m, name, &src, 1, cfg->hidden[i], cfg->act);
-            src = vae_block_of(VAE_SOURCE_LAYER, l, cfg->hidden[i]);
-        }
-    }
-    int out = cfg->n_hidden > 0 ? vae_model_add_linear(m, "decoder.out", &src, 1, D, VAE_ACT_NONE)
-                                : vae_model_add_linear(m, "decoder.out", dec, 2, D, VAE_ACT_NONE);
-    vae_model_add_term(m, "recon",
-                       cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
-                       out, -1, 1.0f);
+    int n_dec = 2;
+    vae_model_add_mlp(m, "decoder", cfg, dec, &n_dec, 1);
+    vae_model_add_recon_term(m, vae_model_add_linear(m, "decoder.out", dec, n_dec, D, VAE_ACT_NONE));
     if (cfg->cap_z.gamma > 0) {
         vae_model_add_term(m, "kl_z", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_CAP_WEIGHT_Z, 1.0f);
         vae_model_term_capacity(m, VAE_SCALAR_CAPACITY_Z, cfg->cap_z.gamma);

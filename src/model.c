@@ -259,6 +259,21 @@ void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int targ
         m->output = target;
 }
 
+int vae_model_add_gaussian_head(vae_model *m, const vae_block *src, int n_src, int Z)
+{
+    int head = vae_model_add_linear(m, "encoder.head", src, n_src, 2 * Z, VAE_ACT_NONE);
+    static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
+    vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
+    return head;
+}
+
+void vae_model_add_recon_term(vae_model *m, int out)
+{
+    vae_model_add_term(m, "recon",
+                       m->cfg.likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
+                       out, -1, 1.0f);
+}
+
 void vae_model_term_capacity(vae_model *m, int capacity, float gamma)
 {
     if (m->n_terms < 1 || vae_term_is_likelihood(m->term[m->n_terms - 1].op) || m->term[m->n_terms - 1].scalar < 0 ||
@@ -288,27 +303,23 @@ int vae_model_layout(vae_model *m, const vae_config *cfg)
     memset(m, 0, sizeof *m);
     if (vae_config_validate(cfg))
         return -1;
-    if (cfg->kind == VAE_MODEL_JOINT)
-        return vae_compose_joint(m, cfg);
     vae_model_compose_begin(m, cfg);
-    if (cfg->kind == VAE_MODEL_CVAE)
-        return vae_compose_cvae(m, cfg);
+    switch (cfg->kind) {
+    case VAE_MODEL_CVAE: return vae_compose_cvae(m, cfg);
+    case VAE_MODEL_JOINT: return vae_compose_joint(m, cfg);
+    case VAE_MODEL_VAE: break; /* composed here */
+    }
     const int D = cfg->input_dim, Z = cfg->latent_dim;
     /* encoder: x -> hidden layers -> the Gaussian latent's [mu | logvar], saved as encoder.mu, encoder.logvar */
     vae_block src = vae_block_of(VAE_SOURCE_INPUT, 0, D);
     int n_src = 1;
     vae_model_add_mlp(m, "encoder", cfg, &src, &n_src, 0);
-    int head = vae_model_add_linear(m, "encoder.head", &src, 1, 2 * Z, VAE_ACT_NONE);
-    static const char *const parts[2] = {"encoder.mu", "encoder.logvar"};
-    vae_model_save_in_parts(m, head, parts, (const int[2]){Z, Z}, 2);
+    int head = vae_model_add_gaussian_head(m, &src, n_src, Z);
     int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
     /* decoder: z -> mirrored hidden layers -> logits or mean */
     src = vae_block_of(VAE_SOURCE_LATENT, z, Z);
     vae_model_add_mlp(m, "decoder", cfg, &src, &n_src, 1);
-    int out = vae_model_add_linear(m, "decoder.out", &src, 1, D, VAE_ACT_NONE);
-    vae_model_add_term(m, "recon",
-                       cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN ? VAE_TERM_LIK_GAUSSIAN : VAE_TERM_LIK_BERNOULLI,
-                       out, -1, 1.0f);
+    vae_model_add_recon_term(m, vae_model_add_linear(m, "decoder.out", &src, n_src, D, VAE_ACT_NONE));
     vae_model_add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, cfg->beta);
     return 0;
 }
