@@ -89,10 +89,12 @@ void vae_trainer_free(vae_trainer *t)
     vae_free(t);
 }
 
-/* The part of a step that a graph can hold: everything after the inputs are in place. */
+/* The part of a step that a graph can hold: everything after the batch is in place. The
+ * noise is drawn in it: the generator's offset lives on the backend, so a replay draws anew. */
 static void step_body(vae_trainer *t, int B)
 {
     vae_model *m = t->m;
+    m->be->rng_normal(m->be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
     vae_model_train_step(m, B, &t->opt.adam, t->opt.clip_grad_norm);
     m->be->loss_accumulate(m->be, t->acc, m->row_loss, B);
 }
@@ -103,7 +105,6 @@ static void train_step(vae_trainer *t, vae_device_data *data, int first, int B)
     vae_model *m = t->m;
     vae_backend *be = m->be;
     be->gather_batch(be, m->x, data->pixels, data->order + first, B, data->dim);
-    be->rng_normal(be, t->noise, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
     if (!be->graph_capture_begin) {
         step_body(t, B);
         return;
