@@ -43,13 +43,7 @@ TestSuite(cuda_graph);
 #define TOL_GEMM 1e-4, 1e-4        /* summation order differs (OpenBLAS vs cuBLAS) */
 #define TOL_COLSUM 1e-4, 1e-5      /* dbias: sums over up to 129 rows, other order */
 #define TOL_LOSS_ROW 1e-4, 1e-4    /* sums over D = 785 columns, other order */
-/* Box-Muller, z = sqrt(-2 log u) * sin(v): cuRAND's device code computes the angle v = y * 2pi/2^32 + pi/2^32
- * with an FMA (one rounding, the host two: up to half an ulp of 2pi, 2.4e-7, apart) and sin/cos with the
- * approximate __sincosf (absolute error up to 2^-21.41 = 3.6e-7, CUDA's math documentation); the host
- * generator uses libm. Both errors are scaled by the radius, at most sqrt(-2 log 2^-33) = 6.8, so normals
- * can differ by about 4e-6, not in the last bit. Uniforms are the same integers scaled: equal. */
-#define TOL_NORMAL 1e-5, 1e-6
-#define TOL_UNIFORM 6e-8, 0.0      /* an integer scaled by 2^-32: equal, one ulp of slack */
+/* Random numbers have no tolerance: both backends run include/philox.h, so they must be equal bit for bit. */
 #define TOL_ACC_D 1e-9, 1e-9       /* double sums of the same floats */
 
 static const int ROWS[] = {1, 5, 37, 129};
@@ -170,6 +164,23 @@ static int twin_expect_close(const pair *p, const twin *t, const char *what, dou
     return ok;
 }
 
+/* Both sides' bytes, equal; the first difference is reported. */
+static int twin_expect_equal(const pair *p, const twin *t, const char *what)
+{
+    size_t n = t->bytes / sizeof(float);
+    float *ref = xmalloc(t->bytes), *got = xmalloc(t->bytes);
+    gbuf_get(p->cpu, ref, t->cpu, t->bytes, what);
+    gbuf_get(p->gpu, got, t->gpu, t->bytes, what);
+    size_t i = 0;
+    while (i < n && memcmp(&ref[i], &got[i], sizeof *ref) == 0)
+        i++;
+    cr_expect(i == n, "%s: %s differs from cpu at element %zu of %zu: %.9g, cpu %.9g", what, p->gpu->name, i, n,
+              i < n ? got[i] : 0.0, i < n ? ref[i] : 0.0);
+    free(ref);
+    free(got);
+    return i == n;
+}
+
 Test(cuda_init, table_is_complete)
 {
     vae_backend *be = tu_cuda_backend();
@@ -240,11 +251,11 @@ Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
         if (calls[k].normal) {
             p.cpu->rng_normal(p.cpu, rc, t.cpu, n);
             p.gpu->rng_normal(p.gpu, rg, t.gpu, n);
-            twin_expect_close(&p, &t, what, TOL_NORMAL);
+            twin_expect_equal(&p, &t, what);
         } else {
             p.cpu->rng_uniform(p.cpu, rc, t.cpu, n);
             p.gpu->rng_uniform(p.gpu, rg, t.gpu, n);
-            twin_expect_close(&p, &t, what, TOL_UNIFORM);
+            twin_expect_equal(&p, &t, what);
             float *u = xmalloc(n * sizeof *u);
             gbuf_get(p.gpu, u, t.gpu, n * sizeof *u, what);
             for (size_t i = 0; i < n; i++)
@@ -267,7 +278,7 @@ Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
     twin t = twin_new(&p, poison, n0 * sizeof(float));
     p.cpu->rng_normal(p.cpu, rc, t.cpu, n0);
     p.gpu->rng_normal(p.gpu, rg, t.gpu, n0);
-    twin_expect_close(&p, &t, "rng normal after reset", TOL_NORMAL);
+    twin_expect_equal(&p, &t, "rng normal after reset");
     float *again = xmalloc(n0 * sizeof *again);
     gbuf_get(p.gpu, again, t.gpu, n0 * sizeof *again, "rng after reset");
     cr_expect(memcmp(again, first, n0 * sizeof *again) == 0, "rng_reset did not reproduce the first draw on %s",
@@ -285,6 +296,31 @@ Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
     free(poison);
     free(again);
     free(first);
+    p.cpu->rng_free(p.cpu, rc);
+    p.gpu->rng_free(p.gpu, rg);
+    pair_free(&p);
+}
+
+Test(cuda_ops, rng_offset_roundtrip_follows_the_cpu)
+{
+    pair p = pair_init();
+    const uint64_t seed = 0xfedcba9876543210ull, o = (1ull << 34) + 3; /* high halves in use, odd offset */
+    vae_rng *rc = p.cpu->rng_init(p.cpu, seed), *rg = p.gpu->rng_init(p.gpu, seed);
+    p.cpu->rng_set_offset(p.cpu, rc, o);
+    p.gpu->rng_set_offset(p.gpu, rg, o);
+    cr_expect_eq(p.gpu->rng_get_offset(p.gpu, rg), o);
+    const size_t n = 1001; /* odd: the normals after it start mid-block */
+    float *poison = nan_floats(n + 1);
+    twin t = twin_new(&p, poison, (n + 1) * sizeof(float));
+    p.cpu->rng_uniform(p.cpu, rc, t.cpu, n);
+    p.gpu->rng_uniform(p.gpu, rg, t.gpu, n);
+    cr_expect_eq(p.gpu->rng_get_offset(p.gpu, rg), o + n);
+    p.cpu->rng_normal(p.cpu, rc, t.cpu, n + 1);
+    p.gpu->rng_normal(p.gpu, rg, t.gpu, n + 1);
+    twin_expect_equal(&p, &t, "rng normal at offset 2^34 + 3 + 1001");
+    cr_expect_eq(p.gpu->rng_get_offset(p.gpu, rg), p.cpu->rng_get_offset(p.cpu, rc));
+    twin_free(&p, &t);
+    free(poison);
     p.cpu->rng_free(p.cpu, rc);
     p.gpu->rng_free(p.gpu, rg);
     pair_free(&p);
@@ -1150,6 +1186,51 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     vae_backend_free(be);
 }
 
+/* A graph holding draws draws new numbers at every replay (the offset is read and advanced on
+ * the device), the same numbers as eager draws on the CPU. */
+Test(cuda_graph, rng_replay_draws_the_next_numbers)
+{
+    pair p = pair_init();
+    vae_backend *be = p.gpu;
+    const uint64_t seed = 31337;
+    const size_t nu = 1281, nz = 2560; /* an odd uniform count: the normals start mid-block */
+    vae_rng *rg = be->rng_init(be, seed), *rc = p.cpu->rng_init(p.cpu, seed);
+    float *u = be->buffer_alloc(be, nu * sizeof(float)), *z = be->buffer_alloc(be, nz * sizeof(float));
+    be->graph_capture_begin(be);
+    be->rng_uniform(be, rg, u, nu);
+    be->rng_normal(be, rg, z, nz);
+    vae_graph *graph = be->graph_capture_end(be);
+    cr_assert_not_null(graph);
+    cr_expect_eq(be->rng_get_offset(be, rg), 0, "the capture drew numbers");
+    float *gu[2], *gz[2], *cu = xmalloc(nu * sizeof *cu), *cz = xmalloc(nz * sizeof *cz);
+    for (int r = 0; r < 2; r++) {
+        be->graph_launch(be, graph);
+        gu[r] = xmalloc(nu * sizeof *gu[r]);
+        gz[r] = xmalloc(nz * sizeof *gz[r]);
+        be->download(be, gu[r], u, nu * sizeof *gu[r]);
+        be->download(be, gz[r], z, nz * sizeof *gz[r]);
+        p.cpu->rng_uniform(p.cpu, rc, cu, nu);
+        p.cpu->rng_normal(p.cpu, rc, cz, nz);
+        cr_expect(memcmp(gu[r], cu, nu * sizeof *cu) == 0, "replay %d: uniforms differ from the CPU's", r + 1);
+        cr_expect(memcmp(gz[r], cz, nz * sizeof *cz) == 0, "replay %d: normals differ from the CPU's", r + 1);
+        cr_expect_eq(be->rng_get_offset(be, rg), (uint64_t)(r + 1) * (nu + nz), "offset after replay %d", r + 1);
+    }
+    cr_expect(memcmp(gz[0], gz[1], nz * sizeof *cz) != 0, "two replays drew the same normals");
+    cr_expect(memcmp(gu[0], gu[1], nu * sizeof *cu) != 0, "two replays drew the same uniforms");
+    for (int r = 0; r < 2; r++) {
+        free(gu[r]);
+        free(gz[r]);
+    }
+    free(cu);
+    free(cz);
+    be->graph_free(be, graph);
+    be->buffer_free(be, u);
+    be->buffer_free(be, z);
+    be->rng_free(be, rg);
+    p.cpu->rng_free(p.cpu, rc);
+    pair_free(&p);
+}
+
 /* ---- misuse that must be fatal ------------------------------------------------------------ */
 
 /* Runs `body` in a child process (which alone touches CUDA, so the fork is
@@ -1198,12 +1279,13 @@ static void download_during_capture(vae_backend *be)
     be->download(be, host, x, sizeof host);
 }
 
-static void rng_during_capture(vae_backend *be)
+static void rng_set_offset_during_capture(vae_backend *be)
 {
     float *x = be->buffer_alloc(be, 64);
     vae_rng *r = be->rng_init(be, 1);
     be->graph_capture_begin(be);
-    be->rng_normal(be, r, x, 16);
+    be->rng_normal(be, r, x, 16); /* may be captured */
+    be->rng_set_offset(be, r, 16); /* an upload: may not */
 }
 
 static void expect_fatal_child(void (*body)(vae_backend *), const char *what)
@@ -1221,7 +1303,7 @@ Test(cuda_graph, download_during_capture_is_fatal)
     expect_fatal_child(download_during_capture, "download during capture");
 }
 
-Test(cuda_graph, rng_during_capture_is_fatal)
+Test(cuda_graph, rng_set_offset_during_capture_is_fatal)
 {
-    expect_fatal_child(rng_during_capture, "rng_normal during capture");
+    expect_fatal_child(rng_set_offset_during_capture, "rng_set_offset during capture");
 }
