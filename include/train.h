@@ -1,7 +1,7 @@
 /*
  * train.h: the training loop and evaluation, written once against the backend
  * table. An epoch: shuffle the image order on the host (seeded), upload it,
- * then per batch gather the images on the backend, draw the noise with cuRAND
+ * then per batch gather the images on the backend, draw the noise (Philox, backend.h)
  * and run one training step; on the CUDA backend the step (forward, loss,
  * backward, Adam, loss accumulation) is captured once per batch size as a
  * graph and replayed. Losses stay on the backend until the epoch's end, or a
@@ -93,7 +93,7 @@ vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_s
  * generator reset to `seed` first: the same number for the same model every time. */
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
-/* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded), and a grid of
+/* Images: a grid of n samples decoded from z ~ N(0, I) (Philox, seeded), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
  * scale x scale block (vae_image_grid_write_scaled). */
 int vae_render_samples(vae_model *m, const char *path, int n, uint64_t seed, int scale);

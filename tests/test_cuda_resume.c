@@ -1,8 +1,8 @@
 /*
- * test_cuda_resume.c: checkpoints on the GPU. cuRAND has no getter for a
- * generator's position, so both backends count the offset: set_offset on a
- * fresh device generator continues the sequence exactly, and at the same
- * offset the device and host generators give the same uniforms. A run on the
+ * test_cuda_resume.c: checkpoints on the GPU. The generator's offset lives in
+ * device memory: set_offset on a fresh device generator continues the sequence
+ * exactly, and at the same offset the device and host generators give the same
+ * uniforms. A run on the
  * GPU stopped at an epoch boundary or mid-epoch, checkpointed and resumed
  * equals the uninterrupted GPU run bit for bit; a CPU checkpoint resumed on
  * the GPU ends within the CPU-vs-CUDA tolerances. Every case reports as
