@@ -4,7 +4,7 @@
  * and the CPU backend's own Philox (include/philox.h, what it uses now), on
  * the draws the model family needs per training step at batch 128 and per
  * 10^6 values. One thread; each figure is the best of 5 timed rounds of at
- * least 0.2 s. README "Random numbers" quotes its output (bench/results/).
+ * least 0.2 s, the two generators' rounds interleaved. README "Random numbers" quotes its output (bench/results/).
  *
  * Not a test (it checks nothing but that each generator ran) and not a GPU
  * benchmark: the GPU's cost is measured nowhere yet.
@@ -61,24 +61,34 @@ static void draw(generators *g, int use_curand, const bench_case *c, float *out)
     }
 }
 
-/* Seconds per call: the best of 5 rounds, each at least 0.2 s of calls. */
-static double time_case(generators *g, int use_curand, const bench_case *c, float *out)
+/* Seconds per call of one round: calls for at least 0.2 s. */
+static double time_round(generators *g, int use_curand, const bench_case *c, float *out)
 {
-    draw(g, use_curand, c, out); /* warm */
-    double best = 1e30;
+    long calls = 0;
+    const double t0 = now_s();
+    double t;
+    do {
+        draw(g, use_curand, c, out);
+        calls++;
+        t = now_s() - t0;
+    } while (t < 0.2);
+    return t / (double)calls;
+}
+
+/* Seconds per call of each generator: the best of 5 rounds, the two generators' rounds
+ * interleaved so that both see the same load on a shared machine. */
+static void time_case(generators *g, const bench_case *c, float *out, double *t_curand, double *t_philox)
+{
+    draw(g, 1, c, out); /* warm */
+    draw(g, 0, c, out);
+    *t_curand = *t_philox = 1e30;
     for (int round = 0; round < 5; round++) {
-        long calls = 0;
-        const double t0 = now_s();
-        double t;
-        do {
-            draw(g, use_curand, c, out);
-            calls++;
-            t = now_s() - t0;
-        } while (t < 0.2);
-        if (t / (double)calls < best)
-            best = t / (double)calls;
+        const double tc = time_round(g, 1, c, out), tp = time_round(g, 0, c, out);
+        if (tc < *t_curand)
+            *t_curand = tc;
+        if (tp < *t_philox)
+            *t_philox = tp;
     }
-    return best;
 }
 
 int main(void)
@@ -102,7 +112,8 @@ int main(void)
            "philox ns/v", "ratio");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const bench_case *c = &cases[i];
-        const double tc = time_case(&g, 1, c, out), tp = time_case(&g, 0, c, out);
+        double tc, tp;
+        time_case(&g, c, out, &tc, &tp);
         printf("%-48s %10zu %14.2f %14.2f %12.2f %12.2f %8.2f\n", c->what, c->n, tc * 1e6, tp * 1e6,
                tc * 1e9 / (double)c->n, tp * 1e9 / (double)c->n, tp / tc);
         fflush(stdout);

@@ -155,7 +155,7 @@ VAE_PHILOX_FN float vae_philox_logf(float x)
  * (truncation below 2e-9 at |2 pi f| <= pi/4), and the quadrant q mod 4. */
 VAE_PHILOX_FN void vae_philox_sincos2pi(float u, float *s_out, float *c_out)
 {
-    const int q = (int)(4.0f * u + 0.5f);
+    const int q = (int)fmaf(4.0f, u, 0.5f); /* 4u is exact: the same as 4u + 0.5 rounded once */
     const float f = fmaf((float)-q, 0.25f, u);
     const float f2 = f * f;
     /* (2 pi)^n / n! with alternating signs, rounded to float. */
