@@ -11,7 +11,7 @@
  *  - Ops are asynchronous on the CUDA backend (one stream, in order);
  *    download() and synchronize() wait for everything enqueued before them.
  *  - Parameter gradients accumulate (+=); activation gradients are written (=).
- *  - Failures of the environment (allocation, a CUDA/cuBLAS/cuRAND call) are
+ *  - Failures of the environment (allocation, a CUDA/cuBLAS call) are
  *    fatal and report the call, file and line; ops have no error returns.
  *
  * Not here: anything model-specific. Layer order, shapes and the flat
@@ -48,7 +48,7 @@ typedef struct {
     float eps;
 } vae_adam_config;
 
-typedef struct vae_rng vae_rng;     /* a seeded cuRAND Philox4x32-10 generator */
+typedef struct vae_rng vae_rng;     /* a seeded Philox4x32-10 stream and its offset */
 typedef struct vae_graph vae_graph; /* a captured, replayable sequence of ops  */
 typedef struct vae_backend vae_backend;
 
@@ -69,20 +69,26 @@ struct vae_backend {
     void (*memset_zero)(vae_backend *be, void *p, size_t bytes);
     void (*synchronize)(vae_backend *be);
 
-    /* ---- random numbers (cuRAND Philox4x32-10 on both backends) ---------
-     * The CPU backend uses cuRAND's host generator, the CUDA backend its
-     * device generator: the same seed and the same sequence of calls give
-     * the same uniforms bit for bit, and the same normals within about 4e-6
-     * absolute (the device computes Box-Muller's angle with an FMA and its
-     * sin/cos with the approximate __sincosf; the host uses libm). `n` must be even (cuRAND's rule for normal
-     * variates on the device); callers round their buffers up. */
+    /* ---- random numbers (our Philox4x32-10, include/philox.h) -------------
+     * Both backends run the one formula of philox.h and give the same numbers bit for bit.
+     * A generator is (seed, offset): offset counts the 32-bit values drawn since the seed's
+     * first one and lives in backend memory (device memory on CUDA). rng_normal and
+     * rng_uniform read it there and advance it there by n, so they may be captured in a
+     * graph: every replay draws the next n values. Draw layout, for a call of n at offset o:
+     *   word(j)     = Philox4x32-10(counter = (lo32(j/4), hi32(j/4), 0, 0),
+     *                               key = (lo32(seed), hi32(seed)))[j % 4]
+     *   rng_uniform out[i] = ((word(o + i) >> 8) + 1) * 2^-24               in (0, 1]
+     *   rng_normal  (out[2p], out[2p+1]) = (r cos(2 pi u), r sin(2 pi u)),
+     *               r = sqrt(-2 log uniform(word(o + 2p))), u = uniform(word(o + 2p + 1))
+     * with philox.h's own log and sin/cos. `n` must be even for rng_normal (pairs);
+     * callers round their buffers up. */
     vae_rng *(*rng_init)(vae_backend *be, uint64_t seed);
     void (*rng_free)(vae_backend *be, vae_rng *rng);
-    void (*rng_reset)(vae_backend *be, vae_rng *rng); /* back to the seed's first number */
-    /* The generator's position in its sequence, in 32-bit values drawn since the seed's first
-     * number: every rng_normal or rng_uniform call of n advances it by n (cuRAND's Philox offset,
-     * which has no getter: both backends count it). set_offset(get_offset()) on a fresh
-     * generator of the same seed continues the sequence exactly; used by checkpoints. */
+    void (*rng_reset)(vae_backend *be, vae_rng *rng); /* offset 0 (an upload: not in a capture) */
+    /* The offset: every rng_normal or rng_uniform call of n advances it by n. get_offset
+     * downloads it (waiting for the draws enqueued before it), set_offset uploads it; neither
+     * may be captured. set_offset(get_offset()) on a fresh generator of the same seed
+     * continues the sequence exactly; used by checkpoints. */
     uint64_t (*rng_get_offset)(vae_backend *be, vae_rng *rng);
     void (*rng_set_offset)(vae_backend *be, vae_rng *rng, uint64_t offset);
     void (*rng_normal)(vae_backend *be, vae_rng *rng, float *out /* (n) */, size_t n);

@@ -20,7 +20,7 @@
 
 /* Allowance, beyond the buffers cuvae allocates, for what the CUDA runtime and
  * libraries take while the run goes on: cudaMalloc's rounding of each buffer up
- * to its granularity (below), the cuRAND generators' state and the instantiated
+ * to its granularity (below) and the instantiated
  * graphs. An allowance, not a measurement. */
 #define VAE_DEVICE_ALLOC_GRANULARITY ((size_t)512)
 #define VAE_DEVICE_HEADROOM_BYTES ((size_t)32 << 20)

@@ -2,7 +2,7 @@
  * hostrng.h: a small seeded generator on the host (xoshiro256** seeded through
  * splitmix64) for the things that are not per-step noise: parameter
  * initialization and the order of the training images each epoch. Per-step
- * noise comes from cuRAND through the backend (backend.h).
+ * noise comes from Philox through the backend (backend.h).
  */
 #ifndef VAE_HOSTRNG_H
 #define VAE_HOSTRNG_H

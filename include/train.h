@@ -1,7 +1,7 @@
 /*
  * train.h: the training loop and evaluation, written once against the backend
  * table. An epoch: shuffle the image order on the host (seeded), upload it,
- * then per batch gather the images on the backend, draw the noise with cuRAND
+ * then per batch gather the images on the backend, draw the noise (Philox, backend.h)
  * and run one training step; on the CUDA backend the step (forward, loss,
  * backward, Adam, loss accumulation) is captured once per batch size as a
  * graph and replayed. Losses stay on the backend until the epoch's end, or a
@@ -104,7 +104,7 @@ vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_s
  * A categorical latent is summed out exactly (vae_model_forward_eval). */
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
 
-/* Images: a grid of n samples decoded from z ~ N(0, I) (cuRAND, seeded; a categorical latent,
+/* Images: a grid of n samples decoded from z ~ N(0, I) (Philox, seeded; a categorical latent,
  * if any, cycles through its classes: image i has class i mod K), and a grid of
  * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
  * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image

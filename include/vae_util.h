@@ -6,7 +6,7 @@
  *  - Bad input (a file, a flag, a value): the function that finds it records
  *    one message with vae_set_error() and returns -1; the caller passes it up
  *    and the command line prints vae_last_error() once and exits non-zero.
- *  - Broken environment (out of memory, a failing CUDA/cuBLAS/cuRAND call, a
+ *  - Broken environment (out of memory, a failing CUDA/cuBLAS call, a
  *    write that fails half way): vae_fatal() prints the call, file, line and
  *    cause and exits. Nothing sensible can continue from there.
  */

@@ -18,7 +18,6 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
-#include <curand.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,40 +46,6 @@
             vae_fatal_at(__FILE__, __LINE__, "%s: %s failed: %s: %s", __func__, #call,          \
                          cublasGetStatusName(cublas_check_st_),                                 \
                          cublasGetStatusString(cublas_check_st_));                              \
-    } while (0)
-
-/* cuRAND has no string function for its status codes. */
-static inline const char *curand_status_name(curandStatus_t st)
-{
-    switch (st) {
-    case CURAND_STATUS_SUCCESS: return "CURAND_STATUS_SUCCESS: no error";
-    case CURAND_STATUS_VERSION_MISMATCH:
-        return "CURAND_STATUS_VERSION_MISMATCH: header and linked library versions differ";
-    case CURAND_STATUS_NOT_INITIALIZED: return "CURAND_STATUS_NOT_INITIALIZED: generator not initialized";
-    case CURAND_STATUS_ALLOCATION_FAILED: return "CURAND_STATUS_ALLOCATION_FAILED: memory allocation failed";
-    case CURAND_STATUS_TYPE_ERROR: return "CURAND_STATUS_TYPE_ERROR: generator is of the wrong type";
-    case CURAND_STATUS_OUT_OF_RANGE: return "CURAND_STATUS_OUT_OF_RANGE: argument out of range";
-    case CURAND_STATUS_LENGTH_NOT_MULTIPLE:
-        return "CURAND_STATUS_LENGTH_NOT_MULTIPLE: length is not a multiple of the dimension (or odd, for normals)";
-    case CURAND_STATUS_DOUBLE_PRECISION_REQUIRED:
-        return "CURAND_STATUS_DOUBLE_PRECISION_REQUIRED: GPU lacks double precision";
-    case CURAND_STATUS_LAUNCH_FAILURE: return "CURAND_STATUS_LAUNCH_FAILURE: kernel launch failed";
-    case CURAND_STATUS_PREEXISTING_FAILURE:
-        return "CURAND_STATUS_PREEXISTING_FAILURE: an earlier kernel launch had failed";
-    case CURAND_STATUS_INITIALIZATION_FAILED: return "CURAND_STATUS_INITIALIZATION_FAILED: CUDA initialization failed";
-    case CURAND_STATUS_ARCH_MISMATCH:
-        return "CURAND_STATUS_ARCH_MISMATCH: GPU does not support the requested feature";
-    case CURAND_STATUS_INTERNAL_ERROR: return "CURAND_STATUS_INTERNAL_ERROR: internal library error";
-    }
-    return "unknown curandStatus_t";
-}
-
-#define CURAND_CHECK(call)                                                                      \
-    do {                                                                                        \
-        curandStatus_t curand_check_st_ = (call);                                               \
-        if (curand_check_st_ != CURAND_STATUS_SUCCESS)                                          \
-            vae_fatal_at(__FILE__, __LINE__, "%s: %s failed: %s (%d)", __func__, #call,         \
-                         curand_status_name(curand_check_st_), (int)curand_check_st_);          \
     } while (0)
 
 /* ---- the backend's private state (vae_backend.ctx) ---------------------------- */

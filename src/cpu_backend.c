@@ -1,35 +1,27 @@
 /*
  * cpu_backend.c: the CPU implementation of the backend table (backend.h).
- * GEMMs go to OpenBLAS; random numbers come from cuRAND's host generator, so
- * the CPU draws the same noise as the CUDA backend's device generator (uniforms
- * bit for bit, normals within about 4e-6: see kernels/rng.cu); every
- * other op is a plain loop written to be the readable reference the CUDA
+ * GEMMs go to OpenBLAS; random numbers come from include/philox.h, the formula
+ * kernels/rng.cu runs, so the CPU draws the same noise as the CUDA backend bit
+ * for bit; every other op is a plain loop written to be the readable reference the CUDA
  * kernels are checked against.
  *
  * Not here: graph capture (the table's graph entries are NULL: ops run as they
  * are called).
  */
 #include "backend.h"
+#include "philox.h"
 #include "vae_util.h"
 
 #include <cblas.h>
-#include <curand.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct vae_rng {
-    curandGenerator_t gen;
-    uint64_t offset; /* 32-bit values drawn since the seed's first one: cuRAND's offset */
+    uint64_t seed;   /* Philox's key */
+    uint64_t offset; /* 32-bit values drawn since the seed's first one */
 };
-
-#define CURAND_HOST_CHECK(call)                                                       \
-    do {                                                                              \
-        curandStatus_t st_ = (call);                                                  \
-        if (st_ != CURAND_STATUS_SUCCESS)                                             \
-            vae_fatal("%s failed: cuRAND status %d", #call, (int)st_);               \
-    } while (0)
 
 /* ---- memory ---------------------------------------------------------------- */
 
@@ -64,31 +56,25 @@ static void cpu_memset_zero(vae_backend *be, void *p, size_t bytes)
 static void cpu_synchronize(vae_backend *be) { (void)be; }
 
 /* ---- random numbers --------------------------------------------------------- */
+/* philox.h's formula, walked in order: the layout in backend.h, the same numbers as kernels/rng.cu. */
 
 static vae_rng *cpu_rng_init(vae_backend *be, uint64_t seed)
 {
     (void)be;
     vae_rng *r = vae_calloc(1, sizeof *r);
-    CURAND_HOST_CHECK(curandCreateGeneratorHost(&r->gen, CURAND_RNG_PSEUDO_PHILOX4_32_10));
-    CURAND_HOST_CHECK(curandSetGeneratorOrdering(r->gen, CURAND_ORDERING_PSEUDO_DEFAULT));
-    CURAND_HOST_CHECK(curandSetPseudoRandomGeneratorSeed(r->gen, seed));
-    CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, 0));
+    r->seed = seed;
     return r;
 }
 
 static void cpu_rng_free(vae_backend *be, vae_rng *r)
 {
     (void)be;
-    if (!r)
-        return;
-    CURAND_HOST_CHECK(curandDestroyGenerator(r->gen));
     vae_free(r);
 }
 
 static void cpu_rng_reset(vae_backend *be, vae_rng *r)
 {
     (void)be;
-    CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, 0));
     r->offset = 0;
 }
 
@@ -101,25 +87,45 @@ static uint64_t cpu_rng_get_offset(vae_backend *be, vae_rng *r)
 static void cpu_rng_set_offset(vae_backend *be, vae_rng *r, uint64_t offset)
 {
     (void)be;
-    CURAND_HOST_CHECK(curandSetGeneratorOffset(r->gen, (unsigned long long)offset));
     r->offset = offset;
+}
+
+/* Word j of r's stream, computing a Philox block only when j leaves the one in *cache. */
+typedef struct {
+    uint64_t block; /* j / 4 of the words in w; UINT64_MAX before the first */
+    uint32_t w[4];
+} cpu_rng_cache;
+
+static uint32_t cpu_rng_word(const vae_rng *r, cpu_rng_cache *cache, uint64_t j)
+{
+    if (cache->block != j >> 2) {
+        vae_philox_block(r->seed, j, cache->w);
+        cache->block = j >> 2;
+    }
+    return cache->w[j & 3];
 }
 
 static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
 {
     (void)be;
     if (n % 2)
-        vae_fatal("rng_normal: n = %zu must be even", n);
-    if (n)
-        CURAND_HOST_CHECK(curandGenerateNormal(r->gen, out, n, 0.0f, 1.0f));
+        vae_fatal("rng_normal: n = %zu is odd; normals come in Box-Muller pairs (round the buffer up)", n);
+    cpu_rng_cache cache = {UINT64_MAX, {0, 0, 0, 0}};
+    for (size_t p = 0; p < n / 2; p++) {
+        const uint64_t j = r->offset + 2 * (uint64_t)p;
+        const uint32_t a = cpu_rng_word(r, &cache, j);
+        const uint32_t b = cpu_rng_word(r, &cache, j + 1);
+        vae_philox_normal_pair(a, b, &out[2 * p], &out[2 * p + 1]);
+    }
     r->offset += n;
 }
 
 static void cpu_rng_uniform(vae_backend *be, vae_rng *r, float *out, size_t n)
 {
     (void)be;
-    if (n)
-        CURAND_HOST_CHECK(curandGenerateUniform(r->gen, out, n));
+    cpu_rng_cache cache = {UINT64_MAX, {0, 0, 0, 0}};
+    for (size_t i = 0; i < n; i++)
+        out[i] = vae_philox_uniform(cpu_rng_word(r, &cache, r->offset + i));
     r->offset += n;
 }
 

@@ -74,10 +74,27 @@ void vae_trainer_free(vae_trainer *t)
     vae_free(t);
 }
 
-/* The part of a step that a graph can hold: everything after the inputs are in place. */
+/* A step's noise: normals for the Gaussian latent, uniforms for a categorical one's Gumbel draws. */
+static void draw_noise(vae_backend *be, vae_rng *rng, vae_model *m, int B)
+{
+    be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
+    const int c = vae_model_categorical(m);
+    if (c >= 0)
+        be->rng_uniform(be, rng, m->noise[c], (size_t)B * m->latent[c].dim);
+}
+
+/* The part of a step that a graph can hold: everything after the batch is in place. The
+ * noise is drawn in it: the generator's offset lives on the backend, so a replay draws anew. */
 static void step_body(vae_trainer *t, int B)
 {
     vae_model *m = t->m;
+    vae_backend *be = m->be;
+    draw_noise(be, t->noise, m, B);
+    if (t->uniform) { /* dynamic binarization: a fresh draw of the batch, after the step's other noise */
+        const size_t n = (size_t)B * m->cfg.input_dim;
+        be->rng_uniform(be, t->noise, t->uniform, n);
+        be->binarize(be, m->x, t->uniform, n);
+    }
     vae_model_train_step(m, B, &t->opt.adam, t->opt.clip_grad_norm);
     m->be->loss_accumulate(m->be, t->acc, m->row_loss, B, m->n_terms);
 }
@@ -125,15 +142,6 @@ float vae_trainer_scalar_now(const vae_trainer *t, vae_scalar which)
     }
 }
 
-/* A step's noise: normals for the Gaussian latent, uniforms for a categorical one's Gumbel draws. */
-static void draw_noise(vae_backend *be, vae_rng *rng, vae_model *m, int B)
-{
-    be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
-    const int c = vae_model_categorical(m);
-    if (c >= 0)
-        be->rng_uniform(be, rng, m->noise[c], (size_t)B * m->latent[c].dim);
-}
-
 /* One training step on rows [first, first + B) of data->order; s is its index in the run. */
 static void train_step(vae_trainer *t, vae_device_data *data, long s, int first, int B)
 {
@@ -141,12 +149,6 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
     vae_backend *be = m->be;
     set_step_scalars(t, s, data->n);
     vae_device_data_gather_model(m, data, data->order + first, B);
-    draw_noise(be, t->noise, m, B);
-    if (t->uniform) { /* dynamic binarization: a fresh draw of the batch, after the step's other noise */
-        const size_t n = (size_t)B * m->cfg.input_dim;
-        be->rng_uniform(be, t->noise, t->uniform, n);
-        be->binarize(be, m->x, t->uniform, n);
-    }
     if (!be->graph_capture_begin) {
         step_body(t, B);
         return;

@@ -275,8 +275,10 @@ Test(cli, divergence_stops_training_with_exit_3_and_writes_no_model)
 {
     char data[512], args[2048];
     write_tiny_data(data, sizeof data);
+    /* --lr 10 diverges within 5 epochs for seeds 2 to 9 of this data; seeds 1 and 10 happen to survive */
     snprintf(args, sizeof args,
-             "train --data %s --epochs 5 --batch-size 16 --hidden 24 --latent 2 --lr 10 --out %s/run --device cpu",
+             "train --data %s --epochs 5 --batch-size 16 --hidden 24 --latent 2 --lr 10 --seed 2 --out %s/run "
+             "--device cpu",
              data, data);
     EXPECT_FAIL(3, args, "training diverged at epoch ");
     cr_expect(strstr(out, "the loss became NaN or infinite") || strstr(out, "the gradient became NaN or infinite"),

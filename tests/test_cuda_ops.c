@@ -78,6 +78,85 @@ static float *rand_floats(size_t n, uint64_t seed, float lo, float hi)
     return x;
 }
 
+static float *nan_floats(size_t n)
+{
+    float *x = xmalloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = NAN;
+    return x;
+}
+
+/* ---- guarded backend buffers --------------------------------------------------- */
+
+#define GUARD_BYTES 256
+#define GUARD_BYTE 0xA5
+
+/* A backend buffer of `bytes` holding `init` (zeros when NULL), followed by
+ * GUARD_BYTES bytes of GUARD_BYTE. */
+static void *gbuf_new(vae_backend *be, const void *init, size_t bytes)
+{
+    unsigned char *stage = xmalloc(bytes + GUARD_BYTES);
+    if (init)
+        memcpy(stage, init, bytes);
+    else
+        memset(stage, 0, bytes);
+    memset(stage + bytes, GUARD_BYTE, GUARD_BYTES);
+    void *p = be->buffer_alloc(be, bytes + GUARD_BYTES);
+    be->upload(be, p, stage, bytes + GUARD_BYTES);
+    free(stage);
+    return p;
+}
+
+/* Download the `bytes` of p into out; fail if any guard byte after them changed. */
+static void gbuf_get(vae_backend *be, void *out, const void *p, size_t bytes, const char *what)
+{
+    unsigned char *stage = xmalloc(bytes + GUARD_BYTES);
+    be->download(be, stage, p, bytes + GUARD_BYTES);
+    for (size_t i = 0; i < GUARD_BYTES; i++)
+        cr_assert(stage[bytes + i] == GUARD_BYTE, "%s on %s: written past the end (guard byte %zu is 0x%02x)",
+                  what, be->name, i, stage[bytes + i]);
+    memcpy(out, stage, bytes);
+    free(stage);
+}
+
+/* The same data on both backends. */
+typedef struct {
+    void *cpu, *gpu;
+    size_t bytes;
+} twin;
+
+static twin twin_new(const pair *p, const void *init, size_t bytes)
+{
+    twin t;
+    t.cpu = gbuf_new(p->cpu, init, bytes);
+    t.gpu = gbuf_new(p->gpu, init, bytes);
+    t.bytes = bytes;
+    return t;
+}
+
+static void twin_free(const pair *p, twin *t)
+{
+    p->cpu->buffer_free(p->cpu, t->cpu);
+    p->gpu->buffer_free(p->gpu, t->gpu);
+}
+
+/* Both sides' bytes, equal; the first difference is reported. */
+static int twin_expect_equal(const pair *p, const twin *t, const char *what)
+{
+    size_t n = t->bytes / sizeof(float);
+    float *ref = xmalloc(t->bytes), *got = xmalloc(t->bytes);
+    gbuf_get(p->cpu, ref, t->cpu, t->bytes, what);
+    gbuf_get(p->gpu, got, t->gpu, t->bytes, what);
+    size_t i = 0;
+    while (i < n && memcmp(&ref[i], &got[i], sizeof *ref) == 0)
+        i++;
+    cr_expect(i == n, "%s: %s differs from cpu at element %zu of %zu: %.9g, cpu %.9g", what, p->gpu->name, i, n,
+              i < n ? got[i] : 0.0, i < n ? ref[i] : 0.0);
+    free(ref);
+    free(got);
+    return i == n;
+}
+
 Test(cuda_init, table_is_complete)
 {
     vae_backend *be = tu_cuda_backend();
@@ -202,6 +281,103 @@ Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
     free(host);
     free(back);
     vae_backend_free(be);
+}
+
+/* ---- random numbers ------------------------------------------------------------- */
+
+Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
+{
+    pair p = pair_init();
+    const uint64_t seed = 20240611u;
+    vae_rng *rc = p.cpu->rng_init(p.cpu, seed), *rg = p.gpu->rng_init(p.gpu, seed);
+    /* Sizes that leave Philox's blocks of four part-used between calls. */
+    const struct {
+        int normal;
+        size_t n;
+    } calls[] = {{1, 4096}, {0, 7}, {1, 2}, {0, 1000003}, {1, 130}, {0, 1}, {1, 1000002}};
+    float *first = NULL;
+    for (int k = 0; k < COUNT(calls); k++) {
+        size_t n = calls[k].n;
+        float *poison = nan_floats(n);
+        twin t = twin_new(&p, poison, n * sizeof(float));
+        char what[96];
+        snprintf(what, sizeof what, "rng call %d: %s n=%zu", k, calls[k].normal ? "normal" : "uniform", n);
+        if (calls[k].normal) {
+            p.cpu->rng_normal(p.cpu, rc, t.cpu, n);
+            p.gpu->rng_normal(p.gpu, rg, t.gpu, n);
+            twin_expect_equal(&p, &t, what);
+        } else {
+            p.cpu->rng_uniform(p.cpu, rc, t.cpu, n);
+            p.gpu->rng_uniform(p.gpu, rg, t.gpu, n);
+            twin_expect_equal(&p, &t, what);
+            float *u = xmalloc(n * sizeof *u);
+            gbuf_get(p.gpu, u, t.gpu, n * sizeof *u, what);
+            for (size_t i = 0; i < n; i++)
+                cr_assert(u[i] > 0.0f && u[i] <= 1.0f, "%s: u[%zu] = %g outside (0, 1]", what, i, u[i]);
+            free(u);
+        }
+        if (k == 0) {
+            first = xmalloc(n * sizeof *first);
+            gbuf_get(p.gpu, first, t.gpu, n * sizeof *first, what);
+        }
+        twin_free(&p, &t);
+        free(poison);
+    }
+
+    /* Back to the seed's first number: the first draw again, bit for bit. */
+    p.cpu->rng_reset(p.cpu, rc);
+    p.gpu->rng_reset(p.gpu, rg);
+    size_t n0 = calls[0].n;
+    float *poison = nan_floats(n0);
+    twin t = twin_new(&p, poison, n0 * sizeof(float));
+    p.cpu->rng_normal(p.cpu, rc, t.cpu, n0);
+    p.gpu->rng_normal(p.gpu, rg, t.gpu, n0);
+    twin_expect_equal(&p, &t, "rng normal after reset");
+    float *again = xmalloc(n0 * sizeof *again);
+    gbuf_get(p.gpu, again, t.gpu, n0 * sizeof *again, "rng after reset");
+    cr_expect(memcmp(again, first, n0 * sizeof *again) == 0, "rng_reset did not reproduce the first draw on %s",
+              p.gpu->name);
+
+    /* A different seed gives different numbers. */
+    vae_rng *other = p.gpu->rng_init(p.gpu, seed + 1);
+    p.gpu->rng_normal(p.gpu, other, t.gpu, n0);
+    gbuf_get(p.gpu, again, t.gpu, n0 * sizeof *again, "rng other seed");
+    cr_expect(memcmp(again, first, n0 * sizeof *again) != 0, "seeds %llu and %llu gave the same numbers",
+              (unsigned long long)seed, (unsigned long long)seed + 1);
+    p.gpu->rng_free(p.gpu, other);
+
+    twin_free(&p, &t);
+    free(poison);
+    free(again);
+    free(first);
+    p.cpu->rng_free(p.cpu, rc);
+    p.gpu->rng_free(p.gpu, rg);
+    pair_free(&p);
+}
+
+Test(cuda_ops, rng_offset_roundtrip_follows_the_cpu)
+{
+    pair p = pair_init();
+    const uint64_t seed = 0xfedcba9876543210ull, o = (1ull << 34) + 3; /* high halves in use, odd offset */
+    vae_rng *rc = p.cpu->rng_init(p.cpu, seed), *rg = p.gpu->rng_init(p.gpu, seed);
+    p.cpu->rng_set_offset(p.cpu, rc, o);
+    p.gpu->rng_set_offset(p.gpu, rg, o);
+    cr_expect_eq(p.gpu->rng_get_offset(p.gpu, rg), o);
+    const size_t n = 1001; /* odd: the normals after it start mid-block */
+    float *poison = nan_floats(n + 1);
+    twin t = twin_new(&p, poison, (n + 1) * sizeof(float));
+    p.cpu->rng_uniform(p.cpu, rc, t.cpu, n);
+    p.gpu->rng_uniform(p.gpu, rg, t.gpu, n);
+    cr_expect_eq(p.gpu->rng_get_offset(p.gpu, rg), o + n);
+    p.cpu->rng_normal(p.cpu, rc, t.cpu, n + 1);
+    p.gpu->rng_normal(p.gpu, rg, t.gpu, n + 1);
+    twin_expect_equal(&p, &t, "rng normal at offset 2^34 + 3 + 1001");
+    cr_expect_eq(p.gpu->rng_get_offset(p.gpu, rg), p.cpu->rng_get_offset(p.cpu, rc));
+    twin_free(&p, &t);
+    free(poison);
+    p.cpu->rng_free(p.cpu, rc);
+    p.gpu->rng_free(p.gpu, rg);
+    pair_free(&p);
 }
 
 /* `cuvae eval`'s whole computation (evaluate.c) on both backends: the same initial parameters,
@@ -412,6 +588,51 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     vae_backend_free(be);
 }
 
+/* A graph holding draws draws new numbers at every replay (the offset is read and advanced on
+ * the device), the same numbers as eager draws on the CPU. */
+Test(cuda_graph, rng_replay_draws_the_next_numbers)
+{
+    pair p = pair_init();
+    vae_backend *be = p.gpu;
+    const uint64_t seed = 31337;
+    const size_t nu = 1281, nz = 2560; /* an odd uniform count: the normals start mid-block */
+    vae_rng *rg = be->rng_init(be, seed), *rc = p.cpu->rng_init(p.cpu, seed);
+    float *u = be->buffer_alloc(be, nu * sizeof(float)), *z = be->buffer_alloc(be, nz * sizeof(float));
+    be->graph_capture_begin(be);
+    be->rng_uniform(be, rg, u, nu);
+    be->rng_normal(be, rg, z, nz);
+    vae_graph *graph = be->graph_capture_end(be);
+    cr_assert_not_null(graph);
+    cr_expect_eq(be->rng_get_offset(be, rg), 0, "the capture drew numbers");
+    float *gu[2], *gz[2], *cu = xmalloc(nu * sizeof *cu), *cz = xmalloc(nz * sizeof *cz);
+    for (int r = 0; r < 2; r++) {
+        be->graph_launch(be, graph);
+        gu[r] = xmalloc(nu * sizeof *gu[r]);
+        gz[r] = xmalloc(nz * sizeof *gz[r]);
+        be->download(be, gu[r], u, nu * sizeof *gu[r]);
+        be->download(be, gz[r], z, nz * sizeof *gz[r]);
+        p.cpu->rng_uniform(p.cpu, rc, cu, nu);
+        p.cpu->rng_normal(p.cpu, rc, cz, nz);
+        cr_expect(memcmp(gu[r], cu, nu * sizeof *cu) == 0, "replay %d: uniforms differ from the CPU's", r + 1);
+        cr_expect(memcmp(gz[r], cz, nz * sizeof *cz) == 0, "replay %d: normals differ from the CPU's", r + 1);
+        cr_expect_eq(be->rng_get_offset(be, rg), (uint64_t)(r + 1) * (nu + nz), "offset after replay %d", r + 1);
+    }
+    cr_expect(memcmp(gz[0], gz[1], nz * sizeof *cz) != 0, "two replays drew the same normals");
+    cr_expect(memcmp(gu[0], gu[1], nu * sizeof *cu) != 0, "two replays drew the same uniforms");
+    for (int r = 0; r < 2; r++) {
+        free(gu[r]);
+        free(gz[r]);
+    }
+    free(cu);
+    free(cz);
+    be->graph_free(be, graph);
+    be->buffer_free(be, u);
+    be->buffer_free(be, z);
+    be->rng_free(be, rg);
+    p.cpu->rng_free(p.cpu, rc);
+    pair_free(&p);
+}
+
 /* ---- misuse that must be fatal ------------------------------------------------------------ */
 
 /* Runs `body` in a child process (which alone touches CUDA, so the fork is
@@ -460,12 +681,13 @@ static void download_during_capture(vae_backend *be)
     be->download(be, host, x, sizeof host);
 }
 
-static void rng_during_capture(vae_backend *be)
+static void rng_set_offset_during_capture(vae_backend *be)
 {
     float *x = be->buffer_alloc(be, 64);
     vae_rng *r = be->rng_init(be, 1);
     be->graph_capture_begin(be);
-    be->rng_normal(be, r, x, 16);
+    be->rng_normal(be, r, x, 16); /* may be captured */
+    be->rng_set_offset(be, r, 16); /* an upload: may not */
 }
 
 static void expect_fatal_child(void (*body)(vae_backend *), const char *what)
@@ -483,7 +705,7 @@ Test(cuda_graph, download_during_capture_is_fatal)
     expect_fatal_child(download_during_capture, "download during capture");
 }
 
-Test(cuda_graph, rng_during_capture_is_fatal)
+Test(cuda_graph, rng_set_offset_during_capture_is_fatal)
 {
-    expect_fatal_child(rng_during_capture, "rng_normal during capture");
+    expect_fatal_child(rng_set_offset_during_capture, "rng_set_offset during capture");
 }

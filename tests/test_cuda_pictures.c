@@ -2,7 +2,7 @@
  * test_cuda_pictures.c: the pictures on the GPU against the CPU: the same
  * parameters on both backends encode and decode test images alike (batched,
  * odd counts), and every PNG picture, the per-digit samples included (both
- * backends draw the same cuRAND Philox noise), agrees pixel for pixel within
+ * backends draw the same Philox noise, bit for bit), agrees pixel for pixel within
  * one grey level. Every case reports as skipped without a GPU.
  */
 #define _GNU_SOURCE
