@@ -21,6 +21,10 @@
 #include "safetensors.h"
 #include "train.h"
 
+/* The generator whose offset a checkpoint's state.noise_offset counts (include/philox.h),
+ * recorded as state.noise_generator; a checkpoint of another is refused. */
+#define VAE_NOISE_GENERATOR "philox4x32-10"
+
 typedef struct {
     vae_trainer_state trainer;
     int adam_step;

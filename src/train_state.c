@@ -33,7 +33,7 @@ static double bits_double(uint64_t u)
 int vae_train_state_save(const char *path, const vae_model *m, const vae_train_progress *p,
                          const vae_st_meta *settings, int n_settings)
 {
-    if (n_settings > TRAIN_STATE_MAX_META - 12)
+    if (n_settings > TRAIN_STATE_MAX_META - 13)
         vae_fatal("train_state: %d settings exceed the metadata table", n_settings);
     vae_backend *be = m->be;
     size_t n = m->n_params;
@@ -79,8 +79,9 @@ int vae_train_state_save(const char *path, const vae_model *m, const vae_train_p
         {"state.step", v[1]},           {"state.noise_offset", v[2]}, {"state.order_rng", v[3]},
         {"state.acc", v[4]},            {"state.seconds", v[5]},   {"state.adam_step", v[6]},
         {"state.best_val", v[7]},       {"state.best_epoch", v[8]}, {"metrics", p->metrics},
+        {"state.noise_generator", VAE_NOISE_GENERATOR},
     };
-    int nm = 12;
+    int nm = 13;
     for (int i = 0; i < n_settings; i++)
         meta[nm++] = settings[i];
     int rc = vae_safetensors_write(path, t, 3, meta, nm);
@@ -133,6 +134,20 @@ static int get_hex_words(const vae_train_checkpoint *ck, const char *path, const
     return 0;
 }
 
+/* The noise offset counts draws of one generator: a checkpoint of another (cuRAND's, before
+ * our Philox; absent key) cannot continue its run bit for bit, so it is refused, not resumed
+ * with other noise. */
+static int check_noise_generator(const vae_train_checkpoint *ck, const char *path)
+{
+    const char *g = vae_safetensors_meta_get(&ck->st, "state.noise_generator");
+    if (g && strcmp(g, VAE_NOISE_GENERATOR) == 0)
+        return 0;
+    return vae_set_error("%s: this checkpoint's noise came from %s%s%s, not %s, which this build draws: its run "
+                         "cannot be continued bit for bit (README, \"Random numbers\"); start a new run",
+                         path, g ? "'" : "cuRAND (a cuvae build before 2026-11-22)", g ? g : "", g ? "'" : "",
+                         VAE_NOISE_GENERATOR);
+}
+
 int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck)
 {
     memset(ck, 0, sizeof *ck);
@@ -153,7 +168,7 @@ int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck)
     }
     if (get_int(ck, path, "state.epochs_done", &p->trainer.epochs_done) ||
         get_int(ck, path, "state.step", &p->trainer.step) ||
-        get_u64(ck, path, "state.noise_offset", 0, &p->trainer.noise_offset) ||
+        check_noise_generator(ck, path) || get_u64(ck, path, "state.noise_offset", 0, &p->trainer.noise_offset) ||
         get_int(ck, path, "state.adam_step", &p->adam_step) ||
         get_int(ck, path, "state.best_epoch", &p->best_epoch))
         goto fail;

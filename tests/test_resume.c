@@ -176,6 +176,61 @@ Test(resume, two_epochs_then_two_more_is_bit_identical) { check_resume(2, 0); }
 Test(resume, from_mid_epoch_is_bit_identical) { check_resume(1, 7); }
 Test(resume, from_the_first_step_is_bit_identical) { check_resume(0, 1); }
 
+/* The checkpoint at path rewritten with its metadata key `key` set to value, or dropped (NULL). */
+static void rewrite_meta(const char *path, const char *key, const char *value)
+{
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    vae_st_tensor_in t[8];
+    vae_st_meta meta[96];
+    cr_assert(st.n_tensors <= 8 && st.n_meta <= 96);
+    for (int i = 0; i < st.n_tensors; i++)
+        t[i] = (vae_st_tensor_in){.name = st.tensors[i].name, .ndim = st.tensors[i].ndim,
+                                  .shape = {st.tensors[i].shape[0]}, .data = st.tensors[i].data};
+    int n = 0;
+    for (int i = 0; i < st.n_meta; i++) {
+        if (strcmp(st.meta[i].key, key) != 0)
+            meta[n++] = st.meta[i];
+        else if (value)
+            meta[n++] = (vae_st_meta){key, value};
+    }
+    cr_assert_eq(vae_safetensors_write(path, t, st.n_tensors, meta, n), 0, "%s", vae_last_error());
+    vae_safetensors_free(&st);
+}
+
+/* A checkpoint's noise offset counts one generator's draws: one without the key (written when the
+ * noise came from cuRAND) or naming another generator is refused in words, never resumed with
+ * other noise. */
+Test(resume, a_checkpoint_of_another_noise_generator_is_refused)
+{
+    vae_dataset train, test;
+    tu_make_patterns(&train, 300, 1);
+    tu_make_patterns(&test, 60, 2);
+    tu_session s;
+    tu_session_open(&s, vae_backend_cpu_init(), &train, &test);
+    char path[600];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", tu_tmpdir());
+    vae_train_progress p = {.best_val = NAN, .metrics = "epoch\n"};
+    vae_trainer_get_state(s.t, &p.trainer);
+    cr_assert_eq(vae_train_state_save(path, &s.m, &p, NULL, 0), 0, "%s", vae_last_error());
+    vae_train_checkpoint ck;
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    cr_expect_str_eq(vae_train_checkpoint_setting(&ck, "state.noise_generator"), VAE_NOISE_GENERATOR);
+    vae_train_checkpoint_free(&ck);
+
+    rewrite_meta(path, "state.noise_generator", "xorwow");
+    cr_expect_eq(vae_train_checkpoint_read(path, &ck), -1);
+    cr_expect(strstr(vae_last_error(), path) && strstr(vae_last_error(), "'xorwow', not philox4x32-10") &&
+                  strstr(vae_last_error(), "start a new run"),
+              "%s", vae_last_error());
+    rewrite_meta(path, "state.noise_generator", NULL);
+    cr_expect_eq(vae_train_checkpoint_read(path, &ck), -1);
+    cr_expect(strstr(vae_last_error(), "came from cuRAND"), "%s", vae_last_error());
+    tu_session_close(&s);
+    vae_dataset_free(&train);
+    vae_dataset_free(&test);
+}
+
 Test(resume, truncated_checkpoint_is_refused)
 {
     char dir[512], path[600];
