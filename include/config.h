@@ -1,0 +1,70 @@
+/*
+ * config.h: what a model is made of, as a user configures it: the member of
+ * the family, the sizes, the activation, the likelihood, the KL's weight and
+ * the joint model's capacities, with their defaults, their validation and the
+ * text of each setting (the flags' values and the model file's metadata).
+ *
+ * Not here: how a configuration becomes layers, latents and terms (model.h,
+ * vae_model_layout; compose.h for the variants).
+ */
+#ifndef VAE_CONFIG_H
+#define VAE_CONFIG_H
+
+#include "backend.h"
+
+#define VAE_MAX_HIDDEN 8
+
+typedef enum {
+    VAE_LIKELIHOOD_BERNOULLI = 0, /* p(x|z) = Bernoulli(sigmoid(logits)), x in [0, 1] */
+    VAE_LIKELIHOOD_GAUSSIAN = 1,  /* p(x|z) = N(mean, sigma^2 I), sigma fixed */
+} vae_likelihood;
+
+/* Which member of the model family a configuration composes (vae_model_layout dispatches on it). */
+typedef enum {
+    VAE_MODEL_VAE = 0,   /* "vae": the plain VAE of model.h */
+    VAE_MODEL_CVAE = 1,  /* "cvae": conditional on a one-hot label y, read by the encoder ([x | y]) and
+                          * the decoder ([z | y]); src/compose_cvae.c */
+    VAE_MODEL_JOINT = 2, /* "joint": a Gaussian and a categorical latent; src/compose_joint.c */
+} vae_model_kind;
+
+/* A controlled-capacity objective gamma * |KL - C| for one KL term (Burgess 2018), C rising
+ * linearly from 0 to max over `iters` training steps; gamma 0: the plain KL term. */
+typedef struct {
+    float max;   /* C's final value in nats */
+    int iters;   /* steps over which C rises */
+    float gamma; /* the term's weight; 0: off */
+} vae_capacity;
+
+/* The Gumbel-softmax temperature of the joint model's training, unless --temperature says otherwise. */
+#define VAE_TEMPERATURE_DEFAULT 0.67f
+
+typedef struct {
+    vae_model_kind kind;        /* the composition (the plain VAE by default) */
+    int classes;                /* K: label classes of a model that reads a label (cvae; 2..256, labels are
+                                 * bytes), 0 for one that does not */
+    int input_dim;              /* D: values per example (784 for MNIST) */
+    int image_rows, image_cols; /* how D is drawn in grids (28 x 28); both 0: not an image, no pictures */
+    int latent_dim;             /* Z */
+    int n_hidden;               /* hidden layers in the encoder; the decoder mirrors them */
+    int hidden[VAE_MAX_HIDDEN]; /* encoder widths from the input side */
+    vae_act act;                /* activation of every hidden layer */
+    float beta;                 /* weight of the KL term (1 = the plain VAE) */
+    vae_likelihood likelihood;  /* the decoder's distribution */
+    float sigma;                /* its standard deviation, for the Gaussian likelihood */
+    int disc;                   /* joint: K, classes of the categorical latent */
+    vae_capacity cap_z, cap_c;  /* joint: capacities of the Gaussian and the categorical KL (training only) */
+} vae_config;
+
+void vae_config_default(vae_config *c); /* 784-400-20-400-784, relu, beta 1, Bernoulli (sigma 1) */
+int vae_config_validate(const vae_config *c);                /* -1 with vae_set_error */
+int vae_config_parse_hidden(const char *s, vae_config *c);   /* "400" or "512,256" */
+int vae_act_parse(const char *s, vae_act *out);               /* "relu" | "tanh" */
+const char *vae_act_name(vae_act a);
+int vae_likelihood_parse(const char *s, vae_likelihood *out); /* "bernoulli" | "gaussian" */
+int vae_model_kind_parse(const char *s, vae_model_kind *out); /* "vae" | "cvae" | "joint" */
+const char *vae_model_kind_name(vae_model_kind k);
+/* "MAX,ITERS,GAMMA" (MAX >= 0 nats, ITERS >= 1, GAMMA > 0) for `flag`; -1 with vae_set_error. */
+int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out);
+const char *vae_likelihood_name(vae_likelihood l);
+
+#endif /* VAE_CONFIG_H */

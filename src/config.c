@@ -1,0 +1,177 @@
+/*
+ * config.c: a model's configuration: defaults, validation, and the parsing and
+ * names of its settings; see config.h.
+ */
+#include "config.h"
+
+#include "vae_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+void vae_config_default(vae_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->input_dim = 784;
+    c->image_rows = 28;
+    c->image_cols = 28;
+    c->latent_dim = 20;
+    c->n_hidden = 1;
+    c->hidden[0] = 400;
+    c->act = VAE_ACT_RELU;
+    c->beta = 1.0f;
+    c->likelihood = VAE_LIKELIHOOD_BERNOULLI;
+    c->sigma = 1.0f;
+    c->kind = VAE_MODEL_VAE;
+    c->disc = 10;
+}
+
+int vae_config_validate(const vae_config *c)
+{
+    if (c->kind != VAE_MODEL_VAE && c->kind != VAE_MODEL_CVAE && c->kind != VAE_MODEL_JOINT)
+        return vae_set_error("model must be vae, cvae or joint");
+    if (c->kind == VAE_MODEL_CVAE && (c->classes < 2 || c->classes > 256))
+        return vae_set_error("a cvae needs 2..256 label classes, not %d", c->classes);
+    if (c->kind != VAE_MODEL_CVAE && c->classes != 0)
+        return vae_set_error("a %s model reads no label: classes must be 0, not %d", vae_model_kind_name(c->kind),
+                             c->classes);
+    if (c->input_dim < 1 || c->input_dim > (1 << 20))
+        return vae_set_error("input size %d out of range (1..1048576)", c->input_dim);
+    /* 0x0: the input is not an image (no pictures); otherwise rows x cols pixels make the input */
+    if (c->image_rows < 0 || c->image_cols < 0 || (c->image_rows == 0) != (c->image_cols == 0))
+        return vae_set_error("image shape %dx%d: both sides must be at least 1, or both 0 for an input that "
+                             "is not an image", c->image_rows, c->image_cols);
+    if (c->image_rows && (int64_t)c->image_rows * c->image_cols != c->input_dim)
+        return vae_set_error("image shape %dx%d does not match input size %d", c->image_rows,
+                             c->image_cols, c->input_dim);
+    if (c->latent_dim < 1 || c->latent_dim > 4096)
+        return vae_set_error("--latent %d out of range (1..4096)", c->latent_dim);
+    if (c->n_hidden < 0 || c->n_hidden > VAE_MAX_HIDDEN)
+        return vae_set_error("%d hidden layers: at most %d are supported", c->n_hidden, VAE_MAX_HIDDEN);
+    for (int i = 0; i < c->n_hidden; i++)
+        if (c->hidden[i] < 1 || c->hidden[i] > 65536)
+            return vae_set_error("hidden layer size %d out of range (1..65536)", c->hidden[i]);
+    if (c->act != VAE_ACT_RELU && c->act != VAE_ACT_TANH)
+        return vae_set_error("activation must be relu or tanh");
+    if (!(c->beta >= 0.0f) || !isfinite(c->beta))
+        return vae_set_error("--beta %g must be a finite number >= 0", (double)c->beta);
+    if (c->likelihood != VAE_LIKELIHOOD_BERNOULLI && c->likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+        return vae_set_error("likelihood must be bernoulli or gaussian");
+    if (!(c->sigma > 0.0f) || !isfinite(c->sigma))
+        return vae_set_error("--sigma %g must be a finite number > 0", (double)c->sigma);
+    if (c->kind == VAE_MODEL_JOINT && (c->disc < 2 || c->disc > 1024))
+        return vae_set_error("--disc %d out of range (2..1024 classes)", c->disc);
+    const vae_capacity *caps[2] = {&c->cap_z, &c->cap_c};
+    for (int i = 0; i < 2; i++)
+        if (caps[i]->gamma != 0.0f && (c->kind != VAE_MODEL_JOINT || !(caps[i]->gamma > 0.0f) ||
+                                       !(caps[i]->max >= 0.0f) || caps[i]->iters < 1))
+            return vae_set_error("--capacity-%s: only for --model joint, as MAX,ITERS,GAMMA with MAX >= 0, "
+                                 "ITERS >= 1, GAMMA > 0", i ? "c" : "z");
+    return 0;
+}
+
+int vae_config_parse_hidden(const char *s, vae_config *c)
+{
+    int n = 0;
+    const char *p = s;
+    if (*s == '\0')
+        return vae_set_error("--hidden: empty list (expected sizes like 400 or 512,256)");
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        /* strtol would skip white space and take a sign: " 400" is refused like "400 " */
+        if (!isdigit((unsigned char)*p) || end == p || errno || v < 1 || v > 65536 || (*end != ',' && *end != '\0'))
+            return vae_set_error("--hidden '%s': expected comma-separated sizes in 1..65536, like 400 or 512,256", s);
+        if (n == VAE_MAX_HIDDEN)
+            return vae_set_error("--hidden '%s': at most %d hidden layers", s, VAE_MAX_HIDDEN);
+        c->hidden[n++] = (int)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end == ',' && *p == '\0')
+            return vae_set_error("--hidden '%s': trailing comma", s);
+    }
+    c->n_hidden = n;
+    return 0;
+}
+
+int vae_act_parse(const char *s, vae_act *out)
+{
+    if (strcmp(s, "relu") == 0)
+        *out = VAE_ACT_RELU;
+    else if (strcmp(s, "tanh") == 0)
+        *out = VAE_ACT_TANH;
+    else
+        return vae_set_error("invalid activation '%s' (expected relu or tanh)", s);
+    return 0;
+}
+
+int vae_likelihood_parse(const char *s, vae_likelihood *out)
+{
+    if (strcmp(s, "bernoulli") == 0)
+        *out = VAE_LIKELIHOOD_BERNOULLI;
+    else if (strcmp(s, "gaussian") == 0)
+        *out = VAE_LIKELIHOOD_GAUSSIAN;
+    else
+        return vae_set_error("invalid likelihood '%s' (expected bernoulli or gaussian)", s);
+    return 0;
+}
+
+const char *vae_likelihood_name(vae_likelihood l)
+{
+    return l == VAE_LIKELIHOOD_GAUSSIAN ? "gaussian" : "bernoulli";
+}
+
+int vae_model_kind_parse(const char *s, vae_model_kind *out)
+{
+    if (strcmp(s, "vae") == 0)
+        *out = VAE_MODEL_VAE;
+    else if (strcmp(s, "cvae") == 0)
+        *out = VAE_MODEL_CVAE;
+    else if (strcmp(s, "joint") == 0)
+        *out = VAE_MODEL_JOINT;
+    else
+        return vae_set_error("invalid --model '%s' (expected vae, cvae or joint)", s);
+    return 0;
+}
+
+const char *vae_model_kind_name(vae_model_kind k)
+{
+    return k == VAE_MODEL_JOINT ? "joint" : k == VAE_MODEL_CVAE ? "cvae" : "vae";
+}
+
+int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out)
+{
+    char *end;
+    errno = 0;
+    double mx = strtod(s, &end);
+    if (end == s || *end != ',' || errno || !(mx >= 0) || mx > 1e6)
+        goto bad;
+    const char *p = end + 1;
+    long it = strtol(p, &end, 10);
+    if (end == p || *end != ',' || errno || it < 1 || it > 100000000 || !isdigit((unsigned char)*p))
+        goto bad;
+    p = end + 1;
+    double g = strtod(p, &end);
+    if (end == p || *end != '\0' || errno || !(g > 0) || g > 1e6)
+        goto bad;
+    *out = (vae_capacity){.max = (float)mx, .iters = (int)it, .gamma = (float)g};
+    return 0;
+bad:
+    return vae_set_error("%s '%s': expected MAX,ITERS,GAMMA (MAX >= 0 nats, ITERS >= 1 steps, GAMMA > 0), "
+                         "like 5,25000,30", flag, s);
+}
+
+const char *vae_act_name(vae_act a)
+{
+    switch (a) {
+    case VAE_ACT_RELU: return "relu";
+    case VAE_ACT_TANH: return "tanh";
+    case VAE_ACT_NONE: return "none";
+    }
+    return "?";
+}
+
