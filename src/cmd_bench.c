@@ -1,11 +1,15 @@
 /*
  * cmd_bench.c: `cuvae bench`: time the training loop, epoch by epoch, on each
  * backend asked for, and print images/s and seconds per epoch (median over the
- * timed epochs, after one warm-up epoch). scripts/bench.sh runs it beside the
- * same model in PyTorch and prints the ratios. A benchmark, not a test.
+ * timed epochs, after one warm-up epoch) and the memory in use after each epoch.
+ * With --profile, the same epochs once more through the timing wrapper of
+ * profile_backend.h, and a table of each op's time per step (the headline figure
+ * comes from the unwrapped run). scripts/bench.sh runs it beside the same model in
+ * PyTorch and prints the ratios. A benchmark, not a test.
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "profile_backend.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -13,17 +17,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-enum { OPT_BACKENDS = VAE_OPT_FIRST_PRIVATE };
+enum { OPT_BACKENDS = VAE_OPT_FIRST_PRIVATE, OPT_PROFILE };
 
 static void help(void)
 {
     printf("usage: cuvae bench [options]\n\n"
            "Time training epochs (no evaluation) after one warm-up epoch; print one line per\n"
-           "backend: images/s and the median seconds per epoch.\n\n"
+           "backend: images/s and the median seconds per epoch, and one line per epoch with\n"
+           "the host memory (resident and peak) and the GPU memory in use.\n\n"
            "%s%s"
            "  --backends LIST     cpu, cuda, cuda:N (GPU N), or cpu with one of those, comma-separated\n"
-           "                      (default: cpu, plus cuda:0 when a GPU is present)\n%s"
+           "                      (default: cpu, plus cuda:0 when a GPU is present)\n"
+           "  --profile           then run the epochs again with every op timed (synchronized:\n"
+           "                      no CUDA graph) and print each op's calls and ms per step\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads);
 }
@@ -58,26 +67,115 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_dataset *train)
+/* Host memory in MiB: resident now (/proc/self/statm) and the process's peak (ru_maxrss). */
+static void host_memory(double *rss_mib, double *peak_mib)
+{
+    *rss_mib = *peak_mib = -1;
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages_total, pages_resident;
+    if (f && fscanf(f, "%ld %ld", &pages_total, &pages_resident) == 2)
+        *rss_mib = (double)pages_resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+    if (f)
+        fclose(f);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        *peak_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+}
+
+/* One line of memory after an epoch (0: the warm-up); GPU memory in use on a CUDA backend. */
+static void print_memory(vae_backend *be, int epoch)
+{
+    double rss, peak;
+    host_memory(&rss, &peak);
+    char dev[64] = "-";
+    size_t free_b = 0, total_b = 0;
+    if (be->kind == VAE_BACKEND_CUDA && vae_backend_memory_info(be, &free_b, &total_b) == 0)
+        snprintf(dev, sizeof dev, "%.1f", (double)(total_b - free_b) / (1024.0 * 1024.0));
+    printf("memory backend=%s epoch=%d host_rss_mib=%.1f host_peak_mib=%.1f device_used_mib=%s\n", be->name, epoch,
+           rss, peak, dev);
+}
+
+/* A model and trainer on run_be, one warm-up epoch, then s->epochs timed ones into sec.
+ * mem_be (the unwrapped backend) answers the memory lines, printed when print_mem is set;
+ * prof, when not NULL, is run_be's profile, reset after the warm-up. */
+static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_settings *s, const vae_dataset *train,
+                      int print_mem, vae_backend *prof, double *sec, vae_epoch_metrics *e)
 {
     vae_model m;
-    if (vae_model_init(&m, &s->cfg, be, s->batch_size))
+    if (vae_model_init(&m, &s->cfg, run_be, s->batch_size))
         return -1;
     vae_model_init_params(&m, s->seed);
     vae_device_data d;
-    vae_device_data_init(&d, be, train);
+    vae_device_data_init(&d, run_be, train);
     vae_train_options topt = {
         .epochs = s->epochs + 1, .batch_size = s->batch_size,
         .adam = {.lr = s->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
         .seed = s->seed, .progress = -1, .log = stderr,
     };
     vae_trainer *t = vae_trainer_init(&m, &topt);
+    vae_trainer_epoch(t, &d, NULL, 0, e); /* warm-up: graph capture, caches, clocks */
+    if (print_mem)
+        print_memory(mem_be, 0);
+    if (prof)
+        vae_backend_profile_reset(prof);
+    for (int i = 0; i < s->epochs; i++) {
+        vae_trainer_epoch(t, &d, NULL, i + 1, e);
+        sec[i] = e->seconds;
+        if (print_mem)
+            print_memory(mem_be, i + 1);
+    }
+    vae_trainer_free(t);
+    vae_device_data_free(&d, run_be);
+    vae_model_free(&m);
+    return 0;
+}
+
+static int cmp_entry_seconds(const void *a, const void *b)
+{
+    double x = ((const vae_profile_entry *)a)->seconds, y = ((const vae_profile_entry *)b)->seconds;
+    return (x < y) - (x > y); /* longest first */
+}
+
+/* The timed epochs through the profiling wrapper, and the table of ops per step. */
+static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dataset *train)
+{
+    vae_backend *prof = vae_backend_profile_wrap(be);
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    vae_trainer_epoch(t, &d, NULL, 0, &e); /* warm-up: graph capture, caches, clocks */
-    for (int i = 0; i < s->epochs; i++) {
-        vae_trainer_epoch(t, &d, NULL, i + 1, &e);
-        sec[i] = e.seconds;
+    int rc = run_epochs(prof, be, s, train, 0, prof, sec, &e);
+    if (rc == 0) {
+        vae_profile_entry ent[VAE_PROFILE_MAX_OPS];
+        int n = vae_backend_profile_read(prof, ent, VAE_PROFILE_MAX_OPS);
+        qsort(ent, (size_t)n, sizeof ent[0], cmp_entry_seconds);
+        const double steps = (double)s->epochs * (double)((train->n + s->batch_size - 1) / s->batch_size);
+        double total = 0, ops = 0;
+        for (int i = 0; i < s->epochs; i++)
+            total += sec[i];
+        for (int i = 0; i < n; i++)
+            ops += ent[i].seconds;
+        printf("profile backend=%s device=\"%s\" epochs=%d steps=%.0f ms_per_step=%.4f (every op synchronized; "
+               "no CUDA graph)\n",
+               be->name, be->device_name, s->epochs, steps, 1e3 * total / steps);
+        printf("  %-24s %10s %10s %7s\n", "op", "calls/step", "ms/step", "share");
+        for (int i = 0; i < n; i++)
+            printf("  %-24s %10.2f %10.4f %6.1f%%\n", ent[i].name, ent[i].calls / steps,
+                   1e3 * ent[i].seconds / steps, 100.0 * ent[i].seconds / total);
+        printf("  %-24s %10s %10.4f %6.1f%%\n", "other (host)", "", 1e3 * (total - ops) / steps,
+               100.0 * (total - ops) / total);
+        fflush(stdout);
+    }
+    vae_free(sec);
+    vae_backend_free(prof);
+    return rc;
+}
+
+static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_dataset *train, int profile)
+{
+    double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
+    vae_epoch_metrics e;
+    if (run_epochs(be, be, s, train, 1, NULL, sec, &e)) {
+        vae_free(sec);
+        return -1;
     }
     qsort(sec, (size_t)s->epochs, sizeof(double), cmp_double);
     double med = s->epochs % 2 ? sec[s->epochs / 2] : 0.5 * (sec[s->epochs / 2 - 1] + sec[s->epochs / 2]);
@@ -86,10 +184,7 @@ static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_datas
            be->name, be->device_name, train->n, s->batch_size, s->epochs, med, train->n / med, e.train.loss);
     fflush(stdout);
     vae_free(sec);
-    vae_trainer_free(t);
-    vae_device_data_free(&d, be);
-    vae_model_free(&m);
-    return 0;
+    return profile ? profile_one(be, s, train) : 0;
 }
 
 int vae_cmd_bench(int argc, char **argv)
@@ -97,13 +192,14 @@ int vae_cmd_bench(int argc, char **argv)
     static const struct option opts[] = {
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_THREADS_OPTION,
         {"backends", required_argument, 0, OPT_BACKENDS},
+        {"profile", no_argument, 0, OPT_PROFILE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     vae_run_settings s;
     vae_run_settings_default(&s);
     s.epochs = 3;
-    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, c;
+    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, c;
     vae_device_choice gpu = VAE_DEVICE_CUDA;
     optind = 0;
     while ((c = vae_cli_next_option("bench", argc, argv, opts)) != -1) {
@@ -118,6 +214,8 @@ int vae_cmd_bench(int argc, char **argv)
             return vae_cli_usage_error("bench", "%s", vae_last_error());
         if (r == 0 && c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
             return vae_cli_usage_error("bench", "%s", vae_last_error());
+        if (r == 0 && c == OPT_PROFILE)
+            profile = 1;
     }
     if (s.threads > 0)
         vae_cpu_set_threads(s.threads);
@@ -130,7 +228,7 @@ int vae_cmd_bench(int argc, char **argv)
     int rc = 0;
     if (want_cpu) {
         vae_backend *be = vae_backend_cpu_init();
-        if (bench_one(be, &s, &train))
+        if (bench_one(be, &s, &train, profile))
             rc = vae_cli_fail();
         vae_backend_free(be);
     }
@@ -142,7 +240,7 @@ int vae_cmd_bench(int argc, char **argv)
             char dev[16];
             vae_set_error("--backends %s: %s", vae_device_text(gpu, dev), why);
         }
-        if (!be || bench_one(be, &s, &train))
+        if (!be || bench_one(be, &s, &train, profile))
             rc = vae_cli_fail();
         vae_backend_free(be);
     }

@@ -1,0 +1,40 @@
+/*
+ * profile_backend.h: a backend that wraps another and times each of its ops, for
+ * `cuvae bench --profile`: which op a training step spends its time in.
+ *
+ * Every op of the wrapped backend runs between two timestamps, and its calls and
+ * seconds are added up per op (the GEMMs split by their transposes, which tell the
+ * model's call sites apart: NT is a layer's forward x W^T, TN its weight gradient
+ * dY^T x, NN its input gradient dY W). To time a device op the wrapper calls the
+ * inner backend's synchronize before and after it: on the CUDA backend this
+ * serializes the GPU and adds a host round trip to every op, and the wrapper has no
+ * graph ops (the trainer then runs eagerly). Its times are for finding the
+ * bottleneck, not for the headline figure, which `cuvae bench` measures unwrapped.
+ *
+ * Not timed: allocation and freeing (of buffers and generators), the generator's
+ * offset, graph ops (none). Results are those of the inner backend, bit for bit.
+ * vae_backend_memory_info must be asked of the inner backend, not the wrapper.
+ */
+#ifndef VAE_PROFILE_BACKEND_H
+#define VAE_PROFILE_BACKEND_H
+
+#include "backend.h"
+
+typedef struct {
+    const char *name; /* "gemm NT (forward)", "bias_act_forward", ... (static storage) */
+    long calls;
+    double seconds;
+} vae_profile_entry;
+
+/* A backend running inner's ops, timed. Destroying it frees the wrapper only: the
+ * caller keeps inner and frees it after the wrapper. */
+vae_backend *vae_backend_profile_wrap(vae_backend *inner);
+
+/* The ops called since the wrap or the last reset, in the table's fixed order, into
+ * out (room for max entries; VAE_PROFILE_MAX_OPS is enough). Returns the count. */
+enum { VAE_PROFILE_MAX_OPS = 40 };
+int vae_backend_profile_read(vae_backend *wrapped, vae_profile_entry *out, int max);
+/* Zero every op's calls and seconds (e.g. after a warm-up epoch). */
+void vae_backend_profile_reset(vae_backend *wrapped);
+
+#endif /* VAE_PROFILE_BACKEND_H */

@@ -1,0 +1,101 @@
+/*
+ * test_cuda_profile.c: the op-timing wrapper of profile_backend.h over the CUDA
+ * backend (which it must synchronize around every op) and `cuvae bench --profile
+ * --backends cuda`: the same results as the unwrapped GPU, every op counted, the
+ * table printed, and the GPU memory in use reported after each epoch. Every case
+ * reports as skipped without a GPU.
+ */
+#include "model.h"
+#include "profile_backend.h"
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+
+/* A 13-11-7-3 model on be with seeded parameters, inputs and noise uploaded. */
+static void small_model(vae_model *m, vae_backend *be, int B)
+{
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 13;
+    c.image_rows = 1;
+    c.image_cols = 13;
+    c.latent_dim = 3;
+    c.n_hidden = 2;
+    c.hidden[0] = 11;
+    c.hidden[1] = 7;
+    cr_assert_eq(vae_model_init(m, &c, be, B), 0);
+    vae_model_set_scalar(m, VAE_SCALAR_LR, adam.lr);
+    vae_model_init_params(m, 5);
+    float x[4 * 13], eps[4 * 3];
+    cr_assert_leq(B, 4);
+    tu_fill_uniform(x, (size_t)B * 13, 6, 0.0f, 1.0f);
+    tu_fill_uniform(eps, (size_t)B * 3, 7, -1.5f, 1.5f);
+    be->upload(be, m->x, x, (size_t)B * 13 * sizeof(float));
+    be->upload(be, m->eps, eps, (size_t)B * 3 * sizeof(float));
+}
+
+Test(cuda_profile, wrapped_gpu_steps_are_bit_identical_and_counted)
+{
+    vae_backend *gpu = tu_cuda_backend();
+    vae_backend *be = vae_backend_profile_wrap(gpu);
+    vae_model plain, wrapped;
+    const int B = 4;
+    small_model(&plain, gpu, B);
+    small_model(&wrapped, be, B);
+    vae_backend_profile_reset(be);
+    for (int s = 0; s < 3; s++) {
+        vae_model_train_step(&plain, B, &adam, 0.5f);
+        vae_model_train_step(&wrapped, B, &adam, 0.5f);
+    }
+    const size_t n = plain.n_params;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    cr_assert(a && b);
+    gpu->download(gpu, a, plain.params, n * sizeof(float));
+    gpu->download(gpu, b, wrapped.params, n * sizeof(float));
+    cr_expect_eq(memcmp(a, b, n * sizeof(float)), 0, "parameters differ through the wrapper");
+    vae_profile_entry e[VAE_PROFILE_MAX_OPS];
+    int k = vae_backend_profile_read(be, e, VAE_PROFILE_MAX_OPS);
+    long nt = 0, clip = 0;
+    for (int i = 0; i < k; i++) {
+        if (strcmp(e[i].name, "gemm NT (forward)") == 0)
+            nt = e[i].calls;
+        if (strcmp(e[i].name, "grad_clip_scale") == 0)
+            clip = e[i].calls;
+    }
+    cr_expect_eq(nt, 18, "6 forward GEMMs a step for 3 steps: %ld", nt);
+    cr_expect_eq(clip, 3, "one grad_clip_scale a step: %ld", clip);
+    free(a);
+    free(b);
+    vae_model_free(&plain);
+    vae_model_free(&wrapped);
+    vae_backend_free(be);
+    vae_backend_free(gpu);
+}
+
+Test(cuda_profile, bench_profiles_the_gpu_and_reports_its_memory)
+{
+    tu_need_gpu();
+    static char out[1 << 16];
+    const char *data = tu_tmpdir();
+    tu_write_patterns_idx(data, 300, 20, 3);
+    int rc = tu_cuvae(out, sizeof out, "bench --backends cuda --data %s --epochs 2 --batch-size 100 --profile", data);
+    cr_assert_eq(rc, 0, "bench --profile failed: %s", out);
+    cr_expect(strstr(out, "profile backend=cuda") != NULL, "no profile header: %s", out);
+    cr_expect(strstr(out, "gemm NT (forward)") != NULL, "no GEMM row: %s", out);
+    for (int ep = 0; ep <= 2; ep++) {
+        char want[64];
+        snprintf(want, sizeof want, "memory backend=cuda epoch=%d ", ep);
+        const char *line = strstr(out, want);
+        cr_assert_not_null(line, "no '%s': %s", want, out);
+        const char *dev = strstr(line, "device_used_mib=");
+        cr_assert_not_null(dev);
+        double mib = 0;
+        cr_expect_eq(sscanf(dev + strlen("device_used_mib="), "%lf", &mib), 1, "no GPU memory figure: %s", line);
+        cr_expect_gt(mib, 0.0, "GPU memory in use: %g MiB", mib);
+    }
+}

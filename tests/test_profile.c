@@ -1,0 +1,141 @@
+/*
+ * test_profile.c: the op-timing wrapper of profile_backend.h and `cuvae bench
+ * --profile`: the wrapper counts each op of a training step exactly, leaves the
+ * results bit-identical to the unwrapped backend, and bench prints the table and
+ * the per-epoch memory lines.
+ */
+#include "model.h"
+#include "profile_backend.h"
+#include "testutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+/* 13-11-7-3(x2)-7-11-13: six linear layers, a Gaussian latent, Bernoulli likelihood. */
+static vae_config small_config(void)
+{
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 13;
+    c.image_rows = 1;
+    c.image_cols = 13;
+    c.latent_dim = 3;
+    c.n_hidden = 2;
+    c.hidden[0] = 11;
+    c.hidden[1] = 7;
+    return c;
+}
+
+static const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+
+static void small_model(vae_model *m, vae_backend *be, int B)
+{
+    vae_config c = small_config();
+    cr_assert_eq(vae_model_init(m, &c, be, B), 0);
+    vae_model_set_scalar(m, VAE_SCALAR_LR, adam.lr);
+    vae_model_init_params(m, 5);
+    tu_fill_uniform(m->x, (size_t)B * c.input_dim, 6, 0.0f, 1.0f);
+    tu_fill_uniform(m->eps, (size_t)B * c.latent_dim, 7, -1.5f, 1.5f);
+}
+
+static long calls_of(const vae_profile_entry *e, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(e[i].name, name) == 0)
+            return e[i].calls;
+    return 0;
+}
+
+Test(profile, counts_every_op_of_a_training_step)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend *be = vae_backend_profile_wrap(cpu);
+    cr_assert_null(be->graph_capture_begin, "the wrapper must run the step eagerly");
+    vae_model m;
+    const int B = 4;
+    small_model(&m, be, B);
+    vae_backend_profile_reset(be); /* drop the uploads of the set-up */
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    vae_profile_entry e[VAE_PROFILE_MAX_OPS];
+    int n = vae_backend_profile_read(be, e, VAE_PROFILE_MAX_OPS);
+    /* per step: 6 layers forward (x W^T), 6 weight gradients, 5 input gradients (not the
+     * first layer's: x has none); 6 bias/activation passes each way; the gradient clear. */
+    const struct {
+        const char *name;
+        long per_step;
+    } want[] = {
+        {"gemm NT (forward)", 6}, {"gemm TN (weight grad)", 6}, {"gemm NN (input grad)", 5},
+        {"bias_act_forward", 6}, {"bias_act_backward", 6},      {"reparam_forward", 1},
+        {"reparam_backward", 1}, {"lik_bernoulli", 1},          {"kl_gaussian", 1},
+        {"check_finite", 2},     {"adam_step", 1},              {"memset_zero", 1},
+    };
+    const int n_want = (int)(sizeof want / sizeof want[0]);
+    for (int i = 0; i < n_want; i++)
+        cr_expect_eq(calls_of(e, n, want[i].name), 2 * want[i].per_step, "%s: %ld calls in two steps, expected %ld",
+                     want[i].name, calls_of(e, n, want[i].name), 2 * want[i].per_step);
+    cr_expect_eq(n, n_want, "%d ops called, expected %d", n, n_want);
+    for (int i = 0; i < n; i++)
+        cr_expect(e[i].seconds >= 0.0, "%s: %g s", e[i].name, e[i].seconds);
+    vae_backend_profile_reset(be);
+    cr_expect_eq(vae_backend_profile_read(be, e, VAE_PROFILE_MAX_OPS), 0, "reset left ops counted");
+    vae_model_free(&m);
+    vae_backend_free(be);
+    vae_backend_free(cpu);
+}
+
+Test(profile, results_are_bit_identical_to_the_unwrapped_backend)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend *be = vae_backend_profile_wrap(cpu);
+    vae_model plain, wrapped;
+    const int B = 4;
+    small_model(&plain, cpu, B);
+    small_model(&wrapped, be, B);
+    for (int s = 0; s < 3; s++) {
+        vae_model_train_step(&plain, B, &adam, 0.5f);
+        vae_model_train_step(&wrapped, B, &adam, 0.5f);
+    }
+    cr_assert_eq(plain.n_params, wrapped.n_params);
+    cr_expect_eq(memcmp(plain.params, wrapped.params, plain.n_params * sizeof(float)), 0, "parameters differ");
+    cr_expect_eq(memcmp(plain.adam_v, wrapped.adam_v, plain.n_params * sizeof(float)), 0, "Adam's v differs");
+    cr_expect_eq(memcmp(plain.row_loss, wrapped.row_loss, (size_t)B * plain.n_terms * sizeof(float)), 0,
+                 "losses differ");
+    vae_profile_entry e[VAE_PROFILE_MAX_OPS];
+    int n = vae_backend_profile_read(be, e, VAE_PROFILE_MAX_OPS);
+    cr_expect_eq(calls_of(e, n, "grad_clip_scale"), 3, "clipping on: one grad_clip_scale per step");
+    vae_model_free(&plain);
+    vae_model_free(&wrapped);
+    vae_backend_free(be);
+    vae_backend_free(cpu);
+}
+
+Test(profile, bench_prints_the_op_table_and_memory_per_epoch)
+{
+    static char out[1 << 16];
+    char data[512];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_patterns_idx(data, 300, 20, 3);
+    int rc = tu_cuvae(out, sizeof out, "bench --backends cpu --data %s --epochs 2 --batch-size 100 --threads 1 --profile",
+                      data);
+    cr_assert_eq(rc, 0, "bench --profile failed: %s", out);
+    cr_expect(strstr(out, "bench impl=cuvae backend=cpu") != NULL, "no headline line: %s", out);
+    for (int ep = 0; ep <= 2; ep++) {
+        char want[64];
+        snprintf(want, sizeof want, "memory backend=cpu epoch=%d host_rss_mib=", ep);
+        cr_expect(strstr(out, want) != NULL, "no '%s': %s", want, out);
+    }
+    cr_expect(strstr(out, "profile backend=cpu") != NULL, "no profile header: %s", out);
+    cr_expect(strstr(out, "steps=6 ") != NULL, "2 epochs of 3 steps: %s", out);
+    /* the default model (one hidden layer): 4 forward GEMMs a step */
+    const char *row = strstr(out, "gemm NT (forward)");
+    cr_assert_not_null(row, "no forward GEMM row: %s", out);
+    double calls = 0;
+    cr_expect_eq(sscanf(row + strlen("gemm NT (forward)"), "%lf", &calls), 1);
+    cr_expect_eq(calls, 4.0, "forward GEMMs per step: %g", calls);
+    cr_expect(strstr(out, "other (host)") != NULL, "no host row: %s", out);
+
+    cr_assert_eq(tu_cuvae(out, sizeof out, "bench --backends cpu --data %s --epochs 1 --threads 1", data), 0, "%s", out);
+    cr_expect(strstr(out, "profile backend=") == NULL, "a profile without --profile: %s", out);
+}
