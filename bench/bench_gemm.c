@@ -18,13 +18,14 @@
  * variable (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, BLIS_NUM_THREADS), set by
  * scripts/bench_gemm_libs.sh; the first argument only labels the output.
  *
- * Not a test: it checks only that the results stay finite. Not the whole
+ * Not a test: it checks only that the results stay finite (and prints a checksum). Not the whole
  * training step either (bias/activation, loss, Adam are not timed here).
  *
  * usage: bench_gemm LABEL THREADS [ROUNDS]
  *   prints one line per round and a median line:
  *   LABEL threads=T round=R seconds=S gflops=G
- *   LABEL threads=T median seconds=S gflops=G rounds=N
+ *   LABEL threads=T median seconds=S gflops=G rounds=N epoch_gflop=F checksum=C
+ *   (checksum: sum of |dW| after all steps, to check the libraries compute the same thing)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -163,18 +164,21 @@ int main(int argc, char **argv)
         printf("%s threads=%d round=%d seconds=%.4f gflops=%.1f\n", label, threads, r + 1, secs[r],
                epoch_flops / secs[r] * 1e-9);
     }
+    double checksum = 0; /* sum |dW|: the same for every library up to rounding (same inputs, same calls) */
     for (int l = 0; l < N_LAYERS; l++) {
         const size_t n = (size_t)layer_out[l] * (size_t)layer_in[l];
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             if (!isfinite(L[l].dw[i])) {
                 fprintf(stderr, "bench_gemm: %s produced a non-finite weight gradient\n", label);
                 return 1;
             }
+            checksum += fabs((double)L[l].dw[i]);
+        }
     }
     qsort(secs, (size_t)rounds, sizeof secs[0], cmp_double);
     const double med = rounds % 2 ? secs[rounds / 2] : 0.5 * (secs[rounds / 2 - 1] + secs[rounds / 2]);
-    printf("%s threads=%d median seconds=%.4f gflops=%.1f rounds=%d epoch_gflop=%.2f\n", label, threads, med,
-           epoch_flops / med * 1e-9, rounds, epoch_flops * 1e-9);
+    printf("%s threads=%d median seconds=%.4f gflops=%.1f rounds=%d epoch_gflop=%.2f checksum=%.6e\n", label, threads,
+           med, epoch_flops / med * 1e-9, rounds, epoch_flops * 1e-9, checksum);
     for (int l = 0; l < N_LAYERS; l++) {
         free(L[l].x);
         free(L[l].w);
