@@ -70,6 +70,10 @@ typedef enum {
     VAE_SCALAR_COUNT
 } vae_scalar;
 
+/* Scalars [0, VAE_SCALAR_SCHEDULED) are written by the trainer before a step (schedule.h), the
+ * rest by the step's own ops. */
+#define VAE_SCALAR_SCHEDULED (VAE_SCALAR_CAPACITY_C + 1)
+
 /* Where an input block of a Linear comes from. */
 typedef enum {
     VAE_SOURCE_INPUT = 0,  /* the data batch x (B, D) */
@@ -266,6 +270,8 @@ void vae_model_init_params(vae_model *m, uint64_t seed);
  * reads the new value). vae_model_init sets the learning rate to 0 and the KL
  * weight to cfg.beta. */
 void vae_model_set_scalar(vae_model *m, vae_scalar which, float value);
+/* Scalars first .. first + n - 1 from values (n floats), in one upload. */
+void vae_model_set_scalars(vae_model *m, vae_scalar first, int n, const float *values);
 
 /* Whether some layer reads the label (a VAE_SOURCE_LABEL block): the model then has m->y and
  * every batch needs its labels (vae_model_set_labels, or vae_device_data_gather_model). */

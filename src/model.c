@@ -222,13 +222,16 @@ int vae_model_alloc(vae_model *m, vae_backend *be, int batch_cap)
     m->be = be;
     vae_buffer_total total = {0, 0};
     model_buffers(m, &total);
-    vae_model_set_scalar(m, VAE_SCALAR_LR, 0.0f);
-    vae_model_set_scalar(m, VAE_SCALAR_KL_WEIGHT, m->cfg.beta);
-    vae_model_set_scalar(m, VAE_SCALAR_TEMPERATURE, VAE_TEMPERATURE_DEFAULT);
-    vae_model_set_scalar(m, VAE_SCALAR_CAPACITY_Z, 0.0f);
-    vae_model_set_scalar(m, VAE_SCALAR_CAPACITY_C, 0.0f);
-    vae_model_set_scalar(m, VAE_SCALAR_CAP_WEIGHT_Z, m->cfg.cap_z.gamma);
-    vae_model_set_scalar(m, VAE_SCALAR_CAP_WEIGHT_C, m->cfg.cap_c.gamma);
+    const float scalars[VAE_SCALAR_COUNT] = {
+        [VAE_SCALAR_LR] = 0.0f,
+        [VAE_SCALAR_KL_WEIGHT] = m->cfg.beta,
+        [VAE_SCALAR_TEMPERATURE] = VAE_TEMPERATURE_DEFAULT,
+        [VAE_SCALAR_CAPACITY_Z] = 0.0f,
+        [VAE_SCALAR_CAPACITY_C] = 0.0f,
+        [VAE_SCALAR_CAP_WEIGHT_Z] = m->cfg.cap_z.gamma,
+        [VAE_SCALAR_CAP_WEIGHT_C] = m->cfg.cap_c.gamma,
+    };
+    vae_model_set_scalars(m, 0, VAE_SCALAR_COUNT, scalars);
     return 0;
 }
 
@@ -299,7 +302,12 @@ void vae_model_init_params(vae_model *m, uint64_t seed)
 
 void vae_model_set_scalar(vae_model *m, vae_scalar which, float value)
 {
-    m->be->upload(m->be, m->scalars + which, &value, sizeof value);
+    vae_model_set_scalars(m, which, 1, &value);
+}
+
+void vae_model_set_scalars(vae_model *m, vae_scalar first, int n, const float *values)
+{
+    m->be->upload(m->be, m->scalars + first, values, (size_t)n * sizeof *values);
 }
 
 int vae_model_reads_label(const vae_model *m)

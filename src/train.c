@@ -37,9 +37,8 @@ struct vae_trainer {
     vae_graph *graph_full; /* step captured for B = batch_size */
     vae_graph *graph_tail; /* step captured for the last, smaller batch */
     int tail_batch;
-    int scalars_set;       /* lr_now, kl_weight_now, extra_now are in the model's backend scalars */
-    float lr_now, kl_weight_now;
-    float extra_now[3];    /* temperature, C_z, C_c (a model with a categorical latent) */
+    int scalars_set;       /* `now` is in the model's backend scalars */
+    float now[VAE_SCALAR_SCHEDULED]; /* the scheduled scalars of the last step */
 };
 
 vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
@@ -99,47 +98,30 @@ static void step_body(vae_trainer *t, int B)
     m->be->loss_accumulate(m->be, t->acc, m->row_loss, B, m->n_terms);
 }
 
-/* The schedules' values for step s of the run (0-based over all epochs of opt.epochs),
- * written to the model's backend scalars when they change. */
+/* The schedules' values for step s of the run (0-based over all epochs of opt.epochs): the
+ * scalars [0, VAE_SCALAR_SCHEDULED) of the model, written in one upload when any changed. */
 static void set_step_scalars(vae_trainer *t, long s, int n_images)
 {
-    const long spe = ((long)n_images + t->opt.batch_size - 1) / t->opt.batch_size;
-    const float lr = vae_schedule_lr(&t->opt.schedule, t->opt.adam.lr, s, spe * t->opt.epochs, spe);
-    const float kl = vae_schedule_kl_weight(&t->opt.schedule, t->m->cfg.beta, s, spe);
-    if (!t->scalars_set || lr != t->lr_now)
-        vae_model_set_scalar(t->m, VAE_SCALAR_LR, lr);
-    if (!t->scalars_set || kl != t->kl_weight_now)
-        vae_model_set_scalar(t->m, VAE_SCALAR_KL_WEIGHT, kl);
+    const vae_config *cfg = &t->m->cfg;
+    const long spe = ((long)n_images + t->opt.batch_size - 1) / t->opt.batch_size, total = spe * t->opt.epochs;
     const int c = vae_model_categorical(t->m);
-    if (c >= 0) { /* the joint model's temperature and capacities */
-        const vae_config *cfg = &t->m->cfg;
-        const float v[3] = {
-            vae_schedule_temperature(&t->opt.schedule, s, spe * t->opt.epochs),
-            vae_schedule_capacity(cfg->cap_z.max, cfg->cap_z.iters, INFINITY, s),
-            vae_schedule_capacity(cfg->cap_c.max, cfg->cap_c.iters, logf((float)t->m->latent[c].dim), s),
-        };
-        static const vae_scalar which[3] = {VAE_SCALAR_TEMPERATURE, VAE_SCALAR_CAPACITY_Z, VAE_SCALAR_CAPACITY_C};
-        for (int k = 0; k < 3; k++) {
-            if (!t->scalars_set || v[k] != t->extra_now[k])
-                vae_model_set_scalar(t->m, which[k], v[k]);
-            t->extra_now[k] = v[k];
-        }
-    }
-    t->lr_now = lr;
-    t->kl_weight_now = kl;
+    const float log_k = c >= 0 ? logf((float)t->m->latent[c].dim) : INFINITY; /* C_c is at most log K */
+    float v[VAE_SCALAR_SCHEDULED];
+    v[VAE_SCALAR_LR] = vae_schedule_lr(&t->opt.schedule, t->opt.adam.lr, s, total, spe);
+    v[VAE_SCALAR_KL_WEIGHT] = vae_schedule_kl_weight(&t->opt.schedule, cfg->beta, s, spe);
+    v[VAE_SCALAR_TEMPERATURE] = vae_schedule_temperature(&t->opt.schedule, s, total);
+    v[VAE_SCALAR_CAPACITY_Z] = vae_schedule_capacity(cfg->cap_z.max, cfg->cap_z.iters, INFINITY, s);
+    v[VAE_SCALAR_CAPACITY_C] = vae_schedule_capacity(cfg->cap_c.max, cfg->cap_c.iters, log_k, s);
+    if (t->scalars_set && memcmp(v, t->now, sizeof v) == 0)
+        return;
+    vae_model_set_scalars(t->m, 0, VAE_SCALAR_SCHEDULED, v);
+    memcpy(t->now, v, sizeof v);
     t->scalars_set = 1;
 }
 
 float vae_trainer_scalar_now(const vae_trainer *t, vae_scalar which)
 {
-    switch (which) {
-    case VAE_SCALAR_TEMPERATURE: return t->extra_now[0];
-    case VAE_SCALAR_CAPACITY_Z: return t->extra_now[1];
-    case VAE_SCALAR_CAPACITY_C: return t->extra_now[2];
-    case VAE_SCALAR_LR: return t->lr_now;
-    case VAE_SCALAR_KL_WEIGHT: return t->kl_weight_now;
-    default: return NAN;
-    }
+    return which < VAE_SCALAR_SCHEDULED ? t->now[which] : NAN;
 }
 
 /* One training step on rows [first, first + B) of data->order; s is its index in the run. */
