@@ -301,6 +301,25 @@ Test(cuda_train, lr_10_diverges_and_the_parameters_stay_finite)
     vae_dataset_free(&d);
 }
 
+/* The CUDA run's parameters against the CPU's, with the tolerances of `cuvae compare` for
+ * parameters: relative L2 error 1e-4, largest difference 1e-3 of the largest magnitude (Adam's
+ * first steps amplify tiny gradients); every CUDA parameter finite. */
+static void expect_params_close(const char *what, const guarded_run *cpu, const guarded_run *cuda)
+{
+    double num = 0, den = 0, max_abs = 0, max_ref = 0;
+    for (size_t i = 0; i < cpu->n; i++) {
+        cr_assert(isfinite(cuda->params[i]), "%s: cuda parameter %zu is %g", what, i, (double)cuda->params[i]);
+        double dd = fabs((double)cuda->params[i] - cpu->params[i]);
+        num += dd * dd;
+        den += (double)cpu->params[i] * cpu->params[i];
+        max_abs = fmax(max_abs, dd);
+        max_ref = fmax(max_ref, fabs(cpu->params[i]));
+    }
+    cr_expect(sqrt(num / den) <= 1e-4 && max_abs <= 1e-3 * max_ref,
+              "%s: cuda vs cpu parameters: relative L2 %.3e, largest difference %.3e of %.3e", what,
+              sqrt(num / den), max_abs, max_ref);
+}
+
 Test(cuda_train, clipped_training_matches_the_cpu)
 {
     tu_need_gpu();
@@ -310,20 +329,7 @@ Test(cuda_train, clipped_training_matches_the_cpu)
     guarded_run u = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1, 0);
     cr_expect(!a.diverged && !b.diverged);
     cr_expect(memcmp(a.params, u.params, a.n * 4) != 0, "clipping at 5 changed nothing: the test is void");
-    /* the tolerances of `cuvae compare` for parameters: relative L2 error 1e-4, largest
-     * difference 1e-3 of the largest magnitude (Adam's first steps amplify tiny gradients) */
-    double num = 0, den = 0, max_abs = 0, max_ref = 0;
-    for (size_t i = 0; i < a.n; i++) {
-        cr_assert(isfinite(b.params[i]), "cuda parameter %zu is %g", i, (double)b.params[i]);
-        double dd = fabs((double)b.params[i] - a.params[i]);
-        num += dd * dd;
-        den += (double)a.params[i] * a.params[i];
-        max_abs = fmax(max_abs, dd);
-        max_ref = fmax(max_ref, fabs(a.params[i]));
-    }
-    cr_expect(sqrt(num / den) <= 1e-4 && max_abs <= 1e-3 * max_ref,
-              "clipped training: cuda vs cpu parameters: relative L2 %.3e, largest difference %.3e of %.3e",
-              sqrt(num / den), max_abs, max_ref);
+    expect_params_close("clipped training", &a, &b);
     guarded_run_free(&a);
     guarded_run_free(&b);
     guarded_run_free(&u);
@@ -369,18 +375,7 @@ Test(cuda_train, dynamic_binarization_matches_the_cpu)
     guarded_run u = run_guarded(cpu, &d, 12, 1e-3f, 0.0f, -1, 0);
     cr_expect(!a.diverged && !b.diverged);
     cr_expect(memcmp(a.params, u.params, a.n * 4) != 0, "binarization changed nothing: the test is void");
-    double num = 0, den = 0, max_abs = 0, max_ref = 0;
-    for (size_t i = 0; i < a.n; i++) {
-        cr_assert(isfinite(b.params[i]), "cuda parameter %zu is %g", i, (double)b.params[i]);
-        double dd = fabs((double)b.params[i] - a.params[i]);
-        num += dd * dd;
-        den += (double)a.params[i] * a.params[i];
-        max_abs = fmax(max_abs, dd);
-        max_ref = fmax(max_ref, fabs(a.params[i]));
-    }
-    cr_expect(sqrt(num / den) <= 1e-4 && max_abs <= 1e-3 * max_ref,
-              "dynamic binarization: cuda vs cpu parameters: relative L2 %.3e, largest difference %.3e of %.3e",
-              sqrt(num / den), max_abs, max_ref);
+    expect_params_close("dynamic binarization", &a, &b);
     guarded_run_free(&a);
     guarded_run_free(&b);
     guarded_run_free(&u);

@@ -80,7 +80,8 @@ Test(eval, json_has_the_fields_and_labels)
         sum += json_number_value(json_array_get(kl, j));
         active += json_is_true(json_array_get(act, j));
     }
-    cr_expect_float_eq(sum, tu_json_num(o, "kl"), 1e-4, "the dimensions' KL add up to the KL: %g vs %g", sum, tu_json_num(o, "kl"));
+    cr_expect_float_eq(sum, tu_json_num(o, "kl"), 1e-4, "the dimensions' KL add up to the KL: %g vs %g", sum,
+                       tu_json_num(o, "kl"));
     cr_expect_eq(tu_json_num(o, "active_units"), active);
     json_decref(o);
     /* without --iw-samples, no IW fields */
@@ -93,10 +94,12 @@ Test(eval, iw_with_one_sample_is_the_single_sample_elbo)
 {
     json_t *o = eval_json("--iw-samples 1 --seed 5");
     /* same noise: log w = log p(x|z) + log p(z) - log q(z|x) at the ELBO pass's z */
-    cr_expect_float_eq(tu_json_num(o, "iw_nll"), tu_json_num(o, "loss_mc"), 1e-9 * tu_json_num(o, "loss"), "iw %.9f vs elbo %.9f",
+    cr_expect_float_eq(tu_json_num(o, "iw_nll"), tu_json_num(o, "loss_mc"), 1e-9 * tu_json_num(o, "loss"),
+                       "iw %.9f vs elbo %.9f",
                        tu_json_num(o, "iw_nll"), tu_json_num(o, "loss_mc"));
     /* and the sampled KL estimates the closed-form one: within a few nats per image */
-    cr_expect(fabs(tu_json_num(o, "loss_mc") - tu_json_num(o, "loss")) < 0.1 * tu_json_num(o, "loss"), "%g vs %g", tu_json_num(o, "loss_mc"),
+    cr_expect(fabs(tu_json_num(o, "loss_mc") - tu_json_num(o, "loss")) < 0.1 * tu_json_num(o, "loss"), "%g vs %g",
+              tu_json_num(o, "loss_mc"),
               tu_json_num(o, "loss"));
     json_decref(o);
 }
@@ -275,11 +278,14 @@ Test(eval, agrees_with_an_independent_pytorch_evaluation)
     cr_log_info("cuvae iw_nll %.4f, PyTorch %.4f (se %.4f, tolerance %.4f); kl %.6f vs %.6f", tu_json_num(o, "iw_nll"),
                 tu_json_num(t, "iw_nll"), se, tol, tu_json_num(o, "kl"), tu_json_num(t, "kl"));
     cr_expect_eq(tu_json_num(t, "images"), tu_json_num(o, "images"));
-    cr_expect_float_eq(tu_json_num(o, "kl"), tu_json_num(t, "kl"), 1e-4 * tu_json_num(t, "kl"), "kl %.6f vs PyTorch %.6f", tu_json_num(o, "kl"),
+    cr_expect_float_eq(tu_json_num(o, "kl"), tu_json_num(t, "kl"), 1e-4 * tu_json_num(t, "kl"),
+                       "kl %.6f vs PyTorch %.6f", tu_json_num(o, "kl"),
                        tu_json_num(t, "kl"));
-    cr_expect(fabs(tu_json_num(o, "iw_nll") - tu_json_num(t, "iw_nll")) <= tol, "iw_nll %.4f vs PyTorch %.4f: beyond %.4f",
+    cr_expect(fabs(tu_json_num(o, "iw_nll") - tu_json_num(t, "iw_nll")) <= tol,
+              "iw_nll %.4f vs PyTorch %.4f: beyond %.4f",
               tu_json_num(o, "iw_nll"), tu_json_num(t, "iw_nll"), tol);
-    cr_expect(fabs(tu_json_num(o, "recon") - tu_json_num(t, "recon")) <= 0.03 * tu_json_num(t, "recon"), "recon %.4f vs PyTorch %.4f",
+    cr_expect(fabs(tu_json_num(o, "recon") - tu_json_num(t, "recon")) <= 0.03 * tu_json_num(t, "recon"),
+              "recon %.4f vs PyTorch %.4f",
               tu_json_num(o, "recon"), tu_json_num(t, "recon"));
     json_decref(o);
     json_decref(t);

@@ -62,27 +62,45 @@ static json_t *pytorch_eval(const char *py, const char *model, const char *data,
  *   those (a false failure about once in 16,000) plus the 1e-4 relative of float32.
  * - iw_nll: the same expectation (the K-sample bound's bias is the same for the same K) and
  *   independent noise: 4 sqrt(2) iw_nll_se plus 1e-4 relative. */
+/* cuvae's value cv of `name` against PyTorch's tv, whose estimate has standard error se (0: no
+ * noise): |cv - tv| <= 4 sqrt(2) se + 1e-4 |tv| (see expect_agree). */
+static void expect_close(const char *name, double cv, double tv, double se)
+{
+    const double tol = 4.0 * sqrt(2.0) * se + 1e-4 * fabs(tv);
+    cr_log_info("%s %.9f vs PyTorch %.9f (tolerance %.3g)", name, cv, tv, tol);
+    cr_expect(fabs(cv - tv) <= tol, "%s %.8f vs PyTorch %.8f (se %.4f, tolerance %.3g)", name, cv, tv, se, tol);
+}
+
 static void expect_agree(const json_t *c, const json_t *t)
 {
-    const double s = 4.0 * sqrt(2.0), r = 1e-4;
-    const double se_recon = num2(t, "terms_se", "recon"), se_loss = tu_json_num(t, "loss_se"), se_iw = tu_json_num(t, "iw_nll_se");
-    cr_log_info("kl %.9f vs %.9f (tolerance %.2g); recon %.4f vs %.4f (%.4f); loss %.4f vs %.4f (%.4f); "
-                "objective %.4f vs %.4f; iw_nll %.4f vs %.4f (%.4f)",
-                tu_json_num(c, "kl"), tu_json_num(t, "kl"), r * tu_json_num(t, "kl"), tu_json_num(c, "recon"), tu_json_num(t, "recon"),
-                s * se_recon + r * tu_json_num(t, "recon"), tu_json_num(c, "loss"), tu_json_num(t, "loss"), s * se_loss + r * tu_json_num(t, "loss"),
-                tu_json_num(c, "objective"), tu_json_num(t, "objective"), tu_json_num(c, "iw_nll"), tu_json_num(t, "iw_nll"),
-                s * se_iw + r * tu_json_num(t, "iw_nll"));
+    const double se_recon = num2(t, "terms_se", "recon");
     cr_expect_eq(tu_json_num(c, "images"), tu_json_num(t, "images"));
-    cr_expect(fabs(tu_json_num(c, "kl") - tu_json_num(t, "kl")) <= r * tu_json_num(t, "kl"), "kl %.8f vs PyTorch %.8f", tu_json_num(c, "kl"),
-              tu_json_num(t, "kl"));
-    cr_expect(fabs(tu_json_num(c, "recon") - tu_json_num(t, "recon")) <= s * se_recon + r * tu_json_num(t, "recon"),
-              "recon %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "recon"), tu_json_num(t, "recon"), se_recon);
-    cr_expect(fabs(tu_json_num(c, "loss") - tu_json_num(t, "loss")) <= s * se_loss + r * tu_json_num(t, "loss"),
-              "loss %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "loss"), tu_json_num(t, "loss"), se_loss);
-    cr_expect(fabs(tu_json_num(c, "objective") - tu_json_num(t, "objective")) <= s * se_recon + r * tu_json_num(t, "objective"),
-              "objective %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "objective"), tu_json_num(t, "objective"), se_recon);
-    cr_expect(fabs(tu_json_num(c, "iw_nll") - tu_json_num(t, "iw_nll")) <= s * se_iw + r * tu_json_num(t, "iw_nll"),
-              "iw_nll %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "iw_nll"), tu_json_num(t, "iw_nll"), se_iw);
+    expect_close("kl", tu_json_num(c, "kl"), tu_json_num(t, "kl"), 0.0);
+    expect_close("recon", tu_json_num(c, "recon"), tu_json_num(t, "recon"), se_recon);
+    expect_close("loss", tu_json_num(c, "loss"), tu_json_num(t, "loss"), tu_json_num(t, "loss_se"));
+    expect_close("objective", tu_json_num(c, "objective"), tu_json_num(t, "objective"), se_recon);
+    expect_close("iw_nll", tu_json_num(c, "iw_nll"), tu_json_num(t, "iw_nll"), tu_json_num(t, "iw_nll_se"));
+}
+
+/* A model trained by the binary (`train --data DIR --out DIR/run --device cpu --quiet` and
+ * train_args) on the 8x8 patterns (600 training and 100 test images from seed) in a fresh
+ * directory, then evaluated on its test split by `cuvae eval --json` and by PyTorch, both with k
+ * importance samples (0: none). dir (512 bytes) and model (700) get the paths. */
+static void train_and_evaluate(const char *py, uint64_t seed, const char *train_args, int k, char *dir, char *model,
+                               json_t **cuvae, json_t **torch)
+{
+    char cmd[4096], iw[32] = "";
+    snprintf(dir, 512, "%s", tu_tmpdir());
+    tu_write_patterns_idx(dir, 600, 100, seed);
+    cr_assert_eq(
+        tu_cuvae(out, sizeof out, "train --data %s --out %s/run --device cpu --quiet %s", dir, dir, train_args), 0,
+        "%s", out);
+    snprintf(model, 700, "%s/run/model.safetensors", dir);
+    if (k > 0)
+        snprintf(iw, sizeof iw, " --iw-samples %d", k);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json%s", CUVAE_BINARY, model, dir, iw);
+    *cuvae = tu_run_json(cmd);
+    *torch = pytorch_eval(py, model, dir, k);
 }
 
 /* A model with two hidden layers (mirrored in the decoder) and beta 0.5 trained by the binary;
@@ -93,21 +111,15 @@ Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
 {
     const char *py = need_torch();
     char dir[512], model[700], cmd[4096];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    tu_write_patterns_idx(dir, 600, 100, 73);
-    cr_assert_eq(tu_cuvae(out, sizeof out,
-                          "train --data %s --epochs 15 --out %s/run --hidden 24,12 --latent 4 --beta 0.5 "
-                          "--batch-size 32 --lr 3e-3 --device cpu --quiet",
-                          dir, dir),
-                 0, "%s", out);
-    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --iw-samples 100", CUVAE_BINARY, model,
-             dir);
-    json_t *c = tu_run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
+    json_t *c, *t;
+    train_and_evaluate(py, 73, "--epochs 15 --hidden 24,12 --latent 4 --beta 0.5 --batch-size 32 --lr 3e-3", 100, dir,
+                       model, &c, &t);
     cr_expect_float_eq(num2(t, "weights", "kl"), 0.5, 1e-12, "the KL's weight is the file's beta");
     cr_expect_float_eq(tu_json_num(c, "beta"), 0.5, 1e-12);
-    cr_expect_float_eq(tu_json_num(t, "objective"), tu_json_num(t, "recon") + 0.5 * tu_json_num(t, "kl"), 1e-9 * tu_json_num(t, "objective"));
-    cr_expect_float_eq(tu_json_num(t, "loss"), tu_json_num(t, "recon") + tu_json_num(t, "kl"), 1e-9 * tu_json_num(t, "loss"));
+    cr_expect_float_eq(tu_json_num(t, "objective"), tu_json_num(t, "recon") + 0.5 * tu_json_num(t, "kl"),
+                       1e-9 * tu_json_num(t, "objective"));
+    cr_expect_float_eq(tu_json_num(t, "loss"), tu_json_num(t, "recon") + tu_json_num(t, "kl"),
+                       1e-9 * tu_json_num(t, "loss"));
     expect_agree(c, t);
 
     char with_arch[800];
@@ -147,17 +159,9 @@ Test(pytorch_model, a_cvae_evaluates_as_in_cuvae_eval)
 {
     const char *py = need_torch();
     char dir[512], model[700], cmd[4096];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    tu_write_patterns_idx(dir, 600, 100, 74);
-    cr_assert_eq(tu_cuvae(out, sizeof out,
-                          "train --model cvae --data %s --epochs 15 --out %s/run --hidden 24 --latent 3 --beta 0.2 "
-                          "--batch-size 32 --lr 3e-3 --device cpu --quiet",
-                          dir, dir),
-                 0, "%s", out);
-    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --iw-samples 100", CUVAE_BINARY, model,
-             dir);
-    json_t *c = tu_run_json(cmd), *t = pytorch_eval(py, model, dir, 100);
+    json_t *c, *t;
+    train_and_evaluate(py, 74, "--model cvae --epochs 15 --hidden 24 --latent 3 --beta 0.2 --batch-size 32 --lr 3e-3",
+                       100, dir, model, &c, &t);
     cr_expect_str_eq(json_string_value(json_object_get(c, "bound_of")), "-log p(x|y)");
     expect_agree(c, t);
     /* 64+3-24-(3+3) | 3+3-24-64: 1632 + 150 + 168 + 1600 = 3550 parameters, inputs x and y */
@@ -209,10 +213,12 @@ Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
         snprintf(model, sizeof model, "%s/%s", dir, name);
         json_t *t = pytorch_eval(py, model, dir, 10);
         cr_expect_eq(tu_json_num(t, "images"), 20);
-        cr_expect_float_eq(tu_json_num(t, "kl"), tu_json_num(w, "kl"), 1e-10 * tu_json_num(w, "kl"), "%s: kl %.12f vs NumPy %.12f", name,
+        cr_expect_float_eq(tu_json_num(t, "kl"), tu_json_num(w, "kl"), 1e-10 * tu_json_num(w, "kl"),
+                           "%s: kl %.12f vs NumPy %.12f", name,
                            tu_json_num(t, "kl"), tu_json_num(w, "kl"));
         cr_expect_float_eq(num2(t, "weights", "kl"), tu_json_num(w, "kl_weight"), 1e-12, "%s", name);
-        cr_expect_float_eq(tu_json_num(t, "objective"), tu_json_num(t, "recon") + tu_json_num(w, "kl_weight") * tu_json_num(t, "kl"),
+        cr_expect_float_eq(tu_json_num(t, "objective"),
+                           tu_json_num(t, "recon") + tu_json_num(w, "kl_weight") * tu_json_num(t, "kl"),
                            1e-9 * fabs(tu_json_num(t, "objective")), "%s", name);
         cr_expect(isfinite(tu_json_num(t, "iw_nll")), "%s", name);
         json_decref(t);
@@ -230,24 +236,15 @@ Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
 {
     const char *py = need_torch();
     char dir[512], model[700], cmd[4096];
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    tu_write_patterns_idx(dir, 600, 100, 73);
-    cr_assert_eq(tu_cuvae(out, sizeof out,
-                          "train --model joint --disc 3 --data %s --epochs 15 --out %s/run --hidden 24,12 --latent 4 "
-                          "--batch-size 32 --lr 3e-3 --capacity-z 2,200,30 --capacity-c 1,200,30 --device cpu --quiet",
-                          dir, dir),
-                 0, "%s", out);
-    snprintf(model, sizeof model, "%s/run/model.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json", CUVAE_BINARY, model, dir);
-    json_t *c = tu_run_json(cmd), *t = pytorch_eval(py, model, dir, 0);
-    const double s = 4.0 * sqrt(2.0), r = 1e-4;
-    const double kl_t = tu_json_num(t, "kl_z") + tu_json_num(t, "kl_c"), se_recon = num2(t, "terms_se", "recon");
+    json_t *c, *t;
+    train_and_evaluate(py, 73,
+                       "--model joint --disc 3 --epochs 15 --hidden 24,12 --latent 4 --batch-size 32 --lr 3e-3 "
+                       "--capacity-z 2,200,30 --capacity-c 1,200,30",
+                       0, dir, model, &c, &t);
     cr_expect(num2(t, "terms_se", "kl_c") == 0, "KL_c is noiseless");
-    cr_expect(fabs(tu_json_num(c, "kl") - kl_t) <= r * kl_t, "kl %.8f vs PyTorch %.8f", tu_json_num(c, "kl"), kl_t);
-    cr_expect(fabs(tu_json_num(c, "recon") - tu_json_num(t, "recon")) <= s * se_recon + r * tu_json_num(t, "recon"),
-              "recon %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "recon"), tu_json_num(t, "recon"), se_recon);
-    cr_expect(fabs(tu_json_num(c, "loss") - tu_json_num(t, "loss")) <= s * tu_json_num(t, "loss_se") + r * tu_json_num(t, "loss"),
-              "loss %.4f vs PyTorch %.4f (se %.4f)", tu_json_num(c, "loss"), tu_json_num(t, "loss"), tu_json_num(t, "loss_se"));
+    expect_close("kl", tu_json_num(c, "kl"), tu_json_num(t, "kl_z") + tu_json_num(t, "kl_c"), 0.0);
+    expect_close("recon", tu_json_num(c, "recon"), tu_json_num(t, "recon"), num2(t, "terms_se", "recon"));
+    expect_close("loss", tu_json_num(c, "loss"), tu_json_num(t, "loss"), tu_json_num(t, "loss_se"));
     json_decref(c);
     json_decref(t);
     snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 5", py,
