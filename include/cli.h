@@ -55,6 +55,7 @@ typedef struct {
     vae_device_choice device;  /* --device */
     int threads;               /* --threads: OpenBLAS threads of the CPU backend; 0 leaves OpenBLAS's own
                                 * default. Not a recorded setting: a run may resume with another count */
+    int data_given;            /* --data was on the command line (data_dir is not the default) */
 } vae_run_settings;
 
 /* Long-option codes of the shared flags (beyond the range of short options). */
@@ -69,11 +70,23 @@ void vae_run_settings_default(vae_run_settings *s); /* data/mnist, 10 epochs, ba
 /* Apply one shared option: 1 handled, 0 not a shared option, -1 bad value (vae_set_error). */
 int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg);
 
-/* getopt_long over argv with ":h" short options and `opts`; returns the next
- * option, or -1 at the end, or -2 after printing a usage error for an unknown
- * option, a missing value, or a stray positional argument. */
+/* A command's options, one per call (the caller sets optind = 0 before the first): getopt_long
+ * over argv with ":h" and `opts`. Returns the next option the command handles itself, or -1 at
+ * the end, or VAE_CLI_EXIT_HELP after printing `help` for -h/--help, or VAE_CLI_EXIT_USAGE after
+ * printing a usage error: an unknown option, a missing or empty value, a stray positional
+ * argument, or (with s not NULL) a bad value of a shared option. With s, the shared options
+ * (vae_cli_apply_shared) are applied to s and not returned. On either exit code the command
+ * returns vae_cli_exit_status(c). */
+#define VAE_CLI_EXIT_USAGE (-2)
+#define VAE_CLI_EXIT_HELP (-3)
 struct option;
-int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts);
+int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
+                        vae_run_settings *s);
+/* The exit status of VAE_CLI_EXIT_HELP (0) or VAE_CLI_EXIT_USAGE (2). */
+static inline int vae_cli_exit_status(int c)
+{
+    return c == VAE_CLI_EXIT_HELP ? 0 : 2;
+}
 
 /* The help text of the shared flags, for the commands' --help. */
 extern const char vae_cli_help_model[];    /* --hidden --latent --activation --beta --likelihood --sigma */
@@ -87,13 +100,12 @@ extern const char vae_cli_help_model_kind[]; /* --model vae|cvae|joint, --disc (
  * NULL with vae_set_error when the choice cannot be met. */
 vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log);
 
-/* The data set of a command that uses a saved model: s->data_dir as given when data_given
+/* The data set of a command that uses a saved model: s->data_dir as given when s->data_given
  * (--data), else the absolute train.data the model records, its `split` files checked
  * against their recorded SHA-256 (unescaped into recorded, cap bytes, and pointed to by
  * s->data_dir), else s->data_dir's default for a model that records none. Says which on
  * stderr. 0, or -1 with vae_set_error. */
-int vae_cli_model_data(const char *model, vae_split split, int data_given, vae_run_settings *s, char *recorded,
-                       size_t cap);
+int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, char *recorded, size_t cap);
 
 /* The labels of `split` of dir for model m loaded from model_path: for a conditional model, every
  * image labelled and below its classes (vae_dataset_check_labels, naming the labels file and the

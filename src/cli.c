@@ -95,13 +95,17 @@ void vae_run_settings_default(vae_run_settings *s)
     vae_config_default(&s->cfg);
     s->device = VAE_DEVICE_AUTO;
     s->threads = 0;
+    s->data_given = 0;
 }
 
 int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
 {
     int rc = 0;
     switch (opt) {
-    case VAE_OPT_DATA: s->data_dir = arg; break;
+    case VAE_OPT_DATA:
+        s->data_dir = arg;
+        s->data_given = 1;
+        break;
     case VAE_OPT_EPOCHS: rc = vae_cli_parse_int("--epochs", arg, 1, 100000, &s->epochs); break;
     case VAE_OPT_BATCH: rc = vae_cli_parse_int("--batch-size", arg, 1, 65536, &s->batch_size); break;
     case VAE_OPT_LR: rc = vae_cli_parse_float("--lr", arg, 1e-12, 10.0, &s->lr); break;
@@ -170,28 +174,43 @@ static void report_bad_option(const char *cmd, const char *arg, int optopt_, con
     vae_cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
 }
 
-int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts)
+int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
+                        vae_run_settings *s)
 {
-    opterr = 0;
-    int idx = -1;
-    int c = getopt_long(argc, argv, ":h", opts, &idx);
-    if (c == '?') {
-        report_bad_option(cmd, argv[optind - 1], optopt, opts);
-        return -2;
+    for (;;) {
+        opterr = 0;
+        int idx = -1;
+        int c = getopt_long(argc, argv, ":h", opts, &idx);
+        if (c == '?') {
+            report_bad_option(cmd, argv[optind - 1], optopt, opts);
+            return VAE_CLI_EXIT_USAGE;
+        }
+        if (c == ':') {
+            vae_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+            return VAE_CLI_EXIT_USAGE;
+        }
+        if (c == -1 && optind < argc) {
+            vae_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+            return VAE_CLI_EXIT_USAGE;
+        }
+        if (c != -1 && idx >= 0 && opts[idx].has_arg == required_argument && optarg && optarg[0] == '\0') {
+            vae_cli_usage_error(cmd, "option '--%s' needs a value, not an empty string", opts[idx].name);
+            return VAE_CLI_EXIT_USAGE;
+        }
+        if (c == 'h') {
+            help();
+            return VAE_CLI_EXIT_HELP;
+        }
+        if (c == -1 || !s)
+            return c;
+        int r = vae_cli_apply_shared(s, c, optarg);
+        if (r < 0) {
+            vae_cli_usage_error(cmd, "%s", vae_last_error());
+            return VAE_CLI_EXIT_USAGE;
+        }
+        if (r == 0)
+            return c; /* the command's own option; a shared one is applied: on to the next */
     }
-    if (c == ':') {
-        vae_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-        return -2;
-    }
-    if (c == -1 && optind < argc) {
-        vae_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-        return -2;
-    }
-    if (c != -1 && idx >= 0 && opts[idx].has_arg == required_argument && optarg && optarg[0] == '\0') {
-        vae_cli_usage_error(cmd, "option '--%s' needs a value, not an empty string", opts[idx].name);
-        return -2;
-    }
-    return c;
 }
 
 int vae_cli_check_labels(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir,
@@ -318,10 +337,9 @@ fail:
     return -1;
 }
 
-int vae_cli_model_data(const char *model, vae_split split, int data_given, vae_run_settings *s, char *recorded,
-                       size_t cap)
+int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, char *recorded, size_t cap)
 {
-    if (data_given) {
+    if (s->data_given) {
         fprintf(stderr, "data: %s (--data)\n", s->data_dir);
         return 0;
     }

@@ -202,19 +202,12 @@ int vae_cmd_bench(int argc, char **argv)
     int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, c;
     vae_device_choice gpu = VAE_DEVICE_CUDA;
     optind = 0;
-    while ((c = vae_cli_next_option("bench", argc, argv, opts)) != -1) {
-        if (c == -2)
-            return 2;
-        if (c == 'h') {
-            help();
-            return 0;
-        }
-        int r = vae_cli_apply_shared(&s, c, optarg);
-        if (r < 0)
+    while ((c = vae_cli_next_option("bench", argc, argv, opts, help, &s)) != -1) {
+        if (c < 0)
+            return vae_cli_exit_status(c);
+        if (c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
             return vae_cli_usage_error("bench", "%s", vae_last_error());
-        if (r == 0 && c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
-            return vae_cli_usage_error("bench", "%s", vae_last_error());
-        if (r == 0 && c == OPT_PROFILE)
+        if (c == OPT_PROFILE)
             profile = 1;
     }
     if (s.threads > 0)

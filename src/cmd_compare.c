@@ -70,18 +70,9 @@ int vae_cmd_compare(int argc, char **argv)
     float scale = 1.0f;
     int c;
     optind = 0;
-    while ((c = vae_cli_next_option("compare", argc, argv, opts)) != -1) {
-        if (c == -2)
-            return 2;
-        if (c == 'h') {
-            help();
-            return 0;
-        }
-        int r = vae_cli_apply_shared(&s, c, optarg);
-        if (r < 0)
-            return vae_cli_usage_error("compare", "%s", vae_last_error());
-        if (r > 0)
-            continue;
+    while ((c = vae_cli_next_option("compare", argc, argv, opts, help, &s)) != -1) {
+        if (c < 0)
+            return vae_cli_exit_status(c);
         int bad = 0;
         if (c == OPT_STEPS)
             bad = vae_cli_parse_int("--steps", optarg, 1, 100000, &o.steps);

@@ -80,22 +80,11 @@ int vae_cmd_encode(int argc, char **argv)
     vae_run_settings_default(&s);
     const char *model = NULL, *out = NULL;
     vae_split split = VAE_SPLIT_TEST;
-    int data_given = 0, c;
+    int c;
     optind = 0;
-    while ((c = vae_cli_next_option("encode", argc, argv, opts)) != -1) {
-        if (c == -2)
-            return 2;
-        if (c == 'h') {
-            help();
-            return 0;
-        }
-        int r = vae_cli_apply_shared(&s, c, optarg);
-        if (r < 0)
-            return vae_cli_usage_error("encode", "%s", vae_last_error());
-        if (c == VAE_OPT_DATA)
-            data_given = 1;
-        if (r > 0)
-            continue;
+    while ((c = vae_cli_next_option("encode", argc, argv, opts, help, &s)) != -1) {
+        if (c < 0)
+            return vae_cli_exit_status(c);
         if (c == OPT_MODEL)
             model = optarg;
         else if (c == OPT_OUT)
@@ -115,7 +104,7 @@ int vae_cmd_encode(int argc, char **argv)
         return vae_cli_usage_error("encode", "--out FILE is required");
 
     char recorded[4096];
-    if (vae_cli_model_data(model, split, data_given, &s, recorded, sizeof recorded))
+    if (vae_cli_model_data(model, split, &s, recorded, sizeof recorded))
         return vae_cli_fail();
     vae_dataset d;
     if (vae_dataset_load(s.data_dir, split, &d))

@@ -25,7 +25,6 @@ typedef struct {
     int n;
     int n_given;         /* --n was on the command line */
     const char *indices; /* reconstruct --indices */
-    int data_given; /* --data was on the command line */
     int iw_samples; /* eval --iw-samples (0: none) */
     int json;       /* eval --json */
     vae_binarize binarize; /* eval --binarize */
@@ -40,20 +39,9 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
 {
     int c;
     optind = 0;
-    while ((c = vae_cli_next_option(cmd, argc, argv, opts)) != -1) {
-        if (c == -2)
-            return 2;
-        if (c == 'h') {
-            help();
-            return 0;
-        }
-        int r = vae_cli_apply_shared(&a->s, c, optarg);
-        if (r < 0)
-            return vae_cli_usage_error(cmd, "%s", vae_last_error());
-        if (c == VAE_OPT_DATA)
-            a->data_given = 1;
-        if (r > 0)
-            continue;
+    while ((c = vae_cli_next_option(cmd, argc, argv, opts, help, &a->s)) != -1) {
+        if (c < 0)
+            return vae_cli_exit_status(c);
         if (c == OPT_MODEL)
             a->model = optarg;
         else if (c == OPT_OUT)
@@ -100,7 +88,7 @@ static int open_model(const model_args *a, int batch_cap, int need_image, vae_ba
 /* The data set of eval and reconstruct (vae_cli_model_data): --data, else the model's own. */
 static int choose_data(model_args *a)
 {
-    return vae_cli_model_data(a->model, VAE_SPLIT_TEST, a->data_given, &a->s, a->recorded_data,
+    return vae_cli_model_data(a->model, VAE_SPLIT_TEST, &a->s, a->recorded_data,
                               sizeof a->recorded_data);
 }
 

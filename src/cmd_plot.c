@@ -58,22 +58,11 @@ int vae_cmd_plot(int argc, char **argv)
     vae_run_settings s;
     vae_run_settings_default(&s);
     const char *model = NULL, *out = NULL;
-    int scale = VAE_PICTURES_SCALE_DEFAULT, data_given = 0, c;
+    int scale = VAE_PICTURES_SCALE_DEFAULT, c;
     optind = 0;
-    while ((c = vae_cli_next_option("plot", argc, argv, opts)) != -1) {
-        if (c == -2)
-            return VAE_EXIT_USAGE;
-        if (c == 'h') {
-            help();
-            return 0;
-        }
-        int r = vae_cli_apply_shared(&s, c, optarg);
-        if (r < 0)
-            return vae_cli_usage_error("plot", "%s", vae_last_error());
-        if (c == VAE_OPT_DATA)
-            data_given = 1;
-        if (r > 0)
-            continue;
+    while ((c = vae_cli_next_option("plot", argc, argv, opts, help, &s)) != -1) {
+        if (c < 0)
+            return vae_cli_exit_status(c);
         if (c == OPT_MODEL)
             model = optarg;
         else if (c == OPT_OUT)
@@ -104,7 +93,7 @@ int vae_cmd_plot(int argc, char **argv)
         goto free_model;
     }
     vae_dataset test;
-    if (vae_cli_model_data(model, VAE_SPLIT_TEST, data_given, &s, recorded, sizeof recorded) ||
+    if (vae_cli_model_data(model, VAE_SPLIT_TEST, &s, recorded, sizeof recorded) ||
         vae_dataset_load(s.data_dir, VAE_SPLIT_TEST, &test)) {
         vae_cli_fail();
         goto free_model;

@@ -564,13 +564,9 @@ int vae_cmd_train(int argc, char **argv)
     const char *out_dir = NULL, *resume_dir = NULL;
     int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, scale = VAE_PICTURES_SCALE_DEFAULT, c;
     optind = 0;
-    while ((c = vae_cli_next_option("train", argc, argv, opts)) != -1) {
-        if (c == -2)
-            return 2;
-        if (c == 'h') {
-            help();
-            return 0;
-        }
+    while ((c = vae_cli_next_option("train", argc, argv, opts, help, NULL)) != -1) {
+        if (c < 0)
+            return vae_cli_exit_status(c);
         int r = vae_train_setting_apply(&given_ts, c, optarg);
         if (r < 0)
             return vae_cli_usage_error("train", "%s", vae_last_error());
