@@ -29,7 +29,9 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "cluster.h"
 #include "evaluate.h"
+#include "train.h"
 #include "op_drivers.h"
 #include "testutil.h"
 #include "vae_util.h"
@@ -481,6 +483,45 @@ static void graph_bufs_get(vae_backend *be, graph_bufs *g, float *p, float *c, f
     be->download(be, m, g->m, (size_t)GK * GN * 4);
     be->download(be, v, g->v, (size_t)GK * GN * 4);
     be->download(be, step, g->step, sizeof(int));
+}
+
+/* The joint model's evaluation on both backends: vae_evaluate sums the categorical latent out
+ * exactly (vae_model_forward_eval: K decoder passes weighted by q(c|x)), and vae_cluster_assign
+ * takes argmax q(c|x); the losses agree within float summation order, the categories exactly
+ * (the logits agree to rounding, far from ties on seeded random parameters). */
+Test(cuda_ops, joint_evaluation_and_clustering_match_cpu)
+{
+    pair p = pair_init();
+    vae_config c;
+    vae_config_default(&c);
+    c.kind = VAE_MODEL_JOINT;
+    c.disc = 7;
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.latent_dim = 3;
+    c.hidden[0] = 13;
+    vae_dataset ds;
+    tu_make_patterns(&ds, 41, 470);
+    vae_losses l[2];
+    int cats[2][41];
+    vae_backend *bes[2] = {p.cpu, p.gpu};
+    for (int b = 0; b < 2; b++) {
+        vae_model m;
+        cr_assert_eq(vae_model_init(&m, &c, bes[b], 16), 0, "%s", vae_last_error());
+        vae_model_init_params(&m, 471);
+        vae_device_data d;
+        vae_device_data_init(&d, bes[b], &ds);
+        l[b] = vae_evaluate(&m, &d, 472);
+        vae_cluster_assign(&m, &d, cats[b]);
+        vae_device_data_free(&d, bes[b]);
+        vae_model_free(&m);
+    }
+    cr_assert_eq(l[1].n_terms, l[0].n_terms);
+    cr_expect(tu_allclose_d("joint eval: terms", l[1].term, l[0].term, (size_t)l[0].n_terms, 1e-4, 1e-4));
+    cr_expect(tu_allclose_d("joint eval: loss", &l[1].loss, &l[0].loss, 1, 1e-4, 1e-4));
+    cr_expect(memcmp(cats[0], cats[1], sizeof cats[0]) == 0, "argmax q(c|x) differs between the backends");
+    vae_dataset_free(&ds);
+    pair_free(&p);
 }
 
 Test(cuda_graph, replay_matches_eager_and_advances_step)
