@@ -55,7 +55,7 @@ typedef struct vae_backend vae_backend;
 struct vae_backend {
     vae_backend_kind kind;
     const char *name;      /* "cpu" or "cuda" */
-    char device_name[256]; /* e.g. "OpenBLAS, 2 threads", "NVIDIA H100 80GB HBM3" */
+    char device_name[256]; /* e.g. "oneDNN, 2 threads", "NVIDIA H100 80GB HBM3" */
     void *ctx;             /* backend-private state */
 
     /* ---- memory ------------------------------------------------------ */
@@ -287,11 +287,14 @@ int vae_cuda_device_count(void);
 
 /* The CPU backend; never fails. */
 vae_backend *vae_backend_cpu_init(void);
-/* The number of threads OpenBLAS uses from now on, for every CPU backend of the
- * process (openblas_set_num_threads; n >= 1). Results are bit-identical run to
- * run only for the same count. */
+/* The number of OpenMP threads the CPU backend (oneDNN's GEMMs and its own loops)
+ * uses from now on, for every CPU backend of the process (omp_set_num_threads; n >= 1;
+ * without a call, OpenMP's default: OMP_NUM_THREADS, else one per core). Results are
+ * bit-identical run to run only for the same count (the GEMMs split their work by it). */
 void vae_cpu_set_threads(int n);
-/* "OpenBLAS <version and build config> (core <name>, <parallel>), N threads" into buf. */
+/* The thread count the CPU backend uses now. */
+int vae_cpu_threads(void);
+/* "oneDNN <version> (<ISA> kernels), OpenMP, N threads" into buf. */
 void vae_cpu_describe(char *buf, size_t len);
 /* The CUDA backend on device `device`; NULL with vae_set_error when there is
  * no usable GPU ("no CUDA device: <why>"). Other CUDA failures are fatal. */

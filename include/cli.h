@@ -53,7 +53,7 @@ typedef struct {
     uint64_t seed;             /* --seed */
     vae_config cfg;            /* --hidden --latent --activation --beta --likelihood --sigma --model --disc */
     vae_device_choice device;  /* --device */
-    int threads;               /* --threads: OpenBLAS threads of the CPU backend; 0 leaves OpenBLAS's own
+    int threads;               /* --threads: OpenMP threads of the CPU backend; 0 leaves OpenMP's default
                                 * default. Not a recorded setting: a run may resume with another count */
     int data_given;            /* --data was on the command line (data_dir is not the default) */
 } vae_run_settings;
@@ -96,7 +96,7 @@ extern const char vae_cli_help_threads[];  /* --threads alone (commands without 
 extern const char vae_cli_help_model_kind[]; /* --model vae|cvae|joint, --disc (train) */
 
 /* The backend for s->device, announced on `log` ("device: cuda:0 (NVIDIA H100 ...)"),
- * with s->threads OpenBLAS threads when given (it applies to the CPU backend).
+ * with s->threads OpenMP threads when given (it applies to the CPU backend).
  * NULL with vae_set_error when the choice cannot be met. */
 vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log);
 

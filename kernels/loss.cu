@@ -6,6 +6,8 @@
  *
  *   lik_bernoulli  loss_i = sum_d max(l,0) - l x + log1p(exp(-|l|))   (stable BCE with logits)
  *                  dlogits = gs (sigmoid(l) - x)
+ *                  (exp and log1p from include/vae_math.h: each element's value and gradient
+ *                  are the CPU backend's bits; the row sum runs in this kernel's order)
  *   lik_gaussian   loss_i = sum_d (x - mean)^2 / (2 sigma^2) + log(sigma) + log(2 pi) / 2
  *                  dmean = gs (mean - x) / sigma^2
  *   kl_gaussian    loss_i = -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
@@ -21,6 +23,7 @@
  * likewise fixed. No atomics: bit-identical from run to run.
  */
 #include "cuda_common.cuh"
+#include "vae_math.h"
 
 #define LOSS_THREADS 256       /* multiple of 32, as block_sum requires */
 #define ACCUMULATE_THREADS 256
@@ -42,10 +45,12 @@ static __global__ void lik_bernoulli_kernel(float *loss, int T, float *dlogits, 
         float recon = 0.0f;
         for (int d = threadIdx.x; d < D; d += blockDim.x) {
             const float l = l_row[d], t = x_row[d];
-            const float e = expf(-fabsf(l)); /* in (0, 1]: never overflows */
-            recon += fmaxf(l, 0.0f) - l * t + log1pf(e);
+            /* The CPU's element formula, bit for bit (src/cpu_backend.c): vae_math.h's exp and
+             * log1p, and the product l t rounded on its own (__fmul_rn: never fused into an FMA). */
+            const float e = vae_exp_nonpos(-fabsf(l)); /* in (0, 1]: never overflows */
+            recon += ((l > 0.0f ? l : 0.0f) - __fmul_rn(l, t)) + vae_log1p_unit(e);
             if (dlogits) {
-                const float sigmoid = l >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+                const float sigmoid = (l >= 0.0f ? 1.0f : e) / (1.0f + e);
                 dlogits[row * (size_t)D + d] = gs * (sigmoid - t);
             }
         }

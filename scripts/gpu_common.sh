@@ -12,15 +12,15 @@
 # - pkg-config is the prefix's own pkgconf, run through a wrapper that sets
 #   PKG_CONFIG_LIBDIR to the prefix's pkgconfig folders alone, so no /usr .pc file is seen.
 #   The .pc files get their absolute /usr paths rewritten to PREFIX/usr (Debian's
-#   openblas.pc has absolute paths), and the alternatives links that no .deb holds
-#   (openblas.pc, cblas.h, libopenblas.so.0, ...) are made from the manifest. criterion.pc
+#   some .pc files have absolute paths), and the alternatives links that no .deb holds
+#   (libblas.so.3 and friends, where a carried package has them) are made from the manifest. criterion.pc
 #   names libgit2, nanomsg, libffi and boxfort in Requires.private: their -dev packages
 #   travel too (they are in the dependency closure), so pkg-config resolves them.
 # - zlib and libpng are found by CMake's modules: their cache variables are set to the
 #   prefix's files (taken from the prefix's own .pc files).
 # - The programs get an RPATH (DT_RPATH, not DT_RUNPATH: --disable-new-dtags) naming the
 #   prefix's library folders. DT_RPATH also serves the libraries' own dependencies
-#   (libopenblas -> libgfortran, libcriterion -> libgit2 -> ...), so nothing needs
+#   (libdnnl -> libOpenCL, libcriterion -> libgit2 -> ...), so nothing needs
 #   LD_LIBRARY_PATH, which would also reach PyTorch in the benchmark.
 # - gpu_verify_build then checks the result: the compiler's dependency records (ninja -t
 #   deps, or the .d files of a Makefile build) and ldd of every program.
@@ -178,7 +178,7 @@ gpu_verify_build() {
     echo "FAIL headers: the build recorded no header dependencies (ninja -t deps / *.d)"
     fails=$((fails + 1))
   fi
-  for h in x86_64-linux-gnu/openblas-pthread/cblas.h criterion/criterion.h png.h zlib.h; do
+  for h in oneapi/dnnl/dnnl.h criterion/criterion.h png.h zlib.h; do
     hits=$(grep -E "/${h//./\\.}\$" <<< "$deps" | grep -F "$p/" | head -n 1)
     others=$(grep -E "/${h##*/}\$" <<< "$deps" | grep -vF "$p/" | head -n 1)
     if [[ -n "$hits" && -z "$others" ]]; then
@@ -206,7 +206,7 @@ gpu_verify_build() {
     return $((fails + 1))
   fi
   libnames=$(ldd "${progs[@]}" 2>&1)
-  for lib in libopenblas.so.0 libcriterion.so.3 libpng16.so.16 libz.so.1 libgfortran.so.5 libgit2.so.1.5; do
+  for lib in libdnnl.so.2 libcriterion.so.3 libpng16.so.16 libz.so.1 libOpenCL.so.1 libgit2.so.1.5; do
     path=$(awk -v l="$lib" '$1 == l {print $3}' <<< "$libnames" | sort -u)
     if [[ -n "$path" && "$path" != *$'\n'* && "$path" == "$p"/* ]]; then
       echo "PASS libraries: $lib => $path"

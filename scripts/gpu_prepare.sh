@@ -9,7 +9,7 @@
 #   .gpu/data/mnist     MNIST as scripts/fetch_mnist.sh fetched it
 #   .gpu/data/fashion-mnist   the full Fashion-MNIST (Debian's dataset-fashion-mnist)
 #   .gpu/manifest.txt   the packages and versions, the alternatives links the .debs lack
-#                       (openblas.pc, cblas.h, libopenblas.so.0, ...), the newest glibc
+#                       (where a carried package has any), the newest glibc
 #                       symbol version each carried library needs, the commit
 #
 # It prints the size of what travels (the tree plus .gpu) and fails above 64 MiB.
@@ -116,8 +116,8 @@ dpkg -L "${carried[@]}" | sed -E 's#^/(lib|lib64|bin|sbin)/#/usr/\1/#' | sort -u
   for f in "$gpu"/debs/*.deb; do
     echo "deb $(basename "$f") $(dpkg-deb -f "$f" Package) $(dpkg-deb -f "$f" Version)"
   done
-  # Debian's alternatives links (/etc/alternatives) are in no .deb: openblas.pc, cblas.h,
-  # libopenblas.so.0 and friends. Record those whose target a carried package holds.
+  # Debian's alternatives links (/etc/alternatives) are in no .deb (libblas.so.3 and
+  # friends, for a BLAS package). Record those whose target a carried package holds.
   find /usr/lib /usr/include /usr/share -lname '/etc/alternatives/*' 2>/dev/null | sort | while read -r link; do
     target=$(readlink -f "$link")
     if grep -qxF "$target" "$files"; then echo "alt $link $target"; fi

@@ -9,7 +9,7 @@
 #      it unpacks the .debs into build-gpu/prefix, builds against it and runs the CPU
 #      tests (the CUDA checks skip here, and count as skipped: nvidia-smi sees no GPU)
 #   4. then `all`; the later calls must find the setup done
-# and prints PASS/FAIL for what must hold there: the build read the headers of OpenBLAS,
+# and prints PASS/FAIL for what must hold there: the build read the headers of oneDNN,
 # Criterion, libpng and zlib from the prefix (the compiler's dependency records) and its
 # programs load those libraries from the prefix (ldd), although /usr has them all here;
 # the Python unpacker (for a machine without dpkg) gives what dpkg -x gives; the output
@@ -95,7 +95,7 @@ echo "rehearse: header dependencies and ldd of the programs built in $tree/build
 while read -r status text; do verdict "$status" "$text"; done < <(gpu_verify_build "$tree/build-gpu/build" "$tree/build-gpu/prefix")
 echo "rehearse: cuvae's $(readelf -d "$tree/build-gpu/build/cuvae" | sed -nE 's/.*\((RPATH|RUNPATH)\) +Library r(un)?path: /\1 /p')"
 echo "rehearse: ldd $tree/build-gpu/build/test_image (excerpt):"
-ldd "$tree/build-gpu/build/test_image" | grep -E 'openblas|criterion|png|libz|gfortran|git2' | sed 's/^/  /'
+ldd "$tree/build-gpu/build/test_image" | grep -E 'dnnl|criterion|png|libz|OpenCL|git2' | sed 's/^/  /'
 
 # The Python unpacker, for a GPU image without dpkg, must give what dpkg -x gives.
 listing() { (cd "$1" && find . -printf '%p %y %l %s\n' | sort); }

@@ -250,8 +250,8 @@ const char vae_cli_help_training[] =
     "  --lr X              Adam learning rate (default 1e-3; betas 0.9, 0.999, eps 1e-8)\n"
     "  --seed S            seeds initialization, data order and noise (default 1)\n";
 #define HELP_THREADS                                                                                  \
-    "  --threads N         OpenBLAS threads of the CPU backend (default: OpenBLAS's own, usually one\n" \
-    "                      per core); results are bit-identical only for the same N\n"
+    "  --threads N         OpenMP threads of the CPU backend (default: OMP_NUM_THREADS, else one per\n" \
+    "                      core); results are bit-identical only for the same N\n"
 const char vae_cli_help_device[] =
     "  --device DEV        auto (GPU 0 when present, else CPU; says which), cpu, cuda (GPU 0) or\n"
     "                      cuda:N (GPU N; 'cuvae devices' lists them) (default auto)\n" HELP_THREADS;

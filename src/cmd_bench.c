@@ -4,11 +4,14 @@
  * timed epochs, after one warm-up epoch) and the memory in use after each epoch.
  * With --profile, the same epochs once more through the timing wrapper of
  * profile_backend.h, and a table of each op's time per step (the headline figure
- * comes from the unwrapped run). scripts/bench.sh runs it beside the same model in
- * PyTorch and prints the ratios. A benchmark, not a test.
+ * comes from the unwrapped run). With --gemm-only, the warm-up epoch trains through
+ * the GEMM recorder of gemm_record.h and each timed epoch replays its GEMMs alone:
+ * the floor the step is compared with. scripts/bench.sh runs it beside the same
+ * model in PyTorch and prints the ratios. A benchmark, not a test.
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "gemm_record.h"
 #include "profile_backend.h"
 #include "train.h"
 #include "vae_util.h"
@@ -20,7 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-enum { OPT_BACKENDS = VAE_OPT_FIRST_PRIVATE, OPT_PROFILE };
+enum { OPT_BACKENDS = VAE_OPT_FIRST_PRIVATE, OPT_PROFILE, OPT_GEMM_ONLY };
 
 static void help(void)
 {
@@ -32,7 +35,10 @@ static void help(void)
            "  --backends LIST     cpu, cuda, cuda:N (GPU N), or cpu with one of those, comma-separated\n"
            "                      (default: cpu, plus cuda:0 when a GPU is present)\n"
            "  --profile           then run the epochs again with every op timed (synchronized:\n"
-           "                      no CUDA graph) and print each op's calls and ms per step\n%s"
+           "                      no CUDA graph) and print each op's calls and ms per step\n"
+           "  --gemm-only         time the GEMMs alone: the warm-up epoch records every GEMM call\n"
+           "                      it makes, and each timed epoch replays them back to back (a line\n"
+           "                      with impl=gemms; the floor the training step is compared with)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads);
 }
@@ -97,9 +103,10 @@ static void print_memory(vae_backend *be, int epoch)
 
 /* A model and trainer on run_be, one warm-up epoch, then s->epochs timed ones into sec.
  * mem_be (the unwrapped backend) answers the memory lines, printed when print_mem is set;
- * prof, when not NULL, is run_be's profile, reset after the warm-up. */
+ * prof, when not NULL, is run_be's profile, reset after the warm-up; rec, when not NULL,
+ * is run_be's GEMM recorder, and the timed epochs replay the warm-up's GEMMs instead. */
 static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_settings *s, const vae_dataset *train,
-                      int print_mem, vae_backend *prof, double *sec, vae_epoch_metrics *e)
+                      int print_mem, vae_backend *prof, vae_backend *rec, double *sec, vae_epoch_metrics *e)
 {
     vae_model m;
     if (vae_model_init(&m, &s->cfg, run_be, s->batch_size))
@@ -118,9 +125,15 @@ static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_se
         print_memory(mem_be, 0);
     if (prof)
         vae_backend_profile_reset(prof);
+    if (rec)
+        vae_gemm_record_set(rec, 0);
     for (int i = 0; i < s->epochs; i++) {
-        vae_trainer_epoch(t, &d, NULL, i + 1, e);
-        sec[i] = e->seconds;
+        if (rec) {
+            sec[i] = vae_gemm_record_replay(rec);
+        } else {
+            vae_trainer_epoch(t, &d, NULL, i + 1, e);
+            sec[i] = e->seconds;
+        }
         if (print_mem)
             print_memory(mem_be, i + 1);
     }
@@ -142,7 +155,7 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
     vae_backend *prof = vae_backend_profile_wrap(be);
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    int rc = run_epochs(prof, be, s, train, 0, prof, sec, &e);
+    int rc = run_epochs(prof, be, s, train, 0, prof, NULL, sec, &e);
     if (rc == 0) {
         vae_profile_entry ent[VAE_PROFILE_MAX_OPS];
         int n = vae_backend_profile_read(prof, ent, VAE_PROFILE_MAX_OPS);
@@ -169,22 +182,56 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
     return rc;
 }
 
+/* The bench line's start: implementation, backend, device, and the threads of a CPU backend. */
+static void print_bench_head(const char *impl, const vae_backend *be)
+{
+    printf("bench impl=%s backend=%s device=\"%s\"", impl, be->name, be->device_name);
+    if (be->kind == VAE_BACKEND_CPU)
+        printf(" threads=%d", vae_cpu_threads());
+}
+
+static double median(double *sec, int n)
+{
+    qsort(sec, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? sec[n / 2] : 0.5 * (sec[n / 2 - 1] + sec[n / 2]);
+}
+
 static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_dataset *train, int profile)
 {
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    if (run_epochs(be, be, s, train, 1, NULL, sec, &e)) {
+    if (run_epochs(be, be, s, train, 1, NULL, NULL, sec, &e)) {
         vae_free(sec);
         return -1;
     }
-    qsort(sec, (size_t)s->epochs, sizeof(double), cmp_double);
-    double med = s->epochs % 2 ? sec[s->epochs / 2] : 0.5 * (sec[s->epochs / 2 - 1] + sec[s->epochs / 2]);
-    printf("bench impl=cuvae backend=%s device=\"%s\" images=%d batch=%d epochs=%d median_s_per_epoch=%.6f "
-           "images_per_s=%.1f final_train_loss=%.4f\n",
-           be->name, be->device_name, train->n, s->batch_size, s->epochs, med, train->n / med, e.train.loss);
+    const double med = median(sec, s->epochs);
+    print_bench_head("cuvae", be);
+    printf(" images=%d batch=%d epochs=%d median_s_per_epoch=%.6f images_per_s=%.1f final_train_loss=%.4f\n",
+           train->n, s->batch_size, s->epochs, med, train->n / med, e.train.loss);
     fflush(stdout);
     vae_free(sec);
     return profile ? profile_one(be, s, train) : 0;
+}
+
+/* --gemm-only: one epoch's GEMMs, recorded in the warm-up and replayed s->epochs times. */
+static int bench_gemms(vae_backend *be, const vae_run_settings *s, const vae_dataset *train)
+{
+    vae_backend *rec = vae_backend_gemm_record_wrap(be);
+    double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
+    vae_epoch_metrics e;
+    int rc = run_epochs(rec, be, s, train, 1, NULL, rec, sec, &e);
+    if (rc == 0) {
+        const double med = median(sec, s->epochs), flops = vae_gemm_record_flops(rec);
+        print_bench_head("gemms", be);
+        printf(" images=%d batch=%d epochs=%d median_s_per_epoch=%.6f images_per_s=%.1f gemm_calls_per_epoch=%ld "
+               "gflop_per_epoch=%.2f gflops=%.1f\n",
+               train->n, s->batch_size, s->epochs, med, train->n / med, vae_gemm_record_count(rec), flops / 1e9,
+               flops / 1e9 / med);
+        fflush(stdout);
+    }
+    vae_free(sec);
+    vae_backend_free(rec);
+    return rc;
 }
 
 int vae_cmd_bench(int argc, char **argv)
@@ -193,13 +240,14 @@ int vae_cmd_bench(int argc, char **argv)
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_THREADS_OPTION,
         {"backends", required_argument, 0, OPT_BACKENDS},
         {"profile", no_argument, 0, OPT_PROFILE},
+        {"gemm-only", no_argument, 0, OPT_GEMM_ONLY},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     vae_run_settings s;
     vae_run_settings_default(&s);
     s.epochs = 3;
-    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, c;
+    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, gemm_only = 0, c;
     vae_device_choice gpu = VAE_DEVICE_CUDA;
     optind = 0;
     while ((c = vae_cli_next_option("bench", argc, argv, opts, help, &s)) != -1) {
@@ -209,7 +257,12 @@ int vae_cmd_bench(int argc, char **argv)
             return vae_cli_usage_error("bench", "%s", vae_last_error());
         if (c == OPT_PROFILE)
             profile = 1;
+        if (c == OPT_GEMM_ONLY)
+            gemm_only = 1;
     }
+    if (profile && gemm_only)
+        return vae_cli_usage_error("bench", "--profile and --gemm-only: choose one (the profile times every op "
+                                            "of the step; --gemm-only replays its GEMMs alone)");
     if (s.threads > 0)
         vae_cpu_set_threads(s.threads);
     vae_dataset train;
@@ -221,7 +274,7 @@ int vae_cmd_bench(int argc, char **argv)
     int rc = 0;
     if (want_cpu) {
         vae_backend *be = vae_backend_cpu_init();
-        if (bench_one(be, &s, &train, profile))
+        if (gemm_only ? bench_gemms(be, &s, &train) : bench_one(be, &s, &train, profile))
             rc = vae_cli_fail();
         vae_backend_free(be);
     }
@@ -233,7 +286,7 @@ int vae_cmd_bench(int argc, char **argv)
             char dev[16];
             vae_set_error("--backends %s: %s", vae_device_text(gpu, dev), why);
         }
-        if (!be || bench_one(be, &s, &train, profile))
+        if (!be || (gemm_only ? bench_gemms(be, &s, &train) : bench_one(be, &s, &train, profile)))
             rc = vae_cli_fail();
         vae_backend_free(be);
     }

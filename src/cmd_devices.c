@@ -5,7 +5,7 @@
  * and the BLAS library with its threads; `cuvae devices`: each GPU with its
  * memory, compute capability and multiprocessors, and the CPU backend.
  *
- * Not here: the CUDA queries themselves (kernels/cuda_backend.cu) or OpenBLAS's
+ * Not here: the CUDA queries themselves (kernels/cuda_backend.cu) or oneDNN's
  * (src/cpu_backend.c); neither command needs a GPU, and both exit 0 without one.
  */
 #define _GNU_SOURCE

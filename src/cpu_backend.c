@@ -1,22 +1,50 @@
 /*
  * cpu_backend.c: the CPU implementation of the backend table (backend.h).
- * GEMMs go to OpenBLAS; random numbers come from include/philox.h, the formula
- * kernels/rng.cu runs, so the CPU draws the same noise as the CUDA backend bit
- * for bit; every other op is a plain loop written to be the readable reference the CUDA
- * kernels are checked against.
+ * GEMMs go to oneDNN's dnnl_sgemm (chosen by measurement: README "The GEMM
+ * library, by measurement"); random numbers come from include/philox.h, the
+ * formula kernels/rng.cu runs, so the CPU draws the same noise as the CUDA backend
+ * bit for bit; the Bernoulli likelihood's exp and log1p come from include/vae_math.h,
+ * the formula kernels/loss.cu runs.
+ *
+ * Speed: the ops a training step spends time in (the likelihood, Adam,
+ * bias/activation, the gather, the finiteness check) split their rows or elements
+ * into fixed blocks shared among the OpenMP threads that oneDNN also uses (one
+ * pool, one thread count: vae_cpu_set_threads), and run each block in a function
+ * compiled three times (AVX-512, AVX2, baseline; the CPU picks at load time). Every
+ * result is independent of the thread count and of which of the three runs: an
+ * element's arithmetic is the same (ISO C: no contraction into FMAs; explicit fmaf
+ * only), and a sum runs in a fixed order (cpu_sum_lanes, or down a column).
+ * The GEMMs alone depend on the thread count (oneDNN splits K differently).
  *
  * Not here: graph capture (the table's graph entries are NULL: ops run as they
  * are called).
  */
 #include "backend.h"
 #include "philox.h"
+#include "vae_math.h"
 #include "vae_util.h"
 
-#include <cblas.h>
 #include <math.h>
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The block functions, compiled for AVX-512, for AVX2 and FMA, and for the baseline
+ * (GCC's function multiversioning; an ifunc picks one when the program loads). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define CPU_KERNEL __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define CPU_KERNEL
+#endif
+
+/* Work below this many elements runs on the calling thread: waking the others costs more. */
+#define CPU_PARALLEL_MIN 32768
+/* Elements per block of an element-wise op (a multiple of 16: blocks start 64-byte aligned). */
+#define CPU_BLOCK 16384
+
+static int cpu_blocks(size_t n) { return (int)((n + CPU_BLOCK - 1) / CPU_BLOCK); }
 
 struct vae_rng {
     uint64_t seed;   /* Philox's key */
@@ -105,17 +133,42 @@ static uint32_t cpu_rng_word(const vae_rng *r, cpu_rng_cache *cache, uint64_t j)
     return cache->w[j & 3];
 }
 
+/* Normals [2 p0, 2 p1) of the stream from word `offset` on, pair by pair (any offset). */
+CPU_KERNEL static void cpu_rng_normal_pairs(const vae_rng *r, float *out, size_t p0, size_t p1)
+{
+    cpu_rng_cache cache = {UINT64_MAX, {0, 0, 0, 0}};
+    for (size_t p = p0; p < p1; p++) {
+        const uint64_t j = r->offset + 2 * (uint64_t)p;
+        const uint32_t a = cpu_rng_word(r, &cache, j);
+        const uint32_t b = cpu_rng_word(r, &cache, j + 1);
+        vae_philox_normal_pair(a, b, &out[2 * p], &out[2 * p + 1]);
+    }
+}
+
+/* Normals from whole Philox blocks: block `first + b` gives out[4b, 4b + 4) (two pairs).
+ * Straight-line per block, so the compiler vectorizes across blocks. */
+CPU_KERNEL static void cpu_rng_normal_blocks(uint64_t seed, uint64_t first, float *out, size_t blocks)
+{
+    for (size_t b = 0; b < blocks; b++) {
+        uint32_t w[4];
+        vae_philox_block(seed, 4 * (first + b), w);
+        vae_philox_normal_pair(w[0], w[1], &out[4 * b], &out[4 * b + 1]);
+        vae_philox_normal_pair(w[2], w[3], &out[4 * b + 2], &out[4 * b + 3]);
+    }
+}
+
 static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
 {
     (void)be;
     if (n % 2)
         vae_fatal("rng_normal: n = %zu is odd; normals come in Box-Muller pairs (round the buffer up)", n);
-    cpu_rng_cache cache = {UINT64_MAX, {0, 0, 0, 0}};
-    for (size_t p = 0; p < n / 2; p++) {
-        const uint64_t j = r->offset + 2 * (uint64_t)p;
-        const uint32_t a = cpu_rng_word(r, &cache, j);
-        const uint32_t b = cpu_rng_word(r, &cache, j + 1);
-        vae_philox_normal_pair(a, b, &out[2 * p], &out[2 * p + 1]);
+    if (r->offset % 4 == 0) {
+        /* the usual case: the stream is at a block boundary */
+        const size_t blocks = n / 4;
+        cpu_rng_normal_blocks(r->seed, r->offset / 4, out, blocks);
+        cpu_rng_normal_pairs(r, out, 2 * blocks, n / 2);
+    } else {
+        cpu_rng_normal_pairs(r, out, 0, n / 2);
     }
     r->offset += n;
 }
@@ -135,14 +188,19 @@ static void cpu_gemm(vae_backend *be, int trans_a, int trans_b, int M, int N, in
                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     (void)be;
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (M == 0 || N == 0)
+        return;
+    /* dnnl_sgemm is row-major, like the table's contract. */
+    dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta,
+                                  C, ldc);
+    if (st != dnnl_success)
+        vae_fatal("dnnl_sgemm(%c%c, M=%d, N=%d, K=%d, lda=%d, ldb=%d, ldc=%d) failed: oneDNN status %d",
+                  trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, lda, ldb, ldc, (int)st);
 }
 
-static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act)
+CPU_KERNEL static void cpu_bias_act_forward_rows(float *y, const float *bias, int i0, int i1, int N, vae_act act)
 {
-    (void)be;
-    for (int i = 0; i < B; i++) {
+    for (int i = i0; i < i1; i++) {
         float *row = y + (size_t)i * N;
         switch (act) {
         case VAE_ACT_NONE:
@@ -163,34 +221,55 @@ static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, i
     }
 }
 
+static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act)
+{
+    (void)be;
+#pragma omp parallel for schedule(static) if ((size_t)B * N >= CPU_PARALLEL_MIN)
+    for (int i = 0; i < B; i++)
+        cpu_bias_act_forward_rows(y, bias, i, i + 1, N, act);
+}
+
+enum { CPU_COLS = 64 }; /* columns of one block of bias_act_backward */
+
+/* Columns [j0, j0 + n) of bias_act_backward, n <= CPU_COLS: dx, then each column's sum in
+ * row order (the order the CUDA kernel uses too), added to dbias. */
+CPU_KERNEL static void cpu_bias_act_backward_cols(float *dx, float *dbias, const float *dy, const float *y, int B,
+                                                  int N, int j0, int n, vae_act act)
+{
+    float sum[CPU_COLS] = {0};
+    for (int i = 0; i < B; i++) {
+        const float *dyr = dy + (size_t)i * N + j0, *yr = y + (size_t)i * N + j0;
+        float *dxr = dx + (size_t)i * N + j0;
+        switch (act) {
+        case VAE_ACT_NONE:
+            for (int j = 0; j < n; j++)
+                dxr[j] = dyr[j];
+            break;
+        case VAE_ACT_RELU:
+            for (int j = 0; j < n; j++)
+                dxr[j] = yr[j] > 0.0f ? dyr[j] : 0.0f;
+            break;
+        case VAE_ACT_TANH:
+            for (int j = 0; j < n; j++)
+                dxr[j] = dyr[j] * (1.0f - yr[j] * yr[j]);
+            break;
+        }
+        for (int j = 0; j < n; j++)
+            sum[j] += dxr[j];
+    }
+    for (int j = 0; j < n; j++)
+        dbias[j0 + j] += sum[j];
+}
+
 static void cpu_bias_act_backward(vae_backend *be, float *dx, float *dbias, const float *dy, const float *y,
                                   int B, int N, vae_act act)
 {
     (void)be;
-    for (int i = 0; i < B; i++) {
-        const float *dyr = dy + (size_t)i * N, *yr = y + (size_t)i * N;
-        float *dxr = dx + (size_t)i * N;
-        switch (act) {
-        case VAE_ACT_NONE:
-            for (int j = 0; j < N; j++)
-                dxr[j] = dyr[j];
-            break;
-        case VAE_ACT_RELU:
-            for (int j = 0; j < N; j++)
-                dxr[j] = yr[j] > 0.0f ? dyr[j] : 0.0f;
-            break;
-        case VAE_ACT_TANH:
-            for (int j = 0; j < N; j++)
-                dxr[j] = dyr[j] * (1.0f - yr[j] * yr[j]);
-            break;
-        }
-    }
-    /* Column sums in row order, the order the CUDA kernel uses too. */
-    for (int j = 0; j < N; j++) {
-        float s = 0.0f;
-        for (int i = 0; i < B; i++)
-            s += dx[(size_t)i * N + j];
-        dbias[j] += s;
+    const int blocks = (N + CPU_COLS - 1) / CPU_COLS;
+#pragma omp parallel for schedule(static) if ((size_t)B * N >= CPU_PARALLEL_MIN)
+    for (int b = 0; b < blocks; b++) {
+        const int j0 = b * CPU_COLS;
+        cpu_bias_act_backward_cols(dx, dbias, dy, y, B, N, j0, N - j0 < CPU_COLS ? N - j0 : CPU_COLS, act);
     }
 }
 
@@ -232,27 +311,68 @@ static void cpu_gauss_log_ratio(vae_backend *be, float *out, const float *z, con
     }
 }
 
+enum { CPU_LANES = 16, CPU_CHUNK = 256 }; /* CPU_CHUNK: a multiple of CPU_LANES */
+
+/* lane[k] += x[k], x[k + 16], ... for x[0, n): a sum in a fixed order that vectorizes. */
+static inline void cpu_lanes_add(float lane[CPU_LANES], const float *x, int n)
+{
+    int d = 0;
+    for (; d + CPU_LANES <= n; d += CPU_LANES)
+        for (int k = 0; k < CPU_LANES; k++)
+            lane[k] += x[d + k];
+    for (int k = 0; d + k < n; k++)
+        lane[k] += x[d + k];
+}
+
+static inline float cpu_lanes_total(const float lane[CPU_LANES])
+{
+    float s = lane[0];
+    for (int k = 1; k < CPU_LANES; k++)
+        s += lane[k];
+    return s;
+}
+
+/* Rows [i0, i1) of lik_bernoulli. Element d's loss is max(l, 0) - l x + log1p(e) with
+ * e = exp(-|l|) in (0, 1] (no overflow for either sign), its gradient gs (sigmoid(l) - x);
+ * a row's loss is the sum of its elements in cpu_lanes_add's order. max(l, 0) is a
+ * comparison: fmaxf's NaN rule keeps GCC from vectorizing it (a NaN gives 0 either way). */
+CPU_KERNEL static void cpu_lik_bernoulli_rows(float *loss, int T, float *dlogits, const float *logits, const float *x,
+                                              int i0, int i1, int D, float gs)
+{
+    float term[CPU_CHUNK];
+    for (int i = i0; i < i1; i++) {
+        float lane[CPU_LANES] = {0};
+        for (int d0 = 0; d0 < D; d0 += CPU_CHUNK) {
+            const int n = D - d0 < CPU_CHUNK ? D - d0 : CPU_CHUNK;
+            const float *l = logits + (size_t)i * D + d0, *xr = x + (size_t)i * D + d0;
+            if (dlogits) {
+                float *dl = dlogits + (size_t)i * D + d0;
+                for (int d = 0; d < n; d++) {
+                    const float li = l[d], e = vae_exp_nonpos(-fabsf(li));
+                    term[d] = ((li > 0.0f ? li : 0.0f) - li * xr[d]) + vae_log1p_unit(e);
+                    const float sig = (li >= 0.0f ? 1.0f : e) / (1.0f + e); /* sigmoid(l) */
+                    dl[d] = gs * (sig - xr[d]);
+                }
+            } else {
+                for (int d = 0; d < n; d++) {
+                    const float li = l[d], e = vae_exp_nonpos(-fabsf(li));
+                    term[d] = ((li > 0.0f ? li : 0.0f) - li * xr[d]) + vae_log1p_unit(e);
+                }
+            }
+            cpu_lanes_add(lane, term, n);
+        }
+        loss[(size_t)i * T] = cpu_lanes_total(lane);
+    }
+}
+
 static void cpu_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogits, const float *logits,
                               const float *x, int B, int D, const float *weight, float grad_scale)
 {
     (void)be;
     const float gs = weight ? grad_scale * *weight : grad_scale;
-    for (int i = 0; i < B; i++) {
-        const float *l = logits + (size_t)i * D, *xr = x + (size_t)i * D;
-        float *dl = dlogits ? dlogits + (size_t)i * D : NULL;
-        float recon = 0.0f;
-        for (int d = 0; d < D; d++) {
-            float li = l[d];
-            float e = expf(-fabsf(li)); /* in (0, 1]: feeds both the BCE and the sigmoid */
-            recon += fmaxf(li, 0.0f) - li * xr[d] + log1pf(e);
-            if (dl) {
-                /* sigmoid without overflow for either sign of the logit */
-                float s = li >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
-                dl[d] = gs * (s - xr[d]);
-            }
-        }
-        loss[(size_t)i * T] = recon;
-    }
+#pragma omp parallel for schedule(static) if ((size_t)B * D >= CPU_PARALLEL_MIN)
+    for (int i = 0; i < B; i++)
+        cpu_lik_bernoulli_rows(loss, T, dlogits, logits, x, i, i + 1, D, gs);
 }
 
 static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, const float *mean, const float *x,
@@ -306,23 +426,12 @@ static void cpu_loss_accumulate(vae_backend *be, double *acc, const float *row_l
     }
 }
 
-static void cpu_adam_step(vae_backend *be, float *params_, const float *grads_, float *m_, float *v_, size_t n,
-                          const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
-                          const float *grad_scale)
+/* Elements [lo, hi) of Adam's update (cpu_adam_step). */
+CPU_KERNEL static void cpu_adam_range(float *restrict params, const float *restrict grads, float *restrict m,
+                                      float *restrict v, size_t lo, size_t hi, float gs, float b1, float b2,
+                                      float eps, float step_size, float bc2_sqrt)
 {
-    (void)be;
-    if (skip && *skip)
-        return; /* a non-finite loss or gradient: the whole update is skipped */
-    /* Four distinct buffers: restrict lets the compiler vectorize the loop. */
-    float *restrict params = params_, *restrict m = m_, *restrict v = v_;
-    const float *restrict grads = grads_;
-    /* g * 1.0f is g exactly, so without clipping the update is bit-identical to g alone. */
-    const float gs = grad_scale ? *grad_scale : 1.0f;
-    int t = ++*step;
-    const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
-    const float step_size = *lr / (1.0f - powf(b1, (float)t));
-    const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)t));
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float g = grads[i] * gs;
         float mi = b1 * m[i] + (1.0f - b1) * g;
         float vi = b2 * v[i] + (1.0f - b2) * g * g;
@@ -332,15 +441,51 @@ static void cpu_adam_step(vae_backend *be, float *params_, const float *grads_, 
     }
 }
 
-static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D)
+static void cpu_adam_step(vae_backend *be, float *params, const float *grads, float *m, float *v, size_t n,
+                          const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
+                          const float *grad_scale)
 {
     (void)be;
-    for (int i = 0; i < B; i++) {
+    if (skip && *skip)
+        return; /* a non-finite loss or gradient: the whole update is skipped */
+    /* g * 1.0f is g exactly, so without clipping the update is bit-identical to g alone. */
+    const float gs = grad_scale ? *grad_scale : 1.0f;
+    int t = ++*step;
+    const float b1 = cfg->beta1, b2 = cfg->beta2, eps = cfg->eps;
+    const float step_size = *lr / (1.0f - powf(b1, (float)t));
+    const float bc2_sqrt = sqrtf(1.0f - powf(b2, (float)t));
+    const int blocks = cpu_blocks(n);
+#pragma omp parallel for schedule(static) if (n >= CPU_PARALLEL_MIN)
+    for (int b = 0; b < blocks; b++) {
+        const size_t lo = (size_t)b * CPU_BLOCK, hi = lo + CPU_BLOCK < n ? lo + CPU_BLOCK : n;
+        cpu_adam_range(params, grads, m, v, lo, hi, gs, b1, b2, eps, step_size, bc2_sqrt);
+    }
+}
+
+CPU_KERNEL static void cpu_gather_batch_rows(float *x, const uint8_t *data, const int32_t *idx, int i0, int i1,
+                                             int D)
+{
+    for (int i = i0; i < i1; i++) {
         const uint8_t *src = data + (size_t)idx[i] * D;
+        if (i + 2 < i1) {
+            /* the rows are scattered through the data set: ask for a later one now */
+            const uint8_t *ahead = data + (size_t)idx[i + 2] * D;
+            for (int d = 0; d < D; d += 64)
+                __builtin_prefetch(ahead + d);
+        }
         float *dst = x + (size_t)i * D;
         for (int d = 0; d < D; d++)
             dst[d] = (float)src[d] / 255.0f;
     }
+}
+
+static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D)
+{
+    (void)be;
+    const int threads = (size_t)B * D >= CPU_PARALLEL_MIN ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int t = 0; t < threads; t++)
+        cpu_gather_batch_rows(x, data, idx, (int)((long)B * t / threads), (int)((long)B * (t + 1) / threads), D);
 }
 
 static void cpu_gather_rows(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D)
@@ -459,14 +604,27 @@ static void cpu_capacity_weight(vae_backend *be, float *weight, const float *los
     *weight = d > 0 ? gamma : d < 0 ? -gamma : 0.0f;
 }
 
+/* 1 when x[lo, hi) holds an infinity or a NaN (x - x is 0 exactly for every finite x). */
+CPU_KERNEL static int cpu_any_nonfinite(const float *x, size_t lo, size_t hi)
+{
+    int bad = 0;
+    for (size_t i = lo; i < hi; i++)
+        bad |= !(x[i] - x[i] == 0.0f);
+    return bad;
+}
+
 static void cpu_check_finite(vae_backend *be, int *flag, const float *x, size_t n, int code)
 {
     (void)be;
     if (*flag != 0)
         return; /* latched: the first code stays */
     int bad = 0;
-    for (size_t i = 0; i < n; i++)
-        bad |= !isfinite(x[i]);
+    const int blocks = cpu_blocks(n);
+#pragma omp parallel for schedule(static) reduction(| : bad) if (n >= CPU_PARALLEL_MIN)
+    for (int b = 0; b < blocks; b++) {
+        const size_t lo = (size_t)b * CPU_BLOCK, hi = lo + CPU_BLOCK < n ? lo + CPU_BLOCK : n;
+        bad |= cpu_any_nonfinite(x, lo, hi);
+    }
     if (bad)
         *flag = code;
 }
@@ -530,7 +688,7 @@ vae_backend *vae_backend_cpu_init(void)
         .graph_free = NULL,
         .destroy = cpu_destroy,
     };
-    snprintf(be->device_name, sizeof be->device_name, "OpenBLAS, %d threads", openblas_get_num_threads());
+    snprintf(be->device_name, sizeof be->device_name, "oneDNN, %d threads", omp_get_max_threads());
     return be;
 }
 
@@ -538,13 +696,32 @@ void vae_cpu_set_threads(int n)
 {
     if (n < 1)
         vae_fatal("vae_cpu_set_threads(%d): the thread count must be at least 1", n);
-    openblas_set_num_threads(n);
+    omp_set_num_threads(n);
 }
+
+int vae_cpu_threads(void) { return omp_get_max_threads(); }
 
 void vae_cpu_describe(char *buf, size_t len)
 {
-    static const char *const parallel[] = {"sequential", "pthreads", "OpenMP"};
-    int p = openblas_get_parallel();
-    snprintf(buf, len, "%s (core %s, %s), %d threads", openblas_get_config(), openblas_get_corename(),
-             p >= 0 && p <= 2 ? parallel[p] : "unknown threading", openblas_get_num_threads());
+    static const struct {
+        dnnl_cpu_isa_t isa;
+        const char *name;
+    } isas[] = {
+        {dnnl_cpu_isa_sse41, "SSE4.1"},
+        {dnnl_cpu_isa_avx, "AVX"},
+        {dnnl_cpu_isa_avx2, "AVX2"},
+        {dnnl_cpu_isa_avx2_vnni, "AVX2 VNNI"},
+        {dnnl_cpu_isa_avx512_core, "AVX-512"},
+        {dnnl_cpu_isa_avx512_core_vnni, "AVX-512 VNNI"},
+        {dnnl_cpu_isa_avx512_core_bf16, "AVX-512 BF16"},
+        {dnnl_cpu_isa_avx512_core_amx, "AVX-512 AMX"},
+    };
+    const dnnl_version_t *v = dnnl_version();
+    const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    const char *isa_name = "other ISA";
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
+        if (isas[i].isa == isa)
+            isa_name = isas[i].name;
+    snprintf(buf, len, "oneDNN %d.%d.%d (%s kernels), OpenMP, %d threads", v->major, v->minor, v->patch, isa_name,
+             omp_get_max_threads());
 }

@@ -25,7 +25,7 @@ static const int COLS[] = {7, 13, 257, 785};
 
 /* Tolerances of a candidate backend against the reference, |cand - ref| <= atol + rtol |ref|. */
 #define TOL_ELEMENTWISE 1e-5, 1e-5 /* one rounding or one libm ulp apart */
-#define TOL_GEMM 1e-4, 1e-4        /* summation order differs (OpenBLAS vs cuBLAS) */
+#define TOL_GEMM 1e-4, 1e-4        /* summation order differs (oneDNN vs cuBLAS) */
 /* Whole-buffer normalised error, for every op: an rms error of 1e-5 relative, 100 times what
  * one rounding or a different summation order gives, so a small error on every element (a
  * constant wrong in its fifth digit) fails even where each element is within rtol. */

@@ -395,7 +395,7 @@ Test(cli, version_names_the_commit_cuda_cublas_architectures_and_blas)
     cr_assert_eq(cuvae("version"), 0, "%s", out);
     cr_expect_str_eq(out, second, "cuvae version and cuvae --version differ");
     const char *lines[] = {"cuvae ", "\ncommit: ", "\nCUDA runtime: ", "\nCUDA driver: ", "\ncuBLAS: ",
-                           "\nGPU architectures: ", "\nBLAS: OpenBLAS"};
+                           "\nGPU architectures: ", "\nBLAS: oneDNN"};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         cr_expect(strstr(out, lines[i]) != NULL, "'%s' missing:\n%s", lines[i] + (lines[i][0] == '\n'), out);
     cr_expect(strstr(out, " threads\n") != NULL, "the BLAS threads are missing:\n%s", out);
@@ -421,7 +421,7 @@ Test(cli, version_names_the_commit_cuda_cublas_architectures_and_blas)
 Test(cli, devices_lists_the_gpus_or_why_none_and_the_cpu)
 {
     cr_assert_eq(cuvae("devices"), 0, "%s", out);
-    cr_expect(strstr(out, "CPU backend (--device cpu):\n  cpu  OpenBLAS") != NULL, "%s", out);
+    cr_expect(strstr(out, "CPU backend (--device cpu):\n  cpu  oneDNN") != NULL, "%s", out);
     cr_expect(strstr(out, "processor: ") != NULL, "%s", out);
     if (vae_cuda_device_count() == 0)
         cr_expect(strstr(out, "GPUs (--device cuda:N):\n  none listed: no CUDA device: ") != NULL, "%s", out);
@@ -482,13 +482,13 @@ Test(cli, threads_one_and_two_both_train_and_are_announced)
                  data, data, t, t);
         cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
         char want[64];
-        snprintf(want, sizeof want, "device: cpu (OpenBLAS, %d threads)", t);
+        snprintf(want, sizeof want, "device: cpu (oneDNN, %d threads)", t);
         cr_expect(strstr(out, want) != NULL, "'%s' missing:\n%s", want, out);
     }
     /* a run resumes with another count: threads are not a recorded setting */
     snprintf(args, sizeof args, "train --resume %s/run1 --epochs 2 --device cpu --quiet --threads 2", data);
     cr_expect_eq(cuvae(args), 0, "%s\n%s", args, out);
-    cr_expect(strstr(out, "device: cpu (OpenBLAS, 2 threads)") != NULL, "%s", out);
+    cr_expect(strstr(out, "device: cpu (oneDNN, 2 threads)") != NULL, "%s", out);
 }
 
 Test(cli, indices_parse)

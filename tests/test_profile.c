@@ -2,8 +2,10 @@
  * test_profile.c: the op-timing wrapper of profile_backend.h and `cuvae bench
  * --profile`: the wrapper counts each op of a training step exactly, leaves the
  * results bit-identical to the unwrapped backend, and bench prints the table and
- * the per-epoch memory lines.
+ * the per-epoch memory lines. The GEMM recorder of gemm_record.h (`bench
+ * --gemm-only`): it sees every GEMM of a step, and a replay is those GEMMs, in order.
  */
+#include "gemm_record.h"
 #include "model.h"
 #include "profile_backend.h"
 #include "testutil.h"
@@ -138,4 +140,74 @@ Test(profile, bench_prints_the_op_table_and_memory_per_epoch)
 
     cr_assert_eq(tu_cuvae(out, sizeof out, "bench --backends cpu --data %s --epochs 1 --threads 1", data), 0, "%s", out);
     cr_expect(strstr(out, "profile backend=") == NULL, "a profile without --profile: %s", out);
+}
+
+Test(profile, gemm_recorder_sees_every_gemm_and_replays_them)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend *rec = vae_backend_gemm_record_wrap(cpu);
+    cr_assert_null(rec->graph_capture_begin, "the recorder must run the step eagerly");
+    vae_model m;
+    const int B = 4;
+    small_model(&m, rec, B);
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    /* per step 6 forward, 6 weight-gradient and 5 input-gradient GEMMs (test above) */
+    cr_expect_eq(vae_gemm_record_count(rec), 2 * 17, "%ld GEMMs recorded in two steps", vae_gemm_record_count(rec));
+    /* 2 M N K per call: forward B x out x in, weight grad out x in x B, input grad B x in x out */
+    const int outs[6] = {11, 7, 6, 7, 11, 13}; /* layer 2 is the 7 -> 6 head (mean | log-variance) */
+    const int ins[6] = {13, 11, 7, 3, 7, 11};
+    double want = 0;
+    for (int l = 0; l < 6; l++)
+        want += 2.0 * 2.0 * B * outs[l] * ins[l] + (l == 0 ? 0.0 : 2.0 * B * outs[l] * ins[l]);
+    cr_expect_float_eq(vae_gemm_record_flops(rec), 2 * want, 1e-9, "%g flops, expected %g",
+                       vae_gemm_record_flops(rec), 2 * want);
+
+    /* A replay recomputes the last step's forward pass from its input: the logits come back. */
+    vae_gemm_record_set(rec, 1);
+    vae_model_train_step(&m, B, &adam, 0.0f);
+    vae_gemm_record_set(rec, 0);
+    cr_expect_eq(vae_gemm_record_count(rec), 17, "restarting drops the old calls");
+    const size_t n_x = (size_t)B * 13;
+    float *logits = m.out[m.output];
+    memset(logits, 0, n_x * sizeof(float));
+    cr_expect_geq(vae_gemm_record_replay(rec), 0.0);
+    cr_expect_eq(vae_gemm_record_count(rec), 17, "a replay records nothing");
+    /* the output layer's GEMM (before its bias) was written again */
+    int nonzero = 0;
+    for (size_t i = 0; i < n_x; i++)
+        nonzero += logits[i] != 0.0f;
+    cr_expect_eq(nonzero, (int)n_x, "the replay wrote %d of the output layer's %zu values", nonzero, n_x);
+    vae_model_free(&m);
+    vae_backend_free(rec);
+    vae_backend_free(cpu);
+}
+
+Test(profile, bench_gemm_only_prints_the_epochs_gemms)
+{
+    static char out[1 << 16];
+    char data[512];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_patterns_idx(data, 300, 20, 3);
+    int rc = tu_cuvae(out, sizeof out, "bench --backends cpu --data %s --epochs 2 --batch-size 128 --threads 1 "
+                      "--gemm-only", data);
+    cr_assert_eq(rc, 0, "bench --gemm-only failed: %s", out);
+    const char *line = strstr(out, "bench impl=gemms backend=cpu");
+    cr_assert_not_null(line, "no impl=gemms line: %s", out);
+    cr_expect(strstr(line, " threads=1 ") != NULL, "no threads key: %s", line);
+    /* 300 images at 128: 3 steps (128, 128, 44), 11 GEMMs each for 64-400-20-400-64 (8x8 images) */
+    cr_expect(strstr(line, " gemm_calls_per_epoch=33 ") != NULL, "%s", line);
+    double gflop = 0;
+    const char *g = strstr(line, "gflop_per_epoch=");
+    cr_assert_not_null(g, "%s", line);
+    cr_expect_eq(sscanf(g, "gflop_per_epoch=%lf", &gflop), 1);
+    /* per image and layer 2 in out flops each for forward, weight and input gradient, less the
+     * first layer's input gradient */
+    const double per_image = 6.0 * (64 * 400 + 400 * 40 + 20 * 400 + 400 * 64) - 2.0 * 64 * 400;
+    cr_expect_float_eq(gflop, 300 * per_image / 1e9, 0.006, "%g GFLOP, expected %g", gflop, 300 * per_image / 1e9);
+    cr_expect(strstr(out, "bench impl=cuvae") == NULL, "--gemm-only also trained: %s", out);
+
+    rc = tu_cuvae(out, sizeof out, "bench --backends cpu --data %s --epochs 1 --gemm-only --profile", data);
+    cr_expect_eq(rc, 2, "--gemm-only with --profile: rc %d: %s", rc, out);
+    cr_expect(strstr(out, "choose one") != NULL, "%s", out);
 }
