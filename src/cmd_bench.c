@@ -32,9 +32,9 @@ static void help(void)
            "  --backends LIST     cpu, cuda, cuda:N (GPU N), or cpu with one of those, comma-separated\n"
            "                      (default: cpu, plus cuda:0 when a GPU is present)\n"
            "  --profile           then run the epochs again with every op timed (synchronized:\n"
-           "                      no CUDA graph) and print each op's calls and ms per step\n%s"
+           "                      no CUDA graph) and print each op's calls and ms per step\n%s%s"
            "  -h, --help          this help\n",
-           vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads);
+           vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads, vae_cli_help_tf32);
 }
 
 /* --backends: "cpu", a CUDA device ("cuda", "cuda:N"), or one of each, comma-separated. */
@@ -97,9 +97,10 @@ static void print_memory(vae_backend *be, int epoch)
 
 /* A model and trainer on run_be, one warm-up epoch, then s->epochs timed ones into sec.
  * mem_be (the unwrapped backend) answers the memory lines, printed when print_mem is set;
- * prof, when not NULL, is run_be's profile, reset after the warm-up. */
+ * prof, when not NULL, is run_be's profile, reset after the warm-up. nodes, when not NULL,
+ * gets the node counts of the captured step (all 0 when the backend has no graph). */
 static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_settings *s, const vae_dataset *train,
-                      int print_mem, vae_backend *prof, double *sec, vae_epoch_metrics *e)
+                      int print_mem, vae_backend *prof, double *sec, vae_epoch_metrics *e, vae_graph_nodes *nodes)
 {
     vae_model m;
     if (vae_model_init(&m, &s->cfg, run_be, s->batch_size))
@@ -114,6 +115,13 @@ static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_se
     };
     vae_trainer *t = vae_trainer_init(&m, &topt);
     vae_trainer_epoch(t, &d, NULL, 0, e); /* warm-up: graph capture, caches, clocks */
+    if (nodes) {
+        const vae_graph *g = vae_trainer_step_graph(t);
+        if (g)
+            vae_graph_count_nodes(g, nodes);
+        else
+            *nodes = (vae_graph_nodes){0};
+    }
     if (print_mem)
         print_memory(mem_be, 0);
     if (prof)
@@ -142,7 +150,7 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
     vae_backend *prof = vae_backend_profile_wrap(be);
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    int rc = run_epochs(prof, be, s, train, 0, prof, sec, &e);
+    int rc = run_epochs(prof, be, s, train, 0, prof, sec, &e, NULL);
     if (rc == 0) {
         vae_profile_entry ent[VAE_PROFILE_MAX_OPS];
         int n = vae_backend_profile_read(prof, ent, VAE_PROFILE_MAX_OPS);
@@ -153,9 +161,8 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
             total += sec[i];
         for (int i = 0; i < n; i++)
             ops += ent[i].seconds;
-        printf("profile backend=%s device=\"%s\" epochs=%d steps=%.0f ms_per_step=%.4f (every op synchronized; "
-               "no CUDA graph)\n",
-               be->name, be->device_name, s->epochs, steps, 1e3 * total / steps);
+        printf("profile backend=%s device=\"%s\" epochs=%d steps=%.0f ms_per_step=%.4f (%s; no CUDA graph)\n",
+               be->name, be->device_name, s->epochs, steps, 1e3 * total / steps, vae_backend_profile_clock(prof));
         printf("  %-24s %10s %10s %7s\n", "op", "calls/step", "ms/step", "share");
         for (int i = 0; i < n; i++)
             printf("  %-24s %10.2f %10.4f %6.1f%%\n", ent[i].name, ent[i].calls / steps,
@@ -173,15 +180,24 @@ static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_datas
 {
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    if (run_epochs(be, be, s, train, 1, NULL, sec, &e)) {
+    vae_graph_nodes nodes;
+    if (run_epochs(be, be, s, train, 1, NULL, sec, &e, &nodes)) {
         vae_free(sec);
         return -1;
     }
     qsort(sec, (size_t)s->epochs, sizeof(double), cmp_double);
     double med = s->epochs % 2 ? sec[s->epochs / 2] : 0.5 * (sec[s->epochs / 2 - 1] + sec[s->epochs / 2]);
-    printf("bench impl=cuvae backend=%s device=\"%s\" images=%d batch=%d epochs=%d median_s_per_epoch=%.6f "
+    char cuda_keys[128] = ""; /* CUDA lines: the GEMMs' precision and the captured step's kernels */
+    if (be->kind == VAE_BACKEND_CUDA) {
+        int w = snprintf(cuda_keys, sizeof cuda_keys, " math=%s", s->tf32 ? "tf32" : "fp32");
+        if (nodes.nodes > 0)
+            snprintf(cuda_keys + w, sizeof cuda_keys - (size_t)w, " kernels_per_step=%d graph_nodes=%d",
+                     nodes.kernels, nodes.nodes);
+    }
+    printf("bench impl=cuvae backend=%s device=\"%s\"%s images=%d batch=%d epochs=%d median_s_per_epoch=%.6f "
            "images_per_s=%.1f final_train_loss=%.4f\n",
-           be->name, be->device_name, train->n, s->batch_size, s->epochs, med, train->n / med, e.train.loss);
+           be->name, be->device_name, cuda_keys, train->n, s->batch_size, s->epochs, med, train->n / med,
+           e.train.loss);
     fflush(stdout);
     vae_free(sec);
     return profile ? profile_one(be, s, train) : 0;
@@ -193,13 +209,14 @@ int vae_cmd_bench(int argc, char **argv)
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_THREADS_OPTION,
         {"backends", required_argument, 0, OPT_BACKENDS},
         {"profile", no_argument, 0, OPT_PROFILE},
+        VAE_CLI_TF32_OPTION,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     vae_run_settings s;
     vae_run_settings_default(&s);
     s.epochs = 3;
-    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, c;
+    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, backends_given = 0, c;
     vae_device_choice gpu = VAE_DEVICE_CUDA;
     optind = 0;
     while ((c = vae_cli_next_option("bench", argc, argv, opts, help, &s)) != -1) {
@@ -207,9 +224,12 @@ int vae_cmd_bench(int argc, char **argv)
             return vae_cli_exit_status(c);
         if (c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
             return vae_cli_usage_error("bench", "%s", vae_last_error());
+        backends_given |= c == OPT_BACKENDS;
         if (c == OPT_PROFILE)
             profile = 1;
     }
+    if (s.tf32 && !want_cuda)
+        return vae_cli_refuse_tf32("bench", backends_given ? "--backends cpu" : "the default --backends (no GPU found)");
     if (s.threads > 0)
         vae_cpu_set_threads(s.threads);
     vae_dataset train;
@@ -233,6 +253,8 @@ int vae_cmd_bench(int argc, char **argv)
             char dev[16];
             vae_set_error("--backends %s: %s", vae_device_text(gpu, dev), why);
         }
+        if (be && s.tf32)
+            vae_cuda_set_tf32(be, 1);
         if (!be || bench_one(be, &s, &train, profile))
             rc = vae_cli_fail();
         vae_backend_free(be);
