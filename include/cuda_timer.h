@@ -36,7 +36,7 @@ void vae_cuda_timer_end(vae_cuda_timer *t, int op);
 void vae_cuda_timer_collect(vae_cuda_timer *t);
 /* Op `op`'s total seconds collected so far. */
 double vae_cuda_timer_seconds(const vae_cuda_timer *t, int op);
-/* Drop the pending pairs and zero every total. */
+/* Wait for the pending pairs (their events are reused), then zero every total. */
 void vae_cuda_timer_reset(vae_cuda_timer *t);
 
 #ifdef __cplusplus

@@ -31,8 +31,9 @@ static void help(void)
            "%s%s"
            "  --backends LIST     cpu, cuda, cuda:N (GPU N), or cpu with one of those, comma-separated\n"
            "                      (default: cpu, plus cuda:0 when a GPU is present)\n"
-           "  --profile           then run the epochs again with every op timed (synchronized:\n"
-           "                      no CUDA graph) and print each op's calls and ms per step\n%s%s"
+           "  --profile           then run the epochs again with every op timed (no CUDA graph; the\n"
+           "                      CPU synchronized, the GPU by CUDA events) and print each op's\n"
+           "                      calls and ms per step\n%s%s"
            "  -h, --help          this help\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads, vae_cli_help_tf32);
 }
@@ -229,7 +230,8 @@ int vae_cmd_bench(int argc, char **argv)
             profile = 1;
     }
     if (s.tf32 && !want_cuda)
-        return vae_cli_refuse_tf32("bench", backends_given ? "--backends cpu" : "the default --backends (no GPU found)");
+        return vae_cli_refuse_tf32("bench",
+                                   backends_given ? "--backends cpu" : "the default --backends (no GPU found)");
     if (s.threads > 0)
         vae_cpu_set_threads(s.threads);
     vae_dataset train;
