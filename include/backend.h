@@ -319,6 +319,25 @@ void vae_cuda_describe_versions(char *buf, size_t len);
  * of vae_backend_cuda_init ("no CUDA device: ...") in buf when there is none. */
 int vae_cuda_describe_devices(char *buf, size_t len);
 
+/* The GEMM precision of a CUDA backend (the backend itself, not a wrapper; not during a
+ * capture): on 0, FP32 (CUBLAS_DEFAULT_MATH, the default); on 1, TF32
+ * (CUBLAS_TF32_TENSOR_OP_MATH: cuBLAS may round each GEMM input to 10 mantissa bits, unit
+ * roundoff 2^-11, and sums in FP32). Every later gemm and graph capture follows it; no
+ * other op changes. The CPU backend has no such mode: it always computes in FP32
+ * (the commands refuse --tf32 with the CPU alone; cli.h). */
+void vae_cuda_set_tf32(vae_backend *be, int on);
+
+/* The nodes of a captured graph, by type (a child graph's nodes counted as its parent's). */
+typedef struct {
+    int nodes;   /* every node */
+    int kernels; /* kernel launches (cudaGraphNodeTypeKernel), cuBLAS's included */
+    int memsets; /* cudaGraphNodeTypeMemset */
+    int memcpys; /* cudaGraphNodeTypeMemcpy */
+} vae_graph_nodes;
+/* Count g's nodes (cudaGraphGetNodes, cudaGraphNodeGetType) into out. Graphs exist only on
+ * the CUDA backend (the CPU's graph entries are NULL, so it never has a vae_graph). */
+void vae_graph_count_nodes(const vae_graph *g, vae_graph_nodes *out);
+
 /* Free and total memory of the backend's device in bytes (cudaMemGetInfo): 0, or -1 with
  * vae_set_error on the CPU backend, whose memory is the host's and is not checked here. */
 int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes);

@@ -56,18 +56,22 @@ typedef struct {
     int threads;               /* --threads: OpenMP threads of the CPU backend; 0 leaves OpenMP's default
                                 * default. Not a recorded setting: a run may resume with another count */
     int data_given;            /* --data was on the command line (data_dir is not the default) */
+    int tf32;                  /* --tf32: the CUDA backend's GEMMs in TF32 (vae_cuda_set_tf32); 0: FP32.
+                                * train records it ("train.math": fp32 | tf32) */
 } vae_run_settings;
 
 /* Long-option codes of the shared flags (beyond the range of short options). */
 enum {
     VAE_OPT_DATA = 1000, VAE_OPT_EPOCHS, VAE_OPT_BATCH, VAE_OPT_LR, VAE_OPT_SEED, VAE_OPT_HIDDEN,
     VAE_OPT_LATENT, VAE_OPT_ACT, VAE_OPT_BETA, VAE_OPT_DEVICE, VAE_OPT_THREADS, VAE_OPT_LIKELIHOOD, VAE_OPT_SIGMA,
-    VAE_OPT_MODEL_KIND, VAE_OPT_DISC,
+    VAE_OPT_MODEL_KIND, VAE_OPT_DISC, VAE_OPT_TF32,
     VAE_OPT_FIRST_PRIVATE = 1100 /* commands number their own options from here */
 };
 
 void vae_run_settings_default(vae_run_settings *s); /* data/mnist, 10 epochs, batch 128, lr 1e-3, seed 1 */
-/* Apply one shared option: 1 handled, 0 not a shared option, -1 bad value (vae_set_error). */
+/* Apply one shared option: 1 handled, 0 not a shared option, -1 bad value (vae_set_error).
+ * VAE_OPT_TF32 takes no value on the command line (arg NULL: on); a recorded "fp32" or
+ * "tf32" (train.math, on resume) sets it off or on. */
 int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg);
 
 /* A command's options, one per call (the caller sets optind = 0 before the first): getopt_long
@@ -94,9 +98,16 @@ extern const char vae_cli_help_training[]; /* --data --epochs --batch-size --lr 
 extern const char vae_cli_help_device[];   /* --device --threads */
 extern const char vae_cli_help_threads[];  /* --threads alone (commands without --device) */
 extern const char vae_cli_help_model_kind[]; /* --model vae|cvae|joint, --disc (train) */
+extern const char vae_cli_help_tf32[];     /* --tf32 */
+
+/* A command given --tf32 with only the CPU backend asked for (`cpu_only`: the flag that asks for
+ * it, e.g. "--device cpu"): prints the one usage error and returns 2. */
+int vae_cli_refuse_tf32(const char *cmd, const char *cpu_only);
 
 /* The backend for s->device, announced on `log` ("device: cuda:0 (NVIDIA H100 ...)"),
- * with s->threads OpenMP threads when given (it applies to the CPU backend).
+ * with s->threads OpenMP threads when given (it applies to the CPU backend) and, with
+ * s->tf32, TF32 GEMMs on a CUDA backend (the line then ends ", GEMMs in TF32 (--tf32)"; on
+ * the CPU, chosen by auto or a resume, it ends ", --tf32 has no effect on the CPU (FP32)").
  * NULL with vae_set_error when the choice cannot be met. */
 vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log);
 
@@ -130,6 +141,7 @@ int vae_cli_parse_indices(const char *flag, const char *s, int n_max, int **out,
     {"batch-size", required_argument, 0, VAE_OPT_BATCH}, {"lr", required_argument, 0, VAE_OPT_LR},  \
     {"seed", required_argument, 0, VAE_OPT_SEED}
 #define VAE_CLI_THREADS_OPTION {"threads", required_argument, 0, VAE_OPT_THREADS}
+#define VAE_CLI_TF32_OPTION {"tf32", no_argument, 0, VAE_OPT_TF32}
 /* --model vae|cvae|joint and --disc K: the member of the model family (train; the commands that
  * read a saved model take --model PATH instead, and the file says which it is). */
 #define VAE_CLI_MODEL_KIND_OPTION                                                                     \

@@ -45,9 +45,17 @@ typedef struct {
     double tol_loss;    /* relative, per step loss */
     double tol_grad;    /* relative L2, per gradient tensor */
     double tol_param;   /* relative L2, per parameter tensor after the steps */
+    int tf32;           /* --tf32: the candidate (a CUDA backend) runs its GEMMs in TF32 */
 } vae_compare_options;
 
 void vae_compare_options_default(vae_compare_options *o);
+
+/* TF32's unit roundoff: 10 mantissa bits kept, so rounding an input errs by at most 2^-11. */
+#define VAE_COMPARE_TF32_UNIT_ROUNDOFF (1.0 / 2048.0)
+/* --tf32: set o->tf32 and the tolerances derived for TF32 GEMMs (compare.c) for o->cfg: with
+ * u = VAE_COMPARE_TF32_UNIT_ROUNDOFF and L = 2 (n_hidden + 1) GEMM layers in the forward pass,
+ * loss 2uL, gradients and parameters 4uL (default model: 3.9e-3 and 7.8e-3). */
+void vae_compare_options_tf32(vae_compare_options *o);
 
 /* The largest difference allowed in any parameter element after `steps` Adam
  * steps at learning rate lr from the same state: 2 * lr * steps. Adam moves an
@@ -56,7 +64,9 @@ void vae_compare_options_default(vae_compare_options *o);
  * of a whole tensor shows in its relative L2 error instead. */
 double vae_compare_param_bound(float lr, int steps);
 
-/* Run the comparison of `cand` against `ref` and print a table to `out`.
+/* Run the comparison of `cand` against `ref` and print a table to `out`. With o->tf32 the
+ * candidate must be a CUDA backend: it is switched to TF32 (vae_cuda_set_tf32) and the
+ * output says so and gives the tolerances in use; otherwise -1 with vae_set_error.
  * Returns the number of tensors beyond tolerance (0 = pass), or -1 with
  * vae_set_error when the data cannot be loaded. */
 int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend *cand, FILE *out);

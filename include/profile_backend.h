@@ -5,11 +5,13 @@
  * Every op of the wrapped backend runs between two timestamps, and its calls and
  * seconds are added up per op (the GEMMs split by their transposes, which tell the
  * model's call sites apart: NT is a layer's forward x W^T, TN its weight gradient
- * dY^T x, NN its input gradient dY W). To time a device op the wrapper calls the
- * inner backend's synchronize before and after it: on the CUDA backend this
- * serializes the GPU and adds a host round trip to every op, and the wrapper has no
- * graph ops (the trainer then runs eagerly). Its times are for finding the
- * bottleneck, not for the headline figure, which `cuvae bench` measures unwrapped.
+ * dY^T x, NN its input gradient dY W). The clock depends on the backend: on the CPU
+ * the wrapper synchronizes the inner backend before and after each op and reads the
+ * host clock; on the CUDA backend it records a CUDA event on the backend's stream
+ * before and after each op and adds their elapsed device time (cuda_timer.h: no
+ * synchronization per op; the events are read back in batches). The wrapper has no
+ * graph ops, so the trainer runs eagerly, one launch per op. Its times are for finding
+ * the bottleneck, not for the headline figure, which `cuvae bench` measures unwrapped.
  *
  * Not timed: allocation and freeing (of buffers and generators), the generator's
  * offset, graph ops (none). Results are those of the inner backend, bit for bit.
@@ -36,5 +38,8 @@ enum { VAE_PROFILE_MAX_OPS = 40 };
 int vae_backend_profile_read(vae_backend *wrapped, vae_profile_entry *out, int max);
 /* Zero every op's calls and seconds (e.g. after a warm-up epoch). */
 void vae_backend_profile_reset(vae_backend *wrapped);
+/* Which clock the times come from, in words for the profile header: "every op
+ * synchronized" (the host clock, CPU) or "each op timed by CUDA events on the stream". */
+const char *vae_backend_profile_clock(vae_backend *wrapped);
 
 #endif /* VAE_PROFILE_BACKEND_H */

@@ -94,6 +94,10 @@ int vae_trainer_diverged(vae_trainer *t, vae_divergence *d);
  * latest step): the learning rate, KL weight, and for a joint model the temperature and
  * the capacities (0 before the first step); NAN for another scalar. */
 float vae_trainer_scalar_now(const vae_trainer *t, vae_scalar which);
+/* The captured graph of a full batch's step (forward, loss, backward, Adam, loss accumulation;
+ * the batch's gather and the schedules' upload run before it, outside), once a step of
+ * batch_size has run; NULL before that and on a backend without graphs (the CPU). */
+const vae_graph *vae_trainer_step_graph(const vae_trainer *t);
 /* Training steps first_step .. first_step + steps - 1 on `train` in its current order,
  * step s taking the batch that starts at image s * batch_size (wrapping around the
  * data set); returns the mean losses of those steps. Used by `cuvae compare`. */

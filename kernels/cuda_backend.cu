@@ -4,8 +4,9 @@
  * with the ops defined in the other files of kernels/.
  *
  * Everything runs on one non-blocking stream, in order. cuBLAS is bound to
- * that stream with a preallocated workspace and pure FP32 math (no TF32), so
- * a captured gemm never allocates and the GPU computes what the CPU computes.
+ * that stream with a preallocated workspace and pure FP32 math (no TF32 unless
+ * vae_cuda_set_tf32 asks for it), so a captured gemm never allocates and the
+ * GPU computes what the CPU computes.
  *
  * Not here: any kernel, and any fallback to the CPU. Without a GPU,
  * vae_backend_cuda_init() returns NULL with a message; choosing what to do
@@ -128,6 +129,40 @@ static void cuda_graph_launch(vae_backend *be, vae_graph *g)
     CUDA_CHECK(cudaGraphLaunch(g->exec, c->stream));
 }
 
+/* Add the nodes of graph (and of its child graphs, if any) to out, by type. */
+static void cuda_graph_count(cudaGraph_t graph, vae_graph_nodes *out)
+{
+    size_t n = 0;
+    CUDA_CHECK(cudaGraphGetNodes(graph, NULL, &n));
+    if (n == 0)
+        return;
+    cudaGraphNode_t *nodes = (cudaGraphNode_t *)vae_calloc(n, sizeof *nodes);
+    CUDA_CHECK(cudaGraphGetNodes(graph, nodes, &n));
+    for (size_t i = 0; i < n; i++) {
+        enum cudaGraphNodeType type;
+        CUDA_CHECK(cudaGraphNodeGetType(nodes[i], &type));
+        out->nodes++;
+        if (type == cudaGraphNodeTypeKernel) {
+            out->kernels++;
+        } else if (type == cudaGraphNodeTypeMemset) {
+            out->memsets++;
+        } else if (type == cudaGraphNodeTypeMemcpy) {
+            out->memcpys++;
+        } else if (type == cudaGraphNodeTypeGraph) {
+            cudaGraph_t child = NULL;
+            CUDA_CHECK(cudaGraphChildGraphNodeGetGraph(nodes[i], &child));
+            cuda_graph_count(child, out);
+        }
+    }
+    vae_free(nodes);
+}
+
+extern "C" void vae_graph_count_nodes(const vae_graph *g, vae_graph_nodes *out)
+{
+    memset(out, 0, sizeof *out);
+    cuda_graph_count(g->graph, out);
+}
+
 static void cuda_graph_free(vae_backend *be, vae_graph *g)
 {
     if (!g)
@@ -141,6 +176,17 @@ static void cuda_graph_free(vae_backend *be, vae_graph *g)
 }
 
 /* ---- construction ---------------------------------------------------------------- */
+
+/* One small gemm of each transpose, run eagerly: cuBLAS finishes its lazy set-up
+ * (for the handle's math mode) here rather than inside the first graph capture. */
+static void cuda_warm_gemms(vae_backend *be)
+{
+    float *warm = (float *)cuda_buffer_alloc(be, 16 * sizeof(float));
+    for (int t = 0; t < 4; t++)
+        cuda_gemm(be, t & 1, t >> 1, 2, 2, 2, 1.0f, warm, 2, warm + 4, 2, 0.0f, warm + 8, 2);
+    CUDA_CHECK(cudaStreamSynchronize(cuda_ctx_of(be)->stream));
+    cuda_buffer_free(be, warm);
+}
 
 static void cuda_destroy(vae_backend *be)
 {
@@ -301,7 +347,8 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
     CUBLAS_CHECK(cublasSetStream(c->cublas, c->stream));
     CUDA_CHECK(cudaMalloc(&c->cublas_workspace, CUDA_CUBLAS_WORKSPACE_BYTES));
     CUBLAS_CHECK(cublasSetWorkspace(c->cublas, c->cublas_workspace, CUDA_CUBLAS_WORKSPACE_BYTES));
-    /* Pure FP32: no TF32 or other reduced-precision shortcuts, so the CPU and the GPU agree. */
+    /* Pure FP32: no TF32 or other reduced-precision shortcuts, so the CPU and the GPU agree
+     * (vae_cuda_set_tf32 is the one way to TF32: --tf32). */
     CUBLAS_CHECK(cublasSetMathMode(c->cublas, CUBLAS_DEFAULT_MATH));
     CUBLAS_CHECK(cublasSetPointerMode(c->cublas, CUBLAS_POINTER_MODE_HOST));
     /* No atomics inside cuBLAS either (its default, made explicit): run-to-run identical results. */
@@ -364,12 +411,22 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
     be->ctx = c;
     snprintf(be->device_name, sizeof be->device_name, "%s", c->prop.name);
 
-    /* One small gemm of each transpose, run eagerly: cuBLAS finishes its lazy
-     * set-up here rather than inside the first graph capture. */
-    float *warm = (float *)cuda_buffer_alloc(be, 16 * sizeof(float));
-    for (int t = 0; t < 4; t++)
-        cuda_gemm(be, t & 1, t >> 1, 2, 2, 2, 1.0f, warm, 2, warm + 4, 2, 0.0f, warm + 8, 2);
-    CUDA_CHECK(cudaStreamSynchronize(c->stream));
-    cuda_buffer_free(be, warm);
+    cuda_warm_gemms(be);
     return be;
+}
+
+cuda_ctx *cuda_backend_ctx(vae_backend *be, const char *caller)
+{
+    if (be->destroy != cuda_destroy)
+        vae_fatal("%s: backend %s (%s) is not the CUDA backend itself", caller, be->name, be->device_name);
+    return cuda_ctx_of(be);
+}
+
+extern "C" void vae_cuda_set_tf32(vae_backend *be, int on)
+{
+    cuda_ctx *c = cuda_backend_ctx(be, "vae_cuda_set_tf32");
+    cuda_check_not_capturing(c, "vae_cuda_set_tf32");
+    /* The math mode is the handle's: every later cublasSgemm, and every capture of one, follows it. */
+    CUBLAS_CHECK(cublasSetMathMode(c->cublas, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+    cuda_warm_gemms(be); /* the new mode's kernels set up here too, not inside a capture */
 }

@@ -62,7 +62,7 @@ typedef struct {
     int device;                  /* CUDA ordinal, current on the thread that made the backend */
     cudaDeviceProp prop;         /* cudaGetDeviceProperties(device) */
     cudaStream_t stream;         /* the one stream every op runs on (cudaStreamNonBlocking) */
-    cublasHandle_t cublas;       /* bound to `stream`, FP32 math, host pointer mode */
+    cublasHandle_t cublas;       /* bound to `stream`, FP32 math (TF32 after vae_cuda_set_tf32), host pointers */
     void *cublas_workspace;      /* (CUDA_CUBLAS_WORKSPACE_BYTES) */
     int capturing;               /* between graph_capture_begin and graph_capture_end */
     double *reduce_partials;     /* (CUDA_REDUCE_MAX_BLOCKS) per-block sums of a two-pass reduction */
@@ -72,6 +72,10 @@ static inline cuda_ctx *cuda_ctx_of(vae_backend *be)
 {
     return (cuda_ctx *)be->ctx;
 }
+
+/* be's context, fatal (naming `caller`) unless be is the CUDA backend itself (a
+ * wrapper such as profile_backend.h's has the same kind but not this context). */
+cuda_ctx *cuda_backend_ctx(vae_backend *be, const char *caller);
 
 /* Fatal when `stream` is being captured: `what` (a download, a synchronize,
  * an allocation) cannot be recorded into a graph. */

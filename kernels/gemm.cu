@@ -11,10 +11,13 @@
  * when trans_b == 0, transposed when trans_b != 0 (and likewise for A). Hence
  *     cublasSgemm(h, opB, opA, N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc).
  *
- * Not here: TF32 or any reduced precision (the handle is set to
- * CUBLAS_DEFAULT_MATH in cuda_backend.cu), and any host-side copy: every
- * pointer is device memory. alpha and beta are passed by host pointer, which
- * a graph capture records by value.
+ * Precision: the handle's math mode, set in cuda_backend.cu: CUBLAS_DEFAULT_MATH
+ * (FP32, the default), or CUBLAS_TF32_TENSOR_OP_MATH after vae_cuda_set_tf32
+ * (--tf32), under which cublasSgemm may round A and B to TF32 (10 mantissa
+ * bits) for the tensor cores and still sums in FP32. Nothing else changes here.
+ *
+ * Not here: any host-side copy: every pointer is device memory. alpha and beta
+ * are passed by host pointer, which a graph capture records by value.
  */
 #include "cuda_common.cuh"
 

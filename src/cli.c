@@ -96,6 +96,7 @@ void vae_run_settings_default(vae_run_settings *s)
     s->device = VAE_DEVICE_AUTO;
     s->threads = 0;
     s->data_given = 0;
+    s->tf32 = 0;
 }
 
 int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
@@ -120,6 +121,14 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_DISC: rc = vae_cli_parse_int("--disc", arg, 2, 1024, &s->cfg.disc); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
     case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
+    case VAE_OPT_TF32: /* the flag (no value), or a recorded train.math */
+        if (!arg || strcmp(arg, "tf32") == 0)
+            s->tf32 = 1;
+        else if (strcmp(arg, "fp32") == 0)
+            s->tf32 = 0;
+        else
+            rc = vae_set_error("--tf32: '%s' is neither fp32 nor tf32", arg);
+        break;
     default: return 0;
     }
     return rc ? -1 : 1;
@@ -256,6 +265,17 @@ const char vae_cli_help_device[] =
     "  --device DEV        auto (GPU 0 when present, else CPU; says which), cpu, cuda (GPU 0) or\n"
     "                      cuda:N (GPU N; 'cuvae devices' lists them) (default auto)\n" HELP_THREADS;
 const char vae_cli_help_threads[] = HELP_THREADS;
+const char vae_cli_help_tf32[] =
+    "  --tf32              the CUDA backend's GEMMs in TF32 on the tensor cores (inputs rounded to\n"
+    "                      10 mantissa bits, sums in FP32); default FP32. No effect on the CPU\n"
+    "                      backend, so refused when the CPU is the only backend asked for\n";
+
+int vae_cli_refuse_tf32(const char *cmd, const char *cpu_only)
+{
+    return vae_cli_usage_error(cmd, "--tf32 changes only the CUDA backend's GEMMs, and %s asks for the CPU alone, "
+                                    "which computes in FP32; drop --tf32 or run on a GPU",
+                               cpu_only);
+}
 
 vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log)
 {
@@ -268,10 +288,14 @@ vae_backend *vae_cli_backend(const vae_run_settings *s, FILE *log)
         snprintf(why, sizeof why, "%s", vae_last_error());
         vae_set_error("--device %s: %s; --device cpu runs on the CPU", vae_device_text(s->device, dev), why);
     }
+    if (be && s->tf32 && be->kind == VAE_BACKEND_CUDA)
+        vae_cuda_set_tf32(be, 1);
+    const char *math = !s->tf32 ? "" : be && be->kind == VAE_BACKEND_CUDA ? ", GEMMs in TF32 (--tf32)"
+                                                                          : ", --tf32 has no effect on the CPU (FP32)";
     if (be && log)
-        fprintf(log, "device: %s (%s)%s\n", s->device == VAE_DEVICE_AUTO ? be->name : vae_device_text(s->device, dev),
+        fprintf(log, "device: %s (%s)%s%s\n", s->device == VAE_DEVICE_AUTO ? be->name : vae_device_text(s->device, dev),
                 be->device_name,
-                s->device == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "");
+                s->device == VAE_DEVICE_AUTO && be->kind == VAE_BACKEND_CPU ? ", no CUDA device found" : "", math);
     return be;
 }
 

@@ -34,13 +34,14 @@ static void help(void)
            "%s%s"
            "  --backends LIST     cpu, cuda, cuda:N (GPU N), or cpu with one of those, comma-separated\n"
            "                      (default: cpu, plus cuda:0 when a GPU is present)\n"
-           "  --profile           then run the epochs again with every op timed (synchronized:\n"
-           "                      no CUDA graph) and print each op's calls and ms per step\n"
+           "  --profile           then run the epochs again with every op timed (no CUDA graph; the\n"
+           "                      CPU synchronized, the GPU by CUDA events) and print each op's\n"
+           "                      calls and ms per step\n"
            "  --gemm-only         time the GEMMs alone: the warm-up epoch records every GEMM call\n"
            "                      it makes, and each timed epoch replays them back to back (a line\n"
-           "                      with impl=gemms; the floor the training step is compared with)\n%s"
+           "                      with impl=gemms; the floor the training step is compared with)\n%s%s"
            "  -h, --help          this help\n",
-           vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads);
+           vae_cli_help_training, vae_cli_help_model, vae_cli_help_threads, vae_cli_help_tf32);
 }
 
 /* --backends: "cpu", a CUDA device ("cuda", "cuda:N"), or one of each, comma-separated. */
@@ -104,9 +105,11 @@ static void print_memory(vae_backend *be, int epoch)
 /* A model and trainer on run_be, one warm-up epoch, then s->epochs timed ones into sec.
  * mem_be (the unwrapped backend) answers the memory lines, printed when print_mem is set;
  * prof, when not NULL, is run_be's profile, reset after the warm-up; rec, when not NULL,
- * is run_be's GEMM recorder, and the timed epochs replay the warm-up's GEMMs instead. */
+ * is run_be's GEMM recorder, and the timed epochs replay the warm-up's GEMMs instead. nodes,
+ * when not NULL, gets the node counts of the captured step (all 0 when the backend has no graph). */
 static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_settings *s, const vae_dataset *train,
-                      int print_mem, vae_backend *prof, vae_backend *rec, double *sec, vae_epoch_metrics *e)
+                      int print_mem, vae_backend *prof, vae_backend *rec, double *sec, vae_epoch_metrics *e,
+                      vae_graph_nodes *nodes)
 {
     vae_model m;
     if (vae_model_init(&m, &s->cfg, run_be, s->batch_size))
@@ -121,6 +124,13 @@ static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_se
     };
     vae_trainer *t = vae_trainer_init(&m, &topt);
     vae_trainer_epoch(t, &d, NULL, 0, e); /* warm-up: graph capture, caches, clocks */
+    if (nodes) {
+        const vae_graph *g = vae_trainer_step_graph(t);
+        if (g)
+            vae_graph_count_nodes(g, nodes);
+        else
+            *nodes = (vae_graph_nodes){0};
+    }
     if (print_mem)
         print_memory(mem_be, 0);
     if (prof)
@@ -155,7 +165,7 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
     vae_backend *prof = vae_backend_profile_wrap(be);
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    int rc = run_epochs(prof, be, s, train, 0, prof, NULL, sec, &e);
+    int rc = run_epochs(prof, be, s, train, 0, prof, NULL, sec, &e, NULL);
     if (rc == 0) {
         vae_profile_entry ent[VAE_PROFILE_MAX_OPS];
         int n = vae_backend_profile_read(prof, ent, VAE_PROFILE_MAX_OPS);
@@ -166,9 +176,8 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
             total += sec[i];
         for (int i = 0; i < n; i++)
             ops += ent[i].seconds;
-        printf("profile backend=%s device=\"%s\" epochs=%d steps=%.0f ms_per_step=%.4f (every op synchronized; "
-               "no CUDA graph)\n",
-               be->name, be->device_name, s->epochs, steps, 1e3 * total / steps);
+        printf("profile backend=%s device=\"%s\" epochs=%d steps=%.0f ms_per_step=%.4f (%s; no CUDA graph)\n",
+               be->name, be->device_name, s->epochs, steps, 1e3 * total / steps, vae_backend_profile_clock(prof));
         printf("  %-24s %10s %10s %7s\n", "op", "calls/step", "ms/step", "share");
         for (int i = 0; i < n; i++)
             printf("  %-24s %10.2f %10.4f %6.1f%%\n", ent[i].name, ent[i].calls / steps,
@@ -182,12 +191,15 @@ static int profile_one(vae_backend *be, const vae_run_settings *s, const vae_dat
     return rc;
 }
 
-/* The bench line's start: implementation, backend, device, and the threads of a CPU backend. */
-static void print_bench_head(const char *impl, const vae_backend *be)
+/* The bench line's start: implementation, backend, device, the threads of a CPU backend and
+ * the GEMMs' precision on a CUDA one. */
+static void print_bench_head(const char *impl, const vae_backend *be, const vae_run_settings *s)
 {
     printf("bench impl=%s backend=%s device=\"%s\"", impl, be->name, be->device_name);
     if (be->kind == VAE_BACKEND_CPU)
         printf(" threads=%d", vae_cpu_threads());
+    else
+        printf(" math=%s", s->tf32 ? "tf32" : "fp32");
 }
 
 static double median(double *sec, int n)
@@ -200,12 +212,15 @@ static int bench_one(vae_backend *be, const vae_run_settings *s, const vae_datas
 {
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    if (run_epochs(be, be, s, train, 1, NULL, NULL, sec, &e)) {
+    vae_graph_nodes nodes;
+    if (run_epochs(be, be, s, train, 1, NULL, NULL, sec, &e, &nodes)) {
         vae_free(sec);
         return -1;
     }
     const double med = median(sec, s->epochs);
-    print_bench_head("cuvae", be);
+    print_bench_head("cuvae", be, s);
+    if (nodes.nodes > 0) /* the captured step's kernels */
+        printf(" kernels_per_step=%d graph_nodes=%d", nodes.kernels, nodes.nodes);
     printf(" images=%d batch=%d epochs=%d median_s_per_epoch=%.6f images_per_s=%.1f final_train_loss=%.4f\n",
            train->n, s->batch_size, s->epochs, med, train->n / med, e.train.loss);
     fflush(stdout);
@@ -219,10 +234,10 @@ static int bench_gemms(vae_backend *be, const vae_run_settings *s, const vae_dat
     vae_backend *rec = vae_backend_gemm_record_wrap(be);
     double *sec = vae_calloc((size_t)s->epochs, sizeof(double));
     vae_epoch_metrics e;
-    int rc = run_epochs(rec, be, s, train, 1, NULL, rec, sec, &e);
+    int rc = run_epochs(rec, be, s, train, 1, NULL, rec, sec, &e, NULL);
     if (rc == 0) {
         const double med = median(sec, s->epochs), flops = vae_gemm_record_flops(rec);
-        print_bench_head("gemms", be);
+        print_bench_head("gemms", be, s);
         printf(" images=%d batch=%d epochs=%d median_s_per_epoch=%.6f images_per_s=%.1f gemm_calls_per_epoch=%ld "
                "gflop_per_epoch=%.2f gflops=%.1f\n",
                train->n, s->batch_size, s->epochs, med, train->n / med, vae_gemm_record_count(rec), flops / 1e9,
@@ -241,13 +256,14 @@ int vae_cmd_bench(int argc, char **argv)
         {"backends", required_argument, 0, OPT_BACKENDS},
         {"profile", no_argument, 0, OPT_PROFILE},
         {"gemm-only", no_argument, 0, OPT_GEMM_ONLY},
+        VAE_CLI_TF32_OPTION,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     vae_run_settings s;
     vae_run_settings_default(&s);
     s.epochs = 3;
-    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, gemm_only = 0, c;
+    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, gemm_only = 0, backends_given = 0, c;
     vae_device_choice gpu = VAE_DEVICE_CUDA;
     optind = 0;
     while ((c = vae_cli_next_option("bench", argc, argv, opts, help, &s)) != -1) {
@@ -255,6 +271,7 @@ int vae_cmd_bench(int argc, char **argv)
             return vae_cli_exit_status(c);
         if (c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
             return vae_cli_usage_error("bench", "%s", vae_last_error());
+        backends_given |= c == OPT_BACKENDS;
         if (c == OPT_PROFILE)
             profile = 1;
         if (c == OPT_GEMM_ONLY)
@@ -263,6 +280,9 @@ int vae_cmd_bench(int argc, char **argv)
     if (profile && gemm_only)
         return vae_cli_usage_error("bench", "--profile and --gemm-only: choose one (the profile times every op "
                                             "of the step; --gemm-only replays its GEMMs alone)");
+    if (s.tf32 && !want_cuda)
+        return vae_cli_refuse_tf32("bench",
+                                   backends_given ? "--backends cpu" : "the default --backends (no GPU found)");
     if (s.threads > 0)
         vae_cpu_set_threads(s.threads);
     vae_dataset train;
@@ -286,6 +306,8 @@ int vae_cmd_bench(int argc, char **argv)
             char dev[16];
             vae_set_error("--backends %s: %s", vae_device_text(gpu, dev), why);
         }
+        if (be && s.tf32)
+            vae_cuda_set_tf32(be, 1);
         if (!be || (gemm_only ? bench_gemms(be, &s, &train) : bench_one(be, &s, &train, profile)))
             rc = vae_cli_fail();
         vae_backend_free(be);

@@ -16,8 +16,10 @@ enum { OPT_STEPS = VAE_OPT_FIRST_PRIVATE, OPT_CANDIDATE, OPT_TOL };
 
 static void help(void)
 {
-    vae_compare_options o;
+    vae_compare_options o, t;
     vae_compare_options_default(&o);
+    t = o;
+    vae_compare_options_tf32(&t);
     printf("usage: cuvae compare [options]\n\n"
            "Train the same model from the same initial parameters with the same noise on the\n"
            "CPU backend (the reference) and on the CUDA backend, then print per tensor (step\n"
@@ -37,12 +39,16 @@ static void help(void)
            "%s"
            "  --tolerance X       scale all tolerances by X (defaults, relative L2: loss %.0e,\n"
            "                      gradients %.0e, parameters %.0e)\n"
+           "  --tf32              the GPU's GEMMs in TF32 (inputs rounded to 10 mantissa bits, sums in\n"
+           "                      FP32) against the FP32 CPU, with TF32's own tolerances, derived from its\n"
+           "                      unit roundoff 2^-11 (default model: loss %.1e, gradients, parameters\n"
+           "                      %.1e); refused with --candidate cpu\n"
            "  --candidate DEV     backend checked against the CPU: cuda (default), cuda:N (GPU N) or\n"
            "                      cpu (a self-check of this command, printed as cpu against cpu)\n"
            "%s"
            "  -h, --help          this help\n",
-           o.steps, o.batch_size, 512, vae_cli_help_model, o.tol_loss, o.tol_grad, o.tol_param,
-           vae_cli_help_threads);
+           o.steps, o.batch_size, 512, vae_cli_help_model, o.tol_loss, o.tol_grad, o.tol_param, t.tol_loss,
+           t.tol_grad, vae_cli_help_threads);
 }
 
 int vae_cmd_compare(int argc, char **argv)
@@ -57,6 +63,7 @@ int vae_cmd_compare(int argc, char **argv)
         {"tolerance", required_argument, 0, OPT_TOL},
         {"candidate", required_argument, 0, OPT_CANDIDATE},
         VAE_CLI_THREADS_OPTION,
+        VAE_CLI_TF32_OPTION,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -85,11 +92,15 @@ int vae_cmd_compare(int argc, char **argv)
         if (bad)
             return vae_cli_usage_error("compare", "%s", vae_last_error());
     }
+    if (s.tf32 && cand == VAE_DEVICE_CPU)
+        return vae_cli_refuse_tf32("compare", "--candidate cpu");
     o.cfg = s.cfg;
     o.batch_size = s.batch_size;
     o.lr = s.lr;
     o.seed = s.seed;
     o.data_dir = s.data_dir;
+    if (s.tf32)
+        vae_compare_options_tf32(&o); /* for this model's depth */
     o.tol_loss *= scale;
     o.tol_grad *= scale;
     o.tol_param *= scale;

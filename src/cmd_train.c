@@ -53,7 +53,7 @@ static void help(void)
            "       cuvae train --resume DIR [--epochs N]\n\n"
            "Train a VAE with a Bernoulli decoder and a Gaussian posterior; each epoch prints\n"
            "the training loss split into reconstruction and KL, and the test loss, per image in nats.\n\n"
-           "%s%s%s%s"
+           "%s%s%s%s%s"
            "  --out DIR           run directory (default models/vae-YYYYmmdd-HHMMSS-PID, always new);\n"
            "                      one that holds a previous run is refused without --force\n"
            "  --force             replace the run in --out: its cuvae files are removed once the new\n"
@@ -91,7 +91,8 @@ static void help(void)
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
            "or infinite; nothing of that epoch is saved), 130/143 stopped by SIGINT/SIGTERM\n"
            "(a checkpoint was written; resume with --resume DIR).\n",
-           vae_cli_help_training, vae_cli_help_model, vae_cli_help_model_kind, vae_cli_help_device);
+           vae_cli_help_training, vae_cli_help_model, vae_cli_help_model_kind, vae_cli_help_device,
+           vae_cli_help_tf32);
 }
 
 /* ---- signals ------------------------------------------------------------------ */
@@ -534,6 +535,7 @@ int vae_cmd_train(int argc, char **argv)
 {
     static const struct option opts[] = {
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_MODEL_KIND_OPTION, VAE_CLI_DEVICE_OPTION,
+        VAE_CLI_TF32_OPTION,
         {"out", required_argument, 0, OPT_OUT},
         {"samples", required_argument, 0, VAE_OPT_SAMPLES},
         {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},
@@ -588,6 +590,8 @@ int vae_cmd_train(int argc, char **argv)
         else if (c == OPT_SCALE && vae_cli_parse_int("--scale", optarg, 1, 64, &scale))
             return vae_cli_usage_error("train", "%s", vae_last_error());
     }
+    if (given[VAE_TS_MATH] && given_ts.s.device == VAE_DEVICE_CPU)
+        return vae_cli_refuse_tf32("train", "--device cpu");
     if (resume_dir && (out_dir || force))
         return vae_cli_usage_error("train", "--resume DIR continues the run in DIR; it takes neither --out nor "
                                             "--force");

@@ -24,6 +24,30 @@ void vae_compare_options_default(vae_compare_options *o)
     o->tol_param = 1e-4;
 }
 
+/* The tolerances of TF32 GEMMs (--tf32), derived. TF32 keeps 10 of FP32's 23 mantissa bits:
+ * rounding a GEMM input to it errs by at most u = 2^-11 (4.9e-4) relative, 2^13 times FP32's
+ * unit roundoff, while the products are summed in FP32. A product of two rounded inputs is then
+ * off by at most (1 + u)^2 - 1 = 2u + u^2, about 2u, and so is a GEMM output, a sum of such
+ * products, where its terms do not cancel. The terms' errors are independent and of either sign,
+ * so over a whole output tensor the relative L2 error is nearer sqrt(2/3) u: 2u per GEMM leaves
+ * room for moderate cancellation. Summation order (the FP32 differences, about 1e-5) is small
+ * beside it. Through a chain of GEMMs the relative errors add, to first order, since the ops
+ * between them (bias, ReLU or tanh, the reparameterization) change a relative error by a factor
+ * near 1. The step's loss comes out of the L = 2 (n_hidden + 1) GEMM layers of the forward pass:
+ * tol_loss = 2u * L. A gradient then passes back through at most L more GEMMs (input gradients,
+ * then its weight gradient): tol_grad = 2u * 2L. A parameter after one Adam step from the shared
+ * state moves by lr * m / (sqrt(v) + eps), whose relative error is at most its gradient's:
+ * tol_param = tol_grad (and 2 * lr per element still bounds a flipped sign). Default model,
+ * L = 4: loss 3.9e-3, gradients and parameters 7.8e-3, against FP32's 1e-5 and 1e-4. */
+void vae_compare_options_tf32(vae_compare_options *o)
+{
+    const double u = VAE_COMPARE_TF32_UNIT_ROUNDOFF, L = 2.0 * (o->cfg.n_hidden + 1);
+    o->tf32 = 1;
+    o->tol_loss = 2.0 * u * L;
+    o->tol_grad = 2.0 * u * 2.0 * L;
+    o->tol_param = o->tol_grad;
+}
+
 double vae_compare_param_bound(float lr, int steps)
 {
     return 2.0 * (double)lr * steps;
@@ -132,6 +156,12 @@ int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend 
 {
     vae_dataset data;
     vae_config cfg = o->cfg;
+    if (o->tf32) {
+        if (cand->kind != VAE_BACKEND_CUDA)
+            return vae_set_error("compare --tf32: the candidate is %s; TF32 is a mode of the CUDA backend's GEMMs",
+                                 cand->name);
+        vae_cuda_set_tf32(cand, 1);
+    }
     if (o->data_dir) {
         if (vae_dataset_load(o->data_dir, VAE_SPLIT_TRAIN, &data))
             return -1;
@@ -167,6 +197,10 @@ int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend 
             vae_act_name(cfg.act), o->batch_size, o->steps, (double)o->lr, (unsigned long long)o->seed,
             o->data_dir ? o->data_dir : "synthetic", data.n);
 
+    if (o->tf32)
+        fprintf(out, "GEMMs: TF32 on %s (--tf32), FP32 on %s; TF32's tolerances (relative L2, derived in compare.c "
+                     "from its unit roundoff 2^-11): loss %.1e, gradients %.1e, parameters %.1e\n",
+                cand->name, ref->name, o->tol_loss, o->tol_grad, o->tol_param);
     int fails = 0;
     print_header(out);
     for (int s = 0; s < o->steps; s++) {

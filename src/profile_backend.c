@@ -1,10 +1,13 @@
 /*
- * profile_backend.c: the timing wrapper of profile_backend.h. Each op of the table
- * synchronizes the inner backend, reads the clock, runs the inner op, synchronizes
- * again and adds the elapsed time to the op's row. No op is changed: the inner
- * backend gets the same arguments, so results are bit-identical.
+ * profile_backend.c: the timing wrapper of profile_backend.h. On the CPU each op of
+ * the table synchronizes the inner backend, reads the host clock, runs the inner op,
+ * synchronizes again and adds the elapsed time to the op's row; on the CUDA backend
+ * each op runs between two CUDA events on the backend's stream (cuda_timer.h) and
+ * its row gets their elapsed device time. No op is changed: the inner backend gets
+ * the same arguments, so results are bit-identical.
  */
 #include "profile_backend.h"
+#include "cuda_timer.h"
 #include "vae_util.h"
 
 #include <stdio.h>
@@ -36,20 +39,29 @@ _Static_assert((int)OP_COUNT <= (int)VAE_PROFILE_MAX_OPS, "VAE_PROFILE_MAX_OPS t
 typedef struct {
     vae_backend *inner;
     long calls[OP_COUNT];
-    double seconds[OP_COUNT];
+    double seconds[OP_COUNT]; /* host clock (CPU); on CUDA the timer holds the seconds */
+    vae_cuda_timer *gpu;      /* CUDA: events on inner's stream; NULL on the CPU */
 } profile_ctx;
 
 static double tick(profile_ctx *p)
 {
+    if (p->gpu) {
+        vae_cuda_timer_begin(p->gpu);
+        return 0.0;
+    }
     p->inner->synchronize(p->inner);
     return vae_now_seconds();
 }
 
 static void tock(profile_ctx *p, profile_op op, double t0)
 {
+    p->calls[op]++;
+    if (p->gpu) {
+        vae_cuda_timer_end(p->gpu, (int)op);
+        return;
+    }
     p->inner->synchronize(p->inner);
     p->seconds[op] += vae_now_seconds() - t0;
-    p->calls[op]++;
 }
 
 /* Run `call` (an op of `in`, the inner backend) timed as op. */
@@ -234,6 +246,7 @@ static void p_grad_clip_scale(vae_backend *be, float *scale, const float *x, siz
 
 static void p_destroy(vae_backend *be)
 {
+    vae_cuda_timer_free(((profile_ctx *)be->ctx)->gpu);
     vae_free(be->ctx);
     vae_free(be);
 }
@@ -242,6 +255,8 @@ vae_backend *vae_backend_profile_wrap(vae_backend *inner)
 {
     profile_ctx *p = vae_calloc(1, sizeof *p);
     p->inner = inner;
+    if (inner->kind == VAE_BACKEND_CUDA)
+        p->gpu = vae_cuda_timer_create(inner, OP_COUNT);
     vae_backend *be = vae_calloc(1, sizeof *be);
     be->kind = inner->kind;
     be->name = inner->name;
@@ -289,14 +304,17 @@ vae_backend *vae_backend_profile_wrap(vae_backend *inner)
 
 int vae_backend_profile_read(vae_backend *wrapped, vae_profile_entry *out, int max)
 {
-    const profile_ctx *p = wrapped->ctx;
+    profile_ctx *p = wrapped->ctx;
+    if (p->gpu)
+        vae_cuda_timer_collect(p->gpu); /* waits for the ops still in flight */
     int n = 0;
     for (int op = 0; op < OP_COUNT; op++) {
         if (!p->calls[op])
             continue;
         if (n == max)
             vae_fatal("vae_backend_profile_read: room for %d ops, more were called", max);
-        out[n++] = (vae_profile_entry){op_names[op], p->calls[op], p->seconds[op]};
+        const double sec = p->gpu ? vae_cuda_timer_seconds(p->gpu, op) : p->seconds[op];
+        out[n++] = (vae_profile_entry){op_names[op], p->calls[op], sec};
     }
     return n;
 }
@@ -306,4 +324,12 @@ void vae_backend_profile_reset(vae_backend *wrapped)
     profile_ctx *p = wrapped->ctx;
     memset(p->calls, 0, sizeof p->calls);
     memset(p->seconds, 0, sizeof p->seconds);
+    if (p->gpu)
+        vae_cuda_timer_reset(p->gpu);
+}
+
+const char *vae_backend_profile_clock(vae_backend *wrapped)
+{
+    const profile_ctx *p = wrapped->ctx;
+    return p->gpu ? "each op timed by CUDA events on the stream" : "every op synchronized";
 }

@@ -150,6 +150,11 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
     be->graph_launch(be, *g);
 }
 
+const vae_graph *vae_trainer_step_graph(const vae_trainer *t)
+{
+    return t->graph_full;
+}
+
 static vae_losses read_losses(const vae_model *m, const double *acc, long images)
 {
     double h[VAE_MAX_TERMS];

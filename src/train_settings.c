@@ -39,6 +39,7 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
     [VAE_TS_TOY_MEANS] = {"train.toy_means", "--toy-means", VAE_OPT_TOY_MEANS, "-3,2.5,1.5,-2.5"},
     [VAE_TS_TOY_STDS] = {"train.toy_stds", "--toy-stds", VAE_OPT_TOY_STDS, "0.3,1.2,0.3,0.2"},
     [VAE_TS_TOY_N] = {"train.toy_n", "--toy-n", VAE_OPT_TOY_N, "20000,5000"},
+    [VAE_TS_MATH] = {"train.math", "--tf32", VAE_OPT_TF32, "fp32"}, /* the GEMMs' precision on CUDA */
     [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
 };
 
@@ -103,6 +104,7 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_TOY_MEANS:
     case VAE_TS_TOY_STDS:
     case VAE_TS_TOY_N: vae_toy_text(&t->toy, vae_train_setting_keys[k].flag, buf, VAE_SETTING_MAX); break;
+    case VAE_TS_MATH: snprintf(buf, VAE_SETTING_MAX, "%s", s->tf32 ? "tf32" : "fp32"); break;
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
     }
 }
@@ -195,8 +197,12 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
         if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
             continue;
         size_t len = strlen(diff);
-        snprintf(diff + len, sizeof diff - len, "%s%s %.1000s (the run has %.1000s)", len ? ", " : "",
-                 vae_train_setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
+        if (k == VAE_TS_MATH) /* a flag without a value: given, it asks for tf32 */
+            snprintf(diff + len, sizeof diff - len, "%s--tf32 (the run has %s)", len ? ", " : "",
+                     rec ? rec : "nothing recorded");
+        else
+            snprintf(diff + len, sizeof diff - len, "%s%s %.1000s (the run has %.1000s)", len ? ", " : "",
+                     vae_train_setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
     }
     if (diff[0])
         return vae_set_error("--resume %s: %s; only --epochs (and --device, --threads, --quiet) may change on resume", dir,

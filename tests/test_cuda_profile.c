@@ -1,9 +1,10 @@
 /*
  * test_cuda_profile.c: the op-timing wrapper of profile_backend.h over the CUDA
- * backend (which it must synchronize around every op) and `cuvae bench --profile
- * --backends cuda`: the same results as the unwrapped GPU, every op counted, the
- * table printed, and the GPU memory in use reported after each epoch. Every case
- * reports as skipped without a GPU.
+ * backend (which it times with CUDA events on the stream) and `cuvae bench --profile
+ * --backends cuda`: the same results as the unwrapped GPU, every op counted as on
+ * the CPU with a device time above zero, the table printed under its clock, and the
+ * GPU memory in use reported after each epoch. Every case reports as skipped
+ * without a GPU.
  */
 #include "model.h"
 #include "profile_backend.h"
@@ -77,6 +78,43 @@ Test(cuda_profile, wrapped_gpu_steps_are_bit_identical_and_counted)
     vae_backend_free(gpu);
 }
 
+/* Three steps of the small model on the wrapped backend be; its table into e. */
+static int profile_three_steps(vae_backend *be, vae_profile_entry *e)
+{
+    vae_model m;
+    small_model(&m, be, 4);
+    vae_backend_profile_reset(be); /* drop the set-up's uploads */
+    for (int s = 0; s < 3; s++)
+        vae_model_train_step(&m, 4, &adam, 0.5f);
+    int n = vae_backend_profile_read(be, e, VAE_PROFILE_MAX_OPS);
+    vae_model_free(&m);
+    return n;
+}
+
+Test(cuda_profile, event_times_are_positive_and_op_counts_match_the_cpu)
+{
+    vae_backend *gpu = tu_cuda_backend(), *cpu = vae_backend_cpu_init();
+    vae_backend *pg = vae_backend_profile_wrap(gpu), *pc = vae_backend_profile_wrap(cpu);
+    cr_expect_str_eq(vae_backend_profile_clock(pg), "each op timed by CUDA events on the stream");
+    cr_expect_str_eq(vae_backend_profile_clock(pc), "every op synchronized");
+    vae_profile_entry eg[VAE_PROFILE_MAX_OPS], ec[VAE_PROFILE_MAX_OPS];
+    int ng = profile_three_steps(pg, eg), nc = profile_three_steps(pc, ec);
+    cr_expect_eq(ng, nc, "%d ops on the GPU, %d on the CPU", ng, nc);
+    for (int i = 0; i < ng && i < nc; i++) {
+        cr_expect_str_eq(eg[i].name, ec[i].name, "op %d", i);
+        cr_expect_eq(eg[i].calls, ec[i].calls, "%s: %ld calls on the GPU, %ld on the CPU", eg[i].name, eg[i].calls,
+                     ec[i].calls);
+        cr_expect_gt(eg[i].seconds, 0.0, "%s: %g s of device time", eg[i].name, eg[i].seconds);
+        cr_expect_lt(eg[i].seconds, 10.0, "%s: %g s of device time for 3 small steps", eg[i].name, eg[i].seconds);
+    }
+    vae_backend_profile_reset(pg);
+    cr_expect_eq(vae_backend_profile_read(pg, eg, VAE_PROFILE_MAX_OPS), 0, "reset left ops counted");
+    vae_backend_free(pg);
+    vae_backend_free(pc);
+    vae_backend_free(gpu);
+    vae_backend_free(cpu);
+}
+
 Test(cuda_profile, bench_profiles_the_gpu_and_reports_its_memory)
 {
     tu_need_gpu();
@@ -86,6 +124,7 @@ Test(cuda_profile, bench_profiles_the_gpu_and_reports_its_memory)
     int rc = tu_cuvae(out, sizeof out, "bench --backends cuda --data %s --epochs 2 --batch-size 100 --profile", data);
     cr_assert_eq(rc, 0, "bench --profile failed: %s", out);
     cr_expect(strstr(out, "profile backend=cuda") != NULL, "no profile header: %s", out);
+    cr_expect(strstr(out, "(each op timed by CUDA events on the stream; no CUDA graph)") != NULL, "%s", out);
     cr_expect(strstr(out, "gemm NT (forward)") != NULL, "no GEMM row: %s", out);
     for (int ep = 0; ep <= 2; ep++) {
         char want[64];

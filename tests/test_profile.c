@@ -1,9 +1,10 @@
 /*
  * test_profile.c: the op-timing wrapper of profile_backend.h and `cuvae bench
  * --profile`: the wrapper counts each op of a training step exactly, leaves the
- * results bit-identical to the unwrapped backend, and bench prints the table and
- * the per-epoch memory lines. The GEMM recorder of gemm_record.h (`bench
- * --gemm-only`): it sees every GEMM of a step, and a replay is those GEMMs, in order.
+ * results bit-identical to the unwrapped backend, times the CPU with the host clock,
+ * and bench prints the table and the per-epoch memory lines (and no CUDA keys on
+ * the CPU's line). The GEMM recorder of gemm_record.h (`bench --gemm-only`): it sees
+ * every GEMM of a step, and a replay is those GEMMs, in order.
  */
 #include "gemm_record.h"
 #include "model.h"
@@ -87,6 +88,15 @@ Test(profile, counts_every_op_of_a_training_step)
     vae_backend_free(cpu);
 }
 
+Test(profile, the_cpu_keeps_the_host_clock)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend *be = vae_backend_profile_wrap(cpu);
+    cr_expect_str_eq(vae_backend_profile_clock(be), "every op synchronized");
+    vae_backend_free(be);
+    vae_backend_free(cpu);
+}
+
 Test(profile, results_are_bit_identical_to_the_unwrapped_backend)
 {
     vae_backend *cpu = vae_backend_cpu_init();
@@ -129,6 +139,10 @@ Test(profile, bench_prints_the_op_table_and_memory_per_epoch)
         cr_expect(strstr(out, want) != NULL, "no '%s': %s", want, out);
     }
     cr_expect(strstr(out, "profile backend=cpu") != NULL, "no profile header: %s", out);
+    cr_expect(strstr(out, "(every op synchronized; no CUDA graph)") != NULL, "the CPU's clock: %s", out);
+    /* the CUDA keys (math=, kernels_per_step=, graph_nodes=) are for CUDA lines only */
+    cr_expect(!strstr(out, " math=") && !strstr(out, "kernels_per_step=") && !strstr(out, "graph_nodes="),
+              "CUDA keys on the CPU line: %s", out);
     cr_expect(strstr(out, "steps=6 ") != NULL, "2 epochs of 3 steps: %s", out);
     /* the default model (one hidden layer): 4 forward GEMMs a step */
     const char *row = strstr(out, "gemm NT (forward)");

@@ -71,6 +71,7 @@ static run_result train_run(const vae_dataset *train, const vae_dataset *test, i
         if (ep == 1)
             r.first_loss = e.test.loss;
     }
+    cr_expect_null(vae_trainer_step_graph(t), "the CPU backend captured a step graph");
     r.last_loss = e.train.loss;
     r.test_loss = e.test.loss;
     r.n_params = m.n_params;
