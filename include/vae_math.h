@@ -9,7 +9,7 @@
  * vectorizes a loop of them, and use only explicit fmaf, IEEE division, integer
  * steps on the bits, and vae_philox_logf (include/philox.h), so that nvcc and GCC
  * compute the same bits element by element (sums over elements still run in each
- * backend's own order).
+ * backend's own order). vae_bernoulli_term is the element both backends compute.
  *
  * Accuracy (tests/test_vae_math.c, against double-precision libm): vae_exp_nonpos
  * within 0.94 ulp on [-104, 0] (subnormal results included), and vae_log1p_unit
@@ -63,12 +63,30 @@ VAE_MATH_FN float vae_exp_nonpos(float x)
 
 /* log1p(e) for e in [0, 1]. u = 1 + e rounds away the low bits of e; u - 1 is exact
  * (Sterbenz), so c = e - (u - 1) is what was lost, and log1p(e) = log(u) + c / u to
- * first order in c (c / u < 2^-24 relative to log(u)). */
+ * first order in c (c / u < 2^-24 relative to log(u)), c / u taken as c (1 / u): the
+ * sigmoid needs 1 / u too (vae_bernoulli_term), and one division serves both. */
 VAE_MATH_FN float vae_log1p_unit(float e)
 {
     const float u = 1.0f + e;
     const float c = e - (u - 1.0f);
-    return vae_philox_logf(u) + c / u;
+    return vae_philox_logf(u) + c * (1.0f / u);
+}
+
+/* One element of the Bernoulli likelihood on logits, for a logit l and a target x: returns
+ * max(l, 0) - l x + log1p(e), e = exp(-|l|) in (0, 1] (no overflow for either sign), and
+ * sets *sigmoid = sigmoid(l) = (l >= 0 ? 1 : e) / (1 + e). max(l, 0) is a comparison:
+ * fmaxf's NaN rule would keep GCC from vectorizing it (a NaN gives 0 either way). The
+ * product l x is rounded on its own (never fused into an FMA): nvcc contracts by default. */
+VAE_MATH_FN float vae_bernoulli_term(float l, float x, float *sigmoid)
+{
+    const float e = vae_exp_nonpos(-fabsf(l));
+    *sigmoid = (l >= 0.0f ? 1.0f : e) * (1.0f / (1.0f + e));
+#ifdef __CUDA_ARCH__
+    const float lx = __fmul_rn(l, x);
+#else
+    const float lx = l * x;
+#endif
+    return ((l > 0.0f ? l : 0.0f) - lx) + vae_log1p_unit(e);
 }
 
 #endif

@@ -44,15 +44,11 @@ static __global__ void lik_bernoulli_kernel(float *loss, int T, float *dlogits, 
         const float *x_row = x + row * (size_t)D;
         float recon = 0.0f;
         for (int d = threadIdx.x; d < D; d += blockDim.x) {
-            const float l = l_row[d], t = x_row[d];
-            /* The CPU's element formula, bit for bit (src/cpu_backend.c): vae_math.h's exp and
-             * log1p, and the product l t rounded on its own (__fmul_rn: never fused into an FMA). */
-            const float e = vae_exp_nonpos(-fabsf(l)); /* in (0, 1]: never overflows */
-            recon += ((l > 0.0f ? l : 0.0f) - __fmul_rn(l, t)) + vae_log1p_unit(e);
-            if (dlogits) {
-                const float sigmoid = (l >= 0.0f ? 1.0f : e) / (1.0f + e);
+            const float t = x_row[d];
+            float sigmoid; /* the CPU's element, bit for bit: include/vae_math.h */
+            recon += vae_bernoulli_term(l_row[d], t, &sigmoid);
+            if (dlogits)
                 dlogits[row * (size_t)D + d] = gs * (sigmoid - t);
-            }
         }
         recon = block_sum(recon, scratch);
         if (threadIdx.x == 0)

@@ -332,10 +332,8 @@ static inline float cpu_lanes_total(const float lane[CPU_LANES])
     return s;
 }
 
-/* Rows [i0, i1) of lik_bernoulli. Element d's loss is max(l, 0) - l x + log1p(e) with
- * e = exp(-|l|) in (0, 1] (no overflow for either sign), its gradient gs (sigmoid(l) - x);
- * a row's loss is the sum of its elements in cpu_lanes_add's order. max(l, 0) is a
- * comparison: fmaxf's NaN rule keeps GCC from vectorizing it (a NaN gives 0 either way). */
+/* Rows [i0, i1) of lik_bernoulli. Element d's loss is vae_bernoulli_term's, its gradient
+ * gs (sigmoid(l) - x); a row's loss is the sum of its elements in cpu_lanes_add's order. */
 CPU_KERNEL static void cpu_lik_bernoulli_rows(float *loss, int T, float *dlogits, const float *logits, const float *x,
                                               int i0, int i1, int D, float gs)
 {
@@ -348,15 +346,14 @@ CPU_KERNEL static void cpu_lik_bernoulli_rows(float *loss, int T, float *dlogits
             if (dlogits) {
                 float *dl = dlogits + (size_t)i * D + d0;
                 for (int d = 0; d < n; d++) {
-                    const float li = l[d], e = vae_exp_nonpos(-fabsf(li));
-                    term[d] = ((li > 0.0f ? li : 0.0f) - li * xr[d]) + vae_log1p_unit(e);
-                    const float sig = (li >= 0.0f ? 1.0f : e) / (1.0f + e); /* sigmoid(l) */
+                    float sig;
+                    term[d] = vae_bernoulli_term(l[d], xr[d], &sig);
                     dl[d] = gs * (sig - xr[d]);
                 }
             } else {
                 for (int d = 0; d < n; d++) {
-                    const float li = l[d], e = vae_exp_nonpos(-fabsf(li));
-                    term[d] = ((li > 0.0f ? li : 0.0f) - li * xr[d]) + vae_log1p_unit(e);
+                    float sig;
+                    term[d] = vae_bernoulli_term(l[d], xr[d], &sig);
                 }
             }
             cpu_lanes_add(lane, term, n);
