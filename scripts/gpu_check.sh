@@ -11,7 +11,8 @@
 # unpack .gpu/debs into build-gpu/prefix, check those libraries load, configure and build
 # in build-gpu/build against the prefix, check the build used it):
 #   test      every ctest test, the CUDA ones included; one check per Criterion case
-#   compare   `cuvae compare` on synthetic data and on MNIST (20 steps, batch 128)
+#   compare   `cuvae compare` on synthetic data and on MNIST (20 steps, batch 128), and on MNIST
+#             with --tf32 (the GPU's GEMMs in TF32, checked with TF32's own tolerances)
 #   sanitize  compute-sanitizer memcheck over test_cuda_ops and test_cuda_train, racecheck
 #             over test_cuda_ops's comparison with the CPU of the ops whose kernels use shared
 #             memory (bias_act, the loss terms, loss_accumulate, grad_clip_scale); UNAVAILABLE
@@ -165,9 +166,10 @@ phase_test() {
 
 phase_compare() {
   local name args out rc
-  for name in synthetic mnist; do
+  for name in synthetic mnist mnist-tf32; do
     args=()
-    [[ "$name" == mnist ]] && args=(--data data/mnist --steps 20 --batch-size 128)
+    [[ "$name" == mnist* ]] && args=(--data data/mnist --steps 20 --batch-size 128)
+    [[ "$name" == *-tf32 ]] && args+=(--tf32) # TF32 GEMMs on the GPU against the FP32 CPU, TF32's tolerances
     out=$W/compare-$name.out
     echo "== cuvae compare ${args[*]}"
     limited $(($(left) / 2)) "$B/cuvae" compare "${args[@]}" > "$out" 2>&1
