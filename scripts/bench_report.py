@@ -43,6 +43,8 @@ class Run:
         self.bench = None  # the fields of the first `bench ` line
         self.rc = None
         self.wall = None
+        self.last = ""  # the last line of its own output
+        self.reason = ""  # a `bench-failed` line's reason
 
     def failed(self):
         if self.rc is None:
@@ -80,6 +82,10 @@ def parse(lines):
             cur = None
         elif line.startswith("bench ") and cur is not None and cur.bench is None:
             cur.bench = fields(line)
+        elif line.startswith("bench-failed ") and cur is not None:
+            cur.reason = fields(line).get("reason", line)
+        if cur is not None and line.strip() and not line.startswith("@"):
+            cur.last = line.strip()[:200]
     return meta, skips, runs
 
 
@@ -100,6 +106,10 @@ def summary(rs):
 
 def fmt_s(v, digits=3):
     return "-" if v is None else f"{v:.{digits}f}"
+
+
+def fmt_range_ms(s):
+    return "-" if s is None else f"{s[1] * 1e3:.2f}-{s[2] * 1e3:.2f}"
 
 
 def verdict(ratio, target, at_most):
@@ -186,7 +196,7 @@ def gpu_report(meta, skips, runs, out):
             med[(c, b, m)] = s[0] if s else None
             ks = sorted({r.bench["kernels_per_step"] for r in rs if r.bench and "kernels_per_step" in r.bench})
             rows.append([label, b, m, fmt_s(s and s[0], 4), fmt_s(s and s[0] * 1e3, 2),
-                         f"{fmt_s(s and s[1] * 1e3, 2)}-{fmt_s(s and s[2] * 1e3, 2)}", ",".join(ks) or "-", n])
+                         fmt_range_ms(s), ",".join(ks) or "-", n])
     out.append(table(["contender", "batch", "math", "median s/epoch", "ms/epoch", "min-max ms", "kernels/step",
                       "rounds ok"], rows))
     out.extend(skip_notes(skips, "gpu"))
@@ -253,10 +263,15 @@ def report(lines):
     if meta.get("gpu") == "unusable":
         out.append("FAILED: a GPU is present but cuvae cannot use it")
         status = 1
+    groups = {}  # the failed runs of one contender, settings and cause, in log order
     for r, why in failed:
-        desc = " ".join(f"{k}={v}" for k, v in r.keys.items() if k not in ("contender", "optional"))
-        out.append(f"{'failed (optional)' if r.optional else 'FAILED'}: {r.contender} {desc}: {why}")
-        if not r.optional:
+        desc = " ".join(f"{k}={v}" for k, v in r.keys.items() if k not in ("contender", "optional", "round"))
+        cause = f"{why}: {r.reason or r.last}" if (r.reason or r.last) and r.rc else why
+        groups.setdefault((r.optional, r.contender, desc, cause), []).append(r.keys.get("round", "?"))
+    for (optional, contender, desc, cause), rounds in groups.items():
+        out.append(f"{'failed (optional)' if optional else 'FAILED'}: {contender}{' ' + desc if desc else ''}, "
+                   f"round{'s' * (len(rounds) > 1)} {','.join(rounds)}: {cause}")
+        if not optional:
             status = 1
     return out, status
 
