@@ -182,7 +182,7 @@ def graph_epoch(model, opt, x_all, batch, beta, gen):
     for b in sizes:
         opt.zero_grad(set_to_none=True)
         graphs[b] = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graphs[b]):
+        with torch.cuda.graph(graphs[b], stream=side):  # the warm-up's stream: its handles exist
             steps[b]()
 
     def run():
