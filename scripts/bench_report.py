@@ -252,7 +252,10 @@ def report(lines):
            f"   data {meta.get('data', '?')}, {meta.get('rounds', '?')} rounds, each contender a fresh process: "
            f"1 warm-up epoch, then {meta.get('epochs', '?')} timed",
            f"   load average at start {meta.get('load_start', '?')}, at end {meta.get('load_end', '?')} "
-           f"({meta.get('nproc', '?')} cores)", ""]
+           f"({meta.get('nproc', '?')} cores)"]
+    if "cpu_backend" in meta or "torch" in meta:
+        out.append(f"   cuvae's CPU backend: {meta.get('cpu_backend', '?')}; PyTorch {meta.get('torch', '?')}")
+    out.append("")
     cpu_report(meta, skips, runs, out)
     out.append("")
     gpu_report(meta, skips, runs, out)
