@@ -151,9 +151,9 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # run_one ROUND CONTENDER KEYS CMD...: run CMD as a fresh process into the log between @run and
 # @end lines, and print a line of progress.
-runs_total=0 runs_failed=0
+runs_total=0 runs_failed=0 runs_failed_optional=0
 run_one() {
-  local round=$1 contender=$2 keys=$3 t0 t1 rc wall fig
+  local round=$1 contender=$2 keys=$3 t0 t1 rc wall fig failed=FAILED
   shift 3
   echo "@run round=$round contender=$contender $keys" >> "$log"
   t0=$(date +%s.%N)
@@ -165,9 +165,14 @@ run_one() {
   echo "@end rc=$rc wall_s=$wall" >> "$log"
   fig=$(grep -m1 '^bench ' "$tmp/run.out" | grep -o 'median_s_per_epoch=[^ ]*')
   runs_total=$((runs_total + 1))
-  ((rc == 0)) || runs_failed=$((runs_failed + 1))
+  if ((rc != 0)); then
+    runs_failed=$((runs_failed + 1))
+    if [[ " $keys " == *" optional=1 "* ]]; then
+      runs_failed_optional=$((runs_failed_optional + 1)) failed="failed (optional)"
+    fi
+  fi
   printf 'bench.sh: round %s %-16s %-24s %s\n' "$round" "$contender" "$keys" \
-    "$( ((rc == 0)) && echo "${fig:-wall_s=$wall}" || echo "FAILED (exit status $rc): $(tail -n 1 "$tmp/run.out")")"
+    "$( ((rc == 0)) && echo "${fig:-wall_s=$wall}" || echo "$failed (exit status $rc): $(tail -n 1 "$tmp/run.out")")"
 }
 
 common=(--data "$data" --epochs "$epochs")
@@ -217,5 +222,5 @@ python3 scripts/bench_report.py "$log" > "$tmp/report.txt"
 status=$?
 { echo; cat "$tmp/report.txt"; } | tee -a "$log"
 mv "$log" "$out" || die "cannot rename $log to $out"
-echo "bench.sh: $runs_total runs ($runs_failed failed); raw output and tables in $out"
+echo "bench.sh: $runs_total runs, $runs_failed failed ($runs_failed_optional of them optional); raw output and tables in $out"
 exit "$status"

@@ -10,6 +10,7 @@
 #include "testutil.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -184,6 +185,124 @@ Test(bench_sh, usage_errors_and_an_existing_out_file)
     snprintf(cmd, sizeof cmd, "cat %s", old);
     cr_assert_eq(tu_run(cmd, out, sizeof out), 0);
     cr_assert_str_eq(out, "keep me\n");
+}
+
+/* scripts/bench.sh with a GPU, run here through stand-ins (tests/data/bench/stubs: cuvae, a
+ * Python with PyTorch, nvidia-smi; each appends its calls to a log and prints fixed figures):
+ * ENV are extra environment settings, ARGS bench.sh's own after --cuvae, --python and --data.
+ * The calls' log goes to calls, the output to out; the exit status is returned. */
+static int bench_sh_stubbed(const char *env, const char *args, char *calls, size_t calls_len)
+{
+    static char dir[512], data[600], stubs[600], log[600], cmd[8192];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(stubs, sizeof stubs, "%s/tests/data/bench/stubs", CUVAE_SOURCE_DIR);
+    snprintf(log, sizeof log, "%s/calls.log", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && : > %s/train-images-idx3-ubyte && : > %s", data, data, log);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s: %s", cmd, out);
+    snprintf(cmd, sizeof cmd,
+             "STUB_LOG=%s STUB_DATA=%s PATH=%s:$PATH %s %s/scripts/bench.sh --cuvae %s/cuvae --python %s/python "
+             "--data %s --out %s/out.txt %s",
+             log, data, stubs, env, CUVAE_SOURCE_DIR, stubs, stubs, data, dir, args);
+    int rc = tu_run(cmd, out, sizeof out);
+    static char out_saved[sizeof out];
+    memcpy(out_saved, out, sizeof out);
+    snprintf(cmd, sizeof cmd, "cat %s", log);
+    cr_assert_eq(tu_run(cmd, calls, calls_len), 0);
+    memcpy(out, out_saved, sizeof out);
+    return rc;
+}
+
+/* Append printf-style text to buf (len bytes). */
+static void add(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+Test(bench_sh, gpu_contenders_interleaved_and_judged)
+{
+    static char calls[1 << 14], want[1 << 14];
+    int rc = bench_sh_stubbed("", "--rounds 2 --threads 1,2 --torch-compile", calls, sizeof calls);
+    cr_assert_eq(rc, 0, "exit status %d (only torch.compile failed, which is optional):\n%s", rc, out);
+    /* round r of every contender before round r + 1 of any, in a fixed order; the model for the
+     * evaluation trained once, before the first round */
+    want[0] = '\0';
+    add(want, sizeof want, "cuvae train --data DATA --epochs 1 --device cuda:0 --out RUN\n");
+    for (int r = 1; r <= 2; r++) {
+        for (int t = 1; t <= 2; t++) {
+            add(want, sizeof want, "cuvae bench --backends cpu --threads %d --batch-size 128 --data DATA --epochs 1\n", t);
+            add(want, sizeof want,
+                "cuvae bench --backends cpu --threads %d --batch-size 128 --gemm-only --data DATA --epochs 1\n", t);
+            add(want, sizeof want, "pytorch bench --device cpu --threads %d --batch-size 128 --data DATA --epochs 1\n", t);
+        }
+        for (int b = 128; b <= 1024; b *= 8) {
+            for (int tf = 0; tf < 2; tf++) {
+                const char *m = tf ? " --tf32" : "";
+                add(want, sizeof want, "cuvae bench --backends cuda:0 --batch-size %d%s --data DATA --epochs 1\n", b, m);
+                for (int k = 0; k < 3; k++)
+                    add(want, sizeof want, "pytorch bench --device cuda --mode %s --batch-size %d%s --data DATA --epochs 1\n",
+                        (const char *[]){"eager", "graph", "compile"}[k], b, m);
+            }
+        }
+        add(want, sizeof want, "cuvae eval --model MODEL --data DATA --device cuda:0\n");
+        add(want, sizeof want, "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n");
+    }
+    cr_assert_str_eq(calls, want, "the calls, in order:\n%s\nexpected:\n%s", calls, want);
+    /* the stand-ins' fixed figures, judged */
+    expect("| 1 | 2.000 | 1.800 | 1.11 met | 3.000 | 2.500 (2 threads) | 0.80 not met |");
+    expect("| 2 | 1.000 | 0.900 | 1.11 met | 2.500 | 2.500 (2 threads) | 0.40 met |");
+    expect("| cuvae | 128 | fp32 | 0.0125 | 12.50 | 12.50-12.50 | 27 | 2/2 |");
+    expect("| 128 | fp32 | 12.50 | 500.00 | 30.00 | - | 12.50 ms met | 2.40 met | 40.00 met |");
+    expect("| 128 | tf32 | 10.00 | 450.00 | 25.00 | - | - | 2.50 met | 45.00 met |");
+    expect("| 1024 | fp32 | 4.00 | 80.00 | 6.00 | - | - | 1.50 not met | 20.00 met |");
+    expect("| 1024 | tf32 | 3.00 | 70.00 | 5.00 | - | - | 1.67 not met | 23.33 met |");
+    expect("| cuvae eval --iw-samples 5000 (whole wall time) |");
+    expect("failed (optional): pytorch-compile batch=1024 math=tf32, rounds 1,2: exit status 3: "
+           "RuntimeError: stub compile failure");
+    expect("bench.sh: 49 runs, 8 failed (8 of them optional)");
+    expect_not("FAILED");
+}
+
+Test(bench_sh, without_the_new_flags_says_what_it_left_out)
+{
+    static char calls[1 << 13];
+    int rc = bench_sh_stubbed("STUB_OLD=1", "--rounds 1 --threads 1 --gpu-batch-sizes 128", calls, sizeof calls);
+    cr_assert_eq(rc, 0, "exit status %d:\n%s", rc, out);
+    cr_assert_str_eq(calls,
+                     "cuvae train --data DATA --epochs 1 --device cuda:0 --out RUN\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
+                     "pytorch bench --device cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae bench --backends cuda:0 --batch-size 128 --data DATA --epochs 1\n"
+                     "pytorch bench --device cuda --mode eager --batch-size 128 --data DATA --epochs 1\n"
+                     "pytorch bench --device cuda --mode graph --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae eval --model MODEL --data DATA --device cuda:0\n"
+                     "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n",
+                     "the calls:\n%s", calls);
+    expect("bench --help has no --gemm-only");
+    expect("not measured: the TF32 rows: ");
+    expect("bench --help has no --tf32");
+    expect("not measured: torch.compile: not asked for (--torch-compile)");
+    expect("| 1 | 2.000 | - | n/a | 3.000 | 3.000 (1 thread) | 0.67 not met |");
+}
+
+Test(bench_sh, a_gpu_cuvae_cannot_use_fails)
+{
+    static char calls[1 << 12];
+    int rc = bench_sh_stubbed("STUB_NO_GPU=1", "--rounds 1 --threads 1", calls, sizeof calls);
+    cr_assert_eq(rc, 1, "exit status %d, expected 1:\n%s", rc, out);
+    expect("GPU: nvidia-smi lists Stub H200, 1.0, but ");
+    expect("cannot use it: none listed: no CUDA device: stub: the GPU figures were not measured");
+    expect("FAILED: a GPU is present but cuvae cannot use it");
+    cr_assert_str_eq(calls,
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --gemm-only --data DATA --epochs 1\n"
+                     "pytorch bench --device cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n",
+                     "the calls:\n%s", calls);
 }
 
 /* The Python with torch and numpy; skips the test without one. */
