@@ -15,31 +15,33 @@
 # speed: exit status 0 when every contender ran, 1 when one failed, 2 on a usage error.
 #
 #   scripts/bench.sh [--rounds R] [--threads LIST] [--data DIR] [--batch-size B] [--epochs N]
-#                    [--gpu-batch-sizes LIST] [--torch-compile] [--out FILE] [--force]
-#                    [--cuvae PROGRAM] [--python PYTHON]
+#                    [--gpu-batch-sizes LIST] [--torch-compile] [--eval-batch-size N]
+#                    [--out FILE] [--force] [--cuvae PROGRAM] [--python PYTHON]
 #   scripts/bench.sh --report LOG      the tables of a saved output again (runs nothing)
 #
 # --rounds R (default 5); --threads LIST: CPU thread counts, comma-separated (default 1 to nproc);
 # --data DIR (default /usr/share/datasets/fashion-mnist: scripts/install_deps.sh --data);
 # --batch-size B: the CPU contenders' batch (default 128); --epochs N: timed epochs per run
-# (default 1); --gpu-batch-sizes LIST (default 128,1024); --out FILE: the raw output and the
+# (default 1); --gpu-batch-sizes LIST (default 128,1024); --eval-batch-size N: cuvae eval's
+# --batch-size, rows per launch (default: eval's own); --out FILE: the raw output and the
 # tables (default bench/results/DEVICE-DATE-bench.txt, DEVICE from the GPU's or the CPU's name;
 # an existing file is kept unless --force); --cuvae PROGRAM (default build/cuvae, built when
 # missing); --python PYTHON: the one that imports torch (default python3, else /usr/bin/python3).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 die() { echo "bench.sh: $*" >&2; exit 2; }
 is_count() { [[ "$1" =~ ^[1-9][0-9]*$ ]]; }
 is_count_list() { [[ "$1" =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]]; }
 
 rounds=5 threads="" data=/usr/share/datasets/fashion-mnist batch=128 epochs=1 gpu_batches=128,1024
-torch_compile=0 out="" force=0 cuvae="" python="" report_log="" iw_samples=5000
+torch_compile=0 out="" force=0 cuvae="" python="" report_log="" iw_samples=5000 eval_batch=""
 args_given="$*"
 while (($#)); do
   case "$1" in
-    --rounds|--threads|--data|--batch-size|--epochs|--gpu-batch-sizes|--out|--cuvae|--python|--report)
+    --rounds|--threads|--data|--batch-size|--epochs|--gpu-batch-sizes|--eval-batch-size|--out|--cuvae|--python|\
+    --report)
       (($# >= 2)) || die "$1 needs a value"
       case "$1" in
         --rounds) is_count "$2" || die "--rounds '$2': expected a positive whole number"; rounds=$2 ;;
@@ -50,6 +52,8 @@ while (($#)); do
         --epochs) is_count "$2" || die "--epochs '$2': expected a positive whole number"; epochs=$2 ;;
         --gpu-batch-sizes) is_count_list "$2" || die "--gpu-batch-sizes '$2': expected batch sizes, comma-separated"
                            gpu_batches=$2 ;;
+        --eval-batch-size) is_count "$2" || die "--eval-batch-size '$2': expected a positive whole number"
+                           eval_batch=$2 ;;
         --out) out=$2 ;;
         --cuvae) cuvae=$2 ;;
         --python) python=$2 ;;
@@ -136,7 +140,7 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
   echo "@meta command=\"$(clean "scripts/bench.sh $args_given")\""
   echo "@meta cpu=\"$(clean "${cpu_model:-unknown}")\" nproc=$(nproc) load_start=\"$(loadavg)\""
   echo "@meta cpu_backend=\"$(clean "$("$cuvae" devices 2>&1 | sed -n 's/^  cpu  //p' | head -n 1)")\""
-  echo "@meta data=\"$(clean "$data")\" batch=$batch rounds=$rounds epochs=$epochs threads=$threads gpu_batches=$gpu_batches iw_samples=$iw_samples"
+  echo "@meta data=\"$(clean "$data")\" batch=$batch rounds=$rounds epochs=$epochs threads=$threads gpu_batches=$gpu_batches iw_samples=$iw_samples eval_batch=${eval_batch:-default}"
   echo "@meta python=\"$(clean "${python:-none}")\" torch=\"$(clean "$([[ -n "$python" ]] && "$python" -c 'import torch; print(torch.__version__)' 2>&1)")\""
   if [[ "$gpu" == yes ]]; then echo "@meta gpu=\"$(clean "$gpu_name")\""
   else echo "@meta gpu=$gpu gpu_reason=\"$(clean "$gpu_reason")\""; fi
@@ -178,7 +182,8 @@ run_one() {
 common=(--data "$data" --epochs "$epochs")
 maths=(fp32)
 ((has_tf32)) && maths+=(tf32)
-eval_ready=0
+eval_ready=0 eval_opts=()
+[[ -n "$eval_batch" ]] && eval_opts=(--batch-size "$eval_batch")
 if [[ "$gpu" == yes ]]; then
   run_one 0 eval-train "" "$cuvae" train --data "$data" --epochs 1 --device cuda:0 --out "$tmp/run"
   if [[ -f "$tmp/run/model.safetensors" ]]; then eval_ready=1
@@ -211,9 +216,10 @@ for ((r = 1; r <= rounds; r++)); do
     done
   done
   if ((eval_ready)); then
-    run_one "$r" eval-load "" "$cuvae" eval --model "$tmp/run/model.safetensors" --data "$data" --device cuda:0
+    run_one "$r" eval-load "" "$cuvae" eval --model "$tmp/run/model.safetensors" --data "$data" --device cuda:0 \
+      "${eval_opts[@]}"
     run_one "$r" eval-iw "iw_samples=$iw_samples" "$cuvae" eval --model "$tmp/run/model.safetensors" --data "$data" \
-      --device cuda:0 --iw-samples "$iw_samples"
+      --device cuda:0 "${eval_opts[@]}" --iw-samples "$iw_samples"
   fi
 done
 echo "@meta load_end=\"$(loadavg)\"" >> "$log"

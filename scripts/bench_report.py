@@ -225,6 +225,8 @@ def gpu_report(meta, skips, runs, out):
     s_iw, n_iw = summary(iw)
     s_load, n_load = summary(load)
     k = meta.get("iw_samples", "5000")
+    if meta.get("eval_batch", "default") != "default":
+        k += f" --batch-size {meta['eval_batch']}"
     out.append(f"Evaluation (issue 11): cuvae eval --iw-samples {k} over the test images on the GPU, a model trained "
                f"for 1 epoch; target <= {EVAL_TARGET_S:g} s. cuvae eval prints no load time of its own, so the "
                "figure judged is the whole command's wall time (process start, data and model load included)")

@@ -268,10 +268,12 @@ Test(bench_sh, gpu_contenders_interleaved_and_judged)
     expect_not("FAILED");
 }
 
+/* Also --eval-batch-size, passed to both evaluations. */
 Test(bench_sh, without_the_new_flags_says_what_it_left_out)
 {
     static char calls[1 << 13];
-    int rc = bench_sh_stubbed("STUB_OLD=1", "--rounds 1 --threads 1 --gpu-batch-sizes 128", calls, sizeof calls);
+    int rc = bench_sh_stubbed("STUB_OLD=1", "--rounds 1 --threads 1 --gpu-batch-sizes 128 --eval-batch-size 65536", calls,
+                              sizeof calls);
     cr_assert_eq(rc, 0, "exit status %d:\n%s", rc, out);
     cr_assert_str_eq(calls,
                      "cuvae train --data DATA --epochs 1 --device cuda:0 --out RUN\n"
@@ -280,9 +282,10 @@ Test(bench_sh, without_the_new_flags_says_what_it_left_out)
                      "cuvae bench --backends cuda:0 --batch-size 128 --data DATA --epochs 1\n"
                      "pytorch bench --device cuda --mode eager --batch-size 128 --data DATA --epochs 1\n"
                      "pytorch bench --device cuda --mode graph --batch-size 128 --data DATA --epochs 1\n"
-                     "cuvae eval --model MODEL --data DATA --device cuda:0\n"
-                     "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n",
+                     "cuvae eval --model MODEL --data DATA --device cuda:0 --batch-size 65536\n"
+                     "cuvae eval --model MODEL --data DATA --device cuda:0 --batch-size 65536 --iw-samples 5000\n",
                      "the calls:\n%s", calls);
+    expect("| cuvae eval --iw-samples 5000 --batch-size 65536 (whole wall time) |");
     expect("bench --help has no --gemm-only");
     expect("not measured: the TF32 rows: ");
     expect("bench --help has no --tf32");
