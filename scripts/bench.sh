@@ -148,7 +148,11 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
   [[ -n "$python" ]] || echo "@skip part=cpu what=\"PyTorch\" reason=\"neither python3 nor /usr/bin/python3 imports torch (scripts/install_deps.sh --torch)\""
   if [[ "$gpu" == yes ]]; then
     ((has_tf32)) || echo "@skip part=gpu what=\"the TF32 rows\" reason=\"$cuvae bench --help has no --tf32\""
-    ((torch_cuda)) || echo "@skip part=gpu what=\"PyTorch on CUDA\" reason=\"${python:-python3} has no usable CUDA (torch.cuda.is_available() is False)\""
+    if [[ -z "$python" ]]; then
+      echo "@skip part=gpu what=\"PyTorch on CUDA\" reason=\"neither python3 nor /usr/bin/python3 imports torch\""
+    elif ((!torch_cuda)); then
+      echo "@skip part=gpu what=\"PyTorch on CUDA\" reason=\"$python has no usable CUDA (torch.cuda.is_available() is False)\""
+    fi
     ((torch_cuda && !torch_compile)) && echo "@skip part=gpu what=\"torch.compile\" reason=\"not asked for (--torch-compile)\""
   fi
 } >> "$log"
