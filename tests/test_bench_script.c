@@ -293,6 +293,27 @@ Test(bench_sh, without_the_new_flags_says_what_it_left_out)
     expect("| 1 | 2.000 | - | n/a | 3.000 | 3.000 (1 thread) | 0.67 not met |");
 }
 
+Test(bench_sh, pytorch_without_cuda_leaves_its_gpu_rows_out)
+{
+    static char calls[1 << 12];
+    int rc = bench_sh_stubbed("STUB_TORCH_NO_CUDA=1", "--rounds 1 --threads 1 --gpu-batch-sizes 128", calls,
+                              sizeof calls);
+    cr_assert_eq(rc, 0, "exit status %d:\n%s", rc, out);
+    cr_assert_str_eq(calls,
+                     "cuvae train --data DATA --epochs 1 --device cuda:0 --out RUN\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --gemm-only --data DATA --epochs 1\n"
+                     "pytorch bench --device cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae bench --backends cuda:0 --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae bench --backends cuda:0 --batch-size 128 --tf32 --data DATA --epochs 1\n"
+                     "cuvae eval --model MODEL --data DATA --device cuda:0\n"
+                     "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n",
+                     "the calls:\n%s", calls);
+    expect("not measured: PyTorch on CUDA: ");
+    expect("python has no usable CUDA (torch.cuda.is_available() is False)");
+    expect("| 128 | fp32 | 12.50 | - | - | - | 12.50 ms met | n/a | n/a |");
+}
+
 Test(bench_sh, a_gpu_cuvae_cannot_use_fails)
 {
     static char calls[1 << 12];
