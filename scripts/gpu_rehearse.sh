@@ -4,8 +4,8 @@
 #   1. scripts/gpu_prepare.sh fills .gpu/
 #   2. what travels (tracked and untracked-not-ignored files, plus .gpu) is copied into a
 #      scratch folder, as the device tool copies it; its size is printed
-#   3. scripts/gpu_check.sh runs there as the README's two device calls say
-#      (test,compare,train,bench, then sanitize), with a fresh build-gpu/ for the first:
+#   3. scripts/gpu_check.sh runs there as the README's three device calls say
+#      (test,compare,train, then sanitize, then bench), with a fresh build-gpu/ for the first:
 #      it unpacks the .debs into build-gpu/prefix, builds against it and runs the CPU
 #      tests (the CUDA checks skip here, and count as skipped: nvidia-smi sees no GPU)
 #   4. then `all`; the later calls must find the setup done
@@ -68,9 +68,9 @@ check_out() {
   fi
 }
 
-# The README's two device calls, the first on a fresh build-gpu/, then `all`.
+# The README's three device calls, the first on a fresh build-gpu/, then `all`.
 n=0
-for phases in test,compare,train,bench sanitize all; do
+for phases in test,compare,train sanitize bench all; do
   n=$((n + 1))
   echo "rehearse: call $n: scripts/gpu_check.sh $phases \$OUT   (in $tree)"
   t0=$SECONDS
