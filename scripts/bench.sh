@@ -10,7 +10,9 @@
 #     and with --torch-compile also torch.compile(mode="reduce-overhead") (optional: its failure
 #     is reported, not fatal); then cuvae eval --iw-samples 5000 and cuvae eval alone (its load
 #     time, about) on a model trained for 1 epoch on CUDA before the first round
-# then prints the medians (min, max) and issue 11's verdicts, met or not met (scripts/bench_report.py).
+# then, after the rounds, cuvae bench --profile once per CPU thread count and on the GPU (each
+# op's time per step), and prints the medians (min, max), issue 11's verdicts, met or not met,
+# and the per-op tables (scripts/bench_report.py).
 # Where there is no GPU it says so and the CPU figures stand alone. It asserts nothing about
 # speed: exit status 0 when every contender ran, 1 when one failed, 2 on a usage error.
 #
@@ -226,6 +228,13 @@ for ((r = 1; r <= rounds; r++)); do
       --device cuda:0 "${eval_opts[@]}" --iw-samples "$iw_samples"
   fi
 done
+# where the time goes: each op per step, once per CPU thread count and on the GPU
+for t in "${thread_list[@]}"; do
+  run_one P profile-cpu "threads=$t batch=$batch" \
+    "$cuvae" bench --backends cpu --threads "$t" --batch-size "$batch" --profile "${common[@]}"
+done
+[[ "$gpu" == yes ]] && run_one P profile-cuda "batch=${gpu_batch_list[0]}" \
+  "$cuvae" bench --backends cuda:0 --batch-size "${gpu_batch_list[0]}" --profile "${common[@]}"
 echo "@meta load_end=\"$(loadavg)\"" >> "$log"
 
 python3 scripts/bench_report.py "$log" > "$tmp/report.txt"

@@ -45,6 +45,7 @@ class Run:
         self.wall = None
         self.last = ""  # the last line of its own output
         self.reason = ""  # a `bench-failed` line's reason
+        self.profile = []  # a profile run's table: the `profile ...` line to "other (host)"
 
     def failed(self):
         if self.rc is None:
@@ -86,6 +87,9 @@ def parse(lines):
             cur.reason = fields(line).get("reason", line)
         if cur is not None and line.strip() and not line.startswith("@"):
             cur.last = line.strip()[:200]
+            if cur.contender.startswith("profile-") and (line.startswith("profile ") or cur.profile and
+                                                          not cur.profile[-1].lstrip().startswith("other (host)")):
+                cur.profile.append(line)
     return meta, skips, runs
 
 
@@ -261,6 +265,13 @@ def report(lines):
     cpu_report(meta, skips, runs, out)
     out.append("")
     gpu_report(meta, skips, runs, out)
+    profiles = [r for r in runs if r.contender.startswith("profile-") and r.profile]
+    if profiles:
+        out.append("")
+        out.append("Per-op time per step (cuvae bench --profile after the rounds: one epoch after a warm-up, "
+                   "every op timed on its own; read the shares)")
+        for r in profiles:
+            out.extend(r.profile)
     failed = [(r, r.failed()) for r in runs if r.failed()]
     status = 0
     if failed or meta.get("gpu") == "unusable":

@@ -252,6 +252,11 @@ Test(bench_sh, gpu_contenders_interleaved_and_judged)
         add(want, sizeof want, "cuvae eval --model MODEL --data DATA --device cuda:0\n");
         add(want, sizeof want, "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n");
     }
+    /* then the per-op profiles: each CPU thread count, and the GPU at the first batch size */
+    for (int t = 1; t <= 2; t++)
+        add(want, sizeof want, "cuvae bench --backends cpu --threads %d --batch-size 128 --profile --data DATA --epochs 1\n",
+            t);
+    add(want, sizeof want, "cuvae bench --backends cuda:0 --batch-size 128 --profile --data DATA --epochs 1\n");
     cr_assert_str_eq(calls, want, "the calls, in order:\n%s\nexpected:\n%s", calls, want);
     /* the stand-ins' fixed figures, judged */
     expect("| 1 | 2.000 | 1.800 | 1.11 met | 3.000 | 2.500 (2 threads) | 0.80 not met |");
@@ -264,7 +269,13 @@ Test(bench_sh, gpu_contenders_interleaved_and_judged)
     expect("| cuvae eval --iw-samples 5000 (whole wall time) |");
     expect("failed (optional): pytorch-compile batch=1024 math=tf32, rounds 1,2: exit status 3: "
            "RuntimeError: stub compile failure");
-    expect("bench.sh: 49 runs, 8 failed (8 of them optional)");
+    expect("bench.sh: 52 runs, 8 failed (8 of them optional)");
+    /* the profiles' tables, each from its `profile` line to "other (host)", and nothing after */
+    expect("Per-op time per step (cuvae bench --profile");
+    expect("profile backend=cpu device=\"Stub\" epochs=1 steps=469 ms_per_step=2.0000");
+    expect("profile backend=cuda:0 device=\"Stub\"");
+    expect("  gemm NT (forward)              4.00     1.0000   50.0%\n  other (host)");
+    expect_not("  other (host)                            1.0000   50.0%\nmemory backend");
     expect_not("FAILED");
 }
 
@@ -283,7 +294,9 @@ Test(bench_sh, without_the_new_flags_says_what_it_left_out)
                      "pytorch bench --device cuda --mode eager --batch-size 128 --data DATA --epochs 1\n"
                      "pytorch bench --device cuda --mode graph --batch-size 128 --data DATA --epochs 1\n"
                      "cuvae eval --model MODEL --data DATA --device cuda:0 --batch-size 65536\n"
-                     "cuvae eval --model MODEL --data DATA --device cuda:0 --batch-size 65536 --iw-samples 5000\n",
+                     "cuvae eval --model MODEL --data DATA --device cuda:0 --batch-size 65536 --iw-samples 5000\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --profile --data DATA --epochs 1\n"
+                     "cuvae bench --backends cuda:0 --batch-size 128 --profile --data DATA --epochs 1\n",
                      "the calls:\n%s", calls);
     expect("| cuvae eval --iw-samples 5000 --batch-size 65536 (whole wall time) |");
     expect("bench --help has no --gemm-only");
@@ -307,7 +320,9 @@ Test(bench_sh, pytorch_without_cuda_leaves_its_gpu_rows_out)
                      "cuvae bench --backends cuda:0 --batch-size 128 --data DATA --epochs 1\n"
                      "cuvae bench --backends cuda:0 --batch-size 128 --tf32 --data DATA --epochs 1\n"
                      "cuvae eval --model MODEL --data DATA --device cuda:0\n"
-                     "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n",
+                     "cuvae eval --model MODEL --data DATA --device cuda:0 --iw-samples 5000\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --profile --data DATA --epochs 1\n"
+                     "cuvae bench --backends cuda:0 --batch-size 128 --profile --data DATA --epochs 1\n",
                      "the calls:\n%s", calls);
     expect("not measured: PyTorch on CUDA: ");
     expect("python has no usable CUDA (torch.cuda.is_available() is False)");
@@ -325,7 +340,8 @@ Test(bench_sh, a_gpu_cuvae_cannot_use_fails)
     cr_assert_str_eq(calls,
                      "cuvae bench --backends cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
                      "cuvae bench --backends cpu --threads 1 --batch-size 128 --gemm-only --data DATA --epochs 1\n"
-                     "pytorch bench --device cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n",
+                     "pytorch bench --device cpu --threads 1 --batch-size 128 --data DATA --epochs 1\n"
+                     "cuvae bench --backends cpu --threads 1 --batch-size 128 --profile --data DATA --epochs 1\n",
                      "the calls:\n%s", calls);
 }
 
