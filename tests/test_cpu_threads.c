@@ -2,9 +2,9 @@
  * test_cpu_threads.c: the CPU backend's threaded ops (src/cpu_backend.c) give the
  * same bits on 1 thread as on 2, on shapes large enough to be split among threads
  * and not multiples of the block sizes: lik_bernoulli, bias_act forward and
- * backward, Adam, the gather, the finiteness check. And the normals drawn from a
- * Philox block boundary (the vectorized path) equal those drawn pair by pair from
- * an offset in the middle of a block (the general path).
+ * backward, Adam, the gather, the finiteness check, the clear. And the normals drawn
+ * from a Philox block boundary (the vectorized, threaded path) equal those drawn pair
+ * by pair from an offset in the middle of a block (the general path).
  * The GEMMs are not here: oneDNN's results depend on the thread count (README).
  */
 #include "backend.h"
@@ -73,6 +73,15 @@ static void run_ops(int threads, outputs *o)
         idx[i] = (i * 37 + 11) % 500;
     o->x = vae_calloc(nbd, sizeof(float));
     be->gather_batch(be, o->x, data, idx, B, D);
+
+    float *cleared = vae_calloc(nbd, sizeof(float));
+    memcpy(cleared, o->dlogits, nbd * sizeof(float));
+    be->memset_zero(be, cleared, nbd * sizeof(float) - 12); /* all but the last 3 */
+    size_t wrong = 0;
+    for (size_t i = 0; i < nbd; i++)
+        wrong += cleared[i] != (i < nbd - 3 ? 0.0f : o->dlogits[i]);
+    cr_expect_eq(wrong, 0, "memset_zero on %d threads: %zu elements wrong", threads, wrong);
+    vae_free(cleared);
 
     o->flag_clean = o->flag_nan = 0;
     be->check_finite(be, &o->flag_clean, g, nbn, 3);
@@ -154,10 +163,11 @@ Test(cpu_threads, bias_gradient_is_the_column_sum_in_row_order)
 
 Test(cpu_threads, normals_from_a_block_boundary_equal_those_from_mid_block)
 {
+    vae_cpu_set_threads(2); /* 2,000 blocks: split among the threads */
     vae_backend *be = vae_backend_cpu_init();
     vae_rng *a = be->rng_init(be, 42), *b = be->rng_init(be, 42);
-    enum { N_NORMALS = 1002 };
-    float whole[N_NORMALS], parts[N_NORMALS];
+    enum { N_NORMALS = 8002 };
+    static float whole[N_NORMALS], parts[N_NORMALS];
     be->rng_normal(be, a, whole, N_NORMALS);         /* offset 0: whole blocks, then one pair */
     be->rng_normal(be, b, parts, 2);                 /* offset 0: one pair */
     be->rng_normal(be, b, parts + 2, N_NORMALS - 2); /* offset 2: mid-block, pair by pair */
