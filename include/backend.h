@@ -10,7 +10,9 @@
  *    backend, device memory on the CUDA backend (from buffer_alloc).
  *  - Ops are asynchronous on the CUDA backend (one stream, in order);
  *    download() and synchronize() wait for everything enqueued before them.
- *  - Parameter gradients accumulate (+=); activation gradients are written (=).
+ *  - Ops accumulate parameter gradients (+=: bias_act_backward's dbias); activation
+ *    gradients are written (=). (The model writes each weight gradient with a beta-0
+ *    GEMM and clears each bias gradient first: model.c, linear_backward.)
  *  - Failures of the environment (allocation, a CUDA/cuBLAS call) are
  *    fatal and report the call, file and line; ops have no error returns.
  *

@@ -292,7 +292,8 @@ int vae_model_term_index(const vae_model *m, const char *name);
  * (the likelihood's into dout[output], the KL's into dout[head], weighted by the
  * backend scalars). */
 void vae_model_forward(vae_model *m, int B, int with_grad);
-/* Backward from the gradients the terms wrote; parameter gradients accumulate into m->grads. */
+/* Backward from the gradients the terms wrote; every parameter's gradient is written into
+ * m->grads (not accumulated: each weight block and bias once). */
 void vae_model_backward(vae_model *m, int B);
 /* Zero the gradients, forward, backward, one Adam step at the learning rate of the
  * scalar VAE_SCALAR_LR (adam->lr is not read). The step guards itself on

@@ -405,17 +405,17 @@ static void cpu_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, 
     const float gs = weight ? grad_scale * *weight : grad_scale;
     for (int i = 0; i < B; i++) {
         const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
+        float *dmu = dstats ? dstats + (size_t)i * 2 * Z : NULL, *dlv = dmu ? dmu + Z : NULL;
         float kl = 0.0f;
-        for (int j = 0; j < Z; j++)
-            kl += 1.0f + lv[j] - mu[j] * mu[j] - expf(lv[j]);
-        loss[(size_t)i * T] = -0.5f * kl;
-        if (!dstats)
-            continue;
-        float *dmu = dstats + (size_t)i * 2 * Z, *dlv = dmu + Z;
         for (int j = 0; j < Z; j++) {
-            dmu[j] = gs * mu[j];
-            dlv[j] = gs * 0.5f * (expf(lv[j]) - 1.0f);
+            const float var = expf(lv[j]); /* once, for the loss and the gradient */
+            kl += 1.0f + lv[j] - mu[j] * mu[j] - var;
+            if (dmu) {
+                dmu[j] = gs * mu[j];
+                dlv[j] = gs * 0.5f * (var - 1.0f);
+            }
         }
+        loss[(size_t)i * T] = -0.5f * kl;
     }
 }
 
@@ -466,17 +466,26 @@ static void cpu_adam_step(vae_backend *be, float *params, const float *grads, fl
     }
 }
 
+/* Ask for row idx[i] of the data set now: the rows are scattered through it (a random order
+ * over tens of MB), so each is a miss all the way to memory unless asked for ahead. */
+static inline void cpu_prefetch_row(const uint8_t *data, const int32_t *idx, int i, int D)
+{
+    const uint8_t *row = data + (size_t)idx[i] * D;
+    for (int d = 0; d < D; d += 64)
+        __builtin_prefetch(row + d);
+}
+
+enum { CPU_GATHER_AHEAD = 8 }; /* rows asked for ahead of the one converted */
+
 CPU_KERNEL static void cpu_gather_batch_rows(float *x, const uint8_t *data, const int32_t *idx, int i0, int i1,
                                              int D)
 {
+    for (int i = i0; i < i1 && i < i0 + CPU_GATHER_AHEAD; i++)
+        cpu_prefetch_row(data, idx, i, D);
     for (int i = i0; i < i1; i++) {
+        if (i + CPU_GATHER_AHEAD < i1)
+            cpu_prefetch_row(data, idx, i + CPU_GATHER_AHEAD, D);
         const uint8_t *src = data + (size_t)idx[i] * D;
-        if (i + 2 < i1) {
-            /* the rows are scattered through the data set: ask for a later one now */
-            const uint8_t *ahead = data + (size_t)idx[i + 2] * D;
-            for (int d = 0; d < D; d += 64)
-                __builtin_prefetch(ahead + d);
-        }
         float *dst = x + (size_t)i * D;
         for (int d = 0; d < D; d++)
             dst[d] = (float)src[d] / 255.0f;

@@ -390,9 +390,11 @@ static void linear_forward(vae_model *m, int l, int B)
     be->bias_act_forward(be, m->out[l], m->params + L->b_off, B, L->out, L->act);
 }
 
-/* From dout[l] (gradient w.r.t. the layer's output): per block, dW_k += dpre^T @ in_k and,
- * for a source with a gradient, din_k (=, or += after another writer) dpre @ W_k;
- * db += sum dpre. dout[l] is overwritten with dpre. */
+/* From dout[l] (gradient w.r.t. the layer's output): per block, dW_k = dpre^T @ in_k (the
+ * blocks partition W's columns: each is written once) and, for a source with a gradient,
+ * din_k (=, or += after another writer) dpre @ W_k; db = sum dpre. dout[l] is overwritten
+ * with dpre. Writing rather than accumulating the parameters' gradients spares the step a
+ * pass clearing all of them (and the weight-gradient GEMMs a read of their output). */
 static void linear_backward(vae_model *m, int l, int B)
 {
     vae_backend *be = m->be;
@@ -400,10 +402,11 @@ static void linear_backward(vae_model *m, int l, int B)
     float *dpre = m->dout[l];
     if (!m->grad_written_layer[l]) /* nothing downstream read this layer: its gradient is zero */
         be->memset_zero(be, dpre, (size_t)B * L->out * sizeof(float));
+    be->memset_zero(be, m->grads + L->b_off, (size_t)L->out * sizeof(float)); /* the op adds its sums */
     be->bias_act_backward(be, dpre, m->grads + L->b_off, m->dout[l], m->out[l], B, L->out, L->act);
     for (int k = 0; k < L->n_blocks; k++) {
         const vae_block *b = &L->block[k];
-        be->gemm(be, 1, 0, L->out, b->width, B, 1.0f, dpre, L->out, source_value(m, b), b->width, 1.0f,
+        be->gemm(be, 1, 0, L->out, b->width, B, 1.0f, dpre, L->out, source_value(m, b), b->width, 0.0f,
                  m->grads + L->w_off + b->col, L->in);
         unsigned char *written = NULL;
         float *din = source_grad(m, b, &written);
@@ -525,8 +528,7 @@ void vae_model_backward(vae_model *m, int B)
 void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, float clip_grad_norm)
 {
     vae_backend *be = m->be;
-    be->memset_zero(be, m->grads, m->n_params * sizeof(float));
-    vae_model_forward(m, B, 1);
+    vae_model_forward(m, B, 1); /* the backward pass writes every parameter's gradient: no clear */
     be->check_finite(be, m->diverged, m->row_loss, (size_t)B * m->n_terms, VAE_DIVERGED_LOSS);
     vae_model_backward(m, B);
     be->check_finite(be, m->diverged, m->grads, m->n_params, VAE_DIVERGED_GRADIENT);

@@ -178,7 +178,9 @@ static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
             cr_assert(y[i * K + labels[i]] == 1.0f, "row %d: y is not the one-hot of label %d", i, labels[i]);
     }
 
-    memset(m->grads, 0, m->n_params * 4);
+    /* NaN in every gradient first: the backward pass must write each one, not add to it */
+    for (size_t k = 0; k < m->n_params; k++)
+        m->grads[k] = NAN;
     vae_model_forward(m, B, 1);
     vae_model_backward(m, B);
 
