@@ -63,13 +63,12 @@ VAE_MATH_FN float vae_exp_nonpos(float x)
 
 /* log1p(e) for e in [0, 1]. u = 1 + e rounds away the low bits of e; u - 1 is exact
  * (Sterbenz), so c = e - (u - 1) is what was lost, and log1p(e) = log(u) + c / u to
- * first order in c (c / u < 2^-24 relative to log(u)), c / u taken as c (1 / u): the
- * sigmoid needs 1 / u too (vae_bernoulli_term), and one division serves both. */
+ * first order in c (c / u < 2^-24 relative to log(u)). */
 VAE_MATH_FN float vae_log1p_unit(float e)
 {
     const float u = 1.0f + e;
     const float c = e - (u - 1.0f);
-    return vae_philox_logf(u) + c * (1.0f / u);
+    return vae_philox_logf(u) + c / u;
 }
 
 /* One element of the Bernoulli likelihood on logits, for a logit l and a target x: returns
@@ -80,7 +79,7 @@ VAE_MATH_FN float vae_log1p_unit(float e)
 VAE_MATH_FN float vae_bernoulli_term(float l, float x, float *sigmoid)
 {
     const float e = vae_exp_nonpos(-fabsf(l));
-    *sigmoid = (l >= 0.0f ? 1.0f : e) * (1.0f / (1.0f + e));
+    *sigmoid = (l >= 0.0f ? 1.0f : e) / (1.0f + e);
 #ifdef __CUDA_ARCH__
     const float lx = __fmul_rn(l, x);
 #else

@@ -111,8 +111,8 @@ Test(vae_math, cpu_lik_bernoulli_matches_the_scalar_formula_bit_for_bit)
             (void)vae_bernoulli_term(li, xi, &sig);
             const float want = (2.0f * w) * (sig - xi);
             /* sigmoid within 2 ulp of the double one, whichever side of 0: 1 + e rounds (half
-             * an ulp of 1), e's own error (0.94 ulp) enters scaled by e / (1 + e) <= 1/2, 1 / u
-             * and the product with e round (half an ulp each) */
+             * an ulp of 1), e's own error (0.94 ulp) enters scaled by e / (1 + e) <= 1/2, and
+             * the division rounds (half an ulp) */
             const double sig_ref = 1.0 / (1.0 + exp(-(double)li));
             if (ulps(sig, sig_ref) > 2.0 && sigmoid_off++ < 5)
                 cr_log_error("logit %a: sigmoid %a, %.2f ulp from %a", (double)li, (double)sig, ulps(sig, sig_ref),
