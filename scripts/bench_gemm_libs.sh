@@ -65,7 +65,7 @@ build libxsmm -DGEMM_XSMM /usr/lib/libxsmm.a \
 
 # name|binary|environment for @ threads (@ substituted)|what it is
 CONTENDERS=(
-    "openblas-pthread|openblas-pthread|OPENBLAS_NUM_THREADS=@|OpenBLAS 0.3.21 pthread (what cuvae links today)"
+    "openblas-pthread|openblas-pthread|OPENBLAS_NUM_THREADS=@|OpenBLAS 0.3.21 pthread (what cuvae linked before oneDNN)"
     "openblas-openmp|openblas-openmp|OMP_NUM_THREADS=@|OpenBLAS 0.3.21 OpenMP"
     "blis-auto|blis-pthread|BLIS_NUM_THREADS=@|BLIS 0.9.0 pthread, its own CPU detection"
     "blis-skx|blis-pthread|BLIS_NUM_THREADS=@ BLIS_ARCH_TYPE=0|BLIS 0.9.0 pthread, forced to its skx (AVX-512) kernels"

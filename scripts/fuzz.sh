@@ -29,7 +29,7 @@ targets=(fuzz_idx fuzz_idx_gz fuzz_safetensors fuzz_checkpoint)
 CC=$cc cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCUVAE_FUZZ=ON >/dev/null
 cmake --build build-fuzz -j2 --target "${targets[@]}"
 
-export OPENBLAS_NUM_THREADS=1
+export OMP_NUM_THREADS=1
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=()

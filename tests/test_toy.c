@@ -247,7 +247,7 @@ static int file_has(const char *path, const char *needle)
     return file_find(path, needle) != NULL;
 }
 
-/* 50 epochs at the defaults: measured TV 0.118 (150 epochs: 0.078); a model of one epoch is far
+/* 50 epochs at the defaults: measured TV 0.118 (150 epochs: 0.077); a model of one epoch is far
  * (one epoch: 0.496, required above 0.3). The threshold 0.2 leaves room for rounding between
  * builds and BLAS versions without letting a model that has not learnt the density pass. */
 Test(toy, cli_run_draws_the_pictures_and_the_generated_data_follows_the_density, .timeout = 600)
