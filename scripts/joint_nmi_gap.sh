@@ -7,6 +7,7 @@
 #   scripts/joint_nmi_gap.sh [EPOCHS [SEED [MARGIN]]]   defaults: 100 epochs, seed 1, margin 0.15
 #
 # Environment: CUVAE (default build/cuvae), DATA (default data/mnist), DEVICE (default auto),
+# THREADS (CPU threads, default 1: the README's runs, bit for bit; results depend on the count),
 # OUT (default a new temporary directory; the two runs are OUT/capacity and OUT/plain).
 # The capacities rise over 3,760 steps (27% of 100 epochs of 141 steps at batch 64, the issue's
 # reference), to 5 nats each with gamma 30 (C_c is capped at log 10). About 7 minutes per run on
@@ -24,13 +25,14 @@ margin=${3:-0.15}
 cuvae=${CUVAE:-$repo_root/build/cuvae}
 data=${DATA:-$repo_root/data/mnist}
 device=${DEVICE:-auto}
+threads=${THREADS:-1}
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 
 run() { # name, extra flags...
     local name=$1
     shift
-    "$cuvae" train --model joint --data "$data" --epochs "$epochs" --seed "$seed" --device "$device" --quiet \
+    "$cuvae" train --model joint --data "$data" --epochs "$epochs" --seed "$seed" --device "$device" --threads "$threads" --quiet \
         --out "$out/$name" --force "$@" >"$out/$name.log" 2>&1 || {
         echo "joint_nmi_gap: the $name run failed; see $out/$name.log" >&2
         exit 1
