@@ -176,12 +176,11 @@ VAE_PHILOX_FN void vae_philox_sincos2pi(float u, float *s_out, float *c_out)
     pc = fmaf(f2, pc, C4);
     pc = fmaf(f2, pc, C2);
     const float cs = fmaf(f2, pc, C0);
-    switch (q & 3) {
-    case 0: *s_out = sn; *c_out = cs; break;
-    case 1: *s_out = cs; *c_out = -sn; break;
-    case 2: *s_out = -sn; *c_out = -cs; break;
-    default: *s_out = -cs; *c_out = sn; break;
-    }
+    /* The quadrant q mod 4, by selects rather than branches (so a loop of these vectorizes):
+     * (sin, cos) = (sn, cs), (cs, -sn), (-sn, -cs), (-cs, sn) for q mod 4 = 0, 1, 2, 3. */
+    const float s = (q & 1) ? cs : sn, c = (q & 1) ? sn : cs;
+    *s_out = (q & 2) ? -s : s;
+    *c_out = ((q + 1) & 2) ? -c : c;
 }
 
 /* Box-Muller on two words: z0 = r cos(2 pi u), z1 = r sin(2 pi u),
