@@ -7,13 +7,15 @@
  * the formula kernels/loss.cu runs.
  *
  * Speed: the ops a training step spends time in (the likelihood, Adam,
- * bias/activation, the gather, the finiteness check) split their rows or elements
+ * bias/activation, the gather, the finiteness check, the clear, the normals, the
+ * reparameterization and the Gaussian KL) split their rows or elements
  * into fixed blocks shared among the OpenMP threads that oneDNN also uses (one
- * pool, one thread count: vae_cpu_set_threads), and run each block in a function
- * compiled three times (AVX-512, AVX2, baseline; the CPU picks at load time). Every
- * result is independent of the thread count and of which of the three runs: an
- * element's arithmetic is the same (ISO C: no contraction into FMAs; explicit fmaf
- * only), and a sum runs in a fixed order (cpu_sum_lanes, or down a column).
+ * pool, one thread count: vae_cpu_set_threads); the longest run each block in a
+ * function compiled three times (CPU_KERNEL: AVX-512, AVX2, baseline; the CPU picks
+ * at load time). Every result is independent of the thread count and of which of the
+ * three runs: an element's arithmetic is the same (ISO C: no contraction into FMAs;
+ * explicit fmaf only), and a sum runs in a fixed order (cpu_lanes_add's lanes, a row
+ * in order, or down a column).
  * The GEMMs alone depend on the thread count (oneDNN splits K differently).
  *
  * Not here: graph capture (the table's graph entries are NULL: ops run as they
@@ -41,6 +43,9 @@
 
 /* Work below this many elements runs on the calling thread: waking the others costs more. */
 #define CPU_PARALLEL_MIN 32768
+/* The same for ops with an exp per element (reparameterization, the Gaussian KL): each counts
+ * as about 16 plain elements. */
+#define CPU_PARALLEL_MIN_EXP (CPU_PARALLEL_MIN / 16)
 /* Elements per block of an element-wise op (a multiple of 16: blocks start 64-byte aligned). */
 #define CPU_BLOCK 16384
 
@@ -283,6 +288,7 @@ static void cpu_bias_act_backward(vae_backend *be, float *dx, float *dbias, cons
 static void cpu_reparam_forward(vae_backend *be, float *z, const float *stats, const float *eps, int B, int Z)
 {
     (void)be;
+#pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
         const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
         for (int j = 0; j < Z; j++)
@@ -294,6 +300,7 @@ static void cpu_reparam_backward(vae_backend *be, float *dstats, const float *dz
                                  const float *eps, int B, int Z)
 {
     (void)be;
+#pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
         const float *lv = stats + (size_t)i * 2 * Z + Z;
         float *dmu = dstats + (size_t)i * 2 * Z, *dlv = dmu + Z;
@@ -403,6 +410,7 @@ static void cpu_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, 
 {
     (void)be;
     const float gs = weight ? grad_scale * *weight : grad_scale;
+#pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
         const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
         float *dmu = dstats ? dstats + (size_t)i * 2 * Z : NULL, *dlv = dmu ? dmu + Z : NULL;

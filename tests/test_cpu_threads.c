@@ -2,7 +2,8 @@
  * test_cpu_threads.c: the CPU backend's threaded ops (src/cpu_backend.c) give the
  * same bits on 1 thread as on 2, on shapes large enough to be split among threads
  * and not multiples of the block sizes: lik_bernoulli, bias_act forward and
- * backward, Adam, the gather, the finiteness check, the clear. And the normals drawn
+ * backward, Adam, the gather, the finiteness check, the clear, the
+ * reparameterization both ways and the Gaussian KL. And the normals drawn
  * from a Philox block boundary (the vectorized, threaded path) equal those drawn pair
  * by pair from an offset in the middle of a block (the general path).
  * The GEMMs are not here: oneDNN's results depend on the thread count (README).
@@ -15,13 +16,14 @@
 #include <math.h>
 #include <string.h>
 
-enum { B = 131, N = 777, D = 1001 }; /* B * N, B * D above the threshold of 32768 elements */
+enum { B = 131, N = 777, D = 1001, Z = 23 }; /* B * N, B * D above 32768 elements, B * Z above 2048 */
 
 typedef struct {
     float *loss, *dlogits;                          /* lik_bernoulli: (B), (B, D) */
     float *fwd, *dx, *dbias;                        /* bias_act: (B, N), (B, N), (N) */
     float *p, *m, *v;                               /* Adam: (B * N) each */
     float *x;                                       /* gather: (B, D) */
+    float *z, *dstats, *kl;                         /* reparam: (B, Z), (B, 2Z); kl_gaussian: (B) */
     int flag_clean, flag_nan;                       /* check_finite */
 } outputs;
 
@@ -83,6 +85,18 @@ static void run_ops(int threads, outputs *o)
     cr_expect_eq(wrong, 0, "memset_zero on %d threads: %zu elements wrong", threads, wrong);
     vae_free(cleared);
 
+    float *stats = vae_calloc((size_t)B * 2 * Z, sizeof(float)), *eps = vae_calloc((size_t)B * Z, sizeof(float));
+    tu_fill_uniform(stats, (size_t)B * 2 * Z, 9, -2.0f, 2.0f);
+    tu_fill_uniform(eps, (size_t)B * Z, 10, -2.0f, 2.0f);
+    o->z = vae_calloc((size_t)B * Z, sizeof(float));
+    o->dstats = vae_calloc((size_t)B * 2 * Z, sizeof(float));
+    o->kl = vae_calloc(B, sizeof(float));
+    be->reparam_forward(be, o->z, stats, eps, B, Z);
+    be->kl_gaussian(be, o->kl, 1, o->dstats, stats, B, Z, &w, 1.0f);
+    be->reparam_backward(be, o->dstats, o->z, stats, eps, B, Z); /* accumulates onto the KL's */
+    vae_free(stats);
+    vae_free(eps);
+
     o->flag_clean = o->flag_nan = 0;
     be->check_finite(be, &o->flag_clean, g, nbn, 3);
     g[nbn - 5] = NAN; /* in the last block, another thread's part */
@@ -123,12 +137,17 @@ Test(cpu_threads, ops_give_the_same_bits_on_one_and_two_threads)
     expect_same("adam m", one.m, two.m, nbn);
     expect_same("adam v", one.v, two.v, nbn);
     expect_same("gather_batch", one.x, two.x, nbd);
+    expect_same("reparam_forward", one.z, two.z, (size_t)B * Z);
+    expect_same("kl_gaussian loss", one.kl, two.kl, B);
+    expect_same("kl_gaussian + reparam_backward gradient", one.dstats, two.dstats, (size_t)B * 2 * Z);
     cr_expect_eq(one.flag_clean, 0);
     cr_expect_eq(two.flag_clean, 0);
     cr_expect_eq(one.flag_nan, 3, "1 thread missed the NaN");
     cr_expect_eq(two.flag_nan, 3, "2 threads missed the NaN");
-    float *bufs1[] = {one.loss, one.dlogits, one.fwd, one.dx, one.dbias, one.p, one.m, one.v, one.x};
-    float *bufs2[] = {two.loss, two.dlogits, two.fwd, two.dx, two.dbias, two.p, two.m, two.v, two.x};
+    float *bufs1[] = {one.loss, one.dlogits, one.fwd, one.dx, one.dbias, one.p, one.m, one.v, one.x, one.z, one.dstats,
+                      one.kl};
+    float *bufs2[] = {two.loss, two.dlogits, two.fwd, two.dx, two.dbias, two.p, two.m, two.v, two.x, two.z, two.dstats,
+                      two.kl};
     for (size_t i = 0; i < sizeof bufs1 / sizeof bufs1[0]; i++) {
         vae_free(bufs1[i]);
         vae_free(bufs2[i]);
@@ -156,7 +175,7 @@ Test(cpu_threads, bias_gradient_is_the_column_sum_in_row_order)
     vae_free(dy);
     vae_free(y);
     vae_free(dbias);
-    float *bufs[] = {o.loss, o.dlogits, o.fwd, o.dx, o.dbias, o.p, o.m, o.v, o.x};
+    float *bufs[] = {o.loss, o.dlogits, o.fwd, o.dx, o.dbias, o.p, o.m, o.v, o.x, o.z, o.dstats, o.kl};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         vae_free(bufs[i]);
 }
