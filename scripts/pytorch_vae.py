@@ -85,19 +85,23 @@ def losses(logits, x, mu, logvar):
     return recon, kl
 
 
+def train_step(model, opt, x, beta):
+    """One Adam step on the batch x; the batch's summed (recon, kl), detached, as one tensor."""
+    logits, mu, logvar = model(x)
+    recon, kl = losses(logits, x, mu, logvar)
+    loss = (recon + beta * kl) / x.shape[0]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return torch.stack([recon.detach(), kl.detach()]).double()
+
+
 def train_epoch(model, opt, x_all, batch, beta, gen):
     n = x_all.shape[0]
     perm = torch.randperm(n, generator=gen).to(x_all.device)
     tot = torch.zeros(2, dtype=torch.float64, device=x_all.device)
     for i in range(0, n, batch):
-        x = x_all[perm[i:i + batch]].float().div_(255.0)
-        logits, mu, logvar = model(x)
-        recon, kl = losses(logits, x, mu, logvar)
-        loss = (recon + beta * kl) / x.shape[0]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        tot += torch.stack([recon.detach(), kl.detach()]).double()
+        tot += train_step(model, opt, x_all[perm[i:i + batch]].float().div_(255.0), beta)
     return (tot / n).tolist()
 
 
@@ -130,14 +134,7 @@ def eager_epoch(model, opt, x_all, batch, beta, gen):
         perm = torch.randperm(n, generator=gen, device=x_all.device)
         tot = torch.zeros(2, dtype=torch.float64, device=x_all.device)
         for i in range(0, n, batch):
-            x = x_all.index_select(0, perm[i:i + batch])
-            logits, mu, logvar = model(x)
-            recon, kl = losses(logits, x, mu, logvar)
-            loss = (recon + beta * kl) / x.shape[0]
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            tot += torch.stack([recon.detach(), kl.detach()]).double()
+            tot += train_step(model, opt, x_all.index_select(0, perm[i:i + batch]), beta)
         return tot
     return run
 

@@ -240,18 +240,6 @@ Test(eval, a_collapsed_dimension_is_inactive_with_zero_kl)
     vae_backend_free(be);
 }
 
-/* The Python with torch and numpy, or NULL. */
-static const char *python_with_torch(void)
-{
-    static const char *const cands[] = {"python3", "/usr/bin/python3"};
-    char cmd[256], buf[256];
-    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
-        snprintf(cmd, sizeof cmd, "%s -c 'import torch, numpy'", cands[i]);
-        if (tu_run(cmd, buf, sizeof buf) == 0)
-            return cands[i];
-    }
-    return NULL;
-}
 
 /* The same file and data evaluated by PyTorch (float64, its own noise, its own densities).
  * Tolerances: kl has no noise (closed form from the encoder's output): float32 against float64,
@@ -263,7 +251,7 @@ static const char *python_with_torch(void)
  * 3% allowance, its noise being that of a single sample. */
 Test(eval, agrees_with_an_independent_pytorch_evaluation)
 {
-    const char *py = python_with_torch();
+    const char *py = tu_python_with_torch();
     if (!py)
         cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
     json_t *o = eval_json("--iw-samples 100");

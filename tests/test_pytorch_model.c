@@ -21,15 +21,10 @@ static char out[1 << 17];
 /* The Python with torch and numpy; skips the test without one. */
 static const char *need_torch(void)
 {
-    static const char *const cands[] = {"python3", "/usr/bin/python3"};
-    char cmd[256], buf[256];
-    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
-        snprintf(cmd, sizeof cmd, "%s -c 'import torch, numpy'", cands[i]);
-        if (tu_run(cmd, buf, sizeof buf) == 0)
-            return cands[i];
-    }
-    cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
-    return NULL;
+    const char *py = tu_python_with_torch();
+    if (!py)
+        cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
+    return py;
 }
 
 /* Run cmd (stdout only) and parse its one JSON object; the caller owns it. */

@@ -341,3 +341,15 @@ double tu_json_num(const json_t *o, const char *key)
     cr_assert(v && json_is_number(v), "no number '%s' in the JSON", key);
     return json_number_value(v);
 }
+
+const char *tu_python_with_torch(void)
+{
+    static const char *const cands[] = {"python3", "/usr/bin/python3"};
+    char cmd[256], buf[256];
+    for (size_t i = 0; i < sizeof cands / sizeof *cands; i++) {
+        snprintf(cmd, sizeof cmd, "%s -c 'import torch, numpy'", cands[i]);
+        if (tu_run(cmd, buf, sizeof buf) == 0)
+            return cands[i];
+    }
+    return NULL;
+}

@@ -54,6 +54,8 @@ void tu_write_stroke_idx(const char *dir, int n_train, int n_test, int side);
 /* Run the cuvae binary (CUVAE_BINARY) with printf-style arguments; stdout and stderr go to out
  * (outlen bytes, NUL-terminated). Returns the exit status, as tu_run. */
 int tu_cuvae(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The Python that imports torch and numpy (python3, else /usr/bin/python3), or NULL. */
+const char *tu_python_with_torch(void);
 
 /* Without a usable GPU: a visible Criterion skip whose reason is the CUDA backend's own ("no CUDA
  * device: no NVIDIA driver is installed ..."), never a pass. Does nothing where a GPU is present. */
