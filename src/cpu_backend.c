@@ -82,7 +82,8 @@ static void cpu_copy(vae_backend *be, void *dst, const void *src, size_t bytes)
 static void cpu_memset_zero(vae_backend *be, void *p, size_t bytes)
 {
     (void)be;
-    /* the gradients' clear each step: 2.6 MB for the default model, split among the threads */
+    /* a large clear (the moments at initialization, 2.6 MB each for the default model) is split
+     * among the threads; the small ones of a step (a layer's bias gradient) stay on this one */
     const size_t block = 4 * CPU_BLOCK * sizeof(float), blocks = (bytes + block - 1) / block;
 #pragma omp parallel for schedule(static) if (bytes >= 4 * CPU_PARALLEL_MIN * sizeof(float))
     for (size_t b = 0; b < blocks; b++)
