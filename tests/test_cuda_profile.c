@@ -17,28 +17,7 @@
 
 static const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
 
-/* A 13-11-7-3 model on be with seeded parameters, inputs and noise uploaded. */
-static void small_model(vae_model *m, vae_backend *be, int B)
-{
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 13;
-    c.image_rows = 1;
-    c.image_cols = 13;
-    c.latent_dim = 3;
-    c.n_hidden = 2;
-    c.hidden[0] = 11;
-    c.hidden[1] = 7;
-    cr_assert_eq(vae_model_init(m, &c, be, B), 0);
-    vae_model_set_scalar(m, VAE_SCALAR_LR, adam.lr);
-    vae_model_init_params(m, 5);
-    float x[4 * 13], eps[4 * 3];
-    cr_assert_leq(B, 4);
-    tu_fill_uniform(x, (size_t)B * 13, 6, 0.0f, 1.0f);
-    tu_fill_uniform(eps, (size_t)B * 3, 7, -1.5f, 1.5f);
-    be->upload(be, m->x, x, (size_t)B * 13 * sizeof(float));
-    be->upload(be, m->eps, eps, (size_t)B * 3 * sizeof(float));
-}
+static void small_model(vae_model *m, vae_backend *be, int B) { tu_small_model(m, be, B, adam.lr); }
 
 Test(cuda_profile, wrapped_gpu_steps_are_bit_identical_and_counted)
 {

@@ -15,32 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* 13-11-7-3(x2)-7-11-13: six linear layers, a Gaussian latent, Bernoulli likelihood. */
-static vae_config small_config(void)
-{
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 13;
-    c.image_rows = 1;
-    c.image_cols = 13;
-    c.latent_dim = 3;
-    c.n_hidden = 2;
-    c.hidden[0] = 11;
-    c.hidden[1] = 7;
-    return c;
-}
-
 static const vae_adam_config adam = {.lr = 1e-2f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
 
-static void small_model(vae_model *m, vae_backend *be, int B)
-{
-    vae_config c = small_config();
-    cr_assert_eq(vae_model_init(m, &c, be, B), 0);
-    vae_model_set_scalar(m, VAE_SCALAR_LR, adam.lr);
-    vae_model_init_params(m, 5);
-    tu_fill_uniform(m->x, (size_t)B * c.input_dim, 6, 0.0f, 1.0f);
-    tu_fill_uniform(m->eps, (size_t)B * c.latent_dim, 7, -1.5f, 1.5f);
-}
+static void small_model(vae_model *m, vae_backend *be, int B) { tu_small_model(m, be, B, adam.lr); }
 
 static long calls_of(const vae_profile_entry *e, int n, const char *name)
 {

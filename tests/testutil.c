@@ -353,3 +353,26 @@ const char *tu_python_with_torch(void)
     }
     return NULL;
 }
+
+void tu_small_model(vae_model *m, vae_backend *be, int B, float lr)
+{
+    vae_config c;
+    vae_config_default(&c);
+    c.input_dim = 13;
+    c.image_rows = 1;
+    c.image_cols = 13;
+    c.latent_dim = 3;
+    c.n_hidden = 2;
+    c.hidden[0] = 11;
+    c.hidden[1] = 7;
+    cr_assert_eq(vae_model_init(m, &c, be, B), 0);
+    vae_model_set_scalar(m, VAE_SCALAR_LR, lr);
+    vae_model_init_params(m, 5);
+    float *x = vae_calloc((size_t)B * 13, sizeof(float)), *eps = vae_calloc((size_t)B * 3, sizeof(float));
+    tu_fill_uniform(x, (size_t)B * 13, 6, 0.0f, 1.0f);
+    tu_fill_uniform(eps, (size_t)B * 3, 7, -1.5f, 1.5f);
+    be->upload(be, m->x, x, (size_t)B * 13 * sizeof(float));
+    be->upload(be, m->eps, eps, (size_t)B * 3 * sizeof(float));
+    vae_free(x);
+    vae_free(eps);
+}
