@@ -17,15 +17,7 @@
 
 static vae_config small_config(vae_act act)
 {
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 13;
-    c.image_rows = 1;
-    c.image_cols = 13;
-    c.latent_dim = 3;
-    c.n_hidden = 2;
-    c.hidden[0] = 11;
-    c.hidden[1] = 7;
+    vae_config c = tu_small_config();
     c.act = act;
     c.beta = 0.8f;
     return c;

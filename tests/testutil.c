@@ -354,7 +354,7 @@ const char *tu_python_with_torch(void)
     return NULL;
 }
 
-void tu_small_model(vae_model *m, vae_backend *be, int B, float lr)
+vae_config tu_small_config(void)
 {
     vae_config c;
     vae_config_default(&c);
@@ -365,6 +365,12 @@ void tu_small_model(vae_model *m, vae_backend *be, int B, float lr)
     c.n_hidden = 2;
     c.hidden[0] = 11;
     c.hidden[1] = 7;
+    return c;
+}
+
+void tu_small_model(vae_model *m, vae_backend *be, int B, float lr)
+{
+    vae_config c = tu_small_config();
     cr_assert_eq(vae_model_init(m, &c, be, B), 0);
     vae_model_set_scalar(m, VAE_SCALAR_LR, lr);
     vae_model_init_params(m, 5);

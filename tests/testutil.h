@@ -54,9 +54,11 @@ void tu_write_stroke_idx(const char *dir, int n_train, int n_test, int side);
 /* Run the cuvae binary (CUVAE_BINARY) with printf-style arguments; stdout and stderr go to out
  * (outlen bytes, NUL-terminated). Returns the exit status, as tu_run. */
 int tu_cuvae(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* The profiling tests' small model on be: 13-11-7-3(x2)-7-11-13 (six linear layers, a Gaussian
- * latent, Bernoulli likelihood) for batches of B, learning rate lr, parameters seeded 5, and
- * seeded inputs (6) and noise (7) uploaded. */
+/* The tests' small model: 13-11-7-3(x2)-7-11-13 (six linear layers, a Gaussian latent,
+ * Bernoulli likelihood), the other settings the defaults. */
+vae_config tu_small_config(void);
+/* That model on be for batches of B, learning rate lr, parameters seeded 5, and seeded
+ * inputs (6) and noise (7) uploaded (the profiling tests). */
 void tu_small_model(vae_model *m, vae_backend *be, int B, float lr);
 
 /* The Python that imports torch and numpy (python3, else /usr/bin/python3), or NULL. */
