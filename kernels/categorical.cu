@@ -45,6 +45,9 @@ static __global__ void onehot_argmax_kernel(float *y, const float *logits, int B
                 best_k = ok;
             }
         }
+        /* Lane 0's answer for every lane: with a NaN in the row the lanes can disagree, and the
+         * row must still be one-hot. */
+        best_k = __shfl_sync(0xffffffffu, best_k, 0);
         for (int k = lane; k < K; k += 32)
             y[off + k] = k == best_k ? 1.0f : 0.0f;
     }

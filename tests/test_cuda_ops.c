@@ -167,13 +167,13 @@ Test(cuda_init, table_is_complete)
     cr_assert(be->device_name[0] != '\0', "empty device name");
     cr_assert(be->buffer_alloc && be->buffer_free && be->upload && be->download && be->memset_zero &&
               be->synchronize && be->destroy);
-    cr_assert(be->rng_init && be->rng_free && be->rng_reset && be->rng_normal && be->rng_uniform);
+    cr_assert(be->rng_init && be->rng_free && be->rng_reset && be->rng_get_offset && be->rng_set_offset &&
+              be->rng_normal && be->rng_uniform);
     cr_assert(be->gemm && be->bias_act_forward && be->bias_act_backward && be->reparam_forward &&
               be->reparam_backward && be->lik_bernoulli && be->lik_gaussian && be->kl_gaussian &&
-              be->loss_accumulate && be->adam_step &&
-              be->gather_batch && be->gather_rows && be->gumbel_softmax_forward && be->gumbel_softmax_backward && be->onehot_argmax &&
-              be->kl_categorical && be->capacity_weight &&
-              be->gauss_log_ratio);
+              be->loss_accumulate && be->adam_step && be->gather_batch && be->gather_rows && be->gather_one_hot &&
+              be->binarize && be->gumbel_softmax_forward && be->gumbel_softmax_backward && be->onehot_argmax &&
+              be->kl_categorical && be->capacity_weight && be->gauss_log_ratio);
     cr_assert(be->check_finite && be->grad_clip_scale);
     cr_log_info("device: %s", be->device_name);
     vae_backend_free(be);
