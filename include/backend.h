@@ -10,9 +10,9 @@
  *    backend, device memory on the CUDA backend (from buffer_alloc).
  *  - Ops are asynchronous on the CUDA backend (one stream, in order);
  *    download() and synchronize() wait for everything enqueued before them.
- *  - Ops accumulate parameter gradients (+=: bias_act_backward's dbias); activation
- *    gradients are written (=). (The model writes each weight gradient with a beta-0
- *    GEMM and clears each bias gradient first: model.c, linear_backward.)
+ *  - Parameter gradients are written (=: bias_act_backward's dbias, and the model's
+ *    beta-0 weight-gradient GEMMs), so a step never clears them; an activation gradient
+ *    is written by its first writer and accumulated by the others (model.c).
  *  - Failures of the environment (allocation, a CUDA/cuBLAS call) are
  *    fatal and report the call, file and line; ops have no error returns.
  *
@@ -107,7 +107,7 @@ struct vae_backend {
     /* y = act(y + bias), in place. y (B, N), bias (N). */
     void (*bias_act_forward)(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act);
 
-    /* dx = dy * act'(y) (from the activation's output y); dbias += sum over rows of dx.
+    /* dx = dy * act'(y) (from the activation's output y); dbias = sum over rows of dx.
      * dx, dy, y (B, N); dbias (N). dx may alias dy. */
     void (*bias_act_backward)(vae_backend *be, float *dx, float *dbias, const float *dy,
                               const float *y, int B, int N, vae_act act);

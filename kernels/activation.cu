@@ -3,7 +3,7 @@
  *
  *   forward   y = act(y + bias)                        y (B, N), bias (N)
  *   backward  dx = dy * act'(y)   (y the forward output) dx, dy, y (B, N)
- *             dbias += sum over rows of dx              dbias (N)
+ *             dbias = sum over rows of dx               dbias (N)
  *   act'(y):  none 1;  relu [y > 0];  tanh 1 - y^2
  *
  * The column sums of the backward pass run in a fixed order (no atomics):
@@ -89,7 +89,7 @@ static __global__ void bias_act_backward_kernel(float *dx, float *dbias, const f
             float t = 0.0f;
             for (int r = 0; r < BACKWARD_ROWS; r++)
                 t += stripe_sum[r][tx];
-            dbias[j] += t;
+            dbias[j] = t;
         }
         __syncthreads(); /* stripe_sum is rewritten by the next tile */
     }

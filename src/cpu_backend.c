@@ -245,7 +245,7 @@ static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, i
 enum { CPU_COLS = 64 }; /* columns of one block of bias_act_backward */
 
 /* Columns [j0, j0 + n) of bias_act_backward, n <= CPU_COLS: dx, then each column's sum in
- * row order (the order the CUDA kernel uses too), added to dbias. */
+ * row order (the order the CUDA kernel uses too), written to dbias. */
 CPU_KERNEL static void cpu_bias_act_backward_cols(float *dx, float *dbias, const float *dy, const float *y, int B,
                                                   int N, int j0, int n, vae_act act)
 {
@@ -271,7 +271,7 @@ CPU_KERNEL static void cpu_bias_act_backward_cols(float *dx, float *dbias, const
             sum[j] += dxr[j];
     }
     for (int j = 0; j < n; j++)
-        dbias[j0 + j] += sum[j];
+        dbias[j0 + j] = sum[j];
 }
 
 static void cpu_bias_act_backward(vae_backend *be, float *dx, float *dbias, const float *dy, const float *y,

@@ -393,8 +393,9 @@ static void linear_forward(vae_model *m, int l, int B)
 /* From dout[l] (gradient w.r.t. the layer's output): per block, dW_k = dpre^T @ in_k (the
  * blocks partition W's columns: each is written once) and, for a source with a gradient,
  * din_k (=, or += after another writer) dpre @ W_k; db = sum dpre. dout[l] is overwritten
- * with dpre. Writing rather than accumulating the parameters' gradients spares the step a
- * pass clearing all of them (and the weight-gradient GEMMs a read of their output). */
+ * with dpre. The parameters' gradients are written, not accumulated (bias_act_backward
+ * writes db): a step needs no pass clearing them, and the weight-gradient GEMMs no read of
+ * their output. */
 static void linear_backward(vae_model *m, int l, int B)
 {
     vae_backend *be = m->be;
@@ -402,7 +403,6 @@ static void linear_backward(vae_model *m, int l, int B)
     float *dpre = m->dout[l];
     if (!m->grad_written_layer[l]) /* nothing downstream read this layer: its gradient is zero */
         be->memset_zero(be, dpre, (size_t)B * L->out * sizeof(float));
-    be->memset_zero(be, m->grads + L->b_off, (size_t)L->out * sizeof(float)); /* the op adds its sums */
     be->bias_act_backward(be, dpre, m->grads + L->b_off, m->dout[l], m->out[l], B, L->out, L->act);
     for (int k = 0; k < L->n_blocks; k++) {
         const vae_block *b = &L->block[k];

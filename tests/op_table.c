@@ -226,10 +226,10 @@ static void bias_act_make(op_case *c, int k, uint64_t seed)
         }
     add_f32(c, "dy", in_place ? OP_ACC : OP_IN, n, seed, -1, 1);
     add_f32(c, "dx", in_place ? OP_UNTOUCHED : OP_WRITE, n, seed, -1, 1);
-    add_f32(c, "dbias", OP_ACC, (size_t)N, seed, -1, 1); /* a parameter gradient: accumulated into */
+    add_f32(c, "dbias", OP_WRITE, (size_t)N, seed, -1, 1); /* a parameter gradient: written */
     set_tol(c, BA_DBIAS, 1e-4, 1e-5);                   /* sums over up to 1000 rows, other order */
     add_fd(c, in_place ? BA_DY : BA_DX, BA_Y, 0);
-    add_fd(c, BA_DBIAS, BA_BIAS, 1);
+    add_fd(c, BA_DBIAS, BA_BIAS, 0);
     snprintf(c->shape, sizeof c->shape, "%s B=%d N=%d%s", act_name((vae_act)a), B, N,
              in_place ? " (dx aliases dy)" : "");
 }
