@@ -7,7 +7,7 @@
  * (468 of 128 and one of 96). Per step and per layer, exactly the calls of
  * src/model.c linear_forward/linear_backward, row-major:
  *   forward      out  = x @ W^T         (M=B,   N=out, K=in,  beta 0)
- *   weight grad  dW  += dpre^T @ x      (M=out, N=in,  K=B,   beta 1)
+ *   weight grad  dW   = dpre^T @ x      (M=out, N=in,  K=B,   beta 0)
  *   input grad   din  = dpre @ W        (M=B,   N=in,  K=out, beta 0; not for the first layer)
  * (forward pass first, then the backward pass from the last layer down).
  *
@@ -25,7 +25,7 @@
  *   prints one line per round and a median line:
  *   LABEL threads=T round=R seconds=S gflops=G
  *   LABEL threads=T median seconds=S gflops=G rounds=N epoch_gflop=F checksum=C
- *   (checksum: sum of |dW| after all steps, to check the libraries compute the same thing)
+ *   (checksum: sum of |dW| after the last step, to check the libraries compute the same thing)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -97,7 +97,7 @@ static void train_step_gemms(layer_bufs *L, int B)
         gemm(0, 1, B, layer_out[l], layer_in[l], L[l].x, layer_in[l], L[l].w, layer_in[l], 0.0f, L[l].y,
              layer_out[l]);
     for (int l = N_LAYERS - 1; l >= 0; l--) {
-        gemm(1, 0, layer_out[l], layer_in[l], B, L[l].dy, layer_out[l], L[l].x, layer_in[l], 1.0f, L[l].dw,
+        gemm(1, 0, layer_out[l], layer_in[l], B, L[l].dy, layer_out[l], L[l].x, layer_in[l], 0.0f, L[l].dw,
              layer_in[l]);
         if (l > 0)
             gemm(0, 0, B, layer_in[l], layer_out[l], L[l].dy, layer_out[l], L[l].w, layer_in[l], 0.0f, L[l].dx,

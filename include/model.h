@@ -187,7 +187,7 @@ typedef struct {
     float *sample[VAE_MAX_LATENTS]; /* (Bc, dim, rounded up to even) each latent's sample */
     float *dsample[VAE_MAX_LATENTS];/* (Bc, dim) loss gradient w.r.t. the sample */
     float *noise[VAE_MAX_LATENTS];  /* (Bc * dim, rounded up to even) each latent's noise */
-    float *eps, *z, *dz;            /* latent 0's noise, sample and its gradient (aliases) */
+    float *eps, *z;                 /* latent 0's noise and sample (aliases) */
     float *row_loss;                /* (Bc, T) per example, one column per term */
 
     /* Which gradients the current backward pass has written (the first writer of a

@@ -208,7 +208,6 @@ static void model_buffers(vae_model *m, vae_buffer_total *total)
     }
     m->eps = m->noise[0];
     m->z = m->sample[0];
-    m->dz = m->dsample[0];
     m->row_loss = model_buffer(m, Bc * (size_t)m->n_terms * sizeof(float), total);
 }
 
