@@ -59,7 +59,7 @@ static __global__ void kl_categorical_kernel(float *loss, int T, float *dlogits,
     const int lane = threadIdx.x & 31;
     const long long first = (long long)blockIdx.x * CAT_ROWS_PER_BLOCK + (threadIdx.x >> 5);
     const long long stride = (long long)gridDim.x * CAT_ROWS_PER_BLOCK;
-    const float gs = weight != nullptr ? grad_scale * *weight : grad_scale, log_k = logf((float)K);
+    const float gs = loss_grad_scale(weight, grad_scale), log_k = logf((float)K);
     for (long long i = first; i < B; i += stride) { /* uniform over the warp */
         const size_t off = (size_t)i * (size_t)K;
         float mx = -INFINITY;

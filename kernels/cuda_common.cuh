@@ -108,6 +108,13 @@ static inline unsigned int cuda_grid_rows(int rows)
 /* ---- fixed-order reductions ------------------------------------------------------ */
 
 #ifdef __CUDACC__
+/* A loss term's gradient scale: grad_scale times the term's weight, read from device memory
+ * (NULL: 1), so a captured graph follows a schedule. */
+static __device__ __forceinline__ float loss_grad_scale(const float *weight, float grad_scale)
+{
+    return weight != nullptr ? grad_scale * *weight : grad_scale;
+}
+
 /* Sum over the 32 lanes of a warp; every lane gets the total. The butterfly's
  * order is fixed, so the result is the same on every run. */
 template <typename T>

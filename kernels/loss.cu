@@ -28,11 +28,6 @@
 #define LOSS_THREADS 256       /* multiple of 32, as block_sum requires */
 #define ACCUMULATE_THREADS 256
 
-static __device__ float loss_grad_scale(const float *weight, float grad_scale)
-{
-    return weight != nullptr ? grad_scale * *weight : grad_scale;
-}
-
 static __global__ void lik_bernoulli_kernel(float *loss, int T, float *dlogits, const float *logits, const float *x,
                                             int B, int D, const float *weight, float grad_scale)
 {

@@ -326,6 +326,12 @@ static void cpu_gauss_log_ratio(vae_backend *be, float *out, const float *z, con
     }
 }
 
+/* A loss term's gradient scale: grad_scale times the term's weight (a backend scalar; NULL: 1). */
+static inline float cpu_term_scale(const float *weight, float grad_scale)
+{
+    return weight ? grad_scale * *weight : grad_scale;
+}
+
 enum { CPU_LANES = 16, CPU_CHUNK = 256 }; /* CPU_CHUNK: a multiple of CPU_LANES */
 
 /* lane[k] += x[k], x[k + 16], ... for x[0, n): a sum in a fixed order that vectorizes. */
@@ -381,7 +387,7 @@ static void cpu_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogit
                               const float *x, int B, int D, const float *weight, float grad_scale)
 {
     (void)be;
-    const float gs = weight ? grad_scale * *weight : grad_scale;
+    const float gs = cpu_term_scale(weight, grad_scale);
 #pragma omp parallel for schedule(static) if ((size_t)B * D >= CPU_PARALLEL_MIN)
     for (int i = 0; i < B; i++)
         cpu_lik_bernoulli_rows(loss, T, dlogits, logits, x, i, i + 1, D, gs);
@@ -391,7 +397,7 @@ static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, 
                              int B, int D, float sigma, const float *weight, float grad_scale)
 {
     (void)be;
-    const float gs = weight ? grad_scale * *weight : grad_scale;
+    const float gs = cpu_term_scale(weight, grad_scale);
     const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + 0.91893853320467274178f; /* log sqrt(2 pi) */
     for (int i = 0; i < B; i++) {
         const float *mr = mean + (size_t)i * D, *xr = x + (size_t)i * D;
@@ -410,7 +416,7 @@ static void cpu_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, 
                             const float *weight, float grad_scale)
 {
     (void)be;
-    const float gs = weight ? grad_scale * *weight : grad_scale;
+    const float gs = cpu_term_scale(weight, grad_scale);
 #pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
         const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
@@ -590,7 +596,7 @@ static void cpu_kl_categorical(vae_backend *be, float *loss, int T, float *dlogi
                                const float *weight, float grad_scale)
 {
     (void)be;
-    const float gs = weight ? grad_scale * *weight : grad_scale, log_k = logf((float)K);
+    const float gs = cpu_term_scale(weight, grad_scale), log_k = logf((float)K);
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * K;
         float mx = -INFINITY, s = 0.0f;
