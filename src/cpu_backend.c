@@ -51,6 +51,11 @@
 
 static int cpu_blocks(size_t n) { return (int)((n + CPU_BLOCK - 1) / CPU_BLOCK); }
 
+/* Row-wise ops give each thread one contiguous range of rows (one call of the row function,
+ * one dispatch of its clones): the thread count for `work` elements, and thread t's rows. */
+static int cpu_row_threads(size_t work) { return work >= CPU_PARALLEL_MIN ? omp_get_max_threads() : 1; }
+static int cpu_row_first(int B, int t, int threads) { return (int)((long)B * t / threads); }
+
 struct vae_rng {
     uint64_t seed;   /* Philox's key */
     uint64_t offset; /* 32-bit values drawn since the seed's first one */
@@ -237,9 +242,10 @@ CPU_KERNEL static void cpu_bias_act_forward_rows(float *y, const float *bias, in
 static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act)
 {
     (void)be;
-#pragma omp parallel for schedule(static) if ((size_t)B * N >= CPU_PARALLEL_MIN)
-    for (int i = 0; i < B; i++)
-        cpu_bias_act_forward_rows(y, bias, i, i + 1, N, act);
+    const int threads = cpu_row_threads((size_t)B * N);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int t = 0; t < threads; t++)
+        cpu_bias_act_forward_rows(y, bias, cpu_row_first(B, t, threads), cpu_row_first(B, t + 1, threads), N, act);
 }
 
 enum { CPU_COLS = 64 }; /* columns of one block of bias_act_backward */
@@ -388,9 +394,11 @@ static void cpu_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogit
 {
     (void)be;
     const float gs = cpu_term_scale(weight, grad_scale);
-#pragma omp parallel for schedule(static) if ((size_t)B * D >= CPU_PARALLEL_MIN)
-    for (int i = 0; i < B; i++)
-        cpu_lik_bernoulli_rows(loss, T, dlogits, logits, x, i, i + 1, D, gs);
+    const int threads = cpu_row_threads((size_t)B * D);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int t = 0; t < threads; t++)
+        cpu_lik_bernoulli_rows(loss, T, dlogits, logits, x, cpu_row_first(B, t, threads),
+                               cpu_row_first(B, t + 1, threads), D, gs);
 }
 
 static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, const float *mean, const float *x,
@@ -510,10 +518,10 @@ CPU_KERNEL static void cpu_gather_batch_rows(float *x, const uint8_t *data, cons
 static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D)
 {
     (void)be;
-    const int threads = (size_t)B * D >= CPU_PARALLEL_MIN ? omp_get_max_threads() : 1;
+    const int threads = cpu_row_threads((size_t)B * D);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int t = 0; t < threads; t++)
-        cpu_gather_batch_rows(x, data, idx, (int)((long)B * t / threads), (int)((long)B * (t + 1) / threads), D);
+        cpu_gather_batch_rows(x, data, idx, cpu_row_first(B, t, threads), cpu_row_first(B, t + 1, threads), D);
 }
 
 static void cpu_gather_rows(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D)
