@@ -152,7 +152,8 @@ struct vae_backend {
     void (*kl_gaussian)(vae_backend *be, float *loss, int T, float *dstats, const float *stats, int B, int Z,
                         const float *weight, float grad_scale);
 
-    /* acc[t] += sum_i row_loss[i, t] for t < T, each summed in double in row order.
+    /* acc[t] += sum_i row_loss[i, t] for t < T, each summed in double in a fixed order (row
+     * order on the CPU; a fixed tree on CUDA), so reruns give the same bits.
      * acc (T) double, row_loss (B, T). */
     void (*loss_accumulate)(vae_backend *be, double *acc, const float *row_loss, int B, int T);
 

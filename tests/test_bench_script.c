@@ -345,18 +345,9 @@ Test(bench_sh, a_gpu_cuvae_cannot_use_fails)
                      "the calls:\n%s", calls);
 }
 
-/* The Python with torch and numpy; skips the test without one. */
-static const char *need_torch(void)
-{
-    const char *py = tu_python_with_torch();
-    if (!py)
-        cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
-    return py;
-}
-
 Test(pytorch_vae_bench, eager_on_the_cpu_prints_its_line)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char data[1024], cmd[4096];
     snprintf(data, sizeof data, "%s", tu_tmpdir());
     tu_write_patterns_idx(data, 96, 16, 7);
@@ -372,7 +363,7 @@ Test(pytorch_vae_bench, eager_on_the_cpu_prints_its_line)
 
 Test(pytorch_vae_bench, graph_and_tf32_need_cuda)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char cmd[4096];
     /* the data is never read: the device is checked first */
     snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_vae.py bench --mode graph --data /nonexistent", py,

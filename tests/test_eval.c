@@ -251,9 +251,7 @@ Test(eval, a_collapsed_dimension_is_inactive_with_zero_kl)
  * 3% allowance, its noise being that of a single sample. */
 Test(eval, agrees_with_an_independent_pytorch_evaluation)
 {
-    const char *py = tu_python_with_torch();
-    if (!py)
-        cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
+    const char *py = tu_need_torch();
     json_t *o = eval_json("--iw-samples 100");
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 100", py,

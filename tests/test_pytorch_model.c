@@ -18,15 +18,6 @@
 
 static char out[1 << 17];
 
-/* The Python with torch and numpy; skips the test without one. */
-static const char *need_torch(void)
-{
-    const char *py = tu_python_with_torch();
-    if (!py)
-        cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
-    return py;
-}
-
 /* Run cmd (stdout only) and parse its one JSON object; the caller owns it. */
 /* o[obj][key], a number */
 static double num2(const json_t *o, const char *obj, const char *key)
@@ -104,7 +95,7 @@ static void train_and_evaluate(const char *py, uint64_t seed, const char *train_
  * from the plain keys: PyTorch's numbers are the same to the last digit. */
 Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char dir[512], model[700], cmd[4096];
     json_t *c, *t;
     train_and_evaluate(py, 73, "--epochs 15 --hidden 24,12 --latent 4 --beta 0.5 --batch-size 32 --lr 3e-3", 100, dir,
@@ -152,7 +143,7 @@ Test(pytorch_model, a_trained_model_evaluates_as_in_cuvae_eval)
  * with a label beyond the model's classes is refused. */
 Test(pytorch_model, a_cvae_evaluates_as_in_cuvae_eval)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char dir[512], model[700], cmd[4096];
     json_t *c, *t;
     train_and_evaluate(py, 74, "--model cvae --epochs 15 --hidden 24 --latent 3 --beta 0.2 --batch-size 32 --lr 3e-3",
@@ -188,7 +179,7 @@ Test(pytorch_model, a_cvae_evaluates_as_in_cuvae_eval)
  * float64 both: 1e-10 relative), and pytorch_eval.py's kl (no noise) equals NumPy's. */
 Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char dir[512], cmd[4096];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py write %s && %s %s/tests/pytorch_model_fixture.py "
@@ -229,7 +220,7 @@ Test(pytorch_model, layers_with_input_blocks_follow_the_architecture)
  * expect_agree); KL_c has no noise. Importance weights over c are refused by both, by name. */
 Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char dir[512], model[700], cmd[4096];
     json_t *c, *t;
     train_and_evaluate(py, 73,
@@ -258,7 +249,7 @@ Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
  * naming the file and the cause, exit 1, no traceback; and mutated architectures. */
 Test(pytorch_model, bad_files_get_a_plain_message)
 {
-    const char *py = need_torch();
+    const char *py = tu_need_torch();
     char dir[512], cmd[4096], path[700];
     snprintf(dir, sizeof dir, "%s", tu_tmpdir());
     snprintf(cmd, sizeof cmd, "%s %s/tests/pytorch_model_fixture.py write %s", py, CUVAE_SOURCE_DIR, dir);

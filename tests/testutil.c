@@ -342,7 +342,7 @@ double tu_json_num(const json_t *o, const char *key)
     return json_number_value(v);
 }
 
-const char *tu_python_with_torch(void)
+const char *tu_need_torch(void)
 {
     static const char *const cands[] = {"python3", "/usr/bin/python3"};
     char cmd[256], buf[256];
@@ -351,6 +351,7 @@ const char *tu_python_with_torch(void)
         if (tu_run(cmd, buf, sizeof buf) == 0)
             return cands[i];
     }
+    cr_skip_test("PyTorch is not importable by python3 or /usr/bin/python3 (scripts/install_deps.sh --torch)");
     return NULL;
 }
 

@@ -61,8 +61,9 @@ vae_config tu_small_config(void);
  * inputs (6) and noise (7) uploaded (the profiling tests). */
 void tu_small_model(vae_model *m, vae_backend *be, int B, float lr);
 
-/* The Python that imports torch and numpy (python3, else /usr/bin/python3), or NULL. */
-const char *tu_python_with_torch(void);
+/* The Python that imports torch and numpy (python3, else /usr/bin/python3); without one the
+ * calling test is skipped, saying why. */
+const char *tu_need_torch(void);
 
 /* Without a usable GPU: a visible Criterion skip whose reason is the CUDA backend's own ("no CUDA
  * device: no NVIDIA driver is installed ..."), never a pass. Does nothing where a GPU is present. */
