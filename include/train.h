@@ -69,6 +69,11 @@ typedef struct {
     double seconds;         /* training seconds of those steps */
 } vae_trainer_state;
 
+/* The options of a run of `epochs` at batch_size: Adam at base rate lr with the usual betas
+ * (0.9, 0.999) and eps (1e-8), the default schedule (schedule.h), the seed, no clipping, no
+ * dynamic binarization, silent, no stop flag. Callers change what differs. */
+void vae_train_options_default(vae_train_options *o, int epochs, int batch_size, float lr, uint64_t seed);
+
 typedef struct vae_trainer vae_trainer;
 
 /* A trainer owns the noise generators, the batch order and the captured graphs. */

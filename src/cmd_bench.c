@@ -117,11 +117,8 @@ static int run_epochs(vae_backend *run_be, vae_backend *mem_be, const vae_run_se
     vae_model_init_params(&m, s->seed);
     vae_device_data d;
     vae_device_data_init(&d, run_be, train);
-    vae_train_options topt = {
-        .epochs = s->epochs + 1, .batch_size = s->batch_size,
-        .adam = {.lr = s->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-        .seed = s->seed, .progress = -1, .log = stderr,
-    };
+    vae_train_options topt;
+    vae_train_options_default(&topt, s->epochs + 1, s->batch_size, s->lr, s->seed);
     vae_trainer *t = vae_trainer_init(&m, &topt);
     vae_trainer_epoch(t, &d, NULL, 0, e); /* warm-up: graph capture, caches, clocks */
     if (nodes) {

@@ -710,18 +710,13 @@ int vae_cmd_train(int argc, char **argv)
     if (val.n)
         vae_device_data_init(&dval, r.be, &val);
 
-    vae_train_options topt = {
-        .epochs = s->epochs,
-        .batch_size = s->batch_size,
-        .adam = {.lr = s->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-        .seed = s->seed,
-        .clip_grad_norm = r.ts.clip_grad_norm,
-        .binarize_dynamic = r.ts.binarize == VAE_BINARIZE_DYNAMIC,
-        .schedule = r.ts.schedule,
-        .progress = quiet ? -1 : vae_progress_auto_mode(stderr),
-        .log = stderr,
-        .stop = &stop_signal,
-    };
+    vae_train_options topt;
+    vae_train_options_default(&topt, s->epochs, s->batch_size, s->lr, s->seed);
+    topt.clip_grad_norm = r.ts.clip_grad_norm;
+    topt.binarize_dynamic = r.ts.binarize == VAE_BINARIZE_DYNAMIC;
+    topt.schedule = r.ts.schedule;
+    topt.progress = quiet ? -1 : vae_progress_auto_mode(stderr);
+    topt.stop = &stop_signal;
     r.t = vae_trainer_init(&r.m, &topt);
     catch_signals(); /* from here a signal ends the run with a checkpoint */
 

@@ -182,11 +182,9 @@ int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend 
     vae_device_data dr, dc;
     vae_device_data_init(&dr, ref, &data);
     vae_device_data_init(&dc, cand, &data);
-    vae_train_options topt = {
-        .epochs = 1, .batch_size = o->batch_size,
-        .adam = {.lr = o->lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-        .seed = o->seed, .progress = -1, .log = out,
-    };
+    vae_train_options topt;
+    vae_train_options_default(&topt, 1, o->batch_size, o->lr, o->seed);
+    topt.log = out;
     vae_trainer *tr = vae_trainer_init(&mr, &topt), *tc = vae_trainer_init(&mc, &topt);
 
     fprintf(out, "compare: %s (%s) against %s (%s)\n", cand->name, cand->device_name, ref->name, ref->device_name);

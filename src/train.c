@@ -41,6 +41,18 @@ struct vae_trainer {
     float now[VAE_SCALAR_SCHEDULED]; /* the scheduled scalars of the last step */
 };
 
+void vae_train_options_default(vae_train_options *o, int epochs, int batch_size, float lr, uint64_t seed)
+{
+    memset(o, 0, sizeof *o);
+    o->epochs = epochs;
+    o->batch_size = batch_size;
+    o->adam = (vae_adam_config){.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
+    vae_schedule_default(&o->schedule);
+    o->seed = seed;
+    o->progress = -1;
+    o->log = stderr;
+}
+
 vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
 {
     vae_backend *be = m->be;
