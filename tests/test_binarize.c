@@ -75,24 +75,6 @@ static void setup(void)
 
 #define TRAIN "train --data %s --hidden 32 --latent 4 --batch-size 32 --lr 3e-3 --device cpu --threads 1 --quiet"
 
-/* The loss columns of a run's metrics.csv (every line cut before its timing columns) into buf. */
-static void loss_columns(const char *run, char *buf, size_t cap)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/metrics.csv", run);
-    FILE *f = fopen(path, "r");
-    cr_assert(f, "%s", path);
-    char line[2048];
-    size_t w = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *cut = line;
-        for (int commas = 0; *cut && commas < 7; cut++) /* epoch, then 3 train and 3 test columns */
-            commas += *cut == ',';
-        w += (size_t)snprintf(buf + w, cap - w, "%.*s\n", (int)(cut - line), line);
-    }
-    fclose(f);
-}
-
 /* The final test loss that training printed. */
 static double final_test_loss(void)
 {
@@ -138,14 +120,14 @@ Test(binarize_cli, dynamic_is_announced_recorded_seeded_and_tested_on_a_static_d
     cr_expect(strstr(out, "binarization: none"), "%s", out);
     char run[600];
     snprintf(run, sizeof run, "%s/none", data);
-    loss_columns(run, none, sizeof none);
+    tu_metrics_losses(run, none, sizeof none);
     cr_assert_eq(cuvae(TRAIN " --epochs 3 --binarize dynamic --out %s/dyn", data, data), 0, "%s", out);
     cr_expect(strstr(out, "binarization: dynamic (the training loss on a fresh Bernoulli draw of every image at "
                           "every step; the test loss on one fixed draw, as `cuvae eval --binarize static --seed 1`)"),
               "%s", out);
     double trained = final_test_loss();
     snprintf(run, sizeof run, "%s/dyn", data);
-    loss_columns(run, dyn, sizeof dyn);
+    tu_metrics_losses(run, dyn, sizeof dyn);
     cr_expect_neq(strcmp(none, dyn), 0, "dynamic binarization changed no loss");
     char model[700];
     snprintf(model, sizeof model, "%s/model.safetensors", run);
@@ -155,14 +137,14 @@ Test(binarize_cli, dynamic_is_announced_recorded_seeded_and_tested_on_a_static_d
     /* the same seed: the same draws */
     cr_assert_eq(cuvae(TRAIN " --epochs 3 --binarize dynamic --out %s/dyn2", data, data), 0, "%s", out);
     snprintf(run, sizeof run, "%s/dyn2", data);
-    loss_columns(run, dyn2, sizeof dyn2);
+    tu_metrics_losses(run, dyn2, sizeof dyn2);
     cr_expect_str_eq(dyn, dyn2);
     /* 2 epochs and a resume to 3: the uniforms continue where they stood */
     cr_assert_eq(cuvae(TRAIN " --epochs 2 --binarize dynamic --out %s/dyn3", data, data), 0, "%s", out);
     cr_assert_eq(cuvae("train --resume %s/dyn3 --epochs 3 --device cpu --threads 1 --quiet", data), 0, "%s", out);
     cr_expect(strstr(out, "binarization: dynamic"), "%s", out);
     snprintf(run, sizeof run, "%s/dyn3", data);
-    loss_columns(run, dyn3, sizeof dyn3);
+    tu_metrics_losses(run, dyn3, sizeof dyn3);
     cr_expect_str_eq(dyn, dyn3);
     cr_expect_eq(cuvae("train --resume %s/dyn3 --epochs 4 --binarize static --device cpu --quiet", data), 2, "%s",
                  out);
@@ -179,14 +161,14 @@ Test(binarize_cli, static_trains_and_tests_on_fixed_draws)
     cr_assert_eq(cuvae(TRAIN " --epochs 2 --seed 5 --out %s/none", data, data), 0, "%s", out);
     char run[600];
     snprintf(run, sizeof run, "%s/none", data);
-    loss_columns(run, none, sizeof none);
+    tu_metrics_losses(run, none, sizeof none);
     cr_assert_eq(cuvae(TRAIN " --epochs 2 --seed 5 --binarize static --out %s/st", data, data), 0, "%s", out);
     cr_expect(strstr(out, "binarization: static (training and test losses on one fixed Bernoulli draw of each "
                           "set; the test set's is `cuvae eval --binarize static --seed 5`)"),
               "%s", out);
     double trained = final_test_loss();
     snprintf(run, sizeof run, "%s/st", data);
-    loss_columns(run, st, sizeof st);
+    tu_metrics_losses(run, st, sizeof st);
     cr_expect_neq(strcmp(none, st), 0, "static binarization changed no loss");
     char model[700];
     snprintf(model, sizeof model, "%s/model.safetensors", run);

@@ -56,27 +56,6 @@ static const char *slurp(const char *dir, const char *name)
     return buf;
 }
 
-/* metrics.csv without its timing columns (seconds, images/s): what must be identical. */
-static void metrics_losses(const char *dir, char *dst, size_t cap)
-{
-    const char *m = slurp(dir, "metrics.csv");
-    size_t o = 0;
-    for (const char *line = m; *line;) {
-        const char *end = strchr(line, '\n');
-        if (!end)
-            end = line + strlen(line);
-        int commas = 0;
-        for (const char *p = line; p < end && o + 2 < cap; p++) {
-            if (*p == ',' && ++commas == 7)
-                break;
-            dst[o++] = *p;
-        }
-        dst[o++] = '\n';
-        line = *end ? end + 1 : end;
-    }
-    dst[o] = 0;
-}
-
 #define SMALL "--hidden 16 --latent 3 --batch-size 16 --lr 3e-3 --device cpu --quiet"
 
 Test(runs, out_holding_a_run_is_refused_unless_force)
@@ -182,8 +161,8 @@ Test(runs, resume_continues_bit_exactly_and_refuses_changes)
 
     cr_assert_eq(cuvae("train --resume %s --epochs 4 --data %s --batch-size 16", half, data), 0, "%s", out);
     cr_expect(strstr(out, "resuming") && strstr(out, "epoch 3, step 0"), "%s", out);
-    metrics_losses(full, a, sizeof a);
-    metrics_losses(half, b, sizeof b);
+    tu_metrics_losses(full, a, sizeof a);
+    tu_metrics_losses(half, b, sizeof b);
     cr_expect_str_eq(b, a, "resumed metrics differ from the uninterrupted run's");
     snprintf(fa, sizeof fa, "cmp %s/model.safetensors %s/model.safetensors", full, half);
     cr_expect_eq(tu_run(fa, fb, sizeof fb), 0, "models differ: %s", fb);
@@ -208,8 +187,8 @@ Test(runs, schedules_are_recorded_and_resume_bit_exactly)
     cr_expect_eq(cuvae("train --resume %s --epochs 4 --lr-schedule cosine", half), 2, "%s", out);
     cr_expect(strstr(out, "--lr-schedule cosine (the run has step:1:0.5)"), "%s", out);
     cr_assert_eq(cuvae("train --resume %s --epochs 4 --lr-schedule step:1:0.5", half), 0, "%s", out);
-    metrics_losses(full, a, sizeof a);
-    metrics_losses(half, b, sizeof b);
+    tu_metrics_losses(full, a, sizeof a);
+    tu_metrics_losses(half, b, sizeof b);
     cr_expect_str_eq(b, a, "resumed metrics differ from the uninterrupted run's");
     snprintf(fa, sizeof fa, "cmp %s/model.safetensors %s/model.safetensors", full, half);
     cr_expect_eq(tu_run(fa, fb, sizeof fb), 0, "models differ: %s", fb);
@@ -218,7 +197,7 @@ Test(runs, schedules_are_recorded_and_resume_bit_exactly)
     char plain[600], c[6000];
     snprintf(plain, sizeof plain, "%s/plain", data);
     cr_assert_eq(cuvae("train --data %s --epochs 4 --out %s " SMALL, data, plain), 0, "%s", out);
-    metrics_losses(plain, c, sizeof c);
+    tu_metrics_losses(plain, c, sizeof c);
     cr_expect_str_neq(c, a, "--lr-schedule and --kl-warmup changed nothing");
     cr_expect_eq(cuvae("train --data %s --lr-schedule step:0 --out %s/bad", data, data), 2, "%s", out);
     cr_expect(strstr(out, "--lr-schedule 'step:0'"), "%s", out);
@@ -287,8 +266,8 @@ static void check_signal(int sig, int want_rc, int twice)
         rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
                                                    : cuvae("train --data %s --out %s --force " LONGER, data, run);
         cr_assert_eq(rc, 0, "%s", out);
-        metrics_losses(ref, a, sizeof a);
-        metrics_losses(run, b, sizeof b);
+        tu_metrics_losses(ref, a, sizeof a);
+        tu_metrics_losses(run, b, sizeof b);
         cr_expect_str_eq(b, a, "metrics after two signals and a resume differ from the uninterrupted run's");
         return;
     }
@@ -308,8 +287,8 @@ static void check_signal(int sig, int want_rc, int twice)
         cr_expect(strstr(out, "give at least --epochs"), "%s", out);
     }
     cr_assert_eq(cuvae("train --resume %s", run), 0, "%s", out);
-    metrics_losses(ref, a, sizeof a);
-    metrics_losses(run, b, sizeof b);
+    tu_metrics_losses(ref, a, sizeof a);
+    tu_metrics_losses(run, b, sizeof b);
     cr_expect_str_eq(b, a, "metrics after a signal and a resume differ from the uninterrupted run's");
 }
 
@@ -352,7 +331,7 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
     double t1 = now_s();
     cr_assert_eq(wait_status(pid), 0, "%s", slurp(data, "log"));
     double startup = t1 - t0, training = now_s() - t1;
-    metrics_losses(ref, a, sizeof a);
+    tu_metrics_losses(ref, a, sizeof a);
 
     int mid = 0;
     uint64_t x = 2024; /* seeded moments, so a failure can be replayed */
@@ -375,7 +354,7 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
         int rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
                                                         : cuvae("train --data %s --out %s --force %s", data, run, set);
         cr_assert_eq(rc, 0, "kill %d after %.3f s, then resume: exit %d\n%s", k, delay, rc, out);
-        metrics_losses(run, b, sizeof b);
+        tu_metrics_losses(run, b, sizeof b);
         cr_expect_str_eq(b, a, "kill %d after %.3f s: resumed metrics differ", k, delay);
         cr_expect(!exists(run, "checkpoint.safetensors.tmp") && !exists(run, "metrics.csv.tmp"),
                   "kill %d: a stale .tmp file is left", k);
@@ -443,8 +422,8 @@ Test(runs, a_failed_checkpoint_write_stops_plainly_and_keeps_the_last_one)
     cr_expect(strstr(out, "checkpoint.safetensors") && strstr(out, "File too large"), "%s", out);
     cr_expect(!strstr(out, "fatal") && !strstr(out, ".c:"), "a developer's message:\n%s", out);
     cr_assert_eq(cuvae("train --resume %s --epochs 3", run), 0, "the last checkpoint is damaged:\n%s", out);
-    metrics_losses(ref, a, sizeof a);
-    metrics_losses(run, b, sizeof b);
+    tu_metrics_losses(ref, a, sizeof a);
+    tu_metrics_losses(run, b, sizeof b);
     cr_expect_str_eq(b, a);
 }
 

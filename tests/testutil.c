@@ -383,3 +383,26 @@ void tu_small_model(vae_model *m, vae_backend *be, int B, float lr)
     vae_free(x);
     vae_free(eps);
 }
+
+void tu_metrics_losses(const char *run_dir, char *dst, size_t cap)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/metrics.csv", run_dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s: cannot be read", path);
+    char line[8192];
+    size_t w = 0;
+    dst[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        char *cut = strrchr(line, ',');
+        cr_assert(cut, "%s: a line without columns: %s", path, line);
+        *cut = '\0';
+        cut = strrchr(line, ',');
+        cr_assert(cut, "%s: a line with one column: %s", path, line);
+        *cut = '\0';
+        int n = snprintf(dst + w, cap - w, "%s\n", line);
+        cr_assert(n >= 0 && (size_t)n < cap - w, "%s: more than %zu bytes of losses", path, cap);
+        w += (size_t)n;
+    }
+    fclose(f);
+}

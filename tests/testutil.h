@@ -54,6 +54,10 @@ void tu_write_stroke_idx(const char *dir, int n_train, int n_test, int side);
 /* Run the cuvae binary (CUVAE_BINARY) with printf-style arguments; stdout and stderr go to out
  * (outlen bytes, NUL-terminated). Returns the exit status, as tu_run. */
 int tu_cuvae(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A run directory's metrics.csv without its timing columns (the last two of every line,
+ * seconds and images/s) into dst (cap bytes): what must be identical between runs. */
+void tu_metrics_losses(const char *run_dir, char *dst, size_t cap);
+
 /* The tests' small model: 13-11-7-3(x2)-7-11-13 (six linear layers, a Gaussian latent,
  * Bernoulli likelihood), the other settings the defaults. */
 vae_config tu_small_config(void);
