@@ -94,7 +94,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 echo
-echo "median of $ROUNDS rounds (seconds of one 60,000-image epoch's GEMMs, 196.80 GFLOP; ratio = time / openblas-pthread's time at the same thread count)"
+gflop=$(awk '{for (i = 1; i <= NF; i++) if (index($i, "epoch_gflop=") == 1) {print substr($i, 13); exit}}' "$RAW")
+echo "median of $ROUNDS rounds (seconds of one 60,000-image epoch's GEMMs, $gflop GFLOP as bench_gemm counts them; ratio = time / openblas-pthread's time at the same thread count)"
 printf '%-18s %8s %8s %8s %8s %8s %8s  %s\n' library "1t s" "1t GF/s" "1t ratio" "2t s" "2t GF/s" "2t ratio" "checksum (1t, last round)"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 field() { # name threads key
@@ -107,7 +108,7 @@ for c in "${CONTENDERS[@]}"; do
     row=()
     for t in 1 2; do
         s=$(field "$name" $t seconds | median)
-        row+=("$s" "$(awk -v s="$s" 'BEGIN {printf "%.1f", 196.80/s}')" "$(awk -v s="$s" -v b="${base[$t]}" 'BEGIN {printf "%.2f", s/b}')")
+        row+=("$s" "$(awk -v s="$s" -v g="$gflop" 'BEGIN {printf "%.1f", g/s}')" "$(awk -v s="$s" -v b="${base[$t]}" 'BEGIN {printf "%.2f", s/b}')")
     done
     printf '%-18s %8s %8s %8s %8s %8s %8s  %s\n' "$name" "${row[@]}" "$(field "$name" 1 checksum | tail -1)"
 done
