@@ -14,7 +14,9 @@
  * the bottleneck, not for the headline figure, which `cuvae bench` measures unwrapped.
  *
  * Not timed: allocation and freeing (of buffers and generators), the generator's
- * offset, graph ops (none). Results are those of the inner backend, bit for bit.
+ * offset, graph ops (none): the wrapper's table is a copy of the inner one (its state
+ * included) with every other op replaced by a timed call, so an op it does not time runs
+ * untimed rather than missing. Results are those of the inner backend, bit for bit.
  * vae_backend_memory_info must be asked of the inner backend, not the wrapper.
  */
 #ifndef VAE_PROFILE_BACKEND_H

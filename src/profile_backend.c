@@ -37,6 +37,8 @@ static const char *const op_names[OP_COUNT] = {
 _Static_assert((int)OP_COUNT <= (int)VAE_PROFILE_MAX_OPS, "VAE_PROFILE_MAX_OPS too small");
 
 typedef struct {
+    vae_backend be; /* first: the wrapper's vae_backend * is its profile_ctx *; a copy of the
+                     * inner table (ctx included) with the timed ops replaced */
     vae_backend *inner;
     long calls[OP_COUNT];
     double seconds[OP_COUNT]; /* host clock (CPU); on CUDA the timer holds the seconds */
@@ -67,54 +69,14 @@ static void tock(profile_ctx *p, profile_op op, double t0)
 /* Run `call` (an op of `in`, the inner backend) timed as op. */
 #define TIMED(op, call)                                                                                           \
     do {                                                                                                          \
-        profile_ctx *p = be->ctx;                                                                                 \
+        profile_ctx *p = (profile_ctx *)be;                                                                       \
         vae_backend *in = p->inner;                                                                               \
         double t0 = tick(p);                                                                                      \
         call;                                                                                                     \
         tock(p, op, t0);                                                                                          \
     } while (0)
 
-static vae_backend *inner_of(vae_backend *be)
-{
-    return ((profile_ctx *)be->ctx)->inner;
-}
-
-/* ---- passed through, untimed -------------------------------------------- */
-static void *p_buffer_alloc(vae_backend *be, size_t bytes)
-{
-    vae_backend *in = inner_of(be);
-    return in->buffer_alloc(in, bytes);
-}
-static void p_buffer_free(vae_backend *be, void *ptr)
-{
-    vae_backend *in = inner_of(be);
-    in->buffer_free(in, ptr);
-}
-static vae_rng *p_rng_init(vae_backend *be, uint64_t seed)
-{
-    vae_backend *in = inner_of(be);
-    return in->rng_init(in, seed);
-}
-static void p_rng_free(vae_backend *be, vae_rng *rng)
-{
-    vae_backend *in = inner_of(be);
-    in->rng_free(in, rng);
-}
-static void p_rng_reset(vae_backend *be, vae_rng *rng)
-{
-    vae_backend *in = inner_of(be);
-    in->rng_reset(in, rng);
-}
-static uint64_t p_rng_get_offset(vae_backend *be, vae_rng *rng)
-{
-    vae_backend *in = inner_of(be);
-    return in->rng_get_offset(in, rng);
-}
-static void p_rng_set_offset(vae_backend *be, vae_rng *rng, uint64_t offset)
-{
-    vae_backend *in = inner_of(be);
-    in->rng_set_offset(in, rng, offset);
-}
+/* Allocation, freeing and the generators' bookkeeping are the inner table's own, untimed. */
 
 /* ---- timed ---------------------------------------------------------------- */
 static void p_upload(vae_backend *be, void *dst, const void *src, size_t bytes)
@@ -246,9 +208,9 @@ static void p_grad_clip_scale(vae_backend *be, float *scale, const float *x, siz
 
 static void p_destroy(vae_backend *be)
 {
-    vae_cuda_timer_free(((profile_ctx *)be->ctx)->gpu);
-    vae_free(be->ctx);
-    vae_free(be);
+    profile_ctx *p = (profile_ctx *)be;
+    vae_cuda_timer_free(p->gpu);
+    vae_free(p);
 }
 
 vae_backend *vae_backend_profile_wrap(vae_backend *inner)
@@ -257,22 +219,13 @@ vae_backend *vae_backend_profile_wrap(vae_backend *inner)
     p->inner = inner;
     if (inner->kind == VAE_BACKEND_CUDA)
         p->gpu = vae_cuda_timer_create(inner, OP_COUNT);
-    vae_backend *be = vae_calloc(1, sizeof *be);
-    be->kind = inner->kind;
-    be->name = inner->name;
+    vae_backend *be = &p->be;
+    *be = *inner; /* kind, name, ctx and the untimed ops: the inner backend's */
     snprintf(be->device_name, sizeof be->device_name, "%.200s, profiled", inner->device_name);
-    be->ctx = p;
-    be->buffer_alloc = p_buffer_alloc;
-    be->buffer_free = p_buffer_free;
     be->upload = p_upload;
     be->download = p_download;
     be->memset_zero = p_memset_zero;
     be->synchronize = p_synchronize;
-    be->rng_init = p_rng_init;
-    be->rng_free = p_rng_free;
-    be->rng_reset = p_rng_reset;
-    be->rng_get_offset = p_rng_get_offset;
-    be->rng_set_offset = p_rng_set_offset;
     be->rng_normal = p_rng_normal;
     be->rng_uniform = p_rng_uniform;
     be->gemm = p_gemm;
@@ -297,14 +250,17 @@ vae_backend *vae_backend_profile_wrap(vae_backend *inner)
     be->gauss_log_ratio = p_gauss_log_ratio;
     be->check_finite = p_check_finite;
     be->grad_clip_scale = p_grad_clip_scale;
-    /* graph ops stay NULL: the trainer runs the step eagerly, op by op */
+    be->graph_capture_begin = NULL; /* no graph: the trainer runs the step eagerly, op by op */
+    be->graph_capture_end = NULL;
+    be->graph_launch = NULL;
+    be->graph_free = NULL;
     be->destroy = p_destroy;
     return be;
 }
 
 int vae_backend_profile_read(vae_backend *wrapped, vae_profile_entry *out, int max)
 {
-    profile_ctx *p = wrapped->ctx;
+    profile_ctx *p = (profile_ctx *)wrapped;
     if (p->gpu)
         vae_cuda_timer_collect(p->gpu); /* waits for the ops still in flight */
     int n = 0;
@@ -321,7 +277,7 @@ int vae_backend_profile_read(vae_backend *wrapped, vae_profile_entry *out, int m
 
 void vae_backend_profile_reset(vae_backend *wrapped)
 {
-    profile_ctx *p = wrapped->ctx;
+    profile_ctx *p = (profile_ctx *)wrapped;
     memset(p->calls, 0, sizeof p->calls);
     memset(p->seconds, 0, sizeof p->seconds);
     if (p->gpu)
@@ -330,6 +286,6 @@ void vae_backend_profile_reset(vae_backend *wrapped)
 
 const char *vae_backend_profile_clock(vae_backend *wrapped)
 {
-    const profile_ctx *p = wrapped->ctx;
+    const profile_ctx *p = (profile_ctx *)wrapped;
     return p->gpu ? "each op timed by CUDA events on the stream" : "every op synchronized";
 }
