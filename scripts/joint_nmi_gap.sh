@@ -41,7 +41,11 @@ run() { # name, extra flags...
 
 # The last row's value of column `nmi` of a run's metrics.csv.
 final_nmi() {
-    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "nmi") col = i } END { print $col }' "$out/$1/metrics.csv"
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "nmi") col = i }
+             END { if (!col) exit 1; print $col }' "$out/$1/metrics.csv" || {
+        echo "joint_nmi_gap: the $1 run's metrics.csv has no nmi column" >&2
+        exit 1
+    }
 }
 
 run capacity --capacity-z 5,3760,30 --capacity-c 5,3760,30

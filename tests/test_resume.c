@@ -184,9 +184,10 @@ static void rewrite_meta(const char *path, const char *key, const char *value)
     vae_st_tensor_in t[8];
     vae_st_meta meta[96];
     cr_assert(st.n_tensors <= 8 && st.n_meta <= 96);
-    for (int i = 0; i < st.n_tensors; i++)
-        t[i] = (vae_st_tensor_in){.name = st.tensors[i].name, .ndim = st.tensors[i].ndim,
-                                  .shape = {st.tensors[i].shape[0]}, .data = st.tensors[i].data};
+    for (int i = 0; i < st.n_tensors; i++) {
+        t[i] = (vae_st_tensor_in){.name = st.tensors[i].name, .ndim = st.tensors[i].ndim, .data = st.tensors[i].data};
+        memcpy(t[i].shape, st.tensors[i].shape, sizeof t[i].shape); /* every dimension, not the first alone */
+    }
     int n = 0;
     for (int i = 0; i < st.n_meta; i++) {
         if (strcmp(st.meta[i].key, key) != 0)
