@@ -292,6 +292,16 @@ int vae_model_term_index(const vae_model *m, const char *name);
  * (the likelihood's into dout[output], the KL's into dout[head], weighted by the
  * backend scalars). */
 void vae_model_forward(vae_model *m, int B, int with_grad);
+/* The encoder alone: m->x (and m->y) -> the encoder layers' outputs, each latent's
+ * statistics among them (m->out[m->head] = [mu | logvar] of the Gaussian latent). For what
+ * reads the posterior alone (encode, clustering, latent pictures): no noise, no decoder. */
+void vae_model_encode(vae_model *m, int B);
+/* The rest of vae_model_forward(m, B, 0) after vae_model_encode, from statistics a caller may
+ * have put in place itself: the importance-weighted pass encodes each image once and repeats
+ * its statistics over the image's samples. m->x (and m->y) and the noise must hold the B rows
+ * the terms read. Internal error (vae_fatal) if a decoder layer reads the input or an encoder
+ * layer, which the statistics alone would leave stale. */
+void vae_model_forward_from_stats(vae_model *m, int B);
 /* Backward from the gradients the terms wrote; every parameter's gradient is written into
  * m->grads (not accumulated: each weight block and bias once). */
 void vae_model_backward(vae_model *m, int B);

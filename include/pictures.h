@@ -81,8 +81,9 @@ int vae_picture_applies(const vae_model *m, vae_picture_kind k);
 
 /* ---- the pieces, for the tests ----------------------------------------------------------- */
 
-/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches (a
- * conditional model reads the images' labels with them). */
+/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches of the
+ * encoder alone (a conditional model reads the images' labels with them); `cuvae encode` writes
+ * these for a whole split. */
 void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n,
                          float *mu /* (n, Z) */, float *logvar /* (n, Z) */);
 /* Decode n latent codes to Bernoulli means, in batches; a conditional model decodes them all

@@ -5,14 +5,16 @@
  *   gather_one_hot: y[i, k] = (labels[idx[i]] == k)  y (B, K) float, labels (N) uint8, idx (B) int32
  *   binarize:     x[k] = u[k] < x[k] ? 1 : 0         x (n) float in place, u (n) uniform: dynamic
  *                 binarization of a gathered batch, one comparison as on the CPU
- * The bytes are scaled as (float)byte / 255.0f, exactly as the CPU backend does,
- * and the floats copied, so both backends give the same floats bit for bit.
+ * The bytes are scaled by vae_byte_unit (include/vae_math.h: byte / 255 correctly
+ * rounded), as the CPU backend does, and the floats copied, so both backends give the
+ * same floats bit for bit.
  *
  * Not here: shuffling (idx is made on the host), the choice between the two
  * (vae_device_data_gather, src/device_data.c) or any bounds check on idx: an
  * index outside the data set is the caller's bug.
  */
 #include "cuda_common.cuh"
+#include "vae_math.h"
 
 static __global__ void gather_batch_kernel(float *x, const uint8_t *data, const int32_t *idx, size_t n, int D)
 {
@@ -20,7 +22,7 @@ static __global__ void gather_batch_kernel(float *x, const uint8_t *data, const 
     for (size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x; k < n; k += stride) {
         const size_t i = k / (size_t)D, d = k % (size_t)D;
         const size_t src = (size_t)idx[i] * (size_t)D + d;
-        x[k] = (float)data[src] / 255.0f;
+        x[k] = vae_byte_unit(data[src]);
     }
 }
 

@@ -13,13 +13,11 @@ void vae_cluster_assign(vae_model *m, vae_device_data *data, int *cats)
 {
     if (vae_model_categorical(m) < 0)
         vae_fatal("cluster: the model has no categorical latent");
-    vae_backend *be = m->be;
     const int bs = m->batch_cap;
     for (int first = 0; first < data->n; first += bs) {
         int B = data->n - first < bs ? data->n - first : bs;
         vae_device_data_gather_model(m, data, data->order + first, B);
-        be->memset_zero(be, m->eps, (size_t)B * m->cfg.latent_dim * sizeof(float)); /* the decoder's output is unused */
-        vae_model_forward(m, B, 0);
+        vae_model_encode(m, B); /* q(c|x) is the encoder's: no noise, no decoder */
         vae_model_download_categories(m, B, cats + first);
     }
 }

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
+#include "pictures.h"
 #include "safetensors.h"
 #include "vae_util.h"
 
@@ -37,31 +38,6 @@ static void help(void)
            "  --batch-size B      images per forward pass (default 128)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
-}
-
-/* mu and logvar of every image of d: (n, Z) each, in batches of the model's batch_cap. */
-static void encode_all(vae_model *m, const vae_dataset *d, float *mu, float *logvar)
-{
-    vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
-    float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
-    float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
-    for (int first = 0; first < d->n; first += m->batch_cap) {
-        int B = d->n - first < m->batch_cap ? d->n - first : m->batch_cap;
-        for (int i = 0; i < B; i++)
-            vae_dataset_row(d, first + i, x + (size_t)i * D);
-        be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
-        vae_model_set_labels(m, d->labels ? d->labels + first : NULL, B); /* a cvae's: the true labels */
-        be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu; the decoder's output is unused */
-        vae_model_forward(m, B, 0);
-        be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float)); /* rows [mu | logvar] */
-        for (int r = 0; r < B; r++) {
-            memcpy(mu + (size_t)(first + r) * Z, stats + (size_t)r * 2 * Z, Z * sizeof(float));
-            memcpy(logvar + (size_t)(first + r) * Z, stats + (size_t)r * 2 * Z + Z, Z * sizeof(float));
-        }
-    }
-    vae_free(x);
-    vae_free(stats);
 }
 
 int vae_cmd_encode(int argc, char **argv)
@@ -133,9 +109,13 @@ int vae_cmd_encode(int argc, char **argv)
     float *mu = vae_calloc((size_t)d.n * Z, sizeof(float));
     float *logvar = vae_calloc((size_t)d.n * Z, sizeof(float));
     float *labels = vae_calloc((size_t)d.n, sizeof(float));
-    encode_all(&m, &d, mu, logvar);
-    for (int i = 0; i < d.n; i++)
+    int *every = vae_calloc((size_t)d.n, sizeof *every);
+    for (int i = 0; i < d.n; i++) {
+        every[i] = i;
         labels[i] = (float)d.labels[i];
+    }
+    vae_pictures_encode(&m, &d, every, d.n, mu, logvar);
+    vae_free(every);
     const vae_st_tensor_in t[] = {
         {"mu", 2, {d.n, Z}, mu},
         {"logvar", 2, {d.n, Z}, logvar},

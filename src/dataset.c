@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
 #include "idx.h"
+#include "vae_math.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -163,7 +164,7 @@ void vae_dataset_row(const vae_dataset *d, int i, float *out)
         return;
     }
     for (int j = 0; j < d->dim; j++)
-        out[j] = (float)d->pixels[at + j] / 255.0f;
+        out[j] = vae_byte_unit(d->pixels[at + j]);
 }
 
 void vae_dataset_subset(const vae_dataset *d, const int32_t *idx, int n, vae_dataset *out)

@@ -3,6 +3,9 @@
  * per-dimension KL and active units, and the importance-weighted estimate of -log p(x), run
  * in row batches through the backend table so that both backends compute them.
  *
+ * The importance-weighted pass runs each image through the encoder once and only the
+ * decoder for each of its K samples (vae_model_forward_from_stats).
+ *
  * The importance weight is assembled on the host from named log-density terms (iw_terms);
  * a conditional model would read log p(x|z,y) into the first, a joint model with a discrete
  * latent would add log p(c) - log q(c|x) as a term of its own.
@@ -108,16 +111,23 @@ typedef struct {
     int32_t *idx;     /* (cap) host */
     float *d_log_ratio; /* (cap) backend */
     int32_t *d_idx;     /* (cap) backend */
+    /* the IW pass only (NULL otherwise): */
+    float *d_stats;     /* (cap, 2Z) backend: the statistics of the images being sampled */
+    int32_t *d_image;   /* (cap) backend: row -> its image's row of d_stats */
 } eval_bufs;
 
-/* One launch of rows already gathered into m->x: noise, forward, the log ratio, and one
- * download of the per-row losses and ratios (and the posterior statistics when asked). */
-static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int want_stats)
+/* One launch of rows already gathered into m->x: noise, forward (from statistics already in
+ * place when from_stats), the log ratio, and one download of the per-row losses and ratios
+ * (and the posterior statistics when asked). */
+static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int from_stats, int want_stats)
 {
     vae_backend *be = m->be;
     const int Z = m->cfg.latent_dim;
     be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)rows * Z));
-    vae_model_forward_eval(m, rows); /* a categorical latent summed out exactly */
+    if (from_stats)
+        vae_model_forward_from_stats(m, rows);
+    else
+        vae_model_forward_eval(m, rows); /* a categorical latent summed out exactly */
     be->gauss_log_ratio(be, b->d_log_ratio, m->z, m->out[m->head], m->eps, rows, Z);
     be->download(be, b->row_loss, m->row_loss, (size_t)rows * m->n_terms * sizeof(float));
     be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
@@ -155,7 +165,7 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
     for (int first = 0; first < data->n; first += cap) {
         const int B = data->n - first < cap ? data->n - first : cap;
         vae_device_data_gather_model(m, data, data->order + first, B);
-        eval_chunk(m, rng, b, B, 1);
+        eval_chunk(m, rng, b, B, 0, 1);
         for (int i = 0; i < B; i++) {
             const double rec = row_likelihood(m, b->row_loss, i);
             recon += rec;
@@ -189,20 +199,31 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
 }
 
 /* The IW pass. Samples per image per launch s = min(K, cap); images per launch
- * G = cap / s; rows are image-major (row r: image r / sc, sample r % sc). */
+ * G = cap / s; rows are image-major (row r: image r / sc, sample r % sc). Each group of G
+ * images runs through the encoder once; its statistics are kept in d_stats and repeated
+ * over the samples of every launch (gather_rows), so only the decoder runs K times. */
 static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rng, eval_bufs *b,
                    vae_eval_result *r)
 {
     vae_backend *be = m->be;
-    const int cap = m->batch_cap;
+    const int cap = m->batch_cap, S = 2 * m->cfg.latent_dim;
     const int s = K < cap ? K : cap, G = cap / s;
     logsumexp *acc = vae_calloc((size_t)G, sizeof *acc);
     double total = 0;
     int rc = 0;
     for (int first = 0; first < data->n && !rc; first += G) {
         const int nimg = data->n - first < G ? data->n - first : G;
-        for (int i = 0; i < nimg; i++)
+        for (int i = 0; i < nimg; i++) {
             acc[i] = (logsumexp){-INFINITY, 0.0};
+            b->idx[i] = first + i;
+        }
+        be->upload(be, b->d_idx, b->idx, (size_t)nimg * sizeof(int32_t));
+        vae_device_data_gather_model(m, data, b->d_idx, nimg);
+        vae_model_encode(m, nimg);
+        for (int i = 0; i < nimg; i++)
+            b->idx[i] = i;
+        be->upload(be, b->d_image, b->idx, (size_t)nimg * sizeof(int32_t));
+        be->gather_rows(be, b->d_stats, m->out[m->head], b->d_image, nimg, S); /* a copy: the rows stay in order */
         int idx_for = 0; /* samples per image the uploaded indices were built for (0: none) */
         for (int done = 0; done < K && !rc; done += s) {
             const int sc = K - done < s ? K - done : s, rows = nimg * sc;
@@ -210,10 +231,14 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
                 for (int row = 0; row < rows; row++)
                     b->idx[row] = first + row / sc;
                 be->upload(be, b->d_idx, b->idx, (size_t)rows * sizeof(int32_t));
+                for (int row = 0; row < rows; row++)
+                    b->idx[row] = row / sc;
+                be->upload(be, b->d_image, b->idx, (size_t)rows * sizeof(int32_t));
                 idx_for = sc;
             }
-            vae_device_data_gather_model(m, data, b->d_idx, rows);
-            eval_chunk(m, rng, b, rows, 0);
+            vae_device_data_gather_model(m, data, b->d_idx, rows); /* the images the likelihood reads */
+            be->gather_rows(be, m->out[m->head], b->d_stats, b->d_image, rows, S);
+            eval_chunk(m, rng, b, rows, 1, 0);
             for (int row = 0; row < rows; row++) {
                 const iw_terms t = {.log_px_given_z = -row_likelihood(m, b->row_loss, row),
                                     .log_pz_minus_log_qz = b->log_ratio[row]};
@@ -263,8 +288,12 @@ int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_optio
     eval_elbo(m, data, rng, &b, out);
     int rc = 0;
     if (opt->iw_samples > 0) {
+        b.d_stats = be->buffer_alloc(be, (size_t)cap * 2 * Z * sizeof(float));
+        b.d_image = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t));
         be->rng_reset(be, rng); /* K = 1 then draws the ELBO pass's noise again */
         rc = eval_iw(m, data, opt->iw_samples, rng, &b, out);
+        be->buffer_free(be, b.d_stats);
+        be->buffer_free(be, b.d_image);
     }
     be->rng_free(be, rng);
     be->buffer_free(be, b.d_log_ratio);

@@ -500,18 +500,41 @@ static void term_forward(vae_model *m, int t, int B, int with_grad)
     }
 }
 
-void vae_model_forward(vae_model *m, int B, int with_grad)
+void vae_model_encode(vae_model *m, int B)
+{
+    for (int l = 0; l < m->n_encoder; l++)
+        linear_forward(m, l, B);
+}
+
+/* The forward pass after the encoder: the latents from their statistics, the decoder, the terms. */
+static void forward_from_stats(vae_model *m, int B, int with_grad)
 {
     memset(m->grad_written_layer, 0, sizeof m->grad_written_layer);
     memset(m->grad_written_latent, 0, sizeof m->grad_written_latent);
-    for (int l = 0; l < m->n_encoder; l++)
-        linear_forward(m, l, B);
     for (int k = 0; k < m->n_latents; k++)
         latent_forward(m, k, B, with_grad);
     for (int l = m->n_encoder; l < m->n_linear; l++)
         linear_forward(m, l, B);
     for (int t = 0; t < m->n_terms; t++)
         term_forward(m, t, B, with_grad);
+}
+
+void vae_model_forward(vae_model *m, int B, int with_grad)
+{
+    vae_model_encode(m, B);
+    forward_from_stats(m, B, with_grad);
+}
+
+void vae_model_forward_from_stats(vae_model *m, int B)
+{
+    for (int l = m->n_encoder; l < m->n_linear; l++)
+        for (int b = 0; b < m->lin[l].n_blocks; b++)
+            if (m->lin[l].block[b].kind == VAE_SOURCE_INPUT ||
+                (m->lin[l].block[b].kind == VAE_SOURCE_LAYER && m->lin[l].block[b].index < m->n_encoder))
+                vae_fatal("vae_model_forward_from_stats: decoder layer %s reads the input or an encoder layer, "
+                          "not only the latents",
+                          m->lin[l].name);
+    forward_from_stats(m, B, 0);
 }
 
 void vae_model_backward(vae_model *m, int B)

@@ -195,8 +195,7 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
         }
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, labels, B);
-        be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float));
-        vae_model_forward(m, B, 0);
+        vae_model_encode(m, B);
         be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float));
         for (int i = 0; i < B; i++) {
             memcpy(mu + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z, Z * sizeof(float));

@@ -403,6 +403,54 @@ Test(model, joint_evaluation_takes_the_exact_expectation_over_c)
     vae_backend_free(be);
 }
 
+/* The importance-weighted pass encodes an image once and runs only the decoder per sample:
+ * statistics repeated by hand and vae_model_forward_from_stats must give the row losses and
+ * outputs of the whole forward pass over the repeated image. A cvae, so that the label reaches
+ * the decoder as well; the rows of the statistics not written by hand hold garbage first. */
+Test(model, forward_from_stats_matches_the_whole_forward)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_RELU);
+    c.kind = VAE_MODEL_CVAE;
+    c.classes = 3;
+    vae_model m;
+    const int B = 5;
+    cr_assert_eq(vae_model_init(&m, &c, be, B), 0, "%s", vae_last_error());
+    const int D = c.input_dim, S = 2 * c.latent_dim, T = m.n_terms;
+    wide_params(&m, 31);
+    const uint8_t labels[5] = {2, 2, 2, 2, 2};
+    tu_fill_uniform(m.x, (size_t)D, 32, 0, 1);
+    for (int i = 1; i < B; i++)
+        memcpy(m.x + (size_t)i * D, m.x, (size_t)D * sizeof(float));
+    vae_model_set_labels(&m, labels, B);
+    tu_fill_uniform(m.eps, (size_t)B * c.latent_dim, 33, -2, 2);
+    vae_model_forward(&m, B, 0);
+    float want_loss[5 * 2], *want_out = vae_calloc((size_t)B * D, sizeof(float));
+    cr_assert_eq(T, 2);
+    memcpy(want_loss, m.row_loss, sizeof want_loss);
+    memcpy(want_out, m.out[m.output], (size_t)B * D * sizeof(float));
+
+    tu_fill_uniform(m.out[m.head], (size_t)B * S, 34, -50, 50); /* stale statistics */
+    for (size_t k = 0; k < (size_t)B * D; k++)
+        m.out[m.output][k] = NAN;
+    vae_model_encode(&m, 1);
+    for (int i = 1; i < B; i++)
+        memcpy(m.out[m.head] + (size_t)i * S, m.out[m.head], (size_t)S * sizeof(float));
+    vae_model_forward_from_stats(&m, B);
+    /* the encoder ran on one row instead of five: the GEMM may round differently in the last bit */
+    for (int k = 0; k < B * T; k++)
+        cr_expect(fabsf(m.row_loss[k] - want_loss[k]) <= 1e-5f * fabsf(want_loss[k]) + 1e-6f,
+                  "row %d, term %d: %.9g, the whole forward %.9g", k / T, k % T, (double)m.row_loss[k],
+                  (double)want_loss[k]);
+    double worst = 0;
+    for (size_t k = 0; k < (size_t)B * D; k++)
+        worst = fmax(worst, isnan(m.out[m.output][k]) ? INFINITY : fabs(m.out[m.output][k] - want_out[k]));
+    cr_expect_leq(worst, 1e-4, "decoder output off by %g", worst);
+    vae_free(want_out);
+    vae_model_free(&m);
+    vae_backend_free(be);
+}
+
 Test(model, default_layout_matches_the_pytorch_example)
 {
     vae_backend *be = vae_backend_cpu_init();

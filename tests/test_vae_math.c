@@ -5,7 +5,8 @@
  * every float near the ends), the special values, and that the CPU backend's
  * vectorized lik_bernoulli (compiled for AVX-512, AVX2 or the baseline, whichever
  * this CPU runs) gives each element's gradient bit for bit as the scalar formula
- * compiled here for the baseline.
+ * compiled here for the baseline; and the byte scaling of the data, against IEEE
+ * division for every byte.
  */
 #include "backend.h"
 #include "testutil.h"
@@ -82,6 +83,24 @@ Test(vae_math, log1p_unit_is_within_1_24_ulp_on_0_to_1)
     cr_expect_eq(vae_log1p_unit(0.0f), 0.0f);
     cr_expect_eq(vae_log1p_unit(0x1p-140f), 0x1p-140f, "log1p(e) = e for a tiny e");
     cr_expect(isnan(vae_log1p_unit(NAN)));
+}
+
+/* Every byte, against IEEE division: the scaling of the data sets' pixels has to be the
+ * correctly rounded b / 255 on both backends (op_table's gather_batch then compares each
+ * backend's vector code with b / 255 at zero tolerance). */
+Test(vae_math, byte_unit_is_byte_over_255_for_every_byte)
+{
+    int wrong = 0, first = -1;
+    for (uint32_t b = 0; b < 256; b++) {
+        volatile float denominator = 255.0f; /* a real division, not one the compiler rewrote */
+        if (vae_byte_unit(b) != (float)b / denominator) {
+            wrong++;
+            first = first < 0 ? (int)b : first;
+        }
+    }
+    cr_expect_eq(wrong, 0, "%d bytes scaled wrongly, the first %d", wrong, first);
+    cr_expect_eq(vae_byte_unit(0), 0.0f);
+    cr_expect_eq(vae_byte_unit(255), 1.0f);
 }
 
 /* The gradient of lik_bernoulli, element by element, against the scalar formula compiled
