@@ -7,6 +7,7 @@
 
 #include "hostrng.h"
 #include "safetensors.h"
+#include "train_settings.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -203,8 +204,8 @@ int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_da
 
 int vae_toy_test_of_model(const char *model, vae_dataset *test)
 {
-    static const char *const keys[4][2] = {{"train.toy_weights", "--toy-weights"}, {"train.toy_means", "--toy-means"},
-                                           {"train.toy_stds", "--toy-stds"}, {"train.toy_n", "--toy-n"}};
+    /* the four toy settings, in the table that records them (train_settings.c) */
+    static const int toy_settings[4] = {VAE_TS_TOY_WEIGHTS, VAE_TS_TOY_MEANS, VAE_TS_TOY_STDS, VAE_TS_TOY_N};
     vae_safetensors st;
     if (vae_safetensors_read(model, &st))
         return -1;
@@ -213,15 +214,16 @@ int vae_toy_test_of_model(const char *model, vae_dataset *test)
     uint64_t seed = 1;
     int rc = -1;
     for (int i = 0; i < 4; i++) {
-        const char *v = vae_safetensors_meta_get(&st, keys[i][0]);
-        if (v && vae_toy_set(&t, keys[i][1], v)) {
+        const vae_train_setting_key *k = &vae_train_setting_keys[toy_settings[i]];
+        const char *v = vae_safetensors_meta_get(&st, k->key);
+        if (v && vae_toy_set(&t, k->flag, v)) {
             char why[512];
             snprintf(why, sizeof why, "%s", vae_last_error());
-            vae_set_error("%s: recorded %s: %s", model, keys[i][0], why);
+            vae_set_error("%s: recorded %s: %s", model, k->key, why);
             goto out;
         }
     }
-    const char *s = vae_safetensors_meta_get(&st, "train.seed");
+    const char *s = vae_safetensors_meta_get(&st, vae_train_setting_keys[VAE_TS_SEED].key);
     char *end;
     if (s)
         seed = strtoull(s, &end, 10);
