@@ -320,8 +320,9 @@ void vae_model_clear_divergence(vae_model *m);
 /* Forward for evaluation: vae_model_forward(m, B, 0), then, for a model with a categorical
  * latent, each likelihood term replaced by its exact expectation over c,
  *     sum_k q(c = k|x) * term(x | z, c = one-hot k),
- * (K decoder passes; q from the logits, in double on the host), so the objective is a true
- * bound. Synchronizes on the CUDA backend: not for captured steps. */
+ * (K decoder passes, after the encoder and the KL terms, then one at argmax q(c|x) that leaves
+ * the outputs as vae_model_forward's; q from the logits, in double on the host), so the
+ * objective is a true bound. Synchronizes on the CUDA backend: not for captured steps. */
 void vae_model_forward_eval(vae_model *m, int B);
 /* The index of the model's categorical latent, or -1. */
 int vae_model_categorical(const vae_model *m);

@@ -629,10 +629,18 @@ void vae_model_download_categories(vae_model *m, int B, int *cats)
 
 void vae_model_forward_eval(vae_model *m, int B)
 {
-    vae_model_forward(m, B, 0);
     const int c = vae_model_categorical(m);
-    if (c < 0)
+    if (c < 0) {
+        vae_model_forward(m, B, 0);
         return;
+    }
+    /* the encoder, the latents and the KL columns; the decoder runs once per class below */
+    vae_model_encode(m, B);
+    for (int k = 0; k < m->n_latents; k++)
+        latent_forward(m, k, B, 0);
+    for (int t = 0; t < m->n_terms; t++)
+        if (!vae_term_is_likelihood(m->term[t].op))
+            term_forward(m, t, B, 0);
     vae_backend *be = m->be;
     const int K = m->latent[c].dim, T = m->n_terms;
     float *logits = vae_calloc((size_t)B * K, sizeof *logits), *rows = vae_calloc((size_t)B * T, sizeof *rows);
