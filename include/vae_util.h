@@ -68,6 +68,21 @@ int vae_mkdir_p(const char *path);
  * survives a crash. -1 with vae_set_error ("<path>: written, but ...") on failure. */
 int vae_sync_parent_dir(const char *path);
 
+/* A file written whole or not at all: vae_atomic_open creates "<path>.tmp" for the caller to
+ * write through a->f; vae_atomic_commit flushes, fsyncs and closes it, renames it onto path and
+ * syncs the directory, so that a crash leaves the old file or the new one, never a part of
+ * one. A failure of either returns -1 with vae_set_error naming path and the step, and leaves
+ * no temporary file; after a failure of its own writing the caller calls vae_atomic_abort
+ * (close and remove). path must outlive the commit. */
+typedef struct {
+    FILE *f;
+    char *tmp;        /* "<path>.tmp", owned */
+    const char *path; /* the caller's */
+} vae_atomic_file;
+int vae_atomic_open(vae_atomic_file *a, const char *path);
+int vae_atomic_commit(vae_atomic_file *a);
+void vae_atomic_abort(vae_atomic_file *a);
+
 /* Index of the first NaN or infinity in x (n), or n when all are finite. */
 size_t vae_first_non_finite(const float *x, size_t n);
 /* "NaN", "inf" or "-inf": the name of a non-finite v, for messages. */

@@ -93,51 +93,18 @@ int vae_png_write_gray(const char *path, const uint8_t *pixels, int width, int h
     if (width < 1 || height < 1 || width > PNG_MAX_SIDE || height > PNG_MAX_SIDE)
         return vae_set_error("%s: image size %d x %d is outside 1..%d", path, width, height, PNG_MAX_SIDE);
 
-    size_t plen = strlen(path);
-    char *tmp = vae_calloc(plen + 5, 1);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    int rc = -1;
     png_session s = {{0}, NULL, NULL};
-
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        vae_set_error("%s: cannot create \"%s\": %s", path, tmp, strerror(errno));
-        goto out;
-    }
+    vae_atomic_file out;
+    if (vae_atomic_open(&out, path))
+        return -1;
     errno = 0; /* so that a libpng "Write Error" can be told apart from other errors */
-    if (write_png_stream(fp, pixels, width, height, &s)) {
+    if (write_png_stream(out.f, pixels, width, height, &s)) {
         vae_set_error("%s: writing PNG failed: %s%s%s", path, s.msg, errno ? ": " : "",
                       errno ? strerror(errno) : "");
-        goto fail;
+        vae_atomic_abort(&out);
+        return -1;
     }
-    if (fflush(fp) != 0) {
-        vae_set_error("%s: writing \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    if (fsync(fileno(fp)) != 0) {
-        vae_set_error("%s: fsync of \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    FILE *closing = fp;
-    fp = NULL;
-    if (fclose(closing) != 0) {
-        vae_set_error("%s: closing \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        vae_set_error("%s: cannot rename \"%s\" onto it: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    rc = vae_sync_parent_dir(path);
-    goto out;
-fail:
-    if (fp)
-        fclose(fp); /* already failing; the first error is the one reported */
-    remove(tmp);
-out:
-    vae_free(tmp);
-    return rc;
+    return vae_atomic_commit(&out);
 }
 
 /* ---- reading -------------------------------------------------------------- */

@@ -12,7 +12,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,36 +135,17 @@ int vae_run_dir_clear(const char *dir)
 
 int vae_run_write_text(const char *dir, const char *name, const char *text, size_t len)
 {
-    char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
+    char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0)
-        return vae_set_error("cannot write %s: %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return vae_set_error("cannot write %s: %s", path, strerror(e));
-        }
-        done += (size_t)w;
+    vae_atomic_file out;
+    if (vae_atomic_open(&out, path))
+        return -1;
+    if (fwrite(text, 1, len, out.f) != len) {
+        vae_set_error("%s: writing \"%s\" failed: %s", path, out.tmp, strerror(errno));
+        vae_atomic_abort(&out);
+        return -1;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return vae_set_error("cannot write %s: %s", path, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return vae_set_error("cannot write %s: %s", path, strerror(e));
-    }
-    return vae_sync_parent_dir(path);
+    return vae_atomic_commit(&out);
 }
 
 int vae_run_abspath(const char *path, char *out, size_t cap)

@@ -827,52 +827,24 @@ int vae_safetensors_write(const char *path, const vae_st_tensor_in *tensors, int
     size_t header_len;
     char *header = build_header(tensors, n_tensors, meta, n_meta, nbytes, &header_len);
 
-    size_t plen = strlen(path);
-    char *tmp = vae_calloc(plen + 5, 1);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
     int rc = -1;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        vae_set_error("%s: cannot create \"%s\": %s", path, tmp, strerror(errno));
-        goto out;
-    }
+    vae_atomic_file out;
+    if (vae_atomic_open(&out, path))
+        goto done;
     uint8_t len8[8];
     put_u64_le(len8, header_len);
-    if (fwrite(len8, 1, 8, f) != 8 || fwrite(header, 1, header_len, f) != header_len) {
-        vae_set_error("%s: writing \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
+    if (fwrite(len8, 1, 8, out.f) != 8 || fwrite(header, 1, header_len, out.f) != header_len) {
+        vae_set_error("%s: writing \"%s\" failed: %s", path, out.tmp, strerror(errno));
+        vae_atomic_abort(&out);
+        goto done;
     }
     for (int k = 0; k < n_tensors; k++)
-        if (write_f32_le(f, tensors[k].data, nbytes[k] / sizeof(float), path, tmp))
-            goto fail;
-    if (fflush(f) != 0) {
-        vae_set_error("%s: writing \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    if (fsync(fileno(f)) != 0) {
-        vae_set_error("%s: fsync of \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    FILE *closing = f;
-    f = NULL;
-    if (fclose(closing) != 0) {
-        vae_set_error("%s: closing \"%s\" failed: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
-        vae_set_error("%s: cannot rename \"%s\" onto it: %s", path, tmp, strerror(errno));
-        goto fail;
-    }
-    rc = vae_sync_parent_dir(path);
-    goto out;
-fail:
-    if (f)
-        fclose(f); /* already failing; the first error is the one reported */
-    remove(tmp);
-out:
-    vae_free(tmp);
+        if (write_f32_le(out.f, tensors[k].data, nbytes[k] / sizeof(float), path, out.tmp)) {
+            vae_atomic_abort(&out);
+            goto done;
+        }
+    rc = vae_atomic_commit(&out);
+done:
     vae_free(header);
     vae_free(nbytes);
     return rc;

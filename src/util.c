@@ -1,6 +1,6 @@
 /*
  * util.c: the error channel, checked allocation and checked file output
- * declared in vae_util.h.
+ * (whole files written atomically: vae_atomic_*) declared in vae_util.h.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "vae_util.h"
@@ -157,6 +157,60 @@ int vae_sync_parent_dir(const char *path)
         return vae_set_error("%s: written, but closing its directory \"%s\" failed: %s", path, dir,
                              strerror(errno));
     return 0;
+}
+
+int vae_atomic_open(vae_atomic_file *a, const char *path)
+{
+    const size_t n = strlen(path);
+    a->path = path;
+    a->tmp = vae_calloc(n + 5, 1);
+    memcpy(a->tmp, path, n);
+    memcpy(a->tmp + n, ".tmp", 5);
+    a->f = fopen(a->tmp, "wb");
+    if (!a->f) {
+        vae_set_error("%s: cannot create \"%s\": %s", path, a->tmp, strerror(errno));
+        vae_free(a->tmp);
+        a->tmp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void vae_atomic_abort(vae_atomic_file *a)
+{
+    if (a->f)
+        fclose(a->f); /* already failing; the first error is the one reported */
+    a->f = NULL;
+    if (a->tmp)
+        remove(a->tmp);
+    vae_free(a->tmp);
+    a->tmp = NULL;
+}
+
+int vae_atomic_commit(vae_atomic_file *a)
+{
+    int rc = -1;
+    if (fflush(a->f) != 0) {
+        vae_set_error("%s: writing \"%s\" failed: %s", a->path, a->tmp, strerror(errno));
+    } else if (fsync(fileno(a->f)) != 0) {
+        vae_set_error("%s: fsync of \"%s\" failed: %s", a->path, a->tmp, strerror(errno));
+    } else {
+        FILE *closing = a->f;
+        a->f = NULL;
+        if (fclose(closing) != 0)
+            vae_set_error("%s: closing \"%s\" failed: %s", a->path, a->tmp, strerror(errno));
+        else if (rename(a->tmp, a->path) != 0)
+            vae_set_error("%s: cannot rename \"%s\" onto it: %s", a->path, a->tmp, strerror(errno));
+        else
+            rc = 0;
+    }
+    if (rc) {
+        vae_atomic_abort(a);
+        return -1;
+    }
+    vae_free(a->tmp);
+    a->tmp = NULL;
+    return vae_sync_parent_dir(a->path);
 }
 
 size_t vae_first_non_finite(const float *x, size_t n)
