@@ -25,14 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
 
 /* ---- float data sets ------------------------------------------------------------------------ */
 
@@ -446,7 +439,7 @@ Test(data, the_picture_writers_refuse_a_non_image_model)
     vae_pictures_options o = {.scale = 3, .seed = 1};
     cr_expect_eq(vae_pictures_write_all(&m, &te, dir, &o), -1);
     cr_expect(strstr(vae_last_error(), "not an image model"), "%s", vae_last_error());
-    cr_expect_not(file_exists(png), "a picture was written");
+    cr_expect_not(tu_exists(png), "a picture was written");
     vae_model_free(&m);
     vae_backend_free(be);
     vae_dataset_free(&te);
@@ -480,7 +473,7 @@ Test(data, pictures_of_unlabelled_float_images)
     for (int i = 0; i < 5; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-        cr_expect(file_exists(p), "%s was not written", files[i]);
+        cr_expect(tu_exists(p), "%s was not written", files[i]);
     }
     char pb[4200], pf[4200], cmd[9000], out[256];
     snprintf(pb, sizeof pb, "%s/recon_bytes.png", dir);
@@ -519,7 +512,7 @@ Test(data_cli, image_commands_refuse_a_non_image_model_and_info_describes_it)
     const char *pngs[] = {"s.png", "r.png", "latent_scatter.svg", "traversals.png"};
     for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, pngs[i]);
-        cr_expect_not(file_exists(p), "%s was written", pngs[i]);
+        cr_expect_not(tu_exists(p), "%s was written", pngs[i]);
     }
 
     cr_expect_eq(cuvae("info --model %s", model), 0, "%s", out);
@@ -532,5 +525,5 @@ Test(data_cli, image_commands_refuse_a_non_image_model_and_info_describes_it)
     tu_write_file(p, csv, sizeof csv - 1);
     cr_expect_eq(cuvae("report %s", dir), 0, "report: %s", out);
     snprintf(p, sizeof p, "%s/report.html", dir);
-    cr_expect(file_exists(p), "no report.html: %s", out);
+    cr_expect(tu_exists(p), "no report.html: %s", out);
 }

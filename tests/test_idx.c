@@ -99,22 +99,6 @@ static void write_gz(const char *path, const void *bytes, size_t n)
     cr_assert_eq(gzclose(gz), Z_OK, "gzclose(%s) failed", path);
 }
 
-/* The whole file at `path` in a malloc'ed buffer. */
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)size + 1);
-    cr_assert_not_null(b);
-    cr_assert_eq(fread(b, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    *n = (size_t)size;
-    return b;
-}
-
 /* Reading `path` must fail with a message holding the path and `want`, and
  * must leave the output zeroed. */
 static void expect_idx_error(const char *path, const char *want)
@@ -429,7 +413,7 @@ Test(idx, truncated_data_gzip)
     free(b);
     free(data);
     size_t gz_len;
-    uint8_t *gz = slurp(in_scratch("full.gz"), &gz_len);
+    uint8_t *gz = tu_read_file(in_scratch("full.gz"), &gz_len);
     tu_write_file(in_scratch("cut.gz"), gz, gz_len / 2);
     expect_idx_error(in_scratch("cut.gz"), "truncated: expected 30000 bytes of data, found ");
     cr_assert(strstr(vae_last_error(), "(gzip stream ends early)"), "%s", vae_last_error());
@@ -465,7 +449,7 @@ Test(idx, corrupt_gzip)
     write_gz(in_scratch("ok.gz"), b, n);
     free(b);
     size_t gz_len;
-    uint8_t *gz = slurp(in_scratch("ok.gz"), &gz_len);
+    uint8_t *gz = tu_read_file(in_scratch("ok.gz"), &gz_len);
     cr_assert_gt(gz_len, 18u);
     cr_assert(gz[0] == 0x1f && gz[1] == 0x8b && gz[3] == 0, "zlib wrote an unexpected gzip header");
 
@@ -618,7 +602,7 @@ Test(dataset, bad_file_inside)
 {
     write_split("train", 5, 5, 0, 1);
     size_t len;
-    uint8_t *gz = slurp(in_scratch("train-labels-idx1-ubyte.gz"), &len);
+    uint8_t *gz = tu_read_file(in_scratch("train-labels-idx1-ubyte.gz"), &len);
     tu_write_file(in_scratch("train-labels-idx1-ubyte.gz"), gz, len - 12);
     free(gz);
     char labels[512];
@@ -712,7 +696,7 @@ Test(idx, bytes_after_the_gzip_member)
     size_t n, gz_len;
     uint8_t *b = good_idx(&n);
     write_gz(in_scratch("one.gz"), b, n);
-    uint8_t *gz = slurp(in_scratch("one.gz"), &gz_len);
+    uint8_t *gz = tu_read_file(in_scratch("one.gz"), &gz_len);
     uint8_t *longer = malloc(gz_len + 2 * n + 8192);
     cr_assert_not_null(longer);
 
@@ -733,7 +717,7 @@ Test(idx, bytes_after_the_gzip_member)
     write_gz(in_scratch("part1.gz"), b, 7);
     write_gz(in_scratch("part2.gz"), b + 7, n - 7);
     size_t l1, l2;
-    uint8_t *p1 = slurp(in_scratch("part1.gz"), &l1), *p2 = slurp(in_scratch("part2.gz"), &l2);
+    uint8_t *p1 = tu_read_file(in_scratch("part1.gz"), &l1), *p2 = tu_read_file(in_scratch("part2.gz"), &l2);
     memcpy(longer, p1, l1);
     memcpy(longer + l1, p2, l2);
     tu_write_file(in_scratch("two-members.gz"), longer, l1 + l2);

@@ -24,18 +24,6 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    cr_assert(n > 0 && (size_t)n < cap, "path too long: %s/%s", dir, name);
-}
-
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* Read path with libpng's simplified API as 8-bit gray, no conversion
  * options: the reference reader. Returns malloc'd (height, width). */
 static uint8_t *ref_read(const char *path, int *width, int *height, png_uint_32 *format)
@@ -104,7 +92,7 @@ Test(image, gradient_round_trip)
 {
     const char *dir = tu_tmpdir();
     char path[512], tmp[600];
-    join(path, sizeof path, dir, "grad.png");
+    tu_join(path, sizeof path, dir, "grad.png");
     const int w = 37, h = 23;
     uint8_t px[23 * 37];
     for (int y = 0; y < h; y++)
@@ -112,7 +100,7 @@ Test(image, gradient_round_trip)
             px[y * w + x] = (uint8_t)((x * 7 + y * 11) & 255);
     cr_assert_eq(vae_png_write_gray(path, px, w, h), 0, "%s", vae_last_error());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    cr_assert(!file_exists(tmp), "the .tmp file must be gone");
+    cr_assert(!tu_exists(tmp), "the .tmp file must be gone");
 
     int rw, rh;
     png_uint_32 format;
@@ -135,7 +123,7 @@ Test(image, gradient_round_trip)
 Test(image, one_pixel_and_overwrite)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "one.png");
+    tu_join(path, sizeof path, tu_tmpdir(), "one.png");
     uint8_t a = 0, b = 255;
     cr_assert_eq(vae_png_write_gray(path, &a, 1, 1), 0, "%s", vae_last_error());
     cr_assert_eq(vae_png_write_gray(path, &b, 1, 1), 0, "%s", vae_last_error());
@@ -168,7 +156,7 @@ Test(image, grid_geometry)
 {
     const char *dir = tu_tmpdir();
     char path[512];
-    join(path, sizeof path, dir, "grid.png");
+    tu_join(path, sizeof path, dir, "grid.png");
     const int n = 5, h = 3, w = 4, cols = 3, rows = 2;
     float imgs[5 * 3 * 4];
     tu_fill_uniform(imgs, sizeof imgs / sizeof imgs[0], 7, -0.2f, 1.2f); /* some need clamping */
@@ -206,7 +194,7 @@ Test(image, grid_geometry)
 Test(image, grid_single_and_wide)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "g.png");
+    tu_join(path, sizeof path, tu_tmpdir(), "g.png");
     float one[2 * 2] = {0, 1, 1, 0};
     cr_assert_eq(vae_image_grid_write(path, one, 1, 2, 2, 1), 0, "%s", vae_last_error());
     uint8_t *px;
@@ -231,7 +219,7 @@ Test(image, grid_single_and_wide)
 Test(image, bad_arguments)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "bad.png");
+    tu_join(path, sizeof path, tu_tmpdir(), "bad.png");
     uint8_t px[4] = {0};
     float f[4] = {0};
     cr_assert_eq(vae_png_write_gray(path, px, 0, 1), -1);
@@ -246,7 +234,7 @@ Test(image, bad_arguments)
     cr_assert_eq(vae_image_grid_write(path, NULL, 1, 2, 2, 1), -1);
     cr_assert_eq(vae_image_grid_write(path, f, 1, 1, 600000, 2), -1);
     cr_assert(strstr(vae_last_error(), "too large"), "%s", vae_last_error());
-    cr_assert(!file_exists(path));
+    cr_assert(!tu_exists(path));
     uint8_t *out = (uint8_t *)1;
     int w = 5, h = 5;
     cr_assert_eq(vae_png_read_gray(NULL, &out, &w, &h), -1);
@@ -259,7 +247,7 @@ Test(image, unwritable_path)
     const char *dir = tu_tmpdir();
     char path[512];
     uint8_t px[4] = {1, 2, 3, 4};
-    join(path, sizeof path, dir, "no/such/dir/x.png");
+    tu_join(path, sizeof path, dir, "no/such/dir/x.png");
     cr_assert_eq(vae_png_write_gray(path, px, 2, 2), -1);
     cr_assert_eq(strncmp(vae_last_error(), path, strlen(path)), 0, "%s", vae_last_error());
     cr_assert(strstr(vae_last_error(), "No such file"), "%s", vae_last_error());
@@ -269,12 +257,12 @@ Test(image, unwritable_path)
 
     /* the destination is a directory: the rename fails and the .tmp goes */
     char tmp[600];
-    join(path, sizeof path, dir, "isdir.png");
+    tu_join(path, sizeof path, dir, "isdir.png");
     cr_assert_eq(vae_mkdir_p(path), 0);
     cr_assert_eq(vae_png_write_gray(path, px, 2, 2), -1);
     cr_assert(strstr(vae_last_error(), "rename"), "%s", vae_last_error());
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    cr_assert(!file_exists(tmp));
+    cr_assert(!tu_exists(tmp));
 }
 
 /* A full disk: "<path>.tmp" is a symlink to /dev/full, so every write fails
@@ -287,7 +275,7 @@ Test(image, write_error_full_disk)
     if (stat("/dev/full", &sb) != 0)
         cr_skip_test("/dev/full is not available");
     char path[512], tmp[600];
-    join(path, sizeof path, tu_tmpdir(), "full.png");
+    tu_join(path, sizeof path, tu_tmpdir(), "full.png");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     const int side = 512;
     uint8_t *px = vae_calloc((size_t)side * side, 1);
@@ -307,7 +295,7 @@ Test(image, write_error_full_disk)
         if (big)
             cr_assert(strstr(msg, "Write Error"), "%s", msg);
         cr_assert_eq(lstat(tmp, &sb), -1, "the .tmp link must be removed");
-        cr_assert(!file_exists(path));
+        cr_assert(!tu_exists(path));
     }
     vae_free(px);
 }
@@ -318,7 +306,7 @@ Test(image, read_rejects_non_png)
 {
     const char *dir = tu_tmpdir();
     char path[512];
-    join(path, sizeof path, dir, "text.png");
+    tu_join(path, sizeof path, dir, "text.png");
     const char text[] = "this is not a PNG file at all\n";
     tu_write_file(path, text, sizeof text - 1);
     uint8_t *px = (uint8_t *)1;
@@ -334,7 +322,7 @@ Test(image, read_rejects_non_png)
     cr_assert_eq(vae_png_read_gray(path, &px, &w, &h), -1);
     cr_assert(strstr(vae_last_error(), "not a PNG"), "%s", vae_last_error());
 
-    join(path, sizeof path, dir, "missing.png");
+    tu_join(path, sizeof path, dir, "missing.png");
     cr_assert_eq(vae_png_read_gray(path, &px, &w, &h), -1);
     cr_assert(strstr(vae_last_error(), "cannot open"), "%s", vae_last_error());
 
@@ -347,8 +335,8 @@ Test(image, read_rejects_truncated_and_corrupt)
 {
     const char *dir = tu_tmpdir();
     char good[512], bad[512];
-    join(good, sizeof good, dir, "good.png");
-    join(bad, sizeof bad, dir, "bad.png");
+    tu_join(good, sizeof good, dir, "good.png");
+    tu_join(bad, sizeof bad, dir, "bad.png");
     uint8_t px[9 * 5];
     for (int k = 0; k < 45; k++)
         px[k] = (uint8_t)(k * 5);
@@ -387,7 +375,7 @@ Test(image, read_converts_other_formats)
 {
     const char *dir = tu_tmpdir();
     char path[512];
-    join(path, sizeof path, dir, "fmt.png");
+    tu_join(path, sizeof path, dir, "fmt.png");
     const int w = 6, h = 4;
     uint8_t want[6 * 4];
     for (int k = 0; k < w * h; k++)

@@ -698,26 +698,13 @@ Test(checkpoint, cvae_round_trip_keeps_the_kind_and_classes)
     vae_backend_free(be);
 }
 
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f);
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(*n);
-    cr_assert_eq(fread(b, 1, *n, f), *n);
-    fclose(f);
-    return b;
-}
-
 Test(checkpoint, truncated_files_are_refused_with_a_message)
 {
     vae_backend *be = vae_backend_cpu_init();
     vae_model a, b;
     save_small(&a, be);
     size_t n;
-    unsigned char *bytes = slurp(ckpt_path, &n);
+    unsigned char *bytes = tu_read_file(ckpt_path, &n);
     char bad[600];
     snprintf(bad, sizeof bad, "%s.cut", ckpt_path);
     size_t cuts[] = {0, 4, 8, 9, 100, n / 2, n - 4, n - 1};
@@ -737,7 +724,7 @@ Test(checkpoint, corrupted_or_foreign_files_are_refused)
     vae_model a, b;
     save_small(&a, be);
     size_t n;
-    unsigned char *bytes = slurp(ckpt_path, &n);
+    unsigned char *bytes = tu_read_file(ckpt_path, &n);
     char bad[600];
     snprintf(bad, sizeof bad, "%s.bad", ckpt_path);
 
@@ -799,7 +786,7 @@ Test(checkpoint, non_finite_parameters_are_never_saved_nor_loaded)
 
     /* load: a file whose last float is +inf is refused, naming the file and the tensor */
     size_t n;
-    unsigned char *bytes = slurp(ckpt_path, &n);
+    unsigned char *bytes = tu_read_file(ckpt_path, &n);
     const float inf = INFINITY;
     memcpy(bytes + n - 4, &inf, 4);
     tu_write_file(path, bytes, n);
@@ -855,7 +842,7 @@ Test(checkpoint, metadata_only_file_allocates_nothing)
     snprintf(path, sizeof path, "%s/meta-only.safetensors", tu_tmpdir());
     write_meta_only(path, "65536", "4096", NULL, 0);
     size_t n;
-    free(slurp(path, &n));
+    free(tu_read_file(path, &n));
     cr_assert_lt(n, 400, "the crafted file should be tiny, is %zu bytes", n);
     vae_model m;
     cr_assert_eq(vae_checkpoint_load(path, &be, 128, &m), -1);

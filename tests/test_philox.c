@@ -74,24 +74,13 @@ Test(philox, uniform_is_exact_and_in_0_1)
     }
 }
 
-/* |got - want| in units of the float ulp at |want|. */
-static double ulps(float got, double want)
-{
-    double a = fabs(want);
-    if (a < 0x1p-126)
-        a = 0x1p-126;
-    int e;
-    frexp(a, &e); /* a = m 2^e, m in [0.5, 1): ulp = 2^(e - 24) */
-    return fabs((double)got - want) / ldexp(1.0, e - 24);
-}
-
 Test(philox, logf_within_one_ulp_on_every_uniform)
 {
     double worst = 0;
     uint32_t at = 0;
     for (uint32_t k = 1; k <= (1u << 24); k++) {
         const float u = (float)k * 0x1p-24f;
-        const double e = ulps(vae_philox_logf(u), log((double)u));
+        const double e = tu_ulps(vae_philox_logf(u), log((double)u));
         if (e > worst) {
             worst = e;
             at = k;
@@ -112,7 +101,7 @@ Test(philox, logf_on_positive_normal_floats)
         const uint32_t bits = (uint32_t)(0x00800000u + (s >> 33) % (0x7f800000u - 0x00800000u));
         float x;
         memcpy(&x, &bits, sizeof x);
-        const double e = ulps(vae_philox_logf(x), log((double)x));
+        const double e = tu_ulps(vae_philox_logf(x), log((double)x));
         if (e > worst)
             worst = e;
     }
@@ -136,7 +125,7 @@ Test(philox, sincos2pi_within_two_ulp_on_every_uniform)
                       "sincos(2 pi %g) = (%g, %g), want (%g, %g)", u, s, c, ws, wc);
             continue;
         }
-        const double es = ulps(s, ws), ec = ulps(c, wc);
+        const double es = tu_ulps(s, ws), ec = tu_ulps(c, wc);
         if (es > worst_s) {
             worst_s = es;
             at_s = k;

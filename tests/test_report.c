@@ -53,35 +53,12 @@ static void train_tiny(const char *dir, char *run, size_t cap, const char *extra
     cr_assert_eq(rc, 0, "train failed:\n%s", out);
 }
 
-/* The whole of path (vae_calloc'd, NUL-terminated), or NULL when absent. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = vae_calloc((size_t)n + 1, 1);
-    size_t got = fread(b, 1, (size_t)n, f);
-    fclose(f);
-    b[got] = 0;
-    return b;
-}
-
-static char *slurp_in(const char *dir, const char *name)
-{
-    char path[8192];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return slurp(path);
-}
-
 /* ---- metrics.jsonl ------------------------------------------------------------------- */
 
 /* metrics.jsonl of dir holds exactly metrics.csv's rows: same keys in order, same numbers. */
 static void expect_jsonl_matches_csv(const char *dir, int rows)
 {
-    char *csv = slurp_in(dir, "metrics.csv"), *jsonl = slurp_in(dir, "metrics.jsonl");
+    char *csv = tu_slurp_in(dir, "metrics.csv", NULL), *jsonl = tu_slurp_in(dir, "metrics.jsonl", NULL);
     cr_assert(csv && jsonl, "%s: metrics.csv or metrics.jsonl is missing", dir);
     char *save_c, *save_j;
     char *header = strtok_r(csv, "\n", &save_c);
@@ -119,8 +96,8 @@ static void expect_jsonl_matches_csv(const char *dir, int rows)
     }
     cr_expect_eq(n, rows, "metrics.csv has %d rows, expected %d", n, rows);
     cr_expect(jline == NULL, "metrics.jsonl has more lines than metrics.csv: %s", jline ? jline : "");
-    vae_free(csv);
-    vae_free(jsonl);
+    free(csv);
+    free(jsonl);
 }
 
 Test(report, metrics_jsonl_holds_the_csv_rows_also_after_a_resume)
@@ -128,9 +105,9 @@ Test(report, metrics_jsonl_holds_the_csv_rows_also_after_a_resume)
     char run[4096];
     const char *dir = tu_tmpdir();
     train_tiny(dir, run, sizeof run, "--val-fraction 0.25");
-    char *csv = slurp_in(run, "metrics.csv");
+    char *csv = tu_slurp_in(run, "metrics.csv", NULL);
     cr_assert(csv && strstr(csv, "val_loss"), "%s", csv ? csv : "no metrics.csv");
-    vae_free(csv);
+    free(csv);
     expect_jsonl_matches_csv(run, 2);
     cr_assert_eq(cuvae("train --resume %s --epochs 3 --quiet", run), 0, "%s", out);
     expect_jsonl_matches_csv(run, 3);
@@ -158,7 +135,7 @@ Test(report, train_writes_it_and_report_writes_the_same_page_again)
     char run[4096];
     const char *dir = tu_tmpdir();
     train_tiny(dir, run, sizeof run, "");
-    char *first = slurp_in(run, "report.html");
+    char *first = tu_slurp_in(run, "report.html", NULL);
     cr_assert(first != NULL, "train left no report.html");
     cr_expect(strstr(out, "report.html"), "train's last line does not name report.html:\n%s", out);
     /* the settings, the metrics, the pictures */
@@ -179,11 +156,11 @@ Test(report, train_writes_it_and_report_writes_the_same_page_again)
     snprintf(path, sizeof path, "%s/report.html", run);
     cr_assert_eq(unlink(path), 0);
     cr_assert_eq(cuvae("report %s", run), 0, "%s", out);
-    char *again = slurp_in(run, "report.html");
+    char *again = tu_slurp_in(run, "report.html", NULL);
     cr_assert(again != NULL, "cuvae report wrote no report.html:\n%s", out);
     cr_expect_str_eq(again, first, "cuvae report wrote another page than train");
-    vae_free(first);
-    vae_free(again);
+    free(first);
+    free(again);
 }
 
 Test(report, escapes_text_shows_unknown_pictures_and_prefers_loss_curves_svg)
@@ -201,7 +178,7 @@ Test(report, escapes_text_shows_unknown_pictures_and_prefers_loss_curves_svg)
     snprintf(path, sizeof path, "%s/my pic&.png", dir);
     cr_assert_eq(vae_png_write_gray(path, px, 2, 2), 0);
     cr_assert_eq(cuvae("report %s", dir), 0, "%s", out);
-    char *html = slurp_in(dir, "report.html");
+    char *html = tu_slurp_in(dir, "report.html", NULL);
     cr_assert(html != NULL);
     cr_expect(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;q&quot;"), "not escaped:\n%s", html);
     cr_expect(!strstr(html, "<script>"), "a script got through:\n%s", html);
@@ -209,16 +186,16 @@ Test(report, escapes_text_shows_unknown_pictures_and_prefers_loss_curves_svg)
     cr_expect(strstr(html, "<b>my pic&amp;.png</b>"), "the unknown picture's caption:\n%s", html);
     cr_expect(strstr(html, "<polyline"), "no fallback chart without loss_curves.svg");
     cr_expect(strstr(html, "model.safetensors"), "the missing model is not mentioned");
-    vae_free(html);
+    free(html);
 
     snprintf(path, sizeof path, "%s/loss_curves.svg", dir);
     const char svg[] = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"/>";
     tu_write_file(path, svg, strlen(svg));
     cr_assert_eq(cuvae("report %s", dir), 0, "%s", out);
-    html = slurp_in(dir, "report.html");
+    html = tu_slurp_in(dir, "report.html", NULL);
     cr_expect(strstr(html, "<img src=\"loss_curves.svg\""), "loss_curves.svg is not shown");
     cr_expect(!strstr(html, "<polyline"), "the fallback chart is drawn beside loss_curves.svg");
-    vae_free(html);
+    free(html);
 }
 
 Test(report, command_errors)
@@ -289,11 +266,11 @@ static void browse(const char *browser, const char *what, const char *url, const
              chromium_flags, profile, what, url, out_path, err_path);
     int rc = tu_run(cmd, out, sizeof out);
     if (rc != 0) {
-        char *err = slurp(err_path);
+        char *err = tu_slurp(err_path, NULL);
         const char *tail = err ? err + (strlen(err) > 600 ? strlen(err) - 600 : 0) : "";
         char why[1024];
         snprintf(why, sizeof why, "%s did not run (exit %d): %s", browser, rc, tail);
-        vae_free(err);
+        free(err);
         cr_skip_test("%s", why);
     }
 }
@@ -302,7 +279,7 @@ static void browse(const char *browser, const char *what, const char *url, const
  * text into verdict. Fails when the browser printed a console message. */
 static void verdict_of(const char *browser, const char *run, char *verdict, size_t cap)
 {
-    char *html = slurp_in(run, "report.html");
+    char *html = tu_slurp_in(run, "report.html", NULL);
     cr_assert(html != NULL, "%s has no report.html", run);
     char *head = strstr(html, "<head>");
     cr_assert(head != NULL, "report.html has no <head>");
@@ -315,13 +292,13 @@ static void verdict_of(const char *browser, const char *run, char *verdict, size
     fputs(checker, f);
     fputs(head, f);
     cr_assert_eq(fclose(f), 0);
-    vae_free(html);
+    free(html);
     snprintf(dom, sizeof dom, "%s/dom.html", tu_tmpdir());
     snprintf(err, sizeof err, "%s/stderr.txt", tu_tmpdir());
     snprintf(url, sizeof url, "file://%s", path);
     browse(browser, "--dump-dom", url, dom, err);
     unlink(path);
-    char *d = slurp(dom), *e = slurp(err);
+    char *d = tu_slurp(dom, NULL), *e = tu_slurp(err, NULL);
     cr_assert(d != NULL);
     char *v = strstr(d, "<pre id=\"verdict\">");
     cr_assert(v != NULL, "the page wrote no verdict; the DOM:\n%.4000s\nstderr:\n%.2000s", d, e ? e : "");
@@ -331,8 +308,8 @@ static void verdict_of(const char *browser, const char *run, char *verdict, size
     snprintf(verdict, cap, "%.*s", (int)(end - v), v);
     /* the browser prints every console message of the page to stderr */
     cr_expect(!e || !strstr(e, ":CONSOLE"), "the page logged to the console:\n%s", e);
-    vae_free(d);
-    vae_free(e);
+    free(d);
+    free(e);
 }
 
 /* Fraction of pixels darker than 240 and the standard deviation of a screenshot (as gray). */

@@ -28,32 +28,14 @@
 static char out[65536];
 #define cuvae(...) tu_cuvae(out, sizeof out, __VA_ARGS__)
 
-
-
-
-
-static int exists(const char *dir, const char *name)
-{
-    char path[4096];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, &st) == 0;
-}
-
-/* The whole text of dir/name (static storage), or "" when absent. */
+/* The whole text of dir/name, or "" when absent; valid until the next call, so that it can stand
+ * inside an expression. */
 static const char *slurp(const char *dir, const char *name)
 {
-    static char buf[1 << 16];
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    buf[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return buf;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
+    static char *last;
+    free(last);
+    last = tu_slurp_in(dir, name, NULL);
+    return last ? last : "";
 }
 
 #define SMALL "--hidden 16 --latent 3 --batch-size 16 --lr 3e-3 --device cpu --quiet"
@@ -78,7 +60,7 @@ Test(runs, out_holding_a_run_is_refused_unless_force)
     snprintf(keep, sizeof keep, "%s/notes.txt", run);
     tu_write_file(keep, "mine", 4);
     cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s --force " SMALL, data, run), 0, "%s", out);
-    cr_expect(exists(run, "notes.txt"), "--force removed a file that is not cuvae's");
+    cr_expect(tu_exists_in(run, "notes.txt"), "--force removed a file that is not cuvae's");
     const char *m = slurp(run, "metrics.csv");
     cr_expect(strstr(m, "\n2,") != NULL && strstr(m, "\n3,") == NULL, "metrics after --force:\n%s", m);
 
@@ -116,7 +98,7 @@ Test(runs, default_out_is_unique_for_runs_started_together)
         for (const char *p = m; (p = strchr(p, '\n')); p++)
             rows++;
         cr_expect_eq(rows, 3, "%s: %d lines in metrics.csv (runs mixed?):\n%s", run, rows, m);
-        cr_expect(exists(run, "model.safetensors"), "%s lacks its model", run);
+        cr_expect(tu_exists_in(run, "model.safetensors"), "%s lacks its model", run);
     }
     closedir(d);
     cr_expect_eq(runs, 3, "3 runs started together made %d directories:\n%s", runs, out);
@@ -263,7 +245,7 @@ static void check_signal(int sig, int want_rc, int twice)
         kill(pid, sig);
         int rc = wait_status(pid);
         cr_expect_eq(rc, want_rc, "exit %d after two signals %d:\n%s", rc, sig, slurp(data, "log"));
-        rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
+        rc = tu_exists_in(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
                                                    : cuvae("train --data %s --out %s --force " LONGER, data, run);
         cr_assert_eq(rc, 0, "%s", out);
         tu_metrics_losses(ref, a, sizeof a);
@@ -277,7 +259,7 @@ static void check_signal(int sig, int want_rc, int twice)
     char want[800];
     snprintf(want, sizeof want, "; resume with: cuvae train --resume %s\n", run);
     cr_expect(strstr(l, "interrupted at epoch ") && strstr(l, want), "%s", l);
-    cr_assert(exists(run, "checkpoint.safetensors"));
+    cr_assert(tu_exists_in(run, "checkpoint.safetensors"));
     int ep = 0, step = 0;
     fprintf(stderr, "signal test: %s", strstr(l, "interrupted") ? strstr(l, "interrupted") : "no line\n");
     const char *at = strstr(l, "interrupted at epoch ");
@@ -310,7 +292,7 @@ Test(runs, resume_of_a_finished_run_rewrites_its_model)
 /* Wait (up to 4 s) until dir/name exists. */
 static void wait_for(const char *dir, const char *name)
 {
-    for (int i = 0; i < 4000 && !exists(dir, name); i++)
+    for (int i = 0; i < 4000 && !tu_exists_in(dir, name); i++)
         sleep_s(0.001);
 }
 
@@ -352,13 +334,13 @@ Test(runs, kill9_at_random_moments_always_resumes_to_the_same_result)
         sleep_s(delay);
         kill(pid, SIGKILL);
         wait_status(pid);
-        mid += exists(run, "checkpoint.safetensors") && !strstr(slurp(run, "metrics.csv"), "\n8,");
-        int rc = exists(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
+        mid += tu_exists_in(run, "checkpoint.safetensors") && !strstr(slurp(run, "metrics.csv"), "\n8,");
+        int rc = tu_exists_in(run, "checkpoint.safetensors") ? cuvae("train --resume %s", run)
                                                         : cuvae("train --data %s --out %s --force %s", data, run, set);
         cr_assert_eq(rc, 0, "kill %d after %.3f s, then resume: exit %d\n%s", k, delay, rc, out);
         tu_metrics_losses(run, b, sizeof b);
         cr_expect_str_eq(b, a, "kill %d after %.3f s: resumed metrics differ", k, delay);
-        cr_expect(!exists(run, "checkpoint.safetensors.tmp") && !exists(run, "metrics.csv.tmp"),
+        cr_expect(!tu_exists_in(run, "checkpoint.safetensors.tmp") && !tu_exists_in(run, "metrics.csv.tmp"),
                   "kill %d: a stale .tmp file is left", k);
     }
     fprintf(stderr, "kill -9: %d of 20 kills fell between the first checkpoint and the end\n", mid);
@@ -372,7 +354,7 @@ static int checkpoint_epochs(const char *dir)
     char path[700];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     vae_train_checkpoint ck;
-    if (!exists(dir, "checkpoint.safetensors"))
+    if (!tu_exists_in(dir, "checkpoint.safetensors"))
         return -1;
     cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
     int done = ck.p.trainer.epochs_done;
@@ -439,7 +421,7 @@ Test(runs, stale_tmp_files_are_removed_on_resume)
     snprintf(tmp, sizeof tmp, "%s/model.safetensors.tmp", run);
     tu_write_file(tmp, "half a file", 11);
     cr_assert_eq(cuvae("train --resume %s --epochs 2", run), 0, "%s", out);
-    cr_expect(!exists(run, "model.safetensors.tmp"), "the stale .tmp survived a resume");
+    cr_expect(!tu_exists_in(run, "model.safetensors.tmp"), "the stale .tmp survived a resume");
 }
 
 Test(runs, eval_and_reconstruct_use_the_recorded_data_and_check_it)
@@ -474,7 +456,7 @@ Test(runs, non_utf8_data_path_is_recorded_escaped)
     tu_write_stroke_idx(data, 60, 20, 8);
     snprintf(run, sizeof run, "%s/run", base);
     cr_assert_eq(cuvae("train --data '%s' --epochs 1 --out %s " SMALL, data, run), 0, "%s", out);
-    cr_expect(exists(run, "model.safetensors"), "the model was not saved");
+    cr_expect(tu_exists_in(run, "model.safetensors"), "the model was not saved");
     cr_expect(strstr(slurp(run, "provenance.txt"), "/d\\xff\\xfe") != NULL, "%s", slurp(run, "provenance.txt"));
     cr_expect_eq(cuvae("info --model %s/model.safetensors", run), 0, "%s", out);
     cr_expect(strstr(out, "d\\xff\\xfe") != NULL, "%s", out);
@@ -507,7 +489,7 @@ Test(runs, val_fraction_adds_columns_and_keeps_the_best)
     const char *header = "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,"
                          "val_loss,val_recon,val_kl,seconds,images_per_second\n";
     cr_expect(strncmp(m, header, strlen(header)) == 0, "%s", m);
-    cr_expect(exists(run, "best.safetensors"));
+    cr_expect(tu_exists_in(run, "best.safetensors"));
     cr_expect_eq(cuvae("eval --model %s/best.safetensors --device cpu", run), 0, "%s", out);
     cr_expect_eq(cuvae("train --data %s --epochs 1 --val-fraction 0.001 --out %s/v2 " SMALL, data, data), 2, "%s",
                  out);

@@ -23,12 +23,6 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void join(char *out, size_t cap, const char *dir, const char *name)
-{
-    int n = snprintf(out, cap, "%s/%s", dir, name);
-    cr_assert(n > 0 && (size_t)n < cap, "path too long: %s/%s", dir, name);
-}
-
 /* Write a safetensors file by hand: 8-byte little-endian length, the header
  * (padded with spaces to a multiple of 8 bytes when pad is set), the data. */
 static void write_raw(const char *path, const char *header, int pad, const void *data, size_t data_len)
@@ -46,27 +40,6 @@ static void write_raw(const char *path, const char *header, int pad, const void 
         memcpy(buf + 8 + padded, data, data_len);
     tu_write_file(path, buf, total);
     free(buf);
-}
-
-static uint8_t *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    cr_assert(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
 }
 
 /* Reading path must fail with a message that starts with the path and
@@ -91,7 +64,7 @@ static void expect_read_fails(const char *path, const char *needle)
 static void expect_raw_fails(const char *header, const void *data, size_t data_len, const char *needle)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "bad.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "bad.safetensors");
     write_raw(path, header, 1, data, data_len);
     expect_read_fails(path, needle);
 }
@@ -103,7 +76,7 @@ static const float data16[4] = {1.0f, -2.5f, 3.25f, 1e-30f};
 Test(safetensors, round_trip)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "model.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "model.safetensors");
 
     float w[3 * 5], b[7], s[1] = {42.0f}, conv[2 * 3 * 4 * 5];
     tu_fill_uniform(w, 15, 1, -1, 1);
@@ -127,7 +100,7 @@ Test(safetensors, round_trip)
 
     /* header padded so the buffer starts at a multiple of 8 */
     size_t len;
-    uint8_t *raw = slurp(path, &len);
+    uint8_t *raw = tu_read_file(path, &len);
     uint64_t hlen = 0;
     for (int i = 0; i < 8; i++)
         hlen |= (uint64_t)raw[i] << (8 * i);
@@ -173,7 +146,7 @@ Test(safetensors, round_trip)
 Test(safetensors, empty_file_round_trip)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "empty.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "empty.safetensors");
     cr_assert_eq(vae_safetensors_write(path, NULL, 0, NULL, 0), 0, "%s", vae_last_error());
     vae_safetensors st;
     cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
@@ -188,7 +161,7 @@ Test(safetensors, empty_file_round_trip)
 Test(safetensors, python_style_file)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "py.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "py.safetensors");
     uint8_t data[8 + 8 + 2 + 4];
     float a[2] = {0.5f, -1.0f};
     int64_t i64 = -3;
@@ -243,7 +216,7 @@ Test(safetensors, all_dtypes_sizes)
         char header[256], path[512];
         snprintf(header, sizeof header, "{\"x\":{\"dtype\":\"%s\",\"shape\":[3],\"data_offsets\":[0,%zu]}}",
                  dt[k].name, 3 * dt[k].size);
-        join(path, sizeof path, tu_tmpdir(), "dt.safetensors");
+        tu_join(path, sizeof path, tu_tmpdir(), "dt.safetensors");
         uint8_t data[24] = {0};
         write_raw(path, header, 1, data, 3 * dt[k].size);
         vae_safetensors st;
@@ -261,7 +234,7 @@ Test(safetensors, all_dtypes_sizes)
 Test(safetensors, unaligned_tensor_is_realigned)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "odd.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "odd.safetensors");
     uint8_t data[1 + 8];
     float v[2] = {3.5f, -7.25f};
     data[0] = 9;
@@ -285,7 +258,7 @@ Test(safetensors, unaligned_tensor_is_realigned)
 Test(safetensors, zero_size_tensors)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "zero.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "zero.safetensors");
     write_raw(path,
               "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
               "\"z\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[4,4]},"
@@ -303,14 +276,14 @@ Test(safetensors, every_prefix_fails)
 {
     const char *dir = tu_tmpdir();
     char good[512], cut[512];
-    join(good, sizeof good, dir, "good.safetensors");
-    join(cut, sizeof cut, dir, "cut.safetensors");
+    tu_join(good, sizeof good, dir, "good.safetensors");
+    tu_join(cut, sizeof cut, dir, "cut.safetensors");
     float x[6] = {1, 2, 3, 4, 5, 6};
     const vae_st_tensor_in t[] = {{"x", 2, {2, 3}, x}, {"y", 1, {2}, x}};
     const vae_st_meta meta[] = {{"k", "v\xc3\xa9"}};
     cr_assert_eq(vae_safetensors_write(good, t, 2, meta, 1), 0, "%s", vae_last_error());
     size_t len;
-    uint8_t *raw = slurp(good, &len);
+    uint8_t *raw = tu_read_file(good, &len);
     for (size_t n = 0; n < len; n++) {
         tu_write_file(cut, raw, n);
         expect_read_fails(cut, NULL);
@@ -329,14 +302,14 @@ Test(safetensors, random_corruptions_never_crash)
 {
     const char *dir = tu_tmpdir();
     char good[512], bad[512];
-    join(good, sizeof good, dir, "good.safetensors");
-    join(bad, sizeof bad, dir, "bad.safetensors");
+    tu_join(good, sizeof good, dir, "good.safetensors");
+    tu_join(bad, sizeof bad, dir, "bad.safetensors");
     float x[6] = {1, 2, 3, 4, 5, 6};
     const vae_st_tensor_in t[] = {{"x", 2, {2, 3}, x}, {"y", 1, {2}, x}, {"z", 0, {0}, x}};
     const vae_st_meta meta[] = {{"k", "v\xc3\xa9"}, {"n", "12"}};
     cr_assert_eq(vae_safetensors_write(good, t, 3, meta, 2), 0, "%s", vae_last_error());
     size_t len;
-    uint8_t *raw = slurp(good, &len);
+    uint8_t *raw = tu_read_file(good, &len);
     uint8_t *mut = malloc(len);
     cr_assert(mut);
     static const uint8_t interesting[] = {'{', '}', '[', ']', '"', ':', ',', '\\', '-', '0', '9', 'e',
@@ -380,7 +353,7 @@ Test(safetensors, random_corruptions_never_crash)
 Test(safetensors, file_too_small)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "small.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "small.safetensors");
     tu_write_file(path, "\x02\0\0\0", 4);
     expect_read_fails(path, "too small");
 }
@@ -388,7 +361,7 @@ Test(safetensors, file_too_small)
 Test(safetensors, header_length_huge)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "huge.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "huge.safetensors");
     uint8_t buf[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, '{', '}'};
     tu_write_file(path, buf, sizeof buf);
     expect_read_fails(path, "limit");
@@ -449,7 +422,7 @@ Test(safetensors, invalid_json)
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         char path[512];
-        join(path, sizeof path, tu_tmpdir(), "json.safetensors");
+        tu_join(path, sizeof path, tu_tmpdir(), "json.safetensors");
         write_raw(path, cases[k].header, 1, NULL, 0);
         vae_safetensors st;
         cr_assert_eq(vae_safetensors_read(path, &st), -1, "case %zu should fail: %s", k, cases[k].header);
@@ -464,7 +437,7 @@ Test(safetensors, invalid_json)
 Test(safetensors, invalid_json_byte_offset)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "off.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "off.safetensors");
     write_raw(path, "{\"a\":  @}", 1, NULL, 0);
     /* jansson's position: the byte just past the offending token '@' (at 7) */
     expect_read_fails(path, "at byte 8:");
@@ -586,7 +559,7 @@ Test(safetensors, missing_or_odd_paths)
 {
     const char *dir = tu_tmpdir();
     char path[512];
-    join(path, sizeof path, dir, "nope.safetensors");
+    tu_join(path, sizeof path, dir, "nope.safetensors");
     expect_read_fails(path, "cannot open");
     expect_read_fails(dir, "not a regular file");
 }
@@ -614,7 +587,7 @@ Test(safetensors, atomic_write_leaves_no_tmp)
 {
     const char *dir = tu_tmpdir();
     char path[512], names[4][64];
-    join(path, sizeof path, dir, "ckpt.safetensors");
+    tu_join(path, sizeof path, dir, "ckpt.safetensors");
     float x[3] = {1, 2, 3}, y[3] = {4, 5, 6};
     vae_st_tensor_in t = {"x", 1, {3}, x};
     cr_assert_eq(vae_safetensors_write(path, &t, 1, NULL, 0), 0, "%s", vae_last_error());
@@ -630,7 +603,7 @@ Test(safetensors, atomic_write_leaves_no_tmp)
     vae_safetensors_free(&st);
     /* relative path in the current directory */
     char here[512];
-    join(here, sizeof here, dir, "sub");
+    tu_join(here, sizeof here, dir, "sub");
     cr_assert_eq(vae_mkdir_p(here), 0);
     char old[4096];
     cr_assert(getcwd(old, sizeof old));
@@ -648,28 +621,28 @@ Test(safetensors, unwritable_destination)
     float x[1] = {1};
     vae_st_tensor_in t = {"x", 1, {1}, x};
 
-    join(path, sizeof path, dir, "no/such/dir/x.safetensors");
+    tu_join(path, sizeof path, dir, "no/such/dir/x.safetensors");
     cr_assert_eq(vae_safetensors_write(path, &t, 1, NULL, 0), -1);
     cr_assert_eq(strncmp(vae_last_error(), path, strlen(path)), 0, "%s", vae_last_error());
     cr_assert(strstr(vae_last_error(), "No such file"), "%s", vae_last_error());
 
     /* parent is a regular file */
     char file[512];
-    join(file, sizeof file, dir, "plain");
+    tu_join(file, sizeof file, dir, "plain");
     tu_write_file(file, "x", 1);
-    join(path, sizeof path, file, "x.safetensors");
+    tu_join(path, sizeof path, file, "x.safetensors");
     cr_assert_eq(vae_safetensors_write(path, &t, 1, NULL, 0), -1);
     cr_assert(strstr(vae_last_error(), "Not a directory"), "%s", vae_last_error());
 
     /* the destination is a directory: the rename fails, the .tmp is removed */
-    join(path, sizeof path, dir, "isdir");
+    tu_join(path, sizeof path, dir, "isdir");
     cr_assert_eq(vae_mkdir_p(path), 0);
     cr_assert_eq(vae_safetensors_write(path, &t, 1, NULL, 0), -1);
     cr_assert(strstr(vae_last_error(), "rename"), "%s", vae_last_error());
     cr_assert_eq(dir_entries(dir, names, 4), 2, "only plain and isdir remain");
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    cr_assert(!file_exists(tmp));
+    cr_assert(!tu_exists(tmp));
 }
 
 /* A full disk: "<path>.tmp" is a symlink to /dev/full, so writes fail with
@@ -681,7 +654,7 @@ Test(safetensors, write_error_full_disk)
     if (stat("/dev/full", &sb) != 0)
         cr_skip_test("/dev/full is not available");
     char path[512], tmp[600];
-    join(path, sizeof path, tu_tmpdir(), "full.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "full.safetensors");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     float *big = vae_calloc(1 << 18, sizeof(float));
     for (int large = 1; large >= 0; large--) {
@@ -692,7 +665,7 @@ Test(safetensors, write_error_full_disk)
         cr_assert_eq(strncmp(msg, path, strlen(path)), 0, "%s", msg);
         cr_assert(strstr(msg, "No space left"), "%s", msg);
         cr_assert_eq(lstat(tmp, &sb), -1, "the .tmp link must be removed");
-        cr_assert(!file_exists(path));
+        cr_assert(!tu_exists(path));
     }
     vae_free(big);
 }
@@ -700,7 +673,7 @@ Test(safetensors, write_error_full_disk)
 Test(safetensors, bad_write_arguments)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "args.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "args.safetensors");
     float x[4] = {0};
     const vae_st_tensor_in z = {"z", 1, {1}, x};
     const struct { vae_st_tensor_in t[2]; const char *needle; } cases[] = {
@@ -719,7 +692,7 @@ Test(safetensors, bad_write_arguments)
         cr_assert_eq(strncmp(vae_last_error(), path, strlen(path)), 0, "%s", vae_last_error());
         cr_assert(strstr(vae_last_error(), cases[k].needle), "case %zu: wanted \"%s\", got: %s", k,
                   cases[k].needle, vae_last_error());
-        cr_assert(!file_exists(path));
+        cr_assert(!tu_exists(path));
     }
     vae_st_tensor_in ok = {"a", 1, {1}, x};
     const vae_st_meta dup[] = {{"k", "1"}, {"k", "2"}};
@@ -733,7 +706,7 @@ Test(safetensors, bad_write_arguments)
     cr_assert_eq(vae_safetensors_write(path, &ok, -1, NULL, 0), -1);
     cr_assert_eq(vae_safetensors_write("", &ok, 1, NULL, 0), -1);
     cr_assert_eq(vae_safetensors_write(NULL, &ok, 1, NULL, 0), -1);
-    cr_assert(!file_exists(path));
+    cr_assert(!tu_exists(path));
 }
 
 /* An independent parser (Python's json and struct, standard library only)
@@ -744,7 +717,7 @@ Test(safetensors, python_stdlib_reads_our_file)
     if (tu_run("python3 -c 'import json, struct'", out, sizeof out) != 0)
         cr_skip_test("python3 is not available: %s", out);
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "py.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "py.safetensors");
     float w[6] = {1.5f, -2.0f, 0.25f, 1e-7f, -3e8f, 0.0f}, b[2] = {7.0f, -7.0f};
     const vae_st_tensor_in t[] = {{"w", 2, {2, 3}, w}, {"b\xc3\xa9", 1, {2}, b}};
     const vae_st_meta meta[] = {{"note", "a \"q\" \\ \n \xe2\x9c\x93"}};
@@ -779,7 +752,7 @@ Test(safetensors, python_stdlib_reads_our_file)
 Test(safetensors, header_over_the_limit)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "limit.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "limit.safetensors");
     size_t n = (size_t)VAE_ST_MAX_HEADER + 8;
     char *h = malloc(n + 1);
     cr_assert(h);
@@ -801,7 +774,7 @@ Test(safetensors, header_over_the_limit)
 Test(safetensors, parse_memory_is_bounded)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "arrays.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "arrays.safetensors");
     size_t n_arr = 1000000;
     char *h = malloc(3 * n_arr + 16);
     cr_assert(h);
@@ -819,7 +792,7 @@ Test(safetensors, parse_memory_is_bounded)
 Test(safetensors, many_tensors_within_budget)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "many.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "many.safetensors");
     enum { N = 20000 };
     vae_st_tensor_in *t = calloc(N, sizeof *t);
     char (*names)[48] = calloc(N, sizeof *names);
@@ -887,7 +860,7 @@ Test(safetensors, escape_round_trip)
 Test(safetensors, non_utf8_metadata_is_escaped)
 {
     char path[512];
-    join(path, sizeof path, tu_tmpdir(), "meta.safetensors");
+    tu_join(path, sizeof path, tu_tmpdir(), "meta.safetensors");
     float x[1] = {1.0f};
     const vae_st_tensor_in t = {"x", 1, {1}, x};
     const vae_st_meta meta[] = {{"data", "/tmp/d\xff\xfe"}, {"ok", "fine"}};

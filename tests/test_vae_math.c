@@ -18,16 +18,6 @@
 #include <stdint.h>
 #include <string.h>
 
-/* |got - want| in units of the float ulp at want (the spacing of floats there; for a
- * subnormal or zero want, the smallest subnormal). */
-static double ulps(float got, double want)
-{
-    const float w = (float)want;
-    const float a = fabsf(w);
-    const double ulp = a < 0x1p-126f ? 0x1p-149 : (double)(nextafterf(a, INFINITY) - a);
-    return fabs((double)got - want) / ulp;
-}
-
 /* The largest error of f(sign m) for magnitudes m in [m_lo, m_hi]: every `step`th float, and
  * every float among the 4096 at each end. */
 static double worst_ulps(float (*f)(float), double (*ref)(double), float sign, float m_lo, float m_hi, int step,
@@ -41,7 +31,7 @@ static double worst_ulps(float (*f)(float), double (*ref)(double), float sign, f
         float m;
         memcpy(&m, &u, 4);
         const float x = sign * m;
-        const double e = ulps(f(x), ref((double)x));
+        const double e = tu_ulps(f(x), ref((double)x));
         if (e > worst) {
             worst = e;
             *at = x;
@@ -133,8 +123,8 @@ Test(vae_math, cpu_lik_bernoulli_matches_the_scalar_formula_bit_for_bit)
              * an ulp of 1), e's own error (0.94 ulp) enters scaled by e / (1 + e) <= 1/2, and
              * the division rounds (half an ulp) */
             const double sig_ref = 1.0 / (1.0 + exp(-(double)li));
-            if (ulps(sig, sig_ref) > 2.0 && sigmoid_off++ < 5)
-                cr_log_error("logit %a: sigmoid %a, %.2f ulp from %a", (double)li, (double)sig, ulps(sig, sig_ref),
+            if (tu_ulps(sig, sig_ref) > 2.0 && sigmoid_off++ < 5)
+                cr_log_error("logit %a: sigmoid %a, %.2f ulp from %a", (double)li, (double)sig, tu_ulps(sig, sig_ref),
                              sig_ref);
             if (memcmp(&want, &dl[i * D + d], 4) != 0 && mismatches++ < 5)
                 cr_log_error("row %d, element %d (logit %a): gradient %a, the formula gives %a", i, d, (double)li,

@@ -9,6 +9,7 @@
 #include "vae_util.h"
 
 
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,84 @@ void tu_write_file(const char *path, const void *bytes, size_t n)
         perror(path);
         abort();
     }
+}
+
+void tu_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    int n = snprintf(out, cap, "%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < cap, "path too long: %s/%s", dir, name);
+}
+
+void *tu_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0, "%s: cannot seek: %s", path, strerror(errno));
+    long n = ftell(f);
+    cr_assert(n >= 0, "%s: cannot tell its size: %s", path, strerror(errno));
+    rewind(f);
+    char *b = malloc((size_t)n + 1);
+    cr_assert_not_null(b, "%s: out of memory for %ld bytes", path, n);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n, "%s: short read", path);
+    fclose(f);
+    b[n] = 0;
+    if (len)
+        *len = (size_t)n;
+    return b;
+}
+
+void *tu_slurp_in(const char *dir, const char *name, size_t *len)
+{
+    char path[4096];
+    tu_join(path, sizeof path, dir, name);
+    return tu_slurp(path, len);
+}
+
+void *tu_read_file(const char *path, size_t *len)
+{
+    void *b = tu_slurp(path, len);
+    cr_assert_not_null(b, "cannot open %s: %s", path, strerror(errno));
+    return b;
+}
+
+const char *tu_file_find(const char *path, const char *needle)
+{
+    static char *last;
+    free(last);
+    size_t n;
+    last = tu_read_file(path, &n);
+    const size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(last + i, needle, k) == 0)
+            return last + i;
+    return NULL;
+}
+
+int tu_file_has(const char *path, const char *needle)
+{
+    return tu_file_find(path, needle) != NULL;
+}
+
+int tu_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int tu_exists_in(const char *dir, const char *name)
+{
+    char path[4096];
+    tu_join(path, sizeof path, dir, name);
+    return tu_exists(path);
+}
+
+int tu_nonempty_in(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    tu_join(path, sizeof path, dir, name);
+    return stat(path, &st) == 0 && st.st_size > 0;
 }
 
 int tu_run(const char *cmd, char *out, size_t outlen)
@@ -115,6 +194,22 @@ static int allclose_impl(const char *what, size_t n, double atol, double rtol,
 
 static double get_f(const void *p, size_t i) { return ((const float *)p)[i]; }
 static double get_d(const void *p, size_t i) { return ((const double *)p)[i]; }
+
+double tu_ulps(float got, double want)
+{
+    if (isnan(got) || isnan(want))
+        return isnan(got) && isnan(want) ? 0.0 : INFINITY;
+    if ((double)got == want)
+        return 0.0;
+    if (isinf(want))
+        return INFINITY;
+    double a = fabs(want);
+    if (a < 0x1p-126)
+        a = 0x1p-126;
+    int e;
+    frexp(a, &e); /* a = m 2^e, m in [0.5, 1): ulp = 2^(e - 24) */
+    return fabs((double)got - want) / ldexp(1.0, e - 24);
+}
 
 int tu_allclose(const char *what, const float *got, const float *ref, size_t n, double atol, double rtol)
 {

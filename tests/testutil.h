@@ -24,12 +24,45 @@ const char *tu_tmpdir(void);
 /* Write `n` bytes to `path` (truncating). */
 void tu_write_file(const char *path, const void *bytes, size_t n);
 
+/* dir/name into out (cap bytes); a Criterion failure when it does not fit. */
+void tu_join(char *out, size_t cap, const char *dir, const char *name);
+
+/* The whole file at path in a malloc'd buffer (free with free()) with a NUL after its last byte,
+ * so that a text file is also a string; *len, when len is not NULL, gets the byte count without
+ * that NUL. NULL, with errno set, when the file cannot be opened: the caller decides whether a
+ * missing file is a failure. A read error after the open is a Criterion failure. */
+void *tu_slurp(const char *path, size_t *len);
+/* tu_slurp of dir/name. */
+void *tu_slurp_in(const char *dir, const char *name, size_t *len);
+/* tu_slurp of a file that must be there: a Criterion failure naming path and the cause otherwise. */
+void *tu_read_file(const char *path, size_t *len);
+
+/* Where needle first stands in the file at path, which must be there and may hold NUL bytes, or
+ * NULL; the text from there on stays readable (NUL-terminated) until the next call. */
+const char *tu_file_find(const char *path, const char *needle);
+/* Whether needle stands in the file at path (tu_file_find). */
+int tu_file_has(const char *path, const char *needle);
+
+/* Whether path exists (stat succeeds; a directory counts). */
+int tu_exists(const char *path);
+/* Whether dir/name exists. */
+int tu_exists_in(const char *dir, const char *name);
+/* Whether dir/name exists and holds at least one byte. */
+int tu_nonempty_in(const char *dir, const char *name);
+
 /* Run a shell command; stdout+stderr are captured into `out` (truncated to
  * outlen-1 chars, NUL-terminated). Returns the exit status (or -1). */
 int tu_run(const char *cmd, char *out, size_t outlen);
 
 /* Deterministic uniform floats in [lo, hi) from a splitmix64 stream. */
 void tu_fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
+
+/* |got - want| in units in the last place of a float at want's magnitude: the ulp of the float
+ * binade [2^k, 2^(k+1)) that holds |want| (taken from the exact double, not want rounded to
+ * float, so a want just below a power of two is measured with the finer ulp below it), and 2^-149
+ * (the subnormal spacing) below 2^-126. Finite for any finite want, however large. A NaN on one
+ * side only is INFINITY ulps, NaN against NaN 0; an infinite want matches only itself. */
+double tu_ulps(float got, double want);
 
 /* Compare got against ref elementwise with |got-ref| <= atol + rtol*|ref|;
  * NaN/Inf in either fails. On failure prints the worst element (index, both
@@ -88,17 +121,17 @@ typedef struct {
 void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test);
 void tu_session_close(tu_session *s);
 
-/* Training steps of a small 64-24-3 model on one fixed batch of the 8x8 patterns, on backend be:
- * before step s the model's backend scalars are set to learning rate lr[s] and KL weight kl[s],
- * and the step runs from a graph captured once at the first step where the backend has graphs
- * (replayed after), eagerly elsewhere. *params gets (steps + 1, n_params) floats (malloc'd): the
- * parameters before the first step, then after each. Returns n_params. */
 /* Run the shell command cmd (its stderr dropped) and parse its stdout as one JSON object (a
  * Criterion failure otherwise); the object is the caller's (json_decref). */
 json_t *tu_run_json(const char *cmd);
 /* o[key], which must be a number (a Criterion failure otherwise). */
 double tu_json_num(const json_t *o, const char *key);
 
+/* Training steps of a small 64-24-3 model on one fixed batch of the 8x8 patterns, on backend be:
+ * before step s the model's backend scalars are set to learning rate lr[s] and KL weight kl[s],
+ * and the step runs from a graph captured once at the first step where the backend has graphs
+ * (replayed after), eagerly elsewhere. *params gets (steps + 1, n_params) floats (malloc'd): the
+ * parameters before the first step, then after each. Returns n_params. */
 size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int steps, float **params);
 
 #endif
