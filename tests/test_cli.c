@@ -16,16 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static char out[65536];
 
-static int cuvae(const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
-    return tu_run(cmd, out, sizeof out);
-}
+/* The cuvae binary with args (a plain string, not a format); its output goes to out. */
+#define cuvae(args) tu_cuvae(out, sizeof out, "%s", (args))
 
 #define EXPECT_FAIL(code, args, needle)                                                               \
     do {                                                                                              \
@@ -191,14 +186,6 @@ static void write_idx(const char *dir, const char *name, int n, int images)
     free(b);
 }
 
-static int exists(const char *dir, const char *name)
-{
-    char path[2048];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, &st) == 0 && st.st_size > 0;
-}
-
 Test(cli, train_then_use_the_model)
 {
     char data[512], run[600], args[2048];
@@ -217,7 +204,7 @@ Test(cli, train_then_use_the_model)
     cr_expect(strstr(out, "epoch   3/3"), "%s", out);
     const char *files[] = {"model.safetensors", "metrics.csv", "samples.png", "reconstructions.png"};
     for (int i = 0; i < 4; i++)
-        cr_expect(exists(run, files[i]), "%s missing from the run directory", files[i]);
+        cr_expect(tu_nonempty_in(run, files[i]), "%s missing from the run directory", files[i]);
 
     char path[1024], line[512];
     snprintf(path, sizeof path, "%s/metrics.csv", run);
@@ -234,11 +221,11 @@ Test(cli, train_then_use_the_model)
 
     snprintf(args, sizeof args, "sample --model %s/model.safetensors --out %s/s.png --n 10 --device cpu", run, run);
     cr_expect_eq(cuvae(args), 0, "%s", out);
-    cr_expect(exists(run, "s.png"));
+    cr_expect(tu_nonempty_in(run, "s.png"));
     snprintf(args, sizeof args, "reconstruct --model %s/model.safetensors --data %s --out %s/r.png --n 7 --device cpu",
              run, data, run);
     cr_expect_eq(cuvae(args), 0, "%s", out);
-    cr_expect(exists(run, "r.png"));
+    cr_expect(tu_nonempty_in(run, "r.png"));
     snprintf(args, sizeof args, "eval --model %s/model.safetensors --data %s --device cpu", run, data);
     cr_expect_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "test loss") && strstr(out, "over 30 images"), "%s", out);
@@ -294,8 +281,8 @@ Test(cli, divergence_stops_training_with_exit_3_and_writes_no_model)
     cr_expect(strstr(out, "nan") == NULL, "a NaN loss was printed:\n%s", out);
     char run[600];
     snprintf(run, sizeof run, "%s/run", data);
-    cr_expect(!exists(run, "model.safetensors"), "a model was saved from a diverged run");
-    cr_expect(!exists(run, "samples.png"));
+    cr_expect(!tu_nonempty_in(run, "model.safetensors"), "a model was saved from a diverged run");
+    cr_expect(!tu_nonempty_in(run, "samples.png"));
 }
 
 Test(cli, clip_grad_norm_is_checked_and_used)
@@ -733,7 +720,7 @@ Test(cli, the_joint_model_trains_with_capacities_and_clustering_metrics)
     cr_expect(strstr(line, "train_kl_z,train_kl_c,") && strstr(line, ",capacity_z,capacity_c,nmi,cluster_acc,"),
               "%s", line);
     snprintf(path, sizeof path, "%s/joint", data);
-    cr_expect(exists(path, "categories.png"));
+    cr_expect(tu_nonempty_in(path, "categories.png"));
     snprintf(args, sizeof args, "eval --model %s/joint/model.safetensors --data %s --device cpu --json", data, data);
     cr_assert_eq(cuvae(args), 0, "%s", out);
     snprintf(args, sizeof args, "sample --model %s/joint/model.safetensors --out %s/joint/s.png --device cpu", data,

@@ -178,14 +178,6 @@ static const char metrics_csv[] = "epoch,train_loss,train_recon,train_kl,test_lo
                                   "1,40.5,38.0,2.5,39.0,36.9,2.1,0.1,1000\n"
                                   "2,30.5,27.0,3.5,31.0,27.9,3.1,0.1,1000\n";
 
-static int file_exists(const char *dir, const char *name)
-{
-    char path[2048];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return stat(path, &st) == 0;
-}
-
 static void expect_png(const char *dir, const char *name, int w, int h)
 {
     char path[2048];
@@ -199,22 +191,6 @@ static void expect_png(const char *dir, const char *name, int w, int h)
         lit += px[i] > 128;
     cr_expect(lit > 0, "%s has no bright pixel", name);
     vae_free(px);
-}
-
-static char *slurp(const char *dir, const char *name, size_t *len)
-{
-    char path[2048];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = calloc((size_t)n + 1, 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
 }
 
 static void expect_well_formed_svg(const char *dir, const char *name)
@@ -252,11 +228,12 @@ static void expect_all(const char *dir, int latent)
         expect_png(dir, "manifold.png", (10 * VAE_PICTURES_MANIFOLD_SIDE + 2) * s,
                    (10 * VAE_PICTURES_MANIFOLD_SIDE + 2) * s);
     else
-        cr_expect(!file_exists(dir, "manifold.png"), "a manifold for a %d-D latent", latent);
+        cr_expect(!tu_exists_in(dir, "manifold.png"), "a manifold for a %d-D latent", latent);
     expect_well_formed_svg(dir, "latent_scatter.svg");
     expect_well_formed_svg(dir, "loss_curves.svg");
     size_t n;
-    char *svg = slurp(dir, "latent_scatter.svg", &n);
+    char *svg = tu_slurp_in(dir, "latent_scatter.svg", &n);
+    cr_assert_not_null(svg, "%s/latent_scatter.svg is missing", dir);
     cr_expect(strstr(svg, latent <= 2 ? "z1 (posterior mean)" : "PC1 ("), "axis label of a %d-D latent", latent);
     if (latent == 1)
         cr_expect(strstr(svg, ">label</text>"), "a 1-D latent is drawn against the label");
@@ -267,7 +244,8 @@ static void expect_all(const char *dir, int latent)
         points++;
     cr_expect_eq(points, 60, "one point per test image");
     free(svg);
-    svg = slurp(dir, "loss_curves.svg", &n);
+    svg = tu_slurp_in(dir, "loss_curves.svg", &n);
+    cr_assert_not_null(svg, "%s/loss_curves.svg is missing", dir);
     cr_expect(strstr(svg, ">KL term per epoch</text>") && strstr(svg, ">train</text>") && strstr(svg, ">test</text>"));
     free(svg);
 }
@@ -305,7 +283,8 @@ Test(pictures, same_model_and_seed_same_bytes)
     const char *b = write_pictures(&t, 7);
     for (int k = 0; k < VAE_PICTURES_N; k++) {
         size_t na, nb;
-        char *fa = slurp(a, vae_pictures[k].file, &na), *fb = slurp(b, vae_pictures[k].file, &nb);
+        char *fa = tu_slurp_in(a, vae_pictures[k].file, &na), *fb = tu_slurp_in(b, vae_pictures[k].file, &nb);
+        cr_assert(fa && fb, "%s is missing", vae_pictures[k].file);
         cr_expect(na == nb && memcmp(fa, fb, na) == 0, "%s differs between two writes", vae_pictures[k].file);
         free(fa);
         free(fb);
@@ -314,7 +293,8 @@ Test(pictures, same_model_and_seed_same_bytes)
     const char *c = write_pictures(&t, 8);
     for (int k = 0; k < VAE_PICTURES_N; k++) {
         size_t na, nc;
-        char *fa = slurp(a, vae_pictures[k].file, &na), *fc = slurp(c, vae_pictures[k].file, &nc);
+        char *fa = tu_slurp_in(a, vae_pictures[k].file, &na), *fc = tu_slurp_in(c, vae_pictures[k].file, &nc);
+        cr_assert(fa && fc, "%s is missing", vae_pictures[k].file);
         int same = na == nc && memcmp(fa, fc, na) == 0;
         cr_expect(same == (k != VAE_PICTURE_PER_DIGIT), "%s: seed 7 and 8 %s", vae_pictures[k].file,
                   same ? "agree" : "differ");
@@ -351,12 +331,8 @@ Test(pictures, encode_decode_batched_like_one_by_one)
 
 static char out[65536];
 
-static int cuvae(const char *args)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s", CUVAE_BINARY, args);
-    return tu_run(cmd, out, sizeof out);
-}
+/* The cuvae binary with args (a plain string, not a format); its output goes to out. */
+#define cuvae(args) tu_cuvae(out, sizeof out, "%s", (args))
 
 Test(pictures, plot_command)
 {
@@ -387,7 +363,7 @@ Test(pictures, plot_command)
              data, run);
     cr_assert_eq(cuvae(args), 0, "%s", out);
     for (int k = 0; k < VAE_PICTURES_N; k++)
-        cr_expect(file_exists(run, vae_pictures[k].file), "train did not write %s", vae_pictures[k].file);
+        cr_expect(tu_exists_in(run, vae_pictures[k].file), "train did not write %s", vae_pictures[k].file);
     expect_png(run, "samples.png", 3 * (8 * 10 + 2), 3 * (8 * 10 + 2));      /* 64 samples, 8 columns */
     expect_png(run, "reconstructions.png", 3 * (8 * 10 + 2), 3 * (8 * 10 + 2)); /* 30 images: 4 rows of 8, twice */
     expect_png(run, "manifold.png", 3 * 202, 3 * 202);
@@ -398,7 +374,7 @@ Test(pictures, plot_command)
     cr_assert_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "wrote 6 pictures"), "%s", out);
     for (int k = 0; k < VAE_PICTURES_N; k++)
-        cr_expect(file_exists(other, vae_pictures[k].file), "plot did not write %s", vae_pictures[k].file);
+        cr_expect(tu_exists_in(other, vae_pictures[k].file), "plot did not write %s", vae_pictures[k].file);
     expect_png(other, "manifold.png", 202, 202);
     /* the default --out is the model's directory; the data set recorded in the model is used */
     snprintf(args, sizeof args, "plot --model %s/model.safetensors --device cpu", run);
@@ -413,11 +389,11 @@ Test(pictures, plot_command)
     snprintf(args, sizeof args, "plot --model %s/m.safetensors --data %s --device cpu", other, data);
     cr_expect_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "wrote 5 pictures") && strstr(out, "no metrics.csv"), "%s", out);
-    cr_expect(!file_exists(other, "loss_curves.svg"));
+    cr_expect(!tu_exists_in(other, "loss_curves.svg"));
     /* --force removes the pictures with the rest of the run */
     snprintf(args, sizeof args,
              "train --data %s --epochs 1 --batch-size 16 --hidden 24 --latent 3 --out %s --force --device cpu --quiet",
              data, run);
     cr_assert_eq(cuvae(args), 0, "%s", out);
-    cr_expect(!file_exists(run, "manifold.png"), "the 2-D run's manifold survived --force");
+    cr_expect(!tu_exists_in(run, "manifold.png"), "the 2-D run's manifold survived --force");
 }
