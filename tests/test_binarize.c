@@ -87,28 +87,12 @@ static double final_test_loss(void)
 static double eval_static_loss(const char *model, int seed)
 {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "(%s eval --model %s --data %s --device cpu --binarize static --seed %d --json "
-                              "2>/dev/null)",
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --binarize static --seed %d --json",
              CUVAE_BINARY, model, data, seed);
-    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s:\n%s", cmd, out);
-    json_t *o = json_loads(out, 0, NULL);
-    cr_assert(o, "%s", out);
-    double loss = json_number_value(json_object_get(o, "loss"));
+    json_t *o = tu_run_json(cmd);
+    const double loss = tu_json_num(o, "loss");
     json_decref(o);
     return loss;
-}
-
-static int file_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s missing", path);
-    static char buf[1 << 20];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    for (size_t i = 0; i + strlen(needle) <= n; i++)
-        if (memcmp(buf + i, needle, strlen(needle)) == 0)
-            return 1;
-    return 0;
 }
 
 TestSuite(binarize_cli, .init = setup);
@@ -131,9 +115,9 @@ Test(binarize_cli, dynamic_is_announced_recorded_seeded_and_tested_on_a_static_d
     cr_expect_neq(strcmp(none, dyn), 0, "dynamic binarization changed no loss");
     char model[700];
     snprintf(model, sizeof model, "%s/model.safetensors", run);
-    cr_expect(file_has(model, "\"train.binarize\":\"dynamic\""), "the model file records the binarization");
+    cr_expect(tu_file_has(model, "\"train.binarize\":\"dynamic\""), "the model file records the binarization");
     snprintf(model, sizeof model, "%s/checkpoint.safetensors", run);
-    cr_expect(file_has(model, "\"train.binarize\":\"dynamic\""), "the checkpoint records the binarization");
+    cr_expect(tu_file_has(model, "\"train.binarize\":\"dynamic\""), "the checkpoint records the binarization");
     /* the same seed: the same draws */
     cr_assert_eq(cuvae(TRAIN " --epochs 3 --binarize dynamic --out %s/dyn2", data, data), 0, "%s", out);
     snprintf(run, sizeof run, "%s/dyn2", data);
@@ -172,7 +156,7 @@ Test(binarize_cli, static_trains_and_tests_on_fixed_draws)
     cr_expect_neq(strcmp(none, st), 0, "static binarization changed no loss");
     char model[700];
     snprintf(model, sizeof model, "%s/model.safetensors", run);
-    cr_expect(file_has(model, "\"train.binarize\":\"static\""));
+    cr_expect(tu_file_has(model, "\"train.binarize\":\"static\""));
     double ev = eval_static_loss(model, 5);
     cr_expect(fabs(ev - trained) < 1e-3, "training's test loss %.4f, eval --binarize static %.4f", trained, ev);
     cr_expect_eq(cuvae(TRAIN " --epochs 1 --binarize sometimes --out %s/x", data, data), 2, "%s", out);

@@ -226,27 +226,6 @@ static double printed_tv(void)
     return strtod(p + strlen("toy: total variation distance "), NULL);
 }
 
-/* Where needle first stands in the first MiB of a file (which may hold NUL bytes), or NULL;
- * the text after it stays readable until the next call. */
-static const char *file_find(const char *path, const char *needle)
-{
-    static char buf[1 << 20];
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s missing", path);
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    for (size_t i = 0; i + strlen(needle) <= n; i++)
-        if (memcmp(buf + i, needle, strlen(needle)) == 0)
-            return buf + i;
-    return NULL;
-}
-
-static int file_has(const char *path, const char *needle)
-{
-    return file_find(path, needle) != NULL;
-}
-
 /* 50 epochs at the defaults: measured TV 0.118 (150 epochs: 0.077); a model of one epoch is far
  * (one epoch: 0.496, required above 0.3). The threshold 0.2 leaves room for rounding between
  * builds and BLAS versions without letting a model that has not learnt the density pass. */
@@ -273,15 +252,15 @@ Test(toy, cli_run_draws_the_pictures_and_the_generated_data_follows_the_density,
     snprintf(path, sizeof path, "%s/run/toy_generated.svg", dir);
     char needle[64];
     snprintf(needle, sizeof needle, "total variation %.4f", tv);
-    cr_expect(file_has(path, needle), "the picture's title gives the printed distance (%s)", needle);
+    cr_expect(tu_file_has(path, needle), "the picture's title gives the printed distance (%s)", needle);
     snprintf(path, sizeof path, "%s/run/model.safetensors", dir);
     /* the file records more digits than the line printed: the same number to the printed 4 decimals */
-    const char *rec = file_find(path, "\"train.toy_tv\":\"");
+    const char *rec = tu_file_find(path, "\"train.toy_tv\":\"");
     cr_expect(rec, "the model file records the distance");
     double recorded = rec ? strtod(rec + strlen("\"train.toy_tv\":\""), NULL) : NAN;
     cr_expect(fabs(recorded - tv) <= 0.5e-4 + 1e-9, "recorded %.6f, printed %.4f", recorded, tv);
-    cr_expect(file_has(path, "\"train.toy_weights\":\"0.2,0.45,0.35,0.1\""));
-    cr_expect(file_has(path, "\"train.data\":\"toy\""));
+    cr_expect(tu_file_has(path, "\"train.toy_weights\":\"0.2,0.45,0.35,0.1\""));
+    cr_expect(tu_file_has(path, "\"train.data\":\"toy\""));
 
     /* eval draws the same test set again from the model's recorded settings: the same test loss */
     const char *p = strstr(out, "final test loss ");
