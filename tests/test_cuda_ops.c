@@ -66,23 +66,16 @@ static void pair_free(pair *p)
 
 /* ---- host buffers ----------------------------------------------------------- */
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    cr_assert_not_null(p, "malloc(%zu)", bytes);
-    return p;
-}
-
 static float *rand_floats(size_t n, uint64_t seed, float lo, float hi)
 {
-    float *x = xmalloc(n * sizeof *x);
+    float *x = tu_malloc(n * sizeof *x);
     tu_fill_uniform(x, n, seed, lo, hi);
     return x;
 }
 
 static float *nan_floats(size_t n)
 {
-    float *x = xmalloc(n * sizeof *x);
+    float *x = tu_malloc(n * sizeof *x);
     for (size_t i = 0; i < n; i++)
         x[i] = NAN;
     return x;
@@ -97,7 +90,7 @@ static float *nan_floats(size_t n)
  * GUARD_BYTES bytes of GUARD_BYTE. */
 static void *gbuf_new(vae_backend *be, const void *init, size_t bytes)
 {
-    unsigned char *stage = xmalloc(bytes + GUARD_BYTES);
+    unsigned char *stage = tu_malloc(bytes + GUARD_BYTES);
     if (init)
         memcpy(stage, init, bytes);
     else
@@ -112,7 +105,7 @@ static void *gbuf_new(vae_backend *be, const void *init, size_t bytes)
 /* Download the `bytes` of p into out; fail if any guard byte after them changed. */
 static void gbuf_get(vae_backend *be, void *out, const void *p, size_t bytes, const char *what)
 {
-    unsigned char *stage = xmalloc(bytes + GUARD_BYTES);
+    unsigned char *stage = tu_malloc(bytes + GUARD_BYTES);
     be->download(be, stage, p, bytes + GUARD_BYTES);
     for (size_t i = 0; i < GUARD_BYTES; i++)
         cr_assert(stage[bytes + i] == GUARD_BYTE, "%s on %s: written past the end (guard byte %zu is 0x%02x)",
@@ -146,7 +139,7 @@ static void twin_free(const pair *p, twin *t)
 static int twin_expect_equal(const pair *p, const twin *t, const char *what)
 {
     size_t n = t->bytes / sizeof(float);
-    float *ref = xmalloc(t->bytes), *got = xmalloc(t->bytes);
+    float *ref = tu_malloc(t->bytes), *got = tu_malloc(t->bytes);
     gbuf_get(p->cpu, ref, t->cpu, t->bytes, what);
     gbuf_get(p->gpu, got, t->gpu, t->bytes, what);
     size_t i = 0;
@@ -261,7 +254,7 @@ Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
 {
     vae_backend *be = tu_cuda_backend();
     const size_t n = 1000003;
-    unsigned char *host = xmalloc(n);
+    unsigned char *host = tu_malloc(n);
     float *p = be->buffer_alloc(be, n);
     be->download(be, host, p, n);
     for (size_t i = 0; i < n; i++)
@@ -269,7 +262,7 @@ Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
     for (size_t i = 0; i < n; i++)
         host[i] = (unsigned char)(i * 131u + 7u);
     be->upload(be, p, host, n);
-    unsigned char *back = xmalloc(n);
+    unsigned char *back = tu_malloc(n);
     be->download(be, back, p, n);
     cr_assert(memcmp(host, back, n) == 0, "upload/download roundtrip differs");
     be->memset_zero(be, (unsigned char *)p + 13, n - 26);
@@ -312,14 +305,14 @@ Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
             p.cpu->rng_uniform(p.cpu, rc, t.cpu, n);
             p.gpu->rng_uniform(p.gpu, rg, t.gpu, n);
             twin_expect_equal(&p, &t, what);
-            float *u = xmalloc(n * sizeof *u);
+            float *u = tu_malloc(n * sizeof *u);
             gbuf_get(p.gpu, u, t.gpu, n * sizeof *u, what);
             for (size_t i = 0; i < n; i++)
                 cr_assert(u[i] > 0.0f && u[i] <= 1.0f, "%s: u[%zu] = %g outside (0, 1]", what, i, u[i]);
             free(u);
         }
         if (k == 0) {
-            first = xmalloc(n * sizeof *first);
+            first = tu_malloc(n * sizeof *first);
             gbuf_get(p.gpu, first, t.gpu, n * sizeof *first, what);
         }
         twin_free(&p, &t);
@@ -335,7 +328,7 @@ Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
     p.cpu->rng_normal(p.cpu, rc, t.cpu, n0);
     p.gpu->rng_normal(p.gpu, rg, t.gpu, n0);
     twin_expect_equal(&p, &t, "rng normal after reset");
-    float *again = xmalloc(n0 * sizeof *again);
+    float *again = tu_malloc(n0 * sizeof *again);
     gbuf_get(p.gpu, again, t.gpu, n0 * sizeof *again, "rng after reset");
     cr_expect(memcmp(again, first, n0 * sizeof *again) == 0, "rng_reset did not reproduce the first draw on %s",
               p.gpu->name);
@@ -529,9 +522,9 @@ Test(cuda_graph, replay_matches_eager_and_advances_step)
     pair pr = pair_init();
     vae_backend *be = pr.gpu;
     const size_t np = (size_t)GK * GN, nc = (size_t)GM * GN;
-    float *pe = xmalloc(np * 4), *ce = xmalloc(nc * 4), *me = xmalloc(np * 4), *ve = xmalloc(np * 4);
-    float *pg = xmalloc(np * 4), *cg = xmalloc(nc * 4), *mg = xmalloc(np * 4), *vg = xmalloc(np * 4);
-    float *p0 = xmalloc(np * 4);
+    float *pe = tu_malloc(np * 4), *ce = tu_malloc(nc * 4), *me = tu_malloc(np * 4), *ve = tu_malloc(np * 4);
+    float *pg = tu_malloc(np * 4), *cg = tu_malloc(nc * 4), *mg = tu_malloc(np * 4), *vg = tu_malloc(np * 4);
+    float *p0 = tu_malloc(np * 4);
     int step_e, step_g;
 
     /* Eagerly, three times (this also loads every kernel before the capture). */
@@ -604,7 +597,7 @@ Test(cuda_graph, the_divergence_gate_works_in_a_replayed_graph)
     be->download(be, &flag, FLAG, sizeof flag);
     cr_expect_eq(step, 2);
     cr_expect_eq(flag, 0);
-    float *before = xmalloc(n * 4), *after = xmalloc(n * 4);
+    float *before = tu_malloc(n * 4), *after = tu_malloc(n * 4);
     be->download(be, before, P, n * 4);
     g[n - 1] = INFINITY;
     be->upload(be, G, g, n * 4);
@@ -645,11 +638,11 @@ Test(cuda_graph, rng_replay_draws_the_next_numbers)
     vae_graph *graph = be->graph_capture_end(be);
     cr_assert_not_null(graph);
     cr_expect_eq(be->rng_get_offset(be, rg), 0, "the capture drew numbers");
-    float *gu[2], *gz[2], *cu = xmalloc(nu * sizeof *cu), *cz = xmalloc(nz * sizeof *cz);
+    float *gu[2], *gz[2], *cu = tu_malloc(nu * sizeof *cu), *cz = tu_malloc(nz * sizeof *cz);
     for (int r = 0; r < 2; r++) {
         be->graph_launch(be, graph);
-        gu[r] = xmalloc(nu * sizeof *gu[r]);
-        gz[r] = xmalloc(nz * sizeof *gz[r]);
+        gu[r] = tu_malloc(nu * sizeof *gu[r]);
+        gz[r] = tu_malloc(nz * sizeof *gz[r]);
         be->download(be, gu[r], u, nu * sizeof *gu[r]);
         be->download(be, gz[r], z, nz * sizeof *gz[r]);
         p.cpu->rng_uniform(p.cpu, rc, cu, nu);

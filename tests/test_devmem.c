@@ -11,33 +11,18 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-/* The CPU backend with buffer_alloc counting what it is asked for. */
-static size_t counted_bytes;
-static int counted_buffers;
-static void *(*cpu_alloc)(vae_backend *, size_t);
-
-static void *counting_alloc(vae_backend *be, size_t bytes)
-{
-    counted_bytes += bytes;
-    counted_buffers++;
-    return cpu_alloc(be, bytes);
-}
-
 static void expect_plan_matches_allocation(const vae_config *c, int batch)
 {
-    vae_backend *be = vae_backend_cpu_init();
-    cpu_alloc = be->buffer_alloc;
-    be->buffer_alloc = counting_alloc;
-    counted_bytes = 0;
-    counted_buffers = 0;
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend be = tu_counting_backend(cpu);
     vae_model m;
-    cr_assert_eq(vae_model_init(&m, c, be, batch), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_model_init(&m, c, &be, batch), 0, "%s", vae_last_error());
     vae_buffer_total t;
     cr_assert_eq(vae_model_buffer_total(c, batch, &t), 0);
-    cr_expect_eq(t.bytes, counted_bytes, "computed %zu bytes, the model allocated %zu", t.bytes, counted_bytes);
-    cr_expect_eq(t.count, counted_buffers, "computed %d buffers, the model allocated %d", t.count, counted_buffers);
+    cr_expect_eq(t.bytes, tu_alloc_bytes, "computed %zu bytes, the model allocated %zu", t.bytes, tu_alloc_bytes);
+    cr_expect_eq(t.count, tu_alloc_buffers, "computed %d buffers, the model allocated %d", t.count, tu_alloc_buffers);
     vae_model_free(&m);
-    vae_backend_free(be);
+    vae_backend_free(cpu);
 }
 
 Test(devmem, the_computed_model_memory_is_what_the_model_allocates)

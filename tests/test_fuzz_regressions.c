@@ -25,16 +25,6 @@
 #include "testutil.h"
 #include "vae_util.h"
 
-/* The CPU backend with its buffer allocations counted. */
-static size_t counted_bytes;
-static void *(*cpu_alloc)(vae_backend *, size_t);
-
-static void *counting_alloc(vae_backend *be, size_t bytes)
-{
-    counted_bytes += bytes;
-    return cpu_alloc(be, bytes);
-}
-
 /* Read path with the reader of target; 0 or -1 as the reader returns. */
 static int read_one(const char *target, const char *path, size_t size, vae_backend *be)
 {
@@ -49,12 +39,12 @@ static int read_one(const char *target, const char *path, size_t size, vae_backe
         vae_safetensors_free(&st);
     } else {
         vae_model m;
-        counted_bytes = 0;
+        tu_alloc_bytes = 0;
         rc = vae_checkpoint_load(path, be, 1, &m);
         /* parameters, gradients, two Adam moments (16 bytes per 4-byte value in
          * the file) plus batch-1 activations, well under 64 bytes per file byte */
-        cr_assert_leq(counted_bytes, 64 * size + 4096, "%s: %zu bytes of the model file made the loader "
-                      "allocate %zu bytes", path, size, counted_bytes);
+        cr_assert_leq(tu_alloc_bytes, 64 * size + 4096, "%s: %zu bytes of the model file made the loader "
+                      "allocate %zu bytes", path, size, tu_alloc_bytes);
         if (rc == 0)
             vae_model_free(&m);
     }
@@ -69,9 +59,7 @@ static int read_all(const char *dir, const char *target, int must_fail)
     DIR *h = opendir(d);
     cr_assert_not_null(h, "cannot open %s", d);
     vae_backend *cpu = vae_backend_cpu_init();
-    vae_backend be = *cpu;
-    cpu_alloc = cpu->buffer_alloc;
-    be.buffer_alloc = counting_alloc;
+    vae_backend be = tu_counting_backend(cpu);
     int n = 0;
     struct dirent *e;
     while ((e = readdir(h))) {

@@ -801,25 +801,6 @@ Test(checkpoint, non_finite_parameters_are_never_saved_nor_loaded)
 
 /* ---- a file is checked against itself before anything is allocated -------------- */
 
-/* The CPU backend with buffer_alloc counted: how many bytes a load asked for. */
-static size_t counted_bytes;
-static void *(*cpu_alloc)(vae_backend *, size_t);
-
-static void *counting_alloc(vae_backend *be, size_t bytes)
-{
-    counted_bytes += bytes;
-    return cpu_alloc(be, bytes);
-}
-
-static vae_backend counting_backend(vae_backend *cpu)
-{
-    vae_backend b = *cpu;
-    cpu_alloc = cpu->buffer_alloc;
-    b.buffer_alloc = counting_alloc;
-    counted_bytes = 0;
-    return b;
-}
-
 /* Metadata of a cuvae model with the given sizes, as vae_checkpoint_save writes it. */
 static void write_meta_only(const char *path, const char *hidden, const char *latent,
                             const vae_st_tensor_in *t, int nt)
@@ -837,7 +818,7 @@ static void write_meta_only(const char *path, const char *hidden, const char *la
 Test(checkpoint, metadata_only_file_allocates_nothing)
 {
     vae_backend *cpu = vae_backend_cpu_init();
-    vae_backend be = counting_backend(cpu);
+    vae_backend be = tu_counting_backend(cpu);
     char path[512];
     snprintf(path, sizeof path, "%s/meta-only.safetensors", tu_tmpdir());
     write_meta_only(path, "65536", "4096", NULL, 0);
@@ -850,7 +831,7 @@ Test(checkpoint, metadata_only_file_allocates_nothing)
     cr_assert(strstr(msg, path), "message does not name the file: %s", msg);
     cr_assert(strstr(msg, "describes a model of 908206864 parameters in 10 tensors, but the file holds 0 tensors"),
               "%s", msg);
-    cr_assert_eq(counted_bytes, 0, "the load allocated %zu bytes of model buffers", counted_bytes);
+    cr_assert_eq(tu_alloc_bytes, 0, "the load allocated %zu bytes of model buffers", tu_alloc_bytes);
     vae_backend_free(cpu);
 }
 
@@ -859,7 +840,7 @@ Test(checkpoint, metadata_only_file_allocates_nothing)
 Test(checkpoint, tensors_must_match_the_metadata_before_allocation)
 {
     vae_backend *cpu = vae_backend_cpu_init();
-    vae_backend be = counting_backend(cpu);
+    vae_backend be = tu_counting_backend(cpu);
     vae_model small;
     save_small(&small, cpu);
     vae_safetensors st;
@@ -875,7 +856,7 @@ Test(checkpoint, tensors_must_match_the_metadata_before_allocation)
     cr_assert_eq(vae_checkpoint_load(path, &be, 128, &m), -1);
     cr_assert(strstr(vae_last_error(), "describes a model of 9498272528 parameters in 14 tensors, but the file "
                                        "holds 14 tensors of 558 values"), "%s", vae_last_error());
-    cr_assert_eq(counted_bytes, 0);
+    cr_assert_eq(tu_alloc_bytes, 0);
 
     /* the right tensors plus one more */
     float extra[2] = {0};
@@ -887,11 +868,11 @@ Test(checkpoint, tensors_must_match_the_metadata_before_allocation)
     cr_assert_eq(vae_safetensors_write(path, t, st.n_tensors + 1, meta, st.n_meta), 0, "%s", vae_last_error());
     cr_assert_eq(vae_checkpoint_load(path, &be, 128, &m), -1);
     cr_assert(strstr(vae_last_error(), "but the file holds 15 tensors"), "%s", vae_last_error());
-    cr_assert_eq(counted_bytes, 0);
+    cr_assert_eq(tu_alloc_bytes, 0);
 
     /* the right file loads through the counting backend */
     cr_assert_eq(vae_checkpoint_load(ckpt_path, &be, 2, &m), 0, "%s", vae_last_error());
-    cr_assert_gt(counted_bytes, 4 * small.n_params * sizeof(float) - 1);
+    cr_assert_gt(tu_alloc_bytes, 4 * small.n_params * sizeof(float) - 1);
     vae_model_free(&m);
     vae_safetensors_free(&st);
     vae_model_free(&small);

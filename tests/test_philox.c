@@ -23,13 +23,6 @@
 
 #define TWO_PI 6.283185307179586476925286766559
 
-static void *xmalloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    cr_assert_not_null(p, "malloc(%zu)", bytes);
-    return p;
-}
-
 /* Random123 1.14, examples/kat_vectors: counter (4), key (2) -> output (4). */
 Test(philox, known_answers)
 {
@@ -167,7 +160,7 @@ Test(philox, moments_of_the_cpu_backends_draws)
 {
     vae_backend *be = vae_backend_cpu_init();
     const size_t n = 4000000;
-    float *x = xmalloc(n * sizeof *x);
+    float *x = tu_malloc(n * sizeof *x);
     vae_rng *r = be->rng_init(be, 2026);
     be->rng_normal(be, r, x, n);
     double m1 = 0, m2 = 0, m3 = 0, m4 = 0;
@@ -234,7 +227,7 @@ Test(rng, cpu_draws_across_calls_equal_one_long_draw)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         total += sizes[i];
     for (int normal = 0; normal < 2; normal++) {
-        float *whole = xmalloc((total + 1) * sizeof *whole), *parts = xmalloc((total + 1) * sizeof *parts);
+        float *whole = tu_malloc((total + 1) * sizeof *whole), *parts = tu_malloc((total + 1) * sizeof *parts);
         vae_rng *a = be->rng_init(be, 5), *b = be->rng_init(be, 5);
         size_t at = 0;
         if (normal) { /* normals in pairs: an odd uniform first, then the pieces rounded to even */
@@ -245,8 +238,8 @@ Test(rng, cpu_draws_across_calls_equal_one_long_draw)
                 even += sizes[i] + sizes[i] % 2;
             free(whole);
             free(parts);
-            whole = xmalloc(even * sizeof *whole);
-            parts = xmalloc(even * sizeof *parts);
+            whole = tu_malloc(even * sizeof *whole);
+            parts = tu_malloc(even * sizeof *parts);
             be->rng_normal(be, a, whole, even);
             for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
                 const size_t n = sizes[i] + sizes[i] % 2;

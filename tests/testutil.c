@@ -117,6 +117,34 @@ int tu_nonempty_in(const char *dir, const char *name)
     return stat(path, &st) == 0 && st.st_size > 0;
 }
 
+void *tu_malloc(size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    cr_assert_not_null(p, "malloc(%zu)", bytes);
+    return p;
+}
+
+size_t tu_alloc_bytes;
+int tu_alloc_buffers;
+static void *(*counted_alloc)(vae_backend *, size_t);
+
+static void *counting_alloc(vae_backend *be, size_t bytes)
+{
+    tu_alloc_bytes += bytes;
+    tu_alloc_buffers++;
+    return counted_alloc(be, bytes);
+}
+
+vae_backend tu_counting_backend(const vae_backend *be)
+{
+    vae_backend b = *be;
+    counted_alloc = be->buffer_alloc;
+    b.buffer_alloc = counting_alloc;
+    tu_alloc_bytes = 0;
+    tu_alloc_buffers = 0;
+    return b;
+}
+
 int tu_run(const char *cmd, char *out, size_t outlen)
 {
     char full[8192];

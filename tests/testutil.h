@@ -50,6 +50,16 @@ int tu_exists_in(const char *dir, const char *name);
 /* Whether dir/name exists and holds at least one byte. */
 int tu_nonempty_in(const char *dir, const char *name);
 
+/* malloc(bytes), at least one byte; a Criterion failure when it fails. */
+void *tu_malloc(size_t bytes);
+
+/* A copy of backend be whose buffer_alloc adds each request to tu_alloc_bytes and
+ * tu_alloc_buffers (both reset here) and then passes it to be's own. The counts are global, as
+ * buffer_alloc has no place for them: one counting backend at a time. Free be, not the copy. */
+vae_backend tu_counting_backend(const vae_backend *be);
+extern size_t tu_alloc_bytes;
+extern int tu_alloc_buffers;
+
 /* Run a shell command; stdout+stderr are captured into `out` (truncated to
  * outlen-1 chars, NUL-terminated). Returns the exit status (or -1). */
 int tu_run(const char *cmd, char *out, size_t outlen);
