@@ -525,16 +525,6 @@ Test(cli, indices_parse)
     cr_expect(strstr(vae_last_error(), "more than 4096 indices") != NULL, "%s", vae_last_error());
 }
 
-static long file_bytes(const char *path, unsigned char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    return (long)n;
-}
-
 /* A trained tiny model in data/run; data gets the tiny data set. */
 static void train_tiny(char *data, size_t len)
 {
@@ -558,18 +548,21 @@ Test(cli, reconstruct_indices_choose_the_images)
              data);
     cr_assert_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "wrote 7 test images"), "%s", out);
-    static unsigned char x[1 << 20], y[1 << 20];
     snprintf(a, sizeof a, "%s/n.png", data);
     snprintf(b, sizeof b, "%s/i.png", data);
-    long nx = file_bytes(a, x, sizeof x), ny = file_bytes(b, y, sizeof y);
-    cr_assert(nx > 0 && nx == ny && memcmp(x, y, (size_t)nx) == 0, "--indices 0-6 and --n 7 differ");
+    size_t nx, ny;
+    unsigned char *x = tu_slurp(a, &nx), *y = tu_slurp(b, &ny);
+    cr_assert(x && y && nx > 0 && nx == ny && memcmp(x, y, nx) == 0, "--indices 0-6 and --n 7 differ");
+    free(y);
     /* other images, another picture */
     snprintf(args, sizeof args,
              "reconstruct --model %s/run/model.safetensors --data %s --out %s/i.png --indices 1,2,3,4,5,6,0", data,
              data, data);
     cr_assert_eq(cuvae(args), 0, "%s", out);
-    ny = file_bytes(b, y, sizeof y);
-    cr_expect(ny > 0 && (nx != ny || memcmp(x, y, (size_t)nx) != 0), "--indices did not change the images");
+    y = tu_slurp(b, &ny);
+    cr_expect(y && ny > 0 && (nx != ny || memcmp(x, y, nx) != 0), "--indices did not change the images");
+    free(x);
+    free(y);
 
     snprintf(args, sizeof args, "reconstruct --model %s/run/model.safetensors --data %s --out %s/i.png --indices 30",
              data, data, data);
