@@ -1,7 +1,9 @@
 /*
  * testutil.h: helpers shared by the Criterion tests: scratch directories,
- * files with chosen bytes, running the cuvae binary, seeded random inputs and
- * tolerance comparisons that name the worst element.
+ * files written with chosen bytes and read back whole, running the cuvae binary,
+ * seeded random inputs, a backend that counts its allocations, and tolerance
+ * comparisons (elementwise, naming the worst element, and in ulps). Not for what
+ * one test file alone needs: that stays in the file.
  */
 #ifndef VAE_TESTUTIL_H
 #define VAE_TESTUTIL_H
