@@ -69,7 +69,7 @@ struct vae_rng {
 /* Buffers of at least this size (the data set, the flat parameter, gradient and Adam
  * buffers) are whole transparent huge pages: a step reads rows scattered through tens of
  * MB and streams some 20 MB through Adam, and with 4 KiB pages each of those pages costs
- * a TLB miss (measured: about 2% of a one-thread epoch). */
+ * a TLB miss (measured: 0 to 2% of a one-thread epoch, within the run-to-run noise). */
 #define CPU_HUGE_PAGE ((size_t)2 << 20)
 
 static void *cpu_buffer_alloc(vae_backend *be, size_t bytes)
