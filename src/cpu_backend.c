@@ -7,7 +7,7 @@
  * the formula kernels/loss.cu runs.
  *
  * Speed: the ops a training step spends time in (the likelihood, Adam,
- * bias/activation, the gather, the finiteness check, the clear, the normals, the
+ * bias/activation, the gather, the finiteness check, the normals, the
  * reparameterization and the Gaussian KL) split their rows or elements
  * into fixed blocks shared among the OpenMP threads that oneDNN also uses (one
  * pool, one thread count: vae_cpu_set_threads); the longest run each block in a
@@ -53,6 +53,12 @@
 #define CPU_BLOCK 16384
 
 static int cpu_blocks(size_t n) { return (int)((n + CPU_BLOCK - 1) / CPU_BLOCK); }
+/* The end of block b of an n-element op (it starts at b * CPU_BLOCK). */
+static size_t cpu_block_end(int b, size_t n)
+{
+    const size_t end = (size_t)(b + 1) * CPU_BLOCK;
+    return end < n ? end : n;
+}
 
 /* Row-wise ops give each thread one contiguous range of rows (one call of the row function,
  * one dispatch of its clones): the thread count for `work` elements, and thread t's rows. */
@@ -105,12 +111,8 @@ static void cpu_copy(vae_backend *be, void *dst, const void *src, size_t bytes)
 static void cpu_memset_zero(vae_backend *be, void *p, size_t bytes)
 {
     (void)be;
-    /* a large clear (the moments at initialization, 2.6 MB each for the default model) is split
-     * among the threads; the small ones of a step (a layer's bias gradient) stay on this one */
-    const size_t block = 4 * CPU_BLOCK * sizeof(float), blocks = (bytes + block - 1) / block;
-#pragma omp parallel for schedule(static) if (bytes >= 4 * CPU_PARALLEL_MIN * sizeof(float))
-    for (size_t b = 0; b < blocks; b++)
-        memset((char *)p + b * block, 0, b + 1 < blocks ? block : bytes - b * block);
+    if (bytes) /* a step clears nothing (the gradients are written); the large clears are once, at init */
+        memset(p, 0, bytes);
 }
 
 static void cpu_synchronize(vae_backend *be) { (void)be; }
@@ -502,8 +504,8 @@ static void cpu_adam_step(vae_backend *be, float *params, const float *grads, fl
     const int blocks = cpu_blocks(n);
 #pragma omp parallel for schedule(static) if (n >= CPU_PARALLEL_MIN)
     for (int b = 0; b < blocks; b++) {
-        const size_t lo = (size_t)b * CPU_BLOCK, hi = lo + CPU_BLOCK < n ? lo + CPU_BLOCK : n;
-        cpu_adam_range(params, grads, m, v, lo, hi, gs, b1, b2, eps, step_size, bc2_sqrt);
+        cpu_adam_range(params, grads, m, v, (size_t)b * CPU_BLOCK, cpu_block_end(b, n), gs, b1, b2, eps, step_size,
+                       bc2_sqrt);
     }
 }
 
@@ -676,8 +678,7 @@ static void cpu_check_finite(vae_backend *be, int *flag, const float *x, size_t 
     const int blocks = cpu_blocks(n);
 #pragma omp parallel for schedule(static) reduction(| : bad) if (n >= CPU_PARALLEL_MIN)
     for (int b = 0; b < blocks; b++) {
-        const size_t lo = (size_t)b * CPU_BLOCK, hi = lo + CPU_BLOCK < n ? lo + CPU_BLOCK : n;
-        bad |= cpu_any_nonfinite(x, lo, hi);
+        bad |= cpu_any_nonfinite(x, (size_t)b * CPU_BLOCK, cpu_block_end(b, n));
     }
     if (bad)
         *flag = code;

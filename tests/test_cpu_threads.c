@@ -2,8 +2,8 @@
  * test_cpu_threads.c: the CPU backend's threaded ops (src/cpu_backend.c) give the
  * same bits on 1 thread as on 2, on shapes large enough to be split among threads
  * and not multiples of the block sizes: lik_bernoulli, bias_act forward and
- * backward, Adam, the gather, the finiteness check, the clear, the
- * reparameterization both ways and the Gaussian KL. And the normals drawn
+ * backward, Adam, the gather, the finiteness check, the reparameterization both
+ * ways and the Gaussian KL (and the clear, which runs on the calling thread). And the normals drawn
  * from a Philox block boundary (the vectorized, threaded path) equal those drawn pair
  * by pair from an offset in the middle of a block (the general path).
  * The GEMMs are not here: oneDNN's results depend on the thread count (README).
