@@ -352,6 +352,12 @@ void vae_cuda_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_byt
  * vae_set_error ("no CUDA device N: M device(s) present"). */
 vae_backend *vae_backend_create(vae_device_choice choice);
 
+/* Start a wrapper w of inner (the profiler, the GEMM recorder): inner's table and state (kind,
+ * name, ctx, every op), device_name inner's with ", <suffix>" when suffix is not NULL, no graph
+ * ops (so a trainer runs every op eagerly, through the wrapper) and `destroy`. The caller then
+ * replaces the ops it intercepts; the wrapper never frees inner. */
+void vae_backend_wrap(vae_backend *w, const vae_backend *inner, const char *suffix, void (*destroy)(vae_backend *));
+
 static inline void vae_backend_free(vae_backend *be)
 {
     if (be)

@@ -1,7 +1,8 @@
 /*
  * backend.c: choosing a backend from --device (auto | cpu | cuda | cuda:N). "auto" takes
  * the GPU when one is usable and says which device it used; "cuda" on a machine
- * without one is an error, never a silent fall-back to the CPU.
+ * without one is an error, never a silent fall-back to the CPU. And the start of a
+ * wrapper around a backend (vae_backend_wrap).
  */
 #include "backend.h"
 #include "vae_util.h"
@@ -65,4 +66,16 @@ int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_b
         return vae_set_error("backend %s: device memory is the host's, not queried", be->name);
     vae_cuda_memory_info(be, free_bytes, total_bytes);
     return 0;
+}
+
+void vae_backend_wrap(vae_backend *w, const vae_backend *inner, const char *suffix, void (*destroy)(vae_backend *))
+{
+    *w = *inner;
+    if (suffix)
+        snprintf(w->device_name, sizeof w->device_name, "%.200s, %s", inner->device_name, suffix);
+    w->graph_capture_begin = NULL;
+    w->graph_capture_end = NULL;
+    w->graph_launch = NULL;
+    w->graph_free = NULL;
+    w->destroy = destroy;
 }

@@ -6,7 +6,6 @@
 #include "gemm_record.h"
 #include "vae_util.h"
 
-#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -52,16 +51,10 @@ static void rec_destroy(vae_backend *be)
 vae_backend *vae_backend_gemm_record_wrap(vae_backend *inner)
 {
     gemm_recorder *r = vae_calloc(1, sizeof *r);
-    r->be = *inner; /* the inner's ops and state (ctx) */
+    vae_backend_wrap(&r->be, inner, NULL, rec_destroy); /* eager: every GEMM passes through rec_gemm */
     r->inner = inner;
     r->on = 1;
-    snprintf(r->be.device_name, sizeof r->be.device_name, "%s", inner->device_name);
     r->be.gemm = rec_gemm;
-    r->be.graph_capture_begin = NULL; /* eager: every GEMM passes through rec_gemm */
-    r->be.graph_capture_end = NULL;
-    r->be.graph_launch = NULL;
-    r->be.graph_free = NULL;
-    r->be.destroy = rec_destroy;
     return &r->be;
 }
 

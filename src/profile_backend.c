@@ -10,7 +10,6 @@
 #include "cuda_timer.h"
 #include "vae_util.h"
 
-#include <stdio.h>
 #include <string.h>
 
 typedef enum {
@@ -220,8 +219,7 @@ vae_backend *vae_backend_profile_wrap(vae_backend *inner)
     if (inner->kind == VAE_BACKEND_CUDA)
         p->gpu = vae_cuda_timer_create(inner, OP_COUNT);
     vae_backend *be = &p->be;
-    *be = *inner; /* kind, name, ctx and the untimed ops: the inner backend's */
-    snprintf(be->device_name, sizeof be->device_name, "%.200s, profiled", inner->device_name);
+    vae_backend_wrap(be, inner, "profiled", p_destroy); /* kind, name, ctx and the untimed ops: the inner's */
     be->upload = p_upload;
     be->download = p_download;
     be->memset_zero = p_memset_zero;
@@ -250,11 +248,6 @@ vae_backend *vae_backend_profile_wrap(vae_backend *inner)
     be->gauss_log_ratio = p_gauss_log_ratio;
     be->check_finite = p_check_finite;
     be->grad_clip_scale = p_grad_clip_scale;
-    be->graph_capture_begin = NULL; /* no graph: the trainer runs the step eagerly, op by op */
-    be->graph_capture_end = NULL;
-    be->graph_launch = NULL;
-    be->graph_free = NULL;
-    be->destroy = p_destroy;
     return be;
 }
 
