@@ -113,7 +113,8 @@ typedef struct {
     int32_t *d_idx;     /* (cap) backend */
     /* the IW pass only (NULL otherwise): */
     float *d_stats;     /* (cap, 2Z) backend: the statistics of the images being sampled */
-    int32_t *d_image;   /* (cap) backend: row -> its image's row of d_stats */
+    int32_t *d_image;   /* (cap) backend: row r of a launch -> its image's row of d_stats */
+    int32_t *d_iota;    /* (cap) backend: 0, 1, 2, ... (gather_rows as a copy) */
 } eval_bufs;
 
 /* One launch of rows already gathered into m->x: noise, forward (from statistics already in
@@ -199,7 +200,7 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
 }
 
 /* The IW pass. Samples per image per launch s = min(K, cap); images per launch
- * G = cap / s; rows are image-major (row r: image r / sc, sample r % sc). Each group of G
+ * G = cap / s; rows are image-major (row r: image r / s, sample r % s). Each group of G
  * images runs through the encoder once; its statistics are kept in d_stats and repeated
  * over the samples of every launch (gather_rows), so only the decoder runs K times. */
 static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rng, eval_bufs *b,
@@ -211,6 +212,15 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
     logsumexp *acc = vae_calloc((size_t)G, sizeof *acc);
     double total = 0;
     int rc = 0;
+    for (int i = 0; i < G; i++)
+        b->idx[i] = i;
+    be->upload(be, b->d_iota, b->idx, (size_t)G * sizeof(int32_t));
+    /* Row r of a launch samples image r / s of its group, in every launch: with K < cap each
+     * launch has sc = s = K; with K >= cap a group is one image and r / s is 0 for r < sc <= s.
+     * So the row -> image maps are built once (d_image) and once per group (d_idx). */
+    for (int row = 0; row < G * s; row++)
+        b->idx[row] = row / s;
+    be->upload(be, b->d_image, b->idx, (size_t)G * s * sizeof(int32_t));
     for (int first = 0; first < data->n && !rc; first += G) {
         const int nimg = data->n - first < G ? data->n - first : G;
         for (int i = 0; i < nimg; i++) {
@@ -220,22 +230,12 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
         be->upload(be, b->d_idx, b->idx, (size_t)nimg * sizeof(int32_t));
         vae_device_data_gather_model(m, data, b->d_idx, nimg);
         vae_model_encode(m, nimg);
-        for (int i = 0; i < nimg; i++)
-            b->idx[i] = i;
-        be->upload(be, b->d_image, b->idx, (size_t)nimg * sizeof(int32_t));
-        be->gather_rows(be, b->d_stats, m->out[m->head], b->d_image, nimg, S); /* a copy: the rows stay in order */
-        int idx_for = 0; /* samples per image the uploaded indices were built for (0: none) */
+        be->gather_rows(be, b->d_stats, m->out[m->head], b->d_iota, nimg, S); /* a copy */
+        for (int row = 0; row < nimg * s; row++) /* each launch's rows' images, as d_image's */
+            b->idx[row] = first + row / s;
+        be->upload(be, b->d_idx, b->idx, (size_t)nimg * s * sizeof(int32_t));
         for (int done = 0; done < K && !rc; done += s) {
             const int sc = K - done < s ? K - done : s, rows = nimg * sc;
-            if (sc != idx_for) {
-                for (int row = 0; row < rows; row++)
-                    b->idx[row] = first + row / sc;
-                be->upload(be, b->d_idx, b->idx, (size_t)rows * sizeof(int32_t));
-                for (int row = 0; row < rows; row++)
-                    b->idx[row] = row / sc;
-                be->upload(be, b->d_image, b->idx, (size_t)rows * sizeof(int32_t));
-                idx_for = sc;
-            }
             vae_device_data_gather_model(m, data, b->d_idx, rows); /* the images the likelihood reads */
             be->gather_rows(be, m->out[m->head], b->d_stats, b->d_image, rows, S);
             eval_chunk(m, rng, b, rows, 1, 0);
@@ -290,10 +290,12 @@ int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_optio
     if (opt->iw_samples > 0) {
         b.d_stats = be->buffer_alloc(be, (size_t)cap * 2 * Z * sizeof(float));
         b.d_image = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t));
+        b.d_iota = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t));
         be->rng_reset(be, rng); /* K = 1 then draws the ELBO pass's noise again */
         rc = eval_iw(m, data, opt->iw_samples, rng, &b, out);
         be->buffer_free(be, b.d_stats);
         be->buffer_free(be, b.d_image);
+        be->buffer_free(be, b.d_iota);
     }
     be->rng_free(be, rng);
     be->buffer_free(be, b.d_log_ratio);
