@@ -305,9 +305,10 @@ void vae_model_forward_from_stats(vae_model *m, int B);
 /* Backward from the gradients the terms wrote; every parameter's gradient is written into
  * m->grads (not accumulated: each weight block and bias once). */
 void vae_model_backward(vae_model *m, int B);
-/* Zero the gradients, forward, backward, one Adam step at the learning rate of the
- * scalar VAE_SCALAR_LR (adam->lr is not read). The step guards itself on
- * the backend: if a loss or a gradient is not finite it sets m->diverged and Adam
+/* Forward, backward (which writes every parameter's gradient: nothing is cleared first),
+ * one Adam step at the learning rate of the scalar VAE_SCALAR_LR (adam->lr is not read).
+ * The step guards itself on the backend: if a loss or a gradient is not finite it sets
+ * m->diverged and Adam
  * skips the update (this step's and every later one's, until the flag is cleared),
  * so the parameters stay those of the last good step. clip_grad_norm > 0 scales
  * the gradients to at most that global L2 norm first (PyTorch's clip_grad_norm_);
@@ -317,8 +318,8 @@ void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, floa
  * went non-finite, else 0. Clear it with vae_model_clear_divergence. */
 int vae_model_read_divergence(vae_model *m, vae_divergence *d);
 void vae_model_clear_divergence(vae_model *m);
-/* Forward for evaluation: vae_model_forward(m, B, 0), then, for a model with a categorical
- * latent, each likelihood term replaced by its exact expectation over c,
+/* Forward for evaluation: what vae_model_forward(m, B, 0) leaves, except that for a model with
+ * a categorical latent each likelihood term is replaced by its exact expectation over c,
  *     sum_k q(c = k|x) * term(x | z, c = one-hot k),
  * (K decoder passes, after the encoder and the KL terms, then one at argmax q(c|x) that leaves
  * the outputs as vae_model_forward's; q from the logits, in double on the host), so the

@@ -24,7 +24,7 @@ static int parse_no_options(const char *cmd, int argc, char **argv, void (*help)
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int c;
     optind = 0;
-    while ((c = vae_cli_next_option(cmd, argc, argv, opts, help, NULL)) != -1)
+    if ((c = vae_cli_next_option(cmd, argc, argv, opts, help, NULL)) != -1)
         return vae_cli_exit_status(c); /* it has no options but --help */
     return -1;
 }
