@@ -278,6 +278,44 @@ Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
     vae_backend_free(be);
 }
 
+/* onehot_argmax on rows holding a NaN: the warp's lanes compare differently against a NaN, so
+ * categorical.cu takes lane 0's index for the whole row; on both backends each row must stay
+ * exactly one-hot (which index wins beside a NaN is not specified). K = 70 spans three lanes'
+ * sweeps; the NaN sits at the row's first column, in the middle, and in every column. */
+Test(cuda_ops, onehot_argmax_keeps_rows_with_a_nan_one_hot)
+{
+    pair p = pair_init();
+    enum { B = 4, K = 70 };
+    float *logits = rand_floats((size_t)B * K, 91, -3, 3);
+    logits[0] = NAN;                 /* row 0: first column */
+    logits[(size_t)K + 41] = NAN;    /* row 1: a middle column, another lane than its maximum */
+    for (int k = 0; k < K; k++)      /* row 2: every column */
+        logits[(size_t)2 * K + k] = NAN;
+    /* row 3: finite, the control */
+    vae_backend *bes[2] = {p.cpu, p.gpu};
+    for (int b = 0; b < 2; b++) {
+        vae_backend *be = bes[b];
+        float *dl = be->buffer_alloc(be, sizeof(float) * B * K), *dy = be->buffer_alloc(be, sizeof(float) * B * K);
+        be->upload(be, dl, logits, sizeof(float) * B * K);
+        be->onehot_argmax(be, dy, dl, B, K);
+        float y[B * K];
+        be->download(be, y, dy, sizeof y);
+        for (int i = 0; i < B; i++) {
+            int ones = 0, others = 0;
+            for (int k = 0; k < K; k++) {
+                ones += y[i * K + k] == 1.0f;
+                others += y[i * K + k] != 1.0f && y[i * K + k] != 0.0f;
+            }
+            cr_expect(ones == 1 && others == 0, "%s, row %d: %d ones and %d values neither 0 nor 1", be->name, i,
+                      ones, others);
+        }
+        be->buffer_free(be, dl);
+        be->buffer_free(be, dy);
+    }
+    free(logits);
+    pair_free(&p);
+}
+
 /* ---- random numbers ------------------------------------------------------------- */
 
 Test(cuda_ops, rng_matches_cpu_and_reset_reproduces)
