@@ -16,6 +16,16 @@
  * the host, the start time, the device, and each data file's absolute path
  * and SHA-256; a resume appends its own command line and time.
  *
+ * A run directory belongs to one process (vae_run_dir_lock): `train`, its
+ * --force and --resume, and `plot` writing into a run directory, hold an
+ * exclusive lock on DIR/.cuvae.lock (VAE_RUN_LOCK_FILE) for as long as they
+ * write there. The file is never removed (not by --force either), so two
+ * processes always lock the same file; the kernel drops the lock when its
+ * holder dies, so kill -9 leaves no stale lock. flock is taken, and a POSIX
+ * record lock on the same file too (it names the holder's pid, and it is what
+ * a file system without flock offers); a directory where neither works is
+ * refused unless the caller allows running unlocked (train --no-lock).
+ *
  * Paths are recorded losslessly as text, in the escape of safetensors.h
  * (vae_safetensors_escape): a byte that is not part of well-formed UTF-8, or a
  * control character, as \xNN, and a backslash doubled.
@@ -50,6 +60,19 @@ int vae_run_dir_count_files(const char *dir);
  * 0, or -1 with vae_set_error ("cannot write to DIR: Permission denied"). */
 int vae_run_dir_check_writable(const char *dir);
 
+/* The lock file in a run directory; not one of the run files. */
+#define VAE_RUN_LOCK_FILE ".cuvae.lock"
+
+/* Take the exclusive lock of run directory dir (which must exist) for this process, before
+ * anything in it is written or removed; the lock lasts until the process ends (or *fd is
+ * closed). *fd gets the lock file's descriptor (-1 when running unlocked). `what` names the
+ * directory in messages ("--out DIR", "--resume DIR"). -1 with vae_set_error when another
+ * process holds it (naming dir and the holder's pid), or when the file system refuses both
+ * kinds of lock and allow_unlocked is 0. Where allow_unlocked is 1 and neither lock works,
+ * a warning line goes to stderr and 0 is returned with *fd -1.
+ * For tests, the environment's CUVAE_TEST_LOCKS=posix has flock act as refused by the file
+ * system, and CUVAE_TEST_LOCKS=none both kinds. */
+int vae_run_dir_lock(const char *dir, const char *what, int allow_unlocked, int *fd);
 /* Remove the ".tmp" files of the run files in dir. */
 void vae_run_dir_remove_stale(const char *dir);
 /* Remove every run file in dir (for --force). 0, or -1 with vae_set_error. */

@@ -25,6 +25,7 @@
 #include "progress.h"
 #include "report.h"
 #include "run_dir.h"
+#include "stop_signal.h"
 #include "toy.h"
 #include "toy_pictures.h"
 #include "train.h"
@@ -35,13 +36,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME, OPT_SCALE };
+enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME, OPT_SCALE, OPT_NO_LOCK };
 
 #define CHECKPOINT_FILE "checkpoint.safetensors"
 #define CK_PATH_MAX 4200
@@ -59,6 +60,8 @@ static void help(void)
            "  --force             replace the run in --out: its cuvae files are removed once the new\n"
            "                      run's data has loaded\n"
            "  --resume DIR        continue the run in DIR from its checkpoint (only --epochs may change)\n"
+           "  --no-lock           run where the file system refuses locks (flock and POSIX record locks);\n"
+           "                      the run directory is then not protected from a second writer\n"
            "  --checkpoint-every N  write DIR/checkpoint.safetensors every N epochs (default 1)\n"
            "  --val-fraction F    hold out this fraction of the training set for validation\n"
            "                      (default 0); keeps the best model as best.safetensors\n"
@@ -93,28 +96,6 @@ static void help(void)
            "(a checkpoint was written; resume with --resume DIR).\n",
            vae_cli_help_training, vae_cli_help_model, vae_cli_help_model_kind, vae_cli_help_device,
            vae_cli_help_tf32);
-}
-
-/* ---- signals ------------------------------------------------------------------ */
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig)
-{
-    if (stop_signal)
-        _exit(128 + sig); /* the second signal: at once; the last checkpoint is a renamed, whole file */
-    stop_signal = sig;
-}
-
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 }
 
 /* ---- data ------------------------------------------------------------------------ */
@@ -245,6 +226,8 @@ typedef struct {
     double best_val;
     int best_epoch;
     char toy_tv[32]; /* the toy's total-variation distance as model metadata; "" for other data */
+    int recorded_threads; /* a resumed CPU run's train.threads; 0 when none is recorded */
+    int lock_fd;     /* the run directory's lock (run_dir.h), held until the process ends; -1 unlocked */
 } run;
 
 static void metrics_append(run *r, const char *line)
@@ -276,6 +259,11 @@ static int settings_meta(const run *r, vae_st_meta *meta, char vals[][VAE_SETTIN
         meta[n++] = (vae_st_meta){keys[i], r->data.sha256[i]};
     }
     meta[n++] = (vae_st_meta){"train.device", r->be->name};
+    if (strcmp(r->be->name, "cpu") == 0) { /* the CPU's results depend on it (oneDNN splits by threads) */
+        static char threads[16];
+        snprintf(threads, sizeof threads, "%d", vae_cpu_threads());
+        meta[n++] = (vae_st_meta){"train.threads", threads};
+    }
     return n;
 }
 
@@ -283,7 +271,7 @@ static int save_checkpoint(run *r)
 {
     static char vals[VAE_TS_N][VAE_SETTING_MAX];
     char keys[4][96];
-    vae_st_meta meta[VAE_TS_N + 5];
+    vae_st_meta meta[VAE_TS_N + 6];
     int n = settings_meta(r, meta, vals, keys);
     vae_train_progress p = {.best_val = r->best_val, .best_epoch = r->best_epoch, .metrics = r->metrics};
     vae_trainer_get_state(r->t, &p.trainer);
@@ -297,7 +285,7 @@ static int save_model(run *r, const char *name, const vae_epoch_metrics *e)
 {
     static char vals[VAE_TS_N][VAE_SETTING_MAX];
     char keys[4][96], train_s[32], test_s[32], epoch_s[32];
-    vae_st_meta meta[VAE_TS_N + 10];
+    vae_st_meta meta[VAE_TS_N + 11];
     int n = settings_meta(r, meta, vals, keys);
     snprintf(train_s, sizeof train_s, "%.6f", e->train.loss);
     snprintf(test_s, sizeof test_s, "%.6f", e->test.loss);
@@ -449,12 +437,38 @@ static int write_provenance(run *r, int resuming, int argc, char **argv)
     return rc;
 }
 
+/* A run directory in use, or one that cannot be locked: exit 2, the message of vae_run_dir_lock. */
+static int refuse_dir(void)
+{
+    fprintf(stderr, "cuvae train: %s\n", vae_last_error());
+    return 2;
+}
+
+/* Whether the end of the run goes on: no failure and no signal. */
+static int going(int rc) { return !rc && !vae_stop_signal; }
+
+/* " --threads N" for a run on the CPU backend (the count its bits depend on), "" otherwise. */
+static const char *threads_hint(const run *r, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    if (strcmp(r->be->name, "cpu") == 0)
+        snprintf(buf, cap, " --threads %d", vae_cpu_threads());
+    return buf;
+}
+
 /* Open the run of --resume DIR: its checkpoint, the recorded settings (checked against the flags
  * given), the new total of epochs and the device. Returns 0, or the exit code with ck freed. */
 static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const vae_train_settings *given_ts,
-                       const int *given, int device_given, char *data_dir)
+                       const int *given, int device_given, int no_lock, char *data_dir)
 {
     snprintf(ck_path, CK_PATH_MAX, "%s/%s", r->dir, CHECKPOINT_FILE);
+    struct stat st;
+    if (stat(r->dir, &st) == 0 && S_ISDIR(st.st_mode)) { /* locked before anything is read or removed */
+        char what[CK_PATH_MAX];
+        snprintf(what, sizeof what, "--resume %s", r->dir);
+        if (vae_run_dir_lock(r->dir, what, no_lock, &r->lock_fd))
+            return refuse_dir();
+    }
     if (access(ck_path, F_OK) != 0) {
         vae_set_error("--resume %s: no %s there (%s)%s", r->dir, CHECKPOINT_FILE, strerror(errno),
                       errno == ENOENT ? "; the run stopped before its first checkpoint: start it again with "
@@ -481,7 +495,15 @@ static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const va
         r->ts.s.epochs = given_ts->s.epochs;
     const char *dev = vae_train_checkpoint_setting(ck, "train.device");
     r->ts.s.device = given_ts->s.device;
-    r->ts.s.threads = given_ts->s.threads; /* not recorded: any count may resume */
+    /* the recorded thread count unless --threads is given (then results differ from an uninterrupted
+     * run's; said once the backend is known) */
+    const char *threads = vae_train_checkpoint_setting(ck, "train.threads");
+    if (threads && vae_cli_parse_int("train.threads", threads, 1, 1024, &r->recorded_threads)) {
+        vae_set_error("%s: recorded train.threads '%.40s' is not a thread count", ck_path, threads);
+        vae_train_checkpoint_free(ck);
+        return vae_cli_fail();
+    }
+    r->ts.s.threads = given_ts->s.threads ? given_ts->s.threads : r->recorded_threads;
     if (!device_given && dev && vae_device_parse(dev, &r->ts.s.device))
         r->ts.s.device = VAE_DEVICE_AUTO;
     /* an epoch in progress is finished before the run can end */
@@ -505,16 +527,27 @@ static int open_resume(run *r, vae_train_checkpoint *ck, char *ck_path, const va
 }
 
 /* Open a new run's directory: a unique default one, or --out when it holds no run (or --force).
- * Created and checked for writing before any data is loaded. Returns 0, or the exit code. */
-static int open_new(run *r, const char *out_dir, int force, char *default_out, int *created)
+ * Created, locked (run_dir.h) and checked for writing before any data is loaded; whether it
+ * holds a run is decided under the lock. Returns 0, or the exit code. */
+static int open_new(run *r, const char *out_dir, int force, int no_lock, char *default_out, int *created)
 {
     if (!out_dir) {
         if (vae_run_dir_create_unique("models", default_out, DATA_PATH_MAX))
             return vae_cli_fail();
         *created = 1;
         r->dir = default_out;
+        char what[CK_PATH_MAX];
+        snprintf(what, sizeof what, "run directory %s", default_out);
+        if (vae_run_dir_lock(default_out, what, no_lock, &r->lock_fd))
+            return refuse_dir();
         return 0;
     }
+    if (vae_run_dir_count_files(out_dir) < 0 || vae_run_dir_check_writable(out_dir))
+        return vae_cli_fail();
+    char what[CK_PATH_MAX];
+    snprintf(what, sizeof what, "--out %s", out_dir);
+    if (vae_run_dir_lock(out_dir, what, no_lock, &r->lock_fd))
+        return refuse_dir();
     int n = vae_run_dir_count_files(out_dir);
     if (n < 0)
         return vae_cli_fail();
@@ -523,8 +556,6 @@ static int open_new(run *r, const char *out_dir, int force, char *default_out, i
                                    "--out %s holds a previous run; use --resume %s to continue it, --force to "
                                    "replace it, or another --out",
                                    out_dir, out_dir);
-    if (vae_run_dir_check_writable(out_dir))
-        return vae_cli_fail();
     r->dir = out_dir;
     return 0;
 }
@@ -551,6 +582,7 @@ int vae_cmd_train(int argc, char **argv)
         {"scale", required_argument, 0, OPT_SCALE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
+        {"no-lock", no_argument, 0, OPT_NO_LOCK},
         {"resume", required_argument, 0, OPT_RESUME},
         {"checkpoint-every", required_argument, 0, VAE_OPT_CKPT_EVERY},
         {"val-fraction", required_argument, 0, VAE_OPT_VAL},
@@ -562,7 +594,7 @@ int vae_cmd_train(int argc, char **argv)
     vae_schedule_default(&given_ts.schedule);
     vae_toy_default(&given_ts.toy);
     const char *out_dir = NULL, *resume_dir = NULL;
-    int quiet = 0, force = 0, given[VAE_TS_N] = {0}, device_given = 0, scale = VAE_PICTURES_SCALE_DEFAULT, c;
+    int quiet = 0, force = 0, no_lock = 0, given[VAE_TS_N] = {0}, device_given = 0, scale = VAE_PICTURES_SCALE_DEFAULT, c;
     optind = 0;
     while ((c = vae_cli_next_option("train", argc, argv, opts, help, NULL)) != -1) {
         if (c < 0)
@@ -583,6 +615,8 @@ int vae_cmd_train(int argc, char **argv)
             quiet = 1;
         else if (c == OPT_FORCE)
             force = 1;
+        else if (c == OPT_NO_LOCK)
+            no_lock = 1;
         else if (c == OPT_RESUME)
             resume_dir = optarg;
         else if (c == OPT_SCALE && vae_cli_parse_int("--scale", optarg, 1, 64, &scale))
@@ -596,10 +630,15 @@ int vae_cmd_train(int argc, char **argv)
     if (!resume_dir && (c = toy_settings(&given_ts, given)))
         return c;
 
+    /* SIGINT and SIGTERM blocked here, before the backend's threads exist, and taken by a thread
+     * of their own (stop_signal.h): no handler may ever run inside a oneDNN GEMM. */
+    if (vae_stop_signals_start("cuvae train"))
+        return vae_cli_fail();
     if (!resume_dir)
         vae_train_settings_model_defaults(&given_ts, given);
     run r;
     memset(&r, 0, sizeof r);
+    r.lock_fd = -1;
     r.ts = given_ts;
     r.best_val = NAN;
     char default_out[DATA_PATH_MAX], ck_path[CK_PATH_MAX];
@@ -610,9 +649,9 @@ int vae_cmd_train(int argc, char **argv)
     /* 1. The run directory, before anything is loaded. */
     if (resuming) {
         r.dir = resume_dir;
-        if ((c = open_resume(&r, &ck, ck_path, &given_ts, given, device_given, default_out)))
+        if ((c = open_resume(&r, &ck, ck_path, &given_ts, given, device_given, no_lock, default_out)))
             return c;
-    } else if ((c = open_new(&r, out_dir, force, default_out, &created_default))) {
+    } else if ((c = open_new(&r, out_dir, force, no_lock, default_out, &created_default))) {
         return c;
     }
     vae_run_settings *s = &r.ts.s;
@@ -625,8 +664,12 @@ int vae_cmd_train(int argc, char **argv)
     const int toy = vae_toy_selected(s->data_dir);
     if (toy ? vae_toy_datasets(&r.ts.toy, s->seed, &all, &test) : load_data(s->data_dir, &all, &test)) {
         vae_cli_fail();
-        if (created_default)
+        if (created_default) { /* the empty directory this run made, its lock file with it */
+            char lock[CK_PATH_MAX];
+            snprintf(lock, sizeof lock, "%s/%s", r.dir, VAE_RUN_LOCK_FILE);
+            unlink(lock);
             rmdir(r.dir);
+        }
         vae_train_checkpoint_free(&ck);
         return 1;
     }
@@ -672,6 +715,10 @@ int vae_cmd_train(int argc, char **argv)
         vae_cli_fail();
         goto free_data;
     }
+    if (r.recorded_threads && strcmp(r.be->name, "cpu") == 0 && vae_cpu_threads() != r.recorded_threads)
+        fprintf(stderr, "note: the run was trained with --threads %d and resumes with %d: oneDNN splits its GEMMs "
+                        "by the thread count, so the results will differ from an uninterrupted run's\n",
+                r.recorded_threads, vae_cpu_threads());
     vae_device_plan plan; /* what the run will allocate, checked against the GPU's free memory first */
     if (vae_device_plan_train(&plan, &s->cfg, s->batch_size, train.n + val.n, test.n, train.kind) ||
         vae_device_plan_check(&plan, r.be)) {
@@ -714,9 +761,9 @@ int vae_cmd_train(int argc, char **argv)
     topt.binarize_dynamic = r.ts.binarize == VAE_BINARIZE_DYNAMIC;
     topt.schedule = r.ts.schedule;
     topt.progress = quiet ? -1 : vae_progress_auto_mode(stderr);
-    topt.stop = &stop_signal;
+    topt.stop = &vae_stop_signal;
     r.t = vae_trainer_init(&r.m, &topt);
-    catch_signals(); /* from here a signal ends the run with a checkpoint */
+    vae_stop_signals_arm(); /* from here a signal ends the run with a checkpoint */
 
     /* 4. The run directory's files: the old run's go (--force), provenance, metrics. */
     if (force && vae_run_dir_clear(r.dir)) {
@@ -753,7 +800,8 @@ int vae_cmd_train(int argc, char **argv)
     int done = resuming ? ck.p.trainer.epochs_done : 0;
     vae_train_checkpoint_free(&ck);
     int saved_at = -1; /* epochs done at the last checkpoint */
-    while (done < s->epochs && !stop_signal) {
+    char hint[64];
+    while (done < s->epochs && !vae_stop_signal) {
         int stopped = vae_trainer_epoch(r.t, &dtrain, &dtest, done + 1, &e);
         vae_divergence div;
         if (vae_trainer_diverged(r.t, &div)) {
@@ -808,16 +856,21 @@ int vae_cmd_train(int argc, char **argv)
             fprintf(stderr, "  %s %.4f", extra.name[k], extra.value[k]);
         fprintf(stderr, "  %.2f s  %.0f img/s\n", e.seconds, e.images_per_second);
     }
-    if (stop_signal) {
+    if (vae_stop_signal) {
         vae_trainer_state st;
         vae_trainer_get_state(r.t, &st);
         if ((st.step || saved_at != done) && save_checkpoint(&r)) {
             vae_cli_fail();
             goto free_trainer;
         }
-        fprintf(stderr, "interrupted at epoch %d, step %d; resume with: cuvae train --resume %s\n",
-                st.epochs_done + 1, st.step, r.dir);
-        rc = 128 + stop_signal;
+        if (st.epochs_done >= s->epochs)
+            fprintf(stderr, "interrupted after the last epoch, before the model and the pictures were written; "
+                            "resume with: cuvae train --resume %s%s\n",
+                    r.dir, threads_hint(&r, hint, sizeof hint));
+        else
+            fprintf(stderr, "interrupted at epoch %d, step %d; resume with: cuvae train --resume %s%s\n",
+                    st.epochs_done + 1, st.step, r.dir, threads_hint(&r, hint, sizeof hint));
+        rc = 128 + vae_stop_signal;
         goto free_trainer;
     }
 
@@ -830,32 +883,39 @@ int vae_cmd_train(int argc, char **argv)
         e.test = vae_evaluate(&r.m, &dtest, s->seed);
     }
     double tv = NAN;
-    if (toy) { /* its pictures first: the distance they compute goes into the model's metadata */
+    if (toy && !vae_stop_signal) { /* its pictures first: the distance they compute goes into the model's metadata */
         if (vae_toy_pictures_write(&r.m, &r.ts.toy, &train, &test, r.dir, s->seed, &tv))
             rc = vae_cli_fail();
         snprintf(r.toy_tv, sizeof r.toy_tv, "%.6f", tv);
     }
-    if (!rc && save_model(&r, "model.safetensors", &e))
+    if (going(rc) && save_model(&r, "model.safetensors", &e))
         rc = vae_cli_fail();
     char path[4200];
     if (!toy) {
         snprintf(path, sizeof path, "%s/samples.png", r.dir);
-        if (!rc && vae_render_samples(&r.m, path, r.ts.samples, -1, s->seed, scale))
+        if (going(rc) && vae_render_samples(&r.m, path, r.ts.samples, -1, s->seed, scale))
             rc = vae_cli_fail();
         snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
-        if (!rc && vae_render_reconstructions(&r.m, &test, path, 32, scale))
+        if (going(rc) && vae_render_reconstructions(&r.m, &test, path, 32, scale))
             rc = vae_cli_fail();
         snprintf(path, sizeof path, "%s/categories.png", r.dir);
-        if (!rc && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
+        if (going(rc) && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
             rc = vae_cli_fail();
         snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
         vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
-        if (!rc && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
+        if (going(rc) && vae_pictures_write_all(&r.m, &test, r.dir, &po) < 0)
             rc = vae_cli_fail();
     }
-    if (!rc && vae_report_write(r.dir))
+    if (going(rc) && vae_report_write(r.dir))
         rc = vae_cli_fail();
-    if (!rc && toy) {
+    if (!rc && vae_stop_signal) {
+        /* a signal after the last epoch: the checkpoint of the finished run is whole, and a resume
+         * writes the model and the pictures again */
+        fprintf(stderr, "interrupted after the last epoch, while writing the model and the pictures; the "
+                        "checkpoint holds the finished run: cuvae train --resume %s%s writes them again\n",
+                r.dir, threads_hint(&r, hint, sizeof hint));
+        rc = 128 + vae_stop_signal;
+    } else if (!rc && toy) {
         double lo, hi;
         vae_toy_range(&r.ts.toy, &lo, &hi);
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/value\n"
@@ -889,5 +949,5 @@ free_data:
     vae_dataset_free(&train);
     vae_dataset_free(&val);
     vae_dataset_free(&test);
-    return rc;
+    return vae_stop_signals_finish(rc);
 }

@@ -11,11 +11,13 @@
 #include "version.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,4 +240,122 @@ char *vae_run_provenance(const char *what, int argc, char **argv, const char *de
         append(&buf, &len, &cap, line);
     }
     return buf;
+}
+
+/* ---- the run directory's lock ---------------------------------------------------- */
+
+enum { LOCK_TAKEN, LOCK_BUSY, LOCK_REFUSED };
+
+static int lock_test_refuses(const char *kind)
+{
+    const char *t = getenv("CUVAE_TEST_LOCKS");
+    return t && (strcmp(t, "none") == 0 || strcmp(t, kind) == 0);
+}
+
+static int lock_errno_refused(int e) { return e == ENOLCK || e == EOPNOTSUPP || e == EINVAL || e == ENOSYS; }
+
+static int lock_flock(int fd)
+{
+    if (lock_test_refuses("posix"))
+        return LOCK_REFUSED;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return LOCK_TAKEN;
+    if (errno == EWOULDBLOCK)
+        return LOCK_BUSY;
+    return lock_errno_refused(errno) ? LOCK_REFUSED : -errno;
+}
+
+/* A POSIX write lock on the whole file; *pid the holder's when busy (0 when unknown). */
+static int lock_posix(int fd, long *pid)
+{
+    *pid = 0;
+    if (lock_test_refuses("none"))
+        return LOCK_REFUSED;
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+    if (fcntl(fd, F_SETLK, &l) == 0)
+        return LOCK_TAKEN;
+    if (errno == EACCES || errno == EAGAIN) {
+        struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK && q.l_pid > 0)
+            *pid = (long)q.l_pid;
+        return LOCK_BUSY;
+    }
+    return lock_errno_refused(errno) ? LOCK_REFUSED : -errno;
+}
+
+/* The pid the holder wrote into the lock file (0 when none is there yet). */
+static long lock_file_pid(int fd)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        char buf[32] = {0};
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        long pid = n > 0 ? strtol(buf, NULL, 10) : 0;
+        if (pid > 0)
+            return pid;
+        usleep(5000); /* the holder writes it just after taking the lock */
+    }
+    return 0;
+}
+
+int vae_run_dir_lock(const char *dir, const char *what, int allow_unlocked, int *fd_out)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", dir, VAE_RUN_LOCK_FILE);
+    *fd_out = -1;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+        if (fd < 0)
+            return vae_set_error("%s: cannot open its lock file %s: %s", what, path, strerror(errno));
+        struct stat st, now;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            return vae_set_error("%s: its lock file %s is not a regular file", what, path);
+        }
+        long pid = 0;
+        int f = lock_flock(fd), p = f == LOCK_BUSY ? LOCK_BUSY : lock_posix(fd, &pid);
+        if (f < 0 || p < 0) {
+            int e = f < 0 ? -f : -p;
+            close(fd);
+            return vae_set_error("%s: locking %s failed: %s", what, path, strerror(e));
+        }
+        if (f == LOCK_BUSY || p == LOCK_BUSY) {
+            if (!pid)
+                pid = lock_file_pid(fd);
+            close(fd);
+            char holder[64] = "another process";
+            if (pid > 0)
+                snprintf(holder, sizeof holder, "another process (pid %ld)", pid);
+            return vae_set_error("%s: the run directory %s is in use: %s holds its lock (%s); wait for it to "
+                                 "end, or use another directory",
+                                 what, dir, holder, path);
+        }
+        if (f == LOCK_REFUSED && p == LOCK_REFUSED) {
+            close(fd);
+            if (!allow_unlocked)
+                return vae_set_error("%s: the file system of %s refuses both flock and POSIX record locks, so "
+                                     "nothing would keep a second process from writing into the run; pass "
+                                     "--no-lock to run there unprotected",
+                                     what, dir);
+            fprintf(stderr, "warning: %s: the file system refuses locks; running without one (--no-lock): "
+                            "nothing keeps a second process from writing into %s\n",
+                    what, dir);
+            return 0;
+        }
+        /* The file locked must still be the one at path: a directory removed and made again
+         * meanwhile would leave this lock on a file no one else can find. */
+        if (stat(path, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+            close(fd);
+            continue;
+        }
+        char line[32];
+        int n = snprintf(line, sizeof line, "%-20ld\n", (long)getpid());
+        if (pwrite(fd, line, (size_t)n, 0) != n || ftruncate(fd, n) != 0) {
+            int e = errno;
+            close(fd);
+            return vae_set_error("%s: writing the lock file %s failed: %s", what, path, strerror(e));
+        }
+        *fd_out = fd;
+        return 0;
+    }
+    return vae_set_error("%s: the lock file %s kept being replaced while it was locked", what, path);
 }
