@@ -287,6 +287,10 @@ const char *vae_device_text(vae_device_choice c, char buf[16]);
 
 /* Number of usable CUDA devices (0 without a GPU, a driver, or a CUDA build). */
 int vae_cuda_device_count(void);
+/* 1 when the CUDA backend runs on the emulated device of a -DCUVAE_CUDA_EMU=ON build
+ * (tests/cuda_emu/: the kernels executed on the CPU, for tests), 0 on a real GPU or in a
+ * build without CUDA. "auto" never picks the emulated device. */
+int vae_cuda_is_emulated(void);
 
 /* The CPU backend; never fails. */
 vae_backend *vae_backend_cpu_init(void);
@@ -300,7 +304,8 @@ int vae_cpu_threads(void);
 /* "oneDNN <version> (<ISA> kernels), OpenMP, N threads" into buf. */
 void vae_cpu_describe(char *buf, size_t len);
 /* The CUDA backend on device `device`; NULL with vae_set_error when there is
- * no usable GPU ("no CUDA device: <why>"). Other CUDA failures are fatal. */
+ * no usable GPU ("no CUDA device: <why>"; in a build without CUDA, "no CUDA device:
+ * this build of cuvae has no CUDA backend ..."). Other CUDA failures are fatal. */
 vae_backend *vae_backend_cuda_init(int device);
 
 /* The message of a CUDA runtime that cannot start, in words: driver_version as

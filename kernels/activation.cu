@@ -48,7 +48,7 @@ static void bias_act_forward_cuda(const cuda_ctx *c, float *y, const float *bias
 {
     const size_t n = (size_t)B * (size_t)N;
     const int threads = 256;
-    bias_act_forward_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(y, bias, n, N, act);
+    CUDA_LAUNCH(bias_act_forward_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(y, bias, n, N, act);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -101,7 +101,7 @@ static void bias_act_backward_cuda(const cuda_ctx *c, float *dx, float *dbias, c
     const int ntiles = (int)(((long long)N + BACKWARD_COLS - 1) / BACKWARD_COLS);
     const dim3 block(BACKWARD_COLS, BACKWARD_ROWS);
     const unsigned int grid = cuda_grid_size(c, (size_t)ntiles, 1);
-    bias_act_backward_kernel<<<grid, block, 0, stream>>>(dx, dbias, dy, y, B, N, act);
+    CUDA_LAUNCH(bias_act_backward_kernel, grid, block, 0, stream)(dx, dbias, dy, y, B, N, act);
     CUDA_CHECK_LAUNCH();
 }
 

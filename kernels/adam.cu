@@ -52,12 +52,12 @@ static void adam_step_cuda(const cuda_ctx *c, float *params, const float *grads,
                            const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
                            const float *grad_scale, cudaStream_t stream)
 {
-    adam_step_increment_kernel<<<1, 1, 0, stream>>>(step, skip);
+    CUDA_LAUNCH(adam_step_increment_kernel, 1, 1, 0, stream)(step, skip);
     CUDA_CHECK_LAUNCH();
     if (n == 0)
         return;
     const int threads = 256;
-    adam_step_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(params, grads, m, v, n, lr,
+    CUDA_LAUNCH(adam_step_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(params, grads, m, v, n, lr,
                                                                              cfg->beta1, cfg->beta2, cfg->eps, step,
                                                                              skip, grad_scale);
     CUDA_CHECK_LAUNCH();

@@ -89,14 +89,14 @@ static __global__ void kl_categorical_kernel(float *loss, int T, float *dlogits,
 
 static void onehot_argmax_cuda(float *y, const float *logits, int B, int K, cudaStream_t stream)
 {
-    onehot_argmax_kernel<<<cat_grid(B), CAT_THREADS, 0, stream>>>(y, logits, B, K);
+    CUDA_LAUNCH(onehot_argmax_kernel, cat_grid(B), CAT_THREADS, 0, stream)(y, logits, B, K);
     CUDA_CHECK_LAUNCH();
 }
 
 static void kl_categorical_cuda(float *loss, int T, float *dlogits, const float *logits, int B, int K,
                                 const float *weight, float grad_scale, cudaStream_t stream)
 {
-    kl_categorical_kernel<<<cat_grid(B), CAT_THREADS, 0, stream>>>(loss, T, dlogits, logits, B, K, weight,
+    CUDA_LAUNCH(kl_categorical_kernel, cat_grid(B), CAT_THREADS, 0, stream)(loss, T, dlogits, logits, B, K, weight,
                                                                      grad_scale);
     CUDA_CHECK_LAUNCH();
 }

@@ -217,6 +217,15 @@ extern "C" void vae_cuda_memory_info(vae_backend *be, size_t *free_bytes, size_t
     CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
 }
 
+extern "C" int vae_cuda_is_emulated(void)
+{
+#ifdef CUVAE_CUDA_EMU
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 extern "C" int vae_cuda_device_count(void)
 {
     int n = 0;
@@ -226,20 +235,6 @@ extern "C" int vae_cuda_device_count(void)
         return 0;
     }
     return n;
-}
-
-extern "C" int vae_cuda_describe_unavailable(char *buf, size_t len, const char *err_name, const char *err_text,
-                                            int driver_version, int runtime_version)
-{
-    if (driver_version == 0)
-        return snprintf(buf, len, "no CUDA device: no NVIDIA driver is installed on this machine (the CUDA runtime "
-                                  "found no libcuda.so.1; %s)", err_name);
-    if (driver_version < runtime_version)
-        return snprintf(buf, len, "no CUDA device: the NVIDIA driver supports CUDA up to %d.%d, older than the "
-                                  "CUDA %d.%d runtime cuvae was built with; install a newer driver (%s)",
-                        driver_version / 1000, driver_version % 1000 / 10, runtime_version / 1000,
-                        runtime_version % 1000 / 10, err_name);
-    return snprintf(buf, len, "no CUDA device: %s (%s)", err_text, err_name);
 }
 
 /* The driver's and the runtime's CUDA versions (0 where the call fails: for the

@@ -81,6 +81,18 @@ cuda_ctx *cuda_backend_ctx(vae_backend *be, const char *caller);
  * an allocation) cannot be recorded into a graph. */
 void cuda_check_not_capturing(cuda_ctx *c, const char *what);
 
+/* ---- launches ------------------------------------------------------------------- */
+
+/* CUDA_LAUNCH(kernel, grid, block, smem, stream)(args...) is
+ * kernel<<<grid, block, smem, stream>>>(args...). Under the emulated device
+ * (-DCUVAE_CUDA_EMU=ON, tests/cuda_emu/) the same kernels are host C++, which has no
+ * <<<>>>, and the macro hands the launch to the emulator's runtime instead. */
+#ifdef CUVAE_CUDA_EMU
+#define CUDA_LAUNCH(kernel, grid, block, smem, stream) cuda_emu_launch(#kernel, kernel, grid, block, smem, stream)
+#else
+#define CUDA_LAUNCH(kernel, grid, block, smem, stream) kernel<<<grid, block, smem, stream>>>
+#endif
+
 /* ---- launch sizes ---------------------------------------------------------------- */
 
 /* Blocks for a grid-stride loop over n elements with `threads` per block:

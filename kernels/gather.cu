@@ -31,7 +31,7 @@ static void gather_batch_cuda(const cuda_ctx *c, float *x, const uint8_t *data, 
 {
     const size_t n = (size_t)B * (size_t)D;
     const int threads = 256;
-    gather_batch_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(x, data, idx, n, D);
+    CUDA_LAUNCH(gather_batch_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(x, data, idx, n, D);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -57,7 +57,7 @@ static void gather_rows_cuda(const cuda_ctx *c, float *x, const float *data, con
 {
     const size_t n = (size_t)B * (size_t)D;
     const int threads = 256;
-    gather_rows_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(x, data, idx, n, D);
+    CUDA_LAUNCH(gather_rows_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(x, data, idx, n, D);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -83,7 +83,7 @@ static void gather_one_hot_cuda(const cuda_ctx *c, float *y, const uint8_t *labe
 {
     const size_t n = (size_t)B * (size_t)K;
     const int threads = 256;
-    gather_one_hot_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(y, labels, idx, n, K);
+    CUDA_LAUNCH(gather_one_hot_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(y, labels, idx, n, K);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -105,7 +105,7 @@ static __global__ void binarize_kernel(float *x, const float *u, size_t n)
 static void binarize_cuda(const cuda_ctx *c, float *x, const float *u, size_t n, cudaStream_t stream)
 {
     const int threads = 256;
-    binarize_kernel<<<cuda_grid_size(c, n, threads), threads, 0, stream>>>(x, u, n);
+    CUDA_LAUNCH(binarize_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(x, u, n);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -35,7 +35,7 @@ extern "C" void cuda_check_finite(vae_backend *be, int *flag, const float *x, si
     if (n == 0)
         return;
     const int threads = 256;
-    check_finite_kernel<<<cuda_grid_size(c, n, threads), threads, 0, c->stream>>>(flag, x, n, code);
+    CUDA_LAUNCH(check_finite_kernel, cuda_grid_size(c, n, threads), threads, 0, c->stream)(flag, x, n, code);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -76,9 +76,9 @@ extern "C" void cuda_grad_clip_scale(vae_backend *be, float *scale, const float 
         blocks = cuda_grid_size(c, n, threads);
         if (blocks > CUDA_REDUCE_MAX_BLOCKS)
             blocks = CUDA_REDUCE_MAX_BLOCKS;
-        sum_squares_partial_kernel<<<blocks, threads, 0, c->stream>>>(c->reduce_partials, x, n);
+        CUDA_LAUNCH(sum_squares_partial_kernel, blocks, threads, 0, c->stream)(c->reduce_partials, x, n);
         CUDA_CHECK_LAUNCH();
     }
-    clip_scale_finish_kernel<<<1, 1024, 0, c->stream>>>(scale, c->reduce_partials, (int)blocks, max_norm);
+    CUDA_LAUNCH(clip_scale_finish_kernel, 1, 1024, 0, c->stream)(scale, c->reduce_partials, (int)blocks, max_norm);
     CUDA_CHECK_LAUNCH();
 }

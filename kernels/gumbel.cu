@@ -76,14 +76,14 @@ static unsigned int gumbel_grid(int B)
 static void gumbel_softmax_forward_cuda(float *y, const float *logits, const float *u, int B, int K, const float *tau,
                                         cudaStream_t stream)
 {
-    gumbel_softmax_forward_kernel<<<gumbel_grid(B), GUMBEL_THREADS, 0, stream>>>(y, logits, u, B, K, tau);
+    CUDA_LAUNCH(gumbel_softmax_forward_kernel, gumbel_grid(B), GUMBEL_THREADS, 0, stream)(y, logits, u, B, K, tau);
     CUDA_CHECK_LAUNCH();
 }
 
 static void gumbel_softmax_backward_cuda(float *dlogits, const float *dy, const float *y, int B, int K, const float *tau,
                                          cudaStream_t stream)
 {
-    gumbel_softmax_backward_kernel<<<gumbel_grid(B), GUMBEL_THREADS, 0, stream>>>(dlogits, dy, y, B, K, tau);
+    CUDA_LAUNCH(gumbel_softmax_backward_kernel, gumbel_grid(B), GUMBEL_THREADS, 0, stream)(dlogits, dy, y, B, K, tau);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -54,7 +54,7 @@ static __global__ void lik_bernoulli_kernel(float *loss, int T, float *dlogits, 
 static void lik_bernoulli_cuda(float *loss, int T, float *dlogits, const float *logits, const float *x, int B, int D,
                                const float *weight, float grad_scale, cudaStream_t stream)
 {
-    lik_bernoulli_kernel<<<cuda_grid_rows(B), LOSS_THREADS, 0, stream>>>(loss, T, dlogits, logits, x, B, D, weight,
+    CUDA_LAUNCH(lik_bernoulli_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(loss, T, dlogits, logits, x, B, D, weight,
                                                                            grad_scale);
     CUDA_CHECK_LAUNCH();
 }
@@ -95,7 +95,7 @@ static __global__ void lik_gaussian_kernel(float *loss, int T, float *dmean, con
 static void lik_gaussian_cuda(float *loss, int T, float *dmean, const float *mean, const float *x, int B, int D,
                               float sigma, const float *weight, float grad_scale, cudaStream_t stream)
 {
-    lik_gaussian_kernel<<<cuda_grid_rows(B), LOSS_THREADS, 0, stream>>>(loss, T, dmean, mean, x, B, D, sigma, weight,
+    CUDA_LAUNCH(lik_gaussian_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(loss, T, dmean, mean, x, B, D, sigma, weight,
                                                                           grad_scale);
     CUDA_CHECK_LAUNCH();
 }
@@ -138,7 +138,7 @@ static __global__ void kl_gaussian_kernel(float *loss, int T, float *dstats, con
 static void kl_gaussian_cuda(float *loss, int T, float *dstats, const float *stats, int B, int Z, const float *weight,
                              float grad_scale, cudaStream_t stream)
 {
-    kl_gaussian_kernel<<<cuda_grid_rows(B), LOSS_THREADS, 0, stream>>>(loss, T, dstats, stats, B, Z, weight,
+    CUDA_LAUNCH(kl_gaussian_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(loss, T, dstats, stats, B, Z, weight,
                                                                          grad_scale);
     CUDA_CHECK_LAUNCH();
 }
@@ -169,7 +169,7 @@ static __global__ void loss_accumulate_kernel(double *acc, const float *row_loss
 
 static void loss_accumulate_cuda(double *acc, const float *row_loss, int B, int T, cudaStream_t stream)
 {
-    loss_accumulate_kernel<<<T, ACCUMULATE_THREADS, 0, stream>>>(acc, row_loss, B, T);
+    CUDA_LAUNCH(loss_accumulate_kernel, T, ACCUMULATE_THREADS, 0, stream)(acc, row_loss, B, T);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -195,7 +195,7 @@ static __global__ void capacity_weight_kernel(float *weight, const float *loss, 
 static void capacity_weight_cuda(float *weight, const float *loss, int T, int B, const float *capacity, float gamma,
                                  cudaStream_t stream)
 {
-    capacity_weight_kernel<<<1, 1, 0, stream>>>(weight, loss, T, B, capacity, gamma);
+    CUDA_LAUNCH(capacity_weight_kernel, 1, 1, 0, stream)(weight, loss, T, B, capacity, gamma);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -55,9 +55,25 @@ vae_backend *vae_backend_create(vae_device_choice choice)
         return vae_backend_cuda_init(vae_device_ordinal(choice));
     if (choice == VAE_DEVICE_CPU)
         return vae_backend_cpu_init();
-    if (vae_cuda_device_count() > 0)
+    /* The emulated device (a test build's) is never chosen for the user: it is the CPU
+     * pretending, thousands of times slower than the CPU backend. */
+    if (vae_cuda_device_count() > 0 && !vae_cuda_is_emulated())
         return vae_backend_cuda_init(0);
     return vae_backend_cpu_init();
+}
+
+int vae_cuda_describe_unavailable(char *buf, size_t len, const char *err_name, const char *err_text,
+                                  int driver_version, int runtime_version)
+{
+    if (driver_version == 0)
+        return snprintf(buf, len, "no CUDA device: no NVIDIA driver is installed on this machine (the CUDA runtime "
+                                  "found no libcuda.so.1; %s)", err_name);
+    if (driver_version < runtime_version)
+        return snprintf(buf, len, "no CUDA device: the NVIDIA driver supports CUDA up to %d.%d, older than the "
+                                  "CUDA %d.%d runtime cuvae was built with; install a newer driver (%s)",
+                        driver_version / 1000, driver_version % 1000 / 10, runtime_version / 1000,
+                        runtime_version % 1000 / 10, err_name);
+    return snprintf(buf, len, "no CUDA device: %s (%s)", err_text, err_name);
 }
 
 int vae_backend_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes)
