@@ -37,6 +37,9 @@ int vae_binarize_parse(const char *s, vae_binarize *out);
 /* train --binarize: "none" | "dynamic" | "static"; -1 with vae_set_error on anything else. */
 int vae_binarize_parse_train(const char *s, vae_binarize *out);
 const char *vae_binarize_name(vae_binarize b);
+/* The seed of `--binarize static`'s one draw of a training set is --seed ^ this ("bintra"); the
+ * test set's is --seed itself, as `cuvae eval --binarize static --seed S` draws it. */
+#define VAE_SEED_BINARIZE_TRAIN 0x62696e747261ull
 /* Static binarization in place: pixel = 255 if u < pixel / 255 else 0 for bytes, value = 1 if
  * u < value else 0 for floats (which must lie in [0, 1]: vae_binarize_check), with one u per
  * value, in order, from vae_hostrng seeded with `seed` (deterministic for a seed). */

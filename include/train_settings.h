@@ -58,10 +58,20 @@ extern const vae_train_setting_key vae_train_setting_keys[VAE_TS_N];
 void vae_train_setting_text(const vae_train_settings *t, int k, char *buf);
 /* Apply one option (shared or train's own) with value arg: 1 applied, 0 not a setting, -1 bad value. */
 int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg);
+/* vae_train_setting_apply, and on success given[k] set for the setting k whose option opt is
+ * (given has VAE_TS_N entries): what a command that takes train's flags (train, compare) runs
+ * for each option. 1 applied, 0 not a setting, -1 bad value. */
+int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const char *arg);
 /* The joint model's defaults (the paper's MNIST specification: --hidden 512,256 --latent 10
  * --batch-size 64 --lr 5e-4) for each of those flags not given (given[k] set for each flag given);
  * nothing for another model. */
 void vae_train_settings_model_defaults(vae_train_settings *t, const int *given);
+/* A new run's settings once its flags are parsed (given[k] set for each flag given), before any
+ * data is loaded: the toy's flags (--toy-*) only with --data toy, whose lists must agree, whose
+ * model takes the toy's defaults for the model flags not given (vae_toy_config_defaults) and
+ * must keep the Gaussian likelihood; then the joint model's defaults
+ * (vae_train_settings_model_defaults). 0, or -1 with vae_set_error: a usage error. */
+int vae_train_settings_new_run(vae_train_settings *t, const int *given);
 /* Compare the settings given on the command line (given[k] set for each flag given) with those
  * recorded in ck; epochs may differ. -1 with a message naming each flag that differs. */
 int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_settings *given_ts, const int *given,

@@ -19,6 +19,8 @@ void vae_compare_options_default(vae_compare_options *o)
     o->batch_size = 37;
     o->lr = 1e-3f;
     o->seed = 1;
+    vae_toy_default(&o->toy);
+    vae_schedule_default(&o->schedule);
     o->tol_loss = 1e-5;
     o->tol_grad = 1e-4;
     o->tol_param = 1e-4;
@@ -131,7 +133,7 @@ static void copy_state(vae_model *dst, const vae_model *src)
 
 static void synthetic_data(vae_dataset *d, const vae_config *cfg, uint64_t seed)
 {
-    *d = (vae_dataset){.n = 512, .rows = cfg->image_rows, .cols = cfg->image_cols, .dim = cfg->input_dim,
+    *d = (vae_dataset){.n = VAE_COMPARE_SYNTHETIC_IMAGES, .rows = cfg->image_rows, .cols = cfg->image_cols, .dim = cfg->input_dim,
                        .kind = VAE_DATA_BYTES, .classes = 1};
     d->pixels = vae_calloc((size_t)d->n * d->dim, 1);
     d->labels = vae_calloc((size_t)d->n, 1);
@@ -152,49 +154,127 @@ static void print_header(FILE *out)
             "max abs");
 }
 
-int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend *cand, FILE *out)
+int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config *cfg)
 {
-    vae_dataset data;
-    vae_config cfg = o->cfg;
+    *cfg = o->cfg;
+    const int toy = vae_toy_selected(o->data_dir);
+    const char *what = toy ? "--data toy" : o->data_dir ? o->data_dir : "the synthetic data";
+    if (toy) {
+        vae_dataset test;
+        if (vae_toy_datasets(&o->toy, o->seed, data, &test))
+            return -1;
+        vae_dataset_free(&test);
+    } else if (o->data_dir) {
+        if (vae_dataset_load(o->data_dir, VAE_SPLIT_TRAIN, data))
+            return -1;
+    } else {
+        if (cfg->kind == VAE_MODEL_CVAE && cfg->classes == 0)
+            cfg->classes = VAE_COMPARE_SYNTHETIC_CLASSES;
+        synthetic_data(data, cfg, o->seed);
+    }
+    if (toy || o->data_dir) {
+        cfg->input_dim = data->dim;
+        cfg->image_rows = data->rows;
+        cfg->image_cols = data->cols;
+        if (cfg->kind == VAE_MODEL_CVAE) { /* its classes are the data's, as in train */
+            if (!data->labels || data->classes < 2) {
+                vae_set_error("%s: --model cvae needs a label of at least 2 classes per row; the data %s", what,
+                              data->labels ? "holds one class" : "has no labels");
+                vae_dataset_free(data);
+                return -1;
+            }
+            cfg->classes = data->classes;
+        }
+    }
+    int rc = 0;
+    if (o->binarize != VAE_BINARIZE_NONE && vae_binarize_check(data, what))
+        rc = VAE_COMPARE_UNSUITED;
+    else if (vae_config_validate(cfg))
+        rc = VAE_COMPARE_UNSUITED;
+    if (rc) {
+        vae_dataset_free(data);
+        return rc;
+    }
+    if (o->binarize == VAE_BINARIZE_STATIC)
+        vae_binarize_static(data, o->seed ^ VAE_SEED_BINARIZE_TRAIN);
+    return 0;
+}
+
+/* What is compared: the model and the settings of its training, two lines. */
+static void print_setup(FILE *out, const vae_compare_options *o, const vae_dataset *data, const vae_config *cfg,
+                        int epochs, long steps_per_epoch)
+{
+    fprintf(out, "model %s %d-", vae_model_kind_name(cfg->kind), cfg->input_dim);
+    for (int i = 0; i < cfg->n_hidden; i++)
+        fprintf(out, "%d-", cfg->hidden[i]);
+    fprintf(out, "%d, %s, %s likelihood", cfg->latent_dim, vae_act_name(cfg->act), vae_likelihood_name(cfg->likelihood));
+    if (cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
+        fprintf(out, " (sigma %g)", (double)cfg->sigma);
+    fprintf(out, ", beta %g", (double)cfg->beta);
+    if (cfg->kind == VAE_MODEL_CVAE)
+        fprintf(out, ", %d label classes", cfg->classes);
+    if (cfg->kind == VAE_MODEL_JOINT) {
+        fprintf(out, ", a categorical latent of %d classes, temperature %g", cfg->disc,
+                (double)(o->schedule.temperature > 0.0f ? o->schedule.temperature : VAE_TEMPERATURE_DEFAULT));
+        if (o->schedule.temperature_end > 0.0f)
+            fprintf(out, " to %g", (double)o->schedule.temperature_end);
+        const vae_capacity *cap[2] = {&cfg->cap_z, &cfg->cap_c};
+        for (int i = 0; i < 2; i++)
+            if (cap[i]->gamma > 0.0f)
+                fprintf(out, ", capacity-%s %g,%d,%g", i ? "c" : "z", (double)cap[i]->max, cap[i]->iters,
+                        (double)cap[i]->gamma);
+    }
+    fprintf(out, "\n");
+    char lr_text[64];
+    vae_schedule_lr_text(&o->schedule, lr_text, sizeof lr_text);
+    fprintf(out, "batch %d, %d steps of Adam (lr %g, %s", o->batch_size, o->steps, (double)o->lr, lr_text);
+    if (o->schedule.kl_warmup_epochs > 0.0f)
+        fprintf(out, ", KL warm-up over %g epochs", (double)o->schedule.kl_warmup_epochs);
+    fprintf(out, ")");
+    if (o->clip_grad_norm > 0.0f)
+        fprintf(out, ", gradients clipped to norm %g", (double)o->clip_grad_norm);
+    if (o->binarize != VAE_BINARIZE_NONE)
+        fprintf(out, ", %s binarization", vae_binarize_name(o->binarize));
+    fprintf(out, ", seed %llu, ", (unsigned long long)o->seed);
+    if (vae_toy_selected(o->data_dir))
+        fprintf(out, "toy data (%d values)", data->n);
+    else
+        fprintf(out, "%s data (%d images)", o->data_dir ? o->data_dir : "synthetic", data->n);
+    fprintf(out, "; the schedules run over %d epoch%s of %ld steps\n", epochs, epochs == 1 ? "" : "s",
+            steps_per_epoch);
+}
+
+int vae_compare_run_data(const vae_compare_options *o, const vae_dataset *data, const vae_config *cfg,
+                         vae_backend *ref, vae_backend *cand, FILE *out)
+{
     if (o->tf32) {
         if (cand->kind != VAE_BACKEND_CUDA)
             return vae_set_error("compare --tf32: the candidate is %s; TF32 is a mode of the CUDA backend's GEMMs",
                                  cand->name);
         vae_cuda_set_tf32(cand, 1);
     }
-    if (o->data_dir) {
-        if (vae_dataset_load(o->data_dir, VAE_SPLIT_TRAIN, &data))
-            return -1;
-        cfg.input_dim = data.dim;
-        cfg.image_rows = data.rows;
-        cfg.image_cols = data.cols;
-    } else {
-        synthetic_data(&data, &cfg, o->seed);
-    }
     vae_model mr, mc;
-    if (vae_model_init(&mr, &cfg, ref, o->batch_size)) {
-        vae_dataset_free(&data);
+    if (vae_model_init(&mr, cfg, ref, o->batch_size))
         return -1;
-    }
-    vae_model_init(&mc, &cfg, cand, o->batch_size);
+    vae_model_init(&mc, cfg, cand, o->batch_size);
     vae_model_init_params(&mr, o->seed);
     vae_model_init_params(&mc, o->seed);
     vae_device_data dr, dc;
-    vae_device_data_init(&dr, ref, &data);
-    vae_device_data_init(&dc, cand, &data);
+    vae_device_data_init(&dr, ref, data);
+    vae_device_data_init(&dc, cand, data);
+    /* The run the schedules see: the N steps rounded up to whole epochs of the data. */
+    const long spe = ((long)data->n + o->batch_size - 1) / o->batch_size;
+    const int epochs = (int)((o->steps + spe - 1) / spe);
     vae_train_options topt;
-    vae_train_options_default(&topt, 1, o->batch_size, o->lr, o->seed);
+    vae_train_options_default(&topt, epochs, o->batch_size, o->lr, o->seed);
     topt.log = out;
+    topt.schedule = o->schedule;
+    topt.clip_grad_norm = o->clip_grad_norm;
+    topt.binarize_dynamic = o->binarize == VAE_BINARIZE_DYNAMIC;
     vae_trainer *tr = vae_trainer_init(&mr, &topt), *tc = vae_trainer_init(&mc, &topt);
 
     fprintf(out, "compare: %s (%s) against %s (%s)\n", cand->name, cand->device_name, ref->name, ref->device_name);
-    fprintf(out, "model %d-", cfg.input_dim);
-    for (int i = 0; i < cfg.n_hidden; i++)
-        fprintf(out, "%d-", cfg.hidden[i]);
-    fprintf(out, "%d, %s, batch %d, %d steps of Adam (lr %g), seed %llu, %s data (%d images)\n", cfg.latent_dim,
-            vae_act_name(cfg.act), o->batch_size, o->steps, (double)o->lr, (unsigned long long)o->seed,
-            o->data_dir ? o->data_dir : "synthetic", data.n);
-
+    print_setup(out, o, data, cfg, epochs, spe);
     if (o->tf32)
         fprintf(out, "GEMMs: TF32 on %s (--tf32), FP32 on %s; TF32's tolerances (relative L2, derived in compare.c "
                      "from its unit roundoff 2^-11): loss %.1e, gradients %.1e, parameters %.1e\n",
@@ -236,6 +316,17 @@ int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend 
     vae_device_data_free(&dc, cand);
     vae_model_free(&mr);
     vae_model_free(&mc);
-    vae_dataset_free(&data);
     return fails;
+}
+
+int vae_compare_run(const vae_compare_options *o, vae_backend *ref, vae_backend *cand, FILE *out)
+{
+    vae_dataset data;
+    vae_config cfg;
+    int rc = vae_compare_load(o, &data, &cfg);
+    if (rc)
+        return rc;
+    rc = vae_compare_run_data(o, &data, &cfg, ref, cand, out);
+    vae_dataset_free(&data);
+    return rc;
 }

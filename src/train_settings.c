@@ -126,6 +126,36 @@ void vae_train_settings_model_defaults(vae_train_settings *t, const int *given)
         t->s.lr = 5e-4f;
 }
 
+int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const char *arg)
+{
+    int r = vae_train_setting_apply(t, opt, arg);
+    if (r > 0)
+        for (int k = 0; k < VAE_TS_N; k++)
+            if (vae_train_setting_keys[k].opt == opt)
+                given[k] = 1;
+    return r;
+}
+
+int vae_train_settings_new_run(vae_train_settings *t, const int *given)
+{
+    const int toy = vae_toy_selected(t->s.data_dir);
+    for (int k = VAE_TS_TOY_WEIGHTS; k <= VAE_TS_TOY_N; k++)
+        if (given[k] && !toy)
+            return vae_set_error("%s: only with --data toy", vae_train_setting_keys[k].flag);
+    if (toy) {
+        if (vae_toy_validate(&t->toy))
+            return -1;
+        vae_toy_config_defaults(&t->s.cfg, given[VAE_TS_HIDDEN], given[VAE_TS_LATENT], given[VAE_TS_ACT],
+                                given[VAE_TS_LIKELIHOOD], given[VAE_TS_SIGMA]);
+        if (t->s.cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+            return vae_set_error("--data toy --likelihood %s: the toy's values are real numbers, not in [0, 1]; it "
+                                 "takes --likelihood gaussian (its default)",
+                                 vae_likelihood_name(t->s.cfg.likelihood));
+    }
+    vae_train_settings_model_defaults(t, given);
+    return 0;
+}
+
 /* Apply one train-only or shared option; 1 handled, 0 not ours, -1 bad value. */
 int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
 {

@@ -146,4 +146,16 @@ double tu_json_num(const json_t *o, const char *key);
  * parameters before the first step, then after each. Returns n_params. */
 size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int steps, float **params);
 
+/* Every model `cuvae train` trains, as `cuvae compare` flags on small shapes (hidden layers of
+ * 65 and 33, so no size is a multiple of a block): the plain VAE with either likelihood, the
+ * cvae, the joint model plain and with controlled capacity and an annealed temperature, dynamic
+ * and static binarization, clipping with the learning-rate and KL schedules, and the 1-D toy
+ * (plain and conditional). `shows` is a piece of compare's setup lines that only those flags
+ * print, so a test sees that they reached the model. */
+typedef struct {
+    const char *name, *flags, *shows;
+} tu_compare_model;
+extern const tu_compare_model tu_compare_models[];
+extern const int tu_compare_model_count;
+
 #endif
