@@ -437,6 +437,24 @@ static int write_provenance(run *r, int resuming, int argc, char **argv)
     return rc;
 }
 
+/* The train_loss of metrics.csv's last row (the second column), so that a resume with nothing left
+ * to train writes the model the run wrote; NAN when there is no row. */
+static double last_train_loss(const run *r)
+{
+    if (!r->metrics || r->metrics_len < 2)
+        return NAN;
+    const char *end = r->metrics + r->metrics_len - 1; /* the last row's newline */
+    const char *row = end;
+    while (row > r->metrics && row[-1] != '\n')
+        row--;
+    const char *comma = memchr(row, ',', (size_t)(end - row));
+    if (row == r->metrics || !comma) /* only the header */
+        return NAN;
+    char *stop;
+    double v = strtod(comma + 1, &stop);
+    return stop != comma + 1 ? v : NAN;
+}
+
 /* A run directory in use, or one that cannot be locked: exit 2, the message of vae_run_dir_lock. */
 static int refuse_dir(void)
 {
@@ -879,7 +897,7 @@ int vae_cmd_train(int argc, char **argv)
     if (e.epoch == 0) {
         /* a resume with nothing left to train: the model of the checkpoint, evaluated again */
         e.epoch = done;
-        e.train.loss = NAN;
+        e.train.loss = last_train_loss(&r);
         e.test = vae_evaluate(&r.m, &dtest, s->seed);
     }
     double tv = NAN;
