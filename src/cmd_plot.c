@@ -16,6 +16,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_SCALE };
 
@@ -79,6 +80,15 @@ int vae_cmd_plot(int argc, char **argv)
     snprintf(metrics, sizeof metrics, "%s/metrics.csv", dir);
     if (vae_run_dir_check_writable(out_dir))
         return vae_cli_fail();
+    /* A run directory (it has a lock file) is written only under its lock: never into a run in progress. */
+    char lock_path[4200], what[4200];
+    snprintf(lock_path, sizeof lock_path, "%s/%s", out_dir, VAE_RUN_LOCK_FILE);
+    snprintf(what, sizeof what, "%s %s", out ? "--out" : "the model's directory", out_dir);
+    int lock_fd = -1;
+    if (access(lock_path, F_OK) == 0 && vae_run_dir_lock(out_dir, what, 1, &lock_fd)) {
+        fprintf(stderr, "cuvae plot: %s; or give --out DIR to write the pictures elsewhere\n", vae_last_error());
+        return VAE_EXIT_USAGE;
+    }
     vae_backend *be = vae_cli_backend(&s, stderr);
     if (!be)
         return vae_cli_fail();
@@ -115,5 +125,7 @@ int vae_cmd_plot(int argc, char **argv)
 free_model:
     vae_model_free(&m);
     vae_backend_free(be);
+    if (lock_fd >= 0)
+        close(lock_fd); /* the run directory's lock, held while the pictures were written */
     return rc;
 }

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "run_dir.h"
 #include "train_state.h"
 #include "vae_util.h"
 
@@ -257,7 +258,7 @@ static void check_signal(int sig, int want_rc, int twice)
     const char *l = slurp(data, "log");
     cr_expect_eq(rc, want_rc, "exit %d after signal %d:\n%s", rc, sig, l);
     char want[800];
-    snprintf(want, sizeof want, "; resume with: cuvae train --resume %s\n", run);
+    snprintf(want, sizeof want, "; resume with: cuvae train --resume %s --threads ", run);
     cr_expect(strstr(l, "interrupted at epoch ") && strstr(l, want), "%s", l);
     cr_assert(tu_exists_in(run, "checkpoint.safetensors"));
     int ep = 0, step = 0;
@@ -508,4 +509,147 @@ Test(runs, different_image_sizes_are_named)
     cr_assert_eq(rename(from, to), 0);
     cr_expect_eq(cuvae("train --data %s --epochs 1 --out %s/run " SMALL, data, data), 1, "%s", out);
     cr_expect(strstr(out, "8x8") && strstr(out, "4x4"), "%s", out);
+}
+
+/* ---- issue 19: one process per run directory, scripts/run.sh, the recorded thread count ---- */
+
+Test(runs, a_locked_run_directory_refuses_a_second_writer_and_plot)
+{
+    char data[512], run[600], args[4096], log[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_stroke_idx(data, 1500, 100, 28);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(log, sizeof log, "%s/log", data);
+    snprintf(args, sizeof args, "train --data %s --out %s " LONGER " --threads 1 --epochs 6", data, run);
+    pid_t pid = spawn(args, log);
+    wait_for(run, "metrics.csv"); /* it holds the lock from before its first file */
+    char want[800];
+    snprintf(want, sizeof want, "run directory %s is in use: another process (pid %d) holds its lock", run, (int)pid);
+    int rc = cuvae("train --data %s --out %s --force " SMALL, data, run);
+    cr_expect_eq(rc, 2, "--force into a run in progress: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, want), "%s", out);
+    rc = cuvae("train --resume %s", run);
+    cr_expect_eq(rc, 2, "--resume of a run in progress: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, want), "%s", out);
+    rc = cuvae("train --data %s --out %s " SMALL, data, run);
+    cr_expect_eq(rc, 2, "a second train: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, want), "%s", out);
+    kill(pid, SIGINT);
+    cr_assert_eq(wait_status(pid), 130, "%s", slurp(data, "log"));
+    cr_expect(tu_exists_in(run, ".cuvae.lock"), "the lock file was removed");
+    cr_assert_eq(cuvae("train --resume %s", run), 0, "the lock outlived its holder:\n%s", out);
+    /* plot writes into the run directory only under its lock */
+    char model[700];
+    snprintf(model, sizeof model, "%s/model.safetensors", run);
+    int fd;
+    cr_assert_eq(vae_run_dir_lock(run, "the test", 0, &fd), 0, "%s", vae_last_error());
+    pid_t holder = fork();
+    if (holder == 0) { /* a child holds the lock (locks belong to processes) */
+        sleep(30);
+        _exit(0);
+    }
+    close(fd); /* the child's copy of the descriptor keeps the flock */
+    rc = cuvae("plot --model %s", model);
+    cr_expect_eq(rc, 2, "plot into a locked run directory: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "is in use") && strstr(out, "--out"), "%s", out);
+    cr_expect_eq(cuvae("plot --model %s --out %s/elsewhere", model, data), 0, "%s", out);
+    kill(holder, SIGKILL);
+    wait_status(holder);
+    cr_expect_eq(cuvae("plot --model %s", model), 0, "%s", out);
+}
+
+Test(runs, without_flock_posix_locks_guard_the_run_and_without_either_it_is_refused)
+{
+    char data[512], run[600], args[4096], log[700];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_stroke_idx(data, 1500, 100, 28);
+    snprintf(run, sizeof run, "%s/run", data);
+    snprintf(log, sizeof log, "%s/log", data);
+    /* a file system without flock: the POSIX record lock alone keeps a second writer out, and names it */
+    snprintf(args, sizeof args, "train --data %s --out %s " LONGER " --threads 1 --epochs 6", data, run);
+    setenv("CUVAE_TEST_LOCKS", "posix", 1);
+    pid_t pid = spawn(args, log);
+    wait_for(run, "metrics.csv");
+    char want[800];
+    snprintf(want, sizeof want, "(pid %d) holds its lock", (int)pid);
+    int rc = cuvae("train --data %s --out %s --force " SMALL, data, run);
+    cr_expect_eq(rc, 2, "exit %d\n%s", rc, out);
+    cr_expect(strstr(out, want), "%s", out);
+    unsetenv("CUVAE_TEST_LOCKS"); /* a process with flock still meets the POSIX lock */
+    rc = cuvae("train --resume %s", run);
+    cr_expect_eq(rc, 2, "exit %d\n%s", rc, out);
+    cr_expect(strstr(out, want), "%s", out);
+    kill(pid, SIGTERM);
+    cr_assert_eq(wait_status(pid), 143, "%s", slurp(data, "log"));
+    /* neither lock: refused, unless --no-lock */
+    setenv("CUVAE_TEST_LOCKS", "none", 1);
+    char other[700];
+    snprintf(other, sizeof other, "%s/other", data);
+    rc = cuvae("train --data %s --out %s " SMALL " --epochs 1", data, other);
+    cr_expect_eq(rc, 2, "exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "refuses both flock and POSIX record locks") && strstr(out, "--no-lock"), "%s", out);
+    cr_expect(!tu_exists_in(other, "metrics.csv"), "a refused run wrote its files");
+    rc = cuvae("train --data %s --out %s --no-lock " SMALL " --epochs 1", data, other);
+    cr_expect_eq(rc, 0, "exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "running without one (--no-lock)"), "%s", out);
+    unsetenv("CUVAE_TEST_LOCKS");
+}
+
+Test(runs, run_sh_never_forces_a_users_out)
+{
+    /* run.sh in a copy of the tree whose installer, fetcher, cmake and cuvae only record their arguments */
+    char root[512], cmd[8192];
+    snprintf(root, sizeof root, "%s", tu_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "set -e; cd %s; mkdir -p scripts build bin; cp %s/scripts/run.sh scripts/;"
+             "printf '#!/bin/sh\\nexit 0\\n' > scripts/install_deps.sh; cp scripts/install_deps.sh scripts/fetch_mnist.sh;"
+             "cp scripts/install_deps.sh bin/cmake;"
+             "printf '#!/bin/sh\\necho \"cuvae $*\" >> %s/calls\\n' > build/cuvae;"
+             "chmod +x scripts/*.sh bin/cmake build/cuvae",
+             root, CUVAE_SOURCE_DIR, root);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    const char *cases[][2] = {
+        {"--out models/important", " --out models/important"},
+        {"--out=models/important --epochs 2", " --out=models/important --epochs 2"},
+        {"--ou models/important", " --ou models/important"},
+        {"--resume models/important", "cuvae train --resume models/important\n"},
+        {"--device cpu", " --out models/default --device cpu"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cd %s && rm -f calls && PATH=%s/bin:$PATH bash scripts/run.sh %s && cat calls", root,
+                 root, cases[i][0]);
+        cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+        int own = strstr(cases[i][0], "models/important") != NULL;
+        cr_expect(strstr(out, cases[i][1]), "run.sh %s: %s", cases[i][0], out);
+        cr_expect(own ? !strstr(out, "--force") : strstr(out, "--force") != NULL, "run.sh %s: %s", cases[i][0], out);
+        cr_expect(own ? !strstr(out, "models/default") : 1, "run.sh %s: %s", cases[i][0], out);
+    }
+}
+
+Test(runs, resume_keeps_the_recorded_thread_count)
+{
+    char data[512], ref[600], run[600], a[6000], b[6000], cmd[2048];
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_stroke_idx(data, 1500, 100, 28);
+    snprintf(ref, sizeof ref, "%s/ref", data);
+    snprintf(run, sizeof run, "%s/run", data);
+    cr_assert_eq(cuvae("train --data %s --out %s " LONGER " --threads 1 --epochs 2", data, ref), 0, "%s", out);
+    cr_assert_eq(cuvae("train --data %s --out %s " LONGER " --threads 1 --epochs 1", data, run), 0, "%s", out);
+    char path[700];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", run);
+    vae_train_checkpoint ck;
+    cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
+    const char *rec = vae_train_checkpoint_setting(&ck, "train.threads");
+    cr_expect(rec && strcmp(rec, "1") == 0, "train.threads recorded: %s", rec ? rec : "(none)");
+    vae_train_checkpoint_free(&ck);
+    /* the machine's default would be 2 threads here: the resume keeps 1, and the run is the same */
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=2 %s train --resume %s --epochs 2 2>&1", CUVAE_BINARY, run);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "(oneDNN, 1 threads)") && !strstr(out, "results will differ"), "%s", out);
+    tu_metrics_losses(ref, a, sizeof a);
+    tu_metrics_losses(run, b, sizeof b);
+    cr_expect_str_eq(b, a, "a resume on the default thread count differs from the uninterrupted run");
+    /* another count is allowed, with a line saying what it costs */
+    cr_assert_eq(cuvae("train --resume %s --epochs 3 --threads 2", run), 0, "%s", out);
+    cr_expect(strstr(out, "trained with --threads 1 and resumes with 2") && strstr(out, "will differ"), "%s", out);
 }
