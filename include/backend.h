@@ -192,7 +192,9 @@ struct vae_backend {
                                     int B, int K, const float *tau);
 
     /* y[i, k] = 1 where k is the first index of row i's largest logit, else 0: the one-hot
-     * argmax q(c|x) that pictures and clustering use. y, logits (B, K). */
+     * argmax q(c|x) that pictures and clustering use. A NaN ranks above every number (as in
+     * NumPy's and PyTorch's argmax): a row holding one takes its first NaN, on every backend.
+     * y, logits (B, K). */
     void (*onehot_argmax)(vae_backend *be, float *y, const float *logits, int B, int K);
 
     /* KL(softmax(logits) || uniform over K) per row, a loss term like those above:

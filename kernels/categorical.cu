@@ -2,7 +2,9 @@
  * categorical.cu: the categorical latent's ops besides its Gumbel-softmax sample
  * (gumbel.cu): the one-hot argmax of q(c|x) and the KL term against the uniform prior.
  *
- *   onehot_argmax   y[i, k] = 1 at the first index of row i's largest logit, else 0
+ *   onehot_argmax   y[i, k] = 1 at the first index of row i's largest logit, else 0; a NaN ranks
+ *                   above every number (NumPy's and PyTorch's argmax): a row holding one takes
+ *                   its first NaN. The CPU backend follows the same rule.
  *   kl_categorical  q = softmax(l), loss_i = sum_k q_k log q_k + log K     (= log K - H(q))
  *                   dlogits_j = gs * q_j * (log q_j + log K - loss_i),  gs = grad_scale * (*weight)
  * y, logits, dlogits (B, K); loss points at column t of a (B, T) matrix.
@@ -21,6 +23,25 @@ static unsigned int cat_grid(int B)
     return cuda_grid_rows((int)(((long long)B + CAT_ROWS_PER_BLOCK - 1) / CAT_ROWS_PER_BLOCK));
 }
 
+/* Whether (v, k) ranks before (best, best_k) in onehot_argmax's order: a NaN before every
+ * number, a larger number before a smaller one, and between equals (NaNs included) the smaller
+ * index. best_k == K: nothing yet, which everything ranks before; k == K: nothing, which ranks
+ * before nothing. A total order on the (value, index) pairs of a row, so the butterfly below
+ * ends with the same pair in every lane. */
+static __device__ bool argmax_ranks_before(float v, int k, float best, int best_k, int K)
+{
+    if (k == K)
+        return false;
+    if (best_k == K)
+        return true;
+    const bool v_nan = isnan(v), best_nan = isnan(best);
+    if (v_nan != best_nan)
+        return v_nan;
+    if (!v_nan && v != best)
+        return v > best;
+    return k < best_k;
+}
+
 static __global__ void onehot_argmax_kernel(float *y, const float *logits, int B, int K)
 {
     const int lane = threadIdx.x & 31;
@@ -30,24 +51,21 @@ static __global__ void onehot_argmax_kernel(float *y, const float *logits, int B
         const size_t off = (size_t)i * (size_t)K;
         float best = -INFINITY;
         int best_k = K;
-        for (int k = lane; k < K; k += 32) { /* each lane's first maximum */
+        for (int k = lane; k < K; k += 32) { /* each lane's first in the order */
             const float v = logits[off + k];
-            if (best_k == K || v > best) {
+            if (argmax_ranks_before(v, k, best, best_k, K)) {
                 best = v;
                 best_k = k;
             }
         }
-        for (int o = 16; o > 0; o >>= 1) { /* the largest value, then its smallest index */
+        for (int o = 16; o > 0; o >>= 1) { /* the first of all lanes' */
             const float ov = __shfl_xor_sync(0xffffffffu, best, o);
             const int ok = __shfl_xor_sync(0xffffffffu, best_k, o);
-            if (ok != K && (best_k == K || ov > best || (ov == best && ok < best_k))) {
+            if (argmax_ranks_before(ov, ok, best, best_k, K)) {
                 best = ov;
                 best_k = ok;
             }
         }
-        /* Lane 0's answer for every lane: with a NaN in the row the lanes can disagree, and the
-         * row must still be one-hot. */
-        best_k = __shfl_sync(0xffffffffu, best_k, 0);
         for (int k = lane; k < K; k += 32)
             y[off + k] = k == best_k ? 1.0f : 0.0f;
     }

@@ -271,7 +271,9 @@ static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, i
 enum { CPU_COLS = 64 }; /* columns of one block of bias_act_backward */
 
 /* Columns [j0, j0 + n) of bias_act_backward, n <= CPU_COLS: dx, then each column's sum in
- * row order (the order the CUDA kernel uses too), written to dbias. */
+ * row order, written to dbias. The CUDA kernel (activation.cu) sums in another order: 16 row
+ * stripes (rows i, i + 16, ...) each in row order, then the 16 stripes' sums, so dbias differs
+ * between the backends in the last bits (within the op table's tolerance, not bit for bit). */
 CPU_KERNEL static void cpu_bias_act_backward_cols(float *dx, float *dbias, const float *dy, const float *y, int B,
                                                   int N, int j0, int n, vae_act act)
 {
@@ -606,14 +608,16 @@ static void cpu_gumbel_softmax_backward(vae_backend *be, float *dlogits, const f
     }
 }
 
+/* The row's first NaN if it holds one (a NaN ranks above every number, as in NumPy's and
+ * PyTorch's argmax), else the first index of its largest value: kernels/categorical.cu's rule. */
 static void cpu_onehot_argmax(vae_backend *be, float *y, const float *logits, int B, int K)
 {
     (void)be;
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * K;
         int best = 0;
-        for (int k = 1; k < K; k++)
-            if (l[k] > l[best])
+        for (int k = 1; k < K && !isnan(l[best]); k++)
+            if (isnan(l[k]) || l[k] > l[best])
                 best = k;
         for (int k = 0; k < K; k++)
             y[(size_t)i * K + k] = k == best ? 1.0f : 0.0f;

@@ -1299,6 +1299,10 @@ enum { OA_B, OA_K };
 static const int oa_cols[] = {1, 2, 10, 33, 257};
 #define OA_GRID (COUNT(ROWS) * COUNT(oa_cols))
 
+/* Rows 2 to 4 (B >= 5) hold NaNs, which rank above every number: each row takes its first NaN.
+ * Row 2: a NaN at column 5 (lane 5's first element on the GPU) with the row's largest number
+ * later in the same lane (column 37), which a lane stuck at its NaN once dropped; row 3: NaNs at
+ * columns 0 and K - 1; row 4: NaNs at K - 1 and K / 2, the largest number before both. */
 static void onehot_argmax_make(op_case *c, int k, uint64_t seed)
 {
     const int B = ROWS[k / COUNT(oa_cols)], K = oa_cols[k % COUNT(oa_cols)];
@@ -1308,6 +1312,15 @@ static void onehot_argmax_make(op_case *c, int k, uint64_t seed)
     l[K - 1] = 9.0f;
     if (B > 1 && K > 2)
         l[(size_t)K + K - 1] = 9.5f; /* row 1's maximum at its last column, across lanes for K > 32 */
+    if (B >= 5) {
+        float *r2 = l + 2 * (size_t)K, *r3 = l + 3 * (size_t)K, *r4 = l + 4 * (size_t)K;
+        r2[K > 5 ? 5 : K - 1] = NAN;
+        if (K > 37)
+            r2[37] = 9.9f;
+        r3[0] = r3[K - 1] = NAN;
+        r4[0] = 9.9f;
+        r4[K - 1] = r4[K / 2] = NAN;
+    }
     add_f32(c, "y", OP_WRITE, (size_t)B * K, seed, 0, 0);
     snprintf(c->shape, sizeof c->shape, "B=%d K=%d", B, K);
 }
@@ -1321,10 +1334,17 @@ static unsigned onehot_argmax_reference(const op_case *c, double *const *in, dou
 {
     const int B = c->i[OA_B], K = c->i[OA_K];
     for (int i = 0; i < B; i++) {
-        int best = 0;
-        for (int k = 1; k < K; k++)
-            if (in[OA_LOGITS][(size_t)i * K + k] > in[OA_LOGITS][(size_t)i * K + best])
+        const double *l = in[OA_LOGITS] + (size_t)i * K;
+        int best = -1; /* the first NaN, else the first index of the largest value */
+        for (int k = 0; k < K && best < 0; k++)
+            if (isnan(l[k]))
                 best = k;
+        if (best < 0) {
+            best = 0;
+            for (int k = 1; k < K; k++)
+                if (l[k] > l[best])
+                    best = k;
+        }
         for (int k = 0; k < K; k++)
             out[OA_Y][(size_t)i * K + k] = k == best;
     }

@@ -278,20 +278,29 @@ Test(cuda_ops, alloc_is_zeroed_and_memset_zero_and_roundtrip)
     vae_backend_free(be);
 }
 
-/* onehot_argmax on rows holding a NaN: the warp's lanes compare differently against a NaN, so
- * categorical.cu takes lane 0's index for the whole row; on both backends each row must stay
- * exactly one-hot (which index wins beside a NaN is not specified). K = 70 spans three lanes'
- * sweeps; the NaN sits at the row's first column, in the middle, and in every column. */
-Test(cuda_ops, onehot_argmax_keeps_rows_with_a_nan_one_hot)
+/* onehot_argmax on rows holding a NaN: a NaN ranks above every number (backend.h), so each
+ * backend takes the row's first NaN, exactly; K = 70 spans three sweeps of a warp's lanes. Row 4
+ * is the case a lane once got wrong on the GPU: its NaN is lane 3's first element and the row's
+ * largest number is lane 3's next (column 35), which that lane dropped while the CPU ignored the
+ * NaN and took column 35. The op table's onehot_argmax cases hold NaN rows too. */
+Test(cuda_ops, onehot_argmax_takes_a_rows_first_nan_on_both_backends)
 {
     pair p = pair_init();
-    enum { B = 4, K = 70 };
+    enum { B = 6, K = 70 };
     float *logits = rand_floats((size_t)B * K, 91, -3, 3);
     logits[0] = NAN;                 /* row 0: first column */
     logits[(size_t)K + 41] = NAN;    /* row 1: a middle column, another lane than its maximum */
     for (int k = 0; k < K; k++)      /* row 2: every column */
         logits[(size_t)2 * K + k] = NAN;
-    /* row 3: finite, the control */
+    /* row 3: finite, the control: its largest value */
+    logits[(size_t)4 * K + 3] = NAN; /* row 4: lane 3's first element, ... */
+    logits[(size_t)4 * K + 35] = 9;  /* ... the row's largest number lane 3's next */
+    logits[(size_t)5 * K + 60] = NAN; /* row 5: two NaNs; the first wins */
+    logits[(size_t)5 * K + 20] = NAN;
+    int want[B] = {0, 41, 0, 0, 3, 20};
+    for (int k = 1; k < K; k++)
+        if (logits[(size_t)3 * K + k] > logits[(size_t)3 * K + want[3]])
+            want[3] = k;
     vae_backend *bes[2] = {p.cpu, p.gpu};
     for (int b = 0; b < 2; b++) {
         vae_backend *be = bes[b];
@@ -301,13 +310,16 @@ Test(cuda_ops, onehot_argmax_keeps_rows_with_a_nan_one_hot)
         float y[B * K];
         be->download(be, y, dy, sizeof y);
         for (int i = 0; i < B; i++) {
-            int ones = 0, others = 0;
+            int ones = 0, others = 0, at = -1;
             for (int k = 0; k < K; k++) {
                 ones += y[i * K + k] == 1.0f;
                 others += y[i * K + k] != 1.0f && y[i * K + k] != 0.0f;
+                if (y[i * K + k] == 1.0f && at < 0)
+                    at = k;
             }
-            cr_expect(ones == 1 && others == 0, "%s, row %d: %d ones and %d values neither 0 nor 1", be->name, i,
-                      ones, others);
+            cr_expect(ones == 1 && others == 0 && at == want[i],
+                      "%s, row %d: %d ones (the first at column %d, want %d) and %d values neither 0 nor 1",
+                      be->name, i, ones, at, want[i], others);
         }
         be->buffer_free(be, dl);
         be->buffer_free(be, dy);
@@ -415,8 +427,9 @@ Test(cuda_ops, rng_offset_roundtrip_follows_the_cpu)
 
 /* `cuvae eval`'s whole computation (evaluate.c) on both backends: the same initial parameters,
  * the same images, the same noise stream; odd latent size, odd row budget, K not a multiple of
- * the samples per launch. The normals agree within about 4e-6 and the sums differ in order, so
- * the per-image means agree to about 1e-4 relative. */
+ * the samples per launch. The normals are bit-identical (the same Philox code on both
+ * backends: cuda_ops::rng_matches_cpu_and_reset_reproduces); the GEMMs and sums differ in
+ * order, so the per-image means agree to about 1e-4 relative. */
 Test(cuda_ops, eval_matches_cpu)
 {
     pair p = pair_init();
