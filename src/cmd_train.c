@@ -607,6 +607,10 @@ int vae_cmd_train(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
+    /* SIGINT and SIGTERM blocked first, before any other thread exists, and taken by a thread of their
+     * own (stop_signal.h): no handler may ever run inside a oneDNN GEMM. */
+    if (vae_stop_signals_start("cuvae train"))
+        return vae_cli_fail();
     vae_train_settings given_ts = {.samples = 64, .checkpoint_every = 1};
     vae_run_settings_default(&given_ts.s);
     vae_schedule_default(&given_ts.schedule);
@@ -648,10 +652,6 @@ int vae_cmd_train(int argc, char **argv)
     if (!resume_dir && (c = toy_settings(&given_ts, given)))
         return c;
 
-    /* SIGINT and SIGTERM blocked here, before the backend's threads exist, and taken by a thread
-     * of their own (stop_signal.h): no handler may ever run inside a oneDNN GEMM. */
-    if (vae_stop_signals_start("cuvae train"))
-        return vae_cli_fail();
     if (!resume_dir)
         vae_train_settings_model_defaults(&given_ts, given);
     run r;
