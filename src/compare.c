@@ -39,14 +39,22 @@ void vae_compare_options_default(vae_compare_options *o)
  * tol_loss = 2u * L. A gradient then passes back through at most L more GEMMs (input gradients,
  * then its weight gradient): tol_grad = 2u * 2L. A parameter after one Adam step from the shared
  * state moves by lr * m / (sqrt(v) + eps), whose relative error is at most its gradient's:
- * tol_param = tol_grad (and 2 * lr per element still bounds a flipped sign). Default model,
- * L = 4: loss 3.9e-3, gradients and parameters 7.8e-3, against FP32's 1e-5 and 1e-4. */
+ * tol_param = tol_grad (and 2 * lr per element still bounds a flipped sign).
+ * Cancellation: a weight gradient sums over the batch's rows, whose terms have both signs, and
+ * an input gradient over the next layer's units; there the error relative to the sum exceeds 2u
+ * by the ratio sum |a_i b_i| / |sum a_i b_i|. Measured on the emulated device (tests/cuda_emu,
+ * inputs rounded to TF32 to nearest): the first layers' gradients of the default model on the
+ * synthetic set reach relative L2 errors of 1.1e-2 after one step and 3.4e-2 after ten, 1.4 and
+ * 4.4 times the cancellation-free bound; so the gradients and parameters get TF32_CANCELLATION
+ * = 8 times it. Default model, L = 4: loss 3.9e-3, gradients and parameters 6.3e-2, against
+ * FP32's 1e-5 and 1e-4; a TF32 run checked with FP32's tolerances still fails by two orders. */
+#define TF32_CANCELLATION 8.0
 void vae_compare_options_tf32(vae_compare_options *o)
 {
     const double u = VAE_COMPARE_TF32_UNIT_ROUNDOFF, L = 2.0 * (o->cfg.n_hidden + 1);
     o->tf32 = 1;
     o->tol_loss = 2.0 * u * L;
-    o->tol_grad = 2.0 * u * 2.0 * L;
+    o->tol_grad = 2.0 * u * 2.0 * L * TF32_CANCELLATION;
     o->tol_param = o->tol_grad;
 }
 

@@ -564,6 +564,11 @@ void run_launch(const launch_t &L)
     uint64_t rng = seed_base() * 0x100000001b3ull + ++launch_count;
     const uint64_t nblocks = (uint64_t)L.grid.x * L.grid.y * L.grid.z;
     const walk_t order = make_walk(nblocks, &rng);
+    static int host_ready = 0;
+    if (!host_ready) {
+        emu_fiber_init_host(&host_fiber);
+        host_ready = 1;
+    }
     cur_launch = &L;
     gridDim = L.grid;
     blockDim = L.block;
