@@ -304,6 +304,10 @@ extern "C" int vae_cuda_describe_devices(char *buf, size_t len)
     if (n == 0)
         return 0;
     buf[0] = '\0';
+    /* cudaMemGetInfo asks the current device: each is made current in turn, and the caller's
+     * current device is restored after, so listing devices changes nothing for later calls. */
+    int current = 0;
+    CUDA_CHECK(cudaGetDevice(&current));
     for (int i = 0; i < n; i++) {
         cudaDeviceProp prop;
         size_t free_b = 0, total_b = 0;
@@ -315,6 +319,7 @@ extern "C" int vae_cuda_describe_devices(char *buf, size_t len)
                  "cuda:%d  %s  memory %zu MiB (%zu MiB free)  compute capability %d.%d  %d multiprocessors\n", i,
                  prop.name, total_b >> 20, free_b >> 20, prop.major, prop.minor, prop.multiProcessorCount);
     }
+    CUDA_CHECK(cudaSetDevice(current));
     return n;
 }
 

@@ -30,7 +30,6 @@
 extern "C" {
 void *__tsan_get_current_fiber(void);
 void *__tsan_create_fiber(unsigned flags);
-void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
@@ -128,7 +127,11 @@ void emu_fiber_init_host(emu_fiber *host)
 #endif
 }
 
-void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg)
+#ifdef CUVAE_EMU_TSAN
+static std::vector<void *> tsan_slots; /* TSan's fiber for each thread index of a block */
+#endif
+
+void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg, int slot)
 {
     *f = emu_fiber{};
     f->stack = stack_take();
@@ -140,7 +143,13 @@ void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg)
     ASAN_UNPOISON_MEMORY_REGION(f->stack, f->stack_size);
 #endif
 #ifdef CUVAE_EMU_TSAN
-    f->tsan_fiber = __tsan_create_fiber(0);
+    if ((size_t)slot >= tsan_slots.size())
+        tsan_slots.resize((size_t)slot + 1, nullptr);
+    if (tsan_slots[(size_t)slot] == nullptr)
+        tsan_slots[(size_t)slot] = __tsan_create_fiber(0);
+    f->tsan_fiber = tsan_slots[(size_t)slot];
+#else
+    (void)slot;
 #endif
     /* From the top down: the return address cuda_emu_ctx_switch's `ret` takes, then the six
      * registers it pops (r12 = f, r13 = fiber_main), then the control words. */
@@ -168,11 +177,7 @@ void emu_fiber_release(emu_fiber *f)
     if (f->stack)
         stack_pool.push_back(f->stack);
     f->stack = nullptr;
-#ifdef CUVAE_EMU_TSAN
-    if (f->tsan_fiber)
-        __tsan_destroy_fiber(f->tsan_fiber);
-    f->tsan_fiber = nullptr;
-#endif
+    f->tsan_fiber = nullptr; /* the slot's TSan fiber stays, for the next block */
 }
 
 /* After a switch lands in `to`: ASan learns the stack it left (the host's, the first time). */

@@ -8,7 +8,7 @@
  *
  * Sanitizers: under AddressSanitizer every switch tells ASan which stack is current
  * (__sanitizer_start/finish_switch_fiber), so its stack checks follow the fibers; under
- * ThreadSanitizer (CUVAE_EMU_TSAN) every CUDA thread is a TSan fiber of its own and the
+ * ThreadSanitizer (CUVAE_EMU_TSAN) every CUDA thread of a block is a TSan fiber of its own and the
  * switches carry no synchronization, so two CUDA threads that touch the same shared
  * memory with no barrier between them are reported as a race. The barriers and warp
  * exchanges (emu_runtime.cpp) state their synchronization with emu_fiber_release/acquire.
@@ -32,8 +32,11 @@ struct emu_fiber {
 
 /* The host thread's own context, which the scheduler runs in. */
 void emu_fiber_init_host(emu_fiber *host);
-/* Prepare f to run entry(arg) on a stack of its own (taken from a pool) when first switched to. */
-void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg);
+/* Prepare f to run entry(arg) on a stack of its own (taken from a pool) when first switched to.
+ * slot: the thread's index in its block; under TSan the fiber of that slot is reused from block
+ * to block (blocks are ordered one after another anyway), so each of a block's threads is a TSan
+ * fiber of its own and none is created per thread of a launch. */
+void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg, int slot);
 /* Suspend `from` and resume `to`. */
 void emu_fiber_switch(emu_fiber *from, emu_fiber *to);
 /* The last switch out of a fiber whose entry has returned: `from` never runs again. */

@@ -31,9 +31,10 @@
  * replay. What a real capture refuses is refused here, and invalidates the capture:
  * synchronizing, allocating or freeing, and copies to or from host memory.
  *
- * Device: one, an H100 (sm_90, 132 multiprocessors); with CUVAE_EMU_DEVICE=small, one
+ * Device: an H100 (sm_90, 132 multiprocessors); with CUVAE_EMU_DEVICE=small, one
  * multiprocessor, so kernels that size their grid by the multiprocessor count loop over
- * their grid-stride and tile loops. Its name says "(emulated)".
+ * their grid-stride and tile loops; CUVAE_EMU_DEVICE_COUNT=N makes N of them. Its name says
+ * "(emulated)".
  *
  * Not modelled: the GPU's arithmetic (libm here, no FMA contraction), its memory model
  * and caches (blocks never run at once), timing (events read the host clock), the real
@@ -121,6 +122,25 @@ struct device_t {
     cudaDeviceProp prop;
     int ready;
 } device;
+
+/* CUVAE_EMU_DEVICE_COUNT=N (1 to 8, default 1): N alike devices, so that code which makes
+ * another device current (and must make its own current again) is tested. They share one
+ * memory and one timeline; only the current device is tracked, and a stream is used only while
+ * the device it was made on is current, as the real runtime requires. */
+int current_device = 0;
+
+int device_count(void)
+{
+    const char *s = getenv("CUVAE_EMU_DEVICE_COUNT");
+    if (s == nullptr)
+        return 1;
+    const int n = atoi(s);
+    if (n < 1 || n > 8) {
+        fprintf(stderr, "cuda emulator: CUVAE_EMU_DEVICE_COUNT=%s: expected 1 to 8\n", s);
+        exit(2);
+    }
+    return n;
+}
 
 size_t host_memory_bytes(void)
 {
@@ -255,6 +275,7 @@ struct cuda_emu_graph_exec {
 
 struct cuda_emu_stream {
     std::deque<op_t> queue;
+    int device; /* current when the stream was made */
     unsigned int flags;
     cudaStreamCaptureStatus capture;
     cuda_emu_graph *graph; /* the graph being captured */
@@ -269,7 +290,7 @@ struct cuda_emu_event {
 
 namespace {
 
-cuda_emu_stream legacy_stream = {{}, cudaStreamDefault, cudaStreamCaptureStatusNone, nullptr};
+cuda_emu_stream legacy_stream = {{}, -1, cudaStreamDefault, cudaStreamCaptureStatusNone, nullptr}; /* any device */
 std::vector<cuda_emu_stream *> streams = {&legacy_stream};
 
 cuda_emu_stream *stream_of(cudaStream_t s)
@@ -316,6 +337,11 @@ void run_all_queues(void)
 cudaError_t issue(cudaStream_t stream, op_t op)
 {
     cuda_emu_stream *s = stream_of(stream);
+    if (s->device >= 0 && s->device != current_device) {
+        fprintf(stderr, "cuda emulator: %s issued on a stream of device %d while device %d is current\n",
+                op.name.c_str(), s->device, current_device);
+        return fail(cudaErrorInvalidResourceHandle);
+    }
     if (s->capture == cudaStreamCaptureStatusActive) {
         s->graph->nodes.emplace_back(new cuda_emu_graph_node{std::move(op)});
         return cudaSuccess;
@@ -537,7 +563,7 @@ void run_block(const launch_t &L, uint64_t *rng)
             if (t.state == T_DONE)
                 continue;
             if (t.state == T_NEW) {
-                emu_fiber_create(&t.fiber, thread_entry, &t);
+                emu_fiber_create(&t.fiber, thread_entry, &t, t.linear);
                 t.state = T_LIVE;
                 progress++;
             }
@@ -770,7 +796,7 @@ extern "C" {
 cudaError_t cudaGetDeviceCount(int *count)
 {
     API_LOCK();
-    *count = 1;
+    *count = device_count();
     return cudaSuccess;
 }
 
@@ -778,20 +804,23 @@ cudaError_t cudaSetDevice(int d)
 {
     API_LOCK();
     STICKY_CHECK();
-    return d == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+    if (d < 0 || d >= device_count())
+        return fail(cudaErrorInvalidDevice);
+    current_device = d;
+    return cudaSuccess;
 }
 
 cudaError_t cudaGetDevice(int *d)
 {
     API_LOCK();
-    *d = 0;
+    *d = current_device;
     return cudaSuccess;
 }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int d)
 {
     API_LOCK();
-    if (d != 0)
+    if (d < 0 || d >= device_count())
         return fail(cudaErrorInvalidDevice);
     *prop = device_prop();
     return cudaSuccess;
@@ -995,7 +1024,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *stream, unsigned int flags)
 {
     API_LOCK();
     STICKY_CHECK();
-    cuda_emu_stream *s = new cuda_emu_stream{{}, flags, cudaStreamCaptureStatusNone, nullptr};
+    cuda_emu_stream *s = new cuda_emu_stream{{}, current_device, flags, cudaStreamCaptureStatusNone, nullptr};
     streams.push_back(s);
     *stream = s;
     return cudaSuccess;

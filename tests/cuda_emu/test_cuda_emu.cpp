@@ -14,9 +14,13 @@
  *     (a copy read before it is stale);
  *   graphs: a replay reads device memory as it is at the replay; what a capture refuses;
  *   cuBLAS: cublasSgemm against a double reference on odd shapes, every transpose, padded
- *     leading dimensions, and beta = 0 not reading C; TF32 rounds the inputs.
+ *     leading dimensions, and beta = 0 not reading C; TF32 rounds the inputs;
+ *   devices: listing them (`cuvae devices`) leaves the backend's device current.
  */
 #include "cuda_common.cuh"
+
+#include "backend.h"
+#include "vae_util.h"
 
 #include <criterion/criterion.h>
 
@@ -437,4 +441,24 @@ Test(emu_cublas, tf32_rounds_the_inputs_to_ten_mantissa_bits)
                  CUBLAS_STATUS_SUCCESS);
     cr_assert_eq(download(d + 2, 1)[0], 1.0f + 0x1.0p-10f);
     cublasDestroy(h);
+}
+
+/* ---- several devices ------------------------------------------------------------------------------ */
+
+Test(emu_devices, listing_the_devices_leaves_the_backend_s_device_current)
+{
+    setenv("CUVAE_EMU_DEVICE_COUNT", "2", 1);
+    vae_backend *be = vae_backend_cuda_init(0);
+    cr_assert_not_null(be, "%s", vae_last_error());
+    char list[4096];
+    cr_assert_eq(vae_cuda_describe_devices(list, sizeof list), 2, "%s", list);
+    int current = -1;
+    CHECK(cudaGetDevice(&current));
+    cr_assert_eq(current, 0, "cuvae devices left device %d current", current);
+    /* the backend's stream (device 0) still takes work */
+    float *x = (float *)be->buffer_alloc(be, 16 * sizeof(float));
+    be->bias_act_forward(be, x, x, 1, 16, VAE_ACT_RELU);
+    be->synchronize(be);
+    be->buffer_free(be, x);
+    vae_backend_free(be);
 }
