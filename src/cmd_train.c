@@ -153,31 +153,9 @@ static void toy_run_data(vae_run_data *d)
     snprintf(d->dir, sizeof d->dir, "%s", VAE_TOY_DATA);
 }
 
-/* A new run's toy flags: only with --data toy, where the model flags not given take the toy's
- * defaults and the likelihood must be Gaussian. 0, or the exit code. */
-static int toy_settings(vae_train_settings *ts, const int *given)
-{
-    int toy = vae_toy_selected(ts->s.data_dir);
-    for (int k = VAE_TS_TOY_WEIGHTS; k <= VAE_TS_TOY_N; k++)
-        if (given[k] && !toy)
-            return vae_cli_usage_error("train", "%s: only with --data toy", vae_train_setting_keys[k].flag);
-    if (!toy)
-        return 0;
-    if (vae_toy_validate(&ts->toy))
-        return vae_cli_usage_error("train", "%s", vae_last_error());
-    vae_toy_config_defaults(&ts->s.cfg, given[VAE_TS_HIDDEN], given[VAE_TS_LATENT], given[VAE_TS_ACT],
-                            given[VAE_TS_LIKELIHOOD], given[VAE_TS_SIGMA]);
-    if (ts->s.cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
-        return vae_cli_usage_error("train", "--data toy --likelihood %s: the toy's values are real numbers, not in "
-                                            "[0, 1]; it takes --likelihood gaussian (its default)",
-                                   vae_likelihood_name(ts->s.cfg.likelihood));
-    return 0;
-}
-
-/* Seeds of the binarizations, from --seed: the test set's is --seed itself, as `cuvae eval
- * --binarize static --seed S` draws it. */
-#define SEED_BINARIZE_TRAIN 0x62696e747261ull /* "bintra" */
-#define SEED_BINARIZE_VAL 0x62696e76616cull   /* "binval" */
+/* The seed of --binarize dynamic's one static draw of the validation set is --seed ^ this; the
+ * training set's (static) is --seed ^ VAE_SEED_BINARIZE_TRAIN (evaluate.h), the test set's --seed. */
+#define SEED_BINARIZE_VAL 0x62696e76616cull /* "binval" */
 
 /* --binarize before the validation split: static draws the training set once; both static and
  * dynamic test on one static draw of the test set. 0, or the exit code. */
@@ -189,7 +167,7 @@ static int binarize_data(const vae_train_settings *ts, vae_dataset *all, vae_dat
     if (vae_binarize_check(all, what) || vae_binarize_check(test, what))
         return vae_cli_usage_error("train", "%s", vae_last_error());
     if (ts->binarize == VAE_BINARIZE_STATIC)
-        vae_binarize_static(all, ts->s.seed ^ SEED_BINARIZE_TRAIN);
+        vae_binarize_static(all, ts->s.seed ^ VAE_SEED_BINARIZE_TRAIN);
     vae_binarize_static(test, ts->s.seed);
     return 0;
 }
@@ -621,12 +599,9 @@ int vae_cmd_train(int argc, char **argv)
     while ((c = vae_cli_next_option("train", argc, argv, opts, help, NULL)) != -1) {
         if (c < 0)
             return vae_cli_exit_status(c);
-        int r = vae_train_setting_apply(&given_ts, c, optarg);
+        int r = vae_train_setting_parse(&given_ts, given, c, optarg);
         if (r < 0)
             return vae_cli_usage_error("train", "%s", vae_last_error());
-        for (int k = 0; k < VAE_TS_N; k++)
-            if (vae_train_setting_keys[k].opt == c)
-                given[k] = 1;
         if (c == VAE_OPT_DEVICE)
             device_given = 1;
         if (r > 0)
@@ -649,11 +624,8 @@ int vae_cmd_train(int argc, char **argv)
     if (resume_dir && (out_dir || force))
         return vae_cli_usage_error("train", "--resume DIR continues the run in DIR; it takes neither --out nor "
                                             "--force");
-    if (!resume_dir && (c = toy_settings(&given_ts, given)))
-        return c;
-
-    if (!resume_dir)
-        vae_train_settings_model_defaults(&given_ts, given);
+    if (!resume_dir && vae_train_settings_new_run(&given_ts, given))
+        return vae_cli_usage_error("train", "%s", vae_last_error());
     run r;
     memset(&r, 0, sizeof r);
     r.lock_fd = -1;
