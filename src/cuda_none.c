@@ -17,7 +17,7 @@
 
 #define CUDA_NONE_WHY                                                                                 \
     "no CUDA device: this build of cuvae has no CUDA backend (configured with -DCUVAE_CUDA=OFF or " \
-    "without the CUDA toolkit); rebuild with the toolkit for --device cuda"
+    "without the CUDA toolkit; rebuild with the toolkit to use a GPU)"
 
 int vae_cuda_device_count(void)
 {
@@ -38,7 +38,10 @@ vae_backend *vae_backend_cuda_init(int device)
 
 void vae_cuda_describe_versions(char *buf, size_t len)
 {
-    snprintf(buf, len, "CUDA: not in this build (-DCUVAE_CUDA=OFF or no toolkit at configure time)\n");
+    snprintf(buf, len,
+             "CUDA runtime: none (this build has no CUDA backend: -DCUVAE_CUDA=OFF or no toolkit at configure time)\n"
+             "CUDA driver: not asked (no CUDA runtime in this build)\n"
+             "cuBLAS: none\n");
 }
 
 int vae_cuda_describe_devices(char *buf, size_t len)
