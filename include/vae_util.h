@@ -71,7 +71,8 @@ int vae_sync_parent_dir(const char *path);
 /* A file written whole or not at all: vae_atomic_open creates "<path>.tmp" for the caller to
  * write through a->f; vae_atomic_commit flushes, fsyncs and closes it, renames it onto path and
  * syncs the directory, so that a crash leaves the old file or the new one, never a part of
- * one. A failure of either returns -1 with vae_set_error naming path and the step, and leaves
+ * one. A path that exists and is not a regular file (a FIFO, a device node) is refused, not
+ * replaced. A failure of either returns -1 with vae_set_error naming path and the step, and leaves
  * no temporary file; after a failure of its own writing the caller calls vae_atomic_abort
  * (close and remove). path must outlive the commit. */
 typedef struct {
@@ -82,6 +83,21 @@ typedef struct {
 int vae_atomic_open(vae_atomic_file *a, const char *path);
 int vae_atomic_commit(vae_atomic_file *a);
 void vae_atomic_abort(vae_atomic_file *a);
+
+/* "a FIFO", "a character device", ...: what a file of mode st_mode is, for messages. */
+const char *vae_file_type_name(unsigned mode);
+/* An input file opened for reading without waiting on a FIFO (O_NONBLOCK, cleared once open) and
+ * checked to be a regular file: a FIFO, a device or a directory is refused, naming path and what
+ * it is. The descriptor, or -1 with vae_set_error. */
+int vae_open_regular(const char *path);
+/* vae_open_regular as a FILE "rb"; NULL with vae_set_error. */
+FILE *vae_fopen_regular(const char *path);
+/* The whole of a regular text file of at most cap bytes (vae_open_regular), NUL-terminated, in a
+ * vae_calloc'd buffer (vae_free); *len (when len is not NULL) its length. NULL with vae_set_error
+ * naming path: not openable, not a regular file, larger than cap, or a read error. */
+char *vae_read_text(const char *path, size_t cap, size_t *len);
+/* The most bytes cuvae reads of a text file it wrote (metrics.csv, provenance.txt). */
+#define VAE_TEXT_FILE_MAX ((size_t)64 << 20)
 
 /* Index of the first NaN or infinity in x (n), or n when all are finite. */
 size_t vae_first_non_finite(const float *x, size_t n);

@@ -1,6 +1,8 @@
 /*
- * util.c: the error channel, checked allocation and checked file output
- * (whole files written atomically: vae_atomic_*) declared in vae_util.h.
+ * util.c: the error channel, checked allocation, checked file output
+ * (whole files written atomically: vae_atomic_*) and the opening of input
+ * files that refuses what is not a regular file (vae_open_regular), declared
+ * in vae_util.h.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "vae_util.h"
@@ -159,16 +161,116 @@ int vae_sync_parent_dir(const char *path)
     return 0;
 }
 
+const char *vae_file_type_name(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFLNK: return "a symbolic link";
+    default: return "not a regular file";
+    }
+}
+
+int vae_open_regular(const char *path)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would wait for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return vae_set_error("%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return vae_set_error("%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return vae_set_error("%s: is %s, not a regular file", path, vae_file_type_name(st.st_mode));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        close(fd);
+        return vae_set_error("%s: cannot clear O_NONBLOCK: %s", path, strerror(e));
+    }
+    return fd;
+}
+
+FILE *vae_fopen_regular(const char *path)
+{
+    int fd = vae_open_regular(path);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        vae_set_error("%s: fdopen: %s", path, strerror(errno));
+        close(fd);
+    }
+    return f;
+}
+
+char *vae_read_text(const char *path, size_t cap, size_t *len)
+{
+    FILE *f = vae_fopen_regular(path);
+    if (!f)
+        return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || (uint64_t)st.st_size > cap) {
+        fclose(f);
+        vae_set_error("%s: %lld bytes, more than the %zu a text file of cuvae may hold", path,
+                      (long long)st.st_size, cap);
+        return NULL;
+    }
+    const size_t size = (size_t)st.st_size;
+    char *buf = vae_calloc(size + 2, 1);
+    size_t n = fread(buf, 1, size + 1, f); /* one byte more: a file that grew is not read past its size */
+    int err = ferror(f);
+    fclose(f);
+    if (err || n != size) {
+        vae_free(buf);
+        vae_set_error("%s: %s", path, err ? "read failed" : "changed size while it was read");
+        return NULL;
+    }
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
 int vae_atomic_open(vae_atomic_file *a, const char *path)
 {
     const size_t n = strlen(path);
     a->path = path;
+    a->f = NULL;
+    a->tmp = NULL;
+    /* the rename would replace whatever stands at path: a device node or a FIFO is refused, not
+     * replaced by a regular file (a symbolic link is followed to what it names) */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return vae_set_error("%s: is %s; refusing to replace it with a regular file", path,
+                             vae_file_type_name(st.st_mode));
     a->tmp = vae_calloc(n + 5, 1);
     memcpy(a->tmp, path, n);
     memcpy(a->tmp + n, ".tmp", 5);
-    a->f = fopen(a->tmp, "wb");
+    /* O_NOFOLLOW | O_NONBLOCK: a stale "<path>.tmp" that is a link or a FIFO fails here, not later */
+    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+        errno = EEXIST;
+    }
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || !(a->f = fdopen(fd, "wb")))
+            close(fd);
+    }
     if (!a->f) {
-        vae_set_error("%s: cannot create \"%s\": %s", path, a->tmp, strerror(errno));
+        vae_set_error("%s: cannot create \"%s\": %s", path, a->tmp,
+                      errno == EEXIST ? "it exists and is not a regular file" : strerror(errno));
         vae_free(a->tmp);
         a->tmp = NULL;
         return -1;
