@@ -84,8 +84,14 @@ Test(cuda_profile, event_times_are_positive_and_op_counts_match_the_cpu)
         cr_expect_eq(eg[i].calls, ec[i].calls, "%s: %ld calls on the GPU, %ld on the CPU", eg[i].name, eg[i].calls,
                      ec[i].calls);
         cr_expect_gt(eg[i].seconds, 0.0, "%s: %g s of device time", eg[i].name, eg[i].seconds);
-        cr_expect_lt(eg[i].seconds, 10.0, "%s: %g s of device time for 3 small steps", eg[i].name, eg[i].seconds);
+        /* A bound on the time itself means something on a GPU only: the emulated device's
+         * events read the host clock around kernels run on the CPU. */
+        if (!vae_cuda_is_emulated())
+            cr_expect_lt(eg[i].seconds, 10.0, "%s: %g s of device time for 3 small steps", eg[i].name,
+                         eg[i].seconds);
     }
+    if (vae_cuda_is_emulated())
+        cr_log_info("emulated device: the bound on each op's device time (10 s) is left to a real GPU");
     vae_backend_profile_reset(pg);
     cr_expect_eq(vae_backend_profile_read(pg, eg, VAE_PROFILE_MAX_OPS), 0, "reset left ops counted");
     vae_backend_free(pg);
