@@ -124,6 +124,16 @@ int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, 
 int vae_cli_check_labels(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir,
                          vae_split split);
 
+/* Whether `cmd` may write its output file out: refused when out is one of its inputs (inputs[0..n):
+ * the same file, by device and inode, under any name) and, unless force (--force), when out holds a
+ * cuvae model or training checkpoint (safetensors whose metadata 'format' is cuvae's). A path that
+ * does not exist yet is fine. 0, or the exit code of the usage error (2), printed. */
+int vae_cli_check_output(const char *cmd, const char *out, const char *const *inputs, int n_inputs, int force);
+/* The inputs of a command that reads `split` of the data set dir: its images and labels files
+ * (vae_dataset_file_paths) appended to inputs[*n..], the paths kept in paths; nothing for the toy
+ * or a split that cannot be found (its loading reports that). */
+void vae_cli_data_inputs(const char *dir, vae_split split, char paths[2][4096], const char **inputs, int *n);
+
 /* Parse a list of image indices such as "0,5,17" or "0-7,12" against a set of
  * n_max images: *out (vae_calloc'd, caller frees) gets them in the order given,
  * *n their count. -1 with vae_set_error naming `flag`, the bad item and, for an

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* strtol and friends skip leading white space (and strtoull accepts a minus
  * sign): a value must start with its number, as it must end with it, so " 5"
@@ -412,4 +413,41 @@ int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, 
 out:
     vae_safetensors_free(&st);
     return rc;
+}
+
+/* Whether the safetensors file at path is a cuvae model or checkpoint (its 'format'). */
+static int holds_model(const char *path)
+{
+    vae_safetensors st;
+    if (vae_safetensors_read(path, &st))
+        return 0;
+    const char *fmt = vae_safetensors_meta_get(&st, "format");
+    int is = fmt && (strcmp(fmt, "cuvae") == 0 || strcmp(fmt, "cuvae-checkpoint") == 0);
+    vae_safetensors_free(&st);
+    return is;
+}
+
+int vae_cli_check_output(const char *cmd, const char *out, const char *const *inputs, int n_inputs, int force)
+{
+    struct stat o, in;
+    if (stat(out, &o) != 0)
+        return 0; /* a new file (or one the write will fail to make, saying why) */
+    for (int i = 0; i < n_inputs; i++)
+        if (stat(inputs[i], &in) == 0 && in.st_dev == o.st_dev && in.st_ino == o.st_ino)
+            return vae_cli_usage_error(cmd, "--out %s is the input %s (the same file): writing it would destroy "
+                                            "it; give another --out",
+                                       out, inputs[i]);
+    if (!force && S_ISREG(o.st_mode) && holds_model(out))
+        return vae_cli_usage_error(cmd, "--out %s holds a cuvae model; give another --out, or --force to replace "
+                                        "it",
+                                   out);
+    return 0;
+}
+
+void vae_cli_data_inputs(const char *dir, vae_split split, char paths[2][4096], const char **inputs, int *n)
+{
+    if (vae_toy_selected(dir) || vae_dataset_file_paths(dir, split, paths))
+        return;
+    inputs[(*n)++] = paths[0];
+    inputs[(*n)++] = paths[1];
 }

@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_SPLIT };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_SPLIT, OPT_FORCE };
 
 static void help(void)
 {
@@ -31,7 +31,9 @@ static void help(void)
            "labels (N) F32 (the class 0..9 as a float). Read it in Python with\n"
            "safetensors.torch.load_file(FILE) or safetensors.numpy.load_file(FILE).\n\n"
            "  --model PATH        model.safetensors written by cuvae train\n"
-           "  --out FILE          output file (.safetensors)\n"
+           "  --out FILE          output file (.safetensors); an input of the command is refused, and\n"
+           "                      so is one that holds a model\n"
+           "  --force             replace an --out that holds a model\n"
            "  --data DIR          data set directory (default: the data set recorded in the model,\n"
            "                      checked by SHA-256; data/mnist if none)\n"
            "  --split SPLIT       test (default) or train\n"
@@ -47,6 +49,7 @@ int vae_cmd_encode(int argc, char **argv)
         {"out", required_argument, 0, OPT_OUT},
         {"data", required_argument, 0, VAE_OPT_DATA},
         {"split", required_argument, 0, OPT_SPLIT},
+        {"force", no_argument, 0, OPT_FORCE},
         {"batch-size", required_argument, 0, VAE_OPT_BATCH},
         VAE_CLI_DEVICE_OPTION,
         {"help", no_argument, 0, 'h'},
@@ -56,7 +59,7 @@ int vae_cmd_encode(int argc, char **argv)
     vae_run_settings_default(&s);
     const char *model = NULL, *out = NULL;
     vae_split split = VAE_SPLIT_TEST;
-    int c;
+    int c, force = 0;
     optind = 0;
     while ((c = vae_cli_next_option("encode", argc, argv, opts, help, &s)) != -1) {
         if (c < 0)
@@ -65,6 +68,8 @@ int vae_cmd_encode(int argc, char **argv)
             model = optarg;
         else if (c == OPT_OUT)
             out = optarg;
+        else if (c == OPT_FORCE)
+            force = 1;
         else if (c == OPT_SPLIT) {
             if (strcmp(optarg, "test") == 0)
                 split = VAE_SPLIT_TEST;
@@ -82,6 +87,12 @@ int vae_cmd_encode(int argc, char **argv)
     char recorded[4096];
     if (vae_cli_model_data(model, split, &s, recorded, sizeof recorded))
         return vae_cli_fail();
+    char data_paths[2][4096];
+    const char *inputs[3] = {model};
+    int n_inputs = 1;
+    vae_cli_data_inputs(s.data_dir, split, data_paths, inputs, &n_inputs);
+    if ((c = vae_cli_check_output("encode", out, inputs, n_inputs, force)))
+        return c;
     vae_dataset d;
     if (vae_dataset_load(s.data_dir, split, &d))
         return vae_cli_fail();

@@ -17,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -29,6 +29,7 @@ typedef struct {
     int json;       /* eval --json */
     vae_binarize binarize; /* eval --binarize */
     int label;             /* sample --label (-1: none) */
+    int force;             /* --force: an --out holding a model may be replaced */
     vae_run_settings s;
     char recorded_data[4096]; /* the model's recorded data set, when used */
 } model_args;
@@ -58,6 +59,8 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
             a->json = 1;
         else if (c == OPT_BINARIZE && vae_binarize_parse(optarg, &a->binarize))
             return vae_cli_usage_error(cmd, "%s", vae_last_error());
+        else if (c == OPT_FORCE)
+            a->force = 1;
         else if (c == OPT_LABEL && vae_cli_parse_int("--label", optarg, 0, 255, &a->label))
             return vae_cli_usage_error(cmd, "%s", vae_last_error());
     }
@@ -99,7 +102,8 @@ static void help_sample(void)
            "conditional model (cvae) draws the digit --label asks for or, without it, one row per\n"
            "class.\n\n"
            "  --model PATH        model.safetensors written by cuvae train\n"
-           "  --out PNG           output image (default samples.png)\n"
+           "  --out PNG           output image (default samples.png); one that holds a model is refused\n"
+           "  --force             replace an --out that holds a model\n"
            "  --n N               number of samples (default 64)\n"
            "  --label K           the class to draw, 0 .. classes - 1 (a cvae only)\n"
            "  --seed S            seed of the latent draws (default 1)\n%s"
@@ -112,13 +116,16 @@ int vae_cmd_sample(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
         {"n", required_argument, 0, OPT_N},         {"seed", required_argument, 0, VAE_OPT_SEED},
-        {"label", required_argument, 0, OPT_LABEL}, VAE_CLI_DEVICE_OPTION,
+        {"label", required_argument, 0, OPT_LABEL}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     model_args a = {.out = "samples.png", .n = 64, .label = -1};
     vae_run_settings_default(&a.s);
     int rc = parse_model_args("sample", argc, argv, opts, &a, help_sample);
     if (rc >= 0)
+        return rc;
+    const char *inputs[1] = {a.model};
+    if ((rc = vae_cli_check_output("sample", a.out, inputs, 1, a.force)))
         return rc;
     vae_backend *be;
     vae_model m;
@@ -145,7 +152,9 @@ static void help_reconstruct(void)
            "  --model PATH        model.safetensors written by cuvae train\n"
            "  --data DIR          data set directory; its test split is used (default: the data set\n"
            "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
-           "  --out PNG           output image (default reconstructions.png)\n"
+           "  --out PNG           output image (default reconstructions.png); one that holds a model is\n"
+           "                      refused\n"
+           "  --force             replace an --out that holds a model\n"
            "  --n N               number of test images, the first N (default 32)\n"
            "  --indices LIST      these test images instead, in this order: indices from 0 and\n"
            "                      ranges, e.g. 0,5,17 or 0-7,100-107\n%s"
@@ -170,7 +179,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
     static const struct option opts[] = {
         {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
         {"n", required_argument, 0, OPT_N},         {"data", required_argument, 0, VAE_OPT_DATA},
-        {"indices", required_argument, 0, OPT_INDICES}, VAE_CLI_DEVICE_OPTION,
+        {"indices", required_argument, 0, OPT_INDICES}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     model_args a = {.out = "reconstructions.png", .n = 32};
@@ -187,7 +196,18 @@ int vae_cmd_reconstruct(int argc, char **argv)
     if ((rc = open_model(&a, a.indices || a.n > 256 ? 256 : a.n, 1, &be, &m)))
         return rc;
     vae_dataset test = {0};
-    if (choose_data(&a) || vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test) || vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
+    if (choose_data(&a)) {
+        rc = vae_cli_fail();
+        goto out;
+    }
+    char data_paths[2][4096];
+    const char *inputs[3] = {a.model};
+    int n_inputs = 1;
+    vae_cli_data_inputs(a.s.data_dir, VAE_SPLIT_TEST, data_paths, inputs, &n_inputs);
+    if ((rc = vae_cli_check_output("reconstruct", a.out, inputs, n_inputs, a.force)))
+        goto out;
+    if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test) ||
+        vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
         rc = vae_cli_fail();
         goto out;
     }

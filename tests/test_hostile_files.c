@@ -79,3 +79,47 @@ Test(hostile, out_refuses_a_fifo_or_a_device_node)
     cr_expect_eq(file_type(fifo), (unsigned)S_IFIFO, "the FIFO was replaced");
     cr_expect(!tu_exists(tmp), "a temporary file was left behind");
 }
+
+/* ---- finding 4: an --out that is an input, or that holds a model, is refused ---- */
+
+Test(hostile, out_refuses_an_input_or_a_model)
+{
+    tiny t;
+    tiny_run(&t);
+    size_t len0, len;
+    char *model0 = tu_read_file(t.model, &len0);
+    char hard[700], copy[700], images[700];
+    snprintf(hard, sizeof hard, "%s/other-name.safetensors", t.dir);
+    snprintf(copy, sizeof copy, "%s/copy.safetensors", t.dir);
+    snprintf(images, sizeof images, "%s/t10k-images-idx3-ubyte", t.data);
+    cr_assert_eq(link(t.model, hard), 0);
+    tu_write_file(copy, model0, len0);
+
+    /* the model itself, by its name and by another (a hard link): refused even with --force */
+    int rc = tu_cuvae(out, sizeof out, "encode --model %s --data %s --out %s --device cpu --force 2>&1", t.model,
+                      t.data, t.model);
+    cr_expect_eq(rc, 2, "encode --out MODEL: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "is the input") && strstr(out, "writing it would destroy it"), "%s", out);
+    rc = tu_cuvae(out, sizeof out, "sample --model %s --out %s --device cpu --force 2>&1", t.model, hard);
+    cr_expect_eq(rc, 2, "sample --out LINK-TO-MODEL: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, t.model), "the input is not named:\n%s", out);
+    /* a data file the command reads */
+    rc = tu_cuvae(out, sizeof out, "reconstruct --model %s --data %s --out %s --n 4 --device cpu 2>&1", t.model,
+                  t.data, images);
+    cr_expect_eq(rc, 2, "reconstruct --out DATA: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, images), "%s", out);
+    /* another model: refused without --force, replaced with it */
+    rc = tu_cuvae(out, sizeof out, "sample --model %s --out %s --n 4 --device cpu 2>&1", t.model, copy);
+    cr_expect_eq(rc, 2, "sample --out OTHER-MODEL: exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "holds a cuvae model; give another --out, or --force"), "%s", out);
+
+    char *model1 = tu_read_file(t.model, &len);
+    cr_expect(len == len0 && memcmp(model0, model1, len) == 0, "the model changed");
+    free(model1);
+    model1 = tu_read_file(copy, &len);
+    cr_expect(len == len0 && memcmp(model0, model1, len) == 0, "the copy was replaced without --force");
+    free(model1);
+    free(model0);
+    rc = tu_cuvae(out, sizeof out, "sample --model %s --out %s --n 4 --device cpu --force 2>&1", t.model, copy);
+    cr_expect_eq(rc, 0, "sample --out OTHER-MODEL --force: exit %d\n%s", rc, out);
+}
