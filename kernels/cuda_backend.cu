@@ -291,11 +291,13 @@ extern "C" void vae_cuda_describe_versions(char *buf, size_t len)
         snprintf(blas, sizeof blas, "%d.%d.%d", major, minor, patch);
     else
         snprintf(blas, sizeof blas, "unknown (cublasGetProperty failed)");
+    /* The emulated device's runtime, driver and cuBLAS are the API versions it follows. */
+    const char *emu = vae_cuda_is_emulated() ? " (emulated device, tests/cuda_emu)" : "";
     snprintf(buf, len,
-             "CUDA runtime: %s\n"
-             "CUDA driver: %s\n"
-             "cuBLAS: %s\n",
-             rt, drv, blas);
+             "CUDA runtime: %s%s\n"
+             "CUDA driver: %s%s\n"
+             "cuBLAS: %s%s\n",
+             rt, emu, drv, emu, blas, emu);
 }
 
 extern "C" int vae_cuda_describe_devices(char *buf, size_t len)
