@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make_corpus.py: writes the seed corpus of the fuzz harnesses into
 fuzz/corpus/<target>/ (idx, safetensors, checkpoint): a few small valid files
-of each kind and a few near misses. Deterministic; standard library only.
+of each kind (for checkpoint: models and a training checkpoint) and a few near misses. Deterministic; standard library only.
 The files are checked in; run this again only to change them."""
 import gzip
 import json
@@ -98,6 +98,24 @@ def main():
     put("checkpoint", "meta-only-large", safetensors([], {
         "format": "cuvae", "format_version": "1", "input_dim": "784", "image_rows": "28", "image_cols": "28",
         "latent_dim": "4096", "hidden": "65536", "activation": "relu", "beta": "1", "likelihood": "bernoulli"}))
+    put("checkpoint", "train-state", train_checkpoint())
+
+
+def train_checkpoint():
+    """A training checkpoint (train_state.h) of a 4-3-1 VAE (45 parameters) after 2 epochs of 8 steps."""
+    n = 45
+    header = "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,images_per_second\n"
+    rows = "".join("%d,1.5,1.25,0.25,1.5,1.25,0.25,0.1,1000.0\n" % e for e in (1, 2))
+    meta = {"format": "cuvae-checkpoint", "format_version": "1", "state.epochs_done": "2", "state.step": "0",
+            "state.noise_offset": "64", "state.order_rng": ",".join(["0123456789abcdef"] * 4),
+            "state.acc": "0000000000000000,0000000000000000", "state.seconds": "0", "state.adam_step": "16",
+            "state.best_val": "7ff8000000000000", "state.best_epoch": "0", "metrics": header + rows,
+            "state.noise_generator": "philox4x32-10", "train.data": "/data", "train.batch_size": "16",
+            "train.lr": "0.001", "train.seed": "1", "train.hidden": "3", "train.latent": "1",
+            "train.activation": "relu", "train.beta": "1", "train.samples": "64", "train.val_fraction": "0",
+            "train.checkpoint_every": "1", "train.clip_grad_norm": "0", "train.epochs": "3"}
+    return safetensors([(name, "F32", [n], f32([0.01 * i for i in range(n)])) for name in ("params", "adam.m", "adam.v")],
+                       meta)
 
 
 if __name__ == "__main__":

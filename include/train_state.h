@@ -47,6 +47,15 @@ typedef struct {
 /* Read and check a checkpoint's format and progress keys (not yet its tensors).
  * 0, or -1 with vae_set_error naming the path; free with vae_train_checkpoint_free. */
 int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck);
+/* The checkpoint against the run it continues, before anything is allocated or trained: the
+ * tensors params, adam.m and adam.v are F32 vectors of layout->n_params (the model the recorded
+ * settings describe, vae_model_layout: a small file cannot ask for a large model); state.acc
+ * holds one finite sum per loss term of layout; state.step is below `batches` (the steps of an
+ * epoch); state.best_epoch is at most epochs_done, its best_val finite; and the metrics text is
+ * the line `header` (metrics.csv's, with its newline) and then epochs_done rows, row k of epoch k,
+ * every cell a number. 0, or -1 with vae_set_error naming path and the value. */
+int vae_train_checkpoint_check(const vae_train_checkpoint *ck, const char *path, const vae_model *layout,
+                               long batches, const char *header);
 /* A "train.*" setting recorded in the checkpoint, or NULL. */
 const char *vae_train_checkpoint_setting(const vae_train_checkpoint *ck, const char *key);
 /* Copy the parameters, Adam moments and Adam step into m, built from the recorded settings;

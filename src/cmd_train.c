@@ -316,20 +316,21 @@ static void extra_add(metrics_extra *x, const char *name, double value)
 /* The extra columns of the model: for one with a categorical latent, the step's capacities and
  * the test set's clustering by argmax q(c|x) (nmi, cluster_acc; NAN for an unlabelled set). With
  * test NULL only the names are wanted (the header). */
-static void metrics_extras(run *r, vae_device_data *dtest, const vae_dataset *test, metrics_extra *x)
+static void metrics_extras(vae_model *m, vae_trainer *t, vae_device_data *dtest, const vae_dataset *test,
+                           metrics_extra *x)
 {
     x->n = 0;
-    if (vae_model_categorical(&r->m) < 0)
+    if (vae_model_categorical(m) < 0)
         return;
-    extra_add(x, "capacity_z", r->t ? vae_trainer_scalar_now(r->t, VAE_SCALAR_CAPACITY_Z) : NAN);
-    extra_add(x, "capacity_c", r->t ? vae_trainer_scalar_now(r->t, VAE_SCALAR_CAPACITY_C) : NAN);
+    extra_add(x, "capacity_z", t ? vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_Z) : NAN);
+    extra_add(x, "capacity_c", t ? vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_C) : NAN);
     double nmi = NAN, acc = NAN;
     if (test && test->labels) {
         int *cats = vae_calloc((size_t)test->n, sizeof *cats), *labels = vae_calloc((size_t)test->n, sizeof *labels);
-        vae_cluster_assign(&r->m, dtest, cats);
+        vae_cluster_assign(m, dtest, cats);
         for (int i = 0; i < test->n; i++)
             labels[i] = test->labels[i];
-        const int K = r->m.cfg.disc;
+        const int K = m->cfg.disc;
         nmi = vae_cluster_nmi(cats, K, labels, test->classes, test->n);
         acc = vae_cluster_accuracy(cats, K, labels, test->classes, test->n);
         vae_free(cats);
@@ -339,24 +340,23 @@ static void metrics_extras(run *r, vae_device_data *dtest, const vae_dataset *te
     extra_add(x, "cluster_acc", acc);
 }
 
-/* metrics.csv's header: epoch, then per split the loss and each of the model's terms
- * (train_loss,train_recon,train_kl,test_loss,...), the model's extra columns, then the timing columns. */
-static void metrics_header(run *r, int with_val)
+/* metrics.csv's header line (with its newline) of model m, a layout will do: epoch, then per split
+ * the loss and each of the model's terms (train_loss,train_recon,train_kl,test_loss,...), the
+ * model's extra columns, then the timing columns. */
+static void metrics_header_text(vae_model *m, int with_val, char *line, size_t cap)
 {
     static const char *const splits[3] = {"train", "test", "val"};
-    char line[1024];
-    int w = snprintf(line, sizeof line, "epoch");
+    int w = snprintf(line, cap, "epoch");
     for (int sp = 0; sp < 2 + with_val; sp++) {
-        w += snprintf(line + w, sizeof line - (size_t)w, ",%s_loss", splits[sp]);
-        for (int k = 0; k < r->m.n_terms; k++)
-            w += snprintf(line + w, sizeof line - (size_t)w, ",%s_%s", splits[sp], r->m.term[k].name);
+        w += snprintf(line + w, cap - (size_t)w, ",%s_loss", splits[sp]);
+        for (int k = 0; k < m->n_terms; k++)
+            w += snprintf(line + w, cap - (size_t)w, ",%s_%s", splits[sp], m->term[k].name);
     }
     metrics_extra x;
-    metrics_extras(r, NULL, NULL, &x);
+    metrics_extras(m, NULL, NULL, NULL, &x);
     for (int k = 0; k < x.n; k++)
-        w += snprintf(line + w, sizeof line - (size_t)w, ",%s", x.name[k]);
-    snprintf(line + w, sizeof line - (size_t)w, ",seconds,images_per_second\n");
-    metrics_append(r, line);
+        w += snprintf(line + w, cap - (size_t)w, ",%s", x.name[k]);
+    snprintf(line + w, cap - (size_t)w, ",seconds,images_per_second\n");
 }
 
 /* ",loss,term,term..." of one split, in the header's order. */
@@ -698,6 +698,18 @@ int vae_cmd_train(int argc, char **argv)
         rc = vae_cli_usage_error("train", "%s", vae_last_error());
         goto free_data;
     }
+    if (resuming) { /* the checkpoint against the run it continues, before anything is allocated for it */
+        vae_model layout;
+        char header[1024];
+        if (vae_model_layout(&layout, &s->cfg))
+            vae_fatal("model: %s", vae_last_error()); /* the config was validated above */
+        metrics_header_text(&layout, val.n > 0, header, sizeof header);
+        if (vae_train_checkpoint_check(&ck, ck_path, &layout, ((long)train.n + s->batch_size - 1) / s->batch_size,
+                                       header)) {
+            vae_cli_fail();
+            goto free_data;
+        }
+    }
 
     /* 3. Backend, model, trainer. */
     r.be = vae_cli_backend(s, stderr);
@@ -777,7 +789,9 @@ int vae_cmd_train(int argc, char **argv)
             fprintf(stderr, "resuming %s at epoch %d, step %d, to %d epochs\n", r.dir,
                     ck.p.trainer.epochs_done + 1, ck.p.trainer.step, s->epochs);
     } else {
-        metrics_header(&r, val.n > 0);
+        char header[1024];
+        metrics_header_text(&r.m, val.n > 0, header, sizeof header);
+        metrics_append(&r, header);
     }
     if (write_metrics(&r)) {
         vae_cli_fail();
@@ -814,7 +828,7 @@ int vae_cmd_train(int argc, char **argv)
         if (val.n)
             vl = vae_evaluate(&r.m, &dval, s->seed);
         metrics_extra extra;
-        metrics_extras(&r, &dtest, &test, &extra);
+        metrics_extras(&r.m, r.t, &dtest, &test, &extra);
         metrics_row(&r, &e, val.n ? &vl : NULL, &extra);
         if (val.n && !(vl.loss >= r.best_val)) { /* first, or better */
             r.best_val = vl.loss;

@@ -5,6 +5,7 @@
  */
 #include "train_state.h"
 
+#include "metrics.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -190,7 +191,12 @@ int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck)
         goto fail;
     p->best_val = bits_double(w[0]);
     const char *secs = vae_safetensors_meta_get(&ck->st, "state.seconds");
-    p->trainer.seconds = secs ? strtod(secs, NULL) : 0;
+    char *secs_end = NULL;
+    p->trainer.seconds = secs ? strtod(secs, &secs_end) : 0;
+    if (secs && (secs_end == secs || *secs_end || !isfinite(p->trainer.seconds) || p->trainer.seconds < 0)) {
+        vae_set_error("%s: checkpoint value state.seconds = '%.40s' is not a number of seconds", path, secs);
+        goto fail;
+    }
     p->metrics = vae_safetensors_meta_get(&ck->st, "metrics");
     if (!p->metrics) {
         vae_set_error("%s: not a complete cuvae checkpoint: 'metrics' is missing", path);
@@ -201,6 +207,83 @@ fail:
     vae_safetensors_free(&ck->st);
     memset(ck, 0, sizeof *ck);
     return -1;
+}
+
+/* The tensors params, adam.m and adam.v: F32 vectors of n values each. */
+static int check_state_tensors(const vae_train_checkpoint *ck, const char *path, size_t n)
+{
+    static const char *const names[3] = {"params", "adam.m", "adam.v"};
+    for (int i = 0; i < 3; i++) {
+        const vae_st_tensor *t = vae_safetensors_find(&ck->st, names[i]);
+        if (!t)
+            return vae_set_error("%s: tensor '%s' is missing", path, names[i]);
+        if (strcmp(t->dtype, "F32") != 0 || t->ndim != 1 || t->shape[0] != (int64_t)n)
+            return vae_set_error("%s: tensor '%s' holds %zu bytes of %s, but the model its settings describe has "
+                                 "%zu parameters (F32): the file is damaged or its settings were changed",
+                                 path, names[i], t->nbytes, t->dtype, n);
+    }
+    return 0;
+}
+
+/* The metrics text: the line header, then one row per finished epoch (k on row k), every cell a
+ * number (nan included: a clustering metric of an unlabelled set). */
+static int check_metrics(const vae_train_checkpoint *ck, const char *path, const char *header)
+{
+    const char *csv = ck->p.metrics;
+    const size_t hlen = strlen(header);
+    const char *nl = strchr(csv, '\n');
+    const size_t line = nl ? (size_t)(nl - csv) : strlen(csv); /* the first line without its newline */
+    if (!nl || line + 1 != hlen || memcmp(csv, header, hlen) != 0)
+        return vae_set_error("%s: its metrics header '%.*s' is not the one of the model its settings describe "
+                             "('%.*s'): the file is damaged or its settings were changed",
+                             path, (int)(line > 300 ? 300 : line), csv, (int)(hlen ? hlen - 1 : 0), header);
+    char what[4200];
+    snprintf(what, sizeof what, "%s: its metrics", path);
+    vae_metrics_table t;
+    if (vae_metrics_parse(csv, strlen(csv), what, &t))
+        return -1;
+    int rc = 0;
+    if (t.n_rows != ck->p.trainer.epochs_done)
+        rc = vae_set_error("%s: its metrics hold %d rows, but state.epochs_done is %d: the file is damaged", path,
+                           t.n_rows, ck->p.trainer.epochs_done);
+    for (int r = 0; !rc && r < t.n_rows; r++)
+        for (int c = 0; !rc && c < t.n_cols; c++) {
+            const char *cell = t.cells[(size_t)r * t.n_cols + c];
+            char *end;
+            double v = strtod(cell, &end);
+            if (end == cell || *end || (c == 0 && v != r + 1))
+                rc = vae_set_error("%s: its metrics row %d has %s '%.40s' in column %s: the file is damaged", path,
+                                   r + 1, c == 0 ? "epoch" : "the value", cell, t.names[c]);
+        }
+    vae_metrics_table_free(&t);
+    return rc;
+}
+
+int vae_train_checkpoint_check(const vae_train_checkpoint *ck, const char *path, const vae_model *layout,
+                               long batches, const char *header)
+{
+    const vae_trainer_state *s = &ck->p.trainer;
+    if (check_state_tensors(ck, path, layout->n_params))
+        return -1;
+    if (s->n_terms != layout->n_terms)
+        return vae_set_error("%s: state.acc sums %d loss terms, the model its settings describe has %d", path,
+                             s->n_terms, layout->n_terms);
+    for (int k = 0; k < s->n_terms; k++)
+        if (!isfinite(s->acc[k]))
+            return vae_set_error("%s: state.acc holds %s for the loss term '%s': a checkpoint holds finite sums "
+                                 "(the file is damaged)",
+                                 path, isnan(s->acc[k]) ? "NaN" : "an infinity", layout->term[k].name);
+    if (s->step < 0 || s->step >= batches)
+        return vae_set_error("%s: state.step %d is not a step of an epoch of %ld batches (0 to %ld): the file is "
+                             "damaged",
+                             path, s->step, batches, batches - 1);
+    if (ck->p.best_epoch > s->epochs_done)
+        return vae_set_error("%s: state.best_epoch %d is after the %d epochs done: the file is damaged", path,
+                             ck->p.best_epoch, s->epochs_done);
+    if (ck->p.best_epoch > 0 && !isfinite(ck->p.best_val))
+        return vae_set_error("%s: state.best_val of epoch %d is not a finite number: the file is damaged", path,
+                             ck->p.best_epoch);
+    return check_metrics(ck, path, header);
 }
 
 const char *vae_train_checkpoint_setting(const vae_train_checkpoint *ck, const char *key)

@@ -123,3 +123,70 @@ Test(hostile, out_refuses_an_input_or_a_model)
     rc = tu_cuvae(out, sizeof out, "sample --model %s --out %s --n 4 --device cpu --force 2>&1", t.model, copy);
     cr_expect_eq(rc, 0, "sample --out OTHER-MODEL --force: exit %d\n%s", rc, out);
 }
+
+/* ---- finding 5: a checkpoint whose state cannot be is refused before anything trains ---- */
+
+/* Resume t's run to 3 epochs from its checkpoint rewritten with key = value: exit 1, a message
+ * naming the checkpoint and holding `needle`, and metrics.csv as it was (nothing trained). */
+static void expect_resume_refused(const tiny *t, const char *ck, const void *ck0, size_t ck0_len, const char *key,
+                                  const char *value, const char *needle)
+{
+    tu_write_file(ck, ck0, ck0_len);
+    tu_st_rewrite_meta(ck, key, value);
+    char *metrics0 = tu_slurp_in(t->run, "metrics.csv", NULL);
+    int rc = tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --quiet 2>&1", t->run);
+    cr_expect_eq(rc, 1, "%s = '%.60s': exit %d\n%s", key, value, rc, out);
+    cr_expect(strstr(out, ck) && strstr(out, needle), "%s = '%.60s': the message lacks '%s':\n%s", key, value,
+              needle, out);
+    cr_expect(!strstr(out, "epoch   3/3"), "%s = '%.60s': it trained:\n%s", key, value, out);
+    char *metrics1 = tu_slurp_in(t->run, "metrics.csv", NULL);
+    cr_expect_str_eq(metrics1, metrics0, "%s = '%.60s': metrics.csv changed", key, value);
+    free(metrics0);
+    free(metrics1);
+}
+
+Test(hostile, impossible_checkpoint_states_are_refused_before_training)
+{
+    tiny t;
+    tiny_run(&t); /* 120 images in batches of 16: 8 steps an epoch; 2 epochs done */
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", t.run);
+    size_t len;
+    char *ck0 = tu_read_file(ck, &len);
+    char *metrics = tu_st_meta(ck, "metrics");
+
+    expect_resume_refused(&t, ck, ck0, len, "state.step", "16777217", "state.step 16777217 is not a step of an "
+                                                                       "epoch of 8 batches (0 to 7)");
+    expect_resume_refused(&t, ck, ck0, len, "state.step", "1073741824", "state.step 1073741824 is not a step");
+    expect_resume_refused(&t, ck, ck0, len, "state.step", "8", "state.step 8 is not a step");
+    expect_resume_refused(&t, ck, ck0, len, "state.acc", "7ff8000000000000,0000000000000000",
+                          "state.acc holds NaN for the loss term 'recon'");
+    expect_resume_refused(&t, ck, ck0, len, "state.acc", "0000000000000000,7ff0000000000000",
+                          "state.acc holds an infinity for the loss term 'kl'");
+    expect_resume_refused(&t, ck, ck0, len, "state.epochs_done", "0", "its metrics hold 2 rows, but "
+                                                                      "state.epochs_done is 0");
+    expect_resume_refused(&t, ck, ck0, len, "state.epochs_done", "1", "its metrics hold 2 rows");
+    expect_resume_refused(&t, ck, ck0, len, "state.best_epoch", "7", "state.best_epoch 7 is after the 2 epochs");
+    expect_resume_refused(&t, ck, ck0, len, "state.seconds", "soon", "state.seconds = 'soon'");
+    expect_resume_refused(&t, ck, ck0, len, "metrics", "garbage", "its metrics header 'garbage' is not the one");
+    /* a header of another model (a validation split), then a damaged row */
+    char *val = strdup(metrics), *comma = strstr(val, ",seconds");
+    cr_assert_not_null(comma);
+    char other[8192];
+    snprintf(other, sizeof other, "%.*s,val_loss%s", (int)(comma - val), val, comma);
+    expect_resume_refused(&t, ck, ck0, len, "metrics", other, "is not the one of the model its settings describe");
+    char *row2 = strstr(val, "\n2,");
+    cr_assert_not_null(row2);
+    memcpy(row2 + 3, "x.", 2);
+    expect_resume_refused(&t, ck, ck0, len, "metrics", val, "its metrics row 2 has the value 'x.");
+    memcpy(row2 + 1, "7", 1);
+    expect_resume_refused(&t, ck, ck0, len, "metrics", val, "its metrics row 2 has epoch '7'");
+
+    /* the checkpoint as written still resumes */
+    tu_write_file(ck, ck0, len);
+    int rc = tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --quiet 2>&1", t.run);
+    cr_expect_eq(rc, 0, "%s", out);
+    free(val);
+    free(metrics);
+    free(ck0);
+}

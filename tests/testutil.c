@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 
+#include "safetensors.h"
 #include "vae_util.h"
 
 
@@ -560,3 +561,45 @@ const tu_compare_model tu_compare_models[] = {
      "model cvae 1-100-100-2, tanh, gaussian likelihood (sigma 0.1), beta 1, 4 label classes\n"},
 };
 const int tu_compare_model_count = (int)(sizeof tu_compare_models / sizeof tu_compare_models[0]);
+
+void tu_st_rewrite_meta(const char *path, const char *key, const char *value)
+{
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    vae_st_tensor_in *t = tu_malloc((size_t)(st.n_tensors + 1) * sizeof *t);
+    vae_st_meta *meta = tu_malloc((size_t)(st.n_meta + 1) * sizeof *meta);
+    for (int i = 0; i < st.n_tensors; i++) {
+        cr_assert(st.tensors[i].ndim <= 4 && strcmp(st.tensors[i].dtype, "F32") == 0, "%s: tensor %s", path,
+                  st.tensors[i].name);
+        t[i] = (vae_st_tensor_in){.name = st.tensors[i].name, .ndim = st.tensors[i].ndim, .data = st.tensors[i].data};
+        for (int d = 0; d < st.tensors[i].ndim; d++)
+            t[i].shape[d] = st.tensors[i].shape[d];
+    }
+    int n = 0, found = 0;
+    for (int i = 0; i < st.n_meta; i++) {
+        if (strcmp(st.meta[i].key, key) != 0) {
+            meta[n++] = st.meta[i];
+        } else {
+            found = 1;
+            if (value)
+                meta[n++] = (vae_st_meta){key, value};
+        }
+    }
+    if (!found && value)
+        meta[n++] = (vae_st_meta){key, value};
+    cr_assert_eq(vae_safetensors_write(path, t, st.n_tensors, meta, n), 0, "%s", vae_last_error());
+    free(t);
+    free(meta);
+    vae_safetensors_free(&st);
+}
+
+char *tu_st_meta(const char *path, const char *key)
+{
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    const char *v = vae_safetensors_meta_get(&st, key);
+    cr_assert_not_null(v, "%s: no metadata '%s'", path, key);
+    char *copy = strdup(v);
+    vae_safetensors_free(&st);
+    return copy;
+}

@@ -1,8 +1,8 @@
 /*
  * testutil.h: helpers shared by the Criterion tests: scratch directories,
  * files written with chosen bytes and read back whole, running the cuvae binary,
- * seeded random inputs, a backend that counts its allocations, and tolerance
- * comparisons (elementwise, naming the worst element, and in ulps). Not for what
+ * seeded random inputs, a backend that counts its allocations, a safetensors
+ * file's metadata read and rewritten, and tolerance comparisons (elementwise, naming the worst element, and in ulps). Not for what
  * one test file alone needs: that stays in the file.
  */
 #ifndef VAE_TESTUTIL_H
@@ -157,5 +157,12 @@ typedef struct {
 } tu_compare_model;
 extern const tu_compare_model tu_compare_models[];
 extern const int tu_compare_model_count;
+
+/* The safetensors file at path (F32 tensors of up to 4 dimensions) written again with its metadata
+ * key set to value (added when absent) or dropped (value NULL); a Criterion failure otherwise. */
+void tu_st_rewrite_meta(const char *path, const char *key, const char *value);
+/* A malloc'd copy of the metadata value of key in the safetensors file at path (free with free());
+ * a Criterion failure when there is none. */
+char *tu_st_meta(const char *path, const char *key);
 
 #endif
