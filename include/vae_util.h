@@ -71,8 +71,7 @@ int vae_sync_parent_dir(const char *path);
 /* A file written whole or not at all: vae_atomic_open creates "<path>.tmp" for the caller to
  * write through a->f; vae_atomic_commit flushes, fsyncs and closes it, renames it onto path and
  * syncs the directory, so that a crash leaves the old file or the new one, never a part of
- * one. A path that exists and is not a regular file (a FIFO, a device node) is refused, not
- * replaced. A failure of either returns -1 with vae_set_error naming path and the step, and leaves
+ * one. A path that exists and is a FIFO, a device node or a socket is refused, not replaced. A failure of either returns -1 with vae_set_error naming path and the step, and leaves
  * no temporary file; after a failure of its own writing the caller calls vae_atomic_abort
  * (close and remove). path must outlive the commit. */
 typedef struct {

@@ -390,23 +390,18 @@ static int write_provenance(run *r, int resuming, int argc, char **argv)
     if (resuming) {
         char path[CK_PATH_MAX];
         snprintf(path, sizeof path, "%s/provenance.txt", r->dir);
-        FILE *f = fopen(path, "r");
         char *old = NULL;
         size_t old_len = 0;
-        if (f) {
-            FILE *mem = open_memstream(&old, &old_len);
-            if (!mem)
-                vae_fatal("open_memstream: %s", strerror(errno));
-            int ch;
-            while ((ch = fgetc(f)) != EOF)
-                fputc(ch, mem);
-            fclose(f);
-            fclose(mem);
+        struct stat st;
+        /* a regular file of at most VAE_TEXT_FILE_MAX bytes: a FIFO there is refused, not waited on */
+        if (!(stat(path, &st) != 0 && errno == ENOENT) && !(old = vae_read_text(path, VAE_TEXT_FILE_MAX, &old_len))) {
+            vae_free(prov);
+            return -1;
         }
         size_t n = old_len + strlen(prov) + 2;
         char *both = vae_calloc(n, 1);
         snprintf(both, n, "%s%s%s", old ? old : "", old_len ? "\n" : "", prov);
-        free(old);
+        vae_free(old);
         vae_free(prov);
         prov = both;
     }

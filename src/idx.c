@@ -312,9 +312,9 @@ static int idx_gz_check_members(const char *path, int fd)
 int vae_idx_read(const char *path, vae_idx *out)
 {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY);
+    int fd = vae_open_regular(path); /* a FIFO or a device is refused, not waited on */
     if (fd < 0)
-        return vae_set_error("%s: cannot open: %s", path, strerror(errno));
+        return -1;
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;

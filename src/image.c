@@ -173,9 +173,9 @@ int vae_png_read_gray(const char *path, uint8_t **pixels, int *width, int *heigh
     *width = *height = 0;
     if (!path || !*path)
         return vae_set_error("vae_png_read_gray: empty path");
-    FILE *fp = fopen(path, "rb");
+    FILE *fp = vae_fopen_regular(path);
     if (!fp)
-        return vae_set_error("%s: cannot open: %s", path, strerror(errno));
+        return -1;
     uint8_t sig[8];
     size_t got = fread(sig, 1, sizeof sig, fp);
     if (got != sizeof sig && ferror(fp)) {

@@ -83,39 +83,18 @@ static void put_url(FILE *f, const char *name)
     }
 }
 
-/* The whole of dir/name into *text (NUL-terminated, vae_free); 1 absent, 0 read, -1 error. */
+/* The whole of dir/name into *text (NUL-terminated, vae_free): 1 absent, 0 read, -1 error (not a
+ * regular file, e.g. a FIFO or a link to /dev/zero, or more than VAE_TEXT_FILE_MAX bytes). */
 static int read_text(const char *dir, const char *name, char **text, size_t *len)
 {
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     *text = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return errno == ENOENT ? 1 : vae_set_error("cannot read %s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *b = vae_calloc(cap, 1);
-    for (;;) {
-        if (n + 1 == cap) {
-            char *c = vae_calloc(cap * 2, 1);
-            memcpy(c, b, n);
-            vae_free(b);
-            b = c;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        vae_free(b);
-        return vae_set_error("cannot read %s: read error", path);
-    }
-    *text = b;
-    *len = n;
-    return 0;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return 1;
+    *text = vae_read_text(path, VAE_TEXT_FILE_MAX, len);
+    return *text ? 0 : -1;
 }
 
 /* ---- sections --------------------------------------------------------------------- */

@@ -513,9 +513,9 @@ int vae_safetensors_read(const char *path, vae_safetensors *out)
     if (!path || !*path)
         return vae_set_error("vae_safetensors_read: empty path");
 
-    FILE *f = fopen(path, "rb");
+    FILE *f = vae_fopen_regular(path); /* a FIFO or a device is refused, not waited on */
     if (!f)
-        return vae_set_error("%s: cannot open: %s", path, strerror(errno));
+        return -1;
     uint8_t *header = NULL;
     tensor_range *ranges = NULL;
     json_t *root = NULL;

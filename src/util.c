@@ -248,29 +248,24 @@ int vae_atomic_open(vae_atomic_file *a, const char *path)
     a->f = NULL;
     a->tmp = NULL;
     /* the rename would replace whatever stands at path: a device node or a FIFO is refused, not
-     * replaced by a regular file (a symbolic link is followed to what it names) */
+     * replaced by a regular file (a symbolic link is followed to what it names; onto a directory
+     * the rename fails by itself) */
     struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
         return vae_set_error("%s: is %s; refusing to replace it with a regular file", path,
                              vae_file_type_name(st.st_mode));
     a->tmp = vae_calloc(n + 5, 1);
     memcpy(a->tmp, path, n);
     memcpy(a->tmp + n, ".tmp", 5);
-    /* O_NOFOLLOW | O_NONBLOCK: a stale "<path>.tmp" that is a link or a FIFO fails here, not later */
-    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0666);
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        close(fd);
-        fd = -1;
-        errno = EEXIST;
-    }
+    /* O_NONBLOCK: a stale "<path>.tmp" that is a FIFO fails here (ENXIO without a reader), not waits */
+    int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK, 0666);
     if (fd >= 0) {
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0 || !(a->f = fdopen(fd, "wb")))
             close(fd);
     }
     if (!a->f) {
-        vae_set_error("%s: cannot create \"%s\": %s", path, a->tmp,
-                      errno == EEXIST ? "it exists and is not a regular file" : strerror(errno));
+        vae_set_error("%s: cannot create \"%s\": %s", path, a->tmp, strerror(errno));
         vae_free(a->tmp);
         a->tmp = NULL;
         return -1;

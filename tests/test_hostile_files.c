@@ -14,6 +14,7 @@
 #include "vae_util.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,4 +190,93 @@ Test(hostile, impossible_checkpoint_states_are_refused_before_training)
     free(val);
     free(metrics);
     free(ck0);
+}
+
+/* ---- finding 6: a FIFO or a device as an input is refused at once, not waited on ---- */
+
+/* cuvae with args under `timeout`, so that a command waiting on a FIFO fails the test (137), not hangs it. */
+static int cuvae_timed(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int cuvae_timed(const char *fmt, ...)
+{
+    char args[4096], cmd[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "timeout -s KILL 10 %s %s 2>&1", CUVAE_BINARY, args);
+    return tu_run(cmd, out, sizeof out);
+}
+
+/* dir/name replaced by a FIFO (fifo) or a link to /dev/zero; the original is kept as dir/name.orig. */
+static void replace_with(const char *dir, const char *name, int fifo, char *path, size_t cap)
+{
+    char orig[1200];
+    snprintf(path, cap, "%s/%s", dir, name);
+    snprintf(orig, sizeof orig, "%s.orig", path);
+    cr_assert_eq(rename(path, orig), 0, "%s", path);
+    cr_assert_eq(fifo ? mkfifo(path, 0644) : symlink("/dev/zero", path), 0, "%s", path);
+}
+
+static void restore(const char *path)
+{
+    char orig[1200];
+    snprintf(orig, sizeof orig, "%s.orig", path);
+    cr_assert_eq(unlink(path), 0, "%s", path);
+    cr_assert_eq(rename(orig, path), 0, "%s", path);
+}
+
+#define EXPECT_REFUSED(what, rc, path, kind)                                                                    \
+    do {                                                                                                        \
+        cr_expect((rc) == 1 || (rc) == 2, "%s: exit %d (137: it waited on the FIFO)\n%s", what, rc, out);      \
+        cr_expect(strstr(out, path) && strstr(out, kind), "%s: the message does not name %s as %s:\n%s", what, \
+                  path, kind, out);                                                                             \
+    } while (0)
+
+Test(hostile, fifos_and_devices_as_inputs_are_refused_not_waited_on)
+{
+    tiny t;
+    tiny_run(&t);
+    char p[1200];
+    int rc;
+
+    replace_with(t.run, "checkpoint.safetensors", 1, p, sizeof p);
+    rc = cuvae_timed("train --resume %s --epochs 3 --quiet", t.run);
+    EXPECT_REFUSED("train --resume, checkpoint FIFO", rc, p, "is a FIFO, not a regular file");
+    restore(p);
+
+    replace_with(t.run, "provenance.txt", 1, p, sizeof p);
+    rc = cuvae_timed("train --resume %s --epochs 3 --quiet", t.run);
+    EXPECT_REFUSED("train --resume, provenance.txt FIFO", rc, p, "is a FIFO, not a regular file");
+    rc = cuvae_timed("report %s", t.run);
+    EXPECT_REFUSED("report, provenance.txt FIFO", rc, p, "is a FIFO, not a regular file");
+    restore(p);
+
+    replace_with(t.run, "metrics.csv", 1, p, sizeof p);
+    rc = cuvae_timed("report %s", t.run);
+    EXPECT_REFUSED("report, metrics.csv FIFO", rc, p, "is a FIFO, not a regular file");
+    rc = cuvae_timed("plot --model %s --data %s --out %s --device cpu", t.model, t.data, t.dir);
+    EXPECT_REFUSED("plot, metrics.csv FIFO", rc, p, "is a FIFO, not a regular file");
+    restore(p);
+    replace_with(t.run, "metrics.csv", 0, p, sizeof p);
+    rc = cuvae_timed("report %s", t.run);
+    EXPECT_REFUSED("report, metrics.csv -> /dev/zero", rc, p, "is a character device, not a regular file");
+    restore(p);
+
+    replace_with(t.run, "model.safetensors", 1, p, sizeof p);
+    rc = cuvae_timed("info --model %s", p);
+    EXPECT_REFUSED("info, model FIFO", rc, p, "is a FIFO, not a regular file");
+    rc = cuvae_timed("eval --model %s --data %s --device cpu", p, t.data);
+    EXPECT_REFUSED("eval, model FIFO", rc, p, "is a FIFO, not a regular file");
+    restore(p);
+
+    replace_with(t.data, "t10k-images-idx3-ubyte", 1, p, sizeof p);
+    rc = cuvae_timed("eval --model %s --data %s --device cpu", t.model, t.data);
+    EXPECT_REFUSED("eval, data FIFO", rc, p, "is a FIFO, not a regular file");
+    rc = cuvae_timed("train --data %s --epochs 1 --out %s/new --device cpu --quiet", t.data, t.dir);
+    EXPECT_REFUSED("train, data FIFO", rc, p, "is a FIFO, not a regular file");
+    restore(p);
+
+    /* everything as it was: the run resumes */
+    rc = cuvae_timed("train --resume %s --epochs 3 --quiet", t.run);
+    cr_expect_eq(rc, 0, "%s", out);
 }
