@@ -40,6 +40,9 @@ typedef struct {
  * `out` is left zeroed, so vae_idx_free(out) is always safe. */
 int vae_idx_read(const char *path, vae_idx *out);
 
+/* The header of the IDX file at `path` alone (its rank, dims and count; data stays NULL): what a
+ * reader of two files that must agree compares before inflating either. 0, or -1 as vae_idx_read. */
+int vae_idx_read_header(const char *path, vae_idx *out);
 /* Release the data of `a` and zero it; a NULL or zeroed `a` is fine. */
 void vae_idx_free(vae_idx *a);
 

@@ -94,13 +94,10 @@ int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
         return dataset_missing(dir, split, problem);
     }
 
+    /* the two headers first: counts that disagree are refused before anything is inflated */
     vae_idx images, labels;
-    if (vae_idx_read(paths[0], &images) != 0)
+    if (vae_idx_read_header(paths[0], &images) != 0 || vae_idx_read_header(paths[1], &labels) != 0)
         return -1;
-    if (vae_idx_read(paths[1], &labels) != 0) {
-        vae_idx_free(&images);
-        return -1;
-    }
     int rc = 0;
     if (images.ndim != 3)
         rc = vae_set_error("%s: images must have rank 3 (count, rows, cols), found rank %d",
@@ -110,7 +107,16 @@ int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
     else if (labels.dims[0] != images.dims[0])
         rc = vae_set_error("%s: %d labels for %d images in %s", paths[1], labels.dims[0],
                            images.dims[0], paths[0]);
-    if (rc != 0) {
+    if (rc != 0)
+        return -1;
+    if (vae_idx_read(paths[0], &images) != 0)
+        return -1;
+    if (vae_idx_read(paths[1], &labels) != 0) {
+        vae_idx_free(&images);
+        return -1;
+    }
+    if (images.ndim != 3 || labels.ndim != 1 || labels.dims[0] != images.dims[0]) {
+        vae_set_error("%s or %s changed while it was read (its header no longer matches)", paths[0], paths[1]);
         vae_idx_free(&images);
         vae_idx_free(&labels);
         return -1;

@@ -366,6 +366,25 @@ int vae_idx_read(const char *path, vae_idx *out)
     return 0;
 }
 
+int vae_idx_read_header(const char *path, vae_idx *out)
+{
+    memset(out, 0, sizeof *out);
+    int fd = vae_open_regular(path);
+    if (fd < 0)
+        return -1;
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        close(fd);
+        vae_fatal("%s: gzdopen failed (out of memory)", path);
+    }
+    size_t header_bytes = 0;
+    int rc = idx_read_header(path, gz, out, &header_bytes);
+    gzclose_r(gz);
+    if (rc != 0)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
 void vae_idx_free(vae_idx *a)
 {
     if (!a)

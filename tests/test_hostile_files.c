@@ -280,3 +280,58 @@ Test(hostile, fifos_and_devices_as_inputs_are_refused_not_waited_on)
     rc = cuvae_timed("train --resume %s --epochs 3 --quiet", t.run);
     cr_expect_eq(rc, 0, "%s", out);
 }
+
+/* ---- finding 7: small files that ask for huge allocations are refused first ---- */
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+Test(hostile, huge_allocations_from_small_files_are_refused_first)
+{
+    tiny t;
+    tiny_run(&t);
+    /* a checkpoint whose settings ask for three hidden layers of 12000: refused by the tensors'
+     * sizes before the model is built, under a 1.5 GB address-space limit (the model takes 9.5 GB) */
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", t.run);
+    tu_st_rewrite_meta(ck, "train.hidden", "12000,12000,12000");
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "ulimit -v 1500000; %s train --resume %s --epochs 3 --quiet 2>&1", CUVAE_BINARY, t.run);
+    int rc = tu_run(cmd, out, sizeof out);
+    cr_expect_eq(rc, 1, "exit %d\n%s", rc, out);
+    cr_expect(strstr(out, ck) && strstr(out, "tensor 'params' holds") &&
+                  strstr(out, "but the model its settings describe has"),
+              "%s", out);
+
+    /* a gzip'd test split whose images header says 2,000,000 images of 28x28 (1.5 GB inflated)
+     * and whose labels say 1: the headers disagree, and that is said before anything is inflated
+     * (this stream is even cut short, which reading the images first would report instead) */
+    char data[700], path[800];
+    snprintf(data, sizeof data, "%s/big", t.dir);
+    mkdir(data, 0755);
+    tu_write_patterns_idx(data, 120, 30, 3);
+    const size_t body = 1 << 20;
+    unsigned char *b = calloc(16 + body, 1);
+    put_be32(b, 0x803);
+    put_be32(b + 4, 2000000);
+    put_be32(b + 8, 28);
+    put_be32(b + 12, 28);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", data);
+    tu_write_file(path, b, 16 + body);
+    free(b);
+    snprintf(cmd, sizeof cmd, "gzip -n %s && truncate -s -100 %s.gz 2>&1", path, path);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    unsigned char l[9] = {0};
+    put_be32(l, 0x801);
+    put_be32(l + 4, 1);
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", data);
+    tu_write_file(path, l, sizeof l);
+    rc = tu_cuvae(out, sizeof out, "eval --model %s --data %s --device cpu 2>&1", t.model, data);
+    cr_expect_eq(rc, 1, "exit %d\n%s", rc, out);
+    cr_expect(strstr(out, "1 labels for 2000000 images"), "%s", out);
+}
