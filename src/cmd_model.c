@@ -453,8 +453,14 @@ int vae_cmd_info(int argc, char **argv)
         return vae_cli_fail();
     }
     printf("%s\n", a.model);
-    for (int i = 0; i < st.n_meta; i++)
-        printf("  %-24s %s\n", st.meta[i].key, st.meta[i].value);
+    /* keys and values as the safetensors writer escapes them: a control character (a terminal
+     * escape, a newline that would forge a line) is printed as \xNN, never sent to the terminal */
+    for (int i = 0; i < st.n_meta; i++) {
+        char *key = vae_safetensors_escape(st.meta[i].key), *value = vae_safetensors_escape(st.meta[i].value);
+        printf("  %-24s %s\n", key, value);
+        vae_free(key);
+        vae_free(value);
+    }
     vae_safetensors_free(&st);
     vae_model_print_summary(&m, stdout);
     vae_model_free(&m);

@@ -335,3 +335,19 @@ Test(hostile, huge_allocations_from_small_files_are_refused_first)
     cr_expect_eq(rc, 1, "exit %d\n%s", rc, out);
     cr_expect(strstr(out, "1 labels for 2000000 images"), "%s", out);
 }
+
+/* ---- finding 8: info prints metadata with its control characters escaped ---- */
+
+Test(hostile, info_escapes_control_characters_in_metadata)
+{
+    tiny t;
+    tiny_run(&t);
+    tu_st_rewrite_meta(t.model, "train.note", "\x1b]0;pwned\x07\x1b[2J\rforged: line\nsecond \\ x");
+    tu_st_rewrite_meta(t.model, "key\x1b[31m", "red");
+    int rc = tu_cuvae(out, sizeof out, "info --model %s 2>&1", t.model);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(!strchr(out, '\x1b') && !strchr(out, '\x07') && !strchr(out, '\r'),
+              "a control character reached the terminal:\n%s", out);
+    cr_expect(strstr(out, "\\x1b]0;pwned\\x07\\x1b[2J\\x0dforged: line\\x0asecond \\\\ x"), "%s", out);
+    cr_expect(strstr(out, "key\\x1b[31m") && strstr(out, "red"), "%s", out);
+}
