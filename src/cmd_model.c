@@ -305,6 +305,27 @@ static void json_put(json_t *obj, const char *key, json_t *v)
         vae_fatal("building the JSON report failed at key '%s'", key);
 }
 
+/* The first number of r that is not finite ("loss", "kl of latent dimension 3", ...) into what, or 0
+ * when every one is: such a result is reported as a failure in both modes, never printed. */
+static int eval_non_finite(const vae_eval_result *r, char *what, size_t cap, double *v)
+{
+    const double top[4] = {r->loss, r->recon, r->kl, r->iw_samples > 0 ? r->iw_nll : 0.0};
+    static const char *const names[4] = {"test loss", "reconstruction term", "KL term", "importance-weighted -log p(x)"};
+    for (int k = 0; k < 4; k++)
+        if (!isfinite(top[k])) {
+            snprintf(what, cap, "%s", names[k]);
+            *v = top[k];
+            return 1;
+        }
+    for (int j = 0; j < r->latent_dim; j++)
+        if (!isfinite(r->kl_dim[j]) || !isfinite(r->mu_var[j])) {
+            snprintf(what, cap, "%s of latent dimension %d", isfinite(r->kl_dim[j]) ? "var(mu)" : "KL", j);
+            *v = isfinite(r->kl_dim[j]) ? r->mu_var[j] : r->kl_dim[j];
+            return 1;
+        }
+    return 0;
+}
+
 static int eval_print_json(const model_args *a, const vae_model *m, const vae_eval_result *r)
 {
     json_t *o = json_object(), *kl = json_array(), *var = json_array(), *act = json_array();
@@ -396,8 +417,16 @@ int vae_cmd_eval(int argc, char **argv)
         vae_device_data_init(&d, be, &test);
         vae_eval_options opt = {.iw_samples = a.iw_samples, .seed = a.s.seed};
         vae_eval_result r;
+        char what[64];
+        double bad;
         if (vae_eval_run(&m, &d, &opt, &r)) {
             rc = vae_cli_fail();
+        } else if (eval_non_finite(&r, what, sizeof what, &bad)) {
+            vae_set_error("%s: its %s on the test split of %s is %s, not a number eval can report (the model's "
+                          "arithmetic overflows on this data)",
+                          a.model, what, a.s.data_dir, isnan(bad) ? "NaN" : bad > 0 ? "inf" : "-inf");
+            rc = vae_cli_fail();
+            vae_eval_result_free(&r);
         } else {
             if (a.json)
                 rc = eval_print_json(&a, &m, &r) ? vae_cli_fail() : 0;

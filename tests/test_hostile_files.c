@@ -351,3 +351,32 @@ Test(hostile, info_escapes_control_characters_in_metadata)
     cr_expect(strstr(out, "\\x1b]0;pwned\\x07\\x1b[2J\\x0dforged: line\\x0asecond \\\\ x"), "%s", out);
     cr_expect(strstr(out, "key\\x1b[31m") && strstr(out, "red"), "%s", out);
 }
+
+/* ---- finding 9: eval on a non-finite result names the model and fails, in both modes ---- */
+
+Test(hostile, eval_refuses_a_non_finite_result_in_both_modes)
+{
+    tiny t;
+    snprintf(t.dir, sizeof t.dir, "%s", tu_tmpdir());
+    snprintf(t.data, sizeof t.data, "%s/data", t.dir);
+    snprintf(t.model, sizeof t.model, "%s/run/model.safetensors", t.dir);
+    mkdir(t.data, 0755);
+    tu_write_patterns_idx(t.data, 120, 30, 3);
+    int rc = tu_cuvae(out, sizeof out,
+                      "train --data %s --epochs 1 --batch-size 16 --hidden 24 --latent 2 --likelihood gaussian "
+                      "--sigma 0.5 --out %s/run --device cpu --quiet 2>&1",
+                      t.data, t.dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    /* sigma 1e-30: sigma^2 underflows to 0 in float, so the Gaussian's recon term is not finite */
+    tu_st_rewrite_meta(t.model, "sigma", "1e-30");
+    for (int json = 0; json < 2; json++) {
+        rc = tu_cuvae(out, sizeof out, "eval --model %s --data %s --device cpu%s 2>&1", t.model, t.data,
+                      json ? " --json" : "");
+        cr_expect_eq(rc, 1, "eval%s: exit %d\n%s", json ? " --json" : "", rc, out);
+        cr_expect(strstr(out, t.model) && (strstr(out, "is inf, not a number eval can report") ||
+                                             strstr(out, "is NaN, not a number eval can report")),
+                  "eval%s:\n%s", json ? " --json" : "", out);
+        cr_expect(!strstr(out, "test loss -nan") && !strstr(out, "test loss inf") && !strstr(out, "\"loss\""),
+                  "eval%s printed the result:\n%s", json ? " --json" : "", out);
+    }
+}
