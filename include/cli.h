@@ -134,6 +134,11 @@ int vae_cli_check_output(const char *cmd, const char *out, const char *const *in
  * or a split that cannot be found (its loading reports that). */
 void vae_cli_data_inputs(const char *dir, vae_split split, char paths[2][4096], const char **inputs, int *n);
 
+/* The data d (of the directory dir) against model m loaded from model_path: as many values per
+ * image as the model's input and, for images, the shape it was trained on (a 28x28 model does not
+ * take 14x56 images). 0, or -1 with vae_set_error naming the data, the model and both shapes. */
+int vae_cli_check_data_shape(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir);
+
 /* Parse a list of image indices such as "0,5,17" or "0-7,12" against a set of
  * n_max images: *out (vae_calloc'd, caller frees) gets them in the order given,
  * *n their count. -1 with vae_set_error naming `flag`, the bad item and, for an

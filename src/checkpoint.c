@@ -81,6 +81,45 @@ static int check_tensors(const char *path, const vae_safetensors *st, const vae_
     return 0;
 }
 
+/* The metadata that describes the model again must say what the configuration says: the
+ * architecture JSON (what the PyTorch loader builds from) must be the one of the model the
+ * configuration keys describe, and the train.* settings a run recorded must agree with them. */
+static int check_agrees(const char *path, const vae_safetensors *st, const vae_model *want)
+{
+    const vae_config *c = &want->cfg;
+    const char *arch = vae_safetensors_meta_get(st, "architecture");
+    if (arch) {
+        char *mine = vae_architecture_json(want);
+        int same = strcmp(arch, mine) == 0;
+        vae_free(mine);
+        if (!same)
+            return vae_set_error("%s: metadata 'architecture' describes another network than its input_dim, "
+                                 "hidden, latent_dim, activation and likelihood: the file is damaged or was edited",
+                                 path);
+    }
+    char hidden[VAE_MAX_HIDDEN * 12 + 1] = "", latent[16];
+    for (int i = 0; i < c->n_hidden; i++)
+        snprintf(hidden + strlen(hidden), sizeof hidden - strlen(hidden), "%s%d", i ? "," : "", c->hidden[i]);
+    snprintf(latent, sizeof latent, "%d", c->latent_dim);
+    const struct {
+        const char *key, *config_key, *value;
+    } pairs[] = {
+        {"train.activation", "activation", vae_act_name(c->act)},
+        {"train.likelihood", "likelihood", vae_likelihood_name(c->likelihood)},
+        {"train.hidden", "hidden", hidden},
+        {"train.latent", "latent_dim", latent},
+        {"train.model", "model", vae_model_kind_name(c->kind)},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        const char *rec = vae_safetensors_meta_get(st, pairs[i].key);
+        if (rec && strcmp(rec, pairs[i].value) != 0)
+            return vae_set_error("%s: metadata %s = '%.40s' contradicts %s = '%.40s': the file is damaged or was "
+                                 "edited",
+                                 path, pairs[i].key, rec, pairs[i].config_key, pairs[i].value);
+    }
+    return 0;
+}
+
 int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta *extra, int n_extra)
 {
     const vae_config *c = &m->cfg;
@@ -157,8 +196,9 @@ static int meta_int(const vae_safetensors *st, const char *path, const char *key
     char *end;
     errno = 0;
     long x = strtol(v, &end, 10);
-    if (end == v || *end || errno || x < 0 || x > (1L << 30))
-        return vae_set_error("%s: metadata %s = '%s' is not a valid size", path, key, v);
+    /* digits only, as the writer writes them: no sign, no spaces (strtol would take " 20" and "+20") */
+    if (v[0] < '0' || v[0] > '9' || end == v || *end || errno || x < 0 || x > (1L << 30))
+        return vae_set_error("%s: metadata %s = '%.40s' is not a valid size (digits only)", path, key, v);
     *out = (int)x;
     return 0;
 }
@@ -237,7 +277,7 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
         goto prefix;
     saved_tensor t[2 * VAE_MAX_LINEAR * VAE_MAX_PARTS];
     int nt = list_tensors(&want, t);
-    if (check_tensors(path, &st, &want, t, nt))
+    if (check_tensors(path, &st, &want, t, nt) || check_agrees(path, &st, &want))
         goto out;
     if (vae_model_init(m, &c, be, batch_cap))
         goto prefix;

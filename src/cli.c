@@ -451,3 +451,17 @@ void vae_cli_data_inputs(const char *dir, vae_split split, char paths[2][4096], 
     inputs[(*n)++] = paths[0];
     inputs[(*n)++] = paths[1];
 }
+
+int vae_cli_check_data_shape(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir)
+{
+    const vae_config *c = &m->cfg;
+    if (d->dim != c->input_dim)
+        return vae_set_error("%s: the data has %d values per image, but the model %s takes %d", dir, d->dim,
+                             model_path, c->input_dim);
+    const int model_image = c->image_rows > 0 && c->image_cols > 0 && c->image_rows * c->image_cols == c->input_dim;
+    if (model_image && d->rows > 0 && d->cols > 0 && (d->rows != c->image_rows || d->cols != c->image_cols))
+        return vae_set_error("%s: the images are %dx%d, but the model %s was trained on %dx%d images (the same %d "
+                             "pixels in another shape)",
+                             dir, d->rows, d->cols, model_path, c->image_rows, c->image_cols, d->dim);
+    return 0;
+}

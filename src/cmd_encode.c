@@ -107,8 +107,7 @@ int vae_cmd_encode(int argc, char **argv)
         rc = vae_cli_fail();
         goto free_backend;
     }
-    if (d.dim != m.cfg.input_dim) {
-        vae_set_error("%s: images have %d pixels, the model expects %d", s.data_dir, d.dim, m.cfg.input_dim);
+    if (vae_cli_check_data_shape(&m, model, &d, s.data_dir)) {
         rc = vae_cli_fail();
         goto free_model;
     }

@@ -207,6 +207,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
     if ((rc = vae_cli_check_output("reconstruct", a.out, inputs, n_inputs, a.force)))
         goto out;
     if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test) ||
+        vae_cli_check_data_shape(&m, a.model, &test, a.s.data_dir) ||
         vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
         rc = vae_cli_fail();
         goto out;
@@ -407,8 +408,7 @@ int vae_cmd_eval(int argc, char **argv)
         vae_dataset_free(&test);
         return rc;
     }
-    if (test.dim != m.cfg.input_dim) {
-        vae_set_error("%s: images have %d pixels, the model expects %d", a.s.data_dir, test.dim, m.cfg.input_dim);
+    if (vae_cli_check_data_shape(&m, a.model, &test, a.s.data_dir)) {
         rc = vae_cli_fail();
     } else if (vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
         rc = vae_cli_fail();

@@ -108,7 +108,8 @@ int vae_cmd_plot(int argc, char **argv)
         vae_cli_fail();
         goto free_model;
     }
-    if (vae_cli_check_labels(&m, model, &test, s.data_dir, VAE_SPLIT_TEST)) {
+    if (vae_cli_check_data_shape(&m, model, &test, s.data_dir) ||
+        vae_cli_check_labels(&m, model, &test, s.data_dir, VAE_SPLIT_TEST)) {
         vae_cli_fail();
         vae_dataset_free(&test);
         goto free_model;

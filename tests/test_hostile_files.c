@@ -380,3 +380,61 @@ Test(hostile, eval_refuses_a_non_finite_result_in_both_modes)
                   "eval%s printed the result:\n%s", json ? " --json" : "", out);
     }
 }
+
+/* ---- finding 10: contradictory or sloppy metadata is refused ---- */
+
+Test(hostile, contradictory_or_sloppy_metadata_is_refused)
+{
+    tiny t;
+    tiny_run(&t);
+    size_t len;
+    char *model0 = tu_read_file(t.model, &len);
+    static const struct {
+        const char *key, *value, *needle;
+    } cases[] = {
+        {"activation", "tanh", "metadata 'architecture' describes another network"},
+        {"likelihood", "gaussian", "metadata 'architecture' describes another network"},
+        {"train.activation", "tanh", "metadata train.activation = 'tanh' contradicts activation = 'relu'"},
+        {"train.hidden", "400", "metadata train.hidden = '400' contradicts hidden = '24'"},
+        {"latent_dim", " 2", "metadata latent_dim = ' 2' is not a valid size (digits only)"},
+        {"latent_dim", "+2", "metadata latent_dim = '+2' is not a valid size"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tu_write_file(t.model, model0, len);
+        if (strcmp(cases[i].key, "likelihood") == 0)
+            tu_st_rewrite_meta(t.model, "sigma", "1");
+        tu_st_rewrite_meta(t.model, cases[i].key, cases[i].value);
+        int rc = tu_cuvae(out, sizeof out, "info --model %s 2>&1", t.model);
+        cr_expect_eq(rc, 1, "%s = '%s': exit %d\n%s", cases[i].key, cases[i].value, rc, out);
+        cr_expect(strstr(out, t.model) && strstr(out, cases[i].needle), "%s = '%s':\n%s", cases[i].key,
+                  cases[i].value, out);
+    }
+    tu_write_file(t.model, model0, len);
+    free(model0);
+
+    /* an 8x8 model given 4x16 images: the same 64 pixels in another shape */
+    char data[700], path[800];
+    snprintf(data, sizeof data, "%s/wide", t.dir);
+    mkdir(data, 0755);
+    unsigned char b[16 + 30 * 64] = {0}, l[8 + 30] = {0};
+    put_be32(b, 0x803);
+    put_be32(b + 4, 30);
+    put_be32(b + 8, 4);
+    put_be32(b + 12, 16);
+    put_be32(l, 0x801);
+    put_be32(l + 4, 30);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", data);
+    tu_write_file(path, b, sizeof b);
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", data);
+    tu_write_file(path, l, sizeof l);
+    const char *cmds[] = {"eval", "encode --out %s/z.safetensors", "reconstruct --out %s/r.png"};
+    for (int i = 0; i < 3; i++) {
+        char c[900];
+        snprintf(c, sizeof c, cmds[i], t.dir);
+        int rc = tu_cuvae(out, sizeof out, "%s --model %s --data %s --device cpu 2>&1", c, t.model, data);
+        cr_expect_eq(rc, 1, "%s: exit %d\n%s", c, rc, out);
+        cr_expect(strstr(out, "the images are 4x16, but the model") && strstr(out, "was trained on 8x8 images") &&
+                      strstr(out, data),
+                  "%s:\n%s", c, out);
+    }
+}
