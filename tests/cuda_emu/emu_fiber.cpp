@@ -138,10 +138,6 @@ void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg, int slot)
     f->stack_size = STACK_BYTES;
     f->entry = entry;
     f->arg = arg;
-#if EMU_ASAN
-    /* An abandoned fiber (a failed kernel) may have left its frames' redzones poisoned. */
-    ASAN_UNPOISON_MEMORY_REGION(f->stack, f->stack_size);
-#endif
 #ifdef CUVAE_EMU_TSAN
     if ((size_t)slot >= tsan_slots.size())
         tsan_slots.resize((size_t)slot + 1, nullptr);
@@ -172,8 +168,17 @@ void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg, int slot)
     f->sp = sp;
 }
 
-void emu_fiber_release(emu_fiber *f)
+void emu_fiber_release(emu_fiber *f, int finished)
 {
+#if EMU_ASAN
+    /* A fiber abandoned mid-kernel (a failed launch) leaves its frames' redzones poisoned; one
+     * that finished has unwound them. (Unpoisoning every stack would cost 64 KiB of shadow
+     * writes per CUDA thread.) */
+    if (f->stack && !finished)
+        ASAN_UNPOISON_MEMORY_REGION(f->stack, f->stack_size);
+#else
+    (void)finished;
+#endif
     if (f->stack)
         stack_pool.push_back(f->stack);
     f->stack = nullptr;

@@ -41,8 +41,9 @@ void emu_fiber_create(emu_fiber *f, void (*entry)(void *), void *arg, int slot);
 void emu_fiber_switch(emu_fiber *from, emu_fiber *to);
 /* The last switch out of a fiber whose entry has returned: `from` never runs again. */
 [[noreturn]] void emu_fiber_exit(emu_fiber *from, emu_fiber *to);
-/* Return a finished or abandoned fiber's stack to the pool (called from the host context). */
-void emu_fiber_release(emu_fiber *f);
+/* Return a fiber's stack to the pool (called from the host context): finished, its entry
+ * returned; otherwise abandoned mid-kernel. */
+void emu_fiber_release(emu_fiber *f, int finished);
 
 /* Happens-before edges for ThreadSanitizer (no-ops without CUVAE_EMU_TSAN): a release on
  * `sync` by one fiber, then an acquire on it by another, orders the first's earlier

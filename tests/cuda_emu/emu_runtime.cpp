@@ -213,6 +213,7 @@ const allocation *find_allocation(const void *p, size_t bytes)
     return &al;
 }
 
+#if !EMU_ASAN
 /* The guard bytes of one allocation: before the buffer, and the rounding after it. */
 void guard_regions(const allocation &al, char **front, size_t *front_bytes, char **back, size_t *back_bytes)
 {
@@ -221,6 +222,7 @@ void guard_regions(const allocation &al, char **front, size_t *front_bytes, char
     *back = al.base + al.bytes;
     *back_bytes = al.span - al.bytes;
 }
+#endif
 
 /* Every allocation's guard bytes intact, or a fault naming what broke them. */
 void check_guards(const char *after)
@@ -572,7 +574,7 @@ void run_block(const launch_t &L, uint64_t *rng)
             threadIdx = t.idx;
             emu_fiber_switch(&host_fiber, &t.fiber);
             if (t.state == T_DONE) {
-                emu_fiber_release(&t.fiber);
+                emu_fiber_release(&t.fiber, 1);
                 live--;
             }
         }
@@ -581,11 +583,12 @@ void run_block(const launch_t &L, uint64_t *rng)
     }
     for (cuda_thread &t : blk.threads) /* after a failure: the abandoned fibers' stacks */
         if (t.state == T_LIVE)
-            emu_fiber_release(&t.fiber);
+            emu_fiber_release(&t.fiber, 0);
     emu_fiber_sync_acquire(&block_sync_end);
     cur_thread = nullptr;
 }
 
+#if !EMU_ASAN
 /* A fault inside a kernel (a write into the no-access page after a buffer, a fiber's stack
  * overflowing into its guard page) names the kernel, the block and the thread, then takes the
  * default action. Not under AddressSanitizer, whose own handler reports more. */
@@ -607,10 +610,11 @@ void on_fault(int sig, siginfo_t *info, void *ctx)
     signal(sig, SIG_DFL);
     raise(sig);
 }
+#endif
 
 void install_fault_report(void)
 {
-#if !EMU_ASAN
+#if !EMU_ASAN /* ASan's own handler reports more */
     static int done = 0;
     if (done)
         return;
