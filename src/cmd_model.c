@@ -452,6 +452,27 @@ static void help_info(void)
            vae_cli_help_model);
 }
 
+/* s with each control character escaped as safetensors.h's escape writes it (\xNN): C0 controls,
+ * DEL, and the C1 controls U+0080 to U+009F (two bytes, 0xC2 0x80-0x9F, each written \xNN); the
+ * rest as it is (metadata is valid UTF-8, jansson checked; a stored escape stays as stored).
+ * Returns the columns written. */
+static int print_controls_escaped(FILE *f, const char *s)
+{
+    int w = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            w += fprintf(f, "\\x%02x", *p);
+        else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            w += fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
+            p++;
+        } else {
+            fputc(*p, f);
+            w += (*p & 0xc0) != 0x80; /* one column per character, not per byte */
+        }
+    }
+    return w;
+}
+
 int vae_cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -482,13 +503,14 @@ int vae_cmd_info(int argc, char **argv)
         return vae_cli_fail();
     }
     printf("%s\n", a.model);
-    /* keys and values as the safetensors writer escapes them: a control character (a terminal
-     * escape, a newline that would forge a line) is printed as \xNN, never sent to the terminal */
+    /* a control character of a key or value (a terminal escape, a newline that would forge a line)
+     * is printed as \xNN, never sent to the terminal */
     for (int i = 0; i < st.n_meta; i++) {
-        char *key = vae_safetensors_escape(st.meta[i].key), *value = vae_safetensors_escape(st.meta[i].value);
-        printf("  %-24s %s\n", key, value);
-        vae_free(key);
-        vae_free(value);
+        printf("  ");
+        int w = print_controls_escaped(stdout, st.meta[i].key);
+        printf("%*s ", w < 24 ? 24 - w : 0, "");
+        print_controls_escaped(stdout, st.meta[i].value);
+        printf("\n");
     }
     vae_safetensors_free(&st);
     vae_model_print_summary(&m, stdout);

@@ -342,13 +342,14 @@ Test(hostile, info_escapes_control_characters_in_metadata)
 {
     tiny t;
     tiny_run(&t);
-    tu_st_rewrite_meta(t.model, "train.note", "\x1b]0;pwned\x07\x1b[2J\rforged: line\nsecond \\ x");
+    tu_st_rewrite_meta(t.model, "train.note", "\x1b]0;pwned\x07\x1b[2J\rforged: line\nsecond \\ x \xc2\x9b" "2J");
     tu_st_rewrite_meta(t.model, "key\x1b[31m", "red");
     int rc = tu_cuvae(out, sizeof out, "info --model %s 2>&1", t.model);
     cr_expect_eq(rc, 0, "%s", out);
     cr_expect(!strchr(out, '\x1b') && !strchr(out, '\x07') && !strchr(out, '\r'),
               "a control character reached the terminal:\n%s", out);
-    cr_expect(strstr(out, "\\x1b]0;pwned\\x07\\x1b[2J\\x0dforged: line\\x0asecond \\\\ x"), "%s", out);
+    cr_expect(!strstr(out, "\xc2\x9b"), "a C1 control (CSI) reached the terminal:\n%s", out);
+    cr_expect(strstr(out, "\\x1b]0;pwned\\x07\\x1b[2J\\x0dforged: line\\x0asecond \\ x \\xc2\\x9b2J"), "%s", out);
     cr_expect(strstr(out, "key\\x1b[31m") && strstr(out, "red"), "%s", out);
 }
 
