@@ -82,7 +82,7 @@ void vae_compare_options_default(vae_compare_options *o);
 /* --tf32: set o->tf32 and the tolerances derived for TF32 GEMMs (compare.c) for o->cfg: with
  * u = VAE_COMPARE_TF32_UNIT_ROUNDOFF and L = 2 (n_hidden + 1) GEMM layers in the forward pass,
  * loss 2uL, gradients and parameters 4uL times 8 for cancellation (default model: 3.9e-3 and
- * 6.3e-2). */
+ * 6.25e-2). */
 void vae_compare_options_tf32(vae_compare_options *o);
 
 /* The largest difference allowed in any parameter element after `steps` Adam

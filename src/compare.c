@@ -46,7 +46,7 @@ void vae_compare_options_default(vae_compare_options *o)
  * inputs rounded to TF32 to nearest): the first layers' gradients of the default model on the
  * synthetic set reach relative L2 errors of 1.1e-2 after one step and 3.4e-2 after ten, 1.4 and
  * 4.4 times the cancellation-free bound; so the gradients and parameters get TF32_CANCELLATION
- * = 8 times it. Default model, L = 4: loss 3.9e-3, gradients and parameters 6.3e-2, against
+ * = 8 times it. Default model, L = 4: loss 3.9e-3, gradients and parameters 6.25e-2, against
  * FP32's 1e-5 and 1e-4; a TF32 run checked with FP32's tolerances still fails by two orders. */
 #define TF32_CANCELLATION 8.0
 void vae_compare_options_tf32(vae_compare_options *o)
