@@ -57,9 +57,8 @@ static void adam_step_cuda(const cuda_ctx *c, float *params, const float *grads,
     if (n == 0)
         return;
     const int threads = 256;
-    CUDA_LAUNCH(adam_step_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(params, grads, m, v, n, lr,
-                                                                             cfg->beta1, cfg->beta2, cfg->eps, step,
-                                                                             skip, grad_scale);
+    CUDA_LAUNCH(adam_step_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(
+        params, grads, m, v, n, lr, cfg->beta1, cfg->beta2, cfg->eps, step, skip, grad_scale);
     CUDA_CHECK_LAUNCH();
 }
 

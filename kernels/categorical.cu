@@ -115,7 +115,7 @@ static void kl_categorical_cuda(float *loss, int T, float *dlogits, const float 
                                 const float *weight, float grad_scale, cudaStream_t stream)
 {
     CUDA_LAUNCH(kl_categorical_kernel, cat_grid(B), CAT_THREADS, 0, stream)(loss, T, dlogits, logits, B, K, weight,
-                                                                     grad_scale);
+                                                                            grad_scale);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -54,8 +54,8 @@ static __global__ void lik_bernoulli_kernel(float *loss, int T, float *dlogits, 
 static void lik_bernoulli_cuda(float *loss, int T, float *dlogits, const float *logits, const float *x, int B, int D,
                                const float *weight, float grad_scale, cudaStream_t stream)
 {
-    CUDA_LAUNCH(lik_bernoulli_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(loss, T, dlogits, logits, x, B, D, weight,
-                                                                           grad_scale);
+    CUDA_LAUNCH(lik_bernoulli_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(
+        loss, T, dlogits, logits, x, B, D, weight, grad_scale);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -95,8 +95,8 @@ static __global__ void lik_gaussian_kernel(float *loss, int T, float *dmean, con
 static void lik_gaussian_cuda(float *loss, int T, float *dmean, const float *mean, const float *x, int B, int D,
                               float sigma, const float *weight, float grad_scale, cudaStream_t stream)
 {
-    CUDA_LAUNCH(lik_gaussian_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(loss, T, dmean, mean, x, B, D, sigma, weight,
-                                                                          grad_scale);
+    CUDA_LAUNCH(lik_gaussian_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(
+        loss, T, dmean, mean, x, B, D, sigma, weight, grad_scale);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -139,7 +139,7 @@ static void kl_gaussian_cuda(float *loss, int T, float *dstats, const float *sta
                              float grad_scale, cudaStream_t stream)
 {
     CUDA_LAUNCH(kl_gaussian_kernel, cuda_grid_rows(B), LOSS_THREADS, 0, stream)(loss, T, dstats, stats, B, Z, weight,
-                                                                         grad_scale);
+                                                                                grad_scale);
     CUDA_CHECK_LAUNCH();
 }
 

@@ -64,7 +64,8 @@ static void reparam_backward_cuda(const cuda_ctx *c, float *dstats, const float 
 {
     const size_t n = (size_t)B * (size_t)Z;
     const int threads = 256;
-    CUDA_LAUNCH(reparam_backward_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(dstats, dz, stats, eps, n, Z);
+    CUDA_LAUNCH(reparam_backward_kernel, cuda_grid_size(c, n, threads), threads, 0, stream)(
+        dstats, dz, stats, eps, n, Z);
     CUDA_CHECK_LAUNCH();
 }
 
@@ -89,7 +90,8 @@ static void gauss_log_ratio_cuda(const cuda_ctx *c, float *out, const float *z, 
                                  int R, int Z, cudaStream_t stream)
 {
     const int threads = 256;
-    CUDA_LAUNCH(gauss_log_ratio_kernel, cuda_grid_size(c, (size_t)R, threads), threads, 0, stream)(out, z, stats, eps, R, Z);
+    CUDA_LAUNCH(gauss_log_ratio_kernel, cuda_grid_size(c, (size_t)R, threads), threads, 0, stream)(
+        out, z, stats, eps, R, Z);
     CUDA_CHECK_LAUNCH();
 }
 

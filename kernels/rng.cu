@@ -131,8 +131,8 @@ extern "C" void cuda_rng_normal(vae_backend *be, vae_rng *rng, float *out, size_
         return;
     cuda_ctx *c = cuda_ctx_of(be);
     cuda_rng *r = cuda_rng_of(rng);
-    CUDA_LAUNCH(rng_normal_kernel, cuda_grid_size(c, n / 2, RNG_THREADS), RNG_THREADS, 0, c->stream)(out, n / 2, r->seed,
-                                                                                            r->offset);
+    CUDA_LAUNCH(rng_normal_kernel, cuda_grid_size(c, n / 2, RNG_THREADS), RNG_THREADS, 0, c->stream)(
+        out, n / 2, r->seed, r->offset);
     CUDA_CHECK_LAUNCH();
     rng_advance(c, r, n);
 }
@@ -144,8 +144,8 @@ extern "C" void cuda_rng_uniform(vae_backend *be, vae_rng *rng, float *out, size
     cuda_ctx *c = cuda_ctx_of(be);
     cuda_rng *r = cuda_rng_of(rng);
     /* At most n / 4 + 2 Philox blocks hold the n words, wherever the offset stands. */
-    CUDA_LAUNCH(rng_uniform_kernel, cuda_grid_size(c, n / 4 + 2, RNG_THREADS), RNG_THREADS, 0, c->stream)(out, n, r->seed,
-                                                                                                r->offset);
+    CUDA_LAUNCH(rng_uniform_kernel, cuda_grid_size(c, n / 4 + 2, RNG_THREADS), RNG_THREADS, 0, c->stream)(
+        out, n, r->seed, r->offset);
     CUDA_CHECK_LAUNCH();
     rng_advance(c, r, n);
 }
