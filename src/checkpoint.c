@@ -203,6 +203,26 @@ static int meta_int(const vae_safetensors *st, const char *path, const char *key
     return 0;
 }
 
+/* The file's values that vae_config_validate would refuse in the words of the flags that set them
+ * in training (--beta inf ...), refused here in the words of the file: its path, the key and the
+ * value as stored. vae_config_validate stays the last word on the rest. */
+static int check_meta_values(const char *path, const vae_safetensors *st, const vae_config *c)
+{
+    const char *key = NULL, *need = NULL;
+    if (!(c->beta >= 0.0f) || !isfinite(c->beta))
+        key = "beta", need = "a finite number >= 0 (the weight of the KL term)";
+    else if (c->likelihood == VAE_LIKELIHOOD_GAUSSIAN && (!(c->sigma > 0.0f) || !isfinite(c->sigma)))
+        key = "sigma", need = "a finite number > 0 (the Gaussian likelihood's standard deviation)";
+    else if (c->latent_dim < 1 || c->latent_dim > 4096)
+        key = "latent_dim", need = "a latent size in 1..4096";
+    else if (c->kind == VAE_MODEL_JOINT && (c->disc < 2 || c->disc > 1024))
+        key = "disc", need = "a count of categories in 2..1024";
+    if (!key)
+        return 0;
+    return vae_set_error("%s: metadata %s = '%.60s' is not %s: the file is damaged or was not written by cuvae",
+                         path, key, vae_safetensors_meta_get(st, key), need);
+}
+
 int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_model *m)
 {
     vae_safetensors st;
@@ -257,10 +277,13 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
         goto out;
     if (c.kind == VAE_MODEL_JOINT && meta_int(&st, path, "disc", &c.disc))
         goto out;
-    if (hidden[0] == '\0')
+    if (hidden[0] == '\0') {
         c.n_hidden = 0;
-    else if (vae_config_parse_hidden(hidden, &c))
-        goto prefix;
+    } else if (vae_config_parse_hidden(hidden, &c)) {
+        vae_set_error("%s: metadata hidden = '%.60s' is not a list of layer sizes (1..65536, at most %d, like 400 "
+                      "or 512,256)", path, hidden, VAE_MAX_HIDDEN);
+        goto out;
+    }
     if (vae_act_parse(act, &c.act))
         goto prefix;
     char *end;
@@ -269,6 +292,8 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
         vae_set_error("%s: metadata beta = '%s' is not a number", path, beta);
         goto out;
     }
+    if (check_meta_values(path, &st, &c))
+        goto out;
     /* The file is checked against itself before anything is allocated for it: the
      * metadata's model must be exactly the tensors present, so a small file cannot
      * ask for a large model. */

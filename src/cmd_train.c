@@ -206,6 +206,7 @@ typedef struct {
     char toy_tv[32]; /* the toy's total-variation distance as model metadata; "" for other data */
     int recorded_threads; /* a resumed CPU run's train.threads; 0 when none is recorded */
     int lock_fd;     /* the run directory's lock (run_dir.h), held until the process ends; -1 unlocked */
+    const char *ck_path; /* the checkpoint a resumed run's metrics came from; NULL for a new run */
 } run;
 
 static void metrics_append(run *r, const char *line)
@@ -286,8 +287,13 @@ static int write_metrics(run *r)
     if (vae_run_write_text(r->dir, "metrics.csv", r->metrics, r->metrics_len))
         return -1;
     vae_metrics_table t;
-    if (vae_metrics_parse(r->metrics, r->metrics_len, "metrics.csv (from the checkpoint)", &t))
-        return -1; /* only a resumed checkpoint's text can be malformed */
+    char what[4300];
+    if (r->ck_path)
+        snprintf(what, sizeof what, "%s/metrics.csv (its rows from %s)", r->dir, r->ck_path);
+    else
+        snprintf(what, sizeof what, "%s/metrics.csv", r->dir);
+    if (vae_metrics_parse(r->metrics, r->metrics_len, what, &t))
+        return -1; /* only a resumed checkpoint's text can be malformed (and it was checked on opening) */
     size_t len;
     char *jsonl = vae_metrics_jsonl(&t, &len);
     vae_metrics_table_free(&t);
@@ -685,6 +691,12 @@ int vae_cmd_train(int argc, char **argv)
     s->cfg.input_dim = train.dim;
     s->cfg.image_rows = train.rows;
     s->cfg.image_cols = train.cols;
+    if (s->batch_size > train.n) { /* a batch is at most the data set; the rest would be allocated unused */
+        fprintf(stderr, "note: --batch-size %d is larger than the %d training %s: each epoch is one batch of %d, "
+                        "recorded as --batch-size %d\n",
+                s->batch_size, train.n, toy ? "values" : "images", train.n, train.n);
+        s->batch_size = train.n;
+    }
     if (set_classes(&s->cfg, s->data_dir, &train, &test)) {
         vae_cli_fail();
         goto free_data;
@@ -773,6 +785,7 @@ int vae_cmd_train(int argc, char **argv)
         goto free_trainer;
     }
     if (resuming) {
+        r.ck_path = ck_path;
         metrics_append(&r, ck.p.metrics);
         r.best_val = ck.p.best_val;
         r.best_epoch = ck.p.best_epoch;

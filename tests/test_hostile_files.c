@@ -439,3 +439,64 @@ Test(hostile, contradictory_or_sloppy_metadata_is_refused)
                   "%s:\n%s", c, out);
     }
 }
+
+/* ---- finding 11: a value from a model file is reported as the file's, not as a flag's ---- */
+
+Test(hostile, model_metadata_values_are_named_by_file_and_key_not_by_flag)
+{
+    tiny t;
+    tiny_run(&t);
+    size_t len;
+    char *model0 = tu_read_file(t.model, &len);
+    static const struct {
+        const char *key, *value, *needle;
+    } cases[] = {
+        {"beta", "1e39", "metadata beta = '1e39' is not a finite number >= 0"},
+        {"beta", "-1", "metadata beta = '-1' is not a finite number >= 0"},
+        {"latent_dim", "5000", "metadata latent_dim = '5000' is not a latent size in 1..4096"},
+        {"hidden", "24x", "metadata hidden = '24x' is not a list of layer sizes"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tu_write_file(t.model, model0, len);
+        tu_st_rewrite_meta(t.model, cases[i].key, cases[i].value);
+        int rc = tu_cuvae(out, sizeof out, "info --model %s 2>&1", t.model);
+        cr_expect_eq(rc, 1, "%s = '%s': exit %d\n%s", cases[i].key, cases[i].value, rc, out);
+        cr_expect(strstr(out, t.model) && strstr(out, cases[i].needle), "%s = '%s':\n%s", cases[i].key,
+                  cases[i].value, out);
+        cr_expect(!strstr(out, "--beta") && !strstr(out, "--latent") && !strstr(out, "--hidden"),
+                  "%s = '%s': a file's value reported as a flag's:\n%s", cases[i].key, cases[i].value, out);
+    }
+    free(model0);
+}
+
+/* ---- finding 12: a batch larger than the data set is clamped to it, said once, recorded ---- */
+
+Test(hostile, batch_larger_than_the_data_set_is_clamped_and_recorded)
+{
+    tiny t;
+    snprintf(t.dir, sizeof t.dir, "%s", tu_tmpdir());
+    snprintf(t.data, sizeof t.data, "%s/data", t.dir);
+    snprintf(t.run, sizeof t.run, "%s/run", t.dir);
+    snprintf(t.model, sizeof t.model, "%s/model.safetensors", t.run);
+    mkdir(t.data, 0755);
+    tu_write_patterns_idx(t.data, 120, 30, 3);
+    /* 60000 rows of 64 pixels would be allocated for 120 images without the clamp */
+    int rc = tu_cuvae(out, sizeof out,
+                      "train --data %s --epochs 1 --batch-size 60000 --hidden 24 --latent 2 --out %s --device cpu "
+                      "2>&1",
+                      t.data, t.run);
+    cr_assert_eq(rc, 0, "%s", out);
+    cr_expect(strstr(out, "note: --batch-size 60000 is larger than the 120 training images: each epoch is one "
+                          "batch of 120, recorded as --batch-size 120"),
+              "no note on the clamp:\n%s", out);
+    char *b = tu_st_meta(t.model, "train.batch_size");
+    cr_expect(b && strcmp(b, "120") == 0, "train.batch_size recorded as '%s', not the 120 used", b ? b : "(none)");
+    free(b);
+    /* the resume takes the recorded batch (no second note); the original flag is a change it names */
+    rc = tu_cuvae(out, sizeof out, "train --resume %s --epochs 2 2>&1", t.run);
+    cr_expect_eq(rc, 0, "%s", out);
+    cr_expect(!strstr(out, "note: --batch-size"), "the resume clamped again:\n%s", out);
+    rc = tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --batch-size 60000 2>&1", t.run);
+    cr_expect_eq(rc, 2, "%s", out);
+    cr_expect(strstr(out, "--batch-size 60000 (the run has 120)"), "%s", out);
+}
