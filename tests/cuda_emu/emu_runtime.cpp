@@ -944,7 +944,9 @@ const char *cudaGetErrorString(cudaError_t err)
     }
 }
 
-cudaError_t cudaDeviceSynchronize(void)
+/* Run every stream's work: what cudaDeviceSynchronize and cudaEventSynchronize do (one
+ * timeline: an event is reached when its stream's earlier work has run). */
+static cudaError_t synchronize_all(void)
 {
     API_LOCK();
     STICKY_CHECK();
@@ -953,6 +955,11 @@ cudaError_t cudaDeviceSynchronize(void)
         return e;
     run_all_queues();
     return sticky_error != cudaSuccess ? fail(sticky_error) : cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void)
+{
+    return synchronize_all();
 }
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes)
@@ -1180,13 +1187,9 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream)
 
 cudaError_t cudaEventSynchronize(cudaEvent_t event)
 {
-    API_LOCK();
-    STICKY_CHECK();
-    cudaError_t e = refuse_during_capture();
-    if (e != cudaSuccess)
-        return e;
-    run_all_queues();
-    return sticky_error != cudaSuccess ? fail(sticky_error) : cudaSuccess;
+    if (event == nullptr)
+        return fail(cudaErrorInvalidResourceHandle);
+    return synchronize_all();
 }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
