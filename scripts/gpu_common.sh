@@ -5,8 +5,10 @@
 #   gpu_unpack GPU_DIR PREFIX     the .debs unpacked into PREFIX (dpkg -x, or Python where
 #                                 dpkg is missing), never over /; then made usable from there
 #   gpu_check_loadable PREFIX MANIFEST   every carried library loads on this machine's glibc
-#   gpu_configure SRC BUILD PREFIX   CMake pointed at PREFIX only
+#   gpu_configure SRC BUILD PREFIX [CMAKE_ARG...]   CMake pointed at PREFIX only
 #   gpu_verify_build BUILD PREFIX    PASS/FAIL lines: headers and libraries came from PREFIX
+#   gpu_compare_models TESTUTIL_C    tests/testutil.c's tu_compare_models as NAME<TAB>FLAGS lines
+#   gpu_mnist_head SRC DEST NTRAIN NTEST   the first images of an IDX data set, as a smaller one
 #
 # How the build is pointed at the prefix, and why it cannot silently use /usr instead:
 # - pkg-config is the prefix's own pkgconf, run through a wrapper that sets
@@ -141,9 +143,11 @@ gpu_check_loadable() {
   echo "every carried library loads here"
 }
 
-# gpu_configure SRC BUILD PREFIX: configure the build against the prefix alone.
+# gpu_configure SRC BUILD PREFIX [CMAKE_ARG...]: configure the build against the prefix alone;
+# the further arguments go to cmake as they are (the CUDA mode and architectures).
 gpu_configure() {
   local src=$1 b=$2 p=$3 pc=$3/.cuvae/pkg-config gen=()
+  shift 3
   command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
   local zinc zlib pinc plib rpath
   zinc=$("$pc" --variable=includedir zlib) && zlib=$("$pc" --variable=libdir zlib)/libz.so &&
@@ -157,7 +161,7 @@ gpu_configure() {
     -DZLIB_INCLUDE_DIR="$zinc" -DZLIB_LIBRARY="$zlib" \
     -DPNG_PNG_INCLUDE_DIR="$pinc" -DPNG_LIBRARY="$plib" \
     -DCMAKE_BUILD_RPATH="$rpath" \
-    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags"
+    -DCMAKE_EXE_LINKER_FLAGS="-Wl,--disable-new-dtags" "$@"
 }
 
 # gpu_header_deps BUILD: every header the compiler read, one path per line.
@@ -228,4 +232,67 @@ gpu_verify_build() {
     fails=$((fails + 1))
   fi
   return "$fails"
+}
+
+# gpu_compare_models TESTUTIL_C: the models of tests/testutil.c's tu_compare_models table (the
+# list test_compare.c and test_cuda_compare.c run), one "NAME<TAB>FLAGS" line each, read from
+# the C source so that the GPU check and the tests share one list. Fails, saying so, when the
+# table is not found or an entry lacks its two strings.
+gpu_compare_models() {
+  python3 - "$1" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+src = re.sub(r"/\*.*?\*/|//[^\n]*", "", src, flags=re.S)
+m = re.search(r"tu_compare_models\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
+if not m:
+    sys.exit(f"gpu_compare_models: no tu_compare_models table in {sys.argv[1]}")
+entries = re.findall(r'\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}', m.group(1))
+if not entries:
+    sys.exit("gpu_compare_models: the tu_compare_models table has no entries")
+for e in entries:
+    fields, cur, seen = [], "", False
+    for t in re.finditer(r'"((?:[^"\\]|\\.)*)"|,', e):
+        if t.group(0) == ",":
+            fields.append(cur if seen else None)
+            cur, seen = "", False
+        else:
+            cur += t.group(1).replace('\\"', '"').replace("\\\\", "\\")
+            seen = True
+    fields.append(cur if seen else None)
+    if len(fields) < 2 or fields[0] is None or fields[1] is None:
+        sys.exit(f"gpu_compare_models: an entry without a name and flags: {{{e.strip()}}}")
+    print(f"{fields[0]}\t{fields[1]}")
+PY
+}
+
+# gpu_mnist_head SRC DEST NTRAIN NTEST: DEST gets the first NTRAIN training and NTEST test
+# images and labels of the IDX data set in SRC (raw or .gz), uncompressed (all of them where
+# SRC has fewer), so that a timed run takes the same time whichever MNIST travelled.
+gpu_mnist_head() {
+  python3 - "$@" <<'PY'
+import gzip, os, struct, sys
+src, dest, ntrain, ntest = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+os.makedirs(dest, exist_ok=True)
+for split, n in (("train", ntrain), ("t10k", ntest)):
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"{split}-{kind}-ubyte"
+        path = os.path.join(src, name)
+        if os.path.exists(path):
+            data = open(path, "rb").read()
+        elif os.path.exists(path + ".gz"):
+            data = gzip.open(path + ".gz").read()
+        else:
+            sys.exit(f"gpu_mnist_head: {path}[.gz] is missing")
+        if data[:2] != b"\0\0" or data[2] != 0x08:
+            sys.exit(f"gpu_mnist_head: {name}: not an IDX file of unsigned bytes")
+        ndim = data[3]
+        dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+        item = 1
+        for d in dims[1:]:
+            item *= d
+        k = min(n, dims[0])
+        head = 4 + 4 * ndim
+        with open(os.path.join(dest, name), "wb") as f:
+            f.write(data[:4] + struct.pack(">I", k) + data[8:head] + data[head:head + k * item])
+PY
 }
