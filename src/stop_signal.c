@@ -66,7 +66,9 @@ int vae_stop_signals_start(const char *command)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
+    /* The default stack size, not a small one: a thread's stack also holds the static TLS of
+     * every loaded library, and cuBLASLt's alone is 92 KiB, so a 64 KiB stack made
+     * pthread_create fail with EINVAL in every build linked with cuBLAS. */
     err = pthread_create(&t, &attr, signal_thread, NULL);
     pthread_attr_destroy(&attr);
     if (err)
