@@ -51,7 +51,7 @@
 # fails, saying so.
 # Exit status: 0 when no check failed, 1 otherwise, 2 on a usage error.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 root=$PWD
 start=$SECONDS
 
@@ -250,7 +250,7 @@ criterion_checks() {
   local line
   while read -r line; do
     check "${line%% *}" "$(cut -d' ' -f2- <<< "$line" | sed 's/: .*//')" "$(grep -o ': .*' <<< "$line" | cut -c3-)"
-  done < <(python3 scripts/criterion_verdicts.py "$@" $( ((has_gpu)) && echo --gpu))
+  done < <(python3 scripts/criterion_verdicts.py "$@" "${gpu_flag[@]}")
 }
 defer_pattern() { # defer_pattern '!' or '@': a Criterion pattern leaving out / taking the deferred cases
   local c list=""
@@ -406,7 +406,7 @@ phase_sanitize() {
     OMP_NUM_THREADS=$ncpu OP_TABLE_OPS=$ops limited "$t" "$san" "${opts[@]}" "$B/$prog" --verbose=1 -j1 ${filter:+--filter "$filter"} > "$out" 2>&1
     rc=$?
     cat "$out"
-    verdicts=$(python3 scripts/criterion_verdicts.py "$out" --program "$prog" $( ((has_gpu)) && echo --gpu))
+    verdicts=$(python3 scripts/criterion_verdicts.py "$out" --program "$prog" "${gpu_flag[@]}")
     errors=$(grep -m1 -o 'ERROR SUMMARY: [0-9]* error' "$out")
     if grep -qiE 'device not supported|unsupported device|not supported on this device' "$out"; then
       check SKIP "$name" "UNAVAILABLE: the tool refused the device: $(grep -m1 -iE 'not supported|unsupported' "$out" | sed 's/^=* *//')"
@@ -467,6 +467,8 @@ status=0
 t=$SECONDS
 phase_env > "$outdir/env.txt" 2>&1
 timed env $((SECONDS - t))
+gpu_flag=()   # criterion_verdicts.py --gpu: a CUDA case that skipped fails
+((has_gpu)) && gpu_flag=(--gpu)
 echo "gpu_check: $call: gpu: $gpu_line; nvcc: $nvcc_line"
 
 t=$SECONDS

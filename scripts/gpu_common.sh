@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # gpu_common.sh: sourced by scripts/gpu_check.sh and scripts/gpu_rehearse.sh (never run
 # alone). It turns what scripts/gpu_prepare.sh put in .gpu/ into a private prefix and a
 # build that uses it, on a machine where nothing can be installed:

@@ -29,7 +29,7 @@
 # Exit status 0 when every PASS/FAIL line says PASS. On this 2-core machine the emulated device
 # is far slower than an H100, so a window that fits here fits there (README "GPU check").
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 keep=0 extra=0
 for a in "$@"; do
   case "$a" in
