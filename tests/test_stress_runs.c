@@ -171,7 +171,12 @@ static void stress_signals(int threads)
     snprintf(pa, sizeof pa, "%s/model.safetensors", ref);
 
     int sent = 0, missed = 0, chains = 0, before_main = 0, at_exit = 0, setup = 0, training = 0, after_last = 0, done_phase = 0;
-    while (sent < want) {
+    /* A busy machine stretches the runs unevenly, so fewer of the random moments may fall in
+     * training: then more signals are sent (up to three times as many) until a quarter of the
+     * asked-for count has. */
+    const int min_training = want / 4;
+    int enough = 0;
+    while (!enough) {
         snprintf(run, sizeof run, "%s/chain%d", data, chains++);
         for (;;) {
             int resume = tu_exists_in(run, "checkpoint.safetensors");
@@ -180,7 +185,8 @@ static void stress_signals(int threads)
             else
                 snprintf(args, sizeof args, "train --data %s --out %s --force %s", data, run, set);
             pid_t pid = spawn(args, log);
-            if (sent >= want) { /* the chain's last run goes to its end */
+            enough = sent >= want && (training >= min_training || sent >= 3 * want);
+            if (enough) { /* the chain's last run goes to its end */
                 int rc = wait_status(pid);
                 cr_assert_eq(rc, 0, "chain %d's last run: exit %d\n%s", chains - 1, rc, slurp(data, "log"));
                 break;
@@ -240,7 +246,7 @@ static void stress_signals(int threads)
             "the exit after the last line (exit 0); %d runs finished before their moment)\n",
             threads, threads > 1 ? "s" : "", sent, chains, before_main, setup, training, after_last, done_phase,
             at_exit, missed);
-    cr_expect(training >= sent / 4, "only %d of %d signals fell in training", training, sent);
+    cr_expect(training >= min_training, "only %d of %d signals fell in training", training, sent);
 }
 
 Test(stress, signals_at_random_moments_one_thread, .timeout = 600) { stress_signals(1); }
