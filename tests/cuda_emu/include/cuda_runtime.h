@@ -252,14 +252,14 @@ static inline int atomicCAS(int *address, int compare, int value)
 /* ---- launches --------------------------------------------------------------------- */
 
 /* A queued launch: the kernel, its configuration, and its arguments by value (as the
- * hardware copies them at launch), run later by the stream. */
+ * hardware copies them at launch), run later by the stream, and again by each replay of a
+ * graph that captured it (the arguments are shared, never changed). */
 struct cuda_emu_launch_spec {
     const char *name;                 /* the kernel's name, for messages */
     dim3 grid, block;
     size_t smem;
     void (*run_thread)(void *args);   /* calls the kernel with *args, for the current thread */
-    void *(*copy_args)(const void *); /* a graph replays a launch: the arguments are copied */
-    void (*free_args)(void *);
+    void (*free_args)(void *);        /* frees args once no queue or graph holds the launch */
     void *args;
 };
 
@@ -287,10 +287,6 @@ struct cuda_emu_launcher {
     static void run_thread(void *b)
     {
         std::apply(((block_t *)b)->kernel, ((block_t *)b)->args);
-    }
-    static void *copy_args(const void *b)
-    {
-        return new block_t(*(const block_t *)b);
     }
     static void free_args(void *b)
     {
@@ -321,7 +317,6 @@ struct cuda_emu_launcher {
         spec.block = block;
         spec.smem = smem;
         spec.run_thread = run_thread;
-        spec.copy_args = copy_args;
         spec.free_args = free_args;
         spec.args = b;
         cuda_emu_enqueue_launch(stream, &spec);
