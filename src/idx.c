@@ -315,15 +315,11 @@ int vae_idx_read(const char *path, vae_idx *out)
     int fd = vae_open_regular(path); /* a FIFO or a device is refused, not waited on */
     if (fd < 0)
         return -1;
-    struct stat st;
+    struct stat st; /* its size, below; vae_open_regular saw a regular file */
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         return vae_set_error("%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return vae_set_error("%s: not a regular file", path);
     }
     int raw_fd = dup(fd); /* for the check of what follows the gzip members */
     if (raw_fd < 0) {
