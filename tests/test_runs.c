@@ -523,6 +523,9 @@ Test(runs, a_locked_run_directory_refuses_a_second_writer_and_plot)
     snprintf(args, sizeof args, "train --data %s --out %s " LONGER " --threads 1 --epochs 6", data, run);
     pid_t pid = spawn(args, log);
     wait_for(run, "metrics.csv"); /* it holds the lock from before its first file */
+    /* Stopped, it keeps its lock while the others try (a fast machine finished its 6 epochs
+     * before the three tries below were done); SIGCONT before the SIGINT. */
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
     char want[800];
     snprintf(want, sizeof want, "run directory %s is in use: another process (pid %d) holds its lock", run, (int)pid);
     int rc = cuvae("train --data %s --out %s --force " SMALL, data, run);
@@ -534,7 +537,8 @@ Test(runs, a_locked_run_directory_refuses_a_second_writer_and_plot)
     rc = cuvae("train --data %s --out %s " SMALL, data, run);
     cr_expect_eq(rc, 2, "a second train: exit %d\n%s", rc, out);
     cr_expect(strstr(out, want), "%s", out);
-    kill(pid, SIGINT);
+    kill(pid, SIGINT); /* pending while stopped, taken at the SIGCONT */
+    kill(pid, SIGCONT);
     cr_assert_eq(wait_status(pid), 130, "%s", slurp(data, "log"));
     cr_expect(tu_exists_in(run, ".cuvae.lock"), "the lock file was removed");
     cr_assert_eq(cuvae("train --resume %s", run), 0, "the lock outlived its holder:\n%s", out);
