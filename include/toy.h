@@ -2,9 +2,8 @@
  * toy.h: the 1-D Gaussian-mixture toy of `cuvae train --data toy`: its
  * parameters (flags --toy-weights, --toy-means, --toy-stds, --toy-n, recorded
  * as training settings so a resume draws the same data), the seeded sampler,
- * the true density and CDF, its model defaults (a 1-D latent, two tanh layers
- * of 100, a Gaussian decoder with sigma VAE_TOY_SIGMA), and the
- * total-variation distance between samples and the true mixture.
+ * the true density and CDF, and the total-variation distance between samples
+ * and the true mixture.
  *
  * The weights must be positive; they are used normalized (each divided by
  * their sum), so "1,1" means two equal components. Standard deviations must be
@@ -17,7 +16,8 @@
  * one bin below and one above that range, so the two histograms are whole
  * probability distributions and the distance is in [0, 1].
  *
- * Not here: the pictures (toy_pictures.h), training (train.h).
+ * Not here: the toy as a data source of runs, with its model's defaults (data_toy.c), the
+ * pictures (toy_pictures.h), training (train.h).
  */
 #ifndef VAE_TOY_H
 #define VAE_TOY_H
@@ -29,8 +29,13 @@
 #include <stdint.h>
 
 #define VAE_TOY_MAX_COMPONENTS 16
-/* The data name that selects the toy (--data toy). */
+/* The data name that selects the toy (--data toy: data_toy.c). */
 #define VAE_TOY_DATA "toy"
+/* The default mixture and row counts, as the flags write them (the one place they are given). */
+#define VAE_TOY_DEFAULT_WEIGHTS "0.2,0.45,0.35,0.1"
+#define VAE_TOY_DEFAULT_MEANS "-3,2.5,1.5,-2.5"
+#define VAE_TOY_DEFAULT_STDS "0.3,1.2,0.3,0.2"
+#define VAE_TOY_DEFAULT_N "20000,5000"
 /* The Gaussian decoder's standard deviation when --sigma is not given. */
 #define VAE_TOY_SIGMA 0.1f
 /* Histogram bin width of the total variation distance, and the generated samples it uses. */
@@ -46,11 +51,8 @@ typedef struct {
     int n_train, n_test;
 } vae_toy;
 
-/* Weights 0.2,0.45,0.35,0.1, means -3,2.5,1.5,-2.5, stds 0.3,1.2,0.3,0.2; 20000 training
- * and 5000 test rows. */
+/* The VAE_TOY_DEFAULT_* mixture and row counts. */
 void vae_toy_default(vae_toy *t);
-/* Whether a --data value selects the toy. */
-int vae_toy_selected(const char *data);
 
 /* Set one list from its flag's text: "--toy-weights" "--toy-means" "--toy-stds" (comma-separated
  * numbers), or "--toy-n" ("TRAIN,TEST" row counts). 0, or -1 with vae_set_error naming the flag. */
@@ -72,19 +74,9 @@ void vae_toy_sample(const vae_toy *t, int n, uint64_t seed, double *x /* (n) */,
  * its own seed derived from seed. 0, or -1 with vae_set_error. */
 int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_dataset *test);
 
-/* The test set of the toy run that wrote model file `model`, drawn again from its recorded
- * settings (train.toy_*, train.seed; a setting not recorded takes its default). 0, or -1 with
- * vae_set_error naming the file. */
-int vae_toy_test_of_model(const char *model, vae_dataset *test);
-
 /* The fixed range of the histograms: [lo, hi], whole bins of VAE_TOY_TV_BIN_WIDTH. */
 void vae_toy_range(const vae_toy *t, double *lo, double *hi);
 /* Total variation distance between the n samples' histogram and the mixture (see the top). */
 double vae_toy_tv(const vae_toy *t, const double *x /* (n) */, int n);
-
-/* The toy's model where a flag did not say otherwise: given_* is 1 where the user gave
- * --hidden, --latent, --activation, --likelihood, --sigma. */
-void vae_toy_config_defaults(vae_config *c, int given_hidden, int given_latent, int given_act,
-                             int given_likelihood, int given_sigma);
 
 #endif /* VAE_TOY_H */

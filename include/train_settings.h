@@ -10,6 +10,7 @@
 #define VAE_TRAIN_SETTINGS_H
 
 #include "cli.h"
+#include "data_source.h"
 #include "evaluate.h"
 #include "run_dir.h"
 #include "schedule.h"
@@ -24,7 +25,7 @@ enum {
     VAE_OPT_TRAIN_NEXT
 };
 
-typedef struct {
+typedef struct vae_train_settings {
     vae_run_settings s;
     int samples, checkpoint_every;
     float val_fraction;
@@ -48,6 +49,7 @@ typedef struct {
     const char *key, *flag; /* "train.lr", "--lr" */
     int opt;                /* its option code */
     const char *absent;     /* its value in a checkpoint written before the setting existed; NULL: required */
+    const vae_data_source *source; /* the data source whose setting it is (its apply and text); NULL: any run's */
 } vae_train_setting_key;
 extern const vae_train_setting_key vae_train_setting_keys[VAE_TS_N];
 
@@ -67,9 +69,9 @@ int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const ch
  * nothing for another model. */
 void vae_train_settings_model_defaults(vae_train_settings *t, const int *given);
 /* A new run's settings once its flags are parsed (given[k] set for each flag given), before any
- * data is loaded: the toy's flags (--toy-*) only with --data toy, whose lists must agree, whose
- * model takes the toy's defaults for the model flags not given (vae_toy_config_defaults) and
- * must keep the Gaussian likelihood; then the joint model's defaults
+ * data is loaded: a data source's own flags (--toy-*) only with that source, whose new_run
+ * checks them and sets its model's defaults for the model flags not given (data_source.h);
+ * then the joint model's defaults
  * (vae_train_settings_model_defaults). 0, or -1 with vae_set_error: a usage error. */
 int vae_train_settings_new_run(vae_train_settings *t, const int *given);
 /* Compare the settings given on the command line (given[k] set for each flag given) with those

@@ -6,8 +6,7 @@
 
 #include "run_dir.h"
 #include "safetensors.h"
-#include "sha256.h"
-#include "toy.h"
+#include "data_source.h"
 #include "vae_util.h"
 
 #include <ctype.h>
@@ -228,11 +227,9 @@ int vae_cli_check_labels(const vae_model *m, const char *model_path, const vae_d
 {
     if (!vae_model_reads_label(m))
         return 0;
-    char paths[2][4096], src[8400];
-    if (vae_dataset_file_paths(dir, split, paths))
-        snprintf(src, sizeof src, "%s (for %s)", dir, model_path);
-    else
-        snprintf(src, sizeof src, "%s (for %s)", paths[1], model_path);
+    char labels[4096], src[8400];
+    vae_data_source_of(dir)->labels_name(dir, split, labels, sizeof labels);
+    snprintf(src, sizeof src, "%s (for %s)", labels, model_path);
     return vae_dataset_check_labels(d, m->cfg.classes, src);
 }
 
@@ -373,44 +370,10 @@ int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, 
         return -1;
     const char *rec = vae_safetensors_meta_get(&st, "train.data");
     int rc = 0;
-    if (rec && vae_toy_selected(rec)) {
-        s->data_dir = VAE_TOY_DATA;
-        fprintf(stderr, "data: toy (recorded in the model: its test set drawn again from the recorded train.toy_* "
-                        "settings and train.seed)\n");
-        goto out;
-    }
-    if (!rec || rec[0] != '/') {
+    if (rec)
+        rc = vae_data_source_of(rec)->recorded(&st, model, rec, split, recorded, cap, &s->data_dir, stderr);
+    else
         fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", s->data_dir, model);
-        goto out;
-    }
-    rc = -1;
-    if (vae_run_unescape(rec, recorded, cap))
-        goto out;
-    char paths[2][4096];
-    if (vae_dataset_file_paths(recorded, split, paths)) {
-        char why[1024];
-        snprintf(why, sizeof why, "%s", vae_last_error());
-        vae_set_error("%s was trained on %s, which cannot be used here (%s); pass --data DIR", model, rec, why);
-        goto out;
-    }
-    for (int i = 0; i < 2; i++) {
-        const char *slash = strrchr(paths[i], '/');
-        char key[4200], hex[65];
-        snprintf(key, sizeof key, "train.data.sha256.%.200s", slash ? slash + 1 : paths[i]);
-        const char *want = vae_safetensors_meta_get(&st, key);
-        if (vae_sha256_file(paths[i], hex))
-            goto out;
-        if (!want || strcmp(want, hex) != 0) {
-            vae_set_error("%s: SHA-256 %s differs from the %s that %s recorded: the data changed since "
-                          "training; pass --data DIR to use it anyway",
-                          paths[i], hex, want ? want : "none", model);
-            goto out;
-        }
-    }
-    s->data_dir = recorded;
-    fprintf(stderr, "data: %s (recorded in the model; SHA-256 checked)\n", rec);
-    rc = 0;
-out:
     vae_safetensors_free(&st);
     return rc;
 }
@@ -446,10 +409,7 @@ int vae_cli_check_output(const char *cmd, const char *out, const char *const *in
 
 void vae_cli_data_inputs(const char *dir, vae_split split, char paths[2][4096], const char **inputs, int *n)
 {
-    if (vae_toy_selected(dir) || vae_dataset_file_paths(dir, split, paths))
-        return;
-    inputs[(*n)++] = paths[0];
-    inputs[(*n)++] = paths[1];
+    vae_data_source_of(dir)->inputs(dir, split, paths, inputs, n);
 }
 
 int vae_cli_check_data_shape(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir)

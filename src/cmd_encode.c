@@ -11,6 +11,7 @@
  * the latent space.
  */
 #define _GNU_SOURCE
+#include "data_source.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "pictures.h"
@@ -94,7 +95,7 @@ int vae_cmd_encode(int argc, char **argv)
     if ((c = vae_cli_check_output("encode", out, inputs, n_inputs, force)))
         return c;
     vae_dataset d;
-    if (vae_dataset_load(s.data_dir, split, &d))
+    if (vae_data_source_of(s.data_dir)->load_split(s.data_dir, model, split, &d))
         return vae_cli_fail();
     vae_backend *be = vae_cli_backend(&s, stderr);
     if (!be) {

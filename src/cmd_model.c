@@ -3,11 +3,11 @@
  * `eval`, and `info` (which also describes a model from flags alone).
  */
 #define _GNU_SOURCE
+#include "data_source.h"
 #include "checkpoint.h"
 #include "cli.h"
 #include "evaluate.h"
 #include "pictures.h"
-#include "toy.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -206,7 +206,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
     vae_cli_data_inputs(a.s.data_dir, VAE_SPLIT_TEST, data_paths, inputs, &n_inputs);
     if ((rc = vae_cli_check_output("reconstruct", a.out, inputs, n_inputs, a.force)))
         goto out;
-    if (vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test) ||
+    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, VAE_SPLIT_TEST, &test) ||
         vae_cli_check_data_shape(&m, a.model, &test, a.s.data_dir) ||
         vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
         rc = vae_cli_fail();
@@ -393,8 +393,7 @@ int vae_cmd_eval(int argc, char **argv)
     if (choose_data(&a))
         return vae_cli_fail();
     vae_dataset test;
-    if (vae_toy_selected(a.s.data_dir) ? vae_toy_test_of_model(a.model, &test)
-                                       : vae_dataset_load(a.s.data_dir, VAE_SPLIT_TEST, &test))
+    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, VAE_SPLIT_TEST, &test))
         return vae_cli_fail();
     if (a.binarize == VAE_BINARIZE_STATIC && vae_binarize_check(&test, a.s.data_dir)) {
         vae_dataset_free(&test);

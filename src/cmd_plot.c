@@ -7,6 +7,7 @@
  * Not here: the pictures themselves (pictures.c).
  */
 #define _GNU_SOURCE
+#include "data_source.h"
 #include "cli.h"
 #include "checkpoint.h"
 #include "pictures.h"
@@ -104,7 +105,7 @@ int vae_cmd_plot(int argc, char **argv)
     }
     vae_dataset test;
     if (vae_cli_model_data(model, VAE_SPLIT_TEST, &s, recorded, sizeof recorded) ||
-        vae_dataset_load(s.data_dir, VAE_SPLIT_TEST, &test)) {
+        vae_data_source_of(s.data_dir)->load_split(s.data_dir, model, VAE_SPLIT_TEST, &test)) {
         vae_cli_fail();
         goto free_model;
     }

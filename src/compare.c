@@ -5,6 +5,7 @@
 
 #include "dataset.h"
 #include "hostrng.h"
+#include "train_settings.h"
 #include "train.h"
 #include "vae_util.h"
 
@@ -165,22 +166,24 @@ static void print_header(FILE *out)
 int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config *cfg)
 {
     *cfg = o->cfg;
-    const int toy = vae_toy_selected(o->data_dir);
-    const char *what = toy ? "--data toy" : o->data_dir ? o->data_dir : "the synthetic data";
-    if (toy) {
+    const vae_data_source *src = o->data_dir ? vae_data_source_of(o->data_dir) : NULL;
+    const char *what = src ? src->what(o->data_dir) : "the synthetic data";
+    if (src) {
+        vae_train_settings ts;
+        memset(&ts, 0, sizeof ts);
+        ts.s.data_dir = o->data_dir;
+        ts.s.seed = o->seed;
+        ts.toy = o->toy;
         vae_dataset test;
-        if (vae_toy_datasets(&o->toy, o->seed, data, &test))
+        if (src->load(&ts, data, &test))
             return -1;
         vae_dataset_free(&test);
-    } else if (o->data_dir) {
-        if (vae_dataset_load(o->data_dir, VAE_SPLIT_TRAIN, data))
-            return -1;
     } else {
         if (cfg->kind == VAE_MODEL_CVAE && cfg->classes == 0)
             cfg->classes = VAE_COMPARE_SYNTHETIC_CLASSES;
         synthetic_data(data, cfg, o->seed);
     }
-    if (toy || o->data_dir) {
+    if (src) {
         cfg->input_dim = data->dim;
         cfg->image_rows = data->rows;
         cfg->image_cols = data->cols;
@@ -244,10 +247,10 @@ static void print_setup(FILE *out, const vae_compare_options *o, const vae_datas
     if (o->binarize != VAE_BINARIZE_NONE)
         fprintf(out, ", %s binarization", vae_binarize_name(o->binarize));
     fprintf(out, ", seed %llu, ", (unsigned long long)o->seed);
-    if (vae_toy_selected(o->data_dir))
-        fprintf(out, "toy data (%d values)", data->n);
+    if (o->data_dir)
+        fprintf(out, "%s data (%d %ss)", o->data_dir, data->n, vae_data_source_of(o->data_dir)->row);
     else
-        fprintf(out, "%s data (%d images)", o->data_dir ? o->data_dir : "synthetic", data->n);
+        fprintf(out, "synthetic data (%d images)", data->n);
     fprintf(out, "; the schedules run over %d epoch%s of %ld steps\n", epochs, epochs == 1 ? "" : "s",
             steps_per_epoch);
 }

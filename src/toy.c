@@ -6,8 +6,6 @@
 #include "toy.h"
 
 #include "hostrng.h"
-#include "safetensors.h"
-#include "train_settings.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -22,14 +20,10 @@
 
 void vae_toy_default(vae_toy *t)
 {
-    static const double w[4] = {0.2, 0.45, 0.35, 0.1}, m[4] = {-3, 2.5, 1.5, -2.5}, s[4] = {0.3, 1.2, 0.3, 0.2};
     memset(t, 0, sizeof *t);
-    t->k = t->k_weights = t->k_means = t->k_stds = 4;
-    memcpy(t->weight, w, sizeof w);
-    memcpy(t->mean, m, sizeof m);
-    memcpy(t->std, s, sizeof s);
-    t->n_train = 20000;
-    t->n_test = 5000;
+    if (vae_toy_set(t, "--toy-weights", VAE_TOY_DEFAULT_WEIGHTS) || vae_toy_set(t, "--toy-means", VAE_TOY_DEFAULT_MEANS) ||
+        vae_toy_set(t, "--toy-stds", VAE_TOY_DEFAULT_STDS) || vae_toy_set(t, "--toy-n", VAE_TOY_DEFAULT_N))
+        vae_fatal("the toy's defaults: %s", vae_last_error());
 }
 
 int vae_toy_selected(const char *data)
@@ -202,45 +196,6 @@ int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_da
     return 0;
 }
 
-int vae_toy_test_of_model(const char *model, vae_dataset *test)
-{
-    /* the four toy settings, in the table that records them (train_settings.c) */
-    static const int toy_settings[4] = {VAE_TS_TOY_WEIGHTS, VAE_TS_TOY_MEANS, VAE_TS_TOY_STDS, VAE_TS_TOY_N};
-    vae_safetensors st;
-    if (vae_safetensors_read(model, &st))
-        return -1;
-    vae_toy t;
-    vae_toy_default(&t);
-    uint64_t seed = 1;
-    int rc = -1;
-    for (int i = 0; i < 4; i++) {
-        const vae_train_setting_key *k = &vae_train_setting_keys[toy_settings[i]];
-        const char *v = vae_safetensors_meta_get(&st, k->key);
-        if (v && vae_toy_set(&t, k->flag, v)) {
-            char why[512];
-            snprintf(why, sizeof why, "%s", vae_last_error());
-            vae_set_error("%s: recorded %s: %s", model, k->key, why);
-            goto out;
-        }
-    }
-    const char *s = vae_safetensors_meta_get(&st, vae_train_setting_keys[VAE_TS_SEED].key);
-    char *end;
-    if (s)
-        seed = strtoull(s, &end, 10);
-    if (s && (*s == '\0' || *end != '\0')) {
-        vae_set_error("%s: recorded train.seed '%s' is not a number", model, s);
-        goto out;
-    }
-    vae_dataset train;
-    if (vae_toy_datasets(&t, seed, &train, test))
-        goto out;
-    vae_dataset_free(&train);
-    rc = 0;
-out:
-    vae_safetensors_free(&st);
-    return rc;
-}
-
 void vae_toy_range(const vae_toy *t, double *lo, double *hi)
 {
     double a = INFINITY, b = -INFINITY;
@@ -281,21 +236,4 @@ double vae_toy_tv(const vae_toy *t, const double *x, int n)
     }
     vae_free(count);
     return 0.5 * tv;
-}
-
-void vae_toy_config_defaults(vae_config *c, int given_hidden, int given_latent, int given_act, int given_likelihood,
-                             int given_sigma)
-{
-    if (!given_hidden) {
-        c->n_hidden = 2;
-        c->hidden[0] = c->hidden[1] = 100;
-    }
-    if (!given_latent)
-        c->latent_dim = 1;
-    if (!given_act && vae_act_parse("tanh", &c->act))
-        vae_fatal("tanh is not an activation: %s", vae_last_error());
-    if (!given_likelihood)
-        c->likelihood = VAE_LIKELIHOOD_GAUSSIAN;
-    if (!given_sigma)
-        c->sigma = VAE_TOY_SIGMA;
 }

@@ -35,10 +35,10 @@ const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
     [VAE_TS_CAPACITY_Z] = {"train.capacity_z", "--capacity-z", VAE_OPT_CAPACITY_Z, "off"},
     [VAE_TS_CAPACITY_C] = {"train.capacity_c", "--capacity-c", VAE_OPT_CAPACITY_C, "off"},
     [VAE_TS_BINARIZE] = {"train.binarize", "--binarize", VAE_OPT_BINARIZE, "none"},
-    [VAE_TS_TOY_WEIGHTS] = {"train.toy_weights", "--toy-weights", VAE_OPT_TOY_WEIGHTS, "0.2,0.45,0.35,0.1"},
-    [VAE_TS_TOY_MEANS] = {"train.toy_means", "--toy-means", VAE_OPT_TOY_MEANS, "-3,2.5,1.5,-2.5"},
-    [VAE_TS_TOY_STDS] = {"train.toy_stds", "--toy-stds", VAE_OPT_TOY_STDS, "0.3,1.2,0.3,0.2"},
-    [VAE_TS_TOY_N] = {"train.toy_n", "--toy-n", VAE_OPT_TOY_N, "20000,5000"},
+    [VAE_TS_TOY_WEIGHTS] = {"train.toy_weights", "--toy-weights", VAE_OPT_TOY_WEIGHTS, VAE_TOY_DEFAULT_WEIGHTS, &vae_data_toy},
+    [VAE_TS_TOY_MEANS] = {"train.toy_means", "--toy-means", VAE_OPT_TOY_MEANS, VAE_TOY_DEFAULT_MEANS, &vae_data_toy},
+    [VAE_TS_TOY_STDS] = {"train.toy_stds", "--toy-stds", VAE_OPT_TOY_STDS, VAE_TOY_DEFAULT_STDS, &vae_data_toy},
+    [VAE_TS_TOY_N] = {"train.toy_n", "--toy-n", VAE_OPT_TOY_N, VAE_TOY_DEFAULT_N, &vae_data_toy},
     [VAE_TS_MATH] = {"train.math", "--tf32", VAE_OPT_TF32, "fp32"}, /* the GEMMs' precision on CUDA */
     [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
 };
@@ -103,7 +103,7 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_TOY_WEIGHTS:
     case VAE_TS_TOY_MEANS:
     case VAE_TS_TOY_STDS:
-    case VAE_TS_TOY_N: vae_toy_text(&t->toy, vae_train_setting_keys[k].flag, buf, VAE_SETTING_MAX); break;
+    case VAE_TS_TOY_N: vae_train_setting_keys[k].source->text(t, k, buf); break;
     case VAE_TS_MATH: snprintf(buf, VAE_SETTING_MAX, "%s", s->tf32 ? "tf32" : "fp32"); break;
     case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
     }
@@ -138,20 +138,14 @@ int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const ch
 
 int vae_train_settings_new_run(vae_train_settings *t, const int *given)
 {
-    const int toy = vae_toy_selected(t->s.data_dir);
-    for (int k = VAE_TS_TOY_WEIGHTS; k <= VAE_TS_TOY_N; k++)
-        if (given[k] && !toy)
-            return vae_set_error("%s: only with --data toy", vae_train_setting_keys[k].flag);
-    if (toy) {
-        if (vae_toy_validate(&t->toy))
-            return -1;
-        vae_toy_config_defaults(&t->s.cfg, given[VAE_TS_HIDDEN], given[VAE_TS_LATENT], given[VAE_TS_ACT],
-                                given[VAE_TS_LIKELIHOOD], given[VAE_TS_SIGMA]);
-        if (t->s.cfg.likelihood != VAE_LIKELIHOOD_GAUSSIAN)
-            return vae_set_error("--data toy --likelihood %s: the toy's values are real numbers, not in [0, 1]; it "
-                                 "takes --likelihood gaussian (its default)",
-                                 vae_likelihood_name(t->s.cfg.likelihood));
+    const vae_data_source *src = vae_data_source_of(t->s.data_dir);
+    for (int k = 0; k < VAE_TS_N; k++) {
+        const vae_data_source *owner = vae_train_setting_keys[k].source;
+        if (given[k] && owner && owner != src)
+            return vae_set_error("%s: only with %s", vae_train_setting_keys[k].flag, owner->what(NULL));
     }
+    if (src->new_run(t, given))
+        return -1;
     vae_train_settings_model_defaults(t, given);
     return 0;
 }
@@ -193,9 +187,9 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
     }
     if (opt == VAE_OPT_BINARIZE)
         return vae_binarize_parse_train(arg, &t->binarize) ? -1 : 1;
-    for (int k = VAE_TS_TOY_WEIGHTS; k <= VAE_TS_TOY_N; k++)
-        if (opt == vae_train_setting_keys[k].opt)
-            return vae_toy_set(&t->toy, vae_train_setting_keys[k].flag, arg) ? -1 : 1;
+    for (int k = 0; k < VAE_TS_N; k++)
+        if (opt == vae_train_setting_keys[k].opt && vae_train_setting_keys[k].source)
+            return vae_train_setting_keys[k].source->apply(t, k, arg) ? -1 : 1;
     return 0;
 }
 
@@ -210,9 +204,8 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
         const char *rec = vae_train_checkpoint_setting(ck, vae_train_setting_keys[k].key);
         if (k == VAE_TS_DATA) {
             char abs[4096];
-            if (vae_toy_selected(given_ts->s.data_dir))
-                snprintf(mine, sizeof mine, "%s", VAE_TOY_DATA);
-            else if (vae_run_abspath(given_ts->s.data_dir, abs, sizeof abs) || vae_run_escape(abs, mine, sizeof mine))
+            const vae_data_source *src = vae_data_source_of(given_ts->s.data_dir);
+            if (src->absolute(given_ts->s.data_dir, abs, sizeof abs) || vae_run_escape(abs, mine, sizeof mine))
                 snprintf(mine, sizeof mine, "%s", given_ts->s.data_dir);
         } else {
             vae_train_setting_text(given_ts, k, mine);

@@ -1,0 +1,16 @@
+/*
+ * data_source.c: the list of data sources, and which one a --data value names; see
+ * data_source.h. The IDX directory comes last: it takes every value the others refuse.
+ */
+#include "data_source.h"
+
+static const vae_data_source *const sources[] = {&vae_data_toy, &vae_data_idx};
+
+const vae_data_source *vae_data_source_of(const char *data)
+{
+    const int n = (int)(sizeof sources / sizeof sources[0]);
+    for (int i = 0; i < n - 1; i++)
+        if (sources[i]->selects(data))
+            return sources[i];
+    return sources[n - 1];
+}

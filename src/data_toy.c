@@ -1,0 +1,173 @@
+/*
+ * data_toy.c: the data source of --data toy, the 1-D Gaussian-mixture toy (toy.h) drawn in
+ * memory from the run's seed and its --toy-* settings: its model's defaults (a 1-D latent,
+ * two tanh layers of 100, a Gaussian decoder with sigma VAE_TOY_SIGMA), its splits (drawn
+ * again from a model file's recorded settings for the commands that read one), and the three
+ * pictures of a finished run (toy_pictures.h) with the total-variation distance they measure.
+ * See data_source.h.
+ */
+#include "data_source.h"
+#include "toy.h"
+#include "toy_pictures.h"
+#include "train_settings.h"
+#include "vae_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int toy_selects(const char *data) { return data && strcmp(data, VAE_TOY_DATA) == 0; }
+
+static const char *toy_what(const char *data) { return "--data toy"; }
+
+static int toy_absolute(const char *data, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", VAE_TOY_DATA);
+    return 0;
+}
+
+/* The toy's model where a flag did not say otherwise; it must keep the Gaussian likelihood. */
+static int toy_new_run(vae_train_settings *t, const int *given)
+{
+    if (vae_toy_validate(&t->toy))
+        return -1;
+    vae_config *c = &t->s.cfg;
+    if (!given[VAE_TS_HIDDEN]) {
+        c->n_hidden = 2;
+        c->hidden[0] = c->hidden[1] = 100;
+    }
+    if (!given[VAE_TS_LATENT])
+        c->latent_dim = 1;
+    if (!given[VAE_TS_ACT])
+        c->act = VAE_ACT_TANH;
+    if (!given[VAE_TS_LIKELIHOOD])
+        c->likelihood = VAE_LIKELIHOOD_GAUSSIAN;
+    if (!given[VAE_TS_SIGMA])
+        c->sigma = VAE_TOY_SIGMA;
+    if (c->likelihood != VAE_LIKELIHOOD_GAUSSIAN)
+        return vae_set_error("--data toy --likelihood %s: the toy's values are real numbers, not in [0, 1]; it "
+                             "takes --likelihood gaussian (its default)",
+                             vae_likelihood_name(c->likelihood));
+    return 0;
+}
+
+static int toy_apply(vae_train_settings *t, int k, const char *arg)
+{
+    return vae_toy_set(&t->toy, vae_train_setting_keys[k].flag, arg);
+}
+
+static void toy_text(const vae_train_settings *t, int k, char *buf)
+{
+    vae_toy_text(&t->toy, vae_train_setting_keys[k].flag, buf, VAE_SETTING_MAX);
+}
+
+static int toy_load(const vae_train_settings *t, vae_dataset *train, vae_dataset *test)
+{
+    return vae_toy_datasets(&t->toy, t->s.seed, train, test);
+}
+
+/* The split of the toy run that wrote `model`, drawn again from its recorded settings (train.toy_*,
+ * train.seed; a setting not recorded takes its default). */
+static int toy_load_split(const char *data, const char *model, vae_split split, vae_dataset *out)
+{
+    vae_safetensors st;
+    if (vae_safetensors_read(model, &st))
+        return -1;
+    vae_train_settings t;
+    memset(&t, 0, sizeof t);
+    vae_run_settings_default(&t.s);
+    vae_toy_default(&t.toy);
+    int rc = -1;
+    for (int k = 0; k < VAE_TS_N; k++) {
+        const vae_train_setting_key *key = &vae_train_setting_keys[k];
+        if (key->source != &vae_data_toy)
+            continue;
+        const char *v = vae_safetensors_meta_get(&st, key->key);
+        if (v && vae_train_setting_apply(&t, key->opt, v) != 1) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            vae_set_error("%s: recorded %s: %s", model, key->key, why);
+            goto out;
+        }
+    }
+    const char *seed = vae_safetensors_meta_get(&st, vae_train_setting_keys[VAE_TS_SEED].key);
+    if (seed && vae_cli_parse_u64("train.seed", seed, &t.s.seed)) {
+        vae_set_error("%s: recorded train.seed '%s' is not a number", model, seed);
+        goto out;
+    }
+    vae_dataset train, test;
+    if (vae_toy_datasets(&t.toy, t.s.seed, &train, &test))
+        goto out;
+    *out = split == VAE_SPLIT_TRAIN ? train : test;
+    vae_dataset_free(split == VAE_SPLIT_TRAIN ? &test : &train);
+    rc = 0;
+out:
+    vae_safetensors_free(&st);
+    return rc;
+}
+
+static int toy_record(const char *data, vae_run_data *d)
+{
+    memset(d, 0, sizeof *d);
+    return toy_absolute(data, d->dir, sizeof d->dir);
+}
+
+static int toy_recorded(const vae_safetensors *st, const char *model, const char *rec, vae_split split,
+                        char *recorded, size_t cap, const char **data, FILE *log)
+{
+    *data = VAE_TOY_DATA;
+    fprintf(log, "data: toy (recorded in the model: its %s set drawn again from the recorded train.toy_* settings "
+                 "and train.seed)\n",
+            split == VAE_SPLIT_TRAIN ? "training" : "test");
+    return 0;
+}
+
+static void toy_inputs(const char *data, vae_split split, char paths[2][4096], const char **inputs, int *n) {}
+
+static void toy_labels_name(const char *data, vae_split split, char *out, size_t cap)
+{
+    snprintf(out, cap, "--data toy");
+}
+
+static void toy_describe(const vae_train_settings *t, const vae_dataset *train, const vae_dataset *test, int n_val,
+                         FILE *log)
+{
+    fprintf(log, "data: toy, a mixture of %d Gaussians drawn with --seed %llu (%d training, %d test values)\n",
+            t->toy.k, (unsigned long long)t->s.seed, train->n + n_val, test->n);
+}
+
+/* The three pictures; the distance toy_generated.svg draws goes into the model's metadata. */
+static int toy_pictures(vae_source_run_end *e)
+{
+    double tv, lo, hi;
+    if (vae_toy_pictures_write(e->m, &e->ts->toy, e->train, e->test, e->dir, e->ts->s.seed, &tv))
+        return -1;
+    snprintf(e->meta_key, sizeof e->meta_key, "train.toy_tv");
+    snprintf(e->meta_value, sizeof e->meta_value, "%.6f", tv);
+    vae_toy_range(&e->ts->toy, &lo, &hi);
+    snprintf(e->summary, sizeof e->summary,
+             "toy: total variation distance %.4f between %d generated values x ~ p(x|z), z ~ N(0, 1), and the true "
+             "mixture (histogram bins of %g on [%g, %g] and one bin beyond each end)\n",
+             tv, VAE_TOY_TV_SAMPLES, VAE_TOY_TV_BIN_WIDTH, lo, hi);
+    snprintf(e->files, sizeof e->files, ",toy_density.svg,toy_latent.svg,toy_generated.svg");
+    snprintf(e->tail, sizeof e->tail, " (no image pictures: the toy's rows are not images)");
+    return 0;
+}
+
+const vae_data_source vae_data_toy = {
+    .name = "toy",
+    .row = "value",
+    .selects = toy_selects,
+    .what = toy_what,
+    .absolute = toy_absolute,
+    .new_run = toy_new_run,
+    .apply = toy_apply,
+    .text = toy_text,
+    .load = toy_load,
+    .load_split = toy_load_split,
+    .record = toy_record,
+    .recorded = toy_recorded,
+    .inputs = toy_inputs,
+    .labels_name = toy_labels_name,
+    .describe = toy_describe,
+    .pictures = toy_pictures,
+};
