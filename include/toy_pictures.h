@@ -33,12 +33,8 @@ extern const char *const vae_toy_pictures[VAE_TOY_N_PICTURES];
  * likelihood and a 1-D input. */
 void vae_toy_generate(vae_model *m, int n, uint64_t seed, double *x /* (n) */);
 
-/* The total-variation distance of VAE_TOY_TV_SAMPLES generated values (vae_toy_generate with
- * seed) from the mixture t. */
-double vae_toy_model_tv(vae_model *m, const vae_toy *t, uint64_t seed);
-
 /* Write the three pictures into dir; *tv gets the distance drawn in toy_generated.svg (the same
- * number vae_toy_model_tv gives for seed). 0, or -1 with vae_set_error. */
+ * number for the same model and seed every time). 0, or -1 with vae_set_error. */
 int vae_toy_pictures_write(vae_model *m, const vae_toy *t, const vae_dataset *train, const vae_dataset *test,
                            const char *dir, uint64_t seed, double *tv);
 

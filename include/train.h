@@ -29,8 +29,6 @@ typedef struct {
 
 /* Every value NaN (no test set). */
 vae_losses vae_losses_nan(const vae_model *m);
-/* The value of m's term `name` in l (NaN when the model has no such term). */
-double vae_losses_term(const vae_losses *l, const vae_model *m, const char *name);
 /* " (recon 97.8234, kl 22.3590)": every term, as the epoch line prints them, into buf. */
 void vae_losses_describe(const vae_losses *l, const vae_model *m, char *buf, size_t len);
 
@@ -112,21 +110,5 @@ vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_s
  * generator reset to `seed` first: the same number for the same model every time.
  * A categorical latent is summed out exactly (vae_model_forward_eval). */
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
-
-/* Images: a grid of n samples decoded from z ~ N(0, I) (Philox, seeded; a categorical latent,
- * if any, cycles through its classes: image i has class i mod K), and a grid of
- * n test images each followed by its reconstruction from z = mu; each pixel drawn as a
- * scale x scale block (vae_image_grid_write_scaled). A model whose input is not an image
- * is refused: -1 with vae_pictures_need_image's message. A model that reads the label
- * (a cvae) draws digit `label` (y = one-hot label) in all n samples or, with label -1, a
- * class grid: one row of ceil(sqrt(n)) samples per class; its reconstructions use the
- * data's true labels. A label out of range, or one given to a plain VAE, is -1 with
- * vae_set_error naming --label. */
-int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale);
-int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
-/* A model with a categorical latent (joint): one row per class k, `cols` columns (at most the
- * batch size), column j decoded from one z_j ~ N(0, I) (seeded) with c = one-hot k, so each
- * column shows what the class changes. -1 with vae_set_error for a model without one. */
-int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale);
 
 #endif

@@ -47,16 +47,6 @@ void vae_free(void *p);
 /* Multiply sizes, returning -1 on overflow (result untouched) and 0 otherwise. */
 int vae_mul_overflow(size_t a, size_t b, size_t *out);
 
-/* Checked stdio for files cuvae writes: failures are fatal with the path and
- * strerror, so a half-written output never passes silently. */
-FILE *vae_fopen_at(const char *path, const char *mode, const char *file, int line);
-#define vae_fopen(path, mode) vae_fopen_at((path), (mode), __FILE__, __LINE__)
-void vae_fwrite_at(const void *p, size_t size, size_t n, FILE *f, const char *path,
-                   const char *file, int line);
-#define vae_fwrite(p, size, n, f, path) vae_fwrite_at((p), (size), (n), (f), (path), __FILE__, __LINE__)
-void vae_fclose_at(FILE *f, const char *path, const char *file, int line);
-#define vae_fclose(f, path) vae_fclose_at((f), (path), __FILE__, __LINE__)
-
 /* "needs X MiB, Y MiB free on WHERE" into buf (X rounded up, Y down, so the
  * two never read as equal when need > free). Returns buf. */
 char *vae_format_memory_shortfall(char *buf, size_t len, size_t need_bytes, size_t free_bytes, const char *where);

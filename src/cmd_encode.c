@@ -11,9 +11,9 @@
  * the latent space.
  */
 #define _GNU_SOURCE
-#include "data_source.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "data_source.h"
 #include "pictures.h"
 #include "safetensors.h"
 #include "vae_util.h"

@@ -3,11 +3,12 @@
  * `eval`, and `info` (which also describes a model from flags alone).
  */
 #define _GNU_SOURCE
-#include "data_source.h"
 #include "checkpoint.h"
 #include "cli.h"
+#include "data_source.h"
 #include "evaluate.h"
 #include "pictures.h"
+#include "render.h"
 #include "train.h"
 #include "vae_util.h"
 

@@ -7,9 +7,9 @@
  * Not here: the pictures themselves (pictures.c).
  */
 #define _GNU_SOURCE
-#include "data_source.h"
 #include "cli.h"
 #include "checkpoint.h"
+#include "data_source.h"
 #include "pictures.h"
 #include "run_dir.h"
 #include "vae_util.h"

@@ -6,6 +6,7 @@
  */
 #include "data_source.h"
 #include "pictures.h"
+#include "render.h"
 #include "sha256.h"
 #include "train.h"
 #include "train_settings.h"

@@ -1,10 +1,9 @@
 /*
- * render.c: the sample and reconstruction grids written after training and by
- * the `sample` and `reconstruct` commands.
+ * render.c: the sample, reconstruction and category grids; see render.h.
  */
 #include "image.h"
 #include "pictures.h"
-#include "train.h"
+#include "render.h"
 #include "vae_util.h"
 
 #include <string.h>

@@ -42,15 +42,6 @@ void vae_toy_generate(vae_model *m, int n, uint64_t seed, double *x)
     vae_free(mean);
 }
 
-double vae_toy_model_tv(vae_model *m, const vae_toy *t, uint64_t seed)
-{
-    double *x = vae_calloc(VAE_TOY_TV_SAMPLES, sizeof *x);
-    vae_toy_generate(m, VAE_TOY_TV_SAMPLES, seed, x);
-    double tv = vae_toy_tv(t, x, VAE_TOY_TV_SAMPLES);
-    vae_free(x);
-    return tv;
-}
-
 /* The true density as expected counts of a histogram of n values in bins of the TV width. */
 static void add_density(vae_plot *p, const vae_toy *t, int n, double lo, double hi)
 {

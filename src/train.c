@@ -187,12 +187,6 @@ vae_losses vae_losses_nan(const vae_model *m)
     return l;
 }
 
-double vae_losses_term(const vae_losses *l, const vae_model *m, const char *name)
-{
-    int k = vae_model_term_index(m, name);
-    return k >= 0 && k < l->n_terms ? l->term[k] : NAN;
-}
-
 void vae_losses_describe(const vae_losses *l, const vae_model *m, char *buf, size_t len)
 {
     size_t w = 0;

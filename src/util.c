@@ -69,32 +69,6 @@ int vae_mul_overflow(size_t a, size_t b, size_t *out)
     return 0;
 }
 
-FILE *vae_fopen_at(const char *path, const char *mode, const char *file, int line)
-{
-    FILE *f = fopen(path, mode);
-    if (!f)
-        vae_fatal_at(file, line, "fopen(\"%s\", \"%s\"): %s", path, mode, strerror(errno));
-    return f;
-}
-
-void vae_fwrite_at(const void *p, size_t size, size_t n, FILE *f, const char *path,
-                   const char *file, int line)
-{
-    if (n && fwrite(p, size, n, f) != n)
-        vae_fatal_at(file, line, "fwrite to \"%s\": %s", path, strerror(errno));
-}
-
-void vae_fclose_at(FILE *f, const char *path, const char *file, int line)
-{
-    if (fflush(f) != 0 || ferror(f)) {
-        int e = errno;
-        fclose(f);
-        vae_fatal_at(file, line, "writing \"%s\": %s", path, strerror(e));
-    }
-    if (fclose(f) != 0)
-        vae_fatal_at(file, line, "fclose(\"%s\"): %s", path, strerror(errno));
-}
-
 char *vae_format_memory_shortfall(char *buf, size_t len, size_t need_bytes, size_t free_bytes, const char *where)
 {
     const size_t mib = (size_t)1 << 20;

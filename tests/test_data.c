@@ -15,6 +15,7 @@
 #include "devmem.h"
 #include "holdout.h"
 #include "pictures.h"
+#include "render.h"
 #include "safetensors.h"
 #include "testutil.h"
 #include "train.h"

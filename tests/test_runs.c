@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "testutil.h"
+#include "backend.h"
 #include "run_dir.h"
 #include "train_state.h"
 #include "vae_util.h"
@@ -139,8 +140,15 @@ Test(runs, resume_continues_bit_exactly_and_refuses_changes)
     cr_expect_eq(cuvae("train --resume %s --out %s", half, full), 2, "%s", out);
     cr_expect_eq(cuvae("train --resume %s --epochs 1", half), 2, "%s", out);
     cr_expect(strstr(out, "already done 2 epochs"), "%s", out);
+    /* a directory that is not there is named as such, not as a run that stopped early */
     cr_expect_eq(cuvae("train --resume %s/nothing", data), 1, "%s", out);
-    cr_expect(strstr(out, "checkpoint.safetensors"), "%s", out);
+    cr_expect(strstr(out, "nothing: No such file or directory") && !strstr(out, "stopped before"), "%s", out);
+    char empty[4096];
+    snprintf(empty, sizeof empty, "%s/empty", data);
+    cr_assert_eq(mkdir(empty, 0755), 0);
+    cr_expect_eq(cuvae("train --resume %s", empty), 1, "%s", out);
+    cr_expect(strstr(out, "no checkpoint.safetensors there") && strstr(out, "stopped before its first checkpoint"),
+              "%s", out);
 
     cr_assert_eq(cuvae("train --resume %s --epochs 4 --data %s --batch-size 16", half, data), 0, "%s", out);
     cr_expect(strstr(out, "resuming") && strstr(out, "epoch 3, step 0"), "%s", out);
@@ -476,6 +484,29 @@ Test(runs, unwritable_out_is_reported_plainly_before_the_data)
     cr_expect(strstr(out, "--out") && strstr(out, "afile") && strstr(out, "Not a directory"), "%s", out);
     cr_expect(!strstr(out, "nonexistent/data"), "the data was loaded before --out was checked:\n%s", out);
     cr_expect(!strstr(out, "fatal") && !strstr(out, ".c:"), "a developer's message:\n%s", out);
+}
+
+/* A run that fails before it wrote anything (missing data, a device that is not there) leaves no
+ * directory it made behind; a directory that was there before stays. */
+Test(runs, a_failed_run_leaves_no_directory_it_made)
+{
+    char base[512], run[700], mine[700];
+    snprintf(base, sizeof base, "%s", tu_tmpdir());
+    snprintf(run, sizeof run, "%s/run", base);
+    cr_expect_eq(cuvae("train --data %s/no-data --out %s " SMALL, base, run), 1, "%s", out);
+    cr_expect(strstr(out, "no-data"), "%s", out);
+    struct stat st;
+    cr_expect(stat(run, &st) != 0, "the failed run left %s behind", run);
+    if (vae_cuda_device_count() == 0) {
+        tu_write_stroke_idx(base, 60, 20, 8);
+        cr_expect_eq(cuvae("train --data %s --out %s --hidden 16 --latent 3 --device cuda --quiet", base, run), 1,
+                     "%s", out);
+        cr_expect(stat(run, &st) != 0, "the run without a GPU left %s behind:\n%s", run, out);
+    }
+    snprintf(mine, sizeof mine, "%s/mine", base);
+    cr_assert_eq(mkdir(mine, 0755), 0);
+    cr_expect_eq(cuvae("train --data %s/no-data --out %s " SMALL, base, mine), 1, "%s", out);
+    cr_expect(stat(mine, &st) == 0 && S_ISDIR(st.st_mode), "the user's own empty directory was removed");
 }
 
 Test(runs, val_fraction_adds_columns_and_keeps_the_best)
