@@ -16,7 +16,6 @@
  */
 #define _GNU_SOURCE
 #include "checkpoint.h"
-#include "cluster.h"
 #include "evaluate.h"
 #include "devmem.h"
 #include "holdout.h"
@@ -32,6 +31,7 @@
 #include "train_settings.h"
 #include "train_state.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -94,7 +94,7 @@ static void help(void)
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
            "or infinite; nothing of that epoch is saved), 130/143 stopped by SIGINT/SIGTERM\n"
            "(a checkpoint was written; resume with --resume DIR).\n",
-           vae_cli_help_training, vae_cli_help_model, vae_cli_help_model_kind, vae_cli_help_device,
+           vae_cli_help_training, vae_cli_help_model, vae_variant_help(), vae_cli_help_device,
            vae_cli_help_tf32);
 }
 
@@ -115,15 +115,16 @@ static void labels_source(const char *dir, vae_split split, char out[4096])
 static int set_classes(vae_config *cfg, const char *dir, const vae_dataset *train, const vae_dataset *test)
 {
     char src[4096];
-    if (cfg->kind != VAE_MODEL_CVAE)
+    const vae_variant *v = vae_variant_of(cfg);
+    if (!v->reads_labels)
         return 0;
     labels_source(dir, VAE_SPLIT_TRAIN, src);
     if (!train->labels)
-        return vae_set_error("%s: the data has no labels; --model cvae needs one per image", src);
+        return vae_set_error("%s: the data has no labels; --model %s needs one per image", src, v->name);
     cfg->classes = train->classes;
     if (cfg->classes < 2)
-        return vae_set_error("%s: --model cvae needs at least 2 label classes; the training labels hold %d", src,
-                             cfg->classes);
+        return vae_set_error("%s: --model %s needs at least 2 label classes; the training labels hold %d", src,
+                             v->name, cfg->classes);
     labels_source(dir, VAE_SPLIT_TEST, src);
     return vae_dataset_check_labels(test, cfg->classes, src);
 }
@@ -302,50 +303,6 @@ static int write_metrics(run *r)
     return rc;
 }
 
-/* Columns of metrics.csv beyond the losses and terms, after them: one list for the header
- * and the rows, filled by metrics_extras. */
-#define METRICS_EXTRA_MAX 8
-typedef struct {
-    int n;
-    const char *name[METRICS_EXTRA_MAX];
-    double value[METRICS_EXTRA_MAX];
-} metrics_extra;
-
-static void extra_add(metrics_extra *x, const char *name, double value)
-{
-    if (x->n == METRICS_EXTRA_MAX)
-        vae_fatal("metrics: more than %d extra columns", METRICS_EXTRA_MAX);
-    x->name[x->n] = name;
-    x->value[x->n++] = value;
-}
-
-/* The extra columns of the model: for one with a categorical latent, the step's capacities and
- * the test set's clustering by argmax q(c|x) (nmi, cluster_acc; NAN for an unlabelled set). With
- * test NULL only the names are wanted (the header). */
-static void metrics_extras(vae_model *m, vae_trainer *t, vae_device_data *dtest, const vae_dataset *test,
-                           metrics_extra *x)
-{
-    x->n = 0;
-    if (vae_model_categorical(m) < 0)
-        return;
-    extra_add(x, "capacity_z", t ? vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_Z) : NAN);
-    extra_add(x, "capacity_c", t ? vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_C) : NAN);
-    double nmi = NAN, acc = NAN;
-    if (test && test->labels) {
-        int *cats = vae_calloc((size_t)test->n, sizeof *cats), *labels = vae_calloc((size_t)test->n, sizeof *labels);
-        vae_cluster_assign(m, dtest, cats);
-        for (int i = 0; i < test->n; i++)
-            labels[i] = test->labels[i];
-        const int K = m->cfg.disc;
-        nmi = vae_cluster_nmi(cats, K, labels, test->classes, test->n);
-        acc = vae_cluster_accuracy(cats, K, labels, test->classes, test->n);
-        vae_free(cats);
-        vae_free(labels);
-    }
-    extra_add(x, "nmi", nmi);
-    extra_add(x, "cluster_acc", acc);
-}
-
 /* metrics.csv's header line (with its newline) of model m, a layout will do: epoch, then per split
  * the loss and each of the model's terms (train_loss,train_recon,train_kl,test_loss,...), the
  * model's extra columns, then the timing columns. */
@@ -358,8 +315,8 @@ static void metrics_header_text(vae_model *m, int with_val, char *line, size_t c
         for (int k = 0; k < m->n_terms; k++)
             w += snprintf(line + w, cap - (size_t)w, ",%s_%s", splits[sp], m->term[k].name);
     }
-    metrics_extra x;
-    metrics_extras(m, NULL, NULL, NULL, &x);
+    vae_metrics_extra x; /* the variant's extra columns */
+    vae_variant_metrics_extras(m, NULL, NULL, NULL, &x);
     for (int k = 0; k < x.n; k++)
         w += snprintf(line + w, cap - (size_t)w, ",%s", x.name[k]);
     snprintf(line + w, cap - (size_t)w, ",seconds,images_per_second\n");
@@ -374,7 +331,7 @@ static int metrics_cells(char *buf, size_t len, const vae_losses *l)
     return w;
 }
 
-static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val, const metrics_extra *x)
+static void metrics_row(run *r, const vae_epoch_metrics *e, const vae_losses *val, const vae_metrics_extra *x)
 {
     char line[1024];
     int w = snprintf(line, sizeof line, "%d", e->epoch);
@@ -824,8 +781,8 @@ int vae_cmd_train(int argc, char **argv)
         vae_losses vl;
         if (val.n)
             vl = vae_evaluate(&r.m, &dval, s->seed);
-        metrics_extra extra;
-        metrics_extras(&r.m, r.t, &dtest, &test, &extra);
+        vae_metrics_extra extra;
+        vae_variant_metrics_extras(&r.m, r.t, &dtest, &test, &extra);
         metrics_row(&r, &e, val.n ? &vl : NULL, &extra);
         if (val.n && !(vl.loss >= r.best_val)) { /* first, or better */
             r.best_val = vl.loss;
@@ -899,8 +856,7 @@ int vae_cmd_train(int argc, char **argv)
         snprintf(path, sizeof path, "%s/reconstructions.png", r.dir);
         if (going(rc) && vae_render_reconstructions(&r.m, &test, path, 32, scale))
             rc = vae_cli_fail();
-        snprintf(path, sizeof path, "%s/categories.png", r.dir);
-        if (going(rc) && vae_model_categorical(&r.m) >= 0 && vae_render_categories(&r.m, path, 10, s->seed, scale))
+        if (going(rc) && vae_variant_pictures(&r.m, r.dir, s->seed, scale)) /* the variant's own, if any */
             rc = vae_cli_fail();
         snprintf(path, sizeof path, "%s/metrics.csv", r.dir);
         vae_pictures_options po = {.scale = scale, .seed = s->seed, .metrics_csv = path, .log = NULL};
@@ -927,12 +883,14 @@ int vae_cmd_train(int argc, char **argv)
                         "toy's rows are not images)\n",
                 s->epochs, total_s, e.test.loss, tv, VAE_TOY_TV_SAMPLES, VAE_TOY_TV_BIN_WIDTH, lo, hi, r.dir,
                 val.n ? ",best.safetensors" : "");
-    } else if (!rc)
+    } else if (!rc) {
+        const char *own = vae_variant_of(&r.m.cfg)->picture_files; /* the variant's own pictures */
         fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/image%s\n"
                         "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt,"
-                        "samples.png,reconstructions.png,report.html%s%s} and the pictures (cuvae plot --help)\n",
+                        "samples.png,reconstructions.png,report.html%s%s%s} and the pictures (cuvae plot --help)\n",
                 s->epochs, total_s, e.test.loss, vae_model_reads_label(&r.m) ? " (a bound on -log p(x|y))" : "", r.dir,
-                val.n ? ",best.safetensors" : "", vae_model_categorical(&r.m) >= 0 ? ",categories.png" : "");
+                val.n ? ",best.safetensors" : "", own ? "," : "", own ? own : "");
+    }
 
 free_trainer:
     vae_trainer_free(r.t);
