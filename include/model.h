@@ -223,8 +223,8 @@ int vae_model_layout(vae_model *m, const vae_config *cfg);
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
 
 /* ---- composing a model -----------------------------------------------------------------
- * vae_model_layout composes the model of a configuration from these calls, and a variant
- * composes its own the same way: layers in running order (a latent's stats layer before
+ * vae_model_layout has the configuration's variant (variant.h) compose its model from these
+ * calls after vae_model_compose_begin: layers in running order (a latent's stats layer before
  * the latent, a layer after every source it reads), the first latent closing the encoder,
  * then the terms (the first likelihood term names the output layer). A composition that
  * breaks these rules is a programming error (vae_fatal). vae_model_alloc then allocates it. */
