@@ -97,7 +97,7 @@ extern const char vae_cli_help_model[];    /* --hidden --latent --activation --b
 extern const char vae_cli_help_training[]; /* --data --epochs --batch-size --lr --seed */
 extern const char vae_cli_help_device[];   /* --device --threads */
 extern const char vae_cli_help_threads[];  /* --threads alone (commands without --device) */
-extern const char vae_cli_help_model_kind[]; /* --model vae|cvae|joint, --disc (train) */
+/* --model and the variants' own flags (--disc): vae_variant_help() of variant.h */
 extern const char vae_cli_help_tf32[];     /* --tf32 */
 
 /* A command given --tf32 with only the CPU backend asked for (`cpu_only`: the flag that asks for

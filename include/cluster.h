@@ -9,7 +9,8 @@
  *   cluster_acc  the best one-to-one mapping of clusters to labels (the Hungarian
  *                algorithm on the contingency table), the fraction of rows it maps right
  *
- * Not here: the model's forward pass (model.h) or the metrics file (cmd_train.c).
+ * Not here: the model's forward pass (model.h) or the metrics file (the joint model's columns:
+ * compose_joint.c).
  */
 #ifndef VAE_CLUSTER_H
 #define VAE_CLUSTER_H
@@ -20,6 +21,11 @@
 /* argmax q(c|x) of every row of `data` in its order (identity for a test set) into cats (data->n).
  * The model must have a categorical latent (vae_model_categorical). */
 void vae_cluster_assign(vae_model *m, vae_device_data *data, int *cats);
+
+/* The scores of argmax q(c|x) of every row of `data` against the labels of `labelled`, the same
+ * rows on the host: *nmi and *acc (vae_cluster_nmi, vae_cluster_accuracy), both NAN when
+ * `labelled` has no labels. */
+void vae_cluster_scores(vae_model *m, vae_device_data *data, const vae_dataset *labelled, double *nmi, double *acc);
 
 /* NMI of two labelings of n rows, a[i] in 0..ka-1, b[i] in 0..kb-1. */
 double vae_cluster_nmi(const int *a, int ka, const int *b, int kb, int n);

@@ -4,8 +4,8 @@
  * the joint model's capacities, with their defaults, their validation and the
  * text of each setting (the flags' values and the model file's metadata).
  *
- * Not here: how a configuration becomes layers, latents and terms (model.h,
- * vae_model_layout; compose.h for the variants).
+ * Not here: what each member of the family is (variant.h), how a configuration
+ * becomes layers, latents and terms (model.h, vae_model_layout).
  */
 #ifndef VAE_CONFIG_H
 #define VAE_CONFIG_H
@@ -19,13 +19,7 @@ typedef enum {
     VAE_LIKELIHOOD_GAUSSIAN = 1,  /* p(x|z) = N(mean, sigma^2 I), sigma fixed */
 } vae_likelihood;
 
-/* Which member of the model family a configuration composes (vae_model_layout dispatches on it). */
-typedef enum {
-    VAE_MODEL_VAE = 0,   /* "vae": the plain VAE of model.h */
-    VAE_MODEL_CVAE = 1,  /* "cvae": conditional on a one-hot label y, read by the encoder ([x | y]) and
-                          * the decoder ([z | y]); src/compose_cvae.c */
-    VAE_MODEL_JOINT = 2, /* "joint": a Gaussian and a categorical latent; src/compose_joint.c */
-} vae_model_kind;
+struct vae_variant; /* a member of the model family (variant.h) */
 
 /* A controlled-capacity objective gamma * |KL - C| for one KL term (Burgess 2018), C rising
  * linearly from 0 to max over `iters` training steps; gamma 0: the plain KL term. */
@@ -39,7 +33,8 @@ typedef struct {
 #define VAE_TEMPERATURE_DEFAULT 0.67f
 
 typedef struct {
-    vae_model_kind kind;        /* the composition (the plain VAE by default) */
+    const struct vae_variant *variant; /* the member of the family, an entry of the registry (variant.h,
+                                        * vae_variant_of); NULL: the registry's first, the plain VAE */
     int classes;                /* K: label classes of a model that reads a label (cvae; 2..256, labels are
                                  * bytes), 0 for one that does not */
     int input_dim;              /* D: values per example (784 for MNIST) */
@@ -55,14 +50,13 @@ typedef struct {
     vae_capacity cap_z, cap_c;  /* joint: capacities of the Gaussian and the categorical KL (training only) */
 } vae_config;
 
-void vae_config_default(vae_config *c); /* 784-400-20-400-784, relu, beta 1, Bernoulli (sigma 1) */
-int vae_config_validate(const vae_config *c);                /* -1 with vae_set_error */
+void vae_config_default(vae_config *c); /* the plain VAE 784-400-20-400-784, relu, beta 1, Bernoulli (sigma 1) */
+/* The general settings, then those of the variant (vae_variant_validate); -1 with vae_set_error. */
+int vae_config_validate(const vae_config *c);
 int vae_config_parse_hidden(const char *s, vae_config *c);   /* "400" or "512,256" */
 int vae_act_parse(const char *s, vae_act *out);               /* "relu" | "tanh" */
 const char *vae_act_name(vae_act a);
 int vae_likelihood_parse(const char *s, vae_likelihood *out); /* "bernoulli" | "gaussian" */
-int vae_model_kind_parse(const char *s, vae_model_kind *out); /* "vae" | "cvae" | "joint" */
-const char *vae_model_kind_name(vae_model_kind k);
 /* "MAX,ITERS,GAMMA" (MAX >= 0 nats, ITERS >= 1, GAMMA > 0) for `flag`; -1 with vae_set_error. */
 int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out);
 const char *vae_likelihood_name(vae_likelihood l);

@@ -27,8 +27,10 @@
  *   decoder  z -> [Linear + act] x n_hidden (mirrored sizes) -> Linear -> logits (B, D)
  *   terms    recon = -log p(x|z) summed over pixels, kl = KL(q(z|x) || N(0, I)).
  *
- * The family's other members (vae_model_kind) are compositions of their own, one file
- * each (compose.h): the conditional VAE reads [x | y] in the encoder, [z | y] in the decoder.
+ * That composition is one member of the family (src/compose_vae.c); each member composes
+ * its own, in its own file, and is described by the registry (variant.h): the conditional
+ * VAE reads [x | y] in the encoder, [z | y] in the decoder. What reads a model asks its parts
+ * (vae_model_reads_label, vae_model_gaussian, vae_model_categorical), not its variant.
  *
  * Parameters, gradients and both Adam moments each live in ONE backend buffer
  * of n_params floats with the same layout: for every Linear in order, its
@@ -159,7 +161,6 @@ typedef struct {
     int n_linear;                   /* 2 * n_hidden + 2 for the plain VAE */
     vae_linear lin[VAE_MAX_LINEAR]; /* encoder layers, then decoder layers, in the order they run */
     int n_encoder;                  /* lin[0 .. n_encoder) run before the latents are sampled */
-    int head;                       /* the stats layer of latent 0 */
     int output;                     /* the layer the likelihood reads (logits or mean) */
     int n_latents;
     vae_latent latent[VAE_MAX_LATENTS];
@@ -187,7 +188,6 @@ typedef struct {
     float *sample[VAE_MAX_LATENTS]; /* (Bc, dim, rounded up to even) each latent's sample */
     float *dsample[VAE_MAX_LATENTS];/* (Bc, dim) loss gradient w.r.t. the sample */
     float *noise[VAE_MAX_LATENTS];  /* (Bc * dim, rounded up to even) each latent's noise */
-    float *eps, *z;                 /* latent 0's noise and sample (aliases) */
     float *row_loss;                /* (Bc, T) per example, one column per term */
 
     /* Which gradients the current backward pass has written (the first writer of a
@@ -223,8 +223,8 @@ int vae_model_layout(vae_model *m, const vae_config *cfg);
 int vae_model_init(vae_model *m, const vae_config *cfg, vae_backend *be, int batch_cap);
 
 /* ---- composing a model -----------------------------------------------------------------
- * vae_model_layout composes the model of a configuration from these calls, and a variant
- * composes its own the same way: layers in running order (a latent's stats layer before
+ * vae_model_layout has the configuration's variant (variant.h) compose its model from these
+ * calls after vae_model_compose_begin: layers in running order (a latent's stats layer before
  * the latent, a layer after every source it reads), the first latent closing the encoder,
  * then the terms (the first likelihood term names the output layer). A composition that
  * breaks these rules is a programming error (vae_fatal). vae_model_alloc then allocates it. */
@@ -286,14 +286,31 @@ const char *vae_model_nll_name(const vae_model *m);
 /* Index of the term called `name`, or -1. */
 int vae_model_term_index(const vae_model *m, const char *name);
 
+/* The index of the model's Gaussian latent, whose statistics [mu | logvar], noise eps and sample z
+ * are what the evaluation, the pictures and `encode` read. Internal error (vae_fatal) for a model
+ * without one: every variant of the registry composes one (test_variants checks it). */
+int vae_model_gaussian(const vae_model *m);
+/* The index of the model's categorical latent, or -1. */
+int vae_model_categorical(const vae_model *m);
+/* Latent k's statistics, its stats layer's output: (Bc, 2 dim) [mu | logvar] for a Gaussian latent,
+ * (Bc, dim) the logits for a categorical one. */
+static inline float *vae_model_latent_stats(const vae_model *m, int k)
+{
+    return m->out[m->latent[k].stats_layer];
+}
+
 /* ---- compute (B <= batch_cap; all asynchronous on the CUDA backend) ---------- */
+/* Each latent's noise for B rows from rng, latent by latent: a Gaussian latent's normals eps, and
+ * a categorical one's uniforms u for its Gumbel-softmax sample when `training` (without, its
+ * sample is the argmax of its logits, and nothing is drawn for it). */
+void vae_model_draw_noise(vae_model *m, vae_rng *rng, int B, int training);
 /* m->x and each latent's noise filled -> every out[], every sample, and row_loss (B, T);
  * with grad, also the gradient of the batch-mean objective that each term writes
- * (the likelihood's into dout[output], the KL's into dout[head], weighted by the
- * backend scalars). */
+ * (the likelihood's into dout[output], a KL's into its latent's stats layer's dout,
+ * weighted by the backend scalars). */
 void vae_model_forward(vae_model *m, int B, int with_grad);
 /* The encoder alone: m->x (and m->y) -> the encoder layers' outputs, each latent's
- * statistics among them (m->out[m->head] = [mu | logvar] of the Gaussian latent). For what
+ * statistics among them (vae_model_latent_stats). For what
  * reads the posterior alone (encode, clustering, latent pictures): no noise, no decoder. */
 void vae_model_encode(vae_model *m, int B);
 /* The rest of vae_model_forward(m, B, 0) after vae_model_encode, from statistics a caller may
@@ -325,15 +342,13 @@ void vae_model_clear_divergence(vae_model *m);
  * the outputs as vae_model_forward's; q from the logits, in double on the host), so the
  * objective is a true bound. Synchronizes on the CUDA backend: not for captured steps. */
 void vae_model_forward_eval(vae_model *m, int B);
-/* The index of the model's categorical latent, or -1. */
-int vae_model_categorical(const vae_model *m);
 /* Set the categorical latent's sample to one-hot rows: row i of class cats[i] (host, B), or
  * class i % K when cats is NULL. Nothing for a model without one. */
 void vae_model_set_categories(vae_model *m, int B, const int *cats);
 /* argmax q(c|x) of B rows whose encoder has run (m->out filled) into host cats (B). */
 void vae_model_download_categories(vae_model *m, int B, int *cats);
-/* Decoder only: m->z (B, Z) (and m->y for a model that reads the label, the categorical sample
- * for one with a categorical latent) -> the output layer's values in m->out[output]. */
+/* Decoder only: the latents' samples (the Gaussian one's z (B, Z), a categorical one's one-hot rows)
+ * and m->y for a model that reads the label -> the output layer's values in m->out[output]. */
 void vae_model_decode(vae_model *m, int B);
 /* The decoder's mean for B rows, downloaded to host: sigmoid(logits) for the
  * Bernoulli likelihood, the output itself for the Gaussian. */

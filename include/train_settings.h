@@ -64,14 +64,14 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg);
  * (given has VAE_TS_N entries): what a command that takes train's flags (train, compare) runs
  * for each option. 1 applied, 0 not a setting, -1 bad value. */
 int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const char *arg);
-/* The joint model's defaults (the paper's MNIST specification: --hidden 512,256 --latent 10
+/* The defaults of the model's variant (variant.h; the joint model's: --hidden 512,256 --latent 10
  * --batch-size 64 --lr 5e-4) for each of those flags not given (given[k] set for each flag given);
- * nothing for another model. */
+ * nothing for a variant without. */
 void vae_train_settings_model_defaults(vae_train_settings *t, const int *given);
 /* A new run's settings once its flags are parsed (given[k] set for each flag given), before any
  * data is loaded: a data source's own flags (--toy-*) only with that source, whose new_run
  * checks them and sets its model's defaults for the model flags not given (data_source.h);
- * then the joint model's defaults
+ * then the variant's defaults
  * (vae_train_settings_model_defaults). 0, or -1 with vae_set_error: a usage error. */
 int vae_train_settings_new_run(vae_train_settings *t, const int *given);
 /* Compare the settings given on the command line (given[k] set for each flag given) with those

@@ -5,6 +5,7 @@
 
 #include "architecture.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <errno.h>
 #include <math.h>
@@ -108,7 +109,7 @@ static int check_agrees(const char *path, const vae_safetensors *st, const vae_m
         {"train.likelihood", "likelihood", vae_likelihood_name(c->likelihood)},
         {"train.hidden", "hidden", hidden},
         {"train.latent", "latent_dim", latent},
-        {"train.model", "model", vae_model_kind_name(c->kind)},
+        {"train.model", "model", vae_variant_of(c)->name},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         const char *rec = vae_safetensors_meta_get(st, pairs[i].key);
@@ -166,17 +167,10 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
         snprintf(sigma, sizeof sigma, "%.9g", (double)c->sigma);
         meta[nm++] = (vae_st_meta){"sigma", sigma};
     }
-    char classes[32], disc[32];
-    if (c->kind != VAE_MODEL_VAE) /* absent: the plain VAE, as in files written before the family */
-        meta[nm++] = (vae_st_meta){"model", vae_model_kind_name(c->kind)};
-    if (c->kind == VAE_MODEL_CVAE) {
-        snprintf(classes, sizeof classes, "%d", c->classes);
-        meta[nm++] = (vae_st_meta){"classes", classes};
-    }
-    if (c->kind == VAE_MODEL_JOINT) {
-        snprintf(disc, sizeof disc, "%d", c->disc);
-        meta[nm++] = (vae_st_meta){"disc", disc};
-    }
+    vae_variant_meta variant_meta; /* "model" (but for the plain VAE) and the variant's own keys */
+    vae_variant_save_meta(c, &variant_meta);
+    for (int i = 0; i < variant_meta.n; i++)
+        meta[nm++] = variant_meta.entry[i];
     if (nm + n_extra > VAE_CHECKPOINT_META_MAX)
         vae_fatal("model metadata: %d configuration and %d extra entries exceed %d", nm, n_extra,
                   VAE_CHECKPOINT_META_MAX);
@@ -188,7 +182,7 @@ int vae_checkpoint_save(const vae_model *m, const char *path, const vae_st_meta 
     return rc;
 }
 
-static int meta_int(const vae_safetensors *st, const char *path, const char *key, int *out)
+int vae_checkpoint_meta_int(const vae_safetensors *st, const char *path, const char *key, int *out)
 {
     const char *v = vae_safetensors_meta_get(st, key);
     if (!v)
@@ -203,9 +197,16 @@ static int meta_int(const vae_safetensors *st, const char *path, const char *key
     return 0;
 }
 
+int vae_checkpoint_bad_meta(const vae_safetensors *st, const char *path, const char *key, const char *need)
+{
+    return vae_set_error("%s: metadata %s = '%.60s' is not %s: the file is damaged or was not written by cuvae",
+                         path, key, vae_safetensors_meta_get(st, key), need);
+}
+
 /* The file's values that vae_config_validate would refuse in the words of the flags that set them
  * in training (--beta inf ...), refused here in the words of the file: its path, the key and the
- * value as stored. vae_config_validate stays the last word on the rest. */
+ * value as stored (a variant's own keys: its read_meta). vae_config_validate stays the last word
+ * on the rest. */
 static int check_meta_values(const char *path, const vae_safetensors *st, const vae_config *c)
 {
     const char *key = NULL, *need = NULL;
@@ -215,12 +216,7 @@ static int check_meta_values(const char *path, const vae_safetensors *st, const 
         key = "sigma", need = "a finite number > 0 (the Gaussian likelihood's standard deviation)";
     else if (c->latent_dim < 1 || c->latent_dim > 4096)
         key = "latent_dim", need = "a latent size in 1..4096";
-    else if (c->kind == VAE_MODEL_JOINT && (c->disc < 2 || c->disc > 1024))
-        key = "disc", need = "a count of categories in 2..1024";
-    if (!key)
-        return 0;
-    return vae_set_error("%s: metadata %s = '%.60s' is not %s: the file is damaged or was not written by cuvae",
-                         path, key, vae_safetensors_meta_get(st, key), need);
+    return key ? vae_checkpoint_bad_meta(st, path, key, need) : 0;
 }
 
 int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_model *m)
@@ -243,8 +239,10 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
         vae_set_error("%s: unsupported cuvae format_version '%s' (this build reads 1)", path, ver ? ver : "");
         goto out;
     }
-    if (meta_int(&st, path, "input_dim", &c.input_dim) || meta_int(&st, path, "image_rows", &c.image_rows) ||
-        meta_int(&st, path, "image_cols", &c.image_cols) || meta_int(&st, path, "latent_dim", &c.latent_dim))
+    if (vae_checkpoint_meta_int(&st, path, "input_dim", &c.input_dim) ||
+        vae_checkpoint_meta_int(&st, path, "image_rows", &c.image_rows) ||
+        vae_checkpoint_meta_int(&st, path, "image_cols", &c.image_cols) ||
+        vae_checkpoint_meta_int(&st, path, "latent_dim", &c.latent_dim))
         goto out;
     const char *hidden = vae_safetensors_meta_get(&st, "hidden");
     const char *act = vae_safetensors_meta_get(&st, "activation");
@@ -268,14 +266,7 @@ int vae_checkpoint_load(const char *path, vae_backend *be, int batch_cap, vae_mo
             goto out;
         }
     }
-    const char *kind = vae_safetensors_meta_get(&st, "model");
-    if (kind && vae_model_kind_parse(kind, &c.kind)) {
-        vae_set_error("%s: model '%s' is not supported by this build (it knows vae, cvae and joint)", path, kind);
-        goto out;
-    }
-    if (c.kind == VAE_MODEL_CVAE && meta_int(&st, path, "classes", &c.classes))
-        goto out;
-    if (c.kind == VAE_MODEL_JOINT && meta_int(&st, path, "disc", &c.disc))
+    if (vae_variant_read_meta(&st, path, &c))
         goto out;
     if (hidden[0] == '\0') {
         c.n_hidden = 0;

@@ -8,6 +8,7 @@
 #include "safetensors.h"
 #include "data_source.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -117,7 +118,7 @@ int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg)
     case VAE_OPT_BETA: rc = vae_cli_parse_float("--beta", arg, 0.0, 1e6, &s->cfg.beta); break;
     case VAE_OPT_LIKELIHOOD: rc = vae_likelihood_parse(arg, &s->cfg.likelihood); break;
     case VAE_OPT_SIGMA: rc = vae_cli_parse_float("--sigma", arg, 1e-6, 1e6, &s->cfg.sigma); break;
-    case VAE_OPT_MODEL_KIND: rc = vae_model_kind_parse(arg, &s->cfg.kind); break;
+    case VAE_OPT_MODEL_KIND: rc = vae_variant_parse(arg, &s->cfg.variant); break;
     case VAE_OPT_DISC: rc = vae_cli_parse_int("--disc", arg, 2, 1024, &s->cfg.disc); break;
     case VAE_OPT_DEVICE: rc = vae_device_parse(arg, &s->device); break;
     case VAE_OPT_THREADS: rc = vae_cli_parse_int("--threads", arg, 1, 1024, &s->threads); break;
@@ -243,12 +244,6 @@ const char vae_cli_help_model[] =
     "                      (mean, fixed standard deviation --sigma; its -log p(x|z) in nats with\n"
     "                      the constants included)\n"
     "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n";
-const char vae_cli_help_model_kind[] =
-    "  --model KIND        vae (default); cvae: the conditional VAE, whose encoder and decoder also\n"
-    "                      read the one-hot label (classes: 1 + the largest training label; its\n"
-    "                      test loss bounds -log p(x|y)); joint: also a categorical latent (Dupont\n"
-    "                      2018), defaults --hidden 512,256 --latent 10 --batch-size 64 --lr 5e-4\n"
-    "  --disc K            joint: classes of the categorical latent (default 10)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
     "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"

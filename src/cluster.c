@@ -22,6 +22,23 @@ void vae_cluster_assign(vae_model *m, vae_device_data *data, int *cats)
     }
 }
 
+void vae_cluster_scores(vae_model *m, vae_device_data *data, const vae_dataset *labelled, double *nmi, double *acc)
+{
+    *nmi = *acc = NAN;
+    if (!labelled->labels)
+        return;
+    const int n = labelled->n;
+    int *cats = vae_calloc((size_t)n, sizeof *cats), *labels = vae_calloc((size_t)n, sizeof *labels);
+    vae_cluster_assign(m, data, cats); /* checks that m has a categorical latent */
+    const int K = m->latent[vae_model_categorical(m)].dim;
+    for (int i = 0; i < n; i++)
+        labels[i] = labelled->labels[i];
+    *nmi = vae_cluster_nmi(cats, K, labels, labelled->classes, n);
+    *acc = vae_cluster_accuracy(cats, K, labels, labelled->classes, n);
+    vae_free(cats);
+    vae_free(labels);
+}
+
 /* Contingency counts (ka, kb) and the entropy of a labeling's counts, in nats. */
 static double *contingency(const int *a, int ka, const int *b, int kb, int n)
 {

@@ -13,6 +13,7 @@
 #include "compare.h"
 #include "train_settings.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -61,7 +62,7 @@ static void help(void)
            "                      cpu (a self-check of this command, printed as cpu against cpu)\n"
            "%s"
            "  -h, --help          this help\n",
-           o.steps, o.batch_size, VAE_COMPARE_SYNTHETIC_IMAGES, vae_cli_help_model, vae_cli_help_model_kind,
+           o.steps, o.batch_size, VAE_COMPARE_SYNTHETIC_IMAGES, vae_cli_help_model, vae_variant_help(),
            o.tol_loss, o.tol_grad, o.tol_param, t.tol_loss, t.tol_grad, vae_cli_help_threads);
 }
 

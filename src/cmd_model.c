@@ -11,6 +11,7 @@
 #include "render.h"
 #include "train.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -340,7 +341,7 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "likelihood", json_string(vae_likelihood_name(m->cfg.likelihood)));
     json_put(o, "likelihood_note", json_string(eval_likelihood_note(m, a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
-    json_put(o, "model_kind", json_string(vae_model_kind_name(m->cfg.kind)));
+    json_put(o, "model_kind", json_string(vae_variant_of(&m->cfg)->name));
     json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
     json_put(o, "beta", json_real(m->cfg.beta));
     json_put(o, "loss", json_real(r->loss));

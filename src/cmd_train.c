@@ -22,6 +22,7 @@
 #include "report.h"
 #include "stop_signal.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <getopt.h>
 #include <math.h>
@@ -76,7 +77,7 @@ static void help(void)
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
            "or infinite; nothing of that epoch is saved), 130/143 stopped by SIGINT/SIGTERM\n"
            "(a checkpoint was written; resume with --resume DIR).\n",
-           vae_cli_help_training, vae_cli_help_model, vae_cli_help_model_kind, vae_cli_help_device,
+           vae_cli_help_training, vae_cli_help_model, vae_variant_help(), vae_cli_help_device,
            vae_cli_help_tf32);
 }
 
@@ -125,17 +126,18 @@ static void print_binarization(const vae_train_settings *ts, int val)
 static int set_classes(vae_train_run *r)
 {
     vae_config *cfg = &r->ts.s.cfg;
+    const vae_variant *v = vae_variant_of(cfg);
     const char *data = r->ts.s.data_dir;
     char src[4096];
-    if (cfg->kind != VAE_MODEL_CVAE)
+    if (!v->reads_labels)
         return 0;
     r->source->labels_name(data, VAE_SPLIT_TRAIN, src, sizeof src);
     if (!r->train.labels)
-        return vae_set_error("%s: the data has no labels; --model cvae needs one per image", src);
+        return vae_set_error("%s: the data has no labels; --model %s needs one per image", src, v->name);
     cfg->classes = r->train.classes;
     if (cfg->classes < 2)
-        return vae_set_error("%s: --model cvae needs at least 2 label classes; the training labels hold %d", src,
-                             cfg->classes);
+        return vae_set_error("%s: --model %s needs at least 2 label classes; the training labels hold %d", src,
+                             v->name, cfg->classes);
     r->source->labels_name(data, VAE_SPLIT_TEST, src, sizeof src);
     return vae_dataset_check_labels(&r->test, cfg->classes, src);
 }

@@ -8,6 +8,7 @@
 #include "train_settings.h"
 #include "train.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <math.h>
 #include <string.h>
@@ -166,6 +167,7 @@ static void print_header(FILE *out)
 int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config *cfg)
 {
     *cfg = o->cfg;
+    const vae_variant *v = vae_variant_of(cfg);
     const vae_data_source *src = o->data_dir ? vae_data_source_of(o->data_dir) : NULL;
     const char *what = src ? src->what(o->data_dir) : "the synthetic data";
     if (src) {
@@ -179,7 +181,7 @@ int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config
             return -1;
         vae_dataset_free(&test);
     } else {
-        if (cfg->kind == VAE_MODEL_CVAE && cfg->classes == 0)
+        if (v->reads_labels && cfg->classes == 0)
             cfg->classes = VAE_COMPARE_SYNTHETIC_CLASSES;
         synthetic_data(data, cfg, o->seed);
     }
@@ -187,10 +189,10 @@ int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config
         cfg->input_dim = data->dim;
         cfg->image_rows = data->rows;
         cfg->image_cols = data->cols;
-        if (cfg->kind == VAE_MODEL_CVAE) { /* its classes are the data's, as in train */
+        if (v->reads_labels) { /* its classes are the data's, as in train */
             if (!data->labels || data->classes < 2) {
-                vae_set_error("%s: --model cvae needs a label of at least 2 classes per row; the data %s", what,
-                              data->labels ? "holds one class" : "has no labels");
+                vae_set_error("%s: --model %s needs a label of at least 2 classes per row; the data %s", what,
+                              v->name, data->labels ? "holds one class" : "has no labels");
                 vae_dataset_free(data);
                 return -1;
             }
@@ -215,26 +217,16 @@ int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config
 static void print_setup(FILE *out, const vae_compare_options *o, const vae_dataset *data, const vae_config *cfg,
                         int epochs, long steps_per_epoch)
 {
-    fprintf(out, "model %s %d-", vae_model_kind_name(cfg->kind), cfg->input_dim);
+    fprintf(out, "model %s %d-", vae_variant_of(cfg)->name, cfg->input_dim);
     for (int i = 0; i < cfg->n_hidden; i++)
         fprintf(out, "%d-", cfg->hidden[i]);
     fprintf(out, "%d, %s, %s likelihood", cfg->latent_dim, vae_act_name(cfg->act), vae_likelihood_name(cfg->likelihood));
     if (cfg->likelihood == VAE_LIKELIHOOD_GAUSSIAN)
         fprintf(out, " (sigma %g)", (double)cfg->sigma);
     fprintf(out, ", beta %g", (double)cfg->beta);
-    if (cfg->kind == VAE_MODEL_CVAE)
+    if (vae_variant_of(cfg)->reads_labels)
         fprintf(out, ", %d label classes", cfg->classes);
-    if (cfg->kind == VAE_MODEL_JOINT) {
-        fprintf(out, ", a categorical latent of %d classes, temperature %g", cfg->disc,
-                (double)(o->schedule.temperature > 0.0f ? o->schedule.temperature : VAE_TEMPERATURE_DEFAULT));
-        if (o->schedule.temperature_end > 0.0f)
-            fprintf(out, " to %g", (double)o->schedule.temperature_end);
-        const vae_capacity *cap[2] = {&cfg->cap_z, &cfg->cap_c};
-        for (int i = 0; i < 2; i++)
-            if (cap[i]->gamma > 0.0f)
-                fprintf(out, ", capacity-%s %g,%d,%g", i ? "c" : "z", (double)cap[i]->max, cap[i]->iters,
-                        (double)cap[i]->gamma);
-    }
+    vae_variant_describe(cfg, &o->schedule, out);
     fprintf(out, "\n");
     char lr_text[64];
     vae_schedule_lr_text(&o->schedule, lr_text, sizeof lr_text);

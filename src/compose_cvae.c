@@ -9,12 +9,15 @@
  *
  * Each first layer is one Linear over two input blocks, saved as one weight (out, D + K)
  * or (out, Z + K): PyTorch's Linear applied to torch.cat([x, y]) or torch.cat([z, y]).
+ * Its classes are the training data's (reads_labels: 1 + the largest training label, set by
+ * `train` and `compare` before the model is built) and saved as the metadata key "classes".
  * Not here: where y comes from (device_data.h gathers it with x, vae_model_set_labels
  * uploads it), checking the labels against the classes (dataset.h).
  */
-#include "compose.h"
+#include "checkpoint.h"
+#include "variant.h"
 
-int vae_compose_cvae(vae_model *m, const vae_config *cfg)
+static int compose_cvae(vae_model *m, const vae_config *cfg)
 {
     const int D = cfg->input_dim, Z = cfg->latent_dim, K = cfg->classes;
     const vae_block y = vae_block_of(VAE_SOURCE_LABEL, 0, K);
@@ -31,3 +34,25 @@ int vae_compose_cvae(vae_model *m, const vae_config *cfg)
     vae_model_add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, cfg->beta);
     return 0;
 }
+
+static void save_meta(const vae_config *c, vae_variant_meta *meta)
+{
+    vae_variant_meta_int(meta, "classes", c->classes);
+}
+
+static int read_meta(const vae_safetensors *st, const char *path, vae_config *c)
+{
+    return vae_checkpoint_meta_int(st, path, "classes", &c->classes);
+}
+
+const vae_variant vae_variant_cvae = {
+    .name = "cvae",
+    .title = "CVAE",
+    .help = "the conditional VAE: its encoder and decoder also read the\n"
+            "one-hot label (classes: 1 + the largest training label; its\n"
+            "test loss bounds -log p(x|y))\n",
+    .reads_labels = 1,
+    .compose = compose_cvae,
+    .save_meta = save_meta,
+    .read_meta = read_meta,
+};

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "vae_util.h"
+#include "variant.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,19 +27,12 @@ void vae_config_default(vae_config *c)
     c->beta = 1.0f;
     c->likelihood = VAE_LIKELIHOOD_BERNOULLI;
     c->sigma = 1.0f;
-    c->kind = VAE_MODEL_VAE;
+    c->variant = vae_variant_at(0);
     c->disc = 10;
 }
 
 int vae_config_validate(const vae_config *c)
 {
-    if (c->kind != VAE_MODEL_VAE && c->kind != VAE_MODEL_CVAE && c->kind != VAE_MODEL_JOINT)
-        return vae_set_error("model must be vae, cvae or joint");
-    if (c->kind == VAE_MODEL_CVAE && (c->classes < 2 || c->classes > 256))
-        return vae_set_error("a cvae needs 2..256 label classes, not %d", c->classes);
-    if (c->kind != VAE_MODEL_CVAE && c->classes != 0)
-        return vae_set_error("a %s model reads no label: classes must be 0, not %d", vae_model_kind_name(c->kind),
-                             c->classes);
     if (c->input_dim < 1 || c->input_dim > (1 << 20))
         return vae_set_error("input size %d out of range (1..1048576)", c->input_dim);
     /* 0x0: the input is not an image (no pictures); otherwise rows x cols pixels make the input */
@@ -63,15 +57,7 @@ int vae_config_validate(const vae_config *c)
         return vae_set_error("likelihood must be bernoulli or gaussian");
     if (!(c->sigma > 0.0f) || !isfinite(c->sigma))
         return vae_set_error("--sigma %g must be a finite number > 0", (double)c->sigma);
-    if (c->kind == VAE_MODEL_JOINT && (c->disc < 2 || c->disc > 1024))
-        return vae_set_error("--disc %d out of range (2..1024 classes)", c->disc);
-    const vae_capacity *caps[2] = {&c->cap_z, &c->cap_c};
-    for (int i = 0; i < 2; i++)
-        if (caps[i]->gamma != 0.0f && (c->kind != VAE_MODEL_JOINT || !(caps[i]->gamma > 0.0f) ||
-                                       !(caps[i]->max >= 0.0f) || caps[i]->iters < 1))
-            return vae_set_error("--capacity-%s: only for --model joint, as MAX,ITERS,GAMMA with MAX >= 0, "
-                                 "ITERS >= 1, GAMMA > 0", i ? "c" : "z");
-    return 0;
+    return vae_variant_validate(c);
 }
 
 int vae_config_parse_hidden(const char *s, vae_config *c)
@@ -123,24 +109,6 @@ int vae_likelihood_parse(const char *s, vae_likelihood *out)
 const char *vae_likelihood_name(vae_likelihood l)
 {
     return l == VAE_LIKELIHOOD_GAUSSIAN ? "gaussian" : "bernoulli";
-}
-
-int vae_model_kind_parse(const char *s, vae_model_kind *out)
-{
-    if (strcmp(s, "vae") == 0)
-        *out = VAE_MODEL_VAE;
-    else if (strcmp(s, "cvae") == 0)
-        *out = VAE_MODEL_CVAE;
-    else if (strcmp(s, "joint") == 0)
-        *out = VAE_MODEL_JOINT;
-    else
-        return vae_set_error("invalid --model '%s' (expected vae, cvae or joint)", s);
-    return 0;
-}
-
-const char *vae_model_kind_name(vae_model_kind k)
-{
-    return k == VAE_MODEL_JOINT ? "joint" : k == VAE_MODEL_CVAE ? "cvae" : "vae";
 }
 
 int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out)

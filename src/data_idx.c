@@ -2,7 +2,7 @@
  * data_idx.c: the data source of a directory holding the four IDX files of MNIST and its kin
  * (dataset.h): its splits loaded from disk, its files hashed for provenance and checked again
  * when a model's recorded data is reused, and the image pictures of a finished run
- * (samples.png, reconstructions.png, the model's own and those of pictures.h). See data_source.h.
+ * (samples.png, reconstructions.png, the variant's own and those of pictures.h). See data_source.h.
  */
 #include "data_source.h"
 #include "pictures.h"
@@ -11,6 +11,7 @@
 #include "train.h"
 #include "train_settings.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <string.h>
 
@@ -112,13 +113,10 @@ static int idx_pictures(vae_source_run_end *e)
     snprintf(path, sizeof path, "%s/reconstructions.png", e->dir);
     if (vae_render_reconstructions(e->m, e->test, path, 32, e->scale))
         return -1;
-    snprintf(e->files, sizeof e->files, ",samples.png,reconstructions.png");
-    if (vae_model_categorical(e->m) >= 0) {
-        snprintf(path, sizeof path, "%s/categories.png", e->dir);
-        if (vae_render_categories(e->m, path, 10, seed, e->scale))
-            return -1;
-        strcat(e->files, ",categories.png");
-    }
+    if (vae_variant_pictures(e->m, e->dir, seed, e->scale)) /* the variant's own, if any */
+        return -1;
+    const char *own = vae_variant_of(&e->m->cfg)->picture_files;
+    snprintf(e->files, sizeof e->files, ",samples.png,reconstructions.png%s%s", own ? "," : "", own ? own : "");
     snprintf(path, sizeof path, "%s/metrics.csv", e->dir);
     vae_pictures_options po = {.scale = e->scale, .seed = seed, .metrics_csv = path, .log = NULL};
     if (vae_pictures_write_all(e->m, e->test, e->dir, &po) < 0)

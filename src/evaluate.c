@@ -118,22 +118,22 @@ typedef struct {
 } eval_bufs;
 
 /* One launch of rows already gathered into m->x: noise, forward (from statistics already in
- * place when from_stats), the log ratio, and one download of the per-row losses and ratios
- * (and the posterior statistics when asked). */
+ * place when from_stats), the Gaussian latent's log ratio, and one download of the per-row losses
+ * and ratios (and its posterior statistics when asked). */
 static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int from_stats, int want_stats)
 {
     vae_backend *be = m->be;
-    const int Z = m->cfg.latent_dim;
-    be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)rows * Z));
+    const int g = vae_model_gaussian(m), Z = m->latent[g].dim;
+    vae_model_draw_noise(m, rng, rows, 0);
     if (from_stats)
         vae_model_forward_from_stats(m, rows);
     else
         vae_model_forward_eval(m, rows); /* a categorical latent summed out exactly */
-    be->gauss_log_ratio(be, b->d_log_ratio, m->z, m->out[m->head], m->eps, rows, Z);
+    be->gauss_log_ratio(be, b->d_log_ratio, m->sample[g], vae_model_latent_stats(m, g), m->noise[g], rows, Z);
     be->download(be, b->row_loss, m->row_loss, (size_t)rows * m->n_terms * sizeof(float));
     be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
     if (want_stats)
-        be->download(be, b->stats, m->out[m->head], (size_t)rows * 2 * Z * sizeof(float));
+        be->download(be, b->stats, vae_model_latent_stats(m, g), (size_t)rows * 2 * Z * sizeof(float));
 }
 
 /* Row i's likelihood terms (-log p(x|z)) and latent terms (KL), summed in double. */
@@ -159,7 +159,7 @@ static double row_kl(const vae_model *m, const float *row_loss, int i)
  * (Welford's update, in double). */
 static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, eval_bufs *b, vae_eval_result *r)
 {
-    const int Z = m->cfg.latent_dim, cap = m->batch_cap;
+    const int Z = m->latent[vae_model_gaussian(m)].dim, cap = m->batch_cap;
     double recon = 0, kl = 0, mc = 0;
     double *mean = vae_calloc((size_t)Z, sizeof(double)), *m2 = vae_calloc((size_t)Z, sizeof(double));
     long seen = 0;
@@ -207,7 +207,7 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
                    vae_eval_result *r)
 {
     vae_backend *be = m->be;
-    const int cap = m->batch_cap, S = 2 * m->cfg.latent_dim;
+    const int g = vae_model_gaussian(m), cap = m->batch_cap, S = 2 * m->latent[g].dim;
     const int s = K < cap ? K : cap, G = cap / s;
     logsumexp *acc = vae_calloc((size_t)G, sizeof *acc);
     double total = 0;
@@ -230,14 +230,14 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
         be->upload(be, b->d_idx, b->idx, (size_t)nimg * sizeof(int32_t));
         vae_device_data_gather_model(m, data, b->d_idx, nimg);
         vae_model_encode(m, nimg);
-        be->gather_rows(be, b->d_stats, m->out[m->head], b->d_iota, nimg, S); /* a copy */
+        be->gather_rows(be, b->d_stats, vae_model_latent_stats(m, g), b->d_iota, nimg, S); /* a copy */
         for (int row = 0; row < nimg * s; row++) /* each launch's rows' images, as d_image's */
             b->idx[row] = first + row / s;
         be->upload(be, b->d_idx, b->idx, (size_t)nimg * s * sizeof(int32_t));
         for (int done = 0; done < K && !rc; done += s) {
             const int sc = K - done < s ? K - done : s, rows = nimg * sc;
             vae_device_data_gather_model(m, data, b->d_idx, rows); /* the images the likelihood reads */
-            be->gather_rows(be, m->out[m->head], b->d_stats, b->d_image, rows, S);
+            be->gather_rows(be, vae_model_latent_stats(m, g), b->d_stats, b->d_image, rows, S);
             eval_chunk(m, rng, b, rows, 1, 0);
             for (int row = 0; row < rows; row++) {
                 const iw_terms t = {.log_px_given_z = -row_likelihood(m, b->row_loss, row),
@@ -263,7 +263,7 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
 int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out)
 {
     vae_backend *be = m->be;
-    const int Z = m->cfg.latent_dim, cap = m->batch_cap;
+    const int Z = m->latent[vae_model_gaussian(m)].dim, cap = m->batch_cap;
     memset(out, 0, sizeof *out);
     if (opt->iw_samples > 0 && vae_model_categorical(m) >= 0)
         return vae_set_error("--iw-samples: the importance-weighted estimate does not cover a categorical latent "

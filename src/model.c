@@ -5,9 +5,9 @@
  */
 #include "model.h"
 
-#include "compose.h"
 #include "hostrng.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@ void vae_model_compose_begin(vae_model *m, const vae_config *cfg)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    m->head = m->output = -1;
+    m->output = -1;
 }
 
 int vae_model_add_linear(vae_model *m, const char *name, const vae_block *blocks, int n_blocks, int out, vae_act act)
@@ -71,8 +71,6 @@ int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, i
     int k = m->n_latents++;
     m->latent[k] = (vae_latent){.kind = kind, .dim = dim, .stats_layer = stats_layer};
     snprintf(m->latent[k].name, sizeof m->latent[k].name, "%s", name);
-    if (k == 0)
-        m->head = stats_layer;
     return k;
 }
 
@@ -137,24 +135,7 @@ int vae_model_layout(vae_model *m, const vae_config *cfg)
     if (vae_config_validate(cfg))
         return -1;
     vae_model_compose_begin(m, cfg);
-    switch (cfg->kind) {
-    case VAE_MODEL_CVAE: return vae_compose_cvae(m, cfg);
-    case VAE_MODEL_JOINT: return vae_compose_joint(m, cfg);
-    case VAE_MODEL_VAE: break; /* composed here */
-    }
-    const int D = cfg->input_dim, Z = cfg->latent_dim;
-    /* encoder: x -> hidden layers -> the Gaussian latent's [mu | logvar], saved as encoder.mu, encoder.logvar */
-    vae_block src = vae_block_of(VAE_SOURCE_INPUT, 0, D);
-    int n_src = 1;
-    vae_model_add_mlp(m, "encoder", cfg, &src, &n_src, 0);
-    int head = vae_model_add_gaussian_head(m, &src, n_src, Z);
-    int z = vae_model_add_latent(m, "z", VAE_LATENT_GAUSSIAN, Z, head);
-    /* decoder: z -> mirrored hidden layers -> logits or mean */
-    src = vae_block_of(VAE_SOURCE_LATENT, z, Z);
-    vae_model_add_mlp(m, "decoder", cfg, &src, &n_src, 1);
-    vae_model_add_recon_term(m, vae_model_add_linear(m, "decoder.out", &src, n_src, D, VAE_ACT_NONE));
-    vae_model_add_term(m, "kl", VAE_TERM_KL_GAUSSIAN, z, VAE_SCALAR_KL_WEIGHT, cfg->beta);
-    return 0;
+    return vae_variant_of(cfg)->compose(m, cfg);
 }
 
 /* The layout of cfg for batches of up to batch_cap rows, into m (nothing allocated). */
@@ -206,8 +187,6 @@ static void model_buffers(vae_model *m, vae_buffer_total *total)
         m->sample[k] = model_buffer(m, vae_rng_normal_count(n) * sizeof(float), total); /* prior draws land here */
         m->dsample[k] = model_buffer(m, n * sizeof(float), total);
     }
-    m->eps = m->noise[0];
-    m->z = m->sample[0];
     m->row_loss = model_buffer(m, Bc * (size_t)m->n_terms * sizeof(float), total);
 }
 
@@ -500,6 +479,21 @@ static void term_forward(vae_model *m, int t, int B, int with_grad)
     }
 }
 
+void vae_model_draw_noise(vae_model *m, vae_rng *rng, int B, int training)
+{
+    vae_backend *be = m->be;
+    for (int k = 0; k < m->n_latents; k++) {
+        const size_t n = (size_t)B * m->latent[k].dim;
+        switch (m->latent[k].kind) {
+        case VAE_LATENT_GAUSSIAN: be->rng_normal(be, rng, m->noise[k], vae_rng_normal_count(n)); break;
+        case VAE_LATENT_CATEGORICAL:
+            if (training)
+                be->rng_uniform(be, rng, m->noise[k], n);
+            break;
+        }
+    }
+}
+
 void vae_model_encode(vae_model *m, int B)
 {
     for (int l = 0; l < m->n_encoder; l++)
@@ -587,12 +581,26 @@ void vae_model_clear_divergence(vae_model *m)
     m->be->memset_zero(m->be, m->diverged, sizeof(int));
 }
 
-int vae_model_categorical(const vae_model *m)
+/* The index of the first latent of `kind`, or -1. */
+static int latent_of_kind(const vae_model *m, vae_latent_kind kind)
 {
     for (int k = 0; k < m->n_latents; k++)
-        if (m->latent[k].kind == VAE_LATENT_CATEGORICAL)
+        if (m->latent[k].kind == kind)
             return k;
     return -1;
+}
+
+int vae_model_gaussian(const vae_model *m)
+{
+    const int k = latent_of_kind(m, VAE_LATENT_GAUSSIAN);
+    if (k < 0)
+        vae_fatal("model: no Gaussian latent (its mu, logvar, eps and z are read here)");
+    return k;
+}
+
+int vae_model_categorical(const vae_model *m)
+{
+    return latent_of_kind(m, VAE_LATENT_CATEGORICAL);
 }
 
 void vae_model_set_categories(vae_model *m, int B, const int *cats)
@@ -713,25 +721,25 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
     else
         snprintf(lik, sizeof lik, "Bernoulli decoder on logits");
     char label[48] = "";
-    if (c->kind == VAE_MODEL_CVAE)
+    if (vae_model_reads_label(m))
         snprintf(label, sizeof label, " + one-hot label (%d classes)", c->classes);
-    fprintf(f, "%s: input %d (%s)%s, latent %d, activation %s, beta %g, %s\n", c->kind == VAE_MODEL_CVAE ? "CVAE" : "VAE",
+    fprintf(f, "%s: input %d (%s)%s, latent %d, activation %s, beta %g, %s\n", vae_variant_of(c)->title,
             c->input_dim, shape, label, c->latent_dim, vae_act_name(c->act), (double)c->beta, lik);
-    if (c->kind == VAE_MODEL_JOINT)
-        fprintf(f, "  joint model: categorical latent of %d classes (Gumbel-softmax); objective %s\n", c->disc,
-                c->cap_z.gamma > 0 || c->cap_c.gamma > 0 ? "recon + gamma |KL - C| per latent (controlled capacity)"
-                                                         : "recon + KL_z + KL_c");
+    vae_variant_summary(c, f);
     fprintf(f, "  %-16s %-12s %-22s %12s\n", "layer", "weight", "output", "parameters");
     for (int l = 0; l < m->n_linear; l++) {
         const vae_linear *L = &m->lin[l];
         char w[32], o[48];
         snprintf(w, sizeof w, "(%d, %d)", L->out, L->in);
-        if (l == m->head)
-            snprintf(o, sizeof o, "mu, logvar (%d each)", L->out / 2);
-        else if (vae_model_categorical(m) >= 0 && l == m->latent[vae_model_categorical(m)].stats_layer)
-            snprintf(o, sizeof o, "logits of q(c|x)");
-        else
-            snprintf(o, sizeof o, "%d %s", L->out, vae_act_name(L->act));
+        snprintf(o, sizeof o, "%d %s", L->out, vae_act_name(L->act));
+        for (int k = 0; k < m->n_latents; k++) { /* a latent's statistics say what they are */
+            if (l != m->latent[k].stats_layer)
+                continue;
+            switch (m->latent[k].kind) {
+            case VAE_LATENT_GAUSSIAN: snprintf(o, sizeof o, "mu, logvar (%d each)", L->out / 2); break;
+            case VAE_LATENT_CATEGORICAL: snprintf(o, sizeof o, "logits of q(c|x)"); break;
+            }
+        }
         fprintf(f, "  %-16s %-12s %-22s %12zu\n", L->name, w, o, (size_t)L->in * L->out + L->out);
     }
     fprintf(f, "  total parameters: %zu (%.2f MB as float32)\n", m->n_params, m->n_params * 4.0 / 1e6);

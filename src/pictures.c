@@ -183,7 +183,7 @@ void vae_pca2(const double *x, int n, int d, double *proj, double *comp, double 
 void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, int n, float *mu, float *logvar)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
     float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
     uint8_t *labels = m->y && data->labels ? vae_calloc((size_t)m->batch_cap, 1) : NULL;
@@ -197,7 +197,7 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, labels, B);
         vae_model_encode(m, B);
-        be->download(be, stats, m->out[m->head], (size_t)B * 2 * Z * sizeof(float));
+        be->download(be, stats, vae_model_latent_stats(m, g), (size_t)B * 2 * Z * sizeof(float));
         for (int i = 0; i < B; i++) {
             memcpy(mu + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z, Z * sizeof(float));
             memcpy(logvar + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z + Z, Z * sizeof(float));
@@ -211,7 +211,7 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
 void vae_pictures_decode(vae_model *m, const float *z, int n, int label, float *probs)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     uint8_t *labels = NULL;
     if (m->y) {
         labels = vae_calloc((size_t)m->batch_cap, 1);
@@ -220,7 +220,7 @@ void vae_pictures_decode(vae_model *m, const float *z, int n, int label, float *
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         vae_model_set_labels(m, labels, B);
-        be->upload(be, m->z, z + (size_t)first * Z, (size_t)B * Z * sizeof(float));
+        be->upload(be, m->sample[g], z + (size_t)first * Z, (size_t)B * Z * sizeof(float));
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, probs + (size_t)first * D);
     }
@@ -378,7 +378,7 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
 static int write_per_digit(vae_model *m, const vae_dataset *test, const char *dir, int scale, uint64_t seed)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, K = VAE_PICTURES_PER_DIGIT;
+    const int D = m->cfg.input_dim, K = VAE_PICTURES_PER_DIGIT;
     int first_of[10], n_digits = 0;
     for (int d = 0; test->labels && d < 10; d++) {
         first_of[n_digits] = -1;
@@ -404,7 +404,7 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, labels + first, B);
-        be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
+        vae_model_draw_noise(m, rng, B, 0);
         vae_model_forward(m, B, 0);
         vae_model_download_mean(m, B, probs + (size_t)first * D);
     }

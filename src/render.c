@@ -19,7 +19,7 @@ static int grid_cols(int n)
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, cols = grid_cols(n);
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
     uint8_t *labels = NULL; /* (n) each sample's label, for a model that reads one */
@@ -40,7 +40,7 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         vae_model_set_labels(m, labels ? labels + first : NULL, B);
-        be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
+        be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
         vae_model_set_categories(m, B, NULL); /* a categorical latent, if any: class i % K, uniform */
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, img + (size_t)first * D);
@@ -55,7 +55,7 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
 int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;
-    const int c = vae_model_categorical(m), D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    const int c = vae_model_categorical(m), g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     if (c < 0)
         return vae_set_error("the model has no categorical latent (--model joint)");
     if (vae_pictures_need_image(&m->cfg, NULL))
@@ -67,8 +67,8 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
     float *zb = vae_calloc((size_t)m->batch_cap * Z, sizeof(float));
     int *cats = vae_calloc((size_t)m->batch_cap, sizeof(int));
     vae_rng *rng = be->rng_init(be, seed);
-    be->rng_normal(be, rng, m->z, vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
-    be->download(be, zs, m->z, (size_t)cols * Z * sizeof(float));
+    be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
+    be->download(be, zs, m->sample[g], (size_t)cols * Z * sizeof(float));
     be->rng_free(be, rng);
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
@@ -76,7 +76,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
             cats[r] = (first + r) / cols;
             memcpy(zb + (size_t)r * Z, zs + (size_t)((first + r) % cols) * Z, (size_t)Z * sizeof(float));
         }
-        be->upload(be, m->z, zb, (size_t)B * Z * sizeof(float));
+        be->upload(be, m->sample[g], zb, (size_t)B * Z * sizeof(float));
         vae_model_set_categories(m, B, cats);
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, img + (size_t)first * D);
@@ -93,7 +93,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim;
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
     if (n > data->n)
@@ -111,7 +111,7 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, data->labels ? data->labels + first : NULL, B); /* a cvae's: the true labels */
-        be->memset_zero(be, m->eps, (size_t)B * Z * sizeof(float)); /* z = mu */
+        be->memset_zero(be, m->noise[g], (size_t)B * Z * sizeof(float)); /* z = mu */
         vae_model_forward(m, B, 0);
         vae_model_download_mean(m, B, rec + (size_t)first * D);
     }

@@ -6,10 +6,10 @@
 #include "train_run.h"
 
 #include "checkpoint.h"
-#include "cluster.h"
 #include "metrics.h"
 #include "run_dir.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <errno.h>
 #include <math.h>
@@ -111,50 +111,6 @@ int vae_run_log_write_metrics(vae_train_run *r)
     return rc;
 }
 
-/* Columns of metrics.csv beyond the losses and terms, after them: one list for the header
- * and the rows, filled by metrics_extras. */
-#define METRICS_EXTRA_MAX 8
-typedef struct {
-    int n;
-    const char *name[METRICS_EXTRA_MAX];
-    double value[METRICS_EXTRA_MAX];
-} metrics_extra;
-
-static void extra_add(metrics_extra *x, const char *name, double value)
-{
-    if (x->n == METRICS_EXTRA_MAX)
-        vae_fatal("metrics: more than %d extra columns", METRICS_EXTRA_MAX);
-    x->name[x->n] = name;
-    x->value[x->n++] = value;
-}
-
-/* The extra columns of the model: for one with a categorical latent, the step's capacities and
- * the test set's clustering by argmax q(c|x) (nmi, cluster_acc; NAN for an unlabelled set). With
- * test NULL only the names are wanted (the header). */
-static void metrics_extras(vae_model *m, vae_trainer *t, vae_device_data *dtest, const vae_dataset *test,
-                           metrics_extra *x)
-{
-    x->n = 0;
-    if (vae_model_categorical(m) < 0)
-        return;
-    extra_add(x, "capacity_z", t ? vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_Z) : NAN);
-    extra_add(x, "capacity_c", t ? vae_trainer_scalar_now(t, VAE_SCALAR_CAPACITY_C) : NAN);
-    double nmi = NAN, acc = NAN;
-    if (test && test->labels) {
-        int *cats = vae_calloc((size_t)test->n, sizeof *cats), *labels = vae_calloc((size_t)test->n, sizeof *labels);
-        vae_cluster_assign(m, dtest, cats);
-        for (int i = 0; i < test->n; i++)
-            labels[i] = test->labels[i];
-        const int K = m->cfg.disc;
-        nmi = vae_cluster_nmi(cats, K, labels, test->classes, test->n);
-        acc = vae_cluster_accuracy(cats, K, labels, test->classes, test->n);
-        vae_free(cats);
-        vae_free(labels);
-    }
-    extra_add(x, "nmi", nmi);
-    extra_add(x, "cluster_acc", acc);
-}
-
 /* metrics.csv's header line (with its newline) of model m, a layout will do: epoch, then per split
  * the loss and each of the model's terms (train_loss,train_recon,train_kl,test_loss,...), the
  * model's extra columns, then the timing columns. */
@@ -167,8 +123,8 @@ void vae_run_metrics_header(vae_model *m, int with_val, char *line, size_t cap)
         for (int k = 0; k < m->n_terms; k++)
             w += snprintf(line + w, cap - (size_t)w, ",%s_%s", splits[sp], m->term[k].name);
     }
-    metrics_extra x;
-    metrics_extras(m, NULL, NULL, NULL, &x);
+    vae_metrics_extra x;
+    vae_variant_metrics_extras(m, NULL, NULL, NULL, &x);
     for (int k = 0; k < x.n; k++)
         w += snprintf(line + w, cap - (size_t)w, ",%s", x.name[k]);
     snprintf(line + w, cap - (size_t)w, ",seconds,images_per_second\n");
@@ -183,7 +139,7 @@ static int metrics_cells(char *buf, size_t len, const vae_losses *l)
     return w;
 }
 
-static void metrics_row(vae_train_run *r, const vae_epoch_metrics *e, const vae_losses *val, const metrics_extra *x)
+static void metrics_row(vae_train_run *r, const vae_epoch_metrics *e, const vae_losses *val, const vae_metrics_extra *x)
 {
     char line[1024];
     int w = snprintf(line, sizeof line, "%d", e->epoch);
@@ -261,8 +217,8 @@ int vae_run_log_begin(vae_train_run *r, int argc, char **argv)
 
 void vae_run_log_epoch(vae_train_run *r, const vae_epoch_metrics *e, const vae_losses *val)
 {
-    metrics_extra extra;
-    metrics_extras(&r->m, r->t, &r->dtest, &r->test, &extra);
+    vae_metrics_extra extra;
+    vae_variant_metrics_extras(&r->m, r->t, &r->dtest, &r->test, &extra);
     metrics_row(r, e, val, &extra);
     char terms[256];
     vae_losses_describe(&e->train, &r->m, terms, sizeof terms);

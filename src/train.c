@@ -85,22 +85,13 @@ void vae_trainer_free(vae_trainer *t)
     vae_free(t);
 }
 
-/* A step's noise: normals for the Gaussian latent, uniforms for a categorical one's Gumbel draws. */
-static void draw_noise(vae_backend *be, vae_rng *rng, vae_model *m, int B)
-{
-    be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * m->cfg.latent_dim));
-    const int c = vae_model_categorical(m);
-    if (c >= 0)
-        be->rng_uniform(be, rng, m->noise[c], (size_t)B * m->latent[c].dim);
-}
-
 /* The part of a step that a graph can hold: everything after the batch is in place. The
  * noise is drawn in it: the generator's offset lives on the backend, so a replay draws anew. */
 static void step_body(vae_trainer *t, int B)
 {
     vae_model *m = t->m;
     vae_backend *be = m->be;
-    draw_noise(be, t->noise, m, B);
+    vae_model_draw_noise(m, t->noise, B, 1);
     if (t->uniform) { /* dynamic binarization: a fresh draw of the batch, after the step's other noise */
         const size_t n = (size_t)B * m->cfg.input_dim;
         be->rng_uniform(be, t->noise, t->uniform, n);
@@ -322,13 +313,13 @@ void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s)
 vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
 {
     vae_backend *be = m->be;
-    const int bs = m->batch_cap, Z = m->cfg.latent_dim;
+    const int bs = m->batch_cap;
     vae_rng *rng = be->rng_init(be, seed);
     double *acc = be->buffer_alloc(be, (size_t)m->n_terms * sizeof(double));
     for (int first = 0; first < data->n; first += bs) {
         int B = data->n - first < bs ? data->n - first : bs;
         vae_device_data_gather_model(m, data, data->order + first, B);
-        be->rng_normal(be, rng, m->eps, vae_rng_normal_count((size_t)B * Z));
+        vae_model_draw_noise(m, rng, B, 0);
         vae_model_forward_eval(m, B); /* a categorical latent summed out exactly: a true bound */
         be->loss_accumulate(be, acc, m->row_loss, B, m->n_terms);
     }

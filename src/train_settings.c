@@ -4,6 +4,7 @@
 #include "train_settings.h"
 
 #include "vae_util.h"
+#include "variant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,7 +79,7 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
     case VAE_TS_KL_WARMUP: float_text(t->schedule.kl_warmup_epochs, buf); break;
     case VAE_TS_LIKELIHOOD: snprintf(buf, VAE_SETTING_MAX, "%s", vae_likelihood_name(s->cfg.likelihood)); break;
     case VAE_TS_SIGMA: float_text(s->cfg.sigma, buf); break;
-    case VAE_TS_MODEL: snprintf(buf, VAE_SETTING_MAX, "%s", vae_model_kind_name(s->cfg.kind)); break;
+    case VAE_TS_MODEL: snprintf(buf, VAE_SETTING_MAX, "%s", vae_variant_of(&s->cfg)->name); break;
     case VAE_TS_DISC: snprintf(buf, VAE_SETTING_MAX, "%d", s->cfg.disc); break;
     case VAE_TS_TEMPERATURE:
         float_text(t->schedule.temperature > 0.0f ? t->schedule.temperature : VAE_TEMPERATURE_DEFAULT, buf);
@@ -111,19 +112,19 @@ void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
 
 void vae_train_settings_model_defaults(vae_train_settings *t, const int *given)
 {
-    if (t->s.cfg.kind != VAE_MODEL_JOINT)
+    const vae_variant_defaults *d = vae_variant_of(&t->s.cfg)->defaults;
+    if (!d)
         return;
-    if (!given[VAE_TS_HIDDEN]) {
-        t->s.cfg.n_hidden = 2;
-        t->s.cfg.hidden[0] = 512;
-        t->s.cfg.hidden[1] = 256;
+    if (d->n_hidden && !given[VAE_TS_HIDDEN]) {
+        t->s.cfg.n_hidden = d->n_hidden;
+        memcpy(t->s.cfg.hidden, d->hidden, (size_t)d->n_hidden * sizeof d->hidden[0]);
     }
-    if (!given[VAE_TS_LATENT])
-        t->s.cfg.latent_dim = 10;
-    if (!given[VAE_TS_BATCH])
-        t->s.batch_size = 64;
-    if (!given[VAE_TS_LR])
-        t->s.lr = 5e-4f;
+    if (d->latent_dim && !given[VAE_TS_LATENT])
+        t->s.cfg.latent_dim = d->latent_dim;
+    if (d->batch_size && !given[VAE_TS_BATCH])
+        t->s.batch_size = d->batch_size;
+    if (d->lr > 0.0f && !given[VAE_TS_LR])
+        t->s.lr = d->lr;
 }
 
 int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const char *arg)

@@ -19,6 +19,7 @@
 #include "compare.h"
 #include "testutil.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -236,7 +237,7 @@ Test(compare_verdicts, cvae_labels_are_compared)
 {
     vae_compare_options o;
     vae_compare_options_default(&o);
-    o.cfg.kind = VAE_MODEL_CVAE;
+    o.cfg.variant = vae_variant_find("cvae");
     o.cfg.classes = 7;
     o.cfg.hidden[0] = 65;
     o.cfg.latent_dim = 5;
@@ -310,7 +311,7 @@ static void m_gaussian(vae_compare_options *o)
 static void m_joint(vae_compare_options *o)
 {
     small(o);
-    o->cfg.kind = VAE_MODEL_JOINT;
+    o->cfg.variant = vae_variant_find("joint");
     o->cfg.disc = 7;
     o->schedule.temperature_end = 0.3f;
 }

@@ -35,6 +35,7 @@
 #include "op_drivers.h"
 #include "testutil.h"
 #include "vae_util.h"
+#include "variant.h"
 
 TestSuite(cuda_init);
 TestSuite(cuda_ops);
@@ -538,7 +539,7 @@ Test(cuda_ops, joint_evaluation_and_clustering_match_cpu)
     pair p = pair_init();
     vae_config c;
     vae_config_default(&c);
-    c.kind = VAE_MODEL_JOINT;
+    c.variant = vae_variant_find("joint");
     c.disc = 7;
     c.input_dim = 64;
     c.image_rows = c.image_cols = 8;

@@ -17,6 +17,7 @@
 #include "train.h"
 #include "train_state.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -74,7 +75,7 @@ Test(cuda_train, ten_steps_cvae_odd_shapes)
     tu_need_gpu();
     vae_compare_options o;
     vae_compare_options_default(&o);
-    o.cfg.kind = VAE_MODEL_CVAE;
+    o.cfg.variant = vae_variant_find("cvae");
     o.cfg.classes = 7;
     o.cfg.latent_dim = 5;
     o.cfg.hidden[0] = 129;
@@ -102,7 +103,7 @@ Test(cuda_train, joint_model_ten_steps_with_and_without_capacity)
     for (int cap = 0; cap < 2; cap++) {
         vae_compare_options o;
         vae_compare_options_default(&o);
-        o.cfg.kind = VAE_MODEL_JOINT;
+        o.cfg.variant = vae_variant_find("joint");
         o.cfg.disc = 10;
         o.cfg.n_hidden = 2;
         o.cfg.hidden[0] = 129;

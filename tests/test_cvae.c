@@ -276,7 +276,7 @@ Test(cvae_mnist, samples_are_the_digit_asked_for, .timeout = 300)
     for (int k = 0; k < CLS; k++) {
         memset(labels, k, sizeof labels);
         vae_model_set_labels(&m, labels, PER);
-        be->rng_normal(be, rng, m.z, vae_rng_normal_count((size_t)PER * m.cfg.latent_dim));
+        be->rng_normal(be, rng, m.sample[vae_model_gaussian(&m)], vae_rng_normal_count((size_t)PER * m.cfg.latent_dim));
         vae_model_decode(&m, PER);
         vae_model_download_mean(&m, PER, img);
         int r = 0;

@@ -210,7 +210,7 @@ Test(eval, a_collapsed_dimension_is_inactive_with_zero_kl)
     vae_backend *be = vae_backend_cpu_init();
     vae_model m;
     cr_assert_eq(vae_checkpoint_load(model, be, 64, &m), 0, "%s", vae_last_error());
-    const vae_linear *H = &m.lin[m.head];
+    const vae_linear *H = &m.lin[m.latent[vae_model_gaussian(&m)].stats_layer];
     const int Z = m.cfg.latent_dim;
     for (int row = 0; row < 2; row++) { /* mu_0 and logvar_0: weight rows 0 and Z, biases 0 and Z */
         const int r = row * Z;

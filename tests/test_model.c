@@ -9,6 +9,7 @@
 #include "model.h"
 #include "testutil.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -255,7 +256,7 @@ Test(model, cvae_whole_loss_gradient)
     vae_backend *be = vae_backend_cpu_init();
     for (int n_hidden = 2; n_hidden >= 0; n_hidden -= 2) {
         vae_config c = small_config(VAE_ACT_TANH);
-        c.kind = VAE_MODEL_CVAE;
+        c.variant = vae_variant_find("cvae");
         c.classes = 4;
         c.n_hidden = n_hidden;
         vae_model m;
@@ -274,16 +275,16 @@ Test(model, cvae_whole_loss_gradient)
 Test(model, cvae_config_needs_classes)
 {
     vae_config c = small_config(VAE_ACT_TANH);
-    c.kind = VAE_MODEL_CVAE;
+    c.variant = vae_variant_find("cvae");
     c.classes = 1;
     cr_expect_eq(vae_config_validate(&c), -1);
     cr_expect(strstr(vae_last_error(), "2..256 label classes"), "%s", vae_last_error());
     c.classes = 10;
     cr_expect_eq(vae_config_validate(&c), 0, "%s", vae_last_error());
-    vae_model_kind k;
-    cr_expect_eq(vae_model_kind_parse("cvae", &k), 0);
-    cr_expect_eq(k, VAE_MODEL_CVAE);
-    cr_expect_eq(vae_model_kind_parse("cave", &k), -1);
+    const vae_variant *v = NULL;
+    cr_expect_eq(vae_variant_parse("cvae", &v), 0);
+    cr_expect_eq(v, vae_variant_find("cvae"));
+    cr_expect_eq(vae_variant_parse("cave", &v), -1);
     cr_expect(strstr(vae_last_error(), "invalid --model 'cave'"), "%s", vae_last_error());
 }
 
@@ -329,7 +330,7 @@ static void check_joint_gradient(int capacity, uint64_t seed)
 {
     vae_backend *be = vae_backend_cpu_init();
     vae_config c = small_config(VAE_ACT_TANH);
-    c.kind = VAE_MODEL_JOINT;
+    c.variant = vae_variant_find("joint");
     c.disc = 4;
     if (capacity) {
         c.cap_z = (vae_capacity){.max = 5, .iters = 100, .gamma = 3};
@@ -363,14 +364,14 @@ Test(model, joint_evaluation_takes_the_exact_expectation_over_c)
 {
     vae_backend *be = vae_backend_cpu_init();
     vae_config c = small_config(VAE_ACT_TANH);
-    c.kind = VAE_MODEL_JOINT;
+    c.variant = vae_variant_find("joint");
     c.disc = 3;
     vae_model m;
     const int B = 4, K = 3, D = c.input_dim, T = 3;
     cr_assert_eq(vae_model_init(&m, &c, be, B), 0, "%s", vae_last_error());
     wide_params(&m, 21);
     tu_fill_uniform(m.x, (size_t)B * D, 22, 0, 1);
-    tu_fill_uniform(m.eps, (size_t)B * c.latent_dim, 23, -1, 1);
+    tu_fill_uniform(m.noise[vae_model_gaussian(&m)], (size_t)B * c.latent_dim, 23, -1, 1);
     vae_model_forward_eval(&m, B);
     float got[4 * 3];
     memcpy(got, m.row_loss, sizeof got);
@@ -411,7 +412,7 @@ Test(model, forward_from_stats_matches_the_whole_forward)
 {
     vae_backend *be = vae_backend_cpu_init();
     vae_config c = small_config(VAE_ACT_RELU);
-    c.kind = VAE_MODEL_CVAE;
+    c.variant = vae_variant_find("cvae");
     c.classes = 3;
     vae_model m;
     const int B = 5;
@@ -423,19 +424,20 @@ Test(model, forward_from_stats_matches_the_whole_forward)
     for (int i = 1; i < B; i++)
         memcpy(m.x + (size_t)i * D, m.x, (size_t)D * sizeof(float));
     vae_model_set_labels(&m, labels, B);
-    tu_fill_uniform(m.eps, (size_t)B * c.latent_dim, 33, -2, 2);
+    tu_fill_uniform(m.noise[vae_model_gaussian(&m)], (size_t)B * c.latent_dim, 33, -2, 2);
     vae_model_forward(&m, B, 0);
     float want_loss[5 * 2], *want_out = vae_calloc((size_t)B * D, sizeof(float));
     cr_assert_eq(T, 2);
     memcpy(want_loss, m.row_loss, sizeof want_loss);
     memcpy(want_out, m.out[m.output], (size_t)B * D * sizeof(float));
 
-    tu_fill_uniform(m.out[m.head], (size_t)B * S, 34, -50, 50); /* stale statistics */
+    float *stats = vae_model_latent_stats(&m, vae_model_gaussian(&m));
+    tu_fill_uniform(stats, (size_t)B * S, 34, -50, 50); /* stale statistics */
     for (size_t k = 0; k < (size_t)B * D; k++)
         m.out[m.output][k] = NAN;
     vae_model_encode(&m, 1);
     for (int i = 1; i < B; i++)
-        memcpy(m.out[m.head] + (size_t)i * S, m.out[m.head], (size_t)S * sizeof(float));
+        memcpy(stats + (size_t)i * S, stats, (size_t)S * sizeof(float));
     vae_model_forward_from_stats(&m, B);
     /* the encoder ran on one row instead of five: the GEMM may round differently in the last bit */
     for (int k = 0; k < B * T; k++)
@@ -526,7 +528,7 @@ static void small_model_with_batch(vae_model *m, vae_backend *be, int B, uint64_
     vae_model_set_scalar(m, VAE_SCALAR_LR, lr);
     vae_model_init_params(m, seed);
     tu_fill_uniform(m->x, (size_t)B * c.input_dim, seed + 1, 0.0f, 1.0f);
-    tu_fill_uniform(m->eps, (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
+    tu_fill_uniform(m->noise[vae_model_gaussian(m)], (size_t)B * c.latent_dim, seed + 2, -1.5f, 1.5f);
 }
 
 Test(model, a_non_finite_loss_never_reaches_the_parameters)
@@ -650,7 +652,8 @@ Test(checkpoint, round_trip_is_bit_exact)
     cr_assert_eq(w->ndim, 2);
     cr_assert_eq(w->shape[0], 3);
     cr_assert_eq(w->shape[1], 7);
-    cr_assert(memcmp(w->data, a.params + a.lin[a.head].w_off + 3 * 7, 3 * 7 * 4) == 0);
+    const vae_linear *head = &a.lin[a.latent[vae_model_gaussian(&a)].stats_layer];
+    cr_assert(memcmp(w->data, a.params + head->w_off + 3 * 7, 3 * 7 * 4) == 0);
     cr_assert_not_null(vae_safetensors_find(&st, "decoder.out.bias"));
     cr_assert_str_eq(vae_safetensors_meta_get(&st, "train.note"), "round \"trip\" \xc3\xa9");
     vae_safetensors_free(&st);
@@ -664,7 +667,7 @@ Test(checkpoint, cvae_round_trip_keeps_the_kind_and_classes)
 {
     vae_backend *be = vae_backend_cpu_init();
     vae_config c = small_config(VAE_ACT_TANH);
-    c.kind = VAE_MODEL_CVAE;
+    c.variant = vae_variant_find("cvae");
     c.classes = 7;
     vae_model a, b;
     cr_assert_eq(vae_model_init(&a, &c, be, 3), 0, "%s", vae_last_error());
@@ -673,7 +676,7 @@ Test(checkpoint, cvae_round_trip_keeps_the_kind_and_classes)
     snprintf(path, sizeof path, "%s/cvae.safetensors", tu_tmpdir());
     cr_assert_eq(vae_checkpoint_save(&a, path, NULL, 0), 0, "%s", vae_last_error());
     cr_assert_eq(vae_checkpoint_load(path, be, 4, &b), 0, "%s", vae_last_error());
-    cr_expect_eq(b.cfg.kind, VAE_MODEL_CVAE);
+    cr_expect_str_eq(vae_variant_of(&b.cfg)->name, "cvae");
     cr_expect_eq(b.cfg.classes, 7);
     cr_assert_eq(b.n_params, a.n_params);
     cr_expect(memcmp(a.params, b.params, a.n_params * 4) == 0);

@@ -10,6 +10,7 @@
 #include "testutil.h"
 #include "train.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -156,7 +157,7 @@ Test(schedule, the_trainer_writes_the_joint_models_temperature_and_capacities)
     tu_make_patterns(&d, 100, 3);
     vae_config c;
     vae_config_default(&c);
-    c.kind = VAE_MODEL_JOINT;
+    c.variant = vae_variant_find("joint");
     c.disc = 4;
     c.input_dim = 64;
     c.image_rows = c.image_cols = 8;

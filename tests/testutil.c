@@ -424,7 +424,7 @@ size_t tu_scalar_steps(vae_backend *be, const float *lr, const float *kl, int st
         x[i] = d.pixels[i] / 255.0f;
     tu_fill_uniform(eps, (size_t)B * 3, 6, -1.5f, 1.5f);
     be->upload(be, m.x, x, (size_t)B * 64 * sizeof(float));
-    be->upload(be, m.eps, eps, sizeof eps);
+    be->upload(be, m.noise[vae_model_gaussian(&m)], eps, sizeof eps);
     const vae_adam_config adam = {.lr = 0.0f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f};
     *params = malloc((size_t)(steps + 1) * m.n_params * sizeof(float));
     be->download(be, *params, m.params, m.n_params * sizeof(float));
@@ -509,7 +509,7 @@ void tu_small_model(vae_model *m, vae_backend *be, int B, float lr)
     tu_fill_uniform(x, (size_t)B * 13, 6, 0.0f, 1.0f);
     tu_fill_uniform(eps, (size_t)B * 3, 7, -1.5f, 1.5f);
     be->upload(be, m->x, x, (size_t)B * 13 * sizeof(float));
-    be->upload(be, m->eps, eps, (size_t)B * 3 * sizeof(float));
+    be->upload(be, m->noise[vae_model_gaussian(m)], eps, (size_t)B * 3 * sizeof(float));
     vae_free(x);
     vae_free(eps);
 }
