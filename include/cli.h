@@ -161,20 +161,6 @@ int vae_cli_parse_indices(const char *flag, const char *s, int n_max, int **out,
  * read a saved model take --model PATH instead, and the file says which it is). */
 #define VAE_CLI_MODEL_KIND_OPTION                                                                     \
     {"model", required_argument, 0, VAE_OPT_MODEL_KIND}, {"disc", required_argument, 0, VAE_OPT_DISC}
-/* The flags of a training step beyond the model's: clipping, the schedules, the joint model's
- * temperature and capacities, binarization, the toy's mixture (train and compare alike). */
-#define VAE_CLI_STEP_OPTIONS                                                                          \
-    {"clip-grad-norm", required_argument, 0, VAE_OPT_CLIP},                                         \
-        {"lr-schedule", required_argument, 0, VAE_OPT_LR_SCHEDULE},                                 \
-        {"kl-warmup", required_argument, 0, VAE_OPT_KL_WARMUP},                                     \
-        {"temperature", required_argument, 0, VAE_OPT_TEMPERATURE},                                 \
-        {"temperature-anneal", required_argument, 0, VAE_OPT_TEMPERATURE_ANNEAL},                   \
-        {"capacity-z", required_argument, 0, VAE_OPT_CAPACITY_Z},                                   \
-        {"capacity-c", required_argument, 0, VAE_OPT_CAPACITY_C},                                   \
-        {"binarize", required_argument, 0, VAE_OPT_BINARIZE},                                       \
-        {"toy-weights", required_argument, 0, VAE_OPT_TOY_WEIGHTS},                                 \
-        {"toy-means", required_argument, 0, VAE_OPT_TOY_MEANS},                                     \
-        {"toy-stds", required_argument, 0, VAE_OPT_TOY_STDS}, {"toy-n", required_argument, 0, VAE_OPT_TOY_N}
 /* --device and --threads: every command that picks a backend takes both. */
 #define VAE_CLI_DEVICE_OPTION {"device", required_argument, 0, VAE_OPT_DEVICE}, VAE_CLI_THREADS_OPTION
 

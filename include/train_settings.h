@@ -10,6 +10,7 @@
 #define VAE_TRAIN_SETTINGS_H
 
 #include "cli.h"
+#include "config.h"
 #include "data_source.h"
 #include "evaluate.h"
 #include "run_dir.h"
@@ -17,13 +18,62 @@
 #include "toy.h"
 #include "train_state.h"
 
-/* Option codes of train's own flags that are settings (cli.h numbers private options from here). */
-enum {
-    VAE_OPT_SAMPLES = VAE_OPT_FIRST_PRIVATE, VAE_OPT_CKPT_EVERY, VAE_OPT_VAL, VAE_OPT_CLIP, VAE_OPT_LR_SCHEDULE,
-    VAE_OPT_KL_WARMUP, VAE_OPT_TEMPERATURE, VAE_OPT_TEMPERATURE_ANNEAL, VAE_OPT_CAPACITY_Z, VAE_OPT_CAPACITY_C,
-    VAE_OPT_BINARIZE, VAE_OPT_TOY_WEIGHTS, VAE_OPT_TOY_MEANS, VAE_OPT_TOY_STDS, VAE_OPT_TOY_N,
-    VAE_OPT_TRAIN_NEXT
-};
+#include <getopt.h>
+
+/* The settings a checkpoint records, in the order recorded: the one table. A row is
+ *   X(ID, key, flag, opt, absent, codec, step)
+ * ID         VAE_TS_<ID>, the setting's index;
+ * key, flag  "train.lr", "--lr";
+ * opt        its option code when the flag is shared with other commands (cli.h VAE_OPT_*, parsed by
+ *            vae_cli_apply_shared); 0 for train's own, whose code is VAE_TS_OPT(VAE_TS_<ID>);
+ * absent     its value in a checkpoint written before the setting existed; NULL: required;
+ * codec      how its value is parsed and written (src/train_settings.c): INT(field, lo, hi) and
+ *            FLOAT(field, lo, hi) for a member of vae_train_settings, SHARED_INT(field) and
+ *            SHARED_FLOAT(field) for one vae_cli_apply_shared parses, FN(name, is_float) for one
+ *            with its own text_<name> and apply_<name>, SHARED_FN(name) for a shared one with its
+ *            own text_<name>, SOURCE(source) for a data source's own (its apply and text);
+ * step       1 when it changes the training steps (compare takes it too), 0 when not.
+ * Adding a setting: a row here, its field in vae_train_settings, its line in train's --help. */
+#define VAE_TRAIN_SETTINGS(X)                                                                                   \
+    X(DATA, "train.data", "--data", VAE_OPT_DATA, NULL, SHARED_FN(data), 0)                                        \
+    X(BATCH, "train.batch_size", "--batch-size", VAE_OPT_BATCH, NULL, SHARED_INT(s.batch_size), 0)             \
+    X(LR, "train.lr", "--lr", VAE_OPT_LR, NULL, SHARED_FLOAT(s.lr), 0)                                         \
+    X(SEED, "train.seed", "--seed", VAE_OPT_SEED, NULL, SHARED_FN(seed), 0)                                        \
+    X(HIDDEN, "train.hidden", "--hidden", VAE_OPT_HIDDEN, NULL, SHARED_FN(hidden), 0)                              \
+    X(LATENT, "train.latent", "--latent", VAE_OPT_LATENT, NULL, SHARED_INT(s.cfg.latent_dim), 0)               \
+    X(ACT, "train.activation", "--activation", VAE_OPT_ACT, NULL, SHARED_FN(act), 0)                               \
+    X(BETA, "train.beta", "--beta", VAE_OPT_BETA, NULL, SHARED_FLOAT(s.cfg.beta), 0)                           \
+    X(SAMPLES, "train.samples", "--samples", 0, NULL, INT(samples, 1, 4096), 0)                                \
+    X(VAL, "train.val_fraction", "--val-fraction", 0, NULL, FLOAT(val_fraction, 0.0, 0.9), 0)                  \
+    X(CKPT, "train.checkpoint_every", "--checkpoint-every", 0, NULL, INT(checkpoint_every, 1, 100000), 0)      \
+    X(CLIP, "train.clip_grad_norm", "--clip-grad-norm", 0, NULL, FLOAT(clip_grad_norm, 0.0, 1e12), 1)          \
+    X(LR_SCHEDULE, "train.lr_schedule", "--lr-schedule", 0, "constant", FN(lr_schedule, 0), 1)                 \
+    X(KL_WARMUP, "train.kl_warmup", "--kl-warmup", 0, "0", FLOAT(schedule.kl_warmup_epochs, 0.0, 1e6), 1)      \
+    X(LIKELIHOOD, "train.likelihood", "--likelihood", VAE_OPT_LIKELIHOOD, "bernoulli", SHARED_FN(likelihood), 0)   \
+    X(SIGMA, "train.sigma", "--sigma", VAE_OPT_SIGMA, "1", SHARED_FLOAT(s.cfg.sigma), 0)                       \
+    X(MODEL, "train.model", "--model", VAE_OPT_MODEL_KIND, "vae", SHARED_FN(model), 0)                             \
+    X(DISC, "train.disc", "--disc", VAE_OPT_DISC, "10", SHARED_INT(s.cfg.disc), 0)                             \
+    X(TEMPERATURE, "train.temperature", "--temperature", 0, "0.67", FN(temperature, 1), 1)                     \
+    X(TEMPERATURE_ANNEAL, "train.temperature_anneal", "--temperature-anneal", 0, "off",                         \
+      FN(temperature_anneal, 0), 1)                                                                             \
+    X(CAPACITY_Z, "train.capacity_z", "--capacity-z", 0, "off", FN(capacity, 0), 1)                            \
+    X(CAPACITY_C, "train.capacity_c", "--capacity-c", 0, "off", FN(capacity, 0), 1)                            \
+    X(BINARIZE, "train.binarize", "--binarize", 0, "none", FN(binarize, 0), 1)                                 \
+    X(TOY_WEIGHTS, "train.toy_weights", "--toy-weights", 0, VAE_TOY_DEFAULT_WEIGHTS, SOURCE(vae_data_toy), 1)  \
+    X(TOY_MEANS, "train.toy_means", "--toy-means", 0, VAE_TOY_DEFAULT_MEANS, SOURCE(vae_data_toy), 1)          \
+    X(TOY_STDS, "train.toy_stds", "--toy-stds", 0, VAE_TOY_DEFAULT_STDS, SOURCE(vae_data_toy), 1)             \
+    X(TOY_N, "train.toy_n", "--toy-n", 0, VAE_TOY_DEFAULT_N, SOURCE(vae_data_toy), 1)                          \
+    X(MATH, "train.math", "--tf32", VAE_OPT_TF32, "fp32", SHARED_FN(math), 0) /* the GEMMs' precision on CUDA */  \
+    X(EPOCHS, "train.epochs", "--epochs", VAE_OPT_EPOCHS, NULL, SHARED_INT(s.epochs), 0)
+
+#define VAE_TS_ENUM(id, key, flag, opt, absent, codec, step) VAE_TS_##id,
+enum { VAE_TRAIN_SETTINGS(VAE_TS_ENUM) VAE_TS_N };
+#undef VAE_TS_ENUM
+
+/* The option code of train's own flag of setting k (a row whose opt is 0), and the first code
+ * a command may number its own options from after them. */
+#define VAE_TS_OPT(k) (VAE_OPT_FIRST_PRIVATE + (k))
+#define VAE_OPT_TRAIN_NEXT VAE_TS_OPT(VAE_TS_N)
 
 typedef struct vae_train_settings {
     vae_run_settings s;
@@ -36,22 +86,19 @@ typedef struct vae_train_settings {
     vae_toy toy;           /* --toy-weights, --toy-means, --toy-stds, --toy-n (used with --data toy) */
 } vae_train_settings;
 
-/* The settings a checkpoint records, in order. */
-enum {
-    VAE_TS_DATA, VAE_TS_BATCH, VAE_TS_LR, VAE_TS_SEED, VAE_TS_HIDDEN, VAE_TS_LATENT, VAE_TS_ACT, VAE_TS_BETA,
-    VAE_TS_SAMPLES, VAE_TS_VAL, VAE_TS_CKPT, VAE_TS_CLIP, VAE_TS_LR_SCHEDULE, VAE_TS_KL_WARMUP, VAE_TS_LIKELIHOOD,
-    VAE_TS_SIGMA, VAE_TS_MODEL, VAE_TS_DISC, VAE_TS_TEMPERATURE, VAE_TS_TEMPERATURE_ANNEAL, VAE_TS_CAPACITY_Z,
-    VAE_TS_CAPACITY_C, VAE_TS_BINARIZE, VAE_TS_TOY_WEIGHTS, VAE_TS_TOY_MEANS, VAE_TS_TOY_STDS, VAE_TS_TOY_N,
-    VAE_TS_MATH, VAE_TS_EPOCHS, VAE_TS_N
-};
-
+/* A row of the table as the rest of the code reads it. */
 typedef struct {
     const char *key, *flag; /* "train.lr", "--lr" */
     int opt;                /* its option code */
     const char *absent;     /* its value in a checkpoint written before the setting existed; NULL: required */
     const vae_data_source *source; /* the data source whose setting it is (its apply and text); NULL: any run's */
+    int step;               /* it changes the training steps (compare takes it) */
 } vae_train_setting_key;
 extern const vae_train_setting_key vae_train_setting_keys[VAE_TS_N];
+/* A command's getopt table: its fixed entries (terminated by a zeroed one), then the flags of
+ * train's own settings (rows whose opt is 0; only those with step set when steps_only), then the
+ * terminator, into out (room for the fixed entries and VAE_TS_N more). */
+void vae_train_setting_options(struct option *out, const struct option *fixed, int steps_only);
 
 /* Longest canonical text of a setting (an escaped path). */
 #define VAE_SETTING_MAX (4 * 4096 + 1)

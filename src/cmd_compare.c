@@ -68,7 +68,7 @@ static void help(void)
 
 int vae_cmd_compare(int argc, char **argv)
 {
-    static const struct option opts[] = {
+    static const struct option fixed[] = {
         {"steps", required_argument, 0, OPT_STEPS},
         {"batch-size", required_argument, 0, VAE_OPT_BATCH},
         {"lr", required_argument, 0, VAE_OPT_LR},
@@ -76,7 +76,6 @@ int vae_cmd_compare(int argc, char **argv)
         {"data", required_argument, 0, VAE_OPT_DATA},
         VAE_CLI_MODEL_OPTIONS,
         VAE_CLI_MODEL_KIND_OPTION,
-        VAE_CLI_STEP_OPTIONS,
         {"tolerance", required_argument, 0, OPT_TOL},
         {"candidate", required_argument, 0, OPT_CANDIDATE},
         VAE_CLI_THREADS_OPTION,
@@ -84,6 +83,8 @@ int vae_cmd_compare(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
+    struct option opts[sizeof fixed / sizeof fixed[0] + VAE_TS_N];
+    vae_train_setting_options(opts, fixed, 1); /* and the flags of the settings that change the steps */
     vae_compare_options o;
     vae_compare_options_default(&o);
     /* train's settings with compare's defaults: synthetic data, its batch size */

@@ -155,22 +155,20 @@ typedef struct {
 /* Parse the flags into a; -1 when they are good, else the exit code (help, or a usage error). */
 static int parse_args(int argc, char **argv, train_args *a)
 {
-    static const struct option opts[] = {
+    static const struct option fixed[] = {
         VAE_CLI_TRAINING_OPTIONS, VAE_CLI_MODEL_OPTIONS, VAE_CLI_MODEL_KIND_OPTION, VAE_CLI_DEVICE_OPTION,
         VAE_CLI_TF32_OPTION,
         {"out", required_argument, 0, OPT_OUT},
-        {"samples", required_argument, 0, VAE_OPT_SAMPLES},
-        VAE_CLI_STEP_OPTIONS,
         {"scale", required_argument, 0, OPT_SCALE},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"force", no_argument, 0, OPT_FORCE},
         {"no-lock", no_argument, 0, OPT_NO_LOCK},
         {"resume", required_argument, 0, OPT_RESUME},
-        {"checkpoint-every", required_argument, 0, VAE_OPT_CKPT_EVERY},
-        {"val-fraction", required_argument, 0, VAE_OPT_VAL},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
+    struct option opts[sizeof fixed / sizeof fixed[0] + VAE_TS_N];
+    vae_train_setting_options(opts, fixed, 0); /* and the flags of train's own settings */
     memset(a, 0, sizeof *a);
     a->ts.samples = 64;
     a->ts.checkpoint_every = 1;

@@ -6,43 +6,10 @@
 #include "vae_util.h"
 #include "variant.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Recorded key, command-line flag and option code of each setting. */
-const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {
-    [VAE_TS_DATA] = {"train.data", "--data", VAE_OPT_DATA},
-    [VAE_TS_BATCH] = {"train.batch_size", "--batch-size", VAE_OPT_BATCH},
-    [VAE_TS_LR] = {"train.lr", "--lr", VAE_OPT_LR},
-    [VAE_TS_SEED] = {"train.seed", "--seed", VAE_OPT_SEED},
-    [VAE_TS_HIDDEN] = {"train.hidden", "--hidden", VAE_OPT_HIDDEN},
-    [VAE_TS_LATENT] = {"train.latent", "--latent", VAE_OPT_LATENT},
-    [VAE_TS_ACT] = {"train.activation", "--activation", VAE_OPT_ACT},
-    [VAE_TS_BETA] = {"train.beta", "--beta", VAE_OPT_BETA},
-    [VAE_TS_SAMPLES] = {"train.samples", "--samples", VAE_OPT_SAMPLES},
-    [VAE_TS_VAL] = {"train.val_fraction", "--val-fraction", VAE_OPT_VAL},
-    [VAE_TS_CKPT] = {"train.checkpoint_every", "--checkpoint-every", VAE_OPT_CKPT_EVERY},
-    [VAE_TS_CLIP] = {"train.clip_grad_norm", "--clip-grad-norm", VAE_OPT_CLIP},
-    [VAE_TS_LR_SCHEDULE] = {"train.lr_schedule", "--lr-schedule", VAE_OPT_LR_SCHEDULE, "constant"},
-    [VAE_TS_KL_WARMUP] = {"train.kl_warmup", "--kl-warmup", VAE_OPT_KL_WARMUP, "0"},
-    [VAE_TS_LIKELIHOOD] = {"train.likelihood", "--likelihood", VAE_OPT_LIKELIHOOD, "bernoulli"},
-    [VAE_TS_SIGMA] = {"train.sigma", "--sigma", VAE_OPT_SIGMA, "1"},
-    [VAE_TS_MODEL] = {"train.model", "--model", VAE_OPT_MODEL_KIND, "vae"},
-    [VAE_TS_DISC] = {"train.disc", "--disc", VAE_OPT_DISC, "10"},
-    [VAE_TS_TEMPERATURE] = {"train.temperature", "--temperature", VAE_OPT_TEMPERATURE, "0.67"},
-    [VAE_TS_TEMPERATURE_ANNEAL] = {"train.temperature_anneal", "--temperature-anneal", VAE_OPT_TEMPERATURE_ANNEAL,
-                                   "off"},
-    [VAE_TS_CAPACITY_Z] = {"train.capacity_z", "--capacity-z", VAE_OPT_CAPACITY_Z, "off"},
-    [VAE_TS_CAPACITY_C] = {"train.capacity_c", "--capacity-c", VAE_OPT_CAPACITY_C, "off"},
-    [VAE_TS_BINARIZE] = {"train.binarize", "--binarize", VAE_OPT_BINARIZE, "none"},
-    [VAE_TS_TOY_WEIGHTS] = {"train.toy_weights", "--toy-weights", VAE_OPT_TOY_WEIGHTS, VAE_TOY_DEFAULT_WEIGHTS, &vae_data_toy},
-    [VAE_TS_TOY_MEANS] = {"train.toy_means", "--toy-means", VAE_OPT_TOY_MEANS, VAE_TOY_DEFAULT_MEANS, &vae_data_toy},
-    [VAE_TS_TOY_STDS] = {"train.toy_stds", "--toy-stds", VAE_OPT_TOY_STDS, VAE_TOY_DEFAULT_STDS, &vae_data_toy},
-    [VAE_TS_TOY_N] = {"train.toy_n", "--toy-n", VAE_OPT_TOY_N, VAE_TOY_DEFAULT_N, &vae_data_toy},
-    [VAE_TS_MATH] = {"train.math", "--tf32", VAE_OPT_TF32, "fp32"}, /* the GEMMs' precision on CUDA */
-    [VAE_TS_EPOCHS] = {"train.epochs", "--epochs", VAE_OPT_EPOCHS},
-};
 
 /* The shortest decimal text that reads back as the same float (0.001, not 0.00100000005). */
 static void float_text(float x, char *buf)
@@ -54,60 +21,173 @@ static void float_text(float x, char *buf)
     }
 }
 
+/* ---- the settings with texts (and parses) of their own: text_<name>, apply_<name> ------------ */
+static void text_data(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", t->data_abs ? t->data_abs : "");
+}
+
+static void text_seed(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%llu", (unsigned long long)t->s.seed);
+}
+
+static void text_hidden(const vae_train_settings *t, int k, char *buf)
+{
+    buf[0] = 0;
+    for (int i = 0; i < t->s.cfg.n_hidden; i++)
+        snprintf(buf + strlen(buf), VAE_SETTING_MAX - strlen(buf), "%s%d", i ? "," : "", t->s.cfg.hidden[i]);
+}
+
+static void text_act(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", vae_act_name(t->s.cfg.act));
+}
+
+static void text_likelihood(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", vae_likelihood_name(t->s.cfg.likelihood));
+}
+
+static void text_model(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", vae_variant_of(&t->s.cfg)->name);
+}
+
+static void text_math(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", t->s.tf32 ? "tf32" : "fp32");
+}
+
+static void text_lr_schedule(const vae_train_settings *t, int k, char *buf)
+{
+    vae_schedule_lr_text(&t->schedule, buf, VAE_SETTING_MAX);
+}
+
+static int apply_lr_schedule(vae_train_settings *t, int k, const char *arg)
+{
+    return vae_schedule_parse_lr(arg, &t->schedule);
+}
+
+static void text_temperature(const vae_train_settings *t, int k, char *buf)
+{
+    float_text(t->schedule.temperature > 0.0f ? t->schedule.temperature : VAE_TEMPERATURE_DEFAULT, buf);
+}
+
+static int apply_temperature(vae_train_settings *t, int k, const char *arg)
+{
+    return vae_cli_parse_float("--temperature", arg, 1e-3, 100.0, &t->schedule.temperature);
+}
+
+static void text_temperature_anneal(const vae_train_settings *t, int k, char *buf)
+{
+    if (!(t->schedule.temperature_end > 0.0f))
+        snprintf(buf, VAE_SETTING_MAX, "off");
+    else
+        float_text(t->schedule.temperature_end, buf);
+}
+
+static int apply_temperature_anneal(vae_train_settings *t, int k, const char *arg)
+{
+    if (strcmp(arg, "off") == 0) {
+        t->schedule.temperature_end = 0.0f;
+        return 0;
+    }
+    return vae_cli_parse_float("--temperature-anneal", arg, 1e-3, 100.0, &t->schedule.temperature_end);
+}
+
+static const vae_capacity *capacity_of(const vae_train_settings *t, int k)
+{
+    return k == VAE_TS_CAPACITY_Z ? &t->s.cfg.cap_z : &t->s.cfg.cap_c;
+}
+
+static void text_capacity(const vae_train_settings *t, int k, char *buf)
+{
+    const vae_capacity *cap = capacity_of(t, k);
+    if (!(cap->gamma > 0))
+        snprintf(buf, VAE_SETTING_MAX, "off");
+    else
+        snprintf(buf, VAE_SETTING_MAX, "%g,%d,%g", (double)cap->max, cap->iters, (double)cap->gamma);
+}
+
+static int apply_capacity(vae_train_settings *t, int k, const char *arg)
+{
+    vae_capacity *cap = (vae_capacity *)capacity_of(t, k);
+    if (strcmp(arg, "off") == 0) {
+        *cap = (vae_capacity){0};
+        return 0;
+    }
+    return vae_capacity_parse(vae_train_setting_keys[k].flag, arg, cap);
+}
+
+static void text_binarize(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", vae_binarize_name(t->binarize));
+}
+
+static int apply_binarize(vae_train_settings *t, int k, const char *arg)
+{
+    return vae_binarize_parse_train(arg, &t->binarize);
+}
+
+/* ---- the table (train_settings.h VAE_TRAIN_SETTINGS) -------------------------------------- */
+typedef enum { CODEC_INT, CODEC_FLOAT, CODEC_FN, CODEC_SOURCE } codec_kind;
+
+typedef struct {
+    codec_kind kind;
+    size_t offset;   /* INT, FLOAT: the member of vae_train_settings */
+    double lo, hi;   /* INT, FLOAT of train's own: the range its flag takes */
+    int is_float;    /* a resume compares its value as a float (0.001 == 1e-3) */
+    void (*text)(const vae_train_settings *t, int k, char *buf);  /* FN */
+    int (*apply)(vae_train_settings *t, int k, const char *arg);  /* FN of train's own */
+} codec;
+
+#define INT(field, lo_, hi_) {.kind = CODEC_INT, .offset = offsetof(vae_train_settings, field), .lo = lo_, .hi = hi_}
+#define FLOAT(field, lo_, hi_)                                                                                    \
+    {.kind = CODEC_FLOAT, .offset = offsetof(vae_train_settings, field), .lo = lo_, .hi = hi_, .is_float = 1}
+#define SHARED_INT(field) {.kind = CODEC_INT, .offset = offsetof(vae_train_settings, field)}
+#define SHARED_FLOAT(field) {.kind = CODEC_FLOAT, .offset = offsetof(vae_train_settings, field), .is_float = 1}
+#define FN(name, is_float_) {.kind = CODEC_FN, .text = text_##name, .apply = apply_##name, .is_float = is_float_}
+#define SHARED_FN(name) {.kind = CODEC_FN, .text = text_##name}
+#define SOURCE(src) {.kind = CODEC_SOURCE}
+
+#define KEY_ROW(id, key_, flag_, opt_, absent_, codec_, step_)                                                   \
+    {.key = key_, .flag = flag_, .opt = (opt_) ? (opt_) : VAE_TS_OPT(VAE_TS_##id), .absent = absent_,            \
+     .source = SOURCE_OF_##codec_, .step = step_},
+#define SOURCE_OF_INT(...) NULL
+#define SOURCE_OF_FLOAT(...) NULL
+#define SOURCE_OF_SHARED_INT(...) NULL
+#define SOURCE_OF_SHARED_FLOAT(...) NULL
+#define SOURCE_OF_FN(...) NULL
+#define SOURCE_OF_SHARED_FN(...) NULL
+#define SOURCE_OF_SOURCE(src) &src
+const vae_train_setting_key vae_train_setting_keys[VAE_TS_N] = {VAE_TRAIN_SETTINGS(KEY_ROW)};
+
+#define CODEC_ROW(id, key_, flag_, opt_, absent_, codec_, step_) codec_,
+static const codec codecs[VAE_TS_N] = {VAE_TRAIN_SETTINGS(CODEC_ROW)};
+
 /* The canonical text of setting k: what the checkpoint records and a resume compares. */
 void vae_train_setting_text(const vae_train_settings *t, int k, char *buf)
 {
-    const vae_run_settings *s = &t->s;
-    switch (k) {
-    case VAE_TS_DATA: snprintf(buf, VAE_SETTING_MAX, "%s", t->data_abs ? t->data_abs : ""); break;
-    case VAE_TS_BATCH: snprintf(buf, VAE_SETTING_MAX, "%d", s->batch_size); break;
-    case VAE_TS_LR: float_text(s->lr, buf); break;
-    case VAE_TS_SEED: snprintf(buf, VAE_SETTING_MAX, "%llu", (unsigned long long)s->seed); break;
-    case VAE_TS_HIDDEN:
-        buf[0] = 0;
-        for (int i = 0; i < s->cfg.n_hidden; i++)
-            snprintf(buf + strlen(buf), VAE_SETTING_MAX - strlen(buf), "%s%d", i ? "," : "", s->cfg.hidden[i]);
-        break;
-    case VAE_TS_LATENT: snprintf(buf, VAE_SETTING_MAX, "%d", s->cfg.latent_dim); break;
-    case VAE_TS_ACT: snprintf(buf, VAE_SETTING_MAX, "%s", vae_act_name(s->cfg.act)); break;
-    case VAE_TS_BETA: float_text(s->cfg.beta, buf); break;
-    case VAE_TS_SAMPLES: snprintf(buf, VAE_SETTING_MAX, "%d", t->samples); break;
-    case VAE_TS_VAL: float_text(t->val_fraction, buf); break;
-    case VAE_TS_CKPT: snprintf(buf, VAE_SETTING_MAX, "%d", t->checkpoint_every); break;
-    case VAE_TS_CLIP: float_text(t->clip_grad_norm, buf); break;
-    case VAE_TS_LR_SCHEDULE: vae_schedule_lr_text(&t->schedule, buf, VAE_SETTING_MAX); break;
-    case VAE_TS_KL_WARMUP: float_text(t->schedule.kl_warmup_epochs, buf); break;
-    case VAE_TS_LIKELIHOOD: snprintf(buf, VAE_SETTING_MAX, "%s", vae_likelihood_name(s->cfg.likelihood)); break;
-    case VAE_TS_SIGMA: float_text(s->cfg.sigma, buf); break;
-    case VAE_TS_MODEL: snprintf(buf, VAE_SETTING_MAX, "%s", vae_variant_of(&s->cfg)->name); break;
-    case VAE_TS_DISC: snprintf(buf, VAE_SETTING_MAX, "%d", s->cfg.disc); break;
-    case VAE_TS_TEMPERATURE:
-        float_text(t->schedule.temperature > 0.0f ? t->schedule.temperature : VAE_TEMPERATURE_DEFAULT, buf);
-        break;
-    case VAE_TS_TEMPERATURE_ANNEAL:
-        if (!(t->schedule.temperature_end > 0.0f))
-            snprintf(buf, VAE_SETTING_MAX, "off");
-        else
-            float_text(t->schedule.temperature_end, buf);
-        break;
-    case VAE_TS_CAPACITY_Z:
-    case VAE_TS_CAPACITY_C: {
-        const vae_capacity *cap = k == VAE_TS_CAPACITY_Z ? &s->cfg.cap_z : &s->cfg.cap_c;
-        if (!(cap->gamma > 0)) {
-            snprintf(buf, VAE_SETTING_MAX, "off");
-            break;
-        }
-        snprintf(buf, VAE_SETTING_MAX, "%g,%d,%g", (double)cap->max, cap->iters, (double)cap->gamma);
-        break;
+    const codec *c = &codecs[k];
+    const char *field = (const char *)t + c->offset;
+    switch (c->kind) {
+    case CODEC_INT: snprintf(buf, VAE_SETTING_MAX, "%d", *(const int *)field); break;
+    case CODEC_FLOAT: float_text(*(const float *)field, buf); break;
+    case CODEC_FN: c->text(t, k, buf); break;
+    case CODEC_SOURCE: vae_train_setting_keys[k].source->text(t, k, buf); break;
     }
-    case VAE_TS_BINARIZE: snprintf(buf, VAE_SETTING_MAX, "%s", vae_binarize_name(t->binarize)); break;
-    case VAE_TS_TOY_WEIGHTS:
-    case VAE_TS_TOY_MEANS:
-    case VAE_TS_TOY_STDS:
-    case VAE_TS_TOY_N: vae_train_setting_keys[k].source->text(t, k, buf); break;
-    case VAE_TS_MATH: snprintf(buf, VAE_SETTING_MAX, "%s", s->tf32 ? "tf32" : "fp32"); break;
-    case VAE_TS_EPOCHS: snprintf(buf, VAE_SETTING_MAX, "%d", s->epochs); break;
-    }
+}
+
+void vae_train_setting_options(struct option *out, const struct option *fixed, int steps_only)
+{
+    int n = 0;
+    for (; fixed[n].name; n++)
+        out[n] = fixed[n];
+    for (int k = 0; k < VAE_TS_N; k++)
+        if (vae_train_setting_keys[k].opt == VAE_TS_OPT(k) && (!steps_only || vae_train_setting_keys[k].step))
+            out[n++] = (struct option){vae_train_setting_keys[k].flag + 2, required_argument, 0, VAE_TS_OPT(k)};
+    out[n] = (struct option){0, 0, 0, 0};
 }
 
 void vae_train_settings_model_defaults(vae_train_settings *t, const int *given)
@@ -157,40 +237,18 @@ int vae_train_setting_apply(vae_train_settings *t, int opt, const char *arg)
     int r = vae_cli_apply_shared(&t->s, opt, arg);
     if (r)
         return r;
-    if (opt == VAE_OPT_SAMPLES)
-        return vae_cli_parse_int("--samples", arg, 1, 4096, &t->samples) ? -1 : 1;
-    if (opt == VAE_OPT_CKPT_EVERY)
-        return vae_cli_parse_int("--checkpoint-every", arg, 1, 100000, &t->checkpoint_every) ? -1 : 1;
-    if (opt == VAE_OPT_VAL)
-        return vae_cli_parse_float("--val-fraction", arg, 0.0, 0.9, &t->val_fraction) ? -1 : 1;
-    if (opt == VAE_OPT_CLIP)
-        return vae_cli_parse_float("--clip-grad-norm", arg, 0.0, 1e12, &t->clip_grad_norm) ? -1 : 1;
-    if (opt == VAE_OPT_LR_SCHEDULE)
-        return vae_schedule_parse_lr(arg, &t->schedule) ? -1 : 1;
-    if (opt == VAE_OPT_KL_WARMUP)
-        return vae_cli_parse_float("--kl-warmup", arg, 0.0, 1e6, &t->schedule.kl_warmup_epochs) ? -1 : 1;
-    if (opt == VAE_OPT_TEMPERATURE)
-        return vae_cli_parse_float("--temperature", arg, 1e-3, 100.0, &t->schedule.temperature) ? -1 : 1;
-    if (opt == VAE_OPT_TEMPERATURE_ANNEAL) {
-        if (strcmp(arg, "off") == 0) {
-            t->schedule.temperature_end = 0.0f;
-            return 1;
-        }
-        return vae_cli_parse_float("--temperature-anneal", arg, 1e-3, 100.0, &t->schedule.temperature_end) ? -1 : 1;
+    const int k = opt - VAE_TS_OPT(0);
+    if (k < 0 || k >= VAE_TS_N || vae_train_setting_keys[k].opt != opt)
+        return 0;
+    const codec *c = &codecs[k];
+    const char *flag = vae_train_setting_keys[k].flag;
+    char *field = (char *)t + c->offset;
+    switch (c->kind) {
+    case CODEC_INT: return vae_cli_parse_int(flag, arg, (long)c->lo, (long)c->hi, (int *)field) ? -1 : 1;
+    case CODEC_FLOAT: return vae_cli_parse_float(flag, arg, c->lo, c->hi, (float *)field) ? -1 : 1;
+    case CODEC_FN: return c->apply(t, k, arg) ? -1 : 1;
+    case CODEC_SOURCE: return vae_train_setting_keys[k].source->apply(t, k, arg) ? -1 : 1;
     }
-    if (opt == VAE_OPT_CAPACITY_Z || opt == VAE_OPT_CAPACITY_C) {
-        vae_capacity *cap = opt == VAE_OPT_CAPACITY_Z ? &t->s.cfg.cap_z : &t->s.cfg.cap_c;
-        if (strcmp(arg, "off") == 0) {
-            *cap = (vae_capacity){0};
-            return 1;
-        }
-        return vae_capacity_parse(opt == VAE_OPT_CAPACITY_Z ? "--capacity-z" : "--capacity-c", arg, cap) ? -1 : 1;
-    }
-    if (opt == VAE_OPT_BINARIZE)
-        return vae_binarize_parse_train(arg, &t->binarize) ? -1 : 1;
-    for (int k = 0; k < VAE_TS_N; k++)
-        if (opt == vae_train_setting_keys[k].opt && vae_train_setting_keys[k].source)
-            return vae_train_setting_keys[k].source->apply(t, k, arg) ? -1 : 1;
     return 0;
 }
 
@@ -215,10 +273,7 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
             rec = vae_train_setting_keys[k].absent;
         if (rec && strcmp(rec, mine) == 0)
             continue;
-        int is_float =
-            k == VAE_TS_LR || k == VAE_TS_BETA || k == VAE_TS_VAL || k == VAE_TS_CLIP || k == VAE_TS_KL_WARMUP ||
-            k == VAE_TS_SIGMA || k == VAE_TS_TEMPERATURE;
-        if (rec && is_float && strtof(rec, NULL) == strtof(mine, NULL))
+        if (rec && codecs[k].is_float && strtof(rec, NULL) == strtof(mine, NULL))
             continue;
         size_t len = strlen(diff);
         if (k == VAE_TS_MATH) /* a flag without a value: given, it asks for tf32 */
