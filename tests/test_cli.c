@@ -60,7 +60,7 @@ Test(cli, option_errors_name_the_option)
 {
     /* getopt_long reports these three alike; each gets its own message */
     EXPECT_FAIL(2, "train --quiet=1", "option '--quiet' takes no value (got '--quiet=1')");
-    EXPECT_FAIL(2, "train --s 3", "option '--s' is ambiguous: it could be --seed, --sigma, --samples, --scale");
+    EXPECT_FAIL(2, "train --s 3", "option '--s' is ambiguous: it could be --seed, --sigma, --scale, --samples");
     EXPECT_FAIL(2, "train --bogus=3", "unknown option '--bogus'");
     EXPECT_FAIL(2, "train -x", "unknown option '-x'");
     /* an unambiguous abbreviation still works */
