@@ -74,23 +74,16 @@ void vae_run_settings_default(vae_run_settings *s); /* data/mnist, 10 epochs, ba
  * "tf32" (train.math, on resume) sets it off or on. */
 int vae_cli_apply_shared(vae_run_settings *s, int opt, const char *arg);
 
-/* A command's options, one per call (the caller sets optind = 0 before the first): getopt_long
- * over argv with ":h" and `opts`. Returns the next option the command handles itself, or -1 at
- * the end, or VAE_CLI_EXIT_HELP after printing `help` for -h/--help, or VAE_CLI_EXIT_USAGE after
- * printing a usage error: an unknown option, a missing or empty value, a stray positional
- * argument, or (with s not NULL) a bad value of a shared option. With s, the shared options
- * (vae_cli_apply_shared) are applied to s and not returned. On either exit code the command
- * returns vae_cli_exit_status(c). */
-#define VAE_CLI_EXIT_USAGE (-2)
-#define VAE_CLI_EXIT_HELP (-3)
+/* A command's flags: getopt_long over argv with ":h" and `opts`. -h/--help prints `help`; an
+ * unknown or ambiguous option, a missing or empty value, a stray positional argument or (with
+ * shared not NULL) a bad value of a shared option prints a usage error. With shared, the shared
+ * options (vae_cli_apply_shared) are applied to it; every other option goes to own(ctx, opt,
+ * optarg), which returns 0 to go on or an exit code (vae_cli_usage_error's 2) to stop.
+ * Returns -1 when every flag was taken, else the exit code: 0 after --help, 2 a usage error. */
 struct option;
-int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
-                        vae_run_settings *s);
-/* The exit status of VAE_CLI_EXIT_HELP (0) or VAE_CLI_EXIT_USAGE (2). */
-static inline int vae_cli_exit_status(int c)
-{
-    return c == VAE_CLI_EXIT_HELP ? 0 : 2;
-}
+typedef int (*vae_cli_option_fn)(void *ctx, int opt, const char *arg);
+int vae_cli_parse(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
+                  vae_run_settings *shared, vae_cli_option_fn own, void *ctx);
 
 /* The help text of the shared flags, for the commands' --help. */
 extern const char vae_cli_help_model[];    /* --hidden --latent --activation --beta --likelihood --sigma */

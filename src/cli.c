@@ -184,8 +184,14 @@ static void report_bad_option(const char *cmd, const char *arg, int optopt_, con
     vae_cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
 }
 
-int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
-                        vae_run_settings *s)
+/* Exit codes of next_option beside an option's code and -1 (the end). */
+#define EXIT_USAGE (-2)
+#define EXIT_HELP (-3)
+
+/* The next option the command handles itself (shared ones applied to s when not NULL), -1 at the
+ * end, or EXIT_HELP / EXIT_USAGE after printing the help or a usage error. */
+static int next_option(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
+                       vae_run_settings *s)
 {
     for (;;) {
         opterr = 0;
@@ -193,34 +199,51 @@ int vae_cli_next_option(const char *cmd, int argc, char **argv, const struct opt
         int c = getopt_long(argc, argv, ":h", opts, &idx);
         if (c == '?') {
             report_bad_option(cmd, argv[optind - 1], optopt, opts);
-            return VAE_CLI_EXIT_USAGE;
+            return EXIT_USAGE;
         }
         if (c == ':') {
             vae_cli_usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
-            return VAE_CLI_EXIT_USAGE;
+            return EXIT_USAGE;
         }
         if (c == -1 && optind < argc) {
             vae_cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-            return VAE_CLI_EXIT_USAGE;
+            return EXIT_USAGE;
         }
         if (c != -1 && idx >= 0 && opts[idx].has_arg == required_argument && optarg && optarg[0] == '\0') {
             vae_cli_usage_error(cmd, "option '--%s' needs a value, not an empty string", opts[idx].name);
-            return VAE_CLI_EXIT_USAGE;
+            return EXIT_USAGE;
         }
         if (c == 'h') {
             help();
-            return VAE_CLI_EXIT_HELP;
+            return EXIT_HELP;
         }
         if (c == -1 || !s)
             return c;
         int r = vae_cli_apply_shared(s, c, optarg);
         if (r < 0) {
             vae_cli_usage_error(cmd, "%s", vae_last_error());
-            return VAE_CLI_EXIT_USAGE;
+            return EXIT_USAGE;
         }
         if (r == 0)
             return c; /* the command's own option; a shared one is applied: on to the next */
     }
+}
+
+int vae_cli_parse(const char *cmd, int argc, char **argv, const struct option *opts, void (*help)(void),
+                  vae_run_settings *shared, vae_cli_option_fn own, void *ctx)
+{
+    int c;
+    optind = 0;
+    while ((c = next_option(cmd, argc, argv, opts, help, shared)) != -1) {
+        if (c == EXIT_HELP)
+            return 0;
+        if (c == EXIT_USAGE)
+            return 2;
+        int rc = own ? own(ctx, c, optarg) : 0;
+        if (rc)
+            return rc;
+    }
+    return -1;
 }
 
 int vae_cli_check_labels(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir,

@@ -246,6 +246,24 @@ static int bench_gemms(vae_backend *be, const vae_run_settings *s, const vae_dat
     return rc;
 }
 
+/* bench's own flags. */
+typedef struct {
+    int want_cpu, want_cuda, backends_given; /* --backends */
+    vae_device_choice gpu;
+    int profile, gemm_only;
+} bench_args;
+
+static int bench_option(void *ctx, int c, const char *arg)
+{
+    bench_args *a = ctx;
+    if (c == OPT_BACKENDS && parse_backends(arg, &a->want_cpu, &a->want_cuda, &a->gpu))
+        return vae_cli_usage_error("bench", "%s", vae_last_error());
+    a->backends_given |= c == OPT_BACKENDS;
+    a->profile |= c == OPT_PROFILE;
+    a->gemm_only |= c == OPT_GEMM_ONLY;
+    return 0;
+}
+
 int vae_cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -260,26 +278,18 @@ int vae_cmd_bench(int argc, char **argv)
     vae_run_settings s;
     vae_run_settings_default(&s);
     s.epochs = 3;
-    int want_cpu = 1, want_cuda = vae_cuda_device_count() > 0, profile = 0, gemm_only = 0, backends_given = 0, c;
-    vae_device_choice gpu = VAE_DEVICE_CUDA;
-    optind = 0;
-    while ((c = vae_cli_next_option("bench", argc, argv, opts, help, &s)) != -1) {
-        if (c < 0)
-            return vae_cli_exit_status(c);
-        if (c == OPT_BACKENDS && parse_backends(optarg, &want_cpu, &want_cuda, &gpu))
-            return vae_cli_usage_error("bench", "%s", vae_last_error());
-        backends_given |= c == OPT_BACKENDS;
-        if (c == OPT_PROFILE)
-            profile = 1;
-        if (c == OPT_GEMM_ONLY)
-            gemm_only = 1;
-    }
+    bench_args a = {.want_cpu = 1, .want_cuda = vae_cuda_device_count() > 0, .gpu = VAE_DEVICE_CUDA};
+    int rc = vae_cli_parse("bench", argc, argv, opts, help, &s, bench_option, &a);
+    if (rc >= 0)
+        return rc;
+    const int want_cpu = a.want_cpu, want_cuda = a.want_cuda, profile = a.profile, gemm_only = a.gemm_only;
+    const vae_device_choice gpu = a.gpu;
     if (profile && gemm_only)
         return vae_cli_usage_error("bench", "--profile and --gemm-only: choose one (the profile times every op "
                                             "of the step; --gemm-only replays its GEMMs alone)");
     if (s.tf32 && !want_cuda)
         return vae_cli_refuse_tf32("bench",
-                                   backends_given ? "--backends cpu" : "the default --backends (no GPU found)");
+                                   a.backends_given ? "--backends cpu" : "the default --backends (no GPU found)");
     if (s.threads > 0)
         vae_cpu_set_threads(s.threads);
     vae_dataset train;
@@ -288,7 +298,7 @@ int vae_cmd_bench(int argc, char **argv)
     s.cfg.input_dim = train.dim;
     s.cfg.image_rows = train.rows;
     s.cfg.image_cols = train.cols;
-    int rc = 0;
+    rc = 0;
     if (want_cpu) {
         vae_backend *be = vae_backend_cpu_init();
         if (gemm_only ? bench_gemms(be, &s, &train) : bench_one(be, &s, &train, profile))

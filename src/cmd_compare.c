@@ -66,6 +66,33 @@ static void help(void)
            o.tol_loss, o.tol_grad, o.tol_param, t.tol_loss, t.tol_grad, vae_cli_help_threads);
 }
 
+/* compare's flags beyond the options it fills directly. */
+typedef struct {
+    vae_train_settings *ts;
+    int given[VAE_TS_N];
+    vae_device_choice cand; /* --candidate */
+    float scale;            /* --tolerance */
+    int *steps;             /* --steps */
+} compare_args;
+
+static int compare_option(void *ctx, int c, const char *arg)
+{
+    compare_args *a = ctx;
+    int r = vae_train_setting_parse(a->ts, a->given, c, arg);
+    if (r < 0)
+        return vae_cli_usage_error("compare", "%s", vae_last_error());
+    if (r > 0)
+        return 0;
+    int bad = 0;
+    if (c == OPT_STEPS)
+        bad = vae_cli_parse_int("--steps", arg, 1, 100000, a->steps);
+    else if (c == OPT_TOL)
+        bad = vae_cli_parse_float("--tolerance", arg, 1e-3, 1e6, &a->scale);
+    else if (c == OPT_CANDIDATE && (vae_device_parse(arg, &a->cand) || a->cand == VAE_DEVICE_AUTO))
+        bad = vae_set_error("--candidate '%s': expected cuda, cuda:N or cpu", arg);
+    return bad ? vae_cli_usage_error("compare", "%s", vae_last_error()) : 0;
+}
+
 int vae_cmd_compare(int argc, char **argv)
 {
     static const struct option fixed[] = {
@@ -94,31 +121,13 @@ int vae_cmd_compare(int argc, char **argv)
     vae_toy_default(&ts.toy);
     ts.s.data_dir = NULL;
     ts.s.batch_size = o.batch_size;
-    int given[VAE_TS_N] = {0};
-    vae_device_choice cand = VAE_DEVICE_CUDA;
-    float scale = 1.0f;
-    int c;
-    optind = 0;
-    while ((c = vae_cli_next_option("compare", argc, argv, opts, help, NULL)) != -1) {
-        if (c < 0)
-            return vae_cli_exit_status(c);
-        int r = vae_train_setting_parse(&ts, given, c, optarg);
-        if (r < 0)
-            return vae_cli_usage_error("compare", "%s", vae_last_error());
-        if (r > 0)
-            continue;
-        int bad = 0;
-        if (c == OPT_STEPS)
-            bad = vae_cli_parse_int("--steps", optarg, 1, 100000, &o.steps);
-        else if (c == OPT_TOL)
-            bad = vae_cli_parse_float("--tolerance", optarg, 1e-3, 1e6, &scale);
-        else if (c == OPT_CANDIDATE) {
-            if (vae_device_parse(optarg, &cand) || cand == VAE_DEVICE_AUTO)
-                bad = vae_set_error("--candidate '%s': expected cuda, cuda:N or cpu", optarg);
-        }
-        if (bad)
-            return vae_cli_usage_error("compare", "%s", vae_last_error());
-    }
+    compare_args a = {.ts = &ts, .cand = VAE_DEVICE_CUDA, .scale = 1.0f, .steps = &o.steps};
+    int rc = vae_cli_parse("compare", argc, argv, opts, help, NULL, compare_option, &a);
+    if (rc >= 0)
+        return rc;
+    int *given = a.given;
+    const vae_device_choice cand = a.cand;
+    const float scale = a.scale;
     if (ts.s.tf32 && cand == VAE_DEVICE_CPU)
         return vae_cli_refuse_tf32("compare", "--candidate cpu");
     given[VAE_TS_BATCH] = 1; /* compare's batch size for every model, the joint one's too */
@@ -142,7 +151,7 @@ int vae_cmd_compare(int argc, char **argv)
     /* The data and the model it makes, checked before any backend starts. */
     vae_dataset data;
     vae_config cfg;
-    int rc = vae_compare_load(&o, &data, &cfg);
+    rc = vae_compare_load(&o, &data, &cfg);
     if (rc == VAE_COMPARE_UNSUITED)
         return vae_cli_usage_error("compare", "%s", vae_last_error());
     if (rc)

@@ -22,11 +22,7 @@
 static int parse_no_options(const char *cmd, int argc, char **argv, void (*help)(void))
 {
     static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int c;
-    optind = 0;
-    if ((c = vae_cli_next_option(cmd, argc, argv, opts, help, NULL)) != -1)
-        return vae_cli_exit_status(c); /* it has no options but --help */
-    return -1;
+    return vae_cli_parse(cmd, argc, argv, opts, help, NULL, NULL, NULL); /* no options but --help */
 }
 
 static void help_version(void)

@@ -43,6 +43,31 @@ static void help(void)
            vae_cli_help_device);
 }
 
+/* encode's own flags. */
+typedef struct {
+    const char *model, *out;
+    vae_split split;
+    int force;
+} encode_args;
+
+static int encode_option(void *ctx, int c, const char *arg)
+{
+    encode_args *a = ctx;
+    if (c == OPT_MODEL)
+        a->model = arg;
+    else if (c == OPT_OUT)
+        a->out = arg;
+    else if (c == OPT_FORCE)
+        a->force = 1;
+    else if (c == OPT_SPLIT && strcmp(arg, "test") == 0)
+        a->split = VAE_SPLIT_TEST;
+    else if (c == OPT_SPLIT && strcmp(arg, "train") == 0)
+        a->split = VAE_SPLIT_TRAIN;
+    else if (c == OPT_SPLIT)
+        return vae_cli_usage_error("encode", "--split '%s': expected test or train", arg);
+    return 0;
+}
+
 int vae_cmd_encode(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -58,28 +83,13 @@ int vae_cmd_encode(int argc, char **argv)
     };
     vae_run_settings s;
     vae_run_settings_default(&s);
-    const char *model = NULL, *out = NULL;
-    vae_split split = VAE_SPLIT_TEST;
-    int c, force = 0;
-    optind = 0;
-    while ((c = vae_cli_next_option("encode", argc, argv, opts, help, &s)) != -1) {
-        if (c < 0)
-            return vae_cli_exit_status(c);
-        if (c == OPT_MODEL)
-            model = optarg;
-        else if (c == OPT_OUT)
-            out = optarg;
-        else if (c == OPT_FORCE)
-            force = 1;
-        else if (c == OPT_SPLIT) {
-            if (strcmp(optarg, "test") == 0)
-                split = VAE_SPLIT_TEST;
-            else if (strcmp(optarg, "train") == 0)
-                split = VAE_SPLIT_TRAIN;
-            else
-                return vae_cli_usage_error("encode", "--split '%s': expected test or train", optarg);
-        }
-    }
+    encode_args a = {.split = VAE_SPLIT_TEST};
+    int c = vae_cli_parse("encode", argc, argv, opts, help, &s, encode_option, &a);
+    if (c >= 0)
+        return c;
+    const char *model = a.model, *out = a.out;
+    const vae_split split = a.split;
+    const int force = a.force;
     if (!model)
         return vae_cli_usage_error("encode", "--model PATH is required");
     if (!out)

@@ -23,6 +23,7 @@ enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SA
 
 /* What the saved-model commands take. */
 typedef struct {
+    const char *cmd; /* "sample", ... */
     const char *model, *out;
     int n;
     int n_given;         /* --n was on the command line */
@@ -36,36 +37,41 @@ typedef struct {
     char recorded_data[4096]; /* the model's recorded data set, when used */
 } model_args;
 
+/* One flag of a saved-model command (shared ones are applied by vae_cli_parse). */
+static int model_option(void *ctx, int c, const char *arg)
+{
+    model_args *a = ctx;
+    if (c == OPT_MODEL)
+        a->model = arg;
+    else if (c == OPT_OUT)
+        a->out = arg;
+    else if (c == OPT_N) {
+        a->n_given = 1;
+        if (vae_cli_parse_int("--n", arg, 1, 4096, &a->n))
+            return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    } else if (c == OPT_INDICES)
+        a->indices = arg;
+    else if (c == OPT_IW_SAMPLES && vae_cli_parse_int("--iw-samples", arg, 1, 1000000, &a->iw_samples))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_JSON)
+        a->json = 1;
+    else if (c == OPT_BINARIZE && vae_binarize_parse(arg, &a->binarize))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_FORCE)
+        a->force = 1;
+    else if (c == OPT_LABEL && vae_cli_parse_int("--label", arg, 0, 255, &a->label))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    return 0;
+}
+
 /* Parse argv for `cmd`; returns -1 to go on, or the exit code. */
 static int parse_model_args(const char *cmd, int argc, char **argv, const struct option *opts, model_args *a,
                             void (*help)(void))
 {
-    int c;
-    optind = 0;
-    while ((c = vae_cli_next_option(cmd, argc, argv, opts, help, &a->s)) != -1) {
-        if (c < 0)
-            return vae_cli_exit_status(c);
-        if (c == OPT_MODEL)
-            a->model = optarg;
-        else if (c == OPT_OUT)
-            a->out = optarg;
-        else if (c == OPT_N) {
-            a->n_given = 1;
-            if (vae_cli_parse_int("--n", optarg, 1, 4096, &a->n))
-                return vae_cli_usage_error(cmd, "%s", vae_last_error());
-        } else if (c == OPT_INDICES)
-            a->indices = optarg;
-        else if (c == OPT_IW_SAMPLES && vae_cli_parse_int("--iw-samples", optarg, 1, 1000000, &a->iw_samples))
-            return vae_cli_usage_error(cmd, "%s", vae_last_error());
-        else if (c == OPT_JSON)
-            a->json = 1;
-        else if (c == OPT_BINARIZE && vae_binarize_parse(optarg, &a->binarize))
-            return vae_cli_usage_error(cmd, "%s", vae_last_error());
-        else if (c == OPT_FORCE)
-            a->force = 1;
-        else if (c == OPT_LABEL && vae_cli_parse_int("--label", optarg, 0, 255, &a->label))
-            return vae_cli_usage_error(cmd, "%s", vae_last_error());
-    }
+    a->cmd = cmd;
+    int rc = vae_cli_parse(cmd, argc, argv, opts, help, &a->s, model_option, a);
+    if (rc >= 0)
+        return rc;
     if (!a->model && strcmp(cmd, "info") != 0)
         return vae_cli_usage_error(cmd, "--model PATH is required");
     return -1;

@@ -49,6 +49,24 @@ static void model_dir(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
+/* plot's own flags. */
+typedef struct {
+    const char *model, *out;
+    int scale;
+} plot_args;
+
+static int plot_option(void *ctx, int c, const char *arg)
+{
+    plot_args *a = ctx;
+    if (c == OPT_MODEL)
+        a->model = arg;
+    else if (c == OPT_OUT)
+        a->out = arg;
+    else if (c == OPT_SCALE && vae_cli_parse_int("--scale", arg, 1, 64, &a->scale))
+        return vae_cli_usage_error("plot", "%s", vae_last_error());
+    return 0;
+}
+
 int vae_cmd_plot(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -59,19 +77,12 @@ int vae_cmd_plot(int argc, char **argv)
     };
     vae_run_settings s;
     vae_run_settings_default(&s);
-    const char *model = NULL, *out = NULL;
-    int scale = VAE_PICTURES_SCALE_DEFAULT, c;
-    optind = 0;
-    while ((c = vae_cli_next_option("plot", argc, argv, opts, help, &s)) != -1) {
-        if (c < 0)
-            return vae_cli_exit_status(c);
-        if (c == OPT_MODEL)
-            model = optarg;
-        else if (c == OPT_OUT)
-            out = optarg;
-        else if (c == OPT_SCALE && vae_cli_parse_int("--scale", optarg, 1, 64, &scale))
-            return vae_cli_usage_error("plot", "%s", vae_last_error());
-    }
+    plot_args a = {.scale = VAE_PICTURES_SCALE_DEFAULT};
+    int c = vae_cli_parse("plot", argc, argv, opts, help, &s, plot_option, &a);
+    if (c >= 0)
+        return c;
+    const char *model = a.model, *out = a.out;
+    const int scale = a.scale;
     if (!model)
         return vae_cli_usage_error("plot", "--model PATH is required");
 

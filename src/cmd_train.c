@@ -152,6 +152,32 @@ typedef struct {
     int quiet, force, no_lock, device_given, scale;
 } train_args;
 
+/* One flag of train: a setting (the table of train_settings.h), or one of the invocation's own. */
+static int train_option(void *ctx, int c, const char *arg)
+{
+    train_args *a = ctx;
+    int r = vae_train_setting_parse(&a->ts, a->given, c, arg);
+    if (r < 0)
+        return vae_cli_usage_error("train", "%s", vae_last_error());
+    if (c == VAE_OPT_DEVICE)
+        a->device_given = 1;
+    if (r > 0)
+        return 0;
+    if (c == OPT_OUT)
+        a->out_dir = arg;
+    else if (c == OPT_QUIET)
+        a->quiet = 1;
+    else if (c == OPT_FORCE)
+        a->force = 1;
+    else if (c == OPT_NO_LOCK)
+        a->no_lock = 1;
+    else if (c == OPT_RESUME)
+        a->resume_dir = arg;
+    else if (c == OPT_SCALE && vae_cli_parse_int("--scale", arg, 1, 64, &a->scale))
+        return vae_cli_usage_error("train", "%s", vae_last_error());
+    return 0;
+}
+
 /* Parse the flags into a; -1 when they are good, else the exit code (help, or a usage error). */
 static int parse_args(int argc, char **argv, train_args *a)
 {
@@ -176,31 +202,9 @@ static int parse_args(int argc, char **argv, train_args *a)
     vae_schedule_default(&a->ts.schedule);
     vae_toy_default(&a->ts.toy);
     a->scale = VAE_PICTURES_SCALE_DEFAULT;
-    int c;
-    optind = 0;
-    while ((c = vae_cli_next_option("train", argc, argv, opts, help, NULL)) != -1) {
-        if (c < 0)
-            return vae_cli_exit_status(c);
-        int r = vae_train_setting_parse(&a->ts, a->given, c, optarg);
-        if (r < 0)
-            return vae_cli_usage_error("train", "%s", vae_last_error());
-        if (c == VAE_OPT_DEVICE)
-            a->device_given = 1;
-        if (r > 0)
-            continue;
-        if (c == OPT_OUT)
-            a->out_dir = optarg;
-        else if (c == OPT_QUIET)
-            a->quiet = 1;
-        else if (c == OPT_FORCE)
-            a->force = 1;
-        else if (c == OPT_NO_LOCK)
-            a->no_lock = 1;
-        else if (c == OPT_RESUME)
-            a->resume_dir = optarg;
-        else if (c == OPT_SCALE && vae_cli_parse_int("--scale", optarg, 1, 64, &a->scale))
-            return vae_cli_usage_error("train", "%s", vae_last_error());
-    }
+    int rc = vae_cli_parse("train", argc, argv, opts, help, NULL, train_option, a);
+    if (rc >= 0)
+        return rc;
     if (a->given[VAE_TS_MATH] && a->ts.s.device == VAE_DEVICE_CPU)
         return vae_cli_refuse_tf32("train", "--device cpu");
     if (a->resume_dir && (a->out_dir || a->force))
