@@ -2,7 +2,8 @@
  * backend.h: the table of operations that the model and the training loop are
  * written against. The CPU backend (src/cpu_backend.c) and the CUDA backend
  * (kernels/) both fill this table, with the same argument order, so every op
- * can be run on both and compared.
+ * can be run on both and compared. The ops' names are listed once more, in this
+ * struct's order, in backend_ops.h: the tables are generated from that list.
  *
  * Conventions
  *  - Matrices are row-major float32. "(B, N)" means B rows of N floats.
@@ -107,7 +108,8 @@ struct vae_backend {
     /* y = act(y + bias), in place. y (B, N), bias (N). */
     void (*bias_act_forward)(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act);
 
-    /* dx = dy * act'(y) (from the activation's output y); dbias = sum over rows of dx.
+    /* dx = dy * act'(y) (from the activation's output y); dbias = sum over rows of dx, in float in
+     * a fixed order (the CPU: row order; CUDA: 16 row stripes, then their sums in order).
      * dx, dy, y (B, N); dbias (N). dx may alias dy. */
     void (*bias_act_backward)(vae_backend *be, float *dx, float *dbias, const float *dy,
                               const float *y, int B, int N, vae_act act);
@@ -129,7 +131,11 @@ struct vae_backend {
      *     grad_scale * (*weight) * d(term)/d(input),
      * where weight is one float in backend memory (read by the op, so a captured
      * graph sees a schedule change it; NULL means 1) and grad_scale a plain float
-     * (1/B for a batch mean). Sums over a row run in float, in index order. */
+     * (1/B for a batch mean). A row's sum runs in float, in a fixed order, so reruns give
+     * the same bits; the order is each backend's own, so the backends agree to rounding, not
+     * bit for bit: on the CPU in index order (lik_bernoulli: 16 interleaved lanes, then the
+     * lanes in order); on CUDA each thread's strided elements in order, then a fixed tree over
+     * the block's threads (kl_categorical: over a warp's). */
 
     /* Bernoulli likelihood on logits, fused with its gradient (the heavy part):
      *   loss[i*T] = sum_d max(l,0) - l*x + log1p(exp(-|l|))        (= -log p(x|z) in nats)

@@ -47,7 +47,22 @@ typedef struct {
     int classes;        /* 1 + the largest label; 0 when unlabelled */
 } vae_dataset;
 
-typedef enum { VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST = 1 } vae_split;
+/* The splits of an image data set, listed once: X(ID, name, images file, labels file). The
+ * enum (VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST = 1), the names and the files the loader looks for
+ * come from it. */
+#define VAE_SPLITS(X)                                                         \
+    X(TRAIN, "train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte") \
+    X(TEST, "test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+typedef enum {
+#define VAE_SPLIT_ENUM(id, name, images, labels) VAE_SPLIT_##id,
+    VAE_SPLITS(VAE_SPLIT_ENUM)
+#undef VAE_SPLIT_ENUM
+    VAE_SPLIT_COUNT
+} vae_split;
+
+/* The split's name: "train" or "test". */
+const char *vae_split_name(vae_split split);
 
 /* Load one split of the data set in directory `dir` into `out`. Returns 0, or
  * -1 with one message (vae_last_error()) naming the directory or file and the

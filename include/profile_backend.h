@@ -13,10 +13,11 @@
  * graph ops, so the trainer runs eagerly, one launch per op. Its times are for finding
  * the bottleneck, not for the headline figure, which `cuvae bench` measures unwrapped.
  *
- * Not timed: allocation and freeing (of buffers and generators), the generator's
- * offset, graph ops (none): the wrapper's table is a copy of the inner one (its state
- * included) with every other op replaced by a timed call, so an op it does not time runs
- * untimed rather than missing. Results are those of the inner backend, bit for bit.
+ * Timed: the STREAM and COMPUTE ops of backend_ops.h's list. Not timed: its SETUP ops
+ * (allocation and freeing, of buffers and generators, the generator's offset), and graph
+ * ops (none): the wrapper's table is a copy of the inner one (its state included) with
+ * every timed op replaced by a timed call, so an op it does not time runs untimed rather
+ * than missing. Results are those of the inner backend, bit for bit.
  * vae_backend_memory_info must be asked of the inner backend, not the wrapper.
  */
 #ifndef VAE_PROFILE_BACKEND_H
@@ -34,8 +35,9 @@ typedef struct {
  * caller keeps inner and frees it after the wrapper. */
 vae_backend *vae_backend_profile_wrap(vae_backend *inner);
 
-/* The ops called since the wrap or the last reset, in the table's fixed order, into
- * out (room for max entries; VAE_PROFILE_MAX_OPS is enough). Returns the count. */
+/* The ops called since the wrap or the last reset, in backend_ops.h's order (gemm's TN,
+ * NN and TT rows last), into out (room for max entries; VAE_PROFILE_MAX_OPS is enough).
+ * Returns the count. */
 enum { VAE_PROFILE_MAX_OPS = 40 };
 int vae_backend_profile_read(vae_backend *wrapped, vae_profile_entry *out, int max);
 /* Zero every op's calls and seconds (e.g. after a warm-up epoch). */

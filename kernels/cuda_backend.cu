@@ -1,7 +1,7 @@
 /*
  * cuda_backend.cu: the CUDA backend's construction and destruction, its
  * memory ops, and graph capture; it fills the vae_backend table (backend.h)
- * with the ops defined in the other files of kernels/.
+ * from the list of backend_ops.h with the ops defined in the other files of kernels/.
  *
  * Everything runs on one non-blocking stream, in order. cuBLAS is bound to
  * that stream with a preallocated workspace and pure FP32 math (no TF32 unless
@@ -12,6 +12,7 @@
  * vae_backend_cuda_init() returns NULL with a message; choosing what to do
  * then is the caller's business (src/backend.c).
  */
+#include "backend_ops.h"
 #include "cuda_common.cuh"
 
 #include <stdlib.h>
@@ -357,57 +358,16 @@ extern "C" vae_backend *vae_backend_cuda_init(int device)
     CUBLAS_CHECK(cublasSetAtomicsMode(c->cublas, CUBLAS_ATOMICS_NOT_ALLOWED));
     CUDA_CHECK(cudaMalloc(&c->reduce_partials, CUDA_REDUCE_MAX_BLOCKS * sizeof(double)));
 
+    /* Every op of backend_ops.h is cuda_<op>: kernels/cuda_common.cuh declares them. */
+#define CUDA_OP(op) .op = cuda_##op,
     static const vae_backend table = {
         .kind = VAE_BACKEND_CUDA,
         .name = "cuda",
         .device_name = {0},
         .ctx = NULL,
-
-        .buffer_alloc = cuda_buffer_alloc,
-        .buffer_free = cuda_buffer_free,
-        .upload = cuda_upload,
-        .download = cuda_download,
-        .memset_zero = cuda_memset_zero,
-        .synchronize = cuda_synchronize,
-
-        .rng_init = cuda_rng_init,
-        .rng_free = cuda_rng_free,
-        .rng_reset = cuda_rng_reset,
-        .rng_get_offset = cuda_rng_get_offset,
-        .rng_set_offset = cuda_rng_set_offset,
-        .rng_normal = cuda_rng_normal,
-        .rng_uniform = cuda_rng_uniform,
-
-        .gemm = cuda_gemm,
-        .bias_act_forward = cuda_bias_act_forward,
-        .bias_act_backward = cuda_bias_act_backward,
-        .reparam_forward = cuda_reparam_forward,
-        .reparam_backward = cuda_reparam_backward,
-        .lik_bernoulli = cuda_lik_bernoulli,
-        .lik_gaussian = cuda_lik_gaussian,
-        .kl_gaussian = cuda_kl_gaussian,
-        .loss_accumulate = cuda_loss_accumulate,
-        .adam_step = cuda_adam_step,
-        .gather_batch = cuda_gather_batch,
-        .gather_rows = cuda_gather_rows,
-        .gather_one_hot = cuda_gather_one_hot,
-        .binarize = cuda_binarize,
-        .gumbel_softmax_forward = cuda_gumbel_softmax_forward,
-        .gumbel_softmax_backward = cuda_gumbel_softmax_backward,
-        .onehot_argmax = cuda_onehot_argmax,
-        .kl_categorical = cuda_kl_categorical,
-        .capacity_weight = cuda_capacity_weight,
-        .gauss_log_ratio = cuda_gauss_log_ratio,
-        .check_finite = cuda_check_finite,
-        .grad_clip_scale = cuda_grad_clip_scale,
-
-        .graph_capture_begin = cuda_graph_capture_begin,
-        .graph_capture_end = cuda_graph_capture_end,
-        .graph_launch = cuda_graph_launch,
-        .graph_free = cuda_graph_free,
-
-        .destroy = cuda_destroy,
+        VAE_BACKEND_OPS(CUDA_OP, CUDA_OP, CUDA_OP, CUDA_OP)
     };
+#undef CUDA_OP
     vae_backend *be = (vae_backend *)vae_calloc(1, sizeof *be);
     *be = table;
     be->ctx = c;

@@ -167,6 +167,8 @@ static __device__ __forceinline__ T block_sum(T v, T *scratch)
 #endif
 
 /* ---- op entry points, one per vae_backend field (see backend.h) --------------------- */
+/* cuda_<op> for each op of backend_ops.h: cuda_backend.cu's table names them from that list;
+ * the memory and graph ops are cuda_backend.cu's own. */
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,14 +1,35 @@
 /*
  * backend.c: choosing a backend from --device (auto | cpu | cuda | cuda:N). "auto" takes
  * the GPU when one is usable and says which device it used; "cuda" on a machine
- * without one is an error, never a silent fall-back to the CPU. And the start of a
- * wrapper around a backend (vae_backend_wrap).
+ * without one is an error, never a silent fall-back to the CPU. The start of a
+ * wrapper around a backend (vae_backend_wrap). And the compile-time check that the op
+ * list of backend_ops.h and struct vae_backend agree.
  */
 #include "backend.h"
+#include "backend_ops.h"
 #include "vae_util.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Each op of the list is the member of struct vae_backend at its rank in the list (the ops
+ * follow ctx, one function pointer each), and no member follows the last: a table generated
+ * from the list sets every op, in the struct's order. */
+enum {
+#define OP_RANK(op) OP_RANK_##op,
+    VAE_BACKEND_OPS(OP_RANK, OP_RANK, OP_RANK, OP_RANK)
+#undef OP_RANK
+    OP_RANKS
+};
+#define OPS_START (offsetof(vae_backend, ctx) + sizeof(void *))
+#define OP_PLACE(op)                                                                                      \
+    _Static_assert(offsetof(vae_backend, op) == OPS_START + OP_RANK_##op * sizeof(void (*)(void)),     \
+                   "struct vae_backend's " #op " is not where backend_ops.h lists it");
+VAE_BACKEND_OPS(OP_PLACE, OP_PLACE, OP_PLACE, OP_PLACE)
+#undef OP_PLACE
+_Static_assert(sizeof(vae_backend) == OPS_START + OP_RANKS * sizeof(void (*)(void)),
+               "struct vae_backend has an op after the last that backend_ops.h lists");
 
 int vae_device_parse(const char *s, vae_device_choice *out)
 {
@@ -89,9 +110,8 @@ void vae_backend_wrap(vae_backend *w, const vae_backend *inner, const char *suff
     *w = *inner;
     if (suffix)
         snprintf(w->device_name, sizeof w->device_name, "%.200s, %s", inner->device_name, suffix);
-    w->graph_capture_begin = NULL;
-    w->graph_capture_end = NULL;
-    w->graph_launch = NULL;
-    w->graph_free = NULL;
+#define WRAP_EAGER(op) w->op = NULL;
+    VAE_BACKEND_OPS(VAE_BACKEND_OP_SKIP, VAE_BACKEND_OP_SKIP, VAE_BACKEND_OP_SKIP, WRAP_EAGER)
+#undef WRAP_EAGER
     w->destroy = destroy;
 }

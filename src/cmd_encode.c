@@ -142,7 +142,7 @@ int vae_cmd_encode(int argc, char **argv)
         {"logvar", 2, {d.n, Z}, logvar},
         {"labels", 1, {d.n}, labels},
     };
-    const char *split_name = split == VAE_SPLIT_TEST ? "test" : "train";
+    const char *split_name = vae_split_name(split);
     const vae_st_meta meta[] = {
         {"encode.model", model},
         {"encode.data", s.data_dir},

@@ -24,6 +24,7 @@
  */
 #define _DEFAULT_SOURCE /* madvise */
 #include "backend.h"
+#include "backend_ops.h"
 #include "philox.h"
 #include "vae_math.h"
 #include "vae_util.h"
@@ -80,7 +81,6 @@ struct vae_rng {
 
 static void *cpu_buffer_alloc(vae_backend *be, size_t bytes)
 {
-    (void)be;
     /* 64-byte alignment for vector loads, 2 MiB for a big buffer; zero-filled like the CUDA
      * side (which also faults the pages in now, not in the first step). */
     const size_t align = bytes >= CPU_HUGE_PAGE ? CPU_HUGE_PAGE : 64;
@@ -99,30 +99,30 @@ static void *cpu_buffer_alloc(vae_backend *be, size_t bytes)
     return p;
 }
 
-static void cpu_buffer_free(vae_backend *be, void *p) { (void)be; free(p); }
+static void cpu_buffer_free(vae_backend *be, void *p) { free(p); }
 
-static void cpu_copy(vae_backend *be, void *dst, const void *src, size_t bytes)
+/* Backend memory is host memory: either way a copy is one memcpy. */
+static void cpu_upload(vae_backend *be, void *dst, const void *src, size_t bytes)
 {
-    (void)be;
     if (bytes)
         memcpy(dst, src, bytes);
 }
 
+static void cpu_download(vae_backend *be, void *dst, const void *src, size_t bytes) { cpu_upload(be, dst, src, bytes); }
+
 static void cpu_memset_zero(vae_backend *be, void *p, size_t bytes)
 {
-    (void)be;
     if (bytes) /* a step clears nothing (the gradients are written); the large clears are once, at init */
         memset(p, 0, bytes);
 }
 
-static void cpu_synchronize(vae_backend *be) { (void)be; }
+static void cpu_synchronize(vae_backend *be) {} /* every op has finished when it returns */
 
 /* ---- random numbers --------------------------------------------------------- */
 /* philox.h's formula, walked in order: the layout in backend.h, the same numbers as kernels/rng.cu. */
 
 static vae_rng *cpu_rng_init(vae_backend *be, uint64_t seed)
 {
-    (void)be;
     vae_rng *r = vae_calloc(1, sizeof *r);
     r->seed = seed;
     return r;
@@ -130,25 +130,21 @@ static vae_rng *cpu_rng_init(vae_backend *be, uint64_t seed)
 
 static void cpu_rng_free(vae_backend *be, vae_rng *r)
 {
-    (void)be;
     vae_free(r);
 }
 
 static void cpu_rng_reset(vae_backend *be, vae_rng *r)
 {
-    (void)be;
     r->offset = 0;
 }
 
 static uint64_t cpu_rng_get_offset(vae_backend *be, vae_rng *r)
 {
-    (void)be;
     return r->offset;
 }
 
 static void cpu_rng_set_offset(vae_backend *be, vae_rng *r, uint64_t offset)
 {
-    (void)be;
     r->offset = offset;
 }
 
@@ -193,7 +189,6 @@ CPU_KERNEL static void cpu_rng_normal_blocks(uint64_t seed, uint64_t first, floa
 
 static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
 {
-    (void)be;
     if (n % 2)
         vae_fatal("rng_normal: n = %zu is odd; normals come in Box-Muller pairs (round the buffer up)", n);
     if (r->offset % 4 == 0) {
@@ -213,7 +208,6 @@ static void cpu_rng_normal(vae_backend *be, vae_rng *r, float *out, size_t n)
 
 static void cpu_rng_uniform(vae_backend *be, vae_rng *r, float *out, size_t n)
 {
-    (void)be;
     cpu_rng_cache cache = {UINT64_MAX, {0, 0, 0, 0}};
     for (size_t i = 0; i < n; i++)
         out[i] = vae_philox_uniform(cpu_rng_word(r, &cache, r->offset + i));
@@ -225,7 +219,6 @@ static void cpu_rng_uniform(vae_backend *be, vae_rng *r, float *out, size_t n)
 static void cpu_gemm(vae_backend *be, int trans_a, int trans_b, int M, int N, int K, float alpha,
                      const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    (void)be;
     if (M == 0 || N == 0)
         return;
     /* dnnl_sgemm is row-major, like the table's contract. */
@@ -261,7 +254,6 @@ CPU_KERNEL static void cpu_bias_act_forward_rows(float *y, const float *bias, in
 
 static void cpu_bias_act_forward(vae_backend *be, float *y, const float *bias, int B, int N, vae_act act)
 {
-    (void)be;
     const int threads = cpu_row_threads((size_t)B * N);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int t = 0; t < threads; t++)
@@ -305,7 +297,6 @@ CPU_KERNEL static void cpu_bias_act_backward_cols(float *dx, float *dbias, const
 static void cpu_bias_act_backward(vae_backend *be, float *dx, float *dbias, const float *dy, const float *y,
                                   int B, int N, vae_act act)
 {
-    (void)be;
     const int blocks = (N + CPU_COLS - 1) / CPU_COLS;
 #pragma omp parallel for schedule(static) if ((size_t)B * N >= CPU_PARALLEL_MIN)
     for (int b = 0; b < blocks; b++) {
@@ -316,7 +307,6 @@ static void cpu_bias_act_backward(vae_backend *be, float *dx, float *dbias, cons
 
 static void cpu_reparam_forward(vae_backend *be, float *z, const float *stats, const float *eps, int B, int Z)
 {
-    (void)be;
 #pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
         const float *mu = stats + (size_t)i * 2 * Z, *lv = mu + Z;
@@ -328,7 +318,6 @@ static void cpu_reparam_forward(vae_backend *be, float *z, const float *stats, c
 static void cpu_reparam_backward(vae_backend *be, float *dstats, const float *dz, const float *stats,
                                  const float *eps, int B, int Z)
 {
-    (void)be;
 #pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
         const float *lv = stats + (size_t)i * 2 * Z + Z;
@@ -344,7 +333,6 @@ static void cpu_reparam_backward(vae_backend *be, float *dstats, const float *dz
 static void cpu_gauss_log_ratio(vae_backend *be, float *out, const float *z, const float *stats, const float *eps,
                                 int R, int Z)
 {
-    (void)be;
     for (int i = 0; i < R; i++) {
         const float *zr = z + (size_t)i * Z, *er = eps + (size_t)i * Z, *lv = stats + (size_t)i * 2 * Z + Z;
         float s = 0.0f;
@@ -414,7 +402,6 @@ CPU_KERNEL static void cpu_lik_bernoulli_rows(float *loss, int T, float *dlogits
 static void cpu_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogits, const float *logits,
                               const float *x, int B, int D, const float *weight, float grad_scale)
 {
-    (void)be;
     const float gs = cpu_term_scale(weight, grad_scale);
     const int threads = cpu_row_threads((size_t)B * D);
 #pragma omp parallel for schedule(static) num_threads(threads)
@@ -426,7 +413,6 @@ static void cpu_lik_bernoulli(vae_backend *be, float *loss, int T, float *dlogit
 static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, const float *mean, const float *x,
                              int B, int D, float sigma, const float *weight, float grad_scale)
 {
-    (void)be;
     const float gs = cpu_term_scale(weight, grad_scale);
     const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + 0.91893853320467274178f; /* log sqrt(2 pi) */
     for (int i = 0; i < B; i++) {
@@ -445,7 +431,6 @@ static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, 
 static void cpu_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, const float *stats, int B, int Z,
                             const float *weight, float grad_scale)
 {
-    (void)be;
     const float gs = cpu_term_scale(weight, grad_scale);
 #pragma omp parallel for schedule(static) if ((size_t)B * Z >= CPU_PARALLEL_MIN_EXP)
     for (int i = 0; i < B; i++) {
@@ -466,7 +451,6 @@ static void cpu_kl_gaussian(vae_backend *be, float *loss, int T, float *dstats, 
 
 static void cpu_loss_accumulate(vae_backend *be, double *acc, const float *row_loss, int B, int T)
 {
-    (void)be;
     for (int t = 0; t < T; t++) {
         double s = 0.0;
         for (int i = 0; i < B; i++)
@@ -494,7 +478,6 @@ static void cpu_adam_step(vae_backend *be, float *params, const float *grads, fl
                           const vae_adam_config *cfg, const float *lr, int *step, const int *skip,
                           const float *grad_scale)
 {
-    (void)be;
     if (skip && *skip)
         return; /* a non-finite loss or gradient: the whole update is skipped */
     /* g * 1.0f is g exactly, so without clipping the update is bit-identical to g alone. */
@@ -539,7 +522,6 @@ CPU_KERNEL static void cpu_gather_batch_rows(float *x, const uint8_t *data, cons
 
 static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, const int32_t *idx, int B, int D)
 {
-    (void)be;
     const int threads = cpu_row_threads((size_t)B * D);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int t = 0; t < threads; t++)
@@ -548,21 +530,18 @@ static void cpu_gather_batch(vae_backend *be, float *x, const uint8_t *data, con
 
 static void cpu_gather_rows(vae_backend *be, float *x, const float *data, const int32_t *idx, int B, int D)
 {
-    (void)be;
     for (int i = 0; i < B; i++)
         memcpy(x + (size_t)i * D, data + (size_t)idx[i] * D, (size_t)D * sizeof(float));
 }
 
 static void cpu_binarize(vae_backend *be, float *x, const float *u, size_t n)
 {
-    (void)be;
     for (size_t i = 0; i < n; i++)
         x[i] = u[i] < x[i] ? 1.0f : 0.0f;
 }
 
 static void cpu_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels, const int32_t *idx, int B, int K)
 {
-    (void)be;
     for (int i = 0; i < B; i++)
         for (int k = 0; k < K; k++)
             y[(size_t)i * K + k] = labels[idx[i]] == k ? 1.0f : 0.0f;
@@ -571,7 +550,6 @@ static void cpu_gather_one_hot(vae_backend *be, float *y, const uint8_t *labels,
 static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *logits, const float *u,
                                        int B, int K, const float *tau_p)
 {
-    (void)be;
     const float tau = *tau_p;
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * K, *ur = u + (size_t)i * K;
@@ -596,7 +574,6 @@ static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *l
 static void cpu_gumbel_softmax_backward(vae_backend *be, float *dlogits, const float *dy, const float *y,
                                         int B, int K, const float *tau_p)
 {
-    (void)be;
     const float tau = *tau_p;
     for (int i = 0; i < B; i++) {
         const float *dyr = dy + (size_t)i * K, *yr = y + (size_t)i * K;
@@ -612,7 +589,6 @@ static void cpu_gumbel_softmax_backward(vae_backend *be, float *dlogits, const f
  * PyTorch's argmax), else the first index of its largest value: kernels/categorical.cu's rule. */
 static void cpu_onehot_argmax(vae_backend *be, float *y, const float *logits, int B, int K)
 {
-    (void)be;
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * K;
         int best = 0;
@@ -627,7 +603,6 @@ static void cpu_onehot_argmax(vae_backend *be, float *y, const float *logits, in
 static void cpu_kl_categorical(vae_backend *be, float *loss, int T, float *dlogits, const float *logits, int B, int K,
                                const float *weight, float grad_scale)
 {
-    (void)be;
     const float gs = cpu_term_scale(weight, grad_scale), log_k = logf((float)K);
     for (int i = 0; i < B; i++) {
         const float *l = logits + (size_t)i * K;
@@ -656,7 +631,6 @@ static void cpu_kl_categorical(vae_backend *be, float *loss, int T, float *dlogi
 static void cpu_capacity_weight(vae_backend *be, float *weight, const float *loss, int T, int B, const float *capacity,
                                 float gamma)
 {
-    (void)be;
     double s = 0.0;
     for (int i = 0; i < B; i++)
         s += loss[(size_t)i * T];
@@ -675,7 +649,6 @@ CPU_KERNEL static int cpu_any_nonfinite(const float *x, size_t lo, size_t hi)
 
 static void cpu_check_finite(vae_backend *be, int *flag, const float *x, size_t n, int code)
 {
-    (void)be;
     if (*flag != 0)
         return; /* latched: the first code stays */
     int bad = 0;
@@ -690,7 +663,6 @@ static void cpu_check_finite(vae_backend *be, int *flag, const float *x, size_t 
 
 static void cpu_grad_clip_scale(vae_backend *be, float *scale, const float *x, size_t n, float max_norm)
 {
-    (void)be;
     double s = 0.0; /* a float times a float is exact in double; the sum runs in index order */
     for (size_t i = 0; i < n; i++)
         s += (double)x[i] * (double)x[i];
@@ -703,50 +675,16 @@ static void cpu_destroy(vae_backend *be) { vae_free(be); }
 vae_backend *vae_backend_cpu_init(void)
 {
     vae_backend *be = vae_calloc(1, sizeof *be);
+    /* Every op of backend_ops.h is cpu_<op>, but the graph ops: the CPU runs ops as they are called. */
+#define CPU_OP(op) .op = cpu_##op,
+#define CPU_EAGER(op) .op = NULL,
     *be = (vae_backend){
         .kind = VAE_BACKEND_CPU,
         .name = "cpu",
-        .buffer_alloc = cpu_buffer_alloc,
-        .buffer_free = cpu_buffer_free,
-        .upload = cpu_copy,
-        .download = cpu_copy,
-        .memset_zero = cpu_memset_zero,
-        .synchronize = cpu_synchronize,
-        .rng_init = cpu_rng_init,
-        .rng_free = cpu_rng_free,
-        .rng_reset = cpu_rng_reset,
-        .rng_get_offset = cpu_rng_get_offset,
-        .rng_set_offset = cpu_rng_set_offset,
-        .rng_normal = cpu_rng_normal,
-        .rng_uniform = cpu_rng_uniform,
-        .gemm = cpu_gemm,
-        .bias_act_forward = cpu_bias_act_forward,
-        .bias_act_backward = cpu_bias_act_backward,
-        .reparam_forward = cpu_reparam_forward,
-        .reparam_backward = cpu_reparam_backward,
-        .lik_bernoulli = cpu_lik_bernoulli,
-        .lik_gaussian = cpu_lik_gaussian,
-        .kl_gaussian = cpu_kl_gaussian,
-        .loss_accumulate = cpu_loss_accumulate,
-        .adam_step = cpu_adam_step,
-        .gather_batch = cpu_gather_batch,
-        .gather_rows = cpu_gather_rows,
-        .gather_one_hot = cpu_gather_one_hot,
-        .binarize = cpu_binarize,
-        .gumbel_softmax_forward = cpu_gumbel_softmax_forward,
-        .gumbel_softmax_backward = cpu_gumbel_softmax_backward,
-        .onehot_argmax = cpu_onehot_argmax,
-        .kl_categorical = cpu_kl_categorical,
-        .capacity_weight = cpu_capacity_weight,
-        .gauss_log_ratio = cpu_gauss_log_ratio,
-        .check_finite = cpu_check_finite,
-        .grad_clip_scale = cpu_grad_clip_scale,
-        .graph_capture_begin = NULL,
-        .graph_capture_end = NULL,
-        .graph_launch = NULL,
-        .graph_free = NULL,
-        .destroy = cpu_destroy,
+        VAE_BACKEND_OPS(CPU_OP, CPU_OP, CPU_OP, CPU_EAGER)
     };
+#undef CPU_OP
+#undef CPU_EAGER
     snprintf(be->device_name, sizeof be->device_name, "oneDNN, %d threads", omp_get_max_threads());
     return be;
 }

@@ -31,7 +31,6 @@ int vae_cuda_is_emulated(void)
 
 vae_backend *vae_backend_cuda_init(int device)
 {
-    (void)device;
     vae_set_error("%s", CUDA_NONE_WHY);
     return NULL;
 }
@@ -57,30 +56,21 @@ static void cuda_none_unreachable(const char *fn)
 
 void vae_cuda_set_tf32(vae_backend *be, int on)
 {
-    (void)be;
-    (void)on;
     cuda_none_unreachable(__func__);
 }
 
 void vae_graph_count_nodes(const vae_graph *g, vae_graph_nodes *out)
 {
-    (void)g;
-    (void)out;
     cuda_none_unreachable(__func__);
 }
 
 void vae_cuda_memory_info(vae_backend *be, size_t *free_bytes, size_t *total_bytes)
 {
-    (void)be;
-    (void)free_bytes;
-    (void)total_bytes;
     cuda_none_unreachable(__func__);
 }
 
 vae_cuda_timer *vae_cuda_timer_create(vae_backend *be, int n_ops)
 {
-    (void)be;
-    (void)n_ops;
     cuda_none_unreachable(__func__);
     return NULL;
 }
@@ -93,33 +83,26 @@ void vae_cuda_timer_free(vae_cuda_timer *t)
 
 void vae_cuda_timer_begin(vae_cuda_timer *t)
 {
-    (void)t;
     cuda_none_unreachable(__func__);
 }
 
 void vae_cuda_timer_end(vae_cuda_timer *t, int op)
 {
-    (void)t;
-    (void)op;
     cuda_none_unreachable(__func__);
 }
 
 void vae_cuda_timer_collect(vae_cuda_timer *t)
 {
-    (void)t;
     cuda_none_unreachable(__func__);
 }
 
 double vae_cuda_timer_seconds(const vae_cuda_timer *t, int op)
 {
-    (void)t;
-    (void)op;
     cuda_none_unreachable(__func__);
     return 0.0;
 }
 
 void vae_cuda_timer_reset(vae_cuda_timer *t)
 {
-    (void)t;
     cuda_none_unreachable(__func__);
 }

@@ -17,12 +17,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* File names of each split: [split][0] images, [split][1] labels. */
-static const char *const dataset_files[2][2] = {
-    [VAE_SPLIT_TRAIN] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
-    [VAE_SPLIT_TEST] = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"},
+/* Each split's name and files (files[0] images, files[1] labels): dataset.h's list. */
+static const struct {
+    const char *name, *files[2];
+} dataset_splits[VAE_SPLIT_COUNT] = {
+#define DATASET_SPLIT(id, name, images, labels) [VAE_SPLIT_##id] = {name, {images, labels}},
+    VAE_SPLITS(DATASET_SPLIT)
+#undef DATASET_SPLIT
 };
-static const char *const dataset_split_names[2] = {"train", "test"};
+
+const char *vae_split_name(vae_split split) { return dataset_splits[split].name; }
 
 #define DATASET_PATH_MAX 4096
 
@@ -58,14 +62,14 @@ static int dataset_missing(const char *dir, vae_split split, const char *problem
 {
     return vae_set_error("%s: %s; the %s split needs %s and %s there (each raw or .gz); "
                          "run scripts/fetch_mnist.sh %s to fetch MNIST",
-                         dir, problem, dataset_split_names[split], dataset_files[split][0],
-                         dataset_files[split][1], dir);
+                         dir, problem, dataset_splits[split].name, dataset_splits[split].files[0],
+                         dataset_splits[split].files[1], dir);
 }
 
 int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
 {
     memset(out, 0, sizeof *out);
-    if (split != VAE_SPLIT_TRAIN && split != VAE_SPLIT_TEST)
+    if ((unsigned)split >= VAE_SPLIT_COUNT)
         return vae_set_error("%s: unknown data split %d (expected train or test)", dir, (int)split);
 
     struct stat st;
@@ -80,17 +84,17 @@ int vae_dataset_load(const char *dir, vae_split split, vae_dataset *out)
     char paths[2][DATASET_PATH_MAX];
     int found[2];
     for (int i = 0; i < 2; i++) {
-        found[i] = dataset_find(dir, dataset_files[split][i], paths[i]);
+        found[i] = dataset_find(dir, dataset_splits[split].files[i], paths[i]);
         if (found[i] < 0)
             return -1;
     }
     if (!found[0] || !found[1]) {
         char problem[256];
         if (!found[0] && !found[1])
-            snprintf(problem, sizeof problem, "missing %s and %s", dataset_files[split][0],
-                     dataset_files[split][1]);
+            snprintf(problem, sizeof problem, "missing %s and %s", dataset_splits[split].files[0],
+                     dataset_splits[split].files[1]);
         else
-            snprintf(problem, sizeof problem, "missing %s", dataset_files[split][found[0] ? 1 : 0]);
+            snprintf(problem, sizeof problem, "missing %s", dataset_splits[split].files[found[0] ? 1 : 0]);
         return dataset_missing(dir, split, problem);
     }
 
@@ -198,10 +202,10 @@ void vae_dataset_subset(const vae_dataset *d, const int32_t *idx, int n, vae_dat
 
 int vae_dataset_file_paths(const char *dir, vae_split split, char paths[2][4096])
 {
-    if (split != VAE_SPLIT_TRAIN && split != VAE_SPLIT_TEST)
+    if ((unsigned)split >= VAE_SPLIT_COUNT)
         return vae_set_error("%s: unknown data split %d (expected train or test)", dir, (int)split);
     for (int i = 0; i < 2; i++) {
-        int found = dataset_find(dir, dataset_files[split][i], paths[i]);
+        int found = dataset_find(dir, dataset_splits[split].files[i], paths[i]);
         if (found < 0)
             return -1;
         if (!found)

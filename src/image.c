@@ -41,8 +41,7 @@ VAE_NORETURN static void on_png_error(png_structp png, png_const_charp msg)
 
 static void on_png_warning(png_structp png, png_const_charp msg)
 {
-    (void)png;
-    (void)msg; /* warnings (e.g. a bad ancillary chunk CRC) do not stop us */
+    /* warnings (e.g. a bad ancillary chunk CRC) do not stop us */
 }
 
 uint8_t vae_image_to_u8(float x)

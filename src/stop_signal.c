@@ -35,7 +35,6 @@ static void exit_now(int sig, const char *why)
 
 static void *signal_thread(void *arg)
 {
-    (void)arg;
     for (;;) {
         int sig;
         if (sigwait(&stop_set, &sig) != 0)

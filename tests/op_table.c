@@ -1219,7 +1219,7 @@ static const rng_sequence rng_sequences[] = {
 
 static void rng_make(op_case *c, int k, uint64_t seed)
 {
-    (void)seed; /* the generator's seed is a plain argument: the same for every seed of the case */
+    /* `seed` is not read: the generator's seed is a plain argument, the same for every seed of the case */
     const rng_sequence *q = &rng_sequences[k];
     size_t nn = 0, nu = 0;
     for (int i = 0; i < q->ncalls; i++)

@@ -5,12 +5,15 @@
  * against central finite differences in double; every op twice, bit for bit;
  * the drivers that test_cuda_ops runs on the GPU, run here with the CPU as
  * the candidate (they must pass) and with deliberately broken ops (they must
- * fail); then the single-op checks computed by hand (Adam's steps, the
+ * fail), and that the table runs every compute op of backend_ops.h; then the
+ * single-op checks computed by hand (Adam's steps, the
  * divergence flag, the clipping factor, extreme logits, the generator).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "backend.h"
+#include "backend_ops.h"
 #include "op_drivers.h"
+#include "profile_backend.h"
 #include "testutil.h"
 
 #include <criterion/criterion.h>
@@ -118,6 +121,35 @@ Test(op_table, graph_replay_on_the_cpu)
                           d->name, k);
         }
     }
+}
+
+/* Whether the profile e (n rows) counts calls of op: its row, or one of its rows ("gemm NT ..."). */
+static int profile_has(const vae_profile_entry *e, int n, const char *op)
+{
+    const size_t len = strlen(op);
+    for (int i = 0; i < n; i++)
+        if (strncmp(e[i].name, op, len) == 0 && (e[i].name[len] == '\0' || e[i].name[len] == ' '))
+            return 1;
+    return 0;
+}
+
+/* Every COMPUTE op of backend_ops.h is run by a descriptor of the table (a new op needs one):
+ * the first case of every descriptor, through the profiler, which counts the calls of each op. */
+Test(op_table, runs_every_compute_op)
+{
+    vae_backend *prof = vae_backend_profile_wrap(be);
+    for (int t = 0; t < op_table_count; t++) {
+        op_case c;
+        op_case_make(op_table[t], &c, 0, SEED);
+        cr_expect(op_drive_determinism(op_table[t], &c, prof, NULL), "%s %s", op_table[t]->name, c.shape);
+        op_case_free(&c);
+    }
+    vae_profile_entry e[VAE_PROFILE_MAX_OPS];
+    const int n = vae_backend_profile_read(prof, e, VAE_PROFILE_MAX_OPS);
+#define RUN_BY_THE_TABLE(op) cr_expect(profile_has(e, n, #op), "no descriptor of op_table.c runs " #op);
+    VAE_BACKEND_OPS(VAE_BACKEND_OP_SKIP, VAE_BACKEND_OP_SKIP, RUN_BY_THE_TABLE, VAE_BACKEND_OP_SKIP)
+#undef RUN_BY_THE_TABLE
+    vae_backend_free(prof);
 }
 
 /* OP_TABLE_OPS, which the sanitizer's racecheck uses to pick ops: whole names, comma-separated. */

@@ -1,11 +1,13 @@
 /*
  * test_profile.c: the op-timing wrapper of profile_backend.h and `cuvae bench
- * --profile`: the wrapper counts each op of a training step exactly, leaves the
- * results bit-identical to the unwrapped backend, times the CPU with the host clock,
- * and bench prints the table and the per-epoch memory lines (and no CUDA keys on
- * the CPU's line). The GEMM recorder of gemm_record.h (`bench --gemm-only`): it sees
- * every GEMM of a step, and a replay is those GEMMs, in order.
+ * --profile`: the wrapper times every op of backend_ops.h's list but the setup ones,
+ * counts each op of a training step exactly, leaves the results bit-identical to the
+ * unwrapped backend, times the CPU with the host clock, and bench prints the table and
+ * the per-epoch memory lines (and no CUDA keys on the CPU's line). The GEMM recorder of
+ * gemm_record.h (`bench --gemm-only`): it sees every GEMM of a step, and a replay is
+ * those GEMMs, in order.
  */
+#include "backend_ops.h"
 #include "gemm_record.h"
 #include "model.h"
 #include "profile_backend.h"
@@ -62,6 +64,24 @@ Test(profile, counts_every_op_of_a_training_step)
     vae_backend_profile_reset(be);
     cr_expect_eq(vae_backend_profile_read(be, e, VAE_PROFILE_MAX_OPS), 0, "reset left ops counted");
     vae_model_free(&m);
+    vae_backend_free(be);
+    vae_backend_free(cpu);
+}
+
+/* The wrapper's table follows backend_ops.h: every STREAM and COMPUTE op its own timed one,
+ * every SETUP op the inner backend's (but destroy, the wrapper's), no graph op. */
+Test(profile, times_every_op_of_the_list)
+{
+    vae_backend *cpu = vae_backend_cpu_init();
+    vae_backend *be = vae_backend_profile_wrap(cpu);
+#define KEPT(op) cr_expect(be->op == cpu->op || strcmp(#op, "destroy") == 0, "the wrapper replaced " #op);
+#define TIMED(op) cr_expect(be->op && be->op != cpu->op, "the wrapper does not time " #op);
+#define EAGER(op) cr_expect_null(be->op, "the wrapper has " #op ": it must run every op eagerly");
+    VAE_BACKEND_OPS(KEPT, TIMED, TIMED, EAGER)
+#undef KEPT
+#undef TIMED
+#undef EAGER
+    cr_expect(be->destroy != cpu->destroy, "the wrapper's destroy would free the inner backend");
     vae_backend_free(be);
     vae_backend_free(cpu);
 }
