@@ -14,7 +14,7 @@
  *     back in one small download and enter a running log-sum-exp per image in double.
  *
  * Not here: argument parsing and printing (cmd_model.c), the test loss that training reports
- * after each epoch (train.c's vae_evaluate, which gives the same loss for the same seed).
+ * after each epoch (train.c's vae_eval_loss, which gives the same loss for the same seed).
  */
 #ifndef VAE_EVALUATE_H
 #define VAE_EVALUATE_H
@@ -71,9 +71,10 @@ typedef struct {
 
 #define VAE_ACTIVE_UNIT_VAR 0.01
 
-/* Evaluate m on every image of `data`. 0, or -1 with vae_set_error when a log weight is not
+/* The report of `cuvae eval` on every image of `data`: the loss and its terms (vae_eval_loss's for
+ * the same seed), per-dimension KL and active units, the importance-weighted bound. 0, or -1 with vae_set_error when a log weight is not
  * finite. Free the result with vae_eval_result_free. */
-int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out);
+int vae_eval_report(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out);
 void vae_eval_result_free(vae_eval_result *r);
 
 #endif /* VAE_EVALUATE_H */

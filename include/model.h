@@ -40,9 +40,12 @@
  * bias [b_mu ; b_logvar], so mu and logvar come out of one GEMM and are saved
  * as two tensors.
  *
- * Tensor names in model.safetensors:
- *   encoder.fc{1..n}.{weight,bias}, encoder.mu.{weight,bias}, encoder.logvar.{weight,bias},
- *   decoder.fc{1..n}.{weight,bias}, decoder.out.{weight,bias}
+ * Tensor names in model.safetensors: <layer>.{weight,bias} for each Linear in running order,
+ * a layer saved in parts as <part>.{weight,bias} each (the head's encoder.mu and encoder.logvar);
+ * the file's "architecture" metadata (architecture.h) lists them with each layer's input blocks.
+ * The plain VAE's: encoder.fc{1..n}, encoder.mu, encoder.logvar, decoder.fc{1..n}, decoder.out;
+ * the joint model adds encoder.alpha (the logits of q(c|x)); the conditional VAE's are the plain
+ * VAE's, wider by the label's columns.
  */
 #ifndef VAE_MODEL_H
 #define VAE_MODEL_H

@@ -106,9 +106,11 @@ const vae_graph *vae_trainer_step_graph(const vae_trainer *t);
  * data set); returns the mean losses of those steps. Used by `cuvae compare`. */
 vae_losses vae_trainer_steps(vae_trainer *t, vae_device_data *train, int first_step, int steps);
 
-/* Mean losses over a whole data set with one noise draw per image, from a
- * generator reset to `seed` first: the same number for the same model every time.
- * A categorical latent is summed out exactly (vae_model_forward_eval). */
-vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed);
+/* The loss alone, as training reports it after each epoch (the test and validation columns):
+ * mean losses over a whole data set with one noise draw per image, from a generator reset to
+ * `seed` first, the same number for the same model every time. A categorical latent is summed
+ * out exactly (vae_model_forward_eval). `cuvae eval`'s full report is vae_eval_report
+ * (evaluate.h), whose loss is this one for the same seed. */
+vae_losses vae_eval_loss(vae_model *m, vae_device_data *data, uint64_t seed);
 
 #endif

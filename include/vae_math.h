@@ -16,6 +16,9 @@
  * within 0.94 ulp on [-104, 0] (subnormal results included), and vae_log1p_unit
  * within 1.24 ulp on [0, 1] (every float of both ranges; glibc's are within 1 ulp).
  *
+ * Also the constants more than one op or backend writes: log sqrt(2 pi) of the Gaussian
+ * likelihood, and the clamp of the Gumbel-softmax op's uniforms.
+ *
  * Not here: the other ops' expf and logf (reparameterization, KL, Gumbel-softmax),
  * which run on vectors a hundredth of the image's size; they stay libm.
  */
@@ -29,6 +32,16 @@
 #else
 #define VAE_MATH_FN static inline
 #endif
+
+/* log sqrt(2 pi), the Gaussian likelihood's constant per value (the float literal is the float
+ * nearest it, as the double one rounded to float is). */
+#define VAE_LOG_SQRT_2PI 0.91893853320467274178
+#define VAE_LOG_SQRT_2PI_F 0.91893853320467274178f
+/* The Gumbel-softmax op clamps each uniform u to [VAE_GUMBEL_U_MIN, VAE_GUMBEL_U_MAX] = [1e-20,
+ * 1 - 2^-24] before g = -log(-log u): cuRAND's and Philox's uniforms may be exactly 1 (and a
+ * test's 0), whose g would not be finite. */
+#define VAE_GUMBEL_U_MIN 1e-20f
+#define VAE_GUMBEL_U_MAX 0.99999994f
 
 /* exp(x) for x <= 0 (NaN stays NaN). x = k ln2 + r with k = round(x / ln2), taken
  * from the bits of x log2(e) + 1.5 * 2^23 (no float-to-int conversion, so a NaN is

@@ -12,6 +12,7 @@
  * pass uses y as its scratch (each lane rereads only what it wrote).
  */
 #include "cuda_common.cuh"
+#include "vae_math.h"
 
 #define GUMBEL_THREADS 256 /* 8 warps, one row each */
 #define GUMBEL_ROWS_PER_BLOCK (GUMBEL_THREADS / 32)
@@ -29,7 +30,7 @@ static __global__ void gumbel_softmax_forward_kernel(float *y, const float *logi
         float row_max = -INFINITY;
         for (int k = lane; k < K; k += 32) {
             float uk = u[off + k];
-            uk = fminf(fmaxf(uk, 1e-20f), 0.99999994f);
+            uk = fminf(fmaxf(uk, VAE_GUMBEL_U_MIN), VAE_GUMBEL_U_MAX);
             const float g = -logf(-logf(uk));
             const float s = (logits[off + k] + g) / tau;
             y_row[k] = s;

@@ -74,7 +74,7 @@ static __global__ void lik_gaussian_kernel(float *loss, int T, float *dmean, con
 {
     __shared__ float scratch[32];
     const float gs = loss_grad_scale(weight, grad_scale);
-    const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + 0.91893853320467274178f;
+    const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + VAE_LOG_SQRT_2PI_F;
     for (int i = blockIdx.x; i < B; i += gridDim.x) {
         const size_t row = (size_t)i;
         const float *m_row = mean + row * (size_t)D;

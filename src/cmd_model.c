@@ -426,7 +426,7 @@ int vae_cmd_eval(int argc, char **argv)
         vae_eval_result r;
         char what[64];
         double bad;
-        if (vae_eval_run(&m, &d, &opt, &r)) {
+        if (vae_eval_report(&m, &d, &opt, &r)) {
             rc = vae_cli_fail();
         } else if (eval_non_finite(&r, what, sizeof what, &bad)) {
             vae_set_error("%s: its %s on the test split of %s is %s, not a number eval can report (the model's "

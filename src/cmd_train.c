@@ -373,7 +373,7 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
         *total_s += e->seconds;
         vae_losses vl;
         if (r->val.n)
-            vl = vae_evaluate(&r->m, &r->dval, s->seed);
+            vl = vae_eval_loss(&r->m, &r->dval, s->seed);
         vae_run_log_epoch(r, e, r->val.n ? &vl : NULL);
         if (r->val.n && !(vl.loss >= r->best_val)) { /* first, or better */
             r->best_val = vl.loss;
@@ -414,7 +414,7 @@ static int finish(vae_train_run *r, const train_args *a, vae_epoch_metrics *e, d
     if (e->epoch == 0) { /* a resume with nothing left to train: the checkpoint's model, evaluated again */
         e->epoch = s->epochs;
         e->train.loss = vae_run_log_last_train_loss(r);
-        e->test = vae_evaluate(&r->m, &r->dtest, s->seed);
+        e->test = vae_eval_loss(&r->m, &r->dtest, s->seed);
     }
     vae_source_run_end end = {
         .m = &r->m, .ts = &r->ts, .train = &r->train, .test = &r->test, .dir = r->dir, .scale = a->scale};

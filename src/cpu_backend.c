@@ -414,7 +414,7 @@ static void cpu_lik_gaussian(vae_backend *be, float *loss, int T, float *dmean, 
                              int B, int D, float sigma, const float *weight, float grad_scale)
 {
     const float gs = cpu_term_scale(weight, grad_scale);
-    const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + 0.91893853320467274178f; /* log sqrt(2 pi) */
+    const float inv_var = 1.0f / (sigma * sigma), log_norm = logf(sigma) + VAE_LOG_SQRT_2PI_F;
     for (int i = 0; i < B; i++) {
         const float *mr = mean + (size_t)i * D, *xr = x + (size_t)i * D;
         float nll = 0.0f;
@@ -556,7 +556,7 @@ static void cpu_gumbel_softmax_forward(vae_backend *be, float *y, const float *l
         float *yr = y + (size_t)i * K;
         float mx = -INFINITY;
         for (int k = 0; k < K; k++) {
-            float uk = fminf(fmaxf(ur[k], 1e-20f), 0.99999994f);
+            float uk = fminf(fmaxf(ur[k], VAE_GUMBEL_U_MIN), VAE_GUMBEL_U_MAX);
             float g = -logf(-logf(uk));
             yr[k] = (l[k] + g) / tau;
             mx = fmaxf(mx, yr[k]);

@@ -22,7 +22,7 @@ int vae_device_plan_train(vae_device_plan *p, const vae_config *cfg, int batch_s
      * labels (n) uint8 that a model reading them gathers (a plain VAE's data carries them too when
      * labelled, one byte per row, within the headroom) */
     p->data = ((size_t)n_train + (size_t)n_test) * (dim * vae_data_value_size(kind) + sizeof(int32_t) + label_bytes);
-    /* vae_trainer_init's and vae_evaluate's (2) double accumulators */
+    /* vae_trainer_init's and vae_eval_loss's (2) double accumulators */
     p->trainer = (size_t)trainer_buffers * 2 * sizeof(double);
     p->headroom = (size_t)(model.count + data_buffers + trainer_buffers) * VAE_DEVICE_ALLOC_GRANULARITY +
                   VAE_DEVICE_HEADROOM_BYTES;

@@ -260,7 +260,7 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
     return rc;
 }
 
-int vae_eval_run(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out)
+int vae_eval_report(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out)
 {
     vae_backend *be = m->be;
     const int Z = m->latent[vae_model_gaussian(m)].dim, cap = m->batch_cap;

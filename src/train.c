@@ -278,7 +278,7 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
     t->epochs_done++;
     t->step = 0;
     if (test && !vae_trainer_diverged(t, &d))
-        out->test = vae_evaluate(m, test, t->opt.seed);
+        out->test = vae_eval_loss(m, test, t->opt.seed);
     else
         out->test = vae_losses_nan(m);
     return 0;
@@ -310,7 +310,7 @@ void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s)
     t->seconds = s->seconds;
 }
 
-vae_losses vae_evaluate(vae_model *m, vae_device_data *data, uint64_t seed)
+vae_losses vae_eval_loss(vae_model *m, vae_device_data *data, uint64_t seed)
 {
     vae_backend *be = m->be;
     const int bs = m->batch_cap;

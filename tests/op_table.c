@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "vae_math.h"
 #include "vae_util.h"
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -371,7 +372,7 @@ static void gauss_log_ratio_run(vae_backend *be, const op_case *c, void *const *
 static unsigned gauss_log_ratio_reference(const op_case *c, double *const *in, double *const *out)
 {
     const int R = c->i[0], Z = c->i[1];
-    const double log2pi = 1.8378770664093454836;
+    const double log2pi = 2 * VAE_LOG_SQRT_2PI;
     for (int i = 0; i < R; i++) {
         double lp = 0, lq = 0;
         for (int j = 0; j < Z; j++) {
@@ -575,7 +576,7 @@ static void lik_gaussian_run(vae_backend *be, const op_case *c, void *const *d)
 static double lik_gaussian_row(const op_case *c, double *const *x, int i)
 {
     const int D = c->i[LT_D];
-    const double sigma = c->f[1], log_norm = log(sigma) + 0.91893853320467274178; /* log sqrt(2 pi) */
+    const double sigma = c->f[1], log_norm = log(sigma) + VAE_LOG_SQRT_2PI;
     double s = 0;
     for (int d = 0; d < D; d++) {
         double r = x[LG_MEAN][(size_t)i * D + d] - x[LG_X][(size_t)i * D + d];
@@ -1046,7 +1047,7 @@ static double gumbel_objective(const op_case *c, double *const *x)
     for (int i = 0; i < B; i++) {
         double mx = -INFINITY, sum = 0;
         for (int k = 0; k < K; k++) {
-            double uk = fminf(fmaxf((float)x[GS_U][(size_t)i * K + k], 1e-20f), 0.99999994f);
+            double uk = fminf(fmaxf((float)x[GS_U][(size_t)i * K + k], VAE_GUMBEL_U_MIN), VAE_GUMBEL_U_MAX);
             z[k] = (x[GS_LOGITS][(size_t)i * K + k] - log(-log(uk))) / tau;
             mx = fmax(mx, z[k]);
         }

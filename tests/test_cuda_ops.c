@@ -445,7 +445,7 @@ Test(cuda_ops, eval_matches_cpu)
         vae_device_data d;
         vae_device_data_init(&d, bes[b], &ds);
         vae_eval_options opt = {.iw_samples = 11, .seed = 462};
-        cr_assert_eq(vae_eval_run(&m, &d, &opt, &r[b]), 0, "%s", vae_last_error());
+        cr_assert_eq(vae_eval_report(&m, &d, &opt, &r[b]), 0, "%s", vae_last_error());
         vae_device_data_free(&d, bes[b]);
         vae_model_free(&m);
     }
@@ -524,7 +524,7 @@ static void graph_bufs_get(vae_backend *be, graph_bufs *g, float *p, float *c, f
     be->download(be, step, g->step, sizeof(int));
 }
 
-/* The joint model's evaluation on both backends: vae_evaluate sums the categorical latent out
+/* The joint model's evaluation on both backends: vae_eval_loss sums the categorical latent out
  * exactly (vae_model_forward_eval: K decoder passes weighted by q(c|x)), and vae_cluster_assign
  * takes argmax q(c|x); the losses agree within float summation order, the categories exactly
  * (the logits agree to rounding, far from ties on seeded random parameters). */
@@ -550,7 +550,7 @@ Test(cuda_ops, joint_evaluation_and_clustering_match_cpu)
         vae_model_init_params(&m, 471);
         vae_device_data d;
         vae_device_data_init(&d, bes[b], &ds);
-        l[b] = vae_evaluate(&m, &d, 472);
+        l[b] = vae_eval_loss(&m, &d, 472);
         vae_cluster_assign(&m, &d, cats[b]);
         vae_device_data_free(&d, bes[b]);
         vae_model_free(&m);
