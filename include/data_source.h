@@ -86,6 +86,7 @@ typedef struct vae_data_source {
 /* The source a --data value names (never NULL). */
 const vae_data_source *vae_data_source_of(const char *data);
 
-extern const vae_data_source vae_data_idx, vae_data_toy;
+/* The toy, whose settings are rows of train_settings.h's table. */
+extern const vae_data_source vae_data_toy;
 
 #endif /* VAE_DATA_SOURCE_H */

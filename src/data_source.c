@@ -4,7 +4,18 @@
  */
 #include "data_source.h"
 
-static const vae_data_source *const sources[] = {&vae_data_toy, &vae_data_idx};
+/* The sources in the order they are asked, one line each: X(name) for vae_data_<name>. */
+#define DATA_SOURCES(X) \
+    X(toy)              \
+    X(idx)
+
+#define DECLARE(name) extern const vae_data_source vae_data_##name;
+DATA_SOURCES(DECLARE)
+#undef DECLARE
+
+#define ENTRY(name) &vae_data_##name,
+static const vae_data_source *const sources[] = {DATA_SOURCES(ENTRY)};
+#undef ENTRY
 
 const vae_data_source *vae_data_source_of(const char *data)
 {
