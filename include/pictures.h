@@ -82,13 +82,17 @@ int vae_picture_applies(const vae_model *m, vae_picture_kind k);
 /* ---- the pieces, for the tests ----------------------------------------------------------- */
 
 /* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches of the
- * encoder alone (a conditional model reads the images' labels with them); `cuvae encode` writes
- * these for a whole split. */
+ * encoder alone (a conditional model reads the images' labels with them), and for a model with a
+ * categorical latent each image's argmax q(c|x) into cats (n) when cats is not NULL (untouched
+ * for a model without one); `cuvae encode` writes these for a whole split. */
 void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n,
-                         float *mu /* (n, Z) */, float *logvar /* (n, Z) */);
+                         float *mu /* (n, Z) */, float *logvar /* (n, Z) */, int *cats /* (n) or NULL */);
 /* Decode n latent codes to Bernoulli means, in batches; a conditional model decodes them all
- * with the label `label` (a test image's), which a plain one ignores (pass -1). */
-void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int label, float *probs /* (n, D) */);
+ * with the label `label` (a test image's), which a plain one ignores (pass -1); a model with a
+ * categorical latent decodes row i with the one-hot code cats[i] (cats NULL: class 0), which a
+ * model without one ignores. */
+void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int label, const int *cats /* (n) or NULL */,
+                         float *probs /* (n, D) */);
 
 /* The first two principal components of the n rows of x (n, d), in double: the rows projected on
  * them (centred) into proj (n, 2), the unit components into comp (2, d) if not NULL, and their

@@ -135,7 +135,7 @@ int vae_cmd_encode(int argc, char **argv)
         every[i] = i;
         labels[i] = (float)d.labels[i];
     }
-    vae_pictures_encode(&m, &d, every, d.n, mu, logvar);
+    vae_pictures_encode(&m, &d, every, d.n, mu, logvar, NULL);
     vae_free(every);
     const vae_st_tensor_in t[] = {
         {"mu", 2, {d.n, Z}, mu},

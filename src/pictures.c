@@ -180,7 +180,8 @@ void vae_pca2(const double *x, int n, int d, double *proj, double *comp, double 
 
 /* ---- the model, in batches ------------------------------------------------------------------ */
 
-void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, int n, float *mu, float *logvar)
+void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, int n, float *mu, float *logvar,
+                         int *cats)
 {
     vae_backend *be = m->be;
     const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
@@ -198,6 +199,8 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
         vae_model_set_labels(m, labels, B);
         vae_model_encode(m, B);
         be->download(be, stats, vae_model_latent_stats(m, g), (size_t)B * 2 * Z * sizeof(float));
+        if (cats && vae_model_categorical(m) >= 0)
+            vae_model_download_categories(m, B, cats + first);
         for (int i = 0; i < B; i++) {
             memcpy(mu + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z, Z * sizeof(float));
             memcpy(logvar + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z + Z, Z * sizeof(float));
@@ -208,7 +211,7 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
     vae_free(labels);
 }
 
-void vae_pictures_decode(vae_model *m, const float *z, int n, int label, float *probs)
+void vae_pictures_decode(vae_model *m, const float *z, int n, int label, const int *cats, float *probs)
 {
     vae_backend *be = m->be;
     const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
@@ -217,13 +220,16 @@ void vae_pictures_decode(vae_model *m, const float *z, int n, int label, float *
         labels = vae_calloc((size_t)m->batch_cap, 1);
         memset(labels, label, (size_t)m->batch_cap);
     }
+    int *first_class = vae_calloc((size_t)m->batch_cap, sizeof(int)); /* cats NULL: class 0 */
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         vae_model_set_labels(m, labels, B);
+        vae_model_set_categories(m, B, cats ? cats + first : first_class); /* nothing without a categorical */
         be->upload(be, m->sample[g], z + (size_t)first * Z, (size_t)B * Z * sizeof(float));
         vae_model_decode(m, B);
         vae_model_download_mean(m, B, probs + (size_t)first * D);
     }
+    vae_free(first_class);
     vae_free(labels);
 }
 
@@ -252,7 +258,7 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
         if (test->labels && cls[i] > max_label)
             max_label = cls[i];
     }
-    vae_pictures_encode(m, test, idx, n, mu, lv);
+    vae_pictures_encode(m, test, idx, n, mu, lv, NULL);
     char xl[96], yl[96], title[128];
     if (Z <= 2) {
         for (int i = 0; i < n; i++) {
@@ -315,7 +321,7 @@ static int write_manifold(vae_model *m, const char *dir, int scale)
             z[((size_t)r * S + c) * 2] = (float)vae_inv_normal_cdf((c + 0.5) / S);
             z[((size_t)r * S + c) * 2 + 1] = (float)vae_inv_normal_cdf((S - r - 0.5) / S);
         }
-    vae_pictures_decode(m, z, S * S, -1, img);
+    vae_pictures_decode(m, z, S * S, -1, NULL, img); /* a joint model: category 0 */
     int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, scale);
     vae_free(z);
     vae_free(img);
@@ -328,14 +334,17 @@ static int write_traversals(vae_model *m, const vae_dataset *test, const char *d
     int rows = Z < VAE_PICTURES_TRAVERSAL_ROWS ? Z : VAE_PICTURES_TRAVERSAL_ROWS, first = 0;
     float *mu = vae_calloc((size_t)Z, sizeof(float)), *lv = vae_calloc((size_t)Z, sizeof(float));
     float *z = vae_calloc((size_t)rows * C * Z, sizeof(float)), *img = vae_calloc((size_t)rows * C * D, sizeof(float));
-    vae_pictures_encode(m, test, &first, 1, mu, lv);
+    int cat = 0, *cats = vae_calloc((size_t)rows * C, sizeof(int));
+    vae_pictures_encode(m, test, &first, 1, mu, lv, &cat);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < C; c++) {
             float *zz = z + ((size_t)r * C + c) * Z;
             memcpy(zz, mu, Z * sizeof(float));
             zz[r] += (float)(-3.0 + 6.0 * c / (C - 1));
+            cats[(size_t)r * C + c] = cat; /* a joint model: the image's own argmax q(c|x) */
         }
-    vae_pictures_decode(m, z, rows * C, test->labels ? test->labels[first] : -1, img);
+    vae_pictures_decode(m, z, rows * C, test->labels ? test->labels[first] : -1, cats, img);
+    vae_free(cats);
     int rc = grid(m, dir, VAE_PICTURE_TRAVERSALS, img, rows * C, C, scale);
     vae_free(mu);
     vae_free(lv);
@@ -355,13 +364,16 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
         ends[1] = 1;
     float *mu = vae_calloc((size_t)2 * Z, sizeof(float)), *lv = vae_calloc((size_t)2 * Z, sizeof(float));
     float *z = vae_calloc((size_t)S * Z, sizeof(float)), *tiles = vae_calloc((size_t)(S + 2) * D, sizeof(float));
-    vae_pictures_encode(m, test, ends, 2, mu, lv);
+    int end_cats[2] = {0, 0}, cats[VAE_PICTURES_INTERP_STEPS];
+    vae_pictures_encode(m, test, ends, 2, mu, lv, end_cats);
     for (int s = 0; s < S; s++) {
         float t = (float)s / (float)(S - 1);
         for (int j = 0; j < Z; j++)
             z[(size_t)s * Z + j] = (1 - t) * mu[j] + t * mu[Z + j];
+        cats[s] = end_cats[t < 0.5f ? 0 : 1]; /* a joint model: the nearer end's argmax q(c|x) */
     }
-    vae_pictures_decode(m, z, S, test->labels ? test->labels[ends[0]] : -1, tiles + D); /* a cvae: the first's label */
+    /* a cvae: the first's label */
+    vae_pictures_decode(m, z, S, test->labels ? test->labels[ends[0]] : -1, cats, tiles + D);
     vae_dataset_row(test, ends[0], tiles);
     vae_dataset_row(test, ends[1], tiles + (size_t)(S + 1) * D);
     int rc = grid(m, dir, VAE_PICTURE_INTERPOLATION, tiles, S + 2, S + 2, scale);

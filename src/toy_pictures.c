@@ -35,7 +35,7 @@ void vae_toy_generate(vae_model *m, int n, uint64_t seed, double *x)
     float *z = vae_calloc((size_t)n * Z, sizeof *z), *mean = vae_calloc((size_t)n, sizeof *mean);
     for (size_t i = 0; i < (size_t)n * Z; i++)
         z[i] = (float)vae_toy_normal(&r);
-    vae_pictures_decode(m, z, n, -1, mean);
+    vae_pictures_decode(m, z, n, -1, NULL, mean);
     for (int i = 0; i < n; i++)
         x[i] = mean[i] + m->cfg.sigma * vae_toy_normal(&r);
     vae_free(z);
@@ -83,7 +83,7 @@ static int write_latent(vae_model *m, const vae_toy *t, const vae_dataset *test,
     double *x = vae_calloc((size_t)n, sizeof *x), *z = vae_calloc((size_t)n, sizeof *z);
     for (int i = 0; i < n; i++)
         idx[i] = i;
-    vae_pictures_encode(m, test, idx, n, mu, lv);
+    vae_pictures_encode(m, test, idx, n, mu, lv, NULL);
     vae_hostrng r;
     vae_hostrng_seed(&r, seed ^ SEED_TOY_ENC);
     for (int i = 0; i < n; i++) {

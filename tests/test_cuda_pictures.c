@@ -61,12 +61,12 @@ Test(cuda_pictures, encode_decode_match_the_cpu)
     for (int i = 0; i < N; i++)
         idx[i] = (i * 11) % 45;
     float mu_c[N * 3], lv_c[N * 3], mu_g[N * 3], lv_g[N * 3], pc[N * 64], pg[N * 64];
-    vae_pictures_encode(&p.mc, &p.test, idx, N, mu_c, lv_c);
-    vae_pictures_encode(&p.mg, &p.test, idx, N, mu_g, lv_g);
+    vae_pictures_encode(&p.mc, &p.test, idx, N, mu_c, lv_c, NULL);
+    vae_pictures_encode(&p.mg, &p.test, idx, N, mu_g, lv_g, NULL);
     cr_expect(tu_allclose("mu", mu_g, mu_c, N * 3, 1e-5, 1e-4));
     cr_expect(tu_allclose("logvar", lv_g, lv_c, N * 3, 1e-5, 1e-4));
-    vae_pictures_decode(&p.mc, mu_c, N, -1, pc);
-    vae_pictures_decode(&p.mg, mu_c, N, -1, pg);
+    vae_pictures_decode(&p.mc, mu_c, N, -1, NULL, pc);
+    vae_pictures_decode(&p.mg, mu_c, N, -1, NULL, pg);
     cr_expect(tu_allclose("probs", pg, pc, N * 64, 1e-5, 1e-4));
     pair_close(&p);
 }
@@ -108,4 +108,15 @@ Test(cuda_pictures, every_png_matches_the_cpu)
         vae_free(pb);
     }
     pair_close(&p);
+}
+
+/* The joint model's traversals and interpolation decode with the code of their image, as its
+ * reconstruction does, on the GPU (test_pictures checks the CPU). */
+Test(cuda_pictures, joint_pictures_decode_with_their_images_code)
+{
+    tu_need_gpu();
+    vae_backend *be = vae_backend_cuda_init(0);
+    cr_assert_not_null(be, "%s", vae_last_error());
+    tu_check_joint_pictures_decode_their_code(be);
+    vae_backend_free(be);
 }

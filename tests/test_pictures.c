@@ -304,6 +304,15 @@ Test(pictures, same_model_and_seed_same_bytes)
     tiny_free(&t);
 }
 
+/* The joint model's traversals and interpolation decode with the code of their image, as its
+ * reconstruction does (they once kept whatever categorical sample the previous pass left). */
+Test(pictures, joint_pictures_decode_with_their_images_code)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    tu_check_joint_pictures_decode_their_code(be);
+    vae_backend_free(be);
+}
+
 Test(pictures, encode_decode_batched_like_one_by_one)
 {
     tiny t;
@@ -312,14 +321,14 @@ Test(pictures, encode_decode_batched_like_one_by_one)
     for (int i = 0; i < 37; i++)
         idx[i] = (i * 7) % 60;
     float mu[37 * 3], lv[37 * 3], mu1[3], lv1[3], probs[37 * 64], p1[64];
-    vae_pictures_encode(&t.m, &t.test, idx, 37, mu, lv);
-    vae_pictures_decode(&t.m, mu, 37, -1, probs);
+    vae_pictures_encode(&t.m, &t.test, idx, 37, mu, lv, NULL);
+    vae_pictures_decode(&t.m, mu, 37, -1, NULL, probs);
     /* Alone, each row gives the same numbers up to the GEMM's rounding for another batch size. */
     for (int i = 0; i < 37; i += 9) {
-        vae_pictures_encode(&t.m, &t.test, &idx[i], 1, mu1, lv1);
+        vae_pictures_encode(&t.m, &t.test, &idx[i], 1, mu1, lv1, NULL);
         cr_expect(tu_allclose("mu alone", mu1, mu + 3 * i, 3, 1e-5, 1e-5), "image %d encodes differently alone", i);
         cr_expect(tu_allclose("logvar alone", lv1, lv + 3 * i, 3, 1e-5, 1e-5), "image %d", i);
-        vae_pictures_decode(&t.m, mu + 3 * i, 1, -1, p1);
+        vae_pictures_decode(&t.m, mu + 3 * i, 1, -1, NULL, p1);
         cr_expect(tu_allclose("probs alone", p1, probs + 64 * i, 64, 1e-5, 1e-5), "code %d decodes differently", i);
     }
     /* and the rows are in order: image 0 and image 1 differ */
