@@ -41,6 +41,7 @@ typedef struct {
 typedef struct vae_data_source {
     const char *name; /* "idx", "toy" */
     const char *row;  /* one row in messages: "image", "value" */
+    const char *rate; /* rows per second in messages: "img/s", "values/s" */
     /* Whether a --data value names this source; NULL: every value (the last in the list). */
     int (*selects)(const char *data);
     /* How messages name the data of --data `data`: the directory, "--data toy". */

@@ -152,8 +152,8 @@ int vae_cmd_encode(int argc, char **argv)
     if (vae_safetensors_write(out, t, 3, meta, 4))
         rc = vae_cli_fail();
     else
-        fprintf(stderr, "wrote mu and logvar (%d x %d) and labels of the %d %s images to %s\n", d.n, Z, d.n,
-                split_name, out);
+        fprintf(stderr, "wrote mu and logvar (%d x %d) and labels of the %d %s %ss to %s\n", d.n, Z, d.n,
+                split_name, vae_data_source_of(s.data_dir)->row, out);
     vae_free(mu);
     vae_free(logvar);
     vae_free(labels);

@@ -282,7 +282,8 @@ static const char *eval_likelihood_note(const vae_model *m, vae_binarize b)
 static void eval_print_text(const model_args *a, const vae_model *m, const vae_eval_result *r)
 {
     printf("model: %s\n", a->model);
-    printf("data: %s test split, %d images, binarization %s", a->s.data_dir, r->images,
+    const char *row = vae_data_source_of(a->s.data_dir)->row;
+    printf("data: %s test split, %d %ss, binarization %s", a->s.data_dir, r->images, row,
            vae_binarize_name(a->binarize));
     if (a->binarize == VAE_BINARIZE_STATIC)
         printf(" (seed %llu)", (unsigned long long)a->s.seed);
@@ -291,8 +292,8 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
         printf("conditional model (%d classes): every number is conditional on the test labels y; the test loss "
                "bounds -log p(x|y)\n",
                m->cfg.classes);
-    printf("test loss %.4f nats/image (recon %.4f, kl %.4f, beta %g) over %d images\n", r->loss, r->recon, r->kl,
-           (double)m->cfg.beta, r->images);
+    printf("test loss %.4f nats/%s (recon %.4f, kl %.4f, beta %g) over %d %ss\n", r->loss, row, r->recon, r->kl,
+           (double)m->cfg.beta, r->images, row);
     if (m->cfg.beta != 1.0f)
         printf("  (the loss is the negative ELBO, recon + kl; the training objective recon + beta * kl is %.4f)\n",
                r->recon + (double)m->cfg.beta * r->kl);

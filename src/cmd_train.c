@@ -438,8 +438,8 @@ static int finish(vae_train_run *r, const train_args *a, vae_epoch_metrics *e, d
                 r->dir, threads_hint(r, hint, sizeof hint));
         return 128 + vae_stop_signal;
     }
-    fprintf(stderr, "trained %d epochs in %.1f s; final test loss %.4f nats/%s%s\n%s", s->epochs, total_s,
-            e->test.loss, r->source->row, vae_model_reads_label(&r->m) ? " (a bound on -log p(x|y))" : "",
+    fprintf(stderr, "trained %d epoch%s in %.1f s; final test loss %.4f nats/%s%s\n%s", s->epochs,
+            s->epochs == 1 ? "" : "s", total_s, e->test.loss, r->source->row, vae_model_reads_label(&r->m) ? " (a bound on -log p(x|y))" : "",
             end.summary);
     fprintf(stderr, "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt%s,"
                     "report.html%s}%s\n",

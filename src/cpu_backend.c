@@ -685,7 +685,8 @@ vae_backend *vae_backend_cpu_init(void)
     };
 #undef CPU_OP
 #undef CPU_EAGER
-    snprintf(be->device_name, sizeof be->device_name, "oneDNN, %d threads", omp_get_max_threads());
+    const int threads = omp_get_max_threads();
+    snprintf(be->device_name, sizeof be->device_name, "oneDNN, %d thread%s", threads, threads == 1 ? "" : "s");
     return be;
 }
 
@@ -719,6 +720,7 @@ void vae_cpu_describe(char *buf, size_t len)
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++)
         if (isas[i].isa == isa)
             isa_name = isas[i].name;
-    snprintf(buf, len, "oneDNN %d.%d.%d (%s kernels), OpenMP, %d threads", v->major, v->minor, v->patch, isa_name,
-             omp_get_max_threads());
+    const int threads = omp_get_max_threads();
+    snprintf(buf, len, "oneDNN %d.%d.%d (%s kernels), OpenMP, %d thread%s", v->major, v->minor, v->patch, isa_name,
+             threads, threads == 1 ? "" : "s");
 }

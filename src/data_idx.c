@@ -128,6 +128,7 @@ static int idx_pictures(vae_source_run_end *e)
 const vae_data_source vae_data_idx = {
     .name = "idx",
     .row = "image",
+    .rate = "img/s",
     .selects = NULL,
     .what = idx_what,
     .absolute = idx_absolute,

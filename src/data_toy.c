@@ -156,6 +156,7 @@ static int toy_pictures(vae_source_run_end *e)
 const vae_data_source vae_data_toy = {
     .name = "toy",
     .row = "value",
+    .rate = "values/s",
     .selects = toy_selects,
     .what = toy_what,
     .absolute = toy_absolute,

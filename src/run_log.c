@@ -230,5 +230,5 @@ void vae_run_log_epoch(vae_train_run *r, const vae_epoch_metrics *e, const vae_l
         fprintf(stderr, "  val %.4f", val->loss);
     for (int k = 0; k < extra.n; k++)
         fprintf(stderr, "  %s %.4f", extra.name[k], extra.value[k]);
-    fprintf(stderr, "  %.2f s  %.0f img/s\n", e->seconds, e->images_per_second);
+    fprintf(stderr, "  %.2f s  %.0f %s\n", e->seconds, e->images_per_second, r->source->rate);
 }

@@ -8,6 +8,7 @@
  */
 #include "toy.h"
 
+#include "safetensors.h"
 #include "testutil.h"
 #include "vae_util.h"
 
@@ -277,10 +278,27 @@ Test(toy, cli_run_draws_the_pictures_and_the_generated_data_follows_the_density,
     cr_expect_eq(cuvae("eval --model %s/run/model.safetensors --device cpu --binarize static", dir), 2, "%s", out);
     cr_expect(strstr(out, "--binarize: toy holds value"), "%s", out);
 
-    /* one epoch: far from the density */
-    cr_assert_eq(cuvae("train --data toy --epochs 1 --out %s/one --device cpu --threads 2 --quiet", dir), 0, "%s",
-                 out);
+    /* encode finds the toy's test set from the model's recorded settings (it once looked for a
+     * directory called "toy"), and every line counts values, not images */
+    cr_assert_eq(cuvae("eval --model %s/run/model.safetensors --device cpu", dir), 0, "%s", out);
+    cr_expect(strstr(out, "5000 values") && strstr(out, "nats/value") && !strstr(out, "images"), "%s", out);
+    cr_assert_eq(cuvae("encode --model %s/run/model.safetensors --out %s/enc.safetensors --device cpu", dir, dir), 0,
+                 "%s", out);
+    cr_expect(strstr(out, "of the 5000 test values"), "%s", out);
+    vae_safetensors st;
+    char enc[4200];
+    snprintf(enc, sizeof enc, "%s/enc.safetensors", dir);
+    cr_assert_eq(vae_safetensors_read(enc, &st), 0, "%s", vae_last_error());
+    const vae_st_tensor *mu = vae_safetensors_find(&st, "mu");
+    cr_assert(mu && mu->shape[0] == 5000 && mu->shape[1] == 1, "encode's mu");
+    vae_safetensors_free(&st);
+
+    /* one epoch: far from the density; the lines say "1 epoch", "1 thread", "values/s" */
+    cr_assert_eq(cuvae("train --data toy --epochs 1 --out %s/one --device cpu --threads 1", dir), 0, "%s", out);
     cr_expect(printed_tv() > 0.3, "one epoch's TV %g", printed_tv());
+    cr_expect(strstr(out, "trained 1 epoch in") && strstr(out, "(oneDNN, 1 thread)") && strstr(out, " values/s") &&
+                  !strstr(out, "img/s") && !strstr(out, "test images"),
+              "%s", out);
 }
 
 /* A resumed toy run draws the same data again from its recorded settings: 2 + 1 epochs give the
