@@ -68,6 +68,13 @@ typedef struct {
  * only with a metrics.csv). Returns how many were written, or -1 with vae_set_error. */
 int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o);
 
+/* loss_curves.svg in dir from the run's metrics.csv at csv: a panel for the loss and one per loss
+ * term (the columns train_<term>), each with its train, test and val columns against epoch, in
+ * nats per `row` ("image", "value"); the loss panel's title says the negative ELBO only at beta
+ * 1 (the reported loss weighs the KL by beta). For any model, images or not. 1 written, 0 no
+ * such file, -1 with vae_set_error. */
+int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, const char *row);
+
 /* 0 when c's input is an image (image_rows x image_cols); else -1 with vae_set_error naming
  * model_path (NULL: "the model") and why there is nothing to draw. Every function that draws
  * images (these, vae_render_samples, vae_render_reconstructions) checks it first, and the

@@ -89,6 +89,10 @@ typedef struct vae_variant {
      * for the run's closing line ("categories.png"; several: comma-separated). NULL: none. */
     int (*pictures)(vae_model *m, const char *dir, uint64_t seed, int scale);
     const char *picture_files;
+    /* The report's captions: of its own picture (NULL: none), and of samples.png when its samples
+     * are not plain draws of the prior (NULL: they are). */
+    const char *picture_caption;
+    const char *samples_caption;
 } vae_variant;
 
 /* ---- the registry (src/variants.c) ---------------------------------------------------- */

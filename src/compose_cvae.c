@@ -55,4 +55,5 @@ const vae_variant vae_variant_cvae = {
     .compose = compose_cvae,
     .save_meta = save_meta,
     .read_meta = read_meta,
+    .samples_caption = "Samples: one row per class y, images decoded from z ~ N(0, I) with that y",
 };

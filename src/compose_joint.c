@@ -142,4 +142,8 @@ const vae_variant vae_variant_joint = {
     .metrics_extras = metrics_extras,
     .pictures = pictures,
     .picture_files = "categories.png",
+    .picture_caption = "Categories: one row per class k of the categorical latent, each column one z ~ N(0, I) "
+                       "decoded with c = k in every row, so a column shows what the class changes",
+    .samples_caption = "Samples: images decoded from z ~ N(0, I) with the categorical code cycling through its "
+                       "classes (image i has class i mod K)",
 };

@@ -3,10 +3,12 @@
  * memory from the run's seed and its --toy-* settings: its model's defaults (a 1-D latent,
  * two tanh layers of 100, a Gaussian decoder with sigma VAE_TOY_SIGMA), its splits (drawn
  * again from a model file's recorded settings for the commands that read one), and the three
- * pictures of a finished run (toy_pictures.h) with the total-variation distance they measure.
+ * pictures of a finished run (toy_pictures.h) with the total-variation distance they measure,
+ * and its loss curves.
  * See data_source.h.
  */
 #include "data_source.h"
+#include "pictures.h"
 #include "toy.h"
 #include "toy_pictures.h"
 #include "train_settings.h"
@@ -148,7 +150,13 @@ static int toy_pictures(vae_source_run_end *e)
              "toy: total variation distance %.4f between %d generated values x ~ p(x|z), z ~ N(0, 1), and the true "
              "mixture (histogram bins of %g on [%g, %g] and one bin beyond each end)\n",
              tv, VAE_TOY_TV_SAMPLES, VAE_TOY_TV_BIN_WIDTH, lo, hi);
-    snprintf(e->files, sizeof e->files, ",toy_density.svg,toy_latent.svg,toy_generated.svg");
+    char csv[4200];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", e->dir);
+    int curves = vae_pictures_loss_curves(csv, e->dir, e->m->cfg.beta, "value");
+    if (curves < 0)
+        return -1;
+    snprintf(e->files, sizeof e->files, ",toy_density.svg,toy_latent.svg,toy_generated.svg%s",
+             curves ? ",loss_curves.svg" : "");
     snprintf(e->tail, sizeof e->tail, " (no image pictures: the toy's rows are not images)");
     return 0;
 }

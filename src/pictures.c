@@ -433,9 +433,7 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     return rc;
 }
 
-/* The loss curves of metrics.csv: a panel for the loss and one per loss term (the columns
- * train_<term>), each with its train, test and val columns against epoch. Returns 1 written, 0 no such file, -1 with vae_set_error. */
-static int write_loss_curves(const char *csv, const char *dir)
+int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, const char *row)
 {
     enum { MAX_COLS = 32, MAX_ROWS = 100000 };
     struct stat st;
@@ -501,16 +499,19 @@ static int write_loss_curves(const char *csv, const char *dir)
             terms[n_panels++] = names[c] + 6;
     vae_plot *p[MAX_PANELS];
     for (int t = 0; t < n_panels; t++) {
-        char title[96];
-        if (t == 0)
+        char title[96], ylabel[48];
+        if (t == 0 && beta == 1.0)
             snprintf(title, sizeof title, "Loss (negative ELBO) per epoch");
+        else if (t == 0) /* the reported loss weighs the KL by beta: the ELBO only at beta 1 */
+            snprintf(title, sizeof title, "Loss (recon + %g kl: beta-weighted, not the ELBO) per epoch", beta);
         else if (strcmp(terms[t], "recon") == 0)
             snprintf(title, sizeof title, "Reconstruction term per epoch");
         else if (strcmp(terms[t], "kl") == 0)
             snprintf(title, sizeof title, "KL term per epoch");
         else
             snprintf(title, sizeof title, "Term %s per epoch", terms[t]);
-        p[t] = vae_plot_new(title, "epoch", "nats per image");
+        snprintf(ylabel, sizeof ylabel, "nats per %s", row);
+        p[t] = vae_plot_new(title, "epoch", ylabel);
         vae_plot_x_integer(p[t]);
         for (int sp = 0; sp < 3; sp++) {
             char want[48];
@@ -566,7 +567,7 @@ int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *di
         case VAE_PICTURE_INTERPOLATION: rc = write_interpolation(m, test, dir, o->scale); break;
         case VAE_PICTURE_PER_DIGIT: rc = write_per_digit(m, test, dir, o->scale, o->seed); break;
         case VAE_PICTURE_LOSS_CURVES:
-            rc = o->metrics_csv ? write_loss_curves(o->metrics_csv, dir) : 0;
+            rc = o->metrics_csv ? vae_pictures_loss_curves(o->metrics_csv, dir, m->cfg.beta, "image") : 0;
             if (rc == 0) {
                 if (o->log)
                     fprintf(o->log, "no metrics.csv%s%s: no %s\n", o->metrics_csv ? " at " : "",

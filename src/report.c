@@ -2,12 +2,14 @@
  * report.c: report.html of a run directory; see report.h.
  */
 #define _GNU_SOURCE
+#include "plot.h"
 #include "report.h"
 
 #include "metrics.h"
 #include "run_dir.h"
 #include "safetensors.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -258,97 +260,46 @@ static void section_epochs(FILE *f, const vae_metrics_table *t)
     fputs("</table></div>\n", f);
 }
 
-/* A line chart of train_loss, val_loss and test_loss against epoch, as inline SVG. */
+/* The loss per epoch (train_loss, val_loss, test_loss), drawn by the plot writer (its nice ticks)
+ * as inline SVG, for a run without loss_curves.svg. */
 static void chart_fallback(FILE *f, const vae_metrics_table *t)
 {
     static const struct {
-        const char *col, *label, *colour, *dash;
-    } lines[] = {
-        {"train_loss", "train", "#1f77b4", ""},
-        {"val_loss", "validation", "#2ca02c", " stroke-dasharray=\"2 3\""},
-        {"test_loss", "test", "#d62728", " stroke-dasharray=\"6 3\""},
-    };
-    int je = vae_metrics_column(t, "epoch");
-    double lo = INFINITY, hi = -INFINITY, e_lo = INFINITY, e_hi = -INFINITY;
-    for (size_t l = 0; l < 3; l++) {
-        int j = vae_metrics_column(t, lines[l].col);
+        const char *col, *label;
+    } lines[] = {{"train_loss", "train"}, {"test_loss", "test"}, {"val_loss", "validation"}};
+    const int je = vae_metrics_column(t, "epoch");
+    double *x = vae_calloc((size_t)t->n_rows + 1, sizeof *x), *y = vae_calloc((size_t)t->n_rows + 1, sizeof *y);
+    vae_plot *p = vae_plot_new("Loss per epoch", "epoch", "loss (nats)");
+    vae_plot_x_integer(p);
+    int drawn = 0;
+    for (int l = 0; l < 3; l++) {
+        const int j = vae_metrics_column(t, lines[l].col);
+        int n = 0;
         for (int i = 0; j >= 0 && je >= 0 && i < t->n_rows; i++) {
-            double v = t->values[(size_t)i * (size_t)t->n_cols + (size_t)j];
-            double e = t->values[(size_t)i * (size_t)t->n_cols + (size_t)je];
-            if (!isfinite(v) || !isfinite(e))
-                continue;
-            lo = fmin(lo, v);
-            hi = fmax(hi, v);
-            e_lo = fmin(e_lo, e);
-            e_hi = fmax(e_hi, e);
+            const double v = t->values[(size_t)i * (size_t)t->n_cols + (size_t)j];
+            const double e = t->values[(size_t)i * (size_t)t->n_cols + (size_t)je];
+            if (isfinite(v) && isfinite(e)) {
+                x[n] = e;
+                y[n++] = v;
+            }
+        }
+        if (n) {
+            vae_plot_line(p, lines[l].label, x, y, n, l);
+            drawn++;
         }
     }
-    if (!(lo <= hi)) {
+    if (drawn) {
+        size_t len;
+        char *svg = vae_plot_svg(p, &len);
+        const char *body = strstr(svg, "<svg"); /* inline: without the XML declaration */
+        fprintf(f, "<figure>%s</figure>\n", body ? body : svg);
+        vae_free(svg);
+    } else {
         fputs("<p class=\"note\">No finished epoch to draw.</p>\n", f);
-        return;
     }
-    if (hi - lo < 1e-9) {
-        lo -= 0.5;
-        hi += 0.5;
-    }
-    if (e_hi - e_lo < 1e-9) {
-        e_lo -= 1;
-        e_hi += 1;
-    }
-    const double W = 640, H = 320, L = 70, R = 130, T = 15, B = 45;
-    const double pw = W - L - R, ph = H - T - B;
-#define X(e) (L + ((e) - e_lo) / (e_hi - e_lo) * pw)
-#define Y(v) (T + (hi - (v)) / (hi - lo) * ph)
-    fprintf(f, "<figure><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\" role=\"img\" "
-               "aria-label=\"loss per epoch\">\n",
-            W, H, W, H);
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#888\"/>\n", L, T,
-            pw, ph);
-    for (int k = 0; k <= 4; k++) { /* y ticks */
-        double v = lo + (hi - lo) * k / 4;
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
-                L, L + pw, Y(v), Y(v), L - 6, Y(v) + 4, v);
-    }
-    int ticks = (int)fmin(e_hi - e_lo, 10);
-    for (int k = 0; k <= ticks; k++) { /* x ticks, whole epochs */
-        double e = round(e_lo + (e_hi - e_lo) * k / (ticks ? ticks : 1));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.0f</text>\n", X(e), T + ph + 16, e);
-    }
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">epoch</text>\n", L + pw / 2, H - 8);
-    fprintf(f, "<text transform=\"translate(16 %.1f) rotate(-90)\" text-anchor=\"middle\">loss (nats/image)</text>\n",
-            T + ph / 2);
-    int shown = 0;
-    for (size_t l = 0; l < 3; l++) {
-        int j = vae_metrics_column(t, lines[l].col);
-        if (j < 0)
-            continue;
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", lines[l].colour,
-                lines[l].dash);
-        for (int i = 0; i < t->n_rows; i++) {
-            double v = t->values[(size_t)i * (size_t)t->n_cols + (size_t)j];
-            double e = t->values[(size_t)i * (size_t)t->n_cols + (size_t)je];
-            if (isfinite(v) && isfinite(e))
-                fprintf(f, "%.1f,%.1f ", X(e), Y(v));
-        }
-        fputs("\"/>\n", f);
-        for (int i = 0; i < t->n_rows; i++) {
-            double v = t->values[(size_t)i * (size_t)t->n_cols + (size_t)j];
-            double e = t->values[(size_t)i * (size_t)t->n_cols + (size_t)je];
-            if (isfinite(v) && isfinite(e))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>", X(e), Y(v), lines[l].colour);
-        }
-        double ly = T + 10 + 20 * shown++;
-        fprintf(f, "\n<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>"
-                   "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n",
-                L + pw + 12, L + pw + 40, ly, ly, lines[l].colour, lines[l].dash, L + pw + 46, ly + 4, lines[l].label);
-    }
-#undef X
-#undef Y
-    fputs("</svg><figcaption>Loss per epoch (negative ELBO per image), drawn from metrics.csv.</figcaption>"
-          "</figure>\n",
-          f);
+    vae_plot_free(p);
+    vae_free(x);
+    vae_free(y);
 }
 
 static int is_picture(const char *name)
@@ -380,7 +331,7 @@ static void figure(FILE *f, const char *name, const char *caption)
 }
 
 /* The curves (loss_curves.svg, or the inline chart) and every picture: known ones in order, then the rest. */
-static int section_pictures(FILE *f, const char *dir, const vae_metrics_table *t)
+static int section_pictures(FILE *f, const char *dir, const vae_metrics_table *t, const vae_variant *v)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -421,11 +372,17 @@ static int section_pictures(FILE *f, const char *dir, const vae_metrics_table *t
     for (size_t k = 1; k < N_KNOWN; k++) /* 0 is loss_curves.svg, shown above */
         for (size_t i = 0; i < n; i++)
             if (strcmp(names[i], known[k].name) == 0) {
-                figure(f, names[i], known[k].caption);
+                const int samples = strcmp(names[i], "samples.png") == 0;
+                figure(f, names[i], samples && v && v->samples_caption ? v->samples_caption : known[k].caption);
                 shown++;
             }
+    for (size_t i = 0; i < n; i++) /* the variant's own pictures, then any other */
+        if (!vae_report_caption(names[i]) && v && v->picture_files && strcmp(names[i], v->picture_files) == 0) {
+            figure(f, names[i], v->picture_caption);
+            shown++;
+        }
     for (size_t i = 0; i < n; i++)
-        if (!vae_report_caption(names[i])) {
+        if (!vae_report_caption(names[i]) && !(v && v->picture_files && strcmp(names[i], v->picture_files) == 0)) {
             figure(f, names[i], NULL);
             shown++;
         }
@@ -487,8 +444,13 @@ int vae_report_write(const char *dir)
     fputs("</code></h1>\n<p class=\"note\">A variational autoencoder trained by cuvae. This page is made from the "
           "files in its run directory (regenerate it with <code>cuvae report DIR</code>).</p>\n",
           f);
+    /* the variant of the model, for its pictures' captions (the plain VAE's when there is no model yet) */
+    vae_config cfg;
+    vae_config_default(&cfg);
+    const vae_variant *v = have_model && vae_variant_read_meta(&st, model_path, &cfg) == 0 ? vae_variant_of(&cfg)
+                                                                                           : NULL;
     section_final(f, &t);
-    if (section_pictures(f, dir, &t))
+    if (section_pictures(f, dir, &t, v))
         r = -1;
     section_provenance(f, prov);
     section_model(f, have_model ? &st : NULL, why);

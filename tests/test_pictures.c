@@ -313,6 +313,30 @@ Test(pictures, joint_pictures_decode_with_their_images_code)
     vae_backend_free(be);
 }
 
+/* The loss panel says "negative ELBO" only at beta 1: the reported loss is recon + beta kl. Any
+ * model draws its curves, in nats per its rows' unit. */
+Test(pictures, loss_curves_title_follows_beta)
+{
+    const char *dir = tu_tmpdir();
+    char csv[4200];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", dir);
+    const char text[] = "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,images_per_second\n"
+                        "1,3.5,1.5,1.0,3.0,1.0,1.0,0.1,10\n2,2.5,1.0,0.75,2.0,0.8,0.6,0.1,10\n";
+    tu_write_file(csv, text, strlen(text));
+    cr_assert_eq(vae_pictures_loss_curves(csv, dir, 1.0, "image"), 1, "%s", vae_last_error());
+    char *svg = tu_slurp_in(dir, "loss_curves.svg", NULL);
+    cr_expect(strstr(svg, "Loss (negative ELBO) per epoch") && strstr(svg, "nats per image"), "%s", svg);
+    free(svg);
+    cr_assert_eq(vae_pictures_loss_curves(csv, dir, 2.0, "value"), 1, "%s", vae_last_error());
+    svg = tu_slurp_in(dir, "loss_curves.svg", NULL);
+    cr_expect(!strstr(svg, "negative ELBO") && strstr(svg, "recon + 2 kl") && strstr(svg, "nats per value"), "%s",
+              svg);
+    free(svg);
+    char none[4200];
+    snprintf(none, sizeof none, "%s/none.csv", dir);
+    cr_expect_eq(vae_pictures_loss_curves(none, dir, 1.0, "image"), 0, "a missing metrics.csv");
+}
+
 Test(pictures, encode_decode_batched_like_one_by_one)
 {
     tiny t;

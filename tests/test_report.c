@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "image.h"
+#include "safetensors.h"
 #include "testutil.h"
 #include "vae_util.h"
 
@@ -196,6 +197,98 @@ Test(report, escapes_text_shows_unknown_pictures_and_prefers_loss_curves_svg)
     cr_expect(strstr(html, "<img src=\"loss_curves.svg\""), "loss_curves.svg is not shown");
     cr_expect(!strstr(html, "<polyline"), "the fallback chart is drawn beside loss_curves.svg");
     free(html);
+}
+
+/* Without loss_curves.svg the page draws the loss with the plot writer: ticks at round values
+ * (10, 20, ... and epochs 5, 10, ...), not at fractions of the data's range (68.39, 51.77, ...) or
+ * at every third epoch (1, 4, 7, ...), as its own chart once did. */
+Test(report, the_fallback_chart_has_round_ticks)
+{
+    char dir[4096], path[4200], csv[8192];
+    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+    int w = snprintf(csv, sizeof csv, "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,"
+                                      "images_per_second\n");
+    for (int e = 1; e <= 21; e++) {
+        const double tr = 2.0 + 66.39 / (e * e), te = 1.9 + 3.0 / e;
+        w += snprintf(csv + w, sizeof csv - (size_t)w, "%d,%.4f,1,1,%.4f,1,1,0.1,1000\n", e, tr, te);
+    }
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    tu_write_file(path, csv, strlen(csv));
+    cr_assert_eq(cuvae("report %s", dir), 0, "%s", out);
+    char *html = tu_slurp_in(dir, "report.html", NULL);
+    cr_assert(html != NULL);
+    char *chart = strstr(html, "<figure><svg"), *end = chart ? strstr(chart, "</svg>") : NULL;
+    cr_assert(chart && end, "no fallback chart:\n%s", html);
+    end[0] = 0; /* the chart alone: the page's tables hold the values too */
+    cr_expect(strstr(chart, "<polyline"), "no lines in the chart");
+    cr_expect(strstr(chart, ">10<") && strstr(chart, ">20<") && strstr(chart, ">60<"), "no round y ticks:\n%s", chart);
+    cr_expect(strstr(chart, ">15<") && !strstr(chart, ">7<") && !strstr(chart, ">13<"), "x ticks not round:\n%s",
+              chart);
+    cr_expect(!strstr(chart, "51.77") && !strstr(chart, "68.39"), "ticks at fractions of the range:\n%s", chart);
+    cr_expect(!strstr(html, "<?xml"), "an XML declaration inside the HTML");
+    free(html);
+}
+
+/* samples.png's caption says what the variant's samples are (the conditional and joint models' are
+ * not plain draws of the prior), and the joint model's categories.png has its own. */
+static const char *caption_of(const char *html, const char *file)
+{
+    static char cap[512];
+    char key[64];
+    snprintf(key, sizeof key, "<b>%s</b>: ", file);
+    const char *p = strstr(html, key);
+    if (!p)
+        return "";
+    p += strlen(key);
+    const char *e = strchr(p, '<');
+    snprintf(cap, sizeof cap, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
+    return cap;
+}
+
+static void run_of_variant(const char *dir, const char *variant)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.csv", dir);
+    const char csv[] = "epoch,train_loss,train_recon,train_kl,test_loss,test_recon,test_kl,seconds,images_per_second\n"
+                       "1,200.5,190.25,10.25,199.0,189.0,10.0,1.5,1000.0\n";
+    tu_write_file(path, csv, strlen(csv));
+    uint8_t px[4] = {0, 255, 255, 0};
+    const char *pictures[2] = {"samples.png", "categories.png"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, pictures[k]);
+        cr_assert_eq(vae_png_write_gray(path, px, 2, 2), 0);
+    }
+    const float w[1] = {0};
+    vae_st_tensor_in t = {.name = "w", .ndim = 1, .shape = {1}, .data = w};
+    vae_st_meta meta[4] = {{"format", "cuvae"}, {"model", variant}, {"classes", "10"}, {"disc", "10"}};
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    cr_assert_eq(vae_safetensors_write(path, &t, 1, meta, strcmp(variant, "vae") ? 4 : 1), 0, "%s", vae_last_error());
+}
+
+Test(report, captions_follow_the_variant)
+{
+    static const struct {
+        const char *variant, *samples, *categories;
+    } want[] = {
+        {"vae", "draws of the prior N(0, I)", ""},
+        {"cvae", "one row per class y", ""},
+        {"joint", "categorical code cycling", "one row per class k of the categorical latent"},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", tu_tmpdir());
+        run_of_variant(dir, want[k].variant);
+        cr_assert_eq(cuvae("report %s", dir), 0, "%s", out);
+        char *html = tu_slurp_in(dir, "report.html", NULL);
+        cr_assert(html);
+        const char *s = caption_of(html, "samples.png");
+        cr_expect(strstr(s, want[k].samples), "%s: samples.png's caption: %s", want[k].variant, s);
+        cr_expect(!strstr(s, "prior") == !strstr(want[k].samples, "prior"), "%s: %s", want[k].variant, s);
+        const char *c = caption_of(html, "categories.png");
+        cr_expect(want[k].categories[0] ? strstr(c, want[k].categories) != NULL : c[0] == 0,
+                  "%s: categories.png's caption: '%s'", want[k].variant, c);
+        free(html);
+    }
 }
 
 Test(report, command_errors)

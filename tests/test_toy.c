@@ -296,6 +296,9 @@ Test(toy, cli_run_draws_the_pictures_and_the_generated_data_follows_the_density,
     /* one epoch: far from the density; the lines say "1 epoch", "1 thread", "values/s" */
     cr_assert_eq(cuvae("train --data toy --epochs 1 --out %s/one --device cpu --threads 1", dir), 0, "%s", out);
     cr_expect(printed_tv() > 0.3, "one epoch's TV %g", printed_tv());
+    char one[4200];
+    snprintf(one, sizeof one, "%s/one", dir);
+    cr_expect(tu_exists_in(one, "loss_curves.svg"), "the toy run drew no loss curves");
     cr_expect(strstr(out, "trained 1 epoch in") && strstr(out, "(oneDNN, 1 thread)") && strstr(out, " values/s") &&
                   !strstr(out, "img/s") && !strstr(out, "test images"),
               "%s", out);
