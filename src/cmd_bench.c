@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 enum { OPT_BACKENDS = VAE_OPT_FIRST_PRIVATE, OPT_PROFILE, OPT_GEMM_ONLY };
@@ -74,19 +73,24 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Host memory in MiB: resident now (/proc/self/statm) and the process's peak (ru_maxrss). */
+/* Host memory in MiB, resident now and the process's peak: VmRSS and VmHWM of /proc/self/status,
+ * which the kernel reports together (the peak counts the current size; getrusage's ru_maxrss is
+ * updated lazily and can read below it). -1 for what cannot be read. */
 static void host_memory(double *rss_mib, double *peak_mib)
 {
     *rss_mib = *peak_mib = -1;
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages_total, pages_resident;
-    if (f && fscanf(f, "%ld %ld", &pages_total, &pages_resident) == 2)
-        *rss_mib = (double)pages_resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
-    if (f)
-        fclose(f);
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-        *peak_mib = (double)ru.ru_maxrss / 1024.0; /* KiB on Linux */
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return;
+    char line[256];
+    long kib;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            *rss_mib = (double)kib / 1024.0;
+        else if (sscanf(line, "VmHWM: %ld kB", &kib) == 1)
+            *peak_mib = (double)kib / 1024.0;
+    }
+    fclose(f);
 }
 
 /* One line of memory after an epoch (0: the warm-up); GPU memory in use on a CUDA backend. */

@@ -134,7 +134,12 @@ Test(profile, bench_prints_the_op_table_and_memory_per_epoch)
     for (int ep = 0; ep <= 2; ep++) {
         char want[64];
         snprintf(want, sizeof want, "memory backend=cpu epoch=%d host_rss_mib=", ep);
-        cr_expect(strstr(out, want) != NULL, "no '%s': %s", want, out);
+        const char *line = strstr(out, want);
+        cr_expect(line != NULL, "no '%s': %s", want, out);
+        double rss = -1, peak = -1; /* the peak is never below what is resident (ru_maxrss once was) */
+        if (line)
+            sscanf(line + strlen(want), "%lf host_peak_mib=%lf", &rss, &peak);
+        cr_expect(rss > 0 && peak >= rss, "epoch %d: resident %.1f MiB, peak %.1f MiB", ep, rss, peak);
     }
     cr_expect(strstr(out, "profile backend=cpu") != NULL, "no profile header: %s", out);
     cr_expect(strstr(out, "(every op synchronized; no CUDA graph)") != NULL, "the CPU's clock: %s", out);
