@@ -34,7 +34,7 @@ enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME, OPT_SCALE
 static void help(void)
 {
     printf("usage: cuvae train [options]\n"
-           "       cuvae train --resume DIR [--epochs N]\n\n"
+           "       cuvae train --resume DIR [--epochs N] [--device DEV] [--threads N] [--quiet]\n\n"
            "Train a VAE with a Bernoulli decoder and a Gaussian posterior; each epoch prints\n"
            "the training loss split into reconstruction and KL, and the test loss, per image in nats.\n\n"
            "%s%s%s%s%s"
@@ -42,7 +42,8 @@ static void help(void)
            "                      one that holds a previous run is refused without --force\n"
            "  --force             replace the run in --out: its cuvae files are removed once the new\n"
            "                      run's data has loaded\n"
-           "  --resume DIR        continue the run in DIR from its checkpoint (only --epochs may change)\n"
+           "  --resume DIR        continue the run in DIR from its checkpoint; only --epochs, --device,\n"
+           "                      --threads and --quiet may change (another --threads changes the bits)\n"
            "  --no-lock           run where the file system refuses locks (flock and POSIX record locks);\n"
            "                      the run directory is then not protected from a second writer\n"
            "  --checkpoint-every N  write DIR/checkpoint.safetensors every N epochs (default 1)\n"
