@@ -117,6 +117,9 @@ int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, 
 int vae_cli_check_labels(const vae_model *m, const char *model_path, const vae_dataset *d, const char *dir,
                          vae_split split);
 
+/* The model file of a --model value: the value itself, or DIR/model.safetensors when it names a
+ * directory (a run directory). Into buf (cap bytes); returns buf. */
+const char *vae_cli_model_file(const char *arg, char *buf, size_t cap);
 /* Whether `cmd` may write its output file out: refused when out is one of its inputs (inputs[0..n):
  * the same file, by device and inode, under any name) and, unless force (--force), when out holds a
  * cuvae model or training checkpoint (safetensors whose metadata 'format' is cuvae's). A path that

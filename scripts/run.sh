@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 scripts/fetch_mnist.sh data/mnist
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$(nproc)"
+cmake --build build -j"$(nproc)" --target cuvae # the program alone, not the test programs
 # Does the user name the run directory? --out DIR, --out=DIR or an abbreviation (--o, --ou): the
 # run goes there, without --force. --resume DIR (or an abbreviation): the arguments alone.
 own=

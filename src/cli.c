@@ -154,6 +154,51 @@ static int long_option_matches(const struct option *opts, const char *name, size
     return n;
 }
 
+/* Edit distance (insertions, deletions, substitutions, swaps of neighbours) between a (la chars)
+ * and b, stopping early above 3 (longer names than 63 count as far). */
+static int edit_distance(const char *a, size_t la, const char *b)
+{
+    const size_t lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    int d[64][64];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
+            best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+/* The option nearest the mistyped `name` (len chars): within 2 edits (1 for names of up to 4
+ * characters) and nearer than any other; NULL when none or a tie. */
+static const struct option *closest_option(const struct option *opts, const char *name, size_t len)
+{
+    const struct option *best = NULL;
+    int best_d = len <= 4 ? 2 : 3, ties = 0;
+    for (const struct option *o = opts; o->name; o++) {
+        if (strcmp(o->name, "help") == 0)
+            continue;
+        int d = edit_distance(name, len, o->name);
+        if (d < best_d) {
+            best_d = d;
+            best = o;
+            ties = 0;
+        } else if (d == best_d && best) {
+            ties++;
+        }
+    }
+    return ties ? NULL : best;
+}
+
 /* Explain why getopt_long refused the argument `arg` (it reports an unknown,
  * an ambiguous and a value-taking-no-value long option alike). */
 static void report_bad_option(const char *cmd, const char *arg, int optopt_, const struct option *opts)
@@ -181,7 +226,11 @@ static void report_bad_option(const char *cmd, const char *arg, int optopt_, con
         vae_cli_usage_error(cmd, "option '--%.*s' is ambiguous: it could be %s", (int)len, name, list);
         return;
     }
-    vae_cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
+    const struct option *near = closest_option(opts, name, len);
+    if (near)
+        vae_cli_usage_error(cmd, "unknown option '--%.*s'; did you mean --%s?", (int)len, name, near->name);
+    else
+        vae_cli_usage_error(cmd, "unknown option '--%.*s'", (int)len, name);
 }
 
 /* Exit codes of next_option beside an option's code and -1 (the end). */
@@ -394,6 +443,16 @@ int vae_cli_model_data(const char *model, vae_split split, vae_run_settings *s, 
         fprintf(stderr, "data: %s (default; %s records no absolute data path)\n", s->data_dir, model);
     vae_safetensors_free(&st);
     return rc;
+}
+
+const char *vae_cli_model_file(const char *arg, char *buf, size_t cap)
+{
+    struct stat st;
+    if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode))
+        snprintf(buf, cap, "%s/model.safetensors", arg);
+    else
+        snprintf(buf, cap, "%s", arg);
+    return buf;
 }
 
 /* Whether the safetensors file at path is a cuvae model or checkpoint (its 'format'). */

@@ -87,7 +87,8 @@ int vae_cmd_encode(int argc, char **argv)
     int c = vae_cli_parse("encode", argc, argv, opts, help, &s, encode_option, &a);
     if (c >= 0)
         return c;
-    const char *model = a.model, *out = a.out;
+    char model_buf[4200];
+    const char *model = a.model ? vae_cli_model_file(a.model, model_buf, sizeof model_buf) : NULL, *out = a.out;
     const vae_split split = a.split;
     const int force = a.force;
     if (!model)

@@ -19,7 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -33,8 +33,10 @@ typedef struct {
     vae_binarize binarize; /* eval --binarize */
     int label;             /* sample --label (-1: none) */
     int force;             /* --force: an --out holding a model may be replaced */
+    int scale;             /* sample, reconstruct --scale: each pixel as a scale x scale block */
     vae_run_settings s;
     char recorded_data[4096]; /* the model's recorded data set, when used */
+    char model_buf[4200];     /* DIR/model.safetensors for --model DIR */
 } model_args;
 
 /* One flag of a saved-model command (shared ones are applied by vae_cli_parse). */
@@ -61,6 +63,8 @@ static int model_option(void *ctx, int c, const char *arg)
         a->force = 1;
     else if (c == OPT_LABEL && vae_cli_parse_int("--label", arg, 0, 255, &a->label))
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_SCALE && vae_cli_parse_int("--scale", arg, 1, 64, &a->scale))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     return 0;
 }
 
@@ -69,11 +73,14 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
                             void (*help)(void))
 {
     a->cmd = cmd;
+    a->scale = VAE_PICTURES_SCALE_DEFAULT;
     int rc = vae_cli_parse(cmd, argc, argv, opts, help, &a->s, model_option, a);
     if (rc >= 0)
         return rc;
     if (!a->model && strcmp(cmd, "info") != 0)
         return vae_cli_usage_error(cmd, "--model PATH is required");
+    if (a->model)
+        a->model = vae_cli_model_file(a->model, a->model_buf, sizeof a->model_buf);
     return -1;
 }
 
@@ -109,12 +116,13 @@ static void help_sample(void)
            "Decode z ~ N(0, I) through a saved model and write the means as a PNG grid. A\n"
            "conditional model (cvae) draws the digit --label asks for or, without it, one row per\n"
            "class.\n\n"
-           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --model PATH        model.safetensors written by cuvae train, or its run directory\n"
            "  --out PNG           output image (default samples.png); one that holds a model is refused\n"
            "  --force             replace an --out that holds a model\n"
            "  --n N               number of samples (default 64)\n"
            "  --label K           the class to draw, 0 .. classes - 1 (a cvae only)\n"
-           "  --seed S            seed of the latent draws (default 1)\n%s"
+           "  --seed S            seed of the latent draws (default 1)\n"
+           "  --scale S           each pixel as an S x S block, 1 to 64 (default 3)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
 }
@@ -125,6 +133,7 @@ int vae_cmd_sample(int argc, char **argv)
         {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
         {"n", required_argument, 0, OPT_N},         {"seed", required_argument, 0, VAE_OPT_SEED},
         {"label", required_argument, 0, OPT_LABEL}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
+        {"scale", required_argument, 0, OPT_SCALE},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     model_args a = {.out = "samples.png", .n = 64, .label = -1};
@@ -139,7 +148,7 @@ int vae_cmd_sample(int argc, char **argv)
     vae_model m;
     if ((rc = open_model(&a, a.n < 256 ? a.n : 256, 1, &be, &m)))
         return rc;
-    rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
+    rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale) ? vae_cli_fail() : 0;
     if (!rc && m.y && a.label < 0)
         fprintf(stderr, "wrote %d samples of each of the %d classes (one row per class) to %s\n",
                 (int)ceil(sqrt((double)a.n)), m.cfg.classes, a.out);
@@ -157,7 +166,7 @@ static void help_reconstruct(void)
     printf("usage: cuvae reconstruct --model PATH [options]\n\n"
            "Encode test images, decode z = mu, and write rows of originals each followed by\n"
            "a row of their reconstructions as a PNG grid.\n\n"
-           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --model PATH        model.safetensors written by cuvae train, or its run directory\n"
            "  --data DIR          data set directory; its test split is used (default: the data set\n"
            "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
            "  --out PNG           output image (default reconstructions.png); one that holds a model is\n"
@@ -165,7 +174,8 @@ static void help_reconstruct(void)
            "  --force             replace an --out that holds a model\n"
            "  --n N               number of test images, the first N (default 32)\n"
            "  --indices LIST      these test images instead, in this order: indices from 0 and\n"
-           "                      ranges, e.g. 0,5,17 or 0-7,100-107\n%s"
+           "                      ranges, e.g. 0,5,17 or 0-7,100-107\n"
+           "  --scale S           each pixel as an S x S block, 1 to 64 (default 3)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
 }
@@ -188,6 +198,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
         {"model", required_argument, 0, OPT_MODEL}, {"out", required_argument, 0, OPT_OUT},
         {"n", required_argument, 0, OPT_N},         {"data", required_argument, 0, VAE_OPT_DATA},
         {"indices", required_argument, 0, OPT_INDICES}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
+        {"scale", required_argument, 0, OPT_SCALE},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     model_args a = {.out = "reconstructions.png", .n = 32};
@@ -228,7 +239,7 @@ int vae_cmd_reconstruct(int argc, char **argv)
         test = chosen;
         a.n = test.n;
     }
-    rc = vae_render_reconstructions(&m, &test, a.out, a.n, VAE_PICTURES_SCALE_DEFAULT) ? vae_cli_fail() : 0;
+    rc = vae_render_reconstructions(&m, &test, a.out, a.n, a.scale) ? vae_cli_fail() : 0;
     if (!rc)
         fprintf(stderr, "wrote %d test images and their reconstructions to %s\n", a.n < test.n ? a.n : test.n,
                 a.out);
@@ -248,7 +259,7 @@ static void help_eval(void)
            "mean > 0.01), and with --iw-samples K the importance-weighted estimate of -log p(x)\n"
            "(Burda et al. 2015). Noise comes from a generator seeded with --seed: the same numbers\n"
            "every time.\n\n"
-           "  --model PATH        model.safetensors written by cuvae train\n"
+           "  --model PATH        model.safetensors written by cuvae train, or its run directory\n"
            "  --data DIR          data set directory; its test split is used (default: the data set\n"
            "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
            "  --iw-samples K      posterior samples per image for the IW estimate (5000 is the\n"
@@ -455,7 +466,8 @@ static void help_info(void)
     printf("usage: cuvae info [--model PATH | model options]\n\n"
            "Print the layers, their shapes and parameter counts of a saved model, or of the\n"
            "model the flags describe.\n\n"
-           "  --model PATH        model.safetensors written by cuvae train (also prints its metadata)\n%s"
+           "  --model PATH        model.safetensors written by cuvae train, or its run directory (also\n"
+           "                      prints its metadata)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_model);
 }

@@ -81,7 +81,8 @@ int vae_cmd_plot(int argc, char **argv)
     int c = vae_cli_parse("plot", argc, argv, opts, help, &s, plot_option, &a);
     if (c >= 0)
         return c;
-    const char *model = a.model, *out = a.out;
+    char model_buf[4200];
+    const char *model = a.model ? vae_cli_model_file(a.model, model_buf, sizeof model_buf) : NULL, *out = a.out;
     const int scale = a.scale;
     if (!model)
         return vae_cli_usage_error("plot", "--model PATH is required");

@@ -8,6 +8,7 @@
 #include "backend.h"
 #include "cli.h"
 #include "safetensors.h"
+#include "image.h"
 #include "testutil.h"
 #include "vae_util.h"
 
@@ -62,6 +63,11 @@ Test(cli, option_errors_name_the_option)
     EXPECT_FAIL(2, "train --quiet=1", "option '--quiet' takes no value (got '--quiet=1')");
     EXPECT_FAIL(2, "train --s 3", "option '--s' is ambiguous: it could be --seed, --sigma, --scale, --samples");
     EXPECT_FAIL(2, "train --bogus=3", "unknown option '--bogus'");
+    cr_expect(!strstr(out, "did you mean"), "a suggestion for --bogus: %s", out);
+    /* a near miss is named */
+    EXPECT_FAIL(2, "train --epochz 3", "unknown option '--epochz'; did you mean --epochs?");
+    EXPECT_FAIL(2, "train --laetnt 3", "unknown option '--laetnt'; did you mean --latent?");
+    EXPECT_FAIL(2, "eval --modle m", "unknown option '--modle'; did you mean --model?");
     EXPECT_FAIL(2, "train -x", "unknown option '-x'");
     /* an unambiguous abbreviation still works */
     EXPECT_FAIL(2, "train --epo 0", "--epochs: 0 is out of range");
@@ -226,6 +232,21 @@ Test(cli, train_then_use_the_model)
              run, data, run);
     cr_expect_eq(cuvae(args), 0, "%s", out);
     cr_expect(tu_nonempty_in(run, "r.png"));
+    /* --model takes the run directory, and the grids take --scale: 10 samples in 4 columns of
+     * 8 + 2 pixels (the 8x8 patterns), plus the border, at scale 1 */
+    snprintf(args, sizeof args, "sample --model %s --out %s/s1.png --n 10 --scale 1 --device cpu", run, run);
+    cr_expect_eq(cuvae(args), 0, "%s", out);
+    char png[4200];
+    snprintf(png, sizeof png, "%s/s1.png", run);
+    uint8_t *px = NULL;
+    int w = 0, h = 0;
+    cr_assert_eq(vae_png_read_gray(png, &px, &w, &h), 0, "%s", vae_last_error());
+    cr_expect(w == 4 * 10 + 2 && h == 3 * 10 + 2, "samples at scale 1: %dx%d", w, h);
+    vae_free(px);
+    snprintf(args, sizeof args, "reconstruct --model %s --data %s --out %s/r.png --n 7 --scale 65 --device cpu", run,
+             data, run);
+    cr_expect_eq(cuvae(args), 2, "%s", out);
+    cr_expect(strstr(out, "--scale: 65 is out of range"), "%s", out);
     snprintf(args, sizeof args, "eval --model %s/model.safetensors --data %s --device cpu", run, data);
     cr_expect_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "test loss") && strstr(out, "over 30 images"), "%s", out);
@@ -467,7 +488,7 @@ Test(cli, threads_one_and_two_both_train_and_are_announced)
                  data, data, t, t);
         cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
         char want[64];
-        snprintf(want, sizeof want, "device: cpu (oneDNN, %d threads)", t);
+        snprintf(want, sizeof want, "device: cpu (oneDNN, %d thread%s)", t, t == 1 ? "" : "s");
         cr_expect(strstr(out, want) != NULL, "'%s' missing:\n%s", want, out);
     }
     /* a run resumes with another count: threads are not a recorded setting */
