@@ -86,9 +86,28 @@ int vae_cli_fail(void)
     return 1;
 }
 
+/* The data directory when --data is not given: $CUVAE_DATA, else the first of data/mnist under
+ * the current directory, under the checkout cuvae was built from, and under the installed
+ * share/cuvae that exists; data/mnist when none does (its error then says where it looked). */
+static const char *default_data_dir(void)
+{
+    static char dir[4200];
+    const char *env = getenv("CUVAE_DATA");
+    if (env && *env)
+        return env;
+    const char *const roots[] = {".", CUVAE_SOURCE_DIR, CUVAE_INSTALL_DATA_DIR};
+    struct stat st;
+    for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/data/mnist", roots[i]);
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return i == 0 ? "data/mnist" : dir;
+    }
+    return "data/mnist";
+}
+
 void vae_run_settings_default(vae_run_settings *s)
 {
-    s->data_dir = "data/mnist";
+    s->data_dir = default_data_dir();
     s->epochs = 10;
     s->batch_size = 128;
     s->lr = 1e-3f;
@@ -318,7 +337,9 @@ const char vae_cli_help_model[] =
     "  --sigma S           standard deviation of the Gaussian likelihood (default 1)\n";
 const char vae_cli_help_training[] =
     "  --data DIR          directory with the four MNIST-format IDX files, raw or .gz\n"
-    "                      (default data/mnist; Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"
+    "                      (default: $CUVAE_DATA, else data/mnist under the current directory,\n"
+    "                      the checkout cuvae was built from, or the install's share/cuvae;\n"
+    "                      Fashion-MNIST: /usr/share/datasets/fashion-mnist)\n"
     "  --epochs N          passes over the training set (default 10)\n"
     "  --batch-size B      images per step (default 128)\n"
     "  --lr X              Adam learning rate (default 1e-3; betas 0.9, 0.999, eps 1e-8)\n"

@@ -477,6 +477,30 @@ Test(cli, device_ordinals_and_threads_are_checked)
     EXPECT_FAIL(2, "bench --backends cuda,cuda:1", "--backends 'cuda,cuda:1'");
 }
 
+/* `cmake --install` puts a working cuvae in PREFIX/bin: from another directory, with only PATH to
+ * find it, it trains (writing where it says) and its hints name `cuvae`. */
+Test(cli, cmake_install_puts_a_working_cuvae_on_path, .timeout = 300)
+{
+    char build[4096], prefix[4096], data[4096], cmd[16384];
+    snprintf(build, sizeof build, "%s", CUVAE_BINARY);
+    *strrchr(build, '/') = 0;
+    snprintf(prefix, sizeof prefix, "%s", tu_tmpdir());
+    snprintf(data, sizeof data, "%s", tu_tmpdir());
+    tu_write_patterns_idx(data, 60, 20, 5);
+    snprintf(cmd, sizeof cmd, "cmake --install '%s' --prefix '%s' 2>&1", build, prefix);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && PATH='%s/bin':/usr/bin:/bin cuvae train --data '%s' --epochs 1 --hidden 8 --latent 2 "
+             "--batch-size 20 --device cpu --quiet --out run 2>&1",
+             data, prefix, data);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "wrote run/{model.safetensors"), "%s", out);
+    cr_expect(tu_exists_in(data, "run/model.safetensors"), "the run is not where it said");
+    snprintf(cmd, sizeof cmd, "cd '%s' && PATH='%s/bin':/usr/bin:/bin cuvae train --bogus 2>&1", data, prefix);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 2, "%s", out);
+    cr_expect(strstr(out, "Try 'cuvae train --help'"), "%s", out);
+}
+
 Test(cli, threads_one_and_two_both_train_and_are_announced)
 {
     char data[512], args[2048];
