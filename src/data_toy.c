@@ -148,7 +148,9 @@ static int toy_pictures(vae_source_run_end *e)
              "toy: total variation distance %.4f between %d generated values x ~ p(x|z), z ~ N(0, 1), and the true "
              "mixture (histogram bins of %g on [%g, %g] and one bin beyond each end)\n",
              tv, VAE_TOY_TV_SAMPLES, VAE_TOY_TV_BIN_WIDTH, lo, hi);
-    snprintf(e->files, sizeof e->files, ",toy_density.svg,toy_latent.svg,toy_generated.svg");
+#define TOY_PICTURE_LISTED(id, file) "," file
+    snprintf(e->files, sizeof e->files, "%s", VAE_TOY_PICTURE_KINDS(TOY_PICTURE_LISTED));
+#undef TOY_PICTURE_LISTED
     snprintf(e->tail, sizeof e->tail, " (no image pictures: the toy's rows are not images)");
     return 0;
 }
