@@ -6,10 +6,13 @@
  *   {"inputs": {"x": D} or, for a model that reads the one-hot label, {"x": D, "y": classes},
  *    "layers": [{"name": ..., "in": [[source, width], ...], "out": N, "act": "relu" | "tanh" | "none",
  *                "tensors": [[part name, rows], ...]   (only for a layer saved in parts)}, ...],
- *    "latents": [{"name": "z", "kind": "gaussian", "dim": Z, "stats": layer name}],
+ *    "latents": [{"name": "z", "kind": "gaussian" | "categorical", "dim": Z, "stats": layer name}],
  *    "likelihood": {"kind": "bernoulli" | "gaussian", "layer": layer name},
- *    "terms": [{"name": ..., "op": "bernoulli" | "gaussian" | "kl_gaussian",
+ *    "terms": [{"name": ..., "op": "bernoulli" | "gaussian" | "kl_gaussian" | "kl_categorical",
  *               "latent": name (latent terms), "weight": w}, ...]}
+ *
+ * The names of "act", the kinds and "op" are those of the lists in backend.h (VAE_ACTS), config.h
+ * (VAE_LIKELIHOODS) and model.h (VAE_LATENT_KINDS, VAE_TERM_OPS).
  *
  * A layer's input blocks are listed in column order; a source is an input
  * ("x", or "y" for the one-hot label), a latent's name, or an earlier layer's name. The per-example objective

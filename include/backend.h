@@ -35,10 +35,17 @@ typedef enum {
     VAE_BACKEND_CUDA = 1,
 } vae_backend_kind;
 
+/* The activations, listed once: X(ID, value, name). The enum (VAE_ACT_NONE = 0, ...) and the
+ * names (config.c: vae_act_name, vae_act_parse) come from it. */
+#define VAE_ACTS(X)                                           \
+    X(NONE, 0, "none") /* identity: y = x                     */ \
+    X(RELU, 1, "relu") /* y = max(x, 0);  dy/dx = [y > 0]     */ \
+    X(TANH, 2, "tanh") /* y = tanh(x);    dy/dx = 1 - y^2     */
+
 typedef enum {
-    VAE_ACT_NONE = 0, /* identity: y = x                     */
-    VAE_ACT_RELU = 1, /* y = max(x, 0);  dy/dx = [y > 0]     */
-    VAE_ACT_TANH = 2, /* y = tanh(x);    dy/dx = 1 - y^2     */
+#define VAE_ACT_ENUM(id, value, name) VAE_ACT_##id = value,
+    VAE_ACTS(VAE_ACT_ENUM)
+#undef VAE_ACT_ENUM
 } vae_act;
 
 /* Adam with bias correction (Kingma & Ba), written as PyTorch does:
@@ -263,11 +270,18 @@ static inline size_t vae_rng_normal_count(size_t n)
 
 /* ---- choosing a backend -------------------------------------------------- */
 /* A choice carries the GPU's ordinal: VAE_DEVICE_CUDA + N is cuda:N, so
- * VAE_DEVICE_CUDA itself ("cuda") is cuda:0. Use the helpers below. */
+ * VAE_DEVICE_CUDA itself ("cuda") is cuda:0. Use the helpers below. The choices, listed once:
+ * X(ID, value, name), the name --device takes; CUDA last. The enum and the names (backend.c:
+ * vae_device_parse, vae_device_text) come from it. */
+#define VAE_DEVICE_CHOICES(X)                                                                        \
+    X(AUTO, 0, "auto") /* CUDA device 0 when a GPU is present, else CPU, and say which */           \
+    X(CPU, 1, "cpu")                                                                                 \
+    X(CUDA, 2, "cuda") /* cuda:0; cuda:N is VAE_DEVICE_CUDA + N, N <= VAE_DEVICE_MAX_ORDINAL */
+
 typedef enum {
-    VAE_DEVICE_AUTO = 0, /* CUDA device 0 when a GPU is present, else CPU, and say which */
-    VAE_DEVICE_CPU = 1,
-    VAE_DEVICE_CUDA = 2, /* cuda:0; cuda:N is VAE_DEVICE_CUDA + N, N <= VAE_DEVICE_MAX_ORDINAL */
+#define VAE_DEVICE_ENUM(id, value, name) VAE_DEVICE_##id = value,
+    VAE_DEVICE_CHOICES(VAE_DEVICE_ENUM)
+#undef VAE_DEVICE_ENUM
 } vae_device_choice;
 
 #define VAE_DEVICE_MAX_ORDINAL 1023

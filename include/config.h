@@ -14,9 +14,16 @@
 
 #define VAE_MAX_HIDDEN 8
 
+/* The likelihoods, listed once: X(ID, value, name). The enum (VAE_LIKELIHOOD_BERNOULLI = 0, ...)
+ * and the names (config.c: vae_likelihood_name, vae_likelihood_parse) come from it. */
+#define VAE_LIKELIHOODS(X)                                                                 \
+    X(BERNOULLI, 0, "bernoulli") /* p(x|z) = Bernoulli(sigmoid(logits)), x in [0, 1] */ \
+    X(GAUSSIAN, 1, "gaussian")   /* p(x|z) = N(mean, sigma^2 I), sigma fixed */
+
 typedef enum {
-    VAE_LIKELIHOOD_BERNOULLI = 0, /* p(x|z) = Bernoulli(sigmoid(logits)), x in [0, 1] */
-    VAE_LIKELIHOOD_GAUSSIAN = 1,  /* p(x|z) = N(mean, sigma^2 I), sigma fixed */
+#define VAE_LIKELIHOOD_ENUM(id, value, name) VAE_LIKELIHOOD_##id = value,
+    VAE_LIKELIHOODS(VAE_LIKELIHOOD_ENUM)
+#undef VAE_LIKELIHOOD_ENUM
 } vae_likelihood;
 
 struct vae_variant; /* a member of the model family (variant.h) */

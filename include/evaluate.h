@@ -25,11 +25,17 @@
 
 #include <stdint.h>
 
-/* How the grey test images meet the Bernoulli likelihood. */
+/* How the grey test images meet the Bernoulli likelihood, listed once: X(ID, value, name). The
+ * enum (VAE_BINARIZE_NONE = 0, ...) and the names (evaluate.c) come from it. */
+#define VAE_BINARIZATIONS(X)                                                                                  \
+    X(NONE, 0, "none")       /* x = pixel / 255 in [0, 1]: not a normalized likelihood of grey images */     \
+    X(STATIC, 1, "static")   /* one fixed draw per pixel: x = [u < pixel / 255], u seeded */                 \
+    X(DYNAMIC, 2, "dynamic") /* training only: a fresh draw of every image at every step (binarize op) */
+
 typedef enum {
-    VAE_BINARIZE_NONE = 0,   /* x = pixel / 255 in [0, 1]: not a normalized likelihood of grey images */
-    VAE_BINARIZE_STATIC = 1, /* one fixed draw per pixel: x = [u < pixel / 255], u seeded */
-    VAE_BINARIZE_DYNAMIC = 2, /* training only: a fresh draw of every image at every step (binarize op) */
+#define VAE_BINARIZE_ENUM(id, value, name) VAE_BINARIZE_##id = value,
+    VAE_BINARIZATIONS(VAE_BINARIZE_ENUM)
+#undef VAE_BINARIZE_ENUM
 } vae_binarize;
 
 /* "none" | "static"; -1 with vae_set_error on anything else. */

@@ -117,11 +117,19 @@ typedef struct {
     } part[VAE_MAX_PARTS];
 } vae_linear;
 
+/* The kinds of latent, listed once: X(ID, value, name), the name the architecture metadata gives
+ * (architecture.c). The enum (VAE_LATENT_GAUSSIAN = 0, ...) and the names come from it. */
+#define VAE_LATENT_KINDS(X)                                                                        \
+    /* z = mu + eps * exp(logvar / 2), stats (B, 2Z) = [mu | logvar] */                           \
+    X(GAUSSIAN, 0, "gaussian")                                                                   \
+    /* c = gumbel_softmax(alpha, u, tau) in training, one-hot argmax alpha without gradients;    \
+     * stats (B, K) = the logits alpha of q(c|x), noise (B, K) uniforms */                       \
+    X(CATEGORICAL, 1, "categorical")
+
 typedef enum {
-    VAE_LATENT_GAUSSIAN = 0, /* z = mu + eps * exp(logvar / 2), stats (B, 2Z) = [mu | logvar] */
-    VAE_LATENT_CATEGORICAL = 1, /* c = gumbel_softmax(alpha, u, tau) in training, one-hot argmax alpha
-                                 * without gradients; stats (B, K) = the logits alpha of q(c|x), noise
-                                 * (B, K) uniforms */
+#define VAE_LATENT_ENUM(id, value, name) VAE_LATENT_##id = value,
+    VAE_LATENT_KINDS(VAE_LATENT_ENUM)
+#undef VAE_LATENT_ENUM
 } vae_latent_kind;
 
 typedef struct {
@@ -131,11 +139,18 @@ typedef struct {
     int stats_layer;     /* the Linear whose output holds the latent's statistics */
 } vae_latent;
 
+/* The ops of a loss term, listed once: X(ID, value, name), the name the architecture metadata
+ * gives (architecture.c). The enum (VAE_TERM_LIK_BERNOULLI = 0, ...) and the names come from it. */
+#define VAE_TERM_OPS(X)                                                                        \
+    X(LIK_BERNOULLI, 0, "bernoulli")       /* backend lik_bernoulli on `layer`'s logits */     \
+    X(LIK_GAUSSIAN, 1, "gaussian")         /* backend lik_gaussian on `layer`'s mean */        \
+    X(KL_GAUSSIAN, 2, "kl_gaussian")       /* backend kl_gaussian on `latent`'s statistics */  \
+    X(KL_CATEGORICAL, 3, "kl_categorical") /* backend kl_categorical on `latent`'s logits */
+
 typedef enum {
-    VAE_TERM_LIK_BERNOULLI = 0, /* backend lik_bernoulli on `layer`'s logits */
-    VAE_TERM_LIK_GAUSSIAN = 1,  /* backend lik_gaussian on `layer`'s mean */
-    VAE_TERM_KL_GAUSSIAN = 2,   /* backend kl_gaussian on `latent`'s statistics */
-    VAE_TERM_KL_CATEGORICAL = 3, /* backend kl_categorical on `latent`'s logits */
+#define VAE_TERM_ENUM(id, value, name) VAE_TERM_##id = value,
+    VAE_TERM_OPS(VAE_TERM_ENUM)
+#undef VAE_TERM_ENUM
 } vae_term_op;
 
 /* A likelihood term (-log p(x|z)), as opposed to a latent's KL term. */
@@ -199,11 +214,17 @@ typedef struct {
     unsigned char grad_written_latent[VAE_MAX_LATENTS];
 } vae_model;
 
-/* What went non-finite in the first bad training step. */
+/* What went non-finite in the first bad training step, listed once: X(ID, value, name). The enum
+ * (VAE_DIVERGED_NONE = 0, ...) and vae_diverged_quantity_name come from it. */
+#define VAE_DIVERGED_QUANTITIES(X)                                                   \
+    X(NONE, 0, "nothing")                                                            \
+    X(LOSS, 1, "loss")         /* the loss of some image in the batch */             \
+    X(GRADIENT, 2, "gradient") /* some parameter gradient (with a finite loss) */
+
 typedef enum {
-    VAE_DIVERGED_NONE = 0,
-    VAE_DIVERGED_LOSS = 1,     /* the loss of some image in the batch */
-    VAE_DIVERGED_GRADIENT = 2, /* some parameter gradient (with a finite loss) */
+#define VAE_DIVERGED_ENUM(id, value, name) VAE_DIVERGED_##id = value,
+    VAE_DIVERGED_QUANTITIES(VAE_DIVERGED_ENUM)
+#undef VAE_DIVERGED_ENUM
 } vae_diverged_quantity;
 
 typedef struct {

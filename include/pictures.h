@@ -39,13 +39,33 @@
 /* Latent scatter: at most this many test images. */
 #define VAE_PICTURES_SCATTER_MAX 5000
 
+/* The pictures in the order written, listed once: X(ID, file, caption), the name in the run
+ * directory and one line saying what it shows. The enum (VAE_PICTURE_LATENT_SCATTER, ...),
+ * vae_pictures[] and the pictures among the run's files (run_dir.c) come from it. */
+#define VAE_PICTURE_KINDS(X)                                                                                   \
+    X(LATENT_SCATTER, "latent_scatter.svg",                                                                    \
+      "posterior means of test images coloured by label (2-D latents directly, "                               \
+      "larger ones on their first two principal components)")                                                  \
+    X(MANIFOLD, "manifold.png",                                                                                \
+      "decoded 20x20 grid of the 2-D latent plane, evenly spaced in "                                          \
+      "the prior's quantiles")                                                                                 \
+    X(TRAVERSALS, "traversals.png",                                                                            \
+      "one row per latent dimension: that dimension moved from -3 to "                                         \
+      "+3 around a test image's posterior mean, decoded")                                                      \
+    X(INTERPOLATION, "interpolation.png",                                                                      \
+      "two test images (at the ends) and the decoded straight "                                                \
+      "line between their posterior means")                                                                    \
+    X(PER_DIGIT, "per_digit.png",                                                                              \
+      "one test image per label (left) and decoded samples "                                                   \
+      "z = mu + sigma * eps from its posterior")                                                               \
+    X(LOSS_CURVES, "loss_curves.svg",                                                                          \
+      "loss, reconstruction and KL per epoch, train and test "                                                 \
+      "(and validation), in nats per image")
+
 typedef enum {
-    VAE_PICTURE_LATENT_SCATTER,
-    VAE_PICTURE_MANIFOLD,
-    VAE_PICTURE_TRAVERSALS,
-    VAE_PICTURE_INTERPOLATION,
-    VAE_PICTURE_PER_DIGIT,
-    VAE_PICTURE_LOSS_CURVES,
+#define VAE_PICTURE_ENUM(id, file, caption) VAE_PICTURE_##id,
+    VAE_PICTURE_KINDS(VAE_PICTURE_ENUM)
+#undef VAE_PICTURE_ENUM
     VAE_PICTURES_N
 } vae_picture_kind;
 

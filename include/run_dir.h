@@ -39,6 +39,8 @@
 
 #include <stddef.h>
 
+/* The run files: its own, the pictures (pictures.h) and the toy's (toy_pictures.h); run_dir.c
+ * asserts at compile time that the count is theirs. */
 #define VAE_RUN_N_FILES 18
 extern const char *const vae_run_files[VAE_RUN_N_FILES];
 

@@ -18,10 +18,18 @@
 #ifndef VAE_SCHEDULE_H
 #define VAE_SCHEDULE_H
 
+/* The learning-rate schedules, listed once: X(ID, value, name), the name --lr-schedule takes (step's
+ * followed by ":E" or ":E:G"). The enum (VAE_LR_CONSTANT = 0, ...) and the names (schedule.c)
+ * come from it. */
+#define VAE_LR_SCHEDULE_KINDS(X) \
+    X(CONSTANT, 0, "constant")   \
+    X(COSINE, 1, "cosine")       \
+    X(STEP, 2, "step")
+
 typedef enum {
-    VAE_LR_CONSTANT = 0,
-    VAE_LR_COSINE = 1,
-    VAE_LR_STEP = 2,
+#define VAE_LR_ENUM(id, value, name) VAE_LR_##id = value,
+    VAE_LR_SCHEDULE_KINDS(VAE_LR_ENUM)
+#undef VAE_LR_ENUM
 } vae_lr_schedule_kind;
 
 typedef struct {

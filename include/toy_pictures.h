@@ -25,8 +25,22 @@
 
 #include <stdint.h>
 
-#define VAE_TOY_N_PICTURES 3
-/* File names in the order written. */
+/* The pictures in the order written, listed once: X(ID, file). The enum
+ * (VAE_TOY_PICTURE_DENSITY, ...), vae_toy_pictures[] and the toy's pictures among the run's
+ * files (run_dir.c, data_toy.c) come from it. */
+#define VAE_TOY_PICTURE_KINDS(X)      \
+    X(DENSITY, "toy_density.svg")     \
+    X(LATENT, "toy_latent.svg")       \
+    X(GENERATED, "toy_generated.svg")
+
+typedef enum {
+#define VAE_TOY_PICTURE_ENUM(id, file) VAE_TOY_PICTURE_##id,
+    VAE_TOY_PICTURE_KINDS(VAE_TOY_PICTURE_ENUM)
+#undef VAE_TOY_PICTURE_ENUM
+    VAE_TOY_N_PICTURES
+} vae_toy_picture_kind;
+
+/* File names in the order written, indexed by vae_toy_picture_kind. */
 extern const char *const vae_toy_pictures[VAE_TOY_N_PICTURES];
 
 /* n generated values x ~ p(x|z), z ~ N(0, I), seeded; x (n). The model must have the Gaussian

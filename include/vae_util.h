@@ -93,6 +93,14 @@ size_t vae_first_non_finite(const float *x, size_t n);
 /* "NaN", "inf" or "-inf": the name of a non-finite v, for messages. */
 const char *vae_non_finite_name(float v);
 
+/* The names of an enum's values: a table generated from the enum's X-list, indexed by value
+ * ([VAE_ACT_RELU] = "relu", ...; a value the list skips is NULL). VAE_NAMES_N: its length. */
+#define VAE_NAMES_N(names) ((int)(sizeof(names) / sizeof((names)[0])))
+/* names[value], or "?" for a value without a name (out of range, or skipped). */
+const char *vae_name_of(const char *const *names, int n, int value);
+/* The value whose name is s, or -1 when none is. */
+int vae_name_find(const char *const *names, int n, const char *s);
+
 /* Wall-clock seconds from a monotonic clock. */
 double vae_now_seconds(void);
 

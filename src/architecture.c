@@ -40,15 +40,26 @@ static const char *source_name(const vae_model *m, const vae_block *b)
     return "?";
 }
 
+/* The names of model.h's VAE_TERM_OPS and VAE_LATENT_KINDS, indexed by value. */
+static const char *const term_op_names[] = {
+#define TERM_OP_NAME(id, value, name) [VAE_TERM_##id] = name,
+    VAE_TERM_OPS(TERM_OP_NAME)
+#undef TERM_OP_NAME
+};
+static const char *const latent_kind_names[] = {
+#define LATENT_KIND_NAME(id, value, name) [VAE_LATENT_##id] = name,
+    VAE_LATENT_KINDS(LATENT_KIND_NAME)
+#undef LATENT_KIND_NAME
+};
+
 static const char *term_op_name(vae_term_op op)
 {
-    switch (op) {
-    case VAE_TERM_LIK_BERNOULLI: return "bernoulli";
-    case VAE_TERM_LIK_GAUSSIAN: return "gaussian";
-    case VAE_TERM_KL_GAUSSIAN: return "kl_gaussian";
-    case VAE_TERM_KL_CATEGORICAL: return "kl_categorical";
-    }
-    return "?";
+    return vae_name_of(term_op_names, VAE_NAMES_N(term_op_names), op);
+}
+
+static const char *latent_kind_name(vae_latent_kind k)
+{
+    return vae_name_of(latent_kind_names, VAE_NAMES_N(latent_kind_names), k);
 }
 
 static json_t *pair(const char *name, int n)
@@ -95,7 +106,7 @@ char *vae_architecture_json(const vae_model *m)
         const vae_latent *lt = &m->latent[k];
         json_t *o = checked(json_object());
         put(o, "name", json_string(lt->name));
-        put(o, "kind", json_string(lt->kind == VAE_LATENT_CATEGORICAL ? "categorical" : "gaussian"));
+        put(o, "kind", json_string(latent_kind_name(lt->kind)));
         put(o, "dim", json_integer(lt->dim));
         put(o, "stats", json_string(m->lin[lt->stats_layer].name));
         append(latents, o);

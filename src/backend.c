@@ -31,22 +31,24 @@ VAE_BACKEND_OPS(OP_PLACE, OP_PLACE, OP_PLACE, OP_PLACE)
 _Static_assert(sizeof(vae_backend) == OPS_START + OP_RANKS * sizeof(void (*)(void)),
                "struct vae_backend has an op after the last that backend_ops.h lists");
 
+/* The names of backend.h's VAE_DEVICE_CHOICES, indexed by value. */
+static const char *const device_names[] = {
+#define DEVICE_NAME(id, value, name) [VAE_DEVICE_##id] = name,
+    VAE_DEVICE_CHOICES(DEVICE_NAME)
+#undef DEVICE_NAME
+};
+_Static_assert(VAE_NAMES_N(device_names) == VAE_DEVICE_CUDA + 1, "VAE_DEVICE_CUDA must be the last choice");
+
 int vae_device_parse(const char *s, vae_device_choice *out)
 {
-    if (strcmp(s, "auto") == 0) {
-        *out = VAE_DEVICE_AUTO;
+    const int c = vae_name_find(device_names, VAE_NAMES_N(device_names), s);
+    if (c >= 0) {
+        *out = (vae_device_choice)c;
         return 0;
     }
-    if (strcmp(s, "cpu") == 0) {
-        *out = VAE_DEVICE_CPU;
-        return 0;
-    }
-    if (strcmp(s, "cuda") == 0) {
-        *out = VAE_DEVICE_CUDA;
-        return 0;
-    }
-    if (strncmp(s, "cuda:", 5) == 0) {
-        const char *n = s + 5;
+    const size_t cuda_len = strlen(device_names[VAE_DEVICE_CUDA]);
+    if (strncmp(s, device_names[VAE_DEVICE_CUDA], cuda_len) == 0 && s[cuda_len] == ':') {
+        const char *n = s + cuda_len + 1;
         size_t digits = strspn(n, "0123456789");
         if (digits == 0 || n[digits] != '\0')
             return vae_set_error("invalid --device '%s' (cuda:N needs N, a GPU number 0, 1, ...)", s);
@@ -63,10 +65,12 @@ int vae_device_parse(const char *s, vae_device_choice *out)
 
 const char *vae_device_text(vae_device_choice c, char buf[16])
 {
-    if (vae_device_is_cuda(c) && vae_device_ordinal(c) > 0)
-        snprintf(buf, 16, "cuda:%d", vae_device_ordinal(c));
+    const int cuda = vae_device_is_cuda(c);
+    const char *name = vae_name_of(device_names, VAE_NAMES_N(device_names), cuda ? VAE_DEVICE_CUDA : c);
+    if (cuda && vae_device_ordinal(c) > 0)
+        snprintf(buf, 16, "%s:%d", name, vae_device_ordinal(c));
     else
-        snprintf(buf, 16, "%s", c == VAE_DEVICE_AUTO ? "auto" : c == VAE_DEVICE_CPU ? "cpu" : "cuda");
+        snprintf(buf, 16, "%s", name);
     return buf;
 }
 

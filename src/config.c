@@ -84,31 +84,42 @@ int vae_config_parse_hidden(const char *s, vae_config *c)
     return 0;
 }
 
+/* The names of backend.h's VAE_ACTS and config.h's VAE_LIKELIHOODS, indexed by value. */
+static const char *const act_names[] = {
+#define ACT_NAME(id, value, name) [VAE_ACT_##id] = name,
+    VAE_ACTS(ACT_NAME)
+#undef ACT_NAME
+};
+static const char *const likelihood_names[] = {
+#define LIKELIHOOD_NAME(id, value, name) [VAE_LIKELIHOOD_##id] = name,
+    VAE_LIKELIHOODS(LIKELIHOOD_NAME)
+#undef LIKELIHOOD_NAME
+};
+
+/* Any activation but none, which is the output layer's (the likelihood's logits or mean). */
 int vae_act_parse(const char *s, vae_act *out)
 {
-    if (strcmp(s, "relu") == 0)
-        *out = VAE_ACT_RELU;
-    else if (strcmp(s, "tanh") == 0)
-        *out = VAE_ACT_TANH;
-    else
+    const int a = vae_name_find(act_names, VAE_NAMES_N(act_names), s);
+    if (a < 0 || a == VAE_ACT_NONE)
         return vae_set_error("invalid activation '%s' (expected relu or tanh)", s);
+    *out = (vae_act)a;
     return 0;
 }
 
+const char *vae_act_name(vae_act a) { return vae_name_of(act_names, VAE_NAMES_N(act_names), a); }
+
 int vae_likelihood_parse(const char *s, vae_likelihood *out)
 {
-    if (strcmp(s, "bernoulli") == 0)
-        *out = VAE_LIKELIHOOD_BERNOULLI;
-    else if (strcmp(s, "gaussian") == 0)
-        *out = VAE_LIKELIHOOD_GAUSSIAN;
-    else
+    const int l = vae_name_find(likelihood_names, VAE_NAMES_N(likelihood_names), s);
+    if (l < 0)
         return vae_set_error("invalid likelihood '%s' (expected bernoulli or gaussian)", s);
+    *out = (vae_likelihood)l;
     return 0;
 }
 
 const char *vae_likelihood_name(vae_likelihood l)
 {
-    return l == VAE_LIKELIHOOD_GAUSSIAN ? "gaussian" : "bernoulli";
+    return vae_name_of(likelihood_names, VAE_NAMES_N(likelihood_names), l);
 }
 
 int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out)
@@ -131,15 +142,5 @@ int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out)
 bad:
     return vae_set_error("%s '%s': expected MAX,ITERS,GAMMA (MAX >= 0 nats, ITERS >= 1 steps, GAMMA > 0), "
                          "like 5,25000,30", flag, s);
-}
-
-const char *vae_act_name(vae_act a)
-{
-    switch (a) {
-    case VAE_ACT_RELU: return "relu";
-    case VAE_ACT_TANH: return "tanh";
-    case VAE_ACT_NONE: return "none";
-    }
-    return "?";
 }
 

@@ -155,8 +155,10 @@ static int toy_pictures(vae_source_run_end *e)
     int curves = vae_pictures_loss_curves(csv, e->dir, e->m->cfg.beta, "value");
     if (curves < 0)
         return -1;
-    snprintf(e->files, sizeof e->files, ",toy_density.svg,toy_latent.svg,toy_generated.svg%s",
+#define TOY_PICTURE_LISTED(id, file) "," file
+    snprintf(e->files, sizeof e->files, "%s%s", VAE_TOY_PICTURE_KINDS(TOY_PICTURE_LISTED),
              curves ? ",loss_curves.svg" : "");
+#undef TOY_PICTURE_LISTED
     snprintf(e->tail, sizeof e->tail, " (no image pictures: the toy's rows are not images)");
     return 0;
 }

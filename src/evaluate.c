@@ -20,32 +20,33 @@
 #include <math.h>
 #include <string.h>
 
+/* The names of evaluate.h's VAE_BINARIZATIONS, indexed by value. */
+static const char *const binarize_names[] = {
+#define BINARIZE_NAME(id, value, name) [VAE_BINARIZE_##id] = name,
+    VAE_BINARIZATIONS(BINARIZE_NAME)
+#undef BINARIZE_NAME
+};
+
+/* Any but dynamic, which is training's: eval draws the test set once. */
 int vae_binarize_parse(const char *s, vae_binarize *out)
 {
-    if (strcmp(s, "none") == 0)
-        *out = VAE_BINARIZE_NONE;
-    else if (strcmp(s, "static") == 0)
-        *out = VAE_BINARIZE_STATIC;
-    else
+    const int b = vae_name_find(binarize_names, VAE_NAMES_N(binarize_names), s);
+    if (b < 0 || b == VAE_BINARIZE_DYNAMIC)
         return vae_set_error("--binarize '%s': expected none or static", s);
+    *out = (vae_binarize)b;
     return 0;
 }
 
 int vae_binarize_parse_train(const char *s, vae_binarize *out)
 {
-    if (strcmp(s, "dynamic") == 0) {
-        *out = VAE_BINARIZE_DYNAMIC;
-        return 0;
-    }
-    if (vae_binarize_parse(s, out))
+    const int b = vae_name_find(binarize_names, VAE_NAMES_N(binarize_names), s);
+    if (b < 0)
         return vae_set_error("--binarize '%s': expected none, dynamic or static", s);
+    *out = (vae_binarize)b;
     return 0;
 }
 
-const char *vae_binarize_name(vae_binarize b)
-{
-    return b == VAE_BINARIZE_STATIC ? "static" : b == VAE_BINARIZE_DYNAMIC ? "dynamic" : "none";
-}
+const char *vae_binarize_name(vae_binarize b) { return vae_name_of(binarize_names, VAE_NAMES_N(binarize_names), b); }
 
 int vae_binarize_check(const vae_dataset *d, const char *what)
 {

@@ -554,14 +554,16 @@ void vae_model_train_step(vae_model *m, int B, const vae_adam_config *adam, floa
                   m->adam_step, m->diverged, clip_grad_norm > 0.0f ? m->grad_scale : NULL);
 }
 
+/* The names of model.h's VAE_DIVERGED_QUANTITIES, indexed by value. */
+static const char *const diverged_names[] = {
+#define DIVERGED_NAME(id, value, name) [VAE_DIVERGED_##id] = name,
+    VAE_DIVERGED_QUANTITIES(DIVERGED_NAME)
+#undef DIVERGED_NAME
+};
+
 const char *vae_diverged_quantity_name(vae_diverged_quantity q)
 {
-    switch (q) {
-    case VAE_DIVERGED_LOSS: return "loss";
-    case VAE_DIVERGED_GRADIENT: return "gradient";
-    case VAE_DIVERGED_NONE: return "nothing";
-    }
-    return "?";
+    return vae_name_of(diverged_names, VAE_NAMES_N(diverged_names), q);
 }
 
 int vae_model_read_divergence(vae_model *m, vae_divergence *d)

@@ -19,19 +19,9 @@
 #include <sys/stat.h>
 
 const vae_picture vae_pictures[VAE_PICTURES_N] = {
-    [VAE_PICTURE_LATENT_SCATTER] = {"latent_scatter.svg",
-                                    "posterior means of test images coloured by label (2-D latents directly, "
-                                    "larger ones on their first two principal components)"},
-    [VAE_PICTURE_MANIFOLD] = {"manifold.png", "decoded 20x20 grid of the 2-D latent plane, evenly spaced in "
-                                              "the prior's quantiles"},
-    [VAE_PICTURE_TRAVERSALS] = {"traversals.png", "one row per latent dimension: that dimension moved from -3 to "
-                                                  "+3 around a test image's posterior mean, decoded"},
-    [VAE_PICTURE_INTERPOLATION] = {"interpolation.png", "two test images (at the ends) and the decoded straight "
-                                                        "line between their posterior means"},
-    [VAE_PICTURE_PER_DIGIT] = {"per_digit.png", "one test image per label (left) and decoded samples "
-                                                "z = mu + sigma * eps from its posterior"},
-    [VAE_PICTURE_LOSS_CURVES] = {"loss_curves.svg", "loss, reconstruction and KL per epoch, train and test "
-                                                    "(and validation), in nats per image"},
+#define PICTURE_ROW(id, file, caption) [VAE_PICTURE_##id] = {file, caption},
+    VAE_PICTURE_KINDS(PICTURE_ROW)
+#undef PICTURE_ROW
 };
 
 /* ---- numerics -------------------------------------------------------------------------- */

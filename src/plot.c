@@ -45,10 +45,12 @@ struct vae_plot {
     series *s;
 };
 
-static const char *const colors[VAE_PLOT_N_COLORS] = {
+static const char *const colors[] = {
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 };
+_Static_assert(sizeof colors / sizeof colors[0] == VAE_PLOT_N_COLORS,
+               "VAE_PLOT_N_COLORS (plot.h) is not the count of colors");
 
 const char *vae_plot_color(int k)
 {

@@ -4,9 +4,10 @@
 #define _GNU_SOURCE
 #include "run_dir.h"
 
+#include "pictures.h"
 #include "safetensors.h"
-
 #include "sha256.h"
+#include "toy_pictures.h"
 #include "vae_util.h"
 #include "version.h"
 
@@ -22,14 +23,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The run's own files; the pictures follow, from their lists (pictures.h VAE_PICTURE_KINDS,
+ * toy_pictures.h VAE_TOY_PICTURE_KINDS). */
+#define RUN_OWN_FILES(X)                                                                                    \
+    X("model.safetensors") X("best.safetensors") X("checkpoint.safetensors") X("metrics.csv")              \
+    X("metrics.jsonl") X("provenance.txt") X("samples.png") X("reconstructions.png") X("report.html")
+
 const char *const vae_run_files[VAE_RUN_N_FILES] = {
-    "model.safetensors", "best.safetensors", "checkpoint.safetensors", "metrics.csv", "metrics.jsonl",
-    "provenance.txt",    "samples.png",      "reconstructions.png",    "report.html",
-    /* the pictures (pictures.h vae_pictures[]) */
-    "latent_scatter.svg", "manifold.png", "traversals.png", "interpolation.png", "per_digit.png", "loss_curves.svg",
-    /* the toy's pictures (toy_pictures.h vae_toy_pictures[]) */
-    "toy_density.svg", "toy_latent.svg", "toy_generated.svg",
+#define RUN_FILE(file) file,
+#define RUN_PICTURE(id, file, caption) file,
+#define RUN_TOY_PICTURE(id, file) file,
+    RUN_OWN_FILES(RUN_FILE) VAE_PICTURE_KINDS(RUN_PICTURE) VAE_TOY_PICTURE_KINDS(RUN_TOY_PICTURE)
+#undef RUN_TOY_PICTURE
+#undef RUN_PICTURE
+#undef RUN_FILE
 };
+
+#define RUN_COUNT(file) +1
+_Static_assert(0 RUN_OWN_FILES(RUN_COUNT) + VAE_PICTURES_N + VAE_TOY_N_PICTURES == VAE_RUN_N_FILES,
+               "VAE_RUN_N_FILES (run_dir.h) is not the count of the run's own files and the pictures");
+#undef RUN_COUNT
 
 int vae_run_escape(const char *in, char *out, size_t cap)
 {

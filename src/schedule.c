@@ -23,18 +23,23 @@ void vae_schedule_default(vae_schedule *s)
     s->temperature_end = 0.0f; /* no annealing */
 }
 
+/* The names of schedule.h's VAE_LR_SCHEDULE_KINDS, indexed by value. */
+static const char *const lr_names[] = {
+#define LR_NAME(id, value, name) [VAE_LR_##id] = name,
+    VAE_LR_SCHEDULE_KINDS(LR_NAME)
+#undef LR_NAME
+};
+
 int vae_schedule_parse_lr(const char *text, vae_schedule *s)
 {
-    if (strcmp(text, "constant") == 0) {
-        s->lr_kind = VAE_LR_CONSTANT;
+    const int k = vae_name_find(lr_names, VAE_NAMES_N(lr_names), text);
+    if (k >= 0 && k != VAE_LR_STEP) { /* step takes its epochs */
+        s->lr_kind = (vae_lr_schedule_kind)k;
         return 0;
     }
-    if (strcmp(text, "cosine") == 0) {
-        s->lr_kind = VAE_LR_COSINE;
-        return 0;
-    }
-    if (strncmp(text, "step:", 5) == 0) {
-        const char *p = text + 5;
+    const size_t step_len = strlen(lr_names[VAE_LR_STEP]);
+    if (strncmp(text, lr_names[VAE_LR_STEP], step_len) == 0 && text[step_len] == ':') {
+        const char *p = text + step_len + 1;
         char *end;
         long e = strtol(p, &end, 10);
         float g = 0.1f;
@@ -60,11 +65,11 @@ int vae_schedule_parse_lr(const char *text, vae_schedule *s)
 
 void vae_schedule_lr_text(const vae_schedule *s, char *buf, int len)
 {
-    switch (s->lr_kind) {
-    case VAE_LR_CONSTANT: snprintf(buf, (size_t)len, "constant"); return;
-    case VAE_LR_COSINE: snprintf(buf, (size_t)len, "cosine"); return;
-    case VAE_LR_STEP: snprintf(buf, (size_t)len, "step:%d:%.9g", s->lr_step_epochs, (double)s->lr_step_gamma); return;
-    }
+    const char *name = vae_name_of(lr_names, VAE_NAMES_N(lr_names), s->lr_kind);
+    if (s->lr_kind == VAE_LR_STEP)
+        snprintf(buf, (size_t)len, "%s:%d:%.9g", name, s->lr_step_epochs, (double)s->lr_step_gamma);
+    else
+        snprintf(buf, (size_t)len, "%s", name);
 }
 
 float vae_schedule_lr(const vae_schedule *sch, float base_lr, long s, long total_steps, long steps_per_epoch)

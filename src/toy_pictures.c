@@ -15,8 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const vae_toy_pictures[VAE_TOY_N_PICTURES] = {"toy_density.svg", "toy_latent.svg",
-                                                          "toy_generated.svg"};
+const char *const vae_toy_pictures[VAE_TOY_N_PICTURES] = {
+#define TOY_PICTURE_FILE(id, file) [VAE_TOY_PICTURE_##id] = file,
+    VAE_TOY_PICTURE_KINDS(TOY_PICTURE_FILE)
+#undef TOY_PICTURE_FILE
+};
 
 /* Points of the density curves. */
 #define CURVE_POINTS 600
@@ -68,7 +71,7 @@ static int write_density(const vae_toy *t, const vae_dataset *train, const char 
     vae_plot *p = vae_plot_new(title, "x", "count per bin of 0.1");
     vae_plot_histogram(p, "training data", x, train->n, bins_of(lo, hi), lo, hi, 0);
     add_density(p, t, train->n, lo, hi);
-    int rc = vae_plot_write(p, dir, vae_toy_pictures[0]);
+    int rc = vae_plot_write(p, dir, vae_toy_pictures[VAE_TOY_PICTURE_DENSITY]);
     vae_plot_free(p);
     vae_free(x);
     return rc;
@@ -115,7 +118,7 @@ static int write_latent(vae_model *m, const vae_toy *t, const vae_dataset *test,
         gy[i] = n * 0.1 * exp(-0.5 * gx[i] * gx[i]) / sqrt(2 * M_PI);
     }
     vae_plot_line(p[2], "prior N(0, 1)", gx, gy, CURVE_POINTS, 3);
-    int rc = vae_plot_write_stack((const vae_plot *const *)p, 3, dir, vae_toy_pictures[1]);
+    int rc = vae_plot_write_stack((const vae_plot *const *)p, 3, dir, vae_toy_pictures[VAE_TOY_PICTURE_LATENT]);
     for (int i = 0; i < 3; i++)
         vae_plot_free(p[i]);
     vae_free(idx);
@@ -140,7 +143,7 @@ static int write_generated(vae_model *m, const vae_toy *t, const char *dir, uint
     vae_plot *p = vae_plot_new(title, xlabel, "count per bin of 0.1");
     vae_plot_histogram(p, "generated", x, VAE_TOY_TV_SAMPLES, bins_of(lo, hi), lo, hi, 1);
     add_density(p, t, VAE_TOY_TV_SAMPLES, lo, hi);
-    int rc = vae_plot_write(p, dir, vae_toy_pictures[2]);
+    int rc = vae_plot_write(p, dir, vae_toy_pictures[VAE_TOY_PICTURE_GENERATED]);
     vae_plot_free(p);
     vae_free(x);
     return rc;

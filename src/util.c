@@ -296,3 +296,16 @@ const char *vae_non_finite_name(float v)
 {
     return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
 }
+
+const char *vae_name_of(const char *const *names, int n, int value)
+{
+    return value >= 0 && value < n && names[value] ? names[value] : "?";
+}
+
+int vae_name_find(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(names[i], s) == 0)
+            return i;
+    return -1;
+}

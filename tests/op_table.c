@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "testutil.h"
 #include "vae_math.h"
 #include "vae_util.h"
@@ -100,11 +101,6 @@ static void add_fd(op_case *c, int grad, int wrt, int acc)
     c->fd[c->nfd].wrt = wrt;
     c->fd[c->nfd].acc = acc;
     c->nfd++;
-}
-
-static const char *act_name(vae_act a)
-{
-    return a == VAE_ACT_RELU ? "relu" : a == VAE_ACT_TANH ? "tanh" : "none";
 }
 
 static double act_d(double x, vae_act a)
@@ -231,7 +227,7 @@ static void bias_act_make(op_case *c, int k, uint64_t seed)
     set_tol(c, BA_DBIAS, 1e-4, 1e-5);                   /* sums over up to 1000 rows, other order */
     add_fd(c, in_place ? BA_DY : BA_DX, BA_Y, 0);
     add_fd(c, BA_DBIAS, BA_BIAS, 0);
-    snprintf(c->shape, sizeof c->shape, "%s B=%d N=%d%s", act_name((vae_act)a), B, N,
+    snprintf(c->shape, sizeof c->shape, "%s B=%d N=%d%s", vae_act_name((vae_act)a), B, N,
              in_place ? " (dx aliases dy)" : "");
 }
 

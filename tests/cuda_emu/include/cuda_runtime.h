@@ -63,25 +63,34 @@ extern dim3 gridDim;
 
 /* ---- runtime types and constants ------------------------------------------------ */
 
+/* The errors the emulator returns, listed once: X(name, value, message). The values are the
+ * toolkit's; a message of NULL is the name (cudaGetErrorString). The enum and both of
+ * emu_runtime.cpp's name functions come from it. */
+#define CUDA_EMU_ERRORS(X)                                                                                     \
+    X(cudaSuccess, 0, "no error")                                                                              \
+    X(cudaErrorInvalidValue, 1, "invalid argument")                                                            \
+    X(cudaErrorMemoryAllocation, 2, "out of memory")                                                           \
+    X(cudaErrorInitializationError, 3, NULL)                                                                   \
+    X(cudaErrorLaunchFailure, 4, "unspecified launch failure (the emulator printed why above)")                \
+    X(cudaErrorInvalidConfiguration, 9, "invalid configuration argument")                                      \
+    X(cudaErrorInvalidDevicePointer, 17, NULL)                                                                 \
+    X(cudaErrorInvalidMemcpyDirection, 21, NULL)                                                               \
+    X(cudaErrorInsufficientDriver, 35, NULL)                                                                   \
+    X(cudaErrorNoDevice, 100, NULL)                                                                            \
+    X(cudaErrorInvalidDevice, 101, "invalid device ordinal")                                                   \
+    X(cudaErrorInvalidResourceHandle, 400, "invalid resource handle")                                          \
+    X(cudaErrorNotReady, 600, "device not ready")                                                              \
+    X(cudaErrorIllegalAddress, 700,                                                                            \
+      "an illegal memory access was encountered (the emulator printed where above)")                           \
+    X(cudaErrorLaunchOutOfResources, 701, NULL)                                                                \
+    X(cudaErrorStreamCaptureUnsupported, 900, "operation not permitted when stream is capturing")              \
+    X(cudaErrorStreamCaptureInvalidated, 901, "operation failed due to a previous error during capture")       \
+    X(cudaErrorStreamCaptureWrongThread, 908, NULL)
+
 enum cudaError {
-    cudaSuccess = 0,
-    cudaErrorInvalidValue = 1,
-    cudaErrorMemoryAllocation = 2,
-    cudaErrorInitializationError = 3,
-    cudaErrorLaunchFailure = 4,
-    cudaErrorInvalidConfiguration = 9,
-    cudaErrorInvalidDevicePointer = 17,
-    cudaErrorInvalidMemcpyDirection = 21,
-    cudaErrorInsufficientDriver = 35,
-    cudaErrorNoDevice = 100,
-    cudaErrorInvalidDevice = 101,
-    cudaErrorInvalidResourceHandle = 400,
-    cudaErrorNotReady = 600,
-    cudaErrorIllegalAddress = 700,
-    cudaErrorLaunchOutOfResources = 701,
-    cudaErrorStreamCaptureUnsupported = 900,
-    cudaErrorStreamCaptureInvalidated = 901,
-    cudaErrorStreamCaptureWrongThread = 908,
+#define CUDA_EMU_ERROR_ENUM(name, value, message) name = value,
+    CUDA_EMU_ERRORS(CUDA_EMU_ERROR_ENUM)
+#undef CUDA_EMU_ERROR_ENUM
 };
 typedef enum cudaError cudaError_t;
 
