@@ -24,6 +24,7 @@
 #include "train.h"
 
 #include <stdint.h>
+#include <stdio.h>
 
 /* How the grey test images meet the Bernoulli likelihood, listed once: X(ID, value, name). The
  * enum (VAE_BINARIZE_NONE = 0, ...) and the names (evaluate.c) come from it. */
@@ -57,6 +58,8 @@ int vae_binarize_check(const vae_dataset *d, const char *what);
 typedef struct {
     int iw_samples; /* K samples per image for the IW estimate; 0: none */
     uint64_t seed;  /* the noise generator's seed (both passes start from it) */
+    FILE *log;      /* each pass's progress (progress.h), NULL: silent */
+    int progress;   /* its mode: 1 bar, 0 a line every few seconds, -1 silent */
 } vae_eval_options;
 
 /* Per-image means in nats. The model's batch_cap is the row budget of one launch. */

@@ -8,6 +8,7 @@
 #include "data_source.h"
 #include "evaluate.h"
 #include "pictures.h"
+#include "progress.h"
 #include "render.h"
 #include "train.h"
 #include "vae_util.h"
@@ -434,7 +435,8 @@ int vae_cmd_eval(int argc, char **argv)
     } else {
         vae_device_data d;
         vae_device_data_init(&d, be, &test);
-        vae_eval_options opt = {.iw_samples = a.iw_samples, .seed = a.s.seed};
+        vae_eval_options opt = {
+            .iw_samples = a.iw_samples, .seed = a.s.seed, .log = stderr, .progress = vae_progress_auto_mode(stderr)};
         vae_eval_result r;
         char what[64];
         double bad;

@@ -14,6 +14,8 @@
  */
 #include "evaluate.h"
 
+#include "progress.h"
+
 #include "hostrng.h"
 #include "vae_util.h"
 
@@ -158,8 +160,11 @@ static double row_kl(const vae_model *m, const float *row_loss, int i)
 
 /* The ELBO pass: one sample per image, per-dimension KL and the posterior means' variance
  * (Welford's update, in double). */
-static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, eval_bufs *b, vae_eval_result *r)
+static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, eval_bufs *b, vae_eval_result *r,
+                      const vae_eval_options *opt)
 {
+    vae_progress p;
+    vae_progress_begin(&p, opt->log, opt->progress, "eval: the ELBO", data->n);
     const int Z = m->latent[vae_model_gaussian(m)].dim, cap = m->batch_cap;
     double recon = 0, kl = 0, mc = 0;
     double *mean = vae_calloc((size_t)Z, sizeof(double)), *m2 = vae_calloc((size_t)Z, sizeof(double));
@@ -183,7 +188,10 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
                 m2[j] += delta * (u - mean[j]);
             }
         }
+        if (vae_progress_due(&p))
+            vae_progress_update(&p, first + B, NAN);
     }
+    vae_progress_end(&p);
     const double n = data->n;
     r->recon = recon / n;
     r->kl = kl / n;
@@ -205,8 +213,12 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
  * images runs through the encoder once; its statistics are kept in d_stats and repeated
  * over the samples of every launch (gather_rows), so only the decoder runs K times. */
 static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rng, eval_bufs *b,
-                   vae_eval_result *r)
+                   vae_eval_result *r, const vae_eval_options *opt)
 {
+    vae_progress p;
+    char label[64];
+    snprintf(label, sizeof label, "eval: the importance-weighted bound, K = %d", K);
+    vae_progress_begin(&p, opt->log, opt->progress, label, data->n);
     vae_backend *be = m->be;
     const int g = vae_model_gaussian(m), cap = m->batch_cap, S = 2 * m->latent[g].dim;
     const int s = K < cap ? K : cap, G = cap / s;
@@ -255,7 +267,10 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
         }
         for (int i = 0; i < nimg && !rc; i++)
             total += -(acc[i].max + log(acc[i].sum) - log((double)K));
+        if (vae_progress_due(&p))
+            vae_progress_update(&p, first + nimg, NAN);
     }
+    vae_progress_end(&p);
     vae_free(acc);
     r->iw_nll = total / data->n;
     return rc;
@@ -286,14 +301,14 @@ int vae_eval_report(vae_model *m, const vae_device_data *data, const vae_eval_op
         .d_idx = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t)),
     };
     vae_rng *rng = be->rng_init(be, opt->seed);
-    eval_elbo(m, data, rng, &b, out);
+    eval_elbo(m, data, rng, &b, out, opt);
     int rc = 0;
     if (opt->iw_samples > 0) {
         b.d_stats = be->buffer_alloc(be, (size_t)cap * 2 * Z * sizeof(float));
         b.d_image = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t));
         b.d_iota = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t));
         be->rng_reset(be, rng); /* K = 1 then draws the ELBO pass's noise again */
-        rc = eval_iw(m, data, opt->iw_samples, rng, &b, out);
+        rc = eval_iw(m, data, opt->iw_samples, rng, &b, out, opt);
         be->buffer_free(be, b.d_stats);
         be->buffer_free(be, b.d_image);
         be->buffer_free(be, b.d_iota);

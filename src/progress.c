@@ -16,12 +16,11 @@ int vae_progress_auto_mode(FILE *f)
     return isatty(fileno(f)) ? 1 : 0;
 }
 
-void vae_progress_begin(vae_progress *p, FILE *f, int mode, int epoch, int epochs, long total)
+void vae_progress_begin(vae_progress *p, FILE *f, int mode, const char *label, long total)
 {
     p->f = f;
-    p->mode = mode;
-    p->epoch = epoch;
-    p->epochs = epochs;
+    p->mode = f ? mode : -1;
+    snprintf(p->label, sizeof p->label, "%s", label);
     p->total = total;
     p->t_start = p->t_last = vae_now_seconds();
 }
@@ -52,7 +51,7 @@ void vae_progress_update(vae_progress *p, long done, double running_loss)
     double now = vae_now_seconds(), el = now - p->t_start;
     double rate = el > 0 ? done / el : 0;
     double pct = p->total ? 100.0 * done / p->total : 100.0;
-    char eta[16];
+    char eta[16], loss[32] = "";
     format_time(eta, sizeof eta, rate > 0 ? (p->total - done) / rate : 0);
     if (p->mode == 1) {
         char bar[31];
@@ -60,11 +59,14 @@ void vae_progress_update(vae_progress *p, long done, double running_loss)
         for (int i = 0; i < 30; i++)
             bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
         bar[30] = '\0';
-        fprintf(p->f, "\r\033[Kepoch %d/%d [%s] %3.0f%%  %8.0f img/s  ETA %s  loss %.3f", p->epoch, p->epochs,
-                bar, pct, rate, eta, running_loss);
+        if (running_loss == running_loss) /* not NAN */
+            snprintf(loss, sizeof loss, "  loss %.3f", running_loss);
+        fprintf(p->f, "\r\033[K%s [%s] %3.0f%%  %8.0f img/s  ETA %s%s", p->label, bar, pct, rate, eta, loss);
     } else {
-        fprintf(p->f, "epoch %d/%d: %ld/%ld images (%.0f%%), %.0f img/s, ETA %s, loss %.3f\n", p->epoch,
-                p->epochs, done, p->total, pct, rate, eta, running_loss);
+        if (running_loss == running_loss)
+            snprintf(loss, sizeof loss, ", loss %.3f", running_loss);
+        fprintf(p->f, "%s: %ld/%ld images (%.0f%%), %.0f img/s, ETA %s%s\n", p->label, done, p->total, pct, rate,
+                eta, loss);
     }
     fflush(p->f);
     p->t_last = now;

@@ -251,7 +251,9 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
     const long steps_per_epoch = ((long)n + bs - 1) / bs, first_of_epoch = (long)(epoch - 1) * steps_per_epoch;
 
     vae_progress p;
-    vae_progress_begin(&p, t->opt.log, t->opt.progress, epoch, t->opt.epochs, n);
+    char label[64];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch, t->opt.epochs);
+    vae_progress_begin(&p, t->opt.log, t->opt.progress, label, n);
     for (int first = t->step * bs; first < n; first += bs) {
         int B = n - first < bs ? n - first : bs;
         train_step(t, train, first_of_epoch + t->step, first, B);

@@ -189,6 +189,24 @@ Test(eval, text_report_names_data_binarization_likelihood_and_dimensions)
 }
 
 /* beta != 1: the loss stays the negative ELBO (recon + kl), the training objective is shown apart */
+/* A long evaluation is not silent: on a terminal (script(1) gives it one) eval draws a progress
+ * bar for each pass, naming K; the numbers on stdout are the same as without one. */
+Test(eval, a_long_evaluation_shows_its_progress)
+{
+    if (tu_run("script -qec true /dev/null", out, sizeof out) != 0)
+        cr_skip_test("script(1) of util-linux cannot make a terminal here: %s", out);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "script -qec \"%s eval --model %s --data %s --device cpu --threads 1 --batch-size 64 "
+             "--iw-samples 20000\" /dev/null",
+             CUVAE_BINARY, model, data);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    cr_expect(strstr(out, "eval: the importance-weighted bound, K = 20000 [") && strstr(out, "%") &&
+                  strstr(out, "ETA"),
+              "no progress bar:\n%s", out);
+    cr_expect(strstr(out, "importance-weighted -log p(x)"), "%s", out);
+}
+
 Test(eval, a_beta_model_reports_the_elbo_and_its_objective_apart)
 {
     cr_assert_eq(cuvae("train --data %s --epochs 2 --out %s/beta --hidden 16 --latent 3 --beta 4 --device cpu --quiet",

@@ -609,6 +609,8 @@ Test(runs, without_flock_posix_locks_guard_the_run_and_without_either_it_is_refu
     setenv("CUVAE_TEST_LOCKS", "posix", 1);
     pid_t pid = spawn(args, log);
     wait_for(run, "metrics.csv");
+    /* stopped, it keeps its lock while the others try (a fast machine finishes its 6 epochs first) */
+    cr_assert_eq(kill(pid, SIGSTOP), 0);
     char want[800];
     snprintf(want, sizeof want, "(pid %d) holds its lock", (int)pid);
     int rc = cuvae("train --data %s --out %s --force " SMALL, data, run);
@@ -618,7 +620,8 @@ Test(runs, without_flock_posix_locks_guard_the_run_and_without_either_it_is_refu
     rc = cuvae("train --resume %s", run);
     cr_expect_eq(rc, 2, "exit %d\n%s", rc, out);
     cr_expect(strstr(out, want), "%s", out);
-    kill(pid, SIGTERM);
+    kill(pid, SIGTERM); /* pending while stopped, taken at the SIGCONT */
+    kill(pid, SIGCONT);
     cr_assert_eq(wait_status(pid), 143, "%s", slurp(data, "log"));
     /* neither lock: refused, unless --no-lock */
     setenv("CUVAE_TEST_LOCKS", "none", 1);

@@ -319,9 +319,11 @@ Test(stress, one_writer_per_run_directory, .timeout = 600)
                           holder, (int)pid[0], (int)pid[1], (int)pid[2], l);
                 in_use++;
             } else {
-                /* refused for its own reason, under the lock: a run there without --force, or none to resume */
+                /* refused for its own reason, under the lock: a run there without --force, or none to resume
+                 * (no checkpoint yet, or not even the directory yet) */
                 cr_assert((rc[i] == 2 && strstr(l, "holds a previous run")) ||
-                              (rc[i] == 1 && kind[i] == KIND_RESUME && strstr(l, "no checkpoint.safetensors")),
+                              (rc[i] == 1 && kind[i] == KIND_RESUME &&
+                               (strstr(l, "no checkpoint.safetensors") || strstr(l, "No such file or directory"))),
                           "round %d: exit %d:\n%s", round, rc[i], l);
                 other++;
             }
