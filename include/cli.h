@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* Exit codes of the program (README "Usage"). */
+/* Exit codes of the program (docs/commands.md). */
 enum {
     VAE_EXIT_OK = 0,
     VAE_EXIT_FAILURE = 1,  /* a bad input file, a missing backend, a failed write, an internal error */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_gemm_libs.sh: choose the CPU GEMM library by measurement (issue 11; README "bench").
+# bench_gemm_libs.sh: choose the CPU GEMM library by measurement (issue 11; docs/benchmarks.md).
 #
 # Installs the Debian GEMM libraries (apt-get, needs root), builds bench/bench_gemm.c once per
 # library with gcc directly (each linked by path and rpath to that library's own directory, so

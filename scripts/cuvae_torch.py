@@ -3,7 +3,7 @@
 
 What it is: a reader of the file (it parses safetensors itself: an 8-byte little-endian header
 length, a JSON header, raw little-endian float32 data; Debian has no python3-safetensors), a
-validator, and an nn.Module built from the metadata's `architecture` (README, "The model file"):
+validator, and an nn.Module built from the metadata's `architecture` (docs/formats.md, "The model file"):
 each layer is an nn.Linear applied to torch.cat of its input blocks in order, so the saved weight
 (out, in) is exactly that Linear's weight; activations; the latents, sampled from their stats
 layer; the likelihood; and the named loss terms with their weights. A file without

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # emu_race_check.sh: shared-memory races of the CUDA kernels, found by ThreadSanitizer on
-# the emulated device (README "The emulated device"). The kernels alone are compiled with
+# the emulated device (docs/emulated-device.md). The kernels alone are compiled with
 # -fsanitize=thread (-DCUVAE_EMU_TSAN=ON) and every thread of a block is a TSan fiber whose
 # only synchronization is what CUDA gives: __syncthreads(), the warp shuffles, the launch
 # boundaries. Two threads of a block that touch the same memory, one writing, with no barrier

@@ -9,7 +9,7 @@
 # them); what the run learns goes to build-fuzz/corpus/<target>/, findings to
 # build-fuzz/artifacts/<target>/. Exits non-zero when any harness finds a
 # crash, a leak, a timeout (10 s per input) or an allocation over 1 GB; turn
-# each finding into a regression test before fixing it (see README, Tests).
+# each finding into a regression test before fixing it (see docs/testing.md).
 # Not part of CI: it needs clang-14 and libclang-rt-14-dev (installed here by
 # scripts/install_deps.sh --fuzz unless CUVAE_FUZZ_CC names another clang), and time.
 set -euo pipefail

@@ -158,4 +158,4 @@ total=$((tree + all))
 mib() { awk -v b="$1" 'BEGIN {printf "%.1f MiB", b / 1048576}'; }
 say "travels: tree $(mib "$tree") + .gpu $(mib "$all") (debs $(mib "$debs"), data $(mib "$data")) = $(mib "$total") of 64 MiB"
 ((total <= limit)) || die "what travels is $(mib "$total"), over the 64 MiB the device tool takes"
-say "ready: call the device tool with carry [\".gpu\"] (README, section \"GPU check\")"
+say "ready: call the device tool with carry [\".gpu\"] (docs/gpu-check.md)"

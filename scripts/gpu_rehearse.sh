@@ -27,7 +27,7 @@
 #   scripts/gpu_rehearse.sh [--extra] [--keep]     --keep: leave the scratch folder for a look
 #
 # Exit status 0 when every PASS/FAIL line says PASS. On this 2-core machine the emulated device
-# is far slower than an H100, so a window that fits here fits there (README "GPU check").
+# is far slower than an H100, so a window that fits here fits there (docs/gpu-check.md).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 keep=0 extra=0

@@ -3,7 +3,7 @@
 # fresh Debian machine: installs what is missing, fetches MNIST for the test
 # that trains on it, builds in build/ (or $CUVAE_BUILD_DIR), runs ctest. CUDA tests
 # report as skipped on machines without a GPU, and in a build without the CUDA toolkit
-# (configure then says so; README "Building without CUDA"). --no-tests=error: a build that made no tests
+# (configure then says so; docs/building.md). --no-tests=error: a build that made no tests
 # (Criterion missing) fails instead of passing with nothing run. PyTorch (role
 # torch) is installed too, so the checks against it (test_eval, test_pytorch_model)
 # run rather than skip: on a machine without it, about 85 s and 600 MiB (Debian's

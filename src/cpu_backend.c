@@ -1,6 +1,6 @@
 /*
  * cpu_backend.c: the CPU implementation of the backend table (backend.h).
- * GEMMs go to oneDNN's dnnl_sgemm (chosen by measurement: README "The GEMM
+ * GEMMs go to oneDNN's dnnl_sgemm (chosen by measurement: docs/benchmarks.md "The GEMM
  * library, by measurement"); random numbers come from include/philox.h, the
  * formula kernels/rng.cu runs, so the CPU draws the same noise as the CUDA backend
  * bit for bit; the Bernoulli likelihood's exp and log1p come from include/vae_math.h,

@@ -144,7 +144,7 @@ static int check_noise_generator(const vae_train_checkpoint *ck, const char *pat
     if (g && strcmp(g, VAE_NOISE_GENERATOR) == 0)
         return 0;
     return vae_set_error("%s: this checkpoint's noise came from %s%s%s, not %s, which this build draws: its run "
-                         "cannot be continued bit for bit (README, \"Random numbers\"); start a new run",
+                         "cannot be continued bit for bit (docs/formats.md, \"Random numbers\"); start a new run",
                          path, g ? "'" : "cuRAND (a cuvae build before 2026-11-22)", g ? g : "", g ? "'" : "",
                          VAE_NOISE_GENERATOR);
 }

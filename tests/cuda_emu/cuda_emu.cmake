@@ -1,5 +1,5 @@
 # cuda_emu.cmake: the emulated build's two targets, included by CMakeLists.txt when
-# -DCUVAE_CUDA_EMU=ON (README "The emulated device"):
+# -DCUVAE_CUDA_EMU=ON (docs/emulated-device.md):
 #   cuvae_emu   the test-only runtime: CUDA runtime and cuBLAS subsets, fibers, the scheduler
 #   cuvae_cuda  the same kernels/*.cu as the toolkit build, compiled as host C++ against it
 # -DCUVAE_EMU_TSAN=ON compiles the kernels (only them) with ThreadSanitizer and makes every

@@ -38,7 +38,7 @@
  *
  * Not modelled: the GPU's arithmetic (libm here, no FMA contraction), its memory model
  * and caches (blocks never run at once), timing (events read the host clock), the real
- * cuBLAS (emu_cublas.cpp), the driver. README "The emulated device" says what that leaves
+ * cuBLAS (emu_cublas.cpp), the driver. docs/emulated-device.md says what that leaves
  * to a real GPU.
  */
 #include "cuda_runtime.h"
