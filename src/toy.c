@@ -26,11 +26,6 @@ void vae_toy_default(vae_toy *t)
         vae_fatal("the toy's defaults: %s", vae_last_error());
 }
 
-int vae_toy_selected(const char *data)
-{
-    return data && strcmp(data, VAE_TOY_DATA) == 0;
-}
-
 /* Comma-separated finite numbers into out (at most VAE_TOY_MAX_COMPONENTS); their count, or -1. */
 static int parse_list(const char *flag, const char *text, double *out)
 {

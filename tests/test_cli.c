@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static char out[65536];
 
@@ -496,6 +497,26 @@ Test(cli, cmake_install_puts_a_working_cuvae_on_path, .timeout = 300)
     cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
     cr_expect(strstr(out, "wrote run/{model.safetensors"), "%s", out);
     cr_expect(tu_exists_in(data, "run/model.safetensors"), "the run is not where it said");
+    /* without --data: $CUVAE_DATA first, then data/mnist under the current directory, the checkout
+     * (whose data/mnist scripts/test.sh fetches), the install's share/cuvae */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && CUVAE_DATA='%s' PATH='%s/bin':/usr/bin:/bin cuvae train --epochs 1 --hidden 8 --latent 2 "
+             "--batch-size 20 --device cpu --quiet --out run2 2>&1",
+             prefix, data, prefix);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    char want[4200];
+    snprintf(want, sizeof want, "data: %s (60 training", data);
+    cr_expect(strstr(out, want), "$CUVAE_DATA was not used:\n%s", out);
+    struct stat st;
+    if (stat(CUVAE_SOURCE_DIR "/data/mnist", &st) == 0) {
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && env -u CUVAE_DATA PATH='%s/bin':/usr/bin:/bin cuvae train --epochs 1 --hidden 8 "
+                 "--latent 2 --batch-size 500 --device cpu --quiet --out run3 2>&1",
+                 prefix, prefix);
+        cr_expect_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+        cr_expect(strstr(out, "data: " CUVAE_SOURCE_DIR "/data/mnist ("), "the checkout's data was not found:\n%s",
+                  out);
+    }
     snprintf(cmd, sizeof cmd, "cd '%s' && PATH='%s/bin':/usr/bin:/bin cuvae train --bogus 2>&1", data, prefix);
     cr_expect_eq(tu_run(cmd, out, sizeof out), 2, "%s", out);
     cr_expect(strstr(out, "Try 'cuvae train --help'"), "%s", out);
