@@ -677,6 +677,12 @@ void tu_check_joint_pictures_decode_their_code(vae_backend *be)
         cr_expect(memcmp(got, want, 64) == 0,
                   "seed %llu: interpolation's first frame is not the image's reconstruction (c = %d)",
                   (unsigned long long)seed, cats[0]);
+        /* its last frame: the other end (test image 1, the first of another label) at its own code */
+        grid_tile(rec, wr, 1, 1, want);
+        grid_tile(interp, wi, 0, VAE_PICTURES_INTERP_STEPS, got);
+        cr_expect(memcmp(got, want, 64) == 0,
+                  "seed %llu: interpolation's last frame is not the second image's reconstruction (c = %d)",
+                  (unsigned long long)seed, cats[1]);
         vae_free(rec);
         vae_free(trav);
         vae_free(interp);

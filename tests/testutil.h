@@ -122,7 +122,8 @@ void tu_need_gpu(void);
  * reconstructions.png, traversals.png and interpolation.png into a new directory; the first test
  * image's posterior mean decoded at its argmax q(c|x) must be the same pixels through the three
  * paths: its reconstruction, every traversal row's middle column (offset 0) and interpolation's
- * first frame. Checked for several parameter seeds, at least one with the images' codes apart. */
+ * first frame; the second image's reconstruction is interpolation's last frame. Checked for
+ * several parameter seeds, at least one with the images' codes apart. */
 void tu_check_joint_pictures_decode_their_code(vae_backend *be);
 /* The CUDA backend on device 0, or that skip. */
 vae_backend *tu_cuda_backend(void);
