@@ -58,7 +58,8 @@ typedef struct vae_data_source {
      * canonical text into buf (VAE_SETTING_MAX bytes). */
     int (*apply)(struct vae_train_settings *t, int k, const char *arg);
     void (*text)(const struct vae_train_settings *t, int k, char *buf);
-    /* The training and test sets of the run t. 0, or -1 with vae_set_error naming the data. */
+    /* The training and test sets of the run t (test NULL: the training set alone). 0, or -1 with
+     * vae_set_error naming the data. */
     int (*load)(const struct vae_train_settings *t, vae_dataset *train, vae_dataset *test);
     /* One split of the data of --data `data` for the model file `model` (whose recorded settings
      * may say how it was drawn). 0, or -1 with vae_set_error. */

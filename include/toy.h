@@ -71,7 +71,7 @@ double vae_toy_normal(vae_hostrng *r);
  * into comp (n) when not NULL. Deterministic for (t, n, seed). */
 void vae_toy_sample(const vae_toy *t, int n, uint64_t seed, double *x /* (n) */, uint8_t *comp /* (n) or NULL */);
 /* The training and test sets (floats, not images, labelled by component), each drawn from
- * its own seed derived from seed. 0, or -1 with vae_set_error. */
+ * its own seed derived from seed (either NULL: not drawn). 0, or -1 with vae_set_error. */
 int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_dataset *test);
 
 /* The fixed range of the histograms: [lo, hi], whole bins of VAE_TOY_TV_BIN_WIDTH. */

@@ -176,10 +176,8 @@ int vae_compare_load(const vae_compare_options *o, vae_dataset *data, vae_config
         ts.s.data_dir = o->data_dir;
         ts.s.seed = o->seed;
         ts.toy = o->toy;
-        vae_dataset test;
-        if (src->load(&ts, data, &test))
+        if (src->load(&ts, data, NULL)) /* the training set alone */
             return -1;
-        vae_dataset_free(&test);
     } else {
         if (v->reads_labels && cfg->classes == 0)
             cfg->classes = VAE_COMPARE_SYNTHETIC_CLASSES;

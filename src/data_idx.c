@@ -26,6 +26,8 @@ static int idx_load(const vae_train_settings *t, vae_dataset *train, vae_dataset
     const char *dir = t->s.data_dir;
     if (vae_dataset_load(dir, VAE_SPLIT_TRAIN, train))
         return -1;
+    if (!test)
+        return 0;
     if (vae_dataset_load(dir, VAE_SPLIT_TEST, test)) {
         vae_dataset_free(train);
         return -1;

@@ -96,11 +96,9 @@ static int toy_load_split(const char *data, const char *model, vae_split split, 
         vae_set_error("%s: recorded train.seed '%s' is not a number", model, seed);
         goto out;
     }
-    vae_dataset train, test;
-    if (vae_toy_datasets(&t.toy, t.s.seed, &train, &test))
+    const int train = split == VAE_SPLIT_TRAIN;
+    if (vae_toy_datasets(&t.toy, t.s.seed, train ? out : NULL, train ? NULL : out)) /* the split alone */
         goto out;
-    *out = split == VAE_SPLIT_TRAIN ? train : test;
-    vae_dataset_free(split == VAE_SPLIT_TRAIN ? &test : &train);
     rc = 0;
 out:
     vae_safetensors_free(&st);

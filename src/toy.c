@@ -182,10 +182,11 @@ static int one_split(const vae_toy *t, int n, uint64_t seed, vae_dataset *out)
 
 int vae_toy_datasets(const vae_toy *t, uint64_t seed, vae_dataset *train, vae_dataset *test)
 {
-    if (vae_toy_validate(t) || one_split(t, t->n_train, seed ^ SEED_TOY_TRAIN, train))
+    if (vae_toy_validate(t) || (train && one_split(t, t->n_train, seed ^ SEED_TOY_TRAIN, train)))
         return -1;
-    if (one_split(t, t->n_test, seed ^ SEED_TOY_TEST, test)) {
-        vae_dataset_free(train);
+    if (test && one_split(t, t->n_test, seed ^ SEED_TOY_TEST, test)) {
+        if (train)
+            vae_dataset_free(train);
         return -1;
     }
     return 0;
