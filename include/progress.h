@@ -13,13 +13,18 @@ typedef struct {
     FILE *f;
     int mode;          /* 1 bar, 0 plain lines, -1 silent */
     char label[64];    /* what is running: "epoch 3/10", "eval" */
+    const char *row;   /* what is counted: "image", "value" */
+    const char *rate;  /* its rate: "img/s", "values/s" */
     long total;        /* images in the epoch */
     double t_start;    /* when the epoch started */
     double t_last;     /* last time something was printed */
 } vae_progress;
 
-/* mode: 1 bar, 0 lines, -1 silent; see vae_progress_auto_mode. label names the pass in each line. */
+/* mode: 1 bar, 0 lines, -1 silent; see vae_progress_auto_mode. label names the pass in each line;
+ * total counts images, unless vae_progress_units says otherwise. */
 void vae_progress_begin(vae_progress *p, FILE *f, int mode, const char *label, long total);
+/* What the pass counts and its rate, for rows that are not images ("value", "values/s"). */
+void vae_progress_units(vae_progress *p, const char *row, const char *rate);
 /* Whether an update is due now (so the caller only reads losses back when it is). */
 int vae_progress_due(const vae_progress *p);
 /* done of total images; the running loss is shown unless it is NAN. */

@@ -50,6 +50,7 @@ typedef struct {
                            * uniforms from the noise generator after the step's normals); data in [0, 1] */
     int progress;   /* 1: progress bar (terminal), 0: plain periodic log lines, -1: silent */
     FILE *log;      /* where progress and epoch lines go (stderr, usually) */
+    const char *row, *rate; /* what a row is in the progress lines ("image", "img/s"; the defaults) */
     /* When not NULL and non-zero after a step (a signal handler sets it), the epoch stops
      * after that step and vae_trainer_epoch returns 1; the state then resumes mid-epoch. */
     const volatile sig_atomic_t *stop;

@@ -309,6 +309,8 @@ static int start_model(vae_train_run *r, const train_args *a)
     topt.schedule = r->ts.schedule;
     topt.progress = a->quiet ? -1 : vae_progress_auto_mode(stderr);
     topt.stop = &vae_stop_signal;
+    topt.row = r->source->row;
+    topt.rate = r->source->rate;
     r->t = vae_trainer_init(&r->m, &topt);
     if (r->resuming) {
         r->best_val = r->ck.p.best_val;

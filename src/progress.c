@@ -21,6 +21,8 @@ void vae_progress_begin(vae_progress *p, FILE *f, int mode, const char *label, l
     p->f = f;
     p->mode = f ? mode : -1;
     snprintf(p->label, sizeof p->label, "%s", label);
+    p->row = "image";
+    p->rate = "img/s";
     p->total = total;
     p->t_start = p->t_last = vae_now_seconds();
 }
@@ -44,6 +46,12 @@ static void format_time(char *buf, size_t n, double s)
         snprintf(buf, n, "%d:%02d", t / 60, t % 60);
 }
 
+void vae_progress_units(vae_progress *p, const char *row, const char *rate)
+{
+    p->row = row;
+    p->rate = rate;
+}
+
 void vae_progress_update(vae_progress *p, long done, double running_loss)
 {
     if (p->mode < 0)
@@ -61,12 +69,12 @@ void vae_progress_update(vae_progress *p, long done, double running_loss)
         bar[30] = '\0';
         if (running_loss == running_loss) /* not NAN */
             snprintf(loss, sizeof loss, "  loss %.3f", running_loss);
-        fprintf(p->f, "\r\033[K%s [%s] %3.0f%%  %8.0f img/s  ETA %s%s", p->label, bar, pct, rate, eta, loss);
+        fprintf(p->f, "\r\033[K%s [%s] %3.0f%%  %8.0f %s  ETA %s%s", p->label, bar, pct, rate, p->rate, eta, loss);
     } else {
         if (running_loss == running_loss)
             snprintf(loss, sizeof loss, ", loss %.3f", running_loss);
-        fprintf(p->f, "%s: %ld/%ld images (%.0f%%), %.0f img/s, ETA %s%s\n", p->label, done, p->total, pct, rate,
-                eta, loss);
+        fprintf(p->f, "%s: %ld/%ld %ss (%.0f%%), %.0f %s, ETA %s%s\n", p->label, done, p->total, p->row, pct, rate,
+                p->rate, eta, loss);
     }
     fflush(p->f);
     p->t_last = now;

@@ -51,6 +51,8 @@ void vae_train_options_default(vae_train_options *o, int epochs, int batch_size,
     o->seed = seed;
     o->progress = -1;
     o->log = stderr;
+    o->row = "image";
+    o->rate = "img/s";
 }
 
 vae_trainer *vae_trainer_init(vae_model *m, const vae_train_options *opt)
@@ -254,6 +256,7 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
     char label[64];
     snprintf(label, sizeof label, "epoch %d/%d", epoch, t->opt.epochs);
     vae_progress_begin(&p, t->opt.log, t->opt.progress, label, n);
+    vae_progress_units(&p, t->opt.row, t->opt.rate);
     for (int first = t->step * bs; first < n; first += bs) {
         int B = n - first < bs ? n - first : bs;
         train_step(t, train, first_of_epoch + t->step, first, B);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "compare.h"
 #include "dataset.h"
+#include "progress.h"
 #include "testutil.h"
 #include "train.h"
 #include "vae_util.h"
@@ -153,4 +154,27 @@ Test(train, compare_cpu_against_itself_passes)
     cr_assert(strstr(buf, "grad@1 decoder.out.weight"), "no per-tensor rows:\n%s", buf);
     vae_backend_free(a);
     vae_backend_free(b);
+}
+
+/* A progress line counts what the rows are: images by default, the toy's values when it says so
+ * (its epochs once showed img/s). */
+Test(train, progress_lines_name_their_rows)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    vae_progress p;
+    vae_progress_begin(&p, f, 0, "epoch 1/2", 100);
+    vae_progress_update(&p, 50, 1.5);
+    vae_progress_begin(&p, f, 0, "epoch 2/2", 100);
+    vae_progress_units(&p, "value", "values/s");
+    vae_progress_update(&p, 50, NAN);
+    fclose(f);
+    cr_expect(strstr(text, "epoch 1/2: 50/100 images (50%),") && strstr(text, " img/s, ETA ") &&
+                  strstr(text, ", loss 1.500\n"),
+              "%s", text);
+    cr_expect(strstr(text, "epoch 2/2: 50/100 values (50%),") && strstr(text, " values/s, ETA "), "%s", text);
+    cr_expect(!strstr(strstr(text, "epoch 2/2"), "loss"), "a NAN loss is printed:\n%s", text);
+    free(text);
 }
