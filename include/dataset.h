@@ -45,7 +45,11 @@ typedef struct {
     float *values;      /* (n, dim) row-major, finite, kind VAE_DATA_FLOATS; else NULL; owned */
     uint8_t *labels;    /* (n) class of each row, < classes; NULL when unlabelled; owned */
     int classes;        /* 1 + the largest label; 0 when unlabelled */
+    const char *const *class_names; /* (classes) what each label means, static; NULL: its number */
 } vae_dataset;
+
+/* Label k's name: class_names[k], or its number written into buf. */
+const char *vae_dataset_class_name(const vae_dataset *d, int k, char buf[16]);
 
 /* The splits of an image data set, listed once: X(ID, name, images file, labels file). The
  * enum (VAE_SPLIT_TRAIN = 0, VAE_SPLIT_TEST = 1), the names and the files the loader looks for

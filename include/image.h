@@ -52,6 +52,25 @@ int vae_image_grid_write(const char *path, const float *images /* (n, h*w) */, i
 int vae_image_grid_write_scaled(const char *path, const float *images /* (n, h*w) */, int n, int h, int w, int cols,
                                 int scale);
 
+/* Labels drawn around a grid (font.h's bitmap font, black on a white margin): a title line above,
+ * a label above each column and one left of each row. Any pointer may be NULL, and so may any
+ * entry of the label arrays (no label there). Column labels too wide for their columns are
+ * thinned: every k-th column is labelled, k the smallest that keeps them apart. */
+typedef struct {
+    const char *title;
+    const char *const *col_labels; /* (cols) */
+    const char *const *row_labels; /* (rows) */
+    const uint8_t *row_muted;      /* (rows) nonzero: that row's label in gray (an inactive dimension) */
+} vae_grid_labels;
+
+/* vae_image_grid_write_scaled's grid with labels: the grid sits unchanged (pixel for pixel) right
+ * of the row labels' margin and below the title's and column labels' lines; the text is drawn in
+ * blocks of 2 x 2 pixels at scale >= 2, 1 x 1 at scale 1. labels NULL: the plain grid. */
+int vae_image_grid_write_labelled(const char *path, const float *images /* (n, h*w) */, int n, int h, int w,
+                                  int cols, int scale, const vae_grid_labels *labels);
+/* Where the grid's top-left pixel lands in vae_image_grid_write_labelled's PNG, for the tests. */
+void vae_image_grid_origin(const vae_grid_labels *labels, int rows, int cols, int scale, int *x0, int *y0);
+
 /* The pixel value of one float: lrintf(255 * clamp(x, 0, 1)), NaN -> 0. */
 uint8_t vae_image_to_u8(float x);
 

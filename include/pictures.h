@@ -121,6 +121,13 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /
 void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int label, const int *cats /* (n) or NULL */,
                          float *probs /* (n, D) */);
 
+/* Each latent dimension's KL(q(z_j|x) || N(0, 1)) averaged over the first (at most
+ * VAE_PICTURES_SCATTER_MAX) test images into kl (Z), and whether it is active (its posterior mean
+ * varies across them by more than VAE_ACTIVE_UNIT_VAR, as `cuvae eval` counts) into active (Z). */
+void vae_pictures_dimension_kl(vae_model *m, const vae_dataset *test, double *kl /* (Z) */, int *active /* (Z) */);
+/* The traversal row label of dimension j (0-based): "z<j+1> KL <kl>", " inactive" appended. */
+void vae_pictures_dimension_label(int j, double kl, int active, char *out, size_t cap);
+
 /* The first two principal components of the n rows of x (n, d), in double: the rows projected on
  * them (centred) into proj (n, 2), the unit components into comp (2, d) if not NULL, and their
  * variances into var (2) if not NULL. Each component's sign is chosen so that its entry of the

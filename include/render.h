@@ -20,8 +20,11 @@
  * (a cvae) draws digit `label` (y = one-hot label) in all n samples or, with label -1, a
  * class grid: one row of ceil(sqrt(n)) samples per class; its reconstructions use the
  * data's true labels. A label out of range, or one given to a plain VAE, is -1 with
- * vae_set_error naming --label. */
-int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale);
+ * vae_set_error naming --label. Grids are labelled (image.h): a class grid's rows with their
+ * classes (class_names, or the numbers), the reconstructions' rows "original" and
+ * "reconstruction", the categories' rows "c = k". */
+int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale,
+                       const char *const *class_names /* (classes) or NULL: their numbers */);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
 /* A model with a categorical latent (joint): one row per class k, `cols` columns (at most the
  * batch size), column j decoded from one z_j ~ N(0, I) (seeded) with c = one-hot k, so each

@@ -149,7 +149,7 @@ int vae_cmd_sample(int argc, char **argv)
     vae_model m;
     if ((rc = open_model(&a, a.n < 256 ? a.n : 256, 1, &be, &m)))
         return rc;
-    rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale) ? vae_cli_fail() : 0;
+    rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale, NULL) ? vae_cli_fail() : 0;
     if (!rc && m.y && a.label < 0)
         fprintf(stderr, "wrote %d samples of each of the %d classes (one row per class) to %s\n",
                 (int)ceil(sqrt((double)a.n)), m.cfg.classes, a.out);

@@ -21,14 +21,51 @@ static int idx_absolute(const char *data, char *out, size_t cap) { return vae_ru
 
 static int idx_new_run(vae_train_settings *t, const int *given) { return 0; }
 
+/* Data sets whose labels have names, recognized by the SHA-256 of their label bytes (the IDX
+ * payload, after the header, so raw and gzip files alike): both splits' digests and the names. */
+static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                              "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+static const struct {
+    const char *train, *test;
+    const char *const *names;
+    int classes;
+} named_sets[] = {
+    {"657fbd221bfc9f4198cc14b5619cc33ec57c58dd0e47af4d99d6650759e869a7",
+     "3d0e6c6ea990b53b6f8f500a41cac93881d981b315f84578b7d915342ade01e9", fashion_names, 10}, /* Fashion-MNIST */
+};
+
+/* Give d its class names when its labels are those of a known data set (a subset is not). */
+static void name_classes(vae_dataset *d)
+{
+    if (!d->labels)
+        return;
+    vae_sha256 h;
+    char hex[65];
+    vae_sha256_init(&h);
+    vae_sha256_update(&h, d->labels, (size_t)d->n);
+    vae_sha256_final_hex(&h, hex);
+    for (size_t i = 0; i < sizeof named_sets / sizeof named_sets[0]; i++)
+        if ((!strcmp(hex, named_sets[i].train) || !strcmp(hex, named_sets[i].test)) &&
+            d->classes == named_sets[i].classes)
+            d->class_names = named_sets[i].names;
+}
+
+static int load_named(const char *dir, vae_split split, vae_dataset *out)
+{
+    if (vae_dataset_load(dir, split, out))
+        return -1;
+    name_classes(out);
+    return 0;
+}
+
 static int idx_load(const vae_train_settings *t, vae_dataset *train, vae_dataset *test)
 {
     const char *dir = t->s.data_dir;
-    if (vae_dataset_load(dir, VAE_SPLIT_TRAIN, train))
+    if (load_named(dir, VAE_SPLIT_TRAIN, train))
         return -1;
     if (!test)
         return 0;
-    if (vae_dataset_load(dir, VAE_SPLIT_TEST, test)) {
+    if (load_named(dir, VAE_SPLIT_TEST, test)) {
         vae_dataset_free(train);
         return -1;
     }
@@ -44,7 +81,7 @@ static int idx_load(const vae_train_settings *t, vae_dataset *train, vae_dataset
 
 static int idx_load_split(const char *data, const char *model, vae_split split, vae_dataset *out)
 {
-    return vae_dataset_load(data, split, out);
+    return load_named(data, split, out);
 }
 
 static int idx_record(const char *data, vae_run_data *d) { return vae_run_data_hash(data, d); }
@@ -110,7 +147,7 @@ static int idx_pictures(vae_source_run_end *e)
     const uint64_t seed = e->ts->s.seed;
     char path[4200];
     snprintf(path, sizeof path, "%s/samples.png", e->dir);
-    if (vae_render_samples(e->m, path, e->ts->samples, -1, seed, e->scale))
+    if (vae_render_samples(e->m, path, e->ts->samples, -1, seed, e->scale, e->test->class_names))
         return -1;
     snprintf(path, sizeof path, "%s/reconstructions.png", e->dir);
     if (vae_render_reconstructions(e->m, e->test, path, 32, e->scale))

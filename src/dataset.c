@@ -224,6 +224,14 @@ void vae_dataset_free(vae_dataset *d)
     memset(d, 0, sizeof *d);
 }
 
+const char *vae_dataset_class_name(const vae_dataset *d, int k, char buf[16])
+{
+    if (d && d->class_names && k >= 0 && k < d->classes)
+        return d->class_names[k];
+    snprintf(buf, 16, "%d", k);
+    return buf;
+}
+
 int vae_dataset_check_labels(const vae_dataset *d, int classes, const char *source)
 {
     if (!d->labels)

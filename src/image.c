@@ -12,6 +12,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "image.h"
+#include "font.h"
 #include "vae_util.h"
 
 #include <errno.h>
@@ -213,7 +214,38 @@ int vae_image_grid_write(const char *path, const float *images, int n, int h, in
     return vae_image_grid_write_scaled(path, images, n, h, w, cols, 1);
 }
 
+/* Text geometry of the labels at a grid scale: block size, padding and one line's height. */
+static int label_px(int scale) { return scale >= 2 ? 2 : 1; }
+static int label_pad(int scale) { return 3 * label_px(scale); }
+static int label_line(int scale) { return VAE_FONT_ROWS * label_px(scale) + 2 * label_pad(scale); }
+
+static int label_max_width(const char *const *labels, int n, int px)
+{
+    int widest = 0;
+    for (int i = 0; labels && i < n; i++)
+        if (labels[i] && vae_font_text_width(labels[i], px) > widest)
+            widest = vae_font_text_width(labels[i], px);
+    return widest;
+}
+
+void vae_image_grid_origin(const vae_grid_labels *labels, int rows, int cols, int scale, int *x0, int *y0)
+{
+    *x0 = *y0 = 0;
+    if (!labels)
+        return;
+    const int px = label_px(scale), widest = label_max_width(labels->row_labels, rows, px);
+    if (widest)
+        *x0 = widest + 2 * label_pad(scale);
+    *y0 = (labels->title ? label_line(scale) : 0) + (label_max_width(labels->col_labels, cols, px) ? label_line(scale) : 0);
+}
+
 int vae_image_grid_write_scaled(const char *path, const float *images, int n, int h, int w, int cols, int scale)
+{
+    return vae_image_grid_write_labelled(path, images, n, h, w, cols, scale, NULL);
+}
+
+int vae_image_grid_write_labelled(const char *path, const float *images, int n, int h, int w, int cols, int scale,
+                                  const vae_grid_labels *labels)
 {
     if (!path || !*path)
         return vae_set_error("vae_image_grid_write: empty path");
@@ -228,29 +260,48 @@ int vae_image_grid_write_scaled(const char *path, const float *images, int n, in
         return vae_set_error("%s: grid scale %d is out of range (1 to 64)", path, scale);
     int64_t gw = (int64_t)cols * (w + b) + b, gh = rows * (h + b) + b;
     int64_t sw = gw * scale, sh = gh * scale;
-    if (sw > PNG_MAX_SIDE || sh > PNG_MAX_SIDE || (uint64_t)sw * (uint64_t)sh > PNG_MAX_PIXELS)
+    int x0 = 0, y0 = 0, px = label_px(scale), pad = label_pad(scale);
+    vae_image_grid_origin(labels, (int)(rows < INT32_MAX ? rows : INT32_MAX), cols, scale, &x0, &y0);
+    int64_t title_w = labels && labels->title ? vae_font_text_width(labels->title, px) + 2 * pad : 0;
+    int64_t W = x0 + sw > title_w ? x0 + sw : title_w, H = y0 + sh;
+    if (W > PNG_MAX_SIDE || H > PNG_MAX_SIDE || (uint64_t)W * (uint64_t)H > PNG_MAX_PIXELS)
         return vae_set_error("%s: grid of %lld x %lld pixels is too large (at most %d a side and "
-                             "2^28 pixels)", path, (long long)sw, (long long)sh, PNG_MAX_SIDE);
-    uint8_t *canvas = vae_calloc((size_t)gw * (size_t)gh, 1);
-    memset(canvas, VAE_GRID_BORDER_VALUE, (size_t)gw * (size_t)gh);
+                             "2^28 pixels)", path, (long long)W, (long long)H, PNG_MAX_SIDE);
+    uint8_t *canvas = vae_calloc((size_t)W * (size_t)H, 1);
+    memset(canvas, labels ? 255 : VAE_GRID_BORDER_VALUE, (size_t)W * (size_t)H); /* the margins white */
+    for (int64_t y = 0; y < sh; y++) /* the border, then the tiles, each pixel a scale x scale block */
+        memset(canvas + (size_t)(y0 + y) * (size_t)W + (size_t)x0, VAE_GRID_BORDER_VALUE, (size_t)sw);
     for (int k = 0; k < n; k++) {
-        int64_t x0 = b + (int64_t)(k % cols) * (w + b), y0 = b + (int64_t)(k / cols) * (h + b);
+        int64_t tx = b + (int64_t)(k % cols) * (w + b), ty = b + (int64_t)(k / cols) * (h + b);
         const float *img = images + (size_t)k * (size_t)h * (size_t)w;
-        for (int y = 0; y < h; y++) {
-            uint8_t *row = canvas + (size_t)(y0 + y) * (size_t)gw + (size_t)x0;
-            for (int x = 0; x < w; x++)
-                row[x] = vae_image_to_u8(img[(size_t)y * (size_t)w + (size_t)x]);
+        for (int64_t y = 0; y < (int64_t)h * scale; y++) {
+            uint8_t *row = canvas + (size_t)(y0 + ty * scale + y) * (size_t)W + (size_t)(x0 + tx * scale);
+            for (int64_t x = 0; x < (int64_t)w * scale; x++)
+                row[x] = vae_image_to_u8(img[(size_t)(y / scale) * (size_t)w + (size_t)(x / scale)]);
         }
     }
-    if (scale > 1) { /* each pixel becomes a scale x scale block */
-        uint8_t *big = vae_calloc((size_t)sw * (size_t)sh, 1);
-        for (int64_t y = 0; y < sh; y++)
-            for (int64_t x = 0; x < sw; x++)
-                big[(size_t)y * (size_t)sw + (size_t)x] = canvas[(size_t)(y / scale) * (size_t)gw + (size_t)(x / scale)];
-        vae_free(canvas);
-        canvas = big;
+    if (labels) {
+        const int line = label_line(scale), glyph_h = VAE_FONT_ROWS * px;
+        if (labels->title)
+            vae_font_draw(canvas, (int)W, (int)H, pad, pad, labels->title, px, 0);
+        int widest = label_max_width(labels->col_labels, cols, px), pitch = (int)((w + b) * scale), every = 1;
+        while (widest && every * pitch < widest + 2 * pad)
+            every++;
+        for (int c = 0; widest && c < cols; c += every) {
+            const char *s = labels->col_labels[c];
+            int cx = x0 + (int)((b + (int64_t)c * (w + b)) * scale + (int64_t)w * scale / 2);
+            if (s)
+                vae_font_draw(canvas, (int)W, (int)H, cx - vae_font_text_width(s, px) / 2, y0 - line + pad, s, px, 0);
+        }
+        for (int r = 0; labels->row_labels && r < rows; r++) {
+            const char *s = labels->row_labels[r];
+            int cy = y0 + (int)((b + (int64_t)r * (h + b)) * scale + (int64_t)h * scale / 2);
+            if (s)
+                vae_font_draw(canvas, (int)W, (int)H, x0 - pad - vae_font_text_width(s, px), cy - glyph_h / 2, s, px,
+                              labels->row_muted && labels->row_muted[r] ? 150 : 0);
+        }
     }
-    int rc = vae_png_write_gray(path, canvas, (int)sw, (int)sh);
+    int rc = vae_png_write_gray(path, canvas, (int)W, (int)H);
     vae_free(canvas);
     return rc;
 }

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "pictures.h"
 
+#include "evaluate.h"
 #include "image.h"
 #include "plot.h"
 #include "vae_util.h"
@@ -224,11 +225,40 @@ void vae_pictures_decode(vae_model *m, const float *z, int n, int label, const i
 }
 
 static int grid(const vae_model *m, const char *dir, vae_picture_kind k, const float *tiles, int n, int cols,
-                int scale)
+                int scale, const vae_grid_labels *labels)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, vae_pictures[k].file);
-    return vae_image_grid_write_scaled(path, tiles, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
+    return vae_image_grid_write_labelled(path, tiles, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale, labels);
+}
+
+void vae_pictures_dimension_kl(vae_model *m, const vae_dataset *test, double *kl, int *active)
+{
+    const int Z = m->cfg.latent_dim, n = test->n < VAE_PICTURES_SCATTER_MAX ? test->n : VAE_PICTURES_SCATTER_MAX;
+    int *idx = vae_calloc((size_t)n, sizeof(int));
+    float *mu = vae_calloc((size_t)n * Z, sizeof(float)), *lv = vae_calloc((size_t)n * Z, sizeof(float));
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    vae_pictures_encode(m, test, idx, n, mu, lv, NULL);
+    for (int j = 0; j < Z; j++) {
+        double sum_kl = 0, s = 0, s2 = 0;
+        for (int i = 0; i < n; i++) {
+            double u = mu[(size_t)i * Z + j], v = lv[(size_t)i * Z + j];
+            sum_kl += 0.5 * (u * u + exp(v) - 1 - v);
+            s += u;
+            s2 += u * u;
+        }
+        kl[j] = sum_kl / n;
+        active[j] = n > 1 && (s2 - s * s / n) / (n - 1) > VAE_ACTIVE_UNIT_VAR;
+    }
+    vae_free(idx);
+    vae_free(mu);
+    vae_free(lv);
+}
+
+void vae_pictures_dimension_label(int j, double kl, int active, char *out, size_t cap)
+{
+    snprintf(out, cap, "z%d KL %.2f%s", j + 1, kl, active ? "" : " inactive");
 }
 
 /* ---- the pictures ---------------------------------------------------------------------------- */
@@ -281,12 +311,10 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
         vae_free(md);
     }
     int n_names = max_label + 1 < VAE_PLOT_N_COLORS ? max_label + 1 : VAE_PLOT_N_COLORS;
-    char names[VAE_PLOT_N_COLORS][16];
+    char numbers[VAE_PLOT_N_COLORS][16];
     const char *name_ptr[VAE_PLOT_N_COLORS];
-    for (int k = 0; k < n_names; k++) {
-        snprintf(names[k], sizeof names[k], "%d", k);
-        name_ptr[k] = names[k];
-    }
+    for (int k = 0; k < n_names; k++) /* Fashion-MNIST's: "T-shirt/top", ...; else the label */
+        name_ptr[k] = vae_dataset_class_name(test, k, numbers[k]);
     vae_plot *p = vae_plot_new(title, xl, yl);
     vae_plot_scatter(p, px, py, cls, n, name_ptr, n_names);
     int rc = vae_plot_write(p, dir, vae_pictures[VAE_PICTURE_LATENT_SCATTER].file);
@@ -312,7 +340,17 @@ static int write_manifold(vae_model *m, const char *dir, int scale)
             z[((size_t)r * S + c) * 2 + 1] = (float)vae_inv_normal_cdf((S - r - 0.5) / S);
         }
     vae_pictures_decode(m, z, S * S, -1, NULL, img); /* a joint model: category 0 */
-    int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, scale);
+    char text[2][VAE_PICTURES_MANIFOLD_SIDE][16];
+    const char *cols[VAE_PICTURES_MANIFOLD_SIDE], *rows[VAE_PICTURES_MANIFOLD_SIDE];
+    for (int i = 0; i < S; i++) {
+        snprintf(text[0][i], sizeof text[0][i], "%.2f", z[(size_t)i * 2]);         /* z1 of column i */
+        snprintf(text[1][i], sizeof text[1][i], "%.2f", z[(size_t)i * S * 2 + 1]); /* z2 of row i */
+        cols[i] = text[0][i];
+        rows[i] = text[1][i];
+    }
+    vae_grid_labels labels = {.title = "z1 across, z2 down: the decoded means at the prior's quantiles",
+                              .col_labels = cols, .row_labels = rows};
+    int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, scale, &labels);
     vae_free(z);
     vae_free(img);
     return rc;
@@ -335,7 +373,33 @@ static int write_traversals(vae_model *m, const vae_dataset *test, const char *d
         }
     vae_pictures_decode(m, z, rows * C, test->labels ? test->labels[first] : -1, cats, img);
     vae_free(cats);
-    int rc = grid(m, dir, VAE_PICTURE_TRAVERSALS, img, rows * C, C, scale);
+    /* rows: the dimension, its KL over the test images, inactive ones grayed; columns: the offset */
+    double *kl = vae_calloc((size_t)Z, sizeof(double));
+    int *active = vae_calloc((size_t)Z, sizeof(int));
+    vae_pictures_dimension_kl(m, test, kl, active);
+    char row_text[VAE_PICTURES_TRAVERSAL_ROWS][48], col_text[VAE_PICTURES_TRAVERSAL_STEPS][16], title[160], num[16];
+    const char *row_labels[VAE_PICTURES_TRAVERSAL_ROWS], *col_labels[VAE_PICTURES_TRAVERSAL_STEPS];
+    uint8_t muted[VAE_PICTURES_TRAVERSAL_ROWS];
+    for (int r = 0; r < rows; r++) {
+        vae_pictures_dimension_label(r, kl[r], active[r], row_text[r], sizeof row_text[r]);
+        row_labels[r] = row_text[r];
+        muted[r] = !active[r];
+    }
+    for (int c = 0; c < C; c++) {
+        double offset = -3.0 + 6.0 * c / (C - 1);
+        snprintf(col_text[c], sizeof col_text[c], offset == 0 ? "0" : "%+g", offset);
+        col_labels[c] = col_text[c];
+    }
+    int n_title = snprintf(title, sizeof title, "z_j from -3 to +3 around test image 0's posterior mean");
+    if (test->labels)
+        n_title += snprintf(title + n_title, sizeof title - n_title, " (label %s)",
+                            vae_dataset_class_name(test, test->labels[first], num));
+    if (vae_model_categorical(m) >= 0)
+        snprintf(title + n_title, sizeof title - n_title, ", category %d", cat);
+    vae_grid_labels labels = {.title = title, .col_labels = col_labels, .row_labels = row_labels, .row_muted = muted};
+    int rc = grid(m, dir, VAE_PICTURE_TRAVERSALS, img, rows * C, C, scale, &labels);
+    vae_free(kl);
+    vae_free(active);
     vae_free(mu);
     vae_free(lv);
     vae_free(z);
@@ -366,7 +430,17 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
     vae_pictures_decode(m, z, S, test->labels ? test->labels[ends[0]] : -1, cats, tiles + D);
     vae_dataset_row(test, ends[0], tiles);
     vae_dataset_row(test, ends[1], tiles + (size_t)(S + 1) * D);
-    int rc = grid(m, dir, VAE_PICTURE_INTERPOLATION, tiles, S + 2, S + 2, scale);
+    char col_text[VAE_PICTURES_INTERP_STEPS + 2][16];
+    const char *col_labels[VAE_PICTURES_INTERP_STEPS + 2];
+    for (int c = 0; c < S + 2; c++) { /* the two images, and t of each decoded step between them */
+        if (c == 0 || c == S + 1)
+            snprintf(col_text[c], sizeof col_text[c], "%s", c ? "x_b" : "x_a");
+        else
+            snprintf(col_text[c], sizeof col_text[c], "%.2g", (double)(c - 1) / (S - 1));
+        col_labels[c] = col_text[c];
+    }
+    vae_grid_labels labels = {.col_labels = col_labels};
+    int rc = grid(m, dir, VAE_PICTURE_INTERPOLATION, tiles, S + 2, S + 2, scale, &labels);
     vae_free(mu);
     vae_free(lv);
     vae_free(z);
@@ -415,7 +489,12 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
         vae_dataset_row(test, first_of[r], tiles + (size_t)r * (K + 1) * D);
         memcpy(tiles + ((size_t)r * (K + 1) + 1) * D, probs + (size_t)r * K * D, (size_t)K * D * sizeof(float));
     }
-    int rc = grid(m, dir, VAE_PICTURE_PER_DIGIT, tiles, n_digits * (K + 1), K + 1, scale);
+    char row_text[10][16];
+    const char *row_labels[10];
+    for (int r = 0; r < n_digits; r++)
+        row_labels[r] = test->labels ? vae_dataset_class_name(test, test->labels[first_of[r]], row_text[r]) : NULL;
+    vae_grid_labels class_rows = {.row_labels = row_labels};
+    int rc = grid(m, dir, VAE_PICTURE_PER_DIGIT, tiles, n_digits * (K + 1), K + 1, scale, &class_rows);
     vae_free(labels);
     vae_free(x);
     vae_free(probs);

@@ -6,6 +6,8 @@
 #include "render.h"
 #include "vae_util.h"
 
+#include <stdio.h>
+
 #include <string.h>
 
 static int grid_cols(int n)
@@ -16,7 +18,8 @@ static int grid_cols(int n)
     return cols;
 }
 
-int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale)
+int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale,
+                       const char *const *class_names)
 {
     vae_backend *be = m->be;
     const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
@@ -46,7 +49,19 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
         vae_model_download_mean(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
-    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
+    /* a class grid: each row labelled with its class */
+    const int grid_rows = (n + cols - 1) / cols;
+    char (*text)[16] = vae_calloc((size_t)grid_rows, sizeof *text);
+    const char **row_labels = vae_calloc((size_t)grid_rows, sizeof *row_labels);
+    for (int r = 0; m->y && label < 0 && r < grid_rows; r++) {
+        snprintf(text[r], sizeof text[r], "%d", r);
+        row_labels[r] = class_names ? class_names[r] : text[r];
+    }
+    vae_grid_labels class_rows = {.row_labels = row_labels};
+    int rc = vae_image_grid_write_labelled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale,
+                                           m->y && label < 0 ? &class_rows : NULL);
+    vae_free(row_labels);
+    vae_free(text);
     vae_free(img);
     vae_free(labels);
     return rc;
@@ -84,7 +99,17 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
     vae_free(zs);
     vae_free(zb);
     vae_free(cats);
-    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
+    char (*text)[16] = vae_calloc((size_t)K, sizeof *text);
+    const char **row_labels = vae_calloc((size_t)K, sizeof *row_labels);
+    for (int k = 0; k < K; k++) {
+        snprintf(text[k], sizeof text[k], "c = %d", k);
+        row_labels[k] = text[k];
+    }
+    vae_grid_labels category_rows = {.row_labels = row_labels};
+    int rc = vae_image_grid_write_labelled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale,
+                                           &category_rows);
+    vae_free(row_labels);
+    vae_free(text);
     vae_free(img);
     return rc;
 }
@@ -120,8 +145,13 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         memcpy(grid + ((size_t)(2 * r) * cols + c) * D, x + (size_t)i * D, D * sizeof(float));
         memcpy(grid + ((size_t)(2 * r + 1) * cols + c) * D, rec + (size_t)i * D, D * sizeof(float));
     }
-    int rc = vae_image_grid_write_scaled(path, grid, 2 * rows * cols, m->cfg.image_rows, m->cfg.image_cols, cols,
-                                        scale);
+    const char **row_labels = vae_calloc((size_t)2 * rows, sizeof *row_labels);
+    for (int r = 0; r < 2 * rows; r++)
+        row_labels[r] = r % 2 ? "reconstruction" : "original";
+    vae_grid_labels pairs = {.row_labels = row_labels};
+    int rc = vae_image_grid_write_labelled(path, grid, 2 * rows * cols, m->cfg.image_rows, m->cfg.image_cols, cols,
+                                           scale, &pairs);
+    vae_free(row_labels);
     vae_free(x);
     vae_free(rec);
     vae_free(grid);

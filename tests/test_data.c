@@ -431,7 +431,7 @@ Test(data, the_picture_writers_refuse_a_non_image_model)
     three_d_rows(&te, 20, 5);
     char png[4200];
     snprintf(png, sizeof png, "%s/samples.png", dir);
-    cr_expect_eq(vae_render_samples(&m, png, 16, -1, 1, 3), -1);
+    cr_expect_eq(vae_render_samples(&m, png, 16, -1, 1, 3, NULL), -1);
     cr_expect(strstr(vae_last_error(), "the model is not an image model (image_rows and image_cols are 0; its "
                                        "input is 3 values per row): it has no pictures to draw"),
               "%s", vae_last_error());

@@ -475,3 +475,130 @@ Test(image, read_converts_other_formats)
     cr_assert_eq(memcmp(px, want, sizeof want), 0, "interlaced");
     vae_free(px);
 }
+
+/* ---- labels (font.h, vae_image_grid_write_labelled) ------------------------------------ */
+
+#include "font.h"
+
+Test(labels, glyphs_and_widths)
+{
+    static const char *one[VAE_FONT_ROWS] = {"..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###.", "....."};
+    for (int y = 0; y < VAE_FONT_ROWS; y++)
+        for (int x = 0; x < VAE_FONT_COLS; x++)
+            cr_expect_eq(vae_font_ink('1', x, y), one[y][x] == '#', "'1' at (%d, %d)", x, y);
+    for (int y = 0; y < VAE_FONT_ROWS; y++)
+        for (int x = 0; x < VAE_FONT_COLS; x++) {
+            cr_expect_eq(vae_font_ink(' ', x, y), 0);
+            cr_expect_eq(vae_font_ink('\t', x, y), vae_font_ink('?', x, y), "a control character draws as '?'");
+        }
+    for (int c = '!'; c <= '~'; c++) { /* every printable character has ink */
+        int ink = 0;
+        for (int y = 0; y < VAE_FONT_ROWS; y++)
+            for (int x = 0; x < VAE_FONT_COLS; x++)
+                ink += vae_font_ink((char)c, x, y);
+        cr_expect(ink > 0, "'%c' draws nothing", c);
+    }
+    cr_expect_eq(vae_font_text_width("", 2), 0);
+    cr_expect_eq(vae_font_text_width("z1", 1), 11);
+    cr_expect_eq(vae_font_text_width("z1", 2), 22);
+    uint8_t canvas[4 * 4];
+    memset(canvas, 255, sizeof canvas);
+    vae_font_draw(canvas, 4, 4, -2, -1, "1", 1, 0); /* clipped at every edge: no write outside */
+    cr_expect_eq(canvas[0], 0, "the stem of '1' (glyph column 2, row 1) lands on (0, 0)");
+    cr_expect_eq(canvas[1], 255);
+}
+
+/* A labelled grid: the grid unchanged at its origin, each label's exact pixels where it belongs. */
+Test(labels, grid_sits_unchanged_beside_its_labels)
+{
+    const char *dir = tu_tmpdir();
+    float img[6 * 4 * 12]; /* six 4 x 12 images */
+    for (int i = 0; i < 6 * 48; i++)
+        img[i] = (float)((i * 37) % 11) / 10.0f;
+    char plain[1024], labelled[1024];
+    snprintf(plain, sizeof plain, "%s/plain.png", dir);
+    snprintf(labelled, sizeof labelled, "%s/labelled.png", dir);
+    const char *rows[2] = {"z1 KL 2.50", "z2 KL 0.00 inactive"}, *cols[3] = {"-3", NULL, "+3"};
+    const uint8_t muted[2] = {0, 1};
+    vae_grid_labels l = {.title = "a title", .col_labels = cols, .row_labels = rows, .row_muted = muted};
+    const int scale = 3; /* columns 42 pixels apart: room for every column label */
+    cr_assert_eq(vae_image_grid_write_scaled(plain, img, 6, 4, 12, 3, scale), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_image_grid_write_labelled(labelled, img, 6, 4, 12, 3, scale, &l), 0, "%s", vae_last_error());
+    uint8_t *p, *q;
+    int pw, ph, qw, qh, x0, y0;
+    cr_assert_eq(vae_png_read_gray(plain, &p, &pw, &ph), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_png_read_gray(labelled, &q, &qw, &qh), 0, "%s", vae_last_error());
+    vae_image_grid_origin(&l, 2, 3, scale, &x0, &y0);
+    const int px = 2, pad = 3 * px, line = VAE_FONT_ROWS * px + 2 * pad;
+    cr_expect_eq(x0, vae_font_text_width(rows[1], px) + 2 * pad, "the row labels' margin fits the widest");
+    cr_expect_eq(y0, 2 * line, "a title line and a column-label line");
+    cr_expect_eq(qh, y0 + ph);
+    int tx, ty;
+    tu_grid_origin(q, qw, qh, &tx, &ty);
+    cr_expect(tx == x0 && ty == y0, "the tests' origin finder: (%d, %d), not (%d, %d)", tx, ty, x0, y0);
+    for (int y = 0; y < ph; y++)
+        cr_assert(memcmp(q + (size_t)(y0 + y) * qw + x0, p + (size_t)y * pw, (size_t)pw) == 0,
+                  "grid row %d differs from the plain grid's", y);
+    /* each label, drawn alone on white where the layout puts it, matches the file's pixels */
+    uint8_t *want = malloc((size_t)qw * qh);
+    memset(want, 255, (size_t)qw * qh);
+    vae_font_draw(want, qw, qh, pad, pad, l.title, px, 0);
+    for (int r = 0; r < 2; r++) {
+        int cy = y0 + (VAE_GRID_BORDER + r * (4 + VAE_GRID_BORDER)) * scale + 4 * scale / 2;
+        vae_font_draw(want, qw, qh, x0 - pad - vae_font_text_width(rows[r], px), cy - VAE_FONT_ROWS * px / 2, rows[r],
+                      px, r ? 150 : 0);
+    }
+    for (int c = 0; c < 3; c += 2) {
+        int cx = x0 + (VAE_GRID_BORDER + c * (12 + VAE_GRID_BORDER)) * scale + 12 * scale / 2;
+        vae_font_draw(want, qw, qh, cx - vae_font_text_width(cols[c], px) / 2, y0 - line + pad, cols[c], px, 0);
+    }
+    int gray = 0;
+    for (int y = 0; y < qh; y++)
+        for (int x = 0; x < qw; x++)
+            if (x < x0 || y < y0 || x >= x0 + pw) {
+                cr_assert_eq(q[(size_t)y * qw + x], want[(size_t)y * qw + x], "margin pixel (%d, %d)", x, y);
+                gray += q[(size_t)y * qw + x] == 150;
+            }
+    cr_expect(gray > 0, "the muted row's label is gray");
+    free(want);
+    vae_free(p);
+    vae_free(q);
+}
+
+/* Column labels wider than their columns are thinned, never drawn over each other. */
+Test(labels, wide_column_labels_are_thinned)
+{
+    const char *dir = tu_tmpdir();
+    float img[24 * 4] = {0};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/thin.png", dir);
+    const char *cols[24];
+    for (int c = 0; c < 24; c++)
+        cols[c] = c % 2 ? "-1.15" : "+0.67";
+    vae_grid_labels l = {.col_labels = cols};
+    cr_assert_eq(vae_image_grid_write_labelled(path, img, 24, 2, 2, 24, 1, &l), 0, "%s", vae_last_error());
+    uint8_t *q;
+    int w, h;
+    cr_assert_eq(vae_png_read_gray(path, &q, &w, &h), 0, "%s", vae_last_error());
+    /* the label line: clusters of ink apart by more than the blanks inside a label; fewer labels
+     * than columns, each no wider than one label (labels drawn over each other would merge) */
+    int labels = 0, widest = 0, start = -1, last_ink = -100;
+    for (int x = 0; x <= w; x++) {
+        int ink = 0;
+        for (int y = 0; x < w && y < VAE_FONT_ROWS + 6; y++)
+            ink |= q[(size_t)y * w + x] == 0;
+        if (ink && x - last_ink > 4) { /* a new label: close the last */
+            if (start >= 0 && last_ink - start + 1 > widest)
+                widest = last_ink - start + 1;
+            start = x;
+            labels++;
+        }
+        if (ink)
+            last_ink = x;
+        if (x == w && start >= 0 && last_ink - start + 1 > widest)
+            widest = last_ink - start + 1;
+    }
+    cr_expect(labels >= 2 && labels < 24, "%d labels drawn over 24 columns 4 pixels apart", labels);
+    cr_expect(widest <= vae_font_text_width("-1.96", 1), "a label %d pixels wide: two drawn over each other", widest);
+    vae_free(q);
+}

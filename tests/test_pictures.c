@@ -7,6 +7,8 @@
  * `cuvae plot` command with its usage errors and a missing model.
  */
 #define _GNU_SOURCE
+#include "data_source.h"
+#include "evaluate.h"
 #include "image.h"
 #include "pictures.h"
 #include "run_dir.h"
@@ -178,18 +180,31 @@ static const char metrics_csv[] = "epoch,train_loss,train_recon,train_kl,test_lo
                                   "1,40.5,38.0,2.5,39.0,36.9,2.1,0.1,1000\n"
                                   "2,30.5,27.0,3.5,31.0,27.9,3.1,0.1,1000\n";
 
-static void expect_png(const char *dir, const char *name, int w, int h)
+/* A grid PNG whose grid of tiles is w x h pixels with at least one bright pixel; labelled: with text
+ * (black pixels) in the margins around the grid, else nothing but the grid. */
+static void expect_png(const char *dir, const char *name, int w, int h, int labelled)
 {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     uint8_t *px;
-    int gw, gh;
+    int gw, gh, x0, y0, grid_w = 0;
     cr_assert_eq(vae_png_read_gray(path, &px, &gw, &gh), 0, "%s", vae_last_error());
-    cr_expect(gw == w && gh == h, "%s is %dx%d, expected %dx%d", name, gw, gh, w, h);
-    int lit = 0;
-    for (int i = 0; i < gw * gh; i++)
-        lit += px[i] > 128;
+    tu_grid_origin(px, gw, gh, &x0, &y0);
+    while (x0 + grid_w < gw && px[(size_t)(gh - 1) * gw + x0 + grid_w] == VAE_GRID_BORDER_VALUE)
+        grid_w++;
+    cr_expect(grid_w == w && gh - y0 == h, "%s: its grid is %dx%d, expected %dx%d", name, grid_w, gh - y0, w, h);
+    int lit = 0, text = 0;
+    for (int y = 0; y < gh; y++)
+        for (int x = 0; x < gw; x++) {
+            int in_grid = x >= x0 && x < x0 + grid_w && y >= y0;
+            lit += in_grid && px[(size_t)y * gw + x] > 128;
+            text += !in_grid && px[(size_t)y * gw + x] == 0;
+        }
     cr_expect(lit > 0, "%s has no bright pixel", name);
+    if (labelled)
+        cr_expect(text > 0, "%s has no labels around its grid", name);
+    else
+        cr_expect(gw == w && gh == h, "%s is %dx%d: more than its grid (%dx%d)", name, gw, gh, w, h);
     vae_free(px);
 }
 
@@ -220,13 +235,13 @@ static const char *write_pictures(tiny *t, uint64_t seed)
 static void expect_all(const char *dir, int latent)
 {
     const int s = 2; /* 8x8 tiles, 2-pixel borders: a grid of c columns is (10 c + 2) * s wide */
-    expect_png(dir, "traversals.png", (10 * VAE_PICTURES_TRAVERSAL_STEPS + 2) * s, (10 * latent + 2) * s);
-    expect_png(dir, "interpolation.png", (10 * (VAE_PICTURES_INTERP_STEPS + 2) + 2) * s, 12 * s);
+    expect_png(dir, "traversals.png", (10 * VAE_PICTURES_TRAVERSAL_STEPS + 2) * s, (10 * latent + 2) * s, 1);
+    expect_png(dir, "interpolation.png", (10 * (VAE_PICTURES_INTERP_STEPS + 2) + 2) * s, 12 * s, 1);
     /* labels 0, 1, 2 in the pattern set: three rows of an original and its samples */
-    expect_png(dir, "per_digit.png", (10 * (VAE_PICTURES_PER_DIGIT + 1) + 2) * s, 32 * s);
+    expect_png(dir, "per_digit.png", (10 * (VAE_PICTURES_PER_DIGIT + 1) + 2) * s, 32 * s, 1);
     if (latent == 2)
         expect_png(dir, "manifold.png", (10 * VAE_PICTURES_MANIFOLD_SIDE + 2) * s,
-                   (10 * VAE_PICTURES_MANIFOLD_SIDE + 2) * s);
+                   (10 * VAE_PICTURES_MANIFOLD_SIDE + 2) * s, 1);
     else
         cr_expect(!tu_exists_in(dir, "manifold.png"), "a manifold for a %d-D latent", latent);
     expect_well_formed_svg(dir, "latent_scatter.svg");
@@ -397,9 +412,9 @@ Test(pictures, plot_command)
     cr_assert_eq(cuvae(args), 0, "%s", out);
     for (int k = 0; k < VAE_PICTURES_N; k++)
         cr_expect(tu_exists_in(run, vae_pictures[k].file), "train did not write %s", vae_pictures[k].file);
-    expect_png(run, "samples.png", 3 * (8 * 10 + 2), 3 * (8 * 10 + 2));      /* 64 samples, 8 columns */
-    expect_png(run, "reconstructions.png", 3 * (8 * 10 + 2), 3 * (8 * 10 + 2)); /* 30 images: 4 rows of 8, twice */
-    expect_png(run, "manifold.png", 3 * 202, 3 * 202);
+    expect_png(run, "samples.png", 3 * (8 * 10 + 2), 3 * (8 * 10 + 2), 0);      /* 64 samples, 8 columns */
+    expect_png(run, "reconstructions.png", 3 * (8 * 10 + 2), 3 * (8 * 10 + 2), 1); /* 30 images: 4 rows of 8, twice */
+    expect_png(run, "manifold.png", 3 * 202, 3 * 202, 1);
 
     /* plot writes them again elsewhere, at another scale; the loss curves from the model's metrics.csv */
     snprintf(args, sizeof args, "plot --model %s/model.safetensors --data %s --out %s --scale 1 --device cpu", run,
@@ -408,7 +423,7 @@ Test(pictures, plot_command)
     cr_expect(strstr(out, "wrote 6 pictures"), "%s", out);
     for (int k = 0; k < VAE_PICTURES_N; k++)
         cr_expect(tu_exists_in(other, vae_pictures[k].file), "plot did not write %s", vae_pictures[k].file);
-    expect_png(other, "manifold.png", 202, 202);
+    expect_png(other, "manifold.png", 202, 202, 1);
     /* the default --out is the model's directory; the data set recorded in the model is used */
     snprintf(args, sizeof args, "plot --model %s/model.safetensors --device cpu", run);
     cr_expect_eq(cuvae(args), 0, "%s", out);
@@ -429,4 +444,88 @@ Test(pictures, plot_command)
              data, run);
     cr_assert_eq(cuvae(args), 0, "%s", out);
     cr_expect(!tu_exists_in(run, "manifold.png"), "the 2-D run's manifold survived --force");
+}
+
+/* ---- labels ------------------------------------------------------------------------------- */
+
+/* Traversal rows name their dimension's KL over the test images and whether it is active, the
+ * same numbers `cuvae eval` reports (vae_eval_report over the same images). */
+Test(pictures, traversal_labels_are_evals_kl_and_activity)
+{
+    tiny t;
+    tiny_train(&t, 5);
+    const int Z = 5;
+    /* dimension 2 made inactive: its mean and log-variance rows of the encoder's head zeroed */
+    const vae_linear *H = &t.m.lin[t.m.latent[vae_model_gaussian(&t.m)].stats_layer];
+    for (int r = 2; r < 2 * Z; r += Z) {
+        memset(t.m.params + H->w_off + (size_t)r * H->in, 0, (size_t)H->in * sizeof(float));
+        t.m.params[H->b_off + r] = 0.0f;
+    }
+    double kl[5];
+    int active[5];
+    vae_pictures_dimension_kl(&t.m, &t.test, kl, active);
+    vae_device_data d;
+    vae_device_data_init(&d, t.be, &t.test);
+    vae_eval_options opt = {.iw_samples = 0, .seed = 1};
+    vae_eval_result r;
+    cr_assert_eq(vae_eval_report(&t.m, &d, &opt, &r), 0, "%s", vae_last_error());
+    for (int j = 0; j < Z; j++) {
+        cr_expect(fabs(kl[j] - r.kl_dim[j]) <= 1e-5 * (1 + fabs(r.kl_dim[j])), "z%d: KL %.8g, eval says %.8g", j + 1,
+                  kl[j], r.kl_dim[j]);
+        cr_expect_eq(active[j], r.active[j], "z%d: active %d, eval says %d", j + 1, active[j], r.active[j]);
+    }
+    cr_expect_eq(active[2], 0, "the zeroed dimension is active");
+    cr_expect_eq(kl[2], 0.0);
+    char label[48];
+    vae_pictures_dimension_label(2, kl[2], active[2], label, sizeof label);
+    cr_expect_str_eq(label, "z3 KL 0.00 inactive");
+    vae_pictures_dimension_label(0, 12.345, 1, label, sizeof label);
+    cr_expect_str_eq(label, "z1 KL 12.35");
+    vae_eval_result_free(&r);
+    vae_device_data_free(&d, t.be);
+    tiny_free(&t);
+}
+
+/* Fashion-MNIST's labels are recognised (by their digest) and named in the latent scatter's
+ * legend; a subset of them is not, and keeps the numbers. */
+Test(pictures, fashion_mnist_classes_are_named)
+{
+    const char *dir = tu_tmpdir();
+    tu_write_patterns_idx(dir, 60, 10000, 7); /* the test split: 10,000 images, as Fashion-MNIST's */
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "rm %s/t10k-labels-idx1-ubyte && cp %s/tests/data/fashion-mnist/t10k-labels-idx1-ubyte.gz %s/",
+             dir, CUVAE_SOURCE_DIR, dir);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    vae_dataset test;
+    cr_assert_eq(vae_data_source_of(dir)->load_split(dir, NULL, VAE_SPLIT_TEST, &test), 0, "%s", vae_last_error());
+    cr_assert_not_null(test.class_names, "Fashion-MNIST's test labels were not recognised");
+    char num[16];
+    cr_expect_str_eq(vae_dataset_class_name(&test, 0, num), "T-shirt/top");
+    cr_expect_str_eq(vae_dataset_class_name(&test, 9, num), "Ankle boot");
+    tiny t;
+    tiny_train(&t, 2);
+    vae_pictures_options o = {.scale = 1, .seed = 1};
+    const char *pics = tu_tmpdir();
+    cr_assert_geq(vae_pictures_write_all(&t.m, &test, pics, &o), 0, "%s", vae_last_error());
+    size_t n;
+    char *svg = tu_slurp_in(pics, "latent_scatter.svg", &n);
+    cr_expect(strstr(svg, "Ankle boot") && strstr(svg, "T-shirt/top"), "the legend does not name the classes");
+    free(svg);
+    /* the first 1,000 of them: another digest, no names */
+    const char *sub = tu_tmpdir();
+    tu_write_patterns_idx(sub, 60, 1000, 7);
+    snprintf(cmd, sizeof cmd,
+             "python3 -c 'import gzip, struct, sys; b = gzip.open(sys.argv[1]).read(); "
+             "open(sys.argv[2], \"wb\").write(struct.pack(\">II\", 0x801, 1000) + b[8:1008])' "
+             "%s/tests/data/fashion-mnist/t10k-labels-idx1-ubyte.gz %s/t10k-labels-idx1-ubyte",
+             CUVAE_SOURCE_DIR, sub);
+    cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
+    vae_dataset part;
+    cr_assert_eq(vae_data_source_of(sub)->load_split(sub, NULL, VAE_SPLIT_TEST, &part), 0, "%s", vae_last_error());
+    cr_expect_eq(part.classes, 10);
+    cr_expect_null(part.class_names, "a subset of Fashion-MNIST's labels was named");
+    cr_expect_str_eq(vae_dataset_class_name(&part, 3, num), "3");
+    vae_dataset_free(&part);
+    tiny_free(&t);
+    vae_dataset_free(&test);
 }

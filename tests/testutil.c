@@ -608,22 +608,41 @@ char *tu_st_meta(const char *path, const char *key)
     return copy;
 }
 
-/* Tile (row, col) of an 8x8 grid PNG read back (border VAE_GRID_BORDER, scale 1) into out (64). */
-static void grid_tile(const uint8_t *px, int width, int row, int col, uint8_t *out)
+void tu_grid_origin(const uint8_t *px, int width, int height, int *x0, int *y0)
 {
-    const int x0 = VAE_GRID_BORDER + col * (8 + VAE_GRID_BORDER), y0 = VAE_GRID_BORDER + row * (8 + VAE_GRID_BORDER);
-    for (int y = 0; y < 8; y++)
-        memcpy(out + y * 8, px + (size_t)(y0 + y) * width + x0, 8);
+    const uint8_t *bottom = px + (size_t)(height - 1) * width;
+    *x0 = 0;
+    while (*x0 < width && bottom[*x0] != VAE_GRID_BORDER_VALUE)
+        (*x0)++;
+    cr_assert_lt(*x0, width, "no grid border in the bottom row of the picture");
+    *y0 = height - 1;
+    while (*y0 > 0 && px[(size_t)(*y0 - 1) * width + *x0] == VAE_GRID_BORDER_VALUE)
+        (*y0)--;
 }
 
-static uint8_t *read_grid(const char *dir, const char *name, int *width)
+/* A grid PNG (scale 1) read back, with where its grid starts. */
+typedef struct {
+    uint8_t *px;
+    int width, height, x0, y0;
+} grid_png;
+
+static grid_png read_grid(const char *dir, const char *name)
 {
     char path[4200];
-    uint8_t *px;
-    int h;
+    grid_png g;
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    cr_assert_eq(vae_png_read_gray(path, &px, width, &h), 0, "%s", vae_last_error());
-    return px;
+    cr_assert_eq(vae_png_read_gray(path, &g.px, &g.width, &g.height), 0, "%s", vae_last_error());
+    tu_grid_origin(g.px, g.width, g.height, &g.x0, &g.y0);
+    return g;
+}
+
+/* Tile (row, col) of an 8x8 grid read back (border VAE_GRID_BORDER, scale 1) into out (64). */
+static void grid_tile(const grid_png *g, int row, int col, uint8_t *out)
+{
+    const int x0 = g->x0 + VAE_GRID_BORDER + col * (8 + VAE_GRID_BORDER),
+              y0 = g->y0 + VAE_GRID_BORDER + row * (8 + VAE_GRID_BORDER);
+    for (int y = 0; y < 8; y++)
+        memcpy(out + y * 8, g->px + (size_t)(y0 + y) * g->width + x0, 8);
 }
 
 void tu_check_joint_pictures_decode_their_code(vae_backend *be)
@@ -662,30 +681,29 @@ void tu_check_joint_pictures_decode_their_code(vae_backend *be)
         vae_model_set_categories(&m, 16, other);
         vae_pictures_options o = {.scale = 1, .seed = seed};
         cr_assert_geq(vae_pictures_write_all(&m, &test, dir, &o), 0, "%s", vae_last_error());
-        int wr, wt, wi;
-        uint8_t *rec = read_grid(dir, "reconstructions.png", &wr), *trav = read_grid(dir, "traversals.png", &wt),
-                *interp = read_grid(dir, "interpolation.png", &wi);
+        grid_png rec = read_grid(dir, "reconstructions.png"), trav = read_grid(dir, "traversals.png"),
+                 interp = read_grid(dir, "interpolation.png");
         uint8_t want[64], got[64];
-        grid_tile(rec, wr, 1, 0, want); /* the first image's reconstruction, under the originals' row */
+        grid_tile(&rec, 1, 0, want); /* the first image's reconstruction, under the originals' row */
         for (int r = 0; r < 3; r++) {
-            grid_tile(trav, wt, r, VAE_PICTURES_TRAVERSAL_STEPS / 2, got);
+            grid_tile(&trav, r, VAE_PICTURES_TRAVERSAL_STEPS / 2, got);
             cr_expect(memcmp(got, want, 64) == 0,
                       "seed %llu: traversal row %d's middle column is not the image's reconstruction (c = %d)",
                       (unsigned long long)seed, r, cats[0]);
         }
-        grid_tile(interp, wi, 0, 1, got);
+        grid_tile(&interp, 0, 1, got);
         cr_expect(memcmp(got, want, 64) == 0,
                   "seed %llu: interpolation's first frame is not the image's reconstruction (c = %d)",
                   (unsigned long long)seed, cats[0]);
         /* its last frame: the other end (test image 1, the first of another label) at its own code */
-        grid_tile(rec, wr, 1, 1, want);
-        grid_tile(interp, wi, 0, VAE_PICTURES_INTERP_STEPS, got);
+        grid_tile(&rec, 1, 1, want);
+        grid_tile(&interp, 0, VAE_PICTURES_INTERP_STEPS, got);
         cr_expect(memcmp(got, want, 64) == 0,
                   "seed %llu: interpolation's last frame is not the second image's reconstruction (c = %d)",
                   (unsigned long long)seed, cats[1]);
-        vae_free(rec);
-        vae_free(trav);
-        vae_free(interp);
+        vae_free(rec.px);
+        vae_free(trav.px);
+        vae_free(interp.px);
         vae_model_free(&m);
     }
     cr_expect(codes_apart, "every test image has the same argmax q(c|x): the check would not see a wrong code");

@@ -114,6 +114,10 @@ void tu_small_model(vae_model *m, vae_backend *be, int B, float lr);
  * calling test is skipped, saying why. */
 const char *tu_need_torch(void);
 
+/* Where the grid of a picture (a PNG of image.h, labelled or not) starts: its top-left border
+ * pixel, found from the bottom border row. Fails the test when there is none. */
+void tu_grid_origin(const uint8_t *px /* (height, width) */, int width, int height, int *x0, int *y0);
+
 /* Without a usable GPU: a visible Criterion skip whose reason is the CUDA backend's own ("no CUDA
  * device: no NVIDIA driver is installed ..."), never a pass. Does nothing where a GPU is present. */
 void tu_need_gpu(void);
