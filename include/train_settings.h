@@ -14,6 +14,7 @@
 #include "data_source.h"
 #include "evaluate.h"
 #include "run_dir.h"
+#include "safetensors.h"
 #include "schedule.h"
 #include "toy.h"
 #include "train_state.h"
@@ -102,6 +103,14 @@ void vae_train_setting_options(struct option *out, const struct option *fixed, i
 
 /* Longest canonical text of a setting (an escaped path). */
 #define VAE_SETTING_MAX (4 * 4096 + 1)
+
+/* Whether the recorded setting under metadata key `key` applies to the model of file st: the
+ * data source's own settings only with that source, --sigma only with the Gaussian likelihood,
+ * --binarize only with the Bernoulli one, --disc and the temperature only with a categorical
+ * latent (the file's architecture), the capacities only for a variant that takes them. Keys
+ * that are no setting (provenance, final losses) apply. Lets `info` and the report show what
+ * shaped this model, not every key every run records. */
+int vae_train_setting_applies(const char *key, const vae_safetensors *st);
 
 /* The canonical text of setting k into buf (VAE_SETTING_MAX bytes): what is recorded and compared. */
 void vae_train_setting_text(const vae_train_settings *t, int k, char *buf);

@@ -85,6 +85,10 @@ typedef struct vae_variant {
      * the names are wanted (the header), the values then NAN. NULL: none. */
     void (*metrics_extras)(vae_model *m, const vae_trainer *t, vae_device_data *test_dev, const vae_dataset *test,
                            vae_metrics_extra *x);
+    /* After training: what the final test losses and extra columns say that a user should hear
+     * (the joint model's unused or collapsed code), as lines of "cuvae train: warning: ..." on f.
+     * NULL: nothing. */
+    void (*advise)(const vae_model *m, const vae_losses *test, const vae_metrics_extra *x, FILE *f);
     /* Pictures of its own, written into a run directory after training, and their file names
      * for the run's closing line ("categories.png"; several: comma-separated). NULL: none. */
     int (*pictures)(vae_model *m, const char *dir, uint64_t seed, int scale);
@@ -125,6 +129,8 @@ void vae_variant_describe(const vae_config *c, const vae_schedule *schedule, FIL
 /* The extra metrics columns of m's variant (x->n 0 for one without). See metrics_extras. */
 void vae_variant_metrics_extras(vae_model *m, const vae_trainer *t, vae_device_data *test_dev,
                                 const vae_dataset *test, vae_metrics_extra *x);
+/* Its advice after training (the variant's advise hook, if any), from the test losses and extras. */
+void vae_variant_advise(const vae_model *m, const vae_losses *test, const vae_metrics_extra *x, FILE *f);
 /* The pictures of m's variant into dir: 0 (also for one without), or -1 with vae_set_error. */
 int vae_variant_pictures(vae_model *m, const char *dir, uint64_t seed, int scale);
 

@@ -10,6 +10,7 @@
 #include "pictures.h"
 #include "progress.h"
 #include "render.h"
+#include "train_settings.h"
 #include "train.h"
 #include "vae_util.h"
 #include "variant.h"
@@ -20,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE, OPT_ALL };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -35,6 +36,7 @@ typedef struct {
     int label;             /* sample --label (-1: none) */
     int force;             /* --force: an --out holding a model may be replaced */
     int scale;             /* sample, reconstruct --scale: each pixel as a scale x scale block */
+    int all;               /* info --all: every recorded key, those that do not apply too */
     vae_run_settings s;
     char recorded_data[4096]; /* the model's recorded data set, when used */
     char model_buf[4200];     /* DIR/model.safetensors for --model DIR */
@@ -62,6 +64,8 @@ static int model_option(void *ctx, int c, const char *arg)
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     else if (c == OPT_FORCE)
         a->force = 1;
+    else if (c == OPT_ALL)
+        a->all = 1;
     else if (c == OPT_LABEL && vae_cli_parse_int("--label", arg, 0, 255, &a->label))
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     else if (c == OPT_SCALE && vae_cli_parse_int("--scale", arg, 1, 64, &a->scale))
@@ -469,7 +473,9 @@ static void help_info(void)
            "Print the layers, their shapes and parameter counts of a saved model, or of the\n"
            "model the flags describe.\n\n"
            "  --model PATH        model.safetensors written by cuvae train, or its run directory (also\n"
-           "                      prints its metadata)\n%s"
+           "                      prints its metadata: the settings that apply to this model)\n"
+           "  --all               with --model: every recorded key, also the settings that do not apply\n"
+           "                      (--sigma of a Bernoulli model, the toy's of an image model, ...)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_model);
 }
@@ -498,8 +504,8 @@ static int print_controls_escaped(FILE *f, const char *s)
 int vae_cmd_info(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"model", required_argument, 0, OPT_MODEL}, VAE_CLI_MODEL_OPTIONS, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"model", required_argument, 0, OPT_MODEL}, {"all", no_argument, 0, OPT_ALL}, VAE_CLI_MODEL_OPTIONS,
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     model_args a = {0};
     vae_run_settings_default(&a.s);
@@ -507,6 +513,8 @@ int vae_cmd_info(int argc, char **argv)
     if (rc >= 0)
         return rc;
     vae_model m;
+    if (a.all && !a.model)
+        return vae_cli_usage_error("info", "--all lists a saved model's recorded keys: give --model PATH");
     if (!a.model) { /* the layout alone: counting parameters allocates nothing */
         if (vae_model_layout(&m, &a.s.cfg))
             return vae_cli_usage_error("info", "%s", vae_last_error());
@@ -527,13 +535,21 @@ int vae_cmd_info(int argc, char **argv)
     printf("%s\n", a.model);
     /* a control character of a key or value (a terminal escape, a newline that would forge a line)
      * is printed as \xNN, never sent to the terminal */
+    int hidden = 0;
     for (int i = 0; i < st.n_meta; i++) {
+        if (!a.all && !vae_train_setting_applies(st.meta[i].key, &st)) {
+            hidden++;
+            continue;
+        }
         printf("  ");
         int w = print_controls_escaped(stdout, st.meta[i].key);
         printf("%*s ", w < 24 ? 24 - w : 0, "");
         print_controls_escaped(stdout, st.meta[i].value);
         printf("\n");
     }
+    if (hidden)
+        printf("  (%d recorded setting%s that do%s not apply to this model not shown: cuvae info --all)\n", hidden,
+               hidden == 1 ? "" : "s", hidden == 1 ? "es" : "");
     vae_safetensors_free(&st);
     vae_model_print_summary(&m, stdout);
     vae_model_free(&m);

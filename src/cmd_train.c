@@ -444,6 +444,9 @@ static int finish(vae_train_run *r, const train_args *a, vae_epoch_metrics *e, d
     fprintf(stderr, "trained %d epoch%s in %.1f s; final test loss %.4f nats/%s%s\n%s", s->epochs,
             s->epochs == 1 ? "" : "s", total_s, e->test.loss, r->source->row, vae_model_reads_label(&r->m) ? " (a bound on -log p(x|y))" : "",
             end.summary);
+    vae_metrics_extra extra;
+    vae_variant_metrics_extras(&r->m, r->t, &r->dtest, &r->test, &extra);
+    vae_variant_advise(&r->m, &e->test, &extra, stderr);
     fprintf(stderr, "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt%s,"
                     "report.html%s}%s\n",
             r->dir, end.files, r->val.n ? ",best.safetensors" : "", end.tail);

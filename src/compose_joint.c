@@ -28,6 +28,11 @@
 #include "variant.h"
 
 #include <math.h>
+#include <string.h>
+
+/* Below this test kl_c (nats) the code is unused; below this NMI a code near log K means nothing. */
+#define VAE_JOINT_UNUSED_KL 0.05
+#define VAE_JOINT_COLLAPSED_NMI 0.05
 #include <stdio.h>
 
 static int compose_joint(vae_model *m, const vae_config *cfg)
@@ -114,6 +119,38 @@ static void metrics_extras(vae_model *m, const vae_trainer *t, vae_device_data *
     vae_metrics_extra_add(x, "cluster_acc", acc);
 }
 
+/* The final numbers of a discrete code that carries nothing: unused (kl_c near 0, q(c|x) near uniform)
+ * or used without meaning (kl_c near log K, every image confidently assigned, but the classes
+ * tell the labels apart no better than chance: NMI near 0). */
+static void advise(const vae_model *m, const vae_losses *test, const vae_metrics_extra *x, FILE *f)
+{
+    const int c = vae_model_categorical(m);
+    double kl_c = NAN, nmi = NAN, log_k = log((double)m->latent[c].dim);
+    for (int t = 0; t < m->n_terms; t++)
+        if (m->term[t].latent == c && !vae_term_is_likelihood(m->term[t].op))
+            kl_c = test->term[t];
+    for (int k = 0; k < x->n; k++)
+        if (!strcmp(x->name[k], "nmi"))
+            nmi = x->value[k];
+    if (!isfinite(kl_c))
+        return;
+    char scores[64] = "";
+    if (isfinite(nmi))
+        snprintf(scores, sizeof scores, ", NMI with the test labels %.3f", nmi);
+    if (kl_c < VAE_JOINT_UNUSED_KL)
+        fprintf(f,
+                "cuvae train: warning: the categorical code is unused (test kl_c %.4f nats of at most log K = %.3f%s): "
+                "q(c|x) stays near uniform and the Gaussian latent carries everything. Train with a discrete "
+                "capacity, --capacity-c MAX,ITERS,GAMMA (docs/models.md, \"Scaling the iterations\").\n",
+                kl_c, log_k, scores);
+    else if (kl_c > 0.9 * log_k && isfinite(nmi) && nmi < VAE_JOINT_COLLAPSED_NMI)
+        fprintf(f,
+                "cuvae train: warning: the categorical code is used but means nothing (test kl_c %.4f nats, near "
+                "log K = %.3f%s): each image is assigned confidently, but the classes do not follow the labels. "
+                "Raise the capacity more slowly (a larger ITERS in --capacity-c) or lower its GAMMA.\n",
+                kl_c, log_k, scores);
+}
+
 static int pictures(vae_model *m, const char *dir, uint64_t seed, int scale)
 {
     char path[4200];
@@ -140,6 +177,7 @@ const vae_variant vae_variant_joint = {
     .summary = summary,
     .describe = describe,
     .metrics_extras = metrics_extras,
+    .advise = advise,
     .pictures = pictures,
     .picture_files = "categories.png",
     .picture_caption = "Categories: one row per class k of the categorical latent, each column one z ~ N(0, I) "

@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "run_dir.h"
 #include "safetensors.h"
+#include "train_settings.h"
 #include "vae_util.h"
 #include "variant.h"
 
@@ -167,11 +168,18 @@ static void section_model(FILE *f, const vae_safetensors *st, const char *why)
         fputs("</p>\n", f);
         return;
     }
-    fputs("<p class=\"note\">The metadata of model.safetensors.</p>\n<table class=\"meta\">\n", f);
+    int hidden = 0;
+    for (int i = 0; i < st->n_meta; i++)
+        hidden += !vae_train_setting_applies(st->meta[i].key, st);
+    fputs("<p class=\"note\">The metadata of model.safetensors", f);
+    if (hidden)
+        fprintf(f, " (less %d recorded setting%s that do%s not apply to this model: <code>cuvae info --all</code> "
+                   "lists every key)", hidden, hidden == 1 ? "" : "s", hidden == 1 ? "es" : "");
+    fputs(".</p>\n<table class=\"meta\">\n", f);
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < st->n_meta; i++) {
             int train = strncmp(st->meta[i].key, "train.", 6) == 0;
-            if (train != pass)
+            if (train != pass || !vae_train_setting_applies(st->meta[i].key, st))
                 continue;
             fputs("<tr><td class=\"k\">", f);
             put_esc(f, st->meta[i].key);

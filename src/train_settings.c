@@ -6,6 +6,7 @@
 #include "vae_util.h"
 #include "variant.h"
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,3 +326,42 @@ int vae_train_settings_check_data(const vae_train_checkpoint *ck, const char *pa
     return 0;
 }
 
+
+/* Whether the file's architecture (its "architecture" metadata) has a latent of this kind. */
+static int has_latent_kind(const vae_safetensors *st, const char *kind)
+{
+    const char *text = vae_safetensors_meta_get(st, "architecture");
+    json_t *arch = text ? json_loads(text, 0, NULL) : NULL, *latent;
+    size_t i;
+    int found = 0;
+    json_array_foreach(json_object_get(arch, "latents"), i, latent)
+        found |= json_is_string(json_object_get(latent, "kind")) &&
+                 strcmp(json_string_value(json_object_get(latent, "kind")), kind) == 0;
+    json_decref(arch);
+    return found;
+}
+
+int vae_train_setting_applies(const char *key, const vae_safetensors *st)
+{
+    int k = 0;
+    while (k < VAE_TS_N && strcmp(vae_train_setting_keys[k].key, key) != 0)
+        k++;
+    if (k == VAE_TS_N)
+        return 1; /* not a setting */
+    const vae_data_source *owner = vae_train_setting_keys[k].source;
+    const char *data = vae_safetensors_meta_get(st, "train.data"), *lik = vae_safetensors_meta_get(st, "likelihood");
+    const char *model = vae_safetensors_meta_get(st, "train.model");
+    const vae_variant *v = model ? vae_variant_find(model) : NULL;
+    if (owner)
+        return data && vae_data_source_of(data) == owner;
+    switch (k) {
+    case VAE_TS_SIGMA: return lik && strcmp(lik, vae_likelihood_name(VAE_LIKELIHOOD_GAUSSIAN)) == 0;
+    case VAE_TS_BINARIZE: return !lik || strcmp(lik, vae_likelihood_name(VAE_LIKELIHOOD_BERNOULLI)) == 0;
+    case VAE_TS_DISC:
+    case VAE_TS_TEMPERATURE:
+    case VAE_TS_TEMPERATURE_ANNEAL: return has_latent_kind(st, "categorical");
+    case VAE_TS_CAPACITY_Z:
+    case VAE_TS_CAPACITY_C: return !v || v->capacities;
+    default: return 1;
+    }
+}

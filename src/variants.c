@@ -199,6 +199,13 @@ void vae_variant_metrics_extras(vae_model *m, const vae_trainer *t, vae_device_d
         v->metrics_extras(m, t, test_dev, test, x);
 }
 
+void vae_variant_advise(const vae_model *m, const vae_losses *test, const vae_metrics_extra *x, FILE *f)
+{
+    const vae_variant *v = vae_variant_of(&m->cfg);
+    if (v->advise)
+        v->advise(m, test, x, f);
+}
+
 int vae_variant_pictures(vae_model *m, const char *dir, uint64_t seed, int scale)
 {
     const vae_variant *v = vae_variant_of(&m->cfg);

@@ -254,6 +254,28 @@ Test(cli, train_then_use_the_model)
     snprintf(args, sizeof args, "info --model %s/model.safetensors", run);
     cr_expect_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "train.epochs") && strstr(out, "decoder.out"), "%s", out);
+    /* only the settings that shaped this model (Bernoulli, no categorical latent, IDX data);
+     * --all lists every recorded key */
+    const char *not_applying[] = {"train.sigma", "train.disc", "train.temperature", "train.capacity_c",
+                                  "train.toy_weights", "train.toy_n"};
+    for (int i = 0; i < 6; i++)
+        cr_expect(!strstr(out, not_applying[i]), "info lists %s of a plain Bernoulli model on IDX data:\n%s",
+                  not_applying[i], out);
+    cr_expect(strstr(out, "train.binarize") && strstr(out, "10 recorded settings that do not apply to this model"),
+              "%s", out);
+    snprintf(args, sizeof args, "info --all --model %s", run);
+    cr_expect_eq(cuvae(args), 0, "%s", out);
+    for (int i = 0; i < 6; i++)
+        cr_expect(strstr(out, not_applying[i]), "info --all does not list %s:\n%s", not_applying[i], out);
+    cr_expect(!strstr(out, "not shown"), "%s", out);
+    cr_expect_eq(cuvae("info --all"), 2, "%s", out);
+    cr_expect(strstr(out, "--all") && strstr(out, "--model"), "%s", out);
+    char *report = tu_slurp_in(run, "report.html", NULL);
+    cr_assert_not_null(report, "no report.html in %s", run);
+    cr_expect(!strstr(report, "train.toy_weights") && !strstr(report, "train.sigma") &&
+                  strstr(report, "less 10 recorded settings that do not apply"),
+              "the report lists settings that do not apply to the model");
+    free(report);
 
     /* the same run again gives the same final line: same seed, same numbers */
     char first[65536];

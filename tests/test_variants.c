@@ -6,6 +6,7 @@
  * refused, and its model file names it and loads back as the same variant with the same
  * parameters. The numbers of each variant are tested in their own files (test_model, test_cvae).
  */
+#define _GNU_SOURCE
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -148,5 +149,54 @@ Test(variants, model_files_load_back_as_the_same_variant)
         vae_model_free(&a);
         vae_model_free(&b);
     }
+    vae_backend_free(be);
+}
+
+/* The joint model's advice after training: a code that is unused (kl_c near 0) or that means
+ * nothing (kl_c near log K, NMI near 0) is warned about, naming the flag that helps; a working
+ * code, or a variant without advice, says nothing. */
+static char *advice_of(const vae_model *m, double kl_c, double nmi)
+{
+    vae_losses test = vae_losses_nan(m);
+    for (int t = 0; t < m->n_terms; t++)
+        test.term[t] = m->term[t].latent == vae_model_categorical(m) && !vae_term_is_likelihood(m->term[t].op)
+                           ? kl_c
+                           : 50.0;
+    vae_metrics_extra x = {0};
+    vae_metrics_extra_add(&x, "nmi", nmi);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    cr_assert_not_null(f);
+    vae_variant_advise(m, &test, &x, f);
+    fclose(f);
+    return text;
+}
+
+Test(variants, joint_warns_when_its_code_is_unused_or_means_nothing)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config_of(vae_variant_find("joint"));
+    c.disc = 4;
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 8), 0, "%s", vae_last_error());
+    char *unused = advice_of(&m, 0.003, 0.11), *meaningless = advice_of(&m, 1.38, 0.01),
+         *working = advice_of(&m, 1.2, 0.4);
+    cr_expect(strstr(unused, "warning: the categorical code is unused") && strstr(unused, "--capacity-c") &&
+                  strstr(unused, "0.0030") && strstr(unused, "log K = 1.386"),
+              "%s", unused);
+    cr_expect(strstr(meaningless, "means nothing") && strstr(meaningless, "NMI with the test labels 0.010"), "%s",
+              meaningless);
+    cr_expect_str_eq(working, "");
+    free(unused);
+    free(meaningless);
+    free(working);
+    vae_model_free(&m);
+    vae_config plain = small_config_of(vae_variant_find("vae"));
+    cr_assert_eq(vae_model_init(&m, &plain, be, 8), 0, "%s", vae_last_error());
+    char *none = advice_of(&m, 0.0, 0.0);
+    cr_expect_str_eq(none, "", "the plain VAE advised: %s", none);
+    free(none);
+    vae_model_free(&m);
     vae_backend_free(be);
 }
