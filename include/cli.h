@@ -39,6 +39,7 @@ int vae_cmd_plot(int argc, char **argv);
 int vae_cmd_compare(int argc, char **argv);
 int vae_cmd_bench(int argc, char **argv);
 int vae_cmd_report(int argc, char **argv);
+int vae_cmd_sweep(int argc, char **argv);
 int vae_cmd_encode(int argc, char **argv);
 int vae_cmd_devices(int argc, char **argv);
 int vae_cmd_version(int argc, char **argv);

@@ -31,7 +31,8 @@ typedef struct vae_plot vae_plot;
 vae_plot *vae_plot_new(const char *title, const char *xlabel, const char *ylabel);
 void vae_plot_free(vae_plot *p);
 
-/* A line through the n points (x[i], y[i]) in colour class `color`, named in the legend. */
+/* A line through the n points (x[i], y[i]) in colour class `color`, named in the legend (name NULL:
+ * no legend entry, e.g. the second line of a colour already named). */
 void vae_plot_line(vae_plot *p, const char *name, const double *x /* (n) */, const double *y /* (n) */, int n,
                    int color);
 /* n points, point i in colour class cls[i] (0..VAE_PLOT_N_COLORS-1, taken modulo); the legend

@@ -18,10 +18,20 @@
 #ifndef VAE_REPORT_H
 #define VAE_REPORT_H
 
+#include <stdio.h>
+
 /* Write dir/report.html (atomically) from what dir holds. metrics.csv is required;
  * provenance.txt and model.safetensors are shown when present. 0, or -1 with
  * vae_set_error naming the file and the cause. */
 int vae_report_write(const char *dir);
+
+/* For the pages (this one and the sweep's): a raw byte string (a path, a file name) as valid UTF-8
+ * text (run_dir's escape), HTML-escaped; and a file name as a relative URL, every byte but
+ * [A-Za-z0-9._~-] percent-encoded ('/' too: one path component). */
+void vae_html_text(FILE *f, const char *s);
+void vae_html_url(FILE *f, const char *name);
+/* The pages' style sheet. */
+extern const char vae_report_css[];
 
 /* The caption of a known picture name ("samples.png"), or NULL for another name. */
 const char *vae_report_caption(const char *name);

@@ -22,6 +22,7 @@ static const struct {
     {"plot", vae_cmd_plot, "pictures of a saved model: latent scatter, manifold, traversals, curves"},
     {"info", vae_cmd_info, "model summary: layers, shapes, parameter counts"},
     {"compare", vae_cmd_compare, "run N training steps on the CPU and the GPU and compare every tensor"},
+    {"sweep", vae_cmd_sweep, "many training runs from value lists of train's flags, on this machine or Slurm"},
     {"report", vae_cmd_report, "write a run directory's report.html: settings, metrics, curves, pictures"},
     {"bench", vae_cmd_bench, "images/s and seconds per epoch of the training loop on each backend"},
     {"encode", vae_cmd_encode, "each image's posterior mean and log-variance, with its label, to safetensors"},

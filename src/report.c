@@ -67,16 +67,14 @@ static void put_esc(FILE *f, const char *s)
     }
 }
 
-/* A raw byte string (a path, a file name) as valid UTF-8 text (run_dir's escape), HTML-escaped. */
-static void put_esc_raw(FILE *f, const char *s)
+void vae_html_text(FILE *f, const char *s)
 {
     char *e = vae_safetensors_escape(s);
     put_esc(f, e);
     vae_free(e);
 }
 
-/* A file name as a relative URL: every byte but [A-Za-z0-9._~-] percent-encoded. */
-static void put_url(FILE *f, const char *name)
+void vae_html_url(FILE *f, const char *name)
 {
     for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("._~-", *p))
@@ -102,7 +100,7 @@ static int read_text(const char *dir, const char *name, char **text, size_t *len
 
 /* ---- sections --------------------------------------------------------------------- */
 
-static const char css[] =
+const char vae_report_css[] =
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;margin:2em auto;"
     "max-width:72em;padding:0 1em;color:#1a1a1a;background:#fff;line-height:1.4}"
     "h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}"
@@ -325,11 +323,11 @@ static void figure(FILE *f, const char *name, const char *caption)
 {
     size_t n = strlen(name);
     fputs("<figure><img src=\"", f);
-    put_url(f, name);
+    vae_html_url(f, name);
     fprintf(f, "\"%s alt=\"", strcmp(name + n - 4, ".png") == 0 ? " class=\"px\"" : "");
-    put_esc_raw(f, name);
+    vae_html_text(f, name);
     fputs("\"><figcaption><b>", f);
-    put_esc_raw(f, name);
+    vae_html_text(f, name);
     fputs("</b>", f);
     if (caption) {
         fputs(": ", f);
@@ -446,9 +444,9 @@ int vae_report_write(const char *dir)
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>cuvae run ",
           f);
-    put_esc_raw(f, base);
-    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>cuvae run <code>", css);
-    put_esc_raw(f, base);
+    vae_html_text(f, base);
+    fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>cuvae run <code>", vae_report_css);
+    vae_html_text(f, base);
     fputs("</code></h1>\n<p class=\"note\">A variational autoencoder trained by cuvae. This page is made from the "
           "files in its run directory (regenerate it with <code>cuvae report DIR</code>).</p>\n",
           f);
