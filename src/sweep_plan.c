@@ -148,8 +148,11 @@ static int alternatives(const struct option *o, const char *flag, const char *va
         scratch_settings(&t, given);
         if (!items[i][0])
             return vae_set_error("%s %s: an empty item in the list", flag, value);
-        if (check_value(&t, given, o, items[i]))
-            return vae_set_error("%s %s: item '%s': %s", flag, value, items[i], vae_last_error());
+        if (check_value(&t, given, o, items[i])) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            return vae_set_error("%s %s: item '%s': %s", flag, value, items[i], why);
+        }
     }
     return 0;
 }
@@ -323,7 +326,9 @@ int vae_sweep_expand(int argc, char **argv, const char *dir, int zip, int thread
                 run->threads = atoi(value);
         }
         if (vae_train_settings_new_run(&t, given)) { /* the combination, as train checks it */
-            vae_set_error("run %s: %s", run->name, vae_last_error());
+            char why[1024];
+            snprintf(why, sizeof why, "%s", vae_last_error());
+            vae_set_error("run %s: %s", run->name, why);
             goto out;
         }
         if (!threads_given) {
