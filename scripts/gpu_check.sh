@@ -33,6 +33,9 @@
 #             UNAVAILABLE (skipped) where the tool is missing or refuses the device
 #   bench     scripts/bench.sh on Fashion-MNIST, 1 round at all cores (GPU_CHECK_BENCH_ARGS
 #             replaces those arguments); raw output and tables in bench-results.txt
+#   sweep     `cuvae sweep` of 8 runs (the default model, 2 epochs on the first 2,000 MNIST
+#             images, --device cuda) at --per-gpu 1, 2, 4 and 8: the seconds of each, the
+#             measure that sweep's --per-gpu default (4, unmeasured until then) waits for
 #
 # --emulated: the rehearsal here (scripts/gpu_rehearse.sh). The emulated device of
 # tests/cuda_emu stands in for the GPU: the build is -DCUVAE_CUDA_EMU=ON (the same kernels
@@ -68,7 +71,7 @@ window_defers=(
 emu_only_tests='^(test_cuda_emu|test_cuda_ops_small_device)$'
 
 window_phases=(test compare train)
-extra_phases=(rest sanitize bench)
+extra_phases=(rest sanitize bench sweep)
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 emulated=0
 [[ "${1:-}" == --emulated ]] && { emulated=1; shift; }
@@ -88,7 +91,7 @@ outdir=$(cd "$2" && pwd)
 budget=${GPU_CHECK_BUDGET_S:-$default_budget}
 # The seconds each phase is sure of: the steps before it may use the budget only down to the
 # sum of the shares of the phases still to come.
-declare -A share=([test]=45 [compare]=25 [train]=20 [rest]=30 [sanitize]=60 [bench]=150)
+declare -A share=([test]=45 [compare]=25 [train]=20 [rest]=30 [sanitize]=60 [bench]=150 [sweep]=40)
 shares_after() { local k sum=0; for ((k = $1; k < ${#phases[@]}; k++)); do sum=$((sum + share[${phases[k]}])); done; echo "$sum"; }
 
 source scripts/gpu_common.sh
@@ -460,6 +463,33 @@ phase_bench() {
   done
   # the verdict tables, as bench.sh printed them
   while IFS= read -r line; do note "$line"; done < <(grep -E '^(\| [0-9]|CPU verdict|GPU)' "$out")
+}
+
+phase_sweep() {
+  local data=$W/mnist-head k t0 secs rc
+  if ((emulated)); then
+    check SKIP "sweep" "--emulated: the runs per GPU are timed on a real GPU only"
+    return
+  fi
+  gpu_mnist_head data/mnist "$data" 2000 1000 || { check FAIL "sweep" "could not take 2,000 MNIST images"; return; }
+  for k in 1 2 4 8; do
+    rm -rf "$W/sweep-$k"
+    t0=$(date +%s.%N)
+    echo "== cuvae sweep --per-gpu $k: 8 runs, --seed 1:8, 2 epochs, --device cuda (timeout $(left) s)"
+    limited "$(left)" "$B/cuvae" sweep --out "$W/sweep-$k" --per-gpu "$k" --quiet --data "$data" --epochs 2 \
+      --seed 1:8 --device cuda > "$W/sweep-$k.out" 2>&1
+    rc=$?
+    secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
+    cat "$W/sweep-$k.out"
+    if ((rc == 0)); then
+      check PASS "sweep --per-gpu $k" "8 runs in $secs s"
+    elif grep -q 'no CUDA device' "$W"/sweep-$k/logs/*.log 2>/dev/null; then
+      cuda_skip "sweep --per-gpu $k" "$(grep -h -m1 'no CUDA device' "$W"/sweep-$k/logs/*.log | head -1)"
+      return
+    else
+      check FAIL "sweep --per-gpu $k" "exit status $rc after $secs s: $(tail -n 1 "$W/sweep-$k.out")"
+    fi
+  done
 }
 
 # ---- run ----------------------------------------------------------------------------------
