@@ -1,7 +1,7 @@
 /*
  * sweep_report.c: a sweep's table and page (sweep.h): DIR/sweep.csv and DIR/sweep.html, one row
- * per run with the values that vary, the final epoch's train and test losses and the extra
- * columns its metrics.csv holds (nmi and cluster_acc of a joint model, the capacities), the
+ * per run with the values that vary, the final epoch's train loss, its test loss and terms, and
+ * the scores its metrics.csv holds (nmi and cluster_acc of a joint model), the
  * active units and, when asked, the importance-weighted bound (both from `cuvae eval --json` on
  * the run's model), the training seconds and the run's state; sorted by a chosen column; each
  * run's test loss per epoch on one chart, coloured by the first varied value; each row linking
@@ -121,14 +121,15 @@ static void read_metrics(const vae_sweep_run *run, columns *c, row *r)
         seconds += seconds_col >= 0 ? t.values[(size_t)i * t.n_cols + seconds_col] : 0;
     }
     r->n_epochs = t.n_rows;
-    static const char *const wanted[] = {"train_loss", "test_loss", "val_loss", "nmi", "cluster_acc"};
-    for (size_t w = 0; t.n_rows && w < sizeof wanted / sizeof wanted[0]; w++)
-        for (int j = 0; j < t.n_cols; j++)
-            if (!strcmp(t.names[j], wanted[w])) {
-                int k = column(c, wanted[w]);
-                if (k >= 0)
-                    r->value[k] = t.values[(size_t)(t.n_rows - 1) * t.n_cols + j];
-            }
+    /* the train loss, every test column (the loss and each term: across betas the loss is
+     * recon + beta kl, so the terms are what compare), the validation loss, the clustering scores */
+    for (int j = 0; t.n_rows && j < t.n_cols; j++)
+        if (!strcmp(t.names[j], "train_loss") || !strncmp(t.names[j], "test_", 5) || !strcmp(t.names[j], "val_loss") ||
+            !strcmp(t.names[j], "nmi") || !strcmp(t.names[j], "cluster_acc")) {
+            int k = column(c, t.names[j]);
+            if (k >= 0)
+                r->value[k] = t.values[(size_t)(t.n_rows - 1) * t.n_cols + j];
+        }
     int k = column(c, "seconds");
     if (k >= 0 && seconds_col >= 0)
         r->value[k] = seconds;

@@ -232,14 +232,14 @@ Test(sweep, interrupted_and_continued_without_losing_or_repeating_a_run, .timeou
     cr_assert_eq(rc, 0, "%s", out);
     char *csv = tu_slurp_in(sweep, "sweep.csv", NULL), *html = tu_slurp_in(sweep, "sweep.html", NULL);
     cr_assert(csv && html);
-    static const char header[] = "run,beta,seed,train_loss,test_loss,seconds,active_units,state\n";
+    static const char header[] = "run,beta,seed,train_loss,test_loss,test_recon,test_kl,seconds,active_units,state\n";
     cr_expect(strncmp(csv, header, strlen(header)) == 0, "%s", csv);
     cr_expect_eq(count_lines(csv, ",finished\n"), 12, "%s", csv);
     double prev = -1e300;
     for (const char *line = strchr(csv, '\n') + 1; *line; line = strchr(line, '\n') + 1) {
         double train, test;
         const char *p = line;
-        for (int commas = 0; commas < 3; p++)
+        for (int commas = 0; commas < 3; p++) /* past run, beta, seed */
             commas += *p == ',';
         cr_assert_eq(sscanf(p, "%lf,%lf", &train, &test), 2, "%s", line);
         cr_expect_geq(test, prev, "not sorted by test_loss:\n%s", csv);
