@@ -6,8 +6,9 @@
  * format_version "1", the run's settings as given by the caller (key "train.*"
  * strings, from which the model is rebuilt), the trainer's position
  * (state.*: epochs done, step in the epoch, noise offset, shuffle generator,
- * loss sums as exact hex bits), Adam's step, the best validation loss so far
- * and the metrics CSV so far.
+ * loss sums as exact hex bits, the step log's row in progress: state.win_acc,
+ * state.win_images), Adam's step, the best validation loss so far, the metrics
+ * CSV so far and the step log's (metrics_steps; absent in older checkpoints).
  *
  * Written atomically (temporary file, fsync, rename, directory fsync) by
  * vae_safetensors_write, so a kill at any moment leaves the previous
@@ -31,6 +32,7 @@ typedef struct {
     double best_val;  /* best validation loss so far; NAN when there is none */
     int best_epoch;   /* its epoch; 0 when there is none */
     const char *metrics; /* metrics.csv as it stands: header and one row per finished epoch */
+    const char *metrics_steps; /* metrics_steps.csv as it stands ("" without --log-every) */
 } vae_train_progress;
 
 /* Write the checkpoint of model m (downloaded from its backend) and progress p;

@@ -27,7 +27,7 @@
  * toy_pictures.h VAE_TOY_PICTURE_KINDS). */
 #define RUN_OWN_FILES(X)                                                                                    \
     X("model.safetensors") X("best.safetensors") X("checkpoint.safetensors") X("metrics.csv")              \
-    X("metrics.jsonl") X("provenance.txt") X("samples.png") X("reconstructions.png") X("report.html")
+    X("metrics.jsonl") X("metrics_steps.csv") X("metrics_steps.jsonl") X("provenance.txt") X("samples.png") X("reconstructions.png") X("report.html")
 
 const char *const vae_run_files[VAE_RUN_N_FILES] = {
 #define RUN_FILE(file) file,
