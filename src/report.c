@@ -25,7 +25,9 @@
 static const struct {
     const char *name, *caption;
 } known[] = {
-    {"loss_curves.svg", "Loss curves: the training and test loss and each of its terms, per epoch"},
+    {"loss_curves.svg", "Loss curves: the training and test loss and each of its terms, per epoch; with --log-every "
+                        "the training loss of every step row (metrics_steps.csv) under the epochs' points; a joint "
+                        "model's NMI, cluster accuracy, capacities and temperature"},
     {"samples.png", "Samples: images decoded from draws of the prior N(0, I)"},
     {"reconstructions.png", "Reconstructions: test images beside their reconstructions"},
     {"latent_scatter.svg", "Latent space: the posterior means of test images, coloured by label (their first two "
@@ -394,6 +396,28 @@ static int section_pictures(FILE *f, const char *dir, const vae_metrics_table *t
     return 0;
 }
 
+/* What metrics_steps.csv holds (--log-every), below the epochs' table; nothing without one. */
+static void section_steps(FILE *f, const char *dir)
+{
+    char *csv = NULL;
+    size_t len = 0;
+    if (read_text(dir, "metrics_steps.csv", &csv, &len) != 0)
+        return;
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "%s/metrics_steps.csv", dir);
+    vae_metrics_table t;
+    if (vae_metrics_parse(csv, len, what, &t) == 0) {
+        const int js = vae_metrics_column(&t, "step"), je = vae_metrics_column(&t, "epoch");
+        if (t.n_rows > 0 && js >= 0 && je >= 0)
+            fprintf(f, "<p class=\"note\">metrics_steps.csv (also as metrics_steps.jsonl): %d step rows, one every "
+                       "%.0f training steps, to step %.0f (epoch %.3f); loss_curves.svg draws them.</p>\n",
+                    t.n_rows, t.values[js], t.values[(size_t)(t.n_rows - 1) * t.n_cols + js],
+                    t.values[(size_t)(t.n_rows - 1) * t.n_cols + je]);
+        vae_metrics_table_free(&t);
+    }
+    vae_free(csv);
+}
+
 /* ---- the page ----------------------------------------------------------------------- */
 
 int vae_report_write(const char *dir)
@@ -455,6 +479,7 @@ int vae_report_write(const char *dir)
     section_provenance(f, prov);
     section_model(f, have_model ? &st : NULL, why);
     section_epochs(f, &t);
+    section_steps(f, dir);
     fputs("</body>\n</html>\n", f);
     if (fclose(f) != 0)
         vae_fatal("open_memstream: %s", strerror(errno));
