@@ -54,6 +54,10 @@ typedef struct {
     long total_steps; /* > 0: the run ends after this many steps of all epochs (its last epoch may stop part-way,
                        * see vae_trainer_epoch) and the schedules span them; 0: epochs whole epochs */
     int log_every;    /* > 0: a step row (vae_step_row) every log_every steps of the run; 0: none */
+    /* When not NULL, called after each training step with the steps of the run done and the fractional
+     * epoch (a snapshot of the model; it must leave the training state alone). */
+    void (*at_step)(void *ctx, long step, double epoch);
+    void *at_step_ctx;
     /* When not NULL and non-zero after a step (a signal handler sets it), the epoch stops
      * after that step and vae_trainer_epoch returns 1; the state then resumes mid-epoch. */
     const volatile sig_atomic_t *stop;

@@ -49,6 +49,7 @@ typedef struct {
     int created;            /* the directory was made by this run (removed if it fails before writing) */
     int wrote;              /* something of this run was written into the directory */
     int resuming;
+    int snapshot_failed;    /* the source's snapshot failed once: no more are drawn */
     vae_train_checkpoint ck; /* a resumed run's checkpoint, until its state is restored */
     char ck_path[VAE_RUN_PATH_MAX];  /* its path */
     char dir_buf[VAE_RUN_PATH_MAX];  /* a default run directory's path */

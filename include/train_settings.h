@@ -63,6 +63,7 @@
     X(TOY_MEANS, "train.toy_means", "--toy-means", 0, VAE_TOY_DEFAULT_MEANS, SOURCE(vae_data_toy), 1)          \
     X(TOY_STDS, "train.toy_stds", "--toy-stds", 0, VAE_TOY_DEFAULT_STDS, SOURCE(vae_data_toy), 1)             \
     X(TOY_N, "train.toy_n", "--toy-n", 0, VAE_TOY_DEFAULT_N, SOURCE(vae_data_toy), 1)                          \
+    X(TOY_SNAPSHOT, "train.toy_snapshot_every", "--snapshot-every", 0, "auto", SOURCE(vae_data_toy), 0)          \
     X(MATH, "train.math", "--tf32", VAE_OPT_TF32, "fp32", SHARED_FN(math), 0) /* the GEMMs' precision on CUDA */  \
     X(LOG_EVERY, "train.log_every", "--log-every", 0, "0", INT(log_every, 0, 1 << 30), 0)                       \
     X(STEPS, "train.steps", "--steps", 0, "off", FN(steps, 0), 0) /* the run's length in steps; epochs follow */ \

@@ -76,11 +76,15 @@ static void help(void)
            "                      (data in [0, 1] only)\n"
            "  --data toy          the 1-D Gaussian-mixture toy, drawn in memory (seeded by --seed); its model\n"
            "                      defaults to a 1-D latent, --hidden 100,100, tanh, --likelihood gaussian,\n"
-           "                      --sigma 0.1; writes toy_density.svg, toy_latent.svg, toy_generated.svg\n"
+           "                      --sigma 0.1; writes toy_density.svg and the panels toy_latent.svg\n"
+           "                      (encoding), toy_decoded.svg (decoding), toy_generated.svg (generation)\n"
            "  --toy-weights W,..  component weights, each > 0, normalized to sum 1 (default " VAE_TOY_DEFAULT_WEIGHTS ")\n"
            "  --toy-means M,..    component means (default " VAE_TOY_DEFAULT_MEANS ")\n"
            "  --toy-stds S,..     component standard deviations, each > 0 (default " VAE_TOY_DEFAULT_STDS ")\n"
            "  --toy-n TRAIN,TEST  rows drawn for the training and test sets (default " VAE_TOY_DEFAULT_N ")\n"
+           "  --snapshot-every N  toy: the three panels of the model after every N steps, each kept as\n"
+           "                      toy_snapshot_<step>.svg; auto (default): dense early, sparse later (steps\n"
+           "                      0, 10, 20, 50, 100, 200, 500, ...) and the last; off: none\n"
            "  --quiet             no progress output, only the epoch lines\n"
            "  -h, --help          this help\n\n"
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
@@ -284,6 +288,25 @@ static int load_data(vae_train_run *r)
     return 0;
 }
 
+/* The data source's snapshot after a step (the toy's panels, --snapshot-every); a failure is said once and
+ * ends the snapshots, not the run. */
+static void snapshot(vae_train_run *r, long step, double epoch, int last)
+{
+    if (!r->source->snapshot || r->snapshot_failed)
+        return;
+    vae_source_step s = {.m = &r->m, .ts = &r->ts, .test = &r->test, .dir = r->dir, .step = step, .epoch = epoch,
+                         .last = last};
+    if (r->source->snapshot(&s)) {
+        fprintf(stderr, "cuvae train: no more snapshots: %s\n", vae_last_error());
+        r->snapshot_failed = 1;
+    }
+}
+
+static void at_step(void *ctx, long step, double epoch)
+{
+    snapshot(ctx, step, epoch, 0);
+}
+
 /* 3. Backend, model (initialized, or the checkpoint's), the run's header lines, the data on the
  * backend, the trainer. 0, or the exit code. */
 static int start_model(vae_train_run *r, const train_args *a)
@@ -329,6 +352,8 @@ static int start_model(vae_train_run *r, const train_args *a)
     topt.rate = r->source->rate;
     topt.total_steps = r->ts.steps;
     topt.log_every = r->ts.log_every;
+    topt.at_step = at_step;
+    topt.at_step_ctx = r;
     r->t = vae_trainer_init(&r->m, &topt);
     if (r->resuming) {
         r->best_val = r->ck.p.best_val;
@@ -374,6 +399,8 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
     int done = r->ck.p.trainer.epochs_done; /* 0 for a new run */
     vae_train_checkpoint_free(&r->ck);
     int saved_at = -1; /* epochs done at the last checkpoint */
+    if (!r->resuming)
+        snapshot(r, 0, 0.0, 0); /* the model before its first step */
     while (done < s->epochs && !vae_stop_signal) {
         int stopped = vae_trainer_epoch(r->t, &r->dtrain, &r->dtest, done + 1, e);
         vae_divergence div;
@@ -411,8 +438,12 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
         if (vae_run_log_write_metrics(r))
             return vae_cli_fail();
     }
-    if (!vae_stop_signal)
+    if (!vae_stop_signal) {
+        const long spe = ((long)r->train.n + s->batch_size - 1) / s->batch_size;
+        const long last = r->ts.steps > 0 ? r->ts.steps : spe * s->epochs;
+        snapshot(r, last, (double)last / (double)spe, 1); /* the finished model, whatever the schedule */
         return 0;
+    }
     vae_trainer_state st;
     vae_trainer_get_state(r->t, &st);
     if ((st.step || saved_at != done) && (vae_run_save_checkpoint(r) || vae_run_log_write_metrics(r)))

@@ -362,6 +362,9 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
         if (t->win)
             log_step(t, first_of_epoch + t->step, B, steps_per_epoch);
         t->step++;
+        if (t->opt.at_step)
+            t->opt.at_step(t->opt.at_step_ctx, first_of_epoch + t->step,
+                           (double)(first_of_epoch + t->step) / (double)steps_per_epoch);
         if (vae_progress_due(&p)) {
             vae_losses run = read_losses(m, t->acc, first + B);
             if (vae_trainer_diverged(t, &d))
