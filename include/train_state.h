@@ -52,7 +52,7 @@ int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck);
 /* The checkpoint against the run it continues, before anything is allocated or trained: the
  * tensors params, adam.m and adam.v are F32 vectors of layout->n_params (the model the recorded
  * settings describe, vae_model_layout: a small file cannot ask for a large model); state.acc
- * holds one finite sum per loss term of layout; state.step is below `batches` (the steps of an
+ * and state.win_acc hold one finite sum per loss term of layout; state.step is below `batches` (the steps of an
  * epoch); state.best_epoch is at most epochs_done, its best_val finite; and the metrics text is
  * the line `header` (metrics.csv's, with its newline) and then epochs_done rows, row k of epoch k,
  * every cell a number. 0, or -1 with vae_set_error naming path and the value. */

@@ -297,6 +297,11 @@ int vae_train_checkpoint_check(const vae_train_checkpoint *ck, const char *path,
             return vae_set_error("%s: state.acc holds %s for the loss term '%s': a checkpoint holds finite sums "
                                  "(the file is damaged)",
                                  path, isnan(s->acc[k]) ? "NaN" : "an infinity", layout->term[k].name);
+    for (int k = 0; k < s->n_terms; k++)
+        if (!isfinite(s->win_acc[k]))
+            return vae_set_error("%s: state.win_acc holds %s for the loss term '%s': a checkpoint holds finite sums "
+                                 "(the file is damaged)",
+                                 path, isnan(s->win_acc[k]) ? "NaN" : "an infinity", layout->term[k].name);
     if (s->step < 0 || s->step >= batches)
         return vae_set_error("%s: state.step %d is not a step of an epoch of %ld batches (0 to %ld): the file is "
                              "damaged",

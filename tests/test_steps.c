@@ -345,3 +345,18 @@ Test(curves, the_joint_model_draws_nmi_accuracy_capacities_and_says_when_c_is_ca
                   tu_file_has(path, "a joint model's NMI, cluster accuracy"),
               "the report's caption does not name the NMI curve");
 }
+
+/* A checkpoint whose step row in progress holds a non-finite sum is damaged: refused, not resumed. */
+Test(steps, a_non_finite_step_row_sum_in_a_checkpoint_is_refused)
+{
+    char dir[512], ck[600];
+    snprintf(dir, sizeof dir, "%s/nan", tu_tmpdir());
+    cr_assert_eq(cuvae("train " TOY " --steps 27 --log-every 4 --out %s", dir), 0, "%s", out);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", dir);
+    char *win = tu_st_meta(ck, "state.win_images");
+    cr_expect_str_eq(win, "60", "steps 25..27 of batch 20 in the row in progress");
+    free(win);
+    tu_st_rewrite_meta(ck, "state.win_acc", "7ff8000000000000,0000000000000000");
+    cr_expect_eq(cuvae("train --resume %s --steps 45 --quiet", dir), 1, "%s", out);
+    cr_expect(strstr(out, "state.win_acc holds NaN for the loss term 'recon'"), "%s", out);
+}
