@@ -38,6 +38,17 @@ typedef struct {
     char summary[512];                 /* lines printed after the final loss, each ending in '\n' ("" none) */
 } vae_source_run_end;
 
+/* A training step's end, for its source's snapshot of the model as it stands. */
+typedef struct {
+    vae_model *m;
+    const struct vae_train_settings *ts;
+    const vae_dataset *test;
+    const char *dir;  /* the run directory */
+    long step;        /* steps of the run done (0: before the first) */
+    double epoch;     /* step / steps per epoch */
+    int last;         /* the run's last step: drawn whatever the schedule */
+} vae_source_step;
+
 typedef struct vae_data_source {
     const char *name; /* "idx", "toy" */
     const char *row;  /* one row in messages: "image", "value" */
@@ -83,6 +94,14 @@ typedef struct vae_data_source {
     /* The pictures of a finished run into e->dir, the model's extra metadata and the last lines.
      * 0, or -1 with vae_set_error. */
     int (*pictures)(vae_source_run_end *e);
+    /* After a training step (and before the first): the source's snapshot of the model into
+     * s->dir when its schedule says so (the toy's panels, --snapshot-every). 0 (drawn, or not
+     * due), or -1 with vae_set_error. NULL: none. */
+    int (*snapshot)(const vae_source_step *s);
+    /* `cuvae plot` of a saved model of this source whose rows are not images (model file `model`):
+     * its pictures into out_dir, and a line on log per file. Returns how many were written, or -1
+     * with vae_set_error. NULL: the image pictures (pictures.h). */
+    int (*plot)(vae_model *m, const char *model, const char *out_dir, FILE *log);
 } vae_data_source;
 
 /* The source a --data value names (never NULL). */

@@ -5,7 +5,7 @@
  * metrics.csv is the record: `cuvae train` keeps its text in memory (and in
  * the checkpoint), and metrics.jsonl is always made from that text by
  * vae_metrics_jsonl, so the two files can never disagree. One JSON object per
- * data row, keys from the header in its order: "epoch" an integer, every other
+ * data row, keys from the header in its order: "epoch" and "step" integers (a whole epoch), every other
  * column a number printed with 15 significant digits (the CSV's 4 to 6
  * decimals come back exactly), or null for a value that is not a finite number.
  *

@@ -2,7 +2,7 @@
  * run_dir.h: the run directory of `cuvae train` and what it records.
  *
  * A run directory belongs to one run. Its files (VAE_RUN_FILES): model.safetensors,
- * best.safetensors, checkpoint.safetensors, metrics.csv, metrics.jsonl,
+ * best.safetensors, checkpoint.safetensors, metrics.csv, metrics.jsonl, metrics_steps.csv, metrics_steps.jsonl,
  * provenance.txt, samples.png, reconstructions.png, report.html, the pictures of
  * pictures.h (latent_scatter.svg, manifold.png, traversals.png, interpolation.png,
  * per_digit.png, loss_curves.svg), the toy's (toy_density.svg, toy_latent.svg,
@@ -41,7 +41,7 @@
 
 /* The run files: its own, the pictures (pictures.h) and the toy's (toy_pictures.h); run_dir.c
  * asserts at compile time that the count is theirs. */
-#define VAE_RUN_N_FILES 18
+#define VAE_RUN_N_FILES 21
 extern const char *const vae_run_files[VAE_RUN_N_FILES];
 
 /* vae_safetensors_escape(in) into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is

@@ -49,7 +49,14 @@ typedef struct {
     double mean[VAE_TOY_MAX_COMPONENTS];
     double std[VAE_TOY_MAX_COMPONENTS];     /* > 0 */
     int n_train, n_test;
+    int snapshot_every;                     /* --snapshot-every: a snapshot every N steps; 0 auto (dense early,
+                                             * vae_toy_snapshot_due); -1 off */
 } vae_toy;
+
+/* Whether `train` draws a snapshot after `step` steps (0: before the first) with --snapshot-every
+ * `every`: N > 0 every N steps and at 0; 0 (auto, the default) dense early and sparse later, at 0 and
+ * at 1, 2 and 5 times each power of ten from 10 (10, 20, 50, 100, 200, 500, 1000, ...); -1 never. */
+int vae_toy_snapshot_due(int every, long step);
 
 /* The VAE_TOY_DEFAULT_* mixture and row counts. */
 void vae_toy_default(vae_toy *t);

@@ -51,6 +51,13 @@ typedef struct {
     int progress;   /* 1: progress bar (terminal), 0: plain periodic log lines, -1: silent */
     FILE *log;      /* where progress and epoch lines go (stderr, usually) */
     const char *row, *rate; /* what a row is in the progress lines ("image", "img/s"; the defaults) */
+    long total_steps; /* > 0: the run ends after this many steps of all epochs (its last epoch may stop part-way,
+                       * see vae_trainer_epoch) and the schedules span them; 0: epochs whole epochs */
+    int log_every;    /* > 0: a step row (vae_step_row) every log_every steps of the run; 0: none */
+    /* When not NULL, called after each training step with the steps of the run done and the fractional
+     * epoch (a snapshot of the model; it must leave the training state alone). */
+    void (*at_step)(void *ctx, long step, double epoch);
+    void *at_step_ctx;
     /* When not NULL and non-zero after a step (a signal handler sets it), the epoch stops
      * after that step and vae_trainer_epoch returns 1; the state then resumes mid-epoch. */
     const volatile sig_atomic_t *stop;
@@ -66,7 +73,20 @@ typedef struct {
     int n_terms;            /* the model's terms */
     double acc[VAE_MAX_TERMS]; /* summed terms of those `step` steps */
     double seconds;         /* training seconds of those steps */
+    double win_acc[VAE_MAX_TERMS]; /* summed terms of the steps of the step row in progress (opt.log_every) */
+    long win_images;        /* the rows those steps trained on; 0: no step row in progress */
 } vae_trainer_state;
+
+/* A row of the step log (opt.log_every > 0): the mean losses of the log_every steps that end at
+ * step `step` of the run, weighted as an epoch's training loss is, and the schedules' values at
+ * that last step. The mean of an epoch's rows, when log_every divides its steps and every batch
+ * is whole, is the epoch's training loss. */
+typedef struct {
+    long step;        /* steps of the run done at the row's end: a multiple of log_every */
+    double epoch;     /* step / steps per epoch: the fractional epoch */
+    vae_losses train; /* mean losses per row of data over the row's steps */
+    float scalar[VAE_SCALAR_SCHEDULED]; /* the scheduled scalars (lr, KL weight, temperature, capacities) */
+} vae_step_row;
 
 /* The options of a run of `epochs` at batch_size: Adam at base rate lr with the usual betas
  * (0.9, 0.999) and eps (1e-8), the default schedule (schedule.h), the seed, no clipping, no
@@ -81,9 +101,16 @@ void vae_trainer_free(vae_trainer *t);
 /* One epoch over `train` (its order is reshuffled), then the test losses (NaN when test is NULL).
  * A trainer whose state is mid-epoch (after an interruption, or vae_trainer_set_state) finishes
  * that epoch: same order, same noise. Returns 0 when the epoch finished, 1 when opt.stop ended
- * it early (`out` is then untouched). */
+ * it early (`out` is then untouched). With opt.total_steps the run's last epoch ends at that step:
+ * `out` holds its losses so far, and the trainer stays mid-epoch (its state, saved, continues the
+ * epoch bit for bit when a resume asks for more steps; run again with no more steps, it trains
+ * nothing and gives the same `out`). */
 int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *test, int epoch,
                       vae_epoch_metrics *out);
+/* The step rows finished since the last call (opt.log_every), oldest first, into *rows (the
+ * trainer's memory, valid until its next epoch); returns how many. The rows are read back from
+ * the backend when the trainer reads its losses anyway: at the end of an epoch, and at a stop. */
+int vae_trainer_step_rows(vae_trainer *t, const vae_step_row **rows);
 /* The trainer's position (reads the loss sums back from the backend). */
 void vae_trainer_get_state(vae_trainer *t, vae_trainer_state *s);
 /* Continue from a saved position (model parameters, moments and Adam step restored apart). */

@@ -39,6 +39,8 @@ typedef struct {
     vae_device_data dtrain, dtest, dval; /* uploaded once t is set */
     char *metrics;          /* metrics.csv text */
     size_t metrics_len, metrics_cap;
+    char *steps;            /* metrics_steps.csv text (--log-every; NULL without) */
+    size_t steps_len, steps_cap;
     double best_val;        /* the best validation loss so far (NAN: none yet), and its epoch */
     int best_epoch;
     char model_meta_key[32], model_meta_value[32]; /* the source's extra model metadata ("" none) */
@@ -47,6 +49,7 @@ typedef struct {
     int created;            /* the directory was made by this run (removed if it fails before writing) */
     int wrote;              /* something of this run was written into the directory */
     int resuming;
+    int snapshot_failed;    /* the source's snapshot failed once: no more are drawn */
     vae_train_checkpoint ck; /* a resumed run's checkpoint, until its state is restored */
     char ck_path[VAE_RUN_PATH_MAX];  /* its path */
     char dir_buf[VAE_RUN_PATH_MAX];  /* a default run directory's path */
@@ -78,7 +81,14 @@ int vae_run_log_begin(vae_train_run *r, int argc, char **argv);
 /* One epoch's row (training, test and validation losses, the model's extra columns, timing)
  * appended to the text, and its line on stderr. val NULL: no validation split. */
 void vae_run_log_epoch(vae_train_run *r, const vae_epoch_metrics *e, const vae_losses *val);
-/* metrics.csv, then metrics.jsonl made from its text: the two never disagree. */
+/* metrics_steps.csv's header line (with its newline) for model m and log (--log-every) rows:
+ * step, epoch (fractional), train_loss and train_<term> for each term, lr, kl_weight, and
+ * temperature, capacity_z, capacity_c where m has them (a categorical latent, a capacity). */
+void vae_run_steps_header(vae_model *m, char *line, size_t cap);
+/* The trainer's finished step rows (vae_trainer_step_rows) appended to the step text. */
+void vae_run_log_steps(vae_train_run *r);
+/* metrics.csv, then metrics.jsonl made from its text: the two never disagree; with --log-every
+ * metrics_steps.csv and metrics_steps.jsonl the same way. */
 int vae_run_log_write_metrics(vae_train_run *r);
 /* The train_loss of the text's last row; NAN when there is none. */
 double vae_run_log_last_train_loss(const vae_train_run *r);

@@ -64,7 +64,10 @@
     X(TOY_MEANS, "train.toy_means", "--toy-means", 0, VAE_TOY_DEFAULT_MEANS, SOURCE(vae_data_toy), 1)          \
     X(TOY_STDS, "train.toy_stds", "--toy-stds", 0, VAE_TOY_DEFAULT_STDS, SOURCE(vae_data_toy), 1)             \
     X(TOY_N, "train.toy_n", "--toy-n", 0, VAE_TOY_DEFAULT_N, SOURCE(vae_data_toy), 1)                          \
+    X(TOY_SNAPSHOT, "train.toy_snapshot_every", "--snapshot-every", 0, "auto", SOURCE(vae_data_toy), 0)          \
     X(MATH, "train.math", "--tf32", VAE_OPT_TF32, "fp32", SHARED_FN(math), 0) /* the GEMMs' precision on CUDA */  \
+    X(LOG_EVERY, "train.log_every", "--log-every", 0, "0", INT(log_every, 0, 1 << 30), 0)                       \
+    X(STEPS, "train.steps", "--steps", 0, "off", FN(steps, 0), 0) /* the run's length in steps; epochs follow */ \
     X(EPOCHS, "train.epochs", "--epochs", VAE_OPT_EPOCHS, NULL, SHARED_INT(s.epochs), 0)
 
 #define VAE_TS_ENUM(id, key, flag, opt, absent, codec, step) VAE_TS_##id,
@@ -79,6 +82,8 @@ enum { VAE_TRAIN_SETTINGS(VAE_TS_ENUM) VAE_TS_N };
 typedef struct vae_train_settings {
     vae_run_settings s;
     int samples, checkpoint_every;
+    int log_every;         /* --log-every: a row of metrics_steps.csv every N steps; 0: none */
+    int steps;             /* --steps: the run's length in steps (epochs = their ceiling); 0: --epochs's */
     float val_fraction;
     float clip_grad_norm; /* --clip-grad-norm; 0: no clipping */
     vae_schedule schedule; /* --lr-schedule, --kl-warmup, --temperature, --temperature-anneal */
@@ -131,7 +136,7 @@ void vae_train_settings_model_defaults(vae_train_settings *t, const int *given);
  * (vae_train_settings_model_defaults). 0, or -1 with vae_set_error: a usage error. */
 int vae_train_settings_new_run(vae_train_settings *t, const int *given);
 /* Compare the settings given on the command line (given[k] set for each flag given) with those
- * recorded in ck; epochs may differ. -1 with a message naming each flag that differs. */
+ * recorded in ck; epochs and steps may differ. -1 with a message naming each flag that differs. */
 int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_settings *given_ts, const int *given,
                              const char *dir);
 /* Apply every recorded setting of ck (all but the data directory) to t. -1 with vae_set_error. */

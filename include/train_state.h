@@ -6,8 +6,9 @@
  * format_version "1", the run's settings as given by the caller (key "train.*"
  * strings, from which the model is rebuilt), the trainer's position
  * (state.*: epochs done, step in the epoch, noise offset, shuffle generator,
- * loss sums as exact hex bits), Adam's step, the best validation loss so far
- * and the metrics CSV so far.
+ * loss sums as exact hex bits, the step log's row in progress: state.win_acc,
+ * state.win_images), Adam's step, the best validation loss so far, the metrics
+ * CSV so far and the step log's (metrics_steps; absent in older checkpoints).
  *
  * Written atomically (temporary file, fsync, rename, directory fsync) by
  * vae_safetensors_write, so a kill at any moment leaves the previous
@@ -31,6 +32,7 @@ typedef struct {
     double best_val;  /* best validation loss so far; NAN when there is none */
     int best_epoch;   /* its epoch; 0 when there is none */
     const char *metrics; /* metrics.csv as it stands: header and one row per finished epoch */
+    const char *metrics_steps; /* metrics_steps.csv as it stands ("" without --log-every) */
 } vae_train_progress;
 
 /* Write the checkpoint of model m (downloaded from its backend) and progress p;
@@ -50,7 +52,7 @@ int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck);
 /* The checkpoint against the run it continues, before anything is allocated or trained: the
  * tensors params, adam.m and adam.v are F32 vectors of layout->n_params (the model the recorded
  * settings describe, vae_model_layout: a small file cannot ask for a large model); state.acc
- * holds one finite sum per loss term of layout; state.step is below `batches` (the steps of an
+ * and state.win_acc hold one finite sum per loss term of layout; state.step is below `batches` (the steps of an
  * epoch); state.best_epoch is at most epochs_done, its best_val finite; and the metrics text is
  * the line `header` (metrics.csv's, with its newline) and then epochs_done rows, row k of epoch k,
  * every cell a number. 0, or -1 with vae_set_error naming path and the value. */

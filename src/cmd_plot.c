@@ -26,7 +26,9 @@ static void help(void)
     printf("usage: cuvae plot --model PATH [options]\n\n"
            "Write the pictures of a saved model: latent_scatter.svg, manifold.png (2-D latents),\n"
            "traversals.png, interpolation.png, per_digit.png, and loss_curves.svg from the\n"
-           "metrics.csv beside the model (when there is one).\n\n"
+           "metrics.csv beside the model (when there is one). A model of the 1-D toy gets its\n"
+           "panels instead: toy_density.svg, toy_latent.svg (encoding), toy_decoded.svg\n"
+           "(decoding), toy_generated.svg (generation, with the recorded total variation).\n\n"
            "  --model PATH        model.safetensors written by cuvae train\n"
            "  --data DIR          data set directory; its test split is used (default: the data set\n"
            "                      recorded in the model, SHA-256 checked; else data/mnist)\n"
@@ -111,8 +113,23 @@ int vae_cmd_plot(int argc, char **argv)
         return vae_cli_fail();
     }
     int rc = VAE_EXIT_FAILURE;
-    if (vae_pictures_need_image(&m.cfg, model)) { /* before any data is looked for */
-        vae_cli_fail();
+    if (vae_pictures_need_image(&m.cfg, NULL)) {
+        /* rows that are not images: the pictures of the model's data source (the toy's panels), if it has any */
+        const vae_data_source *src = NULL;
+        if (!vae_cli_model_data(model, VAE_SPLIT_TEST, &s, recorded, sizeof recorded))
+            src = vae_data_source_of(s.data_dir);
+        if (!src || !src->plot) {
+            vae_pictures_need_image(&m.cfg, model);
+            vae_cli_fail();
+            goto free_model;
+        }
+        int n = src->plot(&m, model, out_dir, stderr);
+        if (n < 0) {
+            vae_cli_fail();
+        } else {
+            fprintf(stderr, "wrote %d pictures to %s\n", n, out_dir);
+            rc = 0;
+        }
         goto free_model;
     }
     vae_dataset test;

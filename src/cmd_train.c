@@ -34,7 +34,7 @@ enum { OPT_OUT = VAE_OPT_TRAIN_NEXT, OPT_QUIET, OPT_FORCE, OPT_RESUME, OPT_SCALE
 static void help(void)
 {
     printf("usage: cuvae train [options]\n"
-           "       cuvae train --resume DIR [--epochs N] [--device DEV] [--threads N] [--quiet]\n\n"
+           "       cuvae train --resume DIR [--epochs N | --steps N] [--device DEV] [--threads N] [--quiet]\n\n"
            "Train a VAE with a Bernoulli decoder and a Gaussian posterior; each epoch prints\n"
            "the training loss split into reconstruction and KL, and the test loss, per image in nats.\n\n"
            "%s%s%s%s%s"
@@ -42,11 +42,19 @@ static void help(void)
            "                      one that holds a previous run is refused without --force\n"
            "  --force             replace the run in --out: its cuvae files are removed once the new\n"
            "                      run's data has loaded\n"
-           "  --resume DIR        continue the run in DIR from its checkpoint; only --epochs, --device,\n"
-           "                      --threads and --quiet may change (another --threads changes the bits)\n"
+           "  --resume DIR        continue the run in DIR from its checkpoint; only --epochs or --steps,\n"
+           "                      --device, --threads and --quiet may change (another --threads changes\n"
+           "                      the bits)\n"
            "  --no-lock           run where the file system refuses locks (flock and POSIX record locks);\n"
            "                      the run directory is then not protected from a second writer\n"
            "  --checkpoint-every N  write DIR/checkpoint.safetensors every N epochs (default 1)\n"
+           "  --steps N           the run's length in training steps instead of --epochs: the epochs\n"
+           "                      that hold them, the last one stopped part-way (resumable; a resume\n"
+           "                      may give more --steps)\n"
+           "  --log-every N       every N steps a row of DIR/metrics_steps.csv and .jsonl: step,\n"
+           "                      fractional epoch, the loss and its terms over those N steps, lr, KL\n"
+           "                      weight (and temperature, capacities); loss_curves.svg draws them\n"
+           "                      (default 0: none)\n"
            "  --val-fraction F    hold out this fraction of the training set for validation\n"
            "                      (default 0); keeps the best model as best.safetensors\n"
            "  --samples N         images in samples.png (default 64)\n"
@@ -68,11 +76,15 @@ static void help(void)
            "                      (data in [0, 1] only)\n"
            "  --data toy          the 1-D Gaussian-mixture toy, drawn in memory (seeded by --seed); its model\n"
            "                      defaults to a 1-D latent, --hidden 100,100, tanh, --likelihood gaussian,\n"
-           "                      --sigma 0.1; writes toy_density.svg, toy_latent.svg, toy_generated.svg\n"
+           "                      --sigma 0.1; writes toy_density.svg and the panels toy_latent.svg\n"
+           "                      (encoding), toy_decoded.svg (decoding), toy_generated.svg (generation)\n"
            "  --toy-weights W,..  component weights, each > 0, normalized to sum 1 (default " VAE_TOY_DEFAULT_WEIGHTS ")\n"
            "  --toy-means M,..    component means (default " VAE_TOY_DEFAULT_MEANS ")\n"
            "  --toy-stds S,..     component standard deviations, each > 0 (default " VAE_TOY_DEFAULT_STDS ")\n"
            "  --toy-n TRAIN,TEST  rows drawn for the training and test sets (default " VAE_TOY_DEFAULT_N ")\n"
+           "  --snapshot-every N  toy: the three panels of the model after every N steps, each kept as\n"
+           "                      toy_snapshot_<step>.svg; auto (default): dense early, sparse later (steps\n"
+           "                      0, 10, 20, 50, 100, 200, 500, ...) and the last; off: none\n"
            "  --quiet             no progress output, only the epoch lines\n"
            "  -h, --help          this help\n\n"
            "Exit status: 0 done, 1 failure, 2 usage error, 3 diverged (a loss or gradient became NaN\n"
@@ -251,6 +263,14 @@ static int load_data(vae_train_run *r)
                 s->batch_size, r->train.n, r->source->row, r->train.n, r->train.n);
         s->batch_size = r->train.n;
     }
+    if (r->ts.steps > 0) { /* --steps: the epochs that hold them, the last one perhaps cut short */
+        const long spe = ((long)r->train.n + s->batch_size - 1) / s->batch_size;
+        const long done = r->resuming ? (long)r->ck.p.trainer.epochs_done * spe + r->ck.p.trainer.step : 0;
+        if (r->ts.steps < done)
+            return vae_cli_usage_error("train", "--steps %d: the run in %s has already done %ld steps", r->ts.steps,
+                                       r->dir, done);
+        s->epochs = (int)((r->ts.steps + spe - 1) / spe);
+    }
     if (set_classes(r))
         return vae_cli_fail();
     if (vae_config_validate(&s->cfg))
@@ -266,6 +286,25 @@ static int load_data(vae_train_run *r)
             return vae_cli_fail();
     }
     return 0;
+}
+
+/* The data source's snapshot after a step (the toy's panels, --snapshot-every); a failure is said once and
+ * ends the snapshots, not the run. */
+static void snapshot(vae_train_run *r, long step, double epoch, int last)
+{
+    if (!r->source->snapshot || r->snapshot_failed)
+        return;
+    vae_source_step s = {.m = &r->m, .ts = &r->ts, .test = &r->test, .dir = r->dir, .step = step, .epoch = epoch,
+                         .last = last};
+    if (r->source->snapshot(&s)) {
+        fprintf(stderr, "cuvae train: no more snapshots: %s\n", vae_last_error());
+        r->snapshot_failed = 1;
+    }
+}
+
+static void at_step(void *ctx, long step, double epoch)
+{
+    snapshot(ctx, step, epoch, 0);
 }
 
 /* 3. Backend, model (initialized, or the checkpoint's), the run's header lines, the data on the
@@ -311,6 +350,10 @@ static int start_model(vae_train_run *r, const train_args *a)
     topt.stop = &vae_stop_signal;
     topt.row = r->source->row;
     topt.rate = r->source->rate;
+    topt.total_steps = r->ts.steps;
+    topt.log_every = r->ts.log_every;
+    topt.at_step = at_step;
+    topt.at_step_ctx = r;
     r->t = vae_trainer_init(&r->m, &topt);
     if (r->resuming) {
         r->best_val = r->ck.p.best_val;
@@ -356,6 +399,8 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
     int done = r->ck.p.trainer.epochs_done; /* 0 for a new run */
     vae_train_checkpoint_free(&r->ck);
     int saved_at = -1; /* epochs done at the last checkpoint */
+    if (!r->resuming)
+        snapshot(r, 0, 0.0, 0); /* the model before its first step */
     while (done < s->epochs && !vae_stop_signal) {
         int stopped = vae_trainer_epoch(r->t, &r->dtrain, &r->dtest, done + 1, e);
         vae_divergence div;
@@ -370,6 +415,7 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
                     div.epoch, div.epoch_step, div.step, vae_diverged_quantity_name(div.quantity), (double)s->lr);
             return VAE_EXIT_DIVERGED;
         }
+        vae_run_log_steps(r); /* the step rows of the epoch, or of its part before a stop */
         if (stopped)
             break; /* stopped mid-epoch by a signal */
         done++;
@@ -392,11 +438,15 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
         if (vae_run_log_write_metrics(r))
             return vae_cli_fail();
     }
-    if (!vae_stop_signal)
+    if (!vae_stop_signal) {
+        const long spe = ((long)r->train.n + s->batch_size - 1) / s->batch_size;
+        const long last = r->ts.steps > 0 ? r->ts.steps : spe * s->epochs;
+        snapshot(r, last, (double)last / (double)spe, 1); /* the finished model, whatever the schedule */
         return 0;
+    }
     vae_trainer_state st;
     vae_trainer_get_state(r->t, &st);
-    if ((st.step || saved_at != done) && vae_run_save_checkpoint(r))
+    if ((st.step || saved_at != done) && (vae_run_save_checkpoint(r) || vae_run_log_write_metrics(r)))
         return vae_cli_fail();
     char hint[64];
     if (st.epochs_done >= s->epochs)
@@ -441,15 +491,19 @@ static int finish(vae_train_run *r, const train_args *a, vae_epoch_metrics *e, d
                 r->dir, threads_hint(r, hint, sizeof hint));
         return 128 + vae_stop_signal;
     }
-    fprintf(stderr, "trained %d epoch%s in %.1f s; final test loss %.4f nats/%s%s\n%s", s->epochs,
-            s->epochs == 1 ? "" : "s", total_s, e->test.loss, r->source->row, vae_model_reads_label(&r->m) ? " (a bound on -log p(x|y))" : "",
+    char steps[48] = "";
+    if (r->ts.steps > 0)
+        snprintf(steps, sizeof steps, "%d steps (", r->ts.steps);
+    fprintf(stderr, "trained %s%d epoch%s%s in %.1f s; final test loss %.4f nats/%s%s\n%s", steps, s->epochs,
+            s->epochs == 1 ? "" : "s", steps[0] ? ")" : "", total_s, e->test.loss, r->source->row, vae_model_reads_label(&r->m) ? " (a bound on -log p(x|y))" : "",
             end.summary);
     vae_metrics_extra extra;
     vae_variant_metrics_extras(&r->m, r->t, &r->dtest, &r->test, &extra);
     vae_variant_advise(&r->m, &e->test, &extra, stderr);
-    fprintf(stderr, "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl,provenance.txt%s,"
+    fprintf(stderr, "wrote %s/{model.safetensors,checkpoint.safetensors,metrics.csv,metrics.jsonl%s,provenance.txt%s,"
                     "report.html%s}%s\n",
-            r->dir, end.files, r->val.n ? ",best.safetensors" : "", end.tail);
+            r->dir, r->steps ? ",metrics_steps.csv,metrics_steps.jsonl" : "", end.files,
+            r->val.n ? ",best.safetensors" : "", end.tail);
     return 0;
 }
 

@@ -91,6 +91,14 @@ static void summary(const vae_config *c, FILE *f)
     fprintf(f, "  joint model: categorical latent of %d classes (Gumbel-softmax); objective %s\n", c->disc,
             c->cap_z.gamma > 0 || c->cap_c.gamma > 0 ? "recon + gamma |KL - C| per latent (controlled capacity)"
                                                      : "recon + KL_z + KL_c");
+    /* KL(q(c|x) || uniform) is at most log K: the trainer caps C_c there (train.c), said here once */
+    const double log_k = log((double)c->disc);
+    if (c->cap_c.gamma > 0 && c->cap_c.max > log_k) {
+        const long at = (long)ceil(log_k / c->cap_c.max * c->cap_c.iters) + 1; /* C_c of step s (0-based) is MAX s / ITERS */
+        fprintf(f, "  note: --capacity-c MAX %g is more than log K = log %d = %.4f nats, the most KL_c can be: "
+                   "C_c stops at %.4f from step %ld (of its %d steps to %g); capacity_c in metrics.csv shows it\n",
+                (double)c->cap_c.max, c->disc, log_k, log_k, at, c->cap_c.iters, (double)c->cap_c.max);
+    }
 }
 
 static void describe(const vae_config *c, const vae_schedule *schedule, FILE *f)

@@ -54,11 +54,29 @@ static int toy_new_run(vae_train_settings *t, const int *given)
 
 static int toy_apply(vae_train_settings *t, int k, const char *arg)
 {
+    if (k == VAE_TS_TOY_SNAPSHOT) { /* auto, off, or every N steps */
+        if (strcmp(arg, "auto") == 0 || strcmp(arg, "off") == 0) {
+            t->toy.snapshot_every = arg[0] == 'a' ? 0 : -1;
+            return 0;
+        }
+        if (vae_cli_parse_int("--snapshot-every", arg, 1, 1 << 30, &t->toy.snapshot_every))
+            return vae_set_error("--snapshot-every '%s': expected a number of steps from 1, auto (dense early: "
+                                 "steps 0, 10, 20, 50, 100, 200, 500, ...) or off",
+                                 arg);
+        return 0;
+    }
     return vae_toy_set(&t->toy, vae_train_setting_keys[k].flag, arg);
 }
 
 static void toy_text(const vae_train_settings *t, int k, char *buf)
 {
+    if (k == VAE_TS_TOY_SNAPSHOT) {
+        if (t->toy.snapshot_every > 0)
+            snprintf(buf, VAE_SETTING_MAX, "%d", t->toy.snapshot_every);
+        else
+            snprintf(buf, VAE_SETTING_MAX, "%s", t->toy.snapshot_every ? "off" : "auto");
+        return;
+    }
     vae_toy_text(&t->toy, vae_train_setting_keys[k].flag, buf, VAE_SETTING_MAX);
 }
 
@@ -67,24 +85,23 @@ static int toy_load(const vae_train_settings *t, vae_dataset *train, vae_dataset
     return vae_toy_datasets(&t->toy, t->s.seed, train, test);
 }
 
-/* The split of the toy run that wrote `model`, drawn again from its recorded settings (train.toy_*,
- * train.seed; a setting not recorded takes its default). */
-static int toy_load_split(const char *data, const char *model, vae_split split, vae_dataset *out)
+/* The toy settings and the seed of the run that wrote `model` (train.toy_*, train.seed; a setting not
+ * recorded takes its default) into t. 0, or -1 with vae_set_error. */
+static int toy_recorded_settings(const char *model, vae_train_settings *t)
 {
     vae_safetensors st;
     if (vae_safetensors_read(model, &st))
         return -1;
-    vae_train_settings t;
-    memset(&t, 0, sizeof t);
-    vae_run_settings_default(&t.s);
-    vae_toy_default(&t.toy);
+    memset(t, 0, sizeof *t);
+    vae_run_settings_default(&t->s);
+    vae_toy_default(&t->toy);
     int rc = -1;
     for (int k = 0; k < VAE_TS_N; k++) {
         const vae_train_setting_key *key = &vae_train_setting_keys[k];
         if (key->source != &vae_data_toy)
             continue;
         const char *v = vae_safetensors_meta_get(&st, key->key);
-        if (v && vae_train_setting_apply(&t, key->opt, v) != 1) {
+        if (v && vae_train_setting_apply(t, key->opt, v) != 1) {
             char why[512];
             snprintf(why, sizeof why, "%s", vae_last_error());
             vae_set_error("%s: recorded %s: %s", model, key->key, why);
@@ -92,17 +109,24 @@ static int toy_load_split(const char *data, const char *model, vae_split split, 
         }
     }
     const char *seed = vae_safetensors_meta_get(&st, vae_train_setting_keys[VAE_TS_SEED].key);
-    if (seed && vae_cli_parse_u64("train.seed", seed, &t.s.seed)) {
+    if (seed && vae_cli_parse_u64("train.seed", seed, &t->s.seed)) {
         vae_set_error("%s: recorded train.seed '%s' is not a number", model, seed);
         goto out;
     }
-    const int train = split == VAE_SPLIT_TRAIN;
-    if (vae_toy_datasets(&t.toy, t.s.seed, train ? out : NULL, train ? NULL : out)) /* the split alone */
-        goto out;
     rc = 0;
 out:
     vae_safetensors_free(&st);
     return rc;
+}
+
+/* The split of the toy run that wrote `model`, drawn again from its recorded settings. */
+static int toy_load_split(const char *data, const char *model, vae_split split, vae_dataset *out)
+{
+    vae_train_settings t;
+    if (toy_recorded_settings(model, &t))
+        return -1;
+    const int train = split == VAE_SPLIT_TRAIN;
+    return vae_toy_datasets(&t.toy, t.s.seed, train ? out : NULL, train ? NULL : out); /* the split alone */
 }
 
 static int toy_record(const char *data, vae_run_data *d)
@@ -161,6 +185,51 @@ static int toy_pictures(vae_source_run_end *e)
     return 0;
 }
 
+/* The panels of the model as it stands, when --snapshot-every says so (or at the run's last step). */
+static int toy_snapshot(const vae_source_step *s)
+{
+    if (!s->last && !vae_toy_snapshot_due(s->ts->toy.snapshot_every, s->step))
+        return 0;
+    if (s->ts->toy.snapshot_every < 0)
+        return 0;
+    double tv;
+    return vae_toy_snapshot_write(s->m, &s->ts->toy, s->test, s->dir, s->ts->s.seed, s->step, s->epoch, &tv);
+}
+
+/* `cuvae plot` of a saved toy model: its data drawn again from the recorded settings, and the pictures a run
+ * writes (with the run's seed, so the distance is the one recorded), and the loss curves beside the model. */
+static int toy_plot(vae_model *m, const char *model, const char *out_dir, FILE *log)
+{
+    vae_train_settings t;
+    if (toy_recorded_settings(model, &t))
+        return -1;
+    vae_dataset train, test;
+    if (vae_toy_datasets(&t.toy, t.s.seed, &train, &test))
+        return -1;
+    double tv;
+    int rc = vae_toy_pictures_write(m, &t.toy, &train, &test, out_dir, t.s.seed, &tv);
+    vae_dataset_free(&train);
+    vae_dataset_free(&test);
+    if (rc)
+        return -1;
+    int n = 0;
+    for (int k = 0; k < VAE_TOY_N_PICTURES; k++, n++)
+        fprintf(log, "wrote %s/%s\n", out_dir, vae_toy_pictures[k]);
+    fprintf(log, "toy: total variation distance %.4f (toy_generated.svg)\n", tv);
+    char csv[4200], dir[4096];
+    const char *slash = strrchr(model, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - model) : 1, slash ? model : ".");
+    snprintf(csv, sizeof csv, "%s/metrics.csv", dir);
+    const int curves = vae_pictures_loss_curves(csv, out_dir, m->cfg.beta, "value");
+    if (curves < 0)
+        return -1;
+    if (curves) {
+        fprintf(log, "wrote %s/loss_curves.svg\n", out_dir);
+        n++;
+    }
+    return n;
+}
+
 const vae_data_source vae_data_toy = {
     .name = "toy",
     .row = "value",
@@ -179,4 +248,6 @@ const vae_data_source vae_data_toy = {
     .labels_name = toy_labels_name,
     .describe = toy_describe,
     .pictures = toy_pictures,
+    .snapshot = toy_snapshot,
+    .plot = toy_plot,
 };

@@ -118,7 +118,7 @@ char *vae_metrics_jsonl(const vae_metrics_table *t, size_t *len)
             json_t *x;
             if (!isfinite(v))
                 x = json_null();
-            else if (strcmp(t->names[j], "epoch") == 0 && v == floor(v) && fabs(v) < 9e15)
+            else if ((strcmp(t->names[j], "epoch") == 0 || strcmp(t->names[j], "step") == 0) && v == floor(v) && fabs(v) < 9e15)
                 x = json_integer((json_int_t)v);
             else
                 x = json_real(v);

@@ -10,6 +10,7 @@
 
 #include "evaluate.h"
 #include "image.h"
+#include "metrics.h"
 #include "plot.h"
 #include "vae_util.h"
 
@@ -502,6 +503,72 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     return rc;
 }
 
+/* metrics_steps.csv beside the metrics.csv at csv, parsed into t: 1 read, 0 none there, -1 with
+ * vae_set_error. */
+static int read_steps_table(const char *csv, vae_metrics_table *t)
+{
+    char path[4200];
+    const char *slash = strrchr(csv, '/');
+    snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - csv + 1) : 0, csv, "metrics_steps.csv");
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT)
+        return 0;
+    size_t len;
+    char *text = vae_read_text(path, VAE_TEXT_FILE_MAX, &len);
+    if (!text)
+        return -1;
+    int rc = vae_metrics_parse(text, len, path, t);
+    vae_free(text);
+    return rc ? -1 : 1;
+}
+
+/* The step rows' column `name` as a line in colour class `color` under the epochs' curves: 1 drawn,
+ * 0 when there is no such column. */
+static int step_series(vae_plot *pl, const vae_metrics_table *steps, int n, const char *name, const double *sx,
+                       double *sy, const char *label, int color)
+{
+    const int c = n ? vae_metrics_column(steps, name) : -1;
+    if (c < 0)
+        return 0;
+    for (int r = 0; r < n; r++)
+        sy[r] = steps->values[(size_t)r * steps->n_cols + c];
+    vae_plot_line(pl, label, sx, sy, n, color);
+    return 1;
+}
+
+/* The epochs' training values as points (colour 0) over the step rows' line. */
+static void epoch_points(vae_plot *pl, const double *x, const double *y, int n)
+{
+    int *cls = vae_calloc((size_t)n + 1, sizeof(int));
+    vae_plot_scatter(pl, x, y, cls, n, NULL, 0);
+    vae_free(cls);
+}
+
+/* Titles of the curves of columns beyond the loss terms (the model's own metrics, the schedules);
+ * a column not listed is titled by its name. */
+typedef struct {
+    const char *column, *title, *ylabel;
+} curve_title;
+
+static const curve_title *curve_title_of(const char *column)
+{
+    static const curve_title known[] = {
+        {"nmi", "NMI of argmax q(c|x) with the test labels", "normalized mutual information"},
+        {"cluster_acc", "Cluster accuracy of argmax q(c|x) (best one-to-one map to the labels)", "accuracy"},
+        {"capacity_z", "Capacity C_z of the continuous KL", "nats"},
+        {"capacity_c", "Capacity C_c of the discrete KL (at most log K)", "nats"},
+        {"temperature", "Gumbel-softmax temperature", "tau"},
+        {"lr", "Learning rate", "rate"},
+        {"kl_weight", "KL weight (beta x warm-up)", "weight"},
+    };
+    static curve_title other;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(known[i].column, column) == 0)
+            return &known[i];
+    other = (curve_title){column, column, column};
+    return &other;
+}
+
 int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, const char *row)
 {
     enum { MAX_COLS = 32, MAX_ROWS = 100000 };
@@ -559,46 +626,108 @@ int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, cons
     double *x = vae_calloc((size_t)nrow + 1, sizeof(double)), *y = vae_calloc((size_t)nrow + 1, sizeof(double));
     for (int r = 0; r < nrow; r++)
         x[r] = epoch_col >= 0 ? v[(size_t)r * MAX_COLS + epoch_col] : r + 1;
-    /* one panel for the loss, then one per term: the columns train_<term> name them */
-    enum { MAX_PANELS = 1 + 8 };
+    /* the step rows beside the epochs' (--log-every), when the run has them */
+    vae_metrics_table steps = {0};
+    int have_steps = read_steps_table(csv, &steps);
+    if (have_steps < 0) {
+        vae_free(v), vae_free(x), vae_free(y);
+        return -1;
+    }
+    const int step_epoch = have_steps ? vae_metrics_column(&steps, "epoch") : -1;
+    const int step_n = step_epoch >= 0 ? steps.n_rows : 0;
+    double *sx = vae_calloc((size_t)step_n + 1, sizeof(double)), *sy = vae_calloc((size_t)step_n + 1, sizeof(double));
+    for (int r = 0; r < step_n; r++)
+        sx[r] = steps.values[(size_t)r * steps.n_cols + step_epoch];
+    char step_name[64] = "train, each step row";
+    if (step_n > 0) {
+        const int sc = vae_metrics_column(&steps, "step");
+        if (sc >= 0)
+            snprintf(step_name, sizeof step_name, "train, %.0f-step", steps.values[sc]);
+    }
+    /* one panel for the loss, then one per term (the columns train_<term> name them), then one per column of
+     * the model's own (NMI, cluster accuracy, capacities), then the step rows' schedules that move */
+    enum { MAX_PANELS = 24 };
     const char *terms[MAX_PANELS] = {"loss"}, *const splits[3] = {"train", "test", "val"};
-    int n_panels = 1;
-    for (int c = 0; c < ncol && n_panels < MAX_PANELS; c++)
+    int n_terms = 1;
+    for (int c = 0; c < ncol && n_terms < 1 + 8; c++)
         if (strncmp(names[c], "train_", 6) == 0 && strcmp(names[c], "train_loss") != 0)
-            terms[n_panels++] = names[c] + 6;
+            terms[n_terms++] = names[c] + 6;
     vae_plot *p[MAX_PANELS];
-    for (int t = 0; t < n_panels; t++) {
-        char title[96], ylabel[48];
+    int n_panels = 0;
+    for (int t = 0; t < n_terms; t++) {
+        char title[128], ylabel[48];
+        const char *per = step_n ? "per epoch and step row" : "per epoch";
         if (t == 0 && beta == 1.0)
-            snprintf(title, sizeof title, "Loss (negative ELBO) per epoch");
+            snprintf(title, sizeof title, "Loss (negative ELBO) %s", per);
         else if (t == 0) /* the reported loss weighs the KL by beta: the ELBO only at beta 1 */
-            snprintf(title, sizeof title, "Loss (recon + %g kl: beta-weighted, not the ELBO) per epoch", beta);
+            snprintf(title, sizeof title, "Loss (recon + %g kl: beta-weighted, not the ELBO) %s", beta, per);
         else if (strcmp(terms[t], "recon") == 0)
-            snprintf(title, sizeof title, "Reconstruction term per epoch");
+            snprintf(title, sizeof title, "Reconstruction term %s", per);
         else if (strcmp(terms[t], "kl") == 0)
-            snprintf(title, sizeof title, "KL term per epoch");
+            snprintf(title, sizeof title, "KL term %s", per);
         else
-            snprintf(title, sizeof title, "Term %s per epoch", terms[t]);
+            snprintf(title, sizeof title, "Term %s %s", terms[t], per);
         snprintf(ylabel, sizeof ylabel, "nats per %s", row);
-        p[t] = vae_plot_new(title, "epoch", ylabel);
-        vae_plot_x_integer(p[t]);
+        vae_plot *pl = p[n_panels++] = vae_plot_new(title, "epoch", ylabel);
+        char want[48];
+        snprintf(want, sizeof want, "train_%s", terms[t]);
+        if (!step_series(pl, &steps, step_n, want, sx, sy, step_name, 7)) /* the step rows, under the epochs' */
+            vae_plot_x_integer(pl);
         for (int sp = 0; sp < 3; sp++) {
-            char want[48];
             snprintf(want, sizeof want, "%s_%s", splits[sp], terms[t]);
             for (int c = 0; c < ncol; c++)
                 if (strcmp(names[c], want) == 0) {
                     for (int r = 0; r < nrow; r++)
                         y[r] = v[(size_t)r * MAX_COLS + c];
-                    vae_plot_line(p[t], splits[sp], x, y, nrow, sp);
+                    vae_plot_line(pl, splits[sp], x, y, nrow, sp);
+                    if (step_n && sp == 0) /* the epochs' points on top of the step rows, however many */
+                        epoch_points(pl, x, y, nrow);
                 }
         }
+    }
+    for (int c = 0; c < ncol && n_panels < MAX_PANELS; c++) {
+        if (c == epoch_col || strncmp(names[c], "train_", 6) == 0 || strncmp(names[c], "test_", 5) == 0 ||
+            strncmp(names[c], "val_", 4) == 0 || strcmp(names[c], "seconds") == 0 ||
+            strcmp(names[c], "images_per_second") == 0)
+            continue;
+        const curve_title *ct = curve_title_of(names[c]);
+        vae_plot *pl = p[n_panels++] = vae_plot_new(ct->title, "epoch", ct->ylabel);
+        if (!step_series(pl, &steps, step_n, names[c], sx, sy, step_name, 7))
+            vae_plot_x_integer(pl);
+        for (int r = 0; r < nrow; r++)
+            y[r] = v[(size_t)r * MAX_COLS + c];
+        vae_plot_line(pl, "per epoch", x, y, nrow, 0);
+        if (step_n)
+            epoch_points(pl, x, y, nrow);
+    }
+    for (int c = 0; step_n && c < steps.n_cols && n_panels < MAX_PANELS; c++) {
+        const char *name = steps.names[c];
+        int in_epochs = 0;
+        for (int k = 0; k < ncol; k++)
+            in_epochs |= strcmp(names[k], name) == 0;
+        if (in_epochs || strcmp(name, "step") == 0 || strcmp(name, "epoch") == 0 || strncmp(name, "train_", 6) == 0)
+            continue;
+        double lo = INFINITY, hi = -INFINITY;
+        for (int r = 0; r < step_n; r++) {
+            const double s = steps.values[(size_t)r * steps.n_cols + c];
+            lo = s < lo ? s : lo;
+            hi = s > hi ? s : hi;
+        }
+        if (!(hi > lo)) /* a schedule that stays put (a constant rate) draws nothing */
+            continue;
+        const curve_title *ct = curve_title_of(name);
+        vae_plot *pl = p[n_panels++] = vae_plot_new(ct->title, "epoch", ct->ylabel);
+        step_series(pl, &steps, step_n, name, sx, sy, "each step row", 0);
     }
     int rc = vae_plot_write_stack((const vae_plot *const *)p, n_panels, dir, vae_pictures[VAE_PICTURE_LOSS_CURVES].file);
     for (int t = 0; t < n_panels; t++)
         vae_plot_free(p[t]);
+    vae_metrics_table_free(&steps);
     vae_free(v);
     vae_free(x);
     vae_free(y);
+    vae_free(sx);
+    vae_free(sy);
     return rc ? -1 : 1;
 }
 

@@ -9,6 +9,7 @@
 #include "run_dir.h"
 #include "safetensors.h"
 #include "train_settings.h"
+#include "toy_pictures.h"
 #include "vae_util.h"
 #include "variant.h"
 
@@ -26,7 +27,9 @@
 static const struct {
     const char *name, *caption;
 } known[] = {
-    {"loss_curves.svg", "Loss curves: the training and test loss and each of its terms, per epoch"},
+    {"loss_curves.svg", "Loss curves: the training and test loss and each of its terms, per epoch; with --log-every "
+                        "the training loss of every step row (metrics_steps.csv) under the epochs' points; a joint "
+                        "model's NMI, cluster accuracy, capacities and temperature"},
     {"samples.png", "Samples: images decoded from draws of the prior N(0, I)"},
     {"reconstructions.png", "Reconstructions: test images beside their reconstructions"},
     {"latent_scatter.svg", "Latent space: the posterior means of test images, coloured by label (their first two "
@@ -37,9 +40,12 @@ static const struct {
     {"per_digit.png", "Per digit: samples around one encoded example of each digit"},
     /* the 1-D mixture toy's (toy_pictures.h) */
     {"toy_density.svg", "Toy data: the training values' histogram under the true mixture density"},
-    {"toy_latent.svg", "Toy encoder: samples (x, z ~ q(z|x)) of test values, with the histograms of x and z"},
-    {"toy_generated.svg", "Toy generation: x ~ p(x|z), z ~ N(0, 1), under the true density, with their total "
-                          "variation distance"},
+    {"toy_latent.svg", "Toy encoding: samples (x, z ~ q(z|x)) of test values, hist(x) over the true density and "
+                       "hist(z) over N(0, 1)"},
+    {"toy_decoded.svg", "Toy decoding: the decoder's mean x = f(z) over z, and the histogram of the test values' "
+                        "reconstructions f(z), z ~ q(z|x), over the true density"},
+    {"toy_generated.svg", "Toy generation: z ~ N(0, 1), x = f(z) + sigma eps: the (x, z) scatter, hist(x) over the "
+                          "true density with their total variation distance, and hist(z) over N(0, 1)"},
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
 
@@ -111,6 +117,7 @@ const char vae_report_css[] =
     "word-break:break-all}"
     ".scroll{max-height:30em;overflow:auto;display:inline-block}"
     "figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #ddd}"
+    ".seq{display:flex;gap:.8em;overflow-x:auto}.seq figure{flex:0 0 24em;margin:0 0 1em}"
     "img.px{image-rendering:pixelated}figcaption{color:#444;font-size:.9em;margin-top:.3em}"
     "p.note{color:#666}";
 
@@ -319,6 +326,12 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* A snapshot drawn while training (toy_pictures.h): shown as a sequence of its own. */
+static int is_snapshot(const char *name)
+{
+    return strncmp(name, VAE_TOY_SNAPSHOT_PREFIX, strlen(VAE_TOY_SNAPSHOT_PREFIX)) == 0;
+}
+
 static void figure(FILE *f, const char *name, const char *caption)
 {
     size_t n = strlen(name);
@@ -388,16 +401,57 @@ static int section_pictures(FILE *f, const char *dir, const vae_metrics_table *t
             shown++;
         }
     for (size_t i = 0; i < n; i++)
-        if (!vae_report_caption(names[i]) && !(v && v->picture_files && strcmp(names[i], v->picture_files) == 0)) {
+        if (!vae_report_caption(names[i]) && !(v && v->picture_files && strcmp(names[i], v->picture_files) == 0) &&
+            !is_snapshot(names[i])) {
             figure(f, names[i], NULL);
             shown++;
         }
     if (!shown)
         fputs("<p class=\"note\">This run directory has no pictures.</p>\n", f);
+    /* the snapshots drawn while training, in the order of their steps (the names sort so) */
+    int snaps = 0;
+    for (size_t i = 0; i < n; i++)
+        snaps += is_snapshot(names[i]);
+    if (snaps) {
+        fprintf(f, "<h2>While it trained</h2>\n<p class=\"note\">%d snapshots of the encoding, decoding and "
+                   "generation panels, each after the number of training steps in its name (train "
+                   "--snapshot-every); scroll sideways for later ones.</p>\n<div class=\"seq\">\n",
+                snaps);
+        for (size_t i = 0; i < n; i++)
+            if (is_snapshot(names[i])) {
+                char caption[64];
+                snprintf(caption, sizeof caption, "after %ld steps",
+                         strtol(names[i] + strlen(VAE_TOY_SNAPSHOT_PREFIX), NULL, 10));
+                figure(f, names[i], caption);
+            }
+        fputs("</div>\n", f);
+    }
     for (size_t i = 0; i < n; i++)
         vae_free(names[i]);
     vae_free(names);
     return 0;
+}
+
+/* What metrics_steps.csv holds (--log-every), below the epochs' table; nothing without one. */
+static void section_steps(FILE *f, const char *dir)
+{
+    char *csv = NULL;
+    size_t len = 0;
+    if (read_text(dir, "metrics_steps.csv", &csv, &len) != 0)
+        return;
+    char what[PATH_MAX + 64];
+    snprintf(what, sizeof what, "%s/metrics_steps.csv", dir);
+    vae_metrics_table t;
+    if (vae_metrics_parse(csv, len, what, &t) == 0) {
+        const int js = vae_metrics_column(&t, "step"), je = vae_metrics_column(&t, "epoch");
+        if (t.n_rows > 0 && js >= 0 && je >= 0)
+            fprintf(f, "<p class=\"note\">metrics_steps.csv (also as metrics_steps.jsonl): %d step rows, one every "
+                       "%.0f training steps, to step %.0f (epoch %.3f); loss_curves.svg draws them.</p>\n",
+                    t.n_rows, t.values[js], t.values[(size_t)(t.n_rows - 1) * t.n_cols + js],
+                    t.values[(size_t)(t.n_rows - 1) * t.n_cols + je]);
+        vae_metrics_table_free(&t);
+    }
+    vae_free(csv);
 }
 
 /* ---- the page ----------------------------------------------------------------------- */
@@ -461,6 +515,7 @@ int vae_report_write(const char *dir)
     section_provenance(f, prov);
     section_model(f, have_model ? &st : NULL, why);
     section_epochs(f, &t);
+    section_steps(f, dir);
     fputs("</body>\n</html>\n", f);
     if (fclose(f) != 0)
         vae_fatal("open_memstream: %s", strerror(errno));

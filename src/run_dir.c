@@ -27,7 +27,7 @@
  * toy_pictures.h VAE_TOY_PICTURE_KINDS). */
 #define RUN_OWN_FILES(X)                                                                                    \
     X("model.safetensors") X("best.safetensors") X("checkpoint.safetensors") X("metrics.csv")              \
-    X("metrics.jsonl") X("provenance.txt") X("samples.png") X("reconstructions.png") X("report.html")
+    X("metrics.jsonl") X("metrics_steps.csv") X("metrics_steps.jsonl") X("provenance.txt") X("samples.png") X("reconstructions.png") X("report.html")
 
 const char *const vae_run_files[VAE_RUN_N_FILES] = {
 #define RUN_FILE(file) file,
@@ -136,9 +136,35 @@ void vae_run_dir_remove_stale(const char *dir)
     }
 }
 
+/* The snapshots a run drew while training (toy_pictures.h: toy_snapshot_<step>.svg, and their .tmp). */
+static int remove_snapshots(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0; /* nothing to list: nothing of ours there */
+    const size_t plen = strlen(VAE_TOY_SNAPSHOT_PREFIX);
+    struct dirent *ent;
+    int rc = 0;
+    while (!rc && (ent = readdir(d))) {
+        const char *name = ent->d_name;
+        const size_t n = strlen(name);
+        if (strncmp(name, VAE_TOY_SNAPSHOT_PREFIX, plen) != 0 ||
+            !((n > plen + 4 && strcmp(name + n - 4, ".svg") == 0) || (n > plen + 8 && strcmp(name + n - 8, ".svg.tmp") == 0)))
+            continue;
+        char path[PATH_MAX + 300];
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (unlink(path) != 0 && errno != ENOENT)
+            rc = vae_set_error("--force: cannot remove %s: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
+}
+
 int vae_run_dir_clear(const char *dir)
 {
     vae_run_dir_remove_stale(dir);
+    if (remove_snapshots(dir))
+        return -1;
     for (int i = 0; i < VAE_RUN_N_FILES; i++) {
         char path[PATH_MAX + 64];
         snprintf(path, sizeof path, "%s/%s", dir, vae_run_files[i]);

@@ -18,20 +18,41 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void metrics_append(vae_train_run *r, const char *line)
+static void text_append(char **text, size_t *len, size_t *cap, const char *line)
 {
     size_t n = strlen(line);
-    if (r->metrics_len + n + 1 > r->metrics_cap) {
-        size_t cap = (r->metrics_len + n + 1) * 2;
-        char *b = vae_calloc(cap, 1);
-        if (r->metrics)
-            memcpy(b, r->metrics, r->metrics_len);
-        vae_free(r->metrics);
-        r->metrics = b;
-        r->metrics_cap = cap;
+    if (*len + n + 1 > *cap) {
+        size_t c = (*len + n + 1) * 2;
+        char *b = vae_calloc(c, 1);
+        if (*text)
+            memcpy(b, *text, *len);
+        vae_free(*text);
+        *text = b;
+        *cap = c;
     }
-    memcpy(r->metrics + r->metrics_len, line, n + 1);
-    r->metrics_len += n;
+    memcpy(*text + *len, line, n + 1);
+    *len += n;
+}
+
+static int metrics_cells(char *buf, size_t len, const vae_losses *l);
+
+static void metrics_append(vae_train_run *r, const char *line)
+{
+    text_append(&r->metrics, &r->metrics_len, &r->metrics_cap, line);
+}
+
+/* The first `rows` data rows of the metrics text (with its header): a checkpoint holds the rows of
+ * finished epochs only, not the row of a last epoch that --steps ended part-way. */
+static char *metrics_rows(const vae_train_run *r, int rows)
+{
+    const char *p = r->metrics, *end = r->metrics + r->metrics_len;
+    for (int i = 0; i <= rows && p < end; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    char *out = vae_calloc((size_t)(p - r->metrics) + 1, 1);
+    memcpy(out, r->metrics, (size_t)(p - r->metrics));
+    return out;
 }
 
 /* The settings and data digests as checkpoint / model metadata; texts live in vals. */
@@ -61,11 +82,15 @@ int vae_run_save_checkpoint(vae_train_run *r)
     char keys[4][96];
     vae_st_meta meta[VAE_TS_N + 6];
     int n = settings_meta(r, meta, vals, keys);
-    vae_train_progress p = {.best_val = r->best_val, .best_epoch = r->best_epoch, .metrics = r->metrics};
+    vae_train_progress p = {.best_val = r->best_val, .best_epoch = r->best_epoch, .metrics_steps = r->steps};
     vae_trainer_get_state(r->t, &p.trainer);
+    char *rows = metrics_rows(r, p.trainer.epochs_done);
+    p.metrics = rows;
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", r->dir, VAE_CHECKPOINT_FILE);
-    return vae_train_state_save(path, &r->m, &p, meta, n);
+    int rc = vae_train_state_save(path, &r->m, &p, meta, n);
+    vae_free(rows);
+    return rc;
 }
 
 /* A model file (model.safetensors, best.safetensors) with the run's settings and final losses. */
@@ -90,25 +115,76 @@ int vae_run_save_model(vae_train_run *r, const char *name, const vae_epoch_metri
     return vae_checkpoint_save(&r->m, path, meta, n);
 }
 
-/* metrics.csv, then metrics.jsonl made from its text (metrics.h): the two never disagree. */
-int vae_run_log_write_metrics(vae_train_run *r)
+/* name.csv with text, then name.jsonl made from it (metrics.h): the two never disagree. */
+static int write_table(vae_train_run *r, const char *name, const char *text, size_t text_len)
 {
-    if (vae_run_write_text(r->dir, "metrics.csv", r->metrics, r->metrics_len))
+    char file[64];
+    snprintf(file, sizeof file, "%s.csv", name);
+    if (vae_run_write_text(r->dir, file, text, text_len))
         return -1;
     vae_metrics_table t;
     char what[4300];
     if (r->resuming)
-        snprintf(what, sizeof what, "%s/metrics.csv (its rows from %s)", r->dir, r->ck_path);
+        snprintf(what, sizeof what, "%s/%s (its rows from %s)", r->dir, file, r->ck_path);
     else
-        snprintf(what, sizeof what, "%s/metrics.csv", r->dir);
-    if (vae_metrics_parse(r->metrics, r->metrics_len, what, &t))
+        snprintf(what, sizeof what, "%s/%s", r->dir, file);
+    if (vae_metrics_parse(text, text_len, what, &t))
         return -1; /* only a resumed checkpoint's text can be malformed (and it was checked on opening) */
     size_t len;
     char *jsonl = vae_metrics_jsonl(&t, &len);
     vae_metrics_table_free(&t);
-    int rc = vae_run_write_text(r->dir, "metrics.jsonl", jsonl, len);
+    snprintf(file, sizeof file, "%s.jsonl", name);
+    int rc = vae_run_write_text(r->dir, file, jsonl, len);
     vae_free(jsonl);
     return rc;
+}
+
+int vae_run_log_write_metrics(vae_train_run *r)
+{
+    if (write_table(r, "metrics", r->metrics, r->metrics_len))
+        return -1;
+    return r->steps ? write_table(r, "metrics_steps", r->steps, r->steps_len) : 0;
+}
+
+/* The scheduled scalars a step row records for model m: the learning rate and the KL weight always,
+ * the temperature with a categorical latent, each capacity that is on. */
+static int step_scalar_on(const vae_model *m, vae_scalar k)
+{
+    switch (k) {
+    case VAE_SCALAR_TEMPERATURE: return vae_model_categorical(m) >= 0;
+    case VAE_SCALAR_CAPACITY_Z: return m->cfg.cap_z.gamma > 0;
+    case VAE_SCALAR_CAPACITY_C: return m->cfg.cap_c.gamma > 0;
+    default: return 1;
+    }
+}
+
+void vae_run_steps_header(vae_model *m, char *line, size_t cap)
+{
+    static const char *const scalar_names[VAE_SCALAR_SCHEDULED] = {"lr", "kl_weight", "temperature", "capacity_z",
+                                                                   "capacity_c"};
+    int w = snprintf(line, cap, "step,epoch,train_loss");
+    for (int k = 0; k < m->n_terms; k++)
+        w += snprintf(line + w, cap - (size_t)w, ",train_%s", m->term[k].name);
+    for (int k = 0; k < VAE_SCALAR_SCHEDULED; k++)
+        if (step_scalar_on(m, (vae_scalar)k))
+            w += snprintf(line + w, cap - (size_t)w, ",%s", scalar_names[k]);
+    snprintf(line + w, cap - (size_t)w, "\n");
+}
+
+void vae_run_log_steps(vae_train_run *r)
+{
+    const vae_step_row *rows;
+    const int n = vae_trainer_step_rows(r->t, &rows);
+    for (int i = 0; i < n; i++) {
+        char line[1024];
+        int w = snprintf(line, sizeof line, "%ld,%.6f", rows[i].step, rows[i].epoch);
+        w += metrics_cells(line + w, sizeof line - (size_t)w, &rows[i].train);
+        for (int k = 0; k < VAE_SCALAR_SCHEDULED; k++)
+            if (step_scalar_on(&r->m, (vae_scalar)k))
+                w += snprintf(line + w, sizeof line - (size_t)w, ",%.6g", (double)rows[i].scalar[k]);
+        snprintf(line + w, sizeof line - (size_t)w, "\n");
+        text_append(&r->steps, &r->steps_len, &r->steps_cap, line);
+    }
 }
 
 /* metrics.csv's header line (with its newline) of model m, a layout will do: epoch, then per split
@@ -211,6 +287,15 @@ int vae_run_log_begin(vae_train_run *r, int argc, char **argv)
         char header[1024];
         vae_run_metrics_header(&r->m, r->val.n > 0, header, sizeof header);
         metrics_append(r, header);
+    }
+    if (r->ts.log_every > 0) {
+        if (r->resuming && r->ck.p.metrics_steps[0]) {
+            text_append(&r->steps, &r->steps_len, &r->steps_cap, r->ck.p.metrics_steps);
+        } else {
+            char header[1024];
+            vae_run_steps_header(&r->m, header, sizeof header);
+            text_append(&r->steps, &r->steps_len, &r->steps_cap, header);
+        }
     }
     return vae_run_log_write_metrics(r);
 }

@@ -77,8 +77,15 @@ static int resume_settings(vae_train_run *r, const vae_train_settings *given_ts,
     vae_run_settings_default(&r->ts.s);
     if (vae_train_settings_recorded(ck, r->ck_path, &r->ts))
         return vae_cli_fail();
-    if (given[VAE_TS_EPOCHS])
+    if (given[VAE_TS_EPOCHS] && given[VAE_TS_STEPS])
+        return vae_cli_usage_error("train", "--steps %d and --epochs %d both set the run's length: give one",
+                                   given_ts->steps, given_ts->s.epochs);
+    if (given[VAE_TS_EPOCHS]) { /* a length in epochs from here on */
         r->ts.s.epochs = given_ts->s.epochs;
+        r->ts.steps = 0;
+    }
+    if (given[VAE_TS_STEPS]) /* a length in steps: checked against the steps done once the data is known */
+        r->ts.steps = given_ts->steps;
     const char *dev = vae_train_checkpoint_setting(ck, "train.device");
     r->ts.s.device = given_ts->s.device;
     /* the recorded thread count unless --threads is given (then results differ from an uninterrupted
@@ -93,7 +100,7 @@ static int resume_settings(vae_train_run *r, const vae_train_settings *given_ts,
         r->ts.s.device = VAE_DEVICE_AUTO;
     /* an epoch in progress is finished before the run can end */
     const int done = ck->p.trainer.epochs_done, step = ck->p.trainer.step, least = done + (step > 0);
-    if (r->ts.s.epochs < least) {
+    if (!r->ts.steps && r->ts.s.epochs < least) {
         if (step)
             return vae_cli_usage_error("train", "--epochs %d: the run in %s is at epoch %d, step %d; give at least "
                                                 "--epochs %d",
@@ -157,6 +164,7 @@ void vae_train_run_free(vae_train_run *r)
         vae_backend_free(r->be);
     vae_train_checkpoint_free(&r->ck);
     vae_free(r->metrics);
+    vae_free(r->steps);
     vae_dataset_free(&r->train);
     vae_dataset_free(&r->val);
     vae_dataset_free(&r->test);

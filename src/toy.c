@@ -233,3 +233,15 @@ double vae_toy_tv(const vae_toy *t, const double *x, int n)
     vae_free(count);
     return 0.5 * tv;
 }
+
+int vae_toy_snapshot_due(int every, long step)
+{
+    if (every < 0)
+        return 0;
+    if (every > 0 || step == 0)
+        return step % (every > 0 ? every : 1) == 0;
+    for (long p = 10; p > 0 && p <= step; p *= 10)
+        if (step == p || step == 2 * p || step == 5 * p)
+            return 1;
+    return 0;
+}

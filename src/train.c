@@ -39,6 +39,18 @@ struct vae_trainer {
     int tail_batch;
     int scalars_set;       /* `now` is in the model's backend scalars */
     float now[VAE_SCALAR_SCHEDULED]; /* the scheduled scalars of the last step */
+    /* The step log (opt.log_every > 0): row j of the run sums its steps' terms into slot j % win_cap of
+     * `win`, outside the captured step; finished rows wait in `rows` (their sums still on the backend
+     * until flush_rows reads the whole ring back, at an epoch's end or a stop). */
+    double *win;           /* (win_cap, T) backend: the rows' sums */
+    int win_cap;           /* slots: more than the rows one epoch can finish */
+    long win_images;       /* rows of data in the row in progress */
+    long log_next;         /* the run's step after the last one logged */
+    int win_restore;       /* set_state gave the row in progress a sum: upload it, not zero, at its next step */
+    double win_init[VAE_MAX_TERMS];
+    vae_step_row *rows;    /* (win_cap) finished rows */
+    long *row_images;      /* (win_cap) their rows of data */
+    int n_rows, n_flushed; /* finished rows; of those, read back */
 };
 
 void vae_train_options_default(vae_train_options *o, int epochs, int batch_size, float lr, uint64_t seed)
@@ -83,6 +95,10 @@ void vae_trainer_free(vae_trainer *t)
     be->buffer_free(be, t->acc);
     if (t->uniform)
         be->buffer_free(be, t->uniform);
+    if (t->win)
+        be->buffer_free(be, t->win);
+    vae_free(t->rows);
+    vae_free(t->row_images);
     vae_free(t->host_order);
     vae_free(t);
 }
@@ -108,7 +124,8 @@ static void step_body(vae_trainer *t, int B)
 static void set_step_scalars(vae_trainer *t, long s, int n_images)
 {
     const vae_config *cfg = &t->m->cfg;
-    const long spe = ((long)n_images + t->opt.batch_size - 1) / t->opt.batch_size, total = spe * t->opt.epochs;
+    const long spe = ((long)n_images + t->opt.batch_size - 1) / t->opt.batch_size;
+    const long total = t->opt.total_steps > 0 ? t->opt.total_steps : spe * t->opt.epochs;
     const int c = vae_model_categorical(t->m);
     const float log_k = c >= 0 ? logf((float)t->m->latent[c].dim) : INFINITY; /* C_c is at most log K */
     float v[VAE_SCALAR_SCHEDULED];
@@ -153,6 +170,81 @@ static void train_step(vae_trainer *t, vae_device_data *data, long s, int first,
             t->tail_batch = B;
     }
     be->graph_launch(be, *g);
+}
+
+/* The step log's part of step s (0-based in the run) of B rows, queued after the step on the backend:
+ * the step's row losses summed into its row's slot (zeroed, or restored, at the row's first step). */
+static void log_step(vae_trainer *t, long s, int B, long steps_per_epoch)
+{
+    vae_model *m = t->m;
+    vae_backend *be = m->be;
+    const int N = t->opt.log_every, T = m->n_terms;
+    double *slot = t->win + (size_t)((s / N) % t->win_cap) * T;
+    if (t->win_restore) {
+        be->upload(be, slot, t->win_init, (size_t)T * sizeof(double));
+        t->win_restore = 0;
+    } else if (s % N == 0) {
+        be->memset_zero(be, slot, (size_t)T * sizeof(double));
+        t->win_images = 0;
+    }
+    be->loss_accumulate(be, slot, m->row_loss, B, T);
+    t->win_images += B;
+    t->log_next = s + 1;
+    if ((s + 1) % N)
+        return;
+    if (t->n_rows == t->win_cap)
+        vae_fatal("train: %d step rows were not read back", t->n_rows); /* flush_rows runs every epoch */
+    vae_step_row *r = &t->rows[t->n_rows];
+    r->step = s + 1;
+    r->epoch = (double)(s + 1) / (double)steps_per_epoch;
+    memcpy(r->scalar, t->now, sizeof r->scalar);
+    t->row_images[t->n_rows++] = t->win_images;
+    t->win_images = 0;
+}
+
+/* The slots of the step log for an epoch of `steps` steps: allocated once, zeroed. */
+static void log_alloc(vae_trainer *t, long steps)
+{
+    if (t->opt.log_every <= 0 || t->win)
+        return;
+    vae_backend *be = t->m->be;
+    t->win_cap = (int)(steps / t->opt.log_every) + 2;
+    t->win = be->buffer_alloc(be, (size_t)t->win_cap * t->m->n_terms * sizeof(double));
+    be->memset_zero(be, t->win, (size_t)t->win_cap * t->m->n_terms * sizeof(double));
+    t->rows = vae_calloc((size_t)t->win_cap, sizeof *t->rows);
+    t->row_images = vae_calloc((size_t)t->win_cap, sizeof *t->row_images);
+}
+
+/* The finished rows' sums read back (one download of the ring; called where the trainer waits for
+ * the backend anyway) and made means. */
+static void flush_rows(vae_trainer *t)
+{
+    if (!t->win || t->n_flushed == t->n_rows)
+        return;
+    vae_model *m = t->m;
+    const int T = m->n_terms;
+    double *h = vae_calloc((size_t)t->win_cap * T, sizeof(double));
+    m->be->download(m->be, h, t->win, (size_t)t->win_cap * T * sizeof(double));
+    for (int i = t->n_flushed; i < t->n_rows; i++) {
+        vae_step_row *r = &t->rows[i];
+        const double *sum = h + (size_t)(((r->step - 1) / t->opt.log_every) % t->win_cap) * T;
+        r->train = (vae_losses){.n_terms = T};
+        for (int k = 0; k < T; k++) {
+            r->train.term[k] = t->row_images[i] ? sum[k] / t->row_images[i] : 0;
+            r->train.loss += m->term[k].weight * r->train.term[k];
+        }
+    }
+    t->n_flushed = t->n_rows;
+    vae_free(h);
+}
+
+int vae_trainer_step_rows(vae_trainer *t, const vae_step_row **rows)
+{
+    flush_rows(t);
+    const int n = t->n_rows;
+    *rows = t->rows;
+    t->n_rows = t->n_flushed = 0; /* handed over: the next epoch's rows start again at the front */
+    return n;
 }
 
 const vae_graph *vae_trainer_step_graph(const vae_trainer *t)
@@ -251,16 +343,28 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
         t->seconds = 0;
     }
     const long steps_per_epoch = ((long)n + bs - 1) / bs, first_of_epoch = (long)(epoch - 1) * steps_per_epoch;
+    const long total = t->opt.total_steps;
+    log_alloc(t, steps_per_epoch);
 
     vae_progress p;
     char label[64];
     snprintf(label, sizeof label, "epoch %d/%d", epoch, t->opt.epochs);
     vae_progress_begin(&p, t->opt.log, t->opt.progress, label, n);
     vae_progress_units(&p, t->opt.row, t->opt.rate);
+    int cut = 0; /* the run's last step came before the epoch's end (opt.total_steps) */
     for (int first = t->step * bs; first < n; first += bs) {
+        if (total > 0 && first_of_epoch + t->step >= total) {
+            cut = 1;
+            break;
+        }
         int B = n - first < bs ? n - first : bs;
         train_step(t, train, first_of_epoch + t->step, first, B);
+        if (t->win)
+            log_step(t, first_of_epoch + t->step, B, steps_per_epoch);
         t->step++;
+        if (t->opt.at_step)
+            t->opt.at_step(t->opt.at_step_ctx, first_of_epoch + t->step,
+                           (double)(first_of_epoch + t->step) / (double)steps_per_epoch);
         if (vae_progress_due(&p)) {
             vae_losses run = read_losses(m, t->acc, first + B);
             if (vae_trainer_diverged(t, &d))
@@ -269,19 +373,24 @@ int vae_trainer_epoch(vae_trainer *t, vae_device_data *train, vae_device_data *t
         }
         if (t->opt.stop && *t->opt.stop && first + B < n) {
             be->synchronize(be);
+            flush_rows(t);
             t->seconds += vae_now_seconds() - t0;
             vae_progress_end(&p);
             return 1;
         }
     }
-    out->train = read_losses(m, t->acc, n); /* waits for the epoch's last step */
+    const long images = cut ? (long)t->step * bs : n;
+    out->train = read_losses(m, t->acc, images); /* waits for the epoch's last step */
+    flush_rows(t);
     t->seconds += vae_now_seconds() - t0;
     out->seconds = t->seconds;
     vae_progress_end(&p);
     out->epoch = epoch;
-    out->images_per_second = out->seconds > 0 ? n / out->seconds : 0;
-    t->epochs_done++;
-    t->step = 0;
+    out->images_per_second = out->seconds > 0 ? images / out->seconds : 0;
+    if (!cut) {
+        t->epochs_done++;
+        t->step = 0;
+    }
     if (test && !vae_trainer_diverged(t, &d))
         out->test = vae_eval_loss(m, test, t->opt.seed);
     else
@@ -301,6 +410,12 @@ void vae_trainer_get_state(vae_trainer *t, vae_trainer_state *s)
     if (t->step)
         be->download(be, s->acc, t->acc, (size_t)s->n_terms * sizeof(double));
     s->seconds = t->step ? t->seconds : 0;
+    s->win_images = t->win_images;
+    if (t->win_restore) /* restored, no step since */
+        memcpy(s->win_acc, t->win_init, sizeof s->win_acc);
+    else if (t->win && t->win_images) /* the row in progress: row log_next / N, the one the last step added to */
+        be->download(be, s->win_acc, t->win + (size_t)((t->log_next / t->opt.log_every) % t->win_cap) * s->n_terms,
+                     (size_t)s->n_terms * sizeof(double));
 }
 
 void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s)
@@ -313,6 +428,9 @@ void vae_trainer_set_state(vae_trainer *t, const vae_trainer_state *s)
     t->order_before = s->order_rng;
     be->upload(be, t->acc, s->acc, (size_t)t->m->n_terms * sizeof(double));
     t->seconds = s->seconds;
+    t->win_images = s->win_images;
+    t->win_restore = s->win_images > 0;
+    memcpy(t->win_init, s->win_acc, sizeof t->win_init);
 }
 
 vae_losses vae_eval_loss(vae_model *m, vae_device_data *data, uint64_t seed)

@@ -131,6 +131,23 @@ static int apply_binarize(vae_train_settings *t, int k, const char *arg)
     return vae_binarize_parse_train(arg, &t->binarize);
 }
 
+static void text_steps(const vae_train_settings *t, int k, char *buf)
+{
+    if (t->steps > 0)
+        snprintf(buf, VAE_SETTING_MAX, "%d", t->steps);
+    else
+        snprintf(buf, VAE_SETTING_MAX, "off");
+}
+
+static int apply_steps(vae_train_settings *t, int k, const char *arg)
+{
+    if (strcmp(arg, "off") == 0) {
+        t->steps = 0;
+        return 0;
+    }
+    return vae_cli_parse_int("--steps", arg, 1, (1L << 31) - 1, &t->steps);
+}
+
 /* ---- the table (train_settings.h VAE_TRAIN_SETTINGS) -------------------------------------- */
 typedef enum { CODEC_INT, CODEC_FLOAT, CODEC_FN, CODEC_SOURCE } codec_kind;
 
@@ -221,6 +238,8 @@ int vae_train_setting_parse(vae_train_settings *t, int *given, int opt, const ch
 int vae_train_settings_new_run(vae_train_settings *t, const int *given)
 {
     const vae_data_source *src = vae_data_source_of(t->s.data_dir);
+    if (given[VAE_TS_STEPS] && given[VAE_TS_EPOCHS])
+        return vae_set_error("--steps %d and --epochs %d both set the run's length: give one", t->steps, t->s.epochs);
     for (int k = 0; k < VAE_TS_N; k++) {
         const vae_data_source *owner = vae_train_setting_keys[k].source;
         if (given[k] && owner && owner != src)
@@ -259,7 +278,7 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
 {
     char diff[16384] = "", mine[VAE_SETTING_MAX];
     for (int k = 0; k < VAE_TS_N; k++) {
-        if (k == VAE_TS_EPOCHS || !given[k])
+        if (k == VAE_TS_EPOCHS || k == VAE_TS_STEPS || !given[k])
             continue;
         const char *rec = vae_train_checkpoint_setting(ck, vae_train_setting_keys[k].key);
         if (k == VAE_TS_DATA) {
@@ -285,7 +304,7 @@ int vae_train_settings_check(const vae_train_checkpoint *ck, const vae_train_set
                      vae_train_setting_keys[k].flag, mine, rec ? rec : "nothing recorded");
     }
     if (diff[0])
-        return vae_set_error("--resume %s: %s; only --epochs (and --device, --threads, --quiet) may change on resume", dir,
+        return vae_set_error("--resume %s: %s; only --epochs or --steps (and --device, --threads, --quiet) may change on resume", dir,
                              diff);
     return 0;
 }

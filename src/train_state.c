@@ -34,7 +34,7 @@ static double bits_double(uint64_t u)
 int vae_train_state_save(const char *path, const vae_model *m, const vae_train_progress *p,
                          const vae_st_meta *settings, int n_settings)
 {
-    if (n_settings > TRAIN_STATE_MAX_META - 13)
+    if (n_settings > TRAIN_STATE_MAX_META - 16)
         vae_fatal("train_state: %d settings exceed the metadata table", n_settings);
     vae_backend *be = m->be;
     size_t n = m->n_params;
@@ -61,7 +61,7 @@ int vae_train_state_save(const char *path, const vae_model *m, const vae_train_p
     };
 
     const vae_trainer_state *s = &p->trainer;
-    char v[9][VAE_MAX_TERMS * 17 + 1];
+    char v[11][VAE_MAX_TERMS * 17 + 1];
     snprintf(v[0], sizeof v[0], "%d", s->epochs_done);
     snprintf(v[1], sizeof v[1], "%d", s->step);
     snprintf(v[2], sizeof v[2], "%" PRIu64, s->noise_offset);
@@ -75,14 +75,20 @@ int vae_train_state_save(const char *path, const vae_model *m, const vae_train_p
     snprintf(v[6], sizeof v[6], "%d", adam_step);
     snprintf(v[7], sizeof v[7], "%016" PRIx64, double_bits(p->best_val));
     snprintf(v[8], sizeof v[8], "%d", p->best_epoch);
+    v[9][0] = '\0';
+    for (int k = 0; k < s->n_terms; k++)
+        snprintf(v[9] + strlen(v[9]), sizeof v[9] - strlen(v[9]), "%s%016" PRIx64, k ? "," : "",
+                 double_bits(s->win_acc[k]));
+    snprintf(v[10], sizeof v[10], "%ld", s->win_images);
     vae_st_meta meta[TRAIN_STATE_MAX_META] = {
         {"format", TRAIN_STATE_FORMAT}, {"format_version", "1"},   {"state.epochs_done", v[0]},
         {"state.step", v[1]},           {"state.noise_offset", v[2]}, {"state.order_rng", v[3]},
         {"state.acc", v[4]},            {"state.seconds", v[5]},   {"state.adam_step", v[6]},
         {"state.best_val", v[7]},       {"state.best_epoch", v[8]}, {"metrics", p->metrics},
         {"state.noise_generator", VAE_NOISE_GENERATOR},
+        {"state.win_acc", v[9]},        {"state.win_images", v[10]}, {"metrics_steps", p->metrics_steps ? p->metrics_steps : ""},
     };
-    int nm = 13;
+    int nm = 16;
     for (int i = 0; i < n_settings; i++)
         meta[nm++] = settings[i];
     int rc = vae_safetensors_write(path, t, 3, meta, nm);
@@ -197,6 +203,24 @@ int vae_train_checkpoint_read(const char *path, vae_train_checkpoint *ck)
         vae_set_error("%s: checkpoint value state.seconds = '%.40s' is not a number of seconds", path, secs);
         goto fail;
     }
+    /* the step log's row in progress and its text: absent before the step log existed (none then) */
+    if (vae_safetensors_meta_get(&ck->st, "state.win_images")) {
+        uint64_t win[VAE_MAX_TERMS], images = 0;
+        if (get_hex_words(ck, path, "state.win_acc", win, p->trainer.n_terms) ||
+            get_u64(ck, path, "state.win_images", 0, &images))
+            goto fail;
+        for (int k = 0; k < p->trainer.n_terms; k++)
+            p->trainer.win_acc[k] = bits_double(win[k]);
+        if (images > (1u << 30)) {
+            vae_set_error("%s: checkpoint value state.win_images = %llu is out of range", path,
+                          (unsigned long long)images);
+            goto fail;
+        }
+        p->trainer.win_images = (long)images;
+    }
+    p->metrics_steps = vae_safetensors_meta_get(&ck->st, "metrics_steps");
+    if (!p->metrics_steps)
+        p->metrics_steps = "";
     p->metrics = vae_safetensors_meta_get(&ck->st, "metrics");
     if (!p->metrics) {
         vae_set_error("%s: not a complete cuvae checkpoint: 'metrics' is missing", path);
@@ -273,6 +297,11 @@ int vae_train_checkpoint_check(const vae_train_checkpoint *ck, const char *path,
             return vae_set_error("%s: state.acc holds %s for the loss term '%s': a checkpoint holds finite sums "
                                  "(the file is damaged)",
                                  path, isnan(s->acc[k]) ? "NaN" : "an infinity", layout->term[k].name);
+    for (int k = 0; k < s->n_terms; k++)
+        if (!isfinite(s->win_acc[k]))
+            return vae_set_error("%s: state.win_acc holds %s for the loss term '%s': a checkpoint holds finite sums "
+                                 "(the file is damaged)",
+                                 path, isnan(s->win_acc[k]) ? "NaN" : "an infinity", layout->term[k].name);
     if (s->step < 0 || s->step >= batches)
         return vae_set_error("%s: state.step %d is not a step of an epoch of %ld batches (0 to %ld): the file is "
                              "damaged",

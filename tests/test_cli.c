@@ -261,7 +261,7 @@ Test(cli, train_then_use_the_model)
     for (int i = 0; i < 6; i++)
         cr_expect(!strstr(out, not_applying[i]), "info lists %s of a plain Bernoulli model on IDX data:\n%s",
                   not_applying[i], out);
-    cr_expect(strstr(out, "train.binarize") && strstr(out, "10 recorded settings that do not apply to this model"),
+    cr_expect(strstr(out, "train.binarize") && strstr(out, " recorded settings that do not apply to this model not shown"),
               "%s", out);
     snprintf(args, sizeof args, "info --all --model %s", run);
     cr_expect_eq(cuvae(args), 0, "%s", out);
@@ -273,7 +273,7 @@ Test(cli, train_then_use_the_model)
     char *report = tu_slurp_in(run, "report.html", NULL);
     cr_assert_not_null(report, "no report.html in %s", run);
     cr_expect(!strstr(report, "train.toy_weights") && !strstr(report, "train.sigma") &&
-                  strstr(report, "less 10 recorded settings that do not apply"),
+                  strstr(report, "recorded settings that do not apply"),
               "the report lists settings that do not apply to the model");
     free(report);
 

@@ -138,9 +138,10 @@ Test(runs, resume_continues_bit_exactly_and_refuses_changes)
     cr_expect_eq(cuvae("train --resume %s --epochs 4 --lr 0.01 --hidden 16", half), 2, "%s", out);
     cr_expect(strstr(out, "--lr 0.01 (the run has 0.003)") && !strstr(out, "--hidden"), "%s", out);
     /* the refusal and train --help name the same flags a resume may change */
-    cr_expect(strstr(out, "only --epochs (and --device, --threads, --quiet) may change"), "%s", out);
+    cr_expect(strstr(out, "only --epochs or --steps (and --device, --threads, --quiet) may change"), "%s", out);
     cr_assert_eq(cuvae("train --help"), 0, "%s", out);
-    cr_expect(strstr(out, "only --epochs, --device,\n                      --threads and --quiet may change"), "%s", out);
+    cr_expect(strstr(out, "only --epochs or --steps,\n                      --device, --threads and --quiet may change"),
+              "%s", out);
     cr_expect_eq(cuvae("train --resume %s --out %s", half, full), 2, "%s", out);
     cr_expect_eq(cuvae("train --resume %s --epochs 1", half), 2, "%s", out);
     cr_expect(strstr(out, "already done 2 epochs"), "%s", out);
