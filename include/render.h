@@ -20,7 +20,8 @@
  * (a cvae) draws digit `label` (y = one-hot label) in all n samples or, with label -1, a
  * class grid: one row of ceil(sqrt(n)) samples per class; its reconstructions use the
  * data's true labels. A label out of range, or one given to a plain VAE, is -1 with
- * vae_set_error naming --label. */
+ * vae_set_error naming --label. A model without a prior (vae_model_has_prior: the ae) has no
+ * samples: -1 with vae_set_error saying so; its reconstructions decode its code z. */
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale);
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale);
 /* A model with a categorical latent (joint): one row per class k, `cols` columns (at most the

@@ -304,8 +304,13 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
         printf("conditional model (%d classes): every number is conditional on the test labels y; the test loss "
                "bounds -log p(x|y)\n",
                m->cfg.classes);
-    printf("test loss %.4f nats/%s (recon %.4f, kl %.4f, beta %g) over %d %ss\n", r->loss, row, r->recon, r->kl,
-           (double)m->cfg.beta, r->images, row);
+    if (!vae_model_has_prior(m))
+        printf("test loss %.4f nats/%s (recon alone: -log p(x|z) at the code z; the model has no prior and no KL, "
+               "so this bounds no -log p(x)) over %d %ss\n",
+               r->loss, row, r->images, row);
+    else
+        printf("test loss %.4f nats/%s (recon %.4f, kl %.4f, beta %g) over %d %ss\n", r->loss, row, r->recon, r->kl,
+               (double)m->cfg.beta, r->images, row);
     if (m->cfg.beta != 1.0f)
         printf("  (the loss is the negative ELBO, recon + kl; the training objective recon + beta * kl is %.4f)\n",
                r->recon + (double)m->cfg.beta * r->kl);
@@ -313,8 +318,8 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
         printf("importance-weighted %s %.4f nats/image (K = %d samples per image; a bound at or below "
                "the negative ELBO, up to sampling noise)\n",
                vae_model_nll_name(m), r->iw_nll, r->iw_samples);
-    printf("active latent units: %d of %d (variance of the posterior mean over the test set > %g)\n",
-           r->active_units, r->latent_dim, VAE_ACTIVE_UNIT_VAR);
+    printf("active latent units: %d of %d (variance of the %s over the test set > %g)\n", r->active_units,
+           r->latent_dim, vae_model_has_prior(m) ? "posterior mean" : "code", VAE_ACTIVE_UNIT_VAR);
     printf("  %5s %10s %10s  %s\n", "dim", "kl", "var(mu)", "active");
     for (int j = 0; j < r->latent_dim; j++)
         printf("  %5d %10.4f %10.4f  %s\n", j, r->kl_dim[j], r->mu_var[j], r->active[j] ? "yes" : "no");
@@ -361,13 +366,15 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "likelihood_note", json_string(eval_likelihood_note(m, a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
     json_put(o, "model_kind", json_string(vae_variant_of(&m->cfg)->name));
-    json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
+    if (vae_model_has_prior(m)) /* an autoencoder's loss bounds nothing */
+        json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
     json_put(o, "beta", json_real(m->cfg.beta));
     json_put(o, "loss", json_real(r->loss));
     json_put(o, "recon", json_real(r->recon));
     json_put(o, "kl", json_real(r->kl));
     json_put(o, "objective", json_real(r->recon + (double)m->cfg.beta * r->kl));
-    json_put(o, "loss_mc", json_real(r->loss_mc));
+    if (vae_model_has_prior(m)) /* NaN without one */
+        json_put(o, "loss_mc", json_real(r->loss_mc));
     if (r->iw_samples > 0) {
         json_put(o, "iw_nll", json_real(r->iw_nll));
         json_put(o, "iw_samples", json_integer(r->iw_samples));

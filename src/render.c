@@ -19,7 +19,6 @@ static int grid_cols(int n)
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
     uint8_t *labels = NULL; /* (n) each sample's label, for a model that reads one */
@@ -53,6 +52,10 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
 }
 
 int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
+    if (!vae_model_has_prior(m))
+        return vae_set_error("the model has no prior to draw z from (a --model ae file: its code is the encoder's "
+                             "output): it has no samples; `cuvae reconstruct` decodes the codes of test images");
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
 {
     vae_backend *be = m->be;
     const int c = vae_model_categorical(m), g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
@@ -93,7 +96,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    const int g = vae_model_code(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
     if (n > data->n)
@@ -111,7 +114,8 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, data->labels ? data->labels + first : NULL, B); /* a cvae's: the true labels */
-        be->memset_zero(be, m->noise[g], (size_t)B * Z * sizeof(float)); /* z = mu */
+        if (m->noise[g]) /* a deterministic code has none: z is the code */
+            be->memset_zero(be, m->noise[g], (size_t)B * Z * sizeof(float)); /* z = mu */
         vae_model_forward(m, B, 0);
         vae_model_download_mean(m, B, rec + (size_t)first * D);
     }

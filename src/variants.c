@@ -16,7 +16,8 @@
 #define VARIANTS(X) \
     X(vae)          \
     X(cvae)         \
-    X(joint)
+    X(joint)        \
+    X(ae)
 
 #define DECLARE(id) extern const vae_variant vae_variant_##id;
 VARIANTS(DECLARE)

@@ -745,12 +745,66 @@ Test(cli, encode_output_reads_in_numpy)
     vae_safetensors_free(&st);
 }
 
+/* --model ae trains from the CLI (tiny data, a 2-D code): its metrics hold the reconstruction alone;
+ * the run says which pictures of the prior it does not draw and why, and draws the rest; eval says
+ * its loss bounds nothing and refuses --iw-samples; sample is refused; encode writes the codes
+ * without a logvar; plot skips the prior's pictures by name; --beta is refused; a resume keeps the
+ * model. */
+Test(cli, the_autoencoder_trains_and_refuses_what_needs_a_prior)
+{
+    char data[512], args[2048], path[1024];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args, "train --model ae --beta 2 --data %s --out %s/aeb --device cpu", data, data);
+    EXPECT_FAIL(2, args, "--beta 2: the ae has no KL term to weigh");
+    snprintf(args, sizeof args,
+             "train --model ae --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/ae --device cpu",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+    cr_expect(strstr(out, "AE: input 64") && strstr(out, "code z (2)"), "%s", out);
+    cr_expect(strstr(out, "not drawn: samples.png, manifold.png, per_digit.png: the model has no prior"), "%s", out);
+    snprintf(path, sizeof path, "%s/ae", data);
+    cr_expect(tu_nonempty_in(path, "reconstructions.png") && tu_nonempty_in(path, "latent_scatter.svg") &&
+              tu_nonempty_in(path, "traversals.png") && tu_nonempty_in(path, "interpolation.png"));
+    cr_expect(!tu_exists_in(path, "samples.png") && !tu_exists_in(path, "manifold.png") &&
+              !tu_exists_in(path, "per_digit.png"));
+    snprintf(path, sizeof path, "%s/ae/metrics.csv", data);
+    cr_expect(tu_file_has(path, "train_recon") && !tu_file_has(path, "train_kl"), "one term: recon");
+    snprintf(args, sizeof args, "eval --model %s/ae --data %s --device cpu", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "recon alone: -log p(x|z) at the code z; the model has no prior and no KL") &&
+              strstr(out, "variance of the code over the test set"),
+              "%s", out);
+    snprintf(args, sizeof args, "eval --model %s/ae --data %s --device cpu --iw-samples 4", data, data);
+    EXPECT_FAIL(1, args, "--iw-samples: the model has no prior and no posterior noise (a --model ae file)");
+    snprintf(args, sizeof args, "sample --model %s/ae --out %s/ae/s.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "the model has no prior to draw z from (a --model ae file");
+    snprintf(path, sizeof path, "%s/ae/s.png", data);
+    cr_expect_not(tu_exists(path));
+    snprintf(args, sizeof args, "encode --model %s/ae --data %s --out %s/ae/codes.safetensors --device cpu", data,
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote mu (the codes z; the model has no logvar) (30 x 2)"), "%s", out);
+    vae_safetensors st;
+    snprintf(path, sizeof path, "%s/ae/codes.safetensors", data);
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    cr_expect_eq(st.n_tensors, 2, "mu and labels");
+    vae_safetensors_free(&st);
+    snprintf(args, sizeof args, "plot --model %s/ae --data %s --out %s/aeplot --device cpu", data, data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "skipped manifold.png: the model has no prior") &&
+                  strstr(out, "skipped per_digit.png: the model has no prior"),
+              "%s", out);
+    snprintf(args, sizeof args, "train --resume %s/ae --epochs 3 --quiet", data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "epoch   3/3") && strstr(out, "recon"), "%s", out);
+}
+
 /* --model joint trains from the CLI (tiny data, 3 classes): the metrics hold both KL terms, both
  * capacities, nmi and cluster_acc; categories.png is written; the file says `model` and `disc`,
  * and eval, sample and a resume read it; bad values are refused by flag. */
 Test(cli, the_joint_model_trains_with_capacities_and_clustering_metrics)
 {
-    EXPECT_FAIL(2, "train --model jointvae", "invalid --model 'jointvae' (expected vae, cvae or joint)");
+    EXPECT_FAIL(2, "train --model jointvae", "invalid --model 'jointvae' (expected vae, cvae, joint or ae)");
     EXPECT_FAIL(2, "train --model joint --disc 1", "--disc: 1 is out of range");
     EXPECT_FAIL(2, "train --model joint --capacity-z 5,0,30", "--capacity-z '5,0,30': expected MAX,ITERS,GAMMA");
     EXPECT_FAIL(2, "train --model joint --capacity-c 5,100", "--capacity-c '5,100': expected MAX,ITERS,GAMMA");

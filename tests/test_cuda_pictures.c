@@ -112,6 +112,17 @@ Test(cuda_pictures, every_png_matches_the_cpu)
 
 /* The joint model's traversals and interpolation decode with the code of their image, as its
  * reconstruction does, on the GPU (test_pictures checks the CPU). */
+/* The autoencoder's pictures on the GPU (test_pictures checks the CPU): no prior drawn from, its
+ * codes decoded through every path to the same pixels. */
+Test(cuda_pictures, ae_pictures_decode_its_codes_and_skip_the_prior)
+{
+    tu_need_gpu();
+    vae_backend *be = vae_backend_cuda_init(0);
+    cr_assert_not_null(be, "%s", vae_last_error());
+    tu_check_ae_pictures(be);
+    vae_backend_free(be);
+}
+
 Test(cuda_pictures, joint_pictures_decode_with_their_images_code)
 {
     tu_need_gpu();

@@ -134,7 +134,7 @@ Test(cvae_cli, labels_out_of_range_are_refused_plainly)
                  1);
     cr_expect(strstr(out, "--label 0: the model is not conditional"), "%s", out);
     cr_expect_eq(tu_cuvae(out, sizeof out, "train --model cave --data %s --device cpu", bad), 2);
-    cr_expect(strstr(out, "invalid --model 'cave' (expected vae, cvae or joint)"), "%s", out);
+    cr_expect(strstr(out, "invalid --model 'cave' (expected vae, cvae, joint or ae)"), "%s", out);
 }
 
 /* ---- does it draw the digit it is asked for? -------------------------------------------- */
