@@ -5,6 +5,9 @@
  * draws the digit it is asked for: a softmax-regression classifier trained here on the MNIST
  * training split judges samples of every label drawn from a cvae trained by `cuvae train`.
  *
+ * --condition decoder (the decoder alone reads y): recorded, checked on resume, in the file's
+ * metadata.
+ *
  * Not here: the cvae's gradients (test_model.c), the gather_one_hot op (op_table.c), PyTorch's
  * evaluation of a cvae file (test_pytorch_model.c).
  */
@@ -88,6 +91,59 @@ Test(cvae_cli, sample_draws_a_label_or_one_row_per_class)
     unsigned h = (unsigned)hdr[20] << 24 | hdr[21] << 16 | hdr[22] << 8 | hdr[23];
     cr_expect(h * 2 > w * 3 - w / 2 && h * 2 < w * 3 + w / 2, "a 3 x 2 grid is about 3/2 as high as wide: %ux%u", w,
               h);
+}
+
+/* --condition: its bad values refused by flag; decoder composes an encoder that reads x alone and a
+ * decoder that reads [z | y], says so, records it (train.condition, the model file's condition) and
+ * loads back as it; a resume with another --condition is refused naming the flag. */
+Test(cvae_cli, condition_decoder_trains_records_and_resumes)
+{
+    cr_expect_eq(tu_cuvae(out, sizeof out, "train --model cvae --condition sideways"), 2, "%s", out);
+    cr_expect(strstr(out, "invalid --condition 'sideways' (expected both or decoder)"), "%s", out);
+    cr_expect_eq(tu_cuvae(out, sizeof out, "train --condition decoder --epochs 1"), 2, "%s", out);
+    cr_expect(strstr(out, "--condition decoder: only for a model that reads the label (--model cvae)"), "%s", out);
+    const char *tmp = tu_tmpdir();
+    char data[600], run[700], model[800];
+    snprintf(data, sizeof data, "%s/strokes", tmp);
+    tu_write_stroke_idx(data, 300, 60, 8);
+    snprintf(run, sizeof run, "%s/run", tmp);
+    cr_assert_eq(tu_cuvae(out, sizeof out,
+                          "train --model cvae --condition decoder --data %s --epochs 2 --batch-size 32 --hidden 16 "
+                          "--latent 2 --samples 9 --device cpu --quiet --out %s",
+                          data, run),
+                 0, "%s", out);
+    cr_expect(strstr(out, "encoder.fc1      (16, 64)"), "the encoder reads x alone: %s", out);
+    cr_expect(strstr(out, "decoder.fc1      (16, 5)"), "[z | y] is 2 + 3 columns: %s", out);
+    cr_expect(strstr(out, "conditioned: the decoder alone reads y (q(z|x), p(x|z, y))"), "%s", out);
+    snprintf(model, sizeof model, "%s/model.safetensors", run);
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(model, &st), 0, "%s", vae_last_error());
+    cr_expect_str_eq(vae_safetensors_meta_get(&st, "condition"), "decoder");
+    cr_expect_str_eq(vae_safetensors_meta_get(&st, "train.condition"), "decoder");
+    vae_safetensors_free(&st);
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model m;
+    cr_assert_eq(vae_checkpoint_load(model, be, 4, &m), 0, "%s", vae_last_error());
+    cr_expect_eq(m.cfg.condition, VAE_CONDITION_DECODER);
+    cr_expect_eq(m.lin[0].n_blocks, 1, "the encoder's first layer reads one block, x");
+    cr_expect_eq(m.lin[m.n_encoder].n_blocks, 2, "the decoder's reads [z | y]");
+    vae_model_free(&m);
+    vae_backend_free(be);
+    /* a bad condition in a file: refused, naming the file and the key */
+    char bad[900];
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", tmp);
+    size_t len;
+    void *bytes = tu_read_file(model, &len);
+    tu_write_file(bad, bytes, len);
+    free(bytes);
+    tu_st_rewrite_meta(bad, "condition", "encoder");
+    cr_expect_eq(tu_cuvae(out, sizeof out, "info --model %s", bad), 1, "%s", out);
+    cr_expect(strstr(out, "condition") && strstr(out, "both or decoder"), "%s", out);
+    /* a resume keeps it */
+    cr_expect_eq(tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --condition both", run), 2, "%s", out);
+    cr_expect(strstr(out, "--condition both (the run has decoder)"), "%s", out);
+    cr_assert_eq(tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --quiet", run), 0, "%s", out);
+    cr_expect(strstr(out, "epoch   3/3"), "%s", out);
 }
 
 Test(cvae_cli, labels_out_of_range_are_refused_plainly)

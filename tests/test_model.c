@@ -281,6 +281,30 @@ Test(model, cvae_whole_loss_gradient)
     vae_backend_free(be);
 }
 
+/* The conditional VAE with the decoder alone reading y (--condition decoder): the encoder reads x
+ * alone, the decoder [z | y]; every gradient against finite differences. */
+Test(model, cvae_conditioned_on_the_decoder_whole_loss_gradient)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.variant = vae_variant_find("cvae");
+    c.classes = 4;
+    c.condition = VAE_CONDITION_DECODER;
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 5), 0, "%s", vae_last_error());
+    cr_assert_eq(m.lin[0].in, c.input_dim, "the encoder's first layer reads x alone");
+    cr_assert_eq(m.lin[m.n_encoder].in, c.latent_dim + 4, "the decoder's first layer reads [z | y]");
+    wide_params(&m, 13);
+    check_model_gradient(&m, "cvae, --condition decoder", 13);
+    vae_model_free(&m);
+    c.variant = vae_variant_find("vae");
+    c.classes = 0;
+    cr_expect_eq(vae_config_validate(&c), -1, "a condition for a model that reads no label");
+    cr_expect(strstr(vae_last_error(), "--condition decoder: only for a model that reads the label"), "%s",
+              vae_last_error());
+    vae_backend_free(be);
+}
+
 /* The deterministic autoencoder (compose_ae.c): z is the encoder's output itself (its sample and
  * gradient are the stats layer's own buffers, no op between), the one term the reconstruction;
  * every gradient against central differences, with hidden layers and without, and a model that

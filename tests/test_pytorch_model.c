@@ -243,6 +243,31 @@ Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
               out);
 }
 
+/* A conditional VAE whose decoder alone reads the label (--condition decoder): PyTorch rebuilds it
+ * from the architecture alone (the encoder reads [x], the decoder [z | y]) and agrees with `cuvae
+ * eval` within expect_agree's tolerances. */
+Test(pytorch_model, a_cvae_conditioned_on_the_decoder_evaluates_as_in_cuvae_eval)
+{
+    const char *py = tu_need_torch();
+    char dir[512], model[700], cmd[4096];
+    json_t *c, *t;
+    train_and_evaluate(py, 76,
+                       "--model cvae --condition decoder --epochs 15 --hidden 24 --latent 3 --beta 0.2 "
+                       "--batch-size 32 --lr 3e-3",
+                       100, dir, model, &c, &t);
+    cr_expect_str_eq(json_string_value(json_object_get(c, "bound_of")), "-log p(x|y)");
+    expect_agree(c, t);
+    /* 64-24-(3+3) | 3+3-24-64: 1560 + 150 + 168 + 1600 = 3478 parameters */
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, model);
+    json_t *d = tu_run_json(cmd);
+    cr_expect_eq(tu_json_num(d, "parameters"), 3478);
+    json_t *first = json_array_get(json_object_get(json_object_get(d, "architecture"), "layers"), 0);
+    cr_expect_eq(json_array_size(json_object_get(first, "in")), 1, "the encoder reads x alone");
+    json_decref(d);
+    json_decref(c);
+    json_decref(t);
+}
+
 /* The deterministic autoencoder (--model ae) trained by the binary: PyTorch rebuilds it from its
  * file alone (the latent kind "deterministic": z is the encoder.z layer's output, no noise) and its
  * one term, the reconstruction, has no noise on either side, so it agrees with `cuvae eval` within
