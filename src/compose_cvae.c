@@ -76,5 +76,6 @@ const vae_variant vae_variant_cvae = {
     .save_meta = save_meta,
     .read_meta = read_meta,
     .summary = summary,
-    .samples_caption = "Samples: one row per class y, images decoded from z ~ N(0, I) with that y",
+    .samples_caption = "Samples: one row per class y, each column one z ~ N(0, I) decoded with every y, so a "
+                       "column shows one style across the classes",
 };

@@ -16,11 +16,46 @@ static int grid_cols(int n)
     return cols;
 }
 
+void vae_render_column_codes(vae_model *m, int cols, uint64_t seed, float *z)
+{
+    vae_backend *be = m->be;
+    const int g = vae_model_gaussian(m), Z = m->latent[g].dim;
+    if (cols > m->batch_cap)
+        vae_fatal("vae_render_column_codes: %d columns for batches of %d rows", cols, m->batch_cap);
+    vae_rng *rng = be->rng_init(be, seed);
+    be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
+    be->download(be, z, m->sample[g], (size_t)cols * Z * sizeof(float));
+    be->rng_free(be, rng);
+}
+
+/* A model that reads the label, without --label: one row per class, column j decoded from the one
+ * z_j (vae_render_column_codes) in every row. */
+static int render_class_grid(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
+{
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, K = m->cfg.classes, n = K * cols;
+    float *zs = vae_calloc((size_t)cols * Z, sizeof(float)), *z = vae_calloc((size_t)n * Z, sizeof(float));
+    float *img = vae_calloc((size_t)n * D, sizeof(float));
+    vae_render_column_codes(m, cols, seed, zs);
+    for (int i = 0; i < n; i++) /* cell i: row (class) i / cols, column i % cols */
+        memcpy(z + (size_t)i * Z, zs + (size_t)(i % cols) * Z, (size_t)Z * sizeof(float));
+    for (int k = 0; k < K; k++) /* a row at a time: vae_pictures_decode takes one label */
+        vae_pictures_decode(m, z + (size_t)k * cols * Z, cols, k, NULL, img + (size_t)k * cols * D);
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
+    vae_free(zs);
+    vae_free(z);
+    vae_free(img);
+    return rc;
+}
+
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
+    if (!vae_model_has_prior(m))
+        return vae_set_error("the model has no prior to draw z from (a --model ae file: its code is the encoder's "
+                             "output): it has no samples; `cuvae reconstruct` decodes the codes of test images");
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
     uint8_t *labels = NULL; /* (n) each sample's label, for a model that reads one */
     if (!m->y && label >= 0)
         return vae_set_error("--label %d: the model is not conditional (it reads no label)", label);
@@ -28,8 +63,8 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
         if (label >= m->cfg.classes)
             return vae_set_error("--label %d is out of range: the model has %d classes (0..%d)", label,
                                  m->cfg.classes, m->cfg.classes - 1);
-        if (label < 0)
-            n = m->cfg.classes * cols; /* one row of cols samples per class */
+        if (label < 0) /* one row of cols samples per class, z fixed down each column */
+            return render_class_grid(m, path, cols < m->batch_cap ? cols : m->batch_cap, seed, scale);
         labels = vae_calloc((size_t)n, 1);
         for (int i = 0; i < n; i++)
             labels[i] = (uint8_t)(label >= 0 ? label : i / cols);
@@ -52,10 +87,6 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
 }
 
 int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
-    if (!vae_model_has_prior(m))
-        return vae_set_error("the model has no prior to draw z from (a --model ae file: its code is the encoder's "
-                             "output): it has no samples; `cuvae reconstruct` decodes the codes of test images");
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
 {
     vae_backend *be = m->be;
     const int c = vae_model_categorical(m), g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
@@ -69,10 +100,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
     float *img = vae_calloc((size_t)n * D, sizeof(float)), *zs = vae_calloc((size_t)cols * Z, sizeof(float));
     float *zb = vae_calloc((size_t)m->batch_cap * Z, sizeof(float));
     int *cats = vae_calloc((size_t)m->batch_cap, sizeof(int));
-    vae_rng *rng = be->rng_init(be, seed);
-    be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
-    be->download(be, zs, m->sample[g], (size_t)cols * Z * sizeof(float));
-    be->rng_free(be, rng);
+    vae_render_column_codes(m, cols, seed, zs); /* one z ~ N(0, I) per column */
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         for (int r = 0; r < B; r++) { /* grid cell first + r: row = class, column = z */

@@ -6,7 +6,7 @@
  * training split judges samples of every label drawn from a cvae trained by `cuvae train`.
  *
  * --condition decoder (the decoder alone reads y): recorded, checked on resume, in the file's
- * metadata.
+ * metadata; the class grid's columns share z, through the CLI and through the library.
  *
  * Not here: the cvae's gradients (test_model.c), the gather_one_hot op (op_table.c), PyTorch's
  * evaluation of a cvae file (test_pytorch_model.c).
@@ -15,7 +15,10 @@
 
 #include "checkpoint.h"
 #include "dataset.h"
+#include "image.h"
 #include "model.h"
+#include "pictures.h"
+#include "render.h"
 #include "safetensors.h"
 #include "testutil.h"
 #include "vae_util.h"
@@ -144,6 +147,78 @@ Test(cvae_cli, condition_decoder_trains_records_and_resumes)
     cr_expect(strstr(out, "--condition both (the run has decoder)"), "%s", out);
     cr_assert_eq(tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --quiet", run), 0, "%s", out);
     cr_expect(strstr(out, "epoch   3/3"), "%s", out);
+}
+
+/* Tile (row, col) of an 8x8 grid PNG read back (border VAE_GRID_BORDER, scale 1) into out (64). */
+static void tile(const uint8_t *px, int width, int row, int col, uint8_t *to)
+{
+    const int x0 = VAE_GRID_BORDER + col * (8 + VAE_GRID_BORDER), y0 = VAE_GRID_BORDER + row * (8 + VAE_GRID_BORDER);
+    for (int y = 0; y < 8; y++)
+        memcpy(to + y * 8, px + (size_t)(y0 + y) * width + x0, 8);
+}
+
+/* The class grid of `sample` holds z fixed down each column: a cvae conditioned on the decoder
+ * alone (and one on both halves), its grid written by the CLI; through the library, each column's
+ * z (vae_render_column_codes, the same seed) decoded with two labels gives those two rows' cells,
+ * pixel for pixel (the PNG's grey levels of the library's means), and the two labels' cells
+ * differ (the label is read). */
+Test(cvae_cli, class_grid_columns_share_z_through_the_cli_and_the_library)
+{
+    const char *tmp = tu_tmpdir();
+    char data[600];
+    snprintf(data, sizeof data, "%s/strokes", tmp);
+    tu_write_stroke_idx(data, 300, 60, 8);
+    const char *conditions[2] = {"decoder", "both"};
+    for (int ci = 0; ci < 2; ci++) {
+        char run[700], model[800], png[800];
+        snprintf(run, sizeof run, "%s/run-%s", tmp, conditions[ci]);
+        cr_assert_eq(tu_cuvae(out, sizeof out,
+                              "train --model cvae --condition %s --data %s --epochs 3 --batch-size 32 --hidden 16 "
+                              "--latent 2 --device cpu --quiet --out %s",
+                              conditions[ci], data, run),
+                     0, "%s", out);
+        snprintf(model, sizeof model, "%s/model.safetensors", run);
+        snprintf(png, sizeof png, "%s/grid.png", run);
+        cr_assert_eq(tu_cuvae(out, sizeof out, "sample --model %s --n 9 --seed 5 --scale 1 --out %s --device cpu",
+                              model, png),
+                     0, "%s", out);
+        cr_expect(strstr(out, "wrote 3 samples of each of the 3 classes (one row per class)"), "%s", out);
+        uint8_t *px;
+        int w, h;
+        cr_assert_eq(vae_png_read_gray(png, &px, &w, &h), 0, "%s", vae_last_error());
+        cr_assert_eq(w, VAE_GRID_BORDER + 3 * (8 + VAE_GRID_BORDER));
+        cr_assert_eq(h, VAE_GRID_BORDER + 3 * (8 + VAE_GRID_BORDER), "3 rows, one per class");
+
+        vae_backend *be = vae_backend_cpu_init();
+        vae_model m;
+        cr_assert_eq(vae_checkpoint_load(model, be, 9, &m), 0, "%s", vae_last_error());
+        float z[3 * 2], probs[64];
+        vae_render_column_codes(&m, 3, 5, z);
+        int differ = 0;
+        for (int col = 0; col < 3; col++) {
+            uint8_t first[64];
+            const int rows[2] = {0, 2};
+            for (int r = 0; r < 2; r++) {
+                uint8_t cell[64];
+                tile(px, w, rows[r], col, cell);
+                vae_pictures_decode(&m, z + col * 2, 1, rows[r], NULL, probs);
+                for (int p = 0; p < 64; p++) {
+                    const float v = probs[p] < 0 ? 0 : probs[p] > 1 ? 1 : probs[p];
+                    const uint8_t lib = (uint8_t)lrintf(255.0f * v);
+                    cr_expect_eq(cell[p], lib, "%s: column %d, label %d, pixel %d: grid %d, library %d",
+                                 conditions[ci], col, rows[r], p, cell[p], lib);
+                }
+                if (r == 0)
+                    memcpy(first, cell, 64);
+                else
+                    differ += memcmp(first, cell, 64) != 0;
+            }
+        }
+        cr_expect_gt(differ, 0, "%s: labels 0 and 2 decode every column's z to the same pixels", conditions[ci]);
+        vae_free(px);
+        vae_model_free(&m);
+        vae_backend_free(be);
+    }
 }
 
 Test(cvae_cli, labels_out_of_range_are_refused_plainly)
