@@ -34,5 +34,9 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
  * batch size), column j decoded from one z_j ~ N(0, I) (seeded) with c = one-hot k, so each
  * column shows what the class changes. -1 with vae_set_error for a model without one. */
 int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale);
+/* A model with a categorical latent: a grid of n samples decoded from z ~ N(0, I) (seeded, as
+ * vae_render_samples draws them) with c = one-hot `category` in every one. -1 with vae_set_error
+ * for a model without one or a category out of range (naming --category). */
+int vae_render_category_samples(vae_model *m, const char *path, int n, int category, uint64_t seed, int scale);
 
 #endif /* VAE_RENDER_H */

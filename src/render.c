@@ -86,6 +86,37 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
     return rc;
 }
 
+int vae_render_category_samples(vae_model *m, const char *path, int n, int category, uint64_t seed, int scale)
+{
+    vae_backend *be = m->be;
+    const int c = vae_model_categorical(m);
+    if (c < 0)
+        return vae_set_error("the model has no categorical latent (--model joint)");
+    if (category < 0 || category >= m->latent[c].dim)
+        return vae_set_error("--category %d is out of range: the model has %d categories (0..%d)", category,
+                             m->latent[c].dim, m->latent[c].dim - 1);
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    float *img = vae_calloc((size_t)n * D, sizeof(float));
+    int *cats = vae_calloc((size_t)m->batch_cap, sizeof(int));
+    for (int i = 0; i < m->batch_cap; i++)
+        cats[i] = category;
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
+        vae_model_set_categories(m, B, cats);
+        vae_model_decode(m, B);
+        vae_model_download_mean(m, B, img + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n), scale);
+    vae_free(img);
+    vae_free(cats);
+    return rc;
+}
+
 int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
 {
     vae_backend *be = m->be;

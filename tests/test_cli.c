@@ -745,6 +745,118 @@ Test(cli, encode_output_reads_in_numpy)
     vae_safetensors_free(&st);
 }
 
+/* Tile (row, col) of an 8x8 grid PNG (border VAE_GRID_BORDER, scale 1) into to (64). */
+static void grid8_tile(const uint8_t *px, int width, int row, int col, uint8_t *to)
+{
+    const int x0 = VAE_GRID_BORDER + col * (8 + VAE_GRID_BORDER), y0 = VAE_GRID_BORDER + row * (8 + VAE_GRID_BORDER);
+    for (int y = 0; y < 8; y++)
+        memcpy(to + y * 8, px + (size_t)(y0 + y) * width + x0, 8);
+}
+
+/* A saved joint model from the CLI: `sample --categories` is train's categories.png byte for byte
+ * (10 columns, the run's seed and scale); `sample --category K` draws category K from the z's
+ * the grid's columns use, so its samples are row K's cells; `eval` scores argmax q(c|x) as a
+ * clustering of the chosen split (the test split's NMI and accuracy are training's last metrics);
+ * every new flag's bad values are refused by name. */
+Test(cli, a_joint_models_categories_are_sampled_and_scored_from_its_file)
+{
+    char data[512], args[2048], run[700], png[800];
+    write_tiny_data(data, sizeof data);
+    snprintf(run, sizeof run, "%s/joint", data);
+    snprintf(args, sizeof args,
+             "train --model joint --data %s --epochs 3 --batch-size 16 --hidden 24 --latent 2 --disc 3 --out %s "
+             "--device cpu --quiet",
+             data, run);
+    cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+    /* the bad values, each by its flag */
+    snprintf(args, sizeof args, "sample --model %s --category x --out %s/x.png", run, run);
+    EXPECT_FAIL(2, args, "--category: 'x' is not an integer");
+    snprintf(args, sizeof args, "sample --model %s --category 3 --out %s/x.png --device cpu", run, run);
+    EXPECT_FAIL(1, args, "--category 3 is out of range: the model has 3 categories (0..2)");
+    snprintf(args, sizeof args, "sample --model %s --category 1 --categories --out %s/x.png", run, run);
+    EXPECT_FAIL(2, args, "--category K and --categories both choose what is drawn: give one");
+    snprintf(args, sizeof args, "eval --model %s --split val", run);
+    EXPECT_FAIL(2, args, "--split 'val': expected test or train");
+    snprintf(args, sizeof args, "train --data %s --epochs 1 --batch-size 16 --hidden 8 --latent 2 --out %s/plain "
+             "--device cpu --quiet", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "sample --model %s/plain --category 1 --out %s/x.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "the model has no categorical latent (--model joint): --category applies only to one");
+    snprintf(args, sizeof args, "sample --model %s/plain --categories --out %s/x.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "--categories applies only to one");
+
+    /* the category grid of the file is train's categories.png */
+    snprintf(png, sizeof png, "%s/grid.png", run);
+    snprintf(args, sizeof args, "sample --model %s --categories --n 100 --out %s --device cpu", run, png);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 10 samples of each of the 3 categories (one row per category"), "%s", out);
+    char train_png[800];
+    snprintf(train_png, sizeof train_png, "%s/categories.png", run);
+    size_t la, lb;
+    void *ga = tu_read_file(png, &la), *gb = tu_read_file(train_png, &lb);
+    cr_expect(la == lb && memcmp(ga, gb, la) == 0, "sample --categories is not train's categories.png");
+    free(ga);
+    free(gb);
+    /* --category 1 --n 3: the z's of a 3-column grid, all decoded with category 1: its row 1 */
+    char one[800];
+    snprintf(png, sizeof png, "%s/grid3.png", run);
+    snprintf(one, sizeof one, "%s/one.png", run);
+    snprintf(args, sizeof args, "sample --model %s --categories --n 9 --scale 1 --out %s --device cpu", run, png);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "sample --model %s --category 1 --n 3 --scale 1 --out %s --device cpu", run, one);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 3 samples of category 1"), "%s", out);
+    uint8_t *gpx, *opx;
+    int gw, gh, ow, oh;
+    cr_assert_eq(vae_png_read_gray(png, &gpx, &gw, &gh), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_png_read_gray(one, &opx, &ow, &oh), 0, "%s", vae_last_error());
+    for (int j = 0; j < 3; j++) {
+        uint8_t want[64], got[64];
+        grid8_tile(gpx, gw, 1, j, want);
+        grid8_tile(opx, ow, j / 2, j % 2, got); /* 3 samples: a 2-column grid */
+        cr_expect(memcmp(want, got, 64) == 0, "sample %d of category 1 is not the grid's cell (1, %d)", j, j);
+    }
+    vae_free(gpx);
+    vae_free(opx);
+
+    /* eval scores the clustering of the split it evaluates */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json", CUVAE_BINARY, run, data);
+    json_t *t = tu_run_json(cmd);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --split train", CUVAE_BINARY, run,
+             data);
+    json_t *tr = tu_run_json(cmd);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "split")), "test");
+    cr_expect_str_eq(json_string_value(json_object_get(tr, "split")), "train");
+    cr_expect_eq(tu_json_num(t, "images"), 30);
+    cr_expect_eq(tu_json_num(tr, "images"), 120);
+    const double nmi = tu_json_num(t, "nmi"), acc = tu_json_num(t, "cluster_acc");
+    cr_expect(nmi >= 0 && nmi <= 1 && acc >= 1.0 / 3 - 1e-9 && acc <= 1, "nmi %g, accuracy %g", nmi, acc);
+    cr_expect(isfinite(tu_json_num(tr, "nmi")) && isfinite(tu_json_num(tr, "cluster_acc")));
+    /* the test split's: training's last epoch (metrics.jsonl) */
+    char jsonl[800];
+    snprintf(jsonl, sizeof jsonl, "%s/metrics.jsonl", run);
+    size_t len;
+    char *text = tu_read_file(jsonl, &len), *last = text;
+    for (char *p = strchr(text, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
+        last = p + 1;
+    json_t *row = json_loads(last, 0, NULL);
+    cr_assert_not_null(row, "%s", last);
+    cr_expect(fabs(tu_json_num(row, "nmi") - nmi) < 1e-6, "eval's nmi %.9g, training's %.9g", nmi,
+              tu_json_num(row, "nmi"));
+    cr_expect(fabs(tu_json_num(row, "cluster_acc") - acc) < 1e-6, "eval's accuracy %.9g, training's %.9g", acc,
+              tu_json_num(row, "cluster_acc"));
+    json_decref(row);
+    free(text);
+    snprintf(args, sizeof args, "eval --model %s --data %s --device cpu --split train", run, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "data: ") && strstr(out, " train split, 120 images") &&
+                  strstr(out, "clustering of the train split by argmax q(c|x) against its labels: NMI "),
+              "%s", out);
+    json_decref(t);
+    json_decref(tr);
+}
+
 /* --model ae trains from the CLI (tiny data, a 2-D code): its metrics hold the reconstruction alone;
  * the run says which pictures of the prior it does not draw and why, and draws the rest; eval says
  * its loss bounds nothing and refuses --iw-samples; sample is refused; encode writes the codes
