@@ -39,4 +39,10 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
  * for a model without one or a category out of range (naming --category). */
 int vae_render_category_samples(vae_model *m, const char *path, int n, int category, uint64_t seed, int scale);
 
+/* One row per image of data (the first n): the image, then S decodes of z ~ q(z|x) drawn by the
+ * model's forward pass (seeded; a conditional model reads each image's label). A model without
+ * posterior noise (the ae): -1 with vae_set_error naming --posterior-samples. */
+int vae_render_posterior_samples(vae_model *m, const vae_dataset *data, const char *path, int n, int S, uint64_t seed,
+                                 int scale);
+
 #endif /* VAE_RENDER_H */

@@ -22,7 +22,7 @@
 #include <string.h>
 
 enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE,
-       OPT_CATEGORY, OPT_CATEGORIES, OPT_SPLIT };
+       OPT_CATEGORY, OPT_CATEGORIES, OPT_SPLIT, OPT_DIGIT, OPT_POSTERIOR_SAMPLES };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -37,7 +37,9 @@ typedef struct {
     int label;             /* sample --label (-1: none) */
     int category;          /* sample --category (-1: none) */
     int categories;        /* sample --categories: the category grid */
-    vae_split split;       /* eval --split (default test) */
+    vae_split split;       /* eval, reconstruct --split (default test) */
+    int digit;             /* reconstruct --digit (-1: none) */
+    int posterior_samples; /* reconstruct --posterior-samples (0: the reconstruction from z = mu) */
     int force;             /* --force: an --out holding a model may be replaced */
     int scale;             /* sample, reconstruct --scale: each pixel as a scale x scale block */
     vae_run_settings s;
@@ -81,6 +83,10 @@ static int model_option(void *ctx, int c, const char *arg)
         a->split = VAE_SPLIT_TRAIN;
     else if (c == OPT_SPLIT)
         return vae_cli_usage_error(a->cmd, "--split '%s': expected test or train", arg);
+    else if (c == OPT_DIGIT && vae_cli_parse_int("--digit", arg, 0, 255, &a->digit))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_POSTERIOR_SAMPLES && vae_cli_parse_int("--posterior-samples", arg, 1, 64, &a->posterior_samples))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     return 0;
 }
 
@@ -219,6 +225,11 @@ static void help_reconstruct(void)
            "  --n N               number of test images, the first N (default 32)\n"
            "  --indices LIST      these test images instead, in this order: indices from 0 and\n"
            "                      ranges, e.g. 0,5,17 or 0-7,100-107\n"
+           "  --digit K           the first N images of label K instead\n"
+           "  --split SPLIT       test (default) or train: the split the images come from\n"
+           "  --posterior-samples S  each image (left) and S decodes of z ~ q(z|x), one row per\n"
+           "                      image, instead of the reconstruction from z = mu (1 to 64)\n"
+           "  --seed S            seed of the posterior samples (default 1)\n"
            "  --scale S           each pixel as an S x S block, 1 to 64 (default 3)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
@@ -243,21 +254,34 @@ int vae_cmd_reconstruct(int argc, char **argv)
         {"n", required_argument, 0, OPT_N},         {"data", required_argument, 0, VAE_OPT_DATA},
         {"indices", required_argument, 0, OPT_INDICES}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
         {"scale", required_argument, 0, OPT_SCALE},
+        {"digit", required_argument, 0, OPT_DIGIT}, {"split", required_argument, 0, OPT_SPLIT},
+        {"posterior-samples", required_argument, 0, OPT_POSTERIOR_SAMPLES}, {"seed", required_argument, 0, VAE_OPT_SEED},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
-    model_args a = {.out = "reconstructions.png", .n = 32};
+    model_args a = {.out = "reconstructions.png", .n = 32, .digit = -1};
     vae_run_settings_default(&a.s);
     int rc = parse_model_args("reconstruct", argc, argv, opts, &a, help_reconstruct);
     if (rc >= 0)
         return rc;
     if (a.indices && a.n_given)
         return vae_cli_usage_error("reconstruct", "--n and --indices both choose the images: give one");
+    if (a.indices && a.digit >= 0)
+        return vae_cli_usage_error("reconstruct", "--digit and --indices both choose the images: give one");
     /* the model first, so that one without pictures is refused before any data is looked for; with
-     * --indices the batches hold up to 256 rows, as with --n */
+     * --indices (or posterior samples) the batches hold up to 256 rows, as with --n */
     vae_backend *be;
     vae_model m;
-    if ((rc = open_model(&a, a.indices || a.n > 256 ? 256 : a.n, 1, &be, &m)))
+    if ((rc = open_model(&a, a.indices || a.posterior_samples || a.n > 256 ? 256 : a.n, 1, &be, &m)))
         return rc;
+    if (a.posterior_samples && !vae_model_has_prior(&m)) {
+        vae_set_error("--posterior-samples: %s has no posterior noise (a --model ae file): its one reconstruction "
+                      "decodes its code",
+                      a.model);
+        rc = vae_cli_fail();
+        vae_model_free(&m);
+        vae_backend_free(be);
+        return rc;
+    }
     vae_dataset test = {0};
     if (choose_data(&a)) {
         rc = vae_cli_fail();
@@ -266,14 +290,34 @@ int vae_cmd_reconstruct(int argc, char **argv)
     char data_paths[2][4096];
     const char *inputs[3] = {a.model};
     int n_inputs = 1;
-    vae_cli_data_inputs(a.s.data_dir, VAE_SPLIT_TEST, data_paths, inputs, &n_inputs);
+    vae_cli_data_inputs(a.s.data_dir, a.split, data_paths, inputs, &n_inputs);
     if ((rc = vae_cli_check_output("reconstruct", a.out, inputs, n_inputs, a.force)))
         goto out;
-    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, VAE_SPLIT_TEST, &test) ||
+    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, a.split, &test) ||
         vae_cli_check_data_shape(&m, a.model, &test, a.s.data_dir) ||
-        vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
+        vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, a.split)) {
         rc = vae_cli_fail();
         goto out;
+    }
+    if (a.digit >= 0) { /* the first N images of that label, in the split's order */
+        int32_t *idx = vae_calloc((size_t)a.n, sizeof *idx);
+        int found = 0;
+        for (int i = 0; test.labels && i < test.n && found < a.n; i++)
+            if (test.labels[i] == a.digit)
+                idx[found++] = i;
+        if (!found) {
+            vae_set_error("--digit %d: the %s split of %s has no image of label %d%s", a.digit,
+                          vae_split_name(a.split), a.s.data_dir, a.digit, test.labels ? "" : " (it has no labels)");
+            vae_free(idx);
+            rc = vae_cli_fail();
+            goto out;
+        }
+        vae_dataset chosen;
+        vae_dataset_subset(&test, idx, found, &chosen);
+        vae_free(idx);
+        vae_dataset_free(&test);
+        test = chosen;
+        a.n = test.n;
     }
     if (a.indices) {
         vae_dataset chosen;
@@ -283,10 +327,20 @@ int vae_cmd_reconstruct(int argc, char **argv)
         test = chosen;
         a.n = test.n;
     }
-    rc = vae_render_reconstructions(&m, &test, a.out, a.n, a.scale) ? vae_cli_fail() : 0;
-    if (!rc)
-        fprintf(stderr, "wrote %d test images and their reconstructions to %s\n", a.n < test.n ? a.n : test.n,
-                a.out);
+    const int shown = a.n < test.n ? a.n : test.n;
+    if (a.posterior_samples) {
+        rc = vae_render_posterior_samples(&m, &test, a.out, shown, a.posterior_samples, a.s.seed, a.scale)
+                 ? vae_cli_fail()
+                 : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %d %s images, each with %d decodes of z ~ q(z|x), to %s\n", shown,
+                    vae_split_name(a.split), a.posterior_samples, a.out);
+    } else {
+        rc = vae_render_reconstructions(&m, &test, a.out, a.n, a.scale) ? vae_cli_fail() : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %d %s images and their reconstructions to %s\n", shown, vae_split_name(a.split),
+                    a.out);
+    }
 out:
     vae_model_free(&m);
     vae_backend_free(be);

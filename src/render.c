@@ -190,3 +190,49 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
     vae_free(grid);
     return rc;
 }
+
+/* One row per image: the image, then S decodes of z ~ q(z|x) drawn by the model's own forward pass
+ * (the backend's generator seeded with seed), as the per-digit picture draws them. */
+int vae_render_posterior_samples(vae_model *m, const vae_dataset *data, const char *path, int n, int S, uint64_t seed,
+                                 int scale)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim;
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
+    if (!vae_model_has_prior(m))
+        return vae_set_error("--posterior-samples: the model has no posterior noise (a --model ae file)");
+    if (data->dim != D)
+        return vae_set_error("data has %d pixels per image, the model expects %d", data->dim, D);
+    if (n > data->n)
+        n = data->n;
+    const int rows = n * S;
+    float *x = vae_calloc((size_t)rows * D, sizeof(float)), *probs = vae_calloc((size_t)rows * D, sizeof(float));
+    float *tiles = vae_calloc((size_t)n * (S + 1) * D, sizeof(float));
+    uint8_t *labels = vae_calloc((size_t)rows, 1); /* a conditional model's: each image's own */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < S; k++) {
+            vae_dataset_row(data, i, x + ((size_t)i * S + k) * D);
+            labels[(size_t)i * S + k] = data->labels ? data->labels[i] : 0;
+        }
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < rows; first += m->batch_cap) {
+        int B = rows - first < m->batch_cap ? rows - first : m->batch_cap;
+        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, labels + first, B);
+        vae_model_draw_noise(m, rng, B, 0);
+        vae_model_forward(m, B, 0);
+        vae_model_download_mean(m, B, probs + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    for (int i = 0; i < n; i++) {
+        vae_dataset_row(data, i, tiles + (size_t)i * (S + 1) * D);
+        memcpy(tiles + ((size_t)i * (S + 1) + 1) * D, probs + (size_t)i * S * D, (size_t)S * D * sizeof(float));
+    }
+    int rc = vae_image_grid_write_scaled(path, tiles, n * (S + 1), m->cfg.image_rows, m->cfg.image_cols, S + 1, scale);
+    vae_free(x);
+    vae_free(probs);
+    vae_free(tiles);
+    vae_free(labels);
+    return rc;
+}

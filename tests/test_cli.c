@@ -857,6 +857,92 @@ Test(cli, a_joint_models_categories_are_sampled_and_scored_from_its_file)
     json_decref(tr);
 }
 
+/* reconstruct --digit K --split train|test --n N --posterior-samples S: the first N images of label K
+ * of the chosen split, each (left, its exact pixels) followed by S decodes of z ~ q(z|x) that differ
+ * from one another; the same seed the same file, another seed another; each new flag's bad values
+ * refused by name; an autoencoder (no posterior noise) refused. */
+Test(cli, reconstruct_draws_one_digit_with_its_posterior_samples)
+{
+    char data[512], args[8192], run[700], png[800];
+    write_tiny_data(data, sizeof data);
+    snprintf(run, sizeof run, "%s/vae", data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s --device cpu --quiet", data,
+             run);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(png, sizeof png, "%s/post.png", run);
+    const char *bad[][2] = {
+        {"--digit x", "--digit: 'x' is not an integer"},
+        {"--digit 300", "--digit: 300 is out of range"},
+        {"--posterior-samples 0", "--posterior-samples: 0 is out of range"},
+        {"--posterior-samples 65", "--posterior-samples: 65 is out of range"},
+        {"--split val", "--split 'val': expected test or train"},
+        {"--digit 1 --indices 0", "--digit and --indices both choose the images: give one"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "reconstruct --model %s --data %s %s --out %s --device cpu", run, data, bad[i][0],
+                 png);
+        EXPECT_FAIL(2, args, bad[i][1]);
+    }
+    snprintf(args, sizeof args, "reconstruct --model %s --data %s --digit 7 --out %s --device cpu", run, data, png);
+    EXPECT_FAIL(1, args, "--digit 7: the test split of");
+    cr_expect(strstr(out, "has no image of label 7"), "%s", out);
+
+    snprintf(args, sizeof args,
+             "reconstruct --model %s --data %s --digit 1 --split train --n 4 --posterior-samples 3 --scale 1 --out %s "
+             "--device cpu",
+             run, data, png);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 4 train images, each with 3 decodes of z ~ q(z|x), to"), "%s", out);
+    uint8_t *px;
+    int w, h;
+    cr_assert_eq(vae_png_read_gray(png, &px, &w, &h), 0, "%s", vae_last_error());
+    cr_assert_eq(w, VAE_GRID_BORDER + 4 * (8 + VAE_GRID_BORDER), "the image and 3 samples per row");
+    cr_assert_eq(h, VAE_GRID_BORDER + 4 * (8 + VAE_GRID_BORDER), "one row per image");
+    for (int r = 0; r < 4; r++) {
+        const int i = 1 + 3 * r; /* the training images of label 1 (labels i % 3) */
+        uint8_t tile[64], want[64], s1[64], s2[64];
+        grid8_tile(px, w, r, 0, tile);
+        for (int p = 0; p < 64; p++) /* write_idx's pixels of a label-1 image: its row 4 on */
+            want[p] = p / 8 == 4 ? 250 : (uint8_t)((i * 7 + p * 13) % 20);
+        cr_expect(memcmp(tile, want, 64) == 0, "row %d does not start with training image %d", r, i);
+        grid8_tile(px, w, r, 1, s1);
+        grid8_tile(px, w, r, 2, s2);
+        cr_expect(memcmp(s1, s2, 64) != 0, "row %d: two posterior samples decode to the same pixels", r);
+    }
+    vae_free(px);
+    size_t la, lb, lc;
+    char again[800];
+    snprintf(again, sizeof again, "%s/again.png", run);
+    snprintf(args, sizeof args,
+             "reconstruct --model %s --data %s --digit 1 --split train --n 4 --posterior-samples 3 --scale 1 --out %s "
+             "--device cpu",
+             run, data, again);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    void *fa = tu_read_file(png, &la), *fb = tu_read_file(again, &lb);
+    cr_expect(la == lb && memcmp(fa, fb, la) == 0, "the same seed gave another picture");
+    snprintf(args, sizeof args,
+             "reconstruct --model %s --data %s --digit 1 --split train --n 4 --posterior-samples 3 --scale 1 "
+             "--seed 2 --out %s --force --device cpu",
+             run, data, again);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    void *fc = tu_read_file(again, &lc);
+    cr_expect(!(la == lc && memcmp(fa, fc, la) == 0), "another seed gave the same picture");
+    free(fa);
+    free(fb);
+    free(fc);
+    /* an autoencoder has no posterior to sample */
+    snprintf(args, sizeof args,
+             "train --model ae --data %s --epochs 1 --batch-size 16 --hidden 8 --latent 2 --out %s/ae1 --device cpu "
+             "--quiet",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "reconstruct --model %s/ae1 --data %s --posterior-samples 2 --out %s --device cpu",
+             data, data, png);
+    EXPECT_FAIL(1, args, "--posterior-samples: ");
+    cr_expect(strstr(out, "has no posterior noise (a --model ae file)"), "%s", out);
+}
+
 /* --model ae trains from the CLI (tiny data, a 2-D code): its metrics hold the reconstruction alone;
  * the run says which pictures of the prior it does not draw and why, and draws the rest; eval says
  * its loss bounds nothing and refuses --iw-samples; sample is refused; encode writes the codes
