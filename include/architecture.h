@@ -6,7 +6,8 @@
  *   {"inputs": {"x": D} or, for a model that reads the one-hot label, {"x": D, "y": classes},
  *    "layers": [{"name": ..., "in": [[source, width], ...], "out": N, "act": "relu" | "tanh" | "none",
  *                "tensors": [[part name, rows], ...]   (only for a layer saved in parts)}, ...],
- *    "latents": [{"name": "z", "kind": "gaussian" | "categorical", "dim": Z, "stats": layer name}],
+ *    "latents": [{"name": "z", "kind": "gaussian" | "categorical" | "deterministic", "dim": Z,
+ *                 "stats": layer name}],   (deterministic: z is the stats layer's output, width Z)
  *    "likelihood": {"kind": "bernoulli" | "gaussian", "layer": layer name},
  *    "terms": [{"name": ..., "op": "bernoulli" | "gaussian" | "kl_gaussian" | "kl_categorical",
  *               "latent": name (latent terms), "weight": w}, ...]}

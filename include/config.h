@@ -26,6 +26,19 @@ typedef enum {
 #undef VAE_LIKELIHOOD_ENUM
 } vae_likelihood;
 
+/* Which halves of a model that reads the label read it, listed once: X(ID, value, name). The enum
+ * (VAE_CONDITION_BOTH = 0, ...) and the names (config.c: vae_condition_name, vae_condition_parse)
+ * come from it. */
+#define VAE_CONDITIONS(X)                                                              \
+    X(BOTH, 0, "both")       /* q(z|x, y) and p(x|z, y): the encoder and the decoder */ \
+    X(DECODER, 1, "decoder") /* q(z|x) and p(x|z, y): the decoder alone */
+
+typedef enum {
+#define VAE_CONDITION_ENUM(id, value, name) VAE_CONDITION_##id = value,
+    VAE_CONDITIONS(VAE_CONDITION_ENUM)
+#undef VAE_CONDITION_ENUM
+} vae_condition;
+
 struct vae_variant; /* a member of the model family (variant.h) */
 
 /* A controlled-capacity objective gamma * |KL - C| for one KL term (Burgess 2018), C rising
@@ -44,6 +57,7 @@ typedef struct {
                                         * vae_variant_of); NULL: the registry's first, the plain VAE */
     int classes;                /* K: label classes of a model that reads a label (cvae; 2..256, labels are
                                  * bytes), 0 for one that does not */
+    vae_condition condition;    /* which halves read the label (cvae); BOTH for every other model */
     int input_dim;              /* D: values per example (784 for MNIST) */
     int image_rows, image_cols; /* how D is drawn in grids (28 x 28); both 0: not an image, no pictures */
     int latent_dim;             /* Z */
@@ -67,5 +81,7 @@ int vae_likelihood_parse(const char *s, vae_likelihood *out); /* "bernoulli" | "
 /* "MAX,ITERS,GAMMA" (MAX >= 0 nats, ITERS >= 1, GAMMA > 0) for `flag`; -1 with vae_set_error. */
 int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out);
 const char *vae_likelihood_name(vae_likelihood l);
+int vae_condition_parse(const char *s, vae_condition *out); /* "both" | "decoder"; -1 naming --condition */
+const char *vae_condition_name(vae_condition c);
 
 #endif /* VAE_CONFIG_H */

@@ -69,7 +69,9 @@ typedef struct {
     double kl;      /* KL(q(z|x) || N(0, I)), closed form */
     double loss;    /* the negative ELBO: recon + kl */
     double loss_mc; /* recon + log q(z|x) - log p(z) at the same z: the ELBO with its KL term
-                     * estimated by that sample; equals iw_nll with K = 1 and the same seed */
+                     * estimated by that sample; equals iw_nll with K = 1 and the same seed. NaN
+                     * for a model without a prior (vae_model_has_prior: the ae), whose kl and
+                     * kl_dim are 0 and whose loss is recon alone, not a bound on -log p(x) */
     double *kl_dim; /* (latent_dim) KL of each dimension averaged over the images */
     double *mu_var; /* (latent_dim) variance over the images of each dimension's posterior mean */
     int *active;    /* (latent_dim) 1 where mu_var > VAE_ACTIVE_UNIT_VAR */

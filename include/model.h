@@ -124,7 +124,10 @@ typedef struct {
     X(GAUSSIAN, 0, "gaussian")                                                                   \
     /* c = gumbel_softmax(alpha, u, tau) in training, one-hot argmax alpha without gradients;    \
      * stats (B, K) = the logits alpha of q(c|x), noise (B, K) uniforms */                       \
-    X(CATEGORICAL, 1, "categorical")
+    X(CATEGORICAL, 1, "categorical")                                                             \
+    /* z = stats (B, Z): the autoencoder's code, no noise and no prior; its sample and its       \
+     * gradient are its stats layer's output and gradient themselves (no op runs for it) */      \
+    X(DETERMINISTIC, 2, "deterministic")
 
 typedef enum {
 #define VAE_LATENT_ENUM(id, value, name) VAE_LATENT_##id = value,
@@ -203,9 +206,13 @@ typedef struct {
                                      * label (vae_model_reads_label), else NULL */
     float *out[VAE_MAX_LINEAR];     /* (Bc, lin[l].out) each Linear's output after its activation */
     float *dout[VAE_MAX_LINEAR];    /* (Bc, lin[l].out) loss gradient w.r.t. out[l] */
-    float *sample[VAE_MAX_LATENTS]; /* (Bc, dim, rounded up to even) each latent's sample */
-    float *dsample[VAE_MAX_LATENTS];/* (Bc, dim) loss gradient w.r.t. the sample */
-    float *noise[VAE_MAX_LATENTS];  /* (Bc * dim, rounded up to even) each latent's noise */
+    float *sample[VAE_MAX_LATENTS]; /* (Bc, dim, rounded up to even) each latent's sample; a
+                                     * deterministic latent's is its stats layer's out[] (Bc, dim),
+                                     * not rounded up: nothing draws into it */
+    float *dsample[VAE_MAX_LATENTS];/* (Bc, dim) loss gradient w.r.t. the sample; a deterministic
+                                     * latent's is its stats layer's dout[] */
+    float *noise[VAE_MAX_LATENTS];  /* (Bc * dim, rounded up to even) each latent's noise; NULL for
+                                     * a deterministic latent */
     float *row_loss;                /* (Bc, T) per example, one column per term */
 
     /* Which gradients the current backward pass has written (the first writer of a
@@ -316,6 +323,16 @@ int vae_model_term_index(const vae_model *m, const char *name);
 int vae_model_gaussian(const vae_model *m);
 /* The index of the model's categorical latent, or -1. */
 int vae_model_categorical(const vae_model *m);
+/* The index of the latent whose code the pictures, the evaluation and `encode` read: the Gaussian
+ * latent, or else a deterministic one (the autoencoder's). Internal error (vae_fatal) for a model
+ * with neither: every variant of the registry composes one (test_variants checks it). Its
+ * statistics begin with the code's mean, mu (B, Z) of [mu | logvar] or z itself. */
+int vae_model_code(const vae_model *m);
+/* Whether the code latent has a prior to draw from (N(0, I) for a Gaussian latent) and a posterior
+ * with noise; 0 for a deterministic code, which has neither: pictures drawn from the prior or from
+ * q(z|x) (samples, the manifold of the prior's quantiles, posterior samples) do not apply to it,
+ * nor does a density (the importance-weighted estimate). */
+int vae_model_has_prior(const vae_model *m);
 /* Latent k's statistics, its stats layer's output: (Bc, 2 dim) [mu | logvar] for a Gaussian latent,
  * (Bc, dim) the logits for a categorical one. */
 static inline float *vae_model_latent_stats(const vae_model *m, int k)

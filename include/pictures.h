@@ -102,14 +102,23 @@ int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, cons
  * load anything else. */
 int vae_pictures_need_image(const vae_config *c, const char *model_path);
 
-/* Whether picture k applies to this model (the manifold: a 2-D latent of a model that reads no
- * label; a conditional model's latent plane is another picture for every class). */
+/* Whether picture k applies to this model (the manifold: a 2-D latent of a model with a prior that
+ * reads no label; a conditional model's latent plane is another picture for every class; the
+ * per-digit posterior samples: a model with a prior and posterior noise). */
 int vae_picture_applies(const vae_model *m, vae_picture_kind k);
+/* Why picture k is skipped for m, one phrase, when the model rules it out (no prior: an
+ * autoencoder); NULL when it applies or is left out only for its shape (a latent not 2-D). */
+const char *vae_picture_skip_reason(const vae_model *m, vae_picture_kind k);
+/* The reason a picture drawn from the prior is skipped for a model without one. */
+#define VAE_PICTURE_NO_PRIOR                                                                            \
+    "the model has no prior to draw from (an autoencoder: its code is deterministic); the pictures "   \
+    "of its codes (reconstructions, latent scatter, traversals, interpolation) are drawn"
 
 /* ---- the pieces, for the tests ----------------------------------------------------------- */
 
-/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each, in batches of the
- * encoder alone (a conditional model reads the images' labels with them), and for a model with a
+/* Posterior means and log-variances of images idx[0..n) of data (n, Z) each (a deterministic
+ * code: mu is z and logvar -inf; logvar may be NULL), in batches of the encoder alone (a
+ * conditional model reads the images' labels with them), and for a model with a
  * categorical latent each image's argmax q(c|x) into cats (n) when cats is not NULL (untouched
  * for a model without one); `cuvae encode` writes these for a whole split. */
 void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n,
@@ -123,9 +132,11 @@ void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int l
 
 /* Each latent dimension's KL(q(z_j|x) || N(0, 1)) averaged over the first (at most
  * VAE_PICTURES_SCATTER_MAX) test images into kl (Z), and whether it is active (its posterior mean
- * varies across them by more than VAE_ACTIVE_UNIT_VAR, as `cuvae eval` counts) into active (Z). */
+ * varies across them by more than VAE_ACTIVE_UNIT_VAR, as `cuvae eval` counts) into active (Z).
+ * A model without a prior (the ae) has no KL: NaN. */
 void vae_pictures_dimension_kl(vae_model *m, const vae_dataset *test, double *kl /* (Z) */, int *active /* (Z) */);
-/* The traversal row label of dimension j (0-based): "z<j+1> KL <kl>", " inactive" appended. */
+/* The traversal row label of dimension j (0-based): "z<j+1> KL <kl>" ("z<j+1>" for a NaN kl),
+ * " inactive" appended. */
 void vae_pictures_dimension_label(int j, double kl, int active, char *out, size_t cap);
 
 /* The first two principal components of the n rows of x (n, d), in double: the rows projected on

@@ -54,6 +54,7 @@
     X(SIGMA, "train.sigma", "--sigma", VAE_OPT_SIGMA, "1", SHARED_FLOAT(s.cfg.sigma), 0)                       \
     X(MODEL, "train.model", "--model", VAE_OPT_MODEL_KIND, "vae", SHARED_FN(model), 0)                             \
     X(DISC, "train.disc", "--disc", VAE_OPT_DISC, "10", SHARED_INT(s.cfg.disc), 0)                             \
+    X(CONDITION, "train.condition", "--condition", 0, "both", FN(condition, 0), 0)                             \
     X(TEMPERATURE, "train.temperature", "--temperature", 0, "0.67", FN(temperature, 1), 1)                     \
     X(TEMPERATURE_ANNEAL, "train.temperature_anneal", "--temperature-anneal", 0, "off",                         \
       FN(temperature_anneal, 0), 1)                                                                             \

@@ -137,6 +137,8 @@ int vae_variant_pictures(vae_model *m, const char *dir, uint64_t seed, int scale
 /* ---- for the descriptions --------------------------------------------------------------- */
 /* Append metadata key = value's decimal text. */
 void vae_variant_meta_int(vae_variant_meta *meta, const char *key, int value);
+/* Append metadata key = text (at most 31 bytes). */
+void vae_variant_meta_text(vae_variant_meta *meta, const char *key, const char *text);
 /* Append an extra metrics column. */
 void vae_metrics_extra_add(vae_metrics_extra *x, const char *name, double value);
 

@@ -219,7 +219,26 @@ class CategoricalLatent:
         return (params.exp() * params).sum(-1) + math.log(params.shape[-1])
 
 
-LATENT_KINDS = {"gaussian": GaussianLatent, "categorical": CategoricalLatent}
+class DeterministicLatent:
+    """z = stats (width dim): the autoencoder's code (cuvae --model ae), no noise and no prior, so
+    it has no KL (no term may read it) and no log-density ratio (no importance weights)."""
+    stats_width = staticmethod(lambda dim: dim)
+
+    @staticmethod
+    def params(stats, dim):
+        return stats
+
+    @staticmethod
+    def sample(params, k, draw):
+        return params.expand(-1, k, -1)
+
+    @staticmethod
+    def log_ratio(value, params):
+        raise ModelFileError("importance weights need a prior and a posterior density, and a deterministic latent "
+                             "(--model ae) has neither (cuvae eval refuses --iw-samples for it too): use --iw-samples 0")
+
+
+LATENT_KINDS = {"gaussian": GaussianLatent, "categorical": CategoricalLatent, "deterministic": DeterministicLatent}
 
 
 def _nll_bernoulli(out, x, meta_sigma):

@@ -108,7 +108,10 @@ def main():
         sys.exit(f"pytorch_eval: {args.model}: a categorical latent (--model joint): its terms sum it out exactly; "
                  "importance weights over it are not supported: use --iw-samples 0")
     x_all = torch.from_numpy(images.astype(np.float64) / 255.0)
-    res = evaluate(model, x_all, torch.from_numpy(labels.astype(np.int64)), args.iw_samples, args.seed, args.batch)
+    try:  # a latent without a density (--model ae's deterministic code) refuses importance weights
+        res = evaluate(model, x_all, torch.from_numpy(labels.astype(np.int64)), args.iw_samples, args.seed, args.batch)
+    except ModelFileError as e:
+        sys.exit(f"pytorch_eval: {args.model}: {e}")
     print(json.dumps(res))
 
 

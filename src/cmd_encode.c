@@ -5,7 +5,8 @@
  * PyTorch (safetensors.torch.load_file) and NumPy (safetensors.numpy, or the
  * 8-byte header length, the JSON header and np.frombuffer) read:
  *   mu (N, Z) F32, logvar (N, Z) F32, labels (N) F32 holding the class 0..9
- * (the writer stores F32 only; small integers are exact in F32).
+ * (the writer stores F32 only; small integers are exact in F32). A model without posterior
+ * noise (vae_model_has_prior: the ae) has no logvar: its file holds mu, the code z, and labels.
  *
  * Not here: sampling z (the file holds the posterior's parameters), plots of
  * the latent space.
@@ -138,10 +139,11 @@ int vae_cmd_encode(int argc, char **argv)
     }
     vae_pictures_encode(&m, &d, every, d.n, mu, logvar, NULL);
     vae_free(every);
+    const int prior = vae_model_has_prior(&m);
     const vae_st_tensor_in t[] = {
         {"mu", 2, {d.n, Z}, mu},
-        {"logvar", 2, {d.n, Z}, logvar},
         {"labels", 1, {d.n}, labels},
+        {"logvar", 2, {d.n, Z}, logvar}, /* last: left out without posterior noise */
     };
     const char *split_name = vae_split_name(split);
     const vae_st_meta meta[] = {
@@ -150,11 +152,12 @@ int vae_cmd_encode(int argc, char **argv)
         {"encode.split", split_name},
         {"encode.labels", "F32 holding the integer class of each image"},
     };
-    if (vae_safetensors_write(out, t, 3, meta, 4))
+    if (vae_safetensors_write(out, t, prior ? 3 : 2, meta, 4))
         rc = vae_cli_fail();
     else
-        fprintf(stderr, "wrote mu and logvar (%d x %d) and labels of the %d %s %ss to %s\n", d.n, Z, d.n,
-                split_name, vae_data_source_of(s.data_dir)->row, out);
+        fprintf(stderr, "wrote %s (%d x %d) and labels of the %d %s %ss to %s\n",
+                prior ? "mu and logvar" : "mu (the codes z; the model has no logvar)", d.n, Z, d.n, split_name,
+                vae_data_source_of(s.data_dir)->row, out);
     vae_free(mu);
     vae_free(logvar);
     vae_free(labels);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 #include "cli.h"
+#include "cluster.h"
 #include "data_source.h"
 #include "evaluate.h"
 #include "pictures.h"
@@ -21,7 +22,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE, OPT_ALL };
+enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE,
+       OPT_CATEGORY, OPT_CATEGORIES, OPT_SPLIT, OPT_DIGIT, OPT_POSTERIOR_SAMPLES, OPT_ALL };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -34,6 +36,11 @@ typedef struct {
     int json;       /* eval --json */
     vae_binarize binarize; /* eval --binarize */
     int label;             /* sample --label (-1: none) */
+    int category;          /* sample --category (-1: none) */
+    int categories;        /* sample --categories: the category grid */
+    vae_split split;       /* eval, reconstruct --split (default test) */
+    int digit;             /* reconstruct --digit (-1: none) */
+    int posterior_samples; /* reconstruct --posterior-samples (0: the reconstruction from z = mu) */
     int force;             /* --force: an --out holding a model may be replaced */
     int scale;             /* sample, reconstruct --scale: each pixel as a scale x scale block */
     int all;               /* info --all: every recorded key, those that do not apply too */
@@ -70,6 +77,20 @@ static int model_option(void *ctx, int c, const char *arg)
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     else if (c == OPT_SCALE && vae_cli_parse_int("--scale", arg, 1, 64, &a->scale))
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_CATEGORY && vae_cli_parse_int("--category", arg, 0, 1023, &a->category))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_CATEGORIES)
+        a->categories = 1;
+    else if (c == OPT_SPLIT && strcmp(arg, "test") == 0)
+        a->split = VAE_SPLIT_TEST;
+    else if (c == OPT_SPLIT && strcmp(arg, "train") == 0)
+        a->split = VAE_SPLIT_TRAIN;
+    else if (c == OPT_SPLIT)
+        return vae_cli_usage_error(a->cmd, "--split '%s': expected test or train", arg);
+    else if (c == OPT_DIGIT && vae_cli_parse_int("--digit", arg, 0, 255, &a->digit))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_POSTERIOR_SAMPLES && vae_cli_parse_int("--posterior-samples", arg, 1, 64, &a->posterior_samples))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     return 0;
 }
 
@@ -79,6 +100,7 @@ static int parse_model_args(const char *cmd, int argc, char **argv, const struct
 {
     a->cmd = cmd;
     a->scale = VAE_PICTURES_SCALE_DEFAULT;
+    a->split = VAE_SPLIT_TEST; /* eval --split may choose the training split */
     int rc = vae_cli_parse(cmd, argc, argv, opts, help, &a->s, model_option, a);
     if (rc >= 0)
         return rc;
@@ -111,8 +133,7 @@ static int open_model(const model_args *a, int batch_cap, int need_image, vae_ba
 /* The data set of eval and reconstruct (vae_cli_model_data): --data, else the model's own. */
 static int choose_data(model_args *a)
 {
-    return vae_cli_model_data(a->model, VAE_SPLIT_TEST, &a->s, a->recorded_data,
-                              sizeof a->recorded_data);
+    return vae_cli_model_data(a->model, a->split, &a->s, a->recorded_data, sizeof a->recorded_data);
 }
 
 static void help_sample(void)
@@ -120,12 +141,16 @@ static void help_sample(void)
     printf("usage: cuvae sample --model PATH [options]\n\n"
            "Decode z ~ N(0, I) through a saved model and write the means as a PNG grid. A\n"
            "conditional model (cvae) draws the digit --label asks for or, without it, one row per\n"
-           "class.\n\n"
+           "class, z fixed down each column. A joint model draws one category with --category, or\n"
+           "its category grid with --categories.\n\n"
            "  --model PATH        model.safetensors written by cuvae train, or its run directory\n"
            "  --out PNG           output image (default samples.png); one that holds a model is refused\n"
            "  --force             replace an --out that holds a model\n"
            "  --n N               number of samples (default 64)\n"
            "  --label K           the class to draw, 0 .. classes - 1 (a cvae only)\n"
+           "  --category K        joint: draw N samples of category K of the categorical latent\n"
+           "  --categories        joint: the category grid instead: one row per category, each\n"
+           "                      column one z decoded with every category\n"
            "  --seed S            seed of the latent draws (default 1)\n"
            "  --scale S           each pixel as an S x S block, 1 to 64 (default 3)\n%s"
            "  -h, --help          this help\n",
@@ -139,13 +164,16 @@ int vae_cmd_sample(int argc, char **argv)
         {"n", required_argument, 0, OPT_N},         {"seed", required_argument, 0, VAE_OPT_SEED},
         {"label", required_argument, 0, OPT_LABEL}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
         {"scale", required_argument, 0, OPT_SCALE},
+        {"category", required_argument, 0, OPT_CATEGORY}, {"categories", no_argument, 0, OPT_CATEGORIES},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
-    model_args a = {.out = "samples.png", .n = 64, .label = -1};
+    model_args a = {.out = "samples.png", .n = 64, .label = -1, .category = -1};
     vae_run_settings_default(&a.s);
     int rc = parse_model_args("sample", argc, argv, opts, &a, help_sample);
     if (rc >= 0)
         return rc;
+    if (a.category >= 0 && a.categories)
+        return vae_cli_usage_error("sample", "--category K and --categories both choose what is drawn: give one");
     const char *inputs[1] = {a.model};
     if ((rc = vae_cli_check_output("sample", a.out, inputs, 1, a.force)))
         return rc;
@@ -153,14 +181,35 @@ int vae_cmd_sample(int argc, char **argv)
     vae_model m;
     if ((rc = open_model(&a, a.n < 256 ? a.n : 256, 1, &be, &m)))
         return rc;
-    rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale, NULL) ? vae_cli_fail() : 0;
-    if (!rc && m.y && a.label < 0)
-        fprintf(stderr, "wrote %d samples of each of the %d classes (one row per class) to %s\n",
-                (int)ceil(sqrt((double)a.n)), m.cfg.classes, a.out);
-    else if (!rc && m.y)
-        fprintf(stderr, "wrote %d samples of class %d to %s\n", a.n, a.label, a.out);
-    else if (!rc)
-        fprintf(stderr, "wrote %d samples to %s\n", a.n, a.out);
+    const int cat = vae_model_categorical(&m), cols = (int)ceil(sqrt((double)a.n));
+    if ((a.category >= 0 || a.categories) && cat < 0) {
+        vae_set_error("%s: the model has no categorical latent (--model joint): %s applies only to one", a.model,
+                      a.categories ? "--categories" : "--category");
+        rc = vae_cli_fail();
+    } else if (a.category >= m.latent[cat].dim) {
+        vae_set_error("--category %d is out of range: the model has %d categories (0..%d)", a.category,
+                      m.latent[cat].dim, m.latent[cat].dim - 1);
+        rc = vae_cli_fail();
+    } else if (a.categories) {
+        rc = vae_render_categories(&m, a.out, cols, a.s.seed, a.scale) ? vae_cli_fail() : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %d samples of each of the %d categories (one row per category, z fixed down each "
+                            "column) to %s\n",
+                    cols, m.latent[cat].dim, a.out);
+    } else if (a.category >= 0) {
+        rc = vae_render_category_samples(&m, a.out, a.n, a.category, a.s.seed, a.scale) ? vae_cli_fail() : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %d samples of category %d to %s\n", a.n, a.category, a.out);
+    } else {
+        rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale, NULL) ? vae_cli_fail() : 0;
+        if (!rc && m.y && a.label < 0)
+            fprintf(stderr, "wrote %d samples of each of the %d classes (one row per class) to %s\n", cols,
+                    m.cfg.classes, a.out);
+        else if (!rc && m.y)
+            fprintf(stderr, "wrote %d samples of class %d to %s\n", a.n, a.label, a.out);
+        else if (!rc)
+            fprintf(stderr, "wrote %d samples to %s\n", a.n, a.out);
+    }
     vae_model_free(&m);
     vae_backend_free(be);
     return rc;
@@ -180,6 +229,11 @@ static void help_reconstruct(void)
            "  --n N               number of test images, the first N (default 32)\n"
            "  --indices LIST      these test images instead, in this order: indices from 0 and\n"
            "                      ranges, e.g. 0,5,17 or 0-7,100-107\n"
+           "  --digit K           the first N images of label K instead\n"
+           "  --split SPLIT       test (default) or train: the split the images come from\n"
+           "  --posterior-samples S  each image (left) and S decodes of z ~ q(z|x), one row per\n"
+           "                      image, instead of the reconstruction from z = mu (1 to 64)\n"
+           "  --seed S            seed of the posterior samples (default 1)\n"
            "  --scale S           each pixel as an S x S block, 1 to 64 (default 3)\n%s"
            "  -h, --help          this help\n",
            vae_cli_help_device);
@@ -204,21 +258,34 @@ int vae_cmd_reconstruct(int argc, char **argv)
         {"n", required_argument, 0, OPT_N},         {"data", required_argument, 0, VAE_OPT_DATA},
         {"indices", required_argument, 0, OPT_INDICES}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
         {"scale", required_argument, 0, OPT_SCALE},
+        {"digit", required_argument, 0, OPT_DIGIT}, {"split", required_argument, 0, OPT_SPLIT},
+        {"posterior-samples", required_argument, 0, OPT_POSTERIOR_SAMPLES}, {"seed", required_argument, 0, VAE_OPT_SEED},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
-    model_args a = {.out = "reconstructions.png", .n = 32};
+    model_args a = {.out = "reconstructions.png", .n = 32, .digit = -1};
     vae_run_settings_default(&a.s);
     int rc = parse_model_args("reconstruct", argc, argv, opts, &a, help_reconstruct);
     if (rc >= 0)
         return rc;
     if (a.indices && a.n_given)
         return vae_cli_usage_error("reconstruct", "--n and --indices both choose the images: give one");
+    if (a.indices && a.digit >= 0)
+        return vae_cli_usage_error("reconstruct", "--digit and --indices both choose the images: give one");
     /* the model first, so that one without pictures is refused before any data is looked for; with
-     * --indices the batches hold up to 256 rows, as with --n */
+     * --indices (or posterior samples) the batches hold up to 256 rows, as with --n */
     vae_backend *be;
     vae_model m;
-    if ((rc = open_model(&a, a.indices || a.n > 256 ? 256 : a.n, 1, &be, &m)))
+    if ((rc = open_model(&a, a.indices || a.posterior_samples || a.n > 256 ? 256 : a.n, 1, &be, &m)))
         return rc;
+    if (a.posterior_samples && !vae_model_has_prior(&m)) {
+        vae_set_error("--posterior-samples: %s has no posterior noise (a --model ae file): its one reconstruction "
+                      "decodes its code",
+                      a.model);
+        rc = vae_cli_fail();
+        vae_model_free(&m);
+        vae_backend_free(be);
+        return rc;
+    }
     vae_dataset test = {0};
     if (choose_data(&a)) {
         rc = vae_cli_fail();
@@ -227,14 +294,34 @@ int vae_cmd_reconstruct(int argc, char **argv)
     char data_paths[2][4096];
     const char *inputs[3] = {a.model};
     int n_inputs = 1;
-    vae_cli_data_inputs(a.s.data_dir, VAE_SPLIT_TEST, data_paths, inputs, &n_inputs);
+    vae_cli_data_inputs(a.s.data_dir, a.split, data_paths, inputs, &n_inputs);
     if ((rc = vae_cli_check_output("reconstruct", a.out, inputs, n_inputs, a.force)))
         goto out;
-    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, VAE_SPLIT_TEST, &test) ||
+    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, a.split, &test) ||
         vae_cli_check_data_shape(&m, a.model, &test, a.s.data_dir) ||
-        vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
+        vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, a.split)) {
         rc = vae_cli_fail();
         goto out;
+    }
+    if (a.digit >= 0) { /* the first N images of that label, in the split's order */
+        int32_t *idx = vae_calloc((size_t)a.n, sizeof *idx);
+        int found = 0;
+        for (int i = 0; test.labels && i < test.n && found < a.n; i++)
+            if (test.labels[i] == a.digit)
+                idx[found++] = i;
+        if (!found) {
+            vae_set_error("--digit %d: the %s split of %s has no image of label %d%s", a.digit,
+                          vae_split_name(a.split), a.s.data_dir, a.digit, test.labels ? "" : " (it has no labels)");
+            vae_free(idx);
+            rc = vae_cli_fail();
+            goto out;
+        }
+        vae_dataset chosen;
+        vae_dataset_subset(&test, idx, found, &chosen);
+        vae_free(idx);
+        vae_dataset_free(&test);
+        test = chosen;
+        a.n = test.n;
     }
     if (a.indices) {
         vae_dataset chosen;
@@ -244,10 +331,20 @@ int vae_cmd_reconstruct(int argc, char **argv)
         test = chosen;
         a.n = test.n;
     }
-    rc = vae_render_reconstructions(&m, &test, a.out, a.n, a.scale) ? vae_cli_fail() : 0;
-    if (!rc)
-        fprintf(stderr, "wrote %d test images and their reconstructions to %s\n", a.n < test.n ? a.n : test.n,
-                a.out);
+    const int shown = a.n < test.n ? a.n : test.n;
+    if (a.posterior_samples) {
+        rc = vae_render_posterior_samples(&m, &test, a.out, shown, a.posterior_samples, a.s.seed, a.scale)
+                 ? vae_cli_fail()
+                 : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %d %s images, each with %d decodes of z ~ q(z|x), to %s\n", shown,
+                    vae_split_name(a.split), a.posterior_samples, a.out);
+    } else {
+        rc = vae_render_reconstructions(&m, &test, a.out, a.n, a.scale) ? vae_cli_fail() : 0;
+        if (!rc)
+            fprintf(stderr, "wrote %d %s images and their reconstructions to %s\n", shown, vae_split_name(a.split),
+                    a.out);
+    }
 out:
     vae_model_free(&m);
     vae_backend_free(be);
@@ -262,11 +359,13 @@ static void help_eval(void)
            "recon (-log p(x|z), one posterior sample per image) and kl (closed form), each latent\n"
            "dimension's KL and whether it is active (variance over the test set of its posterior\n"
            "mean > 0.01), and with --iw-samples K the importance-weighted estimate of -log p(x)\n"
-           "(Burda et al. 2015). Noise comes from a generator seeded with --seed: the same numbers\n"
-           "every time.\n\n"
+           "(Burda et al. 2015). A joint model's categorical latent is also scored as a clustering\n"
+           "of the labelled split: argmax q(c|x) against the labels, NMI and cluster accuracy.\n"
+           "Noise comes from a generator seeded with --seed: the same numbers every time.\n\n"
            "  --model PATH        model.safetensors written by cuvae train, or its run directory\n"
            "  --data DIR          data set directory; its test split is used (default: the data set\n"
            "                      recorded in the model, checked by SHA-256; data/mnist if none)\n"
+           "  --split SPLIT       test (default) or train: the split evaluated\n"
            "  --iw-samples K      posterior samples per image for the IW estimate (5000 is the\n"
            "                      literature's convention; default: no IW estimate)\n"
            "  --binarize MODE     none: the Bernoulli likelihood of grey levels x/255 (not a\n"
@@ -295,11 +394,18 @@ static const char *eval_likelihood_note(const vae_model *m, vae_binarize b)
                  "--binarize static for numbers comparable with binarized MNIST";
 }
 
-static void eval_print_text(const model_args *a, const vae_model *m, const vae_eval_result *r)
+/* A joint model's clustering of the evaluated split: argmax q(c|x) against its labels (NAN without
+ * labels, or for a model without a categorical latent). */
+typedef struct {
+    double nmi, acc;
+} eval_clustering;
+
+static void eval_print_text(const model_args *a, const vae_model *m, const vae_eval_result *r,
+                            const eval_clustering *cl)
 {
     printf("model: %s\n", a->model);
     const char *row = vae_data_source_of(a->s.data_dir)->row;
-    printf("data: %s test split, %d %ss, binarization %s", a->s.data_dir, r->images, row,
+    printf("data: %s %s split, %d %ss, binarization %s", a->s.data_dir, vae_split_name(a->split), r->images, row,
            vae_binarize_name(a->binarize));
     if (a->binarize == VAE_BINARIZE_STATIC)
         printf(" (seed %llu)", (unsigned long long)a->s.seed);
@@ -308,8 +414,13 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
         printf("conditional model (%d classes): every number is conditional on the test labels y; the test loss "
                "bounds -log p(x|y)\n",
                m->cfg.classes);
-    printf("test loss %.4f nats/%s (recon %.4f, kl %.4f, beta %g) over %d %ss\n", r->loss, row, r->recon, r->kl,
-           (double)m->cfg.beta, r->images, row);
+    if (!vae_model_has_prior(m))
+        printf("test loss %.4f nats/%s (recon alone: -log p(x|z) at the code z; the model has no prior and no KL, "
+               "so this bounds no -log p(x)) over %d %ss\n",
+               r->loss, row, r->images, row);
+    else
+        printf("test loss %.4f nats/%s (recon %.4f, kl %.4f, beta %g) over %d %ss\n", r->loss, row, r->recon, r->kl,
+               (double)m->cfg.beta, r->images, row);
     if (m->cfg.beta != 1.0f)
         printf("  (the loss is the negative ELBO, recon + kl; the training objective recon + beta * kl is %.4f)\n",
                r->recon + (double)m->cfg.beta * r->kl);
@@ -317,8 +428,14 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
         printf("importance-weighted %s %.4f nats/image (K = %d samples per image; a bound at or below "
                "the negative ELBO, up to sampling noise)\n",
                vae_model_nll_name(m), r->iw_nll, r->iw_samples);
-    printf("active latent units: %d of %d (variance of the posterior mean over the test set > %g)\n",
-           r->active_units, r->latent_dim, VAE_ACTIVE_UNIT_VAR);
+    if (vae_model_categorical(m) >= 0 && isnan(cl->nmi))
+        printf("clustering: not scored (the %s split has no labels)\n", vae_split_name(a->split));
+    else if (vae_model_categorical(m) >= 0)
+        printf("clustering of the %s split by argmax q(c|x) against its labels: NMI %.4f, cluster accuracy %.4f "
+               "(the best one-to-one map of categories to labels)\n",
+               vae_split_name(a->split), cl->nmi, cl->acc);
+    printf("active latent units: %d of %d (variance of the %s over the test set > %g)\n", r->active_units,
+           r->latent_dim, vae_model_has_prior(m) ? "posterior mean" : "code", VAE_ACTIVE_UNIT_VAR);
     printf("  %5s %10s %10s  %s\n", "dim", "kl", "var(mu)", "active");
     for (int j = 0; j < r->latent_dim; j++)
         printf("  %5d %10.4f %10.4f  %s\n", j, r->kl_dim[j], r->mu_var[j], r->active[j] ? "yes" : "no");
@@ -352,29 +469,37 @@ static int eval_non_finite(const vae_eval_result *r, char *what, size_t cap, dou
     return 0;
 }
 
-static int eval_print_json(const model_args *a, const vae_model *m, const vae_eval_result *r)
+static int eval_print_json(const model_args *a, const vae_model *m, const vae_eval_result *r,
+                           const eval_clustering *cl)
 {
     json_t *o = json_object(), *kl = json_array(), *var = json_array(), *act = json_array();
     if (!o || !kl || !var || !act)
         vae_fatal("building the JSON report failed");
     json_put(o, "model", json_string(a->model));
     json_put(o, "data", json_string(a->s.data_dir));
+    json_put(o, "split", json_string(vae_split_name(a->split)));
     json_put(o, "images", json_integer(r->images));
     json_put(o, "binarization", json_string(vae_binarize_name(a->binarize)));
     json_put(o, "likelihood", json_string(vae_likelihood_name(m->cfg.likelihood)));
     json_put(o, "likelihood_note", json_string(eval_likelihood_note(m, a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
     json_put(o, "model_kind", json_string(vae_variant_of(&m->cfg)->name));
-    json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
+    if (vae_model_has_prior(m)) /* an autoencoder's loss bounds nothing */
+        json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
     json_put(o, "beta", json_real(m->cfg.beta));
     json_put(o, "loss", json_real(r->loss));
     json_put(o, "recon", json_real(r->recon));
     json_put(o, "kl", json_real(r->kl));
     json_put(o, "objective", json_real(r->recon + (double)m->cfg.beta * r->kl));
-    json_put(o, "loss_mc", json_real(r->loss_mc));
+    if (vae_model_has_prior(m)) /* NaN without one */
+        json_put(o, "loss_mc", json_real(r->loss_mc));
     if (r->iw_samples > 0) {
         json_put(o, "iw_nll", json_real(r->iw_nll));
         json_put(o, "iw_samples", json_integer(r->iw_samples));
+    }
+    if (vae_model_categorical(m) >= 0 && !isnan(cl->nmi)) { /* a joint model on a labelled split */
+        json_put(o, "nmi", json_real(cl->nmi));
+        json_put(o, "cluster_acc", json_real(cl->acc));
     }
     json_put(o, "latent_dim", json_integer(r->latent_dim));
     json_put(o, "active_units", json_integer(r->active_units));
@@ -403,6 +528,7 @@ int vae_cmd_eval(int argc, char **argv)
         {"batch-size", required_argument, 0, VAE_OPT_BATCH},
         {"seed", required_argument, 0, VAE_OPT_SEED},
         {"iw-samples", required_argument, 0, OPT_IW_SAMPLES},
+        {"split", required_argument, 0, OPT_SPLIT},
         {"json", no_argument, 0, OPT_JSON},
         {"binarize", required_argument, 0, OPT_BINARIZE},
         VAE_CLI_DEVICE_OPTION,
@@ -418,7 +544,7 @@ int vae_cmd_eval(int argc, char **argv)
     if (choose_data(&a))
         return vae_cli_fail();
     vae_dataset test;
-    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, VAE_SPLIT_TEST, &test))
+    if (vae_data_source_of(a.s.data_dir)->load_split(a.s.data_dir, a.model, a.split, &test))
         return vae_cli_fail();
     if (a.binarize == VAE_BINARIZE_STATIC && vae_binarize_check(&test, a.s.data_dir)) {
         vae_dataset_free(&test);
@@ -434,7 +560,7 @@ int vae_cmd_eval(int argc, char **argv)
     }
     if (vae_cli_check_data_shape(&m, a.model, &test, a.s.data_dir)) {
         rc = vae_cli_fail();
-    } else if (vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, VAE_SPLIT_TEST)) {
+    } else if (vae_cli_check_labels(&m, a.model, &test, a.s.data_dir, a.split)) {
         rc = vae_cli_fail();
     } else {
         vae_device_data d;
@@ -453,10 +579,13 @@ int vae_cmd_eval(int argc, char **argv)
             rc = vae_cli_fail();
             vae_eval_result_free(&r);
         } else {
+            eval_clustering cl = {NAN, NAN};
+            if (vae_model_categorical(&m) >= 0)
+                vae_cluster_scores(&m, &d, &test, &cl.nmi, &cl.acc);
             if (a.json)
-                rc = eval_print_json(&a, &m, &r) ? vae_cli_fail() : 0;
+                rc = eval_print_json(&a, &m, &r, &cl) ? vae_cli_fail() : 0;
             else
-                eval_print_text(&a, &m, &r);
+                eval_print_text(&a, &m, &r, &cl);
             vae_eval_result_free(&r);
         }
         vae_device_data_free(&d, be);

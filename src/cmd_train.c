@@ -65,6 +65,8 @@ static void help(void)
            "                      by step; step:E[:G]: multiply the rate by G (default 0.1) every E epochs\n"
            "  --kl-warmup W       raise the KL weight linearly from 0 to --beta over the first W\n"
            "                      epochs (default 0: no warm-up)\n"
+           "  --condition WHICH   cvae: both (default): the encoder and the decoder read the label;\n"
+           "                      decoder: the decoder alone (q(z|x), p(x|z, y))\n"
            "  --temperature T     joint: Gumbel-softmax temperature (default 0.67)\n"
            "  --temperature-anneal T_END  joint: to T_END linearly over the run\n"
            "  --capacity-z MAX,ITERS,GAMMA  joint: gamma |KL_z - C_z|, C_z rising from 0 to MAX\n"

@@ -122,6 +122,27 @@ const char *vae_likelihood_name(vae_likelihood l)
     return vae_name_of(likelihood_names, VAE_NAMES_N(likelihood_names), l);
 }
 
+/* The names of VAE_CONDITIONS, indexed by value. */
+static const char *const condition_names[] = {
+#define CONDITION_NAME(id, value, name) [VAE_CONDITION_##id] = name,
+    VAE_CONDITIONS(CONDITION_NAME)
+#undef CONDITION_NAME
+};
+
+int vae_condition_parse(const char *s, vae_condition *out)
+{
+    const int c = vae_name_find(condition_names, VAE_NAMES_N(condition_names), s);
+    if (c < 0)
+        return vae_set_error("invalid --condition '%s' (expected both or decoder)", s);
+    *out = (vae_condition)c;
+    return 0;
+}
+
+const char *vae_condition_name(vae_condition c)
+{
+    return vae_name_of(condition_names, VAE_NAMES_N(condition_names), c);
+}
+
 int vae_capacity_parse(const char *flag, const char *s, vae_capacity *out)
 {
     char *end;

@@ -140,14 +140,16 @@ static void idx_describe(const vae_train_settings *t, const vae_dataset *train, 
             train->cols);
 }
 
-/* samples.png and reconstructions.png, the model's own picture (the joint model's categories.png),
- * then every picture of pictures.h that applies. */
+/* samples.png (a model with a prior) and reconstructions.png, the model's own picture (the joint
+ * model's categories.png), then every picture of pictures.h that applies; the summary names the
+ * pictures skipped and why. */
 static int idx_pictures(vae_source_run_end *e)
 {
     const uint64_t seed = e->ts->s.seed;
+    const int prior = vae_model_has_prior(e->m);
     char path[4200];
     snprintf(path, sizeof path, "%s/samples.png", e->dir);
-    if (vae_render_samples(e->m, path, e->ts->samples, -1, seed, e->scale, e->test->class_names))
+    if (prior && vae_render_samples(e->m, path, e->ts->samples, -1, seed, e->scale, e->test->class_names))
         return -1;
     snprintf(path, sizeof path, "%s/reconstructions.png", e->dir);
     if (vae_render_reconstructions(e->m, e->test, path, 32, e->scale))
@@ -155,7 +157,15 @@ static int idx_pictures(vae_source_run_end *e)
     if (vae_variant_pictures(e->m, e->dir, seed, e->scale)) /* the variant's own, if any */
         return -1;
     const char *own = vae_variant_of(&e->m->cfg)->picture_files;
-    snprintf(e->files, sizeof e->files, ",samples.png,reconstructions.png%s%s", own ? "," : "", own ? own : "");
+    snprintf(e->files, sizeof e->files, "%s,reconstructions.png%s%s", prior ? ",samples.png" : "", own ? "," : "",
+             own ? own : "");
+    if (!prior) { /* one line: the pictures of the prior not drawn, and why */
+        char skipped[160] = "samples.png";
+        for (int k = 0; k < VAE_PICTURES_N; k++)
+            if (vae_picture_skip_reason(e->m, (vae_picture_kind)k))
+                snprintf(skipped + strlen(skipped), sizeof skipped - strlen(skipped), ", %s", vae_pictures[k].file);
+        snprintf(e->summary, sizeof e->summary, "not drawn: %s: %s\n", skipped, VAE_PICTURE_NO_PRIOR);
+    }
     snprintf(path, sizeof path, "%s/metrics.csv", e->dir);
     vae_pictures_options po = {.scale = e->scale, .seed = seed, .metrics_csv = path, .log = NULL};
     if (vae_pictures_write_all(e->m, e->test, e->dir, &po) < 0)

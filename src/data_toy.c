@@ -13,6 +13,7 @@
 #include "toy_pictures.h"
 #include "train_settings.h"
 #include "vae_util.h"
+#include "variant.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,11 @@ static int toy_new_run(vae_train_settings *t, const int *given)
         return vae_set_error("--data toy --likelihood %s: the toy's values are real numbers, not in [0, 1]; it "
                              "takes --likelihood gaussian (its default)",
                              vae_likelihood_name(c->likelihood));
+    vae_model parts; /* toy_generated.svg and its distance decode z ~ N(0, 1): a model needs that prior */
+    if (vae_model_layout(&parts, c) == 0 && !vae_model_has_prior(&parts))
+        return vae_set_error("--data toy --model %s: the toy's generated data and its total variation distance "
+                             "decode z drawn from the prior, and this model has none (its code is deterministic)",
+                             vae_variant_of(c)->name);
     return 0;
 }
 

@@ -110,7 +110,7 @@ static void logsumexp_add(logsumexp *s, double a)
 typedef struct {
     float *row_loss;  /* (cap, T) host */
     float *log_ratio; /* (cap) host */
-    float *stats;     /* (cap, 2Z) host */
+    float *stats;     /* (cap, W) host: the code latent's statistics, W = 2Z ([mu | logvar]) or Z (z) */
     int32_t *idx;     /* (cap) host */
     float *d_log_ratio; /* (cap) backend */
     int32_t *d_idx;     /* (cap) backend */
@@ -120,23 +120,31 @@ typedef struct {
     int32_t *d_iota;    /* (cap) backend: 0, 1, 2, ... (gather_rows as a copy) */
 } eval_bufs;
 
+/* The width of the code latent's statistics: 2Z for a Gaussian one, Z for a deterministic one. */
+static int code_stats_width(const vae_model *m)
+{
+    return m->lin[m->latent[vae_model_code(m)].stats_layer].out;
+}
+
 /* One launch of rows already gathered into m->x: noise, forward (from statistics already in
- * place when from_stats), the Gaussian latent's log ratio, and one download of the per-row losses
- * and ratios (and its posterior statistics when asked). */
+ * place when from_stats), the Gaussian latent's log ratio (none for a code without a prior), and
+ * one download of the per-row losses and ratios (and the code's statistics when asked). */
 static void eval_chunk(vae_model *m, vae_rng *rng, eval_bufs *b, int rows, int from_stats, int want_stats)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), Z = m->latent[g].dim;
+    const int g = vae_model_code(m), Z = m->latent[g].dim;
     vae_model_draw_noise(m, rng, rows, 0);
     if (from_stats)
         vae_model_forward_from_stats(m, rows);
     else
         vae_model_forward_eval(m, rows); /* a categorical latent summed out exactly */
-    be->gauss_log_ratio(be, b->d_log_ratio, m->sample[g], vae_model_latent_stats(m, g), m->noise[g], rows, Z);
     be->download(be, b->row_loss, m->row_loss, (size_t)rows * m->n_terms * sizeof(float));
-    be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
+    if (vae_model_has_prior(m)) {
+        be->gauss_log_ratio(be, b->d_log_ratio, m->sample[g], vae_model_latent_stats(m, g), m->noise[g], rows, Z);
+        be->download(be, b->log_ratio, b->d_log_ratio, (size_t)rows * sizeof(float));
+    }
     if (want_stats)
-        be->download(be, b->stats, vae_model_latent_stats(m, g), (size_t)rows * 2 * Z * sizeof(float));
+        be->download(be, b->stats, vae_model_latent_stats(m, g), (size_t)rows * code_stats_width(m) * sizeof(float));
 }
 
 /* Row i's likelihood terms (-log p(x|z)) and latent terms (KL), summed in double. */
@@ -165,7 +173,8 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
 {
     vae_progress p;
     vae_progress_begin(&p, opt->log, opt->progress, "eval: the ELBO", data->n);
-    const int Z = m->latent[vae_model_gaussian(m)].dim, cap = m->batch_cap;
+    const int Z = m->latent[vae_model_code(m)].dim, cap = m->batch_cap, W = code_stats_width(m),
+              prior = vae_model_has_prior(m);
     double recon = 0, kl = 0, mc = 0;
     double *mean = vae_calloc((size_t)Z, sizeof(double)), *m2 = vae_calloc((size_t)Z, sizeof(double));
     long seen = 0;
@@ -177,12 +186,12 @@ static void eval_elbo(vae_model *m, const vae_device_data *data, vae_rng *rng, e
             const double rec = row_likelihood(m, b->row_loss, i);
             recon += rec;
             kl += row_kl(m, b->row_loss, i);
-            mc += rec - b->log_ratio[i];
-            const float *mu = b->stats + (size_t)i * 2 * Z, *lv = mu + Z;
+            mc += prior ? rec - b->log_ratio[i] : NAN;
+            const float *mu = b->stats + (size_t)i * W, *lv = mu + Z;
             seen++;
             for (int j = 0; j < Z; j++) {
-                const double u = mu[j], v = lv[j];
-                r->kl_dim[j] += -0.5 * (1.0 + v - u * u - exp(v));
+                const double u = mu[j], v = prior ? lv[j] : 0.0;
+                r->kl_dim[j] += prior ? -0.5 * (1.0 + v - u * u - exp(v)) : 0.0; /* no posterior, no KL */
                 const double delta = u - mean[j];
                 mean[j] += delta / (double)seen;
                 m2[j] += delta * (u - mean[j]);
@@ -279,8 +288,11 @@ static int eval_iw(vae_model *m, const vae_device_data *data, int K, vae_rng *rn
 int vae_eval_report(vae_model *m, const vae_device_data *data, const vae_eval_options *opt, vae_eval_result *out)
 {
     vae_backend *be = m->be;
-    const int Z = m->latent[vae_model_gaussian(m)].dim, cap = m->batch_cap;
+    const int Z = m->latent[vae_model_code(m)].dim, cap = m->batch_cap;
     memset(out, 0, sizeof *out);
+    if (opt->iw_samples > 0 && !vae_model_has_prior(m))
+        return vae_set_error("--iw-samples: the model has no prior and no posterior noise (a --model ae file): "
+                             "there is no density p(x) to estimate");
     if (opt->iw_samples > 0 && vae_model_categorical(m) >= 0)
         return vae_set_error("--iw-samples: the importance-weighted estimate does not cover a categorical latent "
                              "(a --model joint file); its ELBO, without --iw-samples, sums c out exactly");
@@ -295,7 +307,7 @@ int vae_eval_report(vae_model *m, const vae_device_data *data, const vae_eval_op
     eval_bufs b = {
         .row_loss = vae_calloc((size_t)cap * m->n_terms, sizeof(float)),
         .log_ratio = vae_calloc((size_t)cap, sizeof(float)),
-        .stats = vae_calloc((size_t)cap * 2 * Z, sizeof(float)),
+        .stats = vae_calloc((size_t)cap * code_stats_width(m), sizeof(float)),
         .idx = vae_calloc((size_t)cap, sizeof(int32_t)),
         .d_log_ratio = be->buffer_alloc(be, (size_t)cap * sizeof(float)),
         .d_idx = be->buffer_alloc(be, (size_t)cap * sizeof(int32_t)),

@@ -66,6 +66,9 @@ int vae_model_add_latent(vae_model *m, const char *name, vae_latent_kind kind, i
     if (m->n_latents == VAE_MAX_LATENTS || stats_layer < 0 || stats_layer >= m->n_linear)
         vae_fatal("model composition: latent %s: %d latents so far (at most %d), stats layer %d of %d", name,
                   m->n_latents, VAE_MAX_LATENTS, stats_layer, m->n_linear);
+    if (kind == VAE_LATENT_DETERMINISTIC && m->lin[stats_layer].out != dim)
+        vae_fatal("model composition: deterministic latent %s of %d from layer %s of %d outputs", name, dim,
+                  m->lin[stats_layer].name, m->lin[stats_layer].out);
     if (m->n_latents == 0)
         m->n_encoder = m->n_linear; /* the layers so far run before the latents */
     int k = m->n_latents++;
@@ -78,6 +81,9 @@ void vae_model_add_term(vae_model *m, const char *name, vae_term_op op, int targ
 {
     if (m->n_terms == VAE_MAX_TERMS)
         vae_fatal("model composition: term %s: at most %d terms", name, VAE_MAX_TERMS);
+    if (!vae_term_is_likelihood(op) && (target < 0 || target >= m->n_latents ||
+                                        m->latent[target].kind == VAE_LATENT_DETERMINISTIC))
+        vae_fatal("model composition: term %s: a KL term needs a latent with a posterior (%d)", name, target);
     vae_loss_term *t = &m->term[m->n_terms++];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->op = op;
@@ -183,6 +189,12 @@ static void model_buffers(vae_model *m, vae_buffer_total *total)
     }
     for (int k = 0; k < m->n_latents; k++) {
         const size_t n = Bc * (size_t)m->latent[k].dim;
+        if (m->latent[k].kind == VAE_LATENT_DETERMINISTIC) { /* z is its stats: no buffer of its own */
+            m->noise[k] = NULL;
+            m->sample[k] = m->out[m->latent[k].stats_layer];
+            m->dsample[k] = m->dout[m->latent[k].stats_layer];
+            continue;
+        }
         m->noise[k] = model_buffer(m, vae_rng_normal_count(n) * sizeof(float), total);
         m->sample[k] = model_buffer(m, vae_rng_normal_count(n) * sizeof(float), total); /* prior draws land here */
         m->dsample[k] = model_buffer(m, n * sizeof(float), total);
@@ -245,6 +257,8 @@ void vae_model_free(vae_model *m)
         if (bufs[i])
             be->buffer_free(be, bufs[i]);
     for (int k = 0; k < m->n_latents; k++) {
+        if (m->latent[k].kind == VAE_LATENT_DETERMINISTIC)
+            continue; /* its sample and gradient are its stats layer's, freed below */
         be->buffer_free(be, m->noise[k]);
         be->buffer_free(be, m->sample[k]);
         be->buffer_free(be, m->dsample[k]);
@@ -330,9 +344,19 @@ int vae_model_term_index(const vae_model *m, const char *name)
 
 /* ---- compute ------------------------------------------------------------------ */
 
-/* The value of a block's source (B, width). */
-static float *source_value(const vae_model *m, const vae_block *b)
+/* A deterministic latent's block reads its stats layer: z is that layer's output. */
+static vae_block resolve_block(const vae_model *m, const vae_block *b)
 {
+    if (b->kind == VAE_SOURCE_LATENT && m->latent[b->index].kind == VAE_LATENT_DETERMINISTIC)
+        return (vae_block){.kind = VAE_SOURCE_LAYER, .index = m->latent[b->index].stats_layer, .col = b->col,
+                           .width = b->width};
+    return *b;
+}
+
+/* The value of a block's source (B, width). */
+static float *source_value(const vae_model *m, const vae_block *block)
+{
+    const vae_block r = resolve_block(m, block), *b = &r;
     switch (b->kind) {
     case VAE_SOURCE_INPUT: return m->x;
     case VAE_SOURCE_LATENT: return m->sample[b->index];
@@ -344,8 +368,9 @@ static float *source_value(const vae_model *m, const vae_block *b)
 
 /* The gradient buffer of a block's source, or NULL for data (no gradient), and its
  * "written" flag: the first backward writer of a tensor writes, later ones accumulate. */
-static float *source_grad(vae_model *m, const vae_block *b, unsigned char **written)
+static float *source_grad(vae_model *m, const vae_block *block, unsigned char **written)
 {
+    const vae_block r = resolve_block(m, block), *b = &r;
     switch (b->kind) {
     case VAE_SOURCE_INPUT:
     case VAE_SOURCE_LABEL: return NULL;
@@ -410,6 +435,7 @@ static void latent_forward(vae_model *m, int k, int B, int with_grad)
         else
             m->be->onehot_argmax(m->be, m->sample[k], m->out[lt->stats_layer], B, lt->dim);
         break;
+    case VAE_LATENT_DETERMINISTIC: break; /* its sample is its stats layer's output */
     }
 }
 
@@ -431,6 +457,7 @@ static void latent_backward(vae_model *m, int k, int B)
         be->gumbel_softmax_backward(be, m->dout[s], m->dsample[k], m->sample[k], B, lt->dim,
                                     m->scalars + VAE_SCALAR_TEMPERATURE);
         break;
+    case VAE_LATENT_DETERMINISTIC: break; /* never written: its readers write its stats layer's dout */
     }
     m->grad_written_layer[s] = 1;
 }
@@ -490,6 +517,7 @@ void vae_model_draw_noise(vae_model *m, vae_rng *rng, int B, int training)
             if (training)
                 be->rng_uniform(be, rng, m->noise[k], n);
             break;
+        case VAE_LATENT_DETERMINISTIC: break; /* no noise */
         }
     }
 }
@@ -603,6 +631,21 @@ int vae_model_gaussian(const vae_model *m)
 int vae_model_categorical(const vae_model *m)
 {
     return latent_of_kind(m, VAE_LATENT_CATEGORICAL);
+}
+
+int vae_model_code(const vae_model *m)
+{
+    int k = latent_of_kind(m, VAE_LATENT_GAUSSIAN);
+    if (k < 0)
+        k = latent_of_kind(m, VAE_LATENT_DETERMINISTIC);
+    if (k < 0)
+        vae_fatal("model: no Gaussian or deterministic latent (its code is read here)");
+    return k;
+}
+
+int vae_model_has_prior(const vae_model *m)
+{
+    return m->latent[vae_model_code(m)].kind == VAE_LATENT_GAUSSIAN;
 }
 
 void vae_model_set_categories(vae_model *m, int B, const int *cats)
@@ -740,6 +783,7 @@ void vae_model_print_summary(const vae_model *m, FILE *f)
             switch (m->latent[k].kind) {
             case VAE_LATENT_GAUSSIAN: snprintf(o, sizeof o, "mu, logvar (%d each)", L->out / 2); break;
             case VAE_LATENT_CATEGORICAL: snprintf(o, sizeof o, "logits of q(c|x)"); break;
+            case VAE_LATENT_DETERMINISTIC: snprintf(o, sizeof o, "code z (%d)", L->out); break;
             }
         }
         fprintf(f, "  %-16s %-12s %-22s %12zu\n", L->name, w, o, (size_t)L->in * L->out + L->out);

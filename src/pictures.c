@@ -176,9 +176,10 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
                          int *cats)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    const int g = vae_model_code(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    const int W = m->lin[m->latent[g].stats_layer].out, has_logvar = W == 2 * Z; /* [mu | logvar] or z */
     float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
-    float *stats = vae_calloc((size_t)m->batch_cap * 2 * Z, sizeof(float));
+    float *stats = vae_calloc((size_t)m->batch_cap * W, sizeof(float));
     uint8_t *labels = m->y && data->labels ? vae_calloc((size_t)m->batch_cap, 1) : NULL;
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
@@ -190,12 +191,13 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
         be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, labels, B);
         vae_model_encode(m, B);
-        be->download(be, stats, vae_model_latent_stats(m, g), (size_t)B * 2 * Z * sizeof(float));
+        be->download(be, stats, vae_model_latent_stats(m, g), (size_t)B * W * sizeof(float));
         if (cats && vae_model_categorical(m) >= 0)
             vae_model_download_categories(m, B, cats + first);
         for (int i = 0; i < B; i++) {
-            memcpy(mu + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z, Z * sizeof(float));
-            memcpy(logvar + (size_t)(first + i) * Z, stats + (size_t)i * 2 * Z + Z, Z * sizeof(float));
+            memcpy(mu + (size_t)(first + i) * Z, stats + (size_t)i * W, Z * sizeof(float));
+            for (int j = 0; logvar && j < Z; j++) /* a deterministic code: no variance, log 0 */
+                logvar[(size_t)(first + i) * Z + j] = has_logvar ? stats[(size_t)i * W + Z + j] : -INFINITY;
         }
     }
     vae_free(x);
@@ -206,7 +208,7 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx, 
 void vae_pictures_decode(vae_model *m, const float *z, int n, int label, const int *cats, float *probs)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    const int g = vae_model_code(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     uint8_t *labels = NULL;
     if (m->y) {
         labels = vae_calloc((size_t)m->batch_cap, 1);
@@ -249,7 +251,7 @@ void vae_pictures_dimension_kl(vae_model *m, const vae_dataset *test, double *kl
             s += u;
             s2 += u * u;
         }
-        kl[j] = sum_kl / n;
+        kl[j] = vae_model_has_prior(m) ? sum_kl / n : NAN; /* a deterministic code has no KL */
         active[j] = n > 1 && (s2 - s * s / n) / (n - 1) > VAE_ACTIVE_UNIT_VAR;
     }
     vae_free(idx);
@@ -259,7 +261,10 @@ void vae_pictures_dimension_kl(vae_model *m, const vae_dataset *test, double *kl
 
 void vae_pictures_dimension_label(int j, double kl, int active, char *out, size_t cap)
 {
-    snprintf(out, cap, "z%d KL %.2f%s", j + 1, kl, active ? "" : " inactive");
+    if (isnan(kl)) /* a code without a prior: no KL to give */
+        snprintf(out, cap, "z%d%s", j + 1, active ? "" : " inactive");
+    else
+        snprintf(out, cap, "z%d KL %.2f%s", j + 1, kl, active ? "" : " inactive");
 }
 
 /* ---- the pictures ---------------------------------------------------------------------------- */
@@ -286,9 +291,10 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
             px[i] = mu[(size_t)i * Z];
             py[i] = Z == 2 ? mu[(size_t)i * Z + 1] : cls[i];
         }
-        snprintf(xl, sizeof xl, "z1 (posterior mean)");
-        snprintf(yl, sizeof yl, Z == 2 ? "z2 (posterior mean)" : test->labels ? "label" : "(no labels)");
-        snprintf(title, sizeof title, "Latent means (%d test images)", n);
+        const int prior = vae_model_has_prior(m); /* without: deterministic codes, not means */
+        snprintf(xl, sizeof xl, "z1 (%s)", prior ? "posterior mean" : "code");
+        snprintf(yl, sizeof yl, Z == 2 ? (prior ? "z2 (posterior mean)" : "z2 (code)") : test->labels ? "label" : "(no labels)");
+        snprintf(title, sizeof title, "Latent %s (%d test images)", prior ? "means" : "codes", n);
     } else {
         double *md = vae_calloc((size_t)n * Z, sizeof(double)), var[2], total = 0;
         for (size_t i = 0; i < (size_t)n * Z; i++)
@@ -308,7 +314,8 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
         }
         snprintf(xl, sizeof xl, "PC1 (%.0f%% of variance)", total > 0 ? 100 * var[0] / total : 0.0);
         snprintf(yl, sizeof yl, "PC2 (%.0f%% of variance)", total > 0 ? 100 * var[1] / total : 0.0);
-        snprintf(title, sizeof title, "%d-D latent means on their first two PCs (%d test images)", Z, n);
+        snprintf(title, sizeof title, "%d-D latent %s on their first two PCs (%d test images)", Z,
+                 vae_model_has_prior(m) ? "means" : "codes", n);
         vae_free(md);
     }
     int n_names = max_label + 1 < VAE_PLOT_N_COLORS ? max_label + 1 : VAE_PLOT_N_COLORS;
@@ -657,7 +664,9 @@ int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, cons
     for (int t = 0; t < n_terms; t++) {
         char title[128], ylabel[48];
         const char *per = step_n ? "per epoch and step row" : "per epoch";
-        if (t == 0 && beta == 1.0)
+        if (t == 0 && n_terms == 2 && strcmp(terms[1], "recon") == 0) /* no KL column: an autoencoder */
+            snprintf(title, sizeof title, "Loss (the reconstruction alone: no KL, not an ELBO) %s", per);
+        else if (t == 0 && beta == 1.0)
             snprintf(title, sizeof title, "Loss (negative ELBO) %s", per);
         else if (t == 0) /* the reported loss weighs the KL by beta: the ELBO only at beta 1 */
             snprintf(title, sizeof title, "Loss (recon + %g kl: beta-weighted, not the ELBO) %s", beta, per);
@@ -733,7 +742,19 @@ int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, cons
 
 int vae_picture_applies(const vae_model *m, vae_picture_kind k)
 {
-    return k != VAE_PICTURE_MANIFOLD || (m->cfg.latent_dim == 2 && !vae_model_reads_label(m));
+    if (k == VAE_PICTURE_MANIFOLD) /* the prior's quantiles: a model with a prior */
+        return m->cfg.latent_dim == 2 && !vae_model_reads_label(m) && vae_model_has_prior(m);
+    if (k == VAE_PICTURE_PER_DIGIT) /* samples of q(z|x): a model with posterior noise */
+        return vae_model_has_prior(m);
+    return 1;
+}
+
+const char *vae_picture_skip_reason(const vae_model *m, vae_picture_kind k)
+{
+    if ((k == VAE_PICTURE_MANIFOLD && m->cfg.latent_dim == 2 && !vae_model_reads_label(m)) ||
+        k == VAE_PICTURE_PER_DIGIT)
+        return vae_model_has_prior(m) ? NULL : VAE_PICTURE_NO_PRIOR;
+    return NULL;
 }
 
 int vae_pictures_need_image(const vae_config *c, const char *model_path)
@@ -755,8 +776,12 @@ int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *di
         return vae_set_error("no test images to draw pictures from");
     int written = 0;
     for (int k = 0; k < VAE_PICTURES_N; k++) {
-        if (!vae_picture_applies(m, (vae_picture_kind)k))
+        if (!vae_picture_applies(m, (vae_picture_kind)k)) {
+            const char *why = vae_picture_skip_reason(m, (vae_picture_kind)k);
+            if (why && o->log)
+                fprintf(o->log, "skipped %s: %s\n", vae_pictures[k].file, why);
             continue;
+        }
         int rc = 0;
         switch ((vae_picture_kind)k) {
         case VAE_PICTURE_LATENT_SCATTER: rc = write_latent_scatter(m, test, dir); break;

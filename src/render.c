@@ -18,13 +18,58 @@ static int grid_cols(int n)
     return cols;
 }
 
+void vae_render_column_codes(vae_model *m, int cols, uint64_t seed, float *z)
+{
+    vae_backend *be = m->be;
+    const int g = vae_model_gaussian(m), Z = m->latent[g].dim;
+    if (cols > m->batch_cap)
+        vae_fatal("vae_render_column_codes: %d columns for batches of %d rows", cols, m->batch_cap);
+    vae_rng *rng = be->rng_init(be, seed);
+    be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
+    be->download(be, z, m->sample[g], (size_t)cols * Z * sizeof(float));
+    be->rng_free(be, rng);
+}
+
+/* A model that reads the label, without --label: one row per class, column j decoded from the one
+ * z_j (vae_render_column_codes) in every row. */
+static int render_class_grid(vae_model *m, const char *path, int cols, uint64_t seed, int scale,
+                             const char *const *class_names)
+{
+    const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, K = m->cfg.classes, n = K * cols;
+    float *zs = vae_calloc((size_t)cols * Z, sizeof(float)), *z = vae_calloc((size_t)n * Z, sizeof(float));
+    float *img = vae_calloc((size_t)n * D, sizeof(float));
+    vae_render_column_codes(m, cols, seed, zs);
+    for (int i = 0; i < n; i++) /* cell i: row (class) i / cols, column i % cols */
+        memcpy(z + (size_t)i * Z, zs + (size_t)(i % cols) * Z, (size_t)Z * sizeof(float));
+    for (int k = 0; k < K; k++) /* a row at a time: vae_pictures_decode takes one label */
+        vae_pictures_decode(m, z + (size_t)k * cols * Z, cols, k, NULL, img + (size_t)k * cols * D);
+    char (*text)[16] = vae_calloc((size_t)K, sizeof *text); /* each row labelled with its class */
+    const char **row_labels = vae_calloc((size_t)K, sizeof *row_labels);
+    for (int k = 0; k < K; k++) {
+        snprintf(text[k], sizeof text[k], "%d", k);
+        row_labels[k] = class_names ? class_names[k] : text[k];
+    }
+    vae_grid_labels class_rows = {.row_labels = row_labels};
+    int rc = vae_image_grid_write_labelled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale,
+                                           &class_rows);
+    vae_free(row_labels);
+    vae_free(text);
+    vae_free(zs);
+    vae_free(z);
+    vae_free(img);
+    return rc;
+}
+
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale,
                        const char *const *class_names)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
+    if (!vae_model_has_prior(m))
+        return vae_set_error("the model has no prior to draw z from (a --model ae file: its code is the encoder's "
+                             "output): it has no samples; `cuvae reconstruct` decodes the codes of test images");
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim, cols = grid_cols(n);
     uint8_t *labels = NULL; /* (n) each sample's label, for a model that reads one */
     if (!m->y && label >= 0)
         return vae_set_error("--label %d: the model is not conditional (it reads no label)", label);
@@ -32,8 +77,8 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
         if (label >= m->cfg.classes)
             return vae_set_error("--label %d is out of range: the model has %d classes (0..%d)", label,
                                  m->cfg.classes, m->cfg.classes - 1);
-        if (label < 0)
-            n = m->cfg.classes * cols; /* one row of cols samples per class */
+        if (label < 0) /* one row of cols samples per class, z fixed down each column */
+            return render_class_grid(m, path, cols < m->batch_cap ? cols : m->batch_cap, seed, scale, class_names);
         labels = vae_calloc((size_t)n, 1);
         for (int i = 0; i < n; i++)
             labels[i] = (uint8_t)(label >= 0 ? label : i / cols);
@@ -49,21 +94,40 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
         vae_model_download_mean(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
-    /* a class grid: each row labelled with its class */
-    const int grid_rows = (n + cols - 1) / cols;
-    char (*text)[16] = vae_calloc((size_t)grid_rows, sizeof *text);
-    const char **row_labels = vae_calloc((size_t)grid_rows, sizeof *row_labels);
-    for (int r = 0; m->y && label < 0 && r < grid_rows; r++) {
-        snprintf(text[r], sizeof text[r], "%d", r);
-        row_labels[r] = class_names ? class_names[r] : text[r];
-    }
-    vae_grid_labels class_rows = {.row_labels = row_labels};
-    int rc = vae_image_grid_write_labelled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale,
-                                           m->y && label < 0 ? &class_rows : NULL);
-    vae_free(row_labels);
-    vae_free(text);
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
     vae_free(img);
     vae_free(labels);
+    return rc;
+}
+
+int vae_render_category_samples(vae_model *m, const char *path, int n, int category, uint64_t seed, int scale)
+{
+    vae_backend *be = m->be;
+    const int c = vae_model_categorical(m);
+    if (c < 0)
+        return vae_set_error("the model has no categorical latent (--model joint)");
+    if (category < 0 || category >= m->latent[c].dim)
+        return vae_set_error("--category %d is out of range: the model has %d categories (0..%d)", category,
+                             m->latent[c].dim, m->latent[c].dim - 1);
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
+    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    float *img = vae_calloc((size_t)n * D, sizeof(float));
+    int *cats = vae_calloc((size_t)m->batch_cap, sizeof(int));
+    for (int i = 0; i < m->batch_cap; i++)
+        cats[i] = category;
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < n; first += m->batch_cap) {
+        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
+        be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)B * Z)); /* z ~ N(0, I) */
+        vae_model_set_categories(m, B, cats);
+        vae_model_decode(m, B);
+        vae_model_download_mean(m, B, img + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n), scale);
+    vae_free(img);
+    vae_free(cats);
     return rc;
 }
 
@@ -81,10 +145,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
     float *img = vae_calloc((size_t)n * D, sizeof(float)), *zs = vae_calloc((size_t)cols * Z, sizeof(float));
     float *zb = vae_calloc((size_t)m->batch_cap * Z, sizeof(float));
     int *cats = vae_calloc((size_t)m->batch_cap, sizeof(int));
-    vae_rng *rng = be->rng_init(be, seed);
-    be->rng_normal(be, rng, m->sample[g], vae_rng_normal_count((size_t)cols * Z)); /* one z ~ N(0, I) per column */
-    be->download(be, zs, m->sample[g], (size_t)cols * Z * sizeof(float));
-    be->rng_free(be, rng);
+    vae_render_column_codes(m, cols, seed, zs); /* one z ~ N(0, I) per column */
     for (int first = 0; first < n; first += m->batch_cap) {
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         for (int r = 0; r < B; r++) { /* grid cell first + r: row = class, column = z */
@@ -118,7 +179,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
 int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char *path, int n, int scale)
 {
     vae_backend *be = m->be;
-    const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
+    const int g = vae_model_code(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
     if (n > data->n)
@@ -136,7 +197,8 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
         int B = n - first < m->batch_cap ? n - first : m->batch_cap;
         be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
         vae_model_set_labels(m, data->labels ? data->labels + first : NULL, B); /* a cvae's: the true labels */
-        be->memset_zero(be, m->noise[g], (size_t)B * Z * sizeof(float)); /* z = mu */
+        if (m->noise[g]) /* a deterministic code has none: z is the code */
+            be->memset_zero(be, m->noise[g], (size_t)B * Z * sizeof(float)); /* z = mu */
         vae_model_forward(m, B, 0);
         vae_model_download_mean(m, B, rec + (size_t)first * D);
     }
@@ -155,5 +217,61 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
     vae_free(x);
     vae_free(rec);
     vae_free(grid);
+    return rc;
+}
+
+/* One row per image: the image, then S decodes of z ~ q(z|x) drawn by the model's own forward pass
+ * (the backend's generator seeded with seed), as the per-digit picture draws them. */
+int vae_render_posterior_samples(vae_model *m, const vae_dataset *data, const char *path, int n, int S, uint64_t seed,
+                                 int scale)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim;
+    if (vae_pictures_need_image(&m->cfg, NULL))
+        return -1;
+    if (!vae_model_has_prior(m))
+        return vae_set_error("--posterior-samples: the model has no posterior noise (a --model ae file)");
+    if (data->dim != D)
+        return vae_set_error("data has %d pixels per image, the model expects %d", data->dim, D);
+    if (n > data->n)
+        n = data->n;
+    const int rows = n * S;
+    float *x = vae_calloc((size_t)rows * D, sizeof(float)), *probs = vae_calloc((size_t)rows * D, sizeof(float));
+    float *tiles = vae_calloc((size_t)n * (S + 1) * D, sizeof(float));
+    uint8_t *labels = vae_calloc((size_t)rows, 1); /* a conditional model's: each image's own */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < S; k++) {
+            vae_dataset_row(data, i, x + ((size_t)i * S + k) * D);
+            labels[(size_t)i * S + k] = data->labels ? data->labels[i] : 0;
+        }
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < rows; first += m->batch_cap) {
+        int B = rows - first < m->batch_cap ? rows - first : m->batch_cap;
+        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, labels + first, B);
+        vae_model_draw_noise(m, rng, B, 0);
+        vae_model_forward(m, B, 0);
+        vae_model_download_mean(m, B, probs + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    for (int i = 0; i < n; i++) {
+        vae_dataset_row(data, i, tiles + (size_t)i * (S + 1) * D);
+        memcpy(tiles + ((size_t)i * (S + 1) + 1) * D, probs + (size_t)i * S * D, (size_t)S * D * sizeof(float));
+    }
+    char (*text)[16] = vae_calloc((size_t)S + 1, sizeof *text); /* "x", then the samples 1..S */
+    const char **col_labels = vae_calloc((size_t)S + 1, sizeof *col_labels);
+    for (int c = 0; c <= S; c++) {
+        snprintf(text[c], sizeof text[c], c ? "%d" : "x", c);
+        col_labels[c] = text[c];
+    }
+    vae_grid_labels columns = {.title = "each image x, then decodes of z ~ q(z|x)", .col_labels = col_labels};
+    int rc = vae_image_grid_write_labelled(path, tiles, n * (S + 1), m->cfg.image_rows, m->cfg.image_cols, S + 1,
+                                           scale, &columns);
+    vae_free(col_labels);
+    vae_free(text);
+    vae_free(x);
+    vae_free(probs);
+    vae_free(tiles);
+    vae_free(labels);
     return rc;
 }

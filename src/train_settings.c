@@ -121,6 +121,16 @@ static int apply_capacity(vae_train_settings *t, int k, const char *arg)
     return vae_capacity_parse(vae_train_setting_keys[k].flag, arg, cap);
 }
 
+static void text_condition(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", vae_condition_name(t->s.cfg.condition));
+}
+
+static int apply_condition(vae_train_settings *t, int k, const char *arg)
+{
+    return vae_condition_parse(arg, &t->s.cfg.condition);
+}
+
 static void text_binarize(const vae_train_settings *t, int k, char *buf)
 {
     snprintf(buf, VAE_SETTING_MAX, "%s", vae_binarize_name(t->binarize));

@@ -16,7 +16,8 @@
 #define VARIANTS(X) \
     X(vae)          \
     X(cvae)         \
-    X(joint)
+    X(joint)        \
+    X(ae)
 
 #define DECLARE(id) extern const vae_variant vae_variant_##id;
 VARIANTS(DECLARE)
@@ -114,6 +115,11 @@ static int takes_capacities(const vae_variant *v)
     return v->capacities;
 }
 
+static int reads_labels(const vae_variant *v)
+{
+    return v->reads_labels;
+}
+
 int vae_variant_validate(const vae_config *c)
 {
     const vae_variant *v = vae_variant_of(c);
@@ -121,6 +127,12 @@ int vae_variant_validate(const vae_config *c)
         return vae_set_error("a %s needs 2..256 label classes, not %d", v->name, c->classes);
     if (!v->reads_labels && c->classes != 0)
         return vae_set_error("a %s model reads no label: classes must be 0, not %d", v->name, c->classes);
+    if (c->condition != VAE_CONDITION_BOTH && !v->reads_labels) {
+        char names[256];
+        names_text(names, sizeof names, " or ", reads_labels);
+        return vae_set_error("--condition %s: only for a model that reads the label (--model %s)",
+                             vae_condition_name(c->condition), names);
+    }
     if (v->validate && v->validate(c))
         return -1;
     const vae_capacity *caps[2] = {&c->cap_z, &c->cap_c};
@@ -141,6 +153,15 @@ void vae_variant_meta_int(vae_variant_meta *meta, const char *key, int value)
     if (meta->n == VAE_VARIANT_META_MAX)
         vae_fatal("model metadata: more than %d entries of the variant", VAE_VARIANT_META_MAX);
     snprintf(meta->text[meta->n], sizeof meta->text[meta->n], "%d", value);
+    meta->entry[meta->n] = (vae_st_meta){key, meta->text[meta->n]};
+    meta->n++;
+}
+
+void vae_variant_meta_text(vae_variant_meta *meta, const char *key, const char *text)
+{
+    if (meta->n == VAE_VARIANT_META_MAX || strlen(text) >= sizeof meta->text[0])
+        vae_fatal("model metadata: more than %d entries of the variant, or '%s' too long", VAE_VARIANT_META_MAX, text);
+    snprintf(meta->text[meta->n], sizeof meta->text[meta->n], "%s", text);
     meta->entry[meta->n] = (vae_st_meta){key, meta->text[meta->n]};
     meta->n++;
 }

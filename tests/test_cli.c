@@ -767,12 +767,271 @@ Test(cli, encode_output_reads_in_numpy)
     vae_safetensors_free(&st);
 }
 
+/* Tile (row, col) of an 8x8 grid PNG (border VAE_GRID_BORDER, scale 1) into to (64). */
+/* Tile (row, col) of a grid of 8x8 images at scale 1, labelled or not (tu_grid_origin). */
+static void grid8_tile(const uint8_t *px, int width, int height, int row, int col, uint8_t *to)
+{
+    int gx, gy;
+    tu_grid_origin(px, width, height, &gx, &gy);
+    const int x0 = gx + VAE_GRID_BORDER + col * (8 + VAE_GRID_BORDER),
+              y0 = gy + VAE_GRID_BORDER + row * (8 + VAE_GRID_BORDER);
+    for (int y = 0; y < 8; y++)
+        memcpy(to + y * 8, px + (size_t)(y0 + y) * width + x0, 8);
+}
+
+/* A saved joint model from the CLI: `sample --categories` is train's categories.png byte for byte
+ * (10 columns, the run's seed and scale); `sample --category K` draws category K from the z's
+ * the grid's columns use, so its samples are row K's cells; `eval` scores argmax q(c|x) as a
+ * clustering of the chosen split (the test split's NMI and accuracy are training's last metrics);
+ * every new flag's bad values are refused by name. */
+Test(cli, a_joint_models_categories_are_sampled_and_scored_from_its_file)
+{
+    char data[512], args[2048], run[700], png[800];
+    write_tiny_data(data, sizeof data);
+    snprintf(run, sizeof run, "%s/joint", data);
+    snprintf(args, sizeof args,
+             "train --model joint --data %s --epochs 3 --batch-size 16 --hidden 24 --latent 2 --disc 3 --out %s "
+             "--device cpu --quiet",
+             data, run);
+    cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+    /* the bad values, each by its flag */
+    snprintf(args, sizeof args, "sample --model %s --category x --out %s/x.png", run, run);
+    EXPECT_FAIL(2, args, "--category: 'x' is not an integer");
+    snprintf(args, sizeof args, "sample --model %s --category 3 --out %s/x.png --device cpu", run, run);
+    EXPECT_FAIL(1, args, "--category 3 is out of range: the model has 3 categories (0..2)");
+    snprintf(args, sizeof args, "sample --model %s --category 1 --categories --out %s/x.png", run, run);
+    EXPECT_FAIL(2, args, "--category K and --categories both choose what is drawn: give one");
+    snprintf(args, sizeof args, "eval --model %s --split val", run);
+    EXPECT_FAIL(2, args, "--split 'val': expected test or train");
+    snprintf(args, sizeof args, "train --data %s --epochs 1 --batch-size 16 --hidden 8 --latent 2 --out %s/plain "
+             "--device cpu --quiet", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "sample --model %s/plain --category 1 --out %s/x.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "the model has no categorical latent (--model joint): --category applies only to one");
+    snprintf(args, sizeof args, "sample --model %s/plain --categories --out %s/x.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "--categories applies only to one");
+
+    /* the category grid of the file is train's categories.png */
+    snprintf(png, sizeof png, "%s/grid.png", run);
+    snprintf(args, sizeof args, "sample --model %s --categories --n 100 --out %s --device cpu", run, png);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 10 samples of each of the 3 categories (one row per category"), "%s", out);
+    char train_png[800];
+    snprintf(train_png, sizeof train_png, "%s/categories.png", run);
+    size_t la, lb;
+    void *ga = tu_read_file(png, &la), *gb = tu_read_file(train_png, &lb);
+    cr_expect(la == lb && memcmp(ga, gb, la) == 0, "sample --categories is not train's categories.png");
+    free(ga);
+    free(gb);
+    /* --category 1 --n 3: the z's of a 3-column grid, all decoded with category 1: its row 1 */
+    char one[800];
+    snprintf(png, sizeof png, "%s/grid3.png", run);
+    snprintf(one, sizeof one, "%s/one.png", run);
+    snprintf(args, sizeof args, "sample --model %s --categories --n 9 --scale 1 --out %s --device cpu", run, png);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "sample --model %s --category 1 --n 3 --scale 1 --out %s --device cpu", run, one);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 3 samples of category 1"), "%s", out);
+    uint8_t *gpx, *opx;
+    int gw, gh, ow, oh;
+    cr_assert_eq(vae_png_read_gray(png, &gpx, &gw, &gh), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_png_read_gray(one, &opx, &ow, &oh), 0, "%s", vae_last_error());
+    for (int j = 0; j < 3; j++) {
+        uint8_t want[64], got[64];
+        grid8_tile(gpx, gw, gh, 1, j, want);
+        grid8_tile(opx, ow, oh, j / 2, j % 2, got); /* 3 samples: a 2-column grid */
+        cr_expect(memcmp(want, got, 64) == 0, "sample %d of category 1 is not the grid's cell (1, %d)", j, j);
+    }
+    vae_free(gpx);
+    vae_free(opx);
+
+    /* eval scores the clustering of the split it evaluates */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json", CUVAE_BINARY, run, data);
+    json_t *t = tu_run_json(cmd);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s --device cpu --json --split train", CUVAE_BINARY, run,
+             data);
+    json_t *tr = tu_run_json(cmd);
+    cr_expect_str_eq(json_string_value(json_object_get(t, "split")), "test");
+    cr_expect_str_eq(json_string_value(json_object_get(tr, "split")), "train");
+    cr_expect_eq(tu_json_num(t, "images"), 30);
+    cr_expect_eq(tu_json_num(tr, "images"), 120);
+    const double nmi = tu_json_num(t, "nmi"), acc = tu_json_num(t, "cluster_acc");
+    cr_expect(nmi >= 0 && nmi <= 1 && acc >= 1.0 / 3 - 1e-9 && acc <= 1, "nmi %g, accuracy %g", nmi, acc);
+    cr_expect(isfinite(tu_json_num(tr, "nmi")) && isfinite(tu_json_num(tr, "cluster_acc")));
+    /* the test split's: training's last epoch (metrics.jsonl) */
+    char jsonl[800];
+    snprintf(jsonl, sizeof jsonl, "%s/metrics.jsonl", run);
+    size_t len;
+    char *text = tu_read_file(jsonl, &len), *last = text;
+    for (char *p = strchr(text, '\n'); p && p[1]; p = strchr(p + 1, '\n'))
+        last = p + 1;
+    json_t *row = json_loads(last, 0, NULL);
+    cr_assert_not_null(row, "%s", last);
+    cr_expect(fabs(tu_json_num(row, "nmi") - nmi) < 1e-6, "eval's nmi %.9g, training's %.9g", nmi,
+              tu_json_num(row, "nmi"));
+    cr_expect(fabs(tu_json_num(row, "cluster_acc") - acc) < 1e-6, "eval's accuracy %.9g, training's %.9g", acc,
+              tu_json_num(row, "cluster_acc"));
+    json_decref(row);
+    free(text);
+    snprintf(args, sizeof args, "eval --model %s --data %s --device cpu --split train", run, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "data: ") && strstr(out, " train split, 120 images") &&
+                  strstr(out, "clustering of the train split by argmax q(c|x) against its labels: NMI "),
+              "%s", out);
+    json_decref(t);
+    json_decref(tr);
+}
+
+/* reconstruct --digit K --split train|test --n N --posterior-samples S: the first N images of label K
+ * of the chosen split, each (left, its exact pixels) followed by S decodes of z ~ q(z|x) that differ
+ * from one another; the same seed the same file, another seed another; each new flag's bad values
+ * refused by name; an autoencoder (no posterior noise) refused. */
+Test(cli, reconstruct_draws_one_digit_with_its_posterior_samples)
+{
+    char data[512], args[8192], run[700], png[800];
+    write_tiny_data(data, sizeof data);
+    snprintf(run, sizeof run, "%s/vae", data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s --device cpu --quiet", data,
+             run);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(png, sizeof png, "%s/post.png", run);
+    const char *bad[][2] = {
+        {"--digit x", "--digit: 'x' is not an integer"},
+        {"--digit 300", "--digit: 300 is out of range"},
+        {"--posterior-samples 0", "--posterior-samples: 0 is out of range"},
+        {"--posterior-samples 65", "--posterior-samples: 65 is out of range"},
+        {"--split val", "--split 'val': expected test or train"},
+        {"--digit 1 --indices 0", "--digit and --indices both choose the images: give one"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "reconstruct --model %s --data %s %s --out %s --device cpu", run, data, bad[i][0],
+                 png);
+        EXPECT_FAIL(2, args, bad[i][1]);
+    }
+    snprintf(args, sizeof args, "reconstruct --model %s --data %s --digit 7 --out %s --device cpu", run, data, png);
+    EXPECT_FAIL(1, args, "--digit 7: the test split of");
+    cr_expect(strstr(out, "has no image of label 7"), "%s", out);
+
+    snprintf(args, sizeof args,
+             "reconstruct --model %s --data %s --digit 1 --split train --n 4 --posterior-samples 3 --scale 1 --out %s "
+             "--device cpu",
+             run, data, png);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote 4 train images, each with 3 decodes of z ~ q(z|x), to"), "%s", out);
+    uint8_t *px;
+    int w, h;
+    cr_assert_eq(vae_png_read_gray(png, &px, &w, &h), 0, "%s", vae_last_error());
+    int gx, gy;
+    tu_grid_origin(px, w, h, &gx, &gy);
+    cr_assert_eq(h - gy, VAE_GRID_BORDER + 4 * (8 + VAE_GRID_BORDER), "one row per image");
+    cr_assert_geq(w - gx, VAE_GRID_BORDER + 4 * (8 + VAE_GRID_BORDER), "the image and 3 samples per row");
+    cr_assert_neq(gy, 0, "the columns are not labelled");
+    for (int r = 0; r < 4; r++) {
+        const int i = 1 + 3 * r; /* the training images of label 1 (labels i % 3) */
+        uint8_t tile[64], want[64], s1[64], s2[64];
+        grid8_tile(px, w, h, r, 0, tile);
+        for (int p = 0; p < 64; p++) /* write_idx's pixels of a label-1 image: its row 4 on */
+            want[p] = p / 8 == 4 ? 250 : (uint8_t)((i * 7 + p * 13) % 20);
+        cr_expect(memcmp(tile, want, 64) == 0, "row %d does not start with training image %d", r, i);
+        grid8_tile(px, w, h, r, 1, s1);
+        grid8_tile(px, w, h, r, 2, s2);
+        cr_expect(memcmp(s1, s2, 64) != 0, "row %d: two posterior samples decode to the same pixels", r);
+    }
+    vae_free(px);
+    size_t la, lb, lc;
+    char again[800];
+    snprintf(again, sizeof again, "%s/again.png", run);
+    snprintf(args, sizeof args,
+             "reconstruct --model %s --data %s --digit 1 --split train --n 4 --posterior-samples 3 --scale 1 --out %s "
+             "--device cpu",
+             run, data, again);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    void *fa = tu_read_file(png, &la), *fb = tu_read_file(again, &lb);
+    cr_expect(la == lb && memcmp(fa, fb, la) == 0, "the same seed gave another picture");
+    snprintf(args, sizeof args,
+             "reconstruct --model %s --data %s --digit 1 --split train --n 4 --posterior-samples 3 --scale 1 "
+             "--seed 2 --out %s --force --device cpu",
+             run, data, again);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    void *fc = tu_read_file(again, &lc);
+    cr_expect(!(la == lc && memcmp(fa, fc, la) == 0), "another seed gave the same picture");
+    free(fa);
+    free(fb);
+    free(fc);
+    /* an autoencoder has no posterior to sample */
+    snprintf(args, sizeof args,
+             "train --model ae --data %s --epochs 1 --batch-size 16 --hidden 8 --latent 2 --out %s/ae1 --device cpu "
+             "--quiet",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "reconstruct --model %s/ae1 --data %s --posterior-samples 2 --out %s --device cpu",
+             data, data, png);
+    EXPECT_FAIL(1, args, "--posterior-samples: ");
+    cr_expect(strstr(out, "has no posterior noise (a --model ae file)"), "%s", out);
+}
+
+/* --model ae trains from the CLI (tiny data, a 2-D code): its metrics hold the reconstruction alone;
+ * the run says which pictures of the prior it does not draw and why, and draws the rest; eval says
+ * its loss bounds nothing and refuses --iw-samples; sample is refused; encode writes the codes
+ * without a logvar; plot skips the prior's pictures by name; --beta is refused; a resume keeps the
+ * model. */
+Test(cli, the_autoencoder_trains_and_refuses_what_needs_a_prior)
+{
+    char data[512], args[2048], path[1024];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args, "train --model ae --beta 2 --data %s --out %s/aeb --device cpu", data, data);
+    EXPECT_FAIL(2, args, "--beta 2: the ae has no KL term to weigh");
+    snprintf(args, sizeof args,
+             "train --model ae --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/ae --device cpu",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
+    cr_expect(strstr(out, "AE: input 64") && strstr(out, "code z (2)"), "%s", out);
+    cr_expect(strstr(out, "not drawn: samples.png, manifold.png, per_digit.png: the model has no prior"), "%s", out);
+    snprintf(path, sizeof path, "%s/ae", data);
+    cr_expect(tu_nonempty_in(path, "reconstructions.png") && tu_nonempty_in(path, "latent_scatter.svg") &&
+              tu_nonempty_in(path, "traversals.png") && tu_nonempty_in(path, "interpolation.png"));
+    cr_expect(!tu_exists_in(path, "samples.png") && !tu_exists_in(path, "manifold.png") &&
+              !tu_exists_in(path, "per_digit.png"));
+    snprintf(path, sizeof path, "%s/ae/metrics.csv", data);
+    cr_expect(tu_file_has(path, "train_recon") && !tu_file_has(path, "train_kl"), "one term: recon");
+    snprintf(args, sizeof args, "eval --model %s/ae --data %s --device cpu", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "recon alone: -log p(x|z) at the code z; the model has no prior and no KL") &&
+              strstr(out, "variance of the code over the test set"),
+              "%s", out);
+    snprintf(args, sizeof args, "eval --model %s/ae --data %s --device cpu --iw-samples 4", data, data);
+    EXPECT_FAIL(1, args, "--iw-samples: the model has no prior and no posterior noise (a --model ae file)");
+    snprintf(args, sizeof args, "sample --model %s/ae --out %s/ae/s.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "the model has no prior to draw z from (a --model ae file");
+    snprintf(path, sizeof path, "%s/ae/s.png", data);
+    cr_expect_not(tu_exists(path));
+    snprintf(args, sizeof args, "encode --model %s/ae --data %s --out %s/ae/codes.safetensors --device cpu", data,
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "wrote mu (the codes z; the model has no logvar) (30 x 2)"), "%s", out);
+    vae_safetensors st;
+    snprintf(path, sizeof path, "%s/ae/codes.safetensors", data);
+    cr_assert_eq(vae_safetensors_read(path, &st), 0, "%s", vae_last_error());
+    cr_expect_eq(st.n_tensors, 2, "mu and labels");
+    vae_safetensors_free(&st);
+    snprintf(args, sizeof args, "plot --model %s/ae --data %s --out %s/aeplot --device cpu", data, data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "skipped manifold.png: the model has no prior") &&
+                  strstr(out, "skipped per_digit.png: the model has no prior"),
+              "%s", out);
+    snprintf(args, sizeof args, "train --resume %s/ae --epochs 3 --quiet", data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    cr_expect(strstr(out, "epoch   3/3") && strstr(out, "recon"), "%s", out);
+}
+
 /* --model joint trains from the CLI (tiny data, 3 classes): the metrics hold both KL terms, both
  * capacities, nmi and cluster_acc; categories.png is written; the file says `model` and `disc`,
  * and eval, sample and a resume read it; bad values are refused by flag. */
 Test(cli, the_joint_model_trains_with_capacities_and_clustering_metrics)
 {
-    EXPECT_FAIL(2, "train --model jointvae", "invalid --model 'jointvae' (expected vae, cvae or joint)");
+    EXPECT_FAIL(2, "train --model jointvae", "invalid --model 'jointvae' (expected vae, cvae, joint or ae)");
     EXPECT_FAIL(2, "train --model joint --disc 1", "--disc: 1 is out of range");
     EXPECT_FAIL(2, "train --model joint --capacity-z 5,0,30", "--capacity-z '5,0,30': expected MAX,ITERS,GAMMA");
     EXPECT_FAIL(2, "train --model joint --capacity-c 5,100", "--capacity-c '5,100': expected MAX,ITERS,GAMMA");

@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "image.h"
 #include "pictures.h"
+#include "render.h"
+#include "variant.h"
 #include "testutil.h"
 #include "vae_util.h"
 
@@ -112,6 +114,83 @@ Test(cuda_pictures, every_png_matches_the_cpu)
 
 /* The joint model's traversals and interpolation decode with the code of their image, as its
  * reconstruction does, on the GPU (test_pictures checks the CPU). */
+/* Two grid PNGs agree pixel for pixel within one grey level. */
+static void expect_png_close(const char *what, const char *a, const char *b)
+{
+    uint8_t *pa, *pb;
+    int wa, ha, wb, hb;
+    cr_assert_eq(vae_png_read_gray(a, &pa, &wa, &ha), 0, "%s", vae_last_error());
+    cr_assert_eq(vae_png_read_gray(b, &pb, &wb, &hb), 0, "%s", vae_last_error());
+    cr_assert(wa == wb && ha == hb, "%s: %dx%d on the CPU, %dx%d on the GPU", what, wa, ha, wb, hb);
+    int worst = 0;
+    for (int i = 0; i < wa * ha; i++)
+        worst = abs(pa[i] - pb[i]) > worst ? abs(pa[i] - pb[i]) : worst;
+    cr_expect_leq(worst, 1, "%s: a pixel differs by %d grey levels", what, worst);
+    vae_free(pa);
+    vae_free(pb);
+}
+
+/* The sample grids of a saved model's own kinds on the GPU: a joint model's samples of one category
+ * (sample --category) and its category grid (sample --categories), and a cvae's class grid (z fixed
+ * down each column, conditioned on the decoder alone): the same pixels as the CPU's within one grey
+ * level (the same Philox draws on both). */
+Test(cuda_pictures, category_and_class_grids_match_the_cpu)
+{
+    tu_need_gpu();
+    vae_backend *cpu = vae_backend_cpu_init(), *gpu = vae_backend_cuda_init(0);
+    cr_assert_not_null(gpu, "%s", vae_last_error());
+    for (int kind = 0; kind < 2; kind++) {
+        vae_config c;
+        vae_config_default(&c);
+        c.input_dim = 64;
+        c.image_rows = c.image_cols = 8;
+        c.latent_dim = 3;
+        cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+        c.variant = vae_variant_find(kind ? "cvae" : "joint");
+        c.disc = 4;
+        if (kind) {
+            c.classes = 3;
+            c.condition = VAE_CONDITION_DECODER;
+        }
+        vae_model mc, mg;
+        cr_assert_eq(vae_model_init(&mc, &c, cpu, 16), 0, "%s", vae_last_error());
+        cr_assert_eq(vae_model_init(&mg, &c, gpu, 16), 0, "%s", vae_last_error());
+        vae_model_init_params(&mc, 31);
+        gpu->upload(gpu, mg.params, mc.params, mc.n_params * sizeof(float));
+        const char *dir = tu_tmpdir();
+        char a[1200], b[1200];
+        snprintf(a, sizeof a, "%s/cpu.png", dir);
+        snprintf(b, sizeof b, "%s/gpu.png", dir);
+        if (kind == 0) {
+            cr_assert_eq(vae_render_category_samples(&mc, a, 21, 2, 5, 1), 0, "%s", vae_last_error());
+            cr_assert_eq(vae_render_category_samples(&mg, b, 21, 2, 5, 1), 0, "%s", vae_last_error());
+            expect_png_close("samples of category 2", a, b);
+            cr_assert_eq(vae_render_categories(&mc, a, 5, 5, 1), 0, "%s", vae_last_error());
+            cr_assert_eq(vae_render_categories(&mg, b, 5, 5, 1), 0, "%s", vae_last_error());
+            expect_png_close("the category grid", a, b);
+        } else {
+            cr_assert_eq(vae_render_samples(&mc, a, 16, -1, 5, 1, NULL), 0, "%s", vae_last_error());
+            cr_assert_eq(vae_render_samples(&mg, b, 16, -1, 5, 1, NULL), 0, "%s", vae_last_error());
+            expect_png_close("the class grid", a, b);
+        }
+        vae_model_free(&mc);
+        vae_model_free(&mg);
+    }
+    vae_backend_free(cpu);
+    vae_backend_free(gpu);
+}
+
+/* The autoencoder's pictures on the GPU (test_pictures checks the CPU): no prior drawn from, its
+ * codes decoded through every path to the same pixels. */
+Test(cuda_pictures, ae_pictures_decode_its_codes_and_skip_the_prior)
+{
+    tu_need_gpu();
+    vae_backend *be = vae_backend_cuda_init(0);
+    cr_assert_not_null(be, "%s", vae_last_error());
+    tu_check_ae_pictures(be);
+    vae_backend_free(be);
+}
+
 Test(cuda_pictures, joint_pictures_decode_with_their_images_code)
 {
     tu_need_gpu();

@@ -83,6 +83,40 @@ Test(cuda_train, ten_steps_cvae_odd_shapes)
     cr_assert_eq(compare_with(&o, "cvae"), 0);
 }
 
+/* The deterministic autoencoder (--model ae): its code z is the encoder's output itself, read by
+ * the decoder's GEMM with no op between and no noise drawn; the reconstruction its only term; odd
+ * shapes; losses, gradients and parameters as for the plain VAE. */
+Test(cuda_train, ten_steps_ae_odd_shapes)
+{
+    tu_need_gpu();
+    vae_compare_options o;
+    vae_compare_options_default(&o);
+    o.cfg.variant = vae_variant_find("ae");
+    o.cfg.beta = 1.0f;
+    o.cfg.latent_dim = 5;
+    o.cfg.n_hidden = 2;
+    o.cfg.hidden[0] = 129;
+    o.cfg.hidden[1] = 31;
+    o.batch_size = 37;
+    cr_assert_eq(compare_with(&o, "ae"), 0);
+}
+
+/* The conditional VAE with the decoder alone reading y (--condition decoder): the encoder reads x,
+ * the decoder [z | y]; odd shapes, as for the cvae conditioned on both halves. */
+Test(cuda_train, ten_steps_cvae_conditioned_on_the_decoder)
+{
+    tu_need_gpu();
+    vae_compare_options o;
+    vae_compare_options_default(&o);
+    o.cfg.variant = vae_variant_find("cvae");
+    o.cfg.condition = VAE_CONDITION_DECODER;
+    o.cfg.classes = 7;
+    o.cfg.latent_dim = 5;
+    o.cfg.hidden[0] = 129;
+    o.batch_size = 37;
+    cr_assert_eq(compare_with(&o, "cvae, --condition decoder"), 0);
+}
+
 Test(cuda_train, batch_of_one)
 {
     tu_need_gpu();

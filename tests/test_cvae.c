@@ -5,6 +5,9 @@
  * draws the digit it is asked for: a softmax-regression classifier trained here on the MNIST
  * training split judges samples of every label drawn from a cvae trained by `cuvae train`.
  *
+ * --condition decoder (the decoder alone reads y): recorded, checked on resume, in the file's
+ * metadata; the class grid's columns share z, through the CLI and through the library.
+ *
  * Not here: the cvae's gradients (test_model.c), the gather_one_hot op (op_table.c), PyTorch's
  * evaluation of a cvae file (test_pytorch_model.c).
  */
@@ -12,7 +15,10 @@
 
 #include "checkpoint.h"
 #include "dataset.h"
+#include "image.h"
 #include "model.h"
+#include "pictures.h"
+#include "render.h"
 #include "safetensors.h"
 #include "testutil.h"
 #include "vae_util.h"
@@ -78,16 +84,148 @@ Test(cvae_cli, sample_draws_a_label_or_one_row_per_class)
     cr_assert_eq(tu_cuvae(out, sizeof out, "sample --model %s --n 4 --out %s --device cpu", model, png), 0, "%s",
                  out);
     cr_expect(strstr(out, "wrote 2 samples of each of the 3 classes (one row per class)"), "%s", out);
-    /* the grid: 3 rows (one per class) of 2 samples */
-    FILE *f = fopen(png, "rb");
-    cr_assert_not_null(f);
-    unsigned char hdr[24];
-    cr_assert_eq(fread(hdr, 1, 24, f), 24u);
-    fclose(f);
-    unsigned w = (unsigned)hdr[16] << 24 | hdr[17] << 16 | hdr[18] << 8 | hdr[19];
-    unsigned h = (unsigned)hdr[20] << 24 | hdr[21] << 16 | hdr[22] << 8 | hdr[23];
-    cr_expect(h * 2 > w * 3 - w / 2 && h * 2 < w * 3 + w / 2, "a 3 x 2 grid is about 3/2 as high as wide: %ux%u", w,
-              h);
+    /* the grid: 3 rows (one per class) of 2 samples, each row labelled with its class */
+    uint8_t *px;
+    int w, h, gx, gy;
+    cr_assert_eq(vae_png_read_gray(png, &px, &w, &h), 0, "%s", vae_last_error());
+    tu_grid_origin(px, w, h, &gx, &gy);
+    const int gw = w - gx, gh = h - gy;
+    cr_expect(gh * 2 > gw * 3 - gw / 2 && gh * 2 < gw * 3 + gw / 2, "a 3 x 2 grid is about 3/2 as high as wide: %dx%d",
+              gw, gh);
+    cr_expect_gt(gx, 0, "the rows are not labelled with their classes");
+    vae_free(px);
+}
+
+/* --condition: its bad values refused by flag; decoder composes an encoder that reads x alone and a
+ * decoder that reads [z | y], says so, records it (train.condition, the model file's condition) and
+ * loads back as it; a resume with another --condition is refused naming the flag. */
+Test(cvae_cli, condition_decoder_trains_records_and_resumes)
+{
+    cr_expect_eq(tu_cuvae(out, sizeof out, "train --model cvae --condition sideways"), 2, "%s", out);
+    cr_expect(strstr(out, "invalid --condition 'sideways' (expected both or decoder)"), "%s", out);
+    cr_expect_eq(tu_cuvae(out, sizeof out, "train --condition decoder --epochs 1"), 2, "%s", out);
+    cr_expect(strstr(out, "--condition decoder: only for a model that reads the label (--model cvae)"), "%s", out);
+    const char *tmp = tu_tmpdir();
+    char data[600], run[700], model[800];
+    snprintf(data, sizeof data, "%s/strokes", tmp);
+    tu_write_stroke_idx(data, 300, 60, 8);
+    snprintf(run, sizeof run, "%s/run", tmp);
+    cr_assert_eq(tu_cuvae(out, sizeof out,
+                          "train --model cvae --condition decoder --data %s --epochs 2 --batch-size 32 --hidden 16 "
+                          "--latent 2 --samples 9 --device cpu --quiet --out %s",
+                          data, run),
+                 0, "%s", out);
+    cr_expect(strstr(out, "encoder.fc1      (16, 64)"), "the encoder reads x alone: %s", out);
+    cr_expect(strstr(out, "decoder.fc1      (16, 5)"), "[z | y] is 2 + 3 columns: %s", out);
+    cr_expect(strstr(out, "conditioned: the decoder alone reads y (q(z|x), p(x|z, y))"), "%s", out);
+    snprintf(model, sizeof model, "%s/model.safetensors", run);
+    vae_safetensors st;
+    cr_assert_eq(vae_safetensors_read(model, &st), 0, "%s", vae_last_error());
+    cr_expect_str_eq(vae_safetensors_meta_get(&st, "condition"), "decoder");
+    cr_expect_str_eq(vae_safetensors_meta_get(&st, "train.condition"), "decoder");
+    vae_safetensors_free(&st);
+    vae_backend *be = vae_backend_cpu_init();
+    vae_model m;
+    cr_assert_eq(vae_checkpoint_load(model, be, 4, &m), 0, "%s", vae_last_error());
+    cr_expect_eq(m.cfg.condition, VAE_CONDITION_DECODER);
+    cr_expect_eq(m.lin[0].n_blocks, 1, "the encoder's first layer reads one block, x");
+    cr_expect_eq(m.lin[m.n_encoder].n_blocks, 2, "the decoder's reads [z | y]");
+    vae_model_free(&m);
+    vae_backend_free(be);
+    /* a bad condition in a file: refused, naming the file and the key */
+    char bad[900];
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", tmp);
+    size_t len;
+    void *bytes = tu_read_file(model, &len);
+    tu_write_file(bad, bytes, len);
+    free(bytes);
+    tu_st_rewrite_meta(bad, "condition", "encoder");
+    cr_expect_eq(tu_cuvae(out, sizeof out, "info --model %s", bad), 1, "%s", out);
+    cr_expect(strstr(out, "condition") && strstr(out, "both or decoder"), "%s", out);
+    /* a resume keeps it */
+    cr_expect_eq(tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --condition both", run), 2, "%s", out);
+    cr_expect(strstr(out, "--condition both (the run has decoder)"), "%s", out);
+    cr_assert_eq(tu_cuvae(out, sizeof out, "train --resume %s --epochs 3 --quiet", run), 0, "%s", out);
+    cr_expect(strstr(out, "epoch   3/3"), "%s", out);
+}
+
+/* Tile (row, col) of an 8x8 grid PNG read back (border VAE_GRID_BORDER, scale 1) into out (64). */
+/* Tile (row, col) of a grid of 8x8 images at scale 1, labelled or not (tu_grid_origin). */
+static void tile(const uint8_t *px, int width, int height, int row, int col, uint8_t *to)
+{
+    int gx, gy;
+    tu_grid_origin(px, width, height, &gx, &gy);
+    const int x0 = gx + VAE_GRID_BORDER + col * (8 + VAE_GRID_BORDER),
+              y0 = gy + VAE_GRID_BORDER + row * (8 + VAE_GRID_BORDER);
+    for (int y = 0; y < 8; y++)
+        memcpy(to + y * 8, px + (size_t)(y0 + y) * width + x0, 8);
+}
+
+/* The class grid of `sample` holds z fixed down each column: a cvae conditioned on the decoder
+ * alone (and one on both halves), its grid written by the CLI; through the library, each column's
+ * z (vae_render_column_codes, the same seed) decoded with two labels gives those two rows' cells,
+ * pixel for pixel (the PNG's grey levels of the library's means), and the two labels' cells
+ * differ (the label is read). */
+Test(cvae_cli, class_grid_columns_share_z_through_the_cli_and_the_library)
+{
+    const char *tmp = tu_tmpdir();
+    char data[600];
+    snprintf(data, sizeof data, "%s/strokes", tmp);
+    tu_write_stroke_idx(data, 300, 60, 8);
+    const char *conditions[2] = {"decoder", "both"};
+    for (int ci = 0; ci < 2; ci++) {
+        char run[700], model[800], png[800];
+        snprintf(run, sizeof run, "%s/run-%s", tmp, conditions[ci]);
+        cr_assert_eq(tu_cuvae(out, sizeof out,
+                              "train --model cvae --condition %s --data %s --epochs 3 --batch-size 32 --hidden 16 "
+                              "--latent 2 --device cpu --quiet --out %s",
+                              conditions[ci], data, run),
+                     0, "%s", out);
+        snprintf(model, sizeof model, "%s/model.safetensors", run);
+        snprintf(png, sizeof png, "%s/grid.png", run);
+        cr_assert_eq(tu_cuvae(out, sizeof out, "sample --model %s --n 9 --seed 5 --scale 1 --out %s --device cpu",
+                              model, png),
+                     0, "%s", out);
+        cr_expect(strstr(out, "wrote 3 samples of each of the 3 classes (one row per class)"), "%s", out);
+        uint8_t *px;
+        int w, h;
+        cr_assert_eq(vae_png_read_gray(png, &px, &w, &h), 0, "%s", vae_last_error());
+        int gx, gy;
+        tu_grid_origin(px, w, h, &gx, &gy);
+        cr_assert_eq(w - gx, VAE_GRID_BORDER + 3 * (8 + VAE_GRID_BORDER));
+        cr_assert_eq(h - gy, VAE_GRID_BORDER + 3 * (8 + VAE_GRID_BORDER), "3 rows, one per class");
+        cr_assert_gt(gx, 0, "the rows are not labelled with their classes");
+
+        vae_backend *be = vae_backend_cpu_init();
+        vae_model m;
+        cr_assert_eq(vae_checkpoint_load(model, be, 9, &m), 0, "%s", vae_last_error());
+        float z[3 * 2], probs[64];
+        vae_render_column_codes(&m, 3, 5, z);
+        int differ = 0;
+        for (int col = 0; col < 3; col++) {
+            uint8_t first[64];
+            const int rows[2] = {0, 2};
+            for (int r = 0; r < 2; r++) {
+                uint8_t cell[64];
+                tile(px, w, h, rows[r], col, cell);
+                vae_pictures_decode(&m, z + col * 2, 1, rows[r], NULL, probs);
+                for (int p = 0; p < 64; p++) {
+                    const float v = probs[p] < 0 ? 0 : probs[p] > 1 ? 1 : probs[p];
+                    const uint8_t lib = (uint8_t)lrintf(255.0f * v);
+                    cr_expect_eq(cell[p], lib, "%s: column %d, label %d, pixel %d: grid %d, library %d",
+                                 conditions[ci], col, rows[r], p, cell[p], lib);
+                }
+                if (r == 0)
+                    memcpy(first, cell, 64);
+                else
+                    differ += memcmp(first, cell, 64) != 0;
+            }
+        }
+        cr_expect_gt(differ, 0, "%s: labels 0 and 2 decode every column's z to the same pixels", conditions[ci]);
+        vae_free(px);
+        vae_model_free(&m);
+        vae_backend_free(be);
+    }
 }
 
 Test(cvae_cli, labels_out_of_range_are_refused_plainly)
@@ -134,7 +272,7 @@ Test(cvae_cli, labels_out_of_range_are_refused_plainly)
                  1);
     cr_expect(strstr(out, "--label 0: the model is not conditional"), "%s", out);
     cr_expect_eq(tu_cuvae(out, sizeof out, "train --model cave --data %s --device cpu", bad), 2);
-    cr_expect(strstr(out, "invalid --model 'cave' (expected vae, cvae or joint)"), "%s", out);
+    cr_expect(strstr(out, "invalid --model 'cave' (expected vae, cvae, joint or ae)"), "%s", out);
 }
 
 /* ---- does it draw the digit it is asked for? -------------------------------------------- */

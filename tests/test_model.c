@@ -42,7 +42,8 @@ static double term_objective(const vae_model *m, int t, double sum, int B)
 
 /* The objective over the batch, in double, from parameters p laid out as model.h says,
  * following m's composition with its own arithmetic: a layer's output is act(W @ cat(blocks) + b),
- * the Gaussian latent z = mu + eps * exp(logvar / 2), the categorical one the Gumbel-softmax
+ * the Gaussian latent z = mu + eps * exp(logvar / 2), a deterministic one z = its stats, the
+ * categorical one the Gumbel-softmax
  * softmax((alpha + g) / tau) with g = -log(-log(u)) from its fixed uniforms u, the terms
  * combined by term_objective. y: the one-hot labels (B, classes) of a conditional model;
  * noise[k]: latent k's noise (B, dim). */
@@ -65,6 +66,11 @@ static double reference_loss(const vae_model *m, const double *p, const float *x
                     if (lt->kind == VAE_LATENT_GAUSSIAN) {
                         for (int j = 0; j < lt->dim; j++)
                             z[k][j] = st[j] + nz[j] * exp(0.5 * st[lt->dim + j]);
+                        continue;
+                    }
+                    if (lt->kind == VAE_LATENT_DETERMINISTIC) {
+                        for (int j = 0; j < lt->dim; j++)
+                            z[k][j] = st[j];
                         continue;
                     }
                     const double tau = m->scalars[VAE_SCALAR_TEMPERATURE];
@@ -157,7 +163,10 @@ static void check_model_gradient(vae_model *m, const char *label, uint64_t seed)
             tu_fill_uniform(noise[k], (size_t)B * m->latent[k].dim, seed + 2 + k, -1.5f, 1.5f);
         else
             tu_fill_uniform(noise[k], (size_t)B * m->latent[k].dim, seed + 2 + k, 0.01f, 0.99f);
-        memcpy(m->noise[k], noise[k], (size_t)B * m->latent[k].dim * 4);
+        if (m->latent[k].kind == VAE_LATENT_DETERMINISTIC) /* no noise of its own: the reference ignores it */
+            cr_assert_null(m->noise[k], "a deterministic latent has no noise buffer");
+        else
+            memcpy(m->noise[k], noise[k], (size_t)B * m->latent[k].dim * 4);
         np[k] = noise[k];
     }
     memcpy(m->x, x, (size_t)B * D * 4);
@@ -269,6 +278,64 @@ Test(model, cvae_whole_loss_gradient)
         check_model_gradient(&m, n_hidden ? "cvae" : "cvae without hidden layers", 11 + (uint64_t)n_hidden);
         vae_model_free(&m);
     }
+    vae_backend_free(be);
+}
+
+/* The conditional VAE with the decoder alone reading y (--condition decoder): the encoder reads x
+ * alone, the decoder [z | y]; every gradient against finite differences. */
+Test(model, cvae_conditioned_on_the_decoder_whole_loss_gradient)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.variant = vae_variant_find("cvae");
+    c.classes = 4;
+    c.condition = VAE_CONDITION_DECODER;
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 5), 0, "%s", vae_last_error());
+    cr_assert_eq(m.lin[0].in, c.input_dim, "the encoder's first layer reads x alone");
+    cr_assert_eq(m.lin[m.n_encoder].in, c.latent_dim + 4, "the decoder's first layer reads [z | y]");
+    wide_params(&m, 13);
+    check_model_gradient(&m, "cvae, --condition decoder", 13);
+    vae_model_free(&m);
+    c.variant = vae_variant_find("vae");
+    c.classes = 0;
+    cr_expect_eq(vae_config_validate(&c), -1, "a condition for a model that reads no label");
+    cr_expect(strstr(vae_last_error(), "--condition decoder: only for a model that reads the label"), "%s",
+              vae_last_error());
+    vae_backend_free(be);
+}
+
+/* The deterministic autoencoder (compose_ae.c): z is the encoder's output itself (its sample and
+ * gradient are the stats layer's own buffers, no op between), the one term the reconstruction;
+ * every gradient against central differences, with hidden layers and without, and a model that
+ * draws no noise and allocates none for its code. */
+Test(model, ae_whole_loss_gradient)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    for (int n_hidden = 2; n_hidden >= 0; n_hidden -= 2) {
+        vae_config c = small_config(VAE_ACT_TANH);
+        c.variant = vae_variant_find("ae");
+        c.beta = 1.0f;
+        c.n_hidden = n_hidden;
+        vae_model m;
+        cr_assert_eq(vae_model_init(&m, &c, be, 5), 0, "%s", vae_last_error());
+        cr_assert_eq(m.n_latents, 1);
+        cr_assert_eq(m.latent[0].kind, VAE_LATENT_DETERMINISTIC);
+        cr_assert_eq(m.n_terms, 1, "the reconstruction alone");
+        cr_assert_eq(vae_model_code(&m), 0);
+        cr_assert_not(vae_model_has_prior(&m));
+        const int s = m.latent[0].stats_layer;
+        cr_assert_eq(m.lin[s].out, c.latent_dim, "the code layer gives z itself");
+        cr_assert_eq(m.sample[0], m.out[s], "z is the code layer's output");
+        cr_assert_eq(m.dsample[0], m.dout[s]);
+        wide_params(&m, 21);
+        check_model_gradient(&m, n_hidden ? "ae" : "ae without hidden layers", 21 + (uint64_t)n_hidden);
+        vae_model_free(&m);
+    }
+    vae_config c = small_config(VAE_ACT_TANH);
+    c.variant = vae_variant_find("ae");
+    cr_expect_eq(vae_config_validate(&c), -1, "beta 0.8 for a model without a KL");
+    cr_expect(strstr(vae_last_error(), "--beta 0.8: the ae has no KL term"), "%s", vae_last_error());
     vae_backend_free(be);
 }
 

@@ -328,6 +328,15 @@ Test(pictures, joint_pictures_decode_with_their_images_code)
     vae_backend_free(be);
 }
 
+/* The autoencoder (--model ae) has no prior: samples are refused, the manifold and the per-digit
+ * samples skipped with the reason; the pictures of its codes decode the code itself. */
+Test(pictures, ae_pictures_decode_its_codes_and_skip_the_prior)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    tu_check_ae_pictures(be);
+    vae_backend_free(be);
+}
+
 /* The loss panel says "negative ELBO" only at beta 1: the reported loss is recon + beta kl. Any
  * model draws its curves, in nats per its rows' unit. */
 Test(pictures, loss_curves_title_follows_beta)

@@ -243,6 +243,70 @@ Test(pytorch_model, a_joint_model_evaluates_as_in_cuvae_eval)
               out);
 }
 
+/* A conditional VAE whose decoder alone reads the label (--condition decoder): PyTorch rebuilds it
+ * from the architecture alone (the encoder reads [x], the decoder [z | y]) and agrees with `cuvae
+ * eval` within expect_agree's tolerances. */
+Test(pytorch_model, a_cvae_conditioned_on_the_decoder_evaluates_as_in_cuvae_eval)
+{
+    const char *py = tu_need_torch();
+    char dir[512], model[700], cmd[4096];
+    json_t *c, *t;
+    train_and_evaluate(py, 76,
+                       "--model cvae --condition decoder --epochs 15 --hidden 24 --latent 3 --beta 0.2 "
+                       "--batch-size 32 --lr 3e-3",
+                       100, dir, model, &c, &t);
+    cr_expect_str_eq(json_string_value(json_object_get(c, "bound_of")), "-log p(x|y)");
+    expect_agree(c, t);
+    /* 64-24-(3+3) | 3+3-24-64: 1560 + 150 + 168 + 1600 = 3478 parameters */
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, model);
+    json_t *d = tu_run_json(cmd);
+    cr_expect_eq(tu_json_num(d, "parameters"), 3478);
+    json_t *first = json_array_get(json_object_get(json_object_get(d, "architecture"), "layers"), 0);
+    cr_expect_eq(json_array_size(json_object_get(first, "in")), 1, "the encoder reads x alone");
+    json_decref(d);
+    json_decref(c);
+    json_decref(t);
+}
+
+/* The deterministic autoencoder (--model ae) trained by the binary: PyTorch rebuilds it from its
+ * file alone (the latent kind "deterministic": z is the encoder.z layer's output, no noise) and its
+ * one term, the reconstruction, has no noise on either side, so it agrees with `cuvae eval` within
+ * the 1e-4 relative of float32 (the KL-free loss is recon itself on both sides); `cuvae eval --json`
+ * reports no bound and no kl. Importance weights are refused by both, by name. */
+Test(pytorch_model, an_autoencoder_evaluates_as_in_cuvae_eval)
+{
+    const char *py = tu_need_torch();
+    char dir[512], model[700], cmd[4096];
+    json_t *c, *t;
+    train_and_evaluate(py, 75, "--model ae --epochs 15 --hidden 24,12 --latent 4 --batch-size 32 --lr 3e-3", 0, dir,
+                       model, &c, &t);
+    cr_expect(num2(t, "terms_se", "recon") == 0, "an autoencoder's reconstruction is noiseless");
+    cr_expect_eq(json_object_size(json_object_get(t, "terms")), 1, "the reconstruction is its only term");
+    expect_close("recon", tu_json_num(c, "recon"), tu_json_num(t, "recon"), 0.0);
+    expect_close("loss", tu_json_num(c, "loss"), tu_json_num(t, "loss"), 0.0);
+    cr_expect_eq(tu_json_num(c, "kl"), 0.0);
+    cr_expect_null(json_object_get(c, "bound_of"), "an autoencoder's loss bounds nothing");
+    cr_expect_null(json_object_get(c, "loss_mc"));
+    cr_expect_str_eq(json_string_value(json_object_get(c, "model_kind")), "ae");
+    json_decref(c);
+    json_decref(t);
+    /* 64-24-12-4 | 4-12-24-64: 1560 + 300 + 52 + 60 + 312 + 1600 = 3884 parameters, one deterministic latent */
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/cuvae_torch.py %s", py, CUVAE_SOURCE_DIR, model);
+    json_t *d = tu_run_json(cmd);
+    cr_expect_eq(tu_json_num(d, "parameters"), 3884);
+    json_t *lat = json_array_get(json_object_get(json_object_get(d, "architecture"), "latents"), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(lat, "kind")), "deterministic");
+    cr_expect_str_eq(json_string_value(json_object_get(lat, "stats")), "encoder.z");
+    json_decref(d);
+    snprintf(cmd, sizeof cmd, "%s %s/scripts/pytorch_eval.py --model %s --data %s --iw-samples 5", py,
+             CUVAE_SOURCE_DIR, model, dir);
+    cr_expect_eq(tu_run(cmd, out, sizeof out), 1, "%s", out);
+    cr_expect(strstr(out, "a deterministic latent (--model ae) has neither") && !strstr(out, "Traceback"), "%s", out);
+    cr_expect_eq(tu_cuvae(out, sizeof out, "eval --model %s --data %s --device cpu --iw-samples 5", model, dir), 1,
+                 "%s", out);
+    cr_expect(strstr(out, "--iw-samples: the model has no prior and no posterior noise"), "%s", out);
+}
+
 /* Each bad file of the fixture (missing tensor, wrong shape, unknown source, a source used before
  * it exists, unknown op, a block of the wrong width, a tensor the architecture does not name,
  * broken JSON, a Gaussian without sigma, a truncated file), and a missing data set: one line

@@ -217,6 +217,11 @@ Test(toy, cli_refuses_bad_combinations)
     cr_expect_eq(cuvae("train --data toy --binarize dynamic --out %s/a --device cpu --quiet", dir), 2, "%s", out);
     cr_expect(strstr(out, "--binarize: --data toy holds value"), "%s", out);
     cr_expect(strstr(out, "outside [0, 1]"), "%s", out);
+    /* the toy's generated data decode the prior's draws: an autoencoder has none */
+    cr_expect_eq(cuvae("train --data toy --model ae --out %s/a --device cpu --quiet", dir), 2, "%s", out);
+    cr_expect(strstr(out, "--data toy --model ae: the toy's generated data and its total variation distance decode "
+                          "z drawn from the prior, and this model has none"),
+              "%s", out);
 }
 
 /* The distance printed after training. */

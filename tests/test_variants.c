@@ -2,7 +2,7 @@
  * test_variants.c: every entry of the variant registry (variant.h) checked from its description
  * alone, so a new variant is tested by being listed: its name finds it, its help is listed, a
  * small configuration of it validates and composes, what it says of itself agrees with the
- * parts it composes (labels, capacities, a Gaussian latent), settings it does not take are
+ * parts it composes (labels, capacities, one code latent), settings it does not take are
  * refused, and its model file names it and loads back as the same variant with the same
  * parameters. The numbers of each variant are tested in their own files (test_model, test_cvae).
  */
@@ -62,10 +62,13 @@ Test(variants, descriptions_agree_with_their_compositions)
         vae_model m;
         cr_assert_eq(vae_model_layout(&m, &c), 0, "%s: %s", v->name, vae_last_error());
         cr_expect_eq(vae_model_reads_label(&m), v->reads_labels, "%s: reads_labels", v->name);
-        int gaussian = 0;
+        int codes = 0;
         for (int k = 0; k < m.n_latents; k++)
-            gaussian += m.latent[k].kind == VAE_LATENT_GAUSSIAN;
-        cr_expect_eq(gaussian, 1, "%s: evaluation, pictures and encode read one Gaussian latent", v->name);
+            codes += m.latent[k].kind == VAE_LATENT_GAUSSIAN || m.latent[k].kind == VAE_LATENT_DETERMINISTIC;
+        cr_expect_eq(codes, 1, "%s: evaluation, pictures and encode read one Gaussian or deterministic latent",
+                     v->name);
+        const int code = vae_model_code(&m);
+        cr_expect_eq(vae_model_has_prior(&m), m.latent[code].kind == VAE_LATENT_GAUSSIAN, "%s", v->name);
         cr_expect_geq(m.output, 0, "%s: a likelihood term", v->name);
 
         /* a label where none is read, none where one is: refused */

@@ -709,3 +709,75 @@ void tu_check_joint_pictures_decode_their_code(vae_backend *be)
     cr_expect(codes_apart, "every test image has the same argmax q(c|x): the check would not see a wrong code");
     vae_dataset_free(&test);
 }
+
+void tu_check_ae_pictures(vae_backend *be)
+{
+    vae_dataset test;
+    tu_make_patterns(&test, 24, 516);
+    vae_config c;
+    vae_config_default(&c);
+    c.variant = vae_variant_find("ae");
+    cr_assert_not_null(c.variant);
+    c.input_dim = 64;
+    c.image_rows = c.image_cols = 8;
+    c.latent_dim = 2;
+    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+    vae_model m;
+    cr_assert_eq(vae_model_init(&m, &c, be, 16), 0, "%s", vae_last_error());
+    vae_model_init_params(&m, 7);
+    const char *dir = tu_tmpdir();
+    char path[4200], *log = NULL;
+    size_t log_len = 0;
+    snprintf(path, sizeof path, "%s/samples.png", dir);
+    cr_expect_eq(vae_render_samples(&m, path, 16, -1, 1, 1, NULL), -1, "an autoencoder has no prior to sample");
+    cr_expect(strstr(vae_last_error(), "no prior to draw z from"), "%s", vae_last_error());
+    cr_expect_not(tu_exists(path));
+    snprintf(path, sizeof path, "%s/reconstructions.png", dir);
+    cr_assert_eq(vae_render_reconstructions(&m, &test, path, 8, 1), 0, "%s", vae_last_error());
+    FILE *f = open_memstream(&log, &log_len);
+    vae_pictures_options o = {.scale = 1, .seed = 1, .log = f};
+    cr_assert_eq(vae_pictures_write_all(&m, &test, dir, &o), 3, "%s", vae_last_error());
+    fclose(f);
+    cr_expect(strstr(log, "skipped manifold.png: the model has no prior") &&
+                  strstr(log, "skipped per_digit.png: the model has no prior"),
+              "%s", log);
+    cr_expect(tu_exists_in(dir, "latent_scatter.svg") && tu_exists_in(dir, "traversals.png") &&
+                  tu_exists_in(dir, "interpolation.png") && !tu_exists_in(dir, "manifold.png") &&
+                  !tu_exists_in(dir, "per_digit.png"),
+              "%s", log);
+    char scatter[4200];
+    snprintf(scatter, sizeof scatter, "%s/latent_scatter.svg", dir);
+    cr_expect(tu_file_has(scatter, "Latent codes (24 test images)"), "the scatter says it shows codes");
+    free(log);
+    /* the code decoded is the same pixels through the reconstruction, the traversal's middle and the
+     * interpolation's ends, and is the library's decode of the library's encoding */
+    int idx[2] = {0, 1};
+    float mu[4], lv[4], probs[2 * 64];
+    vae_pictures_encode(&m, &test, idx, 2, mu, lv, NULL);
+    cr_expect(isinf(lv[0]) && lv[0] < 0, "a deterministic code's logvar is log 0");
+    vae_pictures_decode(&m, mu, 2, -1, NULL, probs);
+    grid_png rec = read_grid(dir, "reconstructions.png"), trav = read_grid(dir, "traversals.png"),
+             interp = read_grid(dir, "interpolation.png");
+    uint8_t want[64], got[64];
+    for (int k = 0; k < 2; k++) {
+        grid_tile(&rec, 1, k, want);
+        for (int p = 0; p < 64; p++) { /* the PNG's grey level of the library's decode */
+            const uint8_t lib = (uint8_t)lrintf(probs[k * 64 + p] * 255.0f);
+            cr_expect(abs((int)lib - (int)want[p]) <= 1, "image %d pixel %d: reconstruction %d, decode %d", k, p,
+                      want[p], lib);
+        }
+        grid_tile(&interp, 0, k ? VAE_PICTURES_INTERP_STEPS : 1, got);
+        cr_expect(memcmp(got, want, 64) == 0, "interpolation's %s frame is not image %d's reconstruction",
+                  k ? "last" : "first", k);
+    }
+    grid_tile(&rec, 1, 0, want);
+    for (int r = 0; r < 2; r++) {
+        grid_tile(&trav, r, VAE_PICTURES_TRAVERSAL_STEPS / 2, got);
+        cr_expect(memcmp(got, want, 64) == 0, "traversal row %d's middle column is not the reconstruction", r);
+    }
+    vae_free(rec.px);
+    vae_free(trav.px);
+    vae_free(interp.px);
+    vae_model_free(&m);
+    vae_dataset_free(&test);
+}

@@ -129,6 +129,13 @@ void tu_need_gpu(void);
  * first frame; the second image's reconstruction is interpolation's last frame. Checked for
  * several parameter seeds, at least one with the images' codes apart. */
 void tu_check_joint_pictures_decode_their_code(vae_backend *be);
+/* The autoencoder's pictures on backend be (an ae with seeded parameters, a 2-D code, on 8x8
+ * patterns): samples are refused (no prior) and write nothing; the pictures of the prior
+ * (manifold, per-digit samples) are skipped with the reason in the log and not written; the
+ * scatter says it shows codes; the first two images' codes (encode: logvar -inf) decoded by the
+ * library are their reconstructions (to a grey level), interpolation's end frames and every
+ * traversal row's middle column, pixel for pixel. */
+void tu_check_ae_pictures(vae_backend *be);
 /* The CUDA backend on device 0, or that skip. */
 vae_backend *tu_cuda_backend(void);
 
