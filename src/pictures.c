@@ -398,7 +398,8 @@ static int write_traversals(vae_model *m, const vae_dataset *test, const char *d
         snprintf(col_text[c], sizeof col_text[c], offset == 0 ? "0" : "%+g", offset);
         col_labels[c] = col_text[c];
     }
-    int n_title = snprintf(title, sizeof title, "z_j from -3 to +3 around test image 0's posterior mean");
+    int n_title = snprintf(title, sizeof title, "z_j from -3 to +3 around test image 0's %s",
+                           vae_model_has_prior(m) ? "posterior mean" : "code");
     if (test->labels)
         n_title += snprintf(title + n_title, sizeof title - n_title, " (label %s)",
                             vae_dataset_class_name(test, test->labels[first], num));
