@@ -326,3 +326,45 @@ Test(sweep, a_locked_sweep_is_refused_and_slurm_gets_its_array)
     tu_run(cmd, out, sizeof out);
     cr_expect(strstr(out, "task=1") && strstr(out, "local=1") && strstr(out, "is in use"), "%s", out);
 }
+
+/* A run killed by a signal the sweep did not send (a crash, the OOM killer) is tried once more,
+ * from its checkpoint, and the sweep still ends with every run finished; the report adds the
+ * importance-weighted bound when asked. */
+Test(sweep, a_crashed_run_is_retried_once_from_its_checkpoint, .timeout = 600)
+{
+    const char *data = data_dir(), *dir = new_dir();
+    char sweep[1024], log[1100];
+    snprintf(sweep, sizeof sweep, "%s/s", dir);
+    snprintf(log, sizeof log, "%s/sweep.log", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen(log, "w", stderr);
+        execl(CUVAE_BINARY, CUVAE_BINARY, "sweep", "--out", sweep, "--jobs", "2", "--data", data, "--epochs", "600",
+              "--batch-size", "16", "--hidden", "24", "--lr", "3e-3", "--seed", "1:2", (char *)NULL);
+        _exit(127);
+    }
+    /* once seed=1 has a checkpoint, kill its train process as the OOM killer would */
+    char ckpt[1200], out_flag[1200], cmd[2600];
+    snprintf(ckpt, sizeof ckpt, "%s/runs/seed=1/checkpoint.safetensors", sweep);
+    snprintf(out_flag, sizeof out_flag, "--out %s/runs/seed=1( |$)", sweep);
+    struct stat st;
+    for (int tries = 0; tries < 6000 && stat(ckpt, &st) != 0; tries++)
+        usleep(10000);
+    cr_assert_eq(stat(ckpt, &st), 0, "seed=1 wrote no checkpoint");
+    snprintf(cmd, sizeof cmd, "pkill -KILL -f -- '%s'", out_flag);
+    int killed = tu_run(cmd, out, sizeof out) == 0;
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    char *text = tu_slurp_in(dir, "sweep.log", NULL);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the sweep's status %d:\n%s", status, text);
+    cr_expect(killed, "no train process of seed=1 to kill (600 epochs over already?)");
+    cr_expect(strstr(text, "sweep: run seed=1 ended by a signal it was not sent") && strstr(text, "trying it once more"),
+              "%s", text);
+    cr_expect(strstr(text, "2 of 2 runs finished, 0 failed"), "%s", text);
+    free(text);
+    int rc = tu_cuvae(out, sizeof out, "sweep report %s --iw-samples 3", sweep);
+    cr_assert_eq(rc, 0, "%s", out);
+    char *csv = tu_slurp_in(sweep, "sweep.csv", NULL);
+    cr_expect(csv && strstr(csv, ",active_units,iw_nll,state\n"), "%s", csv ? csv : "(none)");
+    free(csv);
+}
