@@ -186,7 +186,7 @@ int vae_cmd_sample(int argc, char **argv)
         vae_set_error("%s: the model has no categorical latent (--model joint): %s applies only to one", a.model,
                       a.categories ? "--categories" : "--category");
         rc = vae_cli_fail();
-    } else if (a.category >= m.latent[cat].dim) {
+    } else if (a.category >= 0 && a.category >= m.latent[cat].dim) {
         vae_set_error("--category %d is out of range: the model has %d categories (0..%d)", a.category,
                       m.latent[cat].dim, m.latent[cat].dim - 1);
         rc = vae_cli_fail();

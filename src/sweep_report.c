@@ -192,6 +192,10 @@ int vae_sweep_report(const vae_sweep_plan *p, const char *sort, int iw_samples, 
             if (!strcmp(c.name[k], sort))
                 sort_col = k;
         if (sort_axis < 0 && sort_col < 0) {
+            for (int r = 0; r < p->n_runs; r++) {
+                vae_free(rows[r].epoch);
+                vae_free(rows[r].test_loss);
+            }
             vae_free(rows);
             vae_set_error("--sort %s: no such column (the varied flags and the table's columns)", sort);
             return 2;
