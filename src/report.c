@@ -501,14 +501,14 @@ int vae_report_write(const char *dir)
     vae_html_text(f, base);
     fprintf(f, "</title>\n<style>%s</style>\n</head>\n<body>\n<h1>cuvae run <code>", vae_report_css);
     vae_html_text(f, base);
-    fputs("</code></h1>\n<p class=\"note\">A variational autoencoder trained by cuvae. This page is made from the "
-          "files in its run directory (regenerate it with <code>cuvae report DIR</code>).</p>\n",
-          f);
-    /* the variant of the model, for its pictures' captions (the plain VAE's when there is no model yet) */
+    /* the variant of the model, for what it is and its pictures' captions (none yet: the plain VAE's) */
     vae_config cfg;
     vae_config_default(&cfg);
     const vae_variant *v = have_model && vae_variant_read_meta(&st, model_path, &cfg) == 0 ? vae_variant_of(&cfg)
                                                                                            : NULL;
+    fprintf(f, "</code></h1>\n<p class=\"note\">A model trained by cuvae (<code>--model %s</code>). This page is made "
+               "from the files in its run directory (regenerate it with <code>cuvae report DIR</code>).</p>\n",
+            v ? v->name : vae_variant_of(&cfg)->name);
     section_final(f, &t);
     if (section_pictures(f, dir, &t, v))
         r = -1;
