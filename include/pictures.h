@@ -130,6 +130,12 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /
 void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int label, const int *cats /* (n) or NULL */,
                          float *probs /* (n, D) */);
 
+/* Images idx[0..n) of data, each followed by S decodes of z = mu + sigma * eps drawn by the
+ * model's own forward pass (eps from the backend's generator seeded with seed; a conditional model
+ * reads each image's label), into tiles (n * (S + 1), D): per_digit.png's rows and `reconstruct
+ * --posterior-samples`' grid. */
+void vae_pictures_posterior_tiles(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n, int S,
+                                  uint64_t seed, float *tiles /* (n * (S + 1), D) */);
 /* Each latent dimension's KL(q(z_j|x) || N(0, 1)) averaged over the first (at most
  * VAE_PICTURES_SCATTER_MAX) test images into kl (Z), and whether it is active (its posterior mean
  * varies across them by more than VAE_ACTIVE_UNIT_VAR, as `cuvae eval` counts) into active (Z).

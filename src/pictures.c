@@ -457,12 +457,42 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
     return rc;
 }
 
+void vae_pictures_posterior_tiles(vae_model *m, const vae_dataset *data, const int *idx, int n, int S, uint64_t seed,
+                                  float *tiles)
+{
+    vae_backend *be = m->be;
+    const int D = m->cfg.input_dim, rows = n * S;
+    float *x = vae_calloc((size_t)rows * D, sizeof(float)), *probs = vae_calloc((size_t)rows * D, sizeof(float));
+    uint8_t *labels = vae_calloc((size_t)rows, 1); /* a conditional model's: each image's own */
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < S; k++) {
+            vae_dataset_row(data, idx[i], x + ((size_t)i * S + k) * D);
+            labels[(size_t)i * S + k] = data->labels ? data->labels[idx[i]] : 0;
+        }
+    vae_rng *rng = be->rng_init(be, seed);
+    for (int first = 0; first < rows; first += m->batch_cap) {
+        int B = rows - first < m->batch_cap ? rows - first : m->batch_cap;
+        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, labels + first, B);
+        vae_model_draw_noise(m, rng, B, 0);
+        vae_model_forward(m, B, 0);
+        vae_model_download_mean(m, B, probs + (size_t)first * D);
+    }
+    be->rng_free(be, rng);
+    for (int i = 0; i < n; i++) {
+        vae_dataset_row(data, idx[i], tiles + (size_t)i * (S + 1) * D);
+        memcpy(tiles + ((size_t)i * (S + 1) + 1) * D, probs + (size_t)i * S * D, (size_t)S * D * sizeof(float));
+    }
+    vae_free(labels);
+    vae_free(x);
+    vae_free(probs);
+}
+
 /* One row per label present among 0..9: the first test image of that label, then samples of its
  * posterior, drawn by the model's own forward pass (z = mu + sigma * eps, eps from the backend's
  * generator seeded with seed). */
 static int write_per_digit(vae_model *m, const vae_dataset *test, const char *dir, int scale, uint64_t seed)
 {
-    vae_backend *be = m->be;
     const int D = m->cfg.input_dim, K = VAE_PICTURES_PER_DIGIT;
     int first_of[10], n_digits = 0;
     for (int d = 0; test->labels && d < 10; d++) {
@@ -475,38 +505,14 @@ static int write_per_digit(vae_model *m, const vae_dataset *test, const char *di
     }
     if (!n_digits)
         first_of[n_digits++] = 0; /* no label 0..9, or no labels: the first image */
-    int n = n_digits * K;
-    float *x = vae_calloc((size_t)n * D, sizeof(float)), *probs = vae_calloc((size_t)n * D, sizeof(float));
     float *tiles = vae_calloc((size_t)n_digits * (K + 1) * D, sizeof(float));
-    uint8_t *labels = vae_calloc((size_t)n, 1); /* a conditional model's: each image's own */
-    for (int r = 0; r < n_digits; r++)
-        for (int k = 0; k < K; k++) {
-            vae_dataset_row(test, first_of[r], x + ((size_t)r * K + k) * D);
-            labels[(size_t)r * K + k] = test->labels ? test->labels[first_of[r]] : 0;
-        }
-    vae_rng *rng = be->rng_init(be, seed);
-    for (int first = 0; first < n; first += m->batch_cap) {
-        int B = n - first < m->batch_cap ? n - first : m->batch_cap;
-        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
-        vae_model_set_labels(m, labels + first, B);
-        vae_model_draw_noise(m, rng, B, 0);
-        vae_model_forward(m, B, 0);
-        vae_model_download_mean(m, B, probs + (size_t)first * D);
-    }
-    be->rng_free(be, rng);
-    for (int r = 0; r < n_digits; r++) {
-        vae_dataset_row(test, first_of[r], tiles + (size_t)r * (K + 1) * D);
-        memcpy(tiles + ((size_t)r * (K + 1) + 1) * D, probs + (size_t)r * K * D, (size_t)K * D * sizeof(float));
-    }
+    vae_pictures_posterior_tiles(m, test, first_of, n_digits, K, seed, tiles);
     char row_text[10][16];
     const char *row_labels[10];
     for (int r = 0; r < n_digits; r++)
         row_labels[r] = test->labels ? vae_dataset_class_name(test, test->labels[first_of[r]], row_text[r]) : NULL;
     vae_grid_labels class_rows = {.row_labels = row_labels};
     int rc = grid(m, dir, VAE_PICTURE_PER_DIGIT, tiles, n_digits * (K + 1), K + 1, scale, &class_rows);
-    vae_free(labels);
-    vae_free(x);
-    vae_free(probs);
     vae_free(tiles);
     return rc;
 }

@@ -225,7 +225,6 @@ int vae_render_reconstructions(vae_model *m, const vae_dataset *data, const char
 int vae_render_posterior_samples(vae_model *m, const vae_dataset *data, const char *path, int n, int S, uint64_t seed,
                                  int scale)
 {
-    vae_backend *be = m->be;
     const int D = m->cfg.input_dim;
     if (vae_pictures_need_image(&m->cfg, NULL))
         return -1;
@@ -235,29 +234,12 @@ int vae_render_posterior_samples(vae_model *m, const vae_dataset *data, const ch
         return vae_set_error("data has %d pixels per image, the model expects %d", data->dim, D);
     if (n > data->n)
         n = data->n;
-    const int rows = n * S;
-    float *x = vae_calloc((size_t)rows * D, sizeof(float)), *probs = vae_calloc((size_t)rows * D, sizeof(float));
     float *tiles = vae_calloc((size_t)n * (S + 1) * D, sizeof(float));
-    uint8_t *labels = vae_calloc((size_t)rows, 1); /* a conditional model's: each image's own */
+    int *idx = vae_calloc((size_t)n, sizeof(int));
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < S; k++) {
-            vae_dataset_row(data, i, x + ((size_t)i * S + k) * D);
-            labels[(size_t)i * S + k] = data->labels ? data->labels[i] : 0;
-        }
-    vae_rng *rng = be->rng_init(be, seed);
-    for (int first = 0; first < rows; first += m->batch_cap) {
-        int B = rows - first < m->batch_cap ? rows - first : m->batch_cap;
-        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
-        vae_model_set_labels(m, labels + first, B);
-        vae_model_draw_noise(m, rng, B, 0);
-        vae_model_forward(m, B, 0);
-        vae_model_download_mean(m, B, probs + (size_t)first * D);
-    }
-    be->rng_free(be, rng);
-    for (int i = 0; i < n; i++) {
-        vae_dataset_row(data, i, tiles + (size_t)i * (S + 1) * D);
-        memcpy(tiles + ((size_t)i * (S + 1) + 1) * D, probs + (size_t)i * S * D, (size_t)S * D * sizeof(float));
-    }
+        idx[i] = i;
+    vae_pictures_posterior_tiles(m, data, idx, n, S, seed, tiles);
+    vae_free(idx);
     char (*text)[16] = vae_calloc((size_t)S + 1, sizeof *text); /* "x", then the samples 1..S */
     const char **col_labels = vae_calloc((size_t)S + 1, sizeof *col_labels);
     for (int c = 0; c <= S; c++) {
@@ -269,9 +251,6 @@ int vae_render_posterior_samples(vae_model *m, const vae_dataset *data, const ch
                                            scale, &columns);
     vae_free(col_labels);
     vae_free(text);
-    vae_free(x);
-    vae_free(probs);
     vae_free(tiles);
-    vae_free(labels);
     return rc;
 }
