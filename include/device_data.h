@@ -31,6 +31,9 @@ typedef struct {
 
 /* Upload ds's values, its labels when it has them, and the identity order. */
 void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset *ds);
+/* Replace d's values with ds's, a data set of d's shape and kind (a fresh binarization of the same
+ * images); the order and the labels stay. */
+void vae_device_data_upload_values(vae_device_data *d, vae_backend *be, const vae_dataset *ds);
 void vae_device_data_free(vae_device_data *d, vae_backend *be);
 
 /* x[i, :] = row idx[i] of d as the model reads it (bytes / 255, floats as they are), i < B.

@@ -51,6 +51,10 @@ const char *vae_binarize_name(vae_binarize b);
  * u < value else 0 for floats (which must lie in [0, 1]: vae_binarize_check), with one u per
  * value, in order, from vae_hostrng seeded with `seed` (deterministic for a seed). */
 void vae_binarize_static(vae_dataset *d, uint64_t seed);
+/* The seed of epoch `epoch`'s (1-based) draw of the test set under train --binarize dynamic
+ * --binarize-test redraw: epoch 1's is `seed` itself (the fixed draw's), each later epoch's its own,
+ * so a resumed run draws what the uninterrupted one drew. */
+uint64_t vae_binarize_epoch_seed(uint64_t seed, int epoch);
 /* Whether d can be binarized: bytes always; floats only when every value is in [0, 1].
  * 0, or -1 with vae_set_error naming `what` (the data) and the first value outside. */
 int vae_binarize_check(const vae_dataset *d, const char *what);

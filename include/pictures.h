@@ -30,25 +30,33 @@
 /* Traversals: at most this many latent dimensions (rows), and this many values from -3 to 3. */
 #define VAE_PICTURES_TRAVERSAL_ROWS 20
 #define VAE_PICTURES_TRAVERSAL_STEPS 13
-/* Manifold: a side x side grid (2-D latents only). */
+/* Manifold: a side x side grid (2-D latents only), by default this side; plot --manifold-size up to
+ * the most. */
 #define VAE_PICTURES_MANIFOLD_SIDE 20
+#define VAE_PICTURES_MANIFOLD_SIDE_MAX 50
 /* Interpolation: decoded steps between (and including) the two codes, originals at both ends. */
 #define VAE_PICTURES_INTERP_STEPS 10
 /* Per-digit generation: samples z = mu + sigma * eps beside each original. */
 #define VAE_PICTURES_PER_DIGIT 8
-/* Latent scatter: at most this many test images. */
+/* Latent scatter: at most this many test images unless plot --scatter-images asks for more. */
 #define VAE_PICTURES_SCATTER_MAX 5000
+/* Posterior cloud: this many test images (one colour each: at most VAE_PLOT_N_COLORS), this many
+ * draws of q(z|x) each, unless plot --cloud-images / --cloud-samples say otherwise. */
+#define VAE_PICTURES_CLOUD_IMAGES 10
+#define VAE_PICTURES_CLOUD_SAMPLES 200
+#define VAE_PICTURES_CLOUD_SAMPLES_MAX 10000
 
 /* The pictures in the order written, listed once: X(ID, file, caption), the name in the run
  * directory and one line saying what it shows. The enum (VAE_PICTURE_LATENT_SCATTER, ...),
  * vae_pictures[] and the pictures among the run's files (run_dir.c) come from it. */
 #define VAE_PICTURE_KINDS(X)                                                                                   \
     X(LATENT_SCATTER, "latent_scatter.svg",                                                                    \
-      "posterior means of test images coloured by label (2-D latents directly, "                               \
-      "larger ones on their first two principal components)")                                                  \
+      "posterior means (an autoencoder's codes; with plot --scatter samples one draw of q(z|x) each) of "      \
+      "test images coloured by label (2-D latents directly, larger ones on the first two principal "          \
+      "components of the means)")                                                                              \
     X(MANIFOLD, "manifold.png",                                                                                \
-      "decoded 20x20 grid of the 2-D latent plane, evenly spaced in "                                          \
-      "the prior's quantiles")                                                                                 \
+      "decoded grid of the 2-D latent plane: 20x20 evenly spaced in the prior's quantiles, or with plot "      \
+      "--manifold-range R --manifold-size N an N x N linear grid over [-R, R]^2")                              \
     X(TRAVERSALS, "traversals.png",                                                                            \
       "one row per latent dimension: that dimension moved from -3 to "                                         \
       "+3 around a test image's posterior mean, decoded")                                                      \
@@ -58,6 +66,9 @@
     X(PER_DIGIT, "per_digit.png",                                                                              \
       "one test image per label (left) and decoded samples "                                                   \
       "z = mu + sigma * eps from its posterior")                                                               \
+    X(POSTERIOR_CLOUD, "posterior_cloud.svg",                                                                  \
+      "K draws of q(z|x) for each of N test images, one colour per image, in the latent scatter's plane "      \
+      "(plot --cloud-images N --cloud-samples K; default 10 and 200)")                                         \
     X(LOSS_CURVES, "loss_curves.svg",                                                                          \
       "loss, reconstruction and KL per epoch, train and test "                                                 \
       "(and validation), in nats per image")
@@ -77,11 +88,19 @@ typedef struct {
 /* The pictures in the order written, indexed by vae_picture_kind. */
 extern const vae_picture vae_pictures[VAE_PICTURES_N];
 
+/* What to draw and how; a zero field takes its default, so {.scale = 3, .seed = 1} draws the
+ * pictures `cuvae train` leaves. */
 typedef struct {
     int scale;               /* pixel scale of the PNG grids (1..64) */
-    uint64_t seed;           /* the per-digit samples' noise */
+    uint64_t seed;           /* the noise of every posterior draw (per-digit samples, cloud, sampled scatter) */
     const char *metrics_csv; /* the run's metrics.csv for the loss curves; NULL or missing: none drawn */
     FILE *log;               /* "wrote ..." and "skipped ..." lines; NULL: silent */
+    double manifold_range;   /* > 0: the manifold an even linear grid over [-R, R]^2; 0: the prior's quantiles */
+    int manifold_side;       /* the manifold's side, 2..VAE_PICTURES_MANIFOLD_SIDE_MAX; 0: MANIFOLD_SIDE */
+    int scatter_samples;     /* latent scatter: 1 one draw of q(z|x) per image, 0 the posterior means */
+    int scatter_images;      /* latent scatter: the first this many test images; 0: up to SCATTER_MAX */
+    int cloud_images;        /* posterior cloud: the first this many test images, 1..VAE_PLOT_N_COLORS; 0: default */
+    int cloud_samples;       /* posterior cloud: draws per image, 1..CLOUD_SAMPLES_MAX; 0: default */
 } vae_pictures_options;
 
 /* Write every picture that applies into dir (the manifold only for a 2-D latent, the loss curves
@@ -102,10 +121,12 @@ int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, cons
  * load anything else. */
 int vae_pictures_need_image(const vae_config *c, const char *model_path);
 
-/* Whether picture k applies to this model (the manifold: a 2-D latent of a model with a prior that
- * reads no label; a conditional model's latent plane is another picture for every class; the
- * per-digit posterior samples: a model with a prior and posterior noise). */
-int vae_picture_applies(const vae_model *m, vae_picture_kind k);
+/* Whether picture k applies to this model drawn with options o (NULL: the defaults). The manifold:
+ * a 2-D latent of a model that reads no label (a conditional model's latent plane is another
+ * picture for every class), and for the prior's quantiles a model with a prior; a linear grid
+ * (o->manifold_range > 0) decodes an autoencoder's code plane too. The per-digit samples and the
+ * posterior cloud: a model with a prior and posterior noise. */
+int vae_picture_applies(const vae_model *m, vae_picture_kind k, const vae_pictures_options *o);
 /* Why picture k is skipped for m, one phrase, when the model rules it out (no prior: an
  * autoencoder); NULL when it applies or is left out only for its shape (a latent not 2-D). */
 const char *vae_picture_skip_reason(const vae_model *m, vae_picture_kind k);
@@ -130,6 +151,11 @@ void vae_pictures_encode(vae_model *m, const vae_dataset *data, const int *idx /
 void vae_pictures_decode(vae_model *m, const float *z /* (n, Z) */, int n, int label, const int *cats /* (n) or NULL */,
                          float *probs /* (n, D) */);
 
+/* S draws z = mu + sigma * eps of q(z|x) for each of images idx[0..n) of data, by the model's own
+ * forward pass (eps from the backend's generator seeded with seed; a conditional model reads each
+ * image's label), into z (n * S, Z): image i's draws are rows i*S .. i*S+S-1. */
+void vae_pictures_posterior_draws(vae_model *m, const vae_dataset *data, const int *idx /* (n) */, int n, int S,
+                                  uint64_t seed, float *z /* (n * S, Z) */);
 /* Images idx[0..n) of data, each followed by S decodes of z = mu + sigma * eps drawn by the
  * model's own forward pass (eps from the backend's generator seeded with seed; a conditional model
  * reads each image's label), into tiles (n * (S + 1), D): per_digit.png's rows and `reconstruct

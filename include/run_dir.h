@@ -41,7 +41,7 @@
 
 /* The run files: its own, the pictures (pictures.h) and the toy's (toy_pictures.h); run_dir.c
  * asserts at compile time that the count is theirs. */
-#define VAE_RUN_N_FILES 21
+#define VAE_RUN_N_FILES 22
 extern const char *const vae_run_files[VAE_RUN_N_FILES];
 
 /* vae_safetensors_escape(in) into out (cap bytes; 4 * strlen(in) + 1 always suffice). -1 if out is

@@ -32,6 +32,7 @@ typedef struct {
     vae_run_data data;      /* the data's record (provenance, digests) */
     char data_esc[VAE_SETTING_MAX];
     vae_dataset train, test, val; /* val.n 0: no validation split */
+    vae_dataset test_grey;  /* --binarize-test redraw: the test set before any draw (n 0 otherwise) */
     vae_backend *be;
     vae_model m;            /* allocated once be is set and model_ready */
     int model_ready;

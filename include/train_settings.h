@@ -61,6 +61,7 @@
     X(CAPACITY_Z, "train.capacity_z", "--capacity-z", 0, "off", FN(capacity, 0), 1)                            \
     X(CAPACITY_C, "train.capacity_c", "--capacity-c", 0, "off", FN(capacity, 0), 1)                            \
     X(BINARIZE, "train.binarize", "--binarize", 0, "none", FN(binarize, 0), 1)                                 \
+    X(BINARIZE_TEST, "train.binarize_test", "--binarize-test", 0, "fixed", FN(binarize_test, 0), 0)           \
     X(TOY_WEIGHTS, "train.toy_weights", "--toy-weights", 0, VAE_TOY_DEFAULT_WEIGHTS, SOURCE(vae_data_toy), 1)  \
     X(TOY_MEANS, "train.toy_means", "--toy-means", 0, VAE_TOY_DEFAULT_MEANS, SOURCE(vae_data_toy), 1)          \
     X(TOY_STDS, "train.toy_stds", "--toy-stds", 0, VAE_TOY_DEFAULT_STDS, SOURCE(vae_data_toy), 1)             \
@@ -90,6 +91,8 @@ typedef struct vae_train_settings {
     vae_schedule schedule; /* --lr-schedule, --kl-warmup, --temperature, --temperature-anneal */
     const char *data_abs; /* escaped absolute data directory, once known ("toy" for the toy) */
     vae_binarize binarize; /* --binarize */
+    int binarize_test_redraw; /* --binarize-test redraw: with --binarize dynamic, the test set drawn anew each
+                               * epoch (vae_binarize_epoch_seed); 0 (fixed): one draw for the run */
     vae_toy toy;           /* --toy-weights, --toy-means, --toy-stds, --toy-n (used with --data toy) */
 } vae_train_settings;
 

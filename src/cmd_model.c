@@ -23,7 +23,8 @@
 #include <string.h>
 
 enum { OPT_MODEL = VAE_OPT_FIRST_PRIVATE, OPT_OUT, OPT_N, OPT_INDICES, OPT_IW_SAMPLES, OPT_JSON, OPT_BINARIZE, OPT_LABEL, OPT_FORCE, OPT_SCALE,
-       OPT_CATEGORY, OPT_CATEGORIES, OPT_SPLIT, OPT_DIGIT, OPT_POSTERIOR_SAMPLES, OPT_ALL };
+       OPT_CATEGORY, OPT_CATEGORIES, OPT_SPLIT, OPT_DIGIT, OPT_POSTERIOR_SAMPLES, OPT_ALL, OPT_BINARIZE_EPOCH,
+       OPT_BERNOULLI };
 
 /* What the saved-model commands take. */
 typedef struct {
@@ -35,9 +36,11 @@ typedef struct {
     int iw_samples; /* eval --iw-samples (0: none) */
     int json;       /* eval --json */
     vae_binarize binarize; /* eval --binarize */
+    int binarize_epoch;    /* eval --binarize-epoch: train --binarize-test redraw's draw of this epoch (0: none) */
     int label;             /* sample --label (-1: none) */
     int category;          /* sample --category (-1: none) */
     int categories;        /* sample --categories: the category grid */
+    vae_render_pixels pixels; /* sample --bernoulli: pixels drawn from the decoder's Bernoulli, not its means */
     vae_split split;       /* eval, reconstruct --split (default test) */
     int digit;             /* reconstruct --digit (-1: none) */
     int posterior_samples; /* reconstruct --posterior-samples (0: the reconstruction from z = mu) */
@@ -69,10 +72,14 @@ static int model_option(void *ctx, int c, const char *arg)
         a->json = 1;
     else if (c == OPT_BINARIZE && vae_binarize_parse(arg, &a->binarize))
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
+    else if (c == OPT_BINARIZE_EPOCH && vae_cli_parse_int("--binarize-epoch", arg, 1, 1000000000, &a->binarize_epoch))
+        return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     else if (c == OPT_FORCE)
         a->force = 1;
     else if (c == OPT_ALL)
         a->all = 1;
+    else if (c == OPT_BERNOULLI)
+        a->pixels = VAE_RENDER_BERNOULLI;
     else if (c == OPT_LABEL && vae_cli_parse_int("--label", arg, 0, 255, &a->label))
         return vae_cli_usage_error(a->cmd, "%s", vae_last_error());
     else if (c == OPT_SCALE && vae_cli_parse_int("--scale", arg, 1, 64, &a->scale))
@@ -139,10 +146,10 @@ static int choose_data(model_args *a)
 static void help_sample(void)
 {
     printf("usage: cuvae sample --model PATH [options]\n\n"
-           "Decode z ~ N(0, I) through a saved model and write the means as a PNG grid. A\n"
-           "conditional model (cvae) draws the digit --label asks for or, without it, one row per\n"
-           "class, z fixed down each column. A joint model draws one category with --category, or\n"
-           "its category grid with --categories.\n\n"
+           "Decode z ~ N(0, I) through a saved model and write the means (or, with --bernoulli,\n"
+           "pixels drawn from them) as a PNG grid. A conditional model (cvae) draws the digit\n"
+           "--label asks for or, without it, one row per class, z fixed down each column. A joint\n"
+           "model draws one category with --category, or its category grid with --categories.\n\n"
            "  --model PATH        model.safetensors written by cuvae train, or its run directory\n"
            "  --out PNG           output image (default samples.png); one that holds a model is refused\n"
            "  --force             replace an --out that holds a model\n"
@@ -151,6 +158,8 @@ static void help_sample(void)
            "  --category K        joint: draw N samples of category K of the categorical latent\n"
            "  --categories        joint: the category grid instead: one row per category, each\n"
            "                      column one z decoded with every category\n"
+           "  --bernoulli         each pixel a draw x ~ Bernoulli(mean), 0 or 1, instead of the mean\n"
+           "                      (a Bernoulli decoder only; seeded with --seed)\n"
            "  --seed S            seed of the latent draws (default 1)\n"
            "  --scale S           each pixel as an S x S block, 1 to 64 (default 3)\n%s"
            "  -h, --help          this help\n",
@@ -165,6 +174,7 @@ int vae_cmd_sample(int argc, char **argv)
         {"label", required_argument, 0, OPT_LABEL}, {"force", no_argument, 0, OPT_FORCE}, VAE_CLI_DEVICE_OPTION,
         {"scale", required_argument, 0, OPT_SCALE},
         {"category", required_argument, 0, OPT_CATEGORY}, {"categories", no_argument, 0, OPT_CATEGORIES},
+        {"bernoulli", no_argument, 0, OPT_BERNOULLI},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     model_args a = {.out = "samples.png", .n = 64, .label = -1, .category = -1};
@@ -191,17 +201,18 @@ int vae_cmd_sample(int argc, char **argv)
                       m.latent[cat].dim, m.latent[cat].dim - 1);
         rc = vae_cli_fail();
     } else if (a.categories) {
-        rc = vae_render_categories(&m, a.out, cols, a.s.seed, a.scale) ? vae_cli_fail() : 0;
+        rc = vae_render_categories(&m, a.out, cols, a.s.seed, a.scale, a.pixels) ? vae_cli_fail() : 0;
         if (!rc)
             fprintf(stderr, "wrote %d samples of each of the %d categories (one row per category, z fixed down each "
                             "column) to %s\n",
                     cols, m.latent[cat].dim, a.out);
     } else if (a.category >= 0) {
-        rc = vae_render_category_samples(&m, a.out, a.n, a.category, a.s.seed, a.scale) ? vae_cli_fail() : 0;
+        rc = vae_render_category_samples(&m, a.out, a.n, a.category, a.s.seed, a.scale, a.pixels) ? vae_cli_fail()
+                                                                                                    : 0;
         if (!rc)
             fprintf(stderr, "wrote %d samples of category %d to %s\n", a.n, a.category, a.out);
     } else {
-        rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale, NULL) ? vae_cli_fail() : 0;
+        rc = vae_render_samples(&m, a.out, a.n, a.label, a.s.seed, a.scale, NULL, a.pixels) ? vae_cli_fail() : 0;
         if (!rc && m.y && a.label < 0)
             fprintf(stderr, "wrote %d samples of each of the %d classes (one row per class) to %s\n", cols,
                     m.cfg.classes, a.out);
@@ -372,6 +383,9 @@ static void help_eval(void)
            "                      normalized likelihood of grey images); static: one fixed draw\n"
            "                      of each test pixel, seeded with --seed, as in binarized MNIST\n"
            "                      (default none)\n"
+           "  --binarize-epoch E  with --binarize static: the draw `train --binarize-test redraw`\n"
+           "                      made for epoch E with this --seed (epoch 1's is the plain one), so\n"
+           "                      that epoch's test loss is reproduced\n"
            "  --json              print one JSON object instead of the text report\n"
            "  --batch-size B      rows per launch, images x samples (default 4096)\n"
            "  --seed S            seed of the posterior samples and the binarization (default 1)\n%s"
@@ -407,7 +421,9 @@ static void eval_print_text(const model_args *a, const vae_model *m, const vae_e
     const char *row = vae_data_source_of(a->s.data_dir)->row;
     printf("data: %s %s split, %d %ss, binarization %s", a->s.data_dir, vae_split_name(a->split), r->images, row,
            vae_binarize_name(a->binarize));
-    if (a->binarize == VAE_BINARIZE_STATIC)
+    if (a->binarize == VAE_BINARIZE_STATIC && a->binarize_epoch)
+        printf(" (seed %llu, training's draw for epoch %d)", (unsigned long long)a->s.seed, a->binarize_epoch);
+    else if (a->binarize == VAE_BINARIZE_STATIC)
         printf(" (seed %llu)", (unsigned long long)a->s.seed);
     printf("\nlikelihood: %s\n", eval_likelihood_note(m, a->binarize));
     if (vae_model_reads_label(m))
@@ -483,6 +499,8 @@ static int eval_print_json(const model_args *a, const vae_model *m, const vae_ev
     json_put(o, "likelihood", json_string(vae_likelihood_name(m->cfg.likelihood)));
     json_put(o, "likelihood_note", json_string(eval_likelihood_note(m, a->binarize)));
     json_put(o, "seed", json_integer((json_int_t)a->s.seed));
+    if (a->binarize_epoch)
+        json_put(o, "binarize_epoch", json_integer(a->binarize_epoch));
     json_put(o, "model_kind", json_string(vae_variant_of(&m->cfg)->name));
     if (vae_model_has_prior(m)) /* an autoencoder's loss bounds nothing */
         json_put(o, "bound_of", json_string(vae_model_nll_name(m)));
@@ -531,6 +549,7 @@ int vae_cmd_eval(int argc, char **argv)
         {"split", required_argument, 0, OPT_SPLIT},
         {"json", no_argument, 0, OPT_JSON},
         {"binarize", required_argument, 0, OPT_BINARIZE},
+        {"binarize-epoch", required_argument, 0, OPT_BINARIZE_EPOCH},
         VAE_CLI_DEVICE_OPTION,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -541,6 +560,9 @@ int vae_cmd_eval(int argc, char **argv)
     int rc = parse_model_args("eval", argc, argv, opts, &a, help_eval);
     if (rc >= 0)
         return rc;
+    if (a.binarize_epoch && a.binarize != VAE_BINARIZE_STATIC)
+        return vae_cli_usage_error("eval", "--binarize-epoch %d: only with --binarize static (the draw it names is a "
+                                   "static one)", a.binarize_epoch);
     if (choose_data(&a))
         return vae_cli_fail();
     vae_dataset test;
@@ -550,8 +572,8 @@ int vae_cmd_eval(int argc, char **argv)
         vae_dataset_free(&test);
         return vae_cli_usage_error("eval", "%s", vae_last_error());
     }
-    if (a.binarize == VAE_BINARIZE_STATIC)
-        vae_binarize_static(&test, a.s.seed);
+    if (a.binarize == VAE_BINARIZE_STATIC) /* epoch 1's draw (or none named) is the seed's own */
+        vae_binarize_static(&test, vae_binarize_epoch_seed(a.s.seed, a.binarize_epoch ? a.binarize_epoch : 1));
     vae_backend *be;
     vae_model m;
     if ((rc = open_model(&a, a.s.batch_size, 0, &be, &m))) {

@@ -76,6 +76,9 @@ static void help(void)
            "                      Bernoulli draw of its pixels at every step (seeded), tested on a static\n"
            "                      draw of the test set; static: one fixed draw of the training and test sets\n"
            "                      (data in [0, 1] only)\n"
+           "  --binarize-test HOW with --binarize dynamic: fixed (default): the test loss on one draw of\n"
+           "                      the test set; redraw: a fresh draw each epoch (epoch 1's is the fixed\n"
+           "                      one), as the Theano practical does; validation stays one draw\n"
            "  --data toy          the 1-D Gaussian-mixture toy, drawn in memory (seeded by --seed); its model\n"
            "                      defaults to a 1-D latent, --hidden 100,100, tanh, --likelihood gaussian,\n"
            "                      --sigma 0.1; writes toy_density.svg and the panels toy_latent.svg\n"
@@ -119,6 +122,21 @@ static int binarize_data(const vae_train_settings *ts, vae_dataset *all, vae_dat
     return 0;
 }
 
+/* --binarize-test redraw: the test set as epoch `epoch` evaluates it, a fresh draw of its grey levels
+ * (epoch 1's is the run's first, fixed draw), on the host (the pictures read it) and on the backend. */
+static void redraw_test(vae_train_run *r, int epoch)
+{
+    if (!r->ts.binarize_test_redraw)
+        return;
+    const size_t bytes = (size_t)r->test.n * r->test.dim * vae_data_value_size(r->test.kind);
+    if (r->test.kind == VAE_DATA_FLOATS)
+        memcpy(r->test.values, r->test_grey.values, bytes);
+    else
+        memcpy(r->test.pixels, r->test_grey.pixels, bytes);
+    vae_binarize_static(&r->test, vae_binarize_epoch_seed(r->ts.s.seed, epoch));
+    vae_device_data_upload_values(&r->dtest, r->be, &r->test);
+}
+
 /* The run header's line on the binarization every loss of the run uses. */
 static void print_binarization(const vae_train_settings *ts, int val)
 {
@@ -129,6 +147,11 @@ static void print_binarization(const vae_train_settings *ts, int val)
         fprintf(stderr, "binarization: static (training%s and test losses on one fixed Bernoulli draw of each "
                         "set; the test set's is `cuvae eval --binarize static --seed %llu`)\n",
                 val ? ", validation" : "", seed);
+    else if (ts->binarize_test_redraw)
+        fprintf(stderr, "binarization: dynamic (the training loss on a fresh Bernoulli draw of every image at "
+                        "every step; the test loss on a fresh draw of the test set each epoch (--binarize-test "
+                        "redraw; epoch E's is `cuvae eval --binarize static --seed %llu --binarize-epoch E`)%s)\n",
+                seed, val ? "; the validation loss on one fixed draw" : "");
     else
         fprintf(stderr, "binarization: dynamic (the training loss on a fresh Bernoulli draw of every image at "
                         "every step; the %stest loss on one fixed draw, as `cuvae eval --binarize static --seed "
@@ -244,6 +267,13 @@ static int load_data(vae_train_run *r)
         (r->resuming && vae_train_settings_check_data(&r->ck, r->ck_path, &r->data)))
         return vae_cli_fail();
     r->ts.data_abs = r->data_esc;
+    if (r->ts.binarize_test_redraw) { /* the grey levels kept, each epoch's draw made from them */
+        int32_t *all_rows = vae_calloc((size_t)r->test.n, sizeof(int32_t));
+        for (int i = 0; i < r->test.n; i++)
+            all_rows[i] = i;
+        vae_dataset_subset(&r->test, all_rows, r->test.n, &r->test_grey);
+        vae_free(all_rows);
+    }
     int rc = binarize_data(&r->ts, &r->train, &r->test);
     if (rc)
         return rc;
@@ -404,6 +434,7 @@ static int train_epochs(vae_train_run *r, vae_epoch_metrics *e, double *total_s)
     if (!r->resuming)
         snapshot(r, 0, 0.0, 0); /* the model before its first step */
     while (done < s->epochs && !vae_stop_signal) {
+        redraw_test(r, done + 1);
         int stopped = vae_trainer_epoch(r->t, &r->dtrain, &r->dtest, done + 1, e);
         vae_divergence div;
         if (vae_trainer_diverged(r->t, &div)) {
@@ -469,6 +500,7 @@ static int finish(vae_train_run *r, const train_args *a, vae_epoch_metrics *e, d
     if (e->epoch == 0) { /* a resume with nothing left to train: the checkpoint's model, evaluated again */
         e->epoch = s->epochs;
         e->train.loss = vae_run_log_last_train_loss(r);
+        redraw_test(r, s->epochs); /* the last epoch's draw, as its metrics row measured */
         e->test = vae_eval_loss(&r->m, &r->dtest, s->seed);
     }
     vae_source_run_end end = {

@@ -163,7 +163,7 @@ static int pictures(vae_model *m, const char *dir, uint64_t seed, int scale)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/categories.png", dir);
-    return vae_render_categories(m, path, 10, seed, scale);
+    return vae_render_categories(m, path, 10, seed, scale, VAE_RENDER_MEANS);
 }
 
 /* The paper's MNIST specification. */

@@ -149,7 +149,8 @@ static int idx_pictures(vae_source_run_end *e)
     const int prior = vae_model_has_prior(e->m);
     char path[4200];
     snprintf(path, sizeof path, "%s/samples.png", e->dir);
-    if (prior && vae_render_samples(e->m, path, e->ts->samples, -1, seed, e->scale, e->test->class_names))
+    if (prior &&
+        vae_render_samples(e->m, path, e->ts->samples, -1, seed, e->scale, e->test->class_names, VAE_RENDER_MEANS))
         return -1;
     snprintf(path, sizeof path, "%s/reconstructions.png", e->dir);
     if (vae_render_reconstructions(e->m, e->test, path, 32, e->scale))

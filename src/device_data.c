@@ -31,6 +31,15 @@ void vae_device_data_init(vae_device_data *d, vae_backend *be, const vae_dataset
     }
 }
 
+void vae_device_data_upload_values(vae_device_data *d, vae_backend *be, const vae_dataset *ds)
+{
+    if (ds->n != d->n || ds->dim != d->dim || ds->kind != d->kind)
+        vae_fatal("vae_device_data_upload_values: %d x %d values for a %d x %d data set", ds->n, ds->dim, d->n,
+                  d->dim);
+    const void *src = ds->kind == VAE_DATA_FLOATS ? (const void *)ds->values : (const void *)ds->pixels;
+    be->upload(be, d->values, src, (size_t)ds->n * (size_t)ds->dim * vae_data_value_size(ds->kind));
+}
+
 void vae_device_data_free(vae_device_data *d, vae_backend *be)
 {
     if (d->values)

@@ -79,6 +79,11 @@ void vae_binarize_static(vae_dataset *d, uint64_t seed)
         d->pixels[i] = vae_hostrng_uniform(&r) < d->pixels[i] / 255.0 ? 255 : 0;
 }
 
+uint64_t vae_binarize_epoch_seed(uint64_t seed, int epoch)
+{
+    return seed ^ ((uint64_t)(epoch - 1) * 0x9e3779b97f4a7c15ull); /* the golden-ratio step; hostrng mixes it */
+}
+
 /* The log-density terms of one row's importance weight, in nats. */
 typedef struct {
     double log_px_given_z;      /* log p(x|z): minus the Bernoulli loss op's recon */

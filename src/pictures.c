@@ -1,6 +1,7 @@
 /*
  * pictures.c: the pictures of a trained model (latent scatter, manifold,
- * traversals, interpolation, per-digit generation, loss curves); see
+ * traversals, interpolation, per-digit generation, posterior cloud, loss
+ * curves); see
  * pictures.h. Images go through the backend in batches; the host only lays
  * out grids and does the PCA. Not here: the plot writer (plot.c), the PNG
  * writer (image.c), the sample and reconstruction grids (render.c).
@@ -269,96 +270,250 @@ void vae_pictures_dimension_label(int j, double kl, int active, char *out, size_
 
 /* ---- the pictures ---------------------------------------------------------------------------- */
 
-static int write_latent_scatter(vae_model *m, const vae_dataset *test, const char *dir)
+/* The plane the latent pictures are drawn in: a 1-D or 2-D latent's own axes; a larger one's first
+ * two principal components of the posterior means of the scatter's test images, so the scatter and
+ * the posterior cloud share their axes. */
+typedef struct {
+    int Z;
+    double *centre, *comp; /* (Z) the means' mean, (2, Z) the unit components; NULL for Z <= 2 */
+    char xl[96], yl[96];   /* the axes' labels */
+} latent_plane;
+
+/* The plane of the n posterior means mu (n, Z); what names the axes' quantity ("posterior mean",
+ * "code"); y1 the label of the y axis of a 1-D latent. */
+static void latent_plane_of(latent_plane *p, const float *mu, int n, int Z, const char *what, const char *y1)
+{
+    memset(p, 0, sizeof *p);
+    p->Z = Z;
+    if (Z <= 2) {
+        snprintf(p->xl, sizeof p->xl, "z1 (%s)", what);
+        if (Z == 2)
+            snprintf(p->yl, sizeof p->yl, "z2 (%s)", what);
+        else
+            snprintf(p->yl, sizeof p->yl, "%s", y1);
+        return;
+    }
+    double *md = vae_calloc((size_t)n * Z, sizeof(double)), *proj = vae_calloc((size_t)n * 2, sizeof(double));
+    double var[2], total = 0;
+    p->centre = vae_calloc((size_t)Z, sizeof(double));
+    p->comp = vae_calloc((size_t)2 * Z, sizeof(double));
+    for (size_t i = 0; i < (size_t)n * Z; i++)
+        md[i] = mu[i];
+    vae_pca2(md, n, Z, proj, p->comp, var);
+    for (int j = 0; j < Z; j++) { /* the centre, and the total variance: the trace of the covariance */
+        double sum = 0, s2 = 0;
+        for (int i = 0; i < n; i++) {
+            sum += md[(size_t)i * Z + j];
+            s2 += md[(size_t)i * Z + j] * md[(size_t)i * Z + j];
+        }
+        p->centre[j] = sum / n;
+        total += n > 1 ? (s2 - sum * sum / n) / (n - 1) : 0;
+    }
+    snprintf(p->xl, sizeof p->xl, "PC1 (%.0f%% of variance)", total > 0 ? 100 * var[0] / total : 0.0);
+    snprintf(p->yl, sizeof p->yl, "PC2 (%.0f%% of variance)", total > 0 ? 100 * var[1] / total : 0.0);
+    vae_free(md);
+    vae_free(proj);
+}
+
+/* Point i of z (n, Z) in the plane: (px[i], py[i]); a 1-D latent's y is y1[i]. */
+static void latent_plane_project(const latent_plane *p, const float *z, int n, const double *y1, double *px,
+                                 double *py)
+{
+    const int Z = p->Z;
+    for (int i = 0; i < n; i++) {
+        const float *zi = z + (size_t)i * Z;
+        if (Z <= 2) {
+            px[i] = zi[0];
+            py[i] = Z == 2 ? zi[1] : y1[i];
+            continue;
+        }
+        double a = 0, b = 0;
+        for (int j = 0; j < Z; j++) {
+            a += (zi[j] - p->centre[j]) * p->comp[j];
+            b += (zi[j] - p->centre[j]) * p->comp[Z + j];
+        }
+        px[i] = a;
+        py[i] = b;
+    }
+}
+
+static void latent_plane_free(latent_plane *p)
+{
+    vae_free(p->centre);
+    vae_free(p->comp);
+}
+
+/* How many test images the latent scatter (and the plane of both latent pictures) reads. */
+static int scatter_count(const vae_dataset *test, const vae_pictures_options *o)
+{
+    int cap = o->scatter_images > 0 ? o->scatter_images : VAE_PICTURES_SCATTER_MAX;
+    return test->n < cap ? test->n : cap;
+}
+
+/* The posterior means of the first n test images (n, Z) into *mu, and their plane. */
+static void scatter_plane(vae_model *m, const vae_dataset *test, int n, const char *y1, float **mu,
+                          latent_plane *plane)
 {
     const int Z = m->cfg.latent_dim;
-    int n = test->n < VAE_PICTURES_SCATTER_MAX ? test->n : VAE_PICTURES_SCATTER_MAX;
-    int *idx = vae_calloc((size_t)n, sizeof(int)), *cls = vae_calloc((size_t)n, sizeof(int));
-    float *mu = vae_calloc((size_t)n * Z, sizeof(float)), *lv = vae_calloc((size_t)n * Z, sizeof(float));
-    double *xy = vae_calloc((size_t)n * 2, sizeof(double)), *px = vae_calloc((size_t)n, sizeof(double)),
-           *py = vae_calloc((size_t)n, sizeof(double));
-    int max_label = -1; /* unlabelled: one colour and no legend */
-    for (int i = 0; i < n; i++) {
+    int *idx = vae_calloc((size_t)n, sizeof(int));
+    for (int i = 0; i < n; i++)
         idx[i] = i;
+    *mu = vae_calloc((size_t)n * Z, sizeof(float));
+    vae_pictures_encode(m, test, idx, n, *mu, NULL, NULL);
+    latent_plane_of(plane, *mu, n, Z, vae_model_has_prior(m) ? "posterior mean" : "code", y1);
+    vae_free(idx);
+}
+
+static int write_latent_scatter(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o)
+{
+    const int Z = m->cfg.latent_dim, n = scatter_count(test, o), draws = o->scatter_samples;
+    int *cls = vae_calloc((size_t)n, sizeof(int)), max_label = -1; /* unlabelled: one colour and no legend */
+    double *px = vae_calloc((size_t)n, sizeof(double)), *py = vae_calloc((size_t)n, sizeof(double)),
+           *y1 = vae_calloc((size_t)n, sizeof(double));
+    for (int i = 0; i < n; i++) {
         cls[i] = test->labels ? test->labels[i] : 0;
+        y1[i] = cls[i];
         if (test->labels && cls[i] > max_label)
             max_label = cls[i];
     }
-    vae_pictures_encode(m, test, idx, n, mu, lv, NULL);
-    char xl[96], yl[96], title[128];
-    if (Z <= 2) {
-        for (int i = 0; i < n; i++) {
-            px[i] = mu[(size_t)i * Z];
-            py[i] = Z == 2 ? mu[(size_t)i * Z + 1] : cls[i];
+    float *mu;
+    latent_plane plane;
+    scatter_plane(m, test, n, test->labels ? "label" : "(no labels)", &mu, &plane);
+    if (draws) { /* one draw of q(z|x) per image, drawn in the means' plane */
+        int *idx = vae_calloc((size_t)n, sizeof(int));
+        for (int i = 0; i < n; i++)
+            idx[i] = i;
+        float *z = vae_calloc((size_t)n * Z, sizeof(float));
+        vae_pictures_posterior_draws(m, test, idx, n, 1, o->seed, z);
+        latent_plane_project(&plane, z, n, y1, px, py);
+        if (Z <= 2) { /* the axes hold draws, not means */
+            snprintf(plane.xl, sizeof plane.xl, "z1 (a draw of q(z|x))");
+            if (Z == 2)
+                snprintf(plane.yl, sizeof plane.yl, "z2 (a draw of q(z|x))");
         }
-        const int prior = vae_model_has_prior(m); /* without: deterministic codes, not means */
-        snprintf(xl, sizeof xl, "z1 (%s)", prior ? "posterior mean" : "code");
-        snprintf(yl, sizeof yl, Z == 2 ? (prior ? "z2 (posterior mean)" : "z2 (code)") : test->labels ? "label" : "(no labels)");
-        snprintf(title, sizeof title, "Latent %s (%d test images)", prior ? "means" : "codes", n);
+        vae_free(z);
+        vae_free(idx);
     } else {
-        double *md = vae_calloc((size_t)n * Z, sizeof(double)), var[2], total = 0;
-        for (size_t i = 0; i < (size_t)n * Z; i++)
-            md[i] = mu[i];
-        vae_pca2(md, n, Z, xy, NULL, var);
-        for (int j = 0; j < Z; j++) { /* total variance: the trace of the covariance */
-            double s = 0, s2 = 0;
-            for (int i = 0; i < n; i++) {
-                s += md[(size_t)i * Z + j];
-                s2 += md[(size_t)i * Z + j] * md[(size_t)i * Z + j];
-            }
-            total += n > 1 ? (s2 - s * s / n) / (n - 1) : 0;
-        }
-        for (int i = 0; i < n; i++) {
-            px[i] = xy[2 * i];
-            py[i] = xy[2 * i + 1];
-        }
-        snprintf(xl, sizeof xl, "PC1 (%.0f%% of variance)", total > 0 ? 100 * var[0] / total : 0.0);
-        snprintf(yl, sizeof yl, "PC2 (%.0f%% of variance)", total > 0 ? 100 * var[1] / total : 0.0);
-        snprintf(title, sizeof title, "%d-D latent %s on their first two PCs (%d test images)", Z,
-                 vae_model_has_prior(m) ? "means" : "codes", n);
-        vae_free(md);
+        latent_plane_project(&plane, mu, n, y1, px, py);
     }
+    const char *what = vae_model_has_prior(m) ? "means" : "codes";
+    char title[160];
+    if (draws)
+        snprintf(title, sizeof title, "One draw of q(z|x) per test image%s (%d images)",
+                 Z > 2 ? ", on the means' first two PCs" : "", n);
+    else if (Z <= 2)
+        snprintf(title, sizeof title, "Latent %s (%d test images)", what, n);
+    else
+        snprintf(title, sizeof title, "%d-D latent %s on their first two PCs (%d test images)", Z, what, n);
     int n_names = max_label + 1 < VAE_PLOT_N_COLORS ? max_label + 1 : VAE_PLOT_N_COLORS;
     char numbers[VAE_PLOT_N_COLORS][16];
     const char *name_ptr[VAE_PLOT_N_COLORS];
     for (int k = 0; k < n_names; k++) /* Fashion-MNIST's: "T-shirt/top", ...; else the label */
         name_ptr[k] = vae_dataset_class_name(test, k, numbers[k]);
-    vae_plot *p = vae_plot_new(title, xl, yl);
+    vae_plot *p = vae_plot_new(title, plane.xl, plane.yl);
     vae_plot_scatter(p, px, py, cls, n, name_ptr, n_names);
     int rc = vae_plot_write(p, dir, vae_pictures[VAE_PICTURE_LATENT_SCATTER].file);
     vae_plot_free(p);
-    vae_free(idx);
-    vae_free(cls);
+    latent_plane_free(&plane);
     vae_free(mu);
-    vae_free(lv);
-    vae_free(xy);
+    vae_free(cls);
     vae_free(px);
     vae_free(py);
+    vae_free(y1);
     return rc;
 }
 
-/* Rows from top to bottom: z2 from high to low; columns: z1 from low to high. */
-static int write_manifold(vae_model *m, const char *dir, int scale)
+/* K draws of q(z|x) for each of the first N test images, image i in colour i, in the latent
+ * scatter's plane (a 1-D latent: z against the image's number). */
+static int write_posterior_cloud(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o)
 {
-    const int S = VAE_PICTURES_MANIFOLD_SIDE, D = m->cfg.input_dim;
+    const int Z = m->cfg.latent_dim;
+    const int want = o->cloud_images > 0 ? o->cloud_images : VAE_PICTURES_CLOUD_IMAGES;
+    const int N = test->n < want ? test->n : want;
+    const int K = o->cloud_samples > 0 ? o->cloud_samples : VAE_PICTURES_CLOUD_SAMPLES;
+    const size_t pts = (size_t)N * K;
+    float *mu, *z = vae_calloc(pts * Z, sizeof(float));
+    latent_plane plane;
+    scatter_plane(m, test, scatter_count(test, o), "test image", &mu, &plane);
+    int idx[VAE_PLOT_N_COLORS], *cls = vae_calloc(pts, sizeof(int));
+    double *px = vae_calloc(pts, sizeof(double)), *py = vae_calloc(pts, sizeof(double)),
+           *y1 = vae_calloc(pts, sizeof(double));
+    char names[VAE_PLOT_N_COLORS][48];
+    const char *name_ptr[VAE_PLOT_N_COLORS];
+    for (int i = 0; i < N; i++) {
+        char label[16];
+        idx[i] = i;
+        if (test->labels)
+            snprintf(names[i], sizeof names[i], "image %d (%s)", i + 1,
+                     vae_dataset_class_name(test, test->labels[i], label));
+        else
+            snprintf(names[i], sizeof names[i], "image %d", i + 1);
+        name_ptr[i] = names[i];
+    }
+    for (size_t r = 0; r < pts; r++) {
+        cls[r] = (int)(r / K);
+        y1[r] = cls[r] + 1;
+    }
+    vae_pictures_posterior_draws(m, test, idx, N, K, o->seed, z);
+    latent_plane_project(&plane, z, (int)pts, y1, px, py);
+    if (Z <= 2) {
+        snprintf(plane.xl, sizeof plane.xl, "z1");
+        if (Z == 2)
+            snprintf(plane.yl, sizeof plane.yl, "z2");
+    }
+    char title[160];
+    snprintf(title, sizeof title, "Posterior clouds: %d draws of q(z|x) for each of %d test images%s", K, N,
+             Z > 2 ? " (the means' first two PCs)" : "");
+    vae_plot *p = vae_plot_new(title, plane.xl, plane.yl);
+    vae_plot_scatter(p, px, py, cls, (int)pts, name_ptr, N);
+    int rc = vae_plot_write(p, dir, vae_pictures[VAE_PICTURE_POSTERIOR_CLOUD].file);
+    vae_plot_free(p);
+    latent_plane_free(&plane);
+    vae_free(mu);
+    vae_free(z);
+    vae_free(cls);
+    vae_free(px);
+    vae_free(py);
+    vae_free(y1);
+    return rc;
+}
+
+/* Rows from top to bottom: z2 from high to low; columns: z1 from low to high. The points are the
+ * prior's quantiles (i + 0.5) / S, or with a range R > 0 the linear grid -R + 2R i / (S - 1),
+ * corners included. */
+static int write_manifold(vae_model *m, const char *dir, const vae_pictures_options *o)
+{
+    const int S = o->manifold_side > 0 ? o->manifold_side : VAE_PICTURES_MANIFOLD_SIDE, D = m->cfg.input_dim;
+    const double R = o->manifold_range;
+    double *at = vae_calloc((size_t)S, sizeof(double)); /* the values from low to high */
+    for (int i = 0; i < S; i++)
+        at[i] = R > 0 ? -R + 2 * R * i / (S - 1) : vae_inv_normal_cdf((i + 0.5) / S);
     float *z = vae_calloc((size_t)S * S * 2, sizeof(float)), *img = vae_calloc((size_t)S * S * D, sizeof(float));
     for (int r = 0; r < S; r++)
         for (int c = 0; c < S; c++) {
-            z[((size_t)r * S + c) * 2] = (float)vae_inv_normal_cdf((c + 0.5) / S);
-            z[((size_t)r * S + c) * 2 + 1] = (float)vae_inv_normal_cdf((S - r - 0.5) / S);
+            z[((size_t)r * S + c) * 2] = (float)at[c];
+            z[((size_t)r * S + c) * 2 + 1] = (float)at[S - 1 - r];
         }
     vae_pictures_decode(m, z, S * S, -1, NULL, img); /* a joint model: category 0 */
-    char text[2][VAE_PICTURES_MANIFOLD_SIDE][16];
-    const char *cols[VAE_PICTURES_MANIFOLD_SIDE], *rows[VAE_PICTURES_MANIFOLD_SIDE];
+    char(*text)[2][16] = vae_calloc((size_t)S, sizeof *text);
+    const char **cols = vae_calloc((size_t)S, sizeof(char *)), **rows = vae_calloc((size_t)S, sizeof(char *));
     for (int i = 0; i < S; i++) {
-        snprintf(text[0][i], sizeof text[0][i], "%.2f", z[(size_t)i * 2]);         /* z1 of column i */
-        snprintf(text[1][i], sizeof text[1][i], "%.2f", z[(size_t)i * S * 2 + 1]); /* z2 of row i */
-        cols[i] = text[0][i];
-        rows[i] = text[1][i];
+        snprintf(text[i][0], sizeof text[i][0], "%.2f", at[i]);         /* z1 of column i */
+        snprintf(text[i][1], sizeof text[i][1], "%.2f", at[S - 1 - i]); /* z2 of row i */
+        cols[i] = text[i][0];
+        rows[i] = text[i][1];
     }
-    vae_grid_labels labels = {.title = "z1 across, z2 down: the decoded means at the prior's quantiles",
-                              .col_labels = cols, .row_labels = rows};
-    int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, scale, &labels);
+    char title[128];
+    if (R > 0)
+        snprintf(title, sizeof title, "z1 across, z2 down: the decoded means on a linear grid over [-%g, %g]^2", R, R);
+    else
+        snprintf(title, sizeof title, "z1 across, z2 down: the decoded means at the prior's quantiles");
+    vae_grid_labels labels = {.title = title, .col_labels = cols, .row_labels = rows};
+    int rc = grid(m, dir, VAE_PICTURE_MANIFOLD, img, S * S, S, o->scale, &labels);
+    vae_free(text);
+    vae_free(cols);
+    vae_free(rows);
+    vae_free(at);
     vae_free(z);
     vae_free(img);
     return rc;
@@ -457,34 +612,54 @@ static int write_interpolation(vae_model *m, const vae_dataset *test, const char
     return rc;
 }
 
-void vae_pictures_posterior_tiles(vae_model *m, const vae_dataset *data, const int *idx, int n, int S, uint64_t seed,
-                                  float *tiles)
+/* The model's forward pass over S copies of each of images idx[0..n) (eps from the backend's
+ * generator seeded with seed; a conditional model reads each image's label): the decoded means into
+ * probs (n * S, D) and the latent draws into z (n * S, Z), either NULL when not wanted. */
+static void posterior_forward(vae_model *m, const vae_dataset *data, const int *idx, int n, int S, uint64_t seed,
+                              float *probs, float *z)
 {
     vae_backend *be = m->be;
-    const int D = m->cfg.input_dim, rows = n * S;
-    float *x = vae_calloc((size_t)rows * D, sizeof(float)), *probs = vae_calloc((size_t)rows * D, sizeof(float));
-    uint8_t *labels = vae_calloc((size_t)rows, 1); /* a conditional model's: each image's own */
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < S; k++) {
-            vae_dataset_row(data, idx[i], x + ((size_t)i * S + k) * D);
-            labels[(size_t)i * S + k] = data->labels ? data->labels[idx[i]] : 0;
-        }
+    const int D = m->cfg.input_dim, rows = n * S, g = vae_model_code(m), Z = m->latent[g].dim;
+    float *x = vae_calloc((size_t)m->batch_cap * D, sizeof(float));
+    uint8_t *labels = vae_calloc((size_t)m->batch_cap, 1); /* a conditional model's: each image's own */
     vae_rng *rng = be->rng_init(be, seed);
     for (int first = 0; first < rows; first += m->batch_cap) {
         int B = rows - first < m->batch_cap ? rows - first : m->batch_cap;
-        be->upload(be, m->x, x + (size_t)first * D, (size_t)B * D * sizeof(float));
-        vae_model_set_labels(m, labels + first, B);
+        for (int i = 0; i < B; i++) { /* row first + i is a copy of image (first + i) / S */
+            int img = idx[(first + i) / S];
+            vae_dataset_row(data, img, x + (size_t)i * D);
+            labels[i] = data->labels ? data->labels[img] : 0;
+        }
+        be->upload(be, m->x, x, (size_t)B * D * sizeof(float));
+        vae_model_set_labels(m, labels, B);
         vae_model_draw_noise(m, rng, B, 0);
         vae_model_forward(m, B, 0);
-        vae_model_download_mean(m, B, probs + (size_t)first * D);
+        if (probs)
+            vae_model_download_mean(m, B, probs + (size_t)first * D);
+        if (z)
+            be->download(be, z + (size_t)first * Z, m->sample[g], (size_t)B * Z * sizeof(float));
     }
     be->rng_free(be, rng);
+    vae_free(labels);
+    vae_free(x);
+}
+
+void vae_pictures_posterior_draws(vae_model *m, const vae_dataset *data, const int *idx, int n, int S, uint64_t seed,
+                                  float *z)
+{
+    posterior_forward(m, data, idx, n, S, seed, NULL, z);
+}
+
+void vae_pictures_posterior_tiles(vae_model *m, const vae_dataset *data, const int *idx, int n, int S, uint64_t seed,
+                                  float *tiles)
+{
+    const int D = m->cfg.input_dim;
+    float *probs = vae_calloc((size_t)n * S * D, sizeof(float));
+    posterior_forward(m, data, idx, n, S, seed, probs, NULL);
     for (int i = 0; i < n; i++) {
         vae_dataset_row(data, idx[i], tiles + (size_t)i * (S + 1) * D);
         memcpy(tiles + ((size_t)i * (S + 1) + 1) * D, probs + (size_t)i * S * D, (size_t)S * D * sizeof(float));
     }
-    vae_free(labels);
-    vae_free(x);
     vae_free(probs);
 }
 
@@ -747,11 +922,12 @@ int vae_pictures_loss_curves(const char *csv, const char *dir, double beta, cons
     return rc ? -1 : 1;
 }
 
-int vae_picture_applies(const vae_model *m, vae_picture_kind k)
+int vae_picture_applies(const vae_model *m, vae_picture_kind k, const vae_pictures_options *o)
 {
-    if (k == VAE_PICTURE_MANIFOLD) /* the prior's quantiles: a model with a prior */
-        return m->cfg.latent_dim == 2 && !vae_model_reads_label(m) && vae_model_has_prior(m);
-    if (k == VAE_PICTURE_PER_DIGIT) /* samples of q(z|x): a model with posterior noise */
+    if (k == VAE_PICTURE_MANIFOLD) /* the prior's quantiles need a prior; a linear grid does not */
+        return m->cfg.latent_dim == 2 && !vae_model_reads_label(m) &&
+               (vae_model_has_prior(m) || (o && o->manifold_range > 0));
+    if (k == VAE_PICTURE_PER_DIGIT || k == VAE_PICTURE_POSTERIOR_CLOUD) /* draws of q(z|x): posterior noise */
         return vae_model_has_prior(m);
     return 1;
 }
@@ -759,7 +935,7 @@ int vae_picture_applies(const vae_model *m, vae_picture_kind k)
 const char *vae_picture_skip_reason(const vae_model *m, vae_picture_kind k)
 {
     if ((k == VAE_PICTURE_MANIFOLD && m->cfg.latent_dim == 2 && !vae_model_reads_label(m)) ||
-        k == VAE_PICTURE_PER_DIGIT)
+        k == VAE_PICTURE_PER_DIGIT || k == VAE_PICTURE_POSTERIOR_CLOUD)
         return vae_model_has_prior(m) ? NULL : VAE_PICTURE_NO_PRIOR;
     return NULL;
 }
@@ -783,7 +959,7 @@ int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *di
         return vae_set_error("no test images to draw pictures from");
     int written = 0;
     for (int k = 0; k < VAE_PICTURES_N; k++) {
-        if (!vae_picture_applies(m, (vae_picture_kind)k)) {
+        if (!vae_picture_applies(m, (vae_picture_kind)k, o)) {
             const char *why = vae_picture_skip_reason(m, (vae_picture_kind)k);
             if (why && o->log)
                 fprintf(o->log, "skipped %s: %s\n", vae_pictures[k].file, why);
@@ -791,11 +967,12 @@ int vae_pictures_write_all(vae_model *m, const vae_dataset *test, const char *di
         }
         int rc = 0;
         switch ((vae_picture_kind)k) {
-        case VAE_PICTURE_LATENT_SCATTER: rc = write_latent_scatter(m, test, dir); break;
-        case VAE_PICTURE_MANIFOLD: rc = write_manifold(m, dir, o->scale); break;
+        case VAE_PICTURE_LATENT_SCATTER: rc = write_latent_scatter(m, test, dir, o); break;
+        case VAE_PICTURE_MANIFOLD: rc = write_manifold(m, dir, o); break;
         case VAE_PICTURE_TRAVERSALS: rc = write_traversals(m, test, dir, o->scale); break;
         case VAE_PICTURE_INTERPOLATION: rc = write_interpolation(m, test, dir, o->scale); break;
         case VAE_PICTURE_PER_DIGIT: rc = write_per_digit(m, test, dir, o->scale, o->seed); break;
+        case VAE_PICTURE_POSTERIOR_CLOUD: rc = write_posterior_cloud(m, test, dir, o); break;
         case VAE_PICTURE_LOSS_CURVES:
             rc = o->metrics_csv ? vae_pictures_loss_curves(o->metrics_csv, dir, m->cfg.beta, "image") : 0;
             if (rc == 0) {

@@ -2,13 +2,39 @@
  * render.c: the sample, reconstruction and category grids; see render.h.
  */
 #include "image.h"
+#include "hostrng.h"
 #include "pictures.h"
 #include "render.h"
 #include "vae_util.h"
 
 #include <stdio.h>
-
 #include <string.h>
+
+/* The seed of sample --bernoulli's pixel draws is the grid's seed ^ this ("pixels"): apart from the
+ * latent draws of the same seed. */
+#define SEED_BERNOULLI_PIXELS 0x706978656c73ull
+
+/* n decoded means in img, as `pixels` asks: kept (VAE_RENDER_MEANS), or each replaced by a draw
+ * x ~ Bernoulli(mean) (1 with probability mean, else 0; host uniforms seeded with seed, in order). */
+static void draw_pixels(float *img, size_t n, vae_render_pixels pixels, uint64_t seed)
+{
+    if (pixels != VAE_RENDER_BERNOULLI)
+        return;
+    vae_hostrng r;
+    vae_hostrng_seed(&r, seed ^ SEED_BERNOULLI_PIXELS);
+    for (size_t i = 0; i < n; i++)
+        img[i] = vae_hostrng_uniform(&r) < img[i] ? 1.0f : 0.0f;
+}
+
+/* -1 with vae_set_error when m cannot give `pixels` (Bernoulli draws of a Gaussian decoder). */
+static int check_pixels(const vae_model *m, vae_render_pixels pixels)
+{
+    if (pixels == VAE_RENDER_BERNOULLI && m->cfg.likelihood != VAE_LIKELIHOOD_BERNOULLI)
+        return vae_set_error("--bernoulli: the model's decoder is Gaussian (sigma %g), not Bernoulli: its pixels "
+                             "are not Bernoulli draws (its samples show the means)",
+                             (double)m->cfg.sigma);
+    return 0;
+}
 
 static int grid_cols(int n)
 {
@@ -33,7 +59,7 @@ void vae_render_column_codes(vae_model *m, int cols, uint64_t seed, float *z)
 /* A model that reads the label, without --label: one row per class, column j decoded from the one
  * z_j (vae_render_column_codes) in every row. */
 static int render_class_grid(vae_model *m, const char *path, int cols, uint64_t seed, int scale,
-                             const char *const *class_names)
+                             const char *const *class_names, vae_render_pixels pixels)
 {
     const int D = m->cfg.input_dim, Z = m->cfg.latent_dim, K = m->cfg.classes, n = K * cols;
     float *zs = vae_calloc((size_t)cols * Z, sizeof(float)), *z = vae_calloc((size_t)n * Z, sizeof(float));
@@ -43,6 +69,7 @@ static int render_class_grid(vae_model *m, const char *path, int cols, uint64_t 
         memcpy(z + (size_t)i * Z, zs + (size_t)(i % cols) * Z, (size_t)Z * sizeof(float));
     for (int k = 0; k < K; k++) /* a row at a time: vae_pictures_decode takes one label */
         vae_pictures_decode(m, z + (size_t)k * cols * Z, cols, k, NULL, img + (size_t)k * cols * D);
+    draw_pixels(img, (size_t)n * D, pixels, seed);
     char (*text)[16] = vae_calloc((size_t)K, sizeof *text); /* each row labelled with its class */
     const char **row_labels = vae_calloc((size_t)K, sizeof *row_labels);
     for (int k = 0; k < K; k++) {
@@ -61,10 +88,10 @@ static int render_class_grid(vae_model *m, const char *path, int cols, uint64_t 
 }
 
 int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_t seed, int scale,
-                       const char *const *class_names)
+                       const char *const *class_names, vae_render_pixels pixels)
 {
     vae_backend *be = m->be;
-    if (vae_pictures_need_image(&m->cfg, NULL))
+    if (vae_pictures_need_image(&m->cfg, NULL) || check_pixels(m, pixels))
         return -1;
     if (!vae_model_has_prior(m))
         return vae_set_error("the model has no prior to draw z from (a --model ae file: its code is the encoder's "
@@ -78,7 +105,8 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
             return vae_set_error("--label %d is out of range: the model has %d classes (0..%d)", label,
                                  m->cfg.classes, m->cfg.classes - 1);
         if (label < 0) /* one row of cols samples per class, z fixed down each column */
-            return render_class_grid(m, path, cols < m->batch_cap ? cols : m->batch_cap, seed, scale, class_names);
+            return render_class_grid(m, path, cols < m->batch_cap ? cols : m->batch_cap, seed, scale, class_names,
+                                     pixels);
         labels = vae_calloc((size_t)n, 1);
         for (int i = 0; i < n; i++)
             labels[i] = (uint8_t)(label >= 0 ? label : i / cols);
@@ -94,13 +122,15 @@ int vae_render_samples(vae_model *m, const char *path, int n, int label, uint64_
         vae_model_download_mean(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
+    draw_pixels(img, (size_t)n * D, pixels, seed);
     int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, cols, scale);
     vae_free(img);
     vae_free(labels);
     return rc;
 }
 
-int vae_render_category_samples(vae_model *m, const char *path, int n, int category, uint64_t seed, int scale)
+int vae_render_category_samples(vae_model *m, const char *path, int n, int category, uint64_t seed, int scale,
+                                vae_render_pixels pixels)
 {
     vae_backend *be = m->be;
     const int c = vae_model_categorical(m);
@@ -109,7 +139,7 @@ int vae_render_category_samples(vae_model *m, const char *path, int n, int categ
     if (category < 0 || category >= m->latent[c].dim)
         return vae_set_error("--category %d is out of range: the model has %d categories (0..%d)", category,
                              m->latent[c].dim, m->latent[c].dim - 1);
-    if (vae_pictures_need_image(&m->cfg, NULL))
+    if (vae_pictures_need_image(&m->cfg, NULL) || check_pixels(m, pixels))
         return -1;
     const int g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     float *img = vae_calloc((size_t)n * D, sizeof(float));
@@ -125,19 +155,21 @@ int vae_render_category_samples(vae_model *m, const char *path, int n, int categ
         vae_model_download_mean(m, B, img + (size_t)first * D);
     }
     be->rng_free(be, rng);
+    draw_pixels(img, (size_t)n * D, pixels, seed);
     int rc = vae_image_grid_write_scaled(path, img, n, m->cfg.image_rows, m->cfg.image_cols, grid_cols(n), scale);
     vae_free(img);
     vae_free(cats);
     return rc;
 }
 
-int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale)
+int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t seed, int scale,
+                          vae_render_pixels pixels)
 {
     vae_backend *be = m->be;
     const int c = vae_model_categorical(m), g = vae_model_gaussian(m), D = m->cfg.input_dim, Z = m->latent[g].dim;
     if (c < 0)
         return vae_set_error("the model has no categorical latent (--model joint)");
-    if (vae_pictures_need_image(&m->cfg, NULL))
+    if (vae_pictures_need_image(&m->cfg, NULL) || check_pixels(m, pixels))
         return -1;
     if (cols > m->batch_cap)
         cols = m->batch_cap;
@@ -160,6 +192,7 @@ int vae_render_categories(vae_model *m, const char *path, int cols, uint64_t see
     vae_free(zs);
     vae_free(zb);
     vae_free(cats);
+    draw_pixels(img, (size_t)n * D, pixels, seed);
     char (*text)[16] = vae_calloc((size_t)K, sizeof *text);
     const char **row_labels = vae_calloc((size_t)K, sizeof *row_labels);
     for (int k = 0; k < K; k++) {

@@ -32,12 +32,16 @@ static const struct {
                         "model's NMI, cluster accuracy, capacities and temperature"},
     {"samples.png", "Samples: images decoded from draws of the prior N(0, I)"},
     {"reconstructions.png", "Reconstructions: test images beside their reconstructions"},
-    {"latent_scatter.svg", "Latent space: the posterior means of test images, coloured by label (their first two "
-                           "principal components when the latent has more than two dimensions)"},
-    {"manifold.png", "Manifold: an even grid of the 2-D latent, through the prior's inverse CDF, decoded"},
+    {"latent_scatter.svg", "Latent space: the posterior means of test images (an autoencoder's codes; one draw of "
+                           "q(z|x) each when plotted with --scatter samples), coloured by label (the means' first "
+                           "two principal components when the latent has more than two dimensions)"},
+    {"manifold.png", "Manifold: an even grid of the 2-D latent, through the prior's inverse CDF (or linear over "
+                     "[-R, R]^2 when plotted with --manifold-range R), decoded"},
     {"traversals.png", "Traversals: each latent dimension varied alone, the others held"},
     {"interpolation.png", "Interpolation: decoded points on the line between two test images' latents"},
     {"per_digit.png", "Per digit: samples around one encoded example of each digit"},
+    {"posterior_cloud.svg", "Posterior clouds: draws of q(z|x) for each of a few test images, one colour per image, "
+                            "in the latent scatter's plane"},
     /* the 1-D mixture toy's (toy_pictures.h) */
     {"toy_density.svg", "Toy data: the training values' histogram under the true mixture density"},
     {"toy_latent.svg", "Toy encoding: samples (x, z ~ q(z|x)) of test values, hist(x) over the true density and "

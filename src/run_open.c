@@ -168,6 +168,7 @@ void vae_train_run_free(vae_train_run *r)
     vae_dataset_free(&r->train);
     vae_dataset_free(&r->val);
     vae_dataset_free(&r->test);
+    vae_dataset_free(&r->test_grey);
     if (r->created && !r->wrote) { /* the directory this run made, its lock file with it */
         char lock_path[VAE_RUN_PATH_MAX];
         snprintf(lock_path, sizeof lock_path, "%s/%s", r->dir, VAE_RUN_LOCK_FILE);

@@ -141,6 +141,19 @@ static int apply_binarize(vae_train_settings *t, int k, const char *arg)
     return vae_binarize_parse_train(arg, &t->binarize);
 }
 
+static void text_binarize_test(const vae_train_settings *t, int k, char *buf)
+{
+    snprintf(buf, VAE_SETTING_MAX, "%s", t->binarize_test_redraw ? "redraw" : "fixed");
+}
+
+static int apply_binarize_test(vae_train_settings *t, int k, const char *arg)
+{
+    if (strcmp(arg, "fixed") && strcmp(arg, "redraw"))
+        return vae_set_error("--binarize-test: '%s' is neither fixed nor redraw", arg);
+    t->binarize_test_redraw = strcmp(arg, "redraw") == 0;
+    return 0;
+}
+
 static void text_steps(const vae_train_settings *t, int k, char *buf)
 {
     if (t->steps > 0)
@@ -255,6 +268,9 @@ int vae_train_settings_new_run(vae_train_settings *t, const int *given)
         if (given[k] && owner && owner != src)
             return vae_set_error("%s: only with %s", vae_train_setting_keys[k].flag, owner->what(NULL));
     }
+    if (given[VAE_TS_BINARIZE_TEST] && t->binarize != VAE_BINARIZE_DYNAMIC)
+        return vae_set_error("--binarize-test: only with --binarize dynamic (static is one fixed draw of both sets; "
+                             "none leaves the values as they are)");
     if (src->new_run(t, given))
         return -1;
     vae_train_settings_model_defaults(t, given);
@@ -386,6 +402,10 @@ int vae_train_setting_applies(const char *key, const vae_safetensors *st)
     switch (k) {
     case VAE_TS_SIGMA: return lik && strcmp(lik, vae_likelihood_name(VAE_LIKELIHOOD_GAUSSIAN)) == 0;
     case VAE_TS_BINARIZE: return !lik || strcmp(lik, vae_likelihood_name(VAE_LIKELIHOOD_BERNOULLI)) == 0;
+    case VAE_TS_BINARIZE_TEST: { /* only a dynamic binarization draws the test set apart from training */
+        const char *b = vae_safetensors_meta_get(st, "train.binarize");
+        return b && strcmp(b, vae_binarize_name(VAE_BINARIZE_DYNAMIC)) == 0;
+    }
     case VAE_TS_DISC:
     case VAE_TS_TEMPERATURE:
     case VAE_TS_TEMPERATURE_ANNEAL: return has_latent_kind(st, "categorical");

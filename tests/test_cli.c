@@ -354,6 +354,65 @@ Test(cli, clip_grad_norm_is_checked_and_used)
 
 /* --likelihood gaussian --sigma S trains a Gaussian decoder, records it in the model and the
  * checkpoint, and eval names it; bad values are usage errors naming the flag. */
+/* The 64 tiles (8 columns of 8x8 patterns, scale 1) of a sample grid into px (64 * 64). */
+static void sample_tiles(const char *png, uint8_t *px)
+{
+    uint8_t *g;
+    int w, h;
+    cr_assert_eq(vae_png_read_gray(png, &g, &w, &h), 0, "%s", vae_last_error());
+    cr_assert(w == 8 * 10 + 2 && h == 8 * 10 + 2, "%s is %dx%d", png, w, h);
+    for (int t = 0; t < 64; t++)
+        for (int y = 0; y < 8; y++)
+            memcpy(px + t * 64 + y * 8, g + (size_t)(2 + (t / 8) * 10 + y) * w + 2 + (t % 8) * 10, 8);
+    vae_free(g);
+}
+
+/* sample --bernoulli: every pixel 0 or 255, drawn from the means of the same z (their average
+ * within 4 standard errors of the means' average), seeded; a Gaussian decoder is refused by flag. */
+Test(cli, sample_bernoulli_draws_the_pixels_from_the_means)
+{
+    char data[512], args[2048], png[700];
+    write_tiny_data(data, sizeof data);
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 2 --batch-size 16 --hidden 24 --latent 2 --out %s/run --device cpu --quiet",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    static uint8_t means[64 * 64], draws[64 * 64], again[64 * 64], other[64 * 64];
+    const char *modes[] = {"", " --bernoulli", " --bernoulli", " --bernoulli --seed 4"};
+    uint8_t *into[] = {means, draws, again, other};
+    for (int k = 0; k < 4; k++) {
+        snprintf(png, sizeof png, "%s/s%d.png", data, k);
+        snprintf(args, sizeof args, "sample --model %s/run --n 64 --scale 1 --seed 3%s --out %s --device cpu", data,
+                 modes[k], png);
+        cr_assert_eq(cuvae(args), 0, "%s", out);
+        sample_tiles(png, into[k]);
+    }
+    double p_sum = 0, var = 0, x_sum = 0;
+    int binary = 1;
+    for (int i = 0; i < 64 * 64; i++) {
+        const double p = means[i] / 255.0;
+        p_sum += p;
+        var += p * (1 - p);
+        x_sum += draws[i] / 255.0;
+        binary &= draws[i] == 0 || draws[i] == 255;
+    }
+    cr_expect(binary, "a --bernoulli pixel is neither 0 nor 255");
+    cr_expect(var > 1, "the means are all 0 or 1: the draws would equal them");
+    cr_expect(fabs(x_sum - p_sum) < 4 * sqrt(var), "the draws average %.1f lit pixels, the means %.1f (sd %.1f)",
+              x_sum, p_sum, sqrt(var));
+    cr_expect(memcmp(draws, again, sizeof draws) == 0, "the same seed draws other pixels");
+    cr_expect(memcmp(draws, other, sizeof draws) != 0, "--seed 4 draws the same pixels as --seed 3");
+    snprintf(args, sizeof args,
+             "train --data %s --epochs 1 --batch-size 16 --hidden 24 --latent 2 --out %s/gauss --device cpu --quiet "
+             "--likelihood gaussian --sigma 0.25",
+             data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(args, sizeof args, "sample --model %s/gauss --bernoulli --out %s/g.png --device cpu", data, data);
+    EXPECT_FAIL(1, args, "--bernoulli: the model's decoder is Gaussian (sigma 0.25), not Bernoulli");
+    snprintf(png, sizeof png, "%s/g.png", data);
+    cr_expect_not(tu_exists(png), "a refused sample wrote its grid");
+}
+
 Test(cli, the_gaussian_likelihood_trains_and_is_recorded)
 {
     EXPECT_FAIL(2, "train --likelihood poisson", "invalid likelihood 'poisson' (expected bernoulli or gaussian)");
@@ -988,7 +1047,9 @@ Test(cli, the_autoencoder_trains_and_refuses_what_needs_a_prior)
              data, data);
     cr_assert_eq(cuvae(args), 0, "%s\n%s", args, out);
     cr_expect(strstr(out, "AE: input 64") && strstr(out, "code z (2)"), "%s", out);
-    cr_expect(strstr(out, "not drawn: samples.png, manifold.png, per_digit.png: the model has no prior"), "%s", out);
+    cr_expect(strstr(out, "not drawn: samples.png, manifold.png, per_digit.png, posterior_cloud.svg: the model has "
+                          "no prior"),
+              "%s", out);
     snprintf(path, sizeof path, "%s/ae", data);
     cr_expect(tu_nonempty_in(path, "reconstructions.png") && tu_nonempty_in(path, "latent_scatter.svg") &&
               tu_nonempty_in(path, "traversals.png") && tu_nonempty_in(path, "interpolation.png"));
@@ -1021,6 +1082,19 @@ Test(cli, the_autoencoder_trains_and_refuses_what_needs_a_prior)
     cr_expect(strstr(out, "skipped manifold.png: the model has no prior") &&
                   strstr(out, "skipped per_digit.png: the model has no prior"),
               "%s", out);
+    /* no posterior to draw from, no quantile grid: refused by flag; a linear grid of its code plane is drawn */
+    snprintf(args, sizeof args, "plot --model %s/ae --out %s/aeplot --scatter samples --device cpu", data, data);
+    EXPECT_FAIL(2, args, "--scatter samples: ");
+    cr_expect(strstr(out, "is an autoencoder: its code is deterministic"), "%s", out);
+    snprintf(args, sizeof args, "plot --model %s/ae --out %s/aeplot --cloud-samples 9 --device cpu", data, data);
+    EXPECT_FAIL(2, args, "--cloud-samples: ");
+    snprintf(args, sizeof args, "plot --model %s/ae --out %s/aeplot --manifold-size 9 --device cpu", data, data);
+    EXPECT_FAIL(2, args, "--manifold-size: ");
+    cr_expect(strstr(out, "give --manifold-range R"), "%s", out);
+    snprintf(args, sizeof args, "plot --model %s/ae --out %s/aeplot --manifold-range 3 --device cpu", data, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    snprintf(path, sizeof path, "%s/aeplot", data);
+    cr_expect(tu_nonempty_in(path, "manifold.png"), "the ae's linear manifold: %s", out);
     snprintf(args, sizeof args, "train --resume %s/ae --epochs 3 --quiet", data);
     cr_assert_eq(cuvae(args), 0, "%s", out);
     cr_expect(strstr(out, "epoch   3/3") && strstr(out, "recon"), "%s", out);

@@ -431,7 +431,7 @@ Test(data, the_picture_writers_refuse_a_non_image_model)
     three_d_rows(&te, 20, 5);
     char png[4200];
     snprintf(png, sizeof png, "%s/samples.png", dir);
-    cr_expect_eq(vae_render_samples(&m, png, 16, -1, 1, 3, NULL), -1);
+    cr_expect_eq(vae_render_samples(&m, png, 16, -1, 1, 3, NULL, VAE_RENDER_MEANS), -1);
     cr_expect(strstr(vae_last_error(), "the model is not an image model (image_rows and image_cols are 0; its "
                                        "input is 3 values per row): it has no pictures to draw"),
               "%s", vae_last_error());
@@ -468,14 +468,18 @@ Test(data, pictures_of_unlabelled_float_images)
     cr_assert_eq(vae_model_init(&m, &c, be, 16), 0, "%s", vae_last_error());
     vae_model_init_params(&m, 4);
     vae_pictures_options o = {.scale = 1, .seed = 1};
-    cr_expect_eq(vae_pictures_write_all(&m, &f, dir, &o), 5, "%s", vae_last_error());
-    const char *files[] = {"latent_scatter.svg", "manifold.png", "traversals.png", "interpolation.png",
-                           "per_digit.png"};
-    for (int i = 0; i < 5; i++) {
+    cr_expect_eq(vae_pictures_write_all(&m, &f, dir, &o), 6, "%s", vae_last_error());
+    const char *files[] = {"latent_scatter.svg", "manifold.png",  "traversals.png",
+                           "interpolation.png",  "per_digit.png", "posterior_cloud.svg"};
+    for (int i = 0; i < 6; i++) {
         char p[4200];
         snprintf(p, sizeof p, "%s/%s", dir, files[i]);
         cr_expect(tu_exists(p), "%s was not written", files[i]);
     }
+    char cloud[4200];
+    snprintf(cloud, sizeof cloud, "%s/posterior_cloud.svg", dir);
+    cr_expect(tu_file_has(cloud, ">image 1</text>") && !tu_file_has(cloud, ">image 1 ("),
+              "an unlabelled image's cloud is named by its number alone");
     char pb[4200], pf[4200], cmd[9000], out[256];
     snprintf(pb, sizeof pb, "%s/recon_bytes.png", dir);
     snprintf(pf, sizeof pf, "%s/recon_floats.png", dir);

@@ -12,6 +12,7 @@
 #include "image.h"
 #include "pictures.h"
 #include "run_dir.h"
+#include "picture_checks.h"
 #include "testutil.h"
 #include "train.h"
 #include "vae_util.h"
@@ -228,7 +229,7 @@ static const char *write_pictures(tiny *t, uint64_t seed)
     vae_pictures_options o = {.scale = 2, .seed = seed, .metrics_csv = csv, .log = NULL};
     int n = vae_pictures_write_all(&t->m, &t->test, dir, &o);
     cr_assert_geq(n, 0, "%s", vae_last_error());
-    cr_expect_eq(n, t->m.cfg.latent_dim == 2 ? 6 : 5, "%d pictures written", n);
+    cr_expect_eq(n, t->m.cfg.latent_dim == 2 ? 7 : 6, "%d pictures written", n);
     return dir;
 }
 
@@ -246,6 +247,7 @@ static void expect_all(const char *dir, int latent)
         cr_expect(!tu_exists_in(dir, "manifold.png"), "a manifold for a %d-D latent", latent);
     expect_well_formed_svg(dir, "latent_scatter.svg");
     expect_well_formed_svg(dir, "loss_curves.svg");
+    expect_well_formed_svg(dir, "posterior_cloud.svg");
     size_t n;
     char *svg = tu_slurp_in(dir, "latent_scatter.svg", &n);
     cr_assert_not_null(svg, "%s/latent_scatter.svg is missing", dir);
@@ -311,8 +313,8 @@ Test(pictures, same_model_and_seed_same_bytes)
         char *fa = tu_slurp_in(a, vae_pictures[k].file, &na), *fc = tu_slurp_in(c, vae_pictures[k].file, &nc);
         cr_assert(fa && fc, "%s is missing", vae_pictures[k].file);
         int same = na == nc && memcmp(fa, fc, na) == 0;
-        cr_expect(same == (k != VAE_PICTURE_PER_DIGIT), "%s: seed 7 and 8 %s", vae_pictures[k].file,
-                  same ? "agree" : "differ");
+        const int seeded = k == VAE_PICTURE_PER_DIGIT || k == VAE_PICTURE_POSTERIOR_CLOUD; /* draws of q(z|x) */
+        cr_expect(same == !seeded, "%s: seed 7 and 8 %s", vae_pictures[k].file, same ? "agree" : "differ");
         free(fa);
         free(fc);
     }
@@ -334,6 +336,14 @@ Test(pictures, ae_pictures_decode_its_codes_and_skip_the_prior)
 {
     vae_backend *be = vae_backend_cpu_init();
     tu_check_ae_pictures(be);
+    vae_backend_free(be);
+}
+
+/* The manifold's linear grid, the posterior cloud, the sampled scatter and the draws behind them. */
+Test(pictures, linear_manifold_corners_posterior_cloud_and_draws)
+{
+    vae_backend *be = vae_backend_cpu_init();
+    tu_check_latent_pictures(be);
     vae_backend_free(be);
 }
 
@@ -407,6 +417,26 @@ Test(pictures, plot_command)
     cr_expect_eq(cuvae("plot --model m --bogus"), 2, "%s", out);
     cr_expect(strstr(out, "unknown option '--bogus'"), "%s", out);
     cr_expect_eq(cuvae("plot --model m --device gpu"), 2, "%s", out);
+    static const struct {
+        const char *args, *says;
+    } bad[] = {
+        {"--manifold-range 0", "--manifold-range: 0 is out of range"},
+        {"--manifold-range 1001", "--manifold-range: 1001 is out of range"},
+        {"--manifold-range wide", "--manifold-range"},
+        {"--manifold-size 1", "--manifold-size: 1 is out of range"},
+        {"--manifold-size 51", "--manifold-size: 51 is out of range"},
+        {"--scatter mean", "--scatter: 'mean' is neither means nor samples"},
+        {"--scatter-images 0", "--scatter-images: 0 is out of range"},
+        {"--cloud-images 11", "--cloud-images: 11 is out of range"},
+        {"--cloud-images 0", "--cloud-images: 0 is out of range"},
+        {"--cloud-samples 0", "--cloud-samples: 0 is out of range"},
+        {"--cloud-samples 10001", "--cloud-samples: 10001 is out of range"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "plot --model m %s", bad[i].args);
+        cr_expect_eq(cuvae(args), 2, "%s: %s", bad[i].args, out);
+        cr_expect(strstr(out, bad[i].says), "%s: %s", bad[i].args, out);
+    }
     cr_expect_eq(cuvae("train --scale 0"), 2, "%s", out);
     cr_expect(strstr(out, "--scale: 0 is out of range"), "%s", out);
     snprintf(args, sizeof args, "plot --model %s/missing.safetensors --device cpu", data);
@@ -429,7 +459,7 @@ Test(pictures, plot_command)
     snprintf(args, sizeof args, "plot --model %s/model.safetensors --data %s --out %s --scale 1 --device cpu", run,
              data, other);
     cr_assert_eq(cuvae(args), 0, "%s", out);
-    cr_expect(strstr(out, "wrote 6 pictures"), "%s", out);
+    cr_expect(strstr(out, "wrote 7 pictures"), "%s", out);
     for (int k = 0; k < VAE_PICTURES_N; k++)
         cr_expect(tu_exists_in(other, vae_pictures[k].file), "plot did not write %s", vae_pictures[k].file);
     expect_png(other, "manifold.png", 202, 202, 1);
@@ -445,7 +475,7 @@ Test(pictures, plot_command)
     cr_assert_eq(tu_run(cmd, out, sizeof out), 0, "%s", out);
     snprintf(args, sizeof args, "plot --model %s/m.safetensors --data %s --device cpu", other, data);
     cr_expect_eq(cuvae(args), 0, "%s", out);
-    cr_expect(strstr(out, "wrote 5 pictures") && strstr(out, "no metrics.csv"), "%s", out);
+    cr_expect(strstr(out, "wrote 6 pictures") && strstr(out, "no metrics.csv"), "%s", out);
     cr_expect(!tu_exists_in(other, "loss_curves.svg"));
     /* --force removes the pictures with the rest of the run */
     snprintf(args, sizeof args,
@@ -453,6 +483,29 @@ Test(pictures, plot_command)
              data, run);
     cr_assert_eq(cuvae(args), 0, "%s", out);
     cr_expect(!tu_exists_in(run, "manifold.png"), "the 2-D run's manifold survived --force");
+    /* flags the 3-D model cannot honour: one usage error naming the flag, nothing written */
+    snprintf(args, sizeof args, "plot --model %s --out %s/three --manifold-range 2 --device cpu", run, data);
+    cr_expect_eq(cuvae(args), 2, "%s", out);
+    cr_expect(strstr(out, "--manifold-range: ") && strstr(out, "has a 3-D latent"), "%s", out);
+    snprintf(args, sizeof args, "plot --model %s --out %s/three --manifold-size 9 --device cpu", run, data);
+    cr_expect_eq(cuvae(args), 2, "%s", out);
+    cr_expect(strstr(out, "--manifold-size: ") && strstr(out, "has a 3-D latent"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/three", data);
+    cr_expect(!tu_exists_in(cmd, "latent_scatter.svg"), "a refused plot wrote pictures");
+    /* the sampled scatter, the cloud's sizes and the scatter's count from the CLI, on the 3-D model */
+    snprintf(args, sizeof args,
+             "plot --model %s --out %s/three --scatter samples --scatter-images 11 --cloud-images 3 "
+             "--cloud-samples 5 --device cpu",
+             run, data);
+    cr_assert_eq(cuvae(args), 0, "%s", out);
+    char *svg = tu_slurp_in(cmd, "latent_scatter.svg", NULL);
+    cr_expect(svg && strstr(svg, "One draw of q(z|x) per test image, on the means&apos; first two PCs (11 images)"),
+              "%s", svg ? svg : "no scatter");
+    free(svg);
+    svg = tu_slurp_in(cmd, "posterior_cloud.svg", NULL);
+    cr_expect(svg && strstr(svg, "5 draws of q(z|x) for each of 3 test images (the means&apos; first two PCs)"), "%s",
+              svg ? svg : "no cloud");
+    free(svg);
 }
 
 /* ---- labels ------------------------------------------------------------------------------- */

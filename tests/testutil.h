@@ -121,21 +121,6 @@ void tu_grid_origin(const uint8_t *px /* (height, width) */, int width, int heig
 /* Without a usable GPU: a visible Criterion skip whose reason is the CUDA backend's own ("no CUDA
  * device: no NVIDIA driver is installed ..."), never a pass. Does nothing where a GPU is present. */
 void tu_need_gpu(void);
-/* The joint model's pictures decode with the code they name, on backend be: a joint model (seeded
- * parameters; a 3-D Gaussian and a 4-class categorical latent) on 8x8 patterns writes
- * reconstructions.png, traversals.png and interpolation.png into a new directory; the first test
- * image's posterior mean decoded at its argmax q(c|x) must be the same pixels through the three
- * paths: its reconstruction, every traversal row's middle column (offset 0) and interpolation's
- * first frame; the second image's reconstruction is interpolation's last frame. Checked for
- * several parameter seeds, at least one with the images' codes apart. */
-void tu_check_joint_pictures_decode_their_code(vae_backend *be);
-/* The autoencoder's pictures on backend be (an ae with seeded parameters, a 2-D code, on 8x8
- * patterns): samples are refused (no prior) and write nothing; the pictures of the prior
- * (manifold, per-digit samples) are skipped with the reason in the log and not written; the
- * scatter says it shows codes; the first two images' codes (encode: logvar -inf) decoded by the
- * library are their reconstructions (to a grey level), interpolation's end frames and every
- * traversal row's middle column, pixel for pixel. */
-void tu_check_ae_pictures(vae_backend *be);
 /* The CUDA backend on device 0, or that skip. */
 vae_backend *tu_cuda_backend(void);
 
