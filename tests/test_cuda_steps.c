@@ -17,46 +17,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    vae_backend *be;
-    vae_model m;
-    vae_trainer *t;
-    vae_device_data dtr, dte;
-    volatile sig_atomic_t stop;
-} session;
-
-static void session_open(session *s, int cuda, const vae_dataset *train, const vae_dataset *test)
+/* testutil's small session on the CPU or the GPU, trained 2 epochs with a step row every 3 steps
+ * (19 steps an epoch, the last of 12 rows: rows straddle the epochs). */
+static void session_open(tu_session *s, int cuda, const vae_dataset *train, const vae_dataset *test)
 {
-    memset(s, 0, sizeof *s);
-    s->be = cuda ? tu_cuda_backend() : vae_backend_cpu_init();
-    cr_assert_not_null(s->be, "%s", vae_last_error());
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 3;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
-    cr_assert_eq(vae_model_init(&s->m, &c, s->be, 16), 0, "%s", vae_last_error());
-    vae_model_init_params(&s->m, 9);
-    vae_device_data_init(&s->dtr, s->be, train);
-    vae_device_data_init(&s->dte, s->be, test);
+    vae_backend *be = cuda ? tu_cuda_backend() : vae_backend_cpu_init();
+    cr_assert_not_null(be, "%s", vae_last_error());
     vae_train_options o;
     vae_train_options_default(&o, 2, 16, 3e-3f, 9);
-    o.stop = &s->stop;
-    o.log_every = 3; /* 19 steps an epoch (the last of 12 rows): rows straddle the epochs */
-    s->t = vae_trainer_init(&s->m, &o);
+    o.log_every = 3;
+    tu_session_open_with(s, be, train, test, &o);
 }
 
-static void session_close(session *s)
-{
-    vae_trainer_free(s->t);
-    vae_device_data_free(&s->dtr, s->be);
-    vae_device_data_free(&s->dte, s->be);
-    vae_model_free(&s->m);
-    vae_backend_free(s->be);
-}
-
-static int take_rows(session *s, vae_step_row *all, int n)
+static int take_rows(tu_session *s, vae_step_row *all, int n)
 {
     const vae_step_row *rows;
     int k = vae_trainer_step_rows(s->t, &rows);
@@ -67,7 +40,7 @@ static int take_rows(session *s, vae_step_row *all, int n)
 /* The rows of 2 epochs on the CPU (cuda 0) or the GPU. */
 static int run_rows(int cuda, const vae_dataset *train, const vae_dataset *test, vae_step_row *rows)
 {
-    session s;
+    tu_session s;
     session_open(&s, cuda, train, test);
     vae_epoch_metrics e;
     int n = 0;
@@ -75,7 +48,7 @@ static int run_rows(int cuda, const vae_dataset *train, const vae_dataset *test,
         cr_assert_eq(vae_trainer_epoch(s.t, &s.dtr, &s.dte, ep, &e), 0);
         n = take_rows(&s, rows, n);
     }
-    session_close(&s);
+    tu_session_close(&s);
     return n;
 }
 
@@ -109,7 +82,7 @@ Test(cuda_steps, a_stop_inside_a_row_resumes_to_the_same_rows)
     tu_make_patterns(&test, 60, 2);
     vae_step_row ref[32], got[32];
     const int n_ref = run_rows(1, &train, &test, ref);
-    session b;
+    tu_session b;
     session_open(&b, 1, &train, &test);
     vae_epoch_metrics e;
     b.stop = 1;
@@ -126,8 +99,8 @@ Test(cuda_steps, a_stop_inside_a_row_resumes_to_the_same_rows)
     p.trainer = st;
     vae_st_meta settings[] = {{"train.note", "test"}};
     cr_assert_eq(vae_train_state_save(path, &b.m, &p, settings, 1), 0, "%s", vae_last_error());
-    session_close(&b);
-    session c;
+    tu_session_close(&b);
+    tu_session c;
     session_open(&c, 1, &train, &test);
     vae_train_checkpoint ck;
     cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
@@ -138,7 +111,7 @@ Test(cuda_steps, a_stop_inside_a_row_resumes_to_the_same_rows)
         cr_assert_eq(vae_trainer_epoch(c.t, &c.dtr, &c.dte, ep, &e), 0);
         n = take_rows(&c, got, n);
     }
-    session_close(&c);
+    tu_session_close(&c);
     cr_assert_eq(n, n_ref);
     for (int r = 0; r < n; r++)
         cr_expect(got[r].step == ref[r].step && got[r].train.loss == ref[r].train.loss &&

@@ -171,45 +171,17 @@ Test(steps, bad_values_are_refused_naming_the_flag)
 
 /* ---- the trainer: a stop inside a step row, through a checkpoint ---------------------------- */
 
-typedef struct {
-    vae_backend *be;
-    vae_model m;
-    vae_trainer *t;
-    vae_device_data dtr, dte;
-    volatile sig_atomic_t stop;
-} session;
-
-static void session_open(session *s, const vae_dataset *train, const vae_dataset *test)
+/* testutil's small session, trained 3 epochs with a step row every 3 steps (19 steps an epoch:
+ * rows straddle the epochs). */
+static void session_open(tu_session *s, const vae_dataset *train, const vae_dataset *test)
 {
-    memset(s, 0, sizeof *s);
-    s->be = vae_backend_cpu_init();
-    vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 3;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
-    cr_assert_eq(vae_model_init(&s->m, &c, s->be, 16), 0, "%s", vae_last_error());
-    vae_model_init_params(&s->m, 9);
-    vae_device_data_init(&s->dtr, s->be, train);
-    vae_device_data_init(&s->dte, s->be, test);
     vae_train_options o;
     vae_train_options_default(&o, 3, 16, 3e-3f, 9);
-    o.stop = &s->stop;
-    o.log_every = 3; /* 19 steps an epoch: rows straddle the epochs */
-    s->t = vae_trainer_init(&s->m, &o);
+    o.log_every = 3;
+    tu_session_open_with(s, vae_backend_cpu_init(), train, test, &o);
 }
 
-static void session_close(session *s)
-{
-    vae_trainer_free(s->t);
-    vae_device_data_free(&s->dtr, s->be);
-    vae_device_data_free(&s->dte, s->be);
-    vae_model_free(&s->m);
-    vae_backend_free(s->be);
-}
-
-static int take_rows(session *s, vae_step_row *all, int n)
+static int take_rows(tu_session *s, vae_step_row *all, int n)
 {
     const vae_step_row *rows;
     int k = vae_trainer_step_rows(s->t, &rows);
@@ -224,17 +196,17 @@ Test(steps, a_stop_inside_a_step_row_resumes_to_the_same_rows)
     tu_make_patterns(&test, 60, 2);
     vae_step_row ref[64], got[64];
     vae_epoch_metrics e;
-    session a;
+    tu_session a;
     session_open(&a, &train, &test);
     int n_ref = 0;
     for (int ep = 1; ep <= 3; ep++) {
         cr_assert_eq(vae_trainer_epoch(a.t, &a.dtr, &a.dte, ep, &e), 0);
         n_ref = take_rows(&a, ref, n_ref);
     }
-    session_close(&a);
+    tu_session_close(&a);
     cr_assert_eq(n_ref, 19, "57 steps every 3: %d rows", n_ref);
 
-    session b;
+    tu_session b;
     session_open(&b, &train, &test);
     int n = 0;
     cr_assert_eq(vae_trainer_epoch(b.t, &b.dtr, &b.dte, 1, &e), 0); /* 19 steps: row 7 has step 19 of 3 */
@@ -253,9 +225,9 @@ Test(steps, a_stop_inside_a_step_row_resumes_to_the_same_rows)
     p.trainer = st;
     vae_st_meta settings[] = {{"train.note", "test"}};
     cr_assert_eq(vae_train_state_save(path, &b.m, &p, settings, 1), 0, "%s", vae_last_error());
-    session_close(&b);
+    tu_session_close(&b);
 
-    session c;
+    tu_session c;
     session_open(&c, &train, &test);
     vae_train_checkpoint ck;
     cr_assert_eq(vae_train_checkpoint_read(path, &ck), 0, "%s", vae_last_error());
@@ -268,7 +240,7 @@ Test(steps, a_stop_inside_a_step_row_resumes_to_the_same_rows)
         cr_assert_eq(vae_trainer_epoch(c.t, &c.dtr, &c.dte, ep, &e), 0);
         n = take_rows(&c, got, n);
     }
-    session_close(&c);
+    tu_session_close(&c);
     cr_assert_eq(n, n_ref);
     for (int r = 0; r < n; r++) {
         cr_expect_eq(got[r].step, ref[r].step);

@@ -379,6 +379,15 @@ vae_backend *tu_cuda_backend(void)
 
 void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test)
 {
+    vae_train_options o = {.epochs = 4, .batch_size = 16,
+                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+                           .seed = 9, .progress = -1, .log = stderr};
+    tu_session_open_with(s, be, train, test, &o);
+}
+
+void tu_session_open_with(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test,
+                          const vae_train_options *o)
+{
     memset(s, 0, sizeof *s);
     s->be = be;
     vae_config c;
@@ -391,10 +400,9 @@ void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, c
     vae_model_init_params(&s->m, 9);
     vae_device_data_init(&s->dtr, s->be, train);
     vae_device_data_init(&s->dte, s->be, test);
-    vae_train_options o = {.epochs = 4, .batch_size = 16,
-                           .adam = {.lr = 3e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
-                           .seed = 9, .progress = -1, .log = stderr, .stop = &s->stop};
-    s->t = vae_trainer_init(&s->m, &o);
+    vae_train_options with_stop = *o;
+    with_stop.stop = &s->stop;
+    s->t = vae_trainer_init(&s->m, &with_stop);
 }
 
 void tu_session_close(tu_session *s)

@@ -135,6 +135,9 @@ typedef struct {
     volatile sig_atomic_t stop;
 } tu_session;
 void tu_session_open(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test);
+/* The same model and data with the trainer options o (their stop replaced by the session's). */
+void tu_session_open_with(tu_session *s, vae_backend *be, const vae_dataset *train, const vae_dataset *test,
+                          const vae_train_options *o);
 void tu_session_close(tu_session *s);
 
 /* Run the shell command cmd (its stderr dropped) and parse its stdout as one JSON object (a
