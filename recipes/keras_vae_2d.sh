@@ -12,8 +12,10 @@
 #
 # Usage: recipes/keras_vae_2d.sh [--steps N] [OUT]   (recipes/common.sh; OUT is the run directory)
 # Leaves in OUT: latent_scatter.svg (test means by digit), manifold.png (the decoded 2-D latent
-# grid), samples.png, reconstructions.png, loss_curves.svg, traversals.png, interpolation.png,
-# per_digit.png, report.html.
+# grid at the prior's quantiles), posterior_cloud.svg, samples.png, reconstructions.png,
+# loss_curves.svg, traversals.png, interpolation.png, per_digit.png, report.html; in OUT/linear
+# the same pictures with manifold.png a 30 x 30 linear grid over [-4, 4]^2 (cuvae plot
+# --manifold-range 4 --manifold-size 30), reaching past the quantile grid's +-1.96.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "$0")/common.sh"
@@ -22,6 +24,7 @@ out=$RECIPE_OUT
 recipe_length 50
 "$CUVAE" train --hidden 512 --latent 2 --batch-size 100 --lr 1e-3 --binarize none \
   "${LENGTH[@]}" --out "$out"
+"$CUVAE" plot --model "$out" --manifold-range 4 --manifold-size 30 --out "$out/linear"
 
 read -r encoder decoder total < <("$CUVAE" info --model "$out" | awk '
   $1 ~ /^encoder\./ { e += $NF }

@@ -103,8 +103,13 @@ Test(recipes, mnist_from_scratch, .timeout = 120)
 Test(recipes, keras_vae_2d, .timeout = 120)
 {
     const char *dir = run_short("keras_vae_2d");
-    static const char *const files[] = {IMAGE_RUN_FILES, "samples.png", "manifold.png", "per_digit.png", NULL};
+    static const char *const files[] = {IMAGE_RUN_FILES,      "samples.png", "manifold.png", "per_digit.png",
+                                        "posterior_cloud.svg", NULL};
+    static const char *const linear[] = {"latent_scatter.svg", "manifold.png", "posterior_cloud.svg", NULL};
     expect_files(dir, files);
+    char sub[1100];
+    snprintf(sub, sizeof sub, "%s/linear", dir);
+    expect_files(sub, linear);
     expect("[keras_vae_2d] parameters, encoder: cuvae 403972, the Keras practical 403972 (same)");
     expect("[keras_vae_2d] parameters, decoder: cuvae 403728, the Keras practical 403728 (same)");
     expect("[keras_vae_2d] parameters, total: cuvae 807700, the Keras practical 807700 (same)");
@@ -116,14 +121,22 @@ Test(recipes, theano_binarized, .timeout = 120)
 {
     const char *dir = run_short("theano_binarized");
     char run[1100];
-    static const char *const vae[] = {IMAGE_RUN_FILES, "samples.png", "manifold.png", "posterior_3.png", NULL};
+    static const char *const vae[] = {IMAGE_RUN_FILES,        "samples.png",         "manifold.png",
+                                      "posterior_3.png",      "posterior_cloud.svg", "samples_bernoulli.png",
+                                      NULL};
+    static const char *const draws[] = {"latent_scatter.svg", NULL};
     static const char *const ae[] = {IMAGE_RUN_FILES, NULL};
     snprintf(run, sizeof run, "%s/vae", dir);
     expect_files(run, vae);
+    snprintf(run, sizeof run, "%s/vae-draws", dir);
+    expect_files(run, draws);
+    cr_expect(tu_file_has(strcat(run, "/latent_scatter.svg"), "One draw of q(z|x) per test image"),
+              "vae-draws/latent_scatter.svg is not of posterior draws");
     snprintf(run, sizeof run, "%s/ae", dir);
     expect_files(run, ae);
     cr_expect(!tu_exists_in(run, "samples.png"), "the autoencoder has no prior to sample");
     expect("binarization: dynamic");
+    expect("the test loss on a fresh draw of the test set each epoch (--binarize-test redraw");
     expect("[theano_binarized] VAE ELBO per image, epoch 1: train -");
 }
 
@@ -142,10 +155,10 @@ Test(recipes, joint_nmi, .timeout = 180)
     expect_files(run, joint);
     snprintf(run, sizeof run, "%s/joint-capacity", dir);
     expect_files(run, joint);
-    /* the shortened run's capacities rise over its 20 steps */
+    /* the capacities rise at the practical's rate, over its 37,520 steps, in the shortened run too */
     char meta[1200];
     snprintf(meta, sizeof meta, "%s/model.safetensors", run);
-    cr_expect(tu_file_has(meta, "100,20,20"), "the capacities are not 100 over the run's 20 steps with gamma 20");
+    cr_expect(tu_file_has(meta, "100,37520,20"), "the capacities are not 100 over 37,520 steps with gamma 20");
     expect("[joint_nmi] joint: NMI after epoch 1 ");
     expect("[joint_nmi] joint-capacity: NMI after epoch 1 ");
     expect("cuvae eval on the test set: NMI 0.");
