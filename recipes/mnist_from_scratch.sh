@@ -10,7 +10,7 @@
 # Usage: recipes/mnist_from_scratch.sh [--steps N] [OUT]   (recipes/common.sh; OUT is the run
 # directory)
 # Leaves in OUT: samples.png, reconstructions.png, loss_curves.svg, latent_scatter.svg,
-# traversals.png, interpolation.png, per_digit.png, report.html.
+# traversals.png, interpolation.png, per_digit.png, posterior_cloud.svg, report.html.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "$0")/common.sh"
