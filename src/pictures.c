@@ -428,7 +428,9 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
 static int write_posterior_cloud(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o)
 {
     const int Z = m->cfg.latent_dim;
-    const int want = o->cloud_images > 0 ? o->cloud_images : VAE_PICTURES_CLOUD_IMAGES;
+    int want = o->cloud_images > 0 ? o->cloud_images : VAE_PICTURES_CLOUD_IMAGES;
+    if (want > VAE_PLOT_N_COLORS) /* one colour per image */
+        want = VAE_PLOT_N_COLORS;
     const int N = test->n < want ? test->n : want;
     const int K = o->cloud_samples > 0 ? o->cloud_samples : VAE_PICTURES_CLOUD_SAMPLES;
     const size_t pts = (size_t)N * K;
