@@ -77,9 +77,24 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 }
 
+# elsewhere NAME: a NAME daemon runs in another mount namespace than this shell's (started inside
+# CI's stage 1, where an empty tmpfs hides /usr/local/cuda: the jobs it launched would not find
+# the toolkit's libraries). It is stopped, to be started here again.
+elsewhere() {
+  local pid
+  pid=$(pgrep -x "$1" | head -1) || return 1
+  [[ $(readlink "/proc/$pid/ns/mnt") != "$(readlink /proc/self/ns/mnt)" ]] || return 1
+  echo "slurm_local: $1 (pid $pid) runs in another mount namespace: restarting it in this one" >&2
+  pkill -x "$1"
+  for _ in $(seq 100); do pgrep -x "$1" >/dev/null || return 0; sleep 0.1; done
+  die "$1 did not stop"
+}
+
 start() {
   start_munge
   write_conf
+  elsewhere slurmctld || true
+  elsewhere slurmd || true
   pgrep -x slurmctld >/dev/null || slurmctld -i
   pgrep -x slurmd >/dev/null || slurmd
   for _ in $(seq 100); do

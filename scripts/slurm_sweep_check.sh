@@ -37,7 +37,16 @@ echo "slurm_sweep_check: submitted $work/sweep/slurm.sh as job $job (3 tasks)"
 run=$work/sweep/runs/seed=2
 epochs_done() { [[ -f $run/metrics.csv ]] && echo $(($(wc -l <"$run/metrics.csv") - 1)) || echo 0; }
 two_epochs() { [[ -f $run/checkpoint.safetensors ]] && (($(epochs_done) >= 2)); }
-wait_for 300 "task 1 to train two epochs" two_epochs
+finished() { ! squeue -h -j "$job" 2>/dev/null | grep -q .; }
+# task 1 trained two epochs; a job that left the queue before that failed: its tasks' logs say why
+task1_trained() {
+  two_epochs && return 0
+  if finished; then
+    fail "job $job left the queue before task 1 trained two epochs; its log: $(tail -3 "$work/sweep/logs/slurm-${job}_1.out" 2>&1)"
+  fi
+  return 1
+}
+wait_for 300 "task 1 to train two epochs" task1_trained
 scancel --batch --signal=TERM "${job}_1"
 at_signal=$(epochs_done)
 restarted() { scontrol show job "${job}_1" 2>/dev/null | grep -q -E 'Restarts=[1-9]'; }
@@ -45,7 +54,6 @@ wait_for 120 "task 1 to be requeued (Restarts=1)" restarted
 ((at_signal < epochs)) || fail "task 1 had finished ($at_signal of $epochs epochs) before the signal"
 [[ ! -f $run/model.safetensors ]] || fail "task 1 wrote its model although it was stopped"
 echo "slurm_sweep_check: task 1 stopped by SIGTERM after $at_signal of $epochs epochs, checkpointed, requeued itself"
-finished() { ! squeue -h -j "$job" 2>/dev/null | grep -q .; }
 wait_for 600 "every task to finish" finished
 for seed in 1 2 3; do
   [[ -f $work/sweep/runs/seed=$seed/model.safetensors ]] ||
