@@ -279,8 +279,9 @@ typedef struct {
     char xl[96], yl[96];   /* the axes' labels */
 } latent_plane;
 
-/* The plane of the n posterior means mu (n, Z); what names the axes' quantity ("posterior mean",
- * "code"); y1 the label of the y axis of a 1-D latent. */
+/* The plane of the n posterior means mu (n, Z; NULL for a latent of at most 2-D, drawn on its own
+ * axes); what names the axes' quantity ("posterior mean", "code"); y1 the label of the y axis of a
+ * 1-D latent. */
 static void latent_plane_of(latent_plane *p, const float *mu, int n, int Z, const char *what, const char *y1)
 {
     memset(p, 0, sizeof *p);
@@ -350,18 +351,30 @@ static int scatter_count(const vae_dataset *test, const vae_pictures_options *o)
     return test->n < cap ? test->n : cap;
 }
 
-/* The posterior means of the first n test images (n, Z) into *mu, and their plane. */
-static void scatter_plane(vae_model *m, const vae_dataset *test, int n, const char *y1, float **mu,
-                          latent_plane *plane)
+/* 0, 1, ..., n - 1: the first n test images (free with vae_free). */
+static int *first_images(int n)
 {
-    const int Z = m->cfg.latent_dim;
     int *idx = vae_calloc((size_t)n, sizeof(int));
     for (int i = 0; i < n; i++)
         idx[i] = i;
-    *mu = vae_calloc((size_t)n * Z, sizeof(float));
-    vae_pictures_encode(m, test, idx, n, *mu, NULL, NULL);
-    latent_plane_of(plane, *mu, n, Z, vae_model_has_prior(m) ? "posterior mean" : "code", y1);
-    vae_free(idx);
+    return idx;
+}
+
+/* The plane of the first n test images, and their posterior means (n, Z) when shown (show_means)
+ * or when the plane is made of them (a latent over 2-D); NULL when neither: nothing encoded. */
+static float *scatter_plane(vae_model *m, const vae_dataset *test, int n, int show_means, const char *y1,
+                            latent_plane *plane)
+{
+    const int Z = m->cfg.latent_dim;
+    float *mu = NULL;
+    if (show_means || Z > 2) {
+        int *idx = first_images(n);
+        mu = vae_calloc((size_t)n * Z, sizeof(float));
+        vae_pictures_encode(m, test, idx, n, mu, NULL, NULL);
+        vae_free(idx);
+    }
+    latent_plane_of(plane, mu, n, Z, vae_model_has_prior(m) ? "posterior mean" : "code", y1);
+    return mu;
 }
 
 static int write_latent_scatter(vae_model *m, const vae_dataset *test, const char *dir, const vae_pictures_options *o)
@@ -376,13 +389,10 @@ static int write_latent_scatter(vae_model *m, const vae_dataset *test, const cha
         if (test->labels && cls[i] > max_label)
             max_label = cls[i];
     }
-    float *mu;
     latent_plane plane;
-    scatter_plane(m, test, n, test->labels ? "label" : "(no labels)", &mu, &plane);
+    float *mu = scatter_plane(m, test, n, !draws, test->labels ? "label" : "(no labels)", &plane);
     if (draws) { /* one draw of q(z|x) per image, drawn in the means' plane */
-        int *idx = vae_calloc((size_t)n, sizeof(int));
-        for (int i = 0; i < n; i++)
-            idx[i] = i;
+        int *idx = first_images(n);
         float *z = vae_calloc((size_t)n * Z, sizeof(float));
         vae_pictures_posterior_draws(m, test, idx, n, 1, o->seed, z);
         latent_plane_project(&plane, z, n, y1, px, py);
@@ -434,9 +444,9 @@ static int write_posterior_cloud(vae_model *m, const vae_dataset *test, const ch
     const int N = test->n < want ? test->n : want;
     const int K = o->cloud_samples > 0 ? o->cloud_samples : VAE_PICTURES_CLOUD_SAMPLES;
     const size_t pts = (size_t)N * K;
-    float *mu, *z = vae_calloc(pts * Z, sizeof(float));
+    float *z = vae_calloc(pts * Z, sizeof(float));
     latent_plane plane;
-    scatter_plane(m, test, scatter_count(test, o), "test image", &mu, &plane);
+    float *mu = scatter_plane(m, test, scatter_count(test, o), 0, "test image", &plane);
     int idx[VAE_PLOT_N_COLORS], *cls = vae_calloc(pts, sizeof(int));
     double *px = vae_calloc(pts, sizeof(double)), *py = vae_calloc(pts, sizeof(double)),
            *y1 = vae_calloc(pts, sizeof(double));

@@ -36,6 +36,19 @@ void tu_grid_tile(const tu_grid_png *g, int row, int col, uint8_t *out)
         memcpy(out + y * 8, g->px + (size_t)(y0 + y) * g->width + x0, 8);
 }
 
+/* The checks' model: variant `variant` (vae, ae, joint, ...) on the 8x8 patterns, one hidden layer
+ * of 24, a latent of `latent` dimensions. */
+static void small_config(vae_config *c, const char *variant, int latent)
+{
+    vae_config_default(c);
+    c->variant = vae_variant_find(variant);
+    cr_assert_not_null(c->variant, "no variant %s", variant);
+    c->input_dim = 64;
+    c->image_rows = c->image_cols = 8;
+    c->latent_dim = latent;
+    cr_assert_eq(vae_config_parse_hidden("24", c), 0);
+}
+
 /* manifold.png in dir (scale 1, side S, linear over [-R, R]^2) holds at its corners and centre the
  * library's decode of those points, each pixel within one grey level; and the corners differ. */
 static void expect_linear_manifold(vae_model *m, const char *dir, float R, int S)
@@ -86,11 +99,7 @@ void tu_check_latent_pictures(vae_backend *be)
     vae_dataset test;
     tu_make_patterns(&test, 24, 611);
     vae_config c;
-    vae_config_default(&c);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 2;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+    small_config(&c, "vae", 2);
     vae_model m;
     cr_assert_eq(vae_model_init(&m, &c, be, 16), 0, "%s", vae_last_error());
     vae_model_init_params(&m, 12);
@@ -153,14 +162,8 @@ void tu_check_joint_pictures_decode_their_code(vae_backend *be)
     vae_dataset test;
     tu_make_patterns(&test, 24, 515);
     vae_config c;
-    vae_config_default(&c);
-    c.variant = vae_variant_find("joint");
-    cr_assert_not_null(c.variant);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 3;
+    small_config(&c, "joint", 3);
     c.disc = 4;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
     int codes_apart = 0;
     for (uint64_t seed = 1; seed <= 4; seed++) {
         vae_model m;
@@ -218,13 +221,7 @@ void tu_check_ae_pictures(vae_backend *be)
     vae_dataset test;
     tu_make_patterns(&test, 24, 516);
     vae_config c;
-    vae_config_default(&c);
-    c.variant = vae_variant_find("ae");
-    cr_assert_not_null(c.variant);
-    c.input_dim = 64;
-    c.image_rows = c.image_cols = 8;
-    c.latent_dim = 2;
-    cr_assert_eq(vae_config_parse_hidden("24", &c), 0);
+    small_config(&c, "ae", 2);
     vae_model m;
     cr_assert_eq(vae_model_init(&m, &c, be, 16), 0, "%s", vae_last_error());
     vae_model_init_params(&m, 7);
